@@ -1,0 +1,100 @@
+//! Identifier newtypes. UUID v7 where creation order helps (listing, pagination).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Defines a UUID-backed identifier newtype with parsing, display and serde.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// Wraps an existing UUID.
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+            /// Short human prefix used in logs and storage keys.
+            pub const PREFIX: &'static str = $prefix;
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self).map_err(|_| InvalidId {
+                    kind: stringify!($name),
+                    value: s.chars().take(64).collect(),
+                })
+            }
+        }
+    };
+}
+
+/// A string that is not a valid identifier of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a valid {kind} (expected a UUID)")]
+pub struct InvalidId {
+    /// Which identifier kind was expected.
+    pub kind: &'static str,
+    /// The offending value (truncated).
+    pub value: String,
+}
+
+uuid_id!(
+    /// Identifies a child in RAVIS (never the personal code, which can change).
+    ChildId,
+    "CHILD"
+);
+uuid_id!(
+    /// Identifies one screening submission.
+    ScreeningId,
+    "SCREENING"
+);
+uuid_id!(
+    /// Identifies one scoring result (a screening can be re-scored; old results are kept).
+    ResultId,
+    "RESULT"
+);
+uuid_id!(
+    /// Identifies one request, for logs and problem responses.
+    RequestId,
+    "REQUEST"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_displays_round_trip() {
+        let id: ChildId = "0190f3c4-6d1e-7a3b-8c2d-123456789abc".parse().unwrap();
+        assert_eq!(id.to_string(), "0190f3c4-6d1e-7a3b-8c2d-123456789abc");
+    }
+
+    #[test]
+    fn rejects_garbage_naming_the_kind() {
+        let err = "nope".parse::<ScreeningId>().unwrap_err();
+        assert_eq!(err.kind, "ScreeningId");
+        assert!(err.to_string().contains("not a valid ScreeningId"));
+    }
+}

@@ -1,0 +1,13 @@
+//! RAVIS shared library: domain types and rules, ports, use cases, adapters and inbound plumbing.
+//!
+//! Layout (find a rule by its file name):
+//! - `domain/`   — types that can only exist valid, and pure rules;
+//! - `ports/`    — one small trait per capability (records, blobs, queue, clock, ids);
+//! - `services/` — use cases, generic over ports;
+//! - `adapters/` — `aws` (DynamoDB, S3, SQS) and `embedded` (SQLite, local directory);
+//! - `inbound/`  — HTTP, SQS and S3 event plumbing written once;
+//! - `config`    — the only place environment variables are read;
+//! - `telemetry` — logging set-up.
+
+pub mod domain;
+pub mod ports;

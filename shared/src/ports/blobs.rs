@@ -1,0 +1,109 @@
+//! Blob store port: objects by key with S3 semantics (put replaces, list by prefix in
+//! key order, head for metadata, streaming reads for large objects).
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::pin::Pin;
+use tokio::io::AsyncRead;
+
+/// A streaming reader over an object's bytes.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Metadata of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// The object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag: changes whenever the content changes (quotes stripped).
+    pub etag: String,
+    /// When it was last written.
+    pub last_modified: DateTime<Utc>,
+    /// Content type given at put, if any.
+    pub content_type: Option<String>,
+}
+
+/// One page of a listing, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPage {
+    /// Objects on this page.
+    pub objects: Vec<BlobMeta>,
+    /// Opaque cursor for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// What went wrong in the blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// No object with that key.
+    #[error("no object with key '{0}'")]
+    NotFound(String),
+    /// The key is not acceptable (empty, too long, `..` segments, control characters).
+    #[error("invalid object key '{key}': {reason}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The store could not be reached or failed; the operation may be retried.
+    #[error("blob store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Checks a key the way both adapters must: 1..=1024 bytes, no empty or `.`/`..`
+/// segments, no leading `/`, no control characters.
+pub fn validate_key(key: &str) -> Result<(), BlobError> {
+    let invalid = |reason| {
+        Err(BlobError::InvalidKey {
+            key: key.chars().take(200).collect(),
+            reason,
+        })
+    };
+    if key.is_empty() || key.len() > 1024 {
+        return invalid("a key has 1 to 1024 bytes");
+    }
+    if key.chars().any(char::is_control) {
+        return invalid("a key has no control characters");
+    }
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return invalid("a key has no empty, '.' or '..' segments and no leading or trailing '/'");
+    }
+    Ok(())
+}
+
+/// An object store.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores an object, replacing any previous one, and returns its metadata.
+    fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> impl Future<Output = Result<BlobMeta, BlobError>> + Send;
+
+    /// Reads a whole object into memory; `NotFound` if absent.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Bytes, BlobError>> + Send;
+
+    /// Opens a streaming read of an object; `NotFound` if absent.
+    fn open(&self, key: &str) -> impl Future<Output = Result<BlobReader, BlobError>> + Send;
+
+    /// Metadata of an object; `None` if absent.
+    fn head(&self, key: &str) -> impl Future<Output = Result<Option<BlobMeta>, BlobError>> + Send;
+
+    /// Objects whose key begins with `prefix`, in key order, at most `limit` (1..=1000) a page.
+    fn list(
+        &self,
+        prefix: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<BlobPage, BlobError>> + Send;
+
+    /// Deletes an object; deleting an absent object succeeds (S3 semantics).
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), BlobError>> + Send;
+}

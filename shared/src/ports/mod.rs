@@ -1,0 +1,18 @@
+//! Ports: the capabilities the use cases need, one small trait each.
+//!
+//! Every port has an AWS adapter and an embedded adapter, and one contract test
+//! suite (in `tests/src/contract/`) that runs against both.
+
+pub mod blobs;
+pub mod clock;
+pub mod ids;
+pub mod queue;
+pub mod records;
+
+pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore};
+pub use clock::{Clock, SystemClock};
+pub use ids::{IdGenerator, RandomIds};
+pub use queue::{Queue, QueueError, ReceivedMessage};
+pub use records::{
+    IndexKey, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
+};
