@@ -11,3 +11,6 @@
 
 pub mod domain;
 pub mod ports;
+pub mod config;
+pub mod inbound;
+pub mod telemetry;

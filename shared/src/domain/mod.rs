@@ -1,9 +1,15 @@
 //! Domain types and pure rules.
 
 pub mod atvk;
+pub mod child;
+pub mod identity_hash;
 pub mod ids;
 pub mod personal_code;
+pub mod principal;
 
 pub use atvk::{Atvk, AtvkError};
+pub use child::{Child, ChildStatus, Sex};
+pub use identity_hash::KeyedHasher;
 pub use ids::{ChildId, InvalidId, RequestId, ResultId, ScreeningId};
 pub use personal_code::{PersonalCode, PersonalCodeError};
+pub use principal::{Principal, Role};

@@ -1,0 +1,265 @@
+//! Configuration: the ONLY place environment variables are read.
+//!
+//! Lambdas build [`Settings::from_env`] once at cold start; the local host builds
+//! [`Settings::local`] from its data directory. Everything else receives values.
+
+use jsonwebtoken::Algorithm;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// A missing or malformed setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How bearer tokens are verified.
+#[derive(Clone)]
+pub struct AuthSettings {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values.
+    pub audience: Vec<String>,
+    /// Algorithm allow-list; a token with any other `alg` is refused.
+    pub algorithms: Vec<Algorithm>,
+    /// The verification key.
+    pub key: JwtKey,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds.
+    pub leeway_seconds: u64,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .field("leeway_seconds", &self.leeway_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token verification key.
+#[derive(Clone)]
+pub enum JwtKey {
+    /// Shared secret for HS256 — the local development host only.
+    Hs256Secret(Vec<u8>),
+    /// PEM public key for RS256/ES256 (or a JWKS document in a later version).
+    PublicKeyPem(String),
+}
+
+/// Settings of a deployed function.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deployment environment name (`dev`, `prod`, `local`).
+    pub environment: String,
+    /// The DynamoDB table.
+    pub table_name: String,
+    /// The scoring queue's URL (functions that send to or consume it).
+    pub scoring_queue_url: Option<String>,
+    /// The scoring dead-letter queue's URL (operators' tools).
+    pub scoring_dlq_url: Option<String>,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Key of the keyed hash that indexes personal codes (never stored raw as a key).
+    pub identity_hmac_key: Vec<u8>,
+    /// Log filter (e.g. `info`, `ravis=debug`).
+    pub log: String,
+    /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
+    pub aws_endpoint_url: Option<String>,
+}
+
+/// A source of variables: the process environment, or a map in tests.
+pub trait Vars {
+    /// The value of `name`, if set and not empty.
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Vars for HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name)
+            .map(|v| (*v).to_owned())
+            .filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// Minimum length of HMAC keys and HS256 secrets.
+pub const MIN_KEY_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads the settings of a deployed function from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&ProcessEnv)
+    }
+
+    /// Reads the settings from any variable source.
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| vars.get(name).ok_or(ConfigError::Missing(name));
+        let algorithms = parse_algorithms(
+            &vars
+                .get("RAVIS_JWT_ALGORITHMS")
+                .unwrap_or_else(|| "RS256".into()),
+        )?;
+        let key = match (
+            vars.get("RAVIS_JWT_PUBLIC_KEY_PEM"),
+            vars.get("RAVIS_JWT_HS256_SECRET"),
+        ) {
+            (Some(pem), _) => JwtKey::PublicKeyPem(pem),
+            (None, Some(secret)) => {
+                if secret.len() < MIN_KEY_BYTES {
+                    return Err(ConfigError::Invalid {
+                        name: "RAVIS_JWT_HS256_SECRET",
+                        reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
+                    });
+                }
+                JwtKey::Hs256Secret(secret.into_bytes())
+            }
+            (None, None) => return Err(ConfigError::Missing("RAVIS_JWT_PUBLIC_KEY_PEM")),
+        };
+        let identity_hmac_key = required("RAVIS_IDENTITY_HMAC_KEY")?.into_bytes();
+        if identity_hmac_key.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "RAVIS_IDENTITY_HMAC_KEY",
+                reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
+            });
+        }
+        let leeway_seconds = match vars.get("RAVIS_JWT_LEEWAY_SECONDS") {
+            None => 30,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                name: "RAVIS_JWT_LEEWAY_SECONDS",
+                reason: "must be a whole number of seconds".into(),
+            })?,
+        };
+        Ok(Self {
+            environment: vars.get("RAVIS_ENV").unwrap_or_else(|| "dev".into()),
+            table_name: required("RAVIS_TABLE_NAME")?,
+            scoring_queue_url: vars.get("RAVIS_SCORING_QUEUE_URL"),
+            scoring_dlq_url: vars.get("RAVIS_SCORING_DLQ_URL"),
+            auth: AuthSettings {
+                issuer: required("RAVIS_JWT_ISSUER")?,
+                audience: required("RAVIS_JWT_AUDIENCE")?
+                    .split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+                algorithms,
+                key,
+                leeway_seconds,
+            },
+            identity_hmac_key,
+            log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
+            aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
+        })
+    }
+
+    /// The scoring queue URL, required by functions that use the queue.
+    pub fn require_scoring_queue(&self) -> Result<&str, ConfigError> {
+        self.scoring_queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+    }
+}
+
+fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| match a {
+            "RS256" => Ok(Algorithm::RS256),
+            "ES256" => Ok(Algorithm::ES256),
+            "HS256" => Ok(Algorithm::HS256),
+            other => Err(ConfigError::Invalid {
+                name: "RAVIS_JWT_ALGORITHMS",
+                reason: format!("unsupported algorithm '{other}' (allowed: RS256, ES256, HS256)"),
+            }),
+        })
+        .collect()
+}
+
+/// Where the local host keeps its data: `--data-dir`, else `RAVIS_DATA_DIR`, else `./.ravis`.
+pub fn local_data_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| ProcessEnv.get("RAVIS_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".ravis"))
+}
+
+/// The local host's log filter: `RAVIS_LOG`, else `info`.
+pub fn local_log_filter() -> String {
+    ProcessEnv.get("RAVIS_LOG").unwrap_or_else(|| "info".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("RAVIS_TABLE_NAME", "ravis-dev"),
+            ("RAVIS_JWT_ISSUER", "https://idp.example"),
+            ("RAVIS_JWT_AUDIENCE", "ravis-api, ravis-web"),
+            ("RAVIS_JWT_PUBLIC_KEY_PEM", "-----BEGIN PUBLIC KEY-----"),
+            ("RAVIS_IDENTITY_HMAC_KEY", "0123456789abcdef0123456789abcdef"),
+        ])
+    }
+
+    #[test]
+    fn reads_a_complete_environment() {
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(s.table_name, "ravis-dev");
+        assert_eq!(s.auth.audience, vec!["ravis-api", "ravis-web"]);
+        assert_eq!(s.auth.algorithms, vec![Algorithm::RS256]);
+        assert_eq!(s.auth.leeway_seconds, 30);
+        assert_eq!(s.environment, "dev");
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let mut vars = base();
+        vars.remove("RAVIS_TABLE_NAME");
+        let err = Settings::from_vars(&vars).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable RAVIS_TABLE_NAME is required but not set"
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_algorithms_and_short_keys() {
+        let mut vars = base();
+        vars.insert("RAVIS_JWT_ALGORITHMS", "RS256,none");
+        assert!(
+            Settings::from_vars(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("'none'")
+        );
+        let mut vars = base();
+        vars.insert("RAVIS_IDENTITY_HMAC_KEY", "short");
+        assert!(matches!(
+            Settings::from_vars(&vars),
+            Err(ConfigError::Invalid {
+                name: "RAVIS_IDENTITY_HMAC_KEY",
+                ..
+            })
+        ));
+    }
+}

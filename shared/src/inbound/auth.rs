@@ -1,0 +1,351 @@
+//! Bearer token verification (jsonwebtoken): issuer, audience, expiry, not-before and an
+//! algorithm allow-list from configuration. Every route requires a valid token.
+
+use crate::config::{AuthSettings, ConfigError, JwtKey};
+use crate::domain::{Atvk, Principal, Role};
+use crate::inbound::problem::Problem;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// Claim names carrying RAVIS attributes (namespaced, so they never clash with an IdP's own).
+pub mod claims {
+    /// Role or roles (string or list of strings).
+    pub const ROLE: &str = "ravis:role";
+    /// Organisation the caller acts for.
+    pub const ORG: &str = "ravis:org";
+    /// Territory scope (ATVK).
+    pub const ATVK: &str = "ravis:atvk";
+    /// Purpose of processing.
+    pub const PURPOSE: &str = "ravis:purpose";
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: OneOrMany,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(rename = "ravis:role")]
+    role: OneOrMany,
+    #[serde(rename = "ravis:org")]
+    org: String,
+    #[serde(rename = "ravis:atvk", default, skip_serializing_if = "Option::is_none")]
+    atvk: Option<String>,
+    #[serde(rename = "ravis:purpose", default, skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
+}
+
+/// Verifies bearer tokens and turns them into a [`Principal`].
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Builds a verifier; refuses an allow-list that does not fit the key (e.g. HS256
+    /// with a public key, which would let anyone sign with the public key as secret).
+    pub fn new(settings: &AuthSettings) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "RAVIS_JWT_ALGORITHMS",
+            reason,
+        };
+        if settings.algorithms.is_empty() {
+            return Err(invalid("at least one algorithm must be allowed".into()));
+        }
+        let key = match &settings.key {
+            JwtKey::Hs256Secret(secret) => {
+                if settings.algorithms.iter().any(|a| *a != Algorithm::HS256) {
+                    return Err(invalid("a shared secret only verifies HS256".into()));
+                }
+                DecodingKey::from_secret(secret)
+            }
+            JwtKey::PublicKeyPem(pem) => {
+                let family: Vec<_> = settings.algorithms.iter().collect();
+                match family.as_slice() {
+                    [Algorithm::RS256] => DecodingKey::from_rsa_pem(pem.as_bytes()),
+                    [Algorithm::ES256] => DecodingKey::from_ec_pem(pem.as_bytes()),
+                    _ => {
+                        return Err(invalid(
+                            "a public key verifies exactly one of RS256 or ES256".into(),
+                        ));
+                    }
+                }
+                .map_err(|e| ConfigError::Invalid {
+                    name: "RAVIS_JWT_PUBLIC_KEY_PEM",
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        let mut validation = Validation::new(settings.algorithms[0]);
+        validation.algorithms = settings.algorithms.clone();
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&settings.audience);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = settings.leeway_seconds;
+        Ok(Self { key, validation })
+    }
+
+    /// Verifies the `Authorization: Bearer` header value and returns the principal.
+    /// Every refusal is a 401 problem saying what was wrong (never echoing the token).
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Problem> {
+        let header = authorization.ok_or_else(|| {
+            Problem::unauthorized("the Authorization header with a Bearer token is required")
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Problem::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| Problem::unauthorized(describe(e.kind())))?;
+        let c = data.claims;
+        let role_names = match c.role {
+            OneOrMany::One(r) => vec![r],
+            OneOrMany::Many(rs) => rs,
+        };
+        let mut roles = Vec::with_capacity(role_names.len());
+        for name in role_names {
+            roles.push(
+                name.parse::<Role>()
+                    .map_err(|e| Problem::unauthorized(format!("the token's {}: {e}", claims::ROLE)))?,
+            );
+        }
+        if roles.is_empty() {
+            return Err(Problem::unauthorized(format!(
+                "the token grants no role ({} is empty)",
+                claims::ROLE
+            )));
+        }
+        if c.org.trim().is_empty() {
+            return Err(Problem::unauthorized(format!("the token's {} is empty", claims::ORG)));
+        }
+        let territory = c
+            .atvk
+            .map(|a| Atvk::parse(&a))
+            .transpose()
+            .map_err(|e| Problem::unauthorized(format!("the token's {}: {e}", claims::ATVK)))?;
+        Ok(Principal {
+            subject: c.sub,
+            roles,
+            organisation: c.org,
+            territory,
+            purpose: c.purpose,
+        })
+    }
+}
+
+fn describe(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => "the token's audience is not accepted".into(),
+        ErrorKind::InvalidIssuer => "the token's issuer is not accepted".into(),
+        ErrorKind::InvalidSignature => "the token's signature does not verify".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token's algorithm is not allowed".into()
+        }
+        ErrorKind::MissingRequiredClaim(c) => format!("the token lacks the required claim '{c}'"),
+        ErrorKind::Json(_) => {
+            "the token's claims are not of the expected shape (sub, iss, aud, exp, ravis:role, ravis:org)".into()
+        }
+        _ => "the token is malformed".into(),
+    }
+}
+
+/// What a locally minted development token says.
+#[derive(Debug, Clone)]
+pub struct DevTokenRequest<'a> {
+    /// Issuer (must match the local host's settings).
+    pub issuer: &'a str,
+    /// Audience.
+    pub audience: &'a str,
+    /// Subject.
+    pub subject: &'a str,
+    /// Roles.
+    pub roles: &'a [Role],
+    /// Organisation.
+    pub organisation: &'a str,
+    /// Territory scope.
+    pub territory: Option<&'a Atvk>,
+    /// Purpose of processing.
+    pub purpose: Option<&'a str>,
+    /// Issued at (Unix seconds).
+    pub issued_at: u64,
+    /// Lifetime in seconds.
+    pub lifetime_seconds: u64,
+}
+
+/// Mints an HS256 token for the local development host (never used in AWS).
+pub fn mint_dev_token(secret: &[u8], req: &DevTokenRequest<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+    let claims = Claims {
+        sub: req.subject.to_owned(),
+        iss: req.issuer.to_owned(),
+        aud: OneOrMany::One(req.audience.to_owned()),
+        exp: req.issued_at + req.lifetime_seconds,
+        nbf: Some(req.issued_at),
+        iat: Some(req.issued_at),
+        role: OneOrMany::Many(req.roles.iter().map(|r| r.as_str().to_owned()).collect()),
+        org: req.organisation.to_owned(),
+        atvk: req.territory.map(|a| a.as_str().to_owned()),
+        purpose: req.purpose.map(str::to_owned),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            issuer: "ravis-local".into(),
+            audience: vec!["ravis".into()],
+            algorithms: vec![Algorithm::HS256],
+            key: JwtKey::Hs256Secret(SECRET.to_vec()),
+            leeway_seconds: 0,
+        }
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn token(f: impl FnOnce(&mut DevTokenRequest<'_>)) -> String {
+        let mut req = DevTokenRequest {
+            issuer: "ravis-local",
+            audience: "ravis",
+            subject: "nurse-1",
+            roles: &[Role::HealthSpecialist],
+            organisation: "clinic-1",
+            territory: None,
+            purpose: None,
+            issued_at: now() - 10,
+            lifetime_seconds: 3600,
+        };
+        f(&mut req);
+        mint_dev_token(SECRET, &req).unwrap()
+    }
+
+    fn auth(t: &str) -> Result<Principal, Problem> {
+        Authenticator::new(&settings())
+            .unwrap()
+            .authenticate(Some(&format!("Bearer {t}")))
+    }
+
+    #[test]
+    fn a_good_token_yields_the_principal() {
+        let p = auth(&token(|_| {})).unwrap();
+        assert_eq!(p.subject, "nurse-1");
+        assert_eq!(p.roles, vec![Role::HealthSpecialist]);
+        assert_eq!(p.organisation, "clinic-1");
+    }
+
+    #[test]
+    fn missing_or_malformed_header() {
+        let a = Authenticator::new(&settings()).unwrap();
+        assert!(a.authenticate(None).unwrap_err().detail.contains("required"));
+        assert!(a.authenticate(Some("Basic abc")).unwrap_err().detail.contains("Bearer"));
+        assert_eq!(a.authenticate(Some("Bearer x.y.z")).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn wrong_audience_issuer_expired_and_future_tokens_are_refused() {
+        assert!(auth(&token(|r| r.audience = "other")).unwrap_err().detail.contains("audience"));
+        assert!(auth(&token(|r| r.issuer = "evil")).unwrap_err().detail.contains("issuer"));
+        assert!(
+            auth(&token(|r| {
+                r.issued_at = now() - 7200;
+                r.lifetime_seconds = 60;
+            }))
+            .unwrap_err()
+            .detail
+            .contains("expired")
+        );
+        assert!(auth(&token(|r| r.issued_at = now() + 3600)).unwrap_err().detail.contains("not valid yet"));
+    }
+
+    #[test]
+    fn a_forged_signature_is_refused() {
+        let t = token(|_| {});
+        let req = DevTokenRequest {
+            issuer: "ravis-local",
+            audience: "ravis",
+            subject: "x",
+            roles: &[Role::RegistryAdministrator],
+            organisation: "o",
+            territory: None,
+            purpose: None,
+            issued_at: now(),
+            lifetime_seconds: 60,
+        };
+        let forged = mint_dev_token(b"another-secret-another-secret-xx", &req).unwrap();
+        assert!(auth(&forged).unwrap_err().detail.contains("signature"));
+        // Swap the payload of a valid token: the signature no longer matches.
+        let parts: Vec<&str> = t.split('.').collect();
+        let other: Vec<&str> = forged.split('.').collect();
+        let spliced = format!("{}.{}.{}", parts[0], other[1], parts[2]);
+        assert_eq!(auth(&spliced).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let t = token(|_| {});
+        let payload = t.split('.').nth(1).unwrap();
+        let p = auth(&format!("{header}.{payload}.")).unwrap_err();
+        assert_eq!(p.status, 401);
+    }
+
+    #[test]
+    fn unknown_roles_and_missing_claims_are_refused() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = format!(
+            r#"{{"sub":"a","iss":"ravis-local","aud":"ravis","exp":{}}}"#,
+            now() + 60
+        );
+        let unsigned = format!("{header}.{}", URL_SAFE_NO_PAD.encode(body));
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(SECRET).unwrap();
+        mac.update(unsigned.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let p = auth(&format!("{unsigned}.{sig}")).unwrap_err();
+        assert!(p.detail.contains("expected shape"), "{}", p.detail);
+    }
+
+    #[test]
+    fn config_refuses_hs256_with_a_public_key() {
+        let mut s = settings();
+        s.key = JwtKey::PublicKeyPem("-----BEGIN PUBLIC KEY-----".into());
+        assert!(Authenticator::new(&s).is_err());
+        let mut s = settings();
+        s.algorithms = vec![Algorithm::HS256, Algorithm::RS256];
+        assert!(Authenticator::new(&s).is_err());
+    }
+}
