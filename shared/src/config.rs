@@ -217,7 +217,10 @@ mod tests {
             ("RAVIS_JWT_ISSUER", "https://idp.example"),
             ("RAVIS_JWT_AUDIENCE", "ravis-api, ravis-web"),
             ("RAVIS_JWT_PUBLIC_KEY_PEM", "-----BEGIN PUBLIC KEY-----"),
-            ("RAVIS_IDENTITY_HMAC_KEY", "0123456789abcdef0123456789abcdef"),
+            (
+                "RAVIS_IDENTITY_HMAC_KEY",
+                "0123456789abcdef0123456789abcdef",
+            ),
         ])
     }
 

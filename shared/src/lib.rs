@@ -9,8 +9,9 @@
 //! - `config`    — the only place environment variables are read;
 //! - `telemetry` — logging set-up.
 
-pub mod domain;
-pub mod ports;
 pub mod config;
+pub mod domain;
 pub mod inbound;
+pub mod ports;
+pub mod services;
 pub mod telemetry;

@@ -101,35 +101,35 @@ pub fn check_new_child(
         });
     }
     // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out.
-    if let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18)) {
-        if birth_date < earliest {
-            out.push(ChildRuleViolation {
-                field: "birth_date",
-                reason: "the child must be under 18 years old".into(),
-            });
-        }
+    if let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
+        && birth_date < earliest
+    {
+        out.push(ChildRuleViolation {
+            field: "birth_date",
+            reason: "the child must be under 18 years old".into(),
+        });
     }
-    if let Some(code_date) = personal_code.and_then(PersonalCode::birth_date) {
-        if code_date != birth_date {
-            out.push(ChildRuleViolation {
-                field: "personal_code",
-                reason: format!(
-                    "the personal code encodes birth date {code_date}, which differs from birth_date {birth_date}"
-                ),
-            });
-        }
+    if let Some(code_date) = personal_code.and_then(PersonalCode::birth_date)
+        && code_date != birth_date
+    {
+        out.push(ChildRuleViolation {
+            field: "personal_code",
+            reason: format!(
+                "the personal code encodes birth date {code_date}, which differs from birth_date {birth_date}"
+            ),
+        });
     }
-    if let Some(weeks) = gestational_age_weeks {
-        if !GESTATIONAL_AGE_WEEKS.contains(&weeks) {
-            out.push(ChildRuleViolation {
-                field: "gestational_age_weeks",
-                reason: format!(
-                    "must be between {} and {} completed weeks",
-                    GESTATIONAL_AGE_WEEKS.start(),
-                    GESTATIONAL_AGE_WEEKS.end()
-                ),
-            });
-        }
+    if let Some(weeks) = gestational_age_weeks
+        && !GESTATIONAL_AGE_WEEKS.contains(&weeks)
+    {
+        out.push(ChildRuleViolation {
+            field: "gestational_age_weeks",
+            reason: format!(
+                "must be between {} and {} completed weeks",
+                GESTATIONAL_AGE_WEEKS.start(),
+                GESTATIONAL_AGE_WEEKS.end()
+            ),
+        });
     }
     out
 }
@@ -144,13 +144,30 @@ mod tests {
 
     #[test]
     fn a_plain_child_passes() {
-        assert!(check_new_child(None, "Anna", "Bērziņa", d("2024-03-01"), Some(39), d("2026-11-23")).is_empty());
+        assert!(
+            check_new_child(
+                None,
+                "Anna",
+                "Bērziņa",
+                d("2024-03-01"),
+                Some(39),
+                d("2026-11-23")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn old_code_must_agree_with_birth_date() {
         let code = PersonalCode::parse("120394-12343").unwrap();
-        let v = check_new_child(Some(&code), "A", "B", d("2010-03-12"), None, d("2026-11-23"));
+        let v = check_new_child(
+            Some(&code),
+            "A",
+            "B",
+            d("2010-03-12"),
+            None,
+            d("2026-11-23"),
+        );
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].field, "personal_code");
         assert!(v[0].reason.contains("1994-03-12"));
@@ -160,7 +177,15 @@ mod tests {
     fn every_violation_is_reported() {
         let v = check_new_child(None, " ", "", d("2027-01-01"), Some(50), d("2026-11-23"));
         let fields: Vec<_> = v.iter().map(|x| x.field).collect();
-        assert_eq!(fields, ["given_name", "family_name", "birth_date", "gestational_age_weeks"]);
+        assert_eq!(
+            fields,
+            [
+                "given_name",
+                "family_name",
+                "birth_date",
+                "gestational_age_weeks"
+            ]
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod atvk;
 pub mod child;
+pub mod field_error;
 pub mod identity_hash;
 pub mod ids;
 pub mod personal_code;
@@ -9,6 +10,7 @@ pub mod principal;
 
 pub use atvk::{Atvk, AtvkError};
 pub use child::{Child, ChildStatus, Sex};
+pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
 pub use ids::{ChildId, InvalidId, RequestId, ResultId, ScreeningId};
 pub use personal_code::{PersonalCode, PersonalCodeError};

@@ -41,9 +41,17 @@ struct Claims {
     role: OneOrMany,
     #[serde(rename = "ravis:org")]
     org: String,
-    #[serde(rename = "ravis:atvk", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ravis:atvk",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     atvk: Option<String>,
-    #[serde(rename = "ravis:purpose", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ravis:purpose",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     purpose: Option<String>,
 }
 
@@ -118,7 +126,9 @@ impl Authenticator {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Problem::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
+            })?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| Problem::unauthorized(describe(e.kind())))?;
         let c = data.claims;
@@ -128,10 +138,9 @@ impl Authenticator {
         };
         let mut roles = Vec::with_capacity(role_names.len());
         for name in role_names {
-            roles.push(
-                name.parse::<Role>()
-                    .map_err(|e| Problem::unauthorized(format!("the token's {}: {e}", claims::ROLE)))?,
-            );
+            roles.push(name.parse::<Role>().map_err(|e| {
+                Problem::unauthorized(format!("the token's {}: {e}", claims::ROLE))
+            })?);
         }
         if roles.is_empty() {
             return Err(Problem::unauthorized(format!(
@@ -140,7 +149,10 @@ impl Authenticator {
             )));
         }
         if c.org.trim().is_empty() {
-            return Err(Problem::unauthorized(format!("the token's {} is empty", claims::ORG)));
+            return Err(Problem::unauthorized(format!(
+                "the token's {} is empty",
+                claims::ORG
+            )));
         }
         let territory = c
             .atvk
@@ -199,7 +211,10 @@ pub struct DevTokenRequest<'a> {
 }
 
 /// Mints an HS256 token for the local development host (never used in AWS).
-pub fn mint_dev_token(secret: &[u8], req: &DevTokenRequest<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn mint_dev_token(
+    secret: &[u8],
+    req: &DevTokenRequest<'_>,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let claims = Claims {
         sub: req.subject.to_owned(),
         iss: req.issuer.to_owned(),
@@ -212,7 +227,11 @@ pub fn mint_dev_token(secret: &[u8], req: &DevTokenRequest<'_>) -> Result<String
         atvk: req.territory.map(|a| a.as_str().to_owned()),
         purpose: req.purpose.map(str::to_owned),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
 }
 
 #[cfg(test)]
@@ -270,15 +289,38 @@ mod tests {
     #[test]
     fn missing_or_malformed_header() {
         let a = Authenticator::new(&settings()).unwrap();
-        assert!(a.authenticate(None).unwrap_err().detail.contains("required"));
-        assert!(a.authenticate(Some("Basic abc")).unwrap_err().detail.contains("Bearer"));
-        assert_eq!(a.authenticate(Some("Bearer x.y.z")).unwrap_err().status, 401);
+        assert!(
+            a.authenticate(None)
+                .unwrap_err()
+                .detail
+                .contains("required")
+        );
+        assert!(
+            a.authenticate(Some("Basic abc"))
+                .unwrap_err()
+                .detail
+                .contains("Bearer")
+        );
+        assert_eq!(
+            a.authenticate(Some("Bearer x.y.z")).unwrap_err().status,
+            401
+        );
     }
 
     #[test]
     fn wrong_audience_issuer_expired_and_future_tokens_are_refused() {
-        assert!(auth(&token(|r| r.audience = "other")).unwrap_err().detail.contains("audience"));
-        assert!(auth(&token(|r| r.issuer = "evil")).unwrap_err().detail.contains("issuer"));
+        assert!(
+            auth(&token(|r| r.audience = "other"))
+                .unwrap_err()
+                .detail
+                .contains("audience")
+        );
+        assert!(
+            auth(&token(|r| r.issuer = "evil"))
+                .unwrap_err()
+                .detail
+                .contains("issuer")
+        );
         assert!(
             auth(&token(|r| {
                 r.issued_at = now() - 7200;
@@ -288,7 +330,12 @@ mod tests {
             .detail
             .contains("expired")
         );
-        assert!(auth(&token(|r| r.issued_at = now() + 3600)).unwrap_err().detail.contains("not valid yet"));
+        assert!(
+            auth(&token(|r| r.issued_at = now() + 3600))
+                .unwrap_err()
+                .detail
+                .contains("not valid yet")
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ pub fn parse_json<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, Problem> {
         match inner.classify() {
             serde_json::error::Category::Data => Problem::malformed(
                 format!("{}: {reason}", if path == "." { "body" } else { &path }),
-                vec![FieldError::new(if path == "." { "body".into() } else { path }, reason)],
+                vec![FieldError::new(
+                    if path == "." { "body".into() } else { path },
+                    reason,
+                )],
             ),
             _ => Problem::malformed(
                 format!("the body is not valid JSON: {reason}"),
@@ -146,7 +149,12 @@ pub fn parse_json<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, Problem> {
 }
 
 fn is_json_media_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
 }
 
@@ -231,23 +239,35 @@ mod tests {
             r#"{"name":"a","inner":{"count":1},"extra":1}"#,
         ))
         .unwrap_err();
-        assert!(p.errors[0].reason.contains("unknown field `extra`"), "{p:?}");
+        assert!(
+            p.errors[0].reason.contains("unknown field `extra`"),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn syntax_errors_media_types_and_size() {
         assert_eq!(
-            parse_json::<Body>(&req(Some("application/json"), "{")).unwrap_err().slug,
+            parse_json::<Body>(&req(Some("application/json"), "{"))
+                .unwrap_err()
+                .slug,
             "malformed-request"
         );
         assert_eq!(
-            parse_json::<Body>(&req(Some("text/plain"), "{}")).unwrap_err().status,
+            parse_json::<Body>(&req(Some("text/plain"), "{}"))
+                .unwrap_err()
+                .status,
             415
         );
-        assert_eq!(parse_json::<Body>(&req(None, "{}")).unwrap_err().status, 415);
+        assert_eq!(
+            parse_json::<Body>(&req(None, "{}")).unwrap_err().status,
+            415
+        );
         let big = "x".repeat(MAX_BODY_BYTES + 1);
         assert_eq!(
-            parse_json::<Body>(&req(Some("application/json"), &big)).unwrap_err().status,
+            parse_json::<Body>(&req(Some("application/json"), &big))
+                .unwrap_err()
+                .status,
             413
         );
         assert!(
@@ -261,11 +281,55 @@ mod tests {
 
     #[test]
     fn path_matching() {
-        assert_eq!(match_path("/children/{id}", "/children/abc"), Some(vec!["abc"]));
-        assert_eq!(match_path("/children/{id}", "/children/abc/"), Some(vec!["abc"]));
+        assert_eq!(
+            match_path("/children/{id}", "/children/abc"),
+            Some(vec!["abc"])
+        );
+        assert_eq!(
+            match_path("/children/{id}", "/children/abc/"),
+            Some(vec!["abc"])
+        );
         assert_eq!(match_path("/children/{id}", "/children/"), None);
         assert_eq!(match_path("/children", "/children"), Some(vec![]));
-        assert_eq!(match_path("/children/{id}/risk-profile", "/children/a/risk-profile"), Some(vec!["a"]));
+        assert_eq!(
+            match_path("/children/{id}/risk-profile", "/children/a/risk-profile"),
+            Some(vec!["a"])
+        );
         assert_eq!(match_path("/children/{id}", "/children/a/b"), None);
+    }
+}
+
+/// Parses a raw query string (`a=1&b=x+y`) into decoded pairs (`+` is a space).
+pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::parse_query;
+
+    #[test]
+    fn decodes_pairs() {
+        assert_eq!(
+            parse_query(Some("a=1&b=x+y%C4%81&c")),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x yā".into()),
+                ("c".into(), String::new())
+            ]
+        );
+        assert!(parse_query(None).is_empty());
     }
 }

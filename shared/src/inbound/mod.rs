@@ -2,5 +2,10 @@
 //! and S3 events, shared by every Lambda and by the local host.
 
 pub mod auth;
+pub mod children_api;
 pub mod http;
+pub mod lambda;
 pub mod problem;
+pub mod routes;
+pub mod s3;
+pub mod sqs;

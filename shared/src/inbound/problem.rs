@@ -1,26 +1,7 @@
 //! RFC 9457 problem details: the one place an HTTP error body is built.
 
-use serde::Serialize;
+pub use crate::domain::FieldError;
 use serde_json::{Map, Value};
-
-/// A field-level validation failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// JSON path of the field (e.g. `answers.7`, `birth_date`), or a header name.
-    pub field: String,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-impl FieldError {
-    /// Builds a field error.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
 
 /// An error answer of the API, rendered as `application/problem+json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +23,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(status: u16, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    fn new(
+        status: u16,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             slug,
@@ -126,7 +112,12 @@ impl Problem {
 
     /// 415: not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(415, "unsupported-media-type", "Unsupported media type", detail)
+        Self::new(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        )
     }
 
     /// 503: a dependency is unavailable; the client may retry.
@@ -155,7 +146,10 @@ impl Problem {
     /// The JSON body for a request path and request id.
     pub fn body(&self, instance: &str, request_id: &str) -> Value {
         let mut body = Map::new();
-        body.insert("type".into(), format!("urn:ravis:problem:{}", self.slug).into());
+        body.insert(
+            "type".into(),
+            format!("urn:ravis:problem:{}", self.slug).into(),
+        );
         body.insert("title".into(), self.title.into());
         body.insert("status".into(), self.status.into());
         body.insert("detail".into(), self.detail.clone().into());
@@ -180,7 +174,10 @@ mod tests {
 
     #[test]
     fn body_has_rfc9457_members_and_field_errors() {
-        let p = Problem::validation(vec![FieldError::new("birth_date", "must not be in the future")]);
+        let p = Problem::validation(vec![FieldError::new(
+            "birth_date",
+            "must not be in the future",
+        )]);
         let body = p.body("/children", "req-1");
         assert_eq!(body["type"], "urn:ravis:problem:validation-failed");
         assert_eq!(body["status"], 422);

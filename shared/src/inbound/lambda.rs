@@ -1,0 +1,78 @@
+//! Lambda hosting written once: HTTP functions (API Gateway HTTP API, payload v2) and SQS
+//! consumers. Binaries call [`serve_http`] or [`serve_sqs`] and nothing else.
+
+use crate::inbound::auth::Authenticator;
+use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
+use crate::inbound::routes::{Api, handle};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use bytes::Bytes;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Converts an API Gateway request into the host-independent form.
+pub fn to_api_request(req: lambda_http::Request) -> ApiRequest {
+    let request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parse_query(parts.uri.query()),
+        headers: parts.headers,
+        body,
+        request_id,
+    }
+}
+
+/// Converts a response for API Gateway.
+pub fn to_lambda_response(response: ApiResponse) -> lambda_http::Response<Body> {
+    let mut out = lambda_http::Response::new(if response.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(String::from_utf8_lossy(&response.body).into_owned())
+    });
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// Runs an HTTP function: every request goes through the shared route handling.
+pub async fn serve_http<A: Api>(auth: Authenticator, api: A) -> Result<(), lambda_http::Error> {
+    let state = Arc::new((auth, api));
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let state = Arc::clone(&state);
+        async move {
+            let response = handle(&state.0, &state.1, to_api_request(req)).await;
+            Ok::<_, lambda_http::Error>(to_lambda_response(response))
+        }
+    }))
+    .await
+}
+
+/// Runs an SQS-triggered function: `handle` answers with the batch item failures.
+pub async fn serve_sqs<H, Fut>(handle: H) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(SqsEvent) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = SqsBatchResponse> + Send,
+{
+    let handle = Arc::new(handle);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let handle = Arc::clone(&handle);
+            async move { Ok::<_, lambda_runtime::Error>(handle(event.payload).await) }
+        },
+    ))
+    .await
+}

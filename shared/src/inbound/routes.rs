@@ -1,0 +1,234 @@
+//! The route table of the whole API and the single HTTP entry point every host uses:
+//! route → authenticate → call the use case → render the reply or a problem.
+//!
+//! Each Lambda serves a subset of the routes (its API Gateway integration); the local
+//! host serves all of them with the same code.
+
+use crate::domain::Principal;
+use crate::inbound::auth::Authenticator;
+use crate::inbound::http::{ApiRequest, ApiResponse, match_path};
+use crate::inbound::problem::Problem;
+use crate::ports::StoreError;
+use crate::services::{Reply, ServiceError};
+use http::{Method, StatusCode};
+use std::future::Future;
+use tracing::Instrument;
+
+/// Every operation of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `POST /children`
+    CreateChild,
+    /// `GET /children/{id}`
+    GetChild,
+    /// `POST /screenings`
+    CreateScreening,
+    /// `GET /screenings/{id}`
+    GetScreening,
+}
+
+/// A route's method and path pattern.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// The route.
+    pub route: Route,
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern with `{param}` segments, as in the SAM template.
+    pub path: &'static str,
+}
+
+/// The route table (the SAM template declares the same method/path pairs).
+pub const ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        route: Route::CreateChild,
+        method: Method::POST,
+        path: "/children",
+    },
+    RouteSpec {
+        route: Route::GetChild,
+        method: Method::GET,
+        path: "/children/{id}",
+    },
+    RouteSpec {
+        route: Route::CreateScreening,
+        method: Method::POST,
+        path: "/screenings",
+    },
+    RouteSpec {
+        route: Route::GetScreening,
+        method: Method::GET,
+        path: "/screenings/{id}",
+    },
+];
+
+/// A routed, authenticated request.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The request.
+    pub req: ApiRequest,
+    /// The caller.
+    pub principal: Principal,
+    /// Path parameters in pattern order.
+    pub params: Vec<String>,
+}
+
+impl Ctx {
+    /// The first path parameter parsed as `T`, or a 404 naming the bad id.
+    pub fn id<T: std::str::FromStr>(&self) -> Result<T, Problem>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let raw = self.params.first().map(String::as_str).unwrap_or("");
+        raw.parse()
+            .map_err(|e: T::Err| Problem::not_found(e.to_string()))
+    }
+}
+
+/// A set of route handlers (one per Lambda, or all of them locally).
+pub trait Api: Send + Sync + 'static {
+    /// Whether this API serves the route.
+    fn serves(&self, route: Route) -> bool;
+    /// Calls the route's use case.
+    fn call(&self, route: Route, ctx: &Ctx) -> impl Future<Output = Result<Reply, Problem>> + Send;
+}
+
+/// Handles one HTTP request end to end. Never fails: every error becomes a problem response.
+pub async fn handle<A: Api>(auth: &Authenticator, api: &A, req: ApiRequest) -> ApiResponse {
+    let span = tracing::info_span!("request", request_id = %req.request_id, method = %req.method, path = %req.path);
+    async move {
+        let instance = req.path.clone();
+        let request_id = req.request_id.clone();
+        let response = match dispatch(auth, api, req).await {
+            Ok(reply) => render(reply),
+            Err(problem) => {
+                if problem.status >= 500 {
+                    tracing::error!(status = problem.status, detail = %problem.detail, "request failed");
+                } else {
+                    tracing::warn!(status = problem.status, kind = problem.slug, detail = %problem.detail, "request refused");
+                }
+                ApiResponse::problem(&problem, &instance, &request_id)
+            }
+        };
+        tracing::info!(status = response.status.as_u16(), "request done");
+        response.with_header("x-request-id", &request_id)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dispatch<A: Api>(
+    auth: &Authenticator,
+    api: &A,
+    req: ApiRequest,
+) -> Result<Reply, Problem> {
+    let mut allowed = Vec::new();
+    let mut found = None;
+    for spec in ROUTES.iter().filter(|s| api.serves(s.route)) {
+        if let Some(params) = match_path(spec.path, &req.path) {
+            if spec.method == req.method {
+                found = Some((spec.route, params.into_iter().map(str::to_owned).collect()));
+                break;
+            }
+            allowed.push(spec.method.as_str());
+        }
+    }
+    let Some((route, params)) = found else {
+        return Err(if allowed.is_empty() {
+            Problem::not_found(format!(
+                "no route for {}",
+                req.path.chars().take(200).collect::<String>()
+            ))
+        } else {
+            Problem::method_not_allowed(&allowed)
+        });
+    };
+    let principal = auth.authenticate(req.header("authorization"))?;
+    tracing::info!(subject = %principal.subject, org = %principal.organisation, ?route, "authenticated");
+    let ctx = Ctx {
+        req,
+        principal,
+        params,
+    };
+    api.call(route, &ctx).await
+}
+
+impl From<ServiceError> for Problem {
+    fn from(error: ServiceError) -> Self {
+        problem_of(error)
+    }
+}
+
+/// The one mapping from use-case errors to problems.
+pub fn problem_of(error: ServiceError) -> Problem {
+    match error {
+        ServiceError::Validation(errors) => Problem::validation(errors),
+        ServiceError::NotFound(detail) => Problem::not_found(detail),
+        ServiceError::Forbidden(detail) => Problem::forbidden(detail),
+        ServiceError::Conflict {
+            slug,
+            detail,
+            existing_id,
+        } => {
+            let p = Problem::conflict(slug, detail);
+            match existing_id {
+                Some(id) => p.with("existing_id", id),
+                None => p,
+            }
+        }
+        ServiceError::Store(StoreError::Unavailable(source)) => {
+            tracing::error!(error = %source, "record store unavailable");
+            Problem::unavailable("storage is temporarily unavailable; retry the request")
+        }
+        ServiceError::Store(
+            StoreError::Conflict { .. } | StoreError::TransactionCancelled { .. },
+        ) => Problem::conflict(
+            "concurrent-update",
+            "the record was changed concurrently; retry the request",
+        ),
+        ServiceError::Queue(e) => {
+            tracing::error!(error = %e, "queue unavailable");
+            Problem::unavailable(
+                "the processing queue is temporarily unavailable; retry the request",
+            )
+        }
+        ServiceError::Store(e) => {
+            tracing::error!(error = %e, "record store error");
+            Problem::internal()
+        }
+    }
+}
+
+fn render(reply: Reply) -> ApiResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = ApiResponse::json(status, &reply.body);
+    if let Some(location) = &reply.location {
+        response = response.with_header("location", location);
+    }
+    if let Some(etag) = &reply.etag {
+        response = response.with_header("etag", etag);
+    }
+    if reply.replayed {
+        response = response.with_header("idempotent-replayed", "true");
+    }
+    response
+}
+
+/// The `Idempotency-Key` of a request bound to its caller, operation and body.
+pub fn idempotency(
+    ctx: &Ctx,
+    operation: &str,
+) -> Result<Option<crate::services::idempotency::IdempotencyRequest>, Problem> {
+    ctx.req
+        .header("idempotency-key")
+        .map(|key| {
+            crate::services::idempotency::IdempotencyRequest::new(
+                &ctx.principal,
+                operation,
+                key,
+                &ctx.req.body,
+            )
+        })
+        .transpose()
+        .map_err(Problem::from)
+}

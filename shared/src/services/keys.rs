@@ -1,0 +1,61 @@
+//! Storage keys of every entity in the single table (documented in `docs/DATA_MODEL.md`).
+
+use crate::domain::{ChildId, ScreeningId};
+use crate::ports::Key;
+
+/// A child's profile record.
+pub fn child(id: ChildId) -> Key {
+    Key::new(format!("CHILD#{id}"), "CHILD")
+}
+
+/// The uniqueness/lookup record of a personal code, keyed by its keyed hash.
+pub fn personal_code(code_hash: &str) -> Key {
+    Key::new(format!("PCODE#{code_hash}"), "PCODE")
+}
+
+/// A screening submission.
+pub fn screening(id: ScreeningId) -> Key {
+    Key::new(format!("SCREENING#{id}"), "SCREENING")
+}
+
+/// Partition of a screening (submission and its results).
+pub fn screening_partition(id: ScreeningId) -> String {
+    format!("SCREENING#{id}")
+}
+
+/// Sort-key prefix of a screening's results.
+pub const RESULT_PREFIX: &str = "RESULT#";
+
+/// A scoring result: one per (instrument version, engine version), so scoring again with
+/// the same versions is idempotent and a new version adds a result without replacing.
+pub fn result(id: ScreeningId, instrument_version: &str, engine_version: &str) -> Key {
+    Key::new(
+        screening_partition(id),
+        format!("{RESULT_PREFIX}{instrument_version}#{engine_version}"),
+    )
+}
+
+/// Index partition grouping everything about one child (screenings and results).
+pub fn child_index(id: ChildId) -> String {
+    format!("CHILD#{id}")
+}
+
+/// Index sort key of a screening under its child: by administration date, then id.
+pub fn child_screening_index(administered_on: chrono::NaiveDate, id: ScreeningId) -> String {
+    format!("SCREENING#{administered_on}#{id}")
+}
+
+/// Index sort key of a result under its child.
+pub fn child_result_index(
+    administered_on: chrono::NaiveDate,
+    id: ScreeningId,
+    instrument_version: &str,
+    engine_version: &str,
+) -> String {
+    format!("RESULT#{administered_on}#{id}#{instrument_version}#{engine_version}")
+}
+
+/// An idempotency record, keyed by a hash of who called which operation with which key.
+pub fn idempotency(scope_hash: &str) -> Key {
+    Key::new(format!("IDEMPOTENCY#{scope_hash}"), "IDEMPOTENCY")
+}

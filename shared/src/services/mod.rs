@@ -1,0 +1,106 @@
+//! Use cases, generic over ports. They return [`Reply`] values or [`ServiceError`]s;
+//! the inbound layer turns those into HTTP responses in one place.
+
+pub mod children;
+pub mod idempotency;
+pub mod keys;
+
+use crate::domain::{FieldError, Principal, Role};
+use crate::ports::{QueueError, StoreError};
+use serde_json::Value;
+
+/// A successful answer of a use case, independent of the transport.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP-style status (200, 201, 202).
+    pub status: u16,
+    /// `Location` of a created resource.
+    pub location: Option<String>,
+    /// Version tag of the returned resource (`ETag`).
+    pub etag: Option<String>,
+    /// The representation.
+    pub body: Value,
+    /// Whether this is a replay of an earlier response (same `Idempotency-Key`).
+    pub replayed: bool,
+}
+
+impl Reply {
+    /// A 200 answer.
+    pub fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            location: None,
+            etag: None,
+            body,
+            replayed: false,
+        }
+    }
+}
+
+/// Why a use case did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input breaks the rules; every offending field is named.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// No such resource (or not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Conflicts with the current state.
+    #[error("{detail}")]
+    Conflict {
+        /// Problem slug.
+        slug: &'static str,
+        /// Explanation.
+        detail: String,
+        /// Id of the existing resource, when it helps the caller.
+        existing_id: Option<String>,
+    },
+    /// The record store failed.
+    #[error("record store: {0}")]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl ServiceError {
+    /// A single-field validation error.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, reason)])
+    }
+}
+
+/// Refuses the call unless the principal holds one of `roles`.
+pub fn require_role(
+    principal: &Principal,
+    roles: &[Role],
+    action: &str,
+) -> Result<(), ServiceError> {
+    if principal.has_any(roles) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "your role ({}) may not {action}",
+            principal
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// Roles that may see a child's personal data at all (the ministry analyst sees aggregates only).
+pub const PERSON_READERS: &[Role] = &[
+    Role::HealthSpecialist,
+    Role::EducationSpecialist,
+    Role::ProgrammeProvider,
+    Role::MunicipalitySocialService,
+    Role::RegistryAdministrator,
+    Role::PartnerSystem,
+];

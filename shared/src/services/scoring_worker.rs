@@ -1,0 +1,151 @@
+//! The scoring worker: consumes the scoring queue, scores each submission with the engine
+//! and stores the result. Idempotent: a redelivered message finds the result already
+//! stored (one result per instrument and engine version) and does nothing.
+
+use crate::domain::ScreeningId;
+use crate::ports::{Clock, Record, RecordStore, StoreError, WriteOp};
+use crate::scoring::Engine;
+use crate::services::children::load_child;
+use crate::services::screenings::{ScoringMessage, ScreeningStatus, latest_result, score_request};
+use crate::services::{ServiceError, keys};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// How long a message may wait for its submission to be committed before it is dropped
+/// as abandoned (the submitting request failed after sending).
+pub const ABANDONED_AFTER_SECONDS: i64 = 15 * 60;
+
+/// Why a message could not be handled (it will be redelivered, then dead-lettered).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The body is not a scoring message.
+    #[error("malformed scoring message: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The submission is not (yet) committed.
+    #[error("screening {0} is not stored yet")]
+    NotYetStored(ScreeningId),
+    /// The child of the submission is missing.
+    #[error("child of screening {0} is missing")]
+    ChildMissing(ScreeningId),
+    /// Storage failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for WorkerError {
+    fn from(e: StoreError) -> Self {
+        Self::Service(e.into())
+    }
+}
+
+/// What the worker did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A result was stored.
+    Scored,
+    /// The result for these versions already existed.
+    AlreadyScored,
+    /// The answers no longer validate; the submission was marked rejected.
+    Rejected,
+    /// The submission never got committed; the message was dropped.
+    Abandoned,
+}
+
+/// The scoring worker.
+pub struct ScoringWorker<R> {
+    records: R,
+    clock: Arc<dyn Clock>,
+    engine: Arc<Engine>,
+}
+
+impl<R: RecordStore> ScoringWorker<R> {
+    /// Builds the worker.
+    pub fn new(records: R, clock: Arc<dyn Clock>, engine: Arc<Engine>) -> Self {
+        Self { records, clock, engine }
+    }
+
+    /// Handles one queue message body.
+    pub async fn handle(&self, body: &str) -> Result<Outcome, WorkerError> {
+        let msg: ScoringMessage = serde_json::from_str(body).map_err(WorkerError::Malformed)?;
+        let id = msg.screening_id;
+        let now = self.clock.now();
+        let Some(submission) = self.records.get(&keys::screening(id)).await? else {
+            if (now - msg.submitted_at).num_seconds() > ABANDONED_AFTER_SECONDS {
+                tracing::warn!(screening_id = %id, "submission never committed; message dropped");
+                return Ok(Outcome::Abandoned);
+            }
+            return Err(WorkerError::NotYetStored(id));
+        };
+        let child_id = serde_json::from_value(submission.data["child_id"].clone())
+            .map_err(|e| StoreError::Corrupt {
+                pk: submission.key.pk.clone(),
+                sk: submission.key.sk.clone(),
+                reason: format!("child_id: {e}"),
+            })?;
+        let child = load_child(&self.records, child_id)
+            .await?
+            .ok_or(WorkerError::ChildMissing(id))?;
+        let initial = match submission.data["initial_screening_id"].as_str() {
+            Some(initial_id) => match initial_id.parse::<ScreeningId>() {
+                Ok(initial_id) => latest_result(&self.records, initial_id).await?,
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let request = score_request(&submission.data, &child, initial).map_err(WorkerError::Malformed)?;
+        let result = match self.engine.score(&request) {
+            Ok(r) => r,
+            Err(errors) => {
+                tracing::warn!(screening_id = %id, ?errors, "submission no longer scores; marked rejected");
+                let mut data = submission.data.clone();
+                data["status"] = json!(ScreeningStatus::Rejected);
+                data["errors"] = json!(errors.iter().map(|e| json!({"field": e.field, "reason": e.reason})).collect::<Vec<_>>());
+                data["rejected_at"] = json!(now);
+                return match self.records.put_versioned(Record { data, ..submission }, submission_version(&submission)).await {
+                    Ok(_) => Ok(Outcome::Rejected),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        };
+        let mut result_data = serde_json::to_value(&result).map_err(WorkerError::Malformed)?;
+        let instrument_version = result_data["instrument_version"].as_str().unwrap_or("unknown").to_owned();
+        let engine_version = result_data["engine_version"].as_str().unwrap_or("unknown").to_owned();
+        let administered_on = serde_json::from_value(submission.data["administered_on"].clone())
+            .map_err(WorkerError::Malformed)?;
+        if let Some(obj) = result_data.as_object_mut() {
+            obj.insert("screening_id".into(), json!(id));
+            obj.insert("child_id".into(), json!(child_id));
+            obj.insert("administered_on".into(), json!(administered_on));
+            obj.insert("scored_at".into(), json!(now));
+        }
+        let result_key = keys::result(id, &instrument_version, &engine_version);
+        let result_record = Record::new(result_key.clone(), result_data).with_index(
+            keys::child_index(child_id),
+            keys::child_result_index(administered_on, id, &instrument_version, &engine_version),
+        );
+        let mut updated = submission.data.clone();
+        updated["status"] = json!(ScreeningStatus::Scored);
+        updated["result_key"] = Value::String(result_key.sk.clone());
+        updated["scored_at"] = json!(now);
+        let version = submission_version(&submission);
+        let writes = vec![
+            WriteOp::PutNew(result_record),
+            WriteOp::PutVersioned {
+                record: Record { data: updated, ..submission },
+                expected: version,
+            },
+        ];
+        match self.records.transact(writes).await {
+            Ok(()) => {
+                tracing::info!(screening_id = %id, %instrument_version, %engine_version, "screening scored");
+                Ok(Outcome::Scored)
+            }
+            Err(StoreError::TransactionCancelled { index: 0 }) => Ok(Outcome::AlreadyScored),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn submission_version(r: &Record) -> u64 {
+    r.version
+}

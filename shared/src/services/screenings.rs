@@ -1,0 +1,226 @@
+//! Submitting and reading screenings. A submission is validated against the instrument
+//! definition BEFORE anything is stored, then queued for the scoring worker.
+//!
+//! Delivery: the scoring message is sent before the submission is committed. If the
+//! commit then fails, the worker finds no submission and drops the message after a grace
+//! period; if the send fails, nothing is committed and the client gets a retryable 503.
+//! Either way an accepted (202) submission always has a message on its way.
+
+use crate::domain::{ChildId, FieldError, Principal, Role, ScreeningId};
+use crate::ports::{Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
+use crate::scoring::{Engine, ScoreRequest};
+use crate::services::children::load_child;
+use crate::services::idempotency::{self, Committed, IdempotencyRequest};
+use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Roles that may submit screenings.
+pub const SCREENERS: &[Role] = &[Role::HealthSpecialist, Role::EducationSpecialist, Role::PartnerSystem];
+
+/// Body of `POST /screenings`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewScreeningInput {
+    /// The child screened.
+    pub child_id: ChildId,
+    /// Instrument id (e.g. `mchat-r`, `sdq-parent-4-17`).
+    pub instrument: String,
+    /// Date the instrument was administered.
+    pub administered_on: NaiveDate,
+    /// Answers by item id, coded as the instrument definition says.
+    pub answers: BTreeMap<String, Value>,
+    /// For follow-up instruments (M-CHAT-R/F): the initial screening.
+    #[serde(default)]
+    pub initial_screening_id: Option<ScreeningId>,
+}
+
+/// Status of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScreeningStatus {
+    /// Stored and queued; not scored yet.
+    Submitted,
+    /// Scored; the result is attached.
+    Scored,
+    /// Could not be scored (e.g. the definition changed in between); errors attached.
+    Rejected,
+}
+
+/// The message sent to the scoring queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringMessage {
+    /// The submission to score.
+    pub screening_id: ScreeningId,
+    /// When it was submitted (to tell an abandoned submission from a slow commit).
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// The screening use cases.
+pub struct ScreeningsService<R, Q> {
+    records: R,
+    queue: Q,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    engine: Arc<Engine>,
+}
+
+/// Builds the scoring request for a stored submission and its child.
+pub(crate) fn score_request(
+    submission: &Value,
+    child: &crate::domain::Child,
+    initial: Option<Value>,
+) -> Result<ScoreRequest, serde_json::Error> {
+    let mut req = json!({
+        "instrument": submission["instrument"],
+        "answers": submission["answers"],
+        "administered_on": submission["administered_on"],
+        "child": {
+            "birth_date": child.birth_date,
+            "sex": child.sex,
+            "gestational_age_weeks": child.gestational_age_weeks,
+        },
+    });
+    if let Some(initial) = initial {
+        req["initial"] = initial;
+    }
+    serde_json::from_value(req)
+}
+
+impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
+    /// Builds the service.
+    pub fn new(records: R, queue: Q, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>, engine: Arc<Engine>) -> Self {
+        Self {
+            records,
+            queue,
+            clock,
+            ids,
+            engine,
+        }
+    }
+
+    /// Validates, stores and queues a submission; answers 202 with its id and location.
+    pub async fn submit(
+        &self,
+        principal: &Principal,
+        input: NewScreeningInput,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, SCREENERS, "submit screenings")?;
+        if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
+            return Ok(reply);
+        }
+        let now = self.clock.now();
+        if input.administered_on > now.date_naive() {
+            return Err(ServiceError::invalid("administered_on", "must not be in the future"));
+        }
+        if self.engine.instrument(&input.instrument).is_none() {
+            return Err(ServiceError::invalid(
+                "instrument",
+                format!("unknown instrument '{}'", input.instrument.chars().take(64).collect::<String>()),
+            ));
+        }
+        let child = load_child(&self.records, input.child_id)
+            .await?
+            .ok_or_else(|| ServiceError::invalid("child_id", format!("no child with id {}", input.child_id)))?;
+        let initial = match input.initial_screening_id {
+            None => None,
+            Some(id) => Some(self.initial_result(id, input.child_id).await?),
+        };
+        let id = ScreeningId::from_uuid(self.ids.new_id());
+        let data = json!({
+            "id": id,
+            "child_id": input.child_id,
+            "instrument": input.instrument,
+            "administered_on": input.administered_on,
+            "answers": input.answers,
+            "initial_screening_id": input.initial_screening_id,
+            "status": ScreeningStatus::Submitted,
+            "submitted_at": now,
+            "submitted_by": {"subject": principal.subject, "organisation": principal.organisation},
+        });
+        let request = score_request(&data, &child, initial)
+            .map_err(|e| ServiceError::invalid("answers", e.to_string()))?;
+        self.engine.validate(&request).map_err(|errs| {
+            ServiceError::Validation(errs.into_iter().map(|e| FieldError::new(e.field, e.reason)).collect())
+        })?;
+
+        let message = serde_json::to_string(&ScoringMessage {
+            screening_id: id,
+            submitted_at: now,
+        })
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.queue.send(&message).await?;
+
+        let record = Record::new(keys::screening(id), data.clone()).with_index(
+            keys::child_index(input.child_id),
+            keys::child_screening_index(input.administered_on, id),
+        );
+        let reply = Reply {
+            status: 202,
+            location: Some(format!("/screenings/{id}")),
+            etag: None,
+            body: json!({"id": id, "status": ScreeningStatus::Submitted, "child_id": input.child_id,
+                         "instrument": data["instrument"], "administered_on": input.administered_on}),
+            replayed: false,
+        };
+        match idempotency::commit(&self.records, vec![WriteOp::PutNew(record)], idempotency.as_ref(), reply, now.timestamp()).await? {
+            Committed::Applied(r) | Committed::Replayed(r) => Ok(r),
+        }
+    }
+
+    /// The latest result of an initial screening of the same child (for follow-ups).
+    async fn initial_result(&self, id: ScreeningId, child: ChildId) -> Result<Value, ServiceError> {
+        let invalid = |reason: String| ServiceError::invalid("initial_screening_id", reason);
+        let Some(initial) = self.records.get(&keys::screening(id)).await? else {
+            return Err(invalid(format!("no screening with id {id}")));
+        };
+        if initial.data["child_id"] != json!(child) {
+            return Err(invalid("the initial screening is of another child".into()));
+        }
+        latest_result(&self.records, id)
+            .await?
+            .ok_or_else(|| invalid("the initial screening has not been scored yet".into()))
+    }
+
+    /// A submission with its status and latest result.
+    pub async fn get(&self, principal: &Principal, id: ScreeningId) -> Result<Reply, ServiceError> {
+        require_role(principal, PERSON_READERS, "read screenings")?;
+        let record = self
+            .records
+            .get(&keys::screening(id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no screening with id {id}")))?;
+        let mut body = record.data.clone();
+        let result = latest_result(&self.records, id).await?;
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("result".into(), result.unwrap_or(Value::Null));
+        }
+        Ok(Reply::ok(body))
+    }
+}
+
+/// The newest result of a screening (results sort by instrument and engine version).
+pub async fn latest_result<R: RecordStore>(records: &R, id: ScreeningId) -> Result<Option<Value>, ServiceError> {
+    let page = records
+        .query(
+            &keys::screening_partition(id),
+            &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+            100,
+            false,
+            None,
+        )
+        .await?;
+    Ok(page
+        .records
+        .into_iter()
+        .max_by(|a, b| {
+            let at = |r: &Record| r.data["scored_at"].as_str().map(str::to_owned);
+            at(a).cmp(&at(b))
+        })
+        .map(|r| r.data))
+}
