@@ -1,0 +1,81 @@
+//! The `ravis` command: runs the whole system locally on the embedded backend
+//! (`serve`), mints development tokens (`token`) and scores screenings offline (`score`).
+
+pub mod http_bridge;
+pub mod keys;
+pub mod token;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use ravis::domain::{Atvk, Role};
+use std::path::PathBuf;
+
+/// RAVIS — risk analysis and management information system for early identification of
+/// children's development needs.
+#[derive(Debug, Parser)]
+#[command(name = "ravis", version)]
+pub struct Cli {
+    /// Data directory of the embedded backend [env: RAVIS_DATA_DIR] [default: ./.ravis]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mint a development bearer token for the local host.
+    Token {
+        /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
+        /// municipality_social_service, ministry_analyst, registry_administrator, partner_system.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// Organisation the caller acts for.
+        #[arg(long)]
+        org: String,
+        /// Subject (user id).
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Territory scope (7-digit ATVK).
+        #[arg(long, value_parser = parse_atvk)]
+        atvk: Option<Atvk>,
+        /// Purpose of processing.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl: u64,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn parse_atvk(s: &str) -> Result<Atvk, String> {
+    Atvk::parse(s).map_err(|e| e.to_string())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let data_dir = ravis::config::local_data_dir(cli.data_dir);
+    match cli.command {
+        Command::Token { roles, org, subject, atvk, purpose, ttl } => {
+            let token = token::mint(
+                &data_dir,
+                &token::TokenOptions {
+                    roles,
+                    organisation: org,
+                    subject,
+                    territory: atvk,
+                    purpose,
+                    lifetime_seconds: ttl,
+                },
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
