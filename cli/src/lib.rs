@@ -3,6 +3,7 @@
 
 pub mod http_bridge;
 pub mod keys;
+pub mod local;
 pub mod token;
 
 use anyhow::Result;
@@ -26,6 +27,24 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole system locally: API, queue consumers and partner inbox.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Do not run the queue consumers (API only; queued work waits).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Score screenings offline: one JSON object per line in, one result per line out.
+    Score {
+        /// Read from this file instead of standard input.
+        #[arg(long, value_name = "FILE")]
+        input: Option<PathBuf>,
+    },
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -62,6 +81,34 @@ fn parse_atvk(s: &str) -> Result<Atvk, String> {
 pub fn run(cli: Cli) -> Result<()> {
     let data_dir = ravis::config::local_data_dir(cli.data_dir);
     match cli.command {
+        Command::Serve { host, port, no_workers } => {
+            ravis::telemetry::init(&ravis::config::local_log_filter(), ravis::telemetry::LogFormat::Pretty);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(local::serve(
+                &data_dir,
+                local::ServeOptions {
+                    addr: std::net::SocketAddr::new(host, port),
+                    workers: !no_workers,
+                },
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+            ))
+        }
+        Command::Score { input } => {
+            let stdout = std::io::stdout().lock();
+            let out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+            let summary = match input {
+                Some(path) => {
+                    let file = std::fs::File::open(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+                    ravis::scoring::score_lines(std::io::BufReader::with_capacity(1 << 16, file), out)?
+                }
+                None => ravis::scoring::score_lines(std::io::stdin().lock(), out)?,
+            };
+            eprintln!("{summary}");
+            Ok(())
+        }
         Command::Token { roles, org, subject, atvk, purpose, ttl } => {
             let token = token::mint(
                 &data_dir,

@@ -1,0 +1,216 @@
+//! `ravis serve`: the whole system in one process on the embedded backend — every HTTP
+//! route on one port (the same handling code as the Lambdas), the queue consumers as
+//! background tasks (the same handler code as the SQS-triggered Lambdas), and an inbox
+//! directory standing in for the partner bucket.
+
+use crate::http_bridge::{HttpState, router};
+use crate::keys::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKeys};
+use anyhow::{Context, Result};
+use jsonwebtoken::Algorithm::HS256;
+use ravis::adapters::embedded::{DirBlobStore, EmbeddedBackend, SqliteQueue, SqliteRecordStore};
+use ravis::config::{AuthSettings, JwtKey};
+use ravis::inbound::auth::Authenticator;
+use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::problem::Problem;
+use ravis::inbound::routes::{Api, Ctx, Route};
+use ravis::inbound::screenings_api::ScreeningsApi;
+use ravis::inbound::sqs::{ConsumerOptions, handle_batch, run_consumer};
+use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
+use ravis::scoring::Engine;
+use ravis::services::Reply;
+use ravis::services::children::ChildrenService;
+use ravis::services::scoring_worker::ScoringWorker;
+use ravis::services::screenings::ScreeningsService;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+
+/// Queue names of the embedded backend (the SQS queues of the SAM template).
+pub mod queues {
+    /// Scoring work.
+    pub const SCORING: &str = "scoring";
+    /// Partner-bucket object events.
+    pub const INTAKE: &str = "intake";
+}
+
+/// Deliveries before a message is dead-lettered (the template's maxReceiveCount).
+pub const MAX_RECEIVES: u32 = 5;
+/// Bucket standing in for the partner bucket.
+pub const PARTNER_BUCKET: &str = "partner";
+
+/// Options of `ravis serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// Whether to run the queue consumers (off: API only, work waits in the queues).
+    pub workers: bool,
+}
+
+/// Every route, served by the same adapters as the Lambdas.
+pub struct LocalApi {
+    children: ChildrenApi<SqliteRecordStore>,
+    screenings: ScreeningsApi<SqliteRecordStore, SqliteQueue>,
+}
+
+impl Api for LocalApi {
+    fn serves(&self, _route: Route) -> bool {
+        true
+    }
+
+    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        if self.children.serves(route) {
+            self.children.dispatch(route, ctx).await
+        } else {
+            self.screenings.dispatch(route, ctx).await
+        }
+    }
+}
+
+/// Runs the local host until `shutdown` resolves.
+pub async fn serve(
+    data_dir: &Path,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let keys = LocalKeys::load_or_create(data_dir)?;
+    let backend = EmbeddedBackend::open(data_dir)?;
+    let records = backend.records();
+    let scoring_queue = backend.queue(queues::SCORING, MAX_RECEIVES)?;
+    let engine = Arc::new(Engine::builtin().context("loading the instrument definitions")?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+
+    tracing::warn!("local host: accepting HS256 development tokens signed with the data directory's key");
+    let auth = Authenticator::new(&AuthSettings {
+        issuer: LOCAL_ISSUER.into(),
+        audience: vec![LOCAL_AUDIENCE.into()],
+        algorithms: vec![HS256],
+        key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
+        leeway_seconds: 30,
+    })?;
+    let api = LocalApi {
+        children: ChildrenApi(ChildrenService::new(
+            records.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+            &keys.identity_hmac_key,
+        )),
+        screenings: ScreeningsApi(ScreeningsService::new(
+            records.clone(),
+            scoring_queue.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+            Arc::clone(&engine),
+        )),
+    };
+
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("binding {}", options.addr))?;
+    let addr = listener.local_addr()?;
+    let inbox = data_dir.join("inbox");
+    std::fs::create_dir_all(&inbox)?;
+    let token = crate::token::mint(
+        data_dir,
+        &crate::token::TokenOptions {
+            roles: vec![ravis::domain::Role::RegistryAdministrator, ravis::domain::Role::HealthSpecialist],
+            organisation: "local-dev".into(),
+            subject: "local-dev-user".into(),
+            territory: None,
+            purpose: None,
+            lifetime_seconds: 8 * 3600,
+        },
+    )?;
+    println!("RAVIS is running at http://{addr}");
+    println!("Data directory: {}", data_dir.display());
+    println!("Partner inbox: {}/<kind>/ (files are picked up and queued for intake)", inbox.display());
+    println!("Dev token (registry_administrator + health_specialist, 8 h):\n{token}");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if options.workers {
+        let worker = Arc::new(ScoringWorker::new(records.clone(), Arc::clone(&clock), Arc::clone(&engine)));
+        let queue = scoring_queue.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            run_consumer(queues::SCORING, &queue, ConsumerOptions::default(), rx, |event| {
+                let worker = Arc::clone(&worker);
+                async move { handle_batch(event, |m| { let worker = Arc::clone(&worker); async move { worker.handle(&m.body).await.map(|_| ()) } }).await }
+            })
+            .await;
+        });
+    }
+    let partner = backend.blobs_with_events(PARTNER_BUCKET, "inbox/", queues::INTAKE, MAX_RECEIVES)?;
+    {
+        let rx = stop_rx.clone();
+        let inbox = inbox.clone();
+        tasks.spawn(async move { watch_inbox(&inbox, &partner, rx).await });
+    }
+
+    let state = Arc::new(HttpState { auth, api });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// How long a file must stay unchanged before it is taken (a partner may still be writing).
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Moves files dropped under `inbox/<kind>/` into the partner bucket at `inbox/<kind>/<name>`;
+/// the bucket emits the S3-style event that queues them for intake. A file is deleted only
+/// after the object is stored, so a crash in between means a second event, never a loss.
+async fn watch_inbox<B: BlobStore>(inbox: &Path, bucket: &B, mut stop: watch::Receiver<bool>) {
+    loop {
+        for file in settled_files(inbox) {
+            let Ok(relative) = file.strip_prefix(inbox) else { continue };
+            let key = format!("inbox/{}", relative.to_string_lossy().replace('\\', "/"));
+            match tokio::fs::read(&file).await {
+                Ok(bytes) => match bucket.put(&key, bytes.into(), None).await {
+                    Ok(meta) => {
+                        tracing::info!(%key, size = meta.size, "inbox file stored in the partner bucket");
+                        if let Err(e) = tokio::fs::remove_file(&file).await {
+                            tracing::warn!(%key, error = %e, "stored, but could not remove the inbox file");
+                        }
+                    }
+                    Err(e) => tracing::error!(%key, error = %e, "could not store inbox file; will retry"),
+                },
+                Err(e) => tracing::warn!(file = %file.display(), error = %e, "could not read inbox file"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn settled_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => out.extend(settled_files(&path)),
+            Ok(m) if m.is_file() => {
+                let age = m.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok());
+                if age.is_some_and(|a| a >= SETTLE) {
+                    out.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

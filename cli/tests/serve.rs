@@ -1,0 +1,205 @@
+//! End-to-end: the README walk-through against a real `ravis serve` process, bad input,
+//! idempotency, and a screening in flight surviving `kill -9`.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::Server;
+use support::http::request;
+
+fn child_body() -> String {
+    json!({"personal_code": "32579461005", "given_name": "Anna", "family_name": "Bērziņa",
+           "birth_date": "2024-10-01", "sex": "female", "gestational_age_weeks": 39, "atvk": "0001000"})
+    .to_string()
+}
+
+/// M-CHAT-R answers (0 = no, 1 = yes): "no" is at risk except items 2, 5, 12 where "yes" is.
+/// Items 1–4 answered "no" → items 1, 3, 4 at risk, item 2 not; everything else not at risk.
+fn mchat_answers() -> Value {
+    let mut answers = serde_json::Map::new();
+    for item in 1..=20 {
+        let at_risk_answer = if [2, 5, 12].contains(&item) { 1 } else { 0 };
+        let answer = if item <= 4 { 0 } else { 1 - at_risk_answer };
+        answers.insert(item.to_string(), json!(answer));
+    }
+    Value::Object(answers)
+}
+
+fn register_child(server: &Server) -> String {
+    let r = server.call("POST", "/children", Some(&child_body()), &[]);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.header("location"), Some(format!("/children/{id}").as_str()));
+    id
+}
+
+fn submit(server: &Server, child_id: &str, key: Option<&str>) -> support::http::Response {
+    let body = json!({"child_id": child_id, "instrument": "mchat-r",
+                      "administered_on": "2026-11-20", "answers": mchat_answers()})
+    .to_string();
+    let headers: Vec<(&str, &str)> = key.map(|k| vec![("Idempotency-Key", k)]).unwrap_or_default();
+    server.call("POST", "/screenings", Some(&body), &headers)
+}
+
+fn wait_scored(server: &Server, location: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.call("GET", location, None, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let body = r.json();
+        if body["status"] == "scored" {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "not scored in time: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn walk_through_register_submit_and_see_it_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), true);
+    let child_id = register_child(&server);
+    let got = server.call("GET", &format!("/children/{child_id}"), None, &[]);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["family_name"], "Bērziņa");
+    assert_eq!(got.header("etag"), Some("\"1\""));
+
+    let r = submit(&server, &child_id, None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let location = r.header("location").unwrap().to_owned();
+    assert!(r.header("x-request-id").is_some());
+    let scored = wait_scored(&server, &location);
+    let result = &scored["result"];
+    // Age 25 months (born 2024-10-01, screened 2026-11-20); 3 items at risk → medium.
+    assert_eq!(result["instrument"], "mchat-r");
+    assert_eq!(result["scores"]["total"]["value"], 3);
+    assert_eq!(result["risk_level"], "medium");
+    assert!(result["instrument_version"].is_string());
+    assert!(result["engine_version"].is_string());
+}
+
+#[test]
+fn idempotency_key_replays_and_detects_a_different_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), false);
+    let child_id = register_child(&server);
+    let first = submit(&server, &child_id, Some("key-1"));
+    let second = submit(&server, &child_id, Some("key-1"));
+    assert_eq!(first.status, 202);
+    assert_eq!(second.status, 202);
+    assert_eq!(first.json()["id"], second.json()["id"]);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    let other = server.call(
+        "POST",
+        "/screenings",
+        Some(&json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-19",
+                     "answers": mchat_answers()}).to_string()),
+        &[("Idempotency-Key", "key-1")],
+    );
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert_eq!(other.json()["type"], "urn:ravis:problem:idempotency-key-reused");
+    // The same personal code twice is refused, naming the existing child.
+    let dup = server.call("POST", "/children", Some(&child_body()), &[]);
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["existing_id"], child_id.as_str());
+}
+
+#[test]
+fn bad_input_gets_specific_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), false);
+    let problem = |r: &support::http::Response| {
+        assert_eq!(r.header("content-type"), Some("application/problem+json"), "{}", r.body);
+        r.json()
+    };
+    // Malformed JSON.
+    let r = server.call("POST", "/children", Some("{\"given_name\": "), &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(problem(&r)["type"], "urn:ravis:problem:malformed-request");
+    // Unknown field.
+    let mut body: Value = serde_json::from_str(&child_body()).unwrap();
+    body["nickname"] = json!("Ann");
+    let r = server.call("POST", "/children", Some(&body.to_string()), &[]);
+    assert_eq!(r.status, 400);
+    assert!(problem(&r)["errors"][0]["reason"].as_str().unwrap().contains("nickname"));
+    // Invalid personal code (bad check digit).
+    let mut body: Value = serde_json::from_str(&child_body()).unwrap();
+    body["personal_code"] = json!("120394-12344");
+    let r = server.call("POST", "/children", Some(&body.to_string()), &[]);
+    assert_eq!(r.status, 422);
+    let p = problem(&r);
+    assert_eq!(p["errors"][0]["field"], "personal_code");
+    assert_eq!(p["errors"][0]["reason"], "the check digit does not match");
+    // Missing token.
+    let r = request(&server.addr, "GET", "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc", &[], None).unwrap();
+    assert_eq!(r.status, 401);
+    assert!(problem(&r)["detail"].as_str().unwrap().contains("Authorization"));
+    // Wrong audience: a token signed with the right key for another audience.
+    let wrong_aud = wrong_audience_token(dir.path());
+    let auth = format!("Bearer {wrong_aud}");
+    let r = request(&server.addr, "GET", "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc", &[("Authorization", &auth)], None).unwrap();
+    assert_eq!(r.status, 401);
+    assert!(problem(&r)["detail"].as_str().unwrap().contains("audience"));
+    // Oversized body.
+    let big = format!("{{\"given_name\": \"{}\"}}", "a".repeat(300 * 1024));
+    let r = server.call("POST", "/children", Some(&big), &[]);
+    assert_eq!(r.status, 413);
+    problem(&r);
+    // Unknown instrument answer: item out of range names the item.
+    let child_id = register_child(&server);
+    let mut answers = mchat_answers();
+    answers["7"] = json!(5);
+    let r = server.call(
+        "POST",
+        "/screenings",
+        Some(&json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-20", "answers": answers}).to_string()),
+        &[],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(problem(&r)["errors"][0]["field"], "answers.7");
+    // Unknown route and wrong method.
+    assert_eq!(server.call("GET", "/nope", None, &[]).status, 404);
+    let r = server.call("DELETE", "/children", None, &[]);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}
+
+fn wrong_audience_token(data_dir: &std::path::Path) -> String {
+    let keys = ravis_cli::keys::LocalKeys::load_or_create(data_dir).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    ravis::inbound::auth::mint_dev_token(
+        &keys.jwt_secret,
+        &ravis::inbound::auth::DevTokenRequest {
+            issuer: ravis_cli::keys::LOCAL_ISSUER,
+            audience: "someone-else",
+            subject: "x",
+            roles: &[ravis::domain::Role::HealthSpecialist],
+            organisation: "o",
+            territory: None,
+            purpose: None,
+            issued_at: now,
+            lifetime_seconds: 600,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_screening_in_flight_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    // API only: the submission is stored and queued, but nobody scores it yet.
+    let server = Server::start(dir.path(), false);
+    let child_id = register_child(&server);
+    let r = submit(&server, &child_id, None);
+    assert_eq!(r.status, 202);
+    let location = r.header("location").unwrap().to_owned();
+    assert_eq!(server.call("GET", &location, None, &[]).json()["status"], "submitted");
+    server.kill_9();
+
+    // Restart with the consumers: the queued work is done.
+    let server = Server::start(dir.path(), true);
+    let scored = wait_scored(&server, &location);
+    assert_eq!(scored["result"]["scores"]["total"]["value"], 3);
+}

@@ -1,0 +1,22 @@
+//! Lambda `scoring-worker`: SQS-triggered; scores submissions, reports batch item failures.
+
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
+use ravis::config::Settings;
+use ravis::inbound::{lambda::serve_sqs, sqs::handle_batch};
+use ravis::ports::SystemClock;
+use ravis::{scoring::Engine, services::scoring_worker::ScoringWorker};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let settings = Settings::from_env()?;
+    ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
+    let aws = AwsClients::for_settings(&settings).await;
+    let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
+    let worker = Arc::new(ScoringWorker::new(records, Arc::new(SystemClock), Arc::new(Engine::builtin()?)));
+    serve_sqs(move |event| {
+        let worker = Arc::clone(&worker);
+        async move { handle_batch(event, |m| { let w = Arc::clone(&worker); async move { w.handle(&m.body).await.map(|_| ()) } }).await }
+    })
+    .await
+}

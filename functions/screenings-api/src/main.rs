@@ -1,0 +1,20 @@
+//! Lambda `screenings-api`: `POST /screenings`, `GET /screenings/{id}`.
+
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
+use ravis::config::Settings;
+use ravis::inbound::{auth::Authenticator, lambda::serve_http, screenings_api::ScreeningsApi};
+use ravis::ports::{RandomIds, SystemClock};
+use ravis::{scoring::Engine, services::screenings::ScreeningsService};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let settings = Settings::from_env()?;
+    ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
+    let aws = AwsClients::for_settings(&settings).await;
+    let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
+    let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
+    let engine = Arc::new(Engine::builtin()?);
+    let service = ScreeningsService::new(records, queue, Arc::new(SystemClock), Arc::new(RandomIds), engine);
+    serve_http(Authenticator::new(&settings.auth)?, ScreeningsApi(service)).await
+}
