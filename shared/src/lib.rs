@@ -9,5 +9,6 @@
 //! - `config`    — the only place environment variables are read;
 //! - `telemetry` — logging set-up.
 
+pub mod adapters;
 pub mod domain;
 pub mod ports;

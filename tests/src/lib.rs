@@ -1,3 +1,4 @@
-//! Test support: the port contract suites (`contract`) shared by every adapter's tests.
+//! Test support.
 
 pub mod contract;
+pub mod embedded;
