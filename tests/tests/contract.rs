@@ -2,9 +2,10 @@
 //!
 //! `cargo test -p ravis-tests --test contract`
 
-use ravis_tests::embedded::SqliteRecordsFixture;
+use ravis_tests::embedded::{SqliteQueueFixture, SqliteRecordsFixture};
 
 // Embedded backend (SQLite, local directory).
 ravis_tests::record_store_contract!(embedded_records, SqliteRecordsFixture::new());
+ravis_tests::queue_contract!(embedded_queue, SqliteQueueFixture::new());
 
 // AWS adapters against the emulator: add their invocations below this line.

@@ -2,7 +2,9 @@
 //!
 //! On-disk layout and semantics: `docs/EMBEDDED_BACKEND.md`.
 
+pub mod queue;
 pub mod records;
 mod sqlite;
 
+pub use queue::{QueueOptions, SqliteQueue, SqliteQueueDb};
 pub use records::SqliteRecordStore;
