@@ -1,7 +1,7 @@
 //! Fixtures for the embedded adapters: every store lives in its own temporary directory.
 
-use crate::contract::{QueueFixture, RecordStoreFixture};
-use ravis::adapters::embedded::{QueueOptions, SqliteQueue, SqliteRecordStore};
+use crate::contract::{BlobStoreFixture, QueueFixture, RecordStoreFixture};
+use ravis::adapters::embedded::{DirBlobStore, QueueOptions, SqliteQueue, SqliteRecordStore};
 use tempfile::TempDir;
 
 /// Fresh SQLite record stores, each in its own file under a directory this fixture owns.
@@ -70,5 +70,36 @@ impl QueueFixture for SqliteQueueFixture {
         };
         SqliteQueue::open(self.dir.path().join("queue.db"), &name, options)
             .expect("open SQLite queue")
+    }
+}
+
+/// Fresh directory blob stores, each in its own directory under one this fixture owns.
+#[derive(Debug)]
+pub struct DirBlobsFixture {
+    dir: TempDir,
+}
+
+impl DirBlobsFixture {
+    /// A fixture with its own temporary directory (removed when the fixture drops).
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+}
+
+impl Default for DirBlobsFixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlobStoreFixture for DirBlobsFixture {
+    type Store = DirBlobStore;
+
+    async fn fresh(&self) -> DirBlobStore {
+        let bucket = format!("bucket-{}", uuid::Uuid::new_v4().simple());
+        DirBlobStore::open(self.dir.path().join(&bucket), &bucket)
+            .expect("open directory blob store")
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! On-disk layout and semantics: `docs/EMBEDDED_BACKEND.md`.
 
+pub mod blobs;
+pub mod object_events;
 pub mod queue;
 pub mod records;
 mod sqlite;
 
+pub use blobs::DirBlobStore;
+pub use object_events::{ObjectEvents, s3_event_key};
 pub use queue::{QueueOptions, SqliteQueue, SqliteQueueDb};
 pub use records::SqliteRecordStore;

@@ -4,7 +4,7 @@
 //! compares string keys. Expired records stay on disk until [`SqliteRecordStore::purge_expired`]
 //! or a create over them, but no read returns them (expiry is judged by the injected clock).
 
-use super::sqlite::Db;
+use super::sqlite::{Db, prefix_upper_bound};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{
     Clock, IndexKey, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, SystemClock,
@@ -176,24 +176,6 @@ impl Cursor {
             sk: record.key.sk.clone(),
         }
     }
-}
-
-/// The smallest string greater than every string that starts with `prefix`, if any:
-/// the prefix with its last incrementable character incremented and the rest dropped.
-/// UTF-8 preserves code point order, so this bound is also byte-wise.
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match last {
-            '\u{d7ff}' => Some('\u{e000}'),
-            c => char::from_u32(u32::from(c) + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// A query turned into SQL with named parameters.
@@ -626,23 +608,6 @@ mod tests {
             SqliteRecordStore::open_with_clock(dir.path().join("records.db"), clock.clone())
                 .expect("open");
         (dir, store, clock)
-    }
-
-    #[test]
-    fn prefix_upper_bound_is_the_next_string_after_every_extension() {
-        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
-        assert_eq!(prefix_upper_bound("a\u{10ffff}").as_deref(), Some("b"));
-        assert_eq!(
-            prefix_upper_bound("x\u{d7ff}").as_deref(),
-            Some("x\u{e000}")
-        );
-        assert_eq!(prefix_upper_bound("\u{10ffff}\u{10ffff}"), None);
-        assert_eq!(prefix_upper_bound(""), None);
-        let upper = prefix_upper_bound("a\u{e9}").expect("bound");
-        for inside in ["a\u{e9}", "a\u{e9}\u{10ffff}\u{10ffff}", "a\u{e9}zzz"] {
-            assert!(inside.as_bytes() < upper.as_bytes(), "{inside:?}");
-        }
-        assert!("a\u{ea}".as_bytes() >= upper.as_bytes());
     }
 
     #[tokio::test]
