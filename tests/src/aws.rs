@@ -1,6 +1,7 @@
 //! Access to the local AWS emulator (moto) for tests: clients and fresh, uniquely named
 //! tables, buckets and queues, so tests can run in parallel against one server.
 
+use crate::contract::{BlobStoreFixture, QueueFixture, RecordStoreFixture};
 use ravis::adapters::aws::{
     AwsClients, DynamoRecordStore, S3BlobStore, SqsQueue, create_bucket, create_queue_with_dlq,
     create_table,
@@ -67,4 +68,40 @@ pub async fn fresh_queue(max_receives: u32) -> SqsQueue {
     create_queue_with_dlq(&clients.sqs, &name, max_receives)
         .await
         .unwrap_or_else(|e| panic!("cannot create queue {name}: {e:?}"))
+}
+
+/// Fresh record stores for the contract suite: a new table per case.
+#[derive(Debug, Default)]
+pub struct DynamoRecordsFixture;
+
+impl RecordStoreFixture for DynamoRecordsFixture {
+    type Store = DynamoRecordStore;
+
+    async fn fresh(&self) -> DynamoRecordStore {
+        fresh_record_store().await
+    }
+}
+
+/// Fresh blob stores for the contract suite: a new bucket per case.
+#[derive(Debug, Default)]
+pub struct S3BlobsFixture;
+
+impl BlobStoreFixture for S3BlobsFixture {
+    type Store = S3BlobStore;
+
+    async fn fresh(&self) -> S3BlobStore {
+        fresh_blob_store().await
+    }
+}
+
+/// Fresh queues for the contract suite: a new queue and dead-letter queue per case.
+#[derive(Debug, Default)]
+pub struct SqsQueueFixture;
+
+impl QueueFixture for SqsQueueFixture {
+    type Queue = SqsQueue;
+
+    async fn fresh(&self, max_receives: u32) -> SqsQueue {
+        fresh_queue(max_receives).await
+    }
 }

@@ -7,6 +7,7 @@
 //!   1,6,3,7,9,10,5,8,4,2; a result of 10 cannot be a digit, so such a code is invalid.
 //! - new format since 1 July 2017: first digit 3, second 2–9, the rest random;
 //!   no birth date and no documented check digit.
+//!
 //! The hyphen after the sixth digit is optional on input; the normalised form has none.
 
 use chrono::NaiveDate;
@@ -33,7 +34,9 @@ pub struct PersonalCode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PersonalCodeError {
     /// Wrong length or characters other than digits and one hyphen after the sixth digit.
-    #[error("a personal code has 11 digits, optionally with a hyphen after the sixth (DDMMYY-CNNNN)")]
+    #[error(
+        "a personal code has 11 digits, optionally with a hyphen after the sixth (DDMMYY-CNNNN)"
+    )]
     Format,
     /// The century digit of an old-format code is not 0, 1 or 2.
     #[error("the seventh digit (century) must be 0, 1 or 2 in an old-format personal code")]
@@ -234,7 +237,12 @@ mod tests {
     #[test]
     fn malformed_input_is_a_format_error() {
         for bad in [
-            "", "1234567890", "123456789012", "12039-412343", "12039412a43", " 12039412343",
+            "",
+            "1234567890",
+            "123456789012",
+            "12039-412343",
+            "12039412a43",
+            " 12039412343",
         ] {
             assert_eq!(
                 PersonalCode::parse(bad),

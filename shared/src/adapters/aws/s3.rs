@@ -1,7 +1,7 @@
 //! S3 blob store: one bucket behind [`BlobStore`].
 //!
 //! ETags are returned without their surrounding quotes. Listings come from
-//! `ListObjectsV2`, whose continuation token is the page cursor as it is; they carry
+//! `ListObjectsV2`, whose continuation token (in base64url) is the page cursor; they carry
 //! no content type (S3 does not list it), so [`BlobMeta::content_type`] is `None` there
 //! and only `put` and `head` report it. An object put without a content type carries
 //! the user metadata `ravis-content-type: none`, so that `head` can report `None`.
@@ -14,6 +14,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::primitives::{ByteStream, DateTime as AwsDateTime};
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
@@ -153,21 +155,31 @@ impl BlobStore for S3BlobStore {
         cursor: Option<&str>,
     ) -> Result<BlobPage, BlobError> {
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(BlobError::InvalidKey {
-                key: prefix.chars().take(200).collect(),
-                reason: "a listing page holds 1 to 1000 objects",
-            });
+            return Err(BlobError::Invalid(format!(
+                "a listing page holds 1 to {MAX_PAGE} objects, not {limit}"
+            )));
         }
-        let output = self
+        let token = cursor.map(decode_cursor).transpose()?;
+        let output = match self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
             .max_keys(i32::try_from(limit).unwrap_or(1000))
-            .set_continuation_token(cursor.map(str::to_owned))
+            .set_continuation_token(token)
             .send()
             .await
-            .map_err(unavailable)?;
+        {
+            Ok(output) => output,
+            // S3's answer to a continuation token it did not issue.
+            Err(e) if e.code() == Some("InvalidArgument") => {
+                return Err(BlobError::Invalid(format!(
+                    "bad cursor: {}",
+                    e.message().unwrap_or("rejected by S3")
+                )));
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
         let objects = output
             .contents()
             .iter()
@@ -183,7 +195,7 @@ impl BlobStore for S3BlobStore {
             })
             .collect();
         let next = if output.is_truncated().unwrap_or(false) {
-            output.next_continuation_token().map(str::to_owned)
+            output.next_continuation_token().map(encode_cursor)
         } else {
             None
         };
@@ -225,6 +237,21 @@ pub async fn create_bucket(client: &Client, name: &str) -> Result<(), BlobError>
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// The page cursor is S3's continuation token in base64url, so that text S3 never issued
+/// is refused here instead of reaching S3 (which some emulators answer with a server error).
+fn encode_cursor(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(token)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, BlobError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| BlobError::Invalid("bad cursor: not one this store issued".to_owned()))
 }
 
 fn head_meta(key: &str, head: &HeadObjectOutput) -> BlobMeta {
@@ -273,6 +300,20 @@ mod tests {
         assert_eq!(strip_quotes("\"d41d8cd98f00b204\""), "d41d8cd98f00b204");
         assert_eq!(strip_quotes("W/\"abc\""), "abc");
         assert_eq!(strip_quotes("abc-2"), "abc-2");
+    }
+
+    #[test]
+    fn cursor_wraps_the_continuation_token() {
+        let token = "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=";
+        let cursor = encode_cursor(token);
+        assert!(!cursor.contains('/') && !cursor.contains('='));
+        assert_eq!(decode_cursor(&cursor).expect("own cursor"), token);
+        for garbage in ["not a cursor!", "%%%", ""] {
+            assert!(
+                matches!(decode_cursor(garbage), Err(BlobError::Invalid(_))),
+                "{garbage}"
+            );
+        }
     }
 
     #[test]
