@@ -148,7 +148,18 @@ async fn expired_items_are_absent_before_ttl_deletes_them() {
         Err(StoreError::TransactionCancelled { index: 0 })
     ));
 
-    // The item is still physically there (TTL is lazy), yet a create succeeds over it.
+    // The item is still physically there (TTL deletion is lazy), yet a create succeeds over it.
+    let raw = emulator()
+        .await
+        .dynamodb
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(key.pk.clone()))
+        .key("sk", AttributeValue::S(key.sk.clone()))
+        .send()
+        .await
+        .expect("raw get");
+    assert!(raw.item.is_some(), "the expired item is still stored");
     let replacement = Record::new(key.clone(), json!({"n": 2}));
     store
         .put_new(replacement)
