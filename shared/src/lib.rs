@@ -9,6 +9,7 @@
 //! - `config`    — the only place environment variables are read;
 //! - `telemetry` — logging set-up.
 
+pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod inbound;

@@ -1,1 +1,5 @@
 //! Test support.
+
+pub mod aws;
+pub mod contract;
+pub mod embedded;

@@ -48,6 +48,9 @@ pub enum BlobError {
         /// Why.
         reason: &'static str,
     },
+    /// The request was not valid for this store (bad listing cursor, page limit outside 1..=1000).
+    #[error("invalid request to the blob store: {0}")]
+    Invalid(String),
     /// The store could not be reached or failed; the operation may be retried.
     #[error("blob store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -97,6 +100,7 @@ pub trait BlobStore: Send + Sync + 'static {
     fn head(&self, key: &str) -> impl Future<Output = Result<Option<BlobMeta>, BlobError>> + Send;
 
     /// Objects whose key begins with `prefix`, in key order, at most `limit` (1..=1000) a page.
+    /// A limit outside that range or a cursor this store did not issue is [`BlobError::Invalid`].
     fn list(
         &self,
         prefix: &str,

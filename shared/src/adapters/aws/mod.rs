@@ -1,0 +1,119 @@
+//! AWS adapters: DynamoDB records, S3 blobs, SQS queues, and the clients they share.
+//!
+//! Where the client settings come from:
+//! - region: [`AwsClientsBuilder::region`] if given, else aws-config's default chain
+//!   (`AWS_REGION`, then the profile files, then instance metadata);
+//! - credentials: [`AwsClientsBuilder::static_credentials`] if given (tests against an
+//!   emulator), else aws-config's default chain (environment, profile, web identity,
+//!   container and instance roles — on Lambda, the function's role);
+//! - endpoint: [`AwsClientsBuilder::endpoint_url`] if given (an emulator), else
+//!   `AWS_ENDPOINT_URL` as aws-config reads it, else the real AWS endpoints.
+//!
+//! This module reads no environment variable itself: the caller's configuration passes
+//! settings in, and only aws-config consults its own standard variables.
+
+pub mod dynamodb;
+pub mod s3;
+pub mod sqs;
+
+pub use dynamodb::{DynamoRecordStore, create_table};
+pub use s3::{S3BlobStore, create_bucket};
+pub use sqs::{RedrivePolicy, SqsQueue, create_queue_with_dlq};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+
+/// The SDK clients, built once per process and cloned (cheaply) into each adapter.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// DynamoDB client.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// S3 client (path-style addressing when an endpoint is overridden).
+    pub s3: aws_sdk_s3::Client,
+    /// SQS client.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The region the clients talk to.
+    pub region: String,
+}
+
+impl AwsClients {
+    /// Clients from aws-config's default chains only (what a Lambda function uses).
+    pub async fn from_env() -> Self {
+        Self::builder().build().await
+    }
+
+    /// A builder for clients with explicit settings.
+    pub fn builder() -> AwsClientsBuilder {
+        AwsClientsBuilder::default()
+    }
+}
+
+/// Settings for [`AwsClients`]; anything left unset falls back to aws-config's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AwsClientsBuilder {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    static_credentials: Option<(String, String)>,
+}
+
+impl AwsClientsBuilder {
+    /// Uses this region instead of the default chain's.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Sends every request to this endpoint (an emulator such as moto).
+    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Signs with these fixed keys instead of the default credential chain (emulators only).
+    pub fn static_credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.static_credentials = Some((access_key_id.into(), secret_access_key.into()));
+        self
+    }
+
+    /// Loads the shared configuration once and builds the three clients from it.
+    pub async fn build(self) -> AwsClients {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = self.region {
+            loader = loader.region(Region::new(region));
+        }
+        if let Some(url) = self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key, secret)) = self.static_credentials {
+            loader =
+                loader.credentials_provider(Credentials::new(key, secret, None, None, "static"));
+        }
+        let config = loader.load().await;
+
+        // Emulators are reached by IP or `localhost`, where S3's virtual-host style
+        // (bucket as a subdomain) cannot resolve: use path style whenever an endpoint
+        // is overridden, by the builder or by aws-config's own `AWS_ENDPOINT_URL`.
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
+        }
+    }
+}
+
+/// Boxes an SDK error as an opaque cause, so that no SDK type appears in a port's signature.
+pub(crate) fn opaque<E>(err: E) -> Box<dyn std::error::Error + Send + Sync>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    Box::new(err)
+}

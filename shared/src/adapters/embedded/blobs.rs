@@ -1,0 +1,902 @@
+//! [`BlobStore`] on a local directory: one file per object, with a small SQLite index.
+//!
+//! Files sit at paths derived from their keys (see [`object_path`]), so an operator can
+//! browse a bucket; the index (`.index.db` in the root) holds each object's metadata and
+//! is the source of truth for what exists, which gives S3's byte-wise listing order and
+//! pagination. A write goes to a temporary file in the target directory, is fsynced,
+//! recorded in the index together with a journal entry, then renamed into place and the
+//! directory fsynced; on open, the journal finishes (or discards) whatever a crash
+//! interrupted. One process owns a store directory at a time.
+
+use super::object_events::{CreatedObject, ObjectEvents, s3_put_event};
+use super::sqlite::{Db, prefix_upper_bound};
+use crate::ports::blobs::validate_key;
+use crate::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, Clock, SystemClock};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, named_params, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const INDEX_FILE: &str = ".index.db";
+const TMP_PREFIX: &str = ".tmp-";
+const MAX_PAGE: usize = 1000;
+/// Longest file name written; longer encodings are shortened with a hash (most file systems
+/// allow 255 bytes).
+const MAX_NAME: usize = 200;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (
+    key           TEXT    PRIMARY KEY,
+    path          TEXT    NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT    NOT NULL,
+    content_type  TEXT,
+    last_modified INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (
+    id     INTEGER PRIMARY KEY,
+    op     TEXT    NOT NULL CHECK (op IN ('discard', 'rename', 'unlink')),
+    tmp    TEXT,
+    target TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    configuration TEXT    NOT NULL,
+    key           TEXT    NOT NULL,
+    size          INTEGER NOT NULL,
+    etag          TEXT    NOT NULL,
+    event_time    INTEGER NOT NULL
+);
+";
+
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> BlobError {
+    BlobError::Unavailable(Box::new(err))
+}
+
+/// Encodes one key segment as a file name that any case-insensitive, normalising file
+/// system holds distinctly: lowercase ASCII letters, digits, `-`, `_` and (not leading) `.`
+/// stay; every other byte becomes `%XX` (uppercase hex). Directory names (every segment
+/// but the last) end in `%2F`, the encoding of the `/` that follows them, so `a` and `a/b`
+/// can both exist. Names longer than [`MAX_NAME`] are cut and end in `#` and a hash.
+fn encode_name(segment: &str, is_dir: bool) -> String {
+    let mut name = String::with_capacity(segment.len() + 3);
+    for (i, &b) in segment.as_bytes().iter().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => name.push(char::from(b)),
+            b'.' if i > 0 => name.push('.'),
+            _ => name.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if is_dir {
+        name.push_str("%2F");
+    }
+    if name.len() > MAX_NAME {
+        let mut hasher = Sha256::new();
+        hasher.update(segment.as_bytes());
+        hasher.update([u8::from(is_dir)]);
+        let hash = hex::encode(hasher.finalize());
+        // `#` is always encoded in ordinary names, so a shortened name cannot equal one.
+        name.truncate(MAX_NAME - 33);
+        name.push('#');
+        name.push_str(&hash[..32]);
+    }
+    name
+}
+
+/// The path of an object's file relative to the store root, `/`-separated.
+pub(crate) fn object_path(key: &str) -> String {
+    let segments: Vec<&str> = key.split('/').collect();
+    let last = segments.len() - 1;
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| encode_name(seg, i < last))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates the directories of `rel_dir` under `root`, fsyncing each new one's parent so
+/// the new entry is durable.
+fn create_dirs(root: &Path, rel_dir: &Path) -> io::Result<()> {
+    let mut dir = root.to_path_buf();
+    for part in rel_dir.components() {
+        let parent = dir.clone();
+        dir.push(part);
+        match fs::create_dir(&dir) {
+            Ok(()) => fsync_dir(&parent)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the now-empty directories above a deleted file, up to (not including) `root`.
+fn prune_dirs(root: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) {
+            break;
+        }
+        // Fails (and stops) on the first directory that still holds something.
+        if fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    if let Some(d) = dir {
+        // Best effort: an empty directory left behind after a crash is harmless.
+        let _ = fsync_dir(d);
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn to_millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Where a listing page ended.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListCursor {
+    after: String,
+}
+
+impl ListCursor {
+    fn encode(after: &str) -> String {
+        let json = serde_json::to_vec(&ListCursor {
+            after: after.to_owned(),
+        })
+        .unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(raw: &str) -> Result<String, BlobError> {
+        let invalid = || BlobError::Invalid("the cursor was not issued by this store".into());
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+        let cursor: ListCursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        Ok(cursor.after)
+    }
+}
+
+/// The state every clone of a store shares.
+struct Shared {
+    root: PathBuf,
+    bucket: String,
+    index: Db,
+    clock: Arc<dyn Clock>,
+    /// Serialises file-system changes, and the open of a file with them, so a reader never
+    /// sees a file that does not match the index.
+    files: Mutex<()>,
+    /// Lets one task at a time deliver pending events, so none is sent twice by this process.
+    delivering: tokio::sync::Mutex<()>,
+}
+
+/// The blob store of the embedded backend: one bucket as a directory.
+#[derive(Clone)]
+pub struct DirBlobStore {
+    shared: Arc<Shared>,
+    events: Arc<Vec<ObjectEvents>>,
+}
+
+impl std::fmt::Debug for DirBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirBlobStore")
+            .field("root", &self.shared.root)
+            .field("bucket", &self.shared.bucket)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+fn row_meta(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlobMeta> {
+    let size: i64 = row.get(1)?;
+    Ok(BlobMeta {
+        key: row.get(0)?,
+        size: u64::try_from(size).unwrap_or_default(),
+        etag: row.get(2)?,
+        content_type: row.get(3)?,
+        last_modified: from_millis(row.get(4)?),
+    })
+}
+
+impl DirBlobStore {
+    /// Opens (creating if needed) the bucket `bucket` stored in directory `root`, on the
+    /// system clock, and completes any write a crash interrupted.
+    pub fn open(root: impl AsRef<Path>, bucket: &str) -> Result<Self, BlobError> {
+        Self::open_with_clock(root, bucket, Arc::new(SystemClock))
+    }
+
+    /// Opens the store, stamping `last_modified` from `clock`.
+    pub fn open_with_clock(
+        root: impl AsRef<Path>,
+        bucket: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, BlobError> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(&root).map_err(unavailable)?;
+        let index = Db::open(&root.join(INDEX_FILE)).map_err(unavailable)?;
+        index
+            .call_now(|conn| conn.execute_batch(SCHEMA))
+            .map_err(unavailable)?;
+        let shared = Shared {
+            root,
+            bucket: bucket.to_owned(),
+            index,
+            clock,
+            files: Mutex::new(()),
+            delivering: tokio::sync::Mutex::new(()),
+        };
+        shared.index.call_now(|conn| recover(&shared.root, conn))?;
+        Ok(Self {
+            shared: Arc::new(shared),
+            events: Arc::new(Vec::new()),
+        })
+    }
+
+    /// Adds an S3-style event notification; clones made earlier do not send it.
+    pub fn with_events(mut self, events: ObjectEvents) -> Self {
+        let mut all = self.events.as_ref().clone();
+        all.push(events);
+        self.events = Arc::new(all);
+        self
+    }
+
+    /// The bucket name this store stands for (the `bucket.name` of its events).
+    pub fn bucket(&self) -> &str {
+        &self.shared.bucket
+    }
+
+    /// Sends every pending object event to its queue, oldest first; returns how many were
+    /// sent. Puts call this themselves; call it after a restart or a failed send.
+    pub async fn deliver_events(&self) -> Result<usize, BlobError> {
+        if self.events.is_empty() {
+            return Ok(0);
+        }
+        let _one_at_a_time = self.shared.delivering.lock().await;
+        let pending = self
+            .shared
+            .index
+            .call(unavailable, |conn| {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT seq, configuration, key, size, etag, event_time FROM events ORDER BY seq",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, String>(4)?,
+                            row.get::<_, i64>(5)?,
+                        ))
+                    })
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(unavailable)?;
+                Ok(rows)
+            })
+            .await?;
+        let mut sent = 0;
+        for (seq, configuration, key, size, etag, event_time) in pending {
+            // Events of a configuration no longer present stay until it is configured again.
+            let Some(target) = self.events.iter().find(|e| e.id == configuration) else {
+                continue;
+            };
+            let body = s3_put_event(&CreatedObject {
+                configuration_id: &configuration,
+                bucket: &self.shared.bucket,
+                key: &key,
+                size: u64::try_from(size).unwrap_or_default(),
+                etag: &etag,
+                event_time: from_millis(event_time),
+                sequence: u64::try_from(seq).unwrap_or_default(),
+            });
+            target
+                .sink
+                .send_event(&body.to_string())
+                .await
+                .map_err(|e| BlobError::Unavailable(Box::new(e)))?;
+            // Sent before deleted: a crash in between sends it again (at least once, like S3).
+            self.shared
+                .index
+                .call(unavailable, move |conn| {
+                    conn.execute("DELETE FROM events WHERE seq = ?1", params![seq])
+                        .map_err(unavailable)
+                })
+                .await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Runs file work with the file lock held, off the async runtime.
+    async fn with_files<T, F>(&self, f: F) -> Result<T, BlobError>
+    where
+        F: FnOnce(&Shared) -> Result<T, BlobError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let _files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&shared)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Opens the file of `key` as the index describes it now; `NotFound` if absent.
+    async fn open_file(&self, key: &str) -> Result<File, BlobError> {
+        validate_key(key)?;
+        let key = key.to_owned();
+        self.with_files(move |shared| {
+            let path: Option<String> = shared
+                .index
+                .call_now(|conn| {
+                    conn.query_row(
+                        "SELECT path FROM objects WHERE key = ?1",
+                        params![key],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            let path = path.ok_or_else(|| BlobError::NotFound(key.clone()))?;
+            File::open(shared.root.join(path)).map_err(unavailable)
+        })
+        .await
+    }
+}
+
+/// Finishes or discards the file operations a crash interrupted, as the journal records them.
+fn recover(root: &Path, conn: &mut Connection) -> Result<(), BlobError> {
+    let entries: Vec<(i64, String, Option<String>, Option<String>)> = {
+        let mut stmt = conn
+            .prepare("SELECT id, op, tmp, target FROM journal ORDER BY id")
+            .map_err(unavailable)?;
+        stmt.query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(unavailable)?
+    };
+    for (id, op, tmp, target) in entries {
+        let tmp = tmp.map(|t| root.join(t));
+        let target = target.map(|t| root.join(t));
+        match (op.as_str(), tmp, target) {
+            // The index never learned of this write: drop the partial file.
+            ("discard", Some(tmp), _) => remove_if_present(&tmp).map_err(unavailable)?,
+            // The index already describes the new file: put it in place (unless the rename
+            // happened before the crash).
+            ("rename", Some(tmp), Some(target)) if tmp.exists() => {
+                fs::rename(&tmp, &target).map_err(unavailable)?;
+                if let Some(dir) = target.parent() {
+                    fsync_dir(dir).map_err(unavailable)?;
+                }
+            }
+            // The index already forgot this object: remove its file.
+            ("unlink", _, Some(target)) => {
+                remove_if_present(&target).map_err(unavailable)?;
+                prune_dirs(root, &target);
+            }
+            _ => {}
+        }
+        conn.execute("DELETE FROM journal WHERE id = ?1", params![id])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Writes `body` to a new temporary file in `dir` and makes it durable; returns its hex SHA-256.
+fn write_durably(tmp: &Path, body: &[u8]) -> io::Result<String> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    Ok(hex::encode(Sha256::digest(body)))
+}
+
+fn put_blocking(
+    shared: &Shared,
+    key: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+    configurations: &[String],
+) -> Result<BlobMeta, BlobError> {
+    let rel = object_path(key);
+    let rel_path = Path::new(&rel);
+    let rel_dir = rel_path.parent().unwrap_or(Path::new(""));
+    create_dirs(&shared.root, rel_dir).map_err(unavailable)?;
+    let tmp_rel = rel_dir
+        .join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().simple()))
+        .to_string_lossy()
+        .into_owned();
+    let tmp = shared.root.join(&tmp_rel);
+    let target = shared.root.join(&rel);
+
+    // 1. Note the temporary file first, so a crash while writing it leaves no stray file.
+    let journal_id = shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<i64> {
+            conn.execute(
+                "INSERT INTO journal (op, tmp) VALUES ('discard', ?1)",
+                params![tmp_rel],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .map_err(unavailable)?;
+    let etag = match write_durably(&tmp, body) {
+        Ok(etag) => etag,
+        Err(e) => {
+            let _ = remove_if_present(&tmp);
+            return Err(unavailable(e));
+        }
+    };
+
+    // 2. Commit the new metadata, its events and the pending rename in one transaction.
+    let meta = BlobMeta {
+        key: key.to_owned(),
+        size: body.len() as u64,
+        etag,
+        last_modified: shared.clock.now(),
+        content_type: content_type.map(str::to_owned),
+    };
+    shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
+                 VALUES (:key, :path, :size, :etag, :ct, :lm)",
+                named_params! {
+                    ":key": meta.key,
+                    ":path": rel,
+                    ":size": i64::try_from(meta.size).unwrap_or(i64::MAX),
+                    ":etag": meta.etag,
+                    ":ct": meta.content_type,
+                    ":lm": to_millis(meta.last_modified),
+                },
+            )?;
+            for configuration in configurations {
+                tx.execute(
+                    "INSERT INTO events (configuration, key, size, etag, event_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        configuration,
+                        meta.key,
+                        i64::try_from(meta.size).unwrap_or(i64::MAX),
+                        meta.etag,
+                        to_millis(meta.last_modified)
+                    ],
+                )?;
+            }
+            tx.execute(
+                "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
+                params![journal_id, rel],
+            )?;
+            tx.commit()
+        })
+        .map_err(unavailable)?;
+
+    // 3. Put the file in place; from here a crash is finished by `recover`.
+    fs::rename(&tmp, &target).map_err(unavailable)?;
+    if let Some(dir) = target.parent() {
+        fsync_dir(dir).map_err(unavailable)?;
+    }
+    shared
+        .index
+        .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
+        .map_err(unavailable)?;
+    Ok(meta)
+}
+
+fn delete_blocking(shared: &Shared, key: &str) -> Result<(), BlobError> {
+    let journal_id = shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<Option<(i64, String)>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let path: Option<String> = tx
+                .query_row(
+                    "SELECT path FROM objects WHERE key = ?1",
+                    params![key],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(path) = path else {
+                return Ok(None);
+            };
+            tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
+            tx.execute(
+                "INSERT INTO journal (op, target) VALUES ('unlink', ?1)",
+                params![path],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Some((id, path)))
+        })
+        .map_err(unavailable)?;
+    let Some((journal_id, rel)) = journal_id else {
+        // Deleting an absent object succeeds, as on S3.
+        return Ok(());
+    };
+    let target = shared.root.join(rel);
+    remove_if_present(&target).map_err(unavailable)?;
+    if let Some(dir) = target.parent() {
+        fsync_dir(dir).map_err(unavailable)?;
+    }
+    prune_dirs(&shared.root, &target);
+    shared
+        .index
+        .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+impl BlobStore for DirBlobStore {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        validate_key(key)?;
+        let key_owned = key.to_owned();
+        let content_type = content_type.map(str::to_owned);
+        let configurations: Vec<String> = self
+            .events
+            .iter()
+            .filter(|e| e.matches(key))
+            .map(|e| e.id.clone())
+            .collect();
+        let notify = !configurations.is_empty();
+        let meta = self
+            .with_files(move |shared| {
+                put_blocking(
+                    shared,
+                    &key_owned,
+                    &body,
+                    content_type.as_deref(),
+                    &configurations,
+                )
+            })
+            .await?;
+        if notify {
+            // The object is stored whatever happens to its event: a failed send stays
+            // pending and goes out with the next put or `deliver_events` call.
+            if let Err(error) = self.deliver_events().await {
+                tracing::warn!(%error, key, "object event not delivered yet");
+            }
+        }
+        Ok(meta)
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        let mut file = self.open_file(key).await?;
+        tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::new();
+            file.read_to_end(&mut buf).map(|_| Bytes::from(buf))
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
+    }
+
+    async fn open(&self, key: &str) -> Result<BlobReader, BlobError> {
+        let file = self.open_file(key).await?;
+        Ok(Box::pin(tokio::fs::File::from_std(file)))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, BlobError> {
+        validate_key(key)?;
+        let key = key.to_owned();
+        self.shared
+            .index
+            .call(unavailable, move |conn| {
+                conn.query_row(
+                    "SELECT key, size, etag, content_type, last_modified FROM objects WHERE key = ?1",
+                    params![key],
+                    row_meta,
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<BlobPage, BlobError> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(BlobError::Invalid(format!(
+                "a page limit is 1 to {MAX_PAGE}, not {limit}"
+            )));
+        }
+        let after = cursor.map(ListCursor::decode).transpose()?;
+        let prefix = prefix.to_owned();
+        self.shared
+            .index
+            .call(unavailable, move |conn| {
+                let mut sql = String::from(
+                    "SELECT key, size, etag, content_type, last_modified FROM objects WHERE key >= :lo",
+                );
+                let upper = prefix_upper_bound(&prefix);
+                if upper.is_some() {
+                    sql.push_str(" AND key < :hi");
+                }
+                if after.is_some() {
+                    sql.push_str(" AND key > :after");
+                }
+                sql.push_str(&format!(" ORDER BY key LIMIT {}", limit + 1));
+                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+                let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":lo", &prefix)];
+                if let Some(upper) = &upper {
+                    args.push((":hi", upper));
+                }
+                if let Some(after) = &after {
+                    args.push((":after", after));
+                }
+                let mut objects: Vec<BlobMeta> = stmt
+                    .query_map(args.as_slice(), row_meta)
+                    .and_then(Iterator::collect)
+                    .map_err(unavailable)?;
+                let next = if objects.len() > limit {
+                    objects.truncate(limit);
+                    objects.last().map(|last| ListCursor::encode(&last.key))
+                } else {
+                    None
+                };
+                Ok(BlobPage { objects, next })
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        validate_key(key)?;
+        let key = key.to_owned();
+        self.with_files(move |shared| delete_blocking(shared, &key))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::queue::{QueueOptions, SqliteQueue};
+    use crate::ports::Queue;
+    use aws_lambda_events::event::s3::S3Event;
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    fn store(dir: &tempfile::TempDir) -> DirBlobStore {
+        DirBlobStore::open(dir.path().join("uploads"), "ravis-uploads").expect("open")
+    }
+
+    #[test]
+    fn names_are_safe_and_distinct() {
+        assert_eq!(object_path("inbox/2025/a.csv"), "inbox%2F/2025%2F/a.csv");
+        assert_eq!(object_path("Case/A b"), "%43ase%2F/%41%20b");
+        assert_eq!(object_path(".hidden/..x"), "%2Ehidden%2F/%2E.x");
+        assert_eq!(object_path("\u{101}"), "%C4%81");
+        let keys = [
+            "a", "A", "a/b", "a%2F/b", "a%2F", "a.", ".a", "a/b/c", "ab", "a b", "a+b", "a%20b",
+        ];
+        let paths: HashSet<String> = keys.iter().map(|k| object_path(k).to_lowercase()).collect();
+        assert_eq!(
+            paths.len(),
+            keys.len(),
+            "two keys share a path on a case-insensitive disk"
+        );
+        for key in keys {
+            let path = object_path(key);
+            assert!(
+                path.split('/')
+                    .all(|n| !n.starts_with('.') && !n.is_empty()),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_segments_are_shortened_distinctly() {
+        let a = "\u{1f642}".repeat(200);
+        let b = format!("{}x", "\u{1f642}".repeat(199));
+        let (pa, pb) = (object_path(&a), object_path(&b));
+        assert!(pa.len() <= MAX_NAME && pb.len() <= MAX_NAME);
+        assert_ne!(pa, pb);
+        assert_ne!(
+            object_path(&format!("{a}/x")).split('/').next(),
+            Some(pa.as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn files_are_browsable_and_tidy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = store(&dir);
+        s.put("inbox/2025/a.csv", Bytes::from_static(b"a"), None)
+            .await
+            .expect("put");
+        let file = dir.path().join("uploads/inbox%2F/2025%2F/a.csv");
+        assert_eq!(fs::read(&file).expect("file"), b"a");
+        s.delete("inbox/2025/a.csv").await.expect("delete");
+        assert!(
+            !dir.path().join("uploads/inbox%2F").exists(),
+            "empty directories stay"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("uploads"))
+            .expect("root")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with(INDEX_FILE))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn recovery_finishes_an_interrupted_put_and_drops_a_partial_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("uploads");
+        {
+            let s = store(&dir);
+            s.put("doc", Bytes::from_static(b"old"), None)
+                .await
+                .expect("put");
+        }
+        // Simulate two crashes: one after the index committed a new version of `doc` but
+        // before the rename, one while a temporary file was being written.
+        let db = Db::open(&root.join(INDEX_FILE)).expect("index");
+        fs::write(root.join(".tmp-committed"), b"new").expect("tmp");
+        fs::write(root.join(".tmp-partial"), b"ne").expect("tmp");
+        db.call_now(|c| {
+            c.execute_batch(
+                "UPDATE objects SET size = 3, etag = 'e' WHERE key = 'doc';
+                 INSERT INTO journal (op, tmp, target) VALUES ('rename', '.tmp-committed', 'doc');
+                 INSERT INTO journal (op, tmp) VALUES ('discard', '.tmp-partial');",
+            )
+        })
+        .expect("journal");
+        drop(db);
+        let s = store(&dir);
+        assert_eq!(s.get("doc").await.expect("get"), Bytes::from_static(b"new"));
+        assert!(!root.join(".tmp-committed").exists());
+        assert!(!root.join(".tmp-partial").exists());
+    }
+
+    #[tokio::test]
+    async fn a_put_under_the_prefix_enqueues_an_s3_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = SqliteQueue::open(
+            dir.path().join("queue.db"),
+            "uploads",
+            QueueOptions::default(),
+        )
+        .expect("queue");
+        let s = store(&dir).with_events(ObjectEvents::new("inbox-events", "inbox/", queue.clone()));
+        let meta = s
+            .put(
+                "inbox/screening results 1+1.csv",
+                Bytes::from_static(b"id;score\n1;17\n"),
+                Some("text/csv"),
+            )
+            .await
+            .expect("put");
+        s.put("outbox/report.csv", Bytes::from_static(b"x"), None)
+            .await
+            .expect("put outside the prefix");
+
+        let got = queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1, "only the put under inbox/ notifies");
+        let event: S3Event = serde_json::from_str(&got[0].body).expect("an S3 event");
+        let record = &event.records[0];
+        assert_eq!(record.event_name.as_deref(), Some("ObjectCreated:Put"));
+        assert_eq!(record.s3.bucket.name.as_deref(), Some("ravis-uploads"));
+        assert_eq!(
+            record.s3.object.key.as_deref(),
+            Some("inbox/screening+results+1%2B1.csv")
+        );
+        assert_eq!(record.s3.object.size, Some(14));
+        assert_eq!(record.s3.object.e_tag.as_deref(), Some(meta.etag.as_str()));
+        assert_eq!(record.s3.configuration_id.as_deref(), Some("inbox-events"));
+        let raw: serde_json::Value = serde_json::from_str(&got[0].body).expect("json");
+        assert_eq!(raw["Records"][0]["eventVersion"], "2.1");
+        assert_eq!(raw["Records"][0]["eventSource"], "aws:s3");
+    }
+
+    #[tokio::test]
+    async fn events_wait_in_the_outbox_until_delivered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = SqliteQueue::open(
+            dir.path().join("queue.db"),
+            "uploads",
+            QueueOptions::default(),
+        )
+        .expect("queue");
+        // A store without the notification configured still records nothing…
+        let plain = store(&dir);
+        plain
+            .put("inbox/ignored.csv", Bytes::from_static(b"x"), None)
+            .await
+            .expect("put");
+        drop(plain);
+        // …but one that records events keeps them across a restart until they are sent.
+        {
+            let s = store(&dir);
+            s.shared
+                .index
+                .call_now(|c| {
+                    c.execute(
+                        "INSERT INTO events (configuration, key, size, etag, event_time)
+                         VALUES ('inbox-events', 'inbox/pending.csv', 1, 'e', 0)",
+                        [],
+                    )
+                })
+                .expect("pending event");
+        }
+        let s = store(&dir).with_events(ObjectEvents::new("inbox-events", "inbox/", queue.clone()));
+        assert_eq!(s.deliver_events().await.expect("deliver"), 1);
+        assert_eq!(s.deliver_events().await.expect("nothing left"), 0);
+        let got = queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].body.contains("inbox/pending.csv"));
+    }
+
+    #[tokio::test]
+    async fn suffix_filters_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = SqliteQueue::open(
+            dir.path().join("queue.db"),
+            "uploads",
+            QueueOptions::default(),
+        )
+        .expect("queue");
+        let s = store(&dir).with_events(
+            ObjectEvents::new("csv-only", "inbox/", queue.clone()).with_suffix(".csv"),
+        );
+        s.put("inbox/a.csv", Bytes::from_static(b"x"), None)
+            .await
+            .expect("put");
+        s.put("inbox/a.txt", Bytes::from_static(b"x"), None)
+            .await
+            .expect("put");
+        let got = queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].body.contains("inbox/a.csv"));
+    }
+}

@@ -1,0 +1,724 @@
+//! [`RecordStore`] on SQLite: one table shaped like the DynamoDB table, plus the `gsi1` index.
+//!
+//! Sort keys compare byte-wise (SQLite's `BINARY` collation over UTF-8 text), as DynamoDB
+//! compares string keys. Expired records stay on disk until [`SqliteRecordStore::purge_expired`]
+//! or a create over them, but no read returns them (expiry is judged by the injected clock).
+
+use super::sqlite::{Db, prefix_upper_bound};
+use crate::ports::records::MAX_TRANSACTION_OPS;
+use crate::ports::{
+    Clock, IndexKey, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, SystemClock,
+    WriteOp,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS records (
+    pk         TEXT    NOT NULL,
+    sk         TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    gsi1pk     TEXT,
+    gsi1sk     TEXT,
+    expires_at INTEGER,
+    data       TEXT    NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_gsi1 ON records (gsi1pk, gsi1sk, pk, sk)
+    WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at)
+    WHERE expires_at IS NOT NULL;
+";
+
+const COLUMNS: &str = "pk, sk, version, gsi1pk, gsi1sk, expires_at, data";
+/// A record is live until its expiry second has passed (DynamoDB's TTL deletes items whose
+/// expiry is older than now); the AWS adapter uses the same boundary.
+const LIVE: &str = "(expires_at IS NULL OR expires_at >= :now)";
+const MAX_PAGE: usize = 1000;
+
+/// The record store of the embedded backend: a SQLite file (`records.db`).
+#[derive(Clone)]
+pub struct SqliteRecordStore {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteRecordStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRecordStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
+}
+
+impl SqliteRecordStore {
+    /// Opens (creating if needed) the store in the SQLite file at `path`, on the system clock.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// Opens the store judging expiry by `clock`.
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let db = Db::open(path.as_ref()).map_err(unavailable)?;
+        db.call_now(|conn| conn.execute_batch(SCHEMA))
+            .map_err(unavailable)?;
+        Ok(Self { db, clock })
+    }
+
+    /// Deletes every expired record from disk; returns how many were deleted.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                conn.execute(
+                    "DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at < ?1",
+                    params![now],
+                )
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+
+    async fn query_on(
+        &self,
+        target: Target,
+        pk: &str,
+        condition: &SortKeyCondition,
+        limit: usize,
+        descending: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(StoreError::Invalid(format!(
+                "a page limit is 1 to {MAX_PAGE}, not {limit}"
+            )));
+        }
+        let after = cursor.map(|c| Cursor::decode(c, target, pk)).transpose()?;
+        let plan = QueryPlan::new(target, pk, condition, descending, after, limit, self.now());
+        self.db.call(unavailable, move |conn| plan.run(conn)).await
+    }
+}
+
+/// Which key a query runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Target {
+    /// The table: partition `pk`, sort key `sk`.
+    #[serde(rename = "t")]
+    Table,
+    /// The secondary index: partition `gsi1pk`, sort key `gsi1sk` (then `pk`, `sk` for ties).
+    #[serde(rename = "i")]
+    Index,
+}
+
+/// Where a page ended: the last record's position in the query's order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cursor {
+    /// Which key the cursor belongs to.
+    on: Target,
+    /// The partition queried (table or index partition key).
+    part: String,
+    /// The index sort key of the last record (index queries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    isk: Option<String>,
+    /// The last record's primary key.
+    pk: String,
+    /// The last record's sort key.
+    sk: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        // Serialising plain strings cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(raw: &str, target: Target, part: &str) -> Result<Self, StoreError> {
+        let invalid = || StoreError::Invalid("the cursor was not issued for this query".into());
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let shape_ok = match target {
+            Target::Table => cursor.isk.is_none(),
+            Target::Index => cursor.isk.is_some(),
+        };
+        if cursor.on != target || cursor.part != part || !shape_ok {
+            return Err(invalid());
+        }
+        Ok(cursor)
+    }
+
+    fn after(record: &Record, target: Target, part: &str) -> Self {
+        Self {
+            on: target,
+            part: part.to_owned(),
+            isk: match target {
+                Target::Table => None,
+                Target::Index => record.index.as_ref().map(|i| i.sk.clone()),
+            },
+            pk: record.key.pk.clone(),
+            sk: record.key.sk.clone(),
+        }
+    }
+}
+
+/// A query turned into SQL with named parameters.
+struct QueryPlan {
+    sql: String,
+    args: Vec<(&'static str, SqlValue)>,
+    target: Target,
+    part: String,
+    limit: usize,
+}
+
+impl QueryPlan {
+    fn new(
+        target: Target,
+        part: &str,
+        condition: &SortKeyCondition,
+        descending: bool,
+        after: Option<Cursor>,
+        limit: usize,
+        now: i64,
+    ) -> Self {
+        let (part_col, sort_col, tie) = match target {
+            Target::Table => ("pk", "sk", ""),
+            Target::Index => ("gsi1pk", "gsi1sk", ", pk, sk"),
+        };
+        let mut sql = format!("SELECT {COLUMNS} FROM records WHERE {part_col} = :part AND {LIVE}");
+        let mut args: Vec<(&'static str, SqlValue)> = vec![
+            (":part", SqlValue::Text(part.to_owned())),
+            (":now", SqlValue::Integer(now)),
+        ];
+        match condition {
+            SortKeyCondition::All => {}
+            SortKeyCondition::Prefix(prefix) => {
+                sql.push_str(&format!(" AND {sort_col} >= :lo"));
+                args.push((":lo", SqlValue::Text(prefix.clone())));
+                if let Some(upper) = prefix_upper_bound(prefix) {
+                    sql.push_str(&format!(" AND {sort_col} < :hi"));
+                    args.push((":hi", SqlValue::Text(upper)));
+                }
+            }
+            SortKeyCondition::Between(lo, hi) => {
+                sql.push_str(&format!(" AND {sort_col} >= :lo AND {sort_col} <= :hi"));
+                args.push((":lo", SqlValue::Text(lo.clone())));
+                args.push((":hi", SqlValue::Text(hi.clone())));
+            }
+        }
+        let cmp = if descending { "<" } else { ">" };
+        if let Some(after) = after {
+            match target {
+                Target::Table => {
+                    sql.push_str(&format!(" AND sk {cmp} :after_sk"));
+                    args.push((":after_sk", SqlValue::Text(after.sk)));
+                }
+                Target::Index => {
+                    // Index sort keys may tie: continue after the full (isk, pk, sk) position.
+                    sql.push_str(&format!(
+                        " AND (gsi1sk, pk, sk) {cmp} (:after_isk, :after_pk, :after_sk)"
+                    ));
+                    args.push((":after_isk", SqlValue::Text(after.isk.unwrap_or_default())));
+                    args.push((":after_pk", SqlValue::Text(after.pk)));
+                    args.push((":after_sk", SqlValue::Text(after.sk)));
+                }
+            }
+        }
+        let dir = if descending { "DESC" } else { "ASC" };
+        let order = std::iter::once(sort_col)
+            .chain(tie.split(", ").filter(|c| !c.is_empty()))
+            .map(|c| format!("{c} {dir}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // One row more than the page tells whether another page follows.
+        sql.push_str(&format!(" ORDER BY {order} LIMIT {}", limit + 1));
+        Self {
+            sql,
+            args,
+            target,
+            part: part.to_owned(),
+            limit,
+        }
+    }
+
+    fn run(self, conn: &mut Connection) -> Result<Page, StoreError> {
+        let mut stmt = conn.prepare_cached(&self.sql).map_err(unavailable)?;
+        let params: Vec<(&str, &dyn rusqlite::ToSql)> = self
+            .args
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
+            .collect();
+        let rows = stmt
+            .query_map(params.as_slice(), StoredRow::from_row)
+            .map_err(unavailable)?;
+        let mut records = Vec::with_capacity(self.limit + 1);
+        for row in rows {
+            records.push(row.map_err(unavailable)?.into_record()?);
+        }
+        let next = if records.len() > self.limit {
+            records.truncate(self.limit);
+            records
+                .last()
+                .map(|last| Cursor::after(last, self.target, &self.part).encode())
+        } else {
+            None
+        };
+        Ok(Page { records, next })
+    }
+}
+
+/// A row as SQLite holds it.
+struct StoredRow {
+    pk: String,
+    sk: String,
+    version: i64,
+    gsi1pk: Option<String>,
+    gsi1sk: Option<String>,
+    expires_at: Option<i64>,
+    data: String,
+}
+
+impl StoredRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            pk: row.get(0)?,
+            sk: row.get(1)?,
+            version: row.get(2)?,
+            gsi1pk: row.get(3)?,
+            gsi1sk: row.get(4)?,
+            expires_at: row.get(5)?,
+            data: row.get(6)?,
+        })
+    }
+
+    fn into_record(self) -> Result<Record, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            reason,
+        };
+        let version = u64::try_from(self.version)
+            .map_err(|_| corrupt(format!("negative version {}", self.version)))?;
+        let data: Value = serde_json::from_str(&self.data)
+            .map_err(|e| corrupt(format!("data is not JSON: {e}")))?;
+        let index = match (self.gsi1pk, self.gsi1sk) {
+            (Some(pk), Some(sk)) => Some(IndexKey { pk, sk }),
+            (None, None) => None,
+            _ => return Err(corrupt("half an index key".into())),
+        };
+        Ok(Record {
+            key: Key {
+                pk: self.pk,
+                sk: self.sk,
+            },
+            version,
+            index,
+            expires_at: self.expires_at,
+            data,
+        })
+    }
+}
+
+fn check_object(record: &Record) -> Result<(), StoreError> {
+    if record.data.is_object() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "the data of {}/{} is not a JSON object",
+            record.key.pk, record.key.sk
+        )))
+    }
+}
+
+fn to_sql_version(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version)
+        .map_err(|_| StoreError::Invalid(format!("version {version} is too large")))
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    // IMMEDIATE takes the write lock up front, so a read-check-write cannot race another writer.
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)
+}
+
+/// The version of the live record at `key`, if there is one.
+fn live_version(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = tx
+        .query_row(
+            &format!("SELECT version FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"),
+            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    version
+        .map(|v| {
+            u64::try_from(v).map_err(|_| StoreError::Corrupt {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                reason: format!("negative version {v}"),
+            })
+        })
+        .transpose()
+}
+
+/// Writes `record` at `version`, replacing whatever row holds its key (live or expired).
+fn write(tx: &Transaction<'_>, record: &Record, version: u64) -> Result<(), StoreError> {
+    let data =
+        serde_json::to_string(&record.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let (gsi1pk, gsi1sk) = match &record.index {
+        Some(i) => (Some(i.pk.as_str()), Some(i.sk.as_str())),
+        None => (None, None),
+    };
+    tx.execute(
+        &format!("INSERT OR REPLACE INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            record.key.pk,
+            record.key.sk,
+            to_sql_version(version)?,
+            gsi1pk,
+            gsi1sk,
+            record.expires_at,
+            data
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn delete(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM records WHERE pk = ?1 AND sk = ?2",
+        params![key.pk, key.sk],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Applies one operation inside a transaction; `Ok(false)` if its condition failed.
+fn apply(tx: &Transaction<'_>, op: &WriteOp, now: i64) -> Result<bool, StoreError> {
+    match op {
+        WriteOp::PutNew(record) => {
+            if live_version(tx, &record.key, now)?.is_some() {
+                return Ok(false);
+            }
+            write(tx, record, 1)?;
+        }
+        WriteOp::PutVersioned { record, expected } => {
+            if live_version(tx, &record.key, now)? != Some(*expected) {
+                return Ok(false);
+            }
+            write(tx, record, expected + 1)?;
+        }
+        WriteOp::Delete { key, expected } => {
+            if live_version(tx, key, now)? != Some(*expected) {
+                return Ok(false);
+            }
+            delete(tx, key)?;
+        }
+        WriteOp::Check { key, expected } => {
+            if live_version(tx, key, now)? != Some(*expected) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn op_key(op: &WriteOp) -> &Key {
+    match op {
+        WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => &record.key,
+        WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
+    }
+}
+
+fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() || ops.len() > MAX_TRANSACTION_OPS {
+        return Err(StoreError::Invalid(format!(
+            "an atomic write has 1 to {MAX_TRANSACTION_OPS} operations, not {}",
+            ops.len()
+        )));
+    }
+    let mut seen = HashSet::with_capacity(ops.len());
+    for op in ops {
+        let key = op_key(op);
+        if !seen.insert(key) {
+            return Err(StoreError::Invalid(format!(
+                "key {}/{} appears twice in one atomic write",
+                key.pk, key.sk
+            )));
+        }
+        match op {
+            WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => check_object(record)?,
+            WriteOp::Delete { .. } | WriteOp::Check { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+impl RecordStore for SqliteRecordStore {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        let key = key.clone();
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let row = conn
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.query_row(
+                            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                            StoredRow::from_row,
+                        )
+                        .optional()
+                    })
+                    .map_err(unavailable)?;
+                row.map(StoredRow::into_record).transpose()
+            })
+            .await
+    }
+
+    async fn put_new(&self, record: Record) -> Result<(), StoreError> {
+        check_object(&record)?;
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let tx = begin(conn)?;
+                if live_version(&tx, &record.key, now)?.is_some() {
+                    return Err(StoreError::AlreadyExists {
+                        pk: record.key.pk,
+                        sk: record.key.sk,
+                    });
+                }
+                write(&tx, &record, 1)?;
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
+        check_object(&record)?;
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let tx = begin(conn)?;
+                if live_version(&tx, &record.key, now)? != Some(expected) {
+                    return Err(StoreError::Conflict {
+                        pk: record.key.pk,
+                        sk: record.key.sk,
+                        expected,
+                    });
+                }
+                write(&tx, &record, expected + 1)?;
+                tx.commit().map_err(unavailable)?;
+                Ok(expected + 1)
+            })
+            .await
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        condition: &SortKeyCondition,
+        limit: usize,
+        descending: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.query_on(Target::Table, pk, condition, limit, descending, cursor)
+            .await
+    }
+
+    async fn query_index(
+        &self,
+        pk: &str,
+        condition: &SortKeyCondition,
+        limit: usize,
+        descending: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.query_on(Target::Index, pk, condition, limit, descending, cursor)
+            .await
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        validate_ops(&ops)?;
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let tx = begin(conn)?;
+                for (index, op) in ops.iter().enumerate() {
+                    if !apply(&tx, op, now)? {
+                        // Dropping the transaction rolls back the operations already applied.
+                        return Err(StoreError::TransactionCancelled { index });
+                    }
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeZone, Utc};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// A clock the test moves by hand.
+    #[derive(Default)]
+    struct ManualClock(AtomicI64);
+
+    impl ManualClock {
+        fn set(&self, secs: i64) {
+            self.0.store(secs, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> DateTime<Utc> {
+            Utc.timestamp_opt(self.0.load(Ordering::SeqCst), 0)
+                .single()
+                .unwrap_or_default()
+        }
+    }
+
+    fn store_with_clock() -> (tempfile::TempDir, SqliteRecordStore, Arc<ManualClock>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::default());
+        clock.set(1_000_000);
+        let store =
+            SqliteRecordStore::open_with_clock(dir.path().join("records.db"), clock.clone())
+                .expect("open");
+        (dir, store, clock)
+    }
+
+    #[tokio::test]
+    async fn expiry_follows_the_injected_clock() {
+        let (_dir, store, clock) = store_with_clock();
+        let record = Record::new(Key::new("P", "S"), json!({})).with_expiry(1_000_100);
+        store.put_new(record).await.expect("put_new");
+        assert!(store.get(&Key::new("P", "S")).await.expect("get").is_some());
+        // Still live during its expiry second, gone after it.
+        clock.set(1_000_100);
+        assert!(store.get(&Key::new("P", "S")).await.expect("get").is_some());
+        clock.set(1_000_101);
+        assert!(store.get(&Key::new("P", "S")).await.expect("get").is_none());
+        let page = store
+            .query("P", &SortKeyCondition::All, 10, false, None)
+            .await
+            .expect("query");
+        assert!(page.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_only_expired_rows() {
+        let (_dir, store, clock) = store_with_clock();
+        for (sk, expiry) in [("a", Some(1_000_010)), ("b", Some(1_000_500)), ("c", None)] {
+            let mut record = Record::new(Key::new("P", sk), json!({}));
+            record.expires_at = expiry;
+            store.put_new(record).await.expect("put_new");
+        }
+        clock.set(1_000_100);
+        assert_eq!(store.purge_expired().await.expect("purge"), 1);
+        assert_eq!(store.purge_expired().await.expect("purge again"), 0);
+        let rows: i64 = store
+            .db
+            .call_now(|c| c.query_row("SELECT count(*) FROM records", [], |r| r.get(0)))
+            .expect("count");
+        assert_eq!(rows, 2);
+    }
+
+    #[tokio::test]
+    async fn empty_transaction_is_invalid() {
+        let (_dir, store, _clock) = store_with_clock();
+        let err = store.transact(vec![]).await.expect_err("empty");
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn records_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("records.db");
+        {
+            let store = SqliteRecordStore::open(&path).expect("open");
+            store
+                .put_new(
+                    Record::new(Key::new("P", "S"), json!({ "kept": true })).with_index("I", "1"),
+                )
+                .await
+                .expect("put_new");
+        }
+        let store = SqliteRecordStore::open(&path).expect("reopen");
+        let record = store
+            .get(&Key::new("P", "S"))
+            .await
+            .expect("get")
+            .expect("present");
+        assert_eq!(record.data, json!({ "kept": true }));
+        assert_eq!(
+            record.index,
+            Some(IndexKey {
+                pk: "I".into(),
+                sk: "1".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn unreadable_data_is_reported_as_corrupt() {
+        let (_dir, store, _clock) = store_with_clock();
+        store
+            .db
+            .call_now(|c| {
+                c.execute(
+                    "INSERT INTO records (pk, sk, version, data) VALUES ('P', 'S', 1, 'not json')",
+                    [],
+                )
+            })
+            .expect("insert");
+        let err = store.get(&Key::new("P", "S")).await.expect_err("corrupt");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cursor_belongs_to_its_query() {
+        let (_dir, store, _clock) = store_with_clock();
+        for sk in ["a", "b", "c"] {
+            store
+                .put_new(Record::new(Key::new("P", sk), json!({})).with_index("I", sk))
+                .await
+                .expect("put_new");
+        }
+        let page = store
+            .query("P", &SortKeyCondition::All, 1, false, None)
+            .await
+            .expect("query");
+        let cursor = page.next.expect("cursor");
+        let other_partition = store
+            .query("Q", &SortKeyCondition::All, 1, false, Some(&cursor))
+            .await;
+        assert!(matches!(other_partition, Err(StoreError::Invalid(_))));
+        let on_index = store
+            .query_index("P", &SortKeyCondition::All, 1, false, Some(&cursor))
+            .await;
+        assert!(matches!(on_index, Err(StoreError::Invalid(_))));
+    }
+}
