@@ -473,7 +473,12 @@ fn put_blocking(
     let etag = match write_durably(&tmp, body) {
         Ok(etag) => etag,
         Err(e) => {
-            let _ = remove_if_present(&tmp);
+            // Best effort: whatever is left here, the journal entry cleans up on next open.
+            if remove_if_present(&tmp).is_ok() {
+                let _ = shared.index.call_now(|conn| {
+                    conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id])
+                });
+            }
             return Err(unavailable(e));
         }
     };
