@@ -169,11 +169,11 @@ pub async fn retry_with_delay_zero_redelivers<F: QueueFixture>(fx: &F) {
 pub async fn retry_with_delay_hides_the_message<F: QueueFixture>(fx: &F) {
     let q = fx.fresh(ROOMY).await;
     q.send("later").await.expect("send");
-    let first = receive_one(&q, SHORT).await;
+    // A retry needs the delivery still in flight: 3 s leaves room on a slow machine.
+    let first = receive_one(&q, Duration::from_secs(3)).await;
     q.retry(&first.receipt, LONG).await.expect("retry");
-    // The first delivery's 1 s visibility has passed by the end of this wait; the retry's
-    // 60 s delay has not.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // After this wait the first delivery's visibility has passed; the retry's delay has not.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_nothing_delivered(&q, "delayed retry delivered early").await;
 }
 

@@ -34,6 +34,7 @@ macro_rules! record_store_contract {
                 data_round_trips_exactly,
                 data_must_be_an_object,
                 keys_round_trip_unicode,
+                empty_key_parts_are_invalid,
                 query_all_in_byte_order,
                 query_descending,
                 query_prefix,
@@ -393,6 +394,29 @@ pub async fn keys_round_trip_unicode<F: RecordStoreFixture>(fx: &F) {
             .await
             .expect("query");
         assert_eq!(sks(&page.records), vec![sk.to_owned()]);
+    }
+}
+
+/// Empty partition or sort keys are refused with `Invalid` (DynamoDB rejects empty key strings).
+pub async fn empty_key_parts_are_invalid<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    for (pk, sk) in [("", "S"), ("P", ""), ("", "")] {
+        let err = s
+            .put_new(rec(pk, sk, json!({})))
+            .await
+            .expect_err("empty key part");
+        assert!(
+            matches!(err, StoreError::Invalid(_)),
+            "{pk:?}/{sk:?}: {err:?}"
+        );
+        let err = s
+            .put_versioned(rec(pk, sk, json!({})), 1)
+            .await
+            .expect_err("empty key part");
+        assert!(
+            matches!(err, StoreError::Invalid(_)),
+            "{pk:?}/{sk:?}: {err:?}"
+        );
     }
 }
 

@@ -201,9 +201,21 @@ mod tests {
             .expect("receive");
         assert_eq!(got.len(), 1);
 
-        // Another handle on the same bucket is the same store.
+        // Another handle on the same bucket is the same store, notifications included.
         let again = backend.blobs("ravis-uploads").expect("bucket");
         assert!(again.head("inbox/a.csv").await.expect("head").is_some());
+        again
+            .put("inbox/b.csv", Bytes::from_static(b"b"), None)
+            .await
+            .expect("put");
+        let got = scoring
+            .receive(1, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert!(
+            got.len() == 1 && got[0].body.contains("inbox/b.csv"),
+            "{got:?}"
+        );
         assert!(backend.blobs("Not_A_Bucket").is_err());
     }
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 const INDEX_FILE: &str = ".index.db";
 const TMP_PREFIX: &str = ".tmp-";
@@ -191,13 +191,14 @@ struct Shared {
     files: Mutex<()>,
     /// Lets one task at a time deliver pending events, so none is sent twice by this process.
     delivering: tokio::sync::Mutex<()>,
+    /// The bucket's event notifications (like S3's, a property of the bucket, not of a handle).
+    events: RwLock<Vec<ObjectEvents>>,
 }
 
 /// The blob store of the embedded backend: one bucket as a directory.
 #[derive(Clone)]
 pub struct DirBlobStore {
     shared: Arc<Shared>,
-    events: Arc<Vec<ObjectEvents>>,
 }
 
 impl std::fmt::Debug for DirBlobStore {
@@ -205,7 +206,7 @@ impl std::fmt::Debug for DirBlobStore {
         f.debug_struct("DirBlobStore")
             .field("root", &self.shared.root)
             .field("bucket", &self.shared.bucket)
-            .field("events", &self.events)
+            .field("events", &self.event_configs())
             .finish_non_exhaustive()
     }
 }
@@ -247,20 +248,38 @@ impl DirBlobStore {
             clock,
             files: Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
+            events: RwLock::default(),
         };
         shared.index.call_now(|conn| recover(&shared.root, conn))?;
         Ok(Self {
             shared: Arc::new(shared),
-            events: Arc::new(Vec::new()),
         })
     }
 
-    /// Adds an S3-style event notification; clones made earlier do not send it.
-    pub fn with_events(mut self, events: ObjectEvents) -> Self {
-        let mut all = self.events.as_ref().clone();
+    /// Configures an S3-style event notification on the bucket (every handle of this store
+    /// sees it), replacing one with the same id.
+    pub fn add_events(&self, events: ObjectEvents) {
+        let mut all = self
+            .shared
+            .events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|e| e.id != events.id);
         all.push(events);
-        self.events = Arc::new(all);
+    }
+
+    /// [`DirBlobStore::add_events`] in builder style.
+    pub fn with_events(self, events: ObjectEvents) -> Self {
+        self.add_events(events);
         self
+    }
+
+    fn event_configs(&self) -> Vec<ObjectEvents> {
+        self.shared
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The bucket name this store stands for (the `bucket.name` of its events).
@@ -271,7 +290,8 @@ impl DirBlobStore {
     /// Sends every pending object event to its queue, oldest first; returns how many were
     /// sent. Puts call this themselves; call it after a restart or a failed send.
     pub async fn deliver_events(&self) -> Result<usize, BlobError> {
-        if self.events.is_empty() {
+        let configs = self.event_configs();
+        if configs.is_empty() {
             return Ok(0);
         }
         let _one_at_a_time = self.shared.delivering.lock().await;
@@ -303,7 +323,7 @@ impl DirBlobStore {
         let mut sent = 0;
         for (seq, configuration, key, size, etag, event_time) in pending {
             // Events of a configuration no longer present stay until it is configured again.
-            let Some(target) = self.events.iter().find(|e| e.id == configuration) else {
+            let Some(target) = configs.iter().find(|e| e.id == configuration) else {
                 continue;
             };
             let body = s3_put_event(&CreatedObject {
@@ -453,7 +473,12 @@ fn put_blocking(
     let etag = match write_durably(&tmp, body) {
         Ok(etag) => etag,
         Err(e) => {
-            let _ = remove_if_present(&tmp);
+            // Best effort: whatever is left here, the journal entry cleans up on next open.
+            if remove_if_present(&tmp).is_ok() {
+                let _ = shared.index.call_now(|conn| {
+                    conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id])
+                });
+            }
             return Err(unavailable(e));
         }
     };
@@ -567,13 +592,12 @@ impl BlobStore for DirBlobStore {
         validate_key(key)?;
         let key_owned = key.to_owned();
         let content_type = content_type.map(str::to_owned);
-        let configurations: Vec<String> = self
-            .events
+        let configs = self.event_configs();
+        let configurations: Vec<String> = configs
             .iter()
             .filter(|e| e.matches(key))
             .map(|e| e.id.clone())
             .collect();
-        let notify = !configurations.is_empty();
         let meta = self
             .with_files(move |shared| {
                 put_blocking(
@@ -585,7 +609,7 @@ impl BlobStore for DirBlobStore {
                 )
             })
             .await?;
-        if notify {
+        if !configs.is_empty() {
             // The object is stored whatever happens to its event: a failed send stays
             // pending and goes out with the next put or `deliver_events` call.
             if let Err(error) = self.deliver_events().await {
@@ -654,9 +678,12 @@ impl BlobStore for DirBlobStore {
                 if after.is_some() {
                     sql.push_str(" AND key > :after");
                 }
-                sql.push_str(&format!(" ORDER BY key LIMIT {}", limit + 1));
+                sql.push_str(" ORDER BY key LIMIT :limit");
                 let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-                let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":lo", &prefix)];
+                // One row more than the page tells whether another page follows.
+                let fetch = limit as i64 + 1;
+                let mut args: Vec<(&str, &dyn rusqlite::ToSql)> =
+                    vec![(":lo", &prefix), (":limit", &fetch)];
                 if let Some(upper) = &upper {
                     args.push((":hi", upper));
                 }

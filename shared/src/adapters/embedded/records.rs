@@ -109,6 +109,7 @@ impl SqliteRecordStore {
                 "a page limit is 1 to {MAX_PAGE}, not {limit}"
             )));
         }
+        check_query(pk, condition)?;
         let after = cursor.map(|c| Cursor::decode(c, target, pk)).transpose()?;
         let plan = QueryPlan::new(target, pk, condition, descending, after, limit, self.now());
         self.db.call(unavailable, move |conn| plan.run(conn)).await
@@ -247,7 +248,8 @@ impl QueryPlan {
             .collect::<Vec<_>>()
             .join(", ");
         // One row more than the page tells whether another page follows.
-        sql.push_str(&format!(" ORDER BY {order} LIMIT {}", limit + 1));
+        sql.push_str(&format!(" ORDER BY {order} LIMIT :limit"));
+        args.push((":limit", SqlValue::Integer(limit as i64 + 1)));
         Self {
             sql,
             args,
@@ -335,15 +337,67 @@ impl StoredRow {
     }
 }
 
-fn check_object(record: &Record) -> Result<(), StoreError> {
-    if record.data.is_object() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
+/// DynamoDB's limits on key attributes, kept here so what works locally works on AWS.
+const MAX_PARTITION_KEY_BYTES: usize = 2048;
+const MAX_SORT_KEY_BYTES: usize = 1024;
+/// DynamoDB's item size limit; the JSON text is a close, slightly generous stand-in.
+const MAX_DATA_BYTES: usize = 400 * 1024;
+
+/// Checks a (partition, sort) key pair as DynamoDB would: non-empty, within size limits.
+fn check_key_parts(what: &str, pk: &str, sk: &str) -> Result<(), StoreError> {
+    if pk.is_empty() || sk.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "{what} parts are not empty strings ({pk:?}/{sk:?})"
+        )));
+    }
+    if pk.len() > MAX_PARTITION_KEY_BYTES || sk.len() > MAX_SORT_KEY_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "{what} has a partition key of at most {MAX_PARTITION_KEY_BYTES} bytes and a sort key \
+             of at most {MAX_SORT_KEY_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_key(key: &Key) -> Result<(), StoreError> {
+    check_key_parts("a key", &key.pk, &key.sk)
+}
+
+/// Checks a record before writing: valid keys, an object payload within the size limit.
+fn check_record(record: &Record) -> Result<(), StoreError> {
+    check_key(&record.key)?;
+    if let Some(index) = &record.index {
+        check_key_parts("an index key", &index.pk, &index.sk)?;
+    }
+    if !record.data.is_object() {
+        return Err(StoreError::Invalid(format!(
             "the data of {}/{} is not a JSON object",
             record.key.pk, record.key.sk
-        )))
+        )));
     }
+    let size = serde_json::to_string(&record.data).map_or(0, |text| text.len());
+    if size > MAX_DATA_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "the data of {}/{} has {size} bytes, over the {MAX_DATA_BYTES}-byte item limit",
+            record.key.pk, record.key.sk
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a query's partition and condition as DynamoDB would.
+fn check_query(pk: &str, condition: &SortKeyCondition) -> Result<(), StoreError> {
+    if pk.is_empty() {
+        return Err(StoreError::Invalid("a query names a partition key".into()));
+    }
+    if let SortKeyCondition::Between(lo, hi) = condition
+        && lo > hi
+    {
+        return Err(StoreError::Invalid(format!(
+            "a between condition has its lower bound first ({lo:?} > {hi:?})"
+        )));
+    }
+    Ok(())
 }
 
 fn to_sql_version(version: u64) -> Result<i64, StoreError> {
@@ -465,8 +519,8 @@ fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
             )));
         }
         match op {
-            WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => check_object(record)?,
-            WriteOp::Delete { .. } | WriteOp::Check { .. } => {}
+            WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => check_record(record)?,
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => check_key(key)?,
         }
     }
     Ok(())
@@ -474,6 +528,7 @@ fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
 
 impl RecordStore for SqliteRecordStore {
     async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        check_key(key)?;
         let key = key.clone();
         let now = self.now();
         self.db
@@ -496,7 +551,7 @@ impl RecordStore for SqliteRecordStore {
     }
 
     async fn put_new(&self, record: Record) -> Result<(), StoreError> {
-        check_object(&record)?;
+        check_record(&record)?;
         let now = self.now();
         self.db
             .call(unavailable, move |conn| {
@@ -514,7 +569,7 @@ impl RecordStore for SqliteRecordStore {
     }
 
     async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
-        check_object(&record)?;
+        check_record(&record)?;
         let now = self.now();
         self.db
             .call(unavailable, move |conn| {
@@ -644,6 +699,51 @@ mod tests {
             .call_now(|c| c.query_row("SELECT count(*) FROM records", [], |r| r.get(0)))
             .expect("count");
         assert_eq!(rows, 2);
+    }
+
+    #[tokio::test]
+    async fn dynamodb_limits_are_enforced_locally() {
+        let (_dir, store, _clock) = store_with_clock();
+        let invalid = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Invalid(_)));
+        let long_sk = "s".repeat(1025);
+        assert!(invalid(
+            store
+                .put_new(Record::new(Key::new("P", &long_sk), json!({})))
+                .await
+        ));
+        let long_pk = "p".repeat(2049);
+        assert!(invalid(
+            store
+                .put_new(Record::new(Key::new(&long_pk, "S"), json!({})))
+                .await
+        ));
+        let empty_index = Record::new(Key::new("P", "S"), json!({})).with_index("", "x");
+        assert!(invalid(store.put_new(empty_index).await));
+        let big = json!({ "blob": "x".repeat(400 * 1024) });
+        assert!(invalid(
+            store.put_new(Record::new(Key::new("P", "S"), big)).await
+        ));
+        assert!(invalid(store.get(&Key::new("", "S")).await.map(drop)));
+        let backwards = SortKeyCondition::Between("b".into(), "a".into());
+        assert!(invalid(
+            store
+                .query("P", &backwards, 10, false, None)
+                .await
+                .map(drop)
+        ));
+        assert!(invalid(
+            store
+                .query("", &SortKeyCondition::All, 10, false, None)
+                .await
+                .map(drop)
+        ));
+        store
+            .put_new(Record::new(
+                Key::new("p".repeat(2048), "s".repeat(1024)),
+                json!({}),
+            ))
+            .await
+            .expect("keys at the limits");
     }
 
     #[tokio::test]
