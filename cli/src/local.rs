@@ -7,7 +7,7 @@ use crate::http_bridge::{HttpState, router};
 use crate::keys::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKeys};
 use anyhow::{Context, Result};
 use jsonwebtoken::Algorithm::HS256;
-use ravis::adapters::embedded::{DirBlobStore, EmbeddedBackend, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::embedded::{EmbeddedBackend, ObjectEvents, QueueOptions, SqliteQueue, SqliteRecordStore};
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
@@ -79,7 +79,11 @@ pub async fn serve(
     let keys = LocalKeys::load_or_create(data_dir)?;
     let backend = EmbeddedBackend::open(data_dir)?;
     let records = backend.records();
-    let scoring_queue = backend.queue(queues::SCORING, MAX_RECEIVES)?;
+    let queue_options = QueueOptions {
+        max_receives: MAX_RECEIVES,
+        ..QueueOptions::default()
+    };
+    let scoring_queue = backend.queue(queues::SCORING, queue_options.clone())?;
     let engine = Arc::new(Engine::builtin().context("loading the instrument definitions")?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
@@ -144,7 +148,14 @@ pub async fn serve(
             .await;
         });
     }
-    let partner = backend.blobs_with_events(PARTNER_BUCKET, "inbox/", queues::INTAKE, MAX_RECEIVES)?;
+    // The partner bucket notifies the intake queue of objects under inbox/, like S3 → SQS.
+    let partner = backend.blobs(PARTNER_BUCKET)?.with_events(ObjectEvents::new(
+        "partner-inbox",
+        "inbox/",
+        backend.queue(queues::INTAKE, queue_options)?,
+    ));
+    // Events of puts that were stored but not yet sent before a crash go out now.
+    partner.deliver_events().await?;
     {
         let rx = stop_rx.clone();
         let inbox = inbox.clone();
