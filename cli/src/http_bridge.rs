@@ -41,8 +41,12 @@ async fn serve<A: Api>(State(state): State<Arc<HttpState<A>>>, req: Request) -> 
         }
         Err(_) => {
             tracing::warn!(%request_id, %path, "request body too large");
-            ApiResponse::problem(&Problem::payload_too_large(MAX_BODY_BYTES), &path, &request_id)
-                .with_header("x-request-id", &request_id)
+            ApiResponse::problem(
+                &Problem::payload_too_large(MAX_BODY_BYTES),
+                &path,
+                &request_id,
+            )
+            .with_header("x-request-id", &request_id)
         }
     };
     let mut out = Response::new(Body::from(response.body));

@@ -40,8 +40,12 @@ impl LocalKeys {
 
 fn key_file(path: PathBuf) -> Result<Vec<u8>> {
     match fs::read_to_string(&path) {
-        Ok(hex_key) => hex::decode(hex_key.trim())
-            .with_context(|| format!("{} is not a hex key; delete it to make a new one", path.display())),
+        Ok(hex_key) => hex::decode(hex_key.trim()).with_context(|| {
+            format!(
+                "{} is not a hex key; delete it to make a new one",
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key: [u8; 32] = rand::random();
             let tmp = path.with_extension("tmp");
@@ -52,7 +56,9 @@ fn key_file(path: PathBuf) -> Result<Vec<u8>> {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
-            let mut file = options.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut file = options
+                .open(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
             file.write_all(hex::encode(key).as_bytes())?;
             file.sync_all()?;
             // Two processes starting at once: the first rename wins and both read it back.

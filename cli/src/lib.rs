@@ -81,9 +81,18 @@ fn parse_atvk(s: &str) -> Result<Atvk, String> {
 pub fn run(cli: Cli) -> Result<()> {
     let data_dir = ravis::config::local_data_dir(cli.data_dir);
     match cli.command {
-        Command::Serve { host, port, no_workers } => {
-            ravis::telemetry::init(&ravis::config::local_log_filter(), ravis::telemetry::LogFormat::Pretty);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        Command::Serve {
+            host,
+            port,
+            no_workers,
+        } => {
+            ravis::telemetry::init(
+                &ravis::config::local_log_filter(),
+                ravis::telemetry::LogFormat::Pretty,
+            );
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(local::serve(
                 &data_dir,
                 local::ServeOptions {
@@ -102,14 +111,27 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(path) => {
                     let file = std::fs::File::open(&path)
                         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-                    ravis::scoring::score_lines(std::io::BufReader::with_capacity(1 << 16, file), out)?
+                    ravis::scoring::score_lines(
+                        std::io::BufReader::with_capacity(1 << 16, file),
+                        out,
+                    )?
                 }
                 None => ravis::scoring::score_lines(std::io::stdin().lock(), out)?,
             };
-            eprintln!("{summary}");
+            eprintln!(
+                "ravis score: {} lines, {} scored, {} with errors",
+                summary.lines, summary.scored, summary.failed
+            );
             Ok(())
         }
-        Command::Token { roles, org, subject, atvk, purpose, ttl } => {
+        Command::Token {
+            roles,
+            org,
+            subject,
+            atvk,
+            purpose,
+            ttl,
+        } => {
             let token = token::mint(
                 &data_dir,
                 &token::TokenOptions {

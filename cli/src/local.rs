@@ -7,7 +7,9 @@ use crate::http_bridge::{HttpState, router};
 use crate::keys::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKeys};
 use anyhow::{Context, Result};
 use jsonwebtoken::Algorithm::HS256;
-use ravis::adapters::embedded::{EmbeddedBackend, ObjectEvents, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::embedded::{
+    EmbeddedBackend, ObjectEvents, QueueOptions, SqliteQueue, SqliteRecordStore,
+};
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
@@ -75,7 +77,8 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let keys = LocalKeys::load_or_create(data_dir)?;
     let backend = EmbeddedBackend::open(data_dir)?;
     let records = backend.records();
@@ -88,7 +91,9 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
 
-    tracing::warn!("local host: accepting HS256 development tokens signed with the data directory's key");
+    tracing::warn!(
+        "local host: accepting HS256 development tokens signed with the data directory's key"
+    );
     let auth = Authenticator::new(&AuthSettings {
         issuer: LOCAL_ISSUER.into(),
         audience: vec![LOCAL_AUDIENCE.into()],
@@ -121,7 +126,10 @@ pub async fn serve(
     let token = crate::token::mint(
         data_dir,
         &crate::token::TokenOptions {
-            roles: vec![ravis::domain::Role::RegistryAdministrator, ravis::domain::Role::HealthSpecialist],
+            roles: vec![
+                ravis::domain::Role::RegistryAdministrator,
+                ravis::domain::Role::HealthSpecialist,
+            ],
             organisation: "local-dev".into(),
             subject: "local-dev-user".into(),
             territory: None,
@@ -131,29 +139,50 @@ pub async fn serve(
     )?;
     println!("RAVIS is running at http://{addr}");
     println!("Data directory: {}", data_dir.display());
-    println!("Partner inbox: {}/<kind>/ (files are picked up and queued for intake)", inbox.display());
+    println!(
+        "Partner inbox: {}/<kind>/ (files are picked up and queued for intake)",
+        inbox.display()
+    );
     println!("Dev token (registry_administrator + health_specialist, 8 h):\n{token}");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if options.workers {
-        let worker = Arc::new(ScoringWorker::new(records.clone(), Arc::clone(&clock), Arc::clone(&engine)));
+        let worker = Arc::new(ScoringWorker::new(
+            records.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&engine),
+        ));
         let queue = scoring_queue.clone();
         let rx = stop_rx.clone();
         tasks.spawn(async move {
-            run_consumer(queues::SCORING, &queue, ConsumerOptions::default(), rx, |event| {
-                let worker = Arc::clone(&worker);
-                async move { handle_batch(event, |m| { let worker = Arc::clone(&worker); async move { worker.handle(&m.body).await.map(|_| ()) } }).await }
-            })
+            run_consumer(
+                queues::SCORING,
+                &queue,
+                ConsumerOptions::default(),
+                rx,
+                |event| {
+                    let worker = Arc::clone(&worker);
+                    async move {
+                        handle_batch(event, |m| {
+                            let worker = Arc::clone(&worker);
+                            async move { worker.handle(&m.body).await.map(|_| ()) }
+                        })
+                        .await
+                    }
+                },
+            )
             .await;
         });
     }
     // The partner bucket notifies the intake queue of objects under inbox/, like S3 → SQS.
-    let partner = backend.blobs(PARTNER_BUCKET)?.with_events(ObjectEvents::new(
-        "partner-inbox",
-        "inbox/",
-        backend.queue(queues::INTAKE, queue_options)?,
-    ));
+    let partner = backend
+        .blobs(PARTNER_BUCKET)?
+        .with_events(ObjectEvents::new(
+            "partner-inbox",
+            "inbox/",
+            backend.queue(queues::INTAKE, queue_options)?,
+        ));
     // Events of puts that were stored but not yet sent before a crash go out now.
     partner.deliver_events().await?;
     {
@@ -181,7 +210,9 @@ const SETTLE: Duration = Duration::from_secs(1);
 async fn watch_inbox<B: BlobStore>(inbox: &Path, bucket: &B, mut stop: watch::Receiver<bool>) {
     loop {
         for file in settled_files(inbox) {
-            let Ok(relative) = file.strip_prefix(inbox) else { continue };
+            let Ok(relative) = file.strip_prefix(inbox) else {
+                continue;
+            };
             let key = format!("inbox/{}", relative.to_string_lossy().replace('\\', "/"));
             match tokio::fs::read(&file).await {
                 Ok(bytes) => match bucket.put(&key, bytes.into(), None).await {
@@ -191,9 +222,13 @@ async fn watch_inbox<B: BlobStore>(inbox: &Path, bucket: &B, mut stop: watch::Re
                             tracing::warn!(%key, error = %e, "stored, but could not remove the inbox file");
                         }
                     }
-                    Err(e) => tracing::error!(%key, error = %e, "could not store inbox file; will retry"),
+                    Err(e) => {
+                        tracing::error!(%key, error = %e, "could not store inbox file; will retry")
+                    }
                 },
-                Err(e) => tracing::warn!(file = %file.display(), error = %e, "could not read inbox file"),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "could not read inbox file")
+                }
             }
         }
         tokio::select! {
@@ -205,7 +240,9 @@ async fn watch_inbox<B: BlobStore>(inbox: &Path, bucket: &B, mut stop: watch::Re
 
 fn settled_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
@@ -215,7 +252,10 @@ fn settled_files(dir: &Path) -> Vec<PathBuf> {
         match entry.metadata() {
             Ok(m) if m.is_dir() => out.extend(settled_files(&path)),
             Ok(m) if m.is_file() => {
-                let age = m.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok());
+                let age = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| SystemTime::now().duration_since(t).ok());
                 if age.is_some_and(|a| a >= SETTLE) {
                     out.push(path);
                 }

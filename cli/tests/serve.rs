@@ -1,6 +1,8 @@
 //! End-to-end: the README walk-through against a real `ravis serve` process, bad input,
 //! idempotency, and a screening in flight surviving `kill -9`.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod support;
 
 use serde_json::{Value, json};
@@ -30,7 +32,10 @@ fn register_child(server: &Server) -> String {
     let r = server.call("POST", "/children", Some(&child_body()), &[]);
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(r.header("location"), Some(format!("/children/{id}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/children/{id}").as_str())
+    );
     id
 }
 
@@ -38,7 +43,9 @@ fn submit(server: &Server, child_id: &str, key: Option<&str>) -> support::http::
     let body = json!({"child_id": child_id, "instrument": "mchat-r",
                       "administered_on": "2026-11-20", "answers": mchat_answers()})
     .to_string();
-    let headers: Vec<(&str, &str)> = key.map(|k| vec![("Idempotency-Key", k)]).unwrap_or_default();
+    let headers: Vec<(&str, &str)> = key
+        .map(|k| vec![("Idempotency-Key", k)])
+        .unwrap_or_default();
     server.call("POST", "/screenings", Some(&body), &headers)
 }
 
@@ -94,12 +101,18 @@ fn idempotency_key_replays_and_detects_a_different_body() {
     let other = server.call(
         "POST",
         "/screenings",
-        Some(&json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-19",
-                     "answers": mchat_answers()}).to_string()),
+        Some(
+            &json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-19",
+                     "answers": mchat_answers()})
+            .to_string(),
+        ),
         &[("Idempotency-Key", "key-1")],
     );
     assert_eq!(other.status, 409, "{}", other.body);
-    assert_eq!(other.json()["type"], "urn:ravis:problem:idempotency-key-reused");
+    assert_eq!(
+        other.json()["type"],
+        "urn:ravis:problem:idempotency-key-reused"
+    );
     // The same personal code twice is refused, naming the existing child.
     let dup = server.call("POST", "/children", Some(&child_body()), &[]);
     assert_eq!(dup.status, 409);
@@ -111,7 +124,12 @@ fn bad_input_gets_specific_problems() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), false);
     let problem = |r: &support::http::Response| {
-        assert_eq!(r.header("content-type"), Some("application/problem+json"), "{}", r.body);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            r.body
+        );
         r.json()
     };
     // Malformed JSON.
@@ -123,7 +141,12 @@ fn bad_input_gets_specific_problems() {
     body["nickname"] = json!("Ann");
     let r = server.call("POST", "/children", Some(&body.to_string()), &[]);
     assert_eq!(r.status, 400);
-    assert!(problem(&r)["errors"][0]["reason"].as_str().unwrap().contains("nickname"));
+    assert!(
+        problem(&r)["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nickname")
+    );
     // Invalid personal code (bad check digit).
     let mut body: Value = serde_json::from_str(&child_body()).unwrap();
     body["personal_code"] = json!("120394-12344");
@@ -133,13 +156,32 @@ fn bad_input_gets_specific_problems() {
     assert_eq!(p["errors"][0]["field"], "personal_code");
     assert_eq!(p["errors"][0]["reason"], "the check digit does not match");
     // Missing token.
-    let r = request(&server.addr, "GET", "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc", &[], None).unwrap();
+    let r = request(
+        &server.addr,
+        "GET",
+        "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc",
+        &[],
+        None,
+    )
+    .unwrap();
     assert_eq!(r.status, 401);
-    assert!(problem(&r)["detail"].as_str().unwrap().contains("Authorization"));
+    assert!(
+        problem(&r)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization")
+    );
     // Wrong audience: a token signed with the right key for another audience.
     let wrong_aud = wrong_audience_token(dir.path());
     let auth = format!("Bearer {wrong_aud}");
-    let r = request(&server.addr, "GET", "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc", &[("Authorization", &auth)], None).unwrap();
+    let r = request(
+        &server.addr,
+        "GET",
+        "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .unwrap();
     assert_eq!(r.status, 401);
     assert!(problem(&r)["detail"].as_str().unwrap().contains("audience"));
     // Oversized body.
@@ -168,7 +210,10 @@ fn bad_input_gets_specific_problems() {
 
 fn wrong_audience_token(data_dir: &std::path::Path) -> String {
     let keys = ravis_cli::keys::LocalKeys::load_or_create(data_dir).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     ravis::inbound::auth::mint_dev_token(
         &keys.jwt_secret,
         &ravis::inbound::auth::DevTokenRequest {
@@ -195,11 +240,46 @@ fn a_screening_in_flight_survives_kill_9() {
     let r = submit(&server, &child_id, None);
     assert_eq!(r.status, 202);
     let location = r.header("location").unwrap().to_owned();
-    assert_eq!(server.call("GET", &location, None, &[]).json()["status"], "submitted");
+    assert_eq!(
+        server.call("GET", &location, None, &[]).json()["status"],
+        "submitted"
+    );
     server.kill_9();
 
     // Restart with the consumers: the queued work is done.
     let server = Server::start(dir.path(), true);
     let scored = wait_scored(&server, &location);
     assert_eq!(scored["result"]["scores"]["total"]["value"], 3);
+}
+
+#[test]
+fn a_file_dropped_in_the_inbox_becomes_an_s3_style_event_for_intake() {
+    use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+    use ravis::ports::Queue;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), false);
+    let kind_dir = std::path::Path::new(&server.inbox).join("children");
+    std::fs::create_dir_all(&kind_dir).unwrap();
+    let file = kind_dir.join("2026-11 kidsā.csv");
+    std::fs::write(&file, "personal_code,given_name\n,Anna\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while file.exists() {
+        assert!(Instant::now() < deadline, "the inbox file was not picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill_9();
+
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let bucket = backend.blobs("partner").unwrap();
+        let body = ravis::ports::BlobStore::get(&bucket, "inbox/children/2026-11 kidsā.csv").await.unwrap();
+        let queue = backend.queue("intake", QueueOptions::default()).unwrap();
+        let messages = queue.receive(10, Duration::from_secs(30), Duration::from_secs(1)).await.unwrap();
+        (body, messages)
+    });
+    assert_eq!(&stored.0[..], b"personal_code,given_name\n,Anna\n");
+    assert_eq!(stored.1.len(), 1);
+    let objects = ravis::inbound::s3::parse_notification(&stored.1[0].body).unwrap();
+    assert_eq!(objects[0].bucket, "partner");
+    assert_eq!(objects[0].key, "inbox/children/2026-11 kidsā.csv");
 }

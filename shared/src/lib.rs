@@ -3,6 +3,7 @@
 //! Layout (find a rule by its file name):
 //! - `domain/`   — types that can only exist valid, and pure rules;
 //! - `ports/`    — one small trait per capability (records, blobs, queue, clock, ids);
+//! - `scoring/`  — screening instruments as data and the scoring engine (pure);
 //! - `services/` — use cases, generic over ports;
 //! - `adapters/` — `aws` (DynamoDB, S3, SQS) and `embedded` (SQLite, local directory);
 //! - `inbound/`  — HTTP, SQS and S3 event plumbing written once;
@@ -14,5 +15,6 @@ pub mod config;
 pub mod domain;
 pub mod inbound;
 pub mod ports;
+pub mod scoring;
 pub mod services;
 pub mod telemetry;

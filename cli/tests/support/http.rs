@@ -70,7 +70,11 @@ pub fn request(
     } else {
         body.to_owned()
     };
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut s: &str) -> String {

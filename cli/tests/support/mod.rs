@@ -24,12 +24,14 @@ impl Server {
     /// waits until it prints its URL and token.
     pub fn start(data_dir: &Path, workers: bool) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ravis"));
-        cmd.arg("--data-dir").arg(data_dir).args(["serve", "--port", "0"]);
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--port", "0"]);
         if !workers {
             cmd.arg("--no-workers");
         }
         let mut child = cmd
-            .env("RAVIS_LOG", "info")
+            .env("RAVIS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -69,11 +71,21 @@ impl Server {
     }
 
     /// Sends a request with the dev token.
-    pub fn call(&self, method: &str, path: &str, body: Option<&str>, extra: &[(&str, &str)]) -> http::Response {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> http::Response {
         let auth = format!("Bearer {}", self.token);
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         headers.extend_from_slice(extra);
-        http::request(&self.addr, method, path, &headers, body).expect("request succeeds at the TCP level")
+        http::request(&self.addr, method, path, &headers, body)
+            .expect("request succeeds at the TCP level")
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -13,6 +13,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
-    let service = ChildrenService::new(records, Arc::new(SystemClock), Arc::new(RandomIds), &settings.identity_hmac_key);
+    let service = ChildrenService::new(
+        records,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        &settings.identity_hmac_key,
+    );
     serve_http(Authenticator::new(&settings.auth)?, ChildrenApi(service)).await
 }

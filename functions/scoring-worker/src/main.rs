@@ -13,10 +13,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
-    let worker = Arc::new(ScoringWorker::new(records, Arc::new(SystemClock), Arc::new(Engine::builtin()?)));
+    let worker = Arc::new(ScoringWorker::new(
+        records,
+        Arc::new(SystemClock),
+        Arc::new(Engine::builtin()?),
+    ));
     serve_sqs(move |event| {
         let worker = Arc::clone(&worker);
-        async move { handle_batch(event, |m| { let w = Arc::clone(&worker); async move { w.handle(&m.body).await.map(|_| ()) } }).await }
+        async move {
+            handle_batch(event, |m| {
+                let w = Arc::clone(&worker);
+                async move { w.handle(&m.body).await.map(|_| ()) }
+            })
+            .await
+        }
     })
     .await
 }

@@ -15,6 +15,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
     let engine = Arc::new(Engine::builtin()?);
-    let service = ScreeningsService::new(records, queue, Arc::new(SystemClock), Arc::new(RandomIds), engine);
+    let service = ScreeningsService::new(
+        records,
+        queue,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        engine,
+    );
     serve_http(Authenticator::new(&settings.auth)?, ScreeningsApi(service)).await
 }

@@ -8,4 +8,5 @@ pub mod lambda;
 pub mod problem;
 pub mod routes;
 pub mod s3;
+pub mod screenings_api;
 pub mod sqs;

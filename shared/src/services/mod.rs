@@ -4,6 +4,8 @@
 pub mod children;
 pub mod idempotency;
 pub mod keys;
+pub mod scoring_worker;
+pub mod screenings;
 
 use crate::domain::{FieldError, Principal, Role};
 use crate::ports::{QueueError, StoreError};

@@ -6,7 +6,9 @@ use crate::domain::ScreeningId;
 use crate::ports::{Clock, Record, RecordStore, StoreError, WriteOp};
 use crate::scoring::Engine;
 use crate::services::children::load_child;
-use crate::services::screenings::{ScoringMessage, ScreeningStatus, latest_result, score_request};
+use crate::services::screenings::{
+    ScoringMessage, ScreeningStatus, initial_screening, score_request,
+};
 use crate::services::{ServiceError, keys};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -61,7 +63,11 @@ pub struct ScoringWorker<R> {
 impl<R: RecordStore> ScoringWorker<R> {
     /// Builds the worker.
     pub fn new(records: R, clock: Arc<dyn Clock>, engine: Arc<Engine>) -> Self {
-        Self { records, clock, engine }
+        Self {
+            records,
+            clock,
+            engine,
+        }
     }
 
     /// Handles one queue message body.
@@ -76,40 +82,61 @@ impl<R: RecordStore> ScoringWorker<R> {
             }
             return Err(WorkerError::NotYetStored(id));
         };
-        let child_id = serde_json::from_value(submission.data["child_id"].clone())
-            .map_err(|e| StoreError::Corrupt {
-                pk: submission.key.pk.clone(),
-                sk: submission.key.sk.clone(),
-                reason: format!("child_id: {e}"),
+        let child_id =
+            serde_json::from_value(submission.data["child_id"].clone()).map_err(|e| {
+                StoreError::Corrupt {
+                    pk: submission.key.pk.clone(),
+                    sk: submission.key.sk.clone(),
+                    reason: format!("child_id: {e}"),
+                }
             })?;
         let child = load_child(&self.records, child_id)
             .await?
             .ok_or(WorkerError::ChildMissing(id))?;
         let initial = match submission.data["initial_screening_id"].as_str() {
             Some(initial_id) => match initial_id.parse::<ScreeningId>() {
-                Ok(initial_id) => latest_result(&self.records, initial_id).await?,
+                Ok(initial_id) => initial_screening(&self.records, initial_id)
+                    .await?
+                    .map(|(link, _)| link),
                 Err(_) => None,
             },
             None => None,
         };
-        let request = score_request(&submission.data, &child, initial).map_err(WorkerError::Malformed)?;
+        let request =
+            score_request(&submission.data, &child, initial).map_err(WorkerError::Malformed)?;
         let result = match self.engine.score(&request) {
             Ok(r) => r,
             Err(errors) => {
                 tracing::warn!(screening_id = %id, ?errors, "submission no longer scores; marked rejected");
                 let mut data = submission.data.clone();
                 data["status"] = json!(ScreeningStatus::Rejected);
-                data["errors"] = json!(errors.iter().map(|e| json!({"field": e.field, "reason": e.reason})).collect::<Vec<_>>());
+                data["errors"] = json!(
+                    errors
+                        .iter()
+                        .map(|e| json!({"field": e.field, "reason": e.reason}))
+                        .collect::<Vec<_>>()
+                );
                 data["rejected_at"] = json!(now);
-                return match self.records.put_versioned(Record { data, ..submission }, submission_version(&submission)).await {
+                let version = submission.version;
+                return match self
+                    .records
+                    .put_versioned(Record { data, ..submission }, version)
+                    .await
+                {
                     Ok(_) => Ok(Outcome::Rejected),
                     Err(e) => Err(e.into()),
                 };
             }
         };
         let mut result_data = serde_json::to_value(&result).map_err(WorkerError::Malformed)?;
-        let instrument_version = result_data["instrument_version"].as_str().unwrap_or("unknown").to_owned();
-        let engine_version = result_data["engine_version"].as_str().unwrap_or("unknown").to_owned();
+        let instrument_version = result_data["instrument_version"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
+        let engine_version = result_data["engine_version"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
         let administered_on = serde_json::from_value(submission.data["administered_on"].clone())
             .map_err(WorkerError::Malformed)?;
         if let Some(obj) = result_data.as_object_mut() {
@@ -127,11 +154,14 @@ impl<R: RecordStore> ScoringWorker<R> {
         updated["status"] = json!(ScreeningStatus::Scored);
         updated["result_key"] = Value::String(result_key.sk.clone());
         updated["scored_at"] = json!(now);
-        let version = submission_version(&submission);
+        let version = submission.version;
         let writes = vec![
             WriteOp::PutNew(result_record),
             WriteOp::PutVersioned {
-                record: Record { data: updated, ..submission },
+                record: Record {
+                    data: updated,
+                    ..submission
+                },
                 expected: version,
             },
         ];
@@ -144,8 +174,4 @@ impl<R: RecordStore> ScoringWorker<R> {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn submission_version(r: &Record) -> u64 {
-    r.version
 }

@@ -7,7 +7,9 @@
 //! Either way an accepted (202) submission always has a message on its way.
 
 use crate::domain::{ChildId, FieldError, Principal, Role, ScreeningId};
-use crate::ports::{Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
+use crate::ports::{
+    Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
+};
 use crate::scoring::{Engine, ScoreRequest};
 use crate::services::children::load_child;
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
@@ -19,7 +21,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Roles that may submit screenings.
-pub const SCREENERS: &[Role] = &[Role::HealthSpecialist, Role::EducationSpecialist, Role::PartnerSystem];
+pub const SCREENERS: &[Role] = &[
+    Role::HealthSpecialist,
+    Role::EducationSpecialist,
+    Role::PartnerSystem,
+];
 
 /// Body of `POST /screenings`.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,7 +99,13 @@ pub(crate) fn score_request(
 
 impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     /// Builds the service.
-    pub fn new(records: R, queue: Q, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>, engine: Arc<Engine>) -> Self {
+    pub fn new(
+        records: R,
+        queue: Q,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        engine: Arc<Engine>,
+    ) -> Self {
         Self {
             records,
             queue,
@@ -116,17 +128,25 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         }
         let now = self.clock.now();
         if input.administered_on > now.date_naive() {
-            return Err(ServiceError::invalid("administered_on", "must not be in the future"));
+            return Err(ServiceError::invalid(
+                "administered_on",
+                "must not be in the future",
+            ));
         }
         if self.engine.instrument(&input.instrument).is_none() {
             return Err(ServiceError::invalid(
                 "instrument",
-                format!("unknown instrument '{}'", input.instrument.chars().take(64).collect::<String>()),
+                format!(
+                    "unknown instrument '{}'",
+                    input.instrument.chars().take(64).collect::<String>()
+                ),
             ));
         }
         let child = load_child(&self.records, input.child_id)
             .await?
-            .ok_or_else(|| ServiceError::invalid("child_id", format!("no child with id {}", input.child_id)))?;
+            .ok_or_else(|| {
+                ServiceError::invalid("child_id", format!("no child with id {}", input.child_id))
+            })?;
         let initial = match input.initial_screening_id {
             None => None,
             Some(id) => Some(self.initial_result(id, input.child_id).await?),
@@ -146,7 +166,11 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let request = score_request(&data, &child, initial)
             .map_err(|e| ServiceError::invalid("answers", e.to_string()))?;
         self.engine.validate(&request).map_err(|errs| {
-            ServiceError::Validation(errs.into_iter().map(|e| FieldError::new(e.field, e.reason)).collect())
+            ServiceError::Validation(
+                errs.into_iter()
+                    .map(|e| FieldError::new(e.field, e.reason))
+                    .collect(),
+            )
         })?;
 
         let message = serde_json::to_string(&ScoringMessage {
@@ -168,23 +192,29 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                          "instrument": data["instrument"], "administered_on": input.administered_on}),
             replayed: false,
         };
-        match idempotency::commit(&self.records, vec![WriteOp::PutNew(record)], idempotency.as_ref(), reply, now.timestamp()).await? {
+        match idempotency::commit(
+            &self.records,
+            vec![WriteOp::PutNew(record)],
+            idempotency.as_ref(),
+            reply,
+            now.timestamp(),
+        )
+        .await?
+        {
             Committed::Applied(r) | Committed::Replayed(r) => Ok(r),
         }
     }
 
-    /// The latest result of an initial screening of the same child (for follow-ups).
+    /// The initial screening of the same child that a follow-up stage belongs to.
     async fn initial_result(&self, id: ScreeningId, child: ChildId) -> Result<Value, ServiceError> {
         let invalid = |reason: String| ServiceError::invalid("initial_screening_id", reason);
-        let Some(initial) = self.records.get(&keys::screening(id)).await? else {
-            return Err(invalid(format!("no screening with id {id}")));
-        };
-        if initial.data["child_id"] != json!(child) {
+        let initial = initial_screening(&self.records, id)
+            .await?
+            .ok_or_else(|| invalid(format!("no screening with id {id}")))?;
+        if initial.1 != json!(child) {
             return Err(invalid("the initial screening is of another child".into()));
         }
-        latest_result(&self.records, id)
-            .await?
-            .ok_or_else(|| invalid("the initial screening has not been scored yet".into()))
+        Ok(initial.0)
     }
 
     /// A submission with its status and latest result.
@@ -204,8 +234,26 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     }
 }
 
+/// The link to an initial screening as the engine takes it (`instrument`, `administered_on`,
+/// `answers`), with the initial screening's child id.
+pub async fn initial_screening<R: RecordStore>(
+    records: &R,
+    id: ScreeningId,
+) -> Result<Option<(Value, Value)>, ServiceError> {
+    Ok(records.get(&keys::screening(id)).await?.map(|r| {
+        (
+            json!({"instrument": r.data["instrument"], "administered_on": r.data["administered_on"],
+                   "answers": r.data["answers"]}),
+            r.data["child_id"].clone(),
+        )
+    }))
+}
+
 /// The newest result of a screening (results sort by instrument and engine version).
-pub async fn latest_result<R: RecordStore>(records: &R, id: ScreeningId) -> Result<Option<Value>, ServiceError> {
+pub async fn latest_result<R: RecordStore>(
+    records: &R,
+    id: ScreeningId,
+) -> Result<Option<Value>, ServiceError> {
     let page = records
         .query(
             &keys::screening_partition(id),

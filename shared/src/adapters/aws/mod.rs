@@ -42,6 +42,16 @@ impl AwsClients {
         Self::builder().build().await
     }
 
+    /// Clients for a deployed function: the default chains, with the configured endpoint
+    /// override (`AWS_ENDPOINT_URL`, read by `config`) when there is one.
+    pub async fn for_settings(settings: &crate::config::Settings) -> Self {
+        let mut builder = Self::builder();
+        if let Some(url) = &settings.aws_endpoint_url {
+            builder = builder.endpoint_url(url.clone());
+        }
+        builder.build().await
+    }
+
     /// A builder for clients with explicit settings.
     pub fn builder() -> AwsClientsBuilder {
         AwsClientsBuilder::default()
