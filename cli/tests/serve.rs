@@ -264,7 +264,10 @@ fn a_file_dropped_in_the_inbox_becomes_an_s3_style_event_for_intake() {
     std::fs::write(&file, "personal_code,given_name\n,Anna\n").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while file.exists() {
-        assert!(Instant::now() < deadline, "the inbox file was not picked up");
+        assert!(
+            Instant::now() < deadline,
+            "the inbox file was not picked up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     server.kill_9();
@@ -272,9 +275,14 @@ fn a_file_dropped_in_the_inbox_becomes_an_s3_style_event_for_intake() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let bucket = backend.blobs("partner").unwrap();
-        let body = ravis::ports::BlobStore::get(&bucket, "inbox/children/2026-11 kidsā.csv").await.unwrap();
+        let body = ravis::ports::BlobStore::get(&bucket, "inbox/children/2026-11 kidsā.csv")
+            .await
+            .unwrap();
         let queue = backend.queue("intake", QueueOptions::default()).unwrap();
-        let messages = queue.receive(10, Duration::from_secs(30), Duration::from_secs(1)).await.unwrap();
+        let messages = queue
+            .receive(10, Duration::from_secs(30), Duration::from_secs(1))
+            .await
+            .unwrap();
         (body, messages)
     });
     assert_eq!(&stored.0[..], b"personal_code,given_name\n,Anna\n");

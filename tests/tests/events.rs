@@ -1,0 +1,192 @@
+//! Every sample event under `events/` (the ones `sam local invoke` uses) goes through the
+//! real handler code: HTTP events through the Lambda request conversion and the routes,
+//! the SQS batch through the scoring worker, the S3 events through the S3 plumbing.
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::{DateTime, TimeZone, Utc};
+use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::config::{AuthSettings, JwtKey};
+use ravis::domain::Role;
+use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
+use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::lambda::{to_api_request, to_lambda_response};
+use ravis::inbound::routes::{Api, handle};
+use ravis::inbound::screenings_api::ScreeningsApi;
+use ravis::inbound::sqs::handle_batch;
+use ravis::ports::{Clock, IdGenerator};
+use ravis::scoring::Engine;
+use ravis::services::children::ChildrenService;
+use ravis::services::scoring_worker::ScoringWorker;
+use ravis::services::screenings::ScreeningsService;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+const SECRET: &[u8] = b"events-test-secret-events-test-secret";
+
+struct FixedClock(DateTime<Utc>);
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Hands out the ids the sample events refer to, in order.
+struct PresetIds(Mutex<Vec<Uuid>>);
+impl IdGenerator for PresetIds {
+    fn new_id(&self) -> Uuid {
+        self.0.lock().unwrap().remove(0)
+    }
+}
+
+fn load(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("events/{path}: {e}"))
+}
+
+fn auth() -> (Authenticator, String) {
+    let settings = AuthSettings {
+        issuer: "events-test".into(),
+        audience: vec!["ravis-api".into()],
+        algorithms: vec![jsonwebtoken::Algorithm::HS256],
+        key: JwtKey::Hs256Secret(SECRET.to_vec()),
+        leeway_seconds: 0,
+    };
+    let now = Utc::now().timestamp() as u64;
+    let token = mint_dev_token(
+        SECRET,
+        &DevTokenRequest {
+            issuer: "events-test",
+            audience: "ravis-api",
+            subject: "7d2e9c41",
+            roles: &[Role::HealthSpecialist],
+            organisation: "example-clinic-0001",
+            territory: None,
+            purpose: None,
+            issued_at: now - 5,
+            lifetime_seconds: 600,
+        },
+    )
+    .unwrap();
+    (Authenticator::new(&settings).unwrap(), token)
+}
+
+/// Runs an API Gateway sample event through the Lambda conversion and the routes, with the
+/// placeholder bearer token replaced by a valid one.
+async fn invoke<A: Api>(
+    auth: &Authenticator,
+    token: &str,
+    api: &A,
+    event: &str,
+) -> lambda_http::Response<lambda_http::Body> {
+    let request =
+        lambda_http::request::from_str(&load(event)).unwrap_or_else(|e| panic!("{event}: {e}"));
+    let mut request = to_api_request(request);
+    request
+        .headers
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    to_lambda_response(handle(auth, api, request).await)
+}
+
+fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_sample_events_run_through_the_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let records = backend.records();
+    let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(
+        Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+    ));
+    let ids: Arc<dyn IdGenerator> = Arc::new(PresetIds(Mutex::new(vec![
+        "0190f3c4-6d1e-7a3b-8c2d-123456789abc".parse().unwrap(),
+        "019aa0b2-5e4f-7d21-a3c5-6b7c8d9e0f12".parse().unwrap(),
+    ])));
+    let engine = Arc::new(Engine::builtin().unwrap());
+    let (auth, token) = auth();
+    let children = ChildrenApi(ChildrenService::new(
+        records.clone(),
+        clock.clone(),
+        ids.clone(),
+        &[7; 32],
+    ));
+    let screenings = ScreeningsApi(ScreeningsService::new(
+        records.clone(),
+        queue,
+        clock.clone(),
+        ids,
+        engine.clone(),
+    ));
+
+    let r = invoke(&auth, &token, &children, "children-api/post-children.json").await;
+    assert_eq!(r.status(), 201, "{:?}", body(&r));
+    assert_eq!(body(&r)["id"], "0190f3c4-6d1e-7a3b-8c2d-123456789abc");
+    let r = invoke(&auth, &token, &children, "children-api/get-child.json").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(&r)["personal_code"], "32579461005");
+
+    let r = invoke(
+        &auth,
+        &token,
+        &screenings,
+        "screenings-api/post-screening.json",
+    )
+    .await;
+    assert_eq!(r.status(), 202, "{:?}", body(&r));
+    assert_eq!(
+        r.headers()["location"],
+        "/screenings/019aa0b2-5e4f-7d21-a3c5-6b7c8d9e0f12"
+    );
+    let r = invoke(
+        &auth,
+        &token,
+        &screenings,
+        "screenings-api/get-screening.json",
+    )
+    .await;
+    assert_eq!(body(&r)["status"], "submitted");
+
+    // The SQS sample: the first message names the submission above and scores it; the
+    // second names a submission that was never committed, long ago, and is dropped.
+    let event: SqsEvent = serde_json::from_str(&load("scoring-worker/sqs-batch.json")).unwrap();
+    let worker = ScoringWorker::new(records.clone(), clock.clone(), engine);
+    let response = handle_batch(event, |m| {
+        let worker = &worker;
+        async move { worker.handle(&m.body).await.map(|_| ()) }
+    })
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let r = invoke(
+        &auth,
+        &token,
+        &screenings,
+        "screenings-api/get-screening.json",
+    )
+    .await;
+    let scored = body(&r);
+    assert_eq!(scored["status"], "scored");
+    // All twenty answered "yes": only items 2, 5 and 12 (where "yes" is at risk) count.
+    assert_eq!(scored["result"]["scores"]["total"]["value"], 3);
+    assert_eq!(scored["result"]["risk_level"], "medium");
+}
+
+#[test]
+fn the_s3_samples_name_a_url_decoded_inbox_key() {
+    let via_sqs: SqsEvent = serde_json::from_str(&load("intake/s3-put.json")).unwrap();
+    let body = via_sqs.records[0].body.as_deref().unwrap();
+    let objects = ravis::inbound::s3::parse_notification(body).unwrap();
+    assert_eq!(objects[0].key, "inbox/children/2026-11 kidsā.csv");
+    let direct: S3Event = serde_json::from_str(&load("intake/s3-put-direct.json")).unwrap();
+    let raw = direct.records[0].s3.object.key.as_deref().unwrap();
+    assert!(
+        ravis::inbound::s3::decode_key(raw)
+            .unwrap()
+            .starts_with("inbox/")
+    );
+}
