@@ -411,10 +411,14 @@ impl Engine {
         if prefix.is_empty() {
             check_child(child, errors);
         }
+        // An implausible gestational age is reported by `check_child`; do not correct with it.
+        let gestation = child
+            .gestational_age_weeks
+            .filter(|w| GESTATION_WEEKS.contains(w));
         let age = age_at_administration(
             child.birth_date,
             administered_on,
-            child.gestational_age_weeks,
+            gestation,
             def.prematurity_correction.as_ref(),
         );
         if age.chronological_months < 0 && def.age_range.min_months >= 0 {
@@ -514,7 +518,7 @@ impl Engine {
                 None
             }
             (Some(link), Some(init)) => {
-                self.check_initial(inst, link, init, administered_on, child, &codes, errors)
+                self.check_initial(inst, link, init, administered_on, child, answers, errors)
             }
         };
         Some(Checked {
@@ -534,7 +538,7 @@ impl Engine {
         init: &InitialScreening,
         administered_on: NaiveDate,
         child: &ChildFacts,
-        codes: &[Option<u8>],
+        answers: &AnswerSet,
         errors: &mut Vec<ScoringError>,
     ) -> Option<InitialOutcome> {
         if init.instrument != link.instrument {
@@ -598,7 +602,9 @@ impl Engine {
         let mut at_risk = Vec::new();
         for (pos, item) in inst.def.items.iter().enumerate() {
             let was_at_risk = computed.item_scores[link.initial_item[pos]].is_some_and(|s| s > 0);
-            match (was_at_risk, codes[pos].is_some()) {
+            // "Given" even if invalid: an invalid answer is already reported as such.
+            let given = answers.slots.get(pos).is_some_and(Option::is_some);
+            match (was_at_risk, given) {
                 (true, true) => at_risk.push(item.id.clone()),
                 (true, false) => errors.push(ScoringError::new(
                     format!("answers.{}", item.id),
@@ -875,10 +881,7 @@ impl Compiled {
         let mut bands: Vec<Option<&str>> = Vec::with_capacity(self.scores.len());
         for (pos, score) in self.scores.iter().enumerate() {
             let value = computed.values[pos];
-            let band = match (value, self.tables.get(table).and_then(|t| t[pos].as_ref())) {
-                (Some(v), Some(list)) => list.iter().find(|b| b.min <= v && v <= b.max),
-                _ => None,
-            };
+            let band = value.and_then(|v| self.band(table, pos, v));
             bands.push(band.map(|b| b.band.as_str()));
             let mut text = String::with_capacity(80);
             self.describe(&mut text, pos, computed);
@@ -1006,6 +1009,12 @@ impl Compiled {
         }
     }
 
+    /// The band of `value` for score `pos` in norm table `table`.
+    fn band(&self, table: usize, pos: usize, value: i64) -> Option<&Band> {
+        let list = self.tables.get(table)?.get(pos)?.as_ref()?;
+        list.iter().find(|b| b.min <= value && value <= b.max)
+    }
+
     /// Appends how score `pos` was computed to `out`.
     fn describe(&self, out: &mut String, pos: usize, computed: &Computed) {
         let value = computed.values[pos];
@@ -1088,6 +1097,23 @@ fn due_date(
 pub(crate) fn round_half_up(num: i64, den: i64) -> i64 {
     debug_assert!(den > 0);
     (2 * num + den).div_euclid(2 * den)
+}
+
+#[cfg(test)]
+impl Engine {
+    /// The band the engine gives `value` of `score` in table `table` (tests of norm tables).
+    pub(crate) fn band_in_table(
+        &self,
+        instrument: &str,
+        table: &str,
+        score: &str,
+        value: i64,
+    ) -> Option<&str> {
+        let inst = self.compiled(instrument)?;
+        let t = inst.def.norms.tables.iter().position(|t| t.id == table)?;
+        let pos = inst.def.scores.iter().position(|s| s.id == score)?;
+        inst.band(t, pos, value).map(|b| b.band.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -266,3 +266,225 @@ fn status(due_on: Option<NaiveDate>, today: NaiveDate) -> DueStatus {
         DueStatus::Scheduled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::{ChildFacts, InitialScreening, ScoreRequest, Sex};
+    use uuid::Uuid;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// Born 2024-03-10; M-CHAT-R answers with `at_risk` items at risk (see the golden tests).
+    fn mchat_answers(at_risk: &[u8]) -> BTreeMap<String, serde_json::Value> {
+        (1..=20u8)
+            .map(|i| {
+                let risk = u8::from(matches!(i, 2 | 5 | 12));
+                let answer = if at_risk.contains(&i) { risk } else { 1 - risk };
+                (i.to_string(), serde_json::Value::from(answer))
+            })
+            .collect()
+    }
+
+    fn scored(engine: &Engine, req: ScoreRequest, result: u128, screening: u128) -> StoredResult {
+        StoredResult {
+            result_id: ResultId::from_uuid(Uuid::from_u128(result)),
+            screening_id: ScreeningId::from_uuid(Uuid::from_u128(screening)),
+            result: engine.score(&req).unwrap(),
+        }
+    }
+
+    fn req(
+        instrument: &str,
+        answers: BTreeMap<String, serde_json::Value>,
+        on: &str,
+    ) -> ScoreRequest {
+        ScoreRequest {
+            instrument: instrument.into(),
+            answers,
+            administered_on: d(on),
+            child: ChildFacts {
+                birth_date: d("2024-03-10"),
+                sex: Sex::Male,
+                gestational_age_weeks: None,
+            },
+            initial: None,
+        }
+    }
+
+    #[test]
+    fn no_results_no_profile() {
+        let engine = Engine::builtin().unwrap();
+        let p = risk_profile(&engine, &[], d("2026-01-01"));
+        assert_eq!(p.overall_risk, None);
+        assert!(p.instruments.is_empty() && p.open_recommendations.is_empty());
+    }
+
+    #[test]
+    fn latest_previous_trend_and_rescreen_status() {
+        let engine = Engine::builtin().unwrap();
+        // M-CHAT-R at 16 months: total 5 (medium); at 22 months: total 1 (low, rescreen at
+        // 24 months = 2026-03-10). Given out of order on purpose.
+        let results = vec![
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[1]), "2026-01-10"),
+                2,
+                20,
+            ),
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[1, 3, 4, 6, 7]), "2025-07-10"),
+                1,
+                10,
+            ),
+        ];
+        let p = risk_profile(&engine, &results, d("2026-03-15"));
+        assert_eq!(p.overall_risk, Some(RiskLevel::Low));
+        let m = &p.instruments[0];
+        assert_eq!((m.instrument.as_str(), m.screenings), ("mchat-r", 2));
+        assert_eq!(m.latest.administered_on, d("2026-01-10"));
+        assert_eq!(m.latest.primary_value, Some(1));
+        assert_eq!(m.previous.as_ref().map(|p| p.primary_value), Some(Some(5)));
+        assert_eq!(m.trend_risk, Some(Trend::Improved));
+        assert_eq!(m.trend_total, Some(Trend::Improved));
+        // Only the latest result's advice is open: the rescreen, overdue on 2026-03-15.
+        assert_eq!(p.open_recommendations.len(), 1);
+        assert_eq!(
+            p.open_recommendations[0].recommendation.due_on,
+            Some(d("2026-03-10"))
+        );
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Overdue);
+        assert_eq!(p.rescreens_due.len(), 1);
+        // Due within 30 days; scheduled beyond.
+        let p = risk_profile(&engine, &results, d("2026-02-20"));
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Due);
+        let p = risk_profile(&engine, &results, d("2026-03-10"));
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Due);
+        let p = risk_profile(&engine, &results, d("2026-01-15"));
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Scheduled);
+        assert!(p.rescreens_due.is_empty());
+        // Worsened the other way round, unchanged against itself.
+        let swapped = vec![
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[1]), "2025-07-10"),
+                1,
+                10,
+            ),
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[1, 3, 4, 6, 7]), "2026-01-10"),
+                2,
+                20,
+            ),
+        ];
+        let p = risk_profile(&engine, &swapped, d("2026-01-15"));
+        assert_eq!(p.instruments[0].trend_risk, Some(Trend::Worsened));
+        assert_eq!(p.instruments[0].trend_total, Some(Trend::Worsened));
+        let same = vec![
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[1]), "2025-07-10"),
+                1,
+                10,
+            ),
+            scored(
+                &engine,
+                req("mchat-r", mchat_answers(&[2]), "2026-01-10"),
+                2,
+                20,
+            ),
+        ];
+        let p = risk_profile(&engine, &same, d("2026-01-15"));
+        assert_eq!(p.instruments[0].trend_total, Some(Trend::Unchanged));
+    }
+
+    #[test]
+    fn a_follow_up_closes_the_follow_up_interview_and_instruments_combine() {
+        let engine = Engine::builtin().unwrap();
+        let initial = req("mchat-r", mchat_answers(&[1, 3, 4]), "2025-11-10");
+        let mut rf = req(
+            "mchat-rf",
+            [("1", 1), ("3", 1), ("4", 0)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+                .collect(),
+            "2025-11-20",
+        );
+        rf.initial = Some(InitialScreening {
+            instrument: "mchat-r".into(),
+            administered_on: d("2025-11-10"),
+            answers: initial.answers.clone(),
+        });
+        // EPDS a week after birth with item 10 at risk (answer 0 scores 3): urgent.
+        let epds = req(
+            "epds",
+            [("10", 0)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+                .collect(),
+            "2024-03-17",
+        );
+        let only_initial = vec![scored(&engine, initial.clone(), 1, 10)];
+        let p = risk_profile(&engine, &only_initial, d("2025-11-12"));
+        assert_eq!(
+            p.open_recommendations[0].recommendation.kind,
+            RecommendationKind::FollowUpInterview
+        );
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Undated);
+
+        let results = vec![
+            scored(&engine, initial, 1, 10),
+            scored(&engine, rf, 2, 11),
+            scored(&engine, epds, 3, 12),
+        ];
+        let p = risk_profile(&engine, &results, d("2025-11-21"));
+        let ids: Vec<&str> = p
+            .instruments
+            .iter()
+            .map(|i| i.instrument.as_str())
+            .collect();
+        assert_eq!(ids, vec!["epds", "mchat-r", "mchat-rf"]);
+        assert_eq!(p.overall_risk, Some(RiskLevel::Urgent));
+        let open: Vec<(&str, RecommendationKind)> = p
+            .open_recommendations
+            .iter()
+            .map(|o| (o.instrument.as_str(), o.recommendation.kind))
+            .collect();
+        assert_eq!(
+            open,
+            vec![
+                ("epds", RecommendationKind::ReferralUrgent),
+                ("epds", RecommendationKind::Rescreen),
+                ("mchat-rf", RecommendationKind::ReferralInDepthAssessment),
+                ("mchat-rf", RecommendationKind::ReferralProgramme),
+            ]
+        );
+        // The incomplete EPDS asked to administer again on its date, long past.
+        assert_eq!(p.rescreens_due.len(), 1);
+        assert_eq!(p.rescreens_due[0].status, DueStatus::Overdue);
+        assert_eq!(p.instruments[1].trend_risk, None, "one screening: no trend");
+    }
+
+    #[test]
+    fn a_rescored_screening_counts_once_with_its_newest_result() {
+        let engine = Engine::builtin().unwrap();
+        let first = scored(
+            &engine,
+            req("mchat-r", mchat_answers(&[1, 3, 4]), "2025-11-10"),
+            5,
+            10,
+        );
+        let mut rescored = first.clone();
+        rescored.result_id = ResultId::from_uuid(Uuid::from_u128(9));
+        rescored.result.instrument_version = "1.1.0".into();
+        let p = risk_profile(&engine, &[rescored.clone(), first.clone()], d("2025-11-12"));
+        assert_eq!(p.instruments[0].screenings, 1);
+        assert_eq!(p.instruments[0].latest.instrument_version, "1.1.0");
+        assert_eq!(p.instruments[0].latest.result_id, rescored.result_id);
+        assert_eq!(p.instruments[0].previous, None);
+    }
+}
