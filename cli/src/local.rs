@@ -16,7 +16,7 @@ use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::problem::Problem;
 use ravis::inbound::routes::{Api, Ctx, Route};
 use ravis::inbound::screenings_api::ScreeningsApi;
-use ravis::inbound::sqs::{ConsumerOptions, handle_batch, run_consumer};
+use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
@@ -151,6 +151,7 @@ pub async fn serve(
         let worker = Arc::new(ScoringWorker::new(
             records.clone(),
             Arc::clone(&clock),
+            Arc::clone(&ids),
             Arc::clone(&engine),
         ));
         let queue = scoring_queue.clone();
@@ -161,16 +162,7 @@ pub async fn serve(
                 &queue,
                 ConsumerOptions::default(),
                 rx,
-                |event| {
-                    let worker = Arc::clone(&worker);
-                    async move {
-                        handle_batch(event, |m| {
-                            let worker = Arc::clone(&worker);
-                            async move { worker.handle(&m.body).await.map(|_| ()) }
-                        })
-                        .await
-                    }
-                },
+                &*worker,
             )
             .await;
         });

@@ -85,6 +85,29 @@ fn walk_through_register_submit_and_see_it_scored() {
     assert_eq!(result["risk_level"], "medium");
     assert!(result["instrument_version"].is_string());
     assert!(result["engine_version"].is_string());
+
+    // The child's risk profile: the one result is the latest for mchat-r, with its advice open.
+    let profile = server.call(
+        "GET",
+        &format!("/children/{child_id}/risk-profile"),
+        None,
+        &[],
+    );
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    let profile = profile.json();
+    assert_eq!(profile["overall_risk"], "medium");
+    assert_eq!(profile["instruments"][0]["instrument"], "mchat-r");
+    assert_eq!(
+        profile["open_recommendations"][0]["recommendation"]["kind"], "follow_up_interview",
+        "{profile}"
+    );
+    let missing = server.call(
+        "GET",
+        "/children/0190f3c4-6d1e-7a3b-8c2d-123456789abc/risk-profile",
+        None,
+        &[],
+    );
+    assert_eq!(missing.status, 404);
 }
 
 #[test]

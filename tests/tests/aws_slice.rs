@@ -4,6 +4,8 @@
 //! the SQS trigger would, and read the scored result back.
 //! Run through `scripts/moto.sh run -- cargo test ...` (or `make test`).
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::Role;
@@ -12,7 +14,7 @@ use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
 use ravis::inbound::routes::{Api, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
-use ravis::inbound::sqs::handle_batch;
+use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::children::ChildrenService;
@@ -135,12 +137,8 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
             r
         })
         .collect();
-    let worker = ScoringWorker::new(records.clone(), clock.clone(), engine);
-    let response = handle_batch(event.clone(), |m| {
-        let worker = &worker;
-        async move { worker.handle(&m.body).await.map(|_| ()) }
-    })
-    .await;
+    let worker = ScoringWorker::new(records.clone(), clock.clone(), Arc::new(RandomIds), engine);
+    let response = handle_event(&worker, event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     queue.ack(&received[0].receipt).await.unwrap();
 
@@ -150,11 +148,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
     assert_eq!(scored["result"]["scores"]["total"]["value"], 3);
 
     // A redelivery of the same message changes nothing (one result per version).
-    let again = handle_batch(event, |m| {
-        let worker = &worker;
-        async move { worker.handle(&m.body).await.map(|_| ()) }
-    })
-    .await;
+    let again = handle_event(&worker, event).await;
     assert!(again.batch_item_failures.is_empty());
     let r = call(&auth, &screenings, request("GET", &location, &token, None)).await;
     assert_eq!(json_of(&r)["result"], scored["result"]);

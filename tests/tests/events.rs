@@ -2,6 +2,8 @@
 //! real handler code: HTTP events through the Lambda request conversion and the routes,
 //! the SQS batch through the scoring worker, the S3 events through the S3 plumbing.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,8 +15,8 @@ use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::lambda::{to_api_request, to_lambda_response};
 use ravis::inbound::routes::{Api, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
-use ravis::inbound::sqs::handle_batch;
-use ravis::ports::{Clock, IdGenerator};
+use ravis::inbound::sqs::handle_event;
+use ravis::ports::{Clock, IdGenerator, RandomIds};
 use ravis::scoring::Engine;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
@@ -155,12 +157,8 @@ async fn the_sample_events_run_through_the_handlers() {
     // The SQS sample: the first message names the submission above and scores it; the
     // second names a submission that was never committed, long ago, and is dropped.
     let event: SqsEvent = serde_json::from_str(&load("scoring-worker/sqs-batch.json")).unwrap();
-    let worker = ScoringWorker::new(records.clone(), clock.clone(), engine);
-    let response = handle_batch(event, |m| {
-        let worker = &worker;
-        async move { worker.handle(&m.body).await.map(|_| ()) }
-    })
-    .await;
+    let worker = ScoringWorker::new(records.clone(), clock.clone(), Arc::new(RandomIds), engine);
+    let response = handle_event(&worker, event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let r = invoke(
         &auth,

@@ -2,8 +2,8 @@
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
 use ravis::config::Settings;
-use ravis::inbound::{lambda::serve_sqs, sqs::handle_batch};
-use ravis::ports::SystemClock;
+use ravis::inbound::lambda::serve_sqs;
+use ravis::ports::{RandomIds, SystemClock};
 use ravis::{scoring::Engine, services::scoring_worker::ScoringWorker};
 use std::sync::Arc;
 
@@ -13,20 +13,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
-    let worker = Arc::new(ScoringWorker::new(
+    let engine = Arc::new(Engine::builtin()?);
+    serve_sqs(ScoringWorker::new(
         records,
         Arc::new(SystemClock),
-        Arc::new(Engine::builtin()?),
-    ));
-    serve_sqs(move |event| {
-        let worker = Arc::clone(&worker);
-        async move {
-            handle_batch(event, |m| {
-                let w = Arc::clone(&worker);
-                async move { w.handle(&m.body).await.map(|_| ()) }
-            })
-            .await
-        }
-    })
+        Arc::new(RandomIds),
+        engine,
+    ))
     .await
 }

@@ -4,11 +4,11 @@
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
 use crate::inbound::routes::{Api, handle};
+use crate::inbound::sqs::{MessageHandler, handle_event};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use std::future::Future;
 use std::sync::Arc;
 
 /// Converts an API Gateway request into the host-independent form.
@@ -61,17 +61,18 @@ pub async fn serve_http<A: Api>(auth: Authenticator, api: A) -> Result<(), lambd
     .await
 }
 
-/// Runs an SQS-triggered function: `handle` answers with the batch item failures.
-pub async fn serve_sqs<H, Fut>(handle: H) -> Result<(), lambda_runtime::Error>
-where
-    H: Fn(SqsEvent) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = SqsBatchResponse> + Send,
-{
-    let handle = Arc::new(handle);
+/// Runs an SQS-triggered function: each batch goes to `handler`, and the failed messages
+/// are reported as batch item failures.
+pub async fn serve_sqs<H: MessageHandler>(handler: H) -> Result<(), lambda_runtime::Error> {
+    let handler = Arc::new(handler);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-            let handle = Arc::clone(&handle);
-            async move { Ok::<_, lambda_runtime::Error>(handle(event.payload).await) }
+            let handler = Arc::clone(&handler);
+            async move {
+                Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                    handle_event(&*handler, event.payload).await,
+                )
+            }
         },
     ))
     .await

@@ -25,6 +25,8 @@ pub enum Route {
     CreateScreening,
     /// `GET /screenings/{id}`
     GetScreening,
+    /// `GET /children/{id}/risk-profile`
+    ChildRiskProfile,
 }
 
 /// A route's method and path pattern.
@@ -59,6 +61,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::GetScreening,
         method: Method::GET,
         path: "/screenings/{id}",
+    },
+    RouteSpec {
+        route: Route::ChildRiskProfile,
+        method: Method::GET,
+        path: "/children/{id}/risk-profile",
     },
 ];
 
@@ -231,4 +238,52 @@ pub fn idempotency(
         })
         .transpose()
         .map_err(Problem::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SAM template must route every method/path pair of [`ROUTES`] to a function, and
+    /// declare no HTTP route that the code does not serve.
+    #[test]
+    fn the_template_declares_exactly_these_routes() {
+        let template = include_str!("../../../infra/template.yaml");
+        let lines: Vec<&str> = template.lines().map(str::trim).collect();
+        let mut declared = Vec::new();
+        for pair in lines.windows(2) {
+            if let (Some(method), Some(path)) = (
+                pair[0].strip_prefix("Method: "),
+                pair[1].strip_prefix("Path: "),
+            ) {
+                declared.push((method.to_owned(), path.to_owned()));
+            }
+        }
+        let mut expected: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_owned()))
+            .collect();
+        declared.sort();
+        expected.sort();
+        assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn every_route_variant_is_in_the_table_once() {
+        let all = [
+            Route::CreateChild,
+            Route::GetChild,
+            Route::CreateScreening,
+            Route::GetScreening,
+            Route::ChildRiskProfile,
+        ];
+        for route in all {
+            assert_eq!(
+                ROUTES.iter().filter(|r| r.route == route).count(),
+                1,
+                "{route:?}"
+            );
+        }
+        assert_eq!(ROUTES.len(), all.len());
+    }
 }

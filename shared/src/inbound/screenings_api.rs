@@ -20,6 +20,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
                 Ok(self.0.submit(&ctx.principal, input, idem).await?)
             }
             Route::GetScreening => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
+            Route::ChildRiskProfile => Ok(self.0.risk_profile(&ctx.principal, ctx.id()?).await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -27,7 +28,10 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
 
 impl<R: RecordStore, Q: Queue> Api for ScreeningsApi<R, Q> {
     fn serves(&self, route: Route) -> bool {
-        matches!(route, Route::CreateScreening | Route::GetScreening)
+        matches!(
+            route,
+            Route::CreateScreening | Route::GetScreening | Route::ChildRiskProfile
+        )
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {

@@ -77,6 +77,33 @@ where
     response
 }
 
+/// A handler of one queue's messages, shared by the Lambda trigger and the local consumer.
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Why a message failed (it will be redelivered, then dead-lettered).
+    type Error: std::fmt::Display;
+    /// Handles one message body; must be idempotent (delivery is at-least-once).
+    fn handle_message(&self, body: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Handles an SQS event with a [`MessageHandler`], reporting the failed messages.
+pub async fn handle_event<H: MessageHandler>(handler: &H, event: SqsEvent) -> SqsBatchResponse {
+    handle_batch(
+        event,
+        |m| async move { handler.handle_message(&m.body).await },
+    )
+    .await
+}
+
+impl<R: crate::ports::RecordStore> MessageHandler
+    for crate::services::scoring_worker::ScoringWorker<R>
+{
+    type Error = crate::services::scoring_worker::WorkerError;
+
+    async fn handle_message(&self, body: &str) -> Result<(), Self::Error> {
+        self.handle(body).await.map(|_| ())
+    }
+}
+
 /// Settings of a local queue consumer.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerOptions {
@@ -102,17 +129,13 @@ impl Default for ConsumerOptions {
 /// receive a batch, build the same `SqsEvent` Lambda would get, call `handle`, ack the
 /// successes, and give failures back with exponential back-off (dead-letter after the
 /// queue's max receives). A crash before the ack means redelivery, never loss.
-pub async fn run_consumer<Q, H, Fut>(
+pub async fn run_consumer<Q: Queue, H: MessageHandler>(
     name: &str,
     queue: &Q,
     options: ConsumerOptions,
     mut shutdown: watch::Receiver<bool>,
-    handle: H,
-) where
-    Q: Queue,
-    H: Fn(SqsEvent) -> Fut,
-    Fut: Future<Output = SqsBatchResponse>,
-{
+    handler: &H,
+) {
     tracing::info!(consumer = name, "queue consumer started");
     while !*shutdown.borrow() {
         let received = tokio::select! {
@@ -146,7 +169,7 @@ pub async fn run_consumer<Q, H, Fut>(
                 r
             })
             .collect();
-        let response = handle(event).await;
+        let response = handle_event(handler, event).await;
         for m in &messages {
             let failed = response
                 .batch_item_failures

@@ -2,8 +2,8 @@
 //! and stores the result. Idempotent: a redelivered message finds the result already
 //! stored (one result per instrument and engine version) and does nothing.
 
-use crate::domain::ScreeningId;
-use crate::ports::{Clock, Record, RecordStore, StoreError, WriteOp};
+use crate::domain::{ResultId, ScreeningId};
+use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::scoring::Engine;
 use crate::services::children::load_child;
 use crate::services::screenings::{
@@ -57,15 +57,22 @@ pub enum Outcome {
 pub struct ScoringWorker<R> {
     records: R,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
     engine: Arc<Engine>,
 }
 
 impl<R: RecordStore> ScoringWorker<R> {
     /// Builds the worker.
-    pub fn new(records: R, clock: Arc<dyn Clock>, engine: Arc<Engine>) -> Self {
+    pub fn new(
+        records: R,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        engine: Arc<Engine>,
+    ) -> Self {
         Self {
             records,
             clock,
+            ids,
             engine,
         }
     }
@@ -140,6 +147,11 @@ impl<R: RecordStore> ScoringWorker<R> {
         let administered_on = serde_json::from_value(submission.data["administered_on"].clone())
             .map_err(WorkerError::Malformed)?;
         if let Some(obj) = result_data.as_object_mut() {
+            // UUID v7: a later scoring of the same screening gets a later id.
+            obj.insert(
+                "result_id".into(),
+                json!(ResultId::from_uuid(self.ids.new_id())),
+            );
             obj.insert("screening_id".into(), json!(id));
             obj.insert("child_id".into(), json!(child_id));
             obj.insert("administered_on".into(), json!(administered_on));

@@ -10,7 +10,7 @@ use crate::domain::{ChildId, FieldError, Principal, Role, ScreeningId};
 use crate::ports::{
     Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
-use crate::scoring::{Engine, ScoreRequest};
+use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
 use crate::services::children::load_child;
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
@@ -232,6 +232,65 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         }
         Ok(Reply::ok(body))
     }
+}
+
+impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
+    /// One view over all of a child's results: latest per instrument, trend, open
+    /// recommendations, rescreens due or overdue (rules in `scoring/risk_profile.rs`).
+    pub async fn risk_profile(
+        &self,
+        principal: &Principal,
+        child_id: ChildId,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, PERSON_READERS, "read a child's risk profile")?;
+        if load_child(&self.records, child_id).await?.is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "no child with id {child_id}"
+            )));
+        }
+        let mut results = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .records
+                .query_index(
+                    &keys::child_index(child_id),
+                    &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+                    1000,
+                    false,
+                    cursor.as_deref(),
+                )
+                .await?;
+            for record in page.records {
+                results.push(stored_result(&record)?);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let profile = risk_profile(&self.engine, &results, self.clock.now().date_naive());
+        let mut body =
+            serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        body["child_id"] = json!(child_id);
+        Ok(Reply::ok(body))
+    }
+}
+
+fn stored_result(record: &Record) -> Result<StoredResult, ServiceError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        pk: record.key.pk.clone(),
+        sk: record.key.sk.clone(),
+        reason,
+    };
+    Ok(StoredResult {
+        result_id: serde_json::from_value(record.data["result_id"].clone())
+            .map_err(|e| corrupt(format!("result_id: {e}")))?,
+        screening_id: serde_json::from_value(record.data["screening_id"].clone())
+            .map_err(|e| corrupt(format!("screening_id: {e}")))?,
+        result: serde_json::from_value::<ScoreResult>(record.data.clone())
+            .map_err(|e| corrupt(e.to_string()))?,
+    })
 }
 
 /// The link to an initial screening as the engine takes it (`instrument`, `administered_on`,

@@ -3,7 +3,7 @@
 //! Each suite is a set of `async fn case<F: Fixture>(fixture: &F)` functions plus an exported
 //! macro that turns one fixture expression into one `#[tokio::test]` per case:
 //!
-//! ```ignore
+//! ```text
 //! ravis_tests::record_store_contract!(sqlite_records, SqliteRecordsFixture::new());
 //! ```
 //!
