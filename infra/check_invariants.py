@@ -33,6 +33,7 @@ FUNCTIONS = {
             ("POST", "/screenings"),
             ("GET", "/screenings/{id}"),
             ("GET", "/children/{id}/risk-profile"),
+            ("POST", "/screenings/{id}/rescore"),
         },
         "env": {"RAVIS_SCORING_QUEUE_URL"},
     },

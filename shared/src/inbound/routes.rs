@@ -27,6 +27,8 @@ pub enum Route {
     GetScreening,
     /// `GET /children/{id}/risk-profile`
     ChildRiskProfile,
+    /// `POST /screenings/{id}/rescore`
+    RescoreScreening,
 }
 
 /// A route's method and path pattern.
@@ -66,6 +68,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ChildRiskProfile,
         method: Method::GET,
         path: "/children/{id}/risk-profile",
+    },
+    RouteSpec {
+        route: Route::RescoreScreening,
+        method: Method::POST,
+        path: "/screenings/{id}/rescore",
     },
 ];
 
@@ -276,6 +283,7 @@ mod tests {
             Route::CreateScreening,
             Route::GetScreening,
             Route::ChildRiskProfile,
+            Route::RescoreScreening,
         ];
         for route in all {
             assert_eq!(

@@ -21,6 +21,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
             }
             Route::GetScreening => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
             Route::ChildRiskProfile => Ok(self.0.risk_profile(&ctx.principal, ctx.id()?).await?),
+            Route::RescoreScreening => Ok(self.0.rescore(&ctx.principal, ctx.id()?).await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -30,7 +31,10 @@ impl<R: RecordStore, Q: Queue> Api for ScreeningsApi<R, Q> {
     fn serves(&self, route: Route) -> bool {
         matches!(
             route,
-            Route::CreateScreening | Route::GetScreening | Route::ChildRiskProfile
+            Route::CreateScreening
+                | Route::GetScreening
+                | Route::ChildRiskProfile
+                | Route::RescoreScreening
         )
     }
 

@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Roles that may ask for a screening to be scored again (after a definition or engine change).
+pub const RESCORERS: &[Role] = &[Role::RegistryAdministrator];
+
 /// Roles that may submit screenings.
 pub const SCREENERS: &[Role] = &[
     Role::HealthSpecialist,
@@ -226,15 +229,54 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no screening with id {id}")))?;
         let mut body = record.data.clone();
-        let result = latest_result(&self.records, id).await?;
+        let results = all_results(&self.records, id).await?;
+        let history: Vec<Value> = results
+            .iter()
+            .map(|r| {
+                json!({"result_id": r["result_id"], "instrument_version": r["instrument_version"],
+                       "engine_version": r["engine_version"], "scored_at": r["scored_at"],
+                       "risk_level": r["risk_level"]})
+            })
+            .collect();
         if let Some(obj) = body.as_object_mut() {
-            obj.insert("result".into(), result.unwrap_or(Value::Null));
+            obj.insert(
+                "result".into(),
+                results.last().cloned().unwrap_or(Value::Null),
+            );
+            obj.insert("results".into(), Value::Array(history));
         }
         Ok(Reply::ok(body))
     }
 }
 
 impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
+    /// Queues a stored submission for scoring with the current definitions and engine. A
+    /// version that already scored it changes nothing; a new version adds a result and keeps
+    /// every earlier one.
+    pub async fn rescore(
+        &self,
+        principal: &Principal,
+        id: ScreeningId,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, RESCORERS, "re-score screenings")?;
+        if self.records.get(&keys::screening(id)).await?.is_none() {
+            return Err(ServiceError::NotFound(format!("no screening with id {id}")));
+        }
+        let message = serde_json::to_string(&ScoringMessage {
+            screening_id: id,
+            submitted_at: self.clock.now(),
+        })
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.queue.send(&message).await?;
+        Ok(Reply {
+            status: 202,
+            location: Some(format!("/screenings/{id}")),
+            etag: None,
+            body: json!({"id": id, "rescore": "queued"}),
+            replayed: false,
+        })
+    }
+
     /// One view over all of a child's results: latest per instrument, trend, open
     /// recommendations, rescreens due or overdue (rules in `scoring/risk_profile.rs`).
     pub async fn risk_profile(
@@ -308,26 +350,46 @@ pub async fn initial_screening<R: RecordStore>(
     }))
 }
 
-/// The newest result of a screening (results sort by instrument and engine version).
+/// Every result of a screening, oldest scoring first.
+pub async fn all_results<R: RecordStore>(
+    records: &R,
+    id: ScreeningId,
+) -> Result<Vec<Value>, ServiceError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = records
+            .query(
+                &keys::screening_partition(id),
+                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+                100,
+                false,
+                cursor.as_deref(),
+            )
+            .await?;
+        out.extend(page.records.into_iter().map(|r| r.data));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // By scoring time (parsed: fractional seconds vary in length), then the v7 result id.
+    let key = |r: &Value| {
+        (
+            r["scored_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
+            r["result_id"].as_str().map(str::to_owned),
+        )
+    };
+    out.sort_by_key(key);
+    Ok(out)
+}
+
+/// The newest result of a screening.
 pub async fn latest_result<R: RecordStore>(
     records: &R,
     id: ScreeningId,
 ) -> Result<Option<Value>, ServiceError> {
-    let page = records
-        .query(
-            &keys::screening_partition(id),
-            &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-            100,
-            false,
-            None,
-        )
-        .await?;
-    Ok(page
-        .records
-        .into_iter()
-        .max_by(|a, b| {
-            let at = |r: &Record| r.data["scored_at"].as_str().map(str::to_owned);
-            at(a).cmp(&at(b))
-        })
-        .map(|r| r.data))
+    Ok(all_results(records, id).await?.pop())
 }
