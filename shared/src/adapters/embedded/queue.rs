@@ -300,6 +300,25 @@ impl SqliteQueue {
         &self.name
     }
 
+    /// Messages visible now and messages in flight (received, not yet acked or visible
+    /// again), like SQS's `ApproximateNumberOfMessages` and `…NotVisible`; dead letters excluded.
+    pub async fn approximate_counts(&self) -> Result<(u64, u64), QueueError> {
+        let name = Arc::clone(&self.name);
+        let now = self.now();
+        self.db
+            .db
+            .call(unavailable, move |conn| {
+                conn.query_row(
+                    "SELECT COALESCE(SUM(visible_at <= ?2), 0), COALESCE(SUM(visible_at > ?2), 0) \
+                     FROM messages WHERE queue = ?1 AND dead = 0",
+                    params![&*name, now],
+                    |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+                )
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     fn now(&self) -> i64 {
         self.db.clock.now().timestamp_millis()
     }
@@ -475,6 +494,26 @@ mod tests {
             },
         )
         .expect("open")
+    }
+
+    #[tokio::test]
+    async fn approximate_counts_track_visible_and_in_flight_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let q = queue(&dir, "counts", 5);
+        let other = queue(&dir, "other", 5);
+        assert_eq!(q.approximate_counts().await.expect("counts"), (0, 0));
+        q.send_batch(&["a".into(), "b".into(), "c".into()])
+            .await
+            .expect("send");
+        other.send("elsewhere").await.expect("send");
+        assert_eq!(q.approximate_counts().await.expect("counts"), (3, 0));
+        let got = q
+            .receive(2, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(q.approximate_counts().await.expect("counts"), (1, 2));
+        q.ack(&got[0].receipt).await.expect("ack");
+        assert_eq!(q.approximate_counts().await.expect("counts"), (1, 1));
     }
 
     #[test]
