@@ -7,9 +7,8 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::Role;
-use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
+use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
 use ravis::inbound::routes::{Api, handle};
@@ -25,33 +24,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SECRET: &[u8] = b"aws-slice-secret-aws-slice-secret";
-
 fn auth() -> (Authenticator, String) {
-    let settings = AuthSettings {
-        issuer: "aws-slice".into(),
-        audience: vec!["ravis-api".into()],
-        algorithms: vec![jsonwebtoken::Algorithm::HS256],
-        key: JwtKey::Hs256Secret(SECRET.to_vec()),
-        leeway_seconds: 0,
-    };
-    let now = chrono::Utc::now().timestamp() as u64;
-    let token = mint_dev_token(
-        SECRET,
-        &DevTokenRequest {
-            issuer: "aws-slice",
-            audience: "ravis-api",
-            subject: "nurse",
-            roles: &[Role::HealthSpecialist],
-            organisation: "clinic",
-            territory: None,
-            purpose: None,
-            issued_at: now - 5,
-            lifetime_seconds: 600,
-        },
-    )
-    .unwrap();
-    (Authenticator::new(&settings).unwrap(), token)
+    ravis_tests::auth::verifier_and_token(Role::HealthSpecialist, "clinic")
 }
 
 fn request(method: &str, path: &str, token: &str, body: Option<Value>) -> ApiRequest {

@@ -8,9 +8,8 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
-use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::Role;
-use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
+use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::lambda::{to_api_request, to_lambda_response};
 use ravis::inbound::routes::{Api, handle};
@@ -23,8 +22,6 @@ use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-const SECRET: &[u8] = b"events-test-secret-events-test-secret";
 
 struct FixedClock(DateTime<Utc>);
 impl Clock for FixedClock {
@@ -47,30 +44,7 @@ fn load(path: &str) -> String {
 }
 
 fn auth() -> (Authenticator, String) {
-    let settings = AuthSettings {
-        issuer: "events-test".into(),
-        audience: vec!["ravis-api".into()],
-        algorithms: vec![jsonwebtoken::Algorithm::HS256],
-        key: JwtKey::Hs256Secret(SECRET.to_vec()),
-        leeway_seconds: 0,
-    };
-    let now = Utc::now().timestamp() as u64;
-    let token = mint_dev_token(
-        SECRET,
-        &DevTokenRequest {
-            issuer: "events-test",
-            audience: "ravis-api",
-            subject: "7d2e9c41",
-            roles: &[Role::HealthSpecialist],
-            organisation: "example-clinic-0001",
-            territory: None,
-            purpose: None,
-            issued_at: now - 5,
-            lifetime_seconds: 600,
-        },
-    )
-    .unwrap();
-    (Authenticator::new(&settings).unwrap(), token)
+    ravis_tests::auth::verifier_and_token(Role::HealthSpecialist, "example-clinic-0001")
 }
 
 /// Runs an API Gateway sample event through the Lambda conversion and the routes, with the

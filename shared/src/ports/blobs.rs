@@ -80,6 +80,20 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// The most objects a listing page may ask for (S3's limit).
+pub const MAX_PAGE: usize = 1000;
+
+/// Checks a listing's page limit the same way in every adapter (1..=[`MAX_PAGE`]).
+pub fn check_page_limit(limit: usize) -> Result<(), BlobError> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(BlobError::Invalid(format!(
+            "a listing page holds 1 to {MAX_PAGE} objects, not {limit}"
+        )))
+    }
+}
+
 /// An object store.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an object, replacing any previous one, and returns its metadata.

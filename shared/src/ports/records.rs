@@ -174,6 +174,20 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The most records a query page may ask for.
+pub const MAX_PAGE: usize = 1000;
+
+/// Checks a query's page limit the same way in every adapter (1..=[`MAX_PAGE`]).
+pub fn check_page_limit(limit: usize) -> Result<(), StoreError> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "a page holds 1 to {MAX_PAGE} records, not {limit}"
+        )))
+    }
+}
+
 /// The largest number of operations in one atomic write (DynamoDB's limit).
 pub const MAX_TRANSACTION_OPS: usize = 100;
 

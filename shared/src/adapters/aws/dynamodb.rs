@@ -69,9 +69,6 @@ pub mod attr {
 const LIVE: &str = "(attribute_not_exists(#exp) OR #exp >= :now)";
 const ABSENT_OR_EXPIRED: &str = "attribute_not_exists(#pk) OR #exp < :now";
 
-/// The largest page a query may ask for.
-const MAX_PAGE: usize = 1000;
-
 /// The [`RecordStore`] on one DynamoDB table.
 #[derive(Clone)]
 pub struct DynamoRecordStore {
@@ -122,11 +119,7 @@ impl DynamoRecordStore {
         descending: bool,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(StoreError::Invalid(format!(
-                "a page holds 1 to {MAX_PAGE} records, not {limit}"
-            )));
-        }
+        crate::ports::records::check_page_limit(limit)?;
         let (pk_attr, sk_attr) = if on_index {
             (attr::GSI1PK, attr::GSI1SK)
         } else {

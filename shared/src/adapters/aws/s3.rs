@@ -19,9 +19,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-/// The largest page a listing may ask for (S3's own maximum).
-const MAX_PAGE: usize = 1000;
-
 /// User metadata marking an object stored without a content type: the SDK then sends
 /// `application/octet-stream` itself, which would be indistinguishable from a caller's.
 const UNTYPED_MARK: (&str, &str) = ("ravis-content-type", "none");
@@ -154,11 +151,7 @@ impl BlobStore for S3BlobStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<BlobPage, BlobError> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(BlobError::Invalid(format!(
-                "a listing page holds 1 to {MAX_PAGE} objects, not {limit}"
-            )));
-        }
+        crate::ports::blobs::check_page_limit(limit)?;
         let token = cursor.map(decode_cursor).transpose()?;
         let output = match self
             .client

@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 const INDEX_FILE: &str = ".index.db";
 const TMP_PREFIX: &str = ".tmp-";
-const MAX_PAGE: usize = 1000;
 /// Longest file name written; longer encodings are shortened with a hash (most file systems
 /// allow 255 bytes).
 const MAX_NAME: usize = 200;
@@ -658,11 +657,7 @@ impl BlobStore for DirBlobStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<BlobPage, BlobError> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(BlobError::Invalid(format!(
-                "a page limit is 1 to {MAX_PAGE}, not {limit}"
-            )));
-        }
+        crate::ports::blobs::check_page_limit(limit)?;
         let after = cursor.map(ListCursor::decode).transpose()?;
         let prefix = prefix.to_owned();
         self.shared

@@ -41,7 +41,6 @@ const COLUMNS: &str = "pk, sk, version, gsi1pk, gsi1sk, expires_at, data";
 /// A record is live until its expiry second has passed (DynamoDB's TTL deletes items whose
 /// expiry is older than now); the AWS adapter uses the same boundary.
 const LIVE: &str = "(expires_at IS NULL OR expires_at >= :now)";
-const MAX_PAGE: usize = 1000;
 
 /// The record store of the embedded backend: a SQLite file (`records.db`).
 #[derive(Clone)]
@@ -104,11 +103,7 @@ impl SqliteRecordStore {
         descending: bool,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(StoreError::Invalid(format!(
-                "a page limit is 1 to {MAX_PAGE}, not {limit}"
-            )));
-        }
+        crate::ports::records::check_page_limit(limit)?;
         check_query(pk, condition)?;
         let after = cursor.map(|c| Cursor::decode(c, target, pk)).transpose()?;
         let plan = QueryPlan::new(target, pk, condition, descending, after, limit, self.now());
