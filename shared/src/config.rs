@@ -54,8 +54,10 @@ impl std::fmt::Debug for AuthSettings {
 pub enum JwtKey {
     /// Shared secret for HS256 — the local development host only.
     Hs256Secret(Vec<u8>),
-    /// PEM public key for RS256/ES256 (or a JWKS document in a later version).
+    /// PEM public key for RS256/ES256.
     PublicKeyPem(String),
+    /// URL of the identity provider's JWKS document (RS256/ES256 keys by `kid`).
+    JwksUrl(String),
 }
 
 /// Settings of a deployed function.
@@ -121,11 +123,13 @@ impl Settings {
                 .unwrap_or_else(|| "RS256".into()),
         )?;
         let key = match (
+            vars.get("RAVIS_JWT_JWKS_URL"),
             vars.get("RAVIS_JWT_PUBLIC_KEY_PEM"),
             vars.get("RAVIS_JWT_HS256_SECRET"),
         ) {
-            (Some(pem), _) => JwtKey::PublicKeyPem(pem),
-            (None, Some(secret)) => {
+            (Some(url), _, _) => JwtKey::JwksUrl(url),
+            (None, Some(pem), _) => JwtKey::PublicKeyPem(pem),
+            (None, None, Some(secret)) => {
                 if secret.len() < MIN_KEY_BYTES {
                     return Err(ConfigError::Invalid {
                         name: "RAVIS_JWT_HS256_SECRET",
@@ -134,7 +138,7 @@ impl Settings {
                 }
                 JwtKey::Hs256Secret(secret.into_bytes())
             }
-            (None, None) => return Err(ConfigError::Missing("RAVIS_JWT_PUBLIC_KEY_PEM")),
+            (None, None, None) => return Err(ConfigError::Missing("RAVIS_JWT_JWKS_URL")),
         };
         let identity_hmac_key = required("RAVIS_IDENTITY_HMAC_KEY")?.into_bytes();
         if identity_hmac_key.len() < MIN_KEY_BYTES {
@@ -232,6 +236,22 @@ mod tests {
         assert_eq!(s.auth.algorithms, vec![Algorithm::RS256]);
         assert_eq!(s.auth.leeway_seconds, 30);
         assert_eq!(s.environment, "dev");
+    }
+
+    #[test]
+    fn a_jwks_url_takes_precedence_over_a_pem_key() {
+        let mut vars = base();
+        vars.insert("RAVIS_JWT_JWKS_URL", "https://idp.example/jwks.json");
+        let s = Settings::from_vars(&vars).unwrap();
+        assert!(
+            matches!(s.auth.key, JwtKey::JwksUrl(ref u) if u == "https://idp.example/jwks.json")
+        );
+        let mut vars = base();
+        vars.remove("RAVIS_JWT_PUBLIC_KEY_PEM");
+        assert_eq!(
+            Settings::from_vars(&vars).unwrap_err().to_string(),
+            "environment variable RAVIS_JWT_JWKS_URL is required but not set"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::config::{AuthSettings, ConfigError, JwtKey};
 use crate::domain::{Atvk, Principal, Role};
+use crate::inbound::jwks::{JwksCache, JwksFetch, KeyError};
 use crate::inbound::problem::Problem;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -55,10 +56,19 @@ struct Claims {
     purpose: Option<String>,
 }
 
+/// Where verification keys come from.
+#[derive(Clone)]
+enum Keys {
+    /// One configured key (PEM public key, or the local host's HS256 secret).
+    Static(DecodingKey),
+    /// The identity provider's key set, by `kid`.
+    Jwks(std::sync::Arc<JwksCache>),
+}
+
 /// Verifies bearer tokens and turns them into a [`Principal`].
 #[derive(Clone)]
 pub struct Authenticator {
-    key: DecodingKey,
+    keys: Keys,
     validation: Validation,
 }
 
@@ -74,6 +84,53 @@ impl Authenticator {
     /// Builds a verifier; refuses an allow-list that does not fit the key (e.g. HS256
     /// with a public key, which would let anyone sign with the public key as secret).
     pub fn new(settings: &AuthSettings) -> Result<Self, ConfigError> {
+        if let JwtKey::JwksUrl(url) = &settings.key {
+            #[cfg(feature = "jwks")]
+            {
+                let fetcher =
+                    crate::inbound::jwks::http_fetch::HttpJwks::new(url).map_err(|reason| {
+                        ConfigError::Invalid {
+                            name: "RAVIS_JWT_JWKS_URL",
+                            reason,
+                        }
+                    })?;
+                return Self::with_jwks(settings, fetcher);
+            }
+            #[cfg(not(feature = "jwks"))]
+            {
+                let _ = url;
+                return Err(ConfigError::Invalid {
+                    name: "RAVIS_JWT_JWKS_URL",
+                    reason: "this build has no JWKS support (feature `jwks`)".into(),
+                });
+            }
+        }
+        Self::with_static_key(settings)
+    }
+
+    /// A verifier using the identity provider's key set from `fetcher` (RS256/ES256 only).
+    pub fn with_jwks(
+        settings: &AuthSettings,
+        fetcher: impl JwksFetch,
+    ) -> Result<Self, ConfigError> {
+        if settings.algorithms.is_empty()
+            || settings
+                .algorithms
+                .iter()
+                .any(|a| !matches!(a, Algorithm::RS256 | Algorithm::ES256))
+        {
+            return Err(ConfigError::Invalid {
+                name: "RAVIS_JWT_ALGORITHMS",
+                reason: "a JWKS key set verifies RS256 and/or ES256 only".into(),
+            });
+        }
+        Ok(Self {
+            keys: Keys::Jwks(std::sync::Arc::new(JwksCache::new(fetcher))),
+            validation: validation(settings),
+        })
+    }
+
+    fn with_static_key(settings: &AuthSettings) -> Result<Self, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
             name: "RAVIS_JWT_ALGORITHMS",
             reason,
@@ -104,20 +161,19 @@ impl Authenticator {
                     reason: e.to_string(),
                 })?
             }
+            JwtKey::JwksUrl(_) => {
+                return Err(invalid("a JWKS URL needs Authenticator::new".into()));
+            }
         };
-        let mut validation = Validation::new(settings.algorithms[0]);
-        validation.algorithms = settings.algorithms.clone();
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&settings.audience);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = settings.leeway_seconds;
-        Ok(Self { key, validation })
+        Ok(Self {
+            keys: Keys::Static(key),
+            validation: validation(settings),
+        })
     }
 
     /// Verifies the `Authorization: Bearer` header value and returns the principal.
     /// Every refusal is a 401 problem saying what was wrong (never echoing the token).
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Problem> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Problem> {
         let header = authorization.ok_or_else(|| {
             Problem::unauthorized("the Authorization header with a Bearer token is required")
         })?;
@@ -129,7 +185,32 @@ impl Authenticator {
             .ok_or_else(|| {
                 Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Problem::unauthorized(describe(e.kind())))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(Problem::unauthorized(
+                "the token's algorithm is not allowed",
+            ));
+        }
+        let fetched;
+        let key = match &self.keys {
+            Keys::Static(key) => key,
+            Keys::Jwks(cache) => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| Problem::unauthorized("the token has no key id (kid)"))?;
+                fetched = cache.key(kid).await.map_err(|e| match e {
+                    KeyError::Fetch(source) => {
+                        tracing::error!(error = %source, "fetching the identity provider's keys failed");
+                        Problem::unavailable("the identity provider's keys are unavailable; retry shortly")
+                    }
+                    other => Problem::unauthorized(other.to_string()),
+                })?;
+                &fetched
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| Problem::unauthorized(describe(e.kind())))?;
         let c = data.claims;
         let role_names = match c.role {
@@ -167,6 +248,17 @@ impl Authenticator {
             purpose: c.purpose,
         })
     }
+}
+
+fn validation(settings: &AuthSettings) -> Validation {
+    let mut validation = Validation::new(settings.algorithms[0]);
+    validation.algorithms = settings.algorithms.clone();
+    validation.set_issuer(&[&settings.issuer]);
+    validation.set_audience(&settings.audience);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = settings.leeway_seconds;
+    validation
 }
 
 fn describe(kind: &ErrorKind) -> String {
@@ -272,51 +364,59 @@ mod tests {
         mint_dev_token(SECRET, &req).unwrap()
     }
 
-    fn auth(t: &str) -> Result<Principal, Problem> {
+    async fn auth(t: &str) -> Result<Principal, Problem> {
         Authenticator::new(&settings())
             .unwrap()
             .authenticate(Some(&format!("Bearer {t}")))
+            .await
     }
 
-    #[test]
-    fn a_good_token_yields_the_principal() {
-        let p = auth(&token(|_| {})).unwrap();
+    #[tokio::test]
+    async fn a_good_token_yields_the_principal() {
+        let p = auth(&token(|_| {})).await.unwrap();
         assert_eq!(p.subject, "nurse-1");
         assert_eq!(p.roles, vec![Role::HealthSpecialist]);
         assert_eq!(p.organisation, "clinic-1");
     }
 
-    #[test]
-    fn missing_or_malformed_header() {
+    #[tokio::test]
+    async fn missing_or_malformed_header() {
         let a = Authenticator::new(&settings()).unwrap();
         assert!(
             a.authenticate(None)
+                .await
                 .unwrap_err()
                 .detail
                 .contains("required")
         );
         assert!(
             a.authenticate(Some("Basic abc"))
+                .await
                 .unwrap_err()
                 .detail
                 .contains("Bearer")
         );
         assert_eq!(
-            a.authenticate(Some("Bearer x.y.z")).unwrap_err().status,
+            a.authenticate(Some("Bearer x.y.z"))
+                .await
+                .unwrap_err()
+                .status,
             401
         );
     }
 
-    #[test]
-    fn wrong_audience_issuer_expired_and_future_tokens_are_refused() {
+    #[tokio::test]
+    async fn wrong_audience_issuer_expired_and_future_tokens_are_refused() {
         assert!(
             auth(&token(|r| r.audience = "other"))
+                .await
                 .unwrap_err()
                 .detail
                 .contains("audience")
         );
         assert!(
             auth(&token(|r| r.issuer = "evil"))
+                .await
                 .unwrap_err()
                 .detail
                 .contains("issuer")
@@ -326,20 +426,22 @@ mod tests {
                 r.issued_at = now() - 7200;
                 r.lifetime_seconds = 60;
             }))
+            .await
             .unwrap_err()
             .detail
             .contains("expired")
         );
         assert!(
             auth(&token(|r| r.issued_at = now() + 3600))
+                .await
                 .unwrap_err()
                 .detail
                 .contains("not valid yet")
         );
     }
 
-    #[test]
-    fn a_forged_signature_is_refused() {
+    #[tokio::test]
+    async fn a_forged_signature_is_refused() {
         let t = token(|_| {});
         let req = DevTokenRequest {
             issuer: "ravis-local",
@@ -353,25 +455,31 @@ mod tests {
             lifetime_seconds: 60,
         };
         let forged = mint_dev_token(b"another-secret-another-secret-xx", &req).unwrap();
-        assert!(auth(&forged).unwrap_err().detail.contains("signature"));
+        assert!(
+            auth(&forged)
+                .await
+                .unwrap_err()
+                .detail
+                .contains("signature")
+        );
         // Swap the payload of a valid token: the signature no longer matches.
         let parts: Vec<&str> = t.split('.').collect();
         let other: Vec<&str> = forged.split('.').collect();
         let spliced = format!("{}.{}.{}", parts[0], other[1], parts[2]);
-        assert_eq!(auth(&spliced).unwrap_err().status, 401);
+        assert_eq!(auth(&spliced).await.unwrap_err().status, 401);
     }
 
-    #[test]
-    fn alg_none_is_refused() {
+    #[tokio::test]
+    async fn alg_none_is_refused() {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let t = token(|_| {});
         let payload = t.split('.').nth(1).unwrap();
-        let p = auth(&format!("{header}.{payload}.")).unwrap_err();
+        let p = auth(&format!("{header}.{payload}.")).await.unwrap_err();
         assert_eq!(p.status, 401);
     }
 
-    #[test]
-    fn unknown_roles_and_missing_claims_are_refused() {
+    #[tokio::test]
+    async fn unknown_roles_and_missing_claims_are_refused() {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let body = format!(
             r#"{{"sub":"a","iss":"ravis-local","aud":"ravis","exp":{}}}"#,
@@ -382,12 +490,12 @@ mod tests {
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(SECRET).unwrap();
         mac.update(unsigned.as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        let p = auth(&format!("{unsigned}.{sig}")).unwrap_err();
+        let p = auth(&format!("{unsigned}.{sig}")).await.unwrap_err();
         assert!(p.detail.contains("expected shape"), "{}", p.detail);
     }
 
-    #[test]
-    fn config_refuses_hs256_with_a_public_key() {
+    #[tokio::test]
+    async fn config_refuses_hs256_with_a_public_key() {
         let mut s = settings();
         s.key = JwtKey::PublicKeyPem("-----BEGIN PUBLIC KEY-----".into());
         assert!(Authenticator::new(&s).is_err());

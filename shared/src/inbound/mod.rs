@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod children_api;
 pub mod http;
+pub mod jwks;
 pub mod lambda;
 pub mod problem;
 pub mod routes;

@@ -157,7 +157,7 @@ async fn dispatch<A: Api>(
             Problem::method_not_allowed(&allowed)
         });
     };
-    let principal = auth.authenticate(req.header("authorization"))?;
+    let principal = auth.authenticate(req.header("authorization")).await?;
     tracing::info!(subject = %principal.subject, org = %principal.organisation, ?route, "authenticated");
     let ctx = Ctx {
         req,
