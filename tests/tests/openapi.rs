@@ -1,0 +1,157 @@
+//! `docs/openapi.json` and the implementation cannot drift apart: the documented operations
+//! are exactly the route table, every operation documents its problem answers, the request
+//! schemas accept exactly what the request types accept, and the problem schema matches the
+//! bodies the code builds.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use ravis::inbound::problem::{FieldError, Problem};
+use ravis::inbound::routes::ROUTES;
+use ravis::services::children::NewChildInput;
+use ravis::services::screenings::NewScreeningInput;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+fn spec() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn documented_operations_are_exactly_the_routes() {
+    let spec = spec();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let implemented: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect();
+    assert_eq!(documented, implemented);
+}
+
+#[test]
+fn every_operation_documents_authentication_and_problem_answers() {
+    let spec = spec();
+    assert_eq!(spec["security"][0]["bearer"], Value::Array(vec![]));
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for code in ["401", "403"] {
+                assert!(responses.contains_key(code), "{method} {path} lacks {code}");
+            }
+            for (code, response) in responses {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert_eq!(
+                        response["$ref"], "#/components/responses/Problem",
+                        "{method} {path} {code}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A body with every property of `schema` set to its first example.
+fn full_body(schema: &Value) -> Map<String, Value> {
+    schema["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, prop)| {
+            let example = prop["examples"][0].clone();
+            assert!(!example.is_null(), "property {name} has no example");
+            (name.clone(), example)
+        })
+        .collect()
+}
+
+fn accepts<T: DeserializeOwned>(body: &Map<String, Value>) -> bool {
+    serde_json::from_value::<T>(Value::Object(body.clone())).is_ok()
+}
+
+/// The schema and the Rust request type agree on every property, on which are required, and
+/// on refusing unknown ones.
+fn schema_matches<T: DeserializeOwned>(name: &str) {
+    let spec = spec();
+    let schema = &spec["components"]["schemas"][name];
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "{name} must refuse unknown fields"
+    );
+    let body = full_body(schema);
+    assert!(
+        accepts::<T>(&body),
+        "{name}: the documented example body is refused"
+    );
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for field in body.keys() {
+        let mut without = body.clone();
+        without.remove(field);
+        assert_eq!(
+            !accepts::<T>(&without),
+            required.contains(field.as_str()),
+            "{name}.{field}: documented as {}required",
+            if required.contains(field.as_str()) {
+                ""
+            } else {
+                "not "
+            }
+        );
+    }
+    let mut extra = body.clone();
+    extra.insert("undocumented".into(), Value::from(1));
+    let refusal = serde_json::from_value::<T>(Value::Object(extra))
+        .err()
+        .unwrap_or_else(|| panic!("{name} accepts an undocumented field"))
+        .to_string();
+    // serde names every field the type knows: each must be documented.
+    let known: BTreeSet<String> = refusal
+        .split("expected one of ")
+        .nth(1)
+        .unwrap_or_default()
+        .split(", ")
+        .map(|f| f.trim_matches('`').to_owned())
+        .collect();
+    let documented: BTreeSet<String> = body.keys().cloned().collect();
+    assert_eq!(
+        known, documented,
+        "{name}: fields of the type vs the schema"
+    );
+}
+
+#[test]
+fn request_schemas_match_the_request_types() {
+    schema_matches::<NewChildInput>("NewChild");
+    schema_matches::<NewScreeningInput>("NewScreening");
+}
+
+#[test]
+fn the_problem_schema_matches_the_bodies_the_code_builds() {
+    let spec = spec();
+    let schema = &spec["components"]["schemas"]["Problem"];
+    let body = Problem::validation(vec![FieldError::new(
+        "birth_date",
+        "must not be in the future",
+    )])
+    .with("existing_id", "0190f3c4-6d1e-7a3b-8c2d-123456789abc")
+    .body("/children", "req-1");
+    let properties: BTreeSet<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let built: BTreeSet<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(properties, built);
+    for required in schema["required"].as_array().unwrap() {
+        assert!(body.get(required.as_str().unwrap()).is_some(), "{required}");
+    }
+}
