@@ -4,6 +4,7 @@
 pub mod children;
 pub mod idempotency;
 pub mod keys;
+pub mod minimisation;
 pub mod scoring_worker;
 pub mod screenings;
 

@@ -13,7 +13,7 @@ use crate::ports::{
 use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
 use crate::services::children::load_child;
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -245,7 +245,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             );
             obj.insert("results".into(), Value::Array(history));
         }
-        Ok(Reply::ok(body))
+        Ok(Reply::ok(minimisation::screening(principal, body)))
     }
 }
 
@@ -315,7 +315,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
         body["child_id"] = json!(child_id);
-        Ok(Reply::ok(body))
+        Ok(Reply::ok(minimisation::risk_profile(principal, body)))
     }
 }
 
