@@ -314,3 +314,44 @@ fn a_file_dropped_in_the_inbox_becomes_an_s3_style_event_for_intake() {
     assert_eq!(objects[0].bucket, "partner");
     assert_eq!(objects[0].key, "inbox/children/2026-11 kidsā.csv");
 }
+
+fn token_for(dir: &std::path::Path, role: ravis::domain::Role, atvk: Option<&str>) -> String {
+    ravis_cli::token::mint(
+        dir,
+        &ravis_cli::token::TokenOptions {
+            roles: vec![role],
+            organisation: "municipality".into(),
+            subject: "social-worker".into(),
+            territory: atvk.map(|a| ravis::domain::Atvk::parse(a).unwrap()),
+            purpose: None,
+            lifetime_seconds: 600,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn territory_scoped_callers_see_only_their_subtree() {
+    use ravis::domain::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), false);
+    let child_id = register_child(&server); // declared territory 0001000 (Rīga)
+    let r = submit(&server, &child_id, None);
+    let screening = r.header("location").unwrap().to_owned();
+    let get = |token: &str, path: &str| {
+        let auth = format!("Bearer {token}");
+        request(&server.addr, "GET", path, &[("Authorization", &auth)], None).unwrap()
+    };
+    let inside = token_for(dir.path(), Role::MunicipalitySocialService, Some("0001000"));
+    let outside = token_for(dir.path(), Role::MunicipalitySocialService, Some("0056000"));
+    let child = format!("/children/{child_id}");
+    let profile = format!("/children/{child_id}/risk-profile");
+    for path in [&child, &screening, &profile] {
+        assert_eq!(get(&inside, path).status, 200, "{path} inside the scope");
+        let refused = get(&outside, path);
+        assert_eq!(refused.status, 404, "{path} outside the scope: {}", refused.body);
+    }
+    // The ministry analyst sees aggregates only, never a person.
+    let analyst = token_for(dir.path(), Role::MinistryAnalyst, None);
+    assert_eq!(get(&analyst, &child).status, 403);
+}

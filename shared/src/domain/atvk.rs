@@ -1,8 +1,13 @@
 //! ATVK: the Latvian classification of administrative territories and territorial units.
 //!
-//! Source: `shared/DOMAIN.md` (open-data rules from seed 004): a 7-digit code, hierarchical
-//! (municipality → town/parish). Statistics are aggregated by it and territory-scoped roles
-//! see only their subtree.
+//! Source: `shared/DOMAIN.md` (open-data rules from seed 004), and the Central Statistical
+//! Bureau's description of ATVK 2021 (Cabinet Regulation No. 379 of 15 June 2021): a
+//! hierarchical 7-character code —
+//! positions 1–2 reserved for the region, 3–4 the administrative territory (state city
+//! 01–19, municipality/novads 20–99), 5–6 the territorial unit within it (state city 01–19,
+//! town 20–39, parish 40–99; `00` for the territory itself), and position 7 a counter of
+//! how often the code was modified after a split or merger. Statistics are aggregated by it
+//! and territory-scoped roles see only their subtree.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -29,6 +34,27 @@ impl Atvk {
     /// The 7 digits.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether this is an administrative territory (state city or municipality) rather
+    /// than a unit within one: its unit positions (5–6) are `00`.
+    pub fn is_territory(&self) -> bool {
+        &self.0[4..6] == "00"
+    }
+
+    /// The region and territory positions (1–4) shared by a territory and all its units.
+    fn territory_prefix(&self) -> &str {
+        &self.0[..4]
+    }
+
+    /// Whether `self` lies in the subtree of `scope`: a territory scope covers itself and
+    /// every unit within it; a unit scope covers exactly that unit.
+    pub fn is_within(&self, scope: &Atvk) -> bool {
+        if scope.is_territory() {
+            self.territory_prefix() == scope.territory_prefix()
+        } else {
+            self == scope
+        }
     }
 }
 
@@ -60,6 +86,27 @@ impl<'de> Deserialize<'de> for Atvk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn a(code: &str) -> Atvk {
+        Atvk::parse(code).unwrap()
+    }
+
+    #[test]
+    fn territories_cover_their_units_and_units_only_themselves() {
+        let municipality = a("0056000");
+        let parish = a("0056440");
+        let town = a("0056210");
+        let other_parish = a("0057440");
+        assert!(municipality.is_territory());
+        assert!(!parish.is_territory());
+        assert!(parish.is_within(&municipality));
+        assert!(town.is_within(&municipality));
+        assert!(municipality.is_within(&municipality));
+        assert!(!other_parish.is_within(&municipality));
+        assert!(parish.is_within(&parish));
+        assert!(!town.is_within(&parish));
+        assert!(!municipality.is_within(&parish));
+    }
 
     #[test]
     fn seven_digits_only() {

@@ -192,11 +192,21 @@ impl<R: RecordStore> ChildrenService<R> {
     /// Reads a child.
     pub async fn get(&self, principal: &Principal, id: ChildId) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read a child's record")?;
+        let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = self
             .records
             .get(&keys::child(id))
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no child with id {id}")))?;
+            .ok_or_else(not_found)?;
+        let child: Child =
+            serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
+                pk: record.key.pk.clone(),
+                sk: record.key.sk.clone(),
+                reason: e.to_string(),
+            })?;
+        if !crate::services::access::may_see_child(principal, &child) {
+            return Err(not_found());
+        }
         let mut reply = Reply::ok(view(&record.data, record.version));
         reply.etag = Some(etag(record.version));
         Ok(reply)

@@ -11,7 +11,7 @@ use crate::ports::{
     Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
 use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
-use crate::services::children::load_child;
+use crate::services::access::visible_child;
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -145,7 +145,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 ),
             ));
         }
-        let child = load_child(&self.records, input.child_id)
+        let child = visible_child(&self.records, principal, input.child_id)
             .await?
             .ok_or_else(|| {
                 ServiceError::invalid("child_id", format!("no child with id {}", input.child_id))
@@ -223,11 +223,25 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     /// A submission with its status and latest result.
     pub async fn get(&self, principal: &Principal, id: ScreeningId) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read screenings")?;
+        let not_found = || ServiceError::NotFound(format!("no screening with id {id}"));
         let record = self
             .records
             .get(&keys::screening(id))
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no screening with id {id}")))?;
+            .ok_or_else(not_found)?;
+        let child_id = serde_json::from_value(record.data["child_id"].clone()).map_err(|e| {
+            StoreError::Corrupt {
+                pk: record.key.pk.clone(),
+                sk: record.key.sk.clone(),
+                reason: format!("child_id: {e}"),
+            }
+        })?;
+        if visible_child(&self.records, principal, child_id)
+            .await?
+            .is_none()
+        {
+            return Err(not_found());
+        }
         let mut body = record.data.clone();
         let results = all_results(&self.records, id).await?;
         let history: Vec<Value> = results
@@ -285,7 +299,10 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         child_id: ChildId,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read a child's risk profile")?;
-        if load_child(&self.records, child_id).await?.is_none() {
+        if visible_child(&self.records, principal, child_id)
+            .await?
+            .is_none()
+        {
             return Err(ServiceError::NotFound(format!(
                 "no child with id {child_id}"
             )));
