@@ -4,14 +4,12 @@ use super::age::{AgeAtAdministration, age_at_administration};
 use super::answers::{AnswerSet, AnswerValue, ItemLookup};
 use super::builtin::BUILTIN;
 use super::definition::{
-    Band, Basis, Condition, DefinitionError, Due, FORMAT, InstrumentDefinition, MissingRule,
-    NormsOverride, band_vocabulary, score_ranges, select_table, validate_norms,
+    Band, Basis, Condition, DefinitionError, FORMAT, InstrumentDefinition, MissingRule,
+    NormsOverride, RiskRule, band_vocabulary, score_ranges, validate_norms,
 };
-use super::{
-    ChildFacts, ENGINE_VERSION, Explanation, InitialScreening, NormsRef, Recommendation, RiskLevel,
-    Score, ScoreRequest, ScoreResult, ScoringError,
-};
-use chrono::{Days, Months, NaiveDate};
+use super::outcome::{InitialOutcome, Outcome, Scratch};
+use super::{ChildFacts, InitialScreening, ScoreRequest, ScoreResult, ScoringError};
+use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -35,23 +33,29 @@ pub(crate) struct Compiled {
     pub(crate) file: String,
     pub(crate) lookup: ItemLookup,
     /// Item scores by answer code, per item position.
-    item_codes: Vec<Vec<i64>>,
-    scores: Vec<CScore>,
+    pub(crate) item_codes: Vec<Vec<i64>>,
+    pub(crate) scores: Vec<CScore>,
+    /// Score positions in id order (the order the result's map serialises in).
+    pub(crate) scores_by_id: Vec<usize>,
     /// Bands per table, per score position (`None`: the score has no norms).
-    tables: Vec<Vec<Option<Vec<Band>>>>,
-    rules: Vec<CRule>,
+    pub(crate) tables: Vec<Vec<Option<Vec<Band>>>>,
+    pub(crate) rules: Vec<CRule>,
     follow_up: Option<CFollowUp>,
 }
 
 #[derive(Debug)]
-struct CScore {
-    id: String,
-    method: CMethod,
-    zero_when: Option<(usize, u8)>,
+pub(crate) struct CScore {
+    pub(crate) id: String,
+    /// `score.<id>`, the explanation's rule name.
+    pub(crate) rule: String,
+    /// `a + b + c` for `sum_of` scores, for the explanation.
+    pub(crate) formula: String,
+    pub(crate) method: CMethod,
+    pub(crate) zero_when: Option<(usize, u8)>,
 }
 
 #[derive(Debug)]
-enum CMethod {
+pub(crate) enum CMethod {
     Sum {
         items: Vec<usize>,
         missing: MissingRule,
@@ -60,7 +64,7 @@ enum CMethod {
 }
 
 #[derive(Debug)]
-enum CCond {
+pub(crate) enum CCond {
     Band { score: usize, bands: Vec<String> },
     Value { score: usize, min: i64, max: i64 },
     Missing { score: usize },
@@ -69,9 +73,12 @@ enum CCond {
 }
 
 #[derive(Debug)]
-struct CRule {
-    index: usize,
-    when: Vec<CCond>,
+pub(crate) struct CRule {
+    /// Position in the definition's `risk_rules`.
+    pub(crate) index: usize,
+    pub(crate) when: Vec<CCond>,
+    /// The rule's explanation line: its `explain`, basis, risk and flags.
+    pub(crate) text: String,
 }
 
 #[derive(Debug)]
@@ -85,52 +92,10 @@ struct CFollowUp {
     min_initial: i64,
 }
 
-/// How a score was obtained, for the explanation.
-#[derive(Debug, Clone, Copy)]
-enum Calc {
-    Complete {
-        sum: i64,
-    },
-    Prorated {
-        sum: i64,
-        answered: usize,
-        n: usize,
-    },
-    TooFew {
-        answered: usize,
-        n: usize,
-        needed: usize,
-    },
-    AnsweredOnly {
-        sum: i64,
-        answered: usize,
-    },
-    Zeroed {
-        item: usize,
-        answer: u8,
-    },
-    Composite,
-}
-
-/// A request checked against its definition.
+/// A request checked against its definition (the codes are in the scratch).
 struct Checked {
     age: AgeAtAdministration,
-    codes: Vec<Option<u8>>,
     initial: Option<InitialOutcome>,
-}
-
-/// What a follow-up needs from its initial screening.
-struct InitialOutcome {
-    administered_on: NaiveDate,
-    value: i64,
-    at_risk: Vec<String>,
-}
-
-/// Scores computed from checked answers.
-struct Computed {
-    item_scores: Vec<Option<i64>>,
-    values: Vec<Option<i64>>,
-    calcs: Vec<Calc>,
 }
 
 impl Engine {
@@ -376,6 +341,21 @@ impl Engine {
         child: &ChildFacts,
         initial: Option<&InitialScreening>,
     ) -> Result<ScoreResult, Vec<ScoringError>> {
+        let mut scratch = Scratch::default();
+        self.evaluate(inst, answers, administered_on, child, initial, &mut scratch)
+            .map(|outcome| outcome.to_result(&scratch))
+    }
+
+    /// Validates and scores into `scratch`; the outcome reads its details from there.
+    pub(crate) fn evaluate<'e>(
+        &self,
+        inst: &'e Compiled,
+        answers: &AnswerSet,
+        administered_on: NaiveDate,
+        child: &ChildFacts,
+        initial: Option<&InitialScreening>,
+        scratch: &mut Scratch,
+    ) -> Result<Outcome<'e>, Vec<ScoringError>> {
         let mut errors = Vec::new();
         let checked = self.check(
             inst,
@@ -385,11 +365,18 @@ impl Engine {
             initial,
             "",
             &mut errors,
+            &mut scratch.codes,
         );
         match checked {
             Some(checked) if errors.is_empty() => {
-                let computed = inst.compute(&checked.codes);
-                Ok(inst.conclude(administered_on, child, &checked, &computed))
+                inst.compute(scratch);
+                Ok(inst.conclude(
+                    administered_on,
+                    child,
+                    checked.age,
+                    checked.initial.as_ref(),
+                    scratch,
+                ))
             }
             _ => Err(errors),
         }
@@ -406,6 +393,7 @@ impl Engine {
         initial: Option<&InitialScreening>,
         prefix: &str,
         errors: &mut Vec<ScoringError>,
+        codes: &mut Vec<Option<u8>>,
     ) -> Option<Checked> {
         let def = &inst.def;
         if prefix.is_empty() {
@@ -449,7 +437,7 @@ impl Engine {
             ));
         }
 
-        let mut codes = Vec::with_capacity(def.items.len());
+        codes.clear();
         for (pos, item) in def.items.iter().enumerate() {
             let allowed = inst.item_codes[pos].len() as i64;
             let code = match answers.slots.get(pos).copied().flatten() {
@@ -521,11 +509,7 @@ impl Engine {
                 self.check_initial(inst, link, init, administered_on, child, answers, errors)
             }
         };
-        Some(Checked {
-            age,
-            codes,
-            initial,
-        })
+        Some(Checked { age, initial })
     }
 
     /// Scores the initial screening of a follow-up and checks the follow-up's answers against
@@ -566,7 +550,8 @@ impl Engine {
         let mut set = AnswerSet::default();
         set.fill_from_map(&initial.lookup, initial.def.items.len(), &init.answers);
         let before = errors.len();
-        let checked = self.check(
+        let mut scratch = Scratch::default();
+        self.check(
             initial,
             &set,
             init.administered_on,
@@ -574,12 +559,13 @@ impl Engine {
             None,
             "initial.",
             errors,
+            &mut scratch.codes,
         )?;
         if errors.len() > before {
             return None;
         }
-        let computed = initial.compute(&checked.codes);
-        let Some(value) = computed.values[link.initial_score] else {
+        initial.compute(&mut scratch);
+        let Some(value) = scratch.values[link.initial_score] else {
             errors.push(ScoringError::new(
                 "initial.answers",
                 format!(
@@ -601,7 +587,7 @@ impl Engine {
         }
         let mut at_risk = Vec::new();
         for (pos, item) in inst.def.items.iter().enumerate() {
-            let was_at_risk = computed.item_scores[link.initial_item[pos]].is_some_and(|s| s > 0);
+            let was_at_risk = scratch.item_scores[link.initial_item[pos]].is_some_and(|s| s > 0);
             // "Given" even if invalid: an invalid answer is already reported as such.
             let given = answers.slots.get(pos).is_some_and(Option::is_some);
             match (was_at_risk, given) {
@@ -671,6 +657,12 @@ impl Compiled {
             .iter()
             .map(|s| CScore {
                 id: s.id.clone(),
+                rule: format!("score.{}", s.id),
+                formula: s
+                    .sum_of
+                    .as_deref()
+                    .map(|of| of.join(" + "))
+                    .unwrap_or_default(),
                 method: match (&s.sum, &s.sum_of) {
                     (Some(sum), _) => CMethod::Sum {
                         items: sum.items.iter().map(|i| item_pos(i)).collect(),
@@ -729,374 +721,38 @@ impl Compiled {
                         },
                     })
                     .collect(),
+                text: rule_text(r),
             })
             .collect();
+        let mut scores_by_id: Vec<usize> = (0..def.scores.len()).collect();
+        scores_by_id.sort_by(|&a, &b| def.scores[a].id.cmp(&def.scores[b].id));
         Compiled {
             def,
             file,
             lookup,
             item_codes,
             scores,
+            scores_by_id,
             tables,
             rules,
             follow_up: None,
         }
     }
-
-    /// Item scores and scores from checked answer codes.
-    fn compute(&self, codes: &[Option<u8>]) -> Computed {
-        let item_scores: Vec<Option<i64>> = codes
-            .iter()
-            .zip(&self.item_codes)
-            .map(|(code, scores)| code.and_then(|c| scores.get(usize::from(c)).copied()))
-            .collect();
-        let mut values: Vec<Option<i64>> = Vec::with_capacity(self.scores.len());
-        let mut calcs = Vec::with_capacity(self.scores.len());
-        for score in &self.scores {
-            if let Some((item, answer)) = score.zero_when
-                && codes.get(item).copied().flatten() == Some(answer)
-            {
-                values.push(Some(0));
-                calcs.push(Calc::Zeroed { item, answer });
-                continue;
-            }
-            let (value, calc) = match &score.method {
-                CMethod::Sum { items, missing } => {
-                    let n = items.len();
-                    let (mut sum, mut answered) = (0i64, 0usize);
-                    for &i in items {
-                        if let Some(s) = item_scores.get(i).copied().flatten() {
-                            sum += s;
-                            answered += 1;
-                        }
-                    }
-                    match *missing {
-                        _ if answered == n => (Some(sum), Calc::Complete { sum }),
-                        MissingRule::RequireAll => (
-                            None,
-                            Calc::TooFew {
-                                answered,
-                                n,
-                                needed: n,
-                            },
-                        ),
-                        MissingRule::Prorate { min_answered } if answered >= min_answered => (
-                            Some(round_half_up(sum * n as i64, answered as i64)),
-                            Calc::Prorated { sum, answered, n },
-                        ),
-                        MissingRule::Prorate { min_answered } => (
-                            None,
-                            Calc::TooFew {
-                                answered,
-                                n,
-                                needed: min_answered,
-                            },
-                        ),
-                        MissingRule::CountAsZero => {
-                            (Some(sum), Calc::AnsweredOnly { sum, answered })
-                        }
-                    }
-                }
-                CMethod::SumOf(of) => {
-                    let value = of.iter().try_fold(0i64, |acc, &s| {
-                        values.get(s).copied().flatten().map(|v| acc + v)
-                    });
-                    (value, Calc::Composite)
-                }
-            };
-            values.push(value);
-            calcs.push(calc);
-        }
-        Computed {
-            item_scores,
-            values,
-            calcs,
-        }
-    }
-
-    /// Bands, risk rules, recommendations and the explanation.
-    fn conclude(
-        &self,
-        administered_on: NaiveDate,
-        child: &ChildFacts,
-        checked: &Checked,
-        computed: &Computed,
-    ) -> ScoreResult {
-        let def = &self.def;
-        let age = &checked.age;
-        let effective = age.effective_months();
-        let mut explanation = Vec::with_capacity(self.scores.len() + 6);
-        explanation.push(Explanation {
-            rule: "age".to_owned(),
-            text: format!(
-                "{} completed months on {administered_on} (born {})",
-                age.chronological_months, child.birth_date
-            ),
-        });
-        if let (Some(corrected), Some(from), Some(weeks)) = (
-            age.corrected_months,
-            age.corrected_birth_date,
-            age.weeks_early,
-        ) {
-            explanation.push(Explanation {
-                rule: "age.corrected".to_owned(),
-                text: format!(
-                    "born at {} weeks, {weeks} weeks early: corrected age {corrected} completed \
-                     months (counted from {from}); used for the age range, norms and rules",
-                    child.gestational_age_weeks.unwrap_or_default()
-                ),
-            });
-        }
-        if let Some(init) = &checked.initial
-            && let Some(link) = &self.follow_up
-        {
-            explanation.push(Explanation {
-                rule: "initial".to_owned(),
-                text: format!(
-                    "initial {} of {}: {} {}; items at risk: {}",
-                    link.instrument,
-                    init.administered_on,
-                    def.follow_up_of
-                        .as_ref()
-                        .map_or("score", |f| f.score.as_str()),
-                    init.value,
-                    init.at_risk.join(", ")
-                ),
-            });
-        }
-
-        // Ages outside the range only reach here for follow-ups (checked at the initial).
-        let norm_age = effective.clamp(def.age_range.min_months, def.age_range.max_months);
-        let table = select_table(&def.norms, norm_age, child.sex).unwrap_or(0);
-        let table_def = &def.norms.tables[table];
-        explanation.push(Explanation {
-            rule: "norms".to_owned(),
-            text: format!(
-                "norm set {} version {}, table {}",
-                def.norms.id, def.norms.version, table_def.id
-            ),
-        });
-
-        let mut scores = BTreeMap::new();
-        let mut bands: Vec<Option<&str>> = Vec::with_capacity(self.scores.len());
-        for (pos, score) in self.scores.iter().enumerate() {
-            let value = computed.values[pos];
-            let band = value.and_then(|v| self.band(table, pos, v));
-            bands.push(band.map(|b| b.band.as_str()));
-            let mut text = String::with_capacity(80);
-            self.describe(&mut text, pos, computed);
-            if let Some(b) = band {
-                let _ = write!(text, " → {} ({}–{})", b.band, b.min, b.max);
-            }
-            explanation.push(Explanation {
-                rule: format!("score.{}", score.id),
-                text,
-            });
-            scores.insert(
-                score.id.clone(),
-                Score {
-                    value,
-                    band: band.map(|b| b.band.clone()),
-                },
-            );
-        }
-
-        let mut risk: Option<RiskLevel> = None;
-        let mut flags: Vec<String> = Vec::new();
-        let mut recommendations: Vec<Recommendation> = Vec::new();
-        for rule in &self.rules {
-            let holds = rule.when.iter().all(|c| match c {
-                CCond::Band {
-                    score,
-                    bands: names,
-                } => bands
-                    .get(*score)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|b| names.iter().any(|n| n == b)),
-                CCond::Value { score, min, max } => computed
-                    .values
-                    .get(*score)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|v| *min <= v && v <= *max),
-                CCond::Missing { score } => {
-                    computed.values.get(*score).is_some_and(Option::is_none)
-                }
-                CCond::ItemScore { item, min, max } => computed
-                    .item_scores
-                    .get(*item)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|v| *min <= v && v <= *max),
-                CCond::Age { min, max } => *min <= effective && effective <= *max,
-            });
-            if !holds {
-                continue;
-            }
-            let r = &def.risk_rules[rule.index];
-            let mut text = String::with_capacity(r.explain.len() + 60);
-            text.push_str(&r.explain);
-            if r.basis != Basis::Published {
-                let _ = write!(text, " [{}]", r.basis);
-            }
-            if let Some(level) = r.risk {
-                risk = Some(risk.map_or(level, |cur| cur.max(level)));
-                let _ = write!(text, "; risk {level}");
-            }
-            for flag in &r.flags {
-                if !flags.contains(flag) {
-                    flags.push(flag.clone());
-                }
-                let _ = write!(text, "; flag {flag}");
-            }
-            for rec in &r.recommend {
-                let due_on = rec
-                    .due
-                    .and_then(|due| due_date(due, administered_on, child, age));
-                let _ = write!(text, "; recommends {}", rec.kind.as_str());
-                if let Some(p) = &rec.programme {
-                    let _ = write!(text, " {p}");
-                }
-                if let Some(d) = due_on {
-                    let _ = write!(text, " due {d}");
-                }
-                let duplicate = recommendations.iter().any(|x| {
-                    x.kind == rec.kind && x.due_on == due_on && x.programme == rec.programme
-                });
-                if !duplicate {
-                    recommendations.push(Recommendation {
-                        kind: rec.kind,
-                        due_on,
-                        programme: rec.programme.clone(),
-                        rule: r.id.clone(),
-                    });
-                }
-            }
-            explanation.push(Explanation {
-                rule: r.id.clone(),
-                text,
-            });
-        }
-        let risk_level = match risk {
-            Some(level) => level,
-            None => {
-                explanation.push(Explanation {
-                    rule: "default".to_owned(),
-                    text: format!("no risk rule set a level: {}", def.default_risk),
-                });
-                def.default_risk
-            }
-        };
-
-        ScoreResult {
-            instrument: def.id.clone(),
-            instrument_version: def.version.clone(),
-            engine_version: ENGINE_VERSION.to_owned(),
-            norms: NormsRef {
-                id: def.norms.id.clone(),
-                version: def.norms.version.clone(),
-                table: table_def.id.clone(),
-            },
-            administered_on,
-            age_months: age.chronological_months,
-            corrected_age_months: age.corrected_months,
-            scores,
-            risk_level,
-            flags,
-            recommendations,
-            explanation,
-        }
-    }
-
-    /// The band of `value` for score `pos` in norm table `table`.
-    fn band(&self, table: usize, pos: usize, value: i64) -> Option<&Band> {
-        let list = self.tables.get(table)?.get(pos)?.as_ref()?;
-        list.iter().find(|b| b.min <= value && value <= b.max)
-    }
-
-    /// Appends how score `pos` was computed to `out`.
-    fn describe(&self, out: &mut String, pos: usize, computed: &Computed) {
-        let value = computed.values[pos];
-        let _ = match computed.calcs[pos] {
-            Calc::Complete { sum } => match &self.scores[pos].method {
-                CMethod::Sum { items, .. } => {
-                    write!(
-                        out,
-                        "all {} items answered: sum of item scores {sum}",
-                        items.len()
-                    )
-                }
-                CMethod::SumOf(_) => write!(out, "{sum}"),
-            },
-            Calc::Prorated { sum, answered, n } => write!(
-                out,
-                "{answered} of {n} items answered: {sum} × {n} / {answered} = {:.2}, rounded half up to {}",
-                (sum * n as i64) as f64 / answered as f64,
-                value.unwrap_or_default()
-            ),
-            Calc::TooFew {
-                answered,
-                n,
-                needed,
-            } => write!(
-                out,
-                "{answered} of {n} items answered; {needed} needed: no score"
-            ),
-            Calc::AnsweredOnly { sum, answered } => write!(
-                out,
-                "sum of the {answered} items asked (the others count 0): {sum}"
-            ),
-            Calc::Zeroed { item, answer } => write!(
-                out,
-                "item {} answered {answer}: score is 0",
-                self.def.items.get(item).map_or("?", |i| i.id.as_str())
-            ),
-            Calc::Composite => {
-                let CMethod::SumOf(of) = &self.scores[pos].method else {
-                    return;
-                };
-                let names: Vec<&str> = of.iter().map(|&s| self.scores[s].id.as_str()).collect();
-                match value {
-                    Some(v) => {
-                        let parts: Vec<String> = of
-                            .iter()
-                            .map(|&s| computed.values[s].unwrap_or_default().to_string())
-                            .collect();
-                        write!(out, "{} = {} = {v}", names.join(" + "), parts.join(" + "))
-                    }
-                    None => write!(
-                        out,
-                        "{}: no score because a part has none",
-                        names.join(" + ")
-                    ),
-                }
-            }
-        };
-    }
 }
 
-/// The date a recommendation is due.
-fn due_date(
-    due: Due,
-    administered_on: NaiveDate,
-    child: &ChildFacts,
-    age: &AgeAtAdministration,
-) -> Option<NaiveDate> {
-    match due {
-        Due::AfterDays(days) => administered_on.checked_add_days(Days::new(u64::from(days))),
-        Due::AfterMonths(months) => administered_on.checked_add_months(Months::new(months)),
-        Due::AtAgeMonths(months) => age
-            .corrected_birth_date
-            .unwrap_or(child.birth_date)
-            .checked_add_months(Months::new(months)),
+/// The explanation line of a risk rule: its text, its basis unless published, what it sets.
+fn rule_text(rule: &RiskRule) -> String {
+    let mut text = rule.explain.clone();
+    if rule.basis != Basis::Published {
+        let _ = write!(text, " [{}]", rule.basis);
     }
-}
-
-/// `num / den` rounded half up (towards +∞), i.e. ⌊num/den + ½⌋, in exact integer arithmetic.
-pub(crate) fn round_half_up(num: i64, den: i64) -> i64 {
-    debug_assert!(den > 0);
-    (2 * num + den).div_euclid(2 * den)
+    if let Some(level) = rule.risk {
+        let _ = write!(text, "; risk {level}");
+    }
+    for flag in &rule.flags {
+        let _ = write!(text, "; flag {flag}");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -1119,16 +775,6 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rounds_half_up_exactly() {
-        assert_eq!(round_half_up(10, 4), 3); // 2.5 → 3
-        assert_eq!(round_half_up(9, 4), 2); // 2.25 → 2
-        assert_eq!(round_half_up(35, 3), 12); // 11.67 → 12
-        assert_eq!(round_half_up(25, 3), 8); // 8.33 → 8
-        assert_eq!(round_half_up(0, 3), 0);
-        assert_eq!(round_half_up(-10, 4), -2); // -2.5 → -2 (towards +∞)
-    }
 
     #[test]
     fn engine_is_send_sync() {

@@ -11,8 +11,10 @@
 //! into reused per-item slots; the semantic checks and the scoring are the very code
 //! [`Engine::score`] runs, so a line gives the same result here as through the API.
 
-use super::answers::{AnswerSet, AnswersSeed};
-use super::{ChildFacts, Engine, InitialScreening, ScoreResult, ScoringError};
+use super::answers::{AnswerSet, AnswersSeed, LenientAnswersSeed};
+use super::engine::Compiled;
+use super::outcome::{Outcome, Scratch};
+use super::{ChildFacts, Engine, InitialScreening, ScoringError};
 use chrono::NaiveDate;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -55,6 +57,7 @@ impl Engine {
         let mut out = BufWriter::with_capacity(1 << 16, output);
         let mut buf: Vec<u8> = Vec::with_capacity(1024);
         let mut set = AnswerSet::default();
+        let mut scratch = Scratch::default();
         let mut summary = LinesSummary::default();
         let mut number = 0u64;
         loop {
@@ -69,14 +72,15 @@ impl Engine {
                     if text.trim().is_empty() {
                         continue;
                     }
-                    self.score_line(text, &mut set)
+                    self.score_line(text, &mut set, &mut scratch)
                 }
                 Err(_) => Err(vec![ScoringError::new("", "the line is not valid UTF-8")]),
             };
             summary.lines += 1;
             match outcome {
-                Ok(result) => {
-                    serde_json::to_writer(&mut out, &result)?;
+                Ok(outcome) => {
+                    // Written straight from the scratch: the same JSON as the ScoreResult.
+                    serde_json::to_writer(&mut out, &outcome.view(&scratch))?;
                     summary.scored += 1;
                 }
                 Err(errors) => {
@@ -96,18 +100,24 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Scores one JSON request, reusing `set` for the answers.
-    pub(crate) fn score_line(
-        &self,
+    /// Scores one JSON request, reusing `set` and `scratch`.
+    pub(crate) fn score_line<'e>(
+        &'e self,
         text: &str,
         set: &mut AnswerSet,
-    ) -> Result<ScoreResult, Vec<ScoringError>> {
-        let fields: LineFields<'_> = serde_json::from_str(text).map_err(|e| {
+        scratch: &mut Scratch,
+    ) -> Result<Outcome<'e>, Vec<ScoringError>> {
+        let whole_line = |e: serde_json::Error| {
             vec![ScoringError::new(
                 "",
                 format!("not a JSON request object: {}", without_position(&e)),
             )]
-        })?;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let fields = LineSeed { engine: self, set }
+            .deserialize(&mut de)
+            .map_err(whole_line)?;
+        de.end().map_err(whole_line)?;
         let mut errors = fields.problems;
         let instrument = required(&mut errors, "instrument", fields.instrument).and_then(|raw| {
             parse_str(raw).or_else(|| {
@@ -160,8 +170,19 @@ impl Engine {
             },
         };
         let inst = instrument.as_deref().and_then(|id| self.compiled(id));
-        let answers = required(&mut errors, "answers", fields.answers);
-        if let (Some(inst), Some(raw)) = (inst, answers) {
+        let answers = match fields.streamed {
+            Some(_) => fields.answers,
+            None => required(&mut errors, "answers", fields.answers),
+        };
+        if let Some(is_object) = fields.streamed {
+            // Already read into `set` while parsing the line (the instrument came first).
+            if !is_object {
+                errors.push(ScoringError::new(
+                    "answers",
+                    "must be an object of answer codes keyed by item id",
+                ));
+            }
+        } else if let (Some(inst), Some(raw)) = (inst, answers) {
             set.reset(inst.def.items.len());
             let mut de = serde_json::Deserializer::from_str(raw.get());
             let seed = AnswersSeed {
@@ -187,7 +208,7 @@ impl Engine {
             (Some(_), Some(inst), Some(date), Some(child))
                 if errors.iter().all(|e| fields_ok(&e.field)) =>
             {
-                match self.score_set(inst, set, date, &child, initial.as_ref()) {
+                match self.evaluate(inst, set, date, &child, initial.as_ref(), scratch) {
                     Ok(result) if errors.is_empty() => Ok(result),
                     Ok(_) => Err(errors),
                     Err(more) => {
@@ -250,21 +271,32 @@ fn without_position(e: &serde_json::Error) -> String {
 struct LineFields<'a> {
     instrument: Option<&'a RawValue>,
     answers: Option<&'a RawValue>,
+    /// Set when the answers were streamed into the answer set during the parse: whether
+    /// they were an object.
+    streamed: Option<bool>,
     administered_on: Option<&'a RawValue>,
     child: Option<&'a RawValue>,
     initial: Option<&'a RawValue>,
     problems: Vec<ScoringError>,
 }
 
-impl<'de> Deserialize<'de> for LineFields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(LineVisitor)
+/// Reads a request line in one pass: when `instrument` comes before `answers` (the usual
+/// order) and is known, the answers go straight into the answer set; otherwise they are kept
+/// unparsed and read once the instrument is known.
+struct LineSeed<'s> {
+    engine: &'s Engine,
+    set: &'s mut AnswerSet,
+}
+
+impl<'de> DeserializeSeed<'de> for LineSeed<'_> {
+    type Value = LineFields<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct LineVisitor;
-
-impl<'de> Visitor<'de> for LineVisitor {
+impl<'de> Visitor<'de> for LineSeed<'_> {
     type Value = LineFields<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -275,15 +307,28 @@ impl<'de> Visitor<'de> for LineVisitor {
         let mut fields = LineFields {
             instrument: None,
             answers: None,
+            streamed: None,
             administered_on: None,
             child: None,
             initial: None,
             problems: Vec::new(),
         };
+        let mut known: Option<&Compiled> = None;
         while let Some(key) = map.next_key::<FieldKey>()? {
             let (name, slot) = match key {
                 FieldKey::Instrument => ("instrument", &mut fields.instrument),
-                FieldKey::Answers => ("answers", &mut fields.answers),
+                FieldKey::Answers => {
+                    if let (Some(inst), None, None) = (known, fields.streamed, fields.answers) {
+                        self.set.reset(inst.def.items.len());
+                        let seed = AnswersSeed {
+                            lookup: &inst.lookup,
+                            set: &mut *self.set,
+                        };
+                        fields.streamed = Some(map.next_value_seed(LenientAnswersSeed(seed))?);
+                        continue;
+                    }
+                    ("answers", &mut fields.answers)
+                }
                 FieldKey::AdministeredOn => ("administered_on", &mut fields.administered_on),
                 FieldKey::Child => ("child", &mut fields.child),
                 FieldKey::Initial => ("initial", &mut fields.initial),
@@ -299,10 +344,15 @@ impl<'de> Visitor<'de> for LineVisitor {
                 }
             };
             let value: &'de RawValue = map.next_value()?;
-            if slot.replace(value).is_some() {
+            let repeated =
+                slot.replace(value).is_some() || (name == "answers" && fields.streamed.is_some());
+            if repeated {
                 fields
                     .problems
                     .push(ScoringError::new(name, "given more than once"));
+            }
+            if name == "instrument" && !repeated {
+                known = parse_str(value).and_then(|id| self.engine.compiled(&id));
             }
         }
         Ok(fields)

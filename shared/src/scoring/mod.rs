@@ -4,7 +4,8 @@
 //! - `builtin`    — the shipped definitions (`shared/instruments/*.json`), embedded in the binary;
 //! - `age`        — age in completed months and prematurity-corrected age;
 //! - `answers`    — answers resolved against a definition (shared by every input path);
-//! - `engine`     — [`Engine`]: validation and scoring;
+//! - `engine`     — [`Engine`]: definitions compiled, requests validated;
+//! - `outcome`    — scores, bands, risk rules and explanation, as a result or straight to JSON;
 //! - `lines`      — [`score_lines`], the `ravis score` contract (JSON lines in, JSON lines out);
 //! - `risk_profile` — the per-child view over stored results.
 //!
@@ -16,6 +17,7 @@ mod builtin;
 pub mod definition;
 mod engine;
 mod lines;
+mod outcome;
 pub mod risk_profile;
 
 #[cfg(test)]

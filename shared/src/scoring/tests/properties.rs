@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::scoring::answers::AnswerSet;
+use crate::scoring::outcome::Scratch;
 use serde_json::{Value, json};
 
 /// SplitMix64: small, deterministic, good enough to explore inputs.
@@ -212,11 +213,19 @@ fn check_result(line: &str, r: &ScoreResult) {
 fn arbitrary_requests_never_panic_and_all_paths_agree() {
     let mut rng = Rng(0x005e_ed0f_5c0e);
     let mut set = AnswerSet::default();
+    let mut scratch = Scratch::default();
     let (mut scored, mut rejected) = (0, 0);
     let mut per_instrument: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..6000 {
+    let mut input = String::new();
+    // What `score_lines` must print for each line: the owned path's result or errors.
+    let mut expected: Vec<Option<String>> = Vec::new();
+    for n in 1..=6000u64 {
         let line = random_line(&mut rng);
-        let fast = engine().score_line(&line, &mut set);
+        input.push_str(&line);
+        input.push('\n');
+        let fast = engine()
+            .score_line(&line, &mut set, &mut scratch)
+            .map(|outcome| outcome.to_result(&scratch));
         match serde_json::from_str::<ScoreRequest>(&line) {
             Ok(req) => {
                 let owned = engine().score(&req);
@@ -227,14 +236,37 @@ fn arbitrary_requests_never_panic_and_all_paths_agree() {
                         check_result(&line, &r);
                         *per_instrument.entry(r.instrument.clone()).or_default() += 1;
                         scored += 1;
+                        expected.push(Some(serde_json::to_string(&r).expect("serialises")));
                     }
                     Err(errors) => {
                         assert!(!errors.is_empty(), "{line}");
                         rejected += 1;
+                        let errors = serde_json::to_string(&errors).expect("serialises");
+                        expected.push(Some(format!("{{\"line\":{n},\"errors\":{errors}}}")));
                     }
                 }
             }
-            Err(_) => assert!(fast.is_err(), "the owned path rejects {line}"),
+            Err(_) => {
+                assert!(fast.is_err(), "the owned path rejects {line}");
+                expected.push(None);
+            }
+        }
+    }
+    // The JSON written straight from the scratch is byte-identical to the owned result's.
+    let mut out = Vec::new();
+    engine()
+        .score_lines(input.as_bytes(), &mut out)
+        .expect("in-memory I/O");
+    let out = String::from_utf8(out).expect("UTF-8");
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(got.len(), expected.len());
+    for (n, (got, want)) in got.iter().zip(&expected).enumerate() {
+        match want {
+            Some(want) => assert_eq!(got, want, "line {}", n + 1),
+            None => assert!(
+                got.starts_with(&format!("{{\"line\":{},\"errors\":[{{", n + 1)),
+                "{got}"
+            ),
         }
     }
     // The generator explores both sides.

@@ -178,7 +178,10 @@ fn proration_with_four_answered_items_rounds_half_up() {
         .find(|e| e.rule == "score.emotional")
         .expect("explained")
         .text;
-    assert!(text.contains("4 of 5 items answered"), "{text}");
+    assert_eq!(
+        text,
+        "4 of 5 items: 1 × 5 / 4 = 1.25 → 1 (half up); band close_to_average (0–3)"
+    );
 }
 
 #[test]
