@@ -349,7 +349,11 @@ fn territory_scoped_callers_see_only_their_subtree() {
     for path in [&child, &screening, &profile] {
         assert_eq!(get(&inside, path).status, 200, "{path} inside the scope");
         let refused = get(&outside, path);
-        assert_eq!(refused.status, 404, "{path} outside the scope: {}", refused.body);
+        assert_eq!(
+            refused.status, 404,
+            "{path} outside the scope: {}",
+            refused.body
+        );
     }
     // The ministry analyst sees aggregates only, never a person.
     let analyst = token_for(dir.path(), Role::MinistryAnalyst, None);
