@@ -1,6 +1,7 @@
 //! Domain types and pure rules.
 
 pub mod atvk;
+pub mod catalogue;
 pub mod child;
 pub mod field_error;
 pub mod identity_hash;

@@ -13,7 +13,7 @@
 
 mod age;
 mod answers;
-mod builtin;
+pub(crate) mod builtin;
 pub mod definition;
 mod engine;
 mod lines;
