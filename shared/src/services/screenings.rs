@@ -402,11 +402,3 @@ pub async fn all_results<R: RecordStore>(
     out.sort_by_key(key);
     Ok(out)
 }
-
-/// The newest result of a screening.
-pub async fn latest_result<R: RecordStore>(
-    records: &R,
-    id: ScreeningId,
-) -> Result<Option<Value>, ServiceError> {
-    Ok(all_results(records, id).await?.pop())
-}
