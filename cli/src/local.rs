@@ -20,6 +20,7 @@ use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
+use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -108,13 +109,16 @@ pub async fn serve(
             Arc::clone(&ids),
             &keys.identity_hmac_key,
         )),
-        screenings: ScreeningsApi(ScreeningsService::new(
-            records.clone(),
-            scoring_queue.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&ids),
-            Arc::clone(&engine),
-        )),
+        screenings: ScreeningsApi::new(
+            ScreeningsService::new(
+                records.clone(),
+                scoring_queue.clone(),
+                Arc::clone(&clock),
+                Arc::clone(&ids),
+                Arc::clone(&engine),
+            ),
+            CatalogueService::builtin(Arc::clone(&engine))?,
+        ),
     };
 
     let listener = tokio::net::TcpListener::bind(options.addr)

@@ -16,6 +16,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
+use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -64,13 +65,16 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
         ids.clone(),
         &[9; 32],
     ));
-    let screenings = ScreeningsApi(ScreeningsService::new(
-        records.clone(),
-        queue.clone(),
-        clock.clone(),
-        ids,
-        engine.clone(),
-    ));
+    let screenings = ScreeningsApi::new(
+        ScreeningsService::new(
+            records.clone(),
+            queue.clone(),
+            clock.clone(),
+            ids,
+            engine.clone(),
+        ),
+        CatalogueService::builtin(engine.clone()).unwrap(),
+    );
 
     let child = json!({"given_name": "Jānis", "family_name": "Ozols", "birth_date": "2024-10-01", "sex": "male"});
     let r = call(

@@ -17,6 +17,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, RandomIds};
 use ravis::scoring::Engine;
+use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -92,13 +93,10 @@ async fn the_sample_events_run_through_the_handlers() {
         ids.clone(),
         &[7; 32],
     ));
-    let screenings = ScreeningsApi(ScreeningsService::new(
-        records.clone(),
-        queue,
-        clock.clone(),
-        ids,
-        engine.clone(),
-    ));
+    let screenings = ScreeningsApi::new(
+        ScreeningsService::new(records.clone(), queue, clock.clone(), ids, engine.clone()),
+        CatalogueService::builtin(engine.clone()).unwrap(),
+    );
 
     let r = invoke(&auth, &token, &children, "children-api/post-children.json").await;
     assert_eq!(r.status(), 201, "{:?}", body(&r));

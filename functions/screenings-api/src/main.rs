@@ -1,10 +1,10 @@
-//! Lambda `screenings-api`: `POST /screenings`, `GET /screenings/{id}`.
+//! Lambda `screenings-api`: screenings, risk profiles and the read-only catalogue.
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, lambda::serve_http, screenings_api::ScreeningsApi};
 use ravis::ports::{RandomIds, SystemClock};
-use ravis::{scoring::Engine, services::screenings::ScreeningsService};
+use ravis::services::{catalogue::CatalogueService, screenings::ScreeningsService};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -14,13 +14,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
-    let engine = Arc::new(Engine::builtin()?);
-    let service = ScreeningsService::new(
+    let engine = Arc::new(ravis::scoring::Engine::builtin()?);
+    let catalogue = CatalogueService::builtin(Arc::clone(&engine))?;
+    let screenings = ScreeningsService::new(
         records,
         queue,
         Arc::new(SystemClock),
         Arc::new(RandomIds),
         engine,
     );
-    serve_http(Authenticator::new(&settings.auth)?, ScreeningsApi(service)).await
+    serve_http(
+        Authenticator::new(&settings.auth)?,
+        ScreeningsApi::new(screenings, catalogue),
+    )
+    .await
 }

@@ -153,10 +153,10 @@ mod tests {
             match v {
                 serde_json::Value::Object(m) => {
                     for (k, v) in m {
-                        if k == "programme" {
-                            if let Some(id) = v.as_str() {
-                                out.push(id.to_owned());
-                            }
+                        if k == "programme"
+                            && let Some(id) = v.as_str()
+                        {
+                            out.push(id.to_owned());
                         }
                         programmes(v, out);
                     }

@@ -29,6 +29,12 @@ pub enum Route {
     ChildRiskProfile,
     /// `POST /screenings/{id}/rescore`
     RescoreScreening,
+    /// `GET /catalogue/programmes`
+    ListProgrammes,
+    /// `GET /catalogue/programmes/{id}`
+    GetProgramme,
+    /// `GET /catalogue/instruments`
+    ListInstruments,
 }
 
 /// A route's method and path pattern.
@@ -73,6 +79,21 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::RescoreScreening,
         method: Method::POST,
         path: "/screenings/{id}/rescore",
+    },
+    RouteSpec {
+        route: Route::ListProgrammes,
+        method: Method::GET,
+        path: "/catalogue/programmes",
+    },
+    RouteSpec {
+        route: Route::GetProgramme,
+        method: Method::GET,
+        path: "/catalogue/programmes/{id}",
+    },
+    RouteSpec {
+        route: Route::ListInstruments,
+        method: Method::GET,
+        path: "/catalogue/instruments",
     },
 ];
 
@@ -284,6 +305,9 @@ mod tests {
             Route::GetScreening,
             Route::ChildRiskProfile,
             Route::RescoreScreening,
+            Route::ListProgrammes,
+            Route::GetProgramme,
+            Route::ListInstruments,
         ];
         for route in all {
             assert_eq!(

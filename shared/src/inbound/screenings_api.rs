@@ -5,23 +5,45 @@ use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::{Queue, RecordStore};
 use crate::services::Reply;
+use crate::services::catalogue::CatalogueService;
 use crate::services::screenings::ScreeningsService;
 
-/// Serves `POST /screenings`, `GET /screenings/{id}` and `GET /children/{id}/risk-profile`.
-pub struct ScreeningsApi<R, Q>(pub ScreeningsService<R, Q>);
+/// Serves the screening routes, the risk profile and the (read-only) catalogue.
+pub struct ScreeningsApi<R, Q> {
+    screenings: ScreeningsService<R, Q>,
+    catalogue: CatalogueService,
+}
 
 impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
+    /// Builds the adapter.
+    pub fn new(screenings: ScreeningsService<R, Q>, catalogue: CatalogueService) -> Self {
+        Self {
+            screenings,
+            catalogue,
+        }
+    }
+
     /// Calls a screenings route (also used by the local host's combined API).
     pub async fn dispatch(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
         match route {
             Route::CreateScreening => {
                 let input = parse_json(&ctx.req)?;
                 let idem = idempotency(ctx, "POST /screenings")?;
-                Ok(self.0.submit(&ctx.principal, input, idem).await?)
+                Ok(self.screenings.submit(&ctx.principal, input, idem).await?)
             }
-            Route::GetScreening => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
-            Route::ChildRiskProfile => Ok(self.0.risk_profile(&ctx.principal, ctx.id()?).await?),
-            Route::RescoreScreening => Ok(self.0.rescore(&ctx.principal, ctx.id()?).await?),
+            Route::GetScreening => Ok(self.screenings.get(&ctx.principal, ctx.id()?).await?),
+            Route::ChildRiskProfile => Ok(self
+                .screenings
+                .risk_profile(&ctx.principal, ctx.id()?)
+                .await?),
+            Route::RescoreScreening => {
+                Ok(self.screenings.rescore(&ctx.principal, ctx.id()?).await?)
+            }
+            Route::ListProgrammes => Ok(self.catalogue.programmes()),
+            Route::GetProgramme => Ok(self
+                .catalogue
+                .programme(ctx.params.first().map(String::as_str).unwrap_or(""))?),
+            Route::ListInstruments => Ok(self.catalogue.instruments()),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -35,6 +57,9 @@ impl<R: RecordStore, Q: Queue> Api for ScreeningsApi<R, Q> {
                 | Route::GetScreening
                 | Route::ChildRiskProfile
                 | Route::RescoreScreening
+                | Route::ListProgrammes
+                | Route::GetProgramme
+                | Route::ListInstruments
         )
     }
 
