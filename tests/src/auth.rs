@@ -1,7 +1,7 @@
 //! Token helpers for tests: an HS256 verifier and a valid token for one role.
 
 use ravis::config::{AuthSettings, JwtKey};
-use ravis::domain::Role;
+use ravis::domain::{Atvk, Role};
 use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
 
 /// Issuer of test tokens.
@@ -12,6 +12,15 @@ const SECRET: &[u8] = b"ravis-tests-secret-ravis-tests-secret";
 
 /// A verifier for test tokens and a token valid for ten minutes with `role` at `organisation`.
 pub fn verifier_and_token(role: Role, organisation: &str) -> (Authenticator, String) {
+    verifier_and_scoped_token(role, organisation, None)
+}
+
+/// Like [`verifier_and_token`], with a territory scope (`ravis:atvk`).
+pub fn verifier_and_scoped_token(
+    role: Role,
+    organisation: &str,
+    territory: Option<&Atvk>,
+) -> (Authenticator, String) {
     let settings = AuthSettings {
         issuer: ISSUER.into(),
         audience: vec![AUDIENCE.into()],
@@ -28,7 +37,7 @@ pub fn verifier_and_token(role: Role, organisation: &str) -> (Authenticator, Str
             subject: "test-user",
             roles: &[role],
             organisation,
-            territory: None,
+            territory,
             purpose: None,
             issued_at: now - 5,
             lifetime_seconds: 600,

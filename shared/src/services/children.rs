@@ -106,6 +106,21 @@ impl<R: RecordStore> ChildrenService<R> {
                 }
             },
         };
+        // A territory-scoped caller registers only children it will be able to see.
+        if let Some(scope) = &principal.territory {
+            match &atvk {
+                Some(a) if a.is_within(scope) => {}
+                Some(_) => errors.push(FieldError::new(
+                    "atvk",
+                    format!("is outside your territory scope {scope}"),
+                )),
+                None if !errors.iter().any(|e| e.field == "atvk") => errors.push(FieldError::new(
+                    "atvk",
+                    format!("is required for a caller scoped to territory {scope}"),
+                )),
+                None => {}
+            }
+        }
         errors.extend(
             check_new_child(
                 code.as_ref(),

@@ -1,0 +1,360 @@
+//! Every route × every role × every territory scope, with the exact status and which fields
+//! come back. A route missing from the matrix fails the test (issue #5, "Done when").
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::domain::{Atvk, Principal, Role};
+use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::http::ApiRequest;
+use ravis::inbound::problem::Problem;
+use ravis::inbound::routes::{Api, Ctx, ROUTES, Route, handle};
+use ravis::inbound::screenings_api::ScreeningsApi;
+use ravis::inbound::sqs::handle_event;
+use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
+use ravis::scoring::Engine;
+use ravis::services::Reply;
+use ravis::services::catalogue::CatalogueService;
+use ravis::services::children::{ChildrenService, NewChildInput};
+use ravis::services::scoring_worker::ScoringWorker;
+use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
+use ravis_tests::auth::verifier_and_scoped_token;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct AllRoutes {
+    children: ChildrenApi<SqliteRecordStore>,
+    screenings: ScreeningsApi<SqliteRecordStore, SqliteQueue>,
+}
+
+impl Api for AllRoutes {
+    fn serves(&self, _: Route) -> bool {
+        true
+    }
+    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        if self.children.serves(route) {
+            self.children.dispatch(route, ctx).await
+        } else {
+            self.screenings.dispatch(route, ctx).await
+        }
+    }
+}
+
+/// The child lives in Rīga (0001000); scopes: none, Rīga, another municipality.
+const HOME: &str = "0001000";
+const ELSEWHERE: &str = "0056000";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Scope {
+    National,
+    Home,
+    Elsewhere,
+}
+
+/// What a caller gets: status, and for successful reads the exact top-level fields.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    status: u16,
+    fields: Option<BTreeSet<String>>,
+}
+
+const CHILD_FIELDS: &[&str] = &[
+    "id",
+    "personal_code",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "gestational_age_weeks",
+    "atvk",
+    "status",
+    "created_at",
+    "registered_by_org",
+    "version",
+];
+const SCREENING_CLINICAL: &[&str] = &[
+    "id",
+    "child_id",
+    "instrument",
+    "administered_on",
+    "answers",
+    "initial_screening_id",
+    "status",
+    "submitted_at",
+    "submitted_by",
+    "result_key",
+    "scored_at",
+    "result",
+    "results",
+];
+const SCREENING_SUMMARY: &[&str] = &[
+    "id",
+    "child_id",
+    "instrument",
+    "administered_on",
+    "status",
+    "submitted_at",
+    "result",
+];
+const PROFILE_CLINICAL: &[&str] = &[
+    "child_id",
+    "as_of",
+    "overall_risk",
+    "instruments",
+    "open_recommendations",
+    "rescreens_due",
+];
+const PROFILE_SUMMARY: &[&str] = &["child_id", "as_of", "needs_support", "open_recommendations"];
+
+fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
+    Some(list.iter().map(|s| (*s).to_owned()).collect())
+}
+
+/// The policy, written out: the expected outcome of each route for a role and scope.
+fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
+    use Role::*;
+    let reader = !matches!(role, MinistryAnalyst);
+    let clinical = matches!(
+        role,
+        HealthSpecialist | RegistryAdministrator | PartnerSystem
+    );
+    let visible = scope != Scope::Elsewhere;
+    let status = |s: u16| Outcome {
+        status: s,
+        fields: None,
+    };
+    match route {
+        Route::CreateChild => match role {
+            RegistryAdministrator
+            | HealthSpecialist
+            | EducationSpecialist
+            | MunicipalitySocialService
+            | PartnerSystem => {
+                // A scoped caller may only register children inside its territory.
+                status(if visible { 201 } else { 422 })
+            }
+            _ => status(403),
+        },
+        Route::GetChild if !reader => status(403),
+        Route::GetChild if !visible => status(404),
+        Route::GetChild => Outcome {
+            status: 200,
+            fields: fields(CHILD_FIELDS),
+        },
+        Route::CreateScreening => match role {
+            HealthSpecialist | EducationSpecialist | PartnerSystem => {
+                status(if visible { 202 } else { 422 })
+            }
+            _ => status(403),
+        },
+        Route::GetScreening if !reader => status(403),
+        Route::GetScreening if !visible => status(404),
+        Route::GetScreening => Outcome {
+            status: 200,
+            fields: fields(if clinical {
+                SCREENING_CLINICAL
+            } else {
+                SCREENING_SUMMARY
+            }),
+        },
+        Route::ChildRiskProfile if !reader => status(403),
+        Route::ChildRiskProfile if !visible => status(404),
+        Route::ChildRiskProfile => Outcome {
+            status: 200,
+            fields: fields(if clinical {
+                PROFILE_CLINICAL
+            } else {
+                PROFILE_SUMMARY
+            }),
+        },
+        Route::RescoreScreening => status(if role == RegistryAdministrator {
+            202
+        } else {
+            403
+        }),
+        Route::ListProgrammes => Outcome {
+            status: 200,
+            fields: fields(&["version", "source", "programmes"]),
+        },
+        Route::GetProgramme => Outcome {
+            status: 200,
+            fields: fields(&[
+                "id",
+                "name",
+                "kind",
+                "participants",
+                "annual_target",
+                "target_age_months",
+                "target_needs",
+            ]),
+        },
+        Route::ListInstruments => Outcome {
+            status: 200,
+            fields: fields(&["instruments"]),
+        },
+    }
+}
+
+fn request(route: Route, token: &str, child: &str, screening: &str, n: usize) -> ApiRequest {
+    let mchat: serde_json::Map<String, Value> =
+        (1..=20).map(|i| (i.to_string(), json!(1))).collect();
+    let (method, path, body) = match route {
+        Route::CreateChild => (
+            "POST",
+            "/children".to_owned(),
+            Some(
+                json!({"given_name": format!("Child{n}"), "family_name": "M", "birth_date": "2024-10-01", "sex": "male", "atvk": HOME}),
+            ),
+        ),
+        Route::GetChild => ("GET", format!("/children/{child}"), None),
+        Route::CreateScreening => (
+            "POST",
+            "/screenings".to_owned(),
+            Some(
+                json!({"child_id": child, "instrument": "mchat-r", "administered_on": "2026-11-20", "answers": mchat}),
+            ),
+        ),
+        Route::GetScreening => ("GET", format!("/screenings/{screening}"), None),
+        Route::ChildRiskProfile => ("GET", format!("/children/{child}/risk-profile"), None),
+        Route::RescoreScreening => ("POST", format!("/screenings/{screening}/rescore"), None),
+        Route::ListProgrammes => ("GET", "/catalogue/programmes".to_owned(), None),
+        Route::GetProgramme => ("GET", "/catalogue/programmes/cool-kids".to_owned(), None),
+        Route::ListInstruments => ("GET", "/catalogue/instruments".to_owned(), None),
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    ApiRequest {
+        method: method.parse().unwrap(),
+        path,
+        query: vec![],
+        headers,
+        body: body.map(|b| b.to_string().into()).unwrap_or_default(),
+        request_id: format!("matrix-{n}"),
+    }
+}
+
+#[tokio::test]
+async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let records = backend.records();
+    let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+    let engine = Arc::new(Engine::builtin().unwrap());
+    let api = AllRoutes {
+        children: ChildrenApi(ChildrenService::new(
+            records.clone(),
+            clock.clone(),
+            ids.clone(),
+            &[4; 32],
+        )),
+        screenings: ScreeningsApi::new(
+            ScreeningsService::new(
+                records.clone(),
+                queue.clone(),
+                clock.clone(),
+                ids.clone(),
+                engine.clone(),
+            ),
+            CatalogueService::builtin(engine.clone()).unwrap(),
+        ),
+    };
+    // One scored screening of one child in Rīga, made by a national health specialist.
+    let nurse = Principal {
+        subject: "n".into(),
+        roles: vec![Role::HealthSpecialist],
+        organisation: "o".into(),
+        territory: None,
+        purpose: None,
+    };
+    let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[4; 32]);
+    let child: NewChildInput = serde_json::from_value(json!({"given_name": "A", "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME})).unwrap();
+    let child_id = children.register(&nurse, child, None).await.unwrap().body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let screenings = ScreeningsService::new(
+        records.clone(),
+        queue.clone(),
+        clock.clone(),
+        ids.clone(),
+        engine.clone(),
+    );
+    let answers: serde_json::Map<String, Value> =
+        (1..=20).map(|i| (i.to_string(), json!(1))).collect();
+    let input: NewScreeningInput = serde_json::from_value(json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-20", "answers": answers})).unwrap();
+    let screening_id = screenings.submit(&nurse, input, None).await.unwrap().body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let worker = ScoringWorker::new(records.clone(), clock, ids, engine);
+    let received = queue
+        .receive(10, Duration::from_secs(60), Duration::from_millis(200))
+        .await
+        .unwrap();
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = received
+        .iter()
+        .map(|m| {
+            let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+            r.message_id = Some(m.id.clone());
+            r.body = Some(m.body.clone());
+            r
+        })
+        .collect();
+    assert!(
+        handle_event(&worker, event)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+
+    let mut failures = Vec::new();
+    let mut n = 0;
+    let mut covered = BTreeSet::new();
+    for spec in ROUTES {
+        for role in Role::ALL {
+            for scope in [Scope::National, Scope::Home, Scope::Elsewhere] {
+                n += 1;
+                let territory = match scope {
+                    Scope::National => None,
+                    Scope::Home => Some(Atvk::parse(HOME).unwrap()),
+                    Scope::Elsewhere => Some(Atvk::parse(ELSEWHERE).unwrap()),
+                };
+                let (auth, token) = verifier_and_scoped_token(role, "org", territory.as_ref());
+                let want = expected(spec.route, role, scope);
+                let response = handle(
+                    &auth,
+                    &api,
+                    request(spec.route, &token, &child_id, &screening_id, n),
+                )
+                .await;
+                let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+                let got = Outcome {
+                    status: response.status.as_u16(),
+                    fields: (response.status.as_u16() == 200)
+                        .then(|| body.as_object().map(|o| o.keys().cloned().collect()))
+                        .flatten(),
+                };
+                if got != want {
+                    failures.push(format!(
+                        "{:?} {role} {scope:?}: expected {want:?}, got {got:?} {body}",
+                        spec.route
+                    ));
+                }
+                covered.insert(format!("{:?}", spec.route));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(covered.len(), ROUTES.len());
+}
