@@ -24,7 +24,7 @@ from cfnlint.decode import decode
 FUNCTIONS = {
     "ChildrenApiFunction": {
         "binary": "children-api",
-        "routes": {("POST", "/children"), ("GET", "/children/{id}")},
+        "routes": {("POST", "/children"), ("GET", "/children/{id}"), ("POST", "/children/search")},
         "env": set(),
     },
     "ScreeningsApiFunction": {

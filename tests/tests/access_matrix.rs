@@ -137,6 +137,12 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             }
             _ => status(403),
         },
+        Route::SearchChildren if !reader => status(403),
+        Route::SearchChildren if !visible => status(404),
+        Route::SearchChildren => Outcome {
+            status: 200,
+            fields: fields(CHILD_FIELDS),
+        },
         Route::GetChild if !reader => status(403),
         Route::GetChild if !visible => status(404),
         Route::GetChild => Outcome {
@@ -209,6 +215,11 @@ fn request(route: Route, token: &str, child: &str, screening: &str, n: usize) ->
             ),
         ),
         Route::GetChild => ("GET", format!("/children/{child}"), None),
+        Route::SearchChildren => (
+            "POST",
+            "/children/search".to_owned(),
+            Some(json!({"personal_code": "325794-61005"})),
+        ),
         Route::CreateScreening => (
             "POST",
             "/screenings".to_owned(),
@@ -272,7 +283,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         purpose: None,
     };
     let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[4; 32]);
-    let child: NewChildInput = serde_json::from_value(json!({"given_name": "A", "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME})).unwrap();
+    let child: NewChildInput = serde_json::from_value(json!({"given_name": "A", "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME, "personal_code": "32579461005"})).unwrap();
     let child_id = children.register(&nurse, child, None).await.unwrap().body["id"]
         .as_str()
         .unwrap()

@@ -7,7 +7,7 @@
 
 use ravis::inbound::problem::{FieldError, Problem};
 use ravis::inbound::routes::ROUTES;
-use ravis::services::children::NewChildInput;
+use ravis::services::children::{NewChildInput, SearchInput};
 use ravis::services::screenings::NewScreeningInput;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -118,10 +118,10 @@ fn schema_matches<T: DeserializeOwned>(name: &str) {
         .unwrap_or_else(|| panic!("{name} accepts an undocumented field"))
         .to_string();
     // serde names every field the type knows: each must be documented.
-    let known: BTreeSet<String> = refusal
-        .split("expected one of ")
-        .nth(1)
-        .unwrap_or_default()
+    let listed = refusal.split("expected ").nth(1).unwrap_or_default();
+    let known: BTreeSet<String> = listed
+        .strip_prefix("one of ")
+        .unwrap_or(listed)
         .split(", ")
         .map(|f| f.trim_matches('`').to_owned())
         .collect();
@@ -136,6 +136,7 @@ fn schema_matches<T: DeserializeOwned>(name: &str) {
 fn request_schemas_match_the_request_types() {
     schema_matches::<NewChildInput>("NewChild");
     schema_matches::<NewScreeningInput>("NewScreening");
+    schema_matches::<SearchInput>("ChildSearch");
 }
 
 #[test]

@@ -20,6 +20,10 @@ impl<R: RecordStore> ChildrenApi<R> {
                 Ok(self.0.register(&ctx.principal, input, idem).await?)
             }
             Route::GetChild => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
+            Route::SearchChildren => Ok(self
+                .0
+                .find_by_personal_code(&ctx.principal, parse_json(&ctx.req)?)
+                .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -27,7 +31,10 @@ impl<R: RecordStore> ChildrenApi<R> {
 
 impl<R: RecordStore> Api for ChildrenApi<R> {
     fn serves(&self, route: Route) -> bool {
-        matches!(route, Route::CreateChild | Route::GetChild)
+        matches!(
+            route,
+            Route::CreateChild | Route::GetChild | Route::SearchChildren
+        )
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {

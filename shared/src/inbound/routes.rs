@@ -21,6 +21,8 @@ pub enum Route {
     CreateChild,
     /// `GET /children/{id}`
     GetChild,
+    /// `POST /children/search`
+    SearchChildren,
     /// `POST /screenings`
     CreateScreening,
     /// `GET /screenings/{id}`
@@ -54,6 +56,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::CreateChild,
         method: Method::POST,
         path: "/children",
+    },
+    RouteSpec {
+        route: Route::SearchChildren,
+        method: Method::POST,
+        path: "/children/search",
     },
     RouteSpec {
         route: Route::GetChild,
@@ -301,6 +308,7 @@ mod tests {
         let all = [
             Route::CreateChild,
             Route::GetChild,
+            Route::SearchChildren,
             Route::CreateScreening,
             Route::GetScreening,
             Route::ChildRiskProfile,

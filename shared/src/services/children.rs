@@ -41,6 +41,14 @@ pub struct NewChildInput {
     pub atvk: Option<String>,
 }
 
+/// Body of `POST /children/search` (a body, not a query string, so codes stay out of URLs and logs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchInput {
+    /// The personal code to look up.
+    pub personal_code: String,
+}
+
 /// The children use cases.
 pub struct ChildrenService<R> {
     records: R,
@@ -225,6 +233,36 @@ impl<R: RecordStore> ChildrenService<R> {
         let mut reply = Reply::ok(view(&record.data, record.version));
         reply.etag = Some(etag(record.version));
         Ok(reply)
+    }
+
+    /// Finds a child by personal code (either format, hyphen optional) through the keyed-hash
+    /// index; an old code that the population register replaced still finds the child
+    /// once identifier history lands (issue #4). Not found and not visible look the same.
+    pub async fn find_by_personal_code(
+        &self,
+        principal: &Principal,
+        input: SearchInput,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, PERSON_READERS, "search children")?;
+        let code = PersonalCode::parse(input.personal_code.trim())
+            .map_err(|e| ServiceError::invalid("personal_code", e.to_string()))?;
+        let not_found = || ServiceError::NotFound("no child with this personal code".into());
+        let index = self
+            .records
+            .get(&keys::personal_code(&self.code_index.hash(code.as_str())))
+            .await?
+            .ok_or_else(not_found)?;
+        let id: ChildId = serde_json::from_value(index.data["child_id"].clone()).map_err(|e| {
+            StoreError::Corrupt {
+                pk: index.key.pk.clone(),
+                sk: index.key.sk.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        match self.get(principal, id).await {
+            Err(ServiceError::NotFound(_)) => Err(not_found()),
+            other => other,
+        }
     }
 
     /// Loads a child as a domain value (for other use cases).
