@@ -24,7 +24,7 @@ from cfnlint.decode import decode
 FUNCTIONS = {
     "ChildrenApiFunction": {
         "binary": "children-api",
-        "routes": {("POST", "/children"), ("GET", "/children/{id}"), ("POST", "/children/search")},
+        "routes": {("POST", "/children"), ("GET", "/children/{id}"), ("POST", "/children/search"), ("PUT", "/children/{id}")},
         "env": set(),
     },
     "ScreeningsApiFunction": {

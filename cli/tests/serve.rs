@@ -136,6 +136,31 @@ fn idempotency_key_replays_and_detects_a_different_body() {
         other.json()["type"],
         "urn:ravis:problem:idempotency-key-reused"
     );
+    // Updates need the version read: missing If-Match is 428, a stale one 412.
+    let change =
+        json!({"given_name": "Anna Marija", "family_name": "Bērziņa", "birth_date": "2024-10-01",
+                        "sex": "female", "gestational_age_weeks": 39, "atvk": "0001000"})
+        .to_string();
+    let path = format!("/children/{child_id}");
+    let r = server.call("PUT", &path, Some(&change), &[]);
+    assert_eq!(r.status, 428, "{}", r.body);
+    let r = server.call("PUT", &path, Some(&change), &[("If-Match", "\"1\"")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    assert_eq!(r.json()["given_name"], "Anna Marija");
+    let r = server.call("PUT", &path, Some(&change), &[("If-Match", "\"1\"")]);
+    assert_eq!(r.status, 412, "{}", r.body);
+    assert_eq!(r.json()["type"], "urn:ravis:problem:precondition-failed");
+    // Found by personal code (hyphen optional), never by URL.
+    let r = server.call(
+        "POST",
+        "/children/search",
+        Some(r#"{"personal_code":"325794-61005"}"#),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["id"], child_id.as_str());
+
     // The same personal code twice is refused, naming the existing child.
     let dup = server.call("POST", "/children", Some(&child_body()), &[]);
     assert_eq!(dup.status, 409);

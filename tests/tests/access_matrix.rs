@@ -137,6 +137,23 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             }
             _ => status(403),
         },
+        Route::UpdateChild => match role {
+            RegistryAdministrator
+            | HealthSpecialist
+            | EducationSpecialist
+            | MunicipalitySocialService
+            | PartnerSystem => {
+                if visible {
+                    Outcome {
+                        status: 200,
+                        fields: fields(CHILD_FIELDS),
+                    }
+                } else {
+                    status(404)
+                }
+            }
+            _ => status(403),
+        },
         Route::SearchChildren if !reader => status(403),
         Route::SearchChildren if !visible => status(404),
         Route::SearchChildren => Outcome {
@@ -203,7 +220,14 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
     }
 }
 
-fn request(route: Route, token: &str, child: &str, screening: &str, n: usize) -> ApiRequest {
+fn request(
+    route: Route,
+    token: &str,
+    child: &str,
+    screening: &str,
+    version: u64,
+    n: usize,
+) -> ApiRequest {
     let mchat: serde_json::Map<String, Value> =
         (1..=20).map(|i| (i.to_string(), json!(1))).collect();
     let (method, path, body) = match route {
@@ -215,6 +239,13 @@ fn request(route: Route, token: &str, child: &str, screening: &str, n: usize) ->
             ),
         ),
         Route::GetChild => ("GET", format!("/children/{child}"), None),
+        Route::UpdateChild => (
+            "PUT",
+            format!("/children/{child}"),
+            Some(
+                json!({"given_name": format!("A{n}"), "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME}),
+            ),
+        ),
         Route::SearchChildren => (
             "POST",
             "/children/search".to_owned(),
@@ -237,6 +268,7 @@ fn request(route: Route, token: &str, child: &str, screening: &str, n: usize) ->
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     headers.insert("content-type", "application/json".parse().unwrap());
+    headers.insert("if-match", format!("\"{version}\"").parse().unwrap());
     ApiRequest {
         method: method.parse().unwrap(),
         path,
@@ -338,10 +370,16 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                 };
                 let (auth, token) = verifier_and_scoped_token(role, "org", territory.as_ref());
                 let want = expected(spec.route, role, scope);
+                let key = ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD");
+                let version = ravis::ports::RecordStore::get(&records, &key)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .version;
                 let response = handle(
                     &auth,
                     &api,
-                    request(spec.route, &token, &child_id, &screening_id, n),
+                    request(spec.route, &token, &child_id, &screening_id, version, n),
                 )
                 .await;
                 let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

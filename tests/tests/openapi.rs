@@ -7,7 +7,7 @@
 
 use ravis::inbound::problem::{FieldError, Problem};
 use ravis::inbound::routes::ROUTES;
-use ravis::services::children::{NewChildInput, SearchInput};
+use ravis::services::children::{ChildUpdateInput, NewChildInput, SearchInput};
 use ravis::services::screenings::NewScreeningInput;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -137,6 +137,7 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<NewChildInput>("NewChild");
     schema_matches::<NewScreeningInput>("NewScreening");
     schema_matches::<SearchInput>("ChildSearch");
+    schema_matches::<ChildUpdateInput>("ChildUpdate");
 }
 
 #[test]

@@ -20,6 +20,15 @@ impl<R: RecordStore> ChildrenApi<R> {
                 Ok(self.0.register(&ctx.principal, input, idem).await?)
             }
             Route::GetChild => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
+            Route::UpdateChild => {
+                let expected =
+                    crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
+                let input = parse_json(&ctx.req)?;
+                Ok(self
+                    .0
+                    .update(&ctx.principal, ctx.id()?, expected, input)
+                    .await?)
+            }
             Route::SearchChildren => Ok(self
                 .0
                 .find_by_personal_code(&ctx.principal, parse_json(&ctx.req)?)
@@ -33,7 +42,7 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
     fn serves(&self, route: Route) -> bool {
         matches!(
             route,
-            Route::CreateChild | Route::GetChild | Route::SearchChildren
+            Route::CreateChild | Route::GetChild | Route::SearchChildren | Route::UpdateChild
         )
     }
 

@@ -100,6 +100,16 @@ impl Problem {
         Self::new(412, "precondition-failed", "Precondition failed", detail)
     }
 
+    /// 428: a conditional request was required (`If-Match`).
+    pub fn precondition_required(detail: impl Into<String>) -> Self {
+        Self::new(
+            428,
+            "precondition-required",
+            "Precondition required",
+            detail,
+        )
+    }
+
     /// 413: the body is larger than allowed.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(

@@ -23,6 +23,8 @@ pub enum Route {
     GetChild,
     /// `POST /children/search`
     SearchChildren,
+    /// `PUT /children/{id}`
+    UpdateChild,
     /// `POST /screenings`
     CreateScreening,
     /// `GET /screenings/{id}`
@@ -56,6 +58,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::CreateChild,
         method: Method::POST,
         path: "/children",
+    },
+    RouteSpec {
+        route: Route::UpdateChild,
+        method: Method::PUT,
+        path: "/children/{id}",
     },
     RouteSpec {
         route: Route::SearchChildren,
@@ -206,6 +213,8 @@ pub fn problem_of(error: ServiceError) -> Problem {
     match error {
         ServiceError::Validation(errors) => Problem::validation(errors),
         ServiceError::NotFound(detail) => Problem::not_found(detail),
+        ServiceError::PreconditionFailed(detail) => Problem::precondition_failed(detail),
+        ServiceError::PreconditionRequired(detail) => Problem::precondition_required(detail),
         ServiceError::Forbidden(detail) => Problem::forbidden(detail),
         ServiceError::Conflict {
             slug,
@@ -309,6 +318,7 @@ mod tests {
             Route::CreateChild,
             Route::GetChild,
             Route::SearchChildren,
+            Route::UpdateChild,
             Route::CreateScreening,
             Route::GetScreening,
             Route::ChildRiskProfile,

@@ -41,6 +41,43 @@ pub struct NewChildInput {
     pub atvk: Option<String>,
 }
 
+/// Body of `PUT /children/{id}`: the new values of every changeable field. The personal
+/// code is not changed here: code changes come from the population register with history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildUpdateInput {
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// `female` or `male`.
+    pub sex: Sex,
+    /// Completed weeks of gestation at birth.
+    #[serde(default)]
+    pub gestational_age_weeks: Option<u8>,
+    /// Declared address territory.
+    #[serde(default)]
+    pub atvk: Option<String>,
+}
+
+/// Parses an `If-Match` value: one quoted version as this API issues (`"3"`), weak or strong.
+pub fn parse_if_match(value: Option<&str>) -> Result<u64, ServiceError> {
+    let raw = value.ok_or_else(|| {
+        ServiceError::PreconditionRequired(
+            "send If-Match with the ETag you read, so concurrent changes are not lost".into(),
+        )
+    })?;
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| {
+            ServiceError::invalid("If-Match", "must be an ETag this API issued, e.g. \"3\"")
+        })
+}
+
 /// Body of `POST /children/search` (a body, not a query string, so codes stay out of URLs and logs).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +269,104 @@ impl<R: RecordStore> ChildrenService<R> {
         }
         let mut reply = Reply::ok(view(&record.data, record.version));
         reply.etag = Some(etag(record.version));
+        Ok(reply)
+    }
+
+    /// Replaces the changeable fields of a child whose current version is `expected`.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: ChildId,
+        expected: u64,
+        input: ChildUpdateInput,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, REGISTRARS, "change children")?;
+        let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
+        let record = self
+            .records
+            .get(&keys::child(id))
+            .await?
+            .ok_or_else(not_found)?;
+        let mut child: Child =
+            serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
+                pk: record.key.pk.clone(),
+                sk: record.key.sk.clone(),
+                reason: e.to_string(),
+            })?;
+        if !crate::services::access::may_see_child(principal, &child) {
+            return Err(not_found());
+        }
+        if record.version != expected {
+            return Err(ServiceError::PreconditionFailed(format!(
+                "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",
+                record.version
+            )));
+        }
+        let mut errors = Vec::new();
+        let atvk = match input.atvk.as_deref() {
+            None => None,
+            Some(raw) => match Atvk::parse(raw) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    errors.push(FieldError::new("atvk", e.to_string()));
+                    None
+                }
+            },
+        };
+        if let Some(scope) = &principal.territory
+            && !atvk.as_ref().is_some_and(|a| a.is_within(scope))
+            && !errors.iter().any(|e| e.field == "atvk")
+        {
+            errors.push(FieldError::new(
+                "atvk",
+                format!("must stay within your territory scope {scope}"),
+            ));
+        }
+        let today = self.clock.now().date_naive();
+        errors.extend(
+            check_new_child(
+                child.personal_code.as_ref(),
+                &input.given_name,
+                &input.family_name,
+                input.birth_date,
+                input.gestational_age_weeks,
+                today,
+            )
+            .into_iter()
+            .map(|v| FieldError::new(v.field, v.reason)),
+        );
+        if !errors.is_empty() {
+            return Err(ServiceError::Validation(errors));
+        }
+        child.given_name = input.given_name.trim().to_owned();
+        child.family_name = input.family_name.trim().to_owned();
+        child.birth_date = input.birth_date;
+        child.sex = input.sex;
+        child.gestational_age_weeks = input.gestational_age_weeks;
+        child.atvk = atvk;
+        let data = serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let version = match self
+            .records
+            .put_versioned(
+                Record {
+                    data: data.clone(),
+                    ..record
+                },
+                expected,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(StoreError::Conflict { .. }) => {
+                return Err(ServiceError::PreconditionFailed(
+                    "the child was changed concurrently; read it again and re-apply your change"
+                        .into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut reply = Reply::ok(view(&data, version));
+        reply.etag = Some(etag(version));
         Ok(reply)
     }
 

@@ -64,6 +64,12 @@ pub enum ServiceError {
         /// Id of the existing resource, when it helps the caller.
         existing_id: Option<String>,
     },
+    /// The caller's version (`If-Match`) is not the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The operation needs a version (`If-Match`) and none was given.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// The record store failed.
     #[error("record store: {0}")]
     Store(#[from] StoreError),
