@@ -156,7 +156,8 @@ impl<R: RecordStore> ChildrenService<R> {
             return Ok(reply);
         }
         let now = self.clock.now();
-        let valid = validate_new_child(input, now.date_naive()).map_err(ServiceError::Validation)?;
+        let valid =
+            validate_new_child(input, now.date_naive()).map_err(ServiceError::Validation)?;
         let code = valid.personal_code.clone();
         let child = Child {
             id: ChildId::from_uuid(self.ids.new_id()),
