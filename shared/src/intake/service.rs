@@ -268,6 +268,11 @@ impl<R: RecordStore> IntakeService<R> {
         &self.records
     }
 
+    /// Takes the record store back.
+    pub fn into_records(self) -> R {
+        self.records
+    }
+
     /// Imports one input; `open` opens a fresh read of it (called once per pass).
     pub async fn import<F, Fut>(
         &self,

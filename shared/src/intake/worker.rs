@@ -66,6 +66,21 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
         }
     }
 
+    /// The partner bucket.
+    pub fn bucket(&self) -> &B {
+        &self.bucket
+    }
+
+    /// The record store.
+    pub fn records(&self) -> &R {
+        self.intake.records()
+    }
+
+    /// Takes the worker apart into its record store and bucket.
+    pub fn into_parts(self) -> (R, B) {
+        (self.intake.into_records(), self.bucket)
+    }
+
     /// Handles one queue message: every object it names, each at most once.
     pub async fn handle(&self, body: &str) -> Result<Vec<Summary>, WorkerError> {
         let mut out = Vec::new();
