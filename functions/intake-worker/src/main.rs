@@ -15,6 +15,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let bucket = settings.require_partner_bucket()?.to_owned();
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
-    let intake = IntakeService::new(records, Arc::new(SystemClock), Arc::new(RandomIds), &settings.identity_hmac_key);
-    serve_sqs(IntakeWorker::new(intake, S3BlobStore::new(aws.s3, &bucket), bucket)).await
+    let intake = IntakeService::new(
+        records,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        &settings.identity_hmac_key,
+    );
+    serve_sqs(IntakeWorker::new(
+        intake,
+        S3BlobStore::new(aws.s3, &bucket),
+        bucket,
+    ))
+    .await
 }
