@@ -289,6 +289,9 @@ impl<R: Read> Rows<R> {
             } => loop {
                 line.clear();
                 if reader.read_until(b'\n', line).map_err(io_error)? == 0 {
+                    if self.row == 0 {
+                        return Err(ReadError::Rejected("empty file: no rows".into()));
+                    }
                     return Ok(None);
                 }
                 *line_number += 1;
@@ -482,6 +485,11 @@ mod tests {
             matches!(&rows[2], RawRow::Malformed { row: 3, errors } if errors[0].field == "row")
         );
         assert!(matches!(&rows[3], RawRow::Malformed { row: 4, errors } if errors[0].field == "b"));
+        assert!(
+            read(b"\n\n", Format::JsonLines)
+                .unwrap_err()
+                .contains("empty file")
+        );
         assert!(
             read(b"garbage\n", Format::JsonLines)
                 .unwrap_err()
