@@ -257,9 +257,10 @@ impl<R: RecordStore> IntakeService<R> {
         }
     }
 
-    /// Sets the rows per committed batch (1..; at most ~33 fit one atomic write).
+    /// Sets the rows per committed batch (1..=49: a row writes at most two records, and
+    /// the checkpoint takes one more operation of the atomic write).
     pub fn with_batch_rows(mut self, rows: usize) -> Self {
-        self.batch_rows = rows.clamp(1, (MAX_TRANSACTION_OPS - 1) / 3);
+        self.batch_rows = rows.clamp(1, (MAX_TRANSACTION_OPS - 1) / 2);
         self
     }
 
