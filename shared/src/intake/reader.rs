@@ -84,23 +84,22 @@ struct Guard<R> {
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            match b {
-                0 => {
-                    return Err(std::io::Error::other(Defect(
-                        "binary content (NUL bytes): not a text file".into(),
-                    )));
-                }
-                b'\n' => self.since_newline = 0,
-                _ => {
-                    self.since_newline += 1;
-                    if self.since_newline > MAX_LINE_BYTES {
-                        return Err(std::io::Error::other(Defect(format!(
-                            "a line is longer than {MAX_LINE_BYTES} bytes: not a row file"
-                        ))));
-                    }
-                }
-            }
+        let chunk = &buf[..n];
+        if memchr::memchr(0, chunk).is_some() {
+            return Err(std::io::Error::other(Defect(
+                "binary content (NUL bytes): not a text file".into(),
+            )));
+        }
+        // Chunks are far smaller than the limit, so a longer line spans chunks without a
+        // newline: counting from the last newline of each chunk finds it.
+        self.since_newline = match memchr::memrchr(b'\n', chunk) {
+            Some(last) => n - last - 1,
+            None => self.since_newline + n,
+        };
+        if self.since_newline > MAX_LINE_BYTES {
+            return Err(std::io::Error::other(Defect(format!(
+                "a line is longer than {MAX_LINE_BYTES} bytes: not a row file"
+            ))));
         }
         Ok(n)
     }

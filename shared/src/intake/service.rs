@@ -589,7 +589,7 @@ fn stream(
         for raw in rows {
             let item = raw.map(|raw| match raw {
                 RawRow::Values { row, values } => match kind {
-                    Kind::Children => match children::child_from_row(&values, today) {
+                    Kind::Children => match children::child_from_row(values, today) {
                         Ok(child) => Item::Valid(row, child),
                         Err(errors) => Item::Invalid(row, errors),
                     },

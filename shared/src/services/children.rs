@@ -103,13 +103,22 @@ pub fn validate_new_child(
     }
     Ok(ValidNewChild {
         personal_code: code,
-        given_name: input.given_name.trim().to_owned(),
-        family_name: input.family_name.trim().to_owned(),
+        given_name: trimmed(input.given_name),
+        family_name: trimmed(input.family_name),
         birth_date: input.birth_date,
         sex: input.sex,
         gestational_age_weeks: input.gestational_age_weeks,
         atvk,
     })
+}
+
+/// The string without surrounding whitespace, reusing it when there is none (files: per row).
+fn trimmed(s: String) -> String {
+    if s.trim().len() == s.len() {
+        s
+    } else {
+        s.trim().to_owned()
+    }
 }
 
 /// The children use cases.
