@@ -45,6 +45,11 @@ FUNCTIONS = {
         "routes": set(),
         "env": {"RAVIS_SCORING_QUEUE_URL", "RAVIS_SCORING_DLQ_URL"},
     },
+    "IntakeWorkerFunction": {
+        "binary": "intake-worker",
+        "routes": set(),
+        "env": {"RAVIS_PARTNER_BUCKET"},
+    },
 }
 
 # Read by shared/src/config.rs in every deployed function.

@@ -1,9 +1,12 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
-//! (`serve`), mints development tokens (`token`) and scores screenings offline (`score`).
+//! (`serve`), mints development tokens (`token`), scores screenings offline (`score`) and
+//! imports partner files (`import`).
 
 pub mod http_bridge;
+pub mod import;
 pub mod keys;
 pub mod local;
+pub mod results_mirror;
 pub mod token;
 
 use anyhow::Result;
@@ -44,6 +47,20 @@ pub enum Command {
         /// Read from this file instead of standard input.
         #[arg(long, value_name = "FILE")]
         input: Option<PathBuf>,
+    },
+    /// Import a partner file into the local data directory (the intake worker's code).
+    Import {
+        /// The kind of rows: children.
+        #[arg(long)]
+        kind: String,
+        /// The file: .csv (`,` or `;`, header row) or .jsonl / .ndjson.
+        file: PathBuf,
+        /// Write the rejected rows (JSON Lines) to this file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Commit nothing when any row fails.
+        #[arg(long)]
+        strict: bool,
     },
     /// Mint a development bearer token for the local host.
     Token {
@@ -123,6 +140,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 summary.lines, summary.scored, summary.failed
             );
             Ok(())
+        }
+        Command::Import {
+            kind,
+            file,
+            report,
+            strict,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let outcome = runtime.block_on(import::import(
+                &data_dir,
+                &import::ImportOptions {
+                    kind,
+                    file,
+                    report,
+                    strict,
+                },
+            ))?;
+            import::report_outcome(&outcome)
         }
         Command::Token {
             roles,

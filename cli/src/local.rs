@@ -17,6 +17,7 @@ use ravis::inbound::problem::Problem;
 use ravis::inbound::routes::{Api, Ctx, Route};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
+use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
@@ -42,6 +43,14 @@ pub mod queues {
 pub const MAX_RECEIVES: u32 = 5;
 /// Bucket standing in for the partner bucket.
 pub const PARTNER_BUCKET: &str = "partner";
+
+/// The intake consumer takes one file at a time and hides it long enough for a large file
+/// (as the template's IntakeQueue does); a crash resumes from the import's checkpoint.
+const INTAKE_CONSUMER: ConsumerOptions = ConsumerOptions {
+    batch_size: 1,
+    visibility: Duration::from_secs(900),
+    wait: Duration::from_secs(1),
+};
 
 /// Options of `ravis serve`.
 #[derive(Debug, Clone)]
@@ -88,6 +97,7 @@ pub async fn serve(
         ..QueueOptions::default()
     };
     let scoring_queue = backend.queue(queues::SCORING, queue_options.clone())?;
+    let intake_queue = backend.queue(queues::INTAKE, queue_options.clone())?;
     let engine = Arc::new(Engine::builtin().context("loading the instrument definitions")?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
@@ -144,8 +154,9 @@ pub async fn serve(
     println!("RAVIS is running at http://{addr}");
     println!("Data directory: {}", data_dir.display());
     println!(
-        "Partner inbox: {}/<kind>/ (files are picked up and queued for intake)",
-        inbox.display()
+        "Partner inbox: {}/<kind>/ (files are imported; summaries and reports in {})",
+        inbox.display(),
+        data_dir.join("results").display()
     );
     println!("Dev token (registry_administrator + health_specialist, 8 h):\n{token}");
 
@@ -177,10 +188,26 @@ pub async fn serve(
         .with_events(ObjectEvents::new(
             "partner-inbox",
             "inbox/",
-            backend.queue(queues::INTAKE, queue_options)?,
+            intake_queue.clone(),
         ));
     // Events of puts that were stored but not yet sent before a crash go out now.
     partner.deliver_events().await?;
+    if options.workers {
+        let worker = Arc::new(IntakeWorker::new(
+            IntakeService::new(
+                records.clone(),
+                Arc::clone(&clock),
+                Arc::clone(&ids),
+                &keys.identity_hmac_key,
+            ),
+            crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
+            PARTNER_BUCKET,
+        ));
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            run_consumer(queues::INTAKE, &intake_queue, INTAKE_CONSUMER, rx, &*worker).await;
+        });
+    }
     {
         let rx = stop_rx.clone();
         let inbox = inbox.clone();

@@ -384,3 +384,72 @@ fn territory_scoped_callers_see_only_their_subtree() {
     let analyst = token_for(dir.path(), Role::MinistryAnalyst, None);
     assert_eq!(get(&analyst, &child).status, 403);
 }
+
+fn wait_for_file(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_children_file_dropped_in_the_inbox_is_imported_with_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), true);
+    let kind_dir = std::path::Path::new(&server.inbox).join("children");
+    std::fs::create_dir_all(&kind_dir).unwrap();
+    std::fs::write(
+        kind_dir.join("kids.csv"),
+        "\u{feff}personal_code;given_name;family_name;birth_date;sex;gestational_age_weeks;atvk\n\
+         32579461005;Anna;Bērziņa;2024-10-01;female;39;0001000\n\
+         ;Jānis;Ozols;2023-05-17;male;;\n\
+         ;Bad;Date;2024-02-30;male;;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        kind_dir.join("photo.csv"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    )
+    .unwrap();
+
+    let results = dir.path().join("results").join("children");
+    let summary: Value =
+        serde_json::from_str(&wait_for_file(&results.join("kids.csv.summary.json"))).unwrap();
+    assert_eq!(summary["status"], "completed_with_rejections", "{summary}");
+    assert_eq!(summary["rows_read"], 3);
+    assert_eq!(summary["inserted"], 2);
+    assert_eq!(summary["rejected"], 1);
+    let report = std::fs::read_to_string(results.join("kids.csv.report.jsonl")).unwrap();
+    let line: Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(
+        (line["row"].as_u64(), line["field"].as_str()),
+        (Some(3), Some("birth_date"))
+    );
+
+    // The imported child is the registered one: registering the code again names it.
+    let r = server.call("POST", "/children", Some(&child_body()), &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let id = r.json()["existing_id"].as_str().unwrap().to_owned();
+    let got = server.call("GET", &format!("/children/{id}"), None, &[]);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["family_name"], "Bērziņa");
+    assert_eq!(got.json()["registered_by_org"], "partner-file-drop");
+
+    let garbage: Value =
+        serde_json::from_str(&wait_for_file(&results.join("photo.csv.summary.json"))).unwrap();
+    assert_eq!(garbage["status"], "rejected");
+    assert!(
+        garbage["reason"]
+            .as_str()
+            .unwrap()
+            .contains("binary content")
+    );
+}

@@ -71,6 +71,8 @@ pub struct Settings {
     pub scoring_queue_url: Option<String>,
     /// The scoring dead-letter queue's URL (operators' tools).
     pub scoring_dlq_url: Option<String>,
+    /// The partner bucket (intake worker: reads `inbox/`, writes `results/`).
+    pub partner_bucket: Option<String>,
     /// Token verification.
     pub auth: AuthSettings,
     /// Key of the keyed hash that indexes personal codes (never stored raw as a key).
@@ -159,6 +161,7 @@ impl Settings {
             table_name: required("RAVIS_TABLE_NAME")?,
             scoring_queue_url: vars.get("RAVIS_SCORING_QUEUE_URL"),
             scoring_dlq_url: vars.get("RAVIS_SCORING_DLQ_URL"),
+            partner_bucket: vars.get("RAVIS_PARTNER_BUCKET"),
             auth: AuthSettings {
                 issuer: required("RAVIS_JWT_ISSUER")?,
                 audience: required("RAVIS_JWT_AUDIENCE")?
@@ -181,6 +184,13 @@ impl Settings {
         self.scoring_queue_url
             .as_deref()
             .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+    }
+
+    /// The partner bucket name, required by the intake worker.
+    pub fn require_partner_bucket(&self) -> Result<&str, ConfigError> {
+        self.partner_bucket
+            .as_deref()
+            .ok_or(ConfigError::Missing("RAVIS_PARTNER_BUCKET"))
     }
 }
 
@@ -284,5 +294,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_partner_bucket_is_required_only_when_asked_for() {
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(
+            s.require_partner_bucket().unwrap_err().to_string(),
+            "environment variable RAVIS_PARTNER_BUCKET is required but not set"
+        );
+        let mut vars = base();
+        vars.insert("RAVIS_PARTNER_BUCKET", "ravis-dev-partner");
+        let s = Settings::from_vars(&vars).unwrap();
+        assert_eq!(s.require_partner_bucket().unwrap(), "ravis-dev-partner");
     }
 }

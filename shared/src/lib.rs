@@ -7,6 +7,7 @@
 //! - `services/` — use cases, generic over ports;
 //! - `adapters/` — `aws` (DynamoDB, S3, SQS) and `embedded` (SQLite, local directory);
 //! - `inbound/`  — HTTP, SQS and S3 event plumbing written once;
+//! - `intake/`   — partner file imports (streaming readers, checkpointed upserts, worker);
 //! - `config`    — the only place environment variables are read;
 //! - `telemetry` — logging set-up.
 
@@ -14,6 +15,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod inbound;
+pub mod intake;
 pub mod ports;
 pub mod scoring;
 pub mod services;

@@ -86,6 +86,86 @@ pub struct SearchInput {
     pub personal_code: String,
 }
 
+/// A new child's data that passed every rule (`POST /children` and partner files share it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewChild {
+    /// Parsed personal code, if given.
+    pub personal_code: Option<PersonalCode>,
+    /// Given name(s), trimmed.
+    pub given_name: String,
+    /// Family name, trimmed.
+    pub family_name: String,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+    /// Completed weeks of gestation at birth.
+    pub gestational_age_weeks: Option<u8>,
+    /// Declared address territory.
+    pub atvk: Option<Atvk>,
+}
+
+/// Validates a new child with every rule (code, ATVK, cross-field rules); returns every violation.
+pub fn validate_new_child(
+    input: NewChildInput,
+    today: NaiveDate,
+) -> Result<ValidNewChild, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let code = match input.personal_code.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match PersonalCode::parse(raw) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.push(FieldError::new("personal_code", e.to_string()));
+                None
+            }
+        },
+    };
+    let atvk = match input.atvk.as_deref() {
+        None => None,
+        Some(raw) => match Atvk::parse(raw) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                errors.push(FieldError::new("atvk", e.to_string()));
+                None
+            }
+        },
+    };
+    errors.extend(
+        check_new_child(
+            code.as_ref(),
+            &input.given_name,
+            &input.family_name,
+            input.birth_date,
+            input.gestational_age_weeks,
+            today,
+        )
+        .into_iter()
+        .map(|v| FieldError::new(v.field, v.reason)),
+    );
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ValidNewChild {
+        personal_code: code,
+        given_name: trimmed(input.given_name),
+        family_name: trimmed(input.family_name),
+        birth_date: input.birth_date,
+        sex: input.sex,
+        gestational_age_weeks: input.gestational_age_weeks,
+        atvk,
+    })
+}
+
+/// The string without surrounding whitespace, reusing it when there is none (files: per row).
+fn trimmed(s: String) -> String {
+    if s.trim().len() == s.len() {
+        s
+    } else {
+        s.trim().to_owned()
+    }
+}
+
 /// The children use cases.
 pub struct ChildrenService<R> {
     records: R,
@@ -130,66 +210,36 @@ impl<R: RecordStore> ChildrenService<R> {
             return Ok(reply);
         }
         let now = self.clock.now();
-        let mut errors = Vec::new();
-        let code = match input.personal_code.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => match PersonalCode::parse(raw) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(FieldError::new("personal_code", e.to_string()));
-                    None
-                }
-            },
-        };
-        let atvk = match input.atvk.as_deref() {
-            None => None,
-            Some(raw) => match Atvk::parse(raw) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    errors.push(FieldError::new("atvk", e.to_string()));
-                    None
-                }
-            },
-        };
+        let valid =
+            validate_new_child(input, now.date_naive()).map_err(ServiceError::Validation)?;
         // A territory-scoped caller registers only children it will be able to see.
         if let Some(scope) = &principal.territory {
-            match &atvk {
+            match &valid.atvk {
                 Some(a) if a.is_within(scope) => {}
-                Some(_) => errors.push(FieldError::new(
-                    "atvk",
-                    format!("is outside your territory scope {scope}"),
-                )),
-                None if !errors.iter().any(|e| e.field == "atvk") => errors.push(FieldError::new(
-                    "atvk",
-                    format!("is required for a caller scoped to territory {scope}"),
-                )),
-                None => {}
+                Some(_) => {
+                    return Err(ServiceError::invalid(
+                        "atvk",
+                        format!("is outside your territory scope {scope}"),
+                    ));
+                }
+                None => {
+                    return Err(ServiceError::invalid(
+                        "atvk",
+                        format!("is required for a caller scoped to territory {scope}"),
+                    ));
+                }
             }
         }
-        errors.extend(
-            check_new_child(
-                code.as_ref(),
-                &input.given_name,
-                &input.family_name,
-                input.birth_date,
-                input.gestational_age_weeks,
-                now.date_naive(),
-            )
-            .into_iter()
-            .map(|v| FieldError::new(v.field, v.reason)),
-        );
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        let code = valid.personal_code.clone();
         let child = Child {
             id: ChildId::from_uuid(self.ids.new_id()),
-            personal_code: code.clone(),
-            given_name: input.given_name.trim().to_owned(),
-            family_name: input.family_name.trim().to_owned(),
-            birth_date: input.birth_date,
-            sex: input.sex,
-            gestational_age_weeks: input.gestational_age_weeks,
-            atvk,
+            personal_code: valid.personal_code,
+            given_name: valid.given_name,
+            family_name: valid.family_name,
+            birth_date: valid.birth_date,
+            sex: valid.sex,
+            gestational_age_weeks: valid.gestational_age_weeks,
+            atvk: valid.atvk,
             status: ChildStatus::Active,
             created_at: now,
             registered_by_org: principal.organisation.clone(),

@@ -59,3 +59,14 @@ pub fn child_result_index(
 pub fn idempotency(scope_hash: &str) -> Key {
     Key::new(format!("IDEMPOTENCY#{scope_hash}"), "IDEMPOTENCY")
 }
+
+/// The checkpoint of one partner-file import (last committed row and counts).
+pub fn intake_checkpoint(import_id: &str) -> Key {
+    Key::new(format!("INTAKE#{import_id}"), "CHECKPOINT")
+}
+
+/// Children registered without a personal code under one keyed hash of names and birth date
+/// (finds re-imports and possible duplicates).
+pub fn child_name_index(name_hash: &str) -> Key {
+    Key::new(format!("CHILDNAME#{name_hash}"), "CHILDNAME")
+}

@@ -1,0 +1,72 @@
+//! The local partner bucket as the intake worker sees it: every object written under
+//! `results/` is also written as a plain file under `<data-dir>/results/`, so a user who
+//! dropped `inbox/children/a.csv` finds `results/children/a.csv.summary.json` next to it.
+
+use bytes::Bytes;
+use ravis::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore};
+use std::path::PathBuf;
+
+/// A blob store that mirrors `results/` objects into a directory.
+#[derive(Clone)]
+pub struct ResultsMirror<B> {
+    inner: B,
+    dir: PathBuf,
+}
+
+impl<B: BlobStore> ResultsMirror<B> {
+    /// Mirrors `inner`'s `results/<path>` objects to `dir/<path>`.
+    pub fn new(inner: B, dir: PathBuf) -> Self {
+        Self { inner, dir }
+    }
+}
+
+impl<B: BlobStore> BlobStore for ResultsMirror<B> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        let meta = self.inner.put(key, body.clone(), content_type).await?;
+        // Keys are validated by the store (no `..`, no empty segments), so the path stays inside.
+        if let Some(rest) = key.strip_prefix("results/") {
+            let path = self.dir.join(rest);
+            let written = async {
+                if let Some(parent) = path.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::write(&path, &body).await
+            };
+            if let Err(e) = written.await {
+                // The bucket holds the result; the mirror is a convenience.
+                tracing::warn!(path = %path.display(), error = %e, "could not mirror an intake result");
+            }
+        }
+        Ok(meta)
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        self.inner.get(key).await
+    }
+
+    async fn open(&self, key: &str) -> Result<BlobReader, BlobError> {
+        self.inner.open(key).await
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, BlobError> {
+        self.inner.head(key).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<BlobPage, BlobError> {
+        self.inner.list(prefix, limit, cursor).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}

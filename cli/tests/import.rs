@@ -1,0 +1,122 @@
+//! `ravis import`: the intake code on a local file, into the data directory's embedded backend.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use serde_json::Value;
+use std::process::Command;
+
+const FILE: &str = "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n\
+32579461005,Anna,Bērziņa,2024-10-01,female,39,0001000\n\
+,Jānis,Ozols,2023-05-17,male,,\n\
+,Bad,Sex,2024-01-01,x,,\n";
+
+fn ravis(data: &std::path::Path, args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("RAVIS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        summary,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn import_prints_the_summary_writes_the_report_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("kids.csv");
+    std::fs::write(&file, FILE).unwrap();
+    let report = dir.path().join("report.jsonl");
+    let f = file.to_str().unwrap();
+    let (ok, s, _) = ravis(
+        &data,
+        &[
+            "import",
+            "--kind",
+            "children",
+            f,
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        (s["inserted"].as_u64(), s["rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let line: Value =
+        serde_json::from_str(std::fs::read_to_string(&report).unwrap().trim()).unwrap();
+    assert_eq!(
+        (line["row"].as_u64(), line["field"].as_str()),
+        (Some(3), Some("sex"))
+    );
+
+    // The same file again: the finished import answers, nothing is added.
+    let (ok, s, _) = ravis(&data, &["import", "--kind", "children", f]);
+    assert!(ok);
+    assert_eq!(s["inserted"].as_u64(), Some(2));
+    // The same rows in another file: recognised, unchanged.
+    let copy = dir.path().join("copy.csv");
+    std::fs::write(&copy, format!("{FILE}\n")).unwrap();
+    let (ok, s, _) = ravis(
+        &data,
+        &["import", "--kind", "children", copy.to_str().unwrap()],
+    );
+    assert!(ok);
+    assert_eq!(
+        (s["inserted"].as_u64(), s["unchanged"].as_u64()),
+        (Some(0), Some(2))
+    );
+}
+
+#[test]
+fn strict_import_commits_nothing_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("kids.csv");
+    std::fs::write(&file, FILE).unwrap();
+    let (ok, s, err) = ravis(
+        &data,
+        &[
+            "import",
+            "--kind",
+            "children",
+            "--strict",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(s["status"], "rejected");
+    assert!(err.contains("nothing was committed"), "{err}");
+    // Without --strict the same file now imports both valid rows: nothing was left behind.
+    let (ok, s, _) = ravis(
+        &data,
+        &["import", "--kind", "children", file.to_str().unwrap()],
+    );
+    assert!(ok);
+    assert_eq!(s["inserted"].as_u64(), Some(2));
+}
+
+#[test]
+fn unknown_kinds_and_formats_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kids.txt");
+    std::fs::write(&file, FILE).unwrap();
+    let (ok, _, err) = ravis(
+        dir.path(),
+        &["import", "--kind", "children", file.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("must end in .csv"), "{err}");
+    let (ok, _, err) = ravis(
+        dir.path(),
+        &["import", "--kind", "families", file.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("unknown kind"), "{err}");
+}

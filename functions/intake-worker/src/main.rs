@@ -1,0 +1,30 @@
+//! Lambda `intake-worker`: SQS-triggered by partner-bucket events; imports the files, writes
+//! their reports under `results/`, reports batch item failures.
+
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore};
+use ravis::config::Settings;
+use ravis::inbound::lambda::serve_sqs;
+use ravis::intake::{IntakeService, IntakeWorker};
+use ravis::ports::{RandomIds, SystemClock};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let settings = Settings::from_env()?;
+    ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
+    let bucket = settings.require_partner_bucket()?.to_owned();
+    let aws = AwsClients::for_settings(&settings).await;
+    let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
+    let intake = IntakeService::new(
+        records,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        &settings.identity_hmac_key,
+    );
+    serve_sqs(IntakeWorker::new(
+        intake,
+        S3BlobStore::new(aws.s3, &bucket),
+        bucket,
+    ))
+    .await
+}

@@ -1,0 +1,68 @@
+//! Partner file intake: files dropped under `inbox/<kind>/` of the partner bucket (or given
+//! to `ravis import`) are streamed, every row validated with the same rules as the HTTP API,
+//! valid rows committed in batches with a checkpoint, and a report and summary written.
+//! Documented in `docs/INTAKE.md`.
+
+pub mod children;
+pub mod reader;
+pub mod service;
+pub mod worker;
+
+pub use reader::Format;
+pub use service::{ImportOutcome, ImportRequest, IntakeError, IntakeService, Rejection, Summary};
+pub use worker::IntakeWorker;
+
+/// The kinds of partner file this version imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Children (`inbox/children/`).
+    Children,
+}
+
+impl Kind {
+    /// The kind named by an inbox folder or `--kind` value.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "children" => Some(Self::Children),
+            _ => None,
+        }
+    }
+
+    /// The folder / `--kind` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Children => "children",
+        }
+    }
+
+    /// The columns of this kind's files.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Self::Children => children::COLUMNS,
+        }
+    }
+}
+
+/// Whether a file name asks for strict mode (`*.strict.csv`, `*.strict.jsonl`): commit
+/// nothing when any row fails.
+pub fn strict_from_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".strict.csv", ".strict.jsonl", ".strict.ndjson"]
+        .iter()
+        .any(|s| lower.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_strict_names() {
+        assert_eq!(Kind::parse("children"), Some(Kind::Children));
+        assert_eq!(Kind::parse("families"), None);
+        assert!(strict_from_name("a.STRICT.csv"));
+        assert!(strict_from_name("a.strict.jsonl"));
+        assert!(!strict_from_name("strict.csv"));
+        assert!(!strict_from_name("a.csv"));
+    }
+}
