@@ -24,7 +24,12 @@ from cfnlint.decode import decode
 FUNCTIONS = {
     "ChildrenApiFunction": {
         "binary": "children-api",
-        "routes": {("POST", "/children"), ("GET", "/children/{id}")},
+        "routes": {
+            ("POST", "/children"),
+            ("GET", "/children/{id}"),
+            ("GET", "/audit"),
+            ("GET", "/audit/report"),
+        },
         "env": set(),
     },
     "ScreeningsApiFunction": {
@@ -52,6 +57,8 @@ GLOBAL_ENV = {
     "RAVIS_JWT_ALGORITHMS",
     "RAVIS_JWT_PUBLIC_KEY_PEM",
     "RAVIS_IDENTITY_HMAC_KEY",
+    "RAVIS_PSEUDONYM_KEY",
+    "RAVIS_AUDIT_RETENTION_DAYS",
     "RAVIS_LOG",
 }
 

@@ -20,6 +20,7 @@ use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -107,6 +108,12 @@ pub async fn serve(
             Arc::clone(&clock),
             Arc::clone(&ids),
             &keys.identity_hmac_key,
+            AuditTrail::new(
+                records.clone(),
+                &keys.pseudonym_key,
+                Arc::clone(&clock),
+                None,
+            ),
         )),
         screenings: ScreeningsApi(ScreeningsService::new(
             records.clone(),
@@ -114,6 +121,12 @@ pub async fn serve(
             Arc::clone(&clock),
             Arc::clone(&ids),
             Arc::clone(&engine),
+            AuditTrail::new(
+                records.clone(),
+                &keys.pseudonym_key,
+                Arc::clone(&clock),
+                None,
+            ),
         )),
     };
 

@@ -17,6 +17,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -89,6 +90,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
         clock.clone(),
         ids.clone(),
         &[9; 32],
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
     let screenings = ScreeningsApi(ScreeningsService::new(
         records.clone(),
@@ -96,6 +98,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
         clock.clone(),
         ids,
         engine.clone(),
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
 
     let child = json!({"given_name": "Jānis", "family_name": "Ozols", "birth_date": "2024-10-01", "sex": "male"});

@@ -18,6 +18,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, RandomIds};
 use ravis::scoring::Engine;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
@@ -117,6 +118,7 @@ async fn the_sample_events_run_through_the_handlers() {
         clock.clone(),
         ids.clone(),
         &[7; 32],
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
     let screenings = ScreeningsApi(ScreeningsService::new(
         records.clone(),
@@ -124,6 +126,7 @@ async fn the_sample_events_run_through_the_handlers() {
         clock.clone(),
         ids,
         engine.clone(),
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
 
     let r = invoke(&auth, &token, &children, "children-api/post-children.json").await;

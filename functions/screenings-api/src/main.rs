@@ -4,6 +4,7 @@ use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, lambda::serve_http, screenings_api::ScreeningsApi};
 use ravis::ports::{RandomIds, SystemClock};
+use ravis::services::audit::AuditTrail;
 use ravis::{scoring::Engine, services::screenings::ScreeningsService};
 use std::sync::Arc;
 
@@ -15,12 +16,13 @@ async fn main() -> Result<(), lambda_http::Error> {
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
     let engine = Arc::new(Engine::builtin()?);
-    let service = ScreeningsService::new(
-        records,
-        queue,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        engine,
+    let clock = Arc::new(SystemClock);
+    let audit = AuditTrail::new(
+        records.clone(),
+        &settings.pseudonym_key,
+        clock.clone(),
+        settings.audit_retention_days,
     );
+    let service = ScreeningsService::new(records, queue, clock, Arc::new(RandomIds), engine, audit);
     serve_http(Authenticator::new(&settings.auth)?, ScreeningsApi(service)).await
 }

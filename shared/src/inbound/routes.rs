@@ -9,6 +9,7 @@ use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, match_path};
 use crate::inbound::problem::Problem;
 use crate::ports::StoreError;
+use crate::services::audit::{AuditAction, AuditEntity};
 use crate::services::{Reply, ServiceError};
 use http::{Method, StatusCode};
 use std::future::Future;
@@ -27,6 +28,28 @@ pub enum Route {
     GetScreening,
     /// `GET /children/{id}/risk-profile`
     ChildRiskProfile,
+    /// `GET /audit?child=…` (data protection officer)
+    AuditEntries,
+    /// `GET /audit/report?child=…` (data protection officer: who has seen the child's data)
+    AuditReport,
+}
+
+impl Route {
+    /// The kind of personal data the route reads or writes, i.e. what its use case records
+    /// in the audit trail (exactly one entry per call); `None` for routes that touch no
+    /// child's personal data. Exhaustive on purpose: a new route must be classified here,
+    /// and the end-to-end audit test then checks it records what it says.
+    pub fn audited(self) -> Option<(AuditEntity, AuditAction)> {
+        match self {
+            Route::CreateChild => Some((AuditEntity::Child, AuditAction::Create)),
+            Route::GetChild => Some((AuditEntity::Child, AuditAction::Read)),
+            Route::CreateScreening => Some((AuditEntity::Screening, AuditAction::Create)),
+            Route::GetScreening => Some((AuditEntity::Screening, AuditAction::Read)),
+            Route::ChildRiskProfile => Some((AuditEntity::RiskProfile, AuditAction::Read)),
+            // The audit views show pseudonyms and staff, not the child's data.
+            Route::AuditEntries | Route::AuditReport => None,
+        }
+    }
 }
 
 /// A route's method and path pattern.
@@ -66,6 +89,16 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ChildRiskProfile,
         method: Method::GET,
         path: "/children/{id}/risk-profile",
+    },
+    RouteSpec {
+        route: Route::AuditEntries,
+        method: Method::GET,
+        path: "/audit",
+    },
+    RouteSpec {
+        route: Route::AuditReport,
+        method: Method::GET,
+        path: "/audit/report",
     },
 ];
 
@@ -276,6 +309,8 @@ mod tests {
             Route::CreateScreening,
             Route::GetScreening,
             Route::ChildRiskProfile,
+            Route::AuditEntries,
+            Route::AuditReport,
         ];
         for route in all {
             assert_eq!(

@@ -17,10 +17,19 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
             Route::CreateScreening => {
                 let input = parse_json(&ctx.req)?;
                 let idem = idempotency(ctx, "POST /screenings")?;
-                Ok(self.0.submit(&ctx.principal, input, idem).await?)
+                Ok(self
+                    .0
+                    .submit(&ctx.principal, &ctx.req.request_id, input, idem)
+                    .await?)
             }
-            Route::GetScreening => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
-            Route::ChildRiskProfile => Ok(self.0.risk_profile(&ctx.principal, ctx.id()?).await?),
+            Route::GetScreening => Ok(self
+                .0
+                .get(&ctx.principal, &ctx.req.request_id, ctx.id()?)
+                .await?),
+            Route::ChildRiskProfile => Ok(self
+                .0
+                .risk_profile(&ctx.principal, &ctx.req.request_id, ctx.id()?)
+                .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }

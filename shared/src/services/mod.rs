@@ -1,6 +1,7 @@
 //! Use cases, generic over ports. They return [`Reply`] values or [`ServiceError`]s;
 //! the inbound layer turns those into HTTP responses in one place.
 
+pub mod audit;
 pub mod children;
 pub mod idempotency;
 pub mod keys;

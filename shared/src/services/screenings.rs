@@ -11,6 +11,7 @@ use crate::ports::{
     Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
 use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
+use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::children::load_child;
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
@@ -73,6 +74,7 @@ pub struct ScreeningsService<R, Q> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     engine: Arc<Engine>,
+    audit: AuditTrail<R>,
 }
 
 /// Builds the scoring request for a stored submission and its child.
@@ -105,6 +107,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         engine: Arc<Engine>,
+        audit: AuditTrail<R>,
     ) -> Self {
         Self {
             records,
@@ -112,17 +115,65 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             clock,
             ids,
             engine,
+            audit,
         }
     }
 
+    /// The audit trail every access of this service is recorded in.
+    pub fn audit(&self) -> &AuditTrail<R> {
+        &self.audit
+    }
+
     /// Validates, stores and queues a submission; answers 202 with its id and location.
+    /// The submission (or its refusal or replay) is recorded in the child's audit trail.
     pub async fn submit(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        input: NewScreeningInput,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Reply, ServiceError> {
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                SCREENERS,
+                "submit screenings",
+                Some(AuditEvent::all(
+                    input.child_id,
+                    AuditEntity::Screening,
+                    AuditAction::Create,
+                )),
+            )
+            .await?;
+        let reply = self.submit_unaudited(principal, input, idempotency).await?;
+        let parse = |field: &str| {
+            reply.body[field]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Invalid(format!("screening reply without {field}")))
+        };
+        let child: ChildId = parse("child_id")?
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("screening reply child_id: {e}")))?;
+        let outcome = if reply.replayed {
+            AuditOutcome::Replayed
+        } else {
+            AuditOutcome::Success
+        };
+        let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Create)
+            .of(parse("id")?)
+            .with_outcome(outcome);
+        self.audit.record(principal, request_id, event).await?;
+        Ok(reply)
+    }
+
+    async fn submit_unaudited(
         &self,
         principal: &Principal,
         input: NewScreeningInput,
         idempotency: Option<IdempotencyRequest>,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, SCREENERS, "submit screenings")?;
         if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
             return Ok(reply);
         }
@@ -217,8 +268,15 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         Ok(initial.0)
     }
 
-    /// A submission with its status and latest result.
-    pub async fn get(&self, principal: &Principal, id: ScreeningId) -> Result<Reply, ServiceError> {
+    /// A submission with its status and latest result; the read is recorded in the child's
+    /// audit trail before anything is returned.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        id: ScreeningId,
+    ) -> Result<Reply, ServiceError> {
+        // The child is known only after reading, so a refusal here has no chain to go to.
         require_role(principal, PERSON_READERS, "read screenings")?;
         let record = self
             .records
@@ -230,6 +288,16 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         if let Some(obj) = body.as_object_mut() {
             obj.insert("result".into(), result.unwrap_or(Value::Null));
         }
+        let child: ChildId =
+            serde_json::from_value(record.data["child_id"].clone()).map_err(|e| {
+                StoreError::Corrupt {
+                    pk: record.key.pk.clone(),
+                    sk: record.key.sk.clone(),
+                    reason: format!("child_id: {e}"),
+                }
+            })?;
+        let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Read).of(id);
+        self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(body))
     }
 }
@@ -240,9 +308,19 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     pub async fn risk_profile(
         &self,
         principal: &Principal,
+        request_id: &str,
         child_id: ChildId,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, PERSON_READERS, "read a child's risk profile")?;
+        let event = AuditEvent::all(child_id, AuditEntity::RiskProfile, AuditAction::Read);
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                PERSON_READERS,
+                "read a child's risk profile",
+                Some(event.clone()),
+            )
+            .await?;
         if load_child(&self.records, child_id).await?.is_none() {
             return Err(ServiceError::NotFound(format!(
                 "no child with id {child_id}"
@@ -273,6 +351,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
         body["child_id"] = json!(child_id);
+        self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(body))
     }
 }
