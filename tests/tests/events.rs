@@ -136,6 +136,29 @@ async fn the_sample_events_run_through_the_handlers() {
     assert_eq!(r.status(), 200);
     assert_eq!(body(&r)["personal_code"], "32579461005");
 
+    // The DPO sample (query string parameters): the registration and the read above.
+    let now = chrono::Utc::now().timestamp() as u64;
+    let dpo = mint_dev_token(
+        SECRET,
+        &DevTokenRequest {
+            issuer: "events-test",
+            audience: "ravis-api",
+            subject: "5b1f0a2c",
+            roles: &[Role::DataProtectionOfficer],
+            organisation: "example-ministry-dpo",
+            territory: None,
+            purpose: None,
+            issued_at: now - 5,
+            lifetime_seconds: 600,
+        },
+    )
+    .unwrap();
+    let r = invoke(&auth, &dpo, &children, "children-api/get-audit.json").await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    let trail = body(&r);
+    assert_eq!(trail["entries"].as_array().unwrap().len(), 2, "{trail}");
+    assert_eq!(trail["verification"]["intact"], true);
+
     let r = invoke(
         &auth,
         &token,
