@@ -420,6 +420,8 @@ impl<R: RecordStore> AuditTrail<R> {
             other => other,
         })?;
         let verification = self.verify(child).await?;
+        tracing::info!(subject = %principal.subject, org = %principal.organisation,
+            child = %self.pseudonyms.child(child), intact = verification.intact, "audit trail read");
         Ok(Reply::ok(json!({
             "child": self.pseudonyms.child(child),
             "entries": entries,
@@ -438,6 +440,8 @@ impl<R: RecordStore> AuditTrail<R> {
         require_role(principal, AUDIT_READERS, "read the audit trail")?;
         let entries = self.entries(child).await?;
         let verification = self.verify(child).await?;
+        tracing::info!(subject = %principal.subject, org = %principal.organisation,
+            child = %self.pseudonyms.child(child), intact = verification.intact, "access report read");
         Ok(Reply::ok(json!({
             "child": self.pseudonyms.child(child),
             "accesses": summarise(&entries),
@@ -641,5 +645,91 @@ pub fn verify_chain(
         entries: records.len() as u64,
         expired_before,
         breaks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn body(seq: u64, prev_hash: &str) -> EntryBody {
+        EntryBody {
+            seq,
+            at: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+            request_id: "req-1".into(),
+            actor: Actor {
+                subject: "nurse-1".into(),
+                roles: vec![Role::HealthSpecialist],
+                organisation: "clinic-1".into(),
+            },
+            action: AuditAction::Read,
+            entity: AuditEntity::Child,
+            entity_id: None,
+            child: Pseudonymizer::new(b"pseudonym-key-pseudonym-key-0001")
+                .child("0190a4a8-8f3e-7b1c-9d2e-3f4a5b6c7d8e".parse().unwrap()),
+            fields: vec!["all".into()],
+            purpose: Some("care".into()),
+            break_glass_reason: None,
+            outcome: AuditOutcome::Success,
+            prev_hash: prev_hash.into(),
+        }
+    }
+
+    /// The canonical form is pinned: reordering or renaming a field would make every
+    /// stored entry fail verification, so it must show up here first.
+    #[test]
+    fn the_canonical_serialisation_is_stable() {
+        let b = body(1, GENESIS_HASH);
+        let text = String::from_utf8(serde_json::to_vec(&b).unwrap()).unwrap();
+        assert!(text.starts_with(r#"{"seq":1,"at":"2026-11-23T09:00:00Z","request_id":"req-1","actor":{"subject":"nurse-1","roles":["health_specialist"],"organisation":"clinic-1"},"action":"read","entity":"child","entity_id":null,"child":""#), "{text}");
+        assert!(text.ends_with(&format!(r#","fields":["all"],"purpose":"care","break_glass_reason":null,"outcome":"success","prev_hash":"{GENESIS_HASH}"}}"#)), "{text}");
+        assert_eq!(b.hash(), hex::encode(Sha256::digest(text.as_bytes())));
+        let mut other = b.clone();
+        other.actor.organisation = "clinic-2".into();
+        assert_ne!(other.hash(), b.hash());
+    }
+
+    #[test]
+    fn a_stored_entry_round_trips_with_its_hash() {
+        let b = body(1, GENESIS_HASH);
+        let entry = AuditEntry {
+            hash: b.hash(),
+            body: b,
+        };
+        let value = serde_json::to_value(&entry).unwrap();
+        assert_eq!(value["hash"], entry.hash);
+        let back: AuditEntry = serde_json::from_value(value).unwrap();
+        assert_eq!(back, entry);
+        assert_eq!(back.body.hash(), back.hash);
+    }
+
+    #[test]
+    fn the_report_groups_by_organisation_roles_and_day() {
+        let mut entries = Vec::new();
+        for (org, action, outcome) in [
+            ("clinic-1", AuditAction::Create, AuditOutcome::Success),
+            ("clinic-1", AuditAction::Read, AuditOutcome::Success),
+            ("clinic-1", AuditAction::Read, AuditOutcome::Success),
+            ("ministry", AuditAction::Read, AuditOutcome::Denied),
+        ] {
+            let mut b = body(1, GENESIS_HASH);
+            b.actor.organisation = org.into();
+            b.action = action;
+            b.outcome = outcome;
+            entries.push(AuditEntry {
+                hash: b.hash(),
+                body: b,
+            });
+        }
+        let lines = summarise(&entries);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[0],
+            json!({"organisation": "clinic-1", "roles": ["health_specialist"], "date": "2026-11-23",
+                   "reads": 2, "writes": 1, "denied": 0, "entities": ["child"]})
+        );
+        assert_eq!(lines[1]["denied"], 1);
+        assert_eq!(lines[1]["reads"], 0);
     }
 }
