@@ -24,7 +24,14 @@ from cfnlint.decode import decode
 FUNCTIONS = {
     "ChildrenApiFunction": {
         "binary": "children-api",
-        "routes": {("POST", "/children"), ("GET", "/children/{id}"), ("POST", "/children/search"), ("PUT", "/children/{id}")},
+        "routes": {
+            ("POST", "/children"),
+            ("GET", "/children/{id}"),
+            ("PUT", "/children/{id}"),
+            ("POST", "/children/search"),
+            ("GET", "/audit"),
+            ("GET", "/audit/report"),
+        },
         "env": set(),
     },
     "ScreeningsApiFunction": {
@@ -62,6 +69,8 @@ GLOBAL_ENV = {
     "RAVIS_JWT_PUBLIC_KEY_PEM",
     "RAVIS_JWT_JWKS_URL",
     "RAVIS_IDENTITY_HMAC_KEY",
+    "RAVIS_PSEUDONYM_KEY",
+    "RAVIS_AUDIT_RETENTION_DAYS",
     "RAVIS_LOG",
 }
 

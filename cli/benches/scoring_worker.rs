@@ -12,6 +12,7 @@ use ravis::domain::{Principal, Role};
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::{Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
@@ -46,18 +47,30 @@ async fn run(n: usize) {
         territory: None,
         purpose: None,
     };
-    let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[1; 32]);
+    let children = ChildrenService::new(
+        records.clone(),
+        clock.clone(),
+        ids.clone(),
+        &[1; 32],
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+    );
     let child: NewChildInput = serde_json::from_value(
         json!({"given_name": "A", "family_name": "B", "birth_date": "2024-10-01", "sex": "female"}),
     )
     .unwrap();
-    let child_id = children.register(&nurse, child, None).await.unwrap().body["id"].clone();
+    let child_id = children
+        .register(&nurse, "test-request", child, None)
+        .await
+        .unwrap()
+        .body["id"]
+        .clone();
     let screenings = ScreeningsService::new(
         records.clone(),
         queue.clone(),
         clock.clone(),
         ids.clone(),
         engine.clone(),
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
     );
 
     let started = Instant::now();
@@ -69,7 +82,10 @@ async fn run(n: usize) {
             serde_json::from_value(json!({"child_id": child_id, "instrument": "mchat-r",
             "administered_on": "2026-11-20", "answers": answers}))
             .unwrap();
-        screenings.submit(&nurse, input, None).await.unwrap();
+        screenings
+            .submit(&nurse, "test-request", input, None)
+            .await
+            .unwrap();
     }
     let submit_secs = started.elapsed().as_secs_f64();
 

@@ -1,5 +1,5 @@
 //! Secrets of the local host, kept in the data directory: the HS256 key that signs dev
-//! tokens and the identity HMAC key. Created on first use with owner-only permissions.
+//! tokens, the identity HMAC key and the pseudonym key. Created on first use with owner-only permissions.
 
 use anyhow::{Context, Result};
 use std::fs;
@@ -18,6 +18,8 @@ pub struct LocalKeys {
     pub jwt_secret: Vec<u8>,
     /// Key of the personal-code index hash.
     pub identity_hmac_key: Vec<u8>,
+    /// Key of the pseudonyms (audit trail, analytics).
+    pub pseudonym_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for LocalKeys {
@@ -34,6 +36,7 @@ impl LocalKeys {
         Ok(Self {
             jwt_secret: key_file(dir.join("dev-jwt-hs256.key"))?,
             identity_hmac_key: key_file(dir.join("identity-hmac.key"))?,
+            pseudonym_key: key_file(dir.join("pseudonym-hmac.key"))?,
         })
     }
 }
@@ -81,5 +84,8 @@ mod tests {
         assert_eq!(a.jwt_secret, b.jwt_secret);
         assert_eq!(a.jwt_secret.len(), 32);
         assert_ne!(a.jwt_secret, a.identity_hmac_key);
+        assert_eq!(a.pseudonym_key, b.pseudonym_key);
+        assert_eq!(a.pseudonym_key.len(), 32);
+        assert_ne!(a.pseudonym_key, a.identity_hmac_key);
     }
 }

@@ -21,6 +21,7 @@ use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
+use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
@@ -118,6 +119,12 @@ pub async fn serve(
             Arc::clone(&clock),
             Arc::clone(&ids),
             &keys.identity_hmac_key,
+            AuditTrail::new(
+                records.clone(),
+                &keys.pseudonym_key,
+                Arc::clone(&clock),
+                None,
+            ),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -126,6 +133,12 @@ pub async fn serve(
                 Arc::clone(&clock),
                 Arc::clone(&ids),
                 Arc::clone(&engine),
+                AuditTrail::new(
+                    records.clone(),
+                    &keys.pseudonym_key,
+                    Arc::clone(&clock),
+                    None,
+                ),
             ),
             CatalogueService::builtin(Arc::clone(&engine))?,
         ),

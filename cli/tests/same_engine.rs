@@ -8,6 +8,7 @@ use ravis::domain::{Principal, Role};
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::ServiceError;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
@@ -89,13 +90,20 @@ async fn cli_worker_and_api_give_identical_results() {
         territory: None,
         purpose: None,
     };
-    let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[5; 32]);
+    let children = ChildrenService::new(
+        records.clone(),
+        clock.clone(),
+        ids.clone(),
+        &[5; 32],
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+    );
     let screenings = ScreeningsService::new(
         records.clone(),
         queue.clone(),
         clock.clone(),
         ids.clone(),
         engine.clone(),
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
     );
     let worker = ScoringWorker::new(records.clone(), clock, ids, engine);
 
@@ -104,13 +112,23 @@ async fn cli_worker_and_api_give_identical_results() {
         let child: NewChildInput = serde_json::from_value(json!({"given_name": "A", "family_name": "B",
             "birth_date": facts["birth_date"], "sex": facts["sex"], "gestational_age_weeks": facts["gestational_age_weeks"]}))
         .unwrap();
-        let child_id = children.register(&nurse, child, None).await.unwrap().body["id"].clone();
+        let child_id = children
+            .register(&nurse, "test-request", child, None)
+            .await
+            .unwrap()
+            .body["id"]
+            .clone();
         let input: NewScreeningInput = serde_json::from_value(
             json!({"child_id": child_id, "instrument": case["instrument"],
             "administered_on": case["administered_on"], "answers": case["answers"]}),
         )
         .unwrap();
-        let id = screenings.submit(&nurse, input, None).await.unwrap().body["id"].clone();
+        let id = screenings
+            .submit(&nurse, "test-request", input, None)
+            .await
+            .unwrap()
+            .body["id"]
+            .clone();
         for m in queue
             .receive(10, Duration::from_secs(30), Duration::from_millis(500))
             .await
@@ -120,7 +138,7 @@ async fn cli_worker_and_api_give_identical_results() {
             queue.ack(&m.receipt).await.unwrap();
         }
         let mut stored = screenings
-            .get(&nurse, serde_json::from_value(id).unwrap())
+            .get(&nurse, "test-request", serde_json::from_value(id).unwrap())
             .await
             .unwrap()
             .body["result"]
@@ -140,12 +158,18 @@ async fn cli_worker_and_api_give_identical_results() {
         json!({"given_name": "A", "family_name": "B", "birth_date": "2026-09-01", "sex": "male"}),
     )
     .unwrap();
-    let child_id = children.register(&nurse, child, None).await.unwrap().body["id"].clone();
+    let child_id = children
+        .register(&nurse, "test-request", child, None)
+        .await
+        .unwrap()
+        .body["id"]
+        .clone();
     let input: NewScreeningInput =
         serde_json::from_value(json!({"child_id": child_id, "instrument": "epds",
         "administered_on": "2026-10-01", "answers": bad["answers"]}))
         .unwrap();
-    let Err(ServiceError::Validation(api_errors)) = screenings.submit(&nurse, input, None).await
+    let Err(ServiceError::Validation(api_errors)) =
+        screenings.submit(&nurse, "test-request", input, None).await
     else {
         panic!("the API accepted what the CLI refused");
     };

@@ -108,6 +108,73 @@ fn walk_through_register_submit_and_see_it_scored() {
         &[],
     );
     assert_eq!(missing.status, 404);
+
+    // The data protection officer sees every access of this child, and an intact chain.
+    let dpo = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "token",
+            "--role",
+            "data_protection_officer",
+            "--org",
+            "dpo-office",
+        ])
+        .output()
+        .unwrap();
+    assert!(dpo.status.success());
+    let auth = format!("Bearer {}", String::from_utf8(dpo.stdout).unwrap().trim());
+    let as_dpo = |path: &str| {
+        request(
+            &server.addr,
+            "GET",
+            path,
+            &[("Authorization", auth.as_str())],
+            None,
+        )
+        .unwrap()
+    };
+    let audit = as_dpo(&format!("/audit?child={child_id}&limit=1000"));
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let audit = audit.json();
+    assert_eq!(audit["verification"]["intact"], true, "{audit}");
+    let entries = audit["entries"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["entity"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    // Registered, read, screened, the screening polled until scored, the risk profile read.
+    assert_eq!(
+        kinds[..3],
+        [
+            ("child", "create"),
+            ("child", "read"),
+            ("screening", "create")
+        ]
+    );
+    assert_eq!(kinds.last(), Some(&("risk_profile", "read")));
+    assert!(
+        kinds[3..kinds.len() - 1]
+            .iter()
+            .all(|k| *k == ("screening", "read"))
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["actor"]["organisation"] == "local-dev")
+    );
+    assert!(
+        !audit.to_string().contains(&child_id),
+        "only pseudonyms: {audit}"
+    );
+    let report = as_dpo(&format!("/audit/report?child={child_id}"));
+    assert_eq!(report.status, 200, "{}", report.body);
+    let report = report.json();
+    assert_eq!(report["accesses"][0]["writes"], 2, "{report}");
+    assert_eq!(report["accesses"][0]["reads"], entries.len() - 2);
+    // The dev token (registry administrator + health specialist) may not read the trail.
+    let refused = server.call("GET", &format!("/audit?child={child_id}"), None, &[]);
+    assert_eq!(refused.status, 403, "{}", refused.body);
 }
 
 #[test]

@@ -77,6 +77,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Key of the keyed hash that indexes personal codes (never stored raw as a key).
     pub identity_hmac_key: Vec<u8>,
+    /// Key of the pseudonyms in the audit trail and in analytics (`RAVIS_PSEUDONYM_KEY`).
+    pub pseudonym_key: Vec<u8>,
+    /// How long audit entries are kept (`RAVIS_AUDIT_RETENTION_DAYS`); `None` keeps them.
+    pub audit_retention_days: Option<u32>,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
@@ -149,6 +153,22 @@ impl Settings {
                 reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
             });
         }
+        let pseudonym_key = required("RAVIS_PSEUDONYM_KEY")?.into_bytes();
+        if pseudonym_key.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "RAVIS_PSEUDONYM_KEY",
+                reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
+            });
+        }
+        let audit_retention_days = match vars.get("RAVIS_AUDIT_RETENTION_DAYS") {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().ok().filter(|d| *d > 0).ok_or(
+                ConfigError::Invalid {
+                    name: "RAVIS_AUDIT_RETENTION_DAYS",
+                    reason: "must be a positive whole number of days".into(),
+                },
+            )?),
+        };
         let leeway_seconds = match vars.get("RAVIS_JWT_LEEWAY_SECONDS") {
             None => 30,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -174,6 +194,8 @@ impl Settings {
                 leeway_seconds,
             },
             identity_hmac_key,
+            pseudonym_key,
+            audit_retention_days,
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
@@ -235,6 +257,7 @@ mod tests {
                 "RAVIS_IDENTITY_HMAC_KEY",
                 "0123456789abcdef0123456789abcdef",
             ),
+            ("RAVIS_PSEUDONYM_KEY", "fedcba9876543210fedcba9876543210"),
         ])
     }
 
@@ -246,6 +269,44 @@ mod tests {
         assert_eq!(s.auth.algorithms, vec![Algorithm::RS256]);
         assert_eq!(s.auth.leeway_seconds, 30);
         assert_eq!(s.environment, "dev");
+        assert_eq!(s.pseudonym_key, b"fedcba9876543210fedcba9876543210");
+        assert_eq!(s.audit_retention_days, None);
+    }
+
+    #[test]
+    fn pseudonym_key_and_audit_retention() {
+        let mut vars = base();
+        vars.remove("RAVIS_PSEUDONYM_KEY");
+        assert!(matches!(
+            Settings::from_vars(&vars),
+            Err(ConfigError::Missing("RAVIS_PSEUDONYM_KEY"))
+        ));
+        let mut vars = base();
+        vars.insert("RAVIS_PSEUDONYM_KEY", "short");
+        assert!(matches!(
+            Settings::from_vars(&vars),
+            Err(ConfigError::Invalid {
+                name: "RAVIS_PSEUDONYM_KEY",
+                ..
+            })
+        ));
+        let mut vars = base();
+        vars.insert("RAVIS_AUDIT_RETENTION_DAYS", "3650");
+        assert_eq!(
+            Settings::from_vars(&vars).unwrap().audit_retention_days,
+            Some(3650)
+        );
+        for bad in ["0", "-1", "ten"] {
+            let mut vars = base();
+            vars.insert("RAVIS_AUDIT_RETENTION_DAYS", bad);
+            assert!(matches!(
+                Settings::from_vars(&vars),
+                Err(ConfigError::Invalid {
+                    name: "RAVIS_AUDIT_RETENTION_DAYS",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

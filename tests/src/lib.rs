@@ -1,5 +1,6 @@
 //! Test support.
 
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod contract;

@@ -14,6 +14,7 @@ use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::Reply;
+use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::scoring_worker::ScoringWorker;
@@ -115,7 +116,7 @@ fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
 /// The policy, written out: the expected outcome of each route for a role and scope.
 fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
     use Role::*;
-    let reader = !matches!(role, MinistryAnalyst);
+    let reader = !matches!(role, MinistryAnalyst | DataProtectionOfficer);
     let clinical = matches!(
         role,
         HealthSpecialist | RegistryAdministrator | PartnerSystem
@@ -217,6 +218,16 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             status: 200,
             fields: fields(&["instruments"]),
         },
+        // The data protection officer, and only they, see who accessed the child's data.
+        Route::AuditEntries if role == DataProtectionOfficer => Outcome {
+            status: 200,
+            fields: fields(&["child", "entries", "next_cursor", "verification"]),
+        },
+        Route::AuditReport if role == DataProtectionOfficer => Outcome {
+            status: 200,
+            fields: fields(&["child", "accesses", "verification"]),
+        },
+        Route::AuditEntries | Route::AuditReport => status(403),
     }
 }
 
@@ -264,6 +275,8 @@ fn request(
         Route::ListProgrammes => ("GET", "/catalogue/programmes".to_owned(), None),
         Route::GetProgramme => ("GET", "/catalogue/programmes/cool-kids".to_owned(), None),
         Route::ListInstruments => ("GET", "/catalogue/instruments".to_owned(), None),
+        Route::AuditEntries => ("GET", "/audit".to_owned(), None),
+        Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -271,8 +284,12 @@ fn request(
     headers.insert("if-match", format!("\"{version}\"").parse().unwrap());
     ApiRequest {
         method: method.parse().unwrap(),
+        query: if path.starts_with("/audit") {
+            vec![("child".to_owned(), child.to_owned())]
+        } else {
+            vec![]
+        },
         path,
-        query: vec![],
         headers,
         body: body.map(|b| b.to_string().into()).unwrap_or_default(),
         request_id: format!("matrix-{n}"),
@@ -294,6 +311,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             clock.clone(),
             ids.clone(),
             &[4; 32],
+            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -302,6 +320,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                 clock.clone(),
                 ids.clone(),
                 engine.clone(),
+                AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
             ),
             CatalogueService::builtin(engine.clone()).unwrap(),
         ),
@@ -314,9 +333,19 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         territory: None,
         purpose: None,
     };
-    let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[4; 32]);
+    let children = ChildrenService::new(
+        records.clone(),
+        clock.clone(),
+        ids.clone(),
+        &[4; 32],
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+    );
     let child: NewChildInput = serde_json::from_value(json!({"given_name": "A", "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME, "personal_code": "32579461005"})).unwrap();
-    let child_id = children.register(&nurse, child, None).await.unwrap().body["id"]
+    let child_id = children
+        .register(&nurse, "test-request", child, None)
+        .await
+        .unwrap()
+        .body["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -326,11 +355,16 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         clock.clone(),
         ids.clone(),
         engine.clone(),
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
     );
     let answers: serde_json::Map<String, Value> =
         (1..=20).map(|i| (i.to_string(), json!(1))).collect();
     let input: NewScreeningInput = serde_json::from_value(json!({"child_id": child_id, "instrument": "mchat-r", "administered_on": "2026-11-20", "answers": answers})).unwrap();
-    let screening_id = screenings.submit(&nurse, input, None).await.unwrap().body["id"]
+    let screening_id = screenings
+        .submit(&nurse, "test-request", input, None)
+        .await
+        .unwrap()
+        .body["id"]
         .as_str()
         .unwrap()
         .to_owned();

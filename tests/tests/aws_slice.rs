@@ -16,6 +16,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
+use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
@@ -64,6 +65,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
         clock.clone(),
         ids.clone(),
         &[9; 32],
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
     let screenings = ScreeningsApi::new(
         ScreeningsService::new(
@@ -72,6 +74,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
             clock.clone(),
             ids,
             engine.clone(),
+            AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
         ),
         CatalogueService::builtin(engine.clone()).unwrap(),
     );

@@ -17,6 +17,7 @@ use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, RandomIds};
 use ravis::scoring::Engine;
+use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
@@ -92,9 +93,17 @@ async fn the_sample_events_run_through_the_handlers() {
         clock.clone(),
         ids.clone(),
         &[7; 32],
+        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
     ));
     let screenings = ScreeningsApi::new(
-        ScreeningsService::new(records.clone(), queue, clock.clone(), ids, engine.clone()),
+        ScreeningsService::new(
+            records.clone(),
+            queue,
+            clock.clone(),
+            ids,
+            engine.clone(),
+            AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
+        ),
         CatalogueService::builtin(engine.clone()).unwrap(),
     );
 
@@ -104,6 +113,16 @@ async fn the_sample_events_run_through_the_handlers() {
     let r = invoke(&auth, &token, &children, "children-api/get-child.json").await;
     assert_eq!(r.status(), 200);
     assert_eq!(body(&r)["personal_code"], "32579461005");
+
+    // The DPO sample (query string parameters): the registration and the read above.
+    // Same verifier as `auth` (one test issuer and key), another role.
+    let (_, dpo) =
+        ravis_tests::auth::verifier_and_token(Role::DataProtectionOfficer, "example-ministry-dpo");
+    let r = invoke(&auth, &dpo, &children, "children-api/get-audit.json").await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    let trail = body(&r);
+    assert_eq!(trail["entries"].as_array().unwrap().len(), 2, "{trail}");
+    assert_eq!(trail["verification"]["intact"], true);
 
     let r = invoke(
         &auth,

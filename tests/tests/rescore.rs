@@ -8,6 +8,7 @@ use ravis::domain::{Principal, Role, ScreeningId};
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::ServiceError;
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::scoring_worker::{Outcome, ScoringWorker};
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
@@ -69,13 +70,20 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let v1 = Arc::new(Engine::builtin().unwrap());
     let v2 = Arc::new(engine_with_new_mchat_version());
-    let children = ChildrenService::new(records.clone(), clock.clone(), ids.clone(), &[3; 32]);
+    let children = ChildrenService::new(
+        records.clone(),
+        clock.clone(),
+        ids.clone(),
+        &[3; 32],
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+    );
     let screenings = ScreeningsService::new(
         records.clone(),
         queue.clone(),
         clock.clone(),
         ids.clone(),
         v1.clone(),
+        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
     );
     let worker_v1 = ScoringWorker::new(records.clone(), clock.clone(), ids.clone(), v1);
     let worker_v2 = ScoringWorker::new(records.clone(), clock.clone(), ids, v2);
@@ -86,7 +94,12 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
         serde_json::from_value(json!({"given_name": "A", "family_name": "B",
         "birth_date": "2024-10-01", "sex": "female"}))
         .unwrap();
-    let child_id = children.register(&nurse, child, None).await.unwrap().body["id"].clone();
+    let child_id = children
+        .register(&nurse, "test-request", child, None)
+        .await
+        .unwrap()
+        .body["id"]
+        .clone();
     let answers: serde_json::Map<String, serde_json::Value> =
         (1..=20).map(|i| (i.to_string(), json!(1))).collect();
     let input: NewScreeningInput =
@@ -94,19 +107,35 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
         "administered_on": "2026-11-20", "answers": answers}))
         .unwrap();
     let id: ScreeningId = serde_json::from_value(
-        screenings.submit(&nurse, input, None).await.unwrap().body["id"].clone(),
+        screenings
+            .submit(&nurse, "test-request", input, None)
+            .await
+            .unwrap()
+            .body["id"]
+            .clone(),
     )
     .unwrap();
     assert_eq!(drain(&queue, &worker_v1).await, vec![Outcome::Scored]);
 
     // Same versions: a re-score is a no-op.
-    assert_eq!(screenings.rescore(&admin, id).await.unwrap().status, 202);
+    assert_eq!(
+        screenings
+            .rescore(&admin, "test-request", id)
+            .await
+            .unwrap()
+            .status,
+        202
+    );
     assert_eq!(
         drain(&queue, &worker_v1).await,
         vec![Outcome::AlreadyScored]
     );
     assert_eq!(
-        screenings.get(&nurse, id).await.unwrap().body["results"]
+        screenings
+            .get(&nurse, "test-request", id)
+            .await
+            .unwrap()
+            .body["results"]
             .as_array()
             .unwrap()
             .len(),
@@ -114,9 +143,16 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
     );
 
     // A new definition version: a second result, the first kept with its version.
-    screenings.rescore(&admin, id).await.unwrap();
+    screenings
+        .rescore(&admin, "test-request", id)
+        .await
+        .unwrap();
     assert_eq!(drain(&queue, &worker_v2).await, vec![Outcome::Scored]);
-    let body = screenings.get(&nurse, id).await.unwrap().body;
+    let body = screenings
+        .get(&nurse, "test-request", id)
+        .await
+        .unwrap()
+        .body;
     let history = body["results"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0]["instrument_version"], "1.0.0");
@@ -126,12 +162,12 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
 
     // Only registry administrators may ask for a re-score; unknown screenings are 404.
     assert!(matches!(
-        screenings.rescore(&nurse, id).await,
+        screenings.rescore(&nurse, "test-request", id).await,
         Err(ServiceError::Forbidden(_))
     ));
     let unknown: ScreeningId = "0190f3c4-6d1e-7a3b-8c2d-123456789abc".parse().unwrap();
     assert!(matches!(
-        screenings.rescore(&admin, unknown).await,
+        screenings.rescore(&admin, "test-request", unknown).await,
         Err(ServiceError::NotFound(_))
     ));
 }

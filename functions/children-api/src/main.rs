@@ -1,9 +1,10 @@
-//! Lambda `children-api`: `POST /children`, `GET /children/{id}`.
+//! Lambda `children-api`: `POST /children`, `GET /children/{id}`, `GET /audit`, `GET /audit/report`.
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, children_api::ChildrenApi, lambda::serve_http};
 use ravis::ports::{RandomIds, SystemClock};
+use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
 use std::sync::Arc;
 
@@ -13,11 +14,19 @@ async fn main() -> Result<(), lambda_http::Error> {
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
+    let clock = Arc::new(SystemClock);
+    let audit = AuditTrail::new(
+        records.clone(),
+        &settings.pseudonym_key,
+        clock.clone(),
+        settings.audit_retention_days,
+    );
     let service = ChildrenService::new(
         records,
-        Arc::new(SystemClock),
+        clock,
         Arc::new(RandomIds),
         &settings.identity_hmac_key,
+        audit,
     );
     serve_http(Authenticator::new(&settings.auth)?, ChildrenApi(service)).await
 }

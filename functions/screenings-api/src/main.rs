@@ -4,6 +4,7 @@ use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, lambda::serve_http, screenings_api::ScreeningsApi};
 use ravis::ports::{RandomIds, SystemClock};
+use ravis::services::audit::AuditTrail;
 use ravis::services::{catalogue::CatalogueService, screenings::ScreeningsService};
 use std::sync::Arc;
 
@@ -16,13 +17,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
     let engine = Arc::new(ravis::scoring::Engine::builtin()?);
     let catalogue = CatalogueService::builtin(Arc::clone(&engine))?;
-    let screenings = ScreeningsService::new(
-        records,
-        queue,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        engine,
+    let clock = Arc::new(SystemClock);
+    let audit = AuditTrail::new(
+        records.clone(),
+        &settings.pseudonym_key,
+        clock.clone(),
+        settings.audit_retention_days,
     );
+    let screenings =
+        ScreeningsService::new(records, queue, clock, Arc::new(RandomIds), engine, audit);
     serve_http(
         Authenticator::new(&settings.auth)?,
         ScreeningsApi::new(screenings, catalogue),

@@ -8,6 +8,7 @@ pub mod identity_hash;
 pub mod ids;
 pub mod personal_code;
 pub mod principal;
+pub mod pseudonym;
 
 pub use atvk::{Atvk, AtvkError};
 pub use child::{Child, ChildStatus, Sex};
@@ -16,3 +17,4 @@ pub use identity_hash::KeyedHasher;
 pub use ids::{ChildId, InvalidId, RequestId, ResultId, ScreeningId};
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};
+pub use pseudonym::{Pseudonym, Pseudonymizer};

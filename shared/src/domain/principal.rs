@@ -26,11 +26,13 @@ pub enum Role {
     RegistryAdministrator,
     /// A partner information system (machine client).
     PartnerSystem,
+    /// Data protection officer: reads the audit trail, never a child's record.
+    DataProtectionOfficer,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::HealthSpecialist,
         Role::EducationSpecialist,
         Role::ProgrammeProvider,
@@ -38,6 +40,7 @@ impl Role {
         Role::MinistryAnalyst,
         Role::RegistryAdministrator,
         Role::PartnerSystem,
+        Role::DataProtectionOfficer,
     ];
 
     /// The claim value of this role.
@@ -50,6 +53,7 @@ impl Role {
             Role::MinistryAnalyst => "ministry_analyst",
             Role::RegistryAdministrator => "registry_administrator",
             Role::PartnerSystem => "partner_system",
+            Role::DataProtectionOfficer => "data_protection_officer",
         }
     }
 }

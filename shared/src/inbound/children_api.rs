@@ -1,5 +1,6 @@
 //! HTTP adapter of the children use cases (the `children-api` function).
 
+use crate::domain::{ChildId, FieldError};
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
@@ -7,7 +8,8 @@ use crate::ports::RecordStore;
 use crate::services::Reply;
 use crate::services::children::ChildrenService;
 
-/// Serves `POST /children` and `GET /children/{id}`.
+/// Serves `POST /children`, `GET /children/{id}` and the data protection officer's
+/// `GET /audit` and `GET /audit/report`.
 pub struct ChildrenApi<R>(pub ChildrenService<R>);
 
 impl<R: RecordStore> ChildrenApi<R> {
@@ -17,21 +19,59 @@ impl<R: RecordStore> ChildrenApi<R> {
             Route::CreateChild => {
                 let input = parse_json(&ctx.req)?;
                 let idem = idempotency(ctx, "POST /children")?;
-                Ok(self.0.register(&ctx.principal, input, idem).await?)
+                Ok(self
+                    .0
+                    .register(&ctx.principal, &ctx.req.request_id, input, idem)
+                    .await?)
             }
-            Route::GetChild => Ok(self.0.get(&ctx.principal, ctx.id()?).await?),
+            Route::GetChild => Ok(self
+                .0
+                .get(&ctx.principal, &ctx.req.request_id, ctx.id()?)
+                .await?),
             Route::UpdateChild => {
                 let expected =
                     crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
                 let input = parse_json(&ctx.req)?;
                 Ok(self
                     .0
-                    .update(&ctx.principal, ctx.id()?, expected, input)
+                    .update(
+                        &ctx.principal,
+                        &ctx.req.request_id,
+                        ctx.id()?,
+                        expected,
+                        input,
+                    )
                     .await?)
             }
             Route::SearchChildren => Ok(self
                 .0
-                .find_by_personal_code(&ctx.principal, parse_json(&ctx.req)?)
+                .find_by_personal_code(&ctx.principal, &ctx.req.request_id, parse_json(&ctx.req)?)
+                .await?),
+            Route::AuditEntries => {
+                let limit = match ctx.req.query_param("limit") {
+                    None => None,
+                    Some(raw) => Some(raw.parse::<usize>().map_err(|_| {
+                        Problem::validation(vec![FieldError::new(
+                            "limit",
+                            "must be a whole number",
+                        )])
+                    })?),
+                };
+                Ok(self
+                    .0
+                    .audit()
+                    .dpo_entries(
+                        &ctx.principal,
+                        child_param(ctx)?,
+                        limit,
+                        ctx.req.query_param("cursor"),
+                    )
+                    .await?)
+            }
+            Route::AuditReport => Ok(self
+                .0
+                .audit()
+                .dpo_report(&ctx.principal, child_param(ctx)?)
                 .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
@@ -42,11 +82,26 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
     fn serves(&self, route: Route) -> bool {
         matches!(
             route,
-            Route::CreateChild | Route::GetChild | Route::SearchChildren | Route::UpdateChild
+            Route::CreateChild
+                | Route::GetChild
+                | Route::SearchChildren
+                | Route::UpdateChild
+                | Route::AuditEntries
+                | Route::AuditReport
         )
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
         self.dispatch(route, ctx).await
     }
+}
+
+/// The required `child` query parameter of the audit routes.
+fn child_param(ctx: &Ctx) -> Result<ChildId, Problem> {
+    let raw = ctx.req.query_param("child").ok_or_else(|| {
+        Problem::validation(vec![FieldError::new("child", "is required (a child id)")])
+    })?;
+    raw.parse().map_err(|e: crate::domain::InvalidId| {
+        Problem::validation(vec![FieldError::new("child", e.to_string())])
+    })
 }

@@ -9,6 +9,7 @@ use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, match_path};
 use crate::inbound::problem::Problem;
 use crate::ports::StoreError;
+use crate::services::audit::{AuditAction, AuditEntity};
 use crate::services::{Reply, ServiceError};
 use http::{Method, StatusCode};
 use std::future::Future;
@@ -39,6 +40,33 @@ pub enum Route {
     GetProgramme,
     /// `GET /catalogue/instruments`
     ListInstruments,
+    /// `GET /audit?child=…` (data protection officer)
+    AuditEntries,
+    /// `GET /audit/report?child=…` (data protection officer: who has seen the child's data)
+    AuditReport,
+}
+
+impl Route {
+    /// The kind of personal data the route reads or writes, i.e. what its use case records
+    /// in the audit trail (exactly one entry per call); `None` for routes that touch no
+    /// child's personal data. Exhaustive on purpose: a new route must be classified here,
+    /// and the end-to-end audit test then checks it records what it says.
+    pub fn audited(self) -> Option<(AuditEntity, AuditAction)> {
+        match self {
+            Route::CreateChild => Some((AuditEntity::Child, AuditAction::Create)),
+            Route::GetChild => Some((AuditEntity::Child, AuditAction::Read)),
+            Route::CreateScreening => Some((AuditEntity::Screening, AuditAction::Create)),
+            Route::GetScreening => Some((AuditEntity::Screening, AuditAction::Read)),
+            Route::ChildRiskProfile => Some((AuditEntity::RiskProfile, AuditAction::Read)),
+            Route::SearchChildren => Some((AuditEntity::Child, AuditAction::Read)),
+            Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
+            Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
+            // The catalogue holds no personal data.
+            Route::ListProgrammes | Route::GetProgramme | Route::ListInstruments => None,
+            // The audit views show pseudonyms and staff, not the child's data.
+            Route::AuditEntries | Route::AuditReport => None,
+        }
+    }
 }
 
 /// A route's method and path pattern.
@@ -108,6 +136,16 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ListInstruments,
         method: Method::GET,
         path: "/catalogue/instruments",
+    },
+    RouteSpec {
+        route: Route::AuditEntries,
+        method: Method::GET,
+        path: "/audit",
+    },
+    RouteSpec {
+        route: Route::AuditReport,
+        method: Method::GET,
+        path: "/audit/report",
     },
 ];
 
@@ -326,6 +364,8 @@ mod tests {
             Route::ListProgrammes,
             Route::GetProgramme,
             Route::ListInstruments,
+            Route::AuditEntries,
+            Route::AuditReport,
         ];
         for route in all {
             assert_eq!(

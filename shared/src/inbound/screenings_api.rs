@@ -29,16 +29,23 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
             Route::CreateScreening => {
                 let input = parse_json(&ctx.req)?;
                 let idem = idempotency(ctx, "POST /screenings")?;
-                Ok(self.screenings.submit(&ctx.principal, input, idem).await?)
+                Ok(self
+                    .screenings
+                    .submit(&ctx.principal, &ctx.req.request_id, input, idem)
+                    .await?)
             }
-            Route::GetScreening => Ok(self.screenings.get(&ctx.principal, ctx.id()?).await?),
+            Route::GetScreening => Ok(self
+                .screenings
+                .get(&ctx.principal, &ctx.req.request_id, ctx.id()?)
+                .await?),
             Route::ChildRiskProfile => Ok(self
                 .screenings
-                .risk_profile(&ctx.principal, ctx.id()?)
+                .risk_profile(&ctx.principal, &ctx.req.request_id, ctx.id()?)
                 .await?),
-            Route::RescoreScreening => {
-                Ok(self.screenings.rescore(&ctx.principal, ctx.id()?).await?)
-            }
+            Route::RescoreScreening => Ok(self
+                .screenings
+                .rescore(&ctx.principal, &ctx.req.request_id, ctx.id()?)
+                .await?),
             Route::ListProgrammes => Ok(self.catalogue.programmes()),
             Route::GetProgramme => Ok(self
                 .catalogue

@@ -3,6 +3,7 @@
 use crate::domain::child::{ChildStatus, Sex, check_new_child};
 use crate::domain::{Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
+use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
 use chrono::NaiveDate;
@@ -172,6 +173,7 @@ pub struct ChildrenService<R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     code_index: KeyedHasher,
+    audit: AuditTrail<R>,
 }
 
 /// Domain label of the keyed hash that indexes personal codes.
@@ -184,13 +186,20 @@ impl<R: RecordStore> ChildrenService<R> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         identity_key: &[u8],
+        audit: AuditTrail<R>,
     ) -> Self {
         Self {
             records,
             clock,
             ids,
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
+            audit,
         }
+    }
+
+    /// The audit trail every access of this service is recorded in.
+    pub fn audit(&self) -> &AuditTrail<R> {
+        &self.audit
     }
 
     /// The record store (shared with other services of the same host).
@@ -198,8 +207,32 @@ impl<R: RecordStore> ChildrenService<R> {
         &self.records
     }
 
-    /// Registers a child; a personal code can be registered only once.
+    /// Registers a child; a personal code can be registered only once. The registration
+    /// (or its replay) is recorded in the child's audit trail.
     pub async fn register(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        input: NewChildInput,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Reply, ServiceError> {
+        let reply = self
+            .register_unaudited(principal, input, idempotency)
+            .await?;
+        let child: ChildId = serde_json::from_value(reply.body["id"].clone())
+            .map_err(|e| StoreError::Invalid(format!("registration reply without id: {e}")))?;
+        let outcome = if reply.replayed {
+            AuditOutcome::Replayed
+        } else {
+            AuditOutcome::Success
+        };
+        let event =
+            AuditEvent::all(child, AuditEntity::Child, AuditAction::Create).with_outcome(outcome);
+        self.audit.record(principal, request_id, event).await?;
+        Ok(reply)
+    }
+
+    async fn register_unaudited(
         &self,
         principal: &Principal,
         input: NewChildInput,
@@ -299,9 +332,24 @@ impl<R: RecordStore> ChildrenService<R> {
         }
     }
 
-    /// Reads a child.
-    pub async fn get(&self, principal: &Principal, id: ChildId) -> Result<Reply, ServiceError> {
-        require_role(principal, PERSON_READERS, "read a child's record")?;
+    /// Reads a child; the read (or the refusal) is recorded in the child's audit trail
+    /// before anything is returned.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        id: ChildId,
+    ) -> Result<Reply, ServiceError> {
+        let event = AuditEvent::all(id, AuditEntity::Child, AuditAction::Read);
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                PERSON_READERS,
+                "read a child's record",
+                Some(event.clone()),
+            )
+            .await?;
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = self
             .records
@@ -319,6 +367,7 @@ impl<R: RecordStore> ChildrenService<R> {
         }
         let mut reply = Reply::ok(view(&record.data, record.version));
         reply.etag = Some(etag(record.version));
+        self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
 
@@ -326,11 +375,21 @@ impl<R: RecordStore> ChildrenService<R> {
     pub async fn update(
         &self,
         principal: &Principal,
+        request_id: &str,
         id: ChildId,
         expected: u64,
         input: ChildUpdateInput,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, REGISTRARS, "change children")?;
+        let event = AuditEvent::all(id, AuditEntity::Child, AuditAction::Update);
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                REGISTRARS,
+                "change children",
+                Some(event.clone()),
+            )
+            .await?;
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = self
             .records
@@ -417,6 +476,7 @@ impl<R: RecordStore> ChildrenService<R> {
         };
         let mut reply = Reply::ok(view(&data, version));
         reply.etag = Some(etag(version));
+        self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
 
@@ -426,6 +486,7 @@ impl<R: RecordStore> ChildrenService<R> {
     pub async fn find_by_personal_code(
         &self,
         principal: &Principal,
+        request_id: &str,
         input: SearchInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "search children")?;
@@ -444,7 +505,8 @@ impl<R: RecordStore> ChildrenService<R> {
                 reason: e.to_string(),
             }
         })?;
-        match self.get(principal, id).await {
+        // The read of the found child is audited by `get`, as one entry.
+        match self.get(principal, request_id, id).await {
             Err(ServiceError::NotFound(_)) => Err(not_found()),
             other => other,
         }

@@ -1,6 +1,6 @@
 //! Storage keys of every entity in the single table (documented in `docs/DATA_MODEL.md`).
 
-use crate::domain::{ChildId, ScreeningId};
+use crate::domain::{ChildId, Pseudonym, ScreeningId};
 use crate::ports::Key;
 
 /// A child's profile record.
@@ -69,4 +69,25 @@ pub fn intake_checkpoint(import_id: &str) -> Key {
 /// (finds re-imports and possible duplicates).
 pub fn child_name_index(name_hash: &str) -> Key {
     Key::new(format!("CHILDNAME#{name_hash}"), "CHILDNAME")
+}
+
+/// Partition of one child's audit chain (by pseudonym, never by child id).
+pub fn audit_partition(child: &Pseudonym) -> String {
+    format!("AUDIT#{child}")
+}
+
+/// Sort-key prefix of audit entries.
+pub const AUDIT_ENTRY_PREFIX: &str = "ENTRY#";
+
+/// An audit entry: its sequence number, zero-padded so sort order is chain order.
+pub fn audit_entry(child: &Pseudonym, seq: u64) -> Key {
+    Key::new(
+        audit_partition(child),
+        format!("{AUDIT_ENTRY_PREFIX}{seq:020}"),
+    )
+}
+
+/// The head of a child's audit chain: the last sequence number and hash (versioned).
+pub fn audit_head(child: &Pseudonym) -> Key {
+    Key::new(audit_partition(child), "HEAD")
 }

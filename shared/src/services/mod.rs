@@ -2,6 +2,7 @@
 //! the inbound layer turns those into HTTP responses in one place.
 
 pub mod access;
+pub mod audit;
 pub mod catalogue;
 pub mod children;
 pub mod idempotency;

@@ -12,6 +12,7 @@ use crate::ports::{
 };
 use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
 use crate::services::access::visible_child;
+use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -76,6 +77,7 @@ pub struct ScreeningsService<R, Q> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     engine: Arc<Engine>,
+    audit: AuditTrail<R>,
 }
 
 /// Builds the scoring request for a stored submission and its child.
@@ -108,6 +110,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
         engine: Arc<Engine>,
+        audit: AuditTrail<R>,
     ) -> Self {
         Self {
             records,
@@ -115,17 +118,65 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             clock,
             ids,
             engine,
+            audit,
         }
     }
 
+    /// The audit trail every access of this service is recorded in.
+    pub fn audit(&self) -> &AuditTrail<R> {
+        &self.audit
+    }
+
     /// Validates, stores and queues a submission; answers 202 with its id and location.
+    /// The submission (or its refusal or replay) is recorded in the child's audit trail.
     pub async fn submit(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        input: NewScreeningInput,
+        idempotency: Option<IdempotencyRequest>,
+    ) -> Result<Reply, ServiceError> {
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                SCREENERS,
+                "submit screenings",
+                Some(AuditEvent::all(
+                    input.child_id,
+                    AuditEntity::Screening,
+                    AuditAction::Create,
+                )),
+            )
+            .await?;
+        let reply = self.submit_unaudited(principal, input, idempotency).await?;
+        let parse = |field: &str| {
+            reply.body[field]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| StoreError::Invalid(format!("screening reply without {field}")))
+        };
+        let child: ChildId = parse("child_id")?
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("screening reply child_id: {e}")))?;
+        let outcome = if reply.replayed {
+            AuditOutcome::Replayed
+        } else {
+            AuditOutcome::Success
+        };
+        let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Create)
+            .of(parse("id")?)
+            .with_outcome(outcome);
+        self.audit.record(principal, request_id, event).await?;
+        Ok(reply)
+    }
+
+    async fn submit_unaudited(
         &self,
         principal: &Principal,
         input: NewScreeningInput,
         idempotency: Option<IdempotencyRequest>,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, SCREENERS, "submit screenings")?;
         if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
             return Ok(reply);
         }
@@ -220,8 +271,15 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         Ok(initial.0)
     }
 
-    /// A submission with its status and latest result.
-    pub async fn get(&self, principal: &Principal, id: ScreeningId) -> Result<Reply, ServiceError> {
+    /// A submission with its status and latest result; the read is recorded in the child's
+    /// audit trail before anything is returned.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        id: ScreeningId,
+    ) -> Result<Reply, ServiceError> {
+        // The child is known only after reading, so a refusal here has no chain to go to.
         require_role(principal, PERSON_READERS, "read screenings")?;
         let not_found = || ServiceError::NotFound(format!("no screening with id {id}"));
         let record = self
@@ -259,6 +317,8 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             );
             obj.insert("results".into(), Value::Array(history));
         }
+        let event = AuditEvent::all(child_id, AuditEntity::Screening, AuditAction::Read).of(id);
+        self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::screening(principal, body)))
     }
 }
@@ -270,18 +330,32 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     pub async fn rescore(
         &self,
         principal: &Principal,
+        request_id: &str,
         id: ScreeningId,
     ) -> Result<Reply, ServiceError> {
+        // The child is known only after reading, so a refusal here has no chain to go to.
         require_role(principal, RESCORERS, "re-score screenings")?;
-        if self.records.get(&keys::screening(id)).await?.is_none() {
-            return Err(ServiceError::NotFound(format!("no screening with id {id}")));
-        }
+        let record = self
+            .records
+            .get(&keys::screening(id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no screening with id {id}")))?;
+        let child_id: ChildId =
+            serde_json::from_value(record.data["child_id"].clone()).map_err(|e| {
+                StoreError::Corrupt {
+                    pk: record.key.pk.clone(),
+                    sk: record.key.sk.clone(),
+                    reason: format!("child_id: {e}"),
+                }
+            })?;
         let message = serde_json::to_string(&ScoringMessage {
             screening_id: id,
             submitted_at: self.clock.now(),
         })
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.queue.send(&message).await?;
+        let event = AuditEvent::all(child_id, AuditEntity::Screening, AuditAction::Update).of(id);
+        self.audit.record(principal, request_id, event).await?;
         Ok(Reply {
             status: 202,
             location: Some(format!("/screenings/{id}")),
@@ -296,9 +370,19 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     pub async fn risk_profile(
         &self,
         principal: &Principal,
+        request_id: &str,
         child_id: ChildId,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, PERSON_READERS, "read a child's risk profile")?;
+        let event = AuditEvent::all(child_id, AuditEntity::RiskProfile, AuditAction::Read);
+        self.audit
+            .require_role(
+                principal,
+                request_id,
+                PERSON_READERS,
+                "read a child's risk profile",
+                Some(event.clone()),
+            )
+            .await?;
         if visible_child(&self.records, principal, child_id)
             .await?
             .is_none()
@@ -332,6 +416,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
         body["child_id"] = json!(child_id);
+        self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::risk_profile(principal, body)))
     }
 }

@@ -1,0 +1,836 @@
+//! The audit trail suites, written once and run on every record-store adapter
+//! (`tests/tests/audit.rs` on SQLite, `tests/tests/aws_audit.rs` on DynamoDB/moto):
+//! the end-to-end walk (exactly one entry per personal-data read or write), the data
+//! protection officer's routes, tamper detection and concurrent appends.
+
+use ravis::config::{AuthSettings, JwtKey};
+use ravis::domain::{ChildId, Principal, Role};
+use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
+use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::http::{ApiRequest, ApiResponse};
+use ravis::inbound::problem::Problem;
+use ravis::inbound::routes::{Api, Ctx, ROUTES, Route, handle};
+use ravis::inbound::screenings_api::ScreeningsApi;
+use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock, WriteOp};
+use ravis::scoring::Engine;
+use ravis::services::Reply;
+use ravis::services::audit::{
+    AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditOutcome, AuditTrail, ChainBreak,
+};
+use ravis::services::children::ChildrenService;
+use ravis::services::keys;
+use ravis::services::screenings::ScreeningsService;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const SECRET: &[u8] = b"audit-suite-secret-audit-suite-secret";
+const PSEUDONYM_KEY: &[u8] = b"audit-suite-pseudonym-key-000001";
+
+/// Every route on one API, as the local host serves them.
+struct AllRoutes<R: RecordStore, Q: Queue> {
+    children: ChildrenApi<R>,
+    screenings: ScreeningsApi<R, Q>,
+}
+
+impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
+    fn serves(&self, _route: Route) -> bool {
+        true
+    }
+
+    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        if self.children.serves(route) {
+            self.children.dispatch(route, ctx).await
+        } else {
+            self.screenings.dispatch(route, ctx).await
+        }
+    }
+}
+
+fn authenticator() -> Authenticator {
+    Authenticator::new(&AuthSettings {
+        issuer: "audit-suite".into(),
+        audience: vec!["ravis-api".into()],
+        algorithms: vec![jsonwebtoken::Algorithm::HS256],
+        key: JwtKey::Hs256Secret(SECRET.to_vec()),
+        leeway_seconds: 0,
+    })
+    .expect("authenticator")
+}
+
+fn token(subject: &str, roles: &[Role], organisation: &str, purpose: Option<&str>) -> String {
+    let now = chrono::Utc::now().timestamp() as u64;
+    mint_dev_token(
+        SECRET,
+        &DevTokenRequest {
+            issuer: "audit-suite",
+            audience: "ravis-api",
+            subject,
+            roles,
+            organisation,
+            territory: None,
+            purpose,
+            issued_at: now - 5,
+            lifetime_seconds: 600,
+        },
+    )
+    .expect("token")
+}
+
+fn request(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    token: &str,
+    body: Option<Value>,
+    idempotency_key: Option<&str>,
+) -> ApiRequest {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    headers.insert("content-type", "application/json".parse().expect("header"));
+    if let Some(k) = idempotency_key {
+        headers.insert("idempotency-key", k.parse().expect("header"));
+    }
+    ApiRequest {
+        method: method.parse().expect("method"),
+        path: path.into(),
+        query: query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        headers,
+        body: body.map(|b| b.to_string().into()).unwrap_or_default(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+    }
+}
+
+fn json_of(r: &ApiResponse) -> Value {
+    serde_json::from_slice(&r.body).expect("JSON body")
+}
+
+/// What one call is expected to add to the child's chain.
+struct Expect {
+    route: Route,
+    subject: &'static str,
+    organisation: &'static str,
+    roles: Vec<Role>,
+    outcome: AuditOutcome,
+    purpose: Option<&'static str>,
+    entity_id: Option<String>,
+}
+
+/// Calls the API and asserts the child's chain grew by exactly the expected entry.
+async fn call_audited<R: RecordStore, Q: Queue>(
+    auth: &Authenticator,
+    api: &AllRoutes<R, Q>,
+    audit: &AuditTrail<R>,
+    child: Option<ChildId>,
+    req: ApiRequest,
+    expect: &Expect,
+) -> (ApiResponse, ChildId) {
+    let before = match child {
+        Some(c) => audit.entries(c).await.expect("entries").len(),
+        None => 0,
+    };
+    let request_id = req.request_id.clone();
+    let response = handle(auth, api, req).await;
+    let child = child.unwrap_or_else(|| {
+        json_of(&response)["id"]
+            .as_str()
+            .expect("created child id")
+            .parse()
+            .expect("child id")
+    });
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(
+        entries.len(),
+        before + 1,
+        "{:?} must add exactly one audit entry",
+        expect.route
+    );
+    let entry = entries.last().expect("an entry");
+    let (entity, action) = expect.route.audited().expect("an audited route");
+    assert_eq!(entry.body.entity, entity);
+    assert_eq!(entry.body.action, action);
+    assert_eq!(entry.body.outcome, expect.outcome);
+    assert_eq!(entry.body.request_id, request_id);
+    assert_eq!(entry.body.actor.subject, expect.subject);
+    assert_eq!(entry.body.actor.organisation, expect.organisation);
+    assert_eq!(entry.body.actor.roles, expect.roles);
+    assert_eq!(entry.body.purpose.as_deref(), expect.purpose);
+    assert_eq!(entry.body.fields, vec!["all".to_owned()]);
+    assert_eq!(entry.body.entity_id, expect.entity_id);
+    assert_eq!(entry.body.child, audit.pseudonym(child));
+    assert_eq!(entry.body.seq, entries.len() as u64);
+    // The stored entry never carries the child id in clear.
+    let stored = serde_json::to_string(entry).expect("json");
+    assert!(!stored.contains(&child.to_string()));
+    (response, child)
+}
+
+/// Walks every personal-data route end to end and checks that each call records exactly
+/// one audit entry with the right fields, that refusals are recorded, that the data
+/// protection officer's views page, summarise and verify the chain, and that no other
+/// role may use them.
+pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue: Q) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+    let audit_of = || AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock.clone(), None);
+    let api = AllRoutes {
+        children: ChildrenApi(ChildrenService::new(
+            records.clone(),
+            clock.clone(),
+            ids.clone(),
+            &[3; 32],
+            audit_of(),
+        )),
+        screenings: {
+            let engine = Arc::new(Engine::builtin().expect("engine"));
+            ScreeningsApi::new(
+                ScreeningsService::new(
+                    records.clone(),
+                    queue,
+                    clock.clone(),
+                    ids,
+                    Arc::clone(&engine),
+                    audit_of(),
+                ),
+                ravis::services::catalogue::CatalogueService::builtin(engine).expect("catalogue"),
+            )
+        },
+    };
+    let audit = audit_of();
+    let auth = authenticator();
+    let nurse_roles = vec![Role::HealthSpecialist];
+    let nurse = token("nurse-1", &nurse_roles, "clinic-1", Some("screening"));
+    let teacher = token("teacher-2", &[Role::EducationSpecialist], "school-2", None);
+    let analyst = token("analyst-3", &[Role::MinistryAnalyst], "ministry", None);
+    let dpo = token("dpo-4", &[Role::DataProtectionOfficer], "ministry", None);
+    let mut covered = HashSet::new();
+    let nurse_expect = |route: Route, outcome: AuditOutcome, entity_id: Option<String>| Expect {
+        route,
+        subject: "nurse-1",
+        organisation: "clinic-1",
+        roles: nurse_roles.clone(),
+        outcome,
+        purpose: Some("screening"),
+        entity_id,
+    };
+
+    // POST /children, then the same request again (a replay is recorded as such).
+    let child_body = json!({"given_name": "Anna", "family_name": "Bērziņa",
+        "birth_date": "2024-10-01", "sex": "female", "personal_code": "32579461005"});
+    let (r, child) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        None,
+        request(
+            "POST",
+            "/children",
+            &[],
+            &nurse,
+            Some(child_body.clone()),
+            Some("k-1"),
+        ),
+        &nurse_expect(Route::CreateChild, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    covered.insert(Route::CreateChild);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "POST",
+            "/children",
+            &[],
+            &nurse,
+            Some(child_body),
+            Some("k-1"),
+        ),
+        &nurse_expect(Route::CreateChild, AuditOutcome::Replayed, None),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+
+    // GET /children/{id} by a colleague of another organisation.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/children/{child}"),
+            &[],
+            &teacher,
+            None,
+            None,
+        ),
+        &Expect {
+            route: Route::GetChild,
+            subject: "teacher-2",
+            organisation: "school-2",
+            roles: vec![Role::EducationSpecialist],
+            outcome: AuditOutcome::Success,
+            purpose: None,
+            entity_id: None,
+        },
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    covered.insert(Route::GetChild);
+
+    // A role that may not see a person: refused, and the attempt is recorded.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/children/{child}"),
+            &[],
+            &analyst,
+            None,
+            None,
+        ),
+        &Expect {
+            route: Route::GetChild,
+            subject: "analyst-3",
+            organisation: "ministry",
+            roles: vec![Role::MinistryAnalyst],
+            outcome: AuditOutcome::Denied,
+            purpose: None,
+            entity_id: None,
+        },
+    )
+    .await;
+    assert_eq!(r.status, 403);
+
+    // POST /screenings.
+    let answers: serde_json::Map<String, Value> =
+        (1..=20).map(|i| (i.to_string(), json!(0))).collect();
+    let submission = json!({"child_id": child, "instrument": "mchat-r",
+        "administered_on": "2026-11-20", "answers": answers});
+    let before = audit.entries(child).await.expect("entries").len();
+    let r = handle(
+        &auth,
+        &api,
+        request("POST", "/screenings", &[], &nurse, Some(submission), None),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{:?}", json_of(&r));
+    let screening = json_of(&r)["id"].as_str().expect("id").to_owned();
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = &entries[before].body;
+    assert_eq!(
+        (e.entity, e.action, e.outcome),
+        (
+            AuditEntity::Screening,
+            AuditAction::Create,
+            AuditOutcome::Success
+        )
+    );
+    assert_eq!(e.entity_id.as_deref(), Some(screening.as_str()));
+    covered.insert(Route::CreateScreening);
+
+    // GET /screenings/{id}.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/screenings/{screening}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(
+            Route::GetScreening,
+            AuditOutcome::Success,
+            Some(screening.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    covered.insert(Route::GetScreening);
+
+    // GET /children/{id}/risk-profile.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/children/{child}/risk-profile"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::ChildRiskProfile, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    covered.insert(Route::ChildRiskProfile);
+
+    // POST /children/search: the found child's read is one entry.
+    let child_text = child.to_string();
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "POST",
+            "/children/search",
+            &[],
+            &nurse,
+            Some(json!({"personal_code": "32579461005"})),
+            None,
+        ),
+        &nurse_expect(Route::SearchChildren, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["id"], child_text.as_str());
+    covered.insert(Route::SearchChildren);
+
+    // PUT /children/{id}: one entry for the change.
+    let version = records
+        .get(&ravis::services::keys::child(child))
+        .await
+        .expect("read")
+        .expect("child")
+        .version;
+    let mut update = request(
+        "PUT",
+        &format!("/children/{child}"),
+        &[],
+        &nurse,
+        Some(
+            json!({"given_name": "Anna", "family_name": "Bērziņa", "birth_date": "2024-10-01",
+                    "sex": "female", "atvk": "0001000"}),
+        ),
+        None,
+    );
+    update.headers.insert(
+        "if-match",
+        format!("\"{version}\"").parse().expect("header"),
+    );
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        update,
+        &nurse_expect(Route::UpdateChild, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::UpdateChild);
+
+    // POST /screenings/{id}/rescore by a registry administrator: one entry.
+    let admin_roles = vec![Role::RegistryAdministrator];
+    let admin = token("admin-5", &admin_roles, "registry", None);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "POST",
+            &format!("/screenings/{screening}/rescore"),
+            &[],
+            &admin,
+            None,
+            None,
+        ),
+        &Expect {
+            route: Route::RescoreScreening,
+            subject: "admin-5",
+            organisation: "registry",
+            roles: admin_roles.clone(),
+            outcome: AuditOutcome::Success,
+            purpose: None,
+            entity_id: Some(screening.clone()),
+        },
+    )
+    .await;
+    assert_eq!(r.status, 202, "{:?}", json_of(&r));
+    covered.insert(Route::RescoreScreening);
+
+    // Every route that touches personal data was walked (a new one must be added here).
+    let audited: HashSet<Route> = ROUTES
+        .iter()
+        .map(|s| s.route)
+        .filter(|r| r.audited().is_some())
+        .collect();
+    assert_eq!(covered, audited);
+
+    // The data protection officer pages through the chain with a cursor.
+    let total = audit.entries(child).await.expect("entries").len();
+    assert_eq!(total, 10);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("child", child_text.as_str()), ("limit", "3")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let r = handle(
+            &auth,
+            &api,
+            request("GET", "/audit", &query, &dpo, None, None),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", json_of(&r));
+        let page = json_of(&r);
+        assert_eq!(page["verification"]["intact"], true, "{page}");
+        assert_eq!(page["child"], audit.pseudonym(child).as_str());
+        let entries = page["entries"].as_array().expect("entries").clone();
+        assert!(entries.len() <= 3);
+        seen.extend(entries);
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let seqs: Vec<u64> = seen.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>());
+
+    // The data-subject access report: who has seen the child's data.
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "GET",
+            "/audit/report",
+            &[("child", &child_text)],
+            &dpo,
+            None,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let report = json_of(&r);
+    assert_eq!(report["verification"]["intact"], true);
+    let accesses = report["accesses"].as_array().expect("accesses");
+    let of = |org: &str| {
+        accesses
+            .iter()
+            .find(|a| a["organisation"] == org)
+            .unwrap_or_else(|| panic!("no line for {org}: {report}"))
+    };
+    assert_eq!(of("clinic-1")["roles"], json!(["health_specialist"]));
+    assert_eq!(of("clinic-1")["writes"], 4);
+    assert_eq!(of("clinic-1")["reads"], 3);
+    assert_eq!(of("registry")["writes"], 1);
+    assert_eq!(of("school-2")["reads"], 1);
+    assert_eq!(of("ministry")["denied"], 1);
+    assert_eq!(of("ministry")["reads"], 0);
+    assert_eq!(accesses.len(), 4);
+
+    // The audit views are not themselves entries in the child's chain.
+    assert_eq!(audit.entries(child).await.expect("entries").len(), total);
+
+    // Only the data protection officer may read the trail; bad parameters are named.
+    for other in [&nurse, &teacher, &analyst] {
+        let r = handle(
+            &auth,
+            &api,
+            request(
+                "GET",
+                "/audit",
+                &[("child", &child_text)],
+                other,
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+        let r = handle(
+            &auth,
+            &api,
+            request(
+                "GET",
+                "/audit/report",
+                &[("child", &child_text)],
+                other,
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 403);
+    }
+    for (query, field) in [
+        (vec![], "child"),
+        (vec![("child", "not-an-id")], "child"),
+        (
+            vec![("child", child_text.as_str()), ("limit", "0")],
+            "limit",
+        ),
+        (
+            vec![("child", child_text.as_str()), ("limit", "x")],
+            "limit",
+        ),
+        (
+            vec![("child", child_text.as_str()), ("cursor", "%%%")],
+            "cursor",
+        ),
+    ] {
+        let r = handle(
+            &auth,
+            &api,
+            request("GET", "/audit", &query, &dpo, None, None),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{query:?}: {:?}", json_of(&r));
+        assert_eq!(json_of(&r)["errors"][0]["field"], field, "{query:?}");
+    }
+}
+
+fn principal(subject: &str) -> Principal {
+    Principal {
+        subject: subject.into(),
+        roles: vec![Role::HealthSpecialist],
+        organisation: "clinic-1".into(),
+        territory: None,
+        purpose: Some("care".into()),
+    }
+}
+
+async fn chain_of<R: RecordStore>(audit: &AuditTrail<R>, n: usize) -> ChildId {
+    let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+    for i in 0..n {
+        audit
+            .record(
+                &principal(&format!("user-{i}")),
+                &format!("req-{i}"),
+                AuditEvent::all(child, AuditEntity::Child, AuditAction::Read),
+            )
+            .await
+            .expect("append");
+    }
+    child
+}
+
+async fn stored<R: RecordStore>(
+    records: &R,
+    audit: &AuditTrail<R>,
+    child: ChildId,
+    seq: u64,
+) -> (Key, ravis::ports::Record) {
+    let key = keys::audit_entry(&audit.pseudonym(child), seq);
+    let record = records.get(&key).await.expect("get").expect("entry exists");
+    (key, record)
+}
+
+fn breaks(v: &ravis::services::audit::Verification) -> Vec<u64> {
+    v.breaks.iter().map(|b: &ChainBreak| b.seq).collect()
+}
+
+/// Modifying, removing or reordering stored entries directly in the store is detected,
+/// and verification names exactly the entries concerned.
+pub async fn tamper_detection<R: RecordStore + Clone>(records: R) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None);
+
+    // An untouched chain verifies.
+    let child = chain_of(&audit, 5).await;
+    let v = audit.verify(child).await.expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries, 5);
+
+    // Modify entry 3 (the organisation), leaving its hash as it was.
+    let (_, mut record) = stored(&records, &audit, child, 3).await;
+    record.data["actor"]["organisation"] = json!("somewhere-else");
+    let version = record.version;
+    records.put_versioned(record, version).await.expect("put");
+    let v = audit.verify(child).await.expect("verify");
+    assert!(!v.intact);
+    assert_eq!(breaks(&v), vec![3], "{v:?}");
+    assert!(v.breaks[0].problem.contains("modified"), "{v:?}");
+
+    // Modify entry 2 AND recompute its own hash: entry 3 no longer links to it.
+    let child = chain_of(&audit, 4).await;
+    let (_, mut record) = stored(&records, &audit, child, 2).await;
+    let mut entry: AuditEntry = serde_json::from_value(record.data.clone()).expect("entry");
+    entry.body.outcome = AuditOutcome::Denied;
+    entry.hash = entry.body.hash();
+    record.data = serde_json::to_value(&entry).expect("json");
+    let version = record.version;
+    records.put_versioned(record, version).await.expect("put");
+    let v = audit.verify(child).await.expect("verify");
+    assert_eq!(breaks(&v), vec![3], "{v:?}");
+    assert!(v.breaks[0].problem.contains("entry 2"), "{v:?}");
+
+    // Remove entry 2 of 4.
+    let child = chain_of(&audit, 4).await;
+    let (key, record) = stored(&records, &audit, child, 2).await;
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    let v = audit.verify(child).await.expect("verify");
+    assert_eq!(breaks(&v), vec![2], "{v:?}");
+    assert!(v.breaks[0].problem.contains("missing"), "{v:?}");
+    assert_eq!(v.entries, 3);
+
+    // Remove the last entry: the head still says 4.
+    let child = chain_of(&audit, 4).await;
+    let (key, record) = stored(&records, &audit, child, 4).await;
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    let v = audit.verify(child).await.expect("verify");
+    assert_eq!(breaks(&v), vec![4], "{v:?}");
+
+    // Remove the first entry.
+    let child = chain_of(&audit, 3).await;
+    let (key, record) = stored(&records, &audit, child, 1).await;
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    let v = audit.verify(child).await.expect("verify");
+    assert_eq!(breaks(&v), vec![1], "{v:?}");
+
+    // Reorder: swap the contents of entries 2 and 3.
+    let child = chain_of(&audit, 4).await;
+    let (_, mut two) = stored(&records, &audit, child, 2).await;
+    let (_, mut three) = stored(&records, &audit, child, 3).await;
+    std::mem::swap(&mut two.data, &mut three.data);
+    let (v2, v3) = (two.version, three.version);
+    records.put_versioned(two, v2).await.expect("put");
+    records.put_versioned(three, v3).await.expect("put");
+    let v = audit.verify(child).await.expect("verify");
+    let mut broken = breaks(&v);
+    broken.dedup();
+    assert_eq!(broken, vec![2, 3, 4], "{v:?}");
+    assert!(
+        v.breaks
+            .iter()
+            .any(|b| b.seq == 2 && b.problem.contains("reordered")),
+        "{v:?}"
+    );
+
+    // Another child's chain is unaffected by all of this.
+    let clean = chain_of(&audit, 2).await;
+    assert!(audit.verify(clean).await.expect("verify").intact);
+}
+
+/// Concurrent appends to one chain never fork it: every append gets its own sequence
+/// number and the chain verifies.
+pub async fn concurrent_appends<R: RecordStore + Clone>(records: R) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = Arc::new(AuditTrail::new(records, PSEUDONYM_KEY, clock, None));
+    let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let audit = Arc::clone(&audit);
+        tasks.spawn(async move {
+            audit
+                .record(
+                    &principal(&format!("user-{i}")),
+                    &format!("req-{i}"),
+                    AuditEvent::all(child, AuditEntity::Screening, AuditAction::Read),
+                )
+                .await
+                .map(|e| e.body.seq)
+        });
+    }
+    let mut seqs = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        seqs.push(joined.expect("task").expect("append"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=8).collect::<Vec<u64>>());
+    let v = audit.verify(child).await.expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries, 8);
+    let subjects: HashSet<String> = audit
+        .entries(child)
+        .await
+        .expect("entries")
+        .into_iter()
+        .map(|e| e.body.actor.subject)
+        .collect();
+    assert_eq!(subjects.len(), 8);
+}
+
+/// With a retention setting, entries carry an expiry; expired (absent) leading entries are
+/// reported as expired, not as a break.
+pub async fn retention<R: RecordStore + Clone>(records: R) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock.clone(), Some(30));
+    let child = chain_of(&audit, 3).await;
+    let (key, record) = stored(&records, &audit, child, 1).await;
+    let expires = record.expires_at.expect("an expiry");
+    let expected = clock.now().timestamp() + 30 * 86_400;
+    assert!((expected - 60..=expected).contains(&expires), "{expires}");
+    // The store's TTL removes the oldest entry.
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    let v = audit.verify(child).await.expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.expired_before, Some(2));
+    // Removing from the middle is still a break.
+    let child = chain_of(&audit, 4).await;
+    let (key, record) = stored(&records, &audit, child, 3).await;
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    let v = audit.verify(child).await.expect("verify");
+    assert_eq!(breaks(&v), vec![3], "{v:?}");
+    // Without retention the same expired-looking prefix is a removal.
+    let strict = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None);
+    let child = chain_of(&strict, 2).await;
+    let (key, record) = stored(&records, &strict, child, 1).await;
+    assert_eq!(record.expires_at, None);
+    records
+        .transact(vec![WriteOp::Delete {
+            key,
+            expected: record.version,
+        }])
+        .await
+        .expect("delete");
+    assert_eq!(
+        breaks(&strict.verify(child).await.expect("verify")),
+        vec![1]
+    );
+}

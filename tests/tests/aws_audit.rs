@@ -1,0 +1,25 @@
+//! The audit trail on DynamoDB and SQS (moto emulator).
+//! Run through `scripts/moto.sh run -- cargo test ...` (or `make test`).
+
+use ravis_tests::audit;
+use ravis_tests::aws::{fresh_queue, fresh_record_store};
+
+#[tokio::test]
+async fn every_personal_data_access_is_audited_once_on_dynamodb() {
+    audit::end_to_end_walk(fresh_record_store().await, fresh_queue(5).await).await;
+}
+
+#[tokio::test]
+async fn tampering_is_detected_and_located_on_dynamodb() {
+    audit::tamper_detection(fresh_record_store().await).await;
+}
+
+#[tokio::test]
+async fn concurrent_appends_never_fork_the_chain_on_dynamodb() {
+    audit::concurrent_appends(fresh_record_store().await).await;
+}
+
+#[tokio::test]
+async fn retention_sets_expiry_on_dynamodb() {
+    audit::retention(fresh_record_store().await).await;
+}
