@@ -7,20 +7,16 @@ use crate::http_bridge::{HttpState, router};
 use crate::keys::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKeys};
 use anyhow::{Context, Result};
 use jsonwebtoken::Algorithm::HS256;
-use ravis::adapters::embedded::{
-    EmbeddedBackend, ObjectEvents, QueueOptions, SqliteQueue, SqliteRecordStore,
-};
+use ravis::adapters::embedded::{EmbeddedBackend, ObjectEvents, QueueOptions};
 use ravis::config::{AuthSettings, JwtKey};
+use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
-use ravis::inbound::problem::Problem;
-use ravis::inbound::routes::{Api, Ctx, Route};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
-use ravis::services::Reply;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
@@ -62,26 +58,6 @@ pub struct ServeOptions {
     pub workers: bool,
 }
 
-/// Every route, served by the same adapters as the Lambdas.
-pub struct LocalApi {
-    children: ChildrenApi<SqliteRecordStore>,
-    screenings: ScreeningsApi<SqliteRecordStore, SqliteQueue>,
-}
-
-impl Api for LocalApi {
-    fn serves(&self, _route: Route) -> bool {
-        true
-    }
-
-    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
-        if self.children.serves(route) {
-            self.children.dispatch(route, ctx).await
-        } else {
-            self.screenings.dispatch(route, ctx).await
-        }
-    }
-}
-
 /// Runs the local host until `shutdown` resolves.
 pub async fn serve(
     data_dir: &Path,
@@ -113,7 +89,7 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
-    let api = LocalApi {
+    let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
             Arc::clone(&clock),

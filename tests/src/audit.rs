@@ -5,15 +5,14 @@
 
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::{ChildId, Principal, Role};
+use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
-use ravis::inbound::problem::Problem;
-use ravis::inbound::routes::{Api, Ctx, ROUTES, Route, handle};
+use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock, WriteOp};
 use ravis::scoring::Engine;
-use ravis::services::Reply;
 use ravis::services::audit::{
     AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditOutcome, AuditTrail, ChainBreak,
 };
@@ -26,26 +25,6 @@ use std::sync::Arc;
 
 const SECRET: &[u8] = b"audit-suite-secret-audit-suite-secret";
 const PSEUDONYM_KEY: &[u8] = b"audit-suite-pseudonym-key-000001";
-
-/// Every route on one API, as the local host serves them.
-struct AllRoutes<R: RecordStore, Q: Queue> {
-    children: ChildrenApi<R>,
-    screenings: ScreeningsApi<R, Q>,
-}
-
-impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
-    fn serves(&self, _route: Route) -> bool {
-        true
-    }
-
-    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
-        if self.children.serves(route) {
-            self.children.dispatch(route, ctx).await
-        } else {
-            self.screenings.dispatch(route, ctx).await
-        }
-    }
-}
 
 fn authenticator() -> Authenticator {
     Authenticator::new(&AuthSettings {

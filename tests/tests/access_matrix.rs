@@ -3,17 +3,16 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
 use ravis::domain::{Atvk, Principal, Role};
+use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
-use ravis::inbound::problem::Problem;
-use ravis::inbound::routes::{Api, Ctx, ROUTES, Route, handle};
+use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
 use ravis::scoring::Engine;
-use ravis::services::Reply;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
@@ -24,24 +23,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct AllRoutes {
-    children: ChildrenApi<SqliteRecordStore>,
-    screenings: ScreeningsApi<SqliteRecordStore, SqliteQueue>,
-}
-
-impl Api for AllRoutes {
-    fn serves(&self, _: Route) -> bool {
-        true
-    }
-    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
-        if self.children.serves(route) {
-            self.children.dispatch(route, ctx).await
-        } else {
-            self.screenings.dispatch(route, ctx).await
-        }
-    }
-}
 
 /// The child lives in Rīga (0001000); scopes: none, Rīga, another municipality.
 const HOME: &str = "0001000";

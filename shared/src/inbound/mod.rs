@@ -1,6 +1,7 @@
 //! Inbound plumbing written once: HTTP (routing, JSON, problem+json, auth), SQS batches
 //! and S3 events, shared by every Lambda and by the local host.
 
+pub mod all_routes;
 pub mod auth;
 pub mod children_api;
 pub mod http;

@@ -350,6 +350,20 @@ impl<R: RecordStore> ChildrenService<R> {
                 Some(event.clone()),
             )
             .await?;
+        let (record, _) = self.visible_record(principal, id).await?;
+        let mut reply = Reply::ok(view(&record.data, record.version));
+        reply.etag = Some(etag(record.version));
+        self.audit.record(principal, request_id, event).await?;
+        Ok(reply)
+    }
+
+    /// The stored child with its record, if it exists and the caller may see it; "not
+    /// found" otherwise (the two look the same to the caller on purpose).
+    async fn visible_record(
+        &self,
+        principal: &Principal,
+        id: ChildId,
+    ) -> Result<(Record, Child), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = self
             .records
@@ -362,13 +376,11 @@ impl<R: RecordStore> ChildrenService<R> {
                 sk: record.key.sk.clone(),
                 reason: e.to_string(),
             })?;
-        if !crate::services::access::may_see_child(principal, &child) {
-            return Err(not_found());
+        if crate::services::access::may_see_child(principal, &child) {
+            Ok((record, child))
+        } else {
+            Err(not_found())
         }
-        let mut reply = Reply::ok(view(&record.data, record.version));
-        reply.etag = Some(etag(record.version));
-        self.audit.record(principal, request_id, event).await?;
-        Ok(reply)
     }
 
     /// Replaces the changeable fields of a child whose current version is `expected`.
@@ -390,21 +402,7 @@ impl<R: RecordStore> ChildrenService<R> {
                 Some(event.clone()),
             )
             .await?;
-        let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
-        let record = self
-            .records
-            .get(&keys::child(id))
-            .await?
-            .ok_or_else(not_found)?;
-        let mut child: Child =
-            serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
-                pk: record.key.pk.clone(),
-                sk: record.key.sk.clone(),
-                reason: e.to_string(),
-            })?;
-        if !crate::services::access::may_see_child(principal, &child) {
-            return Err(not_found());
-        }
+        let (record, mut child) = self.visible_record(principal, id).await?;
         if record.version != expected {
             return Err(ServiceError::PreconditionFailed(format!(
                 "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",

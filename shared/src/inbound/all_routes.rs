@@ -1,0 +1,63 @@
+//! Every route in one API: what the local host serves on its single port (each Lambda
+//! serves its own subset through the same adapters).
+
+use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::problem::Problem;
+use crate::inbound::routes::{Api, Ctx, Route};
+use crate::inbound::screenings_api::ScreeningsApi;
+use crate::ports::{Queue, RecordStore};
+use crate::services::Reply;
+
+/// The children and screenings adapters behind one [`Api`].
+pub struct AllRoutes<R, Q> {
+    /// Children, search and the audit views.
+    pub children: ChildrenApi<R>,
+    /// Screenings, risk profiles and the catalogue.
+    pub screenings: ScreeningsApi<R, Q>,
+}
+
+impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
+    fn serves(&self, route: Route) -> bool {
+        self.children.serves(route) || self.screenings.serves(route)
+    }
+
+    async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        if self.children.serves(route) {
+            self.children.dispatch(route, ctx).await
+        } else {
+            self.screenings.dispatch(route, ctx).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::inbound::routes::ROUTES;
+
+    /// Every route is served by exactly one of the two adapters (so by one Lambda).
+    #[test]
+    fn each_route_belongs_to_exactly_one_adapter() {
+        let children = [
+            "CreateChild",
+            "GetChild",
+            "SearchChildren",
+            "UpdateChild",
+            "AuditEntries",
+            "AuditReport",
+        ];
+        for spec in ROUTES {
+            let name = format!("{:?}", spec.route);
+            let by_children = children.contains(&name.as_str());
+            let screenings = [
+                "CreateScreening",
+                "GetScreening",
+                "ChildRiskProfile",
+                "RescoreScreening",
+                "ListProgrammes",
+                "GetProgramme",
+                "ListInstruments",
+            ];
+            assert_ne!(by_children, screenings.contains(&name.as_str()), "{name}");
+        }
+    }
+}
