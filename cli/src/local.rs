@@ -116,7 +116,7 @@ pub async fn serve(
                     None,
                 ),
             ),
-            CatalogueService::builtin(Arc::clone(&engine))?,
+            CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
     };
 

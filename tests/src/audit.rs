@@ -177,7 +177,12 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
                     Arc::clone(&engine),
                     audit_of(),
                 ),
-                ravis::services::catalogue::CatalogueService::builtin(engine).expect("catalogue"),
+                ravis::services::catalogue::CatalogueService::new(
+                    records.clone(),
+                    engine,
+                    clock.clone(),
+                )
+                .expect("catalogue"),
             )
         },
     };

@@ -88,6 +88,27 @@ const PROFILE_CLINICAL: &[&str] = &[
     "open_recommendations",
     "rescreens_due",
 ];
+const ENTRY_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "status",
+    "target_age_months",
+    "source",
+    "origin",
+    "scoring_definition",
+    "administered_by",
+    "participants",
+    "target_needs",
+    "evidence_level",
+    "capacity_per_year",
+    "annual_target",
+    "provider_kind",
+    "territory",
+    "created_at",
+    "updated_at",
+    "version",
+];
 const PROFILE_SUMMARY: &[&str] = &["child_id", "as_of", "needs_support", "open_recommendations"];
 
 fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
@@ -183,18 +204,27 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             status: 200,
             fields: fields(&["version", "source", "programmes"]),
         },
-        Route::GetProgramme => Outcome {
+        Route::GetProgramme | Route::GetCatalogueEntry => Outcome {
             status: 200,
-            fields: fields(&[
-                "id",
-                "name",
-                "kind",
-                "participants",
-                "annual_target",
-                "target_age_months",
-                "target_needs",
-            ]),
+            fields: fields(ENTRY_FIELDS),
         },
+        Route::ListCatalogueEntries => Outcome {
+            status: 200,
+            fields: fields(&["entries", "next_cursor"]),
+        },
+        // Only the registry administrator edits the catalogue (it is national: no territory rule).
+        Route::CreateCatalogueEntry if role == RegistryAdministrator => status(201),
+        Route::UpdateCatalogueEntry | Route::RetireCatalogueEntry
+            if role == RegistryAdministrator =>
+        {
+            Outcome {
+                status: 200,
+                fields: fields(ENTRY_FIELDS),
+            }
+        }
+        Route::CreateCatalogueEntry | Route::UpdateCatalogueEntry | Route::RetireCatalogueEntry => {
+            status(403)
+        }
         Route::ListInstruments => Outcome {
             status: 200,
             fields: fields(&["instruments"]),
@@ -256,6 +286,27 @@ fn request(
         Route::ListProgrammes => ("GET", "/catalogue/programmes".to_owned(), None),
         Route::GetProgramme => ("GET", "/catalogue/programmes/cool-kids".to_owned(), None),
         Route::ListInstruments => ("GET", "/catalogue/instruments".to_owned(), None),
+        Route::ListCatalogueEntries => ("GET", "/catalogue/entries".to_owned(), None),
+        Route::GetCatalogueEntry => ("GET", "/catalogue/entries/kiva".to_owned(), None),
+        Route::CreateCatalogueEntry => (
+            "POST",
+            "/catalogue/entries".to_owned(),
+            Some(
+                json!({"id": format!("matrix-{n}"), "kind": "therapy", "name": "Play therapy", "participants": "children"}),
+            ),
+        ),
+        Route::UpdateCatalogueEntry => (
+            "PUT",
+            "/catalogue/entries/kiva".to_owned(),
+            Some(
+                json!({"kind": "programme", "name": format!("KiVa {n}"), "participants": "schools", "target_needs": ["bullying"], "evidence_level": "promising"}),
+            ),
+        ),
+        Route::RetireCatalogueEntry => (
+            "POST",
+            "/catalogue/entries/preschool-psychologists/retire".to_owned(),
+            None,
+        ),
         Route::AuditEntries => ("GET", "/audit".to_owned(), None),
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
     };
@@ -286,6 +337,10 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
     let engine = Arc::new(Engine::builtin().unwrap());
+    // The catalogue is seeded on first use; seed it now so its versions can be read.
+    ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
+        .await
+        .unwrap();
     let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
@@ -303,7 +358,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                 engine.clone(),
                 AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
             ),
-            CatalogueService::builtin(engine.clone()).unwrap(),
+            CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
         ),
     };
     // One scored screening of one child in Rīga, made by a national health specialist.
@@ -385,7 +440,14 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                 };
                 let (auth, token) = verifier_and_scoped_token(role, "org", territory.as_ref());
                 let want = expected(spec.route, role, scope);
-                let key = ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD");
+                // If-Match carries the current version of the record the route changes.
+                let key = match spec.route {
+                    Route::UpdateCatalogueEntry => ravis::services::keys::catalogue_entry("kiva"),
+                    Route::RetireCatalogueEntry => {
+                        ravis::services::keys::catalogue_entry("preschool-psychologists")
+                    }
+                    _ => ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD"),
+                };
                 let version = ravis::ports::RecordStore::get(&records, &key)
                     .await
                     .unwrap()

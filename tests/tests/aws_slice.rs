@@ -76,7 +76,7 @@ async fn register_submit_score_on_dynamodb_and_sqs() {
             engine.clone(),
             AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
         ),
-        CatalogueService::builtin(engine.clone()).unwrap(),
+        CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
     );
 
     let child = json!({"given_name": "Jānis", "family_name": "Ozols", "birth_date": "2024-10-01", "sex": "male"});

@@ -104,7 +104,7 @@ async fn the_sample_events_run_through_the_handlers() {
             engine.clone(),
             AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
         ),
-        CatalogueService::builtin(engine.clone()).unwrap(),
+        CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
     );
 
     let r = invoke(&auth, &token, &children, "children-api/post-children.json").await;

@@ -1,4 +1,4 @@
-//! Lambda `screenings-api`: screenings, risk profiles and the read-only catalogue.
+//! Lambda `screenings-api`: screenings, risk profiles and the catalogue.
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
 use ravis::config::Settings;
@@ -16,8 +16,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let queue = SqsQueue::new(aws.sqs, settings.require_scoring_queue()?, None);
     let engine = Arc::new(ravis::scoring::Engine::builtin()?);
-    let catalogue = CatalogueService::builtin(Arc::clone(&engine))?;
     let clock = Arc::new(SystemClock);
+    let catalogue = CatalogueService::new(records.clone(), Arc::clone(&engine), clock.clone())?;
     let audit = AuditTrail::new(
         records.clone(),
         &settings.pseudonym_key,

@@ -2,6 +2,7 @@
 
 pub mod atvk;
 pub mod catalogue;
+pub mod catalogue_entry;
 pub mod child;
 pub mod field_error;
 pub mod identity_hash;

@@ -56,6 +56,11 @@ mod tests {
                 "ListProgrammes",
                 "GetProgramme",
                 "ListInstruments",
+                "ListCatalogueEntries",
+                "CreateCatalogueEntry",
+                "GetCatalogueEntry",
+                "UpdateCatalogueEntry",
+                "RetireCatalogueEntry",
             ];
             assert_ne!(by_children, screenings.contains(&name.as_str()), "{name}");
         }

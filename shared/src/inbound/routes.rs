@@ -40,6 +40,16 @@ pub enum Route {
     GetProgramme,
     /// `GET /catalogue/instruments`
     ListInstruments,
+    /// `GET /catalogue/entries` (filters, cursor pagination)
+    ListCatalogueEntries,
+    /// `POST /catalogue/entries` (registry administrator)
+    CreateCatalogueEntry,
+    /// `GET /catalogue/entries/{id}`
+    GetCatalogueEntry,
+    /// `PUT /catalogue/entries/{id}` (registry administrator, `If-Match`)
+    UpdateCatalogueEntry,
+    /// `POST /catalogue/entries/{id}/retire` (registry administrator, `If-Match`)
+    RetireCatalogueEntry,
     /// `GET /audit?child=…` (data protection officer)
     AuditEntries,
     /// `GET /audit/report?child=…` (data protection officer: who has seen the child's data)
@@ -62,7 +72,14 @@ impl Route {
             Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
             Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
             // The catalogue holds no personal data.
-            Route::ListProgrammes | Route::GetProgramme | Route::ListInstruments => None,
+            Route::ListProgrammes
+            | Route::GetProgramme
+            | Route::ListInstruments
+            | Route::ListCatalogueEntries
+            | Route::CreateCatalogueEntry
+            | Route::GetCatalogueEntry
+            | Route::UpdateCatalogueEntry
+            | Route::RetireCatalogueEntry => None,
             // The audit views show pseudonyms and staff, not the child's data.
             Route::AuditEntries | Route::AuditReport => None,
         }
@@ -136,6 +153,31 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ListInstruments,
         method: Method::GET,
         path: "/catalogue/instruments",
+    },
+    RouteSpec {
+        route: Route::ListCatalogueEntries,
+        method: Method::GET,
+        path: "/catalogue/entries",
+    },
+    RouteSpec {
+        route: Route::CreateCatalogueEntry,
+        method: Method::POST,
+        path: "/catalogue/entries",
+    },
+    RouteSpec {
+        route: Route::GetCatalogueEntry,
+        method: Method::GET,
+        path: "/catalogue/entries/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateCatalogueEntry,
+        method: Method::PUT,
+        path: "/catalogue/entries/{id}",
+    },
+    RouteSpec {
+        route: Route::RetireCatalogueEntry,
+        method: Method::POST,
+        path: "/catalogue/entries/{id}/retire",
     },
     RouteSpec {
         route: Route::AuditEntries,
@@ -364,6 +406,11 @@ mod tests {
             Route::ListProgrammes,
             Route::GetProgramme,
             Route::ListInstruments,
+            Route::ListCatalogueEntries,
+            Route::CreateCatalogueEntry,
+            Route::GetCatalogueEntry,
+            Route::UpdateCatalogueEntry,
+            Route::RetireCatalogueEntry,
             Route::AuditEntries,
             Route::AuditReport,
         ];

@@ -1,22 +1,23 @@
-//! HTTP adapter of the screening use cases (the `screenings-api` function).
+//! HTTP adapter of the screening use cases and the catalogue (the `screenings-api` function).
 
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::{Queue, RecordStore};
 use crate::services::Reply;
-use crate::services::catalogue::CatalogueService;
+use crate::services::catalogue::{CatalogueService, ListQuery};
+use crate::services::children::parse_if_match;
 use crate::services::screenings::ScreeningsService;
 
-/// Serves the screening routes, the risk profile and the (read-only) catalogue.
+/// Serves the screening routes, the risk profile and the catalogue.
 pub struct ScreeningsApi<R, Q> {
     screenings: ScreeningsService<R, Q>,
-    catalogue: CatalogueService,
+    catalogue: CatalogueService<R>,
 }
 
 impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
     /// Builds the adapter.
-    pub fn new(screenings: ScreeningsService<R, Q>, catalogue: CatalogueService) -> Self {
+    pub fn new(screenings: ScreeningsService<R, Q>, catalogue: CatalogueService<R>) -> Self {
         Self {
             screenings,
             catalogue,
@@ -46,11 +47,35 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
                 .screenings
                 .rescore(&ctx.principal, &ctx.req.request_id, ctx.id()?)
                 .await?),
-            Route::ListProgrammes => Ok(self.catalogue.programmes()),
-            Route::GetProgramme => Ok(self
-                .catalogue
-                .programme(ctx.params.first().map(String::as_str).unwrap_or(""))?),
+            Route::ListProgrammes => Ok(self.catalogue.programmes().await?),
+            Route::GetProgramme => Ok(self.catalogue.programme(path_id(ctx)).await?),
             Route::ListInstruments => Ok(self.catalogue.instruments()),
+            Route::ListCatalogueEntries => {
+                let query = ListQuery::from_params(
+                    ctx.req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )?;
+                Ok(self.catalogue.list(&query).await?)
+            }
+            Route::GetCatalogueEntry => Ok(self.catalogue.get(path_id(ctx)).await?),
+            Route::CreateCatalogueEntry => {
+                let input = parse_json(&ctx.req)?;
+                Ok(self.catalogue.create(&ctx.principal, input).await?)
+            }
+            Route::UpdateCatalogueEntry => {
+                let expected = parse_if_match(ctx.req.header("if-match"))?;
+                let input = parse_json(&ctx.req)?;
+                Ok(self
+                    .catalogue
+                    .update(&ctx.principal, path_id(ctx), expected, input)
+                    .await?)
+            }
+            Route::RetireCatalogueEntry => {
+                let expected = parse_if_match(ctx.req.header("if-match"))?;
+                Ok(self
+                    .catalogue
+                    .retire(&ctx.principal, path_id(ctx), expected)
+                    .await?)
+            }
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -67,10 +92,20 @@ impl<R: RecordStore, Q: Queue> Api for ScreeningsApi<R, Q> {
                 | Route::ListProgrammes
                 | Route::GetProgramme
                 | Route::ListInstruments
+                | Route::ListCatalogueEntries
+                | Route::CreateCatalogueEntry
+                | Route::GetCatalogueEntry
+                | Route::UpdateCatalogueEntry
+                | Route::RetireCatalogueEntry
         )
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
         self.dispatch(route, ctx).await
     }
+}
+
+/// The `{id}` path parameter.
+fn path_id(ctx: &Ctx) -> &str {
+    ctx.params.first().map(String::as_str).unwrap_or("")
 }

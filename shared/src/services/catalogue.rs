@@ -1,51 +1,722 @@
-//! Reading the catalogue: programmes (`shared/catalogue/programmes.json`) and the screening
-//! instruments the engine scores. No personal data: every authenticated role may read it.
+//! The catalogue as a registry (module 4, issue #4): stored, editable entries for
+//! instruments, programmes, therapies and support services.
+//!
+//! Seeding: the built-in programmes (`shared/catalogue/programmes.json`) and the scoring
+//! engine's instruments are written to the record store on first use — every missing id is
+//! created with a create-only write, so running it twice (or on two hosts at once) leaves
+//! the same state, and an entry already stored (edited or not) is never overwritten.
+//! [`active_entry`] seeds the one id it is asked about, so other use cases can call it
+//! before the catalogue routes were ever used.
+//!
+//! No personal data: every authenticated role may read; only the registry administrator
+//! writes. Entries are never deleted — retired entries keep resolving for old references.
 
-use crate::domain::catalogue::Catalogue;
+use crate::domain::FieldError;
+use crate::domain::catalogue::{Catalogue, CatalogueError};
+use crate::domain::catalogue_entry::{
+    CatalogueEntry, EntryInput, EntryKind, EntryStatus, EvidenceLevel, Origin, TARGET_NEEDS,
+    is_valid_id,
+};
+use crate::domain::{Principal, Role};
+use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError};
 use crate::scoring::Engine;
-use crate::services::{Reply, ServiceError};
+use crate::services::{Reply, ServiceError, keys, require_role};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
-/// The catalogue use cases.
-#[derive(Debug, Clone)]
-pub struct CatalogueService {
-    catalogue: Arc<Catalogue>,
-    engine: Arc<Engine>,
+/// Roles that may create, update and retire catalogue entries.
+pub const CATALOGUE_EDITORS: &[Role] = &[Role::RegistryAdministrator];
+
+/// Default page size of `GET /catalogue/entries`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page size of `GET /catalogue/entries`.
+pub const MAX_LIMIT: usize = 100;
+
+/// Records read per store query while listing.
+const SCAN_PAGE: usize = 200;
+
+/// The seed entries (built-in programmes, then the engine's instruments), built once per
+/// process. Their timestamps are replaced by the seeding time when written.
+fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
+    static SEEDS: OnceLock<Result<Vec<CatalogueEntry>, String>> = OnceLock::new();
+    let built = SEEDS.get_or_init(|| {
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let catalogue = Catalogue::builtin().map_err(|e| e.to_string())?;
+        let engine = Engine::builtin().map_err(|e| e.to_string())?;
+        let mut out: Vec<CatalogueEntry> = catalogue
+            .programmes
+            .iter()
+            .map(|p| CatalogueEntry::from_builtin_programme(p, &catalogue.source, epoch))
+            .collect();
+        out.extend(
+            engine
+                .instrument_ids()
+                .filter_map(|id| engine.instrument(id))
+                .map(|d| CatalogueEntry::from_instrument(d, epoch)),
+        );
+        Ok(out)
+    });
+    built.as_deref().map_err(|reason| {
+        ServiceError::Store(StoreError::Invalid(format!(
+            "the built-in catalogue cannot be loaded: {reason}"
+        )))
+    })
 }
 
-impl CatalogueService {
-    /// Builds the service.
-    pub fn new(catalogue: Arc<Catalogue>, engine: Arc<Engine>) -> Self {
-        Self { catalogue, engine }
+fn record_of(entry: &CatalogueEntry) -> Result<Record, ServiceError> {
+    let data = serde_json::to_value(entry).map_err(|e| {
+        ServiceError::Store(StoreError::Invalid(format!(
+            "catalogue entry '{}' cannot be encoded: {e}",
+            entry.id
+        )))
+    })?;
+    Ok(Record::new(keys::catalogue_entry(&entry.id), data))
+}
+
+fn entry_of(record: &Record) -> Result<CatalogueEntry, ServiceError> {
+    serde_json::from_value(record.data.clone()).map_err(|e| {
+        StoreError::Corrupt {
+            pk: record.key.pk.clone(),
+            sk: record.key.sk.clone(),
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}
+
+/// Writes one seed entry unless its id is stored already; returns whether it wrote.
+async fn seed_one<R: RecordStore>(
+    records: &R,
+    seed: &CatalogueEntry,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, ServiceError> {
+    let mut entry = seed.clone();
+    entry.created_at = now;
+    entry.updated_at = now;
+    match records.put_new(record_of(&entry)?).await {
+        Ok(()) => Ok(true),
+        // Seeded concurrently, or edited since: never overwrite.
+        Err(StoreError::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes every built-in entry whose id is not stored yet (at-least-once safe: running it
+/// again, or concurrently, changes nothing; stored entries are never overwritten). Returns
+/// how many entries it created.
+pub async fn seed_catalogue<R: RecordStore>(
+    records: &R,
+    clock: &dyn Clock,
+) -> Result<usize, ServiceError> {
+    let mut stored = BTreeSet::new();
+    let mut cursor = None;
+    loop {
+        let page = records
+            .query(
+                keys::CATALOGUE_PARTITION,
+                &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+                crate::ports::records::MAX_PAGE,
+                false,
+                cursor.as_deref(),
+            )
+            .await?;
+        stored.extend(page.records.into_iter().map(|r| r.key.sk));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let now = clock.now();
+    let mut created = 0;
+    for seed in seeds()? {
+        if !stored.contains(&keys::catalogue_entry(&seed.id).sk)
+            && seed_one(records, seed, now).await?
+        {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// THE lookup other use cases call to check a catalogue id (support episodes, certifications):
+/// the entry if it exists and is active; `None` if the id is unknown or the entry is retired.
+/// A built-in id not stored yet is seeded first, so the answer never depends on whether the
+/// catalogue routes were used before. Use [`entry`] to resolve retired entries too.
+pub async fn active_entry<R: RecordStore>(
+    records: &R,
+    id: &str,
+) -> Result<Option<CatalogueEntry>, ServiceError> {
+    Ok(entry(records, id)
+        .await?
+        .map(|(e, _)| e)
+        .filter(|e| e.status == EntryStatus::Active))
+}
+
+/// Any entry with this id, active or retired, with its version (seeding a built-in id first).
+pub async fn entry<R: RecordStore>(
+    records: &R,
+    id: &str,
+) -> Result<Option<(CatalogueEntry, u64)>, ServiceError> {
+    if !is_valid_id(id) {
+        return Ok(None);
+    }
+    let key = keys::catalogue_entry(id);
+    if let Some(record) = records.get(&key).await? {
+        return Ok(Some((entry_of(&record)?, record.version)));
+    }
+    let Some(seed) = seeds()?.iter().find(|s| s.id == id) else {
+        return Ok(None);
+    };
+    seed_one(records, seed, crate::ports::SystemClock.now()).await?;
+    match records.get(&key).await? {
+        Some(record) => Ok(Some((entry_of(&record)?, record.version))),
+        None => Ok(None),
+    }
+}
+
+/// Filters and page of `GET /catalogue/entries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only this kind.
+    pub kind: Option<EntryKind>,
+    /// Only entries targeting this need.
+    pub target_need: Option<String>,
+    /// Only entries whose target age range contains this age (entries without one never match).
+    pub age_months: Option<i32>,
+    /// Only this evidence level.
+    pub evidence_level: Option<EvidenceLevel>,
+    /// Only this status.
+    pub status: Option<EntryStatus>,
+    /// Page size, 1..=100.
+    pub limit: usize,
+    /// Continue after this id (decoded from the opaque cursor).
+    pub after: Option<String>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            target_need: None,
+            age_months: None,
+            evidence_level: None,
+            status: None,
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+}
+
+/// The opaque cursor continuing after `id`.
+pub fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("catalogue:{id}"))
+}
+
+fn decode_cursor(raw: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let id = text.strip_prefix("catalogue:")?;
+    is_valid_id(id).then(|| id.to_owned())
+}
+
+impl ListQuery {
+    /// Parses query parameters; every bad or unknown one is reported by name.
+    pub fn from_params<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ServiceError> {
+        let mut q = ListQuery::default();
+        let mut errors = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (name, value) in params {
+            if !seen.insert(name) {
+                errors.push(FieldError::new(name, "is given more than once"));
+                continue;
+            }
+            let bad = |reason: String| FieldError::new(name, reason);
+            match name {
+                "kind" => match EntryKind::parse(value) {
+                    Some(k) => q.kind = Some(k),
+                    None => errors.push(bad(
+                        "must be instrument, programme, therapy or service".into(),
+                    )),
+                },
+                "target_need" => {
+                    if TARGET_NEEDS.contains(&value) {
+                        q.target_need = Some(value.to_owned());
+                    } else {
+                        errors.push(bad(format!("must be one of: {}", TARGET_NEEDS.join(", "))));
+                    }
+                }
+                "age_months" => match value.parse::<i32>() {
+                    Ok(m) => q.age_months = Some(m),
+                    Err(_) => errors.push(bad("must be a whole number of months".into())),
+                },
+                "evidence_level" => match EvidenceLevel::parse(value) {
+                    Some(l) => q.evidence_level = Some(l),
+                    None => errors.push(bad(
+                        "must be established, promising, emerging or unrated".into(),
+                    )),
+                },
+                "status" => match EntryStatus::parse(value) {
+                    Some(s) => q.status = Some(s),
+                    None => errors.push(bad("must be active or retired".into())),
+                },
+                "limit" => match value.parse::<usize>() {
+                    Ok(l) if (1..=MAX_LIMIT).contains(&l) => q.limit = l,
+                    _ => errors.push(bad(format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+                },
+                "cursor" => match decode_cursor(value) {
+                    Some(id) => q.after = Some(id),
+                    None => errors.push(bad(
+                        "is not a cursor this API issued (pass next_cursor unchanged)".into(),
+                    )),
+                },
+                _ => errors.push(FieldError::new(
+                    name.chars().take(64).collect::<String>(),
+                    "unknown query parameter (kind, target_need, age_months, evidence_level, status, limit, cursor)",
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(q)
+        } else {
+            Err(ServiceError::Validation(errors))
+        }
     }
 
-    /// The shipped catalogue with the engine's instruments.
-    pub fn builtin(engine: Arc<Engine>) -> Result<Self, crate::domain::catalogue::CatalogueError> {
-        Ok(Self::new(Arc::new(Catalogue::builtin()?), engine))
+    /// Whether an entry passes the filters.
+    pub fn matches(&self, e: &CatalogueEntry) -> bool {
+        self.kind.is_none_or(|k| e.kind == k)
+            && self
+                .target_need
+                .as_ref()
+                .is_none_or(|n| e.target_needs.contains(n))
+            && self
+                .age_months
+                .is_none_or(|m| e.target_age_months.is_some_and(|r| r.contains(m)))
+            && self
+                .evidence_level
+                .is_none_or(|l| e.evidence_level == Some(l))
+            && self.status.is_none_or(|s| e.status == s)
+    }
+}
+
+/// The catalogue use cases.
+pub struct CatalogueService<R> {
+    records: R,
+    clock: Arc<dyn Clock>,
+    engine: Arc<Engine>,
+    builtin: Catalogue,
+    /// Programme ids the scoring definitions recommend (cannot be retired).
+    recommended: BTreeSet<String>,
+    seeded: tokio::sync::OnceCell<()>,
+}
+
+fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn view(entry: &CatalogueEntry, version: u64) -> Value {
+    let mut v = json!(entry);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("version".into(), version.into());
+    }
+    v
+}
+
+fn entry_reply(status: u16, entry: &CatalogueEntry, version: u64) -> Reply {
+    Reply {
+        status,
+        location: (status == 201).then(|| format!("/catalogue/entries/{}", entry.id)),
+        etag: Some(etag(version)),
+        body: view(entry, version),
+        replayed: false,
+    }
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "no catalogue entry with id '{}'",
+        id.chars().take(64).collect::<String>()
+    ))
+}
+
+/// Every `"programme": "<id>"` value in a JSON tree.
+fn recommended_programmes(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "programme"
+                    && let Some(id) = v.as_str()
+                {
+                    out.insert(id.to_owned());
+                }
+                recommended_programmes(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| recommended_programmes(v, out)),
+        _ => {}
+    }
+}
+
+impl<R: RecordStore> CatalogueService<R> {
+    /// Builds the service over the record store (the built-in data is its seed).
+    pub fn new(
+        records: R,
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CatalogueError> {
+        let mut recommended = BTreeSet::new();
+        for id in engine.instrument_ids() {
+            if let Some(def) = engine.instrument(id) {
+                recommended_programmes(&json!(def), &mut recommended);
+            }
+        }
+        Ok(Self {
+            records,
+            clock,
+            engine,
+            builtin: Catalogue::builtin()?,
+            recommended,
+            seeded: tokio::sync::OnceCell::new(),
+        })
     }
 
-    /// Every programme.
-    pub fn programmes(&self) -> Reply {
-        Reply::ok(json!({
-            "version": self.catalogue.version,
-            "source": self.catalogue.source,
-            "programmes": self.catalogue.programmes,
-        }))
+    /// Programme ids scoring may recommend; they cannot be retired.
+    pub fn recommended(&self) -> &BTreeSet<String> {
+        &self.recommended
     }
 
-    /// One programme.
-    pub fn programme(&self, id: &str) -> Result<Reply, ServiceError> {
-        let programme = self.catalogue.programme(id).ok_or_else(|| {
-            ServiceError::NotFound(format!(
+    /// Seeds the store once per process (retried on the next call if it fails).
+    pub async fn ensure_seeded(&self) -> Result<(), ServiceError> {
+        self.seeded
+            .get_or_try_init(|| async {
+                let created = seed_catalogue(&self.records, self.clock.as_ref()).await?;
+                tracing::info!(created, "catalogue seeded");
+                Ok::<(), ServiceError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// One page of entries in id order, filtered.
+    pub async fn list(&self, query: &ListQuery) -> Result<Reply, ServiceError> {
+        self.ensure_seeded().await?;
+        let condition = match &query.after {
+            // Inclusive lower bound; the entry the cursor names is skipped below.
+            Some(after) => SortKeyCondition::Between(
+                keys::catalogue_entry(after).sk,
+                format!("{}~", keys::CATALOGUE_ENTRY_PREFIX),
+            ),
+            None => SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+        };
+        let mut items = Vec::new();
+        let mut more = false;
+        let mut cursor = None;
+        'scan: loop {
+            let page = self
+                .records
+                .query(
+                    keys::CATALOGUE_PARTITION,
+                    &condition,
+                    SCAN_PAGE,
+                    false,
+                    cursor.as_deref(),
+                )
+                .await?;
+            for record in &page.records {
+                let e = entry_of(record)?;
+                if query.after.as_deref() == Some(e.id.as_str()) || !query.matches(&e) {
+                    continue;
+                }
+                if items.len() == query.limit {
+                    more = true;
+                    break 'scan;
+                }
+                items.push((e, record.version));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let next_cursor = if more {
+            items.last().map(|(e, _)| encode_cursor(&e.id))
+        } else {
+            None
+        };
+        Ok(Reply::ok(json!({
+            "entries": items.iter().map(|(e, v)| view(e, *v)).collect::<Vec<_>>(),
+            "next_cursor": next_cursor,
+        })))
+    }
+
+    /// One entry, active or retired.
+    pub async fn get(&self, id: &str) -> Result<Reply, ServiceError> {
+        self.ensure_seeded().await?;
+        let (e, version) = entry(&self.records, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(entry_reply(200, &e, version))
+    }
+
+    /// Creates an entry (registry administrator). The id is the client's: creating an id
+    /// that exists is a 409 naming it, so a retried create never makes two entries.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        input: EntryInput,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
+        self.ensure_seeded().await?;
+        let mut errors = Vec::new();
+        let id = match input.id.clone() {
+            None => {
+                errors.push(FieldError::new("id", "is required"));
+                String::new()
+            }
+            Some(id) if !is_valid_id(&id) => {
+                errors.push(FieldError::new(
+                    "id",
+                    "1 to 64 lower-case letters, digits and single inner '-'",
+                ));
+                id
+            }
+            Some(id) => id,
+        };
+        if input.status.is_some() {
+            errors.push(FieldError::new(
+                "status",
+                "new entries are active; retire them later",
+            ));
+        }
+        if input.kind.as_deref() == Some("instrument")
+            && input.scoring_definition.is_some()
+            && input.scoring_definition.as_deref() != Some(id.as_str())
+        {
+            errors.push(FieldError::new(
+                "id",
+                "an instrument's id is its scoring definition id",
+            ));
+        }
+        let content = input.validate(&self.engine);
+        let content = match content {
+            Ok(c) if errors.is_empty() => c,
+            Ok(_) => return Err(ServiceError::Validation(errors)),
+            Err(mut more) => {
+                errors.append(&mut more);
+                return Err(ServiceError::Validation(errors));
+            }
+        };
+        let entry = CatalogueEntry::new(id, content, Origin::Registry, self.clock.now());
+        match self.records.put_new(record_of(&entry)?).await {
+            Ok(()) => Ok(entry_reply(201, &entry, 1)),
+            Err(StoreError::AlreadyExists { .. }) => Err(ServiceError::Conflict {
+                slug: "catalogue-entry-exists",
+                detail: format!(
+                    "a catalogue entry with id '{}' exists; update it with PUT instead",
+                    entry.id
+                ),
+                existing_id: Some(entry.id),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces an entry's content (registry administrator) at the version the caller read.
+    /// The kind cannot change; `status` may retire or reactivate it.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        id: &str,
+        expected: u64,
+        input: EntryInput,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
+        self.ensure_seeded().await?;
+        let (current, version) = entry(&self.records, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut errors = Vec::new();
+        if input.id.as_deref().is_some_and(|body_id| body_id != id) {
+            errors.push(FieldError::new(
+                "id",
+                "must be absent or equal the id in the path",
+            ));
+        }
+        if input
+            .kind
+            .as_deref()
+            .is_some_and(|k| k != current.kind.as_str())
+        {
+            errors.push(FieldError::new(
+                "kind",
+                format!(
+                    "cannot change (the entry is a {}); retire it and create a new one",
+                    current.kind.as_str()
+                ),
+            ));
+        }
+        if current.kind == EntryKind::Instrument
+            && input
+                .scoring_definition
+                .as_deref()
+                .is_some_and(|d| d != current.scoring_definition.as_deref().unwrap_or(""))
+        {
+            errors.push(FieldError::new(
+                "scoring_definition",
+                "cannot change: an instrument's id is its scoring definition id",
+            ));
+        }
+        let content = match input.validate(&self.engine) {
+            Ok(c) if errors.is_empty() => c,
+            Ok(_) => return Err(ServiceError::Validation(errors)),
+            Err(mut more) => {
+                errors.append(&mut more);
+                return Err(ServiceError::Validation(errors));
+            }
+        };
+        if version != expected {
+            return Err(stale(version, expected));
+        }
+        let status = content.status.unwrap_or(current.status);
+        self.check_retirable(&current, status)?;
+        let mut updated = CatalogueEntry::new(
+            current.id.clone(),
+            content,
+            current.origin,
+            current.created_at,
+        );
+        updated.status = status;
+        updated.updated_at = self.clock.now();
+        self.write(updated, expected).await
+    }
+
+    /// Retires an entry (registry administrator): it stays readable and resolvable, but
+    /// [`active_entry`] no longer returns it. Retiring a retired entry changes nothing.
+    pub async fn retire(
+        &self,
+        principal: &Principal,
+        id: &str,
+        expected: u64,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
+        self.ensure_seeded().await?;
+        let (current, version) = entry(&self.records, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if version != expected {
+            return Err(stale(version, expected));
+        }
+        if current.status == EntryStatus::Retired {
+            return Ok(entry_reply(200, &current, version));
+        }
+        self.check_retirable(&current, EntryStatus::Retired)?;
+        let mut updated = current;
+        updated.status = EntryStatus::Retired;
+        updated.updated_at = self.clock.now();
+        self.write(updated, expected).await
+    }
+
+    /// A programme scoring recommends stays active: retiring it would leave new
+    /// recommendations pointing at an entry nobody may refer to.
+    fn check_retirable(
+        &self,
+        current: &CatalogueEntry,
+        status: EntryStatus,
+    ) -> Result<(), ServiceError> {
+        if status == EntryStatus::Retired
+            && current.status == EntryStatus::Active
+            && self.recommended.contains(&current.id)
+        {
+            return Err(ServiceError::Conflict {
+                slug: "recommended-by-scoring",
+                detail: format!(
+                    "'{}' is recommended by a scoring definition and cannot be retired; change the definition first",
+                    current.id
+                ),
+                existing_id: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn write(&self, entry: CatalogueEntry, expected: u64) -> Result<Reply, ServiceError> {
+        match self
+            .records
+            .put_versioned(record_of(&entry)?, expected)
+            .await
+        {
+            Ok(version) => Ok(entry_reply(200, &entry, version)),
+            Err(StoreError::Conflict { .. }) => Err(ServiceError::PreconditionFailed(format!(
+                "catalogue entry '{}' changed while you were updating it; read it again and re-apply your change",
+                entry.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn all_of(
+        &self,
+        keep: impl Fn(&CatalogueEntry) -> bool,
+    ) -> Result<Vec<(CatalogueEntry, u64)>, ServiceError> {
+        self.ensure_seeded().await?;
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .records
+                .query(
+                    keys::CATALOGUE_PARTITION,
+                    &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+                    crate::ports::records::MAX_PAGE,
+                    false,
+                    cursor.as_deref(),
+                )
+                .await?;
+            for record in &page.records {
+                let e = entry_of(record)?;
+                if keep(&e) {
+                    out.push((e, record.version));
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /catalogue/programmes`: every stored programme, therapy and service (active and
+    /// retired), read from the store.
+    pub async fn programmes(&self) -> Result<Reply, ServiceError> {
+        let entries = self.all_of(|e| e.kind != EntryKind::Instrument).await?;
+        Ok(Reply::ok(json!({
+            "version": self.builtin.version,
+            "source": self.builtin.source,
+            "programmes": entries.iter().map(|(e, v)| view(e, *v)).collect::<Vec<_>>(),
+        })))
+    }
+
+    /// `GET /catalogue/programmes/{id}`: one programme, therapy or service.
+    pub async fn programme(&self, id: &str) -> Result<Reply, ServiceError> {
+        self.ensure_seeded().await?;
+        match entry(&self.records, id).await? {
+            Some((e, version)) if e.kind != EntryKind::Instrument => {
+                Ok(entry_reply(200, &e, version))
+            }
+            _ => Err(ServiceError::NotFound(format!(
                 "no programme with id '{}'",
                 id.chars().take(64).collect::<String>()
-            ))
-        })?;
-        Ok(Reply::ok(json!(programme)))
+            ))),
+        }
     }
 
-    /// The screening instruments: id, version, name, informant, age range, source.
+    /// The screening instruments the engine scores: id, version, name, informant, age range, source.
     pub fn instruments(&self) -> Reply {
         let instruments: Vec<Value> = self
             .engine
@@ -62,55 +733,8 @@ impl CatalogueService {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lists_programmes_and_instruments() {
-        let s = CatalogueService::new(
-            Arc::new(Catalogue::builtin().unwrap()),
-            Arc::new(Engine::builtin().unwrap()),
-        );
-        assert_eq!(
-            s.programmes().body["programmes"].as_array().unwrap().len(),
-            12
-        );
-        assert_eq!(s.programme("cool-kids").unwrap().body["annual_target"], 700);
-        assert!(matches!(
-            s.programme("nope"),
-            Err(ServiceError::NotFound(_))
-        ));
-        let instruments = s.instruments().body;
-        let ids: Vec<&str> = instruments["instruments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["id"].as_str().unwrap())
-            .collect();
-        for id in [
-            "sdq-parent-4-17",
-            "sdq-teacher-4-17",
-            "sdq-parent-2-4",
-            "mchat-r",
-            "mchat-rf",
-            "epds",
-            "demo-asq-style",
-        ] {
-            assert!(ids.contains(&id), "{id}");
-        }
-        let mchat = instruments["instruments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["id"] == "mchat-r")
-            .unwrap();
-        assert_eq!(mchat["age_months"], json!({"min": 16, "max": 30}));
-        assert!(
-            mchat["source"]["citation"]
-                .as_str()
-                .unwrap()
-                .contains("Robins")
-        );
-    }
+fn stale(version: u64, expected: u64) -> ServiceError {
+    ServiceError::PreconditionFailed(format!(
+        "the entry is at version {version} (you sent If-Match \"{expected}\"); read it again and re-apply your change"
+    ))
 }

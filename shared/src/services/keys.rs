@@ -91,3 +91,14 @@ pub fn audit_entry(child: &Pseudonym, seq: u64) -> Key {
 pub fn audit_head(child: &Pseudonym) -> Key {
     Key::new(audit_partition(child), "HEAD")
 }
+
+/// Partition of the catalogue (a small reference table: every entry in one partition, in id order).
+pub const CATALOGUE_PARTITION: &str = "CATALOGUE";
+
+/// Sort-key prefix of catalogue entries.
+pub const CATALOGUE_ENTRY_PREFIX: &str = "ENTRY#";
+
+/// A catalogue entry (instrument, programme, therapy or service) by its id.
+pub fn catalogue_entry(id: &str) -> Key {
+    Key::new(CATALOGUE_PARTITION, format!("{CATALOGUE_ENTRY_PREFIX}{id}"))
+}
