@@ -163,6 +163,19 @@ async fn the_sample_events_run_through_the_handlers() {
     // All twenty answered "yes": only items 2, 5 and 12 (where "yes" is at risk) count.
     assert_eq!(scored["result"]["scores"]["total"]["value"], 3);
     assert_eq!(scored["result"]["risk_level"], "medium");
+
+    // The catalogue list sample: filtered, one entry per page, an opaque cursor onwards.
+    let r = invoke(
+        &auth,
+        &token,
+        &screenings,
+        "screenings-api/get-catalogue-entries.json",
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", body(&r));
+    let page = body(&r);
+    assert_eq!(page["entries"][0]["id"], "incredible-years-parents");
+    assert!(page["next_cursor"].is_string());
 }
 
 #[test]
