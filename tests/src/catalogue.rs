@@ -207,6 +207,26 @@ pub async fn seeding_is_idempotent<R: RecordStore + Clone, Q: Queue>(records: R,
         first,
         "seeding again changes nothing"
     );
+    // Every programme scoring can recommend resolves as an active entry of the store.
+    let service = CatalogueService::new(
+        records.clone(),
+        Arc::new(Engine::builtin().expect("engine")),
+        Arc::new(SystemClock),
+    )
+    .expect("catalogue");
+    assert!(!service.recommended().is_empty());
+    for id in service.recommended() {
+        let found = active_entry(&records, id).await.expect("lookup");
+        assert!(
+            found.is_some(),
+            "scoring recommends '{id}', which the store lacks"
+        );
+    }
+    assert_eq!(
+        snapshot(&records).await,
+        first,
+        "lookups write nothing once seeded"
+    );
 
     // An administrator edits a built-in entry; seeding again keeps the edit.
     let client = Client::new(records.clone(), queue);
