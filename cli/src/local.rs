@@ -119,6 +119,10 @@ pub async fn serve(
             CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
     };
+    // The catalogue's built-in entries are in the store from the start (never overwriting edits).
+    ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
+        .await
+        .context("seeding the catalogue")?;
 
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await

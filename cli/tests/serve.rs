@@ -520,3 +520,58 @@ fn a_children_file_dropped_in_the_inbox_is_imported_with_a_report() {
             .contains("binary content")
     );
 }
+
+/// `ravis serve` seeds the catalogue at start; an edited built-in entry survives a restart
+/// (the seeding never overwrites it), and the store keeps one entry per id.
+#[test]
+fn the_catalogue_is_seeded_at_start_and_edits_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), false);
+    let r = server.call("GET", "/catalogue/entries?kind=service", None, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<String> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        ["bereaved-children-support", "preschool-psychologists"]
+    );
+    let total = server
+        .call("GET", "/catalogue/entries?limit=100", None, &[])
+        .json()["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    let edit = json!({"kind": "service", "name": "Psychologists in pre-schools (national)",
+                      "participants": "posts", "provider_kind": "pre-school", "annual_target": 220})
+    .to_string();
+    let r = server.call(
+        "PUT",
+        "/catalogue/entries/preschool-psychologists",
+        Some(&edit),
+        &[("If-Match", "\"1\"")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    server.kill_9();
+
+    let server = Server::start(dir.path(), false);
+    let r = server.call(
+        "GET",
+        "/catalogue/entries/preschool-psychologists",
+        None,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    assert_eq!(r.json()["annual_target"], 220);
+    let again = server
+        .call("GET", "/catalogue/entries?limit=100", None, &[])
+        .json()["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(again, total);
+}
