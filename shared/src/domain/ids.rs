@@ -76,6 +76,18 @@ uuid_id!(
     "RESULT"
 );
 uuid_id!(
+    /// Identifies a specialist in the registry (no personal code is kept for staff).
+    SpecialistId,
+    "SPECIALIST"
+);
+
+uuid_id!(
+    /// Identifies one support episode (a child in a programme or service).
+    EpisodeId,
+    "EPISODE"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

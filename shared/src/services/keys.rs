@@ -91,3 +91,38 @@ pub fn audit_entry(child: &Pseudonym, seq: u64) -> Key {
 pub fn audit_head(child: &Pseudonym) -> Key {
     Key::new(audit_partition(child), "HEAD")
 }
+
+/// Partition holding every organisation (listed in code order).
+pub const ORGANISATIONS: &str = "ORGS";
+/// Sort-key prefix of organisations.
+pub const ORGANISATION_PREFIX: &str = "ORG#";
+
+/// An organisation, by its code.
+pub fn organisation(code: &str) -> Key {
+    Key::new(ORGANISATIONS, format!("{ORGANISATION_PREFIX}{code}"))
+}
+
+/// Partition holding every specialist (listed in id order, i.e. registration order).
+pub const SPECIALISTS: &str = "SPECIALISTS";
+/// Sort-key prefix of specialists.
+pub const SPECIALIST_PREFIX: &str = "SPECIALIST#";
+
+/// A specialist with their certifications.
+pub fn specialist(id: crate::domain::SpecialistId) -> Key {
+    Key::new(SPECIALISTS, format!("{SPECIALIST_PREFIX}{id}"))
+}
+
+/// Partition holding every support episode (listed in id order, i.e. creation order).
+pub const EPISODES: &str = "EPISODES";
+/// Sort-key prefix of support episodes, in their partition and under their child in `gsi1`.
+pub const EPISODE_PREFIX: &str = "EPISODE#";
+
+/// A support episode.
+pub fn episode(id: crate::domain::EpisodeId) -> Key {
+    Key::new(EPISODES, format!("{EPISODE_PREFIX}{id}"))
+}
+
+/// Index sort key of an episode under its child (`gsi1pk` = [`child_index`]).
+pub fn child_episode_index(id: crate::domain::EpisodeId) -> String {
+    format!("{EPISODE_PREFIX}{id}")
+}
