@@ -9,6 +9,7 @@ use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
+use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock, WriteOp};
@@ -18,6 +19,7 @@ use ravis::services::audit::{
 };
 use ravis::services::children::ChildrenService;
 use ravis::services::keys;
+use ravis::services::registry_service::{BuiltinCatalogue, RegistryService};
 use ravis::services::screenings::ScreeningsService;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -180,6 +182,14 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
                 ravis::services::catalogue::CatalogueService::builtin(engine).expect("catalogue"),
             )
         },
+        registry: RegistryApi(RegistryService::new(
+            records.clone(),
+            clock.clone(),
+            Arc::new(RandomIds),
+            BuiltinCatalogue::shared(Arc::new(Engine::builtin().expect("engine")))
+                .expect("catalogue"),
+            audit_of(),
+        )),
     };
     let audit = audit_of();
     let auth = authenticator();

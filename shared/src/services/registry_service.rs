@@ -82,6 +82,18 @@ pub struct BuiltinCatalogue {
     pub engine: Arc<Engine>,
 }
 
+impl BuiltinCatalogue {
+    /// The shipped catalogue with `engine`'s instruments, shared behind the lookup trait.
+    pub fn shared(
+        engine: Arc<Engine>,
+    ) -> Result<Arc<dyn CatalogueLookup>, crate::domain::catalogue::CatalogueError> {
+        Ok(Arc::new(Self {
+            catalogue: Arc::new(Catalogue::builtin()?),
+            engine,
+        }))
+    }
+}
+
 impl CatalogueLookup for BuiltinCatalogue {
     fn is_instrument(&self, id: &str) -> bool {
         self.engine.instrument(id).is_some()
