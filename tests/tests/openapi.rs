@@ -8,6 +8,10 @@
 use ravis::inbound::problem::{FieldError, Problem};
 use ravis::inbound::routes::ROUTES;
 use ravis::services::children::{ChildUpdateInput, NewChildInput, SearchInput};
+use ravis::services::registry_service::{
+    EpisodeUpdateInput, NewCertificationInput, NewEpisodeInput, NewOrganisationInput,
+    NewSpecialistInput, OrganisationUpdateInput, SpecialistUpdateInput,
+};
 use ravis::services::screenings::NewScreeningInput;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -138,6 +142,13 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<NewScreeningInput>("NewScreening");
     schema_matches::<SearchInput>("ChildSearch");
     schema_matches::<ChildUpdateInput>("ChildUpdate");
+    schema_matches::<NewOrganisationInput>("NewOrganisation");
+    schema_matches::<OrganisationUpdateInput>("OrganisationUpdate");
+    schema_matches::<NewSpecialistInput>("NewSpecialist");
+    schema_matches::<SpecialistUpdateInput>("SpecialistUpdate");
+    schema_matches::<NewCertificationInput>("NewCertification");
+    schema_matches::<NewEpisodeInput>("NewSupportEpisode");
+    schema_matches::<EpisodeUpdateInput>("SupportEpisodeUpdate");
 }
 
 #[test]
