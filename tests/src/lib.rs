@@ -5,3 +5,4 @@ pub mod auth;
 pub mod aws;
 pub mod contract;
 pub mod embedded;
+pub mod registry;

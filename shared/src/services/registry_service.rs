@@ -22,7 +22,8 @@ use crate::scoring::Engine;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::{
-    ListQuery, Listing, check_version, concurrent, decode, encode, list_page, versioned_reply, view,
+    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, list_page,
+    versioned_reply, view,
 };
 use crate::services::{PERSON_READERS, Reply, ServiceError, access, keys, require_role};
 use chrono::NaiveDate;
@@ -1179,34 +1180,33 @@ impl<R: RecordStore> RegistryService<R> {
                 index: false,
             },
         };
-        // Visibility of each child, looked up once per page.
-        let mut candidates = Vec::new();
-        let page = list_page(&self.records, listing, &q, |record| {
-            let episode: SupportEpisode = decode(record)?;
-            let keep = provider.as_ref().is_none_or(|p| &episode.provider_org == p)
-                && programme.as_ref().is_none_or(|p| &episode.programme == p)
-                && open.is_none_or(|o| episode.is_open() == o);
-            if keep {
-                candidates.push((episode, record.version));
-            }
-            Ok(None)
-        })
-        .await?;
+        // Visibility of each child, looked up once per page; only visible items count
+        // towards the limit.
+        let mut pager = Pager::new(&self.records, listing, &q)?;
         let mut visible: BTreeMap<ChildId, bool> = BTreeMap::new();
         let mut items = Vec::new();
-        for (episode, version) in candidates {
-            let seen = match visible.get(&episode.child_id) {
-                Some(v) => *v,
-                None => {
-                    let v = access::visible_child(&self.records, principal, episode.child_id)
-                        .await?
-                        .is_some();
-                    visible.insert(episode.child_id, v);
-                    v
+        while let Some(batch) = pager.next_batch(q.limit - items.len()).await? {
+            for record in &batch {
+                let episode: SupportEpisode = decode(record)?;
+                let keep = provider.as_ref().is_none_or(|p| &episode.provider_org == p)
+                    && programme.as_ref().is_none_or(|p| &episode.programme == p)
+                    && open.is_none_or(|o| episode.is_open() == o);
+                if !keep {
+                    continue;
                 }
-            };
-            if seen {
-                items.push(Self::episode_view(principal, &episode, version)?);
+                let seen = match visible.get(&episode.child_id) {
+                    Some(v) => *v,
+                    None => {
+                        let v = access::visible_child(&self.records, principal, episode.child_id)
+                            .await?
+                            .is_some();
+                        visible.insert(episode.child_id, v);
+                        v
+                    }
+                };
+                if seen {
+                    items.push(Self::episode_view(principal, &episode, record.version)?);
+                }
             }
         }
         let mut audited: Vec<ChildId> = match child {
@@ -1227,8 +1227,6 @@ impl<R: RecordStore> RegistryService<R> {
                 )
                 .await?;
         }
-        let mut body = page.body;
-        body["items"] = Value::Array(items);
-        Ok(Reply::ok(body))
+        Ok(pager.finish(items))
     }
 }
