@@ -131,6 +131,7 @@ pub async fn serve(
                 Arc::clone(&clock),
                 None,
             ),
+            &keys.identity_hmac_key,
         )),
     };
 

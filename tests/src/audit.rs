@@ -189,6 +189,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             BuiltinCatalogue::shared(Arc::new(Engine::builtin().expect("engine")))
                 .expect("catalogue"),
             audit_of(),
+            &[3; 32],
         )),
     };
     let audit = audit_of();
@@ -575,6 +576,106 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     assert_eq!(r.status, 200, "{:?}", json_of(&r));
     covered.insert(Route::UpdateEpisode);
 
+    // Legal representatives: one entry per call in the (only) linked child's trail.
+    let before = audit.entries(child).await.expect("entries").len();
+    let rep_body = json!({"given_name": "Līga", "family_name": "Bērziņa",
+        "children": [{"child_id": child, "relation": "mother"}]});
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(rep_body.clone()),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let rep = json_of(&r)["id"].as_str().expect("id").to_owned();
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = &entries[before].body;
+    assert_eq!(
+        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
+        (
+            AuditEntity::LegalRepresentative,
+            AuditAction::Create,
+            AuditOutcome::Success,
+            Some(rep.as_str())
+        )
+    );
+    covered.insert(Route::CreateRepresentative);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/representatives/{rep}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(
+            Route::GetRepresentative,
+            AuditOutcome::Success,
+            Some(rep.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::GetRepresentative);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/children/{child}/representatives"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::ChildRepresentatives, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["items"][0]["id"], json!(rep));
+    covered.insert(Route::ChildRepresentatives);
+    let mut update = request(
+        "PUT",
+        &format!("/representatives/{rep}"),
+        &[],
+        &nurse,
+        Some(rep_body),
+        None,
+    );
+    update
+        .headers
+        .insert("if-match", "\"1\"".parse().expect("header"));
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        update,
+        &nurse_expect(
+            Route::UpdateRepresentative,
+            AuditOutcome::Success,
+            Some(rep),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::UpdateRepresentative);
+
     // Every route that touches personal data was walked (a new one must be added here).
     let audited: HashSet<Route> = ROUTES
         .iter()
@@ -585,7 +686,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // The data protection officer pages through the chain with a cursor.
     let total = audit.entries(child).await.expect("entries").len();
-    assert_eq!(total, 14);
+    assert_eq!(total, 18);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -639,9 +740,10 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             .unwrap_or_else(|| panic!("no line for {org}: {report}"))
     };
     assert_eq!(of("clinic-1")["roles"], json!(["health_specialist"]));
-    // Children, screenings and two episode writes; three reads before and two of episodes.
-    assert_eq!(of("clinic-1")["writes"], 6);
-    assert_eq!(of("clinic-1")["reads"], 5);
+    // Children, screenings, two episode and two representative writes; three reads
+    // before, two of episodes and two of representatives.
+    assert_eq!(of("clinic-1")["writes"], 8);
+    assert_eq!(of("clinic-1")["reads"], 7);
     assert_eq!(of("registry")["writes"], 1);
     assert_eq!(of("school-2")["reads"], 1);
     assert_eq!(of("ministry")["denied"], 1);

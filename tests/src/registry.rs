@@ -58,6 +58,7 @@ impl<R: RecordStore + Clone> Fixture<R> {
             ids,
             BuiltinCatalogue::shared(engine).expect("catalogue"),
             AuditTrail::new(records.clone(), &[6; 32], clock, None),
+            &[4; 32],
         ));
         let (auth, _) = verifier_and_scoped_token(Role::RegistryAdministrator, "x", None);
         Self { api, auth, records }

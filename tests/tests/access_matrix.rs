@@ -142,11 +142,25 @@ const EPISODE_SUMMARY: &[&str] = &[
     "version",
 ];
 
+/// Fields of a representative; the first (the personal code) only for some roles.
+const REPRESENTATIVE_FIELDS: &[&str] = &[
+    "personal_code",
+    "id",
+    "given_name",
+    "family_name",
+    "phone",
+    "email",
+    "children",
+    "created_at",
+    "version",
+];
+
 /// The registry records the matrix reads and changes, with their current versions.
 struct Registry {
     specialist: String,
     episode: String,
-    versions: [u64; 3],
+    representative: String,
+    versions: [u64; 4],
 }
 
 fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
@@ -328,6 +342,46 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
                 EPISODE_FULL
             }),
         },
+        // Legal representatives: written by the roles that register children, read by the
+        // person readers; the personal code only for health, social, registry and partners.
+        Route::CreateRepresentative => match role {
+            RegistryAdministrator
+            | HealthSpecialist
+            | EducationSpecialist
+            | MunicipalitySocialService
+            | PartnerSystem => status(if visible { 201 } else { 422 }),
+            _ => status(403),
+        },
+        Route::UpdateRepresentative
+            if !matches!(
+                role,
+                RegistryAdministrator
+                    | HealthSpecialist
+                    | EducationSpecialist
+                    | MunicipalitySocialService
+                    | PartnerSystem
+            ) =>
+        {
+            status(403)
+        }
+        Route::GetRepresentative | Route::ChildRepresentatives if !reader => status(403),
+        Route::GetRepresentative | Route::UpdateRepresentative | Route::ChildRepresentatives
+            if !visible =>
+        {
+            status(404)
+        }
+        Route::ChildRepresentatives => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::GetRepresentative | Route::UpdateRepresentative => Outcome {
+            status: 200,
+            fields: fields(if matches!(role, EducationSpecialist | ProgrammeProvider) {
+                &REPRESENTATIVE_FIELDS[1..]
+            } else {
+                REPRESENTATIVE_FIELDS
+            }),
+        },
     }
 }
 
@@ -441,6 +495,29 @@ fn request(
             format!("/support-episodes/{}", registry.episode),
             None,
         ),
+        Route::CreateRepresentative => (
+            "POST",
+            "/representatives".to_owned(),
+            Some(
+                json!({"given_name": "Mother", "family_name": format!("M{n}"), "children": [{"child_id": child, "relation": "mother"}]}),
+            ),
+        ),
+        Route::GetRepresentative => (
+            "GET",
+            format!("/representatives/{}", registry.representative),
+            None,
+        ),
+        Route::UpdateRepresentative => {
+            version = registry.versions[3];
+            (
+                "PUT",
+                format!("/representatives/{}", registry.representative),
+                Some(
+                    json!({"given_name": "Mother", "family_name": format!("M{n}"), "phone": "+371 2612 3456", "children": [{"child_id": child, "relation": "mother"}]}),
+                ),
+            )
+        }
+        Route::ChildRepresentatives => ("GET", format!("/children/{child}/representatives"), None),
         Route::UpdateEpisode => {
             version = registry.versions[2];
             (
@@ -502,6 +579,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             ids.clone(),
             BuiltinCatalogue::shared(engine.clone()).unwrap(),
             AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+            &[4; 32],
         )),
     };
     // One scored screening of one child in Rīga, made by a national health specialist.
@@ -584,6 +662,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         Arc::new(RandomIds),
         BuiltinCatalogue::shared(engine.clone()).unwrap(),
         AuditTrail::new(records.clone(), &[6; 32], Arc::new(SystemClock), None),
+        &[4; 32],
     );
     registry_service
         .create_organisation(
@@ -620,10 +699,27 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .as_str()
         .unwrap()
         .to_owned();
+    let representative = registry_service
+        .create_representative(
+            &admin,
+            "test-request",
+            serde_json::from_value(json!({"given_name": "Mother", "family_name": "M",
+                "personal_code": "120394-12343",
+                "children": [{"child_id": child_id, "relation": "mother"}]}))
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let registry_keys = [
         ravis::services::keys::organisation("org"),
         ravis::services::keys::specialist(specialist.parse().unwrap()),
         ravis::services::keys::episode(episode.parse().unwrap()),
+        ravis::services::keys::representative(representative.parse().unwrap()),
     ];
 
     let mut failures = Vec::new();
@@ -646,7 +742,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                     .unwrap()
                     .unwrap()
                     .version;
-                let mut versions = [0; 3];
+                let mut versions = [0; 4];
                 for (v, key) in versions.iter_mut().zip(&registry_keys) {
                     *v = ravis::ports::RecordStore::get(&records, key)
                         .await
@@ -657,6 +753,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                 let registry = Registry {
                     specialist: specialist.clone(),
                     episode: episode.clone(),
+                    representative: representative.clone(),
                     versions,
                 };
                 let response = handle(

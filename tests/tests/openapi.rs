@@ -10,7 +10,8 @@ use ravis::inbound::routes::ROUTES;
 use ravis::services::children::{ChildUpdateInput, NewChildInput, SearchInput};
 use ravis::services::registry_service::{
     EpisodeUpdateInput, NewCertificationInput, NewEpisodeInput, NewOrganisationInput,
-    NewSpecialistInput, OrganisationUpdateInput, SpecialistUpdateInput,
+    NewRepresentativeInput, NewSpecialistInput, OrganisationUpdateInput, RepresentativeUpdateInput,
+    SpecialistUpdateInput,
 };
 use ravis::services::screenings::NewScreeningInput;
 use serde::de::DeserializeOwned;
@@ -149,6 +150,8 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<NewCertificationInput>("NewCertification");
     schema_matches::<NewEpisodeInput>("NewSupportEpisode");
     schema_matches::<EpisodeUpdateInput>("SupportEpisodeUpdate");
+    schema_matches::<NewRepresentativeInput>("NewRepresentative");
+    schema_matches::<RepresentativeUpdateInput>("RepresentativeUpdate");
 }
 
 #[test]

@@ -36,6 +36,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             clock.clone(),
             settings.audit_retention_days,
         ),
+        &settings.identity_hmac_key,
     );
     let service = ChildrenService::new(
         records,

@@ -88,6 +88,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// Identifies a legal representative (parent, guardian, foster parent).
+    RepresentativeId,
+    "REPRESENTATIVE"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

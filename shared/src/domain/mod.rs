@@ -15,7 +15,9 @@ pub use atvk::{Atvk, AtvkError};
 pub use child::{Child, ChildStatus, Sex};
 pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
-pub use ids::{ChildId, EpisodeId, InvalidId, RequestId, ResultId, ScreeningId, SpecialistId};
+pub use ids::{
+    ChildId, EpisodeId, InvalidId, RepresentativeId, RequestId, ResultId, ScreeningId, SpecialistId,
+};
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};
 pub use pseudonym::{Pseudonym, Pseudonymizer};

@@ -2,7 +2,9 @@
 //! certifications, and support episodes. Pure values and rules; storage and access are in
 //! `services::registry_service`.
 
-use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, ScreeningId, SpecialistId};
+use crate::domain::{
+    Atvk, ChildId, EpisodeId, FieldError, PersonalCode, RepresentativeId, ScreeningId, SpecialistId,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -386,6 +388,82 @@ pub fn check_episode_state(state: &EpisodeState<'_>, today: NaiveDate) -> Vec<Fi
     errors
 }
 
+/// How a representative is related to a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Mother.
+    Mother,
+    /// Father.
+    Father,
+    /// Guardian appointed by the orphans' court.
+    Guardian,
+    /// Foster parent.
+    FosterParent,
+    /// Another legal representative.
+    Other,
+}
+
+/// A child a representative represents, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentedChild {
+    /// The child.
+    pub child_id: ChildId,
+    /// The relation.
+    pub relation: Relation,
+}
+
+/// A legal representative of one or more children (the family link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Representative {
+    /// Id (UUID v7).
+    pub id: RepresentativeId,
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Personal code, if known (indexed only through its keyed hash).
+    pub personal_code: Option<PersonalCode>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// The children represented (at least one).
+    pub children: Vec<RepresentedChild>,
+    /// When registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Checks optional contact details: a phone of digits, spaces, `+`, `-`, `(`, `)` with 7 to
+/// 20 digits; an e-mail address with one `@`, a dot in the domain, at most 254 characters.
+pub fn check_contact(phone: Option<&str>, email: Option<&str>, errors: &mut Vec<FieldError>) {
+    if let Some(p) = phone {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        let allowed = p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
+        if !allowed || !(7..=20).contains(&digits) {
+            errors.push(FieldError::new(
+                "phone",
+                "must be 7 to 20 digits, optionally with spaces, '+', '-', '(' and ')'",
+            ));
+        }
+    }
+    if let Some(e) = email {
+        let ok = e.len() <= 254
+            && !e.chars().any(char::is_whitespace)
+            && e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            });
+        if !ok {
+            errors.push(FieldError::new("email", "must be an e-mail address"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +508,22 @@ mod tests {
         assert!(!s.is_certified("sdq-parent-4-17", d("2025-06-01")));
         s.status = RegistryStatus::Inactive;
         assert!(!s.is_certified("epds", d("2030-01-01")), "inactive");
+    }
+
+    #[test]
+    fn contact_details() {
+        let check = |p: Option<&str>, e: Option<&str>| {
+            let mut errors = Vec::new();
+            check_contact(p, e, &mut errors);
+            fields(errors)
+        };
+        assert!(check(Some("+371 2612 3456"), Some("a.b@example.lv")).is_empty());
+        assert!(check(None, None).is_empty());
+        assert_eq!(check(Some("123"), None), ["phone"]);
+        assert_eq!(check(Some("2612345a"), None), ["phone"]);
+        for bad in ["a@b", "@x.lv", "a@@x.lv", "a b@x.lv", "a@.lv", "a@x."] {
+            assert_eq!(check(None, Some(bad)), ["email"], "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! HTTP adapter of the registry use cases: organisations, specialists with certifications,
-//! support episodes (served by the `children-api` function and the local host).
+//! support episodes, legal representatives (served by the `children-api` function and the local host).
 
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
@@ -9,7 +9,8 @@ use crate::services::Reply;
 use crate::services::registry::parse_if_match;
 use crate::services::registry_service::RegistryService;
 
-/// Serves `/organisations`, `/specialists` (with `/certifications`) and `/support-episodes`.
+/// Serves `/organisations`, `/specialists` (with `/certifications`), `/support-episodes`,
+/// `/representatives` and `/children/{id}/representatives`.
 pub struct RegistryApi<R>(pub RegistryService<R>);
 
 /// The routes this adapter serves.
@@ -28,6 +29,10 @@ pub const REGISTRY_ROUTES: &[Route] = &[
     Route::ListEpisodes,
     Route::GetEpisode,
     Route::UpdateEpisode,
+    Route::CreateRepresentative,
+    Route::GetRepresentative,
+    Route::UpdateRepresentative,
+    Route::ChildRepresentatives,
 ];
 
 impl<R: RecordStore> RegistryApi<R> {
@@ -70,6 +75,21 @@ impl<R: RecordStore> RegistryApi<R> {
             Route::UpdateEpisode => {
                 let expected = if_match()?;
                 s.update_episode(p, rid, ctx.id()?, expected, parse_json(&ctx.req)?)
+                    .await?
+            }
+            Route::CreateRepresentative => {
+                let input = parse_json(&ctx.req)?;
+                let idem = idempotency(ctx, "POST /representatives")?;
+                s.create_representative(p, rid, input, idem).await?
+            }
+            Route::GetRepresentative => s.get_representative(p, rid, ctx.id()?).await?,
+            Route::UpdateRepresentative => {
+                let expected = if_match()?;
+                s.update_representative(p, rid, ctx.id()?, expected, parse_json(&ctx.req)?)
+                    .await?
+            }
+            Route::ChildRepresentatives => {
+                s.child_representatives(p, rid, ctx.id()?, &ctx.req.query)
                     .await?
             }
             other => return Err(Problem::not_found(format!("{other:?} is not served here"))),

@@ -72,6 +72,14 @@ pub enum Route {
     GetEpisode,
     /// `PUT /support-episodes/{id}`
     UpdateEpisode,
+    /// `POST /representatives`
+    CreateRepresentative,
+    /// `GET /representatives/{id}`
+    GetRepresentative,
+    /// `PUT /representatives/{id}`
+    UpdateRepresentative,
+    /// `GET /children/{id}/representatives`
+    ChildRepresentatives,
 }
 
 impl Route {
@@ -98,6 +106,15 @@ impl Route {
                 Some((AuditEntity::SupportEpisode, AuditAction::Read))
             }
             Route::UpdateEpisode => Some((AuditEntity::SupportEpisode, AuditAction::Update)),
+            Route::CreateRepresentative => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Create))
+            }
+            Route::GetRepresentative | Route::ChildRepresentatives => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Read))
+            }
+            Route::UpdateRepresentative => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Update))
+            }
             // Organisations and specialists are staff-directory data, not a child's.
             Route::CreateOrganisation
             | Route::ListOrganisations
@@ -260,6 +277,26 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::UpdateEpisode,
         method: Method::PUT,
         path: "/support-episodes/{id}",
+    },
+    RouteSpec {
+        route: Route::CreateRepresentative,
+        method: Method::POST,
+        path: "/representatives",
+    },
+    RouteSpec {
+        route: Route::GetRepresentative,
+        method: Method::GET,
+        path: "/representatives/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateRepresentative,
+        method: Method::PUT,
+        path: "/representatives/{id}",
+    },
+    RouteSpec {
+        route: Route::ChildRepresentatives,
+        method: Method::GET,
+        path: "/children/{id}/representatives",
     },
 ];
 
@@ -494,6 +531,10 @@ mod tests {
             Route::ListEpisodes,
             Route::GetEpisode,
             Route::UpdateEpisode,
+            Route::CreateRepresentative,
+            Route::GetRepresentative,
+            Route::UpdateRepresentative,
+            Route::ChildRepresentatives,
         ];
         for route in all {
             assert_eq!(

@@ -77,6 +77,8 @@ pub enum AuditEntity {
     RiskProfile,
     /// A support episode (a child in a programme or service).
     SupportEpisode,
+    /// A legal representative of the child (family link).
+    LegalRepresentative,
 }
 
 /// One access to record, as the use case describes it.

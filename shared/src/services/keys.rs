@@ -126,3 +126,27 @@ pub fn episode(id: crate::domain::EpisodeId) -> Key {
 pub fn child_episode_index(id: crate::domain::EpisodeId) -> String {
     format!("{EPISODE_PREFIX}{id}")
 }
+
+/// A legal representative.
+pub fn representative(id: crate::domain::RepresentativeId) -> Key {
+    Key::new(format!("REP#{id}"), "REP")
+}
+
+/// Sort-key prefix of representatives under their child in `gsi1`.
+pub const REPRESENTATIVE_PREFIX: &str = "REP#";
+
+/// The link of a representative to one child, indexed under the child (`gsi1pk` =
+/// [`child_index`], `gsi1sk` = `REP#<representative id>`).
+pub fn representative_link(rep: crate::domain::RepresentativeId, child: ChildId) -> Key {
+    Key::new(format!("REP#{rep}"), format!("CHILD#{child}"))
+}
+
+/// Index sort key of a representative under a child.
+pub fn child_representative_index(rep: crate::domain::RepresentativeId) -> String {
+    format!("{REPRESENTATIVE_PREFIX}{rep}")
+}
+
+/// The uniqueness/lookup record of a representative's personal code, by its keyed hash.
+pub fn representative_code(code_hash: &str) -> Key {
+    Key::new(format!("REPCODE#{code_hash}"), "REPCODE")
+}
