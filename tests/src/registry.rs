@@ -2,7 +2,7 @@
 //! written once over HTTP and run on every record-store adapter (`tests/tests/registry.rs`
 //! on SQLite, `tests/tests/aws_registry.rs` on DynamoDB/moto): every validation rule,
 //! `If-Match` 428/412, cursor pagination across pages in a stable order, bad cursors and
-//! filters, minimisation and visibility of episodes.
+//! filters, minimisation and visibility of episodes, legal representatives.
 
 use crate::auth::verifier_and_scoped_token;
 use ravis::domain::{Atvk, Principal, Role};
@@ -1132,4 +1132,289 @@ pub async fn episodes<R: RecordStore + Clone>(records: R) {
         .all_pages("/support-episodes", &[("programme", "marte-meo")], &nurse)
         .await;
     assert!(none.is_empty());
+}
+
+/// Legal representatives: every rule, one registration per personal code, links listed
+/// under each child, minimisation, links to children the caller cannot see are kept.
+pub async fn representatives<R: RecordStore + Clone>(records: R) {
+    let f = Fixture::new(records);
+    let riga = f.child("0001000", "Anna").await;
+    let brother = f.child("0001000", "Jānis").await;
+    let other = f.child("0056000", "Ieva").await;
+    let admin = token(Role::RegistryAdministrator, "registry", None);
+    let nurse = token(Role::HealthSpecialist, "clinic", None);
+    let teacher = token(Role::EducationSpecialist, "school", None);
+    let analyst = token(Role::MinistryAnalyst, "ministry", None);
+    let provider = token(Role::ProgrammeProvider, "provider", None);
+    let riga_social = token(Role::MunicipalitySocialService, "riga-sd", Some("0001000"));
+    let elsewhere = token(Role::MunicipalitySocialService, "x", Some("0056000"));
+    let mother = |children: Value| {
+        json!({"given_name": "Līga", "family_name": "Bērziņa", "personal_code": "120394-12343",
+               "phone": "+371 2612 3456", "email": "liga@example.lv", "children": children})
+    };
+    let link = |child: &str, relation: &str| json!({"child_id": child, "relation": relation});
+
+    // Every rule, each field named.
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(
+                json!({"given_name": " ", "family_name": "", "personal_code": "120394-12344",
+                        "phone": "12", "email": "nobody", "children": [
+                            link(&riga, "mother"), link(&riga, "mother"),
+                            link("0190f3c4-6d1e-7a3b-8c2d-123456789abc", "mother")]}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        fields(&r),
+        [
+            "personal_code",
+            "given_name",
+            "family_name",
+            "phone",
+            "email",
+            "children[1].child_id",
+            "children[2].child_id"
+        ]
+    );
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(mother(json!([]))),
+            &[],
+        )
+        .await;
+    assert_eq!(fields(&r), ["children"]);
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(mother(json!([{"child_id": riga, "relation": "aunt"}]))),
+            &[],
+        )
+        .await;
+    assert!(
+        [400, 422].contains(&r.status),
+        "unknown relation: {}",
+        r.body
+    );
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &riga_social,
+            Some(mother(json!([link(&other, "mother")]))),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        fields(&r),
+        ["children[0].child_id"],
+        "outside the caller's territory"
+    );
+    for who in [&analyst, &provider] {
+        let r = f
+            .call(
+                "POST",
+                "/representatives",
+                &[],
+                who,
+                Some(mother(json!([link(&riga, "mother")]))),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+    }
+
+    // Registered once per personal code (either spelling).
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(mother(json!([
+                link(&riga, "mother"),
+                link(&other, "mother")
+            ]))),
+            &[("idempotency-key", "rep-1")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["personal_code"], "12039412343");
+    let rep = r.body["id"].as_str().expect("id").to_owned();
+    let replay = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(mother(json!([
+                link(&riga, "mother"),
+                link(&other, "mother")
+            ]))),
+            &[("idempotency-key", "rep-1")],
+        )
+        .await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.body["id"], json!(rep));
+    let mut again = mother(json!([link(&brother, "mother")]));
+    again["personal_code"] = json!("12039412343");
+    let r = f
+        .call("POST", "/representatives", &[], &admin, Some(again), &[])
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["existing_id"], json!(rep));
+    let r = f
+        .call(
+            "POST",
+            "/representatives",
+            &[],
+            &admin,
+            Some(json!({"given_name": "Pēteris", "family_name": "Bērziņš",
+                        "children": [link(&riga, "father")]})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "without a personal code: {}", r.body);
+    let father = r.body["id"].as_str().expect("id").to_owned();
+
+    // Reads: minimised for education staff; links to invisible children hidden.
+    let path = format!("/representatives/{rep}");
+    let r = f.call("GET", &path, &[], &teacher, None, &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("personal_code").is_none());
+    assert_eq!(r.body["children"].as_array().expect("children").len(), 2);
+    let r = f.call("GET", &path, &[], &riga_social, None, &[]).await;
+    assert_eq!(r.body["children"], json!([link(&riga, "mother")]));
+    assert_eq!(r.body["personal_code"], "12039412343");
+    let r = f.call("GET", &path, &[], &analyst, None, &[]).await;
+    assert_eq!(r.status, 403);
+    let r = f
+        .call(
+            "GET",
+            &format!("/representatives/{father}"),
+            &[],
+            &elsewhere,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "represents no child the caller sees");
+
+    // A child's representatives, paged.
+    let list = format!("/children/{riga}/representatives");
+    let (ids, pages) = f.all_pages(&list, &[("limit", "1")], &nurse).await;
+    let mut expected = vec![rep.clone(), father.clone()];
+    expected.sort();
+    let mut got = ids.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(pages >= 2);
+    let r = f
+        .call(
+            "GET",
+            &format!("/children/{other}/representatives"),
+            &[],
+            &riga_social,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = f
+        .call("GET", &list, &[("relation", "mother")], &nurse, None, &[])
+        .await;
+    assert_eq!(fields(&r), ["relation"]);
+
+    // Update: If-Match; a scoped caller's change keeps the link it cannot see.
+    let change = json!({"given_name": "Līga", "family_name": "Kalniņa",
+        "children": [link(&riga, "mother"), link(&brother, "mother")]});
+    let r = f
+        .call("PUT", &path, &[], &riga_social, Some(change.clone()), &[])
+        .await;
+    assert_eq!(r.status, 428);
+    let r = f
+        .call(
+            "PUT",
+            &path,
+            &[],
+            &riga_social,
+            Some(change.clone()),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(r.status, 412);
+    let mut bad = change.clone();
+    bad["email"] = json!("a@b");
+    let r = f
+        .call(
+            "PUT",
+            &path,
+            &[],
+            &riga_social,
+            Some(bad),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(fields(&r), ["email"]);
+    let r = f
+        .call(
+            "PUT",
+            &path,
+            &[],
+            &riga_social,
+            Some(change),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.etag.as_deref(), Some("\"2\""));
+    assert_eq!(r.body["family_name"], "Kalniņa");
+    assert_eq!(r.body["phone"], Value::Null);
+    let r = f.call("GET", &path, &[], &nurse, None, &[]).await;
+    let linked: BTreeSet<String> = r.body["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|l| l["child_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(
+        linked,
+        [riga.clone(), brother.clone(), other.clone()]
+            .into_iter()
+            .collect(),
+        "the link to the child outside the scope is kept"
+    );
+    let (of_brother, _) = f
+        .all_pages(&format!("/children/{brother}/representatives"), &[], &nurse)
+        .await;
+    assert_eq!(of_brother, std::slice::from_ref(&rep));
+
+    // Unlinking a child removes the representative from that child's list.
+    let r = f
+        .call(
+            "PUT",
+            &path,
+            &[],
+            &nurse,
+            Some(json!({"given_name": "Līga", "family_name": "Kalniņa",
+                        "children": [link(&brother, "mother"), link(&other, "mother")]})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (of_riga, _) = f.all_pages(&list, &[], &nurse).await;
+    assert_eq!(of_riga, std::slice::from_ref(&father));
 }

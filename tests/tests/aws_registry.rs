@@ -19,3 +19,8 @@ async fn specialists_and_certifications_on_dynamodb() {
 async fn support_episodes_on_dynamodb() {
     registry::episodes(fresh_record_store().await).await;
 }
+
+#[tokio::test]
+async fn legal_representatives_on_dynamodb() {
+    registry::representatives(fresh_record_store().await).await;
+}

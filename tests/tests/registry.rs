@@ -25,3 +25,9 @@ async fn support_episodes_follow_the_rules_and_list_under_the_child() {
     let dir = tempfile::tempdir().expect("tempdir");
     registry::episodes(store(&dir)).await;
 }
+
+#[tokio::test]
+async fn legal_representatives_link_children_once_per_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    registry::representatives(store(&dir)).await;
+}
