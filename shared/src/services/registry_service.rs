@@ -340,13 +340,11 @@ impl<R: RecordStore> RegistryService<R> {
 
     fn organisation_fields(
         &self,
-        kind: OrganisationKind,
         name: &str,
         atvk: &str,
         registration_number: Option<&str>,
         errors: &mut Vec<FieldError>,
     ) -> (Option<Atvk>, Option<String>) {
-        let _ = kind;
         check_text("name", name, errors);
         let atvk = parse_atvk("atvk", atvk, errors);
         let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
@@ -370,7 +368,6 @@ impl<R: RecordStore> RegistryService<R> {
             errors.push(FieldError::new("id", reason));
         }
         let (atvk, reg) = self.organisation_fields(
-            input.kind,
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
@@ -462,7 +459,6 @@ impl<R: RecordStore> RegistryService<R> {
         let mut org: Organisation = decode(&record)?;
         let mut errors = Vec::new();
         let (atvk, reg) = self.organisation_fields(
-            input.kind,
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
