@@ -12,6 +12,7 @@ use ravis::config::{AuthSettings, JwtKey};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::intake::{IntakeService, IntakeWorker};
@@ -20,6 +21,7 @@ use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
+use ravis::services::registry_service::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
 use std::net::SocketAddr;
@@ -118,6 +120,18 @@ pub async fn serve(
             ),
             CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
+        registry: RegistryApi(RegistryService::new(
+            records.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+            AuditTrail::new(
+                records.clone(),
+                &keys.pseudonym_key,
+                Arc::clone(&clock),
+                None,
+            ),
+            &keys.identity_hmac_key,
+        )),
     };
     // The catalogue's built-in entries are in the store from the start (never overwriting edits).
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())

@@ -9,6 +9,7 @@ use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
+use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock, WriteOp};
@@ -18,6 +19,7 @@ use ravis::services::audit::{
 };
 use ravis::services::children::ChildrenService;
 use ravis::services::keys;
+use ravis::services::registry_service::RegistryService;
 use ravis::services::screenings::ScreeningsService;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -185,6 +187,13 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
                 .expect("catalogue"),
             )
         },
+        registry: RegistryApi(RegistryService::new(
+            records.clone(),
+            clock.clone(),
+            Arc::new(RandomIds),
+            audit_of(),
+            &[3; 32],
+        )),
     };
     let audit = audit_of();
     let auth = authenticator();
@@ -456,6 +465,220 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     assert_eq!(r.status, 202, "{:?}", json_of(&r));
     covered.insert(Route::RescoreScreening);
 
+    // Support episodes: the provider organisation is registered (not audited: no child
+    // data), then the nurse's clinic records an episode referred by the screening.
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/organisations",
+            &[],
+            &admin,
+            Some(json!({"id": "clinic-1", "kind": "health_practice", "name": "Clinic", "atvk": "0001000"})),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let before = audit.entries(child).await.expect("entries").len();
+    let episode_body = json!({"programme": "cool-kids", "provider_org": "clinic-1",
+        "referral_date": "2026-11-20", "referral_source": {"screening_id": screening}});
+    let mut new_episode = episode_body.clone();
+    new_episode["child_id"] = json!(child);
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/support-episodes",
+            &[],
+            &nurse,
+            Some(new_episode),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let episode = json_of(&r)["id"].as_str().expect("id").to_owned();
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = &entries[before].body;
+    assert_eq!(
+        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
+        (
+            AuditEntity::SupportEpisode,
+            AuditAction::Create,
+            AuditOutcome::Success,
+            Some(episode.as_str())
+        )
+    );
+    assert_eq!(e.actor.subject, "nurse-1");
+    covered.insert(Route::CreateEpisode);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/support-episodes/{episode}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(
+            Route::GetEpisode,
+            AuditOutcome::Success,
+            Some(episode.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::GetEpisode);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            "/support-episodes",
+            &[("child", child_text.as_str())],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::ListEpisodes, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["items"][0]["id"], json!(episode));
+    covered.insert(Route::ListEpisodes);
+    let mut update = request(
+        "PUT",
+        &format!("/support-episodes/{episode}"),
+        &[],
+        &nurse,
+        Some(episode_body),
+        None,
+    );
+    update
+        .headers
+        .insert("if-match", "\"1\"".parse().expect("header"));
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        update,
+        &nurse_expect(Route::UpdateEpisode, AuditOutcome::Success, Some(episode)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::UpdateEpisode);
+
+    // Legal representatives: one entry per call in the (only) linked child's trail.
+    let before = audit.entries(child).await.expect("entries").len();
+    let rep_body = json!({"given_name": "Līga", "family_name": "Bērziņa",
+        "children": [{"child_id": child, "relation": "mother"}]});
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/representatives",
+            &[],
+            &nurse,
+            Some(rep_body.clone()),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let rep = json_of(&r)["id"].as_str().expect("id").to_owned();
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = &entries[before].body;
+    assert_eq!(
+        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
+        (
+            AuditEntity::LegalRepresentative,
+            AuditAction::Create,
+            AuditOutcome::Success,
+            Some(rep.as_str())
+        )
+    );
+    covered.insert(Route::CreateRepresentative);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/representatives/{rep}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(
+            Route::GetRepresentative,
+            AuditOutcome::Success,
+            Some(rep.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::GetRepresentative);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/children/{child}/representatives"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::ChildRepresentatives, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["items"][0]["id"], json!(rep));
+    covered.insert(Route::ChildRepresentatives);
+    let mut update = request(
+        "PUT",
+        &format!("/representatives/{rep}"),
+        &[],
+        &nurse,
+        Some(rep_body),
+        None,
+    );
+    update
+        .headers
+        .insert("if-match", "\"1\"".parse().expect("header"));
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        update,
+        &nurse_expect(
+            Route::UpdateRepresentative,
+            AuditOutcome::Success,
+            Some(rep),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::UpdateRepresentative);
+
     // Every route that touches personal data was walked (a new one must be added here).
     let audited: HashSet<Route> = ROUTES
         .iter()
@@ -466,7 +689,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // The data protection officer pages through the chain with a cursor.
     let total = audit.entries(child).await.expect("entries").len();
-    assert_eq!(total, 10);
+    assert_eq!(total, 18);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -520,8 +743,10 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             .unwrap_or_else(|| panic!("no line for {org}: {report}"))
     };
     assert_eq!(of("clinic-1")["roles"], json!(["health_specialist"]));
-    assert_eq!(of("clinic-1")["writes"], 4);
-    assert_eq!(of("clinic-1")["reads"], 3);
+    // Children, screenings, two episode and two representative writes; three reads
+    // before, two of episodes and two of representatives.
+    assert_eq!(of("clinic-1")["writes"], 8);
+    assert_eq!(of("clinic-1")["reads"], 7);
     assert_eq!(of("registry")["writes"], 1);
     assert_eq!(of("school-2")["reads"], 1);
     assert_eq!(of("ministry")["denied"], 1);

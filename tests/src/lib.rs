@@ -6,3 +6,4 @@ pub mod aws;
 pub mod catalogue;
 pub mod contract;
 pub mod embedded;
+pub mod registry;

@@ -8,6 +8,7 @@ use ravis::domain::{Atvk, Principal, Role};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
+use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
@@ -16,6 +17,7 @@ use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
+use ravis::services::registry_service::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_scoped_token;
@@ -111,6 +113,77 @@ const ENTRY_FIELDS: &[&str] = &[
 ];
 const PROFILE_SUMMARY: &[&str] = &["child_id", "as_of", "needs_support", "open_recommendations"];
 
+const ORG_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "atvk",
+    "registration_number",
+    "status",
+    "created_at",
+    "version",
+];
+const SPECIALIST_FIELDS: &[&str] = &[
+    "id",
+    "given_name",
+    "family_name",
+    "profession",
+    "organisations",
+    "status",
+    "certifications",
+    "created_at",
+    "version",
+];
+const EPISODE_FULL: &[&str] = &[
+    "id",
+    "child_id",
+    "programme",
+    "provider_org",
+    "specialist_id",
+    "referring_org",
+    "referral_date",
+    "referral_source",
+    "start_date",
+    "end_date",
+    "outcome",
+    "end_reason",
+    "created_at",
+    "open",
+    "version",
+];
+const EPISODE_SUMMARY: &[&str] = &[
+    "id",
+    "child_id",
+    "programme",
+    "provider_org",
+    "referral_date",
+    "start_date",
+    "end_date",
+    "open",
+    "version",
+];
+
+/// Fields of a representative; the first (the personal code) only for some roles.
+const REPRESENTATIVE_FIELDS: &[&str] = &[
+    "personal_code",
+    "id",
+    "given_name",
+    "family_name",
+    "phone",
+    "email",
+    "children",
+    "created_at",
+    "version",
+];
+
+/// The registry records the matrix reads and changes, with their current versions.
+struct Registry {
+    specialist: String,
+    episode: String,
+    representative: String,
+    versions: [u64; 4],
+}
+
 fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
     Some(list.iter().map(|s| (*s).to_owned()).collect())
 }
@@ -124,6 +197,15 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
         HealthSpecialist | RegistryAdministrator | PartnerSystem
     );
     let visible = scope != Scope::Elsewhere;
+    let registry_writer = matches!(role, RegistryAdministrator | PartnerSystem);
+    let episode_writer = matches!(
+        role,
+        RegistryAdministrator
+            | PartnerSystem
+            | ProgrammeProvider
+            | MunicipalitySocialService
+            | HealthSpecialist
+    );
     let status = |s: u16| Outcome {
         status: s,
         fields: None,
@@ -239,6 +321,97 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             fields: fields(&["child", "accesses", "verification"]),
         },
         Route::AuditEntries | Route::AuditReport => status(403),
+        // Organisations and specialists: everyone reads, registry writers write; no child
+        // data, so the territory scope plays no part.
+        Route::CreateOrganisation | Route::CreateSpecialist | Route::AddCertification => {
+            status(if registry_writer { 201 } else { 403 })
+        }
+        Route::UpdateOrganisation if registry_writer => Outcome {
+            status: 200,
+            fields: fields(ORG_FIELDS),
+        },
+        Route::UpdateSpecialist if registry_writer => Outcome {
+            status: 200,
+            fields: fields(SPECIALIST_FIELDS),
+        },
+        Route::UpdateOrganisation | Route::UpdateSpecialist => status(403),
+        Route::GetOrganisation => Outcome {
+            status: 200,
+            fields: fields(ORG_FIELDS),
+        },
+        Route::GetSpecialist => Outcome {
+            status: 200,
+            fields: fields(SPECIALIST_FIELDS),
+        },
+        Route::ListOrganisations | Route::ListSpecialists | Route::ListCertifications => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        // Support episodes: a child's personal data. The matrix's provider organisation is
+        // the caller's own ("org"), so a programme provider sees and writes it in full;
+        // education staff see the summary.
+        Route::CreateEpisode if !episode_writer => status(403),
+        Route::CreateEpisode => status(if visible { 201 } else { 422 }),
+        Route::UpdateEpisode if !episode_writer => status(403),
+        Route::UpdateEpisode if !visible => status(404),
+        Route::UpdateEpisode => Outcome {
+            status: 200,
+            fields: fields(EPISODE_FULL),
+        },
+        Route::GetEpisode | Route::ListEpisodes if !reader => status(403),
+        Route::GetEpisode | Route::ListEpisodes if !visible => status(404),
+        Route::ListEpisodes => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::GetEpisode => Outcome {
+            status: 200,
+            fields: fields(if role == EducationSpecialist {
+                EPISODE_SUMMARY
+            } else {
+                EPISODE_FULL
+            }),
+        },
+        // Legal representatives: written by the roles that register children, read by the
+        // person readers; the personal code only for health, social, registry and partners.
+        Route::CreateRepresentative => match role {
+            RegistryAdministrator
+            | HealthSpecialist
+            | EducationSpecialist
+            | MunicipalitySocialService
+            | PartnerSystem => status(if visible { 201 } else { 422 }),
+            _ => status(403),
+        },
+        Route::UpdateRepresentative
+            if !matches!(
+                role,
+                RegistryAdministrator
+                    | HealthSpecialist
+                    | EducationSpecialist
+                    | MunicipalitySocialService
+                    | PartnerSystem
+            ) =>
+        {
+            status(403)
+        }
+        Route::GetRepresentative | Route::ChildRepresentatives if !reader => status(403),
+        Route::GetRepresentative | Route::UpdateRepresentative | Route::ChildRepresentatives
+            if !visible =>
+        {
+            status(404)
+        }
+        Route::ChildRepresentatives => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::GetRepresentative | Route::UpdateRepresentative => Outcome {
+            status: 200,
+            fields: fields(if matches!(role, EducationSpecialist | ProgrammeProvider) {
+                &REPRESENTATIVE_FIELDS[1..]
+            } else {
+                REPRESENTATIVE_FIELDS
+            }),
+        },
     }
 }
 
@@ -249,7 +422,12 @@ fn request(
     screening: &str,
     version: u64,
     n: usize,
+    registry: &Registry,
 ) -> ApiRequest {
+    let episode_body = json!({"programme": "cool-kids", "provider_org": "org",
+        "referral_date": "2026-11-01", "referral_source": {"text": "parent request"},
+        "start_date": "2026-11-02"});
+    let mut version = version;
     let mchat: serde_json::Map<String, Value> =
         (1..=20).map(|i| (i.to_string(), json!(1))).collect();
     let (method, path, body) = match route {
@@ -309,6 +487,96 @@ fn request(
         ),
         Route::AuditEntries => ("GET", "/audit".to_owned(), None),
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
+        Route::CreateOrganisation => (
+            "POST",
+            "/organisations".to_owned(),
+            Some(
+                json!({"id": format!("org-{n}"), "kind": "school", "name": "School", "atvk": HOME, "registration_number": "90000012345"}),
+            ),
+        ),
+        Route::ListOrganisations => ("GET", "/organisations".to_owned(), None),
+        Route::GetOrganisation => ("GET", "/organisations/org".to_owned(), None),
+        Route::UpdateOrganisation => {
+            version = registry.versions[0];
+            (
+                "PUT",
+                "/organisations/org".to_owned(),
+                Some(
+                    json!({"kind": "programme_provider", "name": format!("Provider {n}"), "atvk": HOME, "status": "active"}),
+                ),
+            )
+        }
+        Route::CreateSpecialist => (
+            "POST",
+            "/specialists".to_owned(),
+            Some(
+                json!({"given_name": "S", "family_name": format!("T{n}"), "profession": "nurse", "organisations": ["org"]}),
+            ),
+        ),
+        Route::ListSpecialists => ("GET", "/specialists".to_owned(), None),
+        Route::GetSpecialist => ("GET", format!("/specialists/{}", registry.specialist), None),
+        Route::UpdateSpecialist => {
+            version = registry.versions[1];
+            (
+                "PUT",
+                format!("/specialists/{}", registry.specialist),
+                Some(
+                    json!({"given_name": "S", "family_name": format!("T{n}"), "profession": "nurse", "organisations": ["org"]}),
+                ),
+            )
+        }
+        Route::AddCertification => (
+            "POST",
+            format!("/specialists/{}/certifications", registry.specialist),
+            Some(json!({"instrument": "mchat-r", "issued_by": "RSU", "valid_from": "2025-01-01"})),
+        ),
+        Route::ListCertifications => (
+            "GET",
+            format!("/specialists/{}/certifications", registry.specialist),
+            None,
+        ),
+        Route::CreateEpisode => {
+            let mut body = episode_body.clone();
+            body["child_id"] = json!(child);
+            ("POST", "/support-episodes".to_owned(), Some(body))
+        }
+        Route::ListEpisodes => ("GET", "/support-episodes".to_owned(), None),
+        Route::GetEpisode => (
+            "GET",
+            format!("/support-episodes/{}", registry.episode),
+            None,
+        ),
+        Route::CreateRepresentative => (
+            "POST",
+            "/representatives".to_owned(),
+            Some(
+                json!({"given_name": "Mother", "family_name": format!("M{n}"), "children": [{"child_id": child, "relation": "mother"}]}),
+            ),
+        ),
+        Route::GetRepresentative => (
+            "GET",
+            format!("/representatives/{}", registry.representative),
+            None,
+        ),
+        Route::UpdateRepresentative => {
+            version = registry.versions[3];
+            (
+                "PUT",
+                format!("/representatives/{}", registry.representative),
+                Some(
+                    json!({"given_name": "Mother", "family_name": format!("M{n}"), "phone": "+371 2612 3456", "children": [{"child_id": child, "relation": "mother"}]}),
+                ),
+            )
+        }
+        Route::ChildRepresentatives => ("GET", format!("/children/{child}/representatives"), None),
+        Route::UpdateEpisode => {
+            version = registry.versions[2];
+            (
+                "PUT",
+                format!("/support-episodes/{}", registry.episode),
+                Some(episode_body),
+            )
+        }
     };
     let mut headers = http::HeaderMap::new();
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -316,7 +584,7 @@ fn request(
     headers.insert("if-match", format!("\"{version}\"").parse().unwrap());
     ApiRequest {
         method: method.parse().unwrap(),
-        query: if path.starts_with("/audit") {
+        query: if path.starts_with("/audit") || route == Route::ListEpisodes {
             vec![("child".to_owned(), child.to_owned())]
         } else {
             vec![]
@@ -360,6 +628,13 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             ),
             CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
         ),
+        registry: RegistryApi(RegistryService::new(
+            records.clone(),
+            clock.clone(),
+            ids.clone(),
+            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
+            &[4; 32],
+        )),
     };
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
@@ -404,7 +679,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .as_str()
         .unwrap()
         .to_owned();
-    let worker = ScoringWorker::new(records.clone(), clock, ids, engine);
+    let worker = ScoringWorker::new(records.clone(), clock, ids, engine.clone());
     let received = queue
         .receive(10, Duration::from_secs(60), Duration::from_millis(200))
         .await
@@ -425,6 +700,80 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             .batch_item_failures
             .is_empty()
     );
+
+    // The registry records: organisation "org" (the matrix callers' own), a specialist
+    // working there, and one episode of the child provided by it.
+    let admin = Principal {
+        subject: "a".into(),
+        roles: vec![Role::RegistryAdministrator],
+        organisation: "org".into(),
+        territory: None,
+        purpose: None,
+    };
+    let registry_service = RegistryService::new(
+        records.clone(),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        AuditTrail::new(records.clone(), &[6; 32], Arc::new(SystemClock), None),
+        &[4; 32],
+    );
+    registry_service
+        .create_organisation(
+            &admin,
+            serde_json::from_value(json!({"id": "org", "kind": "programme_provider", "name": "Provider", "atvk": HOME})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let specialist = registry_service
+        .create_specialist(
+            &admin,
+            serde_json::from_value(json!({"given_name": "S", "family_name": "T", "profession": "nurse", "organisations": ["org"]})).unwrap(),
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let episode = registry_service
+        .create_episode(
+            &admin,
+            "test-request",
+            serde_json::from_value(
+                json!({"child_id": child_id, "programme": "cool-kids", "provider_org": "org",
+                "referral_date": "2026-11-01", "referral_source": {"text": "parent request"}}),
+            )
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let representative = registry_service
+        .create_representative(
+            &admin,
+            "test-request",
+            serde_json::from_value(json!({"given_name": "Mother", "family_name": "M",
+                "personal_code": "120394-12343",
+                "children": [{"child_id": child_id, "relation": "mother"}]}))
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registry_keys = [
+        ravis::services::keys::organisation("org"),
+        ravis::services::keys::specialist(specialist.parse().unwrap()),
+        ravis::services::keys::episode(episode.parse().unwrap()),
+        ravis::services::keys::representative(representative.parse().unwrap()),
+    ];
 
     let mut failures = Vec::new();
     let mut n = 0;
@@ -453,10 +802,32 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                     .unwrap()
                     .unwrap()
                     .version;
+                let mut versions = [0; 4];
+                for (v, key) in versions.iter_mut().zip(&registry_keys) {
+                    *v = ravis::ports::RecordStore::get(&records, key)
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .version;
+                }
+                let registry = Registry {
+                    specialist: specialist.clone(),
+                    episode: episode.clone(),
+                    representative: representative.clone(),
+                    versions,
+                };
                 let response = handle(
                     &auth,
                     &api,
-                    request(spec.route, &token, &child_id, &screening_id, version, n),
+                    request(
+                        spec.route,
+                        &token,
+                        &child_id,
+                        &screening_id,
+                        version,
+                        n,
+                        &registry,
+                    ),
                 )
                 .await;
                 let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);

@@ -8,6 +8,11 @@
 use ravis::inbound::problem::{FieldError, Problem};
 use ravis::inbound::routes::ROUTES;
 use ravis::services::children::{ChildUpdateInput, NewChildInput, SearchInput};
+use ravis::services::registry_service::{
+    EpisodeUpdateInput, NewCertificationInput, NewEpisodeInput, NewOrganisationInput,
+    NewRepresentativeInput, NewSpecialistInput, OrganisationUpdateInput, RepresentativeUpdateInput,
+    SpecialistUpdateInput,
+};
 use ravis::services::screenings::NewScreeningInput;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -139,6 +144,15 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<SearchInput>("ChildSearch");
     schema_matches::<ChildUpdateInput>("ChildUpdate");
     schema_matches::<ravis::domain::catalogue_entry::EntryInput>("CatalogueEntryInput");
+    schema_matches::<NewOrganisationInput>("NewOrganisation");
+    schema_matches::<OrganisationUpdateInput>("OrganisationUpdate");
+    schema_matches::<NewSpecialistInput>("NewSpecialist");
+    schema_matches::<SpecialistUpdateInput>("SpecialistUpdate");
+    schema_matches::<NewCertificationInput>("NewCertification");
+    schema_matches::<NewEpisodeInput>("NewSupportEpisode");
+    schema_matches::<EpisodeUpdateInput>("SupportEpisodeUpdate");
+    schema_matches::<NewRepresentativeInput>("NewRepresentative");
+    schema_matches::<RepresentativeUpdateInput>("RepresentativeUpdate");
 }
 
 #[test]

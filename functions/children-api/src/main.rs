@@ -1,11 +1,14 @@
-//! Lambda `children-api`: `POST /children`, `GET /children/{id}`, `GET /audit`, `GET /audit/report`.
+//! Lambda `children-api`: the children routes, `GET /audit`, `GET /audit/report`, and the
+//! registry routes (organisations, specialists with certifications, support episodes).
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
 use ravis::config::Settings;
+use ravis::inbound::registry_api::{Both, RegistryApi};
 use ravis::inbound::{auth::Authenticator, children_api::ChildrenApi, lambda::serve_http};
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
+use ravis::services::registry_service::RegistryService;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -21,6 +24,18 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock.clone(),
         settings.audit_retention_days,
     );
+    let registry = RegistryService::new(
+        records.clone(),
+        clock.clone(),
+        Arc::new(RandomIds),
+        AuditTrail::new(
+            records.clone(),
+            &settings.pseudonym_key,
+            clock.clone(),
+            settings.audit_retention_days,
+        ),
+        &settings.identity_hmac_key,
+    );
     let service = ChildrenService::new(
         records,
         clock,
@@ -28,5 +43,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         &settings.identity_hmac_key,
         audit,
     );
-    serve_http(Authenticator::new(&settings.auth)?, ChildrenApi(service)).await
+    serve_http(
+        Authenticator::new(&settings.auth)?,
+        Both(ChildrenApi(service), RegistryApi(registry)),
+    )
+    .await
 }

@@ -76,6 +76,24 @@ uuid_id!(
     "RESULT"
 );
 uuid_id!(
+    /// Identifies a specialist in the registry (no personal code is kept for staff).
+    SpecialistId,
+    "SPECIALIST"
+);
+
+uuid_id!(
+    /// Identifies one support episode (a child in a programme or service).
+    EpisodeId,
+    "EPISODE"
+);
+
+uuid_id!(
+    /// Identifies a legal representative (parent, guardian, foster parent).
+    RepresentativeId,
+    "REPRESENTATIVE"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

@@ -10,12 +10,15 @@ pub mod ids;
 pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;
+pub mod registry;
 
 pub use atvk::{Atvk, AtvkError};
 pub use child::{Child, ChildStatus, Sex};
 pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
-pub use ids::{ChildId, InvalidId, RequestId, ResultId, ScreeningId};
+pub use ids::{
+    ChildId, EpisodeId, InvalidId, RepresentativeId, RequestId, ResultId, ScreeningId, SpecialistId,
+};
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};
 pub use pseudonym::{Pseudonym, Pseudonymizer};

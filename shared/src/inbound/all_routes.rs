@@ -3,27 +3,32 @@
 
 use crate::inbound::children_api::ChildrenApi;
 use crate::inbound::problem::Problem;
+use crate::inbound::registry_api::RegistryApi;
 use crate::inbound::routes::{Api, Ctx, Route};
 use crate::inbound::screenings_api::ScreeningsApi;
 use crate::ports::{Queue, RecordStore};
 use crate::services::Reply;
 
-/// The children and screenings adapters behind one [`Api`].
+/// The children, screenings and registry adapters behind one [`Api`].
 pub struct AllRoutes<R, Q> {
     /// Children, search and the audit views.
     pub children: ChildrenApi<R>,
     /// Screenings, risk profiles and the catalogue.
     pub screenings: ScreeningsApi<R, Q>,
+    /// Organisations, specialists and support episodes.
+    pub registry: RegistryApi<R>,
 }
 
 impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
     fn serves(&self, route: Route) -> bool {
-        self.children.serves(route) || self.screenings.serves(route)
+        self.children.serves(route) || self.screenings.serves(route) || self.registry.serves(route)
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
         if self.children.serves(route) {
             self.children.dispatch(route, ctx).await
+        } else if self.registry.serves(route) {
+            self.registry.dispatch(route, ctx).await
         } else {
             self.screenings.dispatch(route, ctx).await
         }
@@ -34,7 +39,7 @@ impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
 mod tests {
     use crate::inbound::routes::ROUTES;
 
-    /// Every route is served by exactly one of the two adapters (so by one Lambda).
+    /// Every route is served by exactly one of the adapters (so by one Lambda).
     #[test]
     fn each_route_belongs_to_exactly_one_adapter() {
         let children = [
@@ -62,7 +67,16 @@ mod tests {
                 "UpdateCatalogueEntry",
                 "RetireCatalogueEntry",
             ];
-            assert_ne!(by_children, screenings.contains(&name.as_str()), "{name}");
+            let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route);
+            let by_screenings = screenings.contains(&name.as_str());
+            assert_eq!(
+                [by_children, by_screenings, by_registry]
+                    .iter()
+                    .filter(|b| **b)
+                    .count(),
+                1,
+                "{name}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod jwks;
 pub mod lambda;
 pub mod problem;
+pub mod registry_api;
 pub mod routes;
 pub mod s3;
 pub mod screenings_api;

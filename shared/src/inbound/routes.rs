@@ -54,6 +54,42 @@ pub enum Route {
     AuditEntries,
     /// `GET /audit/report?child=…` (data protection officer: who has seen the child's data)
     AuditReport,
+    /// `POST /organisations`
+    CreateOrganisation,
+    /// `GET /organisations`
+    ListOrganisations,
+    /// `GET /organisations/{id}`
+    GetOrganisation,
+    /// `PUT /organisations/{id}`
+    UpdateOrganisation,
+    /// `POST /specialists`
+    CreateSpecialist,
+    /// `GET /specialists`
+    ListSpecialists,
+    /// `GET /specialists/{id}`
+    GetSpecialist,
+    /// `PUT /specialists/{id}`
+    UpdateSpecialist,
+    /// `POST /specialists/{id}/certifications`
+    AddCertification,
+    /// `GET /specialists/{id}/certifications`
+    ListCertifications,
+    /// `POST /support-episodes`
+    CreateEpisode,
+    /// `GET /support-episodes`
+    ListEpisodes,
+    /// `GET /support-episodes/{id}`
+    GetEpisode,
+    /// `PUT /support-episodes/{id}`
+    UpdateEpisode,
+    /// `POST /representatives`
+    CreateRepresentative,
+    /// `GET /representatives/{id}`
+    GetRepresentative,
+    /// `PUT /representatives/{id}`
+    UpdateRepresentative,
+    /// `GET /children/{id}/representatives`
+    ChildRepresentatives,
 }
 
 impl Route {
@@ -82,6 +118,31 @@ impl Route {
             | Route::RetireCatalogueEntry => None,
             // The audit views show pseudonyms and staff, not the child's data.
             Route::AuditEntries | Route::AuditReport => None,
+            Route::CreateEpisode => Some((AuditEntity::SupportEpisode, AuditAction::Create)),
+            Route::GetEpisode | Route::ListEpisodes => {
+                Some((AuditEntity::SupportEpisode, AuditAction::Read))
+            }
+            Route::UpdateEpisode => Some((AuditEntity::SupportEpisode, AuditAction::Update)),
+            Route::CreateRepresentative => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Create))
+            }
+            Route::GetRepresentative | Route::ChildRepresentatives => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Read))
+            }
+            Route::UpdateRepresentative => {
+                Some((AuditEntity::LegalRepresentative, AuditAction::Update))
+            }
+            // Organisations and specialists are staff-directory data, not a child's.
+            Route::CreateOrganisation
+            | Route::ListOrganisations
+            | Route::GetOrganisation
+            | Route::UpdateOrganisation
+            | Route::CreateSpecialist
+            | Route::ListSpecialists
+            | Route::GetSpecialist
+            | Route::UpdateSpecialist
+            | Route::AddCertification
+            | Route::ListCertifications => None,
         }
     }
 }
@@ -188,6 +249,96 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::AuditReport,
         method: Method::GET,
         path: "/audit/report",
+    },
+    RouteSpec {
+        route: Route::CreateOrganisation,
+        method: Method::POST,
+        path: "/organisations",
+    },
+    RouteSpec {
+        route: Route::ListOrganisations,
+        method: Method::GET,
+        path: "/organisations",
+    },
+    RouteSpec {
+        route: Route::GetOrganisation,
+        method: Method::GET,
+        path: "/organisations/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateOrganisation,
+        method: Method::PUT,
+        path: "/organisations/{id}",
+    },
+    RouteSpec {
+        route: Route::CreateSpecialist,
+        method: Method::POST,
+        path: "/specialists",
+    },
+    RouteSpec {
+        route: Route::ListSpecialists,
+        method: Method::GET,
+        path: "/specialists",
+    },
+    RouteSpec {
+        route: Route::GetSpecialist,
+        method: Method::GET,
+        path: "/specialists/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateSpecialist,
+        method: Method::PUT,
+        path: "/specialists/{id}",
+    },
+    RouteSpec {
+        route: Route::AddCertification,
+        method: Method::POST,
+        path: "/specialists/{id}/certifications",
+    },
+    RouteSpec {
+        route: Route::ListCertifications,
+        method: Method::GET,
+        path: "/specialists/{id}/certifications",
+    },
+    RouteSpec {
+        route: Route::CreateEpisode,
+        method: Method::POST,
+        path: "/support-episodes",
+    },
+    RouteSpec {
+        route: Route::ListEpisodes,
+        method: Method::GET,
+        path: "/support-episodes",
+    },
+    RouteSpec {
+        route: Route::GetEpisode,
+        method: Method::GET,
+        path: "/support-episodes/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateEpisode,
+        method: Method::PUT,
+        path: "/support-episodes/{id}",
+    },
+    RouteSpec {
+        route: Route::CreateRepresentative,
+        method: Method::POST,
+        path: "/representatives",
+    },
+    RouteSpec {
+        route: Route::GetRepresentative,
+        method: Method::GET,
+        path: "/representatives/{id}",
+    },
+    RouteSpec {
+        route: Route::UpdateRepresentative,
+        method: Method::PUT,
+        path: "/representatives/{id}",
+    },
+    RouteSpec {
+        route: Route::ChildRepresentatives,
+        method: Method::GET,
+        path: "/children/{id}/representatives",
     },
 ];
 
@@ -413,6 +564,24 @@ mod tests {
             Route::RetireCatalogueEntry,
             Route::AuditEntries,
             Route::AuditReport,
+            Route::CreateOrganisation,
+            Route::ListOrganisations,
+            Route::GetOrganisation,
+            Route::UpdateOrganisation,
+            Route::CreateSpecialist,
+            Route::ListSpecialists,
+            Route::GetSpecialist,
+            Route::UpdateSpecialist,
+            Route::AddCertification,
+            Route::ListCertifications,
+            Route::CreateEpisode,
+            Route::ListEpisodes,
+            Route::GetEpisode,
+            Route::UpdateEpisode,
+            Route::CreateRepresentative,
+            Route::GetRepresentative,
+            Route::UpdateRepresentative,
+            Route::ChildRepresentatives,
         ];
         for route in all {
             assert_eq!(

@@ -75,6 +75,10 @@ pub enum AuditEntity {
     Screening,
     /// A child's risk profile (all results).
     RiskProfile,
+    /// A support episode (a child in a programme or service).
+    SupportEpisode,
+    /// A legal representative of the child (family link).
+    LegalRepresentative,
 }
 
 /// One access to record, as the use case describes it.

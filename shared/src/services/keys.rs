@@ -102,3 +102,62 @@ pub const CATALOGUE_ENTRY_PREFIX: &str = "ENTRY#";
 pub fn catalogue_entry(id: &str) -> Key {
     Key::new(CATALOGUE_PARTITION, format!("{CATALOGUE_ENTRY_PREFIX}{id}"))
 }
+
+/// Partition holding every organisation (listed in code order).
+pub const ORGANISATIONS: &str = "ORGS";
+/// Sort-key prefix of organisations.
+pub const ORGANISATION_PREFIX: &str = "ORG#";
+
+/// An organisation, by its code.
+pub fn organisation(code: &str) -> Key {
+    Key::new(ORGANISATIONS, format!("{ORGANISATION_PREFIX}{code}"))
+}
+
+/// Partition holding every specialist (listed in id order, i.e. registration order).
+pub const SPECIALISTS: &str = "SPECIALISTS";
+/// Sort-key prefix of specialists.
+pub const SPECIALIST_PREFIX: &str = "SPECIALIST#";
+
+/// A specialist with their certifications.
+pub fn specialist(id: crate::domain::SpecialistId) -> Key {
+    Key::new(SPECIALISTS, format!("{SPECIALIST_PREFIX}{id}"))
+}
+
+/// Partition holding every support episode (listed in id order, i.e. creation order).
+pub const EPISODES: &str = "EPISODES";
+/// Sort-key prefix of support episodes, in their partition and under their child in `gsi1`.
+pub const EPISODE_PREFIX: &str = "EPISODE#";
+
+/// A support episode.
+pub fn episode(id: crate::domain::EpisodeId) -> Key {
+    Key::new(EPISODES, format!("{EPISODE_PREFIX}{id}"))
+}
+
+/// Index sort key of an episode under its child (`gsi1pk` = [`child_index`]).
+pub fn child_episode_index(id: crate::domain::EpisodeId) -> String {
+    format!("{EPISODE_PREFIX}{id}")
+}
+
+/// A legal representative.
+pub fn representative(id: crate::domain::RepresentativeId) -> Key {
+    Key::new(format!("REP#{id}"), "REP")
+}
+
+/// Sort-key prefix of representatives under their child in `gsi1`.
+pub const REPRESENTATIVE_PREFIX: &str = "REP#";
+
+/// The link of a representative to one child, indexed under the child (`gsi1pk` =
+/// [`child_index`], `gsi1sk` = `REP#<representative id>`).
+pub fn representative_link(rep: crate::domain::RepresentativeId, child: ChildId) -> Key {
+    Key::new(format!("REP#{rep}"), format!("CHILD#{child}"))
+}
+
+/// Index sort key of a representative under a child.
+pub fn child_representative_index(rep: crate::domain::RepresentativeId) -> String {
+    format!("{REPRESENTATIVE_PREFIX}{rep}")
+}
+
+/// The uniqueness/lookup record of a representative's personal code, by its keyed hash.
+pub fn representative_code(code_hash: &str) -> Key {
+    Key::new(format!("REPCODE#{code_hash}"), "REPCODE")
+}

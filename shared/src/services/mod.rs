@@ -8,6 +8,8 @@ pub mod children;
 pub mod idempotency;
 pub mod keys;
 pub mod minimisation;
+pub mod registry;
+pub mod registry_service;
 pub mod scoring_worker;
 pub mod screenings;
 
