@@ -451,7 +451,14 @@ impl<R: RecordStore> ChildrenService<R> {
         child.sex = input.sex;
         child.gestational_age_weeks = input.gestational_age_weeks;
         child.atvk = atvk;
-        let data = serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Keep the fields this struct does not model (identifier history, duplicate flags).
+        let mut data = record.data.clone();
+        if let (Some(target), serde_json::Value::Object(fields)) = (
+            data.as_object_mut(),
+            serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        ) {
+            target.extend(fields);
+        }
         let version = match self
             .records
             .put_versioned(
@@ -479,8 +486,8 @@ impl<R: RecordStore> ChildrenService<R> {
     }
 
     /// Finds a child by personal code (either format, hyphen optional) through the keyed-hash
-    /// index; an old code that the population register replaced still finds the child
-    /// once identifier history lands (issue #4). Not found and not visible look the same.
+    /// index; an old code that the population register replaced still finds the child (its
+    /// index entry keeps pointing at the child). Not found and not visible look the same.
     pub async fn find_by_personal_code(
         &self,
         principal: &Principal,
