@@ -8,7 +8,9 @@ use crate::intake::service::{
     ids_of, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::children::{NewChildInput, ValidNewChild, validate_new_child};
+use crate::services::children::{
+    NewChildInput, ValidNewChild, name_index_key, validate_new_child,
+};
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -237,12 +239,7 @@ impl IntakeKind for ChildrenKind {
 }
 
 fn name_key(valid: &ValidNewChild) -> String {
-    format!(
-        "{}\0{}\0{}",
-        valid.given_name.to_lowercase(),
-        valid.family_name.to_lowercase(),
-        valid.birth_date
-    )
+    name_index_key(&valid.given_name, &valid.family_name, valid.birth_date)
 }
 
 fn new_child(
