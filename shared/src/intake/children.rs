@@ -8,9 +8,7 @@ use crate::intake::service::{
     ids_of, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::children::{
-    NewChildInput, ValidNewChild, name_index_key, validate_new_child,
-};
+use crate::services::children::{NewChildInput, ValidNewChild, name_index_key, validate_new_child};
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
