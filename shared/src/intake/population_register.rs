@@ -241,7 +241,9 @@ impl IntakeKind for PopulationRegisterKind {
         batch: &mut Batch,
     ) -> Result<Planned, IntakeError> {
         let Some(audit) = ctx.audit.as_ref() else {
-            return Err(IntakeError::Audit("no audit trail is configured".into()));
+            return Err(IntakeError::NoAuditTrail(
+                "no audit trail is configured".into(),
+            ));
         };
         let code_key = keys::personal_code(&ctx.code_index.hash(event.code().as_str()));
         let new_key = match event {
@@ -309,7 +311,7 @@ impl IntakeKind for PopulationRegisterKind {
                     .await
                     .map_err(|e| match e {
                         ServiceError::Store(s) => IntakeError::Store(s),
-                        other => IntakeError::Audit(other.to_string()),
+                        other => IntakeError::Audit(other),
                     })?;
                 batch.touch(code_key);
                 batch.push(WriteOp::PutVersioned {

@@ -185,9 +185,12 @@ pub enum IntakeError {
     /// The reader task died.
     #[error("the file reader stopped unexpectedly")]
     Reader(#[source] tokio::task::JoinError),
-    /// The audit trail a kind writes to could not be read or is not configured.
+    /// The kind records its changes in the audit trail, and none is configured.
     #[error("audit trail: {0}")]
-    Audit(String),
+    NoAuditTrail(String),
+    /// The audit trail could not be read.
+    #[error("audit trail")]
+    Audit(#[source] crate::services::ServiceError),
 }
 
 /// One kind of partner file: its columns, the rules of one row (pass 1, no store access)
@@ -400,7 +403,7 @@ impl<R: RecordStore> IntakeService<R> {
             Kind::Children => self.import_kind(ChildrenKind, request, open).await,
             Kind::PopulationRegister => {
                 if self.audit.is_none() {
-                    return Err(IntakeError::Audit(
+                    return Err(IntakeError::NoAuditTrail(
                         "population-register imports record every change in the audit trail, and none is configured".into(),
                     ));
                 }
