@@ -31,7 +31,11 @@ pub struct ImportOptions {
 /// Imports the file; returns the outcome (the summary is also printed by the caller).
 pub async fn import(data_dir: &Path, options: &ImportOptions) -> Result<ImportOutcome> {
     let Some(kind) = Kind::parse(&options.kind) else {
-        bail!("unknown kind '{}' (known: children)", options.kind);
+        bail!(
+            "unknown kind '{}' (known: {})",
+            options.kind,
+            ravis::intake::KIND_NAMES
+        );
     };
     let name = options
         .file
@@ -45,12 +49,19 @@ pub async fn import(data_dir: &Path, options: &ImportOptions) -> Result<ImportOu
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let keys = LocalKeys::load_or_create(data_dir)?;
     let backend = EmbeddedBackend::open(data_dir)?;
+    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
     let service = IntakeService::new(
         backend.records(),
-        Arc::new(SystemClock),
+        Arc::clone(&clock),
         Arc::new(RandomIds),
         &keys.identity_hmac_key,
-    );
+    )
+    .with_audit(ravis::services::audit::AuditTrail::new(
+        backend.records(),
+        &keys.pseudonym_key,
+        clock,
+        None,
+    ));
     // The same content imported again is the same import: it resumes or finds it finished.
     let digest = content_digest(&options.file).await?;
     let request = ImportRequest {

@@ -206,7 +206,13 @@ pub async fn serve(
                 Arc::clone(&clock),
                 Arc::clone(&ids),
                 &keys.identity_hmac_key,
-            ),
+            )
+            .with_audit(AuditTrail::new(
+                records.clone(),
+                &keys.pseudonym_key,
+                Arc::clone(&clock),
+                None,
+            )),
             crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
             PARTNER_BUCKET,
         ));

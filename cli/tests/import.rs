@@ -120,3 +120,46 @@ fn unknown_kinds_and_formats_are_refused() {
     );
     assert!(!ok && err.contains("unknown kind"), "{err}");
 }
+
+#[test]
+fn population_register_updates_import_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kids = dir.path().join("kids.csv");
+    std::fs::write(&kids, FILE).unwrap();
+    let (ok, _, _) = ravis(
+        &data,
+        &["import", "--kind", "children", kids.to_str().unwrap()],
+    );
+    assert!(ok);
+    let register = dir.path().join("register.csv");
+    std::fs::write(
+        &register,
+        "event,personal_code,new_personal_code,atvk,date\n\
+         code_change,32579461005,32579461016,,2026-03-01\n\
+         death,32999999999,,,2026-03-01\n",
+    )
+    .unwrap();
+    let (ok, s, err) = ravis(
+        &data,
+        &[
+            "import",
+            "--kind",
+            "population-register",
+            register.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(s["kind"], "population-register");
+    assert_eq!(
+        (s["updated"].as_u64(), s["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // An unknown kind names the known ones.
+    let (ok, _, err) = ravis(
+        &data,
+        &["import", "--kind", "families", kids.to_str().unwrap()],
+    );
+    assert!(!ok);
+    assert!(err.contains("children, population-register"), "{err}");
+}

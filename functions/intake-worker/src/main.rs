@@ -6,6 +6,7 @@ use ravis::config::Settings;
 use ravis::inbound::lambda::serve_sqs;
 use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{RandomIds, SystemClock};
+use ravis::services::audit::AuditTrail;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -15,12 +16,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let bucket = settings.require_partner_bucket()?.to_owned();
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
+    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
     let intake = IntakeService::new(
-        records,
-        Arc::new(SystemClock),
+        records.clone(),
+        Arc::clone(&clock),
         Arc::new(RandomIds),
         &settings.identity_hmac_key,
-    );
+    )
+    .with_audit(AuditTrail::new(
+        records,
+        &settings.pseudonym_key,
+        clock,
+        settings.audit_retention_days,
+    ));
     serve_sqs(IntakeWorker::new(
         intake,
         S3BlobStore::new(aws.s3, &bucket),

@@ -1,9 +1,17 @@
 //! The `children` file kind: its columns and the conversion of one row into a valid new
 //! child with the same rules as `POST /children` ([`validate_new_child`]).
 
-use crate::domain::{FieldError, PersonalCode, Sex};
-use crate::services::children::{NewChildInput, ValidNewChild, validate_new_child};
-use chrono::NaiveDate;
+use crate::domain::child::ChildStatus;
+use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
+use crate::intake::service::{
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
+    ids_of, to_data,
+};
+use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::services::children::{NewChildInput, ValidNewChild, name_index_key, validate_new_child};
+use crate::services::keys;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value, json};
 
 /// Columns of a children file, in this order (a CSV header may list them in any order).
 pub const COLUMNS: &[&str] = &[
@@ -100,9 +108,186 @@ pub fn child_from_row(
     }
 }
 
+/// The `children` kind: a row with a personal code upserts that child (through the
+/// keyed-hash index); a row without one is a re-import of a code-less child with the same
+/// details, or a new child, flagged as a possible duplicate when names and birth date match.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChildrenKind;
+
+impl IntakeKind for ChildrenKind {
+    type Row = ValidNewChild;
+
+    fn columns(&self) -> &'static [&'static str] {
+        COLUMNS
+    }
+
+    fn max_ops_per_row(&self) -> usize {
+        2
+    }
+
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        today: NaiveDate,
+    ) -> Result<ValidNewChild, Vec<FieldError>> {
+        child_from_row(values, today)
+    }
+
+    async fn plan<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        request: &ImportRequest,
+        _row: u64,
+        valid: &ValidNewChild,
+        batch: &mut Batch,
+    ) -> Result<Planned, IntakeError> {
+        let lookup_key = match &valid.personal_code {
+            Some(code) => keys::personal_code(&ctx.code_index.hash(code.as_str())),
+            None => keys::child_name_index(&ctx.name_index.hash(&name_key(valid))),
+        };
+        if batch.touches(&lookup_key) {
+            return Ok(Planned::CommitFirst);
+        }
+        batch.touch(lookup_key.clone());
+        let now = ctx.clock.now();
+        let lookup = ctx.records.get(&lookup_key).await?;
+        if valid.personal_code.is_some() {
+            let Some(index) = lookup else {
+                let child = new_child(valid, ChildId::from_uuid(ctx.ids.new_id()), now, request);
+                batch.push(WriteOp::PutNew(Record::new(
+                    keys::child(child.id),
+                    to_data(&child)?,
+                )));
+                batch.push(WriteOp::PutNew(Record::new(
+                    lookup_key,
+                    json!({"child_id": child.id}),
+                )));
+                batch.counts().inserted += 1;
+                return Ok(Planned::Added);
+            };
+            let id = child_id_of(&index, "child_id")?;
+            let child_key = keys::child(id);
+            let stored = ctx
+                .records
+                .get(&child_key)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    pk: index.key.pk.clone(),
+                    sk: index.key.sk.clone(),
+                    reason: format!("indexes child {id}, which does not exist"),
+                })?;
+            let existing: Child = from_data(&stored)?;
+            let updated = apply(existing.clone(), valid);
+            if updated == existing {
+                batch.counts().unchanged += 1;
+            } else {
+                // Keep any fields this version does not model; replace the modelled ones.
+                let mut data = stored.data.clone();
+                if let (Some(target), Value::Object(fields)) =
+                    (data.as_object_mut(), to_data(&updated)?)
+                {
+                    target.extend(fields);
+                }
+                batch.push(WriteOp::PutVersioned {
+                    record: Record::new(child_key, data),
+                    expected: stored.version,
+                });
+                batch.counts().updated += 1;
+            }
+            return Ok(Planned::Added);
+        }
+
+        // No personal code: the same names, birth date and details as a code-less child
+        // already registered is a re-import of that child; same names and birth date with
+        // other details is a new child flagged as a possible duplicate.
+        let (candidates, index_version) = match &lookup {
+            Some(record) => (ids_of(record)?, Some(record.version)),
+            None => (Vec::new(), None),
+        };
+        for id in &candidates {
+            let Some(stored) = ctx.records.get(&keys::child(*id)).await? else {
+                continue;
+            };
+            let existing: Child = from_data(&stored)?;
+            if existing.personal_code.is_none() && same_child(&existing, valid) {
+                batch.counts().unchanged += 1;
+                return Ok(Planned::Added);
+            }
+        }
+        let child = new_child(valid, ChildId::from_uuid(ctx.ids.new_id()), now, request);
+        let mut data = to_data(&child)?;
+        if !candidates.is_empty() {
+            data["possible_duplicate_of"] = json!(candidates);
+            batch.counts().possible_duplicates += 1;
+        }
+        batch.push(WriteOp::PutNew(Record::new(keys::child(child.id), data)));
+        let mut all = candidates;
+        all.push(child.id);
+        let index = Record::new(lookup_key, json!({"child_ids": all}));
+        batch.push(match index_version {
+            None => WriteOp::PutNew(index),
+            Some(expected) => WriteOp::PutVersioned {
+                record: index,
+                expected,
+            },
+        });
+        batch.counts().inserted += 1;
+        Ok(Planned::Added)
+    }
+}
+
+fn name_key(valid: &ValidNewChild) -> String {
+    name_index_key(&valid.given_name, &valid.family_name, valid.birth_date)
+}
+
+fn new_child(
+    valid: &ValidNewChild,
+    id: ChildId,
+    now: DateTime<Utc>,
+    request: &ImportRequest,
+) -> Child {
+    Child {
+        id,
+        personal_code: valid.personal_code.clone(),
+        given_name: valid.given_name.clone(),
+        family_name: valid.family_name.clone(),
+        birth_date: valid.birth_date,
+        sex: valid.sex,
+        gestational_age_weeks: valid.gestational_age_weeks,
+        atvk: valid.atvk.clone(),
+        status: ChildStatus::Active,
+        created_at: now,
+        registered_by_org: request.organisation.clone(),
+    }
+}
+
+/// The stored child with the file's values; an empty optional value keeps the stored one.
+fn apply(mut child: Child, valid: &ValidNewChild) -> Child {
+    child.given_name.clone_from(&valid.given_name);
+    child.family_name.clone_from(&valid.family_name);
+    child.birth_date = valid.birth_date;
+    child.sex = valid.sex;
+    if valid.gestational_age_weeks.is_some() {
+        child.gestational_age_weeks = valid.gestational_age_weeks;
+    }
+    if valid.atvk.is_some() {
+        child.atvk.clone_from(&valid.atvk);
+    }
+    child
+}
+
+fn same_child(child: &Child, valid: &ValidNewChild) -> bool {
+    child.given_name == valid.given_name
+        && child.family_name == valid.family_name
+        && child.birth_date == valid.birth_date
+        && child.sex == valid.sex
+        && child.gestational_age_weeks == valid.gestational_age_weeks
+        && child.atvk == valid.atvk
+}
+
 /// `YYYY-MM-DD` exactly (zero-padded), a real calendar date. Hand-written: it runs once per
 /// row, and chrono's format-string parser costs several times the CSV parsing itself.
-fn parse_iso_date(raw: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_iso_date(raw: &str) -> Option<NaiveDate> {
     let b = raw.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -116,7 +301,7 @@ fn parse_iso_date(raw: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(50).collect()
 }
 

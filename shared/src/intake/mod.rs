@@ -4,12 +4,16 @@
 //! Documented in `docs/INTAKE.md`.
 
 pub mod children;
+pub mod population_register;
 pub mod reader;
 pub mod service;
 pub mod worker;
 
 pub use reader::Format;
-pub use service::{ImportOutcome, ImportRequest, IntakeError, IntakeService, Rejection, Summary};
+pub use service::{
+    Batch, ImportOutcome, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
+    Rejection, Summary,
+};
 pub use worker::IntakeWorker;
 
 /// The kinds of partner file this version imports.
@@ -17,13 +21,20 @@ pub use worker::IntakeWorker;
 pub enum Kind {
     /// Children (`inbox/children/`).
     Children,
+    /// Population-register updates (`inbox/population-register/`): code changes, address
+    /// changes, deaths, emigrations.
+    PopulationRegister,
 }
+
+/// The names of every kind, for messages.
+pub const KIND_NAMES: &str = "children, population-register";
 
 impl Kind {
     /// The kind named by an inbox folder or `--kind` value.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "children" => Some(Self::Children),
+            "population-register" => Some(Self::PopulationRegister),
             _ => None,
         }
     }
@@ -32,6 +43,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Children => "children",
+            Self::PopulationRegister => "population-register",
         }
     }
 
@@ -39,6 +51,7 @@ impl Kind {
     pub fn columns(self) -> &'static [&'static str] {
         match self {
             Self::Children => children::COLUMNS,
+            Self::PopulationRegister => population_register::COLUMNS,
         }
     }
 }
@@ -59,6 +72,10 @@ mod tests {
     #[test]
     fn kinds_and_strict_names() {
         assert_eq!(Kind::parse("children"), Some(Kind::Children));
+        assert_eq!(
+            Kind::parse("population-register"),
+            Some(Kind::PopulationRegister)
+        );
         assert_eq!(Kind::parse("families"), None);
         assert!(strict_from_name("a.STRICT.csv"));
         assert!(strict_from_name("a.strict.jsonl"));

@@ -4,17 +4,17 @@
 //! write that also advances the import's checkpoint, so a crash followed by redelivery
 //! resumes after the last committed row and never applies a row twice.
 
-use crate::domain::child::ChildStatus;
-use crate::domain::{Child, ChildId, FieldError, KeyedHasher};
+use crate::domain::{ChildId, FieldError, KeyedHasher};
 use crate::intake::reader::{Format, RawRow, ReadError, open_rows};
-use crate::intake::{Kind, children};
+use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
-use crate::services::children::{CODE_INDEX_DOMAIN, ValidNewChild};
+use crate::services::audit::AuditTrail;
+use crate::services::children::CODE_INDEX_DOMAIN;
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::future::Future;
@@ -185,19 +185,78 @@ pub enum IntakeError {
     /// The reader task died.
     #[error("the file reader stopped unexpectedly")]
     Reader(#[source] tokio::task::JoinError),
+    /// The kind records its changes in the audit trail, and none is configured.
+    #[error("audit trail: {0}")]
+    NoAuditTrail(String),
+    /// The audit trail could not be read.
+    #[error("audit trail")]
+    Audit(#[source] crate::services::ServiceError),
 }
 
-enum Item {
-    Valid(u64, ValidNewChild),
+/// One kind of partner file: its columns, the rules of one row (pass 1, no store access)
+/// and the writes of a valid row (pass 2). The pipeline around it (reader, whole-file
+/// rejection, strict mode, checkpointed batches, report and summary) is the same for every
+/// kind; `docs/INTAKE.md` ("Adding a kind") tells how a kind is added.
+pub trait IntakeKind: Clone + Send + Sync + 'static {
+    /// A row that passed every rule that does not need the store.
+    type Row: Send + 'static;
+
+    /// The columns of this kind's files, in their canonical order.
+    fn columns(&self) -> &'static [&'static str];
+
+    /// The most write operations one row adds to a batch.
+    fn max_ops_per_row(&self) -> usize;
+
+    /// Validates one row (values aligned with [`Self::columns`]); returns every violation.
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        today: NaiveDate,
+    ) -> Result<Self::Row, Vec<FieldError>>;
+
+    /// Plans the writes of one valid row into `batch`. A row must read committed state
+    /// only: when it needs a record the batch already writes ([`Batch::touches`]), it
+    /// returns [`Planned::CommitFirst`] before changing the batch, and is planned again
+    /// once the batch is committed. A row that the store's state refuses (e.g. an unknown
+    /// personal code) is recorded with [`Batch::reject`].
+    fn plan<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        request: &ImportRequest,
+        row: u64,
+        value: &Self::Row,
+        batch: &mut Batch,
+    ) -> impl Future<Output = Result<Planned, IntakeError>> + Send;
+}
+
+/// What planning one row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planned {
+    /// The row's writes, its no-op or its rejection are in the batch.
+    Added,
+    /// The row needs a record the uncommitted batch writes: commit, then plan it again.
+    CommitFirst,
+}
+
+enum Item<T> {
+    Valid(u64, T),
     Invalid(u64, Vec<FieldError>),
 }
 
+/// What the committed rows did, by outcome (kept in the checkpoint).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-struct Counts {
-    inserted: u64,
-    updated: u64,
-    unchanged: u64,
-    possible_duplicates: u64,
+pub struct Counts {
+    /// Records created.
+    pub inserted: u64,
+    /// Records changed.
+    pub updated: u64,
+    /// Rows that changed nothing.
+    pub unchanged: u64,
+    /// New children flagged as possible duplicates.
+    pub possible_duplicates: u64,
+    /// Valid rows that the stored state refused (reported with their row).
+    #[serde(default)]
+    pub rejected: u64,
 }
 
 impl Counts {
@@ -206,8 +265,12 @@ impl Counts {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.possible_duplicates += other.possible_duplicates;
+        self.rejected += other.rejected;
     }
 }
+
+/// Rejections found while committing that a checkpoint keeps (their count is always kept).
+pub const MAX_CHECKPOINT_REJECTIONS: usize = 1000;
 
 /// Progress of one import, stored with every committed batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,24 +281,68 @@ struct Checkpoint {
     counts: Counts,
     done: bool,
     started_at: DateTime<Utc>,
+    /// Rows refused while committing (at most [`MAX_CHECKPOINT_REJECTIONS`]).
+    #[serde(default)]
+    rejections: Vec<Rejection>,
 }
 
+/// The writes of the rows planned since the last commit; committed atomically with the
+/// checkpoint.
 #[derive(Default)]
-struct Batch {
+pub struct Batch {
     ops: Vec<WriteOp>,
     touched: HashSet<Key>,
     rows: usize,
     last_row: u64,
     counts: Counts,
+    rejections: Vec<Rejection>,
+}
+
+impl Batch {
+    /// Whether the batch already writes (or read for a write) this record.
+    pub fn touches(&self, key: &Key) -> bool {
+        self.touched.contains(key)
+    }
+
+    /// Marks a record as used by this batch (later rows needing it commit first).
+    pub fn touch(&mut self, key: Key) {
+        self.touched.insert(key);
+    }
+
+    /// Adds a write (and marks its record as used).
+    pub fn push(&mut self, op: WriteOp) {
+        let key = match &op {
+            WriteOp::PutNew(r) | WriteOp::PutVersioned { record: r, .. } => r.key.clone(),
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key.clone(),
+        };
+        self.touched.insert(key);
+        self.ops.push(op);
+    }
+
+    /// The outcome counters of the batch.
+    pub fn counts(&mut self) -> &mut Counts {
+        &mut self.counts
+    }
+
+    /// Records that the stored state refuses a valid row (it is reported, nothing written).
+    pub fn reject(&mut self, row: u64, error: FieldError) {
+        self.counts.rejected += 1;
+        self.rejections.push(Rejection {
+            row,
+            field: error.field,
+            reason: error.reason,
+        });
+    }
 }
 
 /// The import use case, generic over the record store.
 pub struct IntakeService<R> {
-    records: R,
-    clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdGenerator>,
-    code_index: KeyedHasher,
-    name_index: KeyedHasher,
+    pub(crate) records: R,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) code_index: KeyedHasher,
+    pub(crate) name_index: KeyedHasher,
+    pub(crate) audit: Option<AuditTrail<R>>,
     batch_rows: usize,
 }
 
@@ -253,8 +360,16 @@ impl<R: RecordStore> IntakeService<R> {
             ids,
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
             name_index: KeyedHasher::new(identity_key, NAME_INDEX_DOMAIN),
+            audit: None,
             batch_rows: DEFAULT_BATCH_ROWS,
         }
+    }
+
+    /// Records the changes of kinds that audit them (population-register updates) in this
+    /// trail, in the same atomic write as the change. Such kinds refuse to run without it.
+    pub fn with_audit(mut self, audit: AuditTrail<R>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Sets the rows per committed batch (1..=49: a row writes at most two records, and
@@ -284,6 +399,32 @@ impl<R: RecordStore> IntakeService<R> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<BlobReader, IntakeError>>,
     {
+        match request.kind {
+            Kind::Children => self.import_kind(ChildrenKind, request, open).await,
+            Kind::PopulationRegister => {
+                if self.audit.is_none() {
+                    return Err(IntakeError::NoAuditTrail(
+                        "population-register imports record every change in the audit trail, and none is configured".into(),
+                    ));
+                }
+                self.import_kind(PopulationRegisterKind, request, open)
+                    .await
+            }
+        }
+    }
+
+    /// Imports one input of kind `kind` (the pipeline every kind shares).
+    pub async fn import_kind<K, F, Fut>(
+        &self,
+        kind: K,
+        request: &ImportRequest,
+        open: F,
+    ) -> Result<ImportOutcome, IntakeError>
+    where
+        K: IntakeKind,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<BlobReader, IntakeError>>,
+    {
         let now = self.clock.now();
         let today = now.date_naive();
         let checkpoint_key = keys::intake_checkpoint(&request.import_id);
@@ -306,13 +447,14 @@ impl<R: RecordStore> IntakeService<R> {
                     counts: Counts::default(),
                     done: false,
                     started_at: now,
+                    rejections: Vec::new(),
                 },
                 0,
             ),
         };
 
         // Pass 1: parse and validate everything, write nothing.
-        let mut rx = stream(open().await?, request.kind, request.format, today);
+        let mut rx = stream(open().await?, kind.clone(), request.format, today);
         let (mut rows_read, mut rejected) = (0u64, 0u64);
         let mut rejections = Vec::new();
         let mut truncated = false;
@@ -386,27 +528,44 @@ impl<R: RecordStore> IntakeService<R> {
 
         // Pass 2: commit the valid rows after the checkpoint, batch by batch.
         if !checkpoint.done {
-            let mut rx = stream(open().await?, request.kind, request.format, today);
+            let mut rx = stream(open().await?, kind.clone(), request.format, today);
             let mut batch = Batch::default();
+            let op_limit = MAX_TRANSACTION_OPS - 1;
             while let Some(item) = rx.recv().await {
-                let (row, child) = match item {
+                let (row, value) = match item {
                     Err(ReadError::Rejected(reason)) => return Err(IntakeError::Changed(reason)),
                     Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
                     Ok(Item::Invalid(..)) => continue,
-                    Ok(Item::Valid(row, child)) => (row, child),
+                    Ok(Item::Valid(row, value)) => (row, value),
                 };
                 if row <= checkpoint.last_row {
                     continue;
                 }
-                self.plan_row(
-                    row,
-                    child,
-                    request,
-                    &mut batch,
-                    &mut checkpoint,
-                    &mut version,
-                )
-                .await?;
+                if batch.rows >= self.batch_rows
+                    || batch.ops.len() + kind.max_ops_per_row() > op_limit
+                {
+                    self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
+                        .await?;
+                }
+                // A row's planning changes nothing before answering CommitFirst, so it is
+                // simply planned again on the committed state.
+                loop {
+                    let planned = kind.plan(self, request, row, &value, &mut batch).await?;
+                    match planned {
+                        Planned::Added => break,
+                        Planned::CommitFirst if batch.rows == 0 => {
+                            return Err(IntakeError::Store(StoreError::Invalid(format!(
+                                "row {row} asked to commit an empty batch first"
+                            ))));
+                        }
+                        Planned::CommitFirst => {
+                            self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
+                                .await?;
+                        }
+                    }
+                }
+                batch.rows += 1;
+                batch.last_row = row;
             }
             checkpoint.done = true;
             self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
@@ -416,122 +575,19 @@ impl<R: RecordStore> IntakeService<R> {
         summary.updated = checkpoint.counts.updated;
         summary.unchanged = checkpoint.counts.unchanged;
         summary.possible_duplicates = checkpoint.counts.possible_duplicates;
+        if checkpoint.counts.rejected > 0 {
+            summary.rejected += checkpoint.counts.rejected;
+            summary.status = Status::CompletedWithRejections;
+            summary.report_truncated |=
+                checkpoint.counts.rejected > checkpoint.rejections.len() as u64;
+            rejections.extend(checkpoint.rejections.iter().cloned());
+            rejections.sort_by_key(|r| r.row);
+        }
         summary.finished_at = self.clock.now();
         Ok(ImportOutcome {
             summary,
             rejections,
         })
-    }
-
-    /// Adds one valid row's writes to the batch, committing the batch first when it is full
-    /// or already touches a record this row needs (its reads must see committed state).
-    async fn plan_row(
-        &self,
-        row: u64,
-        valid: ValidNewChild,
-        request: &ImportRequest,
-        batch: &mut Batch,
-        checkpoint: &mut Checkpoint,
-        version: &mut u64,
-    ) -> Result<(), IntakeError> {
-        let lookup_key = match &valid.personal_code {
-            Some(code) => keys::personal_code(&self.code_index.hash(code.as_str())),
-            None => keys::child_name_index(&self.name_index.hash(&name_key(&valid))),
-        };
-        if batch.rows >= self.batch_rows || batch.touched.contains(&lookup_key) {
-            let key = keys::intake_checkpoint(&request.import_id);
-            self.commit(batch, checkpoint, version, &key).await?;
-        }
-        batch.rows += 1;
-        batch.last_row = row;
-        batch.touched.insert(lookup_key.clone());
-        let now = self.clock.now();
-        let lookup = self.records.get(&lookup_key).await?;
-        if valid.personal_code.is_some() {
-            let Some(index) = lookup else {
-                let child = new_child(&valid, ChildId::from_uuid(self.ids.new_id()), now, request);
-                batch.ops.push(WriteOp::PutNew(Record::new(
-                    keys::child(child.id),
-                    to_data(&child)?,
-                )));
-                batch.ops.push(WriteOp::PutNew(Record::new(
-                    lookup_key,
-                    json!({"child_id": child.id}),
-                )));
-                batch.counts.inserted += 1;
-                return Ok(());
-            };
-            let id = child_id_of(&index, "child_id")?;
-            let child_key = keys::child(id);
-            let stored =
-                self.records
-                    .get(&child_key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        pk: index.key.pk.clone(),
-                        sk: index.key.sk.clone(),
-                        reason: format!("indexes child {id}, which does not exist"),
-                    })?;
-            let existing: Child = from_data(&stored)?;
-            let updated = apply(existing.clone(), &valid);
-            if updated == existing {
-                batch.counts.unchanged += 1;
-            } else {
-                // Keep any fields this version does not model; replace the modelled ones.
-                let mut data = stored.data.clone();
-                if let (Some(target), Value::Object(fields)) =
-                    (data.as_object_mut(), to_data(&updated)?)
-                {
-                    target.extend(fields);
-                }
-                batch.touched.insert(child_key.clone());
-                batch.ops.push(WriteOp::PutVersioned {
-                    record: Record::new(child_key, data),
-                    expected: stored.version,
-                });
-                batch.counts.updated += 1;
-            }
-            return Ok(());
-        }
-
-        // No personal code: the same names, birth date and details as a code-less child
-        // already registered is a re-import of that child; same names and birth date with
-        // other details is a new child flagged as a possible duplicate.
-        let (candidates, index_version) = match &lookup {
-            Some(record) => (ids_of(record)?, Some(record.version)),
-            None => (Vec::new(), None),
-        };
-        for id in &candidates {
-            let Some(stored) = self.records.get(&keys::child(*id)).await? else {
-                continue;
-            };
-            let existing: Child = from_data(&stored)?;
-            if existing.personal_code.is_none() && same_child(&existing, &valid) {
-                batch.counts.unchanged += 1;
-                return Ok(());
-            }
-        }
-        let child = new_child(&valid, ChildId::from_uuid(self.ids.new_id()), now, request);
-        let mut data = to_data(&child)?;
-        if !candidates.is_empty() {
-            data["possible_duplicate_of"] = json!(candidates);
-            batch.counts.possible_duplicates += 1;
-        }
-        batch
-            .ops
-            .push(WriteOp::PutNew(Record::new(keys::child(child.id), data)));
-        let mut all = candidates;
-        all.push(child.id);
-        let index = Record::new(lookup_key, json!({"child_ids": all}));
-        batch.ops.push(match index_version {
-            None => WriteOp::PutNew(index),
-            Some(expected) => WriteOp::PutVersioned {
-                record: index,
-                expected,
-            },
-        });
-        batch.counts.inserted += 1;
-        Ok(())
     }
 
     /// Commits the batch and the advanced checkpoint in one atomic write.
@@ -548,6 +604,9 @@ impl<R: RecordStore> IntakeService<R> {
         let mut next = checkpoint.clone();
         next.last_row = next.last_row.max(batch.last_row);
         next.counts.add(&batch.counts);
+        let room = MAX_CHECKPOINT_REJECTIONS.saturating_sub(next.rejections.len());
+        next.rejections
+            .extend(batch.rejections.iter().take(room).cloned());
         let record = Record::new(
             key.clone(),
             serde_json::to_value(&next).map_err(|e| StoreError::Invalid(e.to_string()))?,
@@ -570,12 +629,12 @@ impl<R: RecordStore> IntakeService<R> {
 }
 
 /// Reads and validates rows on a blocking thread; a bounded channel keeps memory bounded.
-fn stream(
+fn stream<K: IntakeKind>(
     reader: BlobReader,
-    kind: Kind,
+    kind: K,
     format: Format,
     today: NaiveDate,
-) -> mpsc::Receiver<Result<Item, ReadError>> {
+) -> mpsc::Receiver<Result<Item<K::Row>, ReadError>> {
     let (tx, rx) = mpsc::channel(1024);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
@@ -588,11 +647,9 @@ fn stream(
         };
         for raw in rows {
             let item = raw.map(|raw| match raw {
-                RawRow::Values { row, values } => match kind {
-                    Kind::Children => match children::child_from_row(values, today) {
-                        Ok(child) => Item::Valid(row, child),
-                        Err(errors) => Item::Invalid(row, errors),
-                    },
+                RawRow::Values { row, values } => match kind.parse_row(values, today) {
+                    Ok(value) => Item::Valid(row, value),
+                    Err(errors) => Item::Invalid(row, errors),
                 },
                 RawRow::Malformed { row, errors } => Item::Invalid(row, errors),
             });
@@ -604,65 +661,11 @@ fn stream(
     rx
 }
 
-fn name_key(valid: &ValidNewChild) -> String {
-    format!(
-        "{}\0{}\0{}",
-        valid.given_name.to_lowercase(),
-        valid.family_name.to_lowercase(),
-        valid.birth_date
-    )
-}
-
-fn new_child(
-    valid: &ValidNewChild,
-    id: ChildId,
-    now: DateTime<Utc>,
-    request: &ImportRequest,
-) -> Child {
-    Child {
-        id,
-        personal_code: valid.personal_code.clone(),
-        given_name: valid.given_name.clone(),
-        family_name: valid.family_name.clone(),
-        birth_date: valid.birth_date,
-        sex: valid.sex,
-        gestational_age_weeks: valid.gestational_age_weeks,
-        atvk: valid.atvk.clone(),
-        status: ChildStatus::Active,
-        created_at: now,
-        registered_by_org: request.organisation.clone(),
-    }
-}
-
-/// The stored child with the file's values; an empty optional value keeps the stored one.
-fn apply(mut child: Child, valid: &ValidNewChild) -> Child {
-    child.given_name.clone_from(&valid.given_name);
-    child.family_name.clone_from(&valid.family_name);
-    child.birth_date = valid.birth_date;
-    child.sex = valid.sex;
-    if valid.gestational_age_weeks.is_some() {
-        child.gestational_age_weeks = valid.gestational_age_weeks;
-    }
-    if valid.atvk.is_some() {
-        child.atvk.clone_from(&valid.atvk);
-    }
-    child
-}
-
-fn same_child(child: &Child, valid: &ValidNewChild) -> bool {
-    child.given_name == valid.given_name
-        && child.family_name == valid.family_name
-        && child.birth_date == valid.birth_date
-        && child.sex == valid.sex
-        && child.gestational_age_weeks == valid.gestational_age_weeks
-        && child.atvk == valid.atvk
-}
-
-fn to_data(child: &Child) -> Result<Value, StoreError> {
+pub(crate) fn to_data<T: Serialize>(child: &T) -> Result<Value, StoreError> {
     serde_json::to_value(child).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-fn from_data(record: &Record) -> Result<Child, StoreError> {
+pub(crate) fn from_data<T: serde::de::DeserializeOwned>(record: &Record) -> Result<T, StoreError> {
     serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
         pk: record.key.pk.clone(),
         sk: record.key.sk.clone(),
@@ -670,7 +673,7 @@ fn from_data(record: &Record) -> Result<Child, StoreError> {
     })
 }
 
-fn corrupt(record: &Record, reason: &str) -> StoreError {
+pub(crate) fn corrupt(record: &Record, reason: &str) -> StoreError {
     StoreError::Corrupt {
         pk: record.key.pk.clone(),
         sk: record.key.sk.clone(),
@@ -678,7 +681,7 @@ fn corrupt(record: &Record, reason: &str) -> StoreError {
     }
 }
 
-fn child_id_of(record: &Record, field: &str) -> Result<ChildId, StoreError> {
+pub(crate) fn child_id_of(record: &Record, field: &str) -> Result<ChildId, StoreError> {
     record
         .data
         .get(field)
@@ -687,7 +690,7 @@ fn child_id_of(record: &Record, field: &str) -> Result<ChildId, StoreError> {
         .ok_or_else(|| corrupt(record, "no valid child_id"))
 }
 
-fn ids_of(record: &Record) -> Result<Vec<ChildId>, StoreError> {
+pub(crate) fn ids_of(record: &Record) -> Result<Vec<ChildId>, StoreError> {
     record
         .data
         .get("child_ids")

@@ -141,7 +141,8 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
         };
         let outcome = match (Kind::parse(kind_name), format) {
             (None, _) => refuse(format!(
-                "unknown kind '{kind_name}': files go under inbox/<kind>/, where kind is one of: children"
+                "unknown kind '{kind_name}': files go under inbox/<kind>/, where kind is one of: {}",
+                crate::intake::KIND_NAMES
             )),
             (_, None) => refuse(format!(
                 "unsupported file type '{name}': the name must end in .csv, .jsonl or .ndjson"

@@ -264,64 +264,10 @@ impl<R: RecordStore> AuditTrail<R> {
         request_id: &str,
         event: AuditEvent,
     ) -> Result<AuditEntry, ServiceError> {
-        let child = self.pseudonyms.child(event.child);
-        let head_key = keys::audit_head(&child);
+        let head_key = keys::audit_head(&self.pseudonyms.child(event.child));
         for _ in 0..APPEND_ATTEMPTS {
-            let head = self.records.get(&head_key).await?;
-            let (last_seq, last_hash, version) = match &head {
-                None => (0, GENESIS_HASH.to_owned(), 0),
-                Some(r) => {
-                    let (seq, hash) = parse_head(r)?;
-                    (seq, hash, r.version)
-                }
-            };
-            let now = self.clock.now();
-            let body = EntryBody {
-                seq: last_seq + 1,
-                at: now,
-                request_id: request_id.to_owned(),
-                actor: Actor {
-                    subject: principal.subject.clone(),
-                    roles: principal.roles.clone(),
-                    organisation: principal.organisation.clone(),
-                },
-                action: event.action,
-                entity: event.entity,
-                entity_id: event.entity_id.clone(),
-                child: child.clone(),
-                fields: event.fields.clone(),
-                purpose: principal.purpose.clone(),
-                break_glass_reason: None,
-                outcome: event.outcome,
-                prev_hash: last_hash,
-            };
-            let entry = AuditEntry {
-                hash: body.hash(),
-                body,
-            };
-            let data =
-                serde_json::to_value(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut record = Record::new(keys::audit_entry(&child, entry.body.seq), data);
-            if let Some(days) = self.retention_days {
-                record = record.with_expiry(now.timestamp() + i64::from(days) * 86_400);
-            }
-            let head_record = Record::new(
-                head_key.clone(),
-                json!({"seq": entry.body.seq, "hash": entry.hash}),
-            );
-            let head_op = if version == 0 {
-                WriteOp::PutNew(head_record)
-            } else {
-                WriteOp::PutVersioned {
-                    record: head_record,
-                    expected: version,
-                }
-            };
-            match self
-                .records
-                .transact(vec![WriteOp::PutNew(record), head_op])
-                .await
-            {
+            let (entry, ops) = self.append_ops(principal, request_id, &event).await?;
+            match self.records.transact(ops).await {
                 Ok(()) => return Ok(entry),
                 // Another append took this sequence number first: read the new head, retry.
                 Err(StoreError::TransactionCancelled { .. }) => continue,
@@ -334,6 +280,67 @@ impl<R: RecordStore> AuditTrail<R> {
             expected: 0,
         }
         .into())
+    }
+
+    /// The two writes that append `event` to its child's chain after the current head (the
+    /// entry, and the head moved with a version check), for a caller that commits them
+    /// atomically with its own changes (partner-file intake). Two appends to one chain must
+    /// not share a transaction; a lost race cancels the whole transaction.
+    pub async fn append_ops(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        event: &AuditEvent,
+    ) -> Result<(AuditEntry, Vec<WriteOp>), ServiceError> {
+        let child = self.pseudonyms.child(event.child);
+        let head_key = keys::audit_head(&child);
+        let head = self.records.get(&head_key).await?;
+        let (last_seq, last_hash, version) = match &head {
+            None => (0, GENESIS_HASH.to_owned(), 0),
+            Some(r) => {
+                let (seq, hash) = parse_head(r)?;
+                (seq, hash, r.version)
+            }
+        };
+        let now = self.clock.now();
+        let body = EntryBody {
+            seq: last_seq + 1,
+            at: now,
+            request_id: request_id.to_owned(),
+            actor: Actor {
+                subject: principal.subject.clone(),
+                roles: principal.roles.clone(),
+                organisation: principal.organisation.clone(),
+            },
+            action: event.action,
+            entity: event.entity,
+            entity_id: event.entity_id.clone(),
+            child: child.clone(),
+            fields: event.fields.clone(),
+            purpose: principal.purpose.clone(),
+            break_glass_reason: None,
+            outcome: event.outcome,
+            prev_hash: last_hash,
+        };
+        let entry = AuditEntry {
+            hash: body.hash(),
+            body,
+        };
+        let data = serde_json::to_value(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut record = Record::new(keys::audit_entry(&child, entry.body.seq), data);
+        if let Some(days) = self.retention_days {
+            record = record.with_expiry(now.timestamp() + i64::from(days) * 86_400);
+        }
+        let head_record = Record::new(head_key, json!({"seq": entry.body.seq, "hash": entry.hash}));
+        let head_op = if version == 0 {
+            WriteOp::PutNew(head_record)
+        } else {
+            WriteOp::PutVersioned {
+                record: head_record,
+                expected: version,
+            }
+        };
+        Ok((entry, vec![WriteOp::PutNew(record), head_op]))
     }
 
     /// One page of a child's stored entries in chain order, exactly as stored.

@@ -173,7 +173,20 @@ pub struct ChildrenService<R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     code_index: KeyedHasher,
+    name_index: KeyedHasher,
     audit: AuditTrail<R>,
+}
+
+/// The names-and-birth-date key of the `CHILDNAME#` index (hashed before use): lower-cased
+/// trimmed names and the birth date. Children without a personal code registered through
+/// `POST /children` and through partner files share this index, so each finds the other.
+pub fn name_index_key(given_name: &str, family_name: &str, birth_date: NaiveDate) -> String {
+    format!(
+        "{}\0{}\0{}",
+        given_name.trim().to_lowercase(),
+        family_name.trim().to_lowercase(),
+        birth_date
+    )
 }
 
 /// Domain label of the keyed hash that indexes personal codes.
@@ -193,6 +206,7 @@ impl<R: RecordStore> ChildrenService<R> {
             clock,
             ids,
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
+            name_index: KeyedHasher::new(identity_key, crate::intake::service::NAME_INDEX_DOMAIN),
             audit,
         }
     }
@@ -277,18 +291,26 @@ impl<R: RecordStore> ChildrenService<R> {
             created_at: now,
             registered_by_org: principal.organisation.clone(),
         };
-        let data = serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut data =
+            serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let code_hash = code.as_ref().map(|c| self.code_index.hash(c.as_str()));
+        // Without a code: flag children with the same names and birth date (from the API or
+        // from files) as possible duplicates, and join their name index.
+        let name_write = match &code_hash {
+            Some(_) => None,
+            None => Some(self.name_index_write(&child, &mut data).await?),
+        };
         let mut writes = vec![WriteOp::PutNew(Record::new(
             keys::child(child.id),
             data.clone(),
         ))];
-        let code_hash = code.as_ref().map(|c| self.code_index.hash(c.as_str()));
         if let Some(hash) = &code_hash {
             writes.push(WriteOp::PutNew(Record::new(
                 keys::personal_code(hash),
                 serde_json::json!({"child_id": child.id}),
             )));
         }
+        writes.extend(name_write);
         let reply = Reply {
             status: 201,
             location: Some(format!("/children/{}", child.id)),
@@ -330,6 +352,37 @@ impl<R: RecordStore> ChildrenService<R> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The write adding a code-less child to its `CHILDNAME#` index entry; marks the child
+    /// `possible_duplicate_of` the children already there.
+    async fn name_index_write(
+        &self,
+        child: &Child,
+        data: &mut serde_json::Value,
+    ) -> Result<WriteOp, ServiceError> {
+        let key = keys::child_name_index(&self.name_index.hash(&name_index_key(
+            &child.given_name,
+            &child.family_name,
+            child.birth_date,
+        )));
+        let existing = self.records.get(&key).await?;
+        let mut ids: Vec<ChildId> = match &existing {
+            Some(record) => crate::intake::service::ids_of(record)?,
+            None => Vec::new(),
+        };
+        if !ids.is_empty() {
+            data["possible_duplicate_of"] = serde_json::json!(ids);
+        }
+        ids.push(child.id);
+        let record = Record::new(key, serde_json::json!({"child_ids": ids}));
+        Ok(match existing {
+            None => WriteOp::PutNew(record),
+            Some(r) => WriteOp::PutVersioned {
+                record,
+                expected: r.version,
+            },
+        })
     }
 
     /// Reads a child; the read (or the refusal) is recorded in the child's audit trail
@@ -451,7 +504,14 @@ impl<R: RecordStore> ChildrenService<R> {
         child.sex = input.sex;
         child.gestational_age_weeks = input.gestational_age_weeks;
         child.atvk = atvk;
-        let data = serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Keep the fields this struct does not model (identifier history, duplicate flags).
+        let mut data = record.data.clone();
+        if let (Some(target), serde_json::Value::Object(fields)) = (
+            data.as_object_mut(),
+            serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        ) {
+            target.extend(fields);
+        }
         let version = match self
             .records
             .put_versioned(
@@ -479,8 +539,8 @@ impl<R: RecordStore> ChildrenService<R> {
     }
 
     /// Finds a child by personal code (either format, hyphen optional) through the keyed-hash
-    /// index; an old code that the population register replaced still finds the child
-    /// once identifier history lands (issue #4). Not found and not visible look the same.
+    /// index; an old code that the population register replaced still finds the child (its
+    /// index entry keeps pointing at the child). Not found and not visible look the same.
     pub async fn find_by_personal_code(
         &self,
         principal: &Principal,

@@ -1,0 +1,518 @@
+//! Population-register updates (`inbox/population-register/`) on both backends: code
+//! changes with identifier history (old and new codes find the child), address changes in
+//! effective-date order, deaths, emigrations, row errors that need the stored state, the
+//! audit trail of every change, and idempotency (re-drop, redelivery, crash and resume).
+//! Run through `scripts/moto.sh run -- cargo test ...` (or `make test`).
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use ravis::adapters::embedded::object_events::s3_event_key;
+use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
+use ravis::domain::{ChildId, KeyedHasher, Principal, Role};
+use ravis::intake::service::Status;
+use ravis::intake::worker::result_keys;
+use ravis::intake::{IntakeService, IntakeWorker, Summary};
+use ravis::ports::{
+    BlobStore, Clock, Key, Page, RandomIds, Record, RecordStore, SortKeyCondition, StoreError,
+    SystemClock, WriteOp,
+};
+use ravis::services::ServiceError;
+use ravis::services::audit::AuditTrail;
+use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
+use ravis::services::keys;
+use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const IDENTITY_KEY: &[u8] = b"register-test-identity-key-0123456789";
+const PSEUDONYM_KEY: &[u8] = b"register-test-pseudonym-key-012345678";
+
+/// Anna (old code A, later A2), Jānis (B), Ilze (C).
+const A: &str = "32579461005";
+const A2: &str = "32579461016";
+const B: &str = "32000000001";
+const C: &str = "32111111119";
+
+fn children_file() -> String {
+    let mut s = "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n"
+        .to_owned();
+    s.push_str(&format!("{A},Anna,Bērziņa,2024-10-01,female,39,0001000\n"));
+    s.push_str(&format!("{B},Jānis,Ozols,2023-05-17,male,,0100000\n"));
+    s.push_str(&format!("{C},Ilze,Egle,2022-02-02,female,,\n"));
+    s
+}
+
+/// Eight rows: five valid changes (one of them older than the address it meets), one
+/// unknown code, one new code already taken, one invalid event.
+fn register_file() -> String {
+    let mut s = "event;personal_code;new_personal_code;atvk;date\n".to_owned();
+    s.push_str(&format!("code_change;{A};{A2};;2026-03-01\n")); // 1
+    s.push_str(&format!("address_change;{A2};;0100000;2026-04-01\n")); // 2 (new code, same file)
+    s.push_str(&format!("address_change;{A};;0001000;2026-02-01\n")); // 3 older: unchanged
+    s.push_str(&format!("death;{B};;;2026-05-01\n")); // 4
+    s.push_str(&format!("emigration;{C};;;2026-06-01\n")); // 5
+    s.push_str("death;32999999999;;;2026-05-01\n"); // 6 unknown code
+    s.push_str(&format!("code_change;{C};{B};;2026-05-02\n")); // 7 B belongs to Jānis
+    s.push_str(&format!("birth;{C};;;2026-05-02\n")); // 8 invalid event
+    s
+}
+
+async fn embedded() -> (SqliteRecordStore, DirBlobStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
+    let blobs = DirBlobStore::open(dir.path().join("partner"), "partner").unwrap();
+    (records, blobs, dir)
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn trail<R: RecordStore>(records: R) -> AuditTrail<R> {
+    AuditTrail::new(records, PSEUDONYM_KEY, clock(), None)
+}
+
+fn worker<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+    batch_rows: usize,
+) -> IntakeWorker<R, B> {
+    let service = IntakeService::new(records.clone(), clock(), Arc::new(RandomIds), IDENTITY_KEY)
+        .with_audit(trail(records))
+        .with_batch_rows(batch_rows);
+    IntakeWorker::new(service, blobs, bucket)
+}
+
+async fn drop_file<B: BlobStore>(
+    blobs: &B,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    seq: u32,
+) -> String {
+    let meta = blobs.put(key, body.to_vec().into(), None).await.unwrap();
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-north-1",
+        "eventTime": "2026-11-23T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "partner"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "inbox",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "x"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": s3_event_key(key), "size": meta.size, "eTag": meta.etag, "sequencer": format!("{seq:016X}")}}
+    }]})
+    .to_string()
+}
+
+async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<Value> {
+    let (report_key, _) = result_keys(key);
+    let bytes = blobs.get(&report_key).await.unwrap();
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The stored record of the child a code's index entry points at.
+async fn by_code<R: RecordStore>(records: &R, code: &str) -> Option<Value> {
+    let hash = KeyedHasher::new(IDENTITY_KEY, CODE_INDEX_DOMAIN).hash(code);
+    let index = records.get(&keys::personal_code(&hash)).await.unwrap()?;
+    let id: ChildId = index.data["child_id"].as_str().unwrap().parse().unwrap();
+    Some(records.get(&keys::child(id)).await.unwrap().unwrap().data)
+}
+
+fn id_of(child: &Value) -> ChildId {
+    child["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Imports the three children, then the register file; returns the register summary.
+async fn import_both<R: RecordStore, B: BlobStore>(
+    w: &IntakeWorker<R, B>,
+    bucket: &str,
+) -> (Summary, String, String) {
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        "inbox/children/c.csv",
+        children_file().as_bytes(),
+        1,
+    )
+    .await;
+    assert_eq!(w.handle(&event).await.unwrap()[0].inserted, 3);
+    let key = "inbox/population-register/2026-06.csv";
+    let event = drop_file(w.bucket(), bucket, key, register_file().as_bytes(), 2).await;
+    let s = w.handle(&event).await.unwrap()[0].clone();
+    (s, key.to_owned(), event)
+}
+
+/// The state one clean import of the register file leaves.
+async fn assert_register_state<R: RecordStore + Clone>(records: &R) {
+    let anna = by_code(records, A2).await.unwrap();
+    assert_eq!(
+        by_code(records, A).await.unwrap(),
+        anna,
+        "old code finds her"
+    );
+    assert_eq!(anna["personal_code"], A2);
+    let history = anna["identifier_history"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["personal_code"], A);
+    assert_eq!(history[0]["replaced_on"], "2026-03-01");
+    assert_eq!(anna["atvk"], "0100000", "the newer address wins");
+    assert_eq!(anna["atvk_effective_date"], "2026-04-01");
+    assert_eq!(anna["status"], "active");
+    let janis = by_code(records, B).await.unwrap();
+    assert_eq!(
+        (&janis["status"], &janis["status_date"]),
+        (&json!("deceased"), &json!("2026-05-01"))
+    );
+    assert_eq!(janis["personal_code"], B);
+    let ilze = by_code(records, C).await.unwrap();
+    assert_eq!(ilze["status"], "moved_abroad");
+    assert_eq!(ilze["personal_code"], C, "a taken code is never merged in");
+    // One audit entry per change, by the import, and the chains verify.
+    let trail = trail(records.clone());
+    for (child, n) in [(&anna, 2), (&janis, 1), (&ilze, 1)] {
+        let entries = trail.entries(id_of(child)).await.unwrap();
+        assert_eq!(entries.len(), n, "{}", child["given_name"]);
+        for e in &entries {
+            assert_eq!(e.body.actor.subject, "population-register-import");
+            assert_eq!(e.body.actor.roles, vec![Role::PartnerSystem]);
+        }
+        assert!(trail.verify(id_of(child)).await.unwrap().intact);
+    }
+    let anna_entries = trail.entries(id_of(&anna)).await.unwrap();
+    assert_eq!(
+        anna_entries[0].body.fields,
+        ["personal_code", "identifier_history"]
+    );
+    assert_eq!(anna_entries[1].body.fields, ["atvk", "atvk_effective_date"]);
+}
+
+async fn updates_apply_with_history_and_row_errors<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let w = worker(records.clone(), blobs, bucket, 40);
+    let (s, key, _) = import_both(&w, bucket).await;
+    assert_eq!(s.kind, "population-register");
+    assert_eq!(s.status, Status::CompletedWithRejections);
+    assert_eq!(
+        (s.rows_read, s.inserted, s.updated, s.unchanged, s.rejected),
+        (8, 0, 4, 1, 3)
+    );
+    let report = report_of(w.bucket(), &key).await;
+    let rows: Vec<_> = report
+        .iter()
+        .map(|r| (r["row"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [(6, "personal_code"), (7, "new_personal_code"), (8, "event")]
+    );
+    assert_eq!(report[0]["reason"], "no child with this personal code");
+    assert!(
+        report[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another child")
+    );
+    assert_register_state(&records).await;
+
+    // The old code still finds Anna through POST /children/search, and a children file
+    // row with the old code updates her instead of registering a second child.
+    let children = ChildrenService::new(
+        records.clone(),
+        clock(),
+        Arc::new(RandomIds),
+        IDENTITY_KEY,
+        trail(records.clone()),
+    );
+    let admin = Principal {
+        subject: "admin".into(),
+        roles: vec![Role::RegistryAdministrator],
+        organisation: "ravis".into(),
+        territory: None,
+        purpose: None,
+    };
+    for code in [A, A2] {
+        let reply = children
+            .find_by_personal_code(
+                &admin,
+                "r1",
+                SearchInput {
+                    personal_code: code.into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.body["personal_code"], A2);
+    }
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        "inbox/children/again.csv",
+        format!(
+            "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n\
+             {A},Anna Marija,Bērziņa,2024-10-01,female,39,\n"
+        )
+        .as_bytes(),
+        5,
+    )
+    .await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!((s.inserted, s.updated), (0, 1));
+    let anna = by_code(&records, A2).await.unwrap();
+    assert_eq!(anna["given_name"], "Anna Marija");
+    assert_eq!(anna["identifier_history"][0]["personal_code"], A, "kept");
+    // Registering the old code over HTTP answers "already registered" with her id.
+    let err = children
+        .register(
+            &admin,
+            "r2",
+            serde_json::from_value(json!({"personal_code": A, "given_name": "Anna",
+                "family_name": "Bērziņa", "birth_date": "2024-10-01", "sex": "female"}))
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    match err {
+        ServiceError::Conflict { existing_id, .. } => {
+            assert_eq!(existing_id.as_deref(), anna["id"].as_str());
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn a_new_code_must_agree_with_the_birth_date<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let w = worker(records.clone(), blobs, bucket, 40);
+    import_both(&w, bucket).await;
+    // Pēteris (born 2015-03-10) got a new-format code; the register gives him an
+    // old-format one. 110315-20011 encodes 2015-03-11 and is refused; 100315-20017 agrees.
+    let p = "32444444445";
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        "inbox/children/p.csv",
+        format!(
+            "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n\
+             {p},Pēteris,Liepa,2015-03-10,male,40,0001000\n"
+        )
+        .as_bytes(),
+        3,
+    )
+    .await;
+    assert_eq!(w.handle(&event).await.unwrap()[0].inserted, 1);
+    let body = format!(
+        "event,personal_code,new_personal_code,atvk,date\n\
+         code_change,{p},110315-20011,,2026-07-01\n\
+         code_change,{p},100315-20017,,2026-07-02\n"
+    );
+    let key = "inbox/population-register/codes.csv";
+    let event = drop_file(w.bucket(), bucket, key, body.as_bytes(), 4).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    let report = report_of(w.bucket(), key).await;
+    assert_eq!((s.updated, s.rejected), (1, 1), "{report:?}");
+    assert_eq!(report[0]["row"], 1);
+    assert!(
+        report[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the child's birth date")
+    );
+    let peteris = by_code(&records, "10031520017").await.unwrap();
+    assert_eq!(by_code(&records, p).await.unwrap(), peteris);
+    assert!(by_code(&records, "11031520011").await.is_none());
+    assert_eq!(peteris["identifier_history"][0]["personal_code"], p);
+    // The old code cannot be changed again: it is history.
+    let body = format!(
+        "event,personal_code,new_personal_code,atvk,date\ncode_change,{A},32579461027,,2026-08-01\n"
+    );
+    let key = "inbox/population-register/stale.csv";
+    let event = drop_file(w.bucket(), bucket, key, body.as_bytes(), 5).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!((s.updated, s.rejected), (0, 1));
+    assert_eq!(
+        report_of(w.bucket(), key).await[0]["field"],
+        "personal_code"
+    );
+}
+
+async fn redrops_and_redeliveries_change_nothing_more<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let w = worker(records.clone(), blobs, bucket, 3);
+    let (first, key, event) = import_both(&w, bucket).await;
+    // The same event delivered again: ignored.
+    assert!(w.handle(&event).await.unwrap().is_empty());
+    // The same file dropped again under the same name: the finished import answers.
+    let event = drop_file(w.bucket(), bucket, &key, register_file().as_bytes(), 9).await;
+    let again = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(
+        (again.updated, again.unchanged, again.rejected),
+        (first.updated, first.unchanged, first.rejected)
+    );
+    assert_eq!(report_of(w.bucket(), &key).await.len(), 3);
+    // The same content dropped under another name: every change is already there.
+    let key = "inbox/population-register/2026-06-copy.csv";
+    let event = drop_file(w.bucket(), bucket, key, register_file().as_bytes(), 3).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!((s.updated, s.unchanged, s.rejected), (0, 5, 3));
+    assert_register_state(&records).await;
+}
+
+/// Fails the `fail_at`-th atomic write (a crash between batches).
+struct CrashingStore<R> {
+    inner: R,
+    transacts: Arc<AtomicUsize>,
+    fail_at: usize,
+}
+
+impl<R: Clone> Clone for CrashingStore<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            transacts: Arc::clone(&self.transacts),
+            fail_at: self.fail_at,
+        }
+    }
+}
+
+impl<R: RecordStore> RecordStore for CrashingStore<R> {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put_new(&self, record: Record) -> Result<(), StoreError> {
+        self.inner.put_new(record).await
+    }
+    async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
+        self.inner.put_versioned(record, expected).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        c: &SortKeyCondition,
+        limit: usize,
+        desc: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.inner.query(pk, c, limit, desc, cursor).await
+    }
+    async fn query_index(
+        &self,
+        pk: &str,
+        c: &SortKeyCondition,
+        limit: usize,
+        desc: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.inner.query_index(pk, c, limit, desc, cursor).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(StoreError::Unavailable("simulated crash".into()));
+        }
+        self.inner.transact(ops).await
+    }
+}
+
+async fn a_crash_mid_file_resumes_without_repeating<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    // In the register file, row 2 reads the code row 1 writes, so row 1 is committed alone
+    // (transact 1) and the batch of row 2 (transact 2) crashes.
+    let w = worker(records.clone(), blobs, bucket, 2);
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        "inbox/children/c.csv",
+        children_file().as_bytes(),
+        1,
+    )
+    .await;
+    w.handle(&event).await.unwrap();
+    let (_, blobs) = w.into_parts();
+    let crashing = CrashingStore {
+        inner: records.clone(),
+        transacts: Arc::new(AtomicUsize::new(0)),
+        fail_at: 2,
+    };
+    let w = worker(crashing, blobs, bucket, 2);
+    let key = "inbox/population-register/2026-06.csv";
+    let event = drop_file(w.bucket(), bucket, key, register_file().as_bytes(), 2).await;
+    assert!(
+        w.handle(&event).await.is_err(),
+        "the crash fails the message"
+    );
+    assert_eq!(by_code(&records, A2).await.unwrap()["atvk"], "0001000");
+    assert_eq!(by_code(&records, B).await.unwrap()["status"], "active");
+    // Redelivery: resumes after row 1, so Anna's code change is not applied or audited twice.
+    let (_, blobs) = w.into_parts();
+    let w = worker(records.clone(), blobs, bucket, 2);
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(
+        (s.rows_read, s.updated, s.unchanged, s.rejected),
+        (8, 4, 1, 3)
+    );
+    assert_register_state(&records).await;
+}
+
+async fn without_an_audit_trail_nothing_is_imported<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let service = IntakeService::new(records.clone(), clock(), Arc::new(RandomIds), IDENTITY_KEY);
+    let w = IntakeWorker::new(service, blobs, bucket);
+    let key = "inbox/population-register/x.csv";
+    let event = drop_file(w.bucket(), bucket, key, register_file().as_bytes(), 1).await;
+    let err = w.handle(&event).await.unwrap_err();
+    assert!(format!("{:?}", err).contains("audit trail"), "{err:?}");
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (records, blobs, _dir) = embedded().await;
+                    super::$case(records, blobs, "partner").await;
+                }
+            )*
+        }
+        mod aws_backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let records = fresh_record_store().await;
+                    let blobs = fresh_blob_store().await;
+                    let bucket = blobs.bucket().to_owned();
+                    super::$case(records, blobs, &bucket).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    updates_apply_with_history_and_row_errors,
+    a_new_code_must_agree_with_the_birth_date,
+    redrops_and_redeliveries_change_nothing_more,
+    a_crash_mid_file_resumes_without_repeating,
+    without_an_audit_trail_nothing_is_imported,
+);

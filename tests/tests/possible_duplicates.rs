@@ -1,0 +1,139 @@
+//! Possible duplicates among children without a personal code: one registered through
+//! `POST /children` and one from a partner file find each other through the shared
+//! `CHILDNAME#` index, on both backends. Run through `scripts/moto.sh run -- cargo test ...`.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use ravis::adapters::embedded::SqliteRecordStore;
+use ravis::domain::{Principal, Role};
+use ravis::intake::service::{ImportRequest, import_id};
+use ravis::intake::{Format, IntakeError, IntakeService, Kind};
+use ravis::ports::{BlobReader, Clock, RandomIds, RecordStore, SystemClock};
+use ravis::services::audit::AuditTrail;
+use ravis::services::children::ChildrenService;
+use ravis::services::keys;
+use ravis_tests::aws::fresh_record_store;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const IDENTITY_KEY: &[u8] = b"duplicates-test-identity-key-0123456";
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn admin() -> Principal {
+    Principal {
+        subject: "admin".into(),
+        roles: vec![Role::RegistryAdministrator],
+        organisation: "ravis".into(),
+        territory: None,
+        purpose: None,
+    }
+}
+
+async fn register<R: RecordStore + Clone>(records: &R, body: Value) -> Value {
+    let service = ChildrenService::new(
+        records.clone(),
+        clock(),
+        Arc::new(RandomIds),
+        IDENTITY_KEY,
+        AuditTrail::new(records.clone(), &[7; 32], clock(), None),
+    );
+    let reply = service
+        .register(&admin(), "r", serde_json::from_value(body).unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 201);
+    reply.body
+}
+
+async fn import_csv<R: RecordStore + Clone>(records: &R, name: &str, body: String) {
+    let service = IntakeService::new(records.clone(), clock(), Arc::new(RandomIds), IDENTITY_KEY);
+    let request = ImportRequest {
+        import_id: import_id(&[name]),
+        file: name.into(),
+        kind: Kind::Children,
+        format: Format::Csv,
+        strict: false,
+        organisation: "test".into(),
+    };
+    let outcome = service
+        .import(&request, || {
+            let body = body.clone();
+            async move {
+                Ok::<BlobReader, IntakeError>(Box::pin(std::io::Cursor::new(body.into_bytes())))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.summary.rejected, 0, "{:?}", outcome.rejections);
+}
+
+async fn stored<R: RecordStore>(records: &R, id: &Value) -> Value {
+    let id = id.as_str().unwrap().parse().unwrap();
+    records.get(&keys::child(id)).await.unwrap().unwrap().data
+}
+
+const HEADER: &str =
+    "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n";
+
+async fn api_and_file_children_find_each_other<R: RecordStore + Clone>(records: R) {
+    // API first: a code-less child, alone, is not flagged.
+    let first = register(
+        &records,
+        json!({"given_name": "Līga", "family_name": "Kalniņa", "birth_date": "2025-01-02", "sex": "female"}),
+    )
+    .await;
+    assert!(first.get("possible_duplicate_of").is_none());
+    // A file child with the same names (other case) and birth date but another territory:
+    // a new child, flagged with the API child.
+    import_csv(
+        &records,
+        "a.csv",
+        format!("{HEADER},LĪGA,kalniņa,2025-01-02,female,,0100000\n"),
+    )
+    .await;
+    // The API child again (same details) from a file is recognised, not duplicated.
+    import_csv(
+        &records,
+        "b.csv",
+        format!("{HEADER},Līga,Kalniņa,2025-01-02,female,,\n"),
+    )
+    .await;
+    // A second API registration finds both earlier children.
+    let third = register(
+        &records,
+        json!({"given_name": " Līga ", "family_name": "KALNIŅA", "birth_date": "2025-01-02", "sex": "female", "atvk": "0001000"}),
+    )
+    .await;
+    let flagged = third["possible_duplicate_of"].as_array().unwrap();
+    assert_eq!(flagged.len(), 2);
+    assert_eq!(flagged[0], first["id"]);
+    let file_child = stored(&records, &flagged[1]).await;
+    assert_eq!(file_child["atvk"], "0100000");
+    assert_eq!(file_child["possible_duplicate_of"], json!([first["id"]]));
+    // The flag is stored on the record, and a child with a personal code is not flagged.
+    assert_eq!(
+        stored(&records, &third["id"]).await["possible_duplicate_of"],
+        third["possible_duplicate_of"]
+    );
+    let coded = register(
+        &records,
+        json!({"personal_code": "32579461005", "given_name": "Līga", "family_name": "Kalniņa", "birth_date": "2025-01-02", "sex": "female"}),
+    )
+    .await;
+    assert!(coded.get("possible_duplicate_of").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
+    api_and_file_children_find_each_other(records).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_backend() {
+    api_and_file_children_find_each_other(fresh_record_store().await).await;
+}
