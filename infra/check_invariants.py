@@ -31,8 +31,10 @@ FUNCTIONS = {
             ("POST", "/children/search"),
             ("GET", "/audit"),
             ("GET", "/audit/report"),
+            ("POST", "/children/{id}/break-the-glass"),
+            ("GET", "/audit/break-the-glass"),
         },
-        "env": set(),
+        "env": {"RAVIS_BREAK_GLASS_MINUTES"},
     },
     "ScreeningsApiFunction": {
         "binary": "screenings-api",

@@ -1,4 +1,5 @@
-//! Lambda `children-api`: `POST /children`, `GET /children/{id}`, `GET /audit`, `GET /audit/report`.
+//! Lambda `children-api`: the children routes (register, read, change, search, break-the-glass)
+//! and the data protection officer's `GET /audit`, `/audit/report`, `/audit/break-the-glass`.
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
 use ravis::config::Settings;
@@ -27,6 +28,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(RandomIds),
         &settings.identity_hmac_key,
         audit,
-    );
+    )
+    .with_break_glass_minutes(settings.break_glass_minutes);
     serve_http(Authenticator::new(&settings.auth)?, ChildrenApi(service)).await
 }

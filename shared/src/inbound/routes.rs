@@ -44,6 +44,10 @@ pub enum Route {
     AuditEntries,
     /// `GET /audit/report?child=…` (data protection officer: who has seen the child's data)
     AuditReport,
+    /// `POST /children/{id}/break-the-glass` (specialist without a care link, with a reason)
+    BreakGlass,
+    /// `GET /audit/break-the-glass?from=…&to=…` (data protection officer: every grant)
+    AuditBreakGlass,
 }
 
 impl Route {
@@ -61,10 +65,11 @@ impl Route {
             Route::SearchChildren => Some((AuditEntity::Child, AuditAction::Read)),
             Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
             Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
+            Route::BreakGlass => Some((AuditEntity::BreakGlass, AuditAction::Create)),
             // The catalogue holds no personal data.
             Route::ListProgrammes | Route::GetProgramme | Route::ListInstruments => None,
             // The audit views show pseudonyms and staff, not the child's data.
-            Route::AuditEntries | Route::AuditReport => None,
+            Route::AuditEntries | Route::AuditReport | Route::AuditBreakGlass => None,
         }
     }
 }
@@ -146,6 +151,16 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::AuditReport,
         method: Method::GET,
         path: "/audit/report",
+    },
+    RouteSpec {
+        route: Route::BreakGlass,
+        method: Method::POST,
+        path: "/children/{id}/break-the-glass",
+    },
+    RouteSpec {
+        route: Route::AuditBreakGlass,
+        method: Method::GET,
+        path: "/audit/break-the-glass",
     },
 ];
 
@@ -366,6 +381,8 @@ mod tests {
             Route::ListInstruments,
             Route::AuditEntries,
             Route::AuditReport,
+            Route::BreakGlass,
+            Route::AuditBreakGlass,
         ];
         for route in all {
             assert_eq!(

@@ -75,6 +75,8 @@ pub enum AuditEntity {
     Screening,
     /// A child's risk profile (all results).
     RiskProfile,
+    /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
+    BreakGlass,
 }
 
 /// One access to record, as the use case describes it.
@@ -92,6 +94,8 @@ pub struct AuditEvent {
     pub fields: Vec<String>,
     /// How it ended.
     pub outcome: AuditOutcome,
+    /// The break-the-glass reason, when the access is made under a grant.
+    pub break_glass_reason: Option<String>,
 }
 
 impl AuditEvent {
@@ -104,7 +108,14 @@ impl AuditEvent {
             action,
             fields: vec!["all".into()],
             outcome: AuditOutcome::Success,
+            break_glass_reason: None,
         }
+    }
+
+    /// The same event made under break-the-glass with this reason (`None`: not).
+    pub fn with_break_glass_reason(mut self, reason: Option<String>) -> Self {
+        self.break_glass_reason = reason;
+        self
     }
 
     /// The same event about a record with its own id.
@@ -287,7 +298,7 @@ impl<R: RecordStore> AuditTrail<R> {
                 child: child.clone(),
                 fields: event.fields.clone(),
                 purpose: principal.purpose.clone(),
-                break_glass_reason: None,
+                break_glass_reason: event.break_glass_reason.clone(),
                 outcome: event.outcome,
                 prev_hash: last_hash,
             };
