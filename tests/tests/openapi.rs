@@ -138,6 +138,7 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<NewScreeningInput>("NewScreening");
     schema_matches::<SearchInput>("ChildSearch");
     schema_matches::<ChildUpdateInput>("ChildUpdate");
+    schema_matches::<ravis::services::break_glass::BreakGlassInput>("BreakGlass");
 }
 
 #[test]

@@ -463,13 +463,15 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 }
 
-/// Groups entries by organisation, roles and day, counting reads, writes and refusals.
+/// Groups entries by organisation, roles and day, counting reads, writes, refusals and the
+/// accesses made under break-the-glass (the grant included).
 pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
     #[derive(Default)]
     struct Counts {
         reads: u64,
         writes: u64,
         denied: u64,
+        break_glass: u64,
         entities: std::collections::BTreeSet<String>,
     }
     let mut groups: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
@@ -493,6 +495,9 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
             (_, AuditAction::Read) => c.reads += 1,
             (_, AuditAction::Create | AuditAction::Update) => c.writes += 1,
         }
+        if e.body.break_glass_reason.is_some() {
+            c.break_glass += 1;
+        }
         if let Ok(Value::String(s)) = serde_json::to_value(e.body.entity) {
             c.entities.insert(s);
         }
@@ -507,6 +512,7 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
                 "reads": c.reads,
                 "writes": c.writes,
                 "denied": c.denied,
+                "break_glass": c.break_glass,
                 "entities": c.entities,
             })
         })
@@ -730,6 +736,9 @@ mod tests {
             b.actor.organisation = org.into();
             b.action = action;
             b.outcome = outcome;
+            if action == AuditAction::Create {
+                b.break_glass_reason = Some("child in the emergency room".into());
+            }
             entries.push(AuditEntry {
                 hash: b.hash(),
                 body: b,
@@ -740,7 +749,7 @@ mod tests {
         assert_eq!(
             lines[0],
             json!({"organisation": "clinic-1", "roles": ["health_specialist"], "date": "2026-11-23",
-                   "reads": 2, "writes": 1, "denied": 0, "entities": ["child"]})
+                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "entities": ["child"]})
         );
         assert_eq!(lines[1]["denied"], 1);
         assert_eq!(lines[1]["reads"], 0);

@@ -240,7 +240,7 @@ pub async fn report<R: RecordStore>(
                     &keys::break_glass_log_partition(day),
                     &SortKeyCondition::All,
                     1000,
-                    true,
+                    false,
                     cursor.as_deref(),
                 )
                 .await?;

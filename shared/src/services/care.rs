@@ -144,7 +144,7 @@ pub async fn links_of<R: RecordStore>(
                 &keys::child(child).pk,
                 &SortKeyCondition::Prefix(keys::CARE_PREFIX.into()),
                 1000,
-                true,
+                false,
                 cursor.as_deref(),
             )
             .await?;
