@@ -147,6 +147,27 @@ async fn a_specialist_sees_only_children_of_its_organisation() {
     assert!(link.bases.contains_key(&CareBasis::Registered));
     assert!(sees(&w, &nurse, child).await);
 
+    // Registering the same code again: the id of the existing child only to those who see it.
+    for (who, shown) in [(&nurse, true), (&other, false)] {
+        match w
+            .children
+            .register(who, "r", new_child("325794-61005"), None)
+            .await
+        {
+            Err(ServiceError::Conflict { existing_id, .. }) => {
+                assert_eq!(existing_id, shown.then(|| child.to_string()), "{}", who.subject)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        care::link(&w.records, child, "hospital")
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused registration makes no link"
+    );
+
     // Another organisation: every child-scoped use case answers "not found".
     assert!(!sees(&w, &other, child).await);
     assert!(!sees(&w, &teacher, child).await);

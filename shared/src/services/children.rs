@@ -363,8 +363,24 @@ impl<R: RecordStore> ChildrenService<R> {
                             r.data
                                 .get("child_id")
                                 .and_then(|v| v.as_str())
-                                .map(str::to_owned)
+                                .and_then(|v| v.parse::<ChildId>().ok())
                         }),
+                    None => None,
+                };
+                // The existing child's id only to a caller who may see that child: a
+                // specialist without a care link learns that the code is taken (uniqueness
+                // cannot be hidden) but not which child has it.
+                let existing = match existing {
+                    Some(id) => match load_child(&self.records, id).await? {
+                        Some(child)
+                            if access_to(&self.records, principal, &child, now)
+                                .await?
+                                .is_some() =>
+                        {
+                            Some(id.to_string())
+                        }
+                        _ => None,
+                    },
                     None => None,
                 };
                 Err(ServiceError::Conflict {
