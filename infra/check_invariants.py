@@ -31,6 +31,8 @@ FUNCTIONS = {
             ("POST", "/children/search"),
             ("GET", "/audit"),
             ("GET", "/audit/report"),
+            ("POST", "/children/{id}/break-the-glass"),
+            ("GET", "/audit/break-the-glass"),
             ("POST", "/organisations"),
             ("GET", "/organisations"),
             ("GET", "/organisations/{id}"),
@@ -50,7 +52,7 @@ FUNCTIONS = {
             ("PUT", "/representatives/{id}"),
             ("GET", "/children/{id}/representatives"),
         },
-        "env": set(),
+        "env": {"RAVIS_BREAK_GLASS_MINUTES"},
     },
     "ScreeningsApiFunction": {
         "binary": "screenings-api",

@@ -81,6 +81,8 @@ pub struct Settings {
     pub pseudonym_key: Vec<u8>,
     /// How long audit entries are kept (`RAVIS_AUDIT_RETENTION_DAYS`); `None` keeps them.
     pub audit_retention_days: Option<u32>,
+    /// How long a break-the-glass grant lasts (`RAVIS_BREAK_GLASS_MINUTES`, default 240).
+    pub break_glass_minutes: u32,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
@@ -169,6 +171,17 @@ impl Settings {
                 },
             )?),
         };
+        let break_glass_minutes = match vars.get("RAVIS_BREAK_GLASS_MINUTES") {
+            None => crate::services::break_glass::DEFAULT_TTL_MINUTES,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|m| (1..=24 * 60).contains(m))
+                .ok_or(ConfigError::Invalid {
+                    name: "RAVIS_BREAK_GLASS_MINUTES",
+                    reason: "must be a whole number of minutes from 1 to 1440".into(),
+                })?,
+        };
         let leeway_seconds = match vars.get("RAVIS_JWT_LEEWAY_SECONDS") {
             None => 30,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -196,6 +209,7 @@ impl Settings {
             identity_hmac_key,
             pseudonym_key,
             audit_retention_days,
+            break_glass_minutes,
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
@@ -296,6 +310,24 @@ mod tests {
             Settings::from_vars(&vars).unwrap().audit_retention_days,
             Some(3650)
         );
+        assert_eq!(
+            Settings::from_vars(&base()).unwrap().break_glass_minutes,
+            240
+        );
+        let mut vars = base();
+        vars.insert("RAVIS_BREAK_GLASS_MINUTES", "30");
+        assert_eq!(Settings::from_vars(&vars).unwrap().break_glass_minutes, 30);
+        for bad in ["0", "1441", "an hour"] {
+            let mut vars = base();
+            vars.insert("RAVIS_BREAK_GLASS_MINUTES", bad);
+            assert!(matches!(
+                Settings::from_vars(&vars),
+                Err(ConfigError::Invalid {
+                    name: "RAVIS_BREAK_GLASS_MINUTES",
+                    ..
+                })
+            ));
+        }
         for bad in ["0", "-1", "ten"] {
             let mut vars = base();
             vars.insert("RAVIS_AUDIT_RETENTION_DAYS", bad);

@@ -101,6 +101,8 @@ struct Expect {
     outcome: AuditOutcome,
     purpose: Option<&'static str>,
     entity_id: Option<String>,
+    /// The break-the-glass reason the entry must carry (`None`: not under a grant).
+    break_glass_reason: Option<&'static str>,
 }
 
 /// Calls the API and asserts the child's chain grew by exactly the expected entry.
@@ -144,6 +146,12 @@ async fn call_audited<R: RecordStore, Q: Queue>(
     assert_eq!(entry.body.purpose.as_deref(), expect.purpose);
     assert_eq!(entry.body.fields, vec!["all".to_owned()]);
     assert_eq!(entry.body.entity_id, expect.entity_id);
+    assert_eq!(
+        entry.body.break_glass_reason.as_deref(),
+        expect.break_glass_reason,
+        "{:?}",
+        expect.route
+    );
     assert_eq!(entry.body.child, audit.pseudonym(child));
     assert_eq!(entry.body.seq, entries.len() as u64);
     // The stored entry never carries the child id in clear.
@@ -211,6 +219,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
         outcome,
         purpose: Some("screening"),
         entity_id,
+        break_glass_reason: None,
     };
 
     // POST /children, then the same request again (a replay is recorded as such).
@@ -252,7 +261,59 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 201);
 
-    // GET /children/{id} by a colleague of another organisation.
+    // A specialist of another organisation (no care link) does not see the child: the
+    // answer is "not found", as for an unknown child.
+    let before = audit.entries(child).await.expect("entries").len();
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "GET",
+            &format!("/children/{child}"),
+            &[],
+            &teacher,
+            None,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{:?}", json_of(&r));
+    assert_eq!(audit.entries(child).await.expect("entries").len(), before);
+
+    // They break the glass with a reason: the grant is one entry carrying the reason.
+    const REASON: &str = "child at risk reported by the class teacher today";
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "POST",
+            &format!("/children/{child}/break-the-glass"),
+            &[],
+            &teacher,
+            Some(json!({"reason": format!("  {REASON} ")})),
+            None,
+        ),
+        &Expect {
+            route: Route::BreakGlass,
+            subject: "teacher-2",
+            organisation: "school-2",
+            roles: vec![Role::EducationSpecialist],
+            outcome: AuditOutcome::Success,
+            purpose: None,
+            entity_id: None,
+            break_glass_reason: Some(REASON),
+        },
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["reason"], REASON);
+    assert!(json_of(&r)["expires_at"].is_string());
+    covered.insert(Route::BreakGlass);
+
+    // GET /children/{id} by that colleague under the grant: the read carries the reason,
+    // and the record is minimised for an education specialist.
     let (r, _) = call_audited(
         &auth,
         &api,
@@ -274,10 +335,13 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             outcome: AuditOutcome::Success,
             purpose: None,
             entity_id: None,
+            break_glass_reason: Some(REASON),
         },
     )
     .await;
     assert_eq!(r.status, 200);
+    assert!(json_of(&r).get("personal_code").is_none());
+    assert!(json_of(&r).get("gestational_age_weeks").is_none());
     covered.insert(Route::GetChild);
 
     // A role that may not see a person: refused, and the attempt is recorded.
@@ -302,6 +366,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             outcome: AuditOutcome::Denied,
             purpose: None,
             entity_id: None,
+            break_glass_reason: None,
         },
     )
     .await;
@@ -459,6 +524,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             outcome: AuditOutcome::Success,
             purpose: None,
             entity_id: Some(screening.clone()),
+            break_glass_reason: None,
         },
     )
     .await;
@@ -689,7 +755,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // The data protection officer pages through the chain with a cursor.
     let total = audit.entries(child).await.expect("entries").len();
-    assert_eq!(total, 18);
+    assert_eq!(total, 19);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -749,15 +815,81 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     assert_eq!(of("clinic-1")["reads"], 7);
     assert_eq!(of("registry")["writes"], 1);
     assert_eq!(of("school-2")["reads"], 1);
+    assert_eq!(of("school-2")["writes"], 1);
+    assert_eq!(of("school-2")["break_glass"], 2);
+    assert_eq!(of("clinic-1")["break_glass"], 0);
     assert_eq!(of("ministry")["denied"], 1);
     assert_eq!(of("ministry")["reads"], 0);
     assert_eq!(accesses.len(), 4);
+
+    // The break-the-glass report lists who broke the glass, when, for which child and why.
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (
+        today.to_string(),
+        (today + chrono::Days::new(1)).to_string(),
+    );
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "GET",
+            "/audit/break-the-glass",
+            &[("from", &from), ("to", &to)],
+            &dpo,
+            None,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    let report = json_of(&r);
+    let grants: Vec<&Value> = report["grants"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .filter(|g| g["child"] == audit.pseudonym(child).as_str())
+        .collect();
+    assert_eq!(grants.len(), 1, "{report}");
+    assert_eq!(grants[0]["subject"], "teacher-2");
+    assert_eq!(grants[0]["organisation"], "school-2");
+    assert_eq!(grants[0]["roles"], json!(["education_specialist"]));
+    assert_eq!(grants[0]["reason"], REASON);
+    assert_eq!(grants[0]["child_id"], child_text.as_str());
+    assert!(grants[0]["granted_at"].is_string() && grants[0]["expires_at"].is_string());
+    for (query, field) in [
+        (vec![("to", to.as_str())], "from"),
+        (vec![("from", to.as_str()), ("to", from.as_str())], "to"),
+        (vec![("from", "2020-01-01"), ("to", to.as_str())], "to"),
+    ] {
+        let r = handle(
+            &auth,
+            &api,
+            request("GET", "/audit/break-the-glass", &query, &dpo, None, None),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{query:?}");
+        assert_eq!(json_of(&r)["errors"][0]["field"], field, "{query:?}");
+    }
 
     // The audit views are not themselves entries in the child's chain.
     assert_eq!(audit.entries(child).await.expect("entries").len(), total);
 
     // Only the data protection officer may read the trail; bad parameters are named.
     for other in [&nurse, &teacher, &analyst] {
+        let r = handle(
+            &auth,
+            &api,
+            request(
+                "GET",
+                "/audit/break-the-glass",
+                &[("from", &from), ("to", &to)],
+                other,
+                None,
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 403);
         let r = handle(
             &auth,
             &api,

@@ -135,6 +135,24 @@ impl<R: RecordStore + Clone> Fixture<R> {
             .to_owned()
     }
 
+    /// Records that each organisation cares for each child (as if it had screened them), so
+    /// that their specialists may see the children (`services/care.rs`).
+    pub async fn cared_for_by(&self, children: &[&str], organisations: &[&str]) {
+        for child in children {
+            for org in organisations {
+                ravis::services::care::record_link(
+                    &self.records,
+                    child.parse().expect("child id"),
+                    org,
+                    ravis::services::care::CareBasis::Screened,
+                    chrono::Utc::now(),
+                )
+                .await
+                .expect("care link");
+            }
+        }
+    }
+
     /// Follows `next` from the first page to the end; returns the ids in order and the pages.
     pub async fn all_pages(
         &self,
@@ -823,6 +841,13 @@ pub async fn episodes<R: RecordStore + Clone>(records: R) {
     let teacher = token(Role::EducationSpecialist, "school", None);
     let riga_social = token(Role::MunicipalitySocialService, "riga-sd", Some("0001000"));
     let analyst = token(Role::MinistryAnalyst, "ministry", None);
+    // The specialists' organisations care for both children (the territory rules are
+    // what this suite varies; care links and break-the-glass are in `care_access.rs`).
+    f.cared_for_by(
+        &[&riga, &other],
+        &["provider-a", "provider-b", "clinic-a", "school"],
+    )
+    .await;
     let episode = |child: &str| {
         json!({"child_id": child, "programme": "cool-kids", "provider_org": "provider-a",
                "specialist_id": specialist, "referring_org": "clinic-a",
@@ -949,6 +974,19 @@ pub async fn episodes<R: RecordStore + Clone>(records: R) {
         .await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body["id"], json!(first), "replayed, not duplicated");
+    // The episode's provider supports the child and its referrer referred it: care links
+    // that let their specialists see the child (`services/care.rs`).
+    let child_id = riga.parse().expect("child id");
+    for (org, basis) in [
+        ("provider-a", ravis::services::care::CareBasis::Supports),
+        ("clinic-a", ravis::services::care::CareBasis::Referred),
+    ] {
+        let link = ravis::services::care::link(&f.records, child_id, org)
+            .await
+            .expect("read link")
+            .expect("link");
+        assert!(link.bases.contains_key(&basis), "{org}: {link:?}");
+    }
     let stored = f
         .records
         .get(&keys::episode(first.parse().expect("id")))
@@ -1145,6 +1183,11 @@ pub async fn representatives<R: RecordStore + Clone>(records: R) {
     let provider = token(Role::ProgrammeProvider, "provider", None);
     let riga_social = token(Role::MunicipalitySocialService, "riga-sd", Some("0001000"));
     let elsewhere = token(Role::MunicipalitySocialService, "x", Some("0056000"));
+    f.cared_for_by(
+        &[&riga, &brother, &other],
+        &["clinic", "school", "provider"],
+    )
+    .await;
     let mother = |children: Value| {
         json!({"given_name": "Līga", "family_name": "Bērziņa", "personal_code": "120394-12343",
                "phone": "+371 2612 3456", "email": "liga@example.lv", "children": children})
@@ -1433,6 +1476,7 @@ pub async fn retired_programmes<R: RecordStore + Clone>(records: R) {
         .await;
     assert_eq!(r.status, 201);
     let child = f.child("0001000", "Anna").await;
+    f.cared_for_by(&[&child], &["provider-a"]).await;
     let provider = token(Role::ProgrammeProvider, "provider-a", None);
     let episode = |programme: &str, end: Option<&str>| {
         let mut body = json!({"child_id": child, "programme": programme,

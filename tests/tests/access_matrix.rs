@@ -1,5 +1,6 @@
-//! Every route × every role × every territory scope, with the exact status and which fields
-//! come back. A route missing from the matrix fails the test (issue #5, "Done when").
+//! Every route × every role × every territory scope × own or foreign organisation × with or
+//! without break-the-glass, with the exact status and which fields come back. A route
+//! missing from the matrix fails the test (issue #5, "Done when").
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -37,6 +38,23 @@ enum Scope {
     Elsewhere,
 }
 
+/// The organisation that registered and screened the child (so has a care link to it).
+const OWN_ORG: &str = "org";
+
+/// The caller's organisation: the one with the care link, or another one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Org {
+    Own,
+    Foreign,
+}
+
+/// Whether the caller broke the glass for the child before the request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Glass {
+    Without,
+    With,
+}
+
 /// What a caller gets: status, and for successful reads the exact top-level fields.
 #[derive(Debug, PartialEq)]
 struct Outcome {
@@ -58,6 +76,34 @@ const CHILD_FIELDS: &[&str] = &[
     "registered_by_org",
     "version",
 ];
+/// The child record without health data (municipality social service).
+const CHILD_SOCIAL: &[&str] = &[
+    "id",
+    "personal_code",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "atvk",
+    "status",
+    "created_at",
+    "registered_by_org",
+    "version",
+];
+/// The child record without personal code and health data (education, programmes).
+const CHILD_EDUCATION: &[&str] = &[
+    "id",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "atvk",
+    "status",
+    "created_at",
+    "registered_by_org",
+    "version",
+];
+const GRANT_FIELDS: &[&str] = &["grant_id", "child_id", "reason", "granted_at", "expires_at"];
 const SCREENING_CLINICAL: &[&str] = &[
     "id",
     "child_id",
@@ -188,15 +234,40 @@ fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
     Some(list.iter().map(|s| (*s).to_owned()).collect())
 }
 
-/// The policy, written out: the expected outcome of each route for a role and scope.
-fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
+/// Whether the role sees children only through a care link or break-the-glass.
+fn specialist(role: Role) -> bool {
+    matches!(
+        role,
+        Role::HealthSpecialist | Role::EducationSpecialist | Role::ProgrammeProvider
+    )
+}
+
+/// The expected answer to breaking the glass.
+fn expected_grant(role: Role, scope: Scope) -> u16 {
+    match (specialist(role), scope) {
+        (false, _) => 403,
+        (true, Scope::Elsewhere) => 404,
+        (true, _) => 201,
+    }
+}
+
+/// The policy, written out: the expected outcome of each route for a role, scope,
+/// organisation and break-the-glass state.
+fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> Outcome {
     use Role::*;
     let reader = !matches!(role, MinistryAnalyst | DataProtectionOfficer);
     let clinical = matches!(
         role,
         HealthSpecialist | RegistryAdministrator | PartnerSystem
     );
-    let visible = scope != Scope::Elsewhere;
+    let child_fields = fields(match role {
+        HealthSpecialist | RegistryAdministrator | PartnerSystem => CHILD_FIELDS,
+        MunicipalitySocialService => CHILD_SOCIAL,
+        _ => CHILD_EDUCATION,
+    });
+    let in_territory = scope != Scope::Elsewhere;
+    // Territory always; specialists also need a care link or a grant.
+    let visible = in_territory && (!specialist(role) || org == Org::Own || glass == Glass::With);
     let registry_writer = matches!(role, RegistryAdministrator | PartnerSystem);
     let episode_writer = matches!(
         role,
@@ -206,6 +277,8 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             | MunicipalitySocialService
             | HealthSpecialist
     );
+    // A programme provider of another organisation than the episode's provider.
+    let foreign_provider = role == ProgrammeProvider && org == Org::Foreign;
     let status = |s: u16| Outcome {
         status: s,
         fields: None,
@@ -218,7 +291,14 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             | MunicipalitySocialService
             | PartnerSystem => {
                 // A scoped caller may only register children inside its territory.
-                status(if visible { 201 } else { 422 })
+                if in_territory {
+                    Outcome {
+                        status: 201,
+                        fields: child_fields,
+                    }
+                } else {
+                    status(422)
+                }
             }
             _ => status(403),
         },
@@ -231,7 +311,7 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
                 if visible {
                     Outcome {
                         status: 200,
-                        fields: fields(CHILD_FIELDS),
+                        fields: child_fields,
                     }
                 } else {
                     status(404)
@@ -243,13 +323,13 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
         Route::SearchChildren if !visible => status(404),
         Route::SearchChildren => Outcome {
             status: 200,
-            fields: fields(CHILD_FIELDS),
+            fields: child_fields.clone(),
         },
         Route::GetChild if !reader => status(403),
         Route::GetChild if !visible => status(404),
         Route::GetChild => Outcome {
             status: 200,
-            fields: fields(CHILD_FIELDS),
+            fields: child_fields.clone(),
         },
         Route::CreateScreening => match role {
             HealthSpecialist | EducationSpecialist | PartnerSystem => {
@@ -295,7 +375,10 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             fields: fields(&["entries", "next_cursor"]),
         },
         // Only the registry administrator edits the catalogue (it is national: no territory rule).
-        Route::CreateCatalogueEntry if role == RegistryAdministrator => status(201),
+        Route::CreateCatalogueEntry if role == RegistryAdministrator => Outcome {
+            status: 201,
+            fields: fields(ENTRY_FIELDS),
+        },
         Route::UpdateCatalogueEntry | Route::RetireCatalogueEntry
             if role == RegistryAdministrator =>
         {
@@ -320,12 +403,35 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             status: 200,
             fields: fields(&["child", "accesses", "verification"]),
         },
-        Route::AuditEntries | Route::AuditReport => status(403),
+        Route::AuditBreakGlass if role == DataProtectionOfficer => Outcome {
+            status: 200,
+            fields: fields(&["from", "to", "grants"]),
+        },
+        Route::AuditEntries | Route::AuditReport | Route::AuditBreakGlass => status(403),
+        // Only specialists break the glass, and only for a child in their territory.
+        Route::BreakGlass => match expected_grant(role, scope) {
+            201 => Outcome {
+                status: 201,
+                fields: fields(GRANT_FIELDS),
+            },
+            other => status(other),
+        },
         // Organisations and specialists: everyone reads, registry writers write; no child
         // data, so the territory scope plays no part.
-        Route::CreateOrganisation | Route::CreateSpecialist | Route::AddCertification => {
-            status(if registry_writer { 201 } else { 403 })
+        Route::CreateOrganisation | Route::CreateSpecialist | Route::AddCertification
+            if !registry_writer =>
+        {
+            status(403)
         }
+        Route::CreateOrganisation => Outcome {
+            status: 201,
+            fields: fields(ORG_FIELDS),
+        },
+        // A certification answers with the specialist and all their certifications.
+        Route::CreateSpecialist | Route::AddCertification => Outcome {
+            status: 201,
+            fields: fields(SPECIALIST_FIELDS),
+        },
         Route::UpdateOrganisation if registry_writer => Outcome {
             status: 200,
             fields: fields(ORG_FIELDS),
@@ -347,13 +453,21 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             status: 200,
             fields: fields(&["items", "next"]),
         },
-        // Support episodes: a child's personal data. The matrix's provider organisation is
-        // the caller's own ("org"), so a programme provider sees and writes it in full;
-        // education staff see the summary.
+        // Support episodes: a child's personal data. The matrix's episode is provided by the
+        // own organisation, so its programme provider sees and writes it in full, one of
+        // another organisation sees the summary; education staff see the summary.
         Route::CreateEpisode if !episode_writer => status(403),
-        Route::CreateEpisode => status(if visible { 201 } else { 422 }),
+        Route::CreateEpisode if !visible => status(422),
+        // The episode's provider is the own organisation: a programme provider of another
+        // organisation (seeing the child through break-the-glass) may not record it.
+        Route::CreateEpisode if foreign_provider => status(422),
+        Route::CreateEpisode => Outcome {
+            status: 201,
+            fields: fields(EPISODE_FULL),
+        },
         Route::UpdateEpisode if !episode_writer => status(403),
         Route::UpdateEpisode if !visible => status(404),
+        Route::UpdateEpisode if foreign_provider => status(403),
         Route::UpdateEpisode => Outcome {
             status: 200,
             fields: fields(EPISODE_FULL),
@@ -366,7 +480,7 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
         },
         Route::GetEpisode => Outcome {
             status: 200,
-            fields: fields(if role == EducationSpecialist {
+            fields: fields(if role == EducationSpecialist || foreign_provider {
                 EPISODE_SUMMARY
             } else {
                 EPISODE_FULL
@@ -379,7 +493,20 @@ fn expected(route: Route, role: Role, scope: Scope) -> Outcome {
             | HealthSpecialist
             | EducationSpecialist
             | MunicipalitySocialService
-            | PartnerSystem => status(if visible { 201 } else { 422 }),
+            | PartnerSystem => {
+                if visible {
+                    Outcome {
+                        status: 201,
+                        fields: fields(if role == EducationSpecialist {
+                            &REPRESENTATIVE_FIELDS[1..]
+                        } else {
+                            REPRESENTATIVE_FIELDS
+                        }),
+                    }
+                } else {
+                    status(422)
+                }
+            }
             _ => status(403),
         },
         Route::UpdateRepresentative
@@ -487,6 +614,12 @@ fn request(
         ),
         Route::AuditEntries => ("GET", "/audit".to_owned(), None),
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
+        Route::AuditBreakGlass => ("GET", "/audit/break-the-glass".to_owned(), None),
+        Route::BreakGlass => (
+            "POST",
+            format!("/children/{child}/break-the-glass"),
+            Some(json!({"reason": "urgent: the child is in the emergency room"})),
+        ),
         Route::CreateOrganisation => (
             "POST",
             "/organisations".to_owned(),
@@ -584,7 +717,17 @@ fn request(
     headers.insert("if-match", format!("\"{version}\"").parse().unwrap());
     ApiRequest {
         method: method.parse().unwrap(),
-        query: if path.starts_with("/audit") || route == Route::ListEpisodes {
+        query: if path.starts_with("/audit") {
+            let today = chrono::Utc::now().date_naive();
+            vec![
+                ("child".to_owned(), child.to_owned()),
+                (
+                    "from".to_owned(),
+                    (today - chrono::Days::new(1)).to_string(),
+                ),
+                ("to".to_owned(), (today + chrono::Days::new(2)).to_string()),
+            ]
+        } else if route == Route::ListEpisodes {
             vec![("child".to_owned(), child.to_owned())]
         } else {
             vec![]
@@ -640,7 +783,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let nurse = Principal {
         subject: "n".into(),
         roles: vec![Role::HealthSpecialist],
-        organisation: "o".into(),
+        organisation: OWN_ORG.into(),
         territory: None,
         purpose: None,
     };
@@ -778,74 +921,110 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let mut failures = Vec::new();
     let mut n = 0;
     let mut covered = BTreeSet::new();
+    let mut cases = Vec::new();
     for spec in ROUTES {
         for role in Role::ALL {
             for scope in [Scope::National, Scope::Home, Scope::Elsewhere] {
-                n += 1;
-                let territory = match scope {
-                    Scope::National => None,
-                    Scope::Home => Some(Atvk::parse(HOME).unwrap()),
-                    Scope::Elsewhere => Some(Atvk::parse(ELSEWHERE).unwrap()),
-                };
-                let (auth, token) = verifier_and_scoped_token(role, "org", territory.as_ref());
-                let want = expected(spec.route, role, scope);
-                // If-Match carries the current version of the record the route changes.
-                let key = match spec.route {
-                    Route::UpdateCatalogueEntry => ravis::services::keys::catalogue_entry("kiva"),
-                    Route::RetireCatalogueEntry => {
-                        ravis::services::keys::catalogue_entry("preschool-psychologists")
+                for org in [Org::Own, Org::Foreign] {
+                    for glass in [Glass::Without, Glass::With] {
+                        cases.push((spec, role, scope, org, glass));
                     }
-                    _ => ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD"),
-                };
-                let version = ravis::ports::RecordStore::get(&records, &key)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .version;
-                let mut versions = [0; 4];
-                for (v, key) in versions.iter_mut().zip(&registry_keys) {
-                    *v = ravis::ports::RecordStore::get(&records, key)
-                        .await
-                        .unwrap()
-                        .unwrap()
-                        .version;
                 }
-                let registry = Registry {
-                    specialist: specialist.clone(),
-                    episode: episode.clone(),
-                    representative: representative.clone(),
-                    versions,
-                };
-                let response = handle(
-                    &auth,
-                    &api,
-                    request(
-                        spec.route,
-                        &token,
-                        &child_id,
-                        &screening_id,
-                        version,
-                        n,
-                        &registry,
-                    ),
-                )
-                .await;
-                let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-                let got = Outcome {
-                    status: response.status.as_u16(),
-                    fields: (response.status.as_u16() == 200)
-                        .then(|| body.as_object().map(|o| o.keys().cloned().collect()))
-                        .flatten(),
-                };
-                if got != want {
-                    failures.push(format!(
-                        "{:?} {role} {scope:?}: expected {want:?}, got {got:?} {body}",
-                        spec.route
-                    ));
-                }
-                covered.insert(format!("{:?}", spec.route));
             }
         }
+    }
+    for (spec, role, scope, org, glass) in cases {
+        n += 1;
+        let territory = match scope {
+            Scope::National => None,
+            Scope::Home => Some(Atvk::parse(HOME).unwrap()),
+            Scope::Elsewhere => Some(Atvk::parse(ELSEWHERE).unwrap()),
+        };
+        // A foreign organisation of its own per case, so that a link or grant made
+        // by one case (a screening, a break-the-glass) never leaks into another.
+        let organisation = match org {
+            Org::Own => OWN_ORG.to_owned(),
+            Org::Foreign => format!("foreign-{n}"),
+        };
+        let (auth, token) = verifier_and_scoped_token(role, &organisation, territory.as_ref());
+        let mut versions = [0; 4];
+        for (v, key) in versions.iter_mut().zip(&registry_keys) {
+            *v = ravis::ports::RecordStore::get(&records, key)
+                .await
+                .unwrap()
+                .unwrap()
+                .version;
+        }
+        let registry = Registry {
+            specialist: specialist.clone(),
+            episode: episode.clone(),
+            representative: representative.clone(),
+            versions,
+        };
+        if glass == Glass::With {
+            let granted = handle(
+                &auth,
+                &api,
+                request(
+                    Route::BreakGlass,
+                    &token,
+                    &child_id,
+                    &screening_id,
+                    0,
+                    n,
+                    &registry,
+                ),
+            )
+            .await;
+            if granted.status.as_u16() != expected_grant(role, scope) {
+                failures.push(format!(
+                    "{role} {scope:?} {org:?}: breaking the glass answered {}",
+                    granted.status
+                ));
+            }
+        }
+        let want = expected(spec.route, role, scope, org, glass);
+        // If-Match carries the current version of the record the route changes.
+        let key = match spec.route {
+            Route::UpdateCatalogueEntry => ravis::services::keys::catalogue_entry("kiva"),
+            Route::RetireCatalogueEntry => {
+                ravis::services::keys::catalogue_entry("preschool-psychologists")
+            }
+            _ => ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD"),
+        };
+        let version = ravis::ports::RecordStore::get(&records, &key)
+            .await
+            .unwrap()
+            .unwrap()
+            .version;
+        let response = handle(
+            &auth,
+            &api,
+            request(
+                spec.route,
+                &token,
+                &child_id,
+                &screening_id,
+                version,
+                n,
+                &registry,
+            ),
+        )
+        .await;
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let got = Outcome {
+            status: response.status.as_u16(),
+            fields: matches!(response.status.as_u16(), 200 | 201)
+                .then(|| body.as_object().map(|o| o.keys().cloned().collect()))
+                .flatten(),
+        };
+        if got != want {
+            failures.push(format!(
+                "{:?} {role} {scope:?} {org:?} {glass:?}: expected {want:?}, got {got:?} {body}",
+                spec.route
+            ));
+        }
+        covered.insert(format!("{:?}", spec.route));
     }
     assert!(
         failures.is_empty(),

@@ -84,6 +84,8 @@ async fn the_sample_events_run_through_the_handlers() {
     ));
     let ids: Arc<dyn IdGenerator> = Arc::new(PresetIds(Mutex::new(vec![
         "0190f3c4-6d1e-7a3b-8c2d-123456789abc".parse().unwrap(),
+        // The break-the-glass grant.
+        "019ab0c1-2d3e-7f40-8a5b-6c7d8e9f0a1b".parse().unwrap(),
         "019aa0b2-5e4f-7d21-a3c5-6b7c8d9e0f12".parse().unwrap(),
     ])));
     let engine = Arc::new(Engine::builtin().unwrap());
@@ -123,6 +125,24 @@ async fn the_sample_events_run_through_the_handlers() {
     let trail = body(&r);
     assert_eq!(trail["entries"].as_array().unwrap().len(), 2, "{trail}");
     assert_eq!(trail["verification"]["intact"], true);
+
+    // A specialist of another organisation does not see the child until they break the glass.
+    let (_, teacher) =
+        ravis_tests::auth::verifier_and_token(Role::EducationSpecialist, "example-school-0002");
+    let r = invoke(&auth, &teacher, &children, "children-api/get-child.json").await;
+    assert_eq!(r.status(), 404, "{:?}", body(&r));
+    let r = invoke(
+        &auth,
+        &teacher,
+        &children,
+        "children-api/post-break-the-glass.json",
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{:?}", body(&r));
+    // (Reading under the grant is tested in `care_access.rs`: this world's clock is fixed in
+    // the past, and the store's TTL works on the real clock.)
+    assert_eq!(body(&r)["expires_at"], "2026-11-23T13:00:00Z");
+    assert_eq!(body(&r)["grant_id"], "019ab0c1-2d3e-7f40-8a5b-6c7d8e9f0a1b");
 
     let r = invoke(
         &auth,

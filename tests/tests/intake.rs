@@ -155,6 +155,15 @@ async fn assert_mixed_file_state<R: RecordStore>(records: &R) {
             .unwrap_or_else(|| panic!("{code} missing"));
         assert_eq!(version, 1, "{code} written once");
         assert_eq!(child.registered_by_org, "partner-file-drop");
+        // The file's organisation cares for every child it registered (`registered`).
+        let link = ravis::services::care::link(records, child.id, "partner-file-drop")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{code}: no care link"));
+        assert!(
+            link.bases
+                .contains_key(&ravis::services::care::CareBasis::Registered)
+        );
     }
     assert!(child_by_code(records, "120394-12343").await.is_none());
     assert_eq!(

@@ -153,6 +153,7 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<EpisodeUpdateInput>("SupportEpisodeUpdate");
     schema_matches::<NewRepresentativeInput>("NewRepresentative");
     schema_matches::<RepresentativeUpdateInput>("RepresentativeUpdate");
+    schema_matches::<ravis::services::break_glass::BreakGlassInput>("BreakGlass");
 }
 
 #[test]

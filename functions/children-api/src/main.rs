@@ -1,5 +1,7 @@
-//! Lambda `children-api`: the children routes, `GET /audit`, `GET /audit/report`, and the
-//! registry routes (organisations, specialists with certifications, support episodes).
+//! Lambda `children-api`: the children routes (register, read, change, search, break-the-glass),
+//! the data protection officer's `GET /audit`, `/audit/report`, `/audit/break-the-glass`, and the
+//! registry routes (organisations, specialists with certifications, support episodes,
+//! legal representatives).
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
 use ravis::config::Settings;
@@ -42,7 +44,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(RandomIds),
         &settings.identity_hmac_key,
         audit,
-    );
+    )
+    .with_break_glass_minutes(settings.break_glass_minutes);
     serve_http(
         Authenticator::new(&settings.auth)?,
         Both(ChildrenApi(service), RegistryApi(registry)),

@@ -49,6 +49,8 @@ mod tests {
             "UpdateChild",
             "AuditEntries",
             "AuditReport",
+            "BreakGlass",
+            "AuditBreakGlass",
         ];
         for spec in ROUTES {
             let name = format!("{:?}", spec.route);

@@ -6,10 +6,12 @@ use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::RecordStore;
 use crate::services::Reply;
+use crate::services::break_glass;
 use crate::services::children::ChildrenService;
 
-/// Serves `POST /children`, `GET /children/{id}` and the data protection officer's
-/// `GET /audit` and `GET /audit/report`.
+/// Serves `POST /children`, `GET /children/{id}`, `PUT /children/{id}`, `POST
+/// /children/search`, `POST /children/{id}/break-the-glass` and the data protection
+/// officer's `GET /audit`, `GET /audit/report` and `GET /audit/break-the-glass`.
 pub struct ChildrenApi<R>(pub ChildrenService<R>);
 
 impl<R: RecordStore> ChildrenApi<R> {
@@ -73,6 +75,20 @@ impl<R: RecordStore> ChildrenApi<R> {
                 .audit()
                 .dpo_report(&ctx.principal, child_param(ctx)?)
                 .await?),
+            Route::BreakGlass => Ok(self
+                .0
+                .break_glass(
+                    &ctx.principal,
+                    &ctx.req.request_id,
+                    ctx.id()?,
+                    parse_json(&ctx.req)?,
+                )
+                .await?),
+            Route::AuditBreakGlass => {
+                let from = break_glass::parse_bound("from", ctx.req.query_param("from"))?;
+                let to = break_glass::parse_bound("to", ctx.req.query_param("to"))?;
+                Ok(break_glass::report(self.0.records(), &ctx.principal, from, to).await?)
+            }
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -88,6 +104,8 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
                 | Route::UpdateChild
                 | Route::AuditEntries
                 | Route::AuditReport
+                | Route::BreakGlass
+                | Route::AuditBreakGlass
         )
     }
 

@@ -90,6 +90,10 @@ pub enum Route {
     UpdateRepresentative,
     /// `GET /children/{id}/representatives`
     ChildRepresentatives,
+    /// `POST /children/{id}/break-the-glass` (specialist without a care link, with a reason)
+    BreakGlass,
+    /// `GET /audit/break-the-glass?from=…&to=…` (data protection officer: every grant)
+    AuditBreakGlass,
 }
 
 impl Route {
@@ -107,6 +111,7 @@ impl Route {
             Route::SearchChildren => Some((AuditEntity::Child, AuditAction::Read)),
             Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
             Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
+            Route::BreakGlass => Some((AuditEntity::BreakGlass, AuditAction::Create)),
             // The catalogue holds no personal data.
             Route::ListProgrammes
             | Route::GetProgramme
@@ -117,7 +122,7 @@ impl Route {
             | Route::UpdateCatalogueEntry
             | Route::RetireCatalogueEntry => None,
             // The audit views show pseudonyms and staff, not the child's data.
-            Route::AuditEntries | Route::AuditReport => None,
+            Route::AuditEntries | Route::AuditReport | Route::AuditBreakGlass => None,
             Route::CreateEpisode => Some((AuditEntity::SupportEpisode, AuditAction::Create)),
             Route::GetEpisode | Route::ListEpisodes => {
                 Some((AuditEntity::SupportEpisode, AuditAction::Read))
@@ -339,6 +344,16 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ChildRepresentatives,
         method: Method::GET,
         path: "/children/{id}/representatives",
+    },
+    RouteSpec {
+        route: Route::BreakGlass,
+        method: Method::POST,
+        path: "/children/{id}/break-the-glass",
+    },
+    RouteSpec {
+        route: Route::AuditBreakGlass,
+        method: Method::GET,
+        path: "/audit/break-the-glass",
     },
 ];
 
@@ -582,6 +597,8 @@ mod tests {
             Route::GetRepresentative,
             Route::UpdateRepresentative,
             Route::ChildRepresentatives,
+            Route::BreakGlass,
+            Route::AuditBreakGlass,
         ];
         for route in all {
             assert_eq!(

@@ -8,6 +8,7 @@ use crate::intake::service::{
     ids_of, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::services::care::{self, CareBasis};
 use crate::services::children::{NewChildInput, ValidNewChild, name_index_key, validate_new_child};
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -122,7 +123,8 @@ impl IntakeKind for ChildrenKind {
     }
 
     fn max_ops_per_row(&self) -> usize {
-        2
+        // The child, its index entry, and the file's organisation's care link.
+        3
     }
 
     fn parse_row(
@@ -161,6 +163,12 @@ impl IntakeKind for ChildrenKind {
                 batch.push(WriteOp::PutNew(Record::new(
                     lookup_key,
                     json!({"child_id": child.id}),
+                )));
+                batch.push(WriteOp::PutNew(care::new_link_record(
+                    child.id,
+                    &request.organisation,
+                    CareBasis::Registered,
+                    now,
                 )));
                 batch.counts().inserted += 1;
                 return Ok(Planned::Added);
@@ -231,6 +239,12 @@ impl IntakeKind for ChildrenKind {
                 expected,
             },
         });
+        batch.push(WriteOp::PutNew(care::new_link_record(
+            child.id,
+            &request.organisation,
+            CareBasis::Registered,
+            now,
+        )));
         batch.counts().inserted += 1;
         Ok(Planned::Added)
     }

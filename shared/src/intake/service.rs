@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 /// Domain label of the keyed hash of names and birth date (children without a code).
 pub const NAME_INDEX_DOMAIN: &str = "ravis/child-name-index/v1";
 /// Rows per committed batch unless configured otherwise.
-pub const DEFAULT_BATCH_ROWS: usize = 40;
+pub const DEFAULT_BATCH_ROWS: usize = 33;
 /// Rejections listed in a report at most; the summary always counts all of them.
 pub const MAX_REPORTED_REJECTIONS: usize = 100_000;
 
@@ -372,10 +372,11 @@ impl<R: RecordStore> IntakeService<R> {
         self
     }
 
-    /// Sets the rows per committed batch (1..=49: a row writes at most two records, and
-    /// the checkpoint takes one more operation of the atomic write).
+    /// Sets the rows per committed batch (1..=33: a row writes at most three records — the
+    /// child, its index and the file's organisation's care link — and the checkpoint takes
+    /// one more operation of the atomic write).
     pub fn with_batch_rows(mut self, rows: usize) -> Self {
-        self.batch_rows = rows.clamp(1, (MAX_TRANSACTION_OPS - 1) / 2);
+        self.batch_rows = rows.clamp(1, (MAX_TRANSACTION_OPS - 1) / 3);
         self
     }
 

@@ -1,35 +1,121 @@
 //! Object-level access to a child's records, checked in the use case for every object
 //! (OWASP API Security Top 10 2023, API1: broken object-level authorisation).
 //!
-//! Rule in force: a caller whose token carries a territory scope (`ravis:atvk`) sees only
-//! children whose declared address territory lies in that ATVK subtree; a child without a
-//! declared territory is outside every scope. Refusals look exactly like "not found", so a
-//! scoped caller cannot learn that a child exists elsewhere. Care relationships and
-//! break-the-glass are still to come (issue #5).
+//! Every child-scoped use case (read, change, search, screening submission and read, risk
+//! profile, break-the-glass) goes through [`visible_child`] (or [`access_to`] with a child
+//! it already loaded); nothing else decides whether a caller sees a child. Rules:
+//!
+//! 1. Territory: a caller whose token carries a territory scope (`ravis:atvk`) sees only
+//!    children whose declared address territory lies in that ATVK subtree; a child without
+//!    a declared territory is outside every scope. This holds for every role, always.
+//! 2. Care relationship: a caller whose person-reading roles are all specialist roles
+//!    ([`CARE_SCOPED`]) sees a child only if their organisation has a care link to it
+//!    (`services/care.rs`), or they (subject and organisation) hold a live break-the-glass
+//!    grant for it (`services/break_glass.rs`); reads under a grant carry its reason into
+//!    the audit trail. Any other person-reading role held by the caller (registry
+//!    administrator, partner system, municipality social service) keeps its own rules.
+//!
+//! Refusals look exactly like "not found", so a caller cannot learn that a child exists
+//! outside what it may see.
 
-use crate::domain::{Child, ChildId, Principal};
+use crate::domain::{Child, ChildId, Principal, Role};
 use crate::ports::RecordStore;
-use crate::services::ServiceError;
 use crate::services::children::load_child;
+use crate::services::{PERSON_READERS, ServiceError, break_glass, care};
+use chrono::{DateTime, Utc};
 
-/// Whether the caller may see this child at all.
-pub fn may_see_child(principal: &Principal, child: &Child) -> bool {
+/// Specialist roles: they see a child only through a care link or break-the-glass.
+pub const CARE_SCOPED: &[Role] = &[
+    Role::HealthSpecialist,
+    Role::EducationSpecialist,
+    Role::ProgrammeProvider,
+];
+
+/// Why the caller may see a child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// The caller's role sees every child in its territory.
+    Role,
+    /// The caller's organisation has a care link to the child.
+    CareLink,
+    /// A live break-the-glass grant of the caller, with its reason and expiry.
+    BreakGlass {
+        /// The reason given when the glass was broken.
+        reason: String,
+        /// When the grant ends.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+impl Access {
+    /// The break-the-glass reason to record with every access made under this basis.
+    pub fn break_glass_reason(&self) -> Option<String> {
+        match self {
+            Access::BreakGlass { reason, .. } => Some(reason.clone()),
+            Access::Role | Access::CareLink => None,
+        }
+    }
+}
+
+/// Whether the caller sees children only through care links or break-the-glass: they hold
+/// a specialist role and no other person-reading role.
+pub fn care_scoped(principal: &Principal) -> bool {
+    principal.has_any(CARE_SCOPED)
+        && !principal
+            .roles
+            .iter()
+            .any(|r| PERSON_READERS.contains(r) && !CARE_SCOPED.contains(r))
+}
+
+/// Rule 1: whether the child lies within the caller's territory scope (if any).
+pub fn within_territory(principal: &Principal, child: &Child) -> bool {
     match &principal.territory {
         None => true,
         Some(scope) => child.atvk.as_ref().is_some_and(|a| a.is_within(scope)),
     }
 }
 
-/// The child, if it exists and the caller may see it; `None` otherwise (the two are
-/// indistinguishable to the caller on purpose).
+/// How the caller may see this (already loaded) child at `now`; `None` if it may not.
+pub async fn access_to<R: RecordStore>(
+    records: &R,
+    principal: &Principal,
+    child: &Child,
+    now: DateTime<Utc>,
+) -> Result<Option<Access>, ServiceError> {
+    if !within_territory(principal, child) {
+        return Ok(None);
+    }
+    if !care_scoped(principal) {
+        return Ok(Some(Access::Role));
+    }
+    if care::link(records, child.id, &principal.organisation)
+        .await?
+        .is_some()
+    {
+        return Ok(Some(Access::CareLink));
+    }
+    Ok(break_glass::live_grant(records, principal, child.id, now)
+        .await?
+        .map(|g| Access::BreakGlass {
+            reason: g.reason,
+            expires_at: g.expires_at,
+        }))
+}
+
+/// The child and how the caller may see it, if it exists and the caller may see it at
+/// `now`; `None` otherwise (the two are indistinguishable to the caller on purpose).
 pub async fn visible_child<R: RecordStore>(
     records: &R,
     principal: &Principal,
     id: ChildId,
-) -> Result<Option<Child>, ServiceError> {
-    Ok(load_child(records, id)
+    now: DateTime<Utc>,
+) -> Result<Option<(Child, Access)>, ServiceError> {
+    let Some(child) = load_child(records, id).await? else {
+        return Ok(None);
+    };
+    Ok(access_to(records, principal, &child, now)
         .await?
-        .filter(|child| may_see_child(principal, child)))
+        .map(|access| (child, access)))
 }
 
 #[cfg(test)]
@@ -65,16 +151,37 @@ mod tests {
 
     #[test]
     fn scoped_callers_see_only_their_subtree() {
-        assert!(may_see_child(
+        assert!(within_territory(
             &caller(Some("0056000")),
             &child(Some("0056440"))
         ));
-        assert!(!may_see_child(
+        assert!(!within_territory(
             &caller(Some("0056000")),
             &child(Some("0057440"))
         ));
-        assert!(!may_see_child(&caller(Some("0056000")), &child(None)));
-        assert!(may_see_child(&caller(None), &child(Some("0057440"))));
-        assert!(may_see_child(&caller(None), &child(None)));
+        assert!(!within_territory(&caller(Some("0056000")), &child(None)));
+        assert!(within_territory(&caller(None), &child(Some("0057440"))));
+        assert!(within_territory(&caller(None), &child(None)));
+    }
+
+    #[test]
+    fn only_pure_specialists_are_care_scoped() {
+        let with = |roles: &[Role]| Principal {
+            roles: roles.to_vec(),
+            ..caller(None)
+        };
+        for r in CARE_SCOPED {
+            assert!(care_scoped(&with(&[*r])), "{r}");
+        }
+        assert!(care_scoped(&with(&[
+            Role::HealthSpecialist,
+            Role::DataProtectionOfficer
+        ])));
+        assert!(!care_scoped(&with(&[
+            Role::HealthSpecialist,
+            Role::RegistryAdministrator
+        ])));
+        assert!(!care_scoped(&with(&[Role::MunicipalitySocialService])));
+        assert!(!care_scoped(&with(&[Role::PartnerSystem])));
     }
 }

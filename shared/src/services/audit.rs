@@ -79,6 +79,8 @@ pub enum AuditEntity {
     SupportEpisode,
     /// A legal representative of the child (family link).
     LegalRepresentative,
+    /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
+    BreakGlass,
 }
 
 /// One access to record, as the use case describes it.
@@ -96,6 +98,8 @@ pub struct AuditEvent {
     pub fields: Vec<String>,
     /// How it ended.
     pub outcome: AuditOutcome,
+    /// The break-the-glass reason, when the access is made under a grant.
+    pub break_glass_reason: Option<String>,
 }
 
 impl AuditEvent {
@@ -108,7 +112,14 @@ impl AuditEvent {
             action,
             fields: vec!["all".into()],
             outcome: AuditOutcome::Success,
+            break_glass_reason: None,
         }
+    }
+
+    /// The same event made under break-the-glass with this reason (`None`: not).
+    pub fn with_break_glass_reason(mut self, reason: Option<String>) -> Self {
+        self.break_glass_reason = reason;
+        self
     }
 
     /// The same event about a record with its own id.
@@ -318,7 +329,7 @@ impl<R: RecordStore> AuditTrail<R> {
             child: child.clone(),
             fields: event.fields.clone(),
             purpose: principal.purpose.clone(),
-            break_glass_reason: None,
+            break_glass_reason: event.break_glass_reason.clone(),
             outcome: event.outcome,
             prev_hash: last_hash,
         };
@@ -463,13 +474,15 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 }
 
-/// Groups entries by organisation, roles and day, counting reads, writes and refusals.
+/// Groups entries by organisation, roles and day, counting reads, writes, refusals and the
+/// accesses made under break-the-glass (the grant included).
 pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
     #[derive(Default)]
     struct Counts {
         reads: u64,
         writes: u64,
         denied: u64,
+        break_glass: u64,
         entities: std::collections::BTreeSet<String>,
     }
     let mut groups: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
@@ -493,6 +506,9 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
             (_, AuditAction::Read) => c.reads += 1,
             (_, AuditAction::Create | AuditAction::Update) => c.writes += 1,
         }
+        if e.body.break_glass_reason.is_some() {
+            c.break_glass += 1;
+        }
         if let Ok(Value::String(s)) = serde_json::to_value(e.body.entity) {
             c.entities.insert(s);
         }
@@ -507,6 +523,7 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
                 "reads": c.reads,
                 "writes": c.writes,
                 "denied": c.denied,
+                "break_glass": c.break_glass,
                 "entities": c.entities,
             })
         })
@@ -730,6 +747,9 @@ mod tests {
             b.actor.organisation = org.into();
             b.action = action;
             b.outcome = outcome;
+            if action == AuditAction::Create {
+                b.break_glass_reason = Some("child in the emergency room".into());
+            }
             entries.push(AuditEntry {
                 hash: b.hash(),
                 body: b,
@@ -740,7 +760,7 @@ mod tests {
         assert_eq!(
             lines[0],
             json!({"organisation": "clinic-1", "roles": ["health_specialist"], "date": "2026-11-23",
-                   "reads": 2, "writes": 1, "denied": 0, "entities": ["child"]})
+                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "entities": ["child"]})
         );
         assert_eq!(lines[1]["denied"], 1);
         assert_eq!(lines[1]["reads"], 0);

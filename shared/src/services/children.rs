@@ -3,9 +3,12 @@
 use crate::domain::child::{ChildStatus, Sex, check_new_child};
 use crate::domain::{Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
+use crate::services::access::{Access, access_to};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
+use crate::services::break_glass::{self, BreakGlassInput};
+use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, keys, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -175,6 +178,7 @@ pub struct ChildrenService<R> {
     code_index: KeyedHasher,
     name_index: KeyedHasher,
     audit: AuditTrail<R>,
+    break_glass_ttl: chrono::Duration,
 }
 
 /// The names-and-birth-date key of the `CHILDNAME#` index (hashed before use): lower-cased
@@ -208,7 +212,37 @@ impl<R: RecordStore> ChildrenService<R> {
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
             name_index: KeyedHasher::new(identity_key, crate::intake::service::NAME_INDEX_DOMAIN),
             audit,
+            break_glass_ttl: chrono::Duration::minutes(i64::from(break_glass::DEFAULT_TTL_MINUTES)),
         }
+    }
+
+    /// The same service with break-the-glass grants lasting `minutes` (at least 1).
+    pub fn with_break_glass_minutes(mut self, minutes: u32) -> Self {
+        self.break_glass_ttl = chrono::Duration::minutes(i64::from(minutes.max(1)));
+        self
+    }
+
+    /// `POST /children/{id}/break-the-glass`: a time-limited grant for a specialist without
+    /// a care link (rules in `services/break_glass.rs`).
+    pub async fn break_glass(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        id: ChildId,
+        input: BreakGlassInput,
+    ) -> Result<Reply, ServiceError> {
+        break_glass::grant(
+            &self.records,
+            &self.audit,
+            principal,
+            request_id,
+            id,
+            input,
+            self.ids.new_id().to_string(),
+            self.clock.now(),
+            self.break_glass_ttl,
+        )
+        .await
     }
 
     /// The audit trail every access of this service is recorded in.
@@ -221,8 +255,10 @@ impl<R: RecordStore> ChildrenService<R> {
         &self.records
     }
 
-    /// Registers a child; a personal code can be registered only once. The registration
-    /// (or its replay) is recorded in the child's audit trail.
+    /// Registers a child; a personal code can be registered only once. The registering
+    /// organisation gets a care link (`registered`, also on a replay, so a retry repairs a
+    /// link lost in between). The registration (or its replay) is recorded in the child's
+    /// audit trail; the answer is minimised for the caller's role.
     pub async fn register(
         &self,
         principal: &Principal,
@@ -230,11 +266,20 @@ impl<R: RecordStore> ChildrenService<R> {
         input: NewChildInput,
         idempotency: Option<IdempotencyRequest>,
     ) -> Result<Reply, ServiceError> {
-        let reply = self
+        let mut reply = self
             .register_unaudited(principal, input, idempotency)
             .await?;
         let child: ChildId = serde_json::from_value(reply.body["id"].clone())
             .map_err(|e| StoreError::Invalid(format!("registration reply without id: {e}")))?;
+        care::record_link(
+            &self.records,
+            child,
+            &principal.organisation,
+            CareBasis::Registered,
+            self.clock.now(),
+        )
+        .await?;
+        reply.body = minimisation::child(principal, reply.body);
         let outcome = if reply.replayed {
             AuditOutcome::Replayed
         } else {
@@ -340,8 +385,24 @@ impl<R: RecordStore> ChildrenService<R> {
                             r.data
                                 .get("child_id")
                                 .and_then(|v| v.as_str())
-                                .map(str::to_owned)
+                                .and_then(|v| v.parse::<ChildId>().ok())
                         }),
+                    None => None,
+                };
+                // The existing child's id only to a caller who may see that child: a
+                // specialist without a care link learns that the code is taken (uniqueness
+                // cannot be hidden) but not which child has it.
+                let existing = match existing {
+                    Some(id) => match load_child(&self.records, id).await? {
+                        Some(child)
+                            if access_to(&self.records, principal, &child, now)
+                                .await?
+                                .is_some() =>
+                        {
+                            Some(id.to_string())
+                        }
+                        _ => None,
+                    },
                     None => None,
                 };
                 Err(ServiceError::Conflict {
@@ -403,20 +464,25 @@ impl<R: RecordStore> ChildrenService<R> {
                 Some(event.clone()),
             )
             .await?;
-        let (record, _) = self.visible_record(principal, id).await?;
-        let mut reply = Reply::ok(view(&record.data, record.version));
+        let (record, _, access) = self.visible_record(principal, id).await?;
+        let mut reply = Reply::ok(minimisation::child(
+            principal,
+            view(&record.data, record.version),
+        ));
         reply.etag = Some(etag(record.version));
+        let event = event.with_break_glass_reason(access.break_glass_reason());
         self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
 
-    /// The stored child with its record, if it exists and the caller may see it; "not
-    /// found" otherwise (the two look the same to the caller on purpose).
+    /// The stored child with its record and the basis of access, if it exists and the
+    /// caller may see it (`access::access_to`); "not found" otherwise (the two look the same
+    /// to the caller on purpose).
     async fn visible_record(
         &self,
         principal: &Principal,
         id: ChildId,
-    ) -> Result<(Record, Child), ServiceError> {
+    ) -> Result<(Record, Child, Access), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = self
             .records
@@ -429,10 +495,9 @@ impl<R: RecordStore> ChildrenService<R> {
                 sk: record.key.sk.clone(),
                 reason: e.to_string(),
             })?;
-        if crate::services::access::may_see_child(principal, &child) {
-            Ok((record, child))
-        } else {
-            Err(not_found())
+        match access_to(&self.records, principal, &child, self.clock.now()).await? {
+            Some(access) => Ok((record, child, access)),
+            None => Err(not_found()),
         }
     }
 
@@ -455,7 +520,8 @@ impl<R: RecordStore> ChildrenService<R> {
                 Some(event.clone()),
             )
             .await?;
-        let (record, mut child) = self.visible_record(principal, id).await?;
+        let (record, mut child, access) = self.visible_record(principal, id).await?;
+        let event = event.with_break_glass_reason(access.break_glass_reason());
         if record.version != expected {
             return Err(ServiceError::PreconditionFailed(format!(
                 "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",
@@ -482,6 +548,19 @@ impl<R: RecordStore> ChildrenService<R> {
                 format!("must stay within your territory scope {scope}"),
             ));
         }
+        // A role that may not see the gestational age (a health datum) may not change it
+        // either: it keeps the stored value unless a value is sent, which is refused.
+        let gestational_age_weeks = if minimisation::child_view(principal).shows_health() {
+            input.gestational_age_weeks
+        } else {
+            if input.gestational_age_weeks.is_some() {
+                errors.push(FieldError::new(
+                    "gestational_age_weeks",
+                    "is a health datum your role may not change; leave it out",
+                ));
+            }
+            child.gestational_age_weeks
+        };
         let today = self.clock.now().date_naive();
         errors.extend(
             check_new_child(
@@ -489,7 +568,7 @@ impl<R: RecordStore> ChildrenService<R> {
                 &input.given_name,
                 &input.family_name,
                 input.birth_date,
-                input.gestational_age_weeks,
+                gestational_age_weeks,
                 today,
             )
             .into_iter()
@@ -502,7 +581,7 @@ impl<R: RecordStore> ChildrenService<R> {
         child.family_name = input.family_name.trim().to_owned();
         child.birth_date = input.birth_date;
         child.sex = input.sex;
-        child.gestational_age_weeks = input.gestational_age_weeks;
+        child.gestational_age_weeks = gestational_age_weeks;
         child.atvk = atvk;
         // Keep the fields this struct does not model (identifier history, duplicate flags).
         let mut data = record.data.clone();
@@ -532,7 +611,7 @@ impl<R: RecordStore> ChildrenService<R> {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut reply = Reply::ok(view(&data, version));
+        let mut reply = Reply::ok(minimisation::child(principal, view(&data, version)));
         reply.etag = Some(etag(version));
         self.audit.record(principal, request_id, event).await?;
         Ok(reply)

@@ -161,3 +161,33 @@ pub fn child_representative_index(rep: crate::domain::RepresentativeId) -> Strin
 pub fn representative_code(code_hash: &str) -> Key {
     Key::new(format!("REPCODE#{code_hash}"), "REPCODE")
 }
+
+/// Sort-key prefix of a child's care links (under the child's own partition).
+pub const CARE_PREFIX: &str = "CARE#";
+
+/// The care link between a child and an organisation (see `services/care.rs`).
+pub fn care_link(child: ChildId, organisation: &str) -> Key {
+    Key::new(
+        format!("CHILD#{child}"),
+        format!("{CARE_PREFIX}{organisation}"),
+    )
+}
+
+/// A break-the-glass grant of one holder (a hash of organisation and subject) for a child;
+/// a new grant of the same holder replaces the previous one.
+pub fn break_glass_grant(child: ChildId, holder_hash: &str) -> Key {
+    Key::new(format!("CHILD#{child}"), format!("BTG#{holder_hash}"))
+}
+
+/// Partition of the break-the-glass log of one UTC day (the DPO's report reads it by day).
+pub fn break_glass_log_partition(day: chrono::NaiveDate) -> String {
+    format!("BTGLOG#{day}")
+}
+
+/// One entry of the break-the-glass log: by grant time, then the grant id.
+pub fn break_glass_log(at: chrono::DateTime<chrono::Utc>, grant_id: &str) -> Key {
+    Key::new(
+        break_glass_log_partition(at.date_naive()),
+        format!("{}#{grant_id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+    )
+}

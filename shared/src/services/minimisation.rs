@@ -120,6 +120,75 @@ pub fn risk_profile(principal: &Principal, full: Value) -> Value {
     })
 }
 
+/// How much of a child's registry record a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChildView {
+    /// Identity, birth data and territory; no personal code, no health data (education
+    /// specialists, programme providers).
+    Education,
+    /// Everything but health data: the personal code, no gestational age (municipality
+    /// social service).
+    Social,
+    /// The whole record (health specialists, registry administrators, partner systems).
+    Full,
+}
+
+impl ChildView {
+    /// Whether this view shows (and its holder may change) health data of the child.
+    pub fn shows_health(self) -> bool {
+        self == ChildView::Full
+    }
+}
+
+/// Fields of a child record in the education view.
+pub const CHILD_EDUCATION_FIELDS: &[&str] = &[
+    "id",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "atvk",
+    "status",
+    "created_at",
+    "registered_by_org",
+    "version",
+];
+
+/// Fields of a child record in the social-service view: the education view and the code.
+pub const CHILD_SOCIAL_FIELDS: &[&str] = &[
+    "id",
+    "personal_code",
+    "given_name",
+    "family_name",
+    "birth_date",
+    "sex",
+    "atvk",
+    "status",
+    "created_at",
+    "registered_by_org",
+    "version",
+];
+
+/// The widest child view any of the caller's roles grants.
+pub fn child_view(principal: &Principal) -> ChildView {
+    if principal.has_any(CLINICAL) {
+        ChildView::Full
+    } else if principal.has_any(&[Role::MunicipalitySocialService]) {
+        ChildView::Social
+    } else {
+        ChildView::Education
+    }
+}
+
+/// A child record (as `GET /children/{id}` builds it) for this caller.
+pub fn child(principal: &Principal, full: Value) -> Value {
+    match child_view(principal) {
+        ChildView::Full => full,
+        ChildView::Social => pick(&full, CHILD_SOCIAL_FIELDS),
+        ChildView::Education => pick(&full, CHILD_EDUCATION_FIELDS),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +254,46 @@ mod tests {
         unscored["result"] = Value::Null;
         let seen = screening(&principal(&[Role::MunicipalitySocialService]), unscored);
         assert_eq!(seen["result"], Value::Null);
+    }
+
+    fn stored_child() -> Value {
+        json!({"id": "c1", "personal_code": "325794-61005", "given_name": "A", "family_name": "B",
+               "birth_date": "2024-01-01", "sex": "female", "gestational_age_weeks": 30, "atvk": "0001000",
+               "status": "active", "created_at": "2026-01-01T00:00:00Z", "registered_by_org": "o",
+               "possible_duplicate_of": ["c0"], "version": 2})
+    }
+
+    #[test]
+    fn child_records_are_built_from_allow_lists() {
+        let full = stored_child();
+        for role in CLINICAL {
+            assert_eq!(child(&principal(&[*role]), full.clone()), full);
+        }
+        for role in [Role::EducationSpecialist, Role::ProgrammeProvider] {
+            let seen = child(&principal(&[role]), full.clone());
+            let keys: Vec<&str> = seen
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut want = CHILD_EDUCATION_FIELDS.to_vec();
+            want.sort_unstable();
+            assert_eq!(keys, want, "{role}");
+            assert!(!seen.to_string().contains("325794"), "{role}");
+        }
+        let social = child(&principal(&[Role::MunicipalitySocialService]), full.clone());
+        assert_eq!(social["personal_code"], "325794-61005");
+        assert!(social.get("gestational_age_weeks").is_none());
+        assert!(social.get("possible_duplicate_of").is_none());
+        assert_eq!(
+            child_view(&principal(&[
+                Role::EducationSpecialist,
+                Role::MunicipalitySocialService
+            ])),
+            ChildView::Social
+        );
+        assert!(ChildView::Full.shows_health() && !ChildView::Social.shows_health());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod access;
 pub mod audit;
+pub mod break_glass;
+pub mod care;
 pub mod catalogue;
 pub mod children;
 pub mod idempotency;

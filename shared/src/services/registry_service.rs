@@ -23,6 +23,7 @@ use crate::domain::{
 };
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
+use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::{
     ListQuery, Listing, Pager, check_version, concurrent, decode, encode, list_page,
@@ -288,6 +289,20 @@ impl<R: RecordStore> RegistryService<R> {
             audit,
             code_index: KeyedHasher::new(identity_key, REPRESENTATIVE_CODE_DOMAIN),
         }
+    }
+
+    /// How the caller may see `child` now (care link, break-the-glass grant or role within
+    /// its territory), or `None` if it may not — the one check of [`access::visible_child`].
+    async fn sees(
+        &self,
+        principal: &Principal,
+        child: ChildId,
+    ) -> Result<Option<access::Access>, ServiceError> {
+        Ok(
+            access::visible_child(&self.records, principal, child, self.clock.now())
+                .await?
+                .map(|(_, access)| access),
+        )
     }
 
     /// The kind of the active catalogue entry `id` (instruments are seeded from the scoring
@@ -960,9 +975,7 @@ impl<R: RecordStore> RegistryService<R> {
         let event = AuditEvent::all(child, AuditEntity::SupportEpisode, AuditAction::Create);
         if !principal.has_any(EPISODE_WRITERS) {
             // A refusal about a child the caller may see is recorded in its trail.
-            let known = access::visible_child(&self.records, principal, child)
-                .await?
-                .is_some();
+            let known = self.sees(principal, child).await?.is_some();
             self.audit
                 .require_role(
                     principal,
@@ -973,10 +986,7 @@ impl<R: RecordStore> RegistryService<R> {
                 )
                 .await?;
         }
-        if access::visible_child(&self.records, principal, child)
-            .await?
-            .is_none()
-        {
+        if self.sees(principal, child).await?.is_none() {
             return Err(ServiceError::invalid(
                 "child_id",
                 "is not a registered child you may see",
@@ -984,6 +994,12 @@ impl<R: RecordStore> RegistryService<R> {
         }
         if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
             let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
+            // A retry repairs care links lost to a crash between the commit and the links.
+            if let Ok(episode_id) = id.parse::<EpisodeId>()
+                && let Some(stored) = self.records.get(&keys::episode(episode_id)).await?
+            {
+                self.link_episode(&decode(&stored)?).await?;
+            }
             self.audit
                 .record(
                     principal,
@@ -1028,15 +1044,39 @@ impl<R: RecordStore> RegistryService<R> {
             Committed::Replayed(r) => (r, AuditOutcome::Replayed),
         };
         if outcome == AuditOutcome::Success {
-            // care link: the lead calls the `access` branch's care-relationship hook here,
-            // once the episode is committed: `episode.provider_org` supports `child`, and
-            // `episode.referring_org` (if any) referred it.
+            self.link_episode(&episode).await?;
         }
         let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
         self.audit
             .record(principal, request_id, event.of(id).with_outcome(outcome))
             .await?;
         Ok(reply)
+    }
+
+    /// The care links an episode gives (`services/care.rs`): its provider supports the child,
+    /// its referring organisation (if any) referred it. Idempotent, so called after every
+    /// commit and on a replay.
+    async fn link_episode(&self, episode: &SupportEpisode) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        care::record_link(
+            &self.records,
+            episode.child_id,
+            &episode.provider_org,
+            CareBasis::Supports,
+            now,
+        )
+        .await?;
+        if let Some(referring) = &episode.referring_org {
+            care::record_link(
+                &self.records,
+                episode.child_id,
+                referring,
+                CareBasis::Referred,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn episode_record(
@@ -1052,10 +1092,7 @@ impl<R: RecordStore> RegistryService<R> {
             .ok_or_else(not_found)?;
         let episode: SupportEpisode = decode(&record)?;
         // An episode of a child the caller may not see looks exactly like a missing one.
-        if access::visible_child(&self.records, principal, episode.child_id)
-            .await?
-            .is_none()
-        {
+        if self.sees(principal, episode.child_id).await?.is_none() {
             return Err(not_found());
         }
         Ok((record, episode))
@@ -1132,6 +1169,7 @@ impl<R: RecordStore> RegistryService<R> {
             )
             .await
             .map_err(|e| concurrent("support episode", e))?;
+        self.link_episode(&episode).await?;
         let reply = Self::episode_reply(principal, 200, &episode, version)?;
         self.audit
             .record(
@@ -1166,10 +1204,7 @@ impl<R: RecordStore> RegistryService<R> {
         let open = q.parsed("state", parse_open)?;
         let listing = match child {
             Some(c) => {
-                if access::visible_child(&self.records, principal, c)
-                    .await?
-                    .is_none()
-                {
+                if self.sees(principal, c).await?.is_none() {
                     return Err(ServiceError::NotFound(format!("no child with id {c}")));
                 }
                 Listing {
@@ -1201,9 +1236,7 @@ impl<R: RecordStore> RegistryService<R> {
                 let seen = match visible.get(&episode.child_id) {
                     Some(v) => *v,
                     None => {
-                        let v = access::visible_child(&self.records, principal, episode.child_id)
-                            .await?
-                            .is_some();
+                        let v = self.sees(principal, episode.child_id).await?.is_some();
                         visible.insert(episode.child_id, v);
                         v
                     }
@@ -1258,10 +1291,7 @@ impl<R: RecordStore> RegistryService<R> {
                     format!("children[{i}].child_id"),
                     "is listed twice",
                 ));
-            } else if access::visible_child(&self.records, principal, link.child_id)
-                .await?
-                .is_none()
-            {
+            } else if self.sees(principal, link.child_id).await?.is_none() {
                 errors.push(FieldError::new(
                     format!("children[{i}].child_id"),
                     "is not a registered child you may see",
@@ -1301,10 +1331,7 @@ impl<R: RecordStore> RegistryService<R> {
     ) -> Result<Vec<ChildId>, ServiceError> {
         let mut out = Vec::new();
         for link in &rep.children {
-            if access::visible_child(&self.records, principal, link.child_id)
-                .await?
-                .is_some()
-            {
+            if self.sees(principal, link.child_id).await?.is_some() {
                 out.push(link.child_id);
             }
         }
@@ -1624,10 +1651,7 @@ impl<R: RecordStore> RegistryService<R> {
     ) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read legal representatives")?;
         let q = ListQuery::parse(query, &[])?;
-        if access::visible_child(&self.records, principal, child)
-            .await?
-            .is_none()
-        {
+        if self.sees(principal, child).await?.is_none() {
             return Err(ServiceError::NotFound(format!("no child with id {child}")));
         }
         let listing = Listing {

@@ -13,6 +13,7 @@ use crate::ports::{
 use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
 use crate::services::access::visible_child;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
+use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -128,7 +129,9 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     }
 
     /// Validates, stores and queues a submission; answers 202 with its id and location.
-    /// The submission (or its refusal or replay) is recorded in the child's audit trail.
+    /// The submitter's organisation gets a care link (`screened`, also on a replay, so a
+    /// retry repairs a link lost in between). The submission (or its refusal or replay) is
+    /// recorded in the child's audit trail, with the break-the-glass reason if made under one.
     pub async fn submit(
         &self,
         principal: &Principal,
@@ -149,7 +152,8 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 )),
             )
             .await?;
-        let reply = self.submit_unaudited(principal, input, idempotency).await?;
+        let (reply, break_glass_reason) =
+            self.submit_unaudited(principal, input, idempotency).await?;
         let parse = |field: &str| {
             reply.body[field]
                 .as_str()
@@ -164,9 +168,18 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         } else {
             AuditOutcome::Success
         };
+        care::record_link(
+            &self.records,
+            child,
+            &principal.organisation,
+            CareBasis::Screened,
+            self.clock.now(),
+        )
+        .await?;
         let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Create)
             .of(parse("id")?)
-            .with_outcome(outcome);
+            .with_outcome(outcome)
+            .with_break_glass_reason(break_glass_reason);
         self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
@@ -176,9 +189,9 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         principal: &Principal,
         input: NewScreeningInput,
         idempotency: Option<IdempotencyRequest>,
-    ) -> Result<Reply, ServiceError> {
+    ) -> Result<(Reply, Option<String>), ServiceError> {
         if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
-            return Ok(reply);
+            return Ok((reply, None));
         }
         let now = self.clock.now();
         if input.administered_on > now.date_naive() {
@@ -196,7 +209,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 ),
             ));
         }
-        let child = visible_child(&self.records, principal, input.child_id)
+        let (child, access) = visible_child(&self.records, principal, input.child_id, now)
             .await?
             .ok_or_else(|| {
                 ServiceError::invalid("child_id", format!("no child with id {}", input.child_id))
@@ -255,7 +268,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         )
         .await?
         {
-            Committed::Applied(r) | Committed::Replayed(r) => Ok(r),
+            Committed::Applied(r) | Committed::Replayed(r) => Ok((r, access.break_glass_reason())),
         }
     }
 
@@ -294,12 +307,11 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 reason: format!("child_id: {e}"),
             }
         })?;
-        if visible_child(&self.records, principal, child_id)
-            .await?
-            .is_none()
-        {
+        let Some((_, access)) =
+            visible_child(&self.records, principal, child_id, self.clock.now()).await?
+        else {
             return Err(not_found());
-        }
+        };
         let mut body = record.data.clone();
         let results = all_results(&self.records, id).await?;
         let history: Vec<Value> = results
@@ -317,7 +329,9 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             );
             obj.insert("results".into(), Value::Array(history));
         }
-        let event = AuditEvent::all(child_id, AuditEntity::Screening, AuditAction::Read).of(id);
+        let event = AuditEvent::all(child_id, AuditEntity::Screening, AuditAction::Read)
+            .of(id)
+            .with_break_glass_reason(access.break_glass_reason());
         self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::screening(principal, body)))
     }
@@ -383,14 +397,14 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 Some(event.clone()),
             )
             .await?;
-        if visible_child(&self.records, principal, child_id)
-            .await?
-            .is_none()
-        {
+        let Some((_, access)) =
+            visible_child(&self.records, principal, child_id, self.clock.now()).await?
+        else {
             return Err(ServiceError::NotFound(format!(
                 "no child with id {child_id}"
             )));
-        }
+        };
+        let event = event.with_break_glass_reason(access.break_glass_reason());
         let mut results = Vec::new();
         let mut cursor = None;
         loop {

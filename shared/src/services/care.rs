@@ -1,0 +1,281 @@
+//! Care relationships: the materialised link "this organisation cares for this child" that
+//! lets a specialist role see the child (issue #5; rules in `docs/SECURITY.md`).
+//!
+//! One record per child × organisation at `CHILD#<child>` / `CARE#<organisation>`, holding
+//! every basis of the link with the time it was first recorded:
+//! `{"child_id", "organisation", "since", "bases": {"registered": "<time>", …}}`.
+//!
+//! [`record_link`] is the ONE way to create or extend a link. It is idempotent: recording
+//! the same child, organisation and basis again changes nothing, a new basis is added to
+//! the existing link, and it never fails because the link already exists. Call it after
+//! the use case's own commit (a retry of the use case, e.g. with the same
+//! `Idempotency-Key`, calls it again and so repairs a link lost to a crash in between).
+//! Who calls it: child registration (`registered`, the registering organisation, also for
+//! partner files), screening submission (`screened`, the submitter's organisation), and
+//! support episodes (`supports` for the provider, `referred` for the referring organisation).
+
+use crate::domain::ChildId;
+use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError};
+use crate::services::{ServiceError, keys};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Why an organisation cares for a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CareBasis {
+    /// The organisation registered the child (API or partner file).
+    Registered,
+    /// The organisation submitted a screening of the child.
+    Screened,
+    /// The organisation referred the child to support.
+    Referred,
+    /// The organisation provides support to the child (a support episode).
+    Supports,
+}
+
+impl CareBasis {
+    /// The stored name of the basis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CareBasis::Registered => "registered",
+            CareBasis::Screened => "screened",
+            CareBasis::Referred => "referred",
+            CareBasis::Supports => "supports",
+        }
+    }
+}
+
+/// A stored care link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CareLink {
+    /// The child.
+    pub child_id: ChildId,
+    /// The organisation that cares for the child.
+    pub organisation: String,
+    /// When the link was first recorded.
+    pub since: DateTime<Utc>,
+    /// Each basis with the time it was first recorded.
+    pub bases: std::collections::BTreeMap<CareBasis, DateTime<Utc>>,
+}
+
+/// How many times [`record_link`] retries after losing a race with a concurrent writer.
+const ATTEMPTS: usize = 8;
+
+/// Records that `organisation` cares for `child` on `basis` (idempotent; see the module
+/// doc). Returns the link as stored afterwards.
+pub async fn record_link<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    organisation: &str,
+    basis: CareBasis,
+    now: DateTime<Utc>,
+) -> Result<CareLink, ServiceError> {
+    if organisation.trim().is_empty() {
+        return Err(StoreError::Invalid("a care link needs an organisation".into()).into());
+    }
+    let key = keys::care_link(child, organisation);
+    for _ in 0..ATTEMPTS {
+        match records.get(&key).await? {
+            None => {
+                let link = CareLink {
+                    child_id: child,
+                    organisation: organisation.to_owned(),
+                    since: now,
+                    bases: [(basis, now)].into_iter().collect(),
+                };
+                match records
+                    .put_new(Record::new(key.clone(), to_data(&link)?))
+                    .await
+                {
+                    Ok(()) => return Ok(link),
+                    Err(StoreError::AlreadyExists { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(record) => {
+                let mut link = parse(&record)?;
+                if link.bases.contains_key(&basis) {
+                    return Ok(link);
+                }
+                link.bases.insert(basis, now);
+                match records
+                    .put_versioned(Record::new(key.clone(), to_data(&link)?), record.version)
+                    .await
+                {
+                    Ok(_) => return Ok(link),
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Err(StoreError::Conflict {
+        pk: key.pk,
+        sk: key.sk,
+        expected: 0,
+    }
+    .into())
+}
+
+/// The link between the child and the organisation, if there is one.
+pub async fn link<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    organisation: &str,
+) -> Result<Option<CareLink>, ServiceError> {
+    match records.get(&keys::care_link(child, organisation)).await? {
+        None => Ok(None),
+        Some(record) => Ok(Some(parse(&record)?)),
+    }
+}
+
+/// Every organisation that cares for the child, by organisation.
+pub async fn links_of<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+) -> Result<Vec<CareLink>, ServiceError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = records
+            .query(
+                &keys::child(child).pk,
+                &SortKeyCondition::Prefix(keys::CARE_PREFIX.into()),
+                1000,
+                false,
+                cursor.as_deref(),
+            )
+            .await?;
+        for record in &page.records {
+            out.push(parse(record)?);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn to_data(link: &CareLink) -> Result<Value, StoreError> {
+    serde_json::to_value(link).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn parse(record: &Record) -> Result<CareLink, StoreError> {
+    serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
+        pk: record.key.pk.clone(),
+        sk: record.key.sk.clone(),
+        reason: format!("care link: {e}"),
+    })
+}
+
+/// The link record of a child registered in a batch write (partner files), for callers that
+/// create the child in the same atomic write: the child is new, so its link cannot exist.
+pub fn new_link_record(
+    child: ChildId,
+    organisation: &str,
+    basis: CareBasis,
+    now: DateTime<Utc>,
+) -> Record {
+    Record::new(
+        keys::care_link(child, organisation),
+        json!({"child_id": child, "organisation": organisation, "since": now,
+               "bases": {basis.as_str(): now}}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::EmbeddedBackend;
+
+    #[tokio::test]
+    async fn recording_is_idempotent_and_adds_bases() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = EmbeddedBackend::open(dir.path()).unwrap().records();
+        let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+        let t1: DateTime<Utc> = "2026-11-01T10:00:00Z".parse().unwrap();
+        let t2: DateTime<Utc> = "2026-11-02T10:00:00Z".parse().unwrap();
+        assert!(link(&records, child, "clinic").await.unwrap().is_none());
+        let first = record_link(&records, child, "clinic", CareBasis::Registered, t1)
+            .await
+            .unwrap();
+        let again = record_link(&records, child, "clinic", CareBasis::Registered, t2)
+            .await
+            .unwrap();
+        assert_eq!(
+            first, again,
+            "a second call with the same basis changes nothing"
+        );
+        let more = record_link(&records, child, "clinic", CareBasis::Screened, t2)
+            .await
+            .unwrap();
+        assert_eq!(more.since, t1);
+        assert_eq!(more.bases.len(), 2);
+        assert_eq!(more.bases[&CareBasis::Screened], t2);
+        record_link(&records, child, "school", CareBasis::Supports, t2)
+            .await
+            .unwrap();
+        let all = links_of(&records, child).await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|l| l.organisation.as_str())
+                .collect::<Vec<_>>(),
+            ["clinic", "school"]
+        );
+        assert_eq!(link(&records, child, "clinic").await.unwrap(), Some(more));
+        assert!(link(&records, child, "other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_link_record_reads_back_as_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = EmbeddedBackend::open(dir.path()).unwrap().records();
+        let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+        let now: DateTime<Utc> = "2026-11-01T10:00:00Z".parse().unwrap();
+        records
+            .put_new(new_link_record(
+                child,
+                "partner",
+                CareBasis::Registered,
+                now,
+            ))
+            .await
+            .unwrap();
+        let stored = link(&records, child, "partner").await.unwrap().unwrap();
+        assert_eq!(stored.bases[&CareBasis::Registered], now);
+        assert!(
+            record_link(&records, child, "", CareBasis::Registered, now)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_recorders_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = EmbeddedBackend::open(dir.path()).unwrap().records();
+        let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+        let now = Utc::now();
+        let bases = [
+            CareBasis::Registered,
+            CareBasis::Screened,
+            CareBasis::Referred,
+            CareBasis::Supports,
+        ];
+        let tasks: Vec<_> = bases
+            .iter()
+            .map(|b| {
+                let records = records.clone();
+                let b = *b;
+                tokio::spawn(async move { record_link(&records, child, "org", b, now).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let stored = link(&records, child, "org").await.unwrap().unwrap();
+        assert_eq!(stored.bases.len(), 4);
+    }
+}
