@@ -198,6 +198,7 @@ pub struct AuditTrail<R> {
     pseudonyms: Pseudonymizer,
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
+    archive: Option<Arc<dyn crate::services::audit_archive::ArchiveSink>>,
 }
 
 /// Roles that may read the audit trail.
@@ -219,7 +220,18 @@ impl<R: RecordStore> AuditTrail<R> {
             pseudonyms: Pseudonymizer::new(pseudonym_key),
             clock,
             retention_days,
+            archive: None,
         }
+    }
+
+    /// The same trail, copying every appended entry to a write-once archive right after the
+    /// chain write (`services::audit_archive`); an append whose copy fails is an error.
+    pub fn with_archive(
+        mut self,
+        archive: Arc<dyn crate::services::audit_archive::ArchiveSink>,
+    ) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// The pseudonym of a child under this trail's key.
@@ -318,7 +330,12 @@ impl<R: RecordStore> AuditTrail<R> {
                 .transact(vec![WriteOp::PutNew(record), head_op])
                 .await
             {
-                Ok(()) => return Ok(entry),
+                Ok(()) => {
+                    if let Some(archive) = &self.archive {
+                        archive.archive(&entry).await?;
+                    }
+                    return Ok(entry);
+                }
                 // Another append took this sequence number first: read the new head, retry.
                 Err(StoreError::TransactionCancelled { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -384,6 +401,27 @@ impl<R: RecordStore> AuditTrail<R> {
             .iter()
             .filter_map(|r| serde_json::from_value(r.data.clone()).ok())
             .collect())
+    }
+
+    /// Every stored, readable entry of the chain with this pseudonym, in order.
+    pub async fn stored_entries(&self, child: &Pseudonym) -> Result<Vec<AuditEntry>, ServiceError> {
+        let records = self.all_records(child).await?;
+        Ok(records
+            .iter()
+            .filter_map(|r| serde_json::from_value(r.data.clone()).ok())
+            .collect())
+    }
+
+    /// [`AuditTrail::verify`] of the chain with this pseudonym.
+    pub async fn verify_pseudonym(&self, child: &Pseudonym) -> Result<Verification, ServiceError> {
+        let records = self.all_records(child).await?;
+        let head = self.records.get(&keys::audit_head(child)).await?;
+        Ok(verify_chain(
+            child,
+            &records,
+            head.as_ref(),
+            self.retention_days.is_some(),
+        ))
     }
 
     /// Walks a child's chain and reports every modified, removed or reordered entry.

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_archive;
 pub mod catalogue;
 pub mod children;
 pub mod idempotency;
