@@ -1,7 +1,8 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
-//! (`serve`), mints development tokens (`token`), scores screenings offline (`score`) and
-//! imports partner files (`import`).
+//! (`serve`), mints development tokens (`token`), scores screenings offline (`score`),
+//! imports partner files (`import`) and verifies the audit trail (`audit verify`).
 
+pub mod audit;
 pub mod http_bridge;
 pub mod import;
 pub mod keys;
@@ -62,6 +63,12 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// The audit trail: `ravis audit verify` checks the chains against the write-once archive.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -83,6 +90,17 @@ pub enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 8 * 3600)]
         ttl: u64,
+    },
+}
+
+/// `ravis audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Compare every audit chain (or one child's) with the archive; exit 1 on any difference.
+    Verify {
+        /// Only this child (RAVIS child id).
+        #[arg(long)]
+        child: Option<ravis::domain::ChildId>,
     },
 }
 
@@ -160,6 +178,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             ))?;
             import::report_outcome(&outcome)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { child },
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let reports = runtime.block_on(audit::verify(&data_dir, child))?;
+            audit::report(&reports)
         }
         Command::Token {
             roles,

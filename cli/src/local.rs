@@ -18,6 +18,7 @@ use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::{ArchiveSink, AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
@@ -89,6 +90,9 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
+    // Every audit entry is also copied to the write-once archive bucket (`ravis audit verify`).
+    let archive: Arc<dyn ArchiveSink> =
+        Arc::new(AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?));
     let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
@@ -100,7 +104,8 @@ pub async fn serve(
                 &keys.pseudonym_key,
                 Arc::clone(&clock),
                 None,
-            ),
+            )
+            .with_archive(Arc::clone(&archive)),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -114,7 +119,8 @@ pub async fn serve(
                     &keys.pseudonym_key,
                     Arc::clone(&clock),
                     None,
-                ),
+                )
+                .with_archive(Arc::clone(&archive)),
             ),
             CatalogueService::builtin(Arc::clone(&engine))?,
         ),

@@ -81,6 +81,8 @@ pub struct Settings {
     pub pseudonym_key: Vec<u8>,
     /// How long audit entries are kept (`RAVIS_AUDIT_RETENTION_DAYS`); `None` keeps them.
     pub audit_retention_days: Option<u32>,
+    /// Bucket of the write-once audit archive (`RAVIS_AUDIT_ARCHIVE_BUCKET`; S3 Object Lock).
+    pub audit_archive_bucket: Option<String>,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
@@ -196,6 +198,7 @@ impl Settings {
             identity_hmac_key,
             pseudonym_key,
             audit_retention_days,
+            audit_archive_bucket: vars.get("RAVIS_AUDIT_ARCHIVE_BUCKET"),
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
@@ -206,6 +209,13 @@ impl Settings {
         self.scoring_queue_url
             .as_deref()
             .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+    }
+
+    /// The audit archive bucket, required by every function that appends audit entries.
+    pub fn require_audit_archive_bucket(&self) -> Result<&str, ConfigError> {
+        self.audit_archive_bucket
+            .as_deref()
+            .ok_or(ConfigError::Missing("RAVIS_AUDIT_ARCHIVE_BUCKET"))
     }
 
     /// The partner bucket name, required by the intake worker.
@@ -368,5 +378,21 @@ mod tests {
         vars.insert("RAVIS_PARTNER_BUCKET", "ravis-dev-partner");
         let s = Settings::from_vars(&vars).unwrap();
         assert_eq!(s.require_partner_bucket().unwrap(), "ravis-dev-partner");
+    }
+
+    #[test]
+    fn the_audit_archive_bucket_is_required_by_the_functions_that_audit() {
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(
+            s.require_audit_archive_bucket().unwrap_err().to_string(),
+            "environment variable RAVIS_AUDIT_ARCHIVE_BUCKET is required but not set"
+        );
+        let mut vars = base();
+        vars.insert("RAVIS_AUDIT_ARCHIVE_BUCKET", "ravis-dev-audit-archive");
+        let s = Settings::from_vars(&vars).unwrap();
+        assert_eq!(
+            s.require_audit_archive_bucket().unwrap(),
+            "ravis-dev-audit-archive"
+        );
     }
 }

@@ -67,7 +67,10 @@ async fn rewrite_chain<R: RecordStore>(
     let mut head = records.get(&head_key).await.expect("get").expect("head");
     head.data["hash"] = serde_json::json!(prev_hash);
     let version = head.version;
-    records.put_versioned(head, version).await.expect("put head");
+    records
+        .put_versioned(head, version)
+        .await
+        .expect("put head");
 }
 
 /// The whole archive contract on one record store and one (archive) blob store.
@@ -90,11 +93,16 @@ where
     for entry in &stored {
         let key = entry_key(&pseudonym, entry.body.seq);
         assert!(key.starts_with(&format!("audit/{pseudonym}/")), "{key}");
-        assert!(!key.contains(&child.to_string()), "the archive never names the child");
+        assert!(
+            !key.contains(&child.to_string()),
+            "the archive never names the child"
+        );
         let bytes = blobs.get(&key).await.expect("archived");
         assert_eq!(bytes.as_ref(), entry_bytes(entry).as_slice());
     }
-    let v = verify_child(&trail, &archive, &pseudonym).await.expect("verify");
+    let v = verify_child(&trail, &archive, &pseudonym)
+        .await
+        .expect("verify");
     assert!(v.intact, "{v:?}");
     assert_eq!((v.stored, v.archived), (4, 4));
 
@@ -118,8 +126,13 @@ where
     // passes the store's own chain check, but not the archive comparison.
     rewrite_chain(&records, &trail, child, 2).await;
     let chain_only = trail.verify(child).await.expect("verify");
-    assert!(chain_only.intact, "the forgery is consistent in the store: {chain_only:?}");
-    let v = verify_child(&trail, &archive, &pseudonym).await.expect("verify");
+    assert!(
+        chain_only.intact,
+        "the forgery is consistent in the store: {chain_only:?}"
+    );
+    let v = verify_child(&trail, &archive, &pseudonym)
+        .await
+        .expect("verify");
     assert!(!v.intact);
     let seqs: Vec<u64> = v.differences.iter().map(|d| d.seq).collect();
     assert_eq!(seqs, vec![2, 3, 4], "{v:?}");
@@ -169,7 +182,10 @@ where
     let v = verify_child(&trail, &archive, &p3).await.expect("verify");
     assert_eq!(v.differences.len(), 1, "{v:?}");
     assert_eq!(v.differences[0].seq, 1);
-    assert!(v.differences[0].problem.contains("not in the archive"), "{v:?}");
+    assert!(
+        v.differences[0].problem.contains("not in the archive"),
+        "{v:?}"
+    );
 
     // verify_all finds every archived child and reports each.
     let all = verify_all(&trail, &archive).await.expect("verify all");

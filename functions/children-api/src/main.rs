@@ -1,10 +1,11 @@
 //! Lambda `children-api`: `POST /children`, `GET /children/{id}`, `GET /audit`, `GET /audit/report`.
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, children_api::ChildrenApi, lambda::serve_http};
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::AuditArchive;
 use ravis::services::children::ChildrenService;
 use std::sync::Arc;
 
@@ -20,7 +21,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         &settings.pseudonym_key,
         clock.clone(),
         settings.audit_retention_days,
-    );
+    )
+    // Every audit entry is also copied to the write-once archive (S3 Object Lock).
+    .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
+        aws.s3.clone(),
+        settings.require_audit_archive_bucket()?,
+    ))));
     let service = ChildrenService::new(
         records,
         clock,

@@ -148,7 +148,11 @@ impl<B: BlobStore> AuditArchive<B> {
         loop {
             let page = self
                 .blobs
-                .list(ARCHIVE_PREFIX, crate::ports::blobs::MAX_PAGE, cursor.as_deref())
+                .list(
+                    ARCHIVE_PREFIX,
+                    crate::ports::blobs::MAX_PAGE,
+                    cursor.as_deref(),
+                )
                 .await?;
             for meta in page.objects {
                 if let Some((child, _)) = meta.key[ARCHIVE_PREFIX.len()..].split_once('/')
