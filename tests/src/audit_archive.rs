@@ -196,3 +196,92 @@ where
     assert_eq!(found, expected);
     assert!(all.iter().all(|v| !v.intact));
 }
+
+/// Every read of an audit trail by a data protection officer is itself recorded, in the
+/// DPO-access chain (archived like every chain); another DPO reads that chain through the
+/// same view, and that read is recorded too. A refused read records nothing there.
+pub async fn dpo_reads_are_chained<R, B>(records: R, blobs: B)
+where
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+{
+    use ravis::services::ServiceError;
+    use ravis::services::audit::{AuditEntity, dpo_access_chain};
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let archive = AuditArchive::new(blobs);
+    let trail = AuditTrail::new(records, PSEUDONYM_KEY, clock, None)
+        .with_archive(Arc::new(archive.clone()));
+    let dpo = Principal {
+        subject: "dpo-1".into(),
+        roles: vec![Role::DataProtectionOfficer],
+        organisation: "ministry".into(),
+        territory: None,
+        purpose: Some("data-subject-request".into()),
+    };
+    let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+    append(&trail, child, 2).await;
+    let dpo_chain = dpo_access_chain();
+    let before = trail.entries(dpo_chain).await.expect("entries").len();
+
+    // A nurse may not read the trail, and the refusal leaves no DPO-access entry.
+    match trail.dpo_report(&principal(), "req-nurse", child).await {
+        Err(ServiceError::Forbidden(_)) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert_eq!(
+        trail.entries(dpo_chain).await.expect("entries").len(),
+        before
+    );
+
+    let page = trail
+        .dpo_entries(&dpo, "req-dpo-1", child, None, None)
+        .await
+        .expect("entries");
+    assert_eq!(page.body["entries"].as_array().expect("entries").len(), 2);
+    trail
+        .dpo_report(&dpo, "req-dpo-2", child)
+        .await
+        .expect("report");
+    // The child's own chain is unchanged: the DPO's reads are not the child's data.
+    assert_eq!(trail.entries(child).await.expect("entries").len(), 2);
+
+    let log = trail.entries(dpo_chain).await.expect("entries");
+    assert_eq!(log.len(), before + 2);
+    let pseudonym = trail.pseudonym(child).to_string();
+    for (entry, (request, view)) in log[before..]
+        .iter()
+        .zip([("req-dpo-1", "entries"), ("req-dpo-2", "report")])
+    {
+        assert_eq!(entry.body.entity, AuditEntity::AuditTrail);
+        assert_eq!(entry.body.entity_id.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(entry.body.fields, vec![view.to_owned()]);
+        assert_eq!(entry.body.request_id, request);
+        assert_eq!(entry.body.actor.subject, "dpo-1");
+        assert_eq!(entry.body.purpose.as_deref(), Some("data-subject-request"));
+    }
+
+    // A second DPO reads the DPO-access chain through the same view; that read is recorded.
+    let second = Principal {
+        subject: "dpo-2".into(),
+        ..dpo.clone()
+    };
+    let page = trail
+        .dpo_entries(&second, "req-dpo-3", dpo_chain, None, None)
+        .await
+        .expect("DPO-access chain");
+    assert_eq!(
+        page.body["entries"].as_array().expect("entries").len(),
+        before + 2
+    );
+    assert_eq!(page.body["verification"]["intact"], true);
+    let log = trail.entries(dpo_chain).await.expect("entries");
+    assert_eq!(log.len(), before + 3);
+    assert_eq!(log[before + 2].body.actor.subject, "dpo-2");
+
+    // The DPO-access chain is archived and verifies against the archive.
+    let v = verify_child(&trail, &archive, &trail.pseudonym(dpo_chain))
+        .await
+        .expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.archived, (before + 3) as u64);
+}

@@ -32,3 +32,12 @@ async fn the_archive_anchors_the_chain_on_dynamodb_and_an_object_lock_bucket() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn dpo_reads_are_recorded_in_their_own_chain_on_dynamodb() {
+    ravis_tests::audit_archive::dpo_reads_are_chained(
+        fresh_record_store().await,
+        ravis_tests::aws::fresh_object_lock_store().await,
+    )
+    .await;
+}

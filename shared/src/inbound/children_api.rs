@@ -62,6 +62,7 @@ impl<R: RecordStore> ChildrenApi<R> {
                     .audit()
                     .dpo_entries(
                         &ctx.principal,
+                        &ctx.req.request_id,
                         child_param(ctx)?,
                         limit,
                         ctx.req.query_param("cursor"),
@@ -71,7 +72,7 @@ impl<R: RecordStore> ChildrenApi<R> {
             Route::AuditReport => Ok(self
                 .0
                 .audit()
-                .dpo_report(&ctx.principal, child_param(ctx)?)
+                .dpo_report(&ctx.principal, &ctx.req.request_id, child_param(ctx)?)
                 .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }

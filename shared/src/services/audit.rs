@@ -75,6 +75,17 @@ pub enum AuditEntity {
     Screening,
     /// A child's risk profile (all results).
     RiskProfile,
+    /// A child's audit trail, read by a data protection officer (entries of the DPO-access
+    /// chain; `entity_id` is the pseudonym of the child whose trail was read).
+    AuditTrail,
+}
+
+/// The reserved id whose chain is the DPO-access chain: every read of an audit trail
+/// (`GET /audit`, `GET /audit/report`) is recorded there. The nil UUID is never a child's
+/// id (ids are UUIDv7); a data protection officer reads this chain with
+/// `GET /audit?child=00000000-0000-0000-0000-000000000000`, and that read is recorded too.
+pub fn dpo_access_chain() -> ChildId {
+    ChildId::from_uuid(uuid::Uuid::nil())
 }
 
 /// One access to record, as the use case describes it.
@@ -437,10 +448,32 @@ impl<R: RecordStore> AuditTrail<R> {
         ))
     }
 
+    /// Records a data protection officer's read of a child's trail in the DPO-access chain
+    /// ([`dpo_access_chain`]); `view` names what was read (`entries` or `report`).
+    async fn record_dpo_read(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        child: ChildId,
+        view: &str,
+    ) -> Result<(), ServiceError> {
+        let event = AuditEvent {
+            child: dpo_access_chain(),
+            entity: AuditEntity::AuditTrail,
+            entity_id: Some(self.pseudonyms.child(child).to_string()),
+            action: AuditAction::Read,
+            fields: vec![view.to_owned()],
+            outcome: AuditOutcome::Success,
+        };
+        self.record(principal, request_id, event).await.map(|_| ())
+    }
+
     /// `GET /audit?child=…`: a page of the child's entries and the chain's verification.
+    /// The read is recorded in the DPO-access chain before anything is returned.
     pub async fn dpo_entries(
         &self,
         principal: &Principal,
+        request_id: &str,
         child: ChildId,
         limit: Option<usize>,
         cursor: Option<&str>,
@@ -460,6 +493,8 @@ impl<R: RecordStore> AuditTrail<R> {
             other => other,
         })?;
         let verification = self.verify(child).await?;
+        self.record_dpo_read(principal, request_id, child, "entries")
+            .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,
             child = %self.pseudonyms.child(child), intact = verification.intact, "audit trail read");
         Ok(Reply::ok(json!({
@@ -471,15 +506,18 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 
     /// `GET /audit/report?child=…`: who has seen the child's data, by organisation, role
-    /// and day, with the chain's verification.
+    /// and day, with the chain's verification. The read is recorded in the DPO-access chain.
     pub async fn dpo_report(
         &self,
         principal: &Principal,
+        request_id: &str,
         child: ChildId,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, AUDIT_READERS, "read the audit trail")?;
         let entries = self.entries(child).await?;
         let verification = self.verify(child).await?;
+        self.record_dpo_read(principal, request_id, child, "report")
+            .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,
             child = %self.pseudonyms.child(child), intact = verification.intact, "access report read");
         Ok(Reply::ok(json!({
