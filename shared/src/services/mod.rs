@@ -2,6 +2,7 @@
 //! the inbound layer turns those into HTTP responses in one place.
 
 pub mod access;
+pub mod analytics;
 pub mod audit;
 pub mod audit_archive;
 pub mod catalogue;
