@@ -137,6 +137,33 @@ where
     let seqs: Vec<u64> = v.differences.iter().map(|d| d.seq).collect();
     assert_eq!(seqs, vec![2, 3, 4], "{v:?}");
     assert!(v.differences[0].problem.contains("modified"), "{v:?}");
+    // The data protection officer's view reports the same: its verification includes the
+    // archive comparison.
+    let dpo = Principal {
+        subject: "dpo-1".into(),
+        roles: vec![Role::DataProtectionOfficer],
+        organisation: "ministry".into(),
+        territory: None,
+        purpose: None,
+    };
+    let report = trail
+        .dpo_report(&dpo, "req-dpo", child)
+        .await
+        .expect("report");
+    assert_eq!(
+        report.body["verification"]["intact"], false,
+        "{}",
+        report.body
+    );
+    let seqs: Vec<u64> = report.body["verification"]["breaks"]
+        .as_array()
+        .expect("breaks")
+        .iter()
+        .map(|b| b["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    let verification = trail.verify_with_archive(child).await.expect("verify");
+    assert!(!verification.intact);
 
     // Removing an entry from the store (end of the chain, head moved back) is caught too.
     let child2 = ChildId::from_uuid(uuid::Uuid::now_v7());
@@ -191,10 +218,15 @@ where
     let all = verify_all(&trail, &archive).await.expect("verify all");
     let mut found: Vec<_> = all.iter().map(|v| v.child.clone()).collect();
     found.sort();
-    let mut expected = vec![pseudonym, p2, p3];
+    let dpo_chain = trail.pseudonym(ravis::services::audit::dpo_access_chain());
+    let mut expected = vec![pseudonym, p2, p3, dpo_chain.clone()];
     expected.sort();
     assert_eq!(found, expected);
-    assert!(all.iter().all(|v| !v.intact));
+    // Every tampered chain is reported; the DPO-access chain is intact.
+    assert!(
+        all.iter().all(|v| v.intact == (v.child == dpo_chain)),
+        "{all:?}"
+    );
 }
 
 /// Every read of an audit trail by a data protection officer is itself recorded, in the

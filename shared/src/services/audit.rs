@@ -435,6 +435,30 @@ impl<R: RecordStore> AuditTrail<R> {
         ))
     }
 
+    /// [`AuditTrail::verify`], and, when the trail has an archive, the comparison of the
+    /// stored entries with their archived copies: every difference is a break too, so a
+    /// chain rewritten in the store with recomputed hashes is not `intact`.
+    pub async fn verify_with_archive(&self, child: ChildId) -> Result<Verification, ServiceError> {
+        let mut verification = self.verify(child).await?;
+        if let Some(archive) = &self.archive {
+            let pseudonym = self.pseudonyms.child(child);
+            let stored = self.stored_entries(&pseudonym).await?;
+            let differences = archive
+                .differences(
+                    &pseudonym,
+                    &stored,
+                    verification.expired_before.unwrap_or(0),
+                )
+                .await?;
+            if !differences.is_empty() {
+                verification.intact = false;
+                verification.breaks.extend(differences);
+                verification.breaks.sort_by_key(|b| b.seq);
+            }
+        }
+        Ok(verification)
+    }
+
     /// Walks a child's chain and reports every modified, removed or reordered entry.
     pub async fn verify(&self, child: ChildId) -> Result<Verification, ServiceError> {
         let pseudonym = self.pseudonyms.child(child);
@@ -492,7 +516,7 @@ impl<R: RecordStore> AuditTrail<R> {
             }
             other => other,
         })?;
-        let verification = self.verify(child).await?;
+        let verification = self.verify_with_archive(child).await?;
         self.record_dpo_read(principal, request_id, child, "entries")
             .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,
@@ -515,7 +539,7 @@ impl<R: RecordStore> AuditTrail<R> {
     ) -> Result<Reply, ServiceError> {
         require_role(principal, AUDIT_READERS, "read the audit trail")?;
         let entries = self.entries(child).await?;
-        let verification = self.verify(child).await?;
+        let verification = self.verify_with_archive(child).await?;
         self.record_dpo_read(principal, request_id, child, "report")
             .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,

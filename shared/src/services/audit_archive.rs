@@ -72,14 +72,23 @@ pub enum ArchiveWrite {
     AlreadyArchived,
 }
 
-/// Where [`AuditTrail`] sends every appended entry (object-safe, so the trail's type does
-/// not depend on the blob store).
+/// A boxed future of an archive operation.
+pub type ArchiveFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
+
+/// Where [`AuditTrail`] sends every appended entry, and what it compares its chains with
+/// (object-safe, so the trail's type does not depend on the blob store).
 pub trait ArchiveSink: Send + Sync {
     /// Archives one entry; an error means the entry is not known to be archived.
-    fn archive<'a>(
+    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()>;
+
+    /// Every difference between a chain's stored entries and its archived copies (see
+    /// [`compare`]).
+    fn differences<'a>(
         &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>>;
+        child: &'a Pseudonym,
+        stored: &'a [AuditEntry],
+        expired_before: u64,
+    ) -> ArchiveFuture<'a, Vec<ChainBreak>>;
 }
 
 /// The archive over a blob store.
@@ -175,15 +184,67 @@ impl<B: BlobStore> AuditArchive<B> {
 }
 
 impl<B: BlobStore> ArchiveSink for AuditArchive<B> {
-    fn archive<'a>(
-        &'a self,
-        entry: &'a AuditEntry,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send + 'a>> {
+    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()> {
         Box::pin(async move {
             self.put(entry).await?;
             Ok(())
         })
     }
+
+    fn differences<'a>(
+        &'a self,
+        child: &'a Pseudonym,
+        stored: &'a [AuditEntry],
+        expired_before: u64,
+    ) -> ArchiveFuture<'a, Vec<ChainBreak>> {
+        Box::pin(async move {
+            let archived = self.objects(child).await?;
+            let stored: BTreeMap<u64, AuditEntry> =
+                stored.iter().map(|e| (e.body.seq, e.clone())).collect();
+            Ok(compare(&stored, &archived, expired_before))
+        })
+    }
+}
+
+/// Compares stored entries with archived objects (both by sequence number) and names every
+/// entry that differs, is missing from one side, or whose archived copy is damaged.
+/// Archived entries before `expired_before` that are gone from the store expired under
+/// the retention setting and are not a difference.
+pub fn compare(
+    stored: &BTreeMap<u64, AuditEntry>,
+    archived: &BTreeMap<u64, Bytes>,
+    expired_before: u64,
+) -> Vec<ChainBreak> {
+    let mut differences = Vec::new();
+    let mut seqs: Vec<u64> = stored.keys().chain(archived.keys()).copied().collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    for seq in seqs {
+        let problem = match (stored.get(&seq), archived.get(&seq)) {
+            (_, Some(_)) if seq == 0 => Some("archive object with an invalid key".to_owned()),
+            (Some(entry), Some(bytes)) => match serde_json::from_slice::<AuditEntry>(bytes) {
+                Err(e) => Some(format!("archived copy is unreadable: {e}")),
+                Ok(copy) if copy.body.hash() != copy.hash => {
+                    Some("archived copy does not match its own hash".to_owned())
+                }
+                Ok(copy) if copy != *entry => Some(
+                    "stored entry differs from its archived copy (modified in the store)"
+                        .to_owned(),
+                ),
+                Ok(_) => None,
+            },
+            (Some(_), None) => Some("stored entry is not in the archive".to_owned()),
+            (None, Some(_)) if seq < expired_before => None,
+            (None, Some(_)) => {
+                Some("archived entry is missing from the store (removed)".to_owned())
+            }
+            (None, None) => None,
+        };
+        if let Some(problem) = problem {
+            differences.push(ChainBreak { seq, problem });
+        }
+    }
+    differences
 }
 
 /// The comparison of one child's stored chain with its archive.
@@ -222,36 +283,7 @@ pub async fn verify_child<R: RecordStore, B: BlobStore>(
         .map(|e| (e.body.seq, e))
         .collect();
     let archived = archive.objects(child).await?;
-    let expired_before = chain.expired_before.unwrap_or(0);
-    let mut differences = Vec::new();
-    let mut seqs: Vec<u64> = stored.keys().chain(archived.keys()).copied().collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    for seq in seqs {
-        let problem = match (stored.get(&seq), archived.get(&seq)) {
-            (_, Some(_)) if seq == 0 => Some("archive object with an invalid key".to_owned()),
-            (Some(entry), Some(bytes)) => match serde_json::from_slice::<AuditEntry>(bytes) {
-                Err(e) => Some(format!("archived copy is unreadable: {e}")),
-                Ok(copy) if copy.body.hash() != copy.hash => {
-                    Some("archived copy does not match its own hash".to_owned())
-                }
-                Ok(copy) if copy != *entry => Some(
-                    "stored entry differs from its archived copy (modified in the store)"
-                        .to_owned(),
-                ),
-                Ok(_) => None,
-            },
-            (Some(_), None) => Some("stored entry is not in the archive".to_owned()),
-            (None, Some(_)) if seq < expired_before => None,
-            (None, Some(_)) => {
-                Some("archived entry is missing from the store (removed)".to_owned())
-            }
-            (None, None) => None,
-        };
-        if let Some(problem) = problem {
-            differences.push(ChainBreak { seq, problem });
-        }
-    }
+    let differences = compare(&stored, &archived, chain.expired_before.unwrap_or(0));
     Ok(ArchiveVerification {
         child: child.clone(),
         intact: chain.intact && differences.is_empty(),
