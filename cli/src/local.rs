@@ -19,6 +19,7 @@ use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::{ArchiveSink, AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::registry_service::RegistryService;
@@ -91,6 +92,9 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
+    // Every audit entry is also copied to the write-once archive bucket (`ravis audit verify`).
+    let archive: Arc<dyn ArchiveSink> =
+        Arc::new(AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?));
     let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
@@ -102,7 +106,8 @@ pub async fn serve(
                 &keys.pseudonym_key,
                 Arc::clone(&clock),
                 None,
-            ),
+            )
+            .with_archive(Arc::clone(&archive)),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -116,7 +121,8 @@ pub async fn serve(
                     &keys.pseudonym_key,
                     Arc::clone(&clock),
                     None,
-                ),
+                )
+                .with_archive(Arc::clone(&archive)),
             ),
             CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
@@ -129,7 +135,8 @@ pub async fn serve(
                 &keys.pseudonym_key,
                 Arc::clone(&clock),
                 None,
-            ),
+            )
+            .with_archive(Arc::clone(&archive)),
             &keys.identity_hmac_key,
         )),
     };
@@ -207,12 +214,15 @@ pub async fn serve(
                 Arc::clone(&ids),
                 &keys.identity_hmac_key,
             )
-            .with_audit(AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            )),
+            .with_audit(
+                AuditTrail::new(
+                    records.clone(),
+                    &keys.pseudonym_key,
+                    Arc::clone(&clock),
+                    None,
+                )
+                .with_archive(Arc::clone(&archive)),
+            ),
             crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
             PARTNER_BUCKET,
         ));
