@@ -95,19 +95,22 @@ pub async fn serve(
     // Every audit entry is also copied to the write-once archive bucket (`ravis audit verify`).
     let archive: Arc<dyn ArchiveSink> =
         Arc::new(AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?));
+    let audit = || {
+        AuditTrail::new(
+            records.clone(),
+            &keys.pseudonym_key,
+            Arc::clone(&clock),
+            None,
+        )
+        .with_archive(Arc::clone(&archive))
+    };
     let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
             Arc::clone(&clock),
             Arc::clone(&ids),
             &keys.identity_hmac_key,
-            AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            )
-            .with_archive(Arc::clone(&archive)),
+            audit(),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -116,13 +119,7 @@ pub async fn serve(
                 Arc::clone(&clock),
                 Arc::clone(&ids),
                 Arc::clone(&engine),
-                AuditTrail::new(
-                    records.clone(),
-                    &keys.pseudonym_key,
-                    Arc::clone(&clock),
-                    None,
-                )
-                .with_archive(Arc::clone(&archive)),
+                audit(),
             ),
             CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
@@ -130,13 +127,7 @@ pub async fn serve(
             records.clone(),
             Arc::clone(&clock),
             Arc::clone(&ids),
-            AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            )
-            .with_archive(Arc::clone(&archive)),
+            audit(),
             &keys.identity_hmac_key,
         )),
     };
@@ -214,15 +205,7 @@ pub async fn serve(
                 Arc::clone(&ids),
                 &keys.identity_hmac_key,
             )
-            .with_audit(
-                AuditTrail::new(
-                    records.clone(),
-                    &keys.pseudonym_key,
-                    Arc::clone(&clock),
-                    None,
-                )
-                .with_archive(Arc::clone(&archive)),
-            ),
+            .with_audit(audit()),
             crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
             PARTNER_BUCKET,
         ));

@@ -10,10 +10,11 @@
 //! pseudonyms of the audit trail.
 
 use crate::domain::{Atvk, ChildId, KeyedHasher, Pseudonym, Pseudonymizer, Sex};
-use crate::ports::{RecordStore, SortKeyCondition, StoreError};
-use crate::scoring::{RiskLevel, ScoreResult};
+use crate::ports::RecordStore;
+use crate::scoring::RiskLevel;
+use crate::services::ServiceError;
 use crate::services::children::load_child;
-use crate::services::{ServiceError, keys};
+use crate::services::screenings::child_results;
 use serde::Serialize;
 use std::io::Write;
 
@@ -111,41 +112,20 @@ impl<R: RecordStore> AnalyticsExport<R> {
         };
         let pseudonym = self.pseudonyms.child(child_id);
         let mut rows = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .records
-                .query_index(
-                    &keys::child_index(child_id),
-                    &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                    1000,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for record in page.records {
-                let result: ScoreResult =
-                    serde_json::from_value(record.data).map_err(|e| StoreError::Corrupt {
-                        pk: record.key.pk.clone(),
-                        sk: record.key.sk.clone(),
-                        reason: e.to_string(),
-                    })?;
-                rows.push(AnalyticsRow {
-                    child: pseudonym.clone(),
-                    age_band_months: age_band(result.age_months),
-                    sex: child.sex,
-                    municipality: child.atvk.as_ref().map(municipality),
-                    instrument: result.instrument,
-                    instrument_version: result.instrument_version,
-                    risk_level: result.risk_level,
-                    month: result.administered_on.format("%Y-%m").to_string(),
-                });
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(rows),
-            }
+        for stored in child_results(&self.records, child_id).await? {
+            let result = stored.result;
+            rows.push(AnalyticsRow {
+                child: pseudonym.clone(),
+                age_band_months: age_band(result.age_months),
+                sex: child.sex,
+                municipality: child.atvk.as_ref().map(municipality),
+                instrument: result.instrument,
+                instrument_version: result.instrument_version,
+                risk_level: result.risk_level,
+                month: result.administered_on.format("%Y-%m").to_string(),
+            });
         }
+        Ok(rows)
     }
 
     /// Writes the rows of every child in `children` as JSON Lines to `out`.
