@@ -4,9 +4,11 @@
 //! Documented in `docs/INTAKE.md`.
 
 pub mod children;
+pub mod organisations;
 pub mod population_register;
 pub mod reader;
 pub mod service;
+pub mod support_episodes;
 pub mod worker;
 
 pub use reader::Format;
@@ -24,17 +26,31 @@ pub enum Kind {
     /// Population-register updates (`inbox/population-register/`): code changes, address
     /// changes, deaths, emigrations.
     PopulationRegister,
+    /// Organisations (`inbox/organisations/`), keyed by their code.
+    Organisations,
+    /// Support episodes (`inbox/support-episodes/`), keyed by the partner's `external_id`.
+    SupportEpisodes,
 }
 
 /// The names of every kind, for messages.
-pub const KIND_NAMES: &str = "children, population-register";
+pub const KIND_NAMES: &str = "children, population-register, organisations, support-episodes";
 
 impl Kind {
+    /// Every kind (the inbox folders of `ravis serve`).
+    pub const ALL: [Kind; 4] = [
+        Kind::Children,
+        Kind::PopulationRegister,
+        Kind::Organisations,
+        Kind::SupportEpisodes,
+    ];
+
     /// The kind named by an inbox folder or `--kind` value.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "children" => Some(Self::Children),
             "population-register" => Some(Self::PopulationRegister),
+            "organisations" => Some(Self::Organisations),
+            "support-episodes" => Some(Self::SupportEpisodes),
             _ => None,
         }
     }
@@ -44,6 +60,8 @@ impl Kind {
         match self {
             Self::Children => "children",
             Self::PopulationRegister => "population-register",
+            Self::Organisations => "organisations",
+            Self::SupportEpisodes => "support-episodes",
         }
     }
 
@@ -52,6 +70,8 @@ impl Kind {
         match self {
             Self::Children => children::COLUMNS,
             Self::PopulationRegister => population_register::COLUMNS,
+            Self::Organisations => organisations::COLUMNS,
+            Self::SupportEpisodes => support_episodes::COLUMNS,
         }
     }
 }
@@ -77,6 +97,10 @@ mod tests {
             Some(Kind::PopulationRegister)
         );
         assert_eq!(Kind::parse("families"), None);
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            assert!(KIND_NAMES.contains(kind.as_str()));
+        }
         assert!(strict_from_name("a.STRICT.csv"));
         assert!(strict_from_name("a.strict.jsonl"));
         assert!(!strict_from_name("strict.csv"));

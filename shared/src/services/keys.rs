@@ -133,6 +133,15 @@ pub fn episode(id: crate::domain::EpisodeId) -> Key {
     Key::new(EPISODES, format!("{EPISODE_PREFIX}{id}"))
 }
 
+/// Partition of the partner-file idempotency index of support episodes.
+pub const EPISODE_EXTERNAL: &str = "EPISODE_EXT";
+
+/// The episode a partner recorded under its own `external_id` (the `support-episodes` file
+/// kind's natural key), scoped by the organisation the file came from.
+pub fn episode_external(source_org: &str, external_id: &str) -> Key {
+    Key::new(EPISODE_EXTERNAL, format!("{source_org}#{external_id}"))
+}
+
 /// Index sort key of an episode under its child (`gsi1pk` = [`child_index`]).
 pub fn child_episode_index(id: crate::domain::EpisodeId) -> String {
     format!("{EPISODE_PREFIX}{id}")

@@ -254,7 +254,8 @@ fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<At
     }
 }
 
-fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
+/// Parses an organisation kind by its wire name (list filter and partner files).
+pub fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
     OrganisationKind::ALL
         .iter()
         .find(|(name, _)| *name == raw)
@@ -263,6 +264,130 @@ fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
             let names: Vec<&str> = OrganisationKind::ALL.iter().map(|(n, _)| *n).collect();
             format!("must be one of {}", names.join(", "))
         })
+}
+
+/// The field rules of an organisation's changeable fields (`POST`/`PUT /organisations` and
+/// the `organisations` partner file): a name, a valid ATVK, an optional 11-digit registration
+/// number (blank counts as absent). Returns the parsed territory and the trimmed number.
+pub fn check_organisation_fields(
+    name: &str,
+    atvk: &str,
+    registration_number: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Atvk>, Option<String>) {
+    check_text("name", name, errors);
+    let atvk = parse_atvk("atvk", atvk, errors);
+    let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = reg
+        && let Err(reason) = check_registration_number(r)
+    {
+        errors.push(FieldError::new("registration_number", reason));
+    }
+    (atvk, reg.map(str::to_owned))
+}
+
+/// Fields the state rules of [`check_episode_state`] report on.
+const EPISODE_STATE_FIELDS: &[&str] = &[
+    "referral_date",
+    "start_date",
+    "end_date",
+    "outcome",
+    "end_reason",
+    "referral_source.text",
+];
+
+/// The rules of an episode's fields that need the store, then the state rules — the same
+/// for `POST`/`PUT /support-episodes` and the `support-episodes` partner file: the programme
+/// is an active programme, therapy or service of the catalogue (unless it is the episode's
+/// `current_programme`: a retired programme's episodes can still be closed), the provider and
+/// referring organisations are registered, a named specialist is registered and works for the
+/// provider, a screening referral is a screening of `child`, and [`check_episode_state`].
+pub async fn check_episode_references<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    input: &EpisodeUpdateInput,
+    current_programme: Option<&str>,
+    today: NaiveDate,
+) -> Result<Vec<FieldError>, ServiceError> {
+    let mut errors = Vec::new();
+    let organisation_exists = |code: &str| {
+        let code = code.to_owned();
+        async move {
+            if check_organisation_id(&code).is_err() {
+                return Ok::<bool, ServiceError>(false);
+            }
+            Ok(records.get(&keys::organisation(&code)).await?.is_some())
+        }
+    };
+    // A retired programme takes no new episodes, but an existing episode of it can still
+    // be updated (e.g. closed) as long as its programme stays the same.
+    if current_programme != Some(input.programme.as_str())
+        && !catalogue::active_entry(records, &input.programme)
+            .await?
+            .is_some_and(|e| e.kind != EntryKind::Instrument)
+    {
+        errors.push(FieldError::new(
+            "programme",
+            "is not a programme or service of the catalogue",
+        ));
+    }
+    if !organisation_exists(&input.provider_org).await? {
+        errors.push(FieldError::new(
+            "provider_org",
+            "is not a registered organisation",
+        ));
+    }
+    if let Some(referring) = &input.referring_org
+        && !organisation_exists(referring).await?
+    {
+        errors.push(FieldError::new(
+            "referring_org",
+            "is not a registered organisation",
+        ));
+    }
+    if let Some(sid) = input.specialist_id {
+        match records.get(&keys::specialist(sid)).await? {
+            None => errors.push(FieldError::new(
+                "specialist_id",
+                "is not a registered specialist",
+            )),
+            Some(r) => {
+                let s: Specialist = decode(&r)?;
+                if !s.organisations.contains(&input.provider_org) {
+                    errors.push(FieldError::new(
+                        "specialist_id",
+                        "does not work for provider_org",
+                    ));
+                }
+            }
+        }
+    }
+    if let ReferralSource::Screening { screening_id } = &input.referral_source {
+        let same_child = records
+            .get(&keys::screening(*screening_id))
+            .await?
+            .is_some_and(|r| {
+                r.data.get("child_id").and_then(Value::as_str) == Some(&child.to_string())
+            });
+        if !same_child {
+            errors.push(FieldError::new(
+                "referral_source.screening_id",
+                "is not a screening of this child",
+            ));
+        }
+    }
+    errors.extend(check_episode_state(
+        &EpisodeState {
+            referral_date: input.referral_date,
+            start_date: input.start_date,
+            end_date: input.end_date,
+            outcome: input.outcome,
+            end_reason: input.end_reason,
+            referral_source: &input.referral_source,
+        },
+        today,
+    ));
+    Ok(errors)
 }
 
 fn parse_open(raw: &str) -> Result<bool, String> {
@@ -333,24 +458,6 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ organisations
 
-    fn organisation_fields(
-        &self,
-        name: &str,
-        atvk: &str,
-        registration_number: Option<&str>,
-        errors: &mut Vec<FieldError>,
-    ) -> (Option<Atvk>, Option<String>) {
-        check_text("name", name, errors);
-        let atvk = parse_atvk("atvk", atvk, errors);
-        let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
-        if let Some(r) = reg
-            && let Err(reason) = check_registration_number(r)
-        {
-            errors.push(FieldError::new("registration_number", reason));
-        }
-        (atvk, reg.map(str::to_owned))
-    }
-
     /// Registers an organisation under its code; a code can be registered once.
     pub async fn create_organisation(
         &self,
@@ -362,7 +469,7 @@ impl<R: RecordStore> RegistryService<R> {
         if let Err(reason) = check_organisation_id(&input.id) {
             errors.push(FieldError::new("id", reason));
         }
-        let (atvk, reg) = self.organisation_fields(
+        let (atvk, reg) = check_organisation_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
@@ -453,7 +560,7 @@ impl<R: RecordStore> RegistryService<R> {
         check_version("organisation", record.version, expected)?;
         let mut org: Organisation = decode(&record)?;
         let mut errors = Vec::new();
-        let (atvk, reg) = self.organisation_fields(
+        let (atvk, reg) = check_organisation_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
@@ -836,7 +943,8 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ support episodes
 
-    /// Checks an episode's fields against the registries and the state rules.
+    /// Checks an episode's fields against the registries and the state rules
+    /// ([`check_episode_references`]) and the caller's right to record it for its provider.
     async fn check_episode(
         &self,
         principal: &Principal,
@@ -844,44 +952,9 @@ impl<R: RecordStore> RegistryService<R> {
         input: &EpisodeUpdateInput,
         current_programme: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let mut errors = Vec::new();
-        // A retired programme takes no new episodes, but an existing episode of it can still
-        // be updated (e.g. closed) as long as its programme stays the same.
-        if current_programme != Some(input.programme.as_str())
-            && !self.is_programme(&input.programme).await?
-        {
-            errors.push(FieldError::new(
-                "programme",
-                "is not a programme or service of the catalogue",
-            ));
-        }
-        let provider = self.load_organisation(&input.provider_org).await?;
-        if provider.is_none() {
-            errors.push(FieldError::new(
-                "provider_org",
-                "is not a registered organisation",
-            ));
-        }
-        if let Some(referring) = &input.referring_org
-            && self.organisation_record(referring).await?.is_none()
-        {
-            errors.push(FieldError::new(
-                "referring_org",
-                "is not a registered organisation",
-            ));
-        }
-        if let Some(sid) = input.specialist_id {
-            match self.load_specialist(sid).await? {
-                None => errors.push(FieldError::new(
-                    "specialist_id",
-                    "is not a registered specialist",
-                )),
-                Some(s) if !s.organisations.contains(&input.provider_org) => errors.push(
-                    FieldError::new("specialist_id", "does not work for provider_org"),
-                ),
-                Some(_) => {}
-            }
-        }
+        let mut errors =
+            check_episode_references(&self.records, child, input, current_programme, self.today())
+                .await?;
         // A programme provider (without a wider writer role) records only its own episodes.
         if !principal.has_any(&[
             Role::RegistryAdministrator,
@@ -890,37 +963,22 @@ impl<R: RecordStore> RegistryService<R> {
             Role::HealthSpecialist,
         ]) && input.provider_org != principal.organisation
         {
-            errors.push(FieldError::new(
-                "provider_org",
-                "a programme provider records only its own organisation's episodes",
-            ));
+            // Reported before the screening and state rules, as the API always has.
+            let at = errors
+                .iter()
+                .position(|e| {
+                    e.field == "referral_source.screening_id"
+                        || EPISODE_STATE_FIELDS.contains(&e.field.as_str())
+                })
+                .unwrap_or(errors.len());
+            errors.insert(
+                at,
+                FieldError::new(
+                    "provider_org",
+                    "a programme provider records only its own organisation's episodes",
+                ),
+            );
         }
-        if let ReferralSource::Screening { screening_id } = &input.referral_source {
-            let same_child = self
-                .records
-                .get(&keys::screening(*screening_id))
-                .await?
-                .is_some_and(|r| {
-                    r.data.get("child_id").and_then(Value::as_str) == Some(&child.to_string())
-                });
-            if !same_child {
-                errors.push(FieldError::new(
-                    "referral_source.screening_id",
-                    "is not a screening of this child",
-                ));
-            }
-        }
-        errors.extend(check_episode_state(
-            &EpisodeState {
-                referral_date: input.referral_date,
-                start_date: input.start_date,
-                end_date: input.end_date,
-                outcome: input.outcome,
-                end_reason: input.end_reason,
-                referral_source: &input.referral_source,
-            },
-            self.today(),
-        ));
         if errors.is_empty() {
             Ok(())
         } else {
