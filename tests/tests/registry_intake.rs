@@ -12,7 +12,7 @@ use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
 use ravis::domain::registry::{Profession, RegistryStatus, Specialist};
 use ravis::domain::{ChildId, KeyedHasher, Role, ScreeningId, SpecialistId};
 use ravis::intake::service::Status;
-use ravis::intake::worker::result_keys;
+use ravis::intake::worker::{PARTNER_ORGANISATION, result_keys};
 use ravis::intake::{IntakeService, IntakeWorker, Summary};
 use ravis::ports::{
     BlobStore, Clock, Key, Page, RandomIds, Record, RecordStore, SortKeyCondition, StoreError,
@@ -605,6 +605,188 @@ async fn episodes_need_an_audit_trail<R: RecordStore + Clone, B: BlobStore>(
     assert!(format!("{err:?}").contains("audit trail"), "{err:?}");
 }
 
+async fn specialist<R: RecordStore>(records: &R, external_id: &str) -> Option<Specialist> {
+    let index = records
+        .get(&keys::specialist_external(
+            PARTNER_ORGANISATION,
+            external_id,
+        ))
+        .await
+        .unwrap()?;
+    let id: SpecialistId = index.data["specialist_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let record = records.get(&keys::specialist(id)).await.unwrap().unwrap();
+    Some(serde_json::from_value(record.data).unwrap())
+}
+
+const SPECIALISTS_HEADER: &str =
+    "external_id,given_name,family_name,profession,organisations,status\n";
+const CERTS_HEADER: &str =
+    "specialist_external_id,instrument,programme,issued_by,valid_from,valid_to\n";
+
+fn specialists_file() -> String {
+    format!(
+        "{SPECIALISTS_HEADER}\
+         s-1,Ieva,Kalna,psychologist,clinic-1|riga-sd,\n\
+         s-2,Jānis,Liepa,nurse,clinic-1,inactive\n\
+         s-3,Anna,Ozola,nurse,nowhere|clinic-1,\n\
+         s-4,,Egle,wizard,,\n"
+    )
+}
+
+fn certifications_file() -> String {
+    format!(
+        "{CERTS_HEADER}\
+         s-1,mchat-r,,VISC,2025-01-01,2025-12-31\n\
+         s-1,,cool-kids,Cool Kids Latvia,2026-01-01,\n\
+         s-1,no-such,,VISC,2025-01-01,\n\
+         s-1,,mchat-r,VISC,2025-01-01,\n\
+         s-9,mchat-r,,VISC,2025-01-01,\n\
+         s-1,mchat-r,,VISC,2025-01-01,2024-01-01\n\
+         s-2,epds,,VISC,2026-01-01,\n"
+    )
+}
+
+async fn specialists_and_certifications_are_upserted<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let w = worker(records.clone(), blobs, bucket, 40);
+    import(
+        &w,
+        bucket,
+        "inbox/organisations/o.csv",
+        &organisations_file(),
+        1,
+    )
+    .await;
+    let key = "inbox/specialists/s.csv";
+    let s = import(&w, bucket, key, &specialists_file(), 2).await;
+    assert_eq!(s.kind, "specialists");
+    assert_eq!(counts(&s), (4, 2, 0, 0, 2));
+    let report = report_of(w.bucket(), key).await;
+    let fields: Vec<_> = report.iter().map(|(r, f, _)| (*r, f.as_str())).collect();
+    assert_eq!(
+        fields,
+        [
+            (3, "organisations"),
+            (4, "given_name"),
+            (4, "profession"),
+            (4, "organisations")
+        ]
+    );
+    assert_eq!(report[0].2, "'nowhere' is not a registered organisation");
+    let ieva = specialist(&records, "s-1").await.unwrap();
+    assert_eq!(ieva.organisations, ["clinic-1", "riga-sd"]);
+    assert_eq!(ieva.profession, Profession::Psychologist);
+    assert_eq!(
+        specialist(&records, "s-2").await.unwrap().status,
+        RegistryStatus::Inactive
+    );
+    assert!(specialist(&records, "s-3").await.is_none());
+    let s = import(
+        &w,
+        bucket,
+        "inbox/specialists/copy.csv",
+        &specialists_file(),
+        3,
+    )
+    .await;
+    assert_eq!(counts(&s), (4, 0, 0, 2, 2));
+
+    // Certifications: two for Ieva in one batch, expired and open-ended; one for Jānis.
+    let key = "inbox/certifications/c.csv";
+    let s = import(&w, bucket, key, &certifications_file(), 4).await;
+    assert_eq!(s.kind, "certifications");
+    assert_eq!(counts(&s), (7, 3, 0, 0, 4));
+    let report = report_of(w.bucket(), key).await;
+    let fields: Vec<_> = report.iter().map(|(r, f, _)| (*r, f.as_str())).collect();
+    assert_eq!(
+        fields,
+        [
+            (3, "instrument"),
+            (4, "programme"),
+            (5, "specialist_external_id"),
+            (6, "valid_to")
+        ]
+    );
+    assert_eq!(
+        report[0].2,
+        "'no-such' is not a screening instrument of the scoring definitions"
+    );
+    assert_eq!(report[1].2, "'mchat-r' is not a programme of the catalogue");
+    let ieva = specialist(&records, "s-1").await.unwrap();
+    assert_eq!(ieva.certifications.len(), 2);
+    let today = chrono::Utc::now().date_naive();
+    assert!(ieva.is_certified("cool-kids", today));
+    assert!(!ieva.is_certified("mchat-r", today), "expired");
+    assert!(ieva.is_certified("mchat-r", "2025-06-01".parse().unwrap()));
+    let s = import(
+        &w,
+        bucket,
+        "inbox/certifications/copy.csv",
+        &certifications_file(),
+        5,
+    )
+    .await;
+    assert_eq!(counts(&s), (7, 0, 0, 3, 4));
+    // A renewed end date updates that certification; a changed specialist keeps them.
+    let body = format!("{CERTS_HEADER}s-1,mchat-r,,VISC,2025-01-01,2027-12-31\n");
+    let s = import(&w, bucket, "inbox/certifications/renew.csv", &body, 6).await;
+    assert_eq!(counts(&s), (1, 0, 1, 0, 0));
+    let body =
+        format!("{SPECIALISTS_HEADER}s-1,Ieva,Kalna-Bērziņa,psychologist,riga-sd|clinic-1,\n");
+    let s = import(&w, bucket, "inbox/specialists/rename.csv", &body, 7).await;
+    assert_eq!(counts(&s), (1, 0, 1, 0, 0));
+    let ieva = specialist(&records, "s-1").await.unwrap();
+    assert_eq!(ieva.family_name, "Kalna-Bērziņa");
+    assert_eq!(ieva.organisations, ["riga-sd", "clinic-1"]);
+    assert_eq!(ieva.certifications.len(), 2, "kept");
+    assert!(ieva.is_certified("mchat-r", today));
+}
+
+async fn specialists_strict_and_wrong_header<R: RecordStore + Clone, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    let w = worker(records.clone(), blobs, bucket, 40);
+    import(
+        &w,
+        bucket,
+        "inbox/organisations/o.csv",
+        &organisations_file(),
+        1,
+    )
+    .await;
+    let s = import(
+        &w,
+        bucket,
+        "inbox/specialists/s.strict.csv",
+        &specialists_file(),
+        2,
+    )
+    .await;
+    assert_eq!(s.status, Status::Rejected);
+    assert!(specialist(&records, "s-1").await.is_none(), "strict");
+    let body =
+        "external_id,given_name,family_name,profession,organisations\ns-1,A,B,nurse,clinic-1\n";
+    let s = import(&w, bucket, "inbox/specialists/wrong.csv", body, 3).await;
+    assert_eq!(s.status, Status::Rejected);
+    assert!(s.reason.as_deref().unwrap().contains("status"), "{s:?}");
+    assert!(
+        specialist(&records, "s-1").await.is_none(),
+        "nothing written"
+    );
+    let body = "specialist,instrument,programme,issued_by,valid_from,valid_to\n";
+    let s = import(&w, bucket, "inbox/certifications/wrong.csv", body, 4).await;
+    assert_eq!(s.status, Status::Rejected);
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod embedded_backend {
@@ -640,4 +822,6 @@ on_both_backends!(
     episodes_strict_and_wrong_header,
     episodes_crash_mid_file_resumes_without_repeating,
     episodes_need_an_audit_trail,
+    specialists_and_certifications_are_upserted,
+    specialists_strict_and_wrong_header,
 );

@@ -3,11 +3,13 @@
 //! valid rows committed in batches with a checkpoint, and a report and summary written.
 //! Documented in `docs/INTAKE.md`.
 
+pub mod certifications;
 pub mod children;
 pub mod organisations;
 pub mod population_register;
 pub mod reader;
 pub mod service;
+pub mod specialists;
 pub mod support_episodes;
 pub mod worker;
 
@@ -30,18 +32,25 @@ pub enum Kind {
     Organisations,
     /// Support episodes (`inbox/support-episodes/`), keyed by the partner's `external_id`.
     SupportEpisodes,
+    /// Specialists (`inbox/specialists/`), keyed by the partner's `external_id`.
+    Specialists,
+    /// Certifications of specialists (`inbox/certifications/`).
+    Certifications,
 }
 
 /// The names of every kind, for messages.
-pub const KIND_NAMES: &str = "children, population-register, organisations, support-episodes";
+pub const KIND_NAMES: &str =
+    "children, population-register, organisations, support-episodes, specialists, certifications";
 
 impl Kind {
     /// Every kind (the inbox folders of `ravis serve`).
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Children,
         Kind::PopulationRegister,
         Kind::Organisations,
         Kind::SupportEpisodes,
+        Kind::Specialists,
+        Kind::Certifications,
     ];
 
     /// The kind named by an inbox folder or `--kind` value.
@@ -51,6 +60,8 @@ impl Kind {
             "population-register" => Some(Self::PopulationRegister),
             "organisations" => Some(Self::Organisations),
             "support-episodes" => Some(Self::SupportEpisodes),
+            "specialists" => Some(Self::Specialists),
+            "certifications" => Some(Self::Certifications),
             _ => None,
         }
     }
@@ -62,6 +73,8 @@ impl Kind {
             Self::PopulationRegister => "population-register",
             Self::Organisations => "organisations",
             Self::SupportEpisodes => "support-episodes",
+            Self::Specialists => "specialists",
+            Self::Certifications => "certifications",
         }
     }
 
@@ -72,6 +85,8 @@ impl Kind {
             Self::PopulationRegister => population_register::COLUMNS,
             Self::Organisations => organisations::COLUMNS,
             Self::SupportEpisodes => support_episodes::COLUMNS,
+            Self::Specialists => specialists::COLUMNS,
+            Self::Certifications => certifications::COLUMNS,
         }
     }
 }

@@ -5,8 +5,10 @@
 //! resumes after the last committed row and never applies a row twice.
 
 use crate::domain::{ChildId, FieldError, KeyedHasher};
+use crate::intake::certifications::CertificationsKind;
 use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Format, RawRow, ReadError, open_rows};
+use crate::intake::specialists::SpecialistsKind;
 use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
@@ -426,6 +428,8 @@ impl<R: RecordStore> IntakeService<R> {
                     .await
             }
             Kind::Organisations => self.import_kind(OrganisationsKind, request, open).await,
+            Kind::Specialists => self.import_kind(SpecialistsKind, request, open).await,
+            Kind::Certifications => self.import_kind(CertificationsKind, request, open).await,
             Kind::SupportEpisodes => {
                 if self.audit.is_none() {
                     return Err(IntakeError::NoAuditTrail(

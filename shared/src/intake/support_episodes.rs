@@ -163,19 +163,7 @@ pub fn episode_from_row(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let external_id = match get(0) {
-        None => {
-            errors.push(FieldError::new("external_id", "is required"));
-            None
-        }
-        Some(raw) => match check_external_id(raw) {
-            Ok(()) => Some(raw.to_owned()),
-            Err(reason) => {
-                errors.push(FieldError::new("external_id", reason));
-                None
-            }
-        },
-    };
+    let external_id = crate::intake::specialists::external_id("external_id", get(0), &mut errors);
     let child = match (get(1), get(2)) {
         (None, None) => {
             errors.push(FieldError::new(
@@ -589,7 +577,7 @@ impl IntakeKind for SupportEpisodesKind {
     }
 }
 
-fn service_error(e: ServiceError) -> IntakeError {
+pub(crate) fn service_error(e: ServiceError) -> IntakeError {
     match e {
         ServiceError::Store(s) => IntakeError::Store(s),
         other => IntakeError::Audit(other),

@@ -123,6 +123,15 @@ pub fn specialist(id: crate::domain::SpecialistId) -> Key {
     Key::new(SPECIALISTS, format!("{SPECIALIST_PREFIX}{id}"))
 }
 
+/// Partition of the partner-file idempotency index of specialists.
+pub const SPECIALIST_EXTERNAL: &str = "SPECIALIST_EXT";
+
+/// The specialist a partner recorded under its own `external_id` (the `specialists` and
+/// `certifications` file kinds' natural key), scoped by the organisation the file came from.
+pub fn specialist_external(source_org: &str, external_id: &str) -> Key {
+    Key::new(SPECIALIST_EXTERNAL, format!("{source_org}#{external_id}"))
+}
+
 /// Partition holding every support episode (listed in id order, i.e. creation order).
 pub const EPISODES: &str = "EPISODES";
 /// Sort-key prefix of support episodes, in their partition and under their child in `gsi1`.

@@ -286,6 +286,116 @@ pub fn check_organisation_fields(
     (atvk, reg.map(str::to_owned))
 }
 
+/// The rules of a specialist's fields that need no store (`POST`/`PUT /specialists` and the
+/// `specialists` partner file): both names, at least one organisation. Returns the
+/// organisation codes without repeats, in their order, and the violations.
+pub fn check_specialist_fields(input: &NewSpecialistInput) -> (Vec<String>, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    check_text("given_name", &input.given_name, &mut errors);
+    check_text("family_name", &input.family_name, &mut errors);
+    let mut orgs: Vec<String> = Vec::new();
+    for code in &input.organisations {
+        if !orgs.contains(code) {
+            orgs.push(code.clone());
+        }
+    }
+    if orgs.is_empty() {
+        errors.push(FieldError::new(
+            "organisations",
+            "must name at least one organisation",
+        ));
+    }
+    (orgs, errors)
+}
+
+/// Reports every code of `codes` that is not a registered organisation as `field[i]`.
+pub async fn check_organisations_exist<R: RecordStore>(
+    records: &R,
+    field: &str,
+    codes: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Result<(), ServiceError> {
+    for (i, code) in codes.iter().enumerate() {
+        let known = check_organisation_id(code).is_ok()
+            && records.get(&keys::organisation(code)).await?.is_some();
+        if !known {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!(
+                    "'{}' is not a registered organisation",
+                    code.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rules of a certification that need no store (`POST
+/// /specialists/{id}/certifications` and the `certifications` partner file): exactly one of
+/// instrument and programme, an issuer, `valid_to` not before `valid_from`.
+pub fn check_certification_shape(input: &NewCertificationInput) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let one = input.instrument.is_some() != input.programme.is_some();
+    if !one {
+        errors.push(FieldError::new(
+            "instrument",
+            "give exactly one of instrument and programme",
+        ));
+    }
+    check_text("issued_by", &input.issued_by, &mut errors);
+    if let Some(to) = input.valid_to
+        && to < input.valid_from
+    {
+        errors.push(FieldError::new("valid_to", "must not be before valid_from"));
+    }
+    errors
+}
+
+/// Every rule of a certification: [`check_certification_shape`], and the instrument is an
+/// active screening instrument, or the programme an active programme, therapy or service,
+/// of the stored catalogue (`services::catalogue::active_entry`).
+pub async fn check_certification<R: RecordStore>(
+    records: &R,
+    input: &NewCertificationInput,
+) -> Result<Vec<FieldError>, ServiceError> {
+    let mut errors = check_certification_shape(input);
+    let kind = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            Ok::<_, ServiceError>(catalogue::active_entry(records, &id).await?.map(|e| e.kind))
+        }
+    };
+    match (
+        input.instrument.as_deref().map(str::trim),
+        input.programme.as_deref().map(str::trim),
+    ) {
+        (Some(i), None) if kind(i).await? != Some(EntryKind::Instrument) => errors.insert(
+            0,
+            FieldError::new(
+                "instrument",
+                format!(
+                    "'{}' is not a screening instrument of the scoring definitions",
+                    i.chars().take(64).collect::<String>()
+                ),
+            ),
+        ),
+        (None, Some(p)) if !kind(p).await?.is_some_and(|k| k != EntryKind::Instrument) => errors
+            .insert(
+                0,
+                FieldError::new(
+                    "programme",
+                    format!(
+                        "'{}' is not a programme of the catalogue",
+                        p.chars().take(64).collect::<String>()
+                    ),
+                ),
+            ),
+        _ => {}
+    }
+    Ok(errors)
+}
+
 /// Fields the state rules of [`check_episode_state`] report on.
 const EPISODE_STATE_FIELDS: &[&str] = &[
     "referral_date",
@@ -618,47 +728,12 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ specialists
 
-    async fn check_organisations_exist(
-        &self,
-        field: &str,
-        codes: &[String],
-        errors: &mut Vec<FieldError>,
-    ) -> Result<(), ServiceError> {
-        for (i, code) in codes.iter().enumerate() {
-            if self.organisation_record(code).await?.is_none() {
-                errors.push(FieldError::new(
-                    format!("{field}[{i}]"),
-                    format!(
-                        "'{}' is not a registered organisation",
-                        code.chars().take(64).collect::<String>()
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     async fn check_specialist_input(
         &self,
         input: &NewSpecialistInput,
     ) -> Result<Vec<String>, ServiceError> {
-        let mut errors = Vec::new();
-        check_text("given_name", &input.given_name, &mut errors);
-        check_text("family_name", &input.family_name, &mut errors);
-        let mut orgs: Vec<String> = Vec::new();
-        for code in &input.organisations {
-            if !orgs.contains(code) {
-                orgs.push(code.clone());
-            }
-        }
-        if orgs.is_empty() {
-            errors.push(FieldError::new(
-                "organisations",
-                "must name at least one organisation",
-            ));
-        }
-        self.check_organisations_exist("organisations", &orgs, &mut errors)
-            .await?;
+        let (orgs, mut errors) = check_specialist_fields(input);
+        check_organisations_exist(&self.records, "organisations", &orgs, &mut errors).await?;
         if errors.is_empty() {
             Ok(orgs)
         } else {
@@ -800,47 +875,12 @@ impl<R: RecordStore> RegistryService<R> {
         input: NewCertificationInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REGISTRY_WRITERS, "certify specialists")?;
-        let mut errors = Vec::new();
-        let instrument = input.instrument.as_deref().map(str::trim);
-        let programme = input.programme.as_deref().map(str::trim);
-        let known_instrument = match instrument {
-            Some(i) => self.is_instrument(i).await?,
-            None => true,
-        };
-        let known_programme = match programme {
-            Some(p) => self.is_programme(p).await?,
-            None => true,
-        };
-        match (instrument, programme) {
-            (Some(i), None) if !known_instrument => errors.push(FieldError::new(
-                "instrument",
-                format!(
-                    "'{}' is not a screening instrument of the scoring definitions",
-                    i.chars().take(64).collect::<String>()
-                ),
-            )),
-            (None, Some(p)) if !known_programme => errors.push(FieldError::new(
-                "programme",
-                format!(
-                    "'{}' is not a programme of the catalogue",
-                    p.chars().take(64).collect::<String>()
-                ),
-            )),
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => errors.push(FieldError::new(
-                "instrument",
-                "give exactly one of instrument and programme",
-            )),
-        }
-        check_text("issued_by", &input.issued_by, &mut errors);
-        if let Some(to) = input.valid_to
-            && to < input.valid_from
-        {
-            errors.push(FieldError::new("valid_to", "must not be before valid_from"));
-        }
+        let errors = check_certification(&self.records, &input).await?;
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
+        let instrument = input.instrument.as_deref().map(str::trim);
+        let programme = input.programme.as_deref().map(str::trim);
         let certification = Certification {
             id: self.ids.new_id().to_string(),
             instrument: instrument.map(str::to_owned),
