@@ -96,7 +96,22 @@ GLOBAL_ENV = {
     "RAVIS_IDENTITY_HMAC_KEY",
     "RAVIS_PSEUDONYM_KEY",
     "RAVIS_AUDIT_RETENTION_DAYS",
+    "RAVIS_AUDIT_ARCHIVE_BUCKET",
     "RAVIS_LOG",
+}
+
+# The audit archive (docs/SECURITY.md, "Audit archive"): its bucket, and the only actions
+# any function may be allowed on it.
+AUDIT_ARCHIVE_BUCKET = "AuditArchiveBucket"
+ARCHIVE_ALLOWED_ACTIONS = {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}
+# Actions nothing in the stack may be allowed anywhere: they delete or unlock stored objects.
+NEVER_ALLOWED_S3_ACTIONS = {
+    "s3:*",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectRetention",
+    "s3:PutBucketObjectLockConfiguration",
 }
 
 # samconfig.toml environments -> stack name.
@@ -304,6 +319,58 @@ def main(path: str, samconfig: str) -> int:
                 actions <= WILDCARD_RESOURCE_ACTIONS,
                 f"{name}.{stmt.get('Sid')}: Resource '*' for scopable actions {sorted(actions - WILDCARD_RESOURCE_ACTIONS)}",
             )
+
+    # Buckets: every bucket expires what it holds (docs/SECURITY.md, "Retention"), with at
+    # least one enabled lifecycle rule; the audit archive is versioned and Object-Locked.
+    for name, bucket in of_type("AWS::S3::Bucket").items():
+        props = bucket.get("Properties", {})
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        f.check(
+            any(r.get("Status") == "Enabled" for r in rules),
+            f"{name}: no enabled lifecycle rule (every bucket states how long it keeps objects)",
+        )
+    archive = resources.get(AUDIT_ARCHIVE_BUCKET, {}).get("Properties", {})
+    f.check(archive.get("ObjectLockEnabled") is True, f"{AUDIT_ARCHIVE_BUCKET}: ObjectLockEnabled is not true")
+    lock = archive.get("ObjectLockConfiguration", {})
+    retention = lock.get("Rule", {}).get("DefaultRetention", {})
+    f.check(lock.get("ObjectLockEnabled") == "Enabled", f"{AUDIT_ARCHIVE_BUCKET}: ObjectLockConfiguration is not Enabled")
+    f.check("Mode" in retention and ("Years" in retention or "Days" in retention), f"{AUDIT_ARCHIVE_BUCKET}: no default retention")
+    f.check(archive.get("VersioningConfiguration", {}).get("Status") == "Enabled", f"{AUDIT_ARCHIVE_BUCKET}: not versioned")
+    f.check(
+        archive.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [{}])[0]
+        .get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") == "aws:kms",
+        f"{AUDIT_ARCHIVE_BUCKET}: not encrypted with the KMS data key",
+    )
+
+    # Every bucket has a TLS-only policy.
+    tls_only = set()
+    for name, policy in of_type("AWS::S3::BucketPolicy").items():
+        props = policy.get("Properties", {})
+        for stmt in props.get("PolicyDocument", {}).get("Statement", []):
+            cond = stmt.get("Condition", {}).get("Bool", {})
+            if stmt.get("Effect") == "Deny" and cond.get("aws:SecureTransport") in ("false", False):
+                tls_only.add(logical_id(props.get("Bucket")))
+    for name in of_type("AWS::S3::Bucket"):
+        f.check(name in tls_only, f"{name}: no bucket policy denying requests without TLS")
+
+    # IAM: nothing deletes or unlocks objects; on the archive only put, read back and list.
+    for name, policy in of_type("AWS::IAM::Policy").items():
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if stmt.get("Effect") != "Allow":
+                continue
+            actions = set(as_list(stmt.get("Action")))
+            f.check(
+                not (actions & NEVER_ALLOWED_S3_ACTIONS),
+                f"{name}.{stmt.get('Sid')}: allows {sorted(actions & NEVER_ALLOWED_S3_ACTIONS)}",
+            )
+            on_archive = any(
+                AUDIT_ARCHIVE_BUCKET in str(r) for r in as_list(stmt.get("Resource"))
+            )
+            if on_archive:
+                f.check(
+                    actions <= ARCHIVE_ALLOWED_ACTIONS,
+                    f"{name}.{stmt.get('Sid')}: {sorted(actions - ARCHIVE_ALLOWED_ACTIONS)} on the audit archive",
+                )
 
     # The HTTP API authenticates every route by default.
     api = resources.get("HttpApi", {}).get("Properties", {})

@@ -52,7 +52,8 @@ spawn() {
   for attempt in 1 2 3; do
     port="$(free_port)"
     endpoint="http://127.0.0.1:$port"
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$VENV/server-$port.log" 2>&1 &
+    # moto's server, with DynamoDB item operations made atomic (see scripts/moto_server.py).
+    "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$VENV/server-$port.log" 2>&1 &
     pid=$!
     deadline=$((SECONDS + START_TIMEOUT_SECS))
     while ((SECONDS < deadline)); do

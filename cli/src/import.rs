@@ -7,6 +7,7 @@ use ravis::adapters::embedded::EmbeddedBackend;
 use ravis::intake::service::{Status, import_id};
 use ravis::intake::{Format, ImportOutcome, ImportRequest, IntakeError, IntakeService, Kind};
 use ravis::ports::{BlobReader, RandomIds, SystemClock};
+use ravis::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,12 +57,17 @@ pub async fn import(data_dir: &Path, options: &ImportOptions) -> Result<ImportOu
         Arc::new(RandomIds),
         &keys.identity_hmac_key,
     )
-    .with_audit(ravis::services::audit::AuditTrail::new(
-        backend.records(),
-        &keys.pseudonym_key,
-        clock,
-        None,
-    ));
+    .with_audit(
+        ravis::services::audit::AuditTrail::new(
+            backend.records(),
+            &keys.pseudonym_key,
+            clock,
+            None,
+        )
+        .with_archive(Arc::new(AuditArchive::new(
+            backend.blobs(LOCAL_ARCHIVE_BUCKET)?,
+        ))),
+    );
     // The same content imported again is the same import: it resumes or finds it finished.
     let digest = content_digest(&options.file).await?;
     let request = ImportRequest {

@@ -1,7 +1,10 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
-//! (`serve`), mints development tokens (`token`), scores screenings offline (`score`) and
-//! imports partner files (`import`).
+//! (`serve`), mints development tokens (`token`), scores screenings offline (`score`),
+//! imports partner files (`import`), verifies the audit trail (`audit verify`) and writes
+//! pseudonymised analytics exports (`export analytics`).
 
+pub mod audit;
+pub mod export;
 pub mod http_bridge;
 pub mod import;
 pub mod keys;
@@ -63,6 +66,18 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// The audit trail: `ravis audit verify` checks the chains against the write-once archive.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines).
+    Export {
+        /// What to export.
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -84,6 +99,29 @@ pub enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 8 * 3600)]
         ttl: u64,
+    },
+}
+
+/// `ravis audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Compare every audit chain (or one child's) with the archive; exit 1 on any difference.
+    Verify {
+        /// Only this child (RAVIS child id).
+        #[arg(long)]
+        child: Option<ravis::domain::ChildId>,
+    },
+}
+
+/// `ravis export` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One row per scoring result with the child's analytics pseudonym, age band, sex,
+    /// municipality, instrument, risk level and month — never ids, codes or names.
+    Analytics {
+        /// Write the JSON Lines here.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -161,6 +199,30 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             ))?;
             import::report_outcome(&outcome)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { child },
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let reports = runtime.block_on(audit::verify(&data_dir, child))?;
+            audit::report(&reports)
+        }
+        Command::Export {
+            command: ExportCommand::Analytics { out },
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let summary = runtime.block_on(export::analytics(&data_dir, &out))?;
+            eprintln!(
+                "ravis export analytics: {} children, {} rows written to {}",
+                summary.children,
+                summary.rows,
+                out.display()
+            );
+            Ok(())
         }
         Command::Token {
             roles,

@@ -19,6 +19,7 @@ use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
 use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::{ArchiveSink, AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
 use ravis::services::registry_service::RegistryService;
@@ -91,18 +92,25 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
+    // Every audit entry is also copied to the write-once archive bucket (`ravis audit verify`).
+    let archive: Arc<dyn ArchiveSink> =
+        Arc::new(AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?));
+    let audit = || {
+        AuditTrail::new(
+            records.clone(),
+            &keys.pseudonym_key,
+            Arc::clone(&clock),
+            None,
+        )
+        .with_archive(Arc::clone(&archive))
+    };
     let api = AllRoutes {
         children: ChildrenApi(ChildrenService::new(
             records.clone(),
             Arc::clone(&clock),
             Arc::clone(&ids),
             &keys.identity_hmac_key,
-            AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            ),
+            audit(),
         )),
         screenings: ScreeningsApi::new(
             ScreeningsService::new(
@@ -111,12 +119,7 @@ pub async fn serve(
                 Arc::clone(&clock),
                 Arc::clone(&ids),
                 Arc::clone(&engine),
-                AuditTrail::new(
-                    records.clone(),
-                    &keys.pseudonym_key,
-                    Arc::clone(&clock),
-                    None,
-                ),
+                audit(),
             ),
             CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
         ),
@@ -124,12 +127,7 @@ pub async fn serve(
             records.clone(),
             Arc::clone(&clock),
             Arc::clone(&ids),
-            AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            ),
+            audit(),
             &keys.identity_hmac_key,
         )),
     };
@@ -210,12 +208,7 @@ pub async fn serve(
                 Arc::clone(&ids),
                 &keys.identity_hmac_key,
             )
-            .with_audit(AuditTrail::new(
-                records.clone(),
-                &keys.pseudonym_key,
-                Arc::clone(&clock),
-                None,
-            )),
+            .with_audit(audit()),
             crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
             PARTNER_BUCKET,
         ));

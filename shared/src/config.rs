@@ -83,6 +83,8 @@ pub struct Settings {
     pub audit_retention_days: Option<u32>,
     /// How long a break-the-glass grant lasts (`RAVIS_BREAK_GLASS_MINUTES`, default 240).
     pub break_glass_minutes: u32,
+    /// Bucket of the write-once audit archive (`RAVIS_AUDIT_ARCHIVE_BUCKET`; S3 Object Lock).
+    pub audit_archive_bucket: Option<String>,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
@@ -210,6 +212,7 @@ impl Settings {
             pseudonym_key,
             audit_retention_days,
             break_glass_minutes,
+            audit_archive_bucket: vars.get("RAVIS_AUDIT_ARCHIVE_BUCKET"),
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
@@ -220,6 +223,13 @@ impl Settings {
         self.scoring_queue_url
             .as_deref()
             .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+    }
+
+    /// The audit archive bucket, required by every function that appends audit entries.
+    pub fn require_audit_archive_bucket(&self) -> Result<&str, ConfigError> {
+        self.audit_archive_bucket
+            .as_deref()
+            .ok_or(ConfigError::Missing("RAVIS_AUDIT_ARCHIVE_BUCKET"))
     }
 
     /// The partner bucket name, required by the intake worker.
@@ -400,5 +410,21 @@ mod tests {
         vars.insert("RAVIS_PARTNER_BUCKET", "ravis-dev-partner");
         let s = Settings::from_vars(&vars).unwrap();
         assert_eq!(s.require_partner_bucket().unwrap(), "ravis-dev-partner");
+    }
+
+    #[test]
+    fn the_audit_archive_bucket_is_required_by_the_functions_that_audit() {
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(
+            s.require_audit_archive_bucket().unwrap_err().to_string(),
+            "environment variable RAVIS_AUDIT_ARCHIVE_BUCKET is required but not set"
+        );
+        let mut vars = base();
+        vars.insert("RAVIS_AUDIT_ARCHIVE_BUCKET", "ravis-dev-audit-archive");
+        let s = Settings::from_vars(&vars).unwrap();
+        assert_eq!(
+            s.require_audit_archive_bucket().unwrap(),
+            "ravis-dev-audit-archive"
+        );
     }
 }

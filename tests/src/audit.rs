@@ -842,6 +842,14 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    // The DPO's read of the report is recorded in the DPO-access chain.
+    let dpo_log = audit
+        .entries(ravis::services::audit::dpo_access_chain())
+        .await
+        .expect("DPO-access chain");
+    let last = dpo_log.last().expect("the report read is recorded");
+    assert_eq!(last.body.fields, ["break_glass_report"]);
+    assert_eq!(last.body.actor.subject, "dpo-4");
     let report = json_of(&r);
     let grants: Vec<&Value> = report["grants"]
         .as_array()

@@ -105,3 +105,50 @@ impl QueueFixture for SqsQueueFixture {
         fresh_queue(max_receives).await
     }
 }
+
+/// An archive blob store on a new bucket created as the template creates AuditArchiveBucket:
+/// versioned, with S3 Object Lock and a default retention (GOVERNANCE, 1 day, for tests).
+pub async fn fresh_object_lock_store() -> S3BlobStore {
+    use aws_sdk_s3::types::{
+        BucketLocationConstraint, CreateBucketConfiguration, DefaultRetention,
+        ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule,
+    };
+    let clients = emulator().await;
+    let bucket = unique_name("ravis-archive");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .object_lock_enabled_for_bucket(true)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(REGION))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create bucket {bucket}: {e:?}"));
+    clients
+        .s3
+        .put_object_lock_configuration()
+        .bucket(&bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot configure Object Lock on {bucket}: {e:?}"));
+    S3BlobStore::new(clients.s3, bucket)
+}

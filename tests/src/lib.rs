@@ -1,6 +1,7 @@
 //! Test support.
 
 pub mod audit;
+pub mod audit_archive;
 pub mod auth;
 pub mod aws;
 pub mod catalogue;

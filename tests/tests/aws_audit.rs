@@ -23,3 +23,21 @@ async fn concurrent_appends_never_fork_the_chain_on_dynamodb() {
 async fn retention_sets_expiry_on_dynamodb() {
     audit::retention(fresh_record_store().await).await;
 }
+
+#[tokio::test]
+async fn the_archive_anchors_the_chain_on_dynamodb_and_an_object_lock_bucket() {
+    ravis_tests::audit_archive::archive_anchors_the_chain(
+        fresh_record_store().await,
+        ravis_tests::aws::fresh_object_lock_store().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dpo_reads_are_recorded_in_their_own_chain_on_dynamodb() {
+    ravis_tests::audit_archive::dpo_reads_are_chained(
+        fresh_record_store().await,
+        ravis_tests::aws::fresh_object_lock_store().await,
+    )
+    .await;
+}

@@ -16,6 +16,7 @@ use ravis::services::audit::{AuditEntity, AuditOutcome, AuditTrail};
 use ravis::services::break_glass::BreakGlassInput;
 use ravis::services::care::{self, CareBasis};
 use ravis::services::children::{ChildUpdateInput, ChildrenService, NewChildInput, SearchInput};
+use ravis::services::registry_service::RegistryService;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_token;
 use serde_json::{Value, json};
@@ -43,6 +44,7 @@ struct World {
     clock: Arc<TestClock>,
     children: ChildrenService<SqliteRecordStore>,
     screenings: ScreeningsService<SqliteRecordStore, SqliteQueue>,
+    registry: RegistryService<SqliteRecordStore>,
 }
 
 const REASON: &str = "child brought to the emergency room, no care link";
@@ -69,10 +71,11 @@ fn world() -> World {
             records.clone(),
             queue,
             dyn_clock.clone(),
-            ids,
+            ids.clone(),
             Arc::new(Engine::builtin().unwrap()),
             audit(),
         ),
+        registry: RegistryService::new(records.clone(), dyn_clock.clone(), ids, audit(), &[4; 32]),
         records,
         clock,
         _dir: dir,
@@ -317,8 +320,14 @@ async fn break_the_glass_grants_time_limited_audited_access_to_one_holder() {
         .risk_profile(&doctor, "r", child)
         .await
         .unwrap();
+    // The registry's use cases too (here: the child's support episodes).
+    w.registry
+        .list_episodes(&doctor, "r", &[("child".into(), child.to_string())])
+        .await
+        .unwrap();
     let entries = audit.entries(child).await.unwrap();
-    assert_eq!(entries.len(), before + 2);
+    assert_eq!(entries.len(), before + 3);
+    assert_eq!(entries[before + 2].body.entity, AuditEntity::SupportEpisode);
     for e in &entries[before..] {
         assert_eq!(e.body.break_glass_reason.as_deref(), Some(REASON));
         assert_eq!(e.body.actor.subject, "doctor");

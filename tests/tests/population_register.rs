@@ -18,6 +18,7 @@ use ravis::ports::{
 };
 use ravis::services::ServiceError;
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
 use ravis::services::keys;
 use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
@@ -73,14 +74,16 @@ fn trail<R: RecordStore>(records: R) -> AuditTrail<R> {
     AuditTrail::new(records, PSEUDONYM_KEY, clock(), None)
 }
 
-fn worker<R: RecordStore + Clone, B: BlobStore>(
+/// The intake worker; its audit trail archives into the same blob store (under `audit/`).
+fn worker<R: RecordStore + Clone, B: BlobStore + Clone>(
     records: R,
     blobs: B,
     bucket: &str,
     batch_rows: usize,
 ) -> IntakeWorker<R, B> {
+    let archive = Arc::new(AuditArchive::new(blobs.clone()));
     let service = IntakeService::new(records.clone(), clock(), Arc::new(RandomIds), IDENTITY_KEY)
-        .with_audit(trail(records))
+        .with_audit(trail(records).with_archive(archive))
         .with_batch_rows(batch_rows);
     IntakeWorker::new(service, blobs, bucket)
 }
@@ -148,7 +151,10 @@ async fn import_both<R: RecordStore, B: BlobStore>(
 }
 
 /// The state one clean import of the register file leaves.
-async fn assert_register_state<R: RecordStore + Clone>(records: &R) {
+async fn assert_register_state<R: RecordStore + Clone, B: BlobStore + Clone>(
+    records: &R,
+    blobs: &B,
+) {
     let anna = by_code(records, A2).await.unwrap();
     assert_eq!(
         by_code(records, A).await.unwrap(),
@@ -182,6 +188,13 @@ async fn assert_register_state<R: RecordStore + Clone>(records: &R) {
             assert_eq!(e.body.actor.roles, vec![Role::PartnerSystem]);
         }
         assert!(trail.verify(id_of(child)).await.unwrap().intact);
+        // Every entry the import wrote was copied to the audit archive after its batch.
+        let archive = AuditArchive::new(blobs.clone());
+        let v = verify_child(&trail, &archive, &trail.pseudonym(id_of(child)))
+            .await
+            .unwrap();
+        assert!(v.intact, "{v:?}");
+        assert_eq!(v.archived, n as u64);
     }
     let anna_entries = trail.entries(id_of(&anna)).await.unwrap();
     assert_eq!(
@@ -191,7 +204,7 @@ async fn assert_register_state<R: RecordStore + Clone>(records: &R) {
     assert_eq!(anna_entries[1].body.fields, ["atvk", "atvk_effective_date"]);
 }
 
-async fn updates_apply_with_history_and_row_errors<R: RecordStore + Clone, B: BlobStore>(
+async fn updates_apply_with_history_and_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>(
     records: R,
     blobs: B,
     bucket: &str,
@@ -220,7 +233,7 @@ async fn updates_apply_with_history_and_row_errors<R: RecordStore + Clone, B: Bl
             .unwrap()
             .contains("another child")
     );
-    assert_register_state(&records).await;
+    assert_register_state(&records, w.bucket()).await;
 
     // The old code still finds Anna through POST /children/search, and a children file
     // row with the old code updates her instead of registering a second child.
@@ -288,7 +301,7 @@ async fn updates_apply_with_history_and_row_errors<R: RecordStore + Clone, B: Bl
     }
 }
 
-async fn a_new_code_must_agree_with_the_birth_date<R: RecordStore + Clone, B: BlobStore>(
+async fn a_new_code_must_agree_with_the_birth_date<R: RecordStore + Clone, B: BlobStore + Clone>(
     records: R,
     blobs: B,
     bucket: &str,
@@ -346,7 +359,10 @@ async fn a_new_code_must_agree_with_the_birth_date<R: RecordStore + Clone, B: Bl
     );
 }
 
-async fn redrops_and_redeliveries_change_nothing_more<R: RecordStore + Clone, B: BlobStore>(
+async fn redrops_and_redeliveries_change_nothing_more<
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+>(
     records: R,
     blobs: B,
     bucket: &str,
@@ -368,7 +384,7 @@ async fn redrops_and_redeliveries_change_nothing_more<R: RecordStore + Clone, B:
     let event = drop_file(w.bucket(), bucket, key, register_file().as_bytes(), 3).await;
     let s = &w.handle(&event).await.unwrap()[0];
     assert_eq!((s.updated, s.unchanged, s.rejected), (0, 5, 3));
-    assert_register_state(&records).await;
+    assert_register_state(&records, w.bucket()).await;
 }
 
 /// Fails the `fail_at`-th atomic write (a crash between batches).
@@ -426,7 +442,10 @@ impl<R: RecordStore> RecordStore for CrashingStore<R> {
     }
 }
 
-async fn a_crash_mid_file_resumes_without_repeating<R: RecordStore + Clone, B: BlobStore>(
+async fn a_crash_mid_file_resumes_without_repeating<
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+>(
     records: R,
     blobs: B,
     bucket: &str,
@@ -466,10 +485,13 @@ async fn a_crash_mid_file_resumes_without_repeating<R: RecordStore + Clone, B: B
         (s.rows_read, s.updated, s.unchanged, s.rejected),
         (8, 4, 1, 3)
     );
-    assert_register_state(&records).await;
+    assert_register_state(&records, w.bucket()).await;
 }
 
-async fn without_an_audit_trail_nothing_is_imported<R: RecordStore + Clone, B: BlobStore>(
+async fn without_an_audit_trail_nothing_is_imported<
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+>(
     records: R,
     blobs: B,
     bucket: &str,

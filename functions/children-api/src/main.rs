@@ -3,12 +3,13 @@
 //! registry routes (organisations, specialists with certifications, support episodes,
 //! legal representatives).
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore};
 use ravis::config::Settings;
 use ravis::inbound::registry_api::{Both, RegistryApi};
 use ravis::inbound::{auth::Authenticator, children_api::ChildrenApi, lambda::serve_http};
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::AuditArchive;
 use ravis::services::children::ChildrenService;
 use ravis::services::registry_service::RegistryService;
 use std::sync::Arc;
@@ -25,17 +26,17 @@ async fn main() -> Result<(), lambda_http::Error> {
         &settings.pseudonym_key,
         clock.clone(),
         settings.audit_retention_days,
-    );
+    )
+    // Every audit entry is also copied to the write-once archive (S3 Object Lock).
+    .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
+        aws.s3.clone(),
+        settings.require_audit_archive_bucket()?,
+    ))));
     let registry = RegistryService::new(
         records.clone(),
         clock.clone(),
         Arc::new(RandomIds),
-        AuditTrail::new(
-            records.clone(),
-            &settings.pseudonym_key,
-            clock.clone(),
-            settings.audit_retention_days,
-        ),
+        audit.clone(),
         &settings.identity_hmac_key,
     );
     let service = ChildrenService::new(

@@ -7,6 +7,7 @@ use ravis::inbound::lambda::serve_sqs;
 use ravis::intake::{IntakeService, IntakeWorker};
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::AuditArchive;
 use std::sync::Arc;
 
 #[tokio::main]
@@ -23,12 +24,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Arc::new(RandomIds),
         &settings.identity_hmac_key,
     )
-    .with_audit(AuditTrail::new(
-        records,
-        &settings.pseudonym_key,
-        clock,
-        settings.audit_retention_days,
-    ));
+    .with_audit(
+        AuditTrail::new(
+            records,
+            &settings.pseudonym_key,
+            clock,
+            settings.audit_retention_days,
+        )
+        // Audited population-register changes are copied to the write-once archive too.
+        .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
+            aws.s3.clone(),
+            settings.require_audit_archive_bucket()?,
+        )))),
+    );
     serve_sqs(IntakeWorker::new(
         intake,
         S3BlobStore::new(aws.s3, &bucket),

@@ -1,10 +1,11 @@
 //! Lambda `screenings-api`: screenings, risk profiles and the catalogue.
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::{auth::Authenticator, lambda::serve_http, screenings_api::ScreeningsApi};
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
+use ravis::services::audit_archive::AuditArchive;
 use ravis::services::{catalogue::CatalogueService, screenings::ScreeningsService};
 use std::sync::Arc;
 
@@ -23,7 +24,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         &settings.pseudonym_key,
         clock.clone(),
         settings.audit_retention_days,
-    );
+    )
+    // Every audit entry is also copied to the write-once archive (S3 Object Lock).
+    .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
+        aws.s3.clone(),
+        settings.require_audit_archive_bucket()?,
+    ))));
     let screenings =
         ScreeningsService::new(records, queue, clock, Arc::new(RandomIds), engine, audit);
     serve_http(

@@ -64,6 +64,7 @@ impl<R: RecordStore> ChildrenApi<R> {
                     .audit()
                     .dpo_entries(
                         &ctx.principal,
+                        &ctx.req.request_id,
                         child_param(ctx)?,
                         limit,
                         ctx.req.query_param("cursor"),
@@ -73,7 +74,7 @@ impl<R: RecordStore> ChildrenApi<R> {
             Route::AuditReport => Ok(self
                 .0
                 .audit()
-                .dpo_report(&ctx.principal, child_param(ctx)?)
+                .dpo_report(&ctx.principal, &ctx.req.request_id, child_param(ctx)?)
                 .await?),
             Route::BreakGlass => Ok(self
                 .0
@@ -87,7 +88,19 @@ impl<R: RecordStore> ChildrenApi<R> {
             Route::AuditBreakGlass => {
                 let from = break_glass::parse_bound("from", ctx.req.query_param("from"))?;
                 let to = break_glass::parse_bound("to", ctx.req.query_param("to"))?;
-                Ok(break_glass::report(self.0.records(), &ctx.principal, from, to).await?)
+                let report =
+                    break_glass::report(self.0.records(), &ctx.principal, from, to).await?;
+                // The DPO's read of the report is recorded like their reads of a trail.
+                self.0
+                    .audit()
+                    .record_dpo_view(
+                        &ctx.principal,
+                        &ctx.req.request_id,
+                        format!("break-the-glass {}..{}", from.to_rfc3339(), to.to_rfc3339()),
+                        "break_glass_report",
+                    )
+                    .await?;
+                Ok(report)
             }
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }

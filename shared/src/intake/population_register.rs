@@ -306,7 +306,7 @@ impl IntakeKind for PopulationRegisterKind {
                     ..AuditEvent::all(id, AuditEntity::Child, AuditAction::Update)
                 };
                 let request_id = format!("intake:{}:row:{row}", request.import_id);
-                let (_, audit_ops) = audit
+                let (entry, audit_ops) = audit
                     .append_ops(&principal, &request_id, &audit_event)
                     .await
                     .map_err(|e| match e {
@@ -321,9 +321,7 @@ impl IntakeKind for PopulationRegisterKind {
                 if let Some(key) = new_index {
                     batch.push(WriteOp::PutNew(Record::new(key, json!({"child_id": id}))));
                 }
-                for op in audit_ops {
-                    batch.push(op);
-                }
+                batch.push_audited(entry, audit_ops);
                 batch.counts().updated += 1;
             }
         }

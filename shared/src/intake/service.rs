@@ -13,7 +13,7 @@ use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
-use crate::services::audit::AuditTrail;
+use crate::services::audit::{AuditEntry, AuditTrail};
 use crate::services::children::CODE_INDEX_DOMAIN;
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -300,6 +300,7 @@ pub struct Batch {
     last_row: u64,
     counts: Counts,
     rejections: Vec<Rejection>,
+    audited: Vec<AuditEntry>,
 }
 
 impl Batch {
@@ -311,6 +312,15 @@ impl Batch {
     /// Marks a record as used by this batch (later rows needing it commit first).
     pub fn touch(&mut self, key: Key) {
         self.touched.insert(key);
+    }
+
+    /// Adds the writes of an audit entry (from [`AuditTrail::append_ops`]); the entry is
+    /// copied to the audit archive once the batch has committed.
+    pub fn push_audited(&mut self, entry: AuditEntry, ops: Vec<WriteOp>) {
+        for op in ops {
+            self.push(op);
+        }
+        self.audited.push(entry);
     }
 
     /// Adds a write (and marks its record as used).
@@ -651,7 +661,13 @@ impl<R: RecordStore> IntakeService<R> {
         self.records.transact(ops).await?;
         *checkpoint = next;
         *version += 1;
+        let audited = std::mem::take(&mut batch.audited);
         *batch = Batch::default();
+        if let Some(audit) = &self.audit {
+            for entry in &audited {
+                audit.archive(entry).await.map_err(IntakeError::Audit)?;
+            }
+        }
         Ok(())
     }
 }

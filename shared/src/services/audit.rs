@@ -81,6 +81,17 @@ pub enum AuditEntity {
     LegalRepresentative,
     /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
     BreakGlass,
+    /// A child's audit trail, read by a data protection officer (entries of the DPO-access
+    /// chain; `entity_id` is the pseudonym of the child whose trail was read).
+    AuditTrail,
+}
+
+/// The reserved id whose chain is the DPO-access chain: every read of an audit trail
+/// (`GET /audit`, `GET /audit/report`) is recorded there. The nil UUID is never a child's
+/// id (ids are UUIDv7); a data protection officer reads this chain with
+/// `GET /audit?child=00000000-0000-0000-0000-000000000000`, and that read is recorded too.
+pub fn dpo_access_chain() -> ChildId {
+    ChildId::from_uuid(uuid::Uuid::nil())
 }
 
 /// One access to record, as the use case describes it.
@@ -207,12 +218,14 @@ pub struct Verification {
     pub breaks: Vec<ChainBreak>,
 }
 
-/// The audit trail over a record store.
+/// The audit trail over a record store (a clone appends to the same chains and archive).
+#[derive(Clone)]
 pub struct AuditTrail<R> {
     records: R,
     pseudonyms: Pseudonymizer,
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
+    archive: Option<Arc<dyn crate::services::audit_archive::ArchiveSink>>,
 }
 
 /// Roles that may read the audit trail.
@@ -234,7 +247,18 @@ impl<R: RecordStore> AuditTrail<R> {
             pseudonyms: Pseudonymizer::new(pseudonym_key),
             clock,
             retention_days,
+            archive: None,
         }
+    }
+
+    /// The same trail, copying every appended entry to a write-once archive right after the
+    /// chain write (`services::audit_archive`); an append whose copy fails is an error.
+    pub fn with_archive(
+        mut self,
+        archive: Arc<dyn crate::services::audit_archive::ArchiveSink>,
+    ) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// The pseudonym of a child under this trail's key.
@@ -279,7 +303,10 @@ impl<R: RecordStore> AuditTrail<R> {
         for _ in 0..APPEND_ATTEMPTS {
             let (entry, ops) = self.append_ops(principal, request_id, &event).await?;
             match self.records.transact(ops).await {
-                Ok(()) => return Ok(entry),
+                Ok(()) => {
+                    self.archive(&entry).await?;
+                    return Ok(entry);
+                }
                 // Another append took this sequence number first: read the new head, retry.
                 Err(StoreError::TransactionCancelled { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -291,6 +318,16 @@ impl<R: RecordStore> AuditTrail<R> {
             expected: 0,
         }
         .into())
+    }
+
+    /// Copies a committed entry to the write-once archive, if this trail has one (see
+    /// `services/audit_archive.rs`); idempotent. [`Self::record`] calls it itself; a caller
+    /// of [`Self::append_ops`] calls it once its own transaction has committed.
+    pub async fn archive(&self, entry: &AuditEntry) -> Result<(), ServiceError> {
+        match &self.archive {
+            Some(archive) => archive.archive(entry).await,
+            None => Ok(()),
+        }
     }
 
     /// The two writes that append `event` to its child's chain after the current head (the
@@ -408,6 +445,51 @@ impl<R: RecordStore> AuditTrail<R> {
             .collect())
     }
 
+    /// Every stored, readable entry of the chain with this pseudonym, in order.
+    pub async fn stored_entries(&self, child: &Pseudonym) -> Result<Vec<AuditEntry>, ServiceError> {
+        let records = self.all_records(child).await?;
+        Ok(records
+            .iter()
+            .filter_map(|r| serde_json::from_value(r.data.clone()).ok())
+            .collect())
+    }
+
+    /// [`AuditTrail::verify`] of the chain with this pseudonym.
+    pub async fn verify_pseudonym(&self, child: &Pseudonym) -> Result<Verification, ServiceError> {
+        let records = self.all_records(child).await?;
+        let head = self.records.get(&keys::audit_head(child)).await?;
+        Ok(verify_chain(
+            child,
+            &records,
+            head.as_ref(),
+            self.retention_days.is_some(),
+        ))
+    }
+
+    /// [`AuditTrail::verify`], and, when the trail has an archive, the comparison of the
+    /// stored entries with their archived copies: every difference is a break too, so a
+    /// chain rewritten in the store with recomputed hashes is not `intact`.
+    pub async fn verify_with_archive(&self, child: ChildId) -> Result<Verification, ServiceError> {
+        let mut verification = self.verify(child).await?;
+        if let Some(archive) = &self.archive {
+            let pseudonym = self.pseudonyms.child(child);
+            let stored = self.stored_entries(&pseudonym).await?;
+            let differences = archive
+                .differences(
+                    &pseudonym,
+                    &stored,
+                    verification.expired_before.unwrap_or(0),
+                )
+                .await?;
+            if !differences.is_empty() {
+                verification.intact = false;
+                verification.breaks.extend(differences);
+                verification.breaks.sort_by_key(|b| b.seq);
+            }
+        }
+        Ok(verification)
+    }
+
     /// Walks a child's chain and reports every modified, removed or reordered entry.
     pub async fn verify(&self, child: ChildId) -> Result<Verification, ServiceError> {
         let pseudonym = self.pseudonyms.child(child);
@@ -421,10 +503,49 @@ impl<R: RecordStore> AuditTrail<R> {
         ))
     }
 
+    /// Records a data protection officer's read of a child's trail in the DPO-access chain
+    /// ([`dpo_access_chain`]); `view` names what was read (`entries` or `report`).
+    async fn record_dpo_read(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        child: ChildId,
+        view: &str,
+    ) -> Result<(), ServiceError> {
+        let subject = self.pseudonyms.child(child).to_string();
+        self.record_dpo_view(principal, request_id, subject, view)
+            .await
+    }
+
+    /// Records a data protection officer's read of an audit view in the DPO-access chain
+    /// ([`dpo_access_chain`]): `subject` names what the view was about (a child's pseudonym,
+    /// or the period of the break-the-glass report), `view` which view it was. Call it after
+    /// the view is computed and before it is returned.
+    pub async fn record_dpo_view(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        subject: String,
+        view: &str,
+    ) -> Result<(), ServiceError> {
+        let event = AuditEvent {
+            child: dpo_access_chain(),
+            entity: AuditEntity::AuditTrail,
+            entity_id: Some(subject),
+            action: AuditAction::Read,
+            fields: vec![view.to_owned()],
+            outcome: AuditOutcome::Success,
+            break_glass_reason: None,
+        };
+        self.record(principal, request_id, event).await.map(|_| ())
+    }
+
     /// `GET /audit?child=…`: a page of the child's entries and the chain's verification.
+    /// The read is recorded in the DPO-access chain before anything is returned.
     pub async fn dpo_entries(
         &self,
         principal: &Principal,
+        request_id: &str,
         child: ChildId,
         limit: Option<usize>,
         cursor: Option<&str>,
@@ -443,7 +564,9 @@ impl<R: RecordStore> AuditTrail<R> {
             }
             other => other,
         })?;
-        let verification = self.verify(child).await?;
+        let verification = self.verify_with_archive(child).await?;
+        self.record_dpo_read(principal, request_id, child, "entries")
+            .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,
             child = %self.pseudonyms.child(child), intact = verification.intact, "audit trail read");
         Ok(Reply::ok(json!({
@@ -455,15 +578,18 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 
     /// `GET /audit/report?child=…`: who has seen the child's data, by organisation, role
-    /// and day, with the chain's verification.
+    /// and day, with the chain's verification. The read is recorded in the DPO-access chain.
     pub async fn dpo_report(
         &self,
         principal: &Principal,
+        request_id: &str,
         child: ChildId,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, AUDIT_READERS, "read the audit trail")?;
         let entries = self.entries(child).await?;
-        let verification = self.verify(child).await?;
+        let verification = self.verify_with_archive(child).await?;
+        self.record_dpo_read(principal, request_id, child, "report")
+            .await?;
         tracing::info!(subject = %principal.subject, org = %principal.organisation,
             child = %self.pseudonyms.child(child), intact = verification.intact, "access report read");
         Ok(Reply::ok(json!({

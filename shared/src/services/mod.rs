@@ -2,7 +2,9 @@
 //! the inbound layer turns those into HTTP responses in one place.
 
 pub mod access;
+pub mod analytics;
 pub mod audit;
+pub mod audit_archive;
 pub mod break_glass;
 pub mod care;
 pub mod catalogue;

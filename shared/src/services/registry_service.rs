@@ -540,6 +540,23 @@ impl<R: RecordStore> RegistryService<R> {
         )
     }
 
+    /// Records `event` in its child's audit trail; an access made under a break-the-glass
+    /// grant carries the grant's reason, like the children use cases' entries.
+    async fn record(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        event: AuditEvent,
+    ) -> Result<crate::services::audit::AuditEntry, ServiceError> {
+        let reason = match self.sees(principal, event.child).await? {
+            Some(access) => access.break_glass_reason(),
+            None => None,
+        };
+        self.audit
+            .record(principal, request_id, event.with_break_glass_reason(reason))
+            .await
+    }
+
     /// The kind of the active catalogue entry `id` (instruments are seeded from the scoring
     /// definitions, programmes, therapies and services from the shipped catalogue), or `None`
     /// for an unknown or retired id — the one lookup of `services::catalogue::active_entry`.
@@ -1098,13 +1115,12 @@ impl<R: RecordStore> RegistryService<R> {
             {
                 self.link_episode(&decode(&stored)?).await?;
             }
-            self.audit
-                .record(
-                    principal,
-                    request_id,
-                    event.of(id).with_outcome(AuditOutcome::Replayed),
-                )
-                .await?;
+            self.record(
+                principal,
+                request_id,
+                event.of(id).with_outcome(AuditOutcome::Replayed),
+            )
+            .await?;
             return Ok(reply);
         }
         self.check_episode(principal, child, &input, None).await?;
@@ -1145,8 +1161,7 @@ impl<R: RecordStore> RegistryService<R> {
             self.link_episode(&episode).await?;
         }
         let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
-        self.audit
-            .record(principal, request_id, event.of(id).with_outcome(outcome))
+        self.record(principal, request_id, event.of(id).with_outcome(outcome))
             .await?;
         Ok(reply)
     }
@@ -1206,18 +1221,17 @@ impl<R: RecordStore> RegistryService<R> {
         require_role(principal, PERSON_READERS, "read support episodes")?;
         let (record, episode) = self.episode_record(principal, id).await?;
         let reply = Self::episode_reply(principal, 200, &episode, record.version)?;
-        self.audit
-            .record(
-                principal,
-                request_id,
-                AuditEvent::all(
-                    episode.child_id,
-                    AuditEntity::SupportEpisode,
-                    AuditAction::Read,
-                )
-                .of(id),
+        self.record(
+            principal,
+            request_id,
+            AuditEvent::all(
+                episode.child_id,
+                AuditEntity::SupportEpisode,
+                AuditAction::Read,
             )
-            .await?;
+            .of(id),
+        )
+        .await?;
         Ok(reply)
     }
 
@@ -1269,18 +1283,17 @@ impl<R: RecordStore> RegistryService<R> {
             .map_err(|e| concurrent("support episode", e))?;
         self.link_episode(&episode).await?;
         let reply = Self::episode_reply(principal, 200, &episode, version)?;
-        self.audit
-            .record(
-                principal,
-                request_id,
-                AuditEvent::all(
-                    episode.child_id,
-                    AuditEntity::SupportEpisode,
-                    AuditAction::Update,
-                )
-                .of(id),
+        self.record(
+            principal,
+            request_id,
+            AuditEvent::all(
+                episode.child_id,
+                AuditEntity::SupportEpisode,
+                AuditAction::Update,
             )
-            .await?;
+            .of(id),
+        )
+        .await?;
         Ok(reply)
     }
 
@@ -1354,13 +1367,12 @@ impl<R: RecordStore> RegistryService<R> {
         };
         audited.dedup();
         for c in audited {
-            self.audit
-                .record(
-                    principal,
-                    request_id,
-                    AuditEvent::all(c, AuditEntity::SupportEpisode, AuditAction::Read),
-                )
-                .await?;
+            self.record(
+                principal,
+                request_id,
+                AuditEvent::all(c, AuditEntity::SupportEpisode, AuditAction::Read),
+            )
+            .await?;
         }
         Ok(pager.finish(items))
     }
@@ -1446,15 +1458,14 @@ impl<R: RecordStore> RegistryService<R> {
         outcome: AuditOutcome,
     ) -> Result<(), ServiceError> {
         for child in children {
-            self.audit
-                .record(
-                    principal,
-                    request_id,
-                    AuditEvent::all(*child, AuditEntity::LegalRepresentative, action)
-                        .of(rep)
-                        .with_outcome(outcome),
-                )
-                .await?;
+            self.record(
+                principal,
+                request_id,
+                AuditEvent::all(*child, AuditEntity::LegalRepresentative, action)
+                    .of(rep)
+                    .with_outcome(outcome),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -1782,13 +1793,12 @@ impl<R: RecordStore> RegistryService<R> {
                 )?);
             }
         }
-        self.audit
-            .record(
-                principal,
-                request_id,
-                AuditEvent::all(child, AuditEntity::LegalRepresentative, AuditAction::Read),
-            )
-            .await?;
+        self.record(
+            principal,
+            request_id,
+            AuditEvent::all(child, AuditEntity::LegalRepresentative, AuditAction::Read),
+        )
+        .await?;
         Ok(pager.finish(items))
     }
 }

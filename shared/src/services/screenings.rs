@@ -405,33 +405,42 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             )));
         };
         let event = event.with_break_glass_reason(access.break_glass_reason());
-        let mut results = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .records
-                .query_index(
-                    &keys::child_index(child_id),
-                    &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                    1000,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for record in page.records {
-                results.push(stored_result(&record)?);
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let results = child_results(&self.records, child_id).await?;
         let profile = risk_profile(&self.engine, &results, self.clock.now().date_naive());
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
         body["child_id"] = json!(child_id);
         self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::risk_profile(principal, body)))
+    }
+}
+
+/// Every stored score result of a child (all instruments, re-scorings included), read through
+/// the child's index; used by the risk profile and the analytics export. No access check:
+/// callers check first.
+pub async fn child_results<R: RecordStore>(
+    records: &R,
+    child_id: ChildId,
+) -> Result<Vec<StoredResult>, ServiceError> {
+    let mut results = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = records
+            .query_index(
+                &keys::child_index(child_id),
+                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+                1000,
+                false,
+                cursor.as_deref(),
+            )
+            .await?;
+        for record in page.records {
+            results.push(stored_result(&record)?);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(results),
+        }
     }
 }
 

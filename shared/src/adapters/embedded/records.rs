@@ -90,6 +90,28 @@ impl SqliteRecordStore {
             .await
     }
 
+    /// The partition keys of every live record with this sort key whose partition key starts
+    /// with `pk_prefix`, in key order (local tooling that walks all records of one kind, such
+    /// as `ravis export analytics`; DynamoDB would need a Scan).
+    pub async fn partitions(&self, pk_prefix: &str, sk: &str) -> Result<Vec<String>, StoreError> {
+        let now = self.now();
+        let (prefix, sk) = (pk_prefix.to_owned(), sk.to_owned());
+        self.db
+            .call(unavailable, move |conn| {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT pk FROM records WHERE sk = ?1 AND substr(pk, 1, length(?2)) = ?2 \
+                         AND (expires_at IS NULL OR expires_at >= ?3) ORDER BY pk",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![sk, prefix, now], |row| row.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await
+    }
+
     fn now(&self) -> i64 {
         self.clock.now().timestamp()
     }

@@ -1,0 +1,319 @@
+//! The audit archive suite, written once and run on both backends
+//! (`tests/tests/audit_archive.rs` on SQLite + directory, `tests/tests/aws_audit.rs` on
+//! DynamoDB + an S3 Object Lock bucket in moto): every appended entry is archived, a replay
+//! is idempotent, an overwrite with other bytes is refused, and a store entry rewritten with
+//! a recomputed hash chain is caught by comparing with the archive.
+
+use ravis::domain::{ChildId, Principal, Role};
+use ravis::ports::{BlobStore, Clock, RecordStore, SystemClock, WriteOp};
+use ravis::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditTrail};
+use ravis::services::audit_archive::{
+    ArchiveError, ArchiveWrite, AuditArchive, entry_bytes, entry_key, verify_all, verify_child,
+};
+use ravis::services::keys;
+use std::sync::Arc;
+
+const PSEUDONYM_KEY: &[u8] = b"archive-suite-pseudonym-key-0001";
+
+fn principal() -> Principal {
+    Principal {
+        subject: "nurse-1".into(),
+        roles: vec![Role::HealthSpecialist],
+        organisation: "clinic-1".into(),
+        territory: None,
+        purpose: Some("care".into()),
+    }
+}
+
+async fn append<R: RecordStore>(trail: &AuditTrail<R>, child: ChildId, n: usize) {
+    for i in 0..n {
+        trail
+            .record(
+                &principal(),
+                &format!("req-{i}"),
+                AuditEvent::all(child, AuditEntity::Child, AuditAction::Read),
+            )
+            .await
+            .expect("append");
+    }
+}
+
+/// Rewrites stored entry `from` and every later one with a recomputed hash chain and head:
+/// the store alone can no longer tell.
+async fn rewrite_chain<R: RecordStore>(
+    records: &R,
+    trail: &AuditTrail<R>,
+    child: ChildId,
+    from: u64,
+) {
+    let pseudonym = trail.pseudonym(child);
+    let entries = trail.stored_entries(&pseudonym).await.expect("entries");
+    let mut prev_hash = entries[(from - 2) as usize].hash.clone();
+    for entry in entries.iter().filter(|e| e.body.seq >= from) {
+        let key = keys::audit_entry(&pseudonym, entry.body.seq);
+        let mut record = records.get(&key).await.expect("get").expect("entry");
+        let mut forged = entry.clone();
+        if forged.body.seq == from {
+            forged.body.actor.organisation = "innocent-clinic".into();
+        }
+        forged.body.prev_hash = prev_hash.clone();
+        forged.hash = forged.body.hash();
+        prev_hash = forged.hash.clone();
+        record.data = serde_json::to_value(&forged).expect("json");
+        let version = record.version;
+        records.put_versioned(record, version).await.expect("put");
+    }
+    let head_key = keys::audit_head(&pseudonym);
+    let mut head = records.get(&head_key).await.expect("get").expect("head");
+    head.data["hash"] = serde_json::json!(prev_hash);
+    let version = head.version;
+    records
+        .put_versioned(head, version)
+        .await
+        .expect("put head");
+}
+
+/// The whole archive contract on one record store and one (archive) blob store.
+pub async fn archive_anchors_the_chain<R, B>(records: R, blobs: B)
+where
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+{
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let archive = AuditArchive::new(blobs.clone());
+    let trail = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None)
+        .with_archive(Arc::new(archive.clone()));
+
+    // Every appended entry is archived, byte for byte, under audit/<pseudonym>/<seq>.json.
+    let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+    append(&trail, child, 4).await;
+    let pseudonym = trail.pseudonym(child);
+    let stored = trail.stored_entries(&pseudonym).await.expect("entries");
+    assert_eq!(stored.len(), 4);
+    for entry in &stored {
+        let key = entry_key(&pseudonym, entry.body.seq);
+        assert!(key.starts_with(&format!("audit/{pseudonym}/")), "{key}");
+        assert!(
+            !key.contains(&child.to_string()),
+            "the archive never names the child"
+        );
+        let bytes = blobs.get(&key).await.expect("archived");
+        assert_eq!(bytes.as_ref(), entry_bytes(entry).as_slice());
+    }
+    let v = verify_child(&trail, &archive, &pseudonym)
+        .await
+        .expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!((v.stored, v.archived), (4, 4));
+
+    // A replay writes the same bytes: nothing changes.
+    assert_eq!(
+        archive.put(&stored[1]).await.expect("replay"),
+        ArchiveWrite::AlreadyArchived
+    );
+    // Different bytes at the same key are refused, and the archived copy is untouched.
+    let mut other: AuditEntry = stored[1].clone();
+    other.body.actor.subject = "someone-else".into();
+    other.hash = other.body.hash();
+    match archive.put(&other).await {
+        Err(ArchiveError::Overwrite(key)) => assert_eq!(key, entry_key(&pseudonym, 2)),
+        other => panic!("expected a refused overwrite, got {other:?}"),
+    }
+    let kept = blobs.get(&entry_key(&pseudonym, 2)).await.expect("kept");
+    assert_eq!(kept.as_ref(), entry_bytes(&stored[1]).as_slice());
+
+    // Tampering with entry 2 in the store AND recomputing every hash after it (and the head)
+    // passes the store's own chain check, but not the archive comparison.
+    rewrite_chain(&records, &trail, child, 2).await;
+    let chain_only = trail.verify(child).await.expect("verify");
+    assert!(
+        chain_only.intact,
+        "the forgery is consistent in the store: {chain_only:?}"
+    );
+    let v = verify_child(&trail, &archive, &pseudonym)
+        .await
+        .expect("verify");
+    assert!(!v.intact);
+    let seqs: Vec<u64> = v.differences.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, vec![2, 3, 4], "{v:?}");
+    assert!(v.differences[0].problem.contains("modified"), "{v:?}");
+    // The data protection officer's view reports the same: its verification includes the
+    // archive comparison.
+    let dpo = Principal {
+        subject: "dpo-1".into(),
+        roles: vec![Role::DataProtectionOfficer],
+        organisation: "ministry".into(),
+        territory: None,
+        purpose: None,
+    };
+    let report = trail
+        .dpo_report(&dpo, "req-dpo", child)
+        .await
+        .expect("report");
+    assert_eq!(
+        report.body["verification"]["intact"], false,
+        "{}",
+        report.body
+    );
+    let seqs: Vec<u64> = report.body["verification"]["breaks"]
+        .as_array()
+        .expect("breaks")
+        .iter()
+        .map(|b| b["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    let verification = trail.verify_with_archive(child).await.expect("verify");
+    assert!(!verification.intact);
+
+    // Removing an entry from the store (end of the chain, head moved back) is caught too.
+    let child2 = ChildId::from_uuid(uuid::Uuid::now_v7());
+    append(&trail, child2, 3).await;
+    let p2 = trail.pseudonym(child2);
+    let key = keys::audit_entry(&p2, 3);
+    let record = records.get(&key).await.expect("get").expect("entry");
+    let head_key = keys::audit_head(&p2);
+    let mut head = records.get(&head_key).await.expect("get").expect("head");
+    let entries = trail.stored_entries(&p2).await.expect("entries");
+    head.data = serde_json::json!({"seq": 2, "hash": entries[1].hash});
+    let head_version = head.version;
+    records
+        .transact(vec![
+            WriteOp::Delete {
+                key,
+                expected: record.version,
+            },
+            WriteOp::PutVersioned {
+                record: head,
+                expected: head_version,
+            },
+        ])
+        .await
+        .expect("delete and move head");
+    assert!(trail.verify(child2).await.expect("verify").intact);
+    let v = verify_child(&trail, &archive, &p2).await.expect("verify");
+    assert_eq!(v.differences.len(), 1, "{v:?}");
+    assert_eq!(v.differences[0].seq, 3);
+    assert!(v.differences[0].problem.contains("removed"), "{v:?}");
+
+    // An entry written to the store without the archive (archive was down) is reported.
+    let child3 = ChildId::from_uuid(uuid::Uuid::now_v7());
+    let unarchived = AuditTrail::new(
+        records.clone(),
+        PSEUDONYM_KEY,
+        Arc::new(SystemClock) as Arc<dyn Clock>,
+        None,
+    );
+    append(&unarchived, child3, 1).await;
+    append(&trail, child3, 1).await;
+    let p3 = trail.pseudonym(child3);
+    let v = verify_child(&trail, &archive, &p3).await.expect("verify");
+    assert_eq!(v.differences.len(), 1, "{v:?}");
+    assert_eq!(v.differences[0].seq, 1);
+    assert!(
+        v.differences[0].problem.contains("not in the archive"),
+        "{v:?}"
+    );
+
+    // verify_all finds every archived child and reports each.
+    let all = verify_all(&trail, &archive).await.expect("verify all");
+    let mut found: Vec<_> = all.iter().map(|v| v.child.clone()).collect();
+    found.sort();
+    let dpo_chain = trail.pseudonym(ravis::services::audit::dpo_access_chain());
+    let mut expected = vec![pseudonym, p2, p3, dpo_chain.clone()];
+    expected.sort();
+    assert_eq!(found, expected);
+    // Every tampered chain is reported; the DPO-access chain is intact.
+    assert!(
+        all.iter().all(|v| v.intact == (v.child == dpo_chain)),
+        "{all:?}"
+    );
+}
+
+/// Every read of an audit trail by a data protection officer is itself recorded, in the
+/// DPO-access chain (archived like every chain); another DPO reads that chain through the
+/// same view, and that read is recorded too. A refused read records nothing there.
+pub async fn dpo_reads_are_chained<R, B>(records: R, blobs: B)
+where
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+{
+    use ravis::services::ServiceError;
+    use ravis::services::audit::{AuditEntity, dpo_access_chain};
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let archive = AuditArchive::new(blobs);
+    let trail = AuditTrail::new(records, PSEUDONYM_KEY, clock, None)
+        .with_archive(Arc::new(archive.clone()));
+    let dpo = Principal {
+        subject: "dpo-1".into(),
+        roles: vec![Role::DataProtectionOfficer],
+        organisation: "ministry".into(),
+        territory: None,
+        purpose: Some("data-subject-request".into()),
+    };
+    let child = ChildId::from_uuid(uuid::Uuid::now_v7());
+    append(&trail, child, 2).await;
+    let dpo_chain = dpo_access_chain();
+    let before = trail.entries(dpo_chain).await.expect("entries").len();
+
+    // A nurse may not read the trail, and the refusal leaves no DPO-access entry.
+    match trail.dpo_report(&principal(), "req-nurse", child).await {
+        Err(ServiceError::Forbidden(_)) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert_eq!(
+        trail.entries(dpo_chain).await.expect("entries").len(),
+        before
+    );
+
+    let page = trail
+        .dpo_entries(&dpo, "req-dpo-1", child, None, None)
+        .await
+        .expect("entries");
+    assert_eq!(page.body["entries"].as_array().expect("entries").len(), 2);
+    trail
+        .dpo_report(&dpo, "req-dpo-2", child)
+        .await
+        .expect("report");
+    // The child's own chain is unchanged: the DPO's reads are not the child's data.
+    assert_eq!(trail.entries(child).await.expect("entries").len(), 2);
+
+    let log = trail.entries(dpo_chain).await.expect("entries");
+    assert_eq!(log.len(), before + 2);
+    let pseudonym = trail.pseudonym(child).to_string();
+    for (entry, (request, view)) in log[before..]
+        .iter()
+        .zip([("req-dpo-1", "entries"), ("req-dpo-2", "report")])
+    {
+        assert_eq!(entry.body.entity, AuditEntity::AuditTrail);
+        assert_eq!(entry.body.entity_id.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(entry.body.fields, vec![view.to_owned()]);
+        assert_eq!(entry.body.request_id, request);
+        assert_eq!(entry.body.actor.subject, "dpo-1");
+        assert_eq!(entry.body.purpose.as_deref(), Some("data-subject-request"));
+    }
+
+    // A second DPO reads the DPO-access chain through the same view; that read is recorded.
+    let second = Principal {
+        subject: "dpo-2".into(),
+        ..dpo.clone()
+    };
+    let page = trail
+        .dpo_entries(&second, "req-dpo-3", dpo_chain, None, None)
+        .await
+        .expect("DPO-access chain");
+    assert_eq!(
+        page.body["entries"].as_array().expect("entries").len(),
+        before + 2
+    );
+    assert_eq!(page.body["verification"]["intact"], true);
+    let log = trail.entries(dpo_chain).await.expect("entries");
+    assert_eq!(log.len(), before + 3);
+    assert_eq!(log[before + 2].body.actor.subject, "dpo-2");
+
+    // The DPO-access chain is archived and verifies against the archive.
+    let v = verify_child(&trail, &archive, &trail.pseudonym(dpo_chain))
+        .await
+        .expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.archived, (before + 3) as u64);
+}
