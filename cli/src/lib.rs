@@ -53,7 +53,8 @@ pub enum Command {
     },
     /// Import a partner file into the local data directory (the intake worker's code).
     Import {
-        /// The kind of rows: children or population-register.
+        /// The kind of rows: children, population-register, organisations, specialists,
+        /// certifications or support-episodes.
         #[arg(long)]
         kind: String,
         /// The file: .csv (`,` or `;`, header row) or .jsonl / .ndjson.

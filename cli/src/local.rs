@@ -142,6 +142,9 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let inbox = data_dir.join("inbox");
     std::fs::create_dir_all(&inbox)?;
+    for kind in ravis::intake::Kind::ALL {
+        std::fs::create_dir_all(inbox.join(kind.as_str()))?;
+    }
     let token = crate::token::mint(
         data_dir,
         &crate::token::TokenOptions {

@@ -163,3 +163,64 @@ fn population_register_updates_import_through_the_cli() {
     assert!(!ok);
     assert!(err.contains("children, population-register"), "{err}");
 }
+
+#[test]
+fn organisations_and_support_episodes_import_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kids = dir.path().join("kids.csv");
+    std::fs::write(&kids, FILE).unwrap();
+    assert!(
+        ravis(
+            &data,
+            &["import", "--kind", "children", kids.to_str().unwrap()]
+        )
+        .0
+    );
+    let orgs = dir.path().join("orgs.csv");
+    std::fs::write(
+        &orgs,
+        "id;kind;name;atvk;registration_number;status\n\
+         riga-sd;municipality_social_service;Rīgas sociālais dienests;0010000;;\n\
+         bad_code;school;Skola;0010000;;\n",
+    )
+    .unwrap();
+    let (ok, s, err) = ravis(
+        &data,
+        &["import", "--kind", "organisations", orgs.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        (s["inserted"].as_u64(), s["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let episodes = dir.path().join("episodes.jsonl");
+    std::fs::write(
+        &episodes,
+        "{\"external_id\":\"e1\",\"personal_code\":\"32579461005\",\"programme\":\"cool-kids\",\"provider_org\":\"riga-sd\",\"referral_date\":\"2026-01-10\",\"referral_text\":\"parent request\"}\n\
+         {\"external_id\":\"e2\",\"personal_code\":\"32579461005\",\"programme\":\"cool-kids\",\"provider_org\":\"nowhere\",\"referral_date\":\"2026-01-10\",\"referral_text\":\"parent request\"}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report.jsonl");
+    let args = [
+        "import",
+        "--kind",
+        "support-episodes",
+        episodes.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let (ok, s, err) = ravis(&data, &args);
+    assert!(ok, "{err}");
+    assert_eq!(s["kind"], "support-episodes");
+    assert_eq!(
+        (s["inserted"].as_u64(), s["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(report.contains("\"field\":\"provider_org\""), "{report}");
+    // The same file again: the finished import answers, nothing is added.
+    let (ok, again, _) = ravis(&data, &args);
+    assert!(ok);
+    assert_eq!(again["inserted"], s["inserted"]);
+}

@@ -3,10 +3,14 @@
 //! valid rows committed in batches with a checkpoint, and a report and summary written.
 //! Documented in `docs/INTAKE.md`.
 
+pub mod certifications;
 pub mod children;
+pub mod organisations;
 pub mod population_register;
 pub mod reader;
 pub mod service;
+pub mod specialists;
+pub mod support_episodes;
 pub mod worker;
 
 pub use reader::Format;
@@ -24,17 +28,40 @@ pub enum Kind {
     /// Population-register updates (`inbox/population-register/`): code changes, address
     /// changes, deaths, emigrations.
     PopulationRegister,
+    /// Organisations (`inbox/organisations/`), keyed by their code.
+    Organisations,
+    /// Support episodes (`inbox/support-episodes/`), keyed by the partner's `external_id`.
+    SupportEpisodes,
+    /// Specialists (`inbox/specialists/`), keyed by the partner's `external_id`.
+    Specialists,
+    /// Certifications of specialists (`inbox/certifications/`).
+    Certifications,
 }
 
 /// The names of every kind, for messages.
-pub const KIND_NAMES: &str = "children, population-register";
+pub const KIND_NAMES: &str =
+    "children, population-register, organisations, support-episodes, specialists, certifications";
 
 impl Kind {
+    /// Every kind (the inbox folders of `ravis serve`).
+    pub const ALL: [Kind; 6] = [
+        Kind::Children,
+        Kind::PopulationRegister,
+        Kind::Organisations,
+        Kind::SupportEpisodes,
+        Kind::Specialists,
+        Kind::Certifications,
+    ];
+
     /// The kind named by an inbox folder or `--kind` value.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "children" => Some(Self::Children),
             "population-register" => Some(Self::PopulationRegister),
+            "organisations" => Some(Self::Organisations),
+            "support-episodes" => Some(Self::SupportEpisodes),
+            "specialists" => Some(Self::Specialists),
+            "certifications" => Some(Self::Certifications),
             _ => None,
         }
     }
@@ -44,6 +71,10 @@ impl Kind {
         match self {
             Self::Children => "children",
             Self::PopulationRegister => "population-register",
+            Self::Organisations => "organisations",
+            Self::SupportEpisodes => "support-episodes",
+            Self::Specialists => "specialists",
+            Self::Certifications => "certifications",
         }
     }
 
@@ -52,6 +83,10 @@ impl Kind {
         match self {
             Self::Children => children::COLUMNS,
             Self::PopulationRegister => population_register::COLUMNS,
+            Self::Organisations => organisations::COLUMNS,
+            Self::SupportEpisodes => support_episodes::COLUMNS,
+            Self::Specialists => specialists::COLUMNS,
+            Self::Certifications => certifications::COLUMNS,
         }
     }
 }
@@ -77,6 +112,10 @@ mod tests {
             Some(Kind::PopulationRegister)
         );
         assert_eq!(Kind::parse("families"), None);
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            assert!(KIND_NAMES.contains(kind.as_str()));
+        }
         assert!(strict_from_name("a.STRICT.csv"));
         assert!(strict_from_name("a.strict.jsonl"));
         assert!(!strict_from_name("strict.csv"));

@@ -5,7 +5,11 @@
 //! resumes after the last committed row and never applies a row twice.
 
 use crate::domain::{ChildId, FieldError, KeyedHasher};
+use crate::intake::certifications::CertificationsKind;
+use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Format, RawRow, ReadError, open_rows};
+use crate::intake::specialists::SpecialistsKind;
+use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
@@ -334,6 +338,18 @@ impl Batch {
         &mut self.counts
     }
 
+    /// Records that the stored state refuses a valid row for several reasons (each reported,
+    /// the row counted once, nothing written).
+    pub fn reject_all(&mut self, row: u64, errors: Vec<FieldError>) {
+        self.counts.rejected += 1;
+        self.rejections
+            .extend(errors.into_iter().map(|error| Rejection {
+                row,
+                field: error.field,
+                reason: error.reason,
+            }));
+    }
+
     /// Records that the stored state refuses a valid row (it is reported, nothing written).
     pub fn reject(&mut self, row: u64, error: FieldError) {
         self.counts.rejected += 1;
@@ -420,6 +436,17 @@ impl<R: RecordStore> IntakeService<R> {
                 }
                 self.import_kind(PopulationRegisterKind, request, open)
                     .await
+            }
+            Kind::Organisations => self.import_kind(OrganisationsKind, request, open).await,
+            Kind::Specialists => self.import_kind(SpecialistsKind, request, open).await,
+            Kind::Certifications => self.import_kind(CertificationsKind, request, open).await,
+            Kind::SupportEpisodes => {
+                if self.audit.is_none() {
+                    return Err(IntakeError::NoAuditTrail(
+                        "support-episodes imports record every episode in the child's audit trail, and none is configured".into(),
+                    ));
+                }
+                self.import_kind(SupportEpisodesKind, request, open).await
             }
         }
     }

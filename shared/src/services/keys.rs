@@ -123,6 +123,15 @@ pub fn specialist(id: crate::domain::SpecialistId) -> Key {
     Key::new(SPECIALISTS, format!("{SPECIALIST_PREFIX}{id}"))
 }
 
+/// Partition of the partner-file idempotency index of specialists.
+pub const SPECIALIST_EXTERNAL: &str = "SPECIALIST_EXT";
+
+/// The specialist a partner recorded under its own `external_id` (the `specialists` and
+/// `certifications` file kinds' natural key), scoped by the organisation the file came from.
+pub fn specialist_external(source_org: &str, external_id: &str) -> Key {
+    Key::new(SPECIALIST_EXTERNAL, format!("{source_org}#{external_id}"))
+}
+
 /// Partition holding every support episode (listed in id order, i.e. creation order).
 pub const EPISODES: &str = "EPISODES";
 /// Sort-key prefix of support episodes, in their partition and under their child in `gsi1`.
@@ -131,6 +140,15 @@ pub const EPISODE_PREFIX: &str = "EPISODE#";
 /// A support episode.
 pub fn episode(id: crate::domain::EpisodeId) -> Key {
     Key::new(EPISODES, format!("{EPISODE_PREFIX}{id}"))
+}
+
+/// Partition of the partner-file idempotency index of support episodes.
+pub const EPISODE_EXTERNAL: &str = "EPISODE_EXT";
+
+/// The episode a partner recorded under its own `external_id` (the `support-episodes` file
+/// kind's natural key), scoped by the organisation the file came from.
+pub fn episode_external(source_org: &str, external_id: &str) -> Key {
+    Key::new(EPISODE_EXTERNAL, format!("{source_org}#{external_id}"))
 }
 
 /// Index sort key of an episode under its child (`gsi1pk` = [`child_index`]).

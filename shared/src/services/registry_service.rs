@@ -254,7 +254,8 @@ fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<At
     }
 }
 
-fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
+/// Parses an organisation kind by its wire name (list filter and partner files).
+pub fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
     OrganisationKind::ALL
         .iter()
         .find(|(name, _)| *name == raw)
@@ -263,6 +264,240 @@ fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
             let names: Vec<&str> = OrganisationKind::ALL.iter().map(|(n, _)| *n).collect();
             format!("must be one of {}", names.join(", "))
         })
+}
+
+/// The field rules of an organisation's changeable fields (`POST`/`PUT /organisations` and
+/// the `organisations` partner file): a name, a valid ATVK, an optional 11-digit registration
+/// number (blank counts as absent). Returns the parsed territory and the trimmed number.
+pub fn check_organisation_fields(
+    name: &str,
+    atvk: &str,
+    registration_number: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Atvk>, Option<String>) {
+    check_text("name", name, errors);
+    let atvk = parse_atvk("atvk", atvk, errors);
+    let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = reg
+        && let Err(reason) = check_registration_number(r)
+    {
+        errors.push(FieldError::new("registration_number", reason));
+    }
+    (atvk, reg.map(str::to_owned))
+}
+
+/// The rules of a specialist's fields that need no store (`POST`/`PUT /specialists` and the
+/// `specialists` partner file): both names, at least one organisation. Returns the
+/// organisation codes without repeats, in their order, and the violations.
+pub fn check_specialist_fields(input: &NewSpecialistInput) -> (Vec<String>, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    check_text("given_name", &input.given_name, &mut errors);
+    check_text("family_name", &input.family_name, &mut errors);
+    let mut orgs: Vec<String> = Vec::new();
+    for code in &input.organisations {
+        if !orgs.contains(code) {
+            orgs.push(code.clone());
+        }
+    }
+    if orgs.is_empty() {
+        errors.push(FieldError::new(
+            "organisations",
+            "must name at least one organisation",
+        ));
+    }
+    (orgs, errors)
+}
+
+/// Reports every code of `codes` that is not a registered organisation as `field[i]`.
+pub async fn check_organisations_exist<R: RecordStore>(
+    records: &R,
+    field: &str,
+    codes: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Result<(), ServiceError> {
+    for (i, code) in codes.iter().enumerate() {
+        let known = check_organisation_id(code).is_ok()
+            && records.get(&keys::organisation(code)).await?.is_some();
+        if !known {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!(
+                    "'{}' is not a registered organisation",
+                    code.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rules of a certification that need no store (`POST
+/// /specialists/{id}/certifications` and the `certifications` partner file): exactly one of
+/// instrument and programme, an issuer, `valid_to` not before `valid_from`.
+pub fn check_certification_shape(input: &NewCertificationInput) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let one = input.instrument.is_some() != input.programme.is_some();
+    if !one {
+        errors.push(FieldError::new(
+            "instrument",
+            "give exactly one of instrument and programme",
+        ));
+    }
+    check_text("issued_by", &input.issued_by, &mut errors);
+    if let Some(to) = input.valid_to
+        && to < input.valid_from
+    {
+        errors.push(FieldError::new("valid_to", "must not be before valid_from"));
+    }
+    errors
+}
+
+/// Every rule of a certification: [`check_certification_shape`], and the instrument is an
+/// active screening instrument, or the programme an active programme, therapy or service,
+/// of the stored catalogue (`services::catalogue::active_entry`).
+pub async fn check_certification<R: RecordStore>(
+    records: &R,
+    input: &NewCertificationInput,
+) -> Result<Vec<FieldError>, ServiceError> {
+    let mut errors = check_certification_shape(input);
+    let kind = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            Ok::<_, ServiceError>(catalogue::active_entry(records, &id).await?.map(|e| e.kind))
+        }
+    };
+    match (
+        input.instrument.as_deref().map(str::trim),
+        input.programme.as_deref().map(str::trim),
+    ) {
+        (Some(i), None) if kind(i).await? != Some(EntryKind::Instrument) => errors.insert(
+            0,
+            FieldError::new(
+                "instrument",
+                format!(
+                    "'{}' is not a screening instrument of the scoring definitions",
+                    i.chars().take(64).collect::<String>()
+                ),
+            ),
+        ),
+        (None, Some(p)) if !kind(p).await?.is_some_and(|k| k != EntryKind::Instrument) => errors
+            .insert(
+                0,
+                FieldError::new(
+                    "programme",
+                    format!(
+                        "'{}' is not a programme of the catalogue",
+                        p.chars().take(64).collect::<String>()
+                    ),
+                ),
+            ),
+        _ => {}
+    }
+    Ok(errors)
+}
+
+/// Fields the state rules of [`check_episode_state`] report on.
+const EPISODE_STATE_FIELDS: &[&str] = &[
+    "referral_date",
+    "start_date",
+    "end_date",
+    "outcome",
+    "end_reason",
+    "referral_source.text",
+];
+
+/// The rules of an episode's fields that need the store, then the state rules — the same
+/// for `POST`/`PUT /support-episodes` and the `support-episodes` partner file: the programme
+/// is an active programme, therapy or service of the catalogue (unless it is the episode's
+/// `current_programme`: a retired programme's episodes can still be closed), the provider and
+/// referring organisations are registered, a named specialist is registered and works for the
+/// provider, a screening referral is a screening of `child`, and [`check_episode_state`].
+pub async fn check_episode_references<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    input: &EpisodeUpdateInput,
+    current_programme: Option<&str>,
+    today: NaiveDate,
+) -> Result<Vec<FieldError>, ServiceError> {
+    let mut errors = Vec::new();
+    let organisation_exists = |code: &str| {
+        let code = code.to_owned();
+        async move {
+            if check_organisation_id(&code).is_err() {
+                return Ok::<bool, ServiceError>(false);
+            }
+            Ok(records.get(&keys::organisation(&code)).await?.is_some())
+        }
+    };
+    // A retired programme takes no new episodes, but an existing episode of it can still
+    // be updated (e.g. closed) as long as its programme stays the same.
+    if current_programme != Some(input.programme.as_str())
+        && !catalogue::active_entry(records, &input.programme)
+            .await?
+            .is_some_and(|e| e.kind != EntryKind::Instrument)
+    {
+        errors.push(FieldError::new(
+            "programme",
+            "is not a programme or service of the catalogue",
+        ));
+    }
+    if !organisation_exists(&input.provider_org).await? {
+        errors.push(FieldError::new(
+            "provider_org",
+            "is not a registered organisation",
+        ));
+    }
+    if let Some(referring) = &input.referring_org
+        && !organisation_exists(referring).await?
+    {
+        errors.push(FieldError::new(
+            "referring_org",
+            "is not a registered organisation",
+        ));
+    }
+    if let Some(sid) = input.specialist_id {
+        match records.get(&keys::specialist(sid)).await? {
+            None => errors.push(FieldError::new(
+                "specialist_id",
+                "is not a registered specialist",
+            )),
+            Some(r) => {
+                let s: Specialist = decode(&r)?;
+                if !s.organisations.contains(&input.provider_org) {
+                    errors.push(FieldError::new(
+                        "specialist_id",
+                        "does not work for provider_org",
+                    ));
+                }
+            }
+        }
+    }
+    if let ReferralSource::Screening { screening_id } = &input.referral_source {
+        let same_child = records
+            .get(&keys::screening(*screening_id))
+            .await?
+            .is_some_and(|r| {
+                r.data.get("child_id").and_then(Value::as_str) == Some(&child.to_string())
+            });
+        if !same_child {
+            errors.push(FieldError::new(
+                "referral_source.screening_id",
+                "is not a screening of this child",
+            ));
+        }
+    }
+    errors.extend(check_episode_state(
+        &EpisodeState {
+            referral_date: input.referral_date,
+            start_date: input.start_date,
+            end_date: input.end_date,
+            outcome: input.outcome,
+            end_reason: input.end_reason,
+            referral_source: &input.referral_source,
+        },
+        today,
+    ));
+    Ok(errors)
 }
 
 fn parse_open(raw: &str) -> Result<bool, String> {
@@ -350,24 +585,6 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ organisations
 
-    fn organisation_fields(
-        &self,
-        name: &str,
-        atvk: &str,
-        registration_number: Option<&str>,
-        errors: &mut Vec<FieldError>,
-    ) -> (Option<Atvk>, Option<String>) {
-        check_text("name", name, errors);
-        let atvk = parse_atvk("atvk", atvk, errors);
-        let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
-        if let Some(r) = reg
-            && let Err(reason) = check_registration_number(r)
-        {
-            errors.push(FieldError::new("registration_number", reason));
-        }
-        (atvk, reg.map(str::to_owned))
-    }
-
     /// Registers an organisation under its code; a code can be registered once.
     pub async fn create_organisation(
         &self,
@@ -379,7 +596,7 @@ impl<R: RecordStore> RegistryService<R> {
         if let Err(reason) = check_organisation_id(&input.id) {
             errors.push(FieldError::new("id", reason));
         }
-        let (atvk, reg) = self.organisation_fields(
+        let (atvk, reg) = check_organisation_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
@@ -470,7 +687,7 @@ impl<R: RecordStore> RegistryService<R> {
         check_version("organisation", record.version, expected)?;
         let mut org: Organisation = decode(&record)?;
         let mut errors = Vec::new();
-        let (atvk, reg) = self.organisation_fields(
+        let (atvk, reg) = check_organisation_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
@@ -528,47 +745,12 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ specialists
 
-    async fn check_organisations_exist(
-        &self,
-        field: &str,
-        codes: &[String],
-        errors: &mut Vec<FieldError>,
-    ) -> Result<(), ServiceError> {
-        for (i, code) in codes.iter().enumerate() {
-            if self.organisation_record(code).await?.is_none() {
-                errors.push(FieldError::new(
-                    format!("{field}[{i}]"),
-                    format!(
-                        "'{}' is not a registered organisation",
-                        code.chars().take(64).collect::<String>()
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     async fn check_specialist_input(
         &self,
         input: &NewSpecialistInput,
     ) -> Result<Vec<String>, ServiceError> {
-        let mut errors = Vec::new();
-        check_text("given_name", &input.given_name, &mut errors);
-        check_text("family_name", &input.family_name, &mut errors);
-        let mut orgs: Vec<String> = Vec::new();
-        for code in &input.organisations {
-            if !orgs.contains(code) {
-                orgs.push(code.clone());
-            }
-        }
-        if orgs.is_empty() {
-            errors.push(FieldError::new(
-                "organisations",
-                "must name at least one organisation",
-            ));
-        }
-        self.check_organisations_exist("organisations", &orgs, &mut errors)
-            .await?;
+        let (orgs, mut errors) = check_specialist_fields(input);
+        check_organisations_exist(&self.records, "organisations", &orgs, &mut errors).await?;
         if errors.is_empty() {
             Ok(orgs)
         } else {
@@ -710,47 +892,12 @@ impl<R: RecordStore> RegistryService<R> {
         input: NewCertificationInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REGISTRY_WRITERS, "certify specialists")?;
-        let mut errors = Vec::new();
-        let instrument = input.instrument.as_deref().map(str::trim);
-        let programme = input.programme.as_deref().map(str::trim);
-        let known_instrument = match instrument {
-            Some(i) => self.is_instrument(i).await?,
-            None => true,
-        };
-        let known_programme = match programme {
-            Some(p) => self.is_programme(p).await?,
-            None => true,
-        };
-        match (instrument, programme) {
-            (Some(i), None) if !known_instrument => errors.push(FieldError::new(
-                "instrument",
-                format!(
-                    "'{}' is not a screening instrument of the scoring definitions",
-                    i.chars().take(64).collect::<String>()
-                ),
-            )),
-            (None, Some(p)) if !known_programme => errors.push(FieldError::new(
-                "programme",
-                format!(
-                    "'{}' is not a programme of the catalogue",
-                    p.chars().take(64).collect::<String>()
-                ),
-            )),
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => errors.push(FieldError::new(
-                "instrument",
-                "give exactly one of instrument and programme",
-            )),
-        }
-        check_text("issued_by", &input.issued_by, &mut errors);
-        if let Some(to) = input.valid_to
-            && to < input.valid_from
-        {
-            errors.push(FieldError::new("valid_to", "must not be before valid_from"));
-        }
+        let errors = check_certification(&self.records, &input).await?;
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
+        let instrument = input.instrument.as_deref().map(str::trim);
+        let programme = input.programme.as_deref().map(str::trim);
         let certification = Certification {
             id: self.ids.new_id().to_string(),
             instrument: instrument.map(str::to_owned),
@@ -853,7 +1000,8 @@ impl<R: RecordStore> RegistryService<R> {
 
     // ------------------------------------------------------------------ support episodes
 
-    /// Checks an episode's fields against the registries and the state rules.
+    /// Checks an episode's fields against the registries and the state rules
+    /// ([`check_episode_references`]) and the caller's right to record it for its provider.
     async fn check_episode(
         &self,
         principal: &Principal,
@@ -861,44 +1009,9 @@ impl<R: RecordStore> RegistryService<R> {
         input: &EpisodeUpdateInput,
         current_programme: Option<&str>,
     ) -> Result<(), ServiceError> {
-        let mut errors = Vec::new();
-        // A retired programme takes no new episodes, but an existing episode of it can still
-        // be updated (e.g. closed) as long as its programme stays the same.
-        if current_programme != Some(input.programme.as_str())
-            && !self.is_programme(&input.programme).await?
-        {
-            errors.push(FieldError::new(
-                "programme",
-                "is not a programme or service of the catalogue",
-            ));
-        }
-        let provider = self.load_organisation(&input.provider_org).await?;
-        if provider.is_none() {
-            errors.push(FieldError::new(
-                "provider_org",
-                "is not a registered organisation",
-            ));
-        }
-        if let Some(referring) = &input.referring_org
-            && self.organisation_record(referring).await?.is_none()
-        {
-            errors.push(FieldError::new(
-                "referring_org",
-                "is not a registered organisation",
-            ));
-        }
-        if let Some(sid) = input.specialist_id {
-            match self.load_specialist(sid).await? {
-                None => errors.push(FieldError::new(
-                    "specialist_id",
-                    "is not a registered specialist",
-                )),
-                Some(s) if !s.organisations.contains(&input.provider_org) => errors.push(
-                    FieldError::new("specialist_id", "does not work for provider_org"),
-                ),
-                Some(_) => {}
-            }
-        }
+        let mut errors =
+            check_episode_references(&self.records, child, input, current_programme, self.today())
+                .await?;
         // A programme provider (without a wider writer role) records only its own episodes.
         if !principal.has_any(&[
             Role::RegistryAdministrator,
@@ -907,37 +1020,22 @@ impl<R: RecordStore> RegistryService<R> {
             Role::HealthSpecialist,
         ]) && input.provider_org != principal.organisation
         {
-            errors.push(FieldError::new(
-                "provider_org",
-                "a programme provider records only its own organisation's episodes",
-            ));
+            // Reported before the screening and state rules, as the API always has.
+            let at = errors
+                .iter()
+                .position(|e| {
+                    e.field == "referral_source.screening_id"
+                        || EPISODE_STATE_FIELDS.contains(&e.field.as_str())
+                })
+                .unwrap_or(errors.len());
+            errors.insert(
+                at,
+                FieldError::new(
+                    "provider_org",
+                    "a programme provider records only its own organisation's episodes",
+                ),
+            );
         }
-        if let ReferralSource::Screening { screening_id } = &input.referral_source {
-            let same_child = self
-                .records
-                .get(&keys::screening(*screening_id))
-                .await?
-                .is_some_and(|r| {
-                    r.data.get("child_id").and_then(Value::as_str) == Some(&child.to_string())
-                });
-            if !same_child {
-                errors.push(FieldError::new(
-                    "referral_source.screening_id",
-                    "is not a screening of this child",
-                ));
-            }
-        }
-        errors.extend(check_episode_state(
-            &EpisodeState {
-                referral_date: input.referral_date,
-                start_date: input.start_date,
-                end_date: input.end_date,
-                outcome: input.outcome,
-                end_reason: input.end_reason,
-                referral_source: &input.referral_source,
-            },
-            self.today(),
-        ));
         if errors.is_empty() {
             Ok(())
         } else {

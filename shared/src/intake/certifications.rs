@@ -1,0 +1,224 @@
+//! The `certifications` file kind: certifications of specialists recorded through the
+//! `specialists` kind, keyed by specialist (`specialist_external_id`) × instrument or
+//! programme × `issued_by` × `valid_from`; a known key updates `valid_to` (unchanged when
+//! equal). The same rules as `POST /specialists/{id}/certifications`
+//! ([`check_certification_shape`], [`check_certification`]). Columns and rules:
+//! `docs/INTAKE.md`, "certifications".
+
+use crate::domain::FieldError;
+use crate::domain::registry::Certification;
+use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::service::{
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, to_data,
+};
+use crate::intake::specialists::{external_id, stored_specialist};
+use crate::intake::support_episodes::service_error;
+use crate::ports::{Record, RecordStore, WriteOp};
+use crate::services::keys;
+use crate::services::registry_service::{
+    NewCertificationInput, check_certification, check_certification_shape,
+};
+use chrono::NaiveDate;
+
+/// Columns of a certifications file (a CSV header may list them in any order).
+pub const COLUMNS: &[&str] = &[
+    "specialist_external_id",
+    "instrument",
+    "programme",
+    "issued_by",
+    "valid_from",
+    "valid_to",
+];
+
+/// One validated certification row.
+#[derive(Debug, Clone)]
+pub struct CertificationRow {
+    /// The specialist's `external_id` (of the `specialists` kind, same source organisation).
+    pub specialist_external_id: String,
+    /// The certification, as the API takes it (values trimmed).
+    pub input: NewCertificationInput,
+}
+
+fn date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    let raw = raw?;
+    let d = parse_iso_date(raw);
+    if d.is_none() {
+        errors.push(FieldError::new(
+            field,
+            format!("'{}' is not a date in the form YYYY-MM-DD", clip(raw)),
+        ));
+    }
+    d
+}
+
+/// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
+pub fn certification_from_row(
+    mut values: Vec<Option<String>>,
+) -> Result<CertificationRow, Vec<FieldError>> {
+    values.resize(COLUMNS.len(), None);
+    let mut errors = Vec::new();
+    let get = |i: usize| {
+        values[i]
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let specialist = external_id("specialist_external_id", get(0), &mut errors);
+    let valid_from = date("valid_from", get(4), &mut errors);
+    if get(4).is_none() {
+        errors.push(FieldError::new("valid_from", "is required"));
+    }
+    let valid_to = date("valid_to", get(5), &mut errors);
+    let input = NewCertificationInput {
+        instrument: get(1).map(str::to_owned),
+        programme: get(2).map(str::to_owned),
+        issued_by: get(3).unwrap_or_default().to_owned(),
+        // Unparsed dates are reported above; the remaining rules run on a stand-in.
+        valid_from: valid_from.unwrap_or(NaiveDate::MIN),
+        valid_to: valid_to.filter(|_| valid_from.is_some()),
+    };
+    errors.extend(check_certification_shape(&input));
+    match (specialist, valid_from) {
+        (Some(specialist_external_id), Some(_)) if errors.is_empty() => Ok(CertificationRow {
+            specialist_external_id,
+            input,
+        }),
+        _ => {
+            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
+            Err(errors)
+        }
+    }
+}
+
+/// The `certifications` kind (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CertificationsKind;
+
+impl IntakeKind for CertificationsKind {
+    type Row = CertificationRow;
+
+    fn columns(&self) -> &'static [&'static str] {
+        COLUMNS
+    }
+
+    fn max_ops_per_row(&self) -> usize {
+        1
+    }
+
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        _today: NaiveDate,
+    ) -> Result<CertificationRow, Vec<FieldError>> {
+        certification_from_row(values)
+    }
+
+    async fn plan<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        request: &ImportRequest,
+        row: u64,
+        value: &CertificationRow,
+        batch: &mut Batch,
+    ) -> Result<Planned, IntakeError> {
+        let external_key =
+            keys::specialist_external(&request.organisation, &value.specialist_external_id);
+        let Some((record, mut specialist)) = stored_specialist(ctx, &external_key).await? else {
+            batch.reject(
+                row,
+                FieldError::new(
+                    "specialist_external_id",
+                    "no specialist with this external_id (import them as specialists first)",
+                ),
+            );
+            return Ok(Planned::Added);
+        };
+        if batch.touches(&record.key) {
+            return Ok(Planned::CommitFirst);
+        }
+        let errors = check_certification(&ctx.records, &value.input)
+            .await
+            .map_err(service_error)?;
+        if !errors.is_empty() {
+            batch.reject_all(row, errors);
+            return Ok(Planned::Added);
+        }
+        let input = &value.input;
+        let same = |c: &Certification| {
+            c.instrument == input.instrument
+                && c.programme == input.programme
+                && c.issued_by == input.issued_by
+                && c.valid_from == input.valid_from
+        };
+        match specialist.certifications.iter_mut().find(|c| same(c)) {
+            Some(c) if c.valid_to == input.valid_to => {
+                batch.touch(record.key.clone());
+                batch.counts().unchanged += 1;
+                return Ok(Planned::Added);
+            }
+            Some(c) => {
+                c.valid_to = input.valid_to;
+                batch.counts().updated += 1;
+            }
+            None => {
+                specialist.certifications.push(Certification {
+                    id: ctx.ids.new_id().to_string(),
+                    instrument: input.instrument.clone(),
+                    programme: input.programme.clone(),
+                    issued_by: input.issued_by.clone(),
+                    valid_from: input.valid_from,
+                    valid_to: input.valid_to,
+                    recorded_at: ctx.clock.now(),
+                });
+                batch.counts().inserted += 1;
+            }
+        }
+        batch.push(WriteOp::PutVersioned {
+            record: Record::new(record.key.clone(), to_data(&specialist)?),
+            expected: record.version,
+        });
+        Ok(Planned::Added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: [&str; 6]) -> Vec<Option<String>> {
+        v.iter()
+            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
+            .collect()
+    }
+
+    const OK: [&str; 6] = ["s-1", "mchat-r", "", "VISC", "2025-01-01", "2026-12-31"];
+
+    fn with(changes: &[(usize, &'static str)]) -> Vec<String> {
+        let mut r = OK;
+        for (i, v) in changes {
+            r[*i] = v;
+        }
+        certification_from_row(row(r))
+            .map(|_| Vec::new())
+            .unwrap_or_else(|e| e.into_iter().map(|e| e.field).collect())
+    }
+
+    #[test]
+    fn a_valid_row_parses() {
+        let c = certification_from_row(row(OK)).unwrap();
+        assert_eq!(c.input.instrument.as_deref(), Some("mchat-r"));
+        assert!(with(&[(1, ""), (2, "cool-kids"), (5, "")]).is_empty());
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        assert_eq!(with(&[(0, "")]), ["specialist_external_id"]);
+        assert_eq!(with(&[(1, "")]), ["instrument"]);
+        assert_eq!(with(&[(2, "cool-kids")]), ["instrument"]);
+        assert_eq!(with(&[(3, "")]), ["issued_by"]);
+        assert_eq!(with(&[(4, "")]), ["valid_from"]);
+        assert_eq!(with(&[(4, "2025-13-01")]), ["valid_from"]);
+        assert_eq!(with(&[(5, "someday")]), ["valid_to"]);
+        assert_eq!(with(&[(5, "2024-12-31")]), ["valid_to"]);
+    }
+}

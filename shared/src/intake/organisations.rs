@@ -1,0 +1,262 @@
+//! The `organisations` file kind: organisations keyed by their code (`id`), inserted or
+//! updated (unchanged when equal), with the same field rules as `POST /organisations`.
+//! Columns and rules: `docs/INTAKE.md`, "organisations".
+
+use crate::domain::registry::{
+    Organisation, OrganisationKind, RegistryStatus, check_organisation_id, parse_status,
+};
+use crate::domain::{Atvk, FieldError};
+use crate::intake::children::clip;
+use crate::intake::service::{
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data, to_data,
+};
+use crate::ports::{Record, RecordStore, WriteOp};
+use crate::services::keys;
+use crate::services::registry_service::{check_organisation_fields, parse_kind};
+use chrono::NaiveDate;
+
+/// Columns of an organisations file (a CSV header may list them in any order).
+pub const COLUMNS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "atvk",
+    "registration_number",
+    "status",
+];
+
+/// One validated organisation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganisationRow {
+    /// The code.
+    pub id: String,
+    /// What it is.
+    pub kind: OrganisationKind,
+    /// Name (trimmed).
+    pub name: String,
+    /// Territory.
+    pub atvk: Atvk,
+    /// Registration number, if given.
+    pub registration_number: Option<String>,
+    /// Status (`active` when empty).
+    pub status: RegistryStatus,
+}
+
+/// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
+pub fn organisation_from_row(
+    mut values: Vec<Option<String>>,
+) -> Result<OrganisationRow, Vec<FieldError>> {
+    values.resize(COLUMNS.len(), None);
+    let mut errors = Vec::new();
+    let get = |i: usize| {
+        values[i]
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let id = match get(0) {
+        None => {
+            errors.push(FieldError::new("id", "is required"));
+            None
+        }
+        Some(id) => match check_organisation_id(id) {
+            Ok(()) => Some(id.to_owned()),
+            Err(reason) => {
+                errors.push(FieldError::new("id", reason));
+                None
+            }
+        },
+    };
+    let kind = match get(1) {
+        None => {
+            errors.push(FieldError::new("kind", "is required"));
+            None
+        }
+        Some(raw) => match parse_kind(raw) {
+            Ok(k) => Some(k),
+            Err(reason) => {
+                errors.push(FieldError::new("kind", format!("'{}' {reason}", clip(raw))));
+                None
+            }
+        },
+    };
+    let (atvk, registration_number) = check_organisation_fields(
+        get(2).unwrap_or_default(),
+        get(3).unwrap_or_default(),
+        get(4),
+        &mut errors,
+    );
+    let status = match get(5) {
+        None => Some(RegistryStatus::Active),
+        Some(raw) => match parse_status(raw) {
+            Ok(s) => Some(s),
+            Err(reason) => {
+                errors.push(FieldError::new("status", reason));
+                None
+            }
+        },
+    };
+    match (id, kind, atvk, status) {
+        (Some(id), Some(kind), Some(atvk), Some(status)) if errors.is_empty() => {
+            Ok(OrganisationRow {
+                id,
+                kind,
+                name: get(2).unwrap_or_default().to_owned(),
+                atvk,
+                registration_number,
+                status,
+            })
+        }
+        _ => {
+            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
+            Err(errors)
+        }
+    }
+}
+
+/// The `organisations` kind (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrganisationsKind;
+
+impl IntakeKind for OrganisationsKind {
+    type Row = OrganisationRow;
+
+    fn columns(&self) -> &'static [&'static str] {
+        COLUMNS
+    }
+
+    fn max_ops_per_row(&self) -> usize {
+        1
+    }
+
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        _today: NaiveDate,
+    ) -> Result<OrganisationRow, Vec<FieldError>> {
+        organisation_from_row(values)
+    }
+
+    async fn plan<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        _request: &ImportRequest,
+        _row: u64,
+        row: &OrganisationRow,
+        batch: &mut Batch,
+    ) -> Result<Planned, IntakeError> {
+        let key = keys::organisation(&row.id);
+        if batch.touches(&key) {
+            return Ok(Planned::CommitFirst);
+        }
+        match ctx.records.get(&key).await? {
+            None => {
+                let org = Organisation {
+                    id: row.id.clone(),
+                    kind: row.kind,
+                    name: row.name.clone(),
+                    atvk: row.atvk.clone(),
+                    registration_number: row.registration_number.clone(),
+                    status: row.status,
+                    created_at: ctx.clock.now(),
+                };
+                batch.push(WriteOp::PutNew(Record::new(key, to_data(&org)?)));
+                batch.counts().inserted += 1;
+            }
+            Some(stored) => {
+                let existing: Organisation = from_data(&stored)?;
+                let updated = Organisation {
+                    kind: row.kind,
+                    name: row.name.clone(),
+                    atvk: row.atvk.clone(),
+                    registration_number: row.registration_number.clone(),
+                    status: row.status,
+                    ..existing.clone()
+                };
+                if updated == existing {
+                    batch.counts().unchanged += 1;
+                } else {
+                    // Keep any fields this version does not model; replace the modelled ones.
+                    let mut data = stored.data.clone();
+                    if let (Some(target), serde_json::Value::Object(fields)) =
+                        (data.as_object_mut(), to_data(&updated)?)
+                    {
+                        target.extend(fields);
+                    }
+                    batch.push(WriteOp::PutVersioned {
+                        record: Record::new(key, data),
+                        expected: stored.version,
+                    });
+                    batch.counts().updated += 1;
+                }
+            }
+        }
+        Ok(Planned::Added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: [&str; 6]) -> Vec<Option<String>> {
+        v.iter()
+            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
+            .collect()
+    }
+
+    fn fields(v: [&str; 6]) -> Vec<String> {
+        organisation_from_row(row(v))
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_row_parses() {
+        let o = organisation_from_row(row([
+            "riga-sd",
+            "municipality_social_service",
+            " Rīgas sociālais dienests ",
+            "0010000",
+            "90000012345",
+            "",
+        ]))
+        .unwrap();
+        assert_eq!(o.name, "Rīgas sociālais dienests");
+        assert_eq!(o.status, RegistryStatus::Active);
+        assert_eq!(o.registration_number.as_deref(), Some("90000012345"));
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let ok = ["riga-sd", "school", "Skola", "0010000", "", "inactive"];
+        assert!(organisation_from_row(row(ok)).is_ok());
+        let with = |i: usize, v: &'static str| {
+            let mut r = ok;
+            r[i] = v;
+            fields(r)
+        };
+        assert_eq!(with(0, ""), ["id"]);
+        assert_eq!(with(0, "Riga SD"), ["id"]);
+        assert_eq!(with(1, ""), ["kind"]);
+        assert_eq!(with(1, "hospital"), ["kind"]);
+        assert_eq!(with(2, ""), ["name"]);
+        assert_eq!(with(3, ""), ["atvk"]);
+        assert_eq!(with(3, "12"), ["atvk"]);
+        assert_eq!(with(4, "123"), ["registration_number"]);
+        assert_eq!(with(5, "closed"), ["status"]);
+        assert_eq!(
+            fields(["", "x", "", "1", "2", "y"]),
+            [
+                "id",
+                "kind",
+                "name",
+                "atvk",
+                "registration_number",
+                "status"
+            ]
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! The `specialists` file kind: specialists keyed by the partner's own `external_id`
+//! (scoped by the organisation the file comes from), inserted or updated (unchanged when
+//! equal; certifications are kept) with the same rules as `POST`/`PUT /specialists`
+//! ([`check_specialist_fields`], [`check_organisations_exist`]). Columns and rules:
+//! `docs/INTAKE.md`, "specialists".
+
+use crate::domain::registry::{
+    Profession, RegistryStatus, Specialist, parse_profession, parse_status,
+};
+use crate::domain::{FieldError, SpecialistId};
+use crate::intake::children::clip;
+use crate::intake::service::{
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data, to_data,
+};
+use crate::intake::support_episodes::{check_external_id, service_error};
+use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::services::keys;
+use crate::services::registry_service::{
+    NewSpecialistInput, check_organisations_exist, check_specialist_fields,
+};
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+/// Columns of a specialists file (a CSV header may list them in any order).
+pub const COLUMNS: &[&str] = &[
+    "external_id",
+    "given_name",
+    "family_name",
+    "profession",
+    "organisations",
+    "status",
+];
+
+/// Separator of the organisation codes in the `organisations` column.
+pub const ORGANISATION_SEPARATOR: char = '|';
+
+/// One validated specialist row.
+#[derive(Debug, Clone)]
+pub struct SpecialistRow {
+    /// The partner's id of the specialist (the idempotency key).
+    pub external_id: String,
+    /// The specialist's fields, as the API takes them (names trimmed, codes without repeats).
+    pub input: NewSpecialistInput,
+}
+
+/// Parses a required `external_id` column value.
+pub(crate) fn external_id(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match raw {
+        None => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        Some(raw) => match check_external_id(raw) {
+            Ok(()) => Some(raw.to_owned()),
+            Err(reason) => {
+                errors.push(FieldError::new(field, reason));
+                None
+            }
+        },
+    }
+}
+
+/// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
+pub fn specialist_from_row(
+    mut values: Vec<Option<String>>,
+) -> Result<SpecialistRow, Vec<FieldError>> {
+    values.resize(COLUMNS.len(), None);
+    let mut errors = Vec::new();
+    let get = |i: usize| {
+        values[i]
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let external_id = external_id("external_id", get(0), &mut errors);
+    let profession = match get(3) {
+        None => {
+            errors.push(FieldError::new("profession", "is required"));
+            None
+        }
+        Some(raw) => match parse_profession(raw) {
+            Ok(p) => Some(p),
+            Err(reason) => {
+                errors.push(FieldError::new(
+                    "profession",
+                    format!("'{}' {reason}", clip(raw)),
+                ));
+                None
+            }
+        },
+    };
+    let status = match get(5) {
+        None => Some(RegistryStatus::Active),
+        Some(raw) => match parse_status(raw) {
+            Ok(s) => Some(s),
+            Err(reason) => {
+                errors.push(FieldError::new("status", reason));
+                None
+            }
+        },
+    };
+    let input = NewSpecialistInput {
+        given_name: get(1).unwrap_or_default().to_owned(),
+        family_name: get(2).unwrap_or_default().to_owned(),
+        profession: profession.unwrap_or(Profession::Other),
+        organisations: get(4)
+            .unwrap_or_default()
+            .split(ORGANISATION_SEPARATOR)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        status: status.unwrap_or_default(),
+    };
+    let (organisations, rule_errors) = check_specialist_fields(&input);
+    errors.extend(rule_errors);
+    match (external_id, profession, status) {
+        (Some(external_id), Some(_), Some(_)) if errors.is_empty() => Ok(SpecialistRow {
+            external_id,
+            input: NewSpecialistInput {
+                organisations,
+                ..input
+            },
+        }),
+        _ => {
+            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
+            Err(errors)
+        }
+    }
+}
+
+/// The `specialists` kind (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SpecialistsKind;
+
+impl IntakeKind for SpecialistsKind {
+    type Row = SpecialistRow;
+
+    fn columns(&self) -> &'static [&'static str] {
+        COLUMNS
+    }
+
+    fn max_ops_per_row(&self) -> usize {
+        // The specialist and its external-id index entry.
+        2
+    }
+
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        _today: NaiveDate,
+    ) -> Result<SpecialistRow, Vec<FieldError>> {
+        specialist_from_row(values)
+    }
+
+    async fn plan<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        request: &ImportRequest,
+        row: u64,
+        value: &SpecialistRow,
+        batch: &mut Batch,
+    ) -> Result<Planned, IntakeError> {
+        let external_key = keys::specialist_external(&request.organisation, &value.external_id);
+        if batch.touches(&external_key) {
+            return Ok(Planned::CommitFirst);
+        }
+        let mut errors = Vec::new();
+        check_organisations_exist(
+            &ctx.records,
+            "organisations",
+            &value.input.organisations,
+            &mut errors,
+        )
+        .await
+        .map_err(service_error)?;
+        if !errors.is_empty() {
+            // The file's column is one list: name the column, keep the API's reason.
+            batch.reject_all(
+                row,
+                errors
+                    .into_iter()
+                    .map(|e| FieldError::new("organisations", e.reason))
+                    .collect(),
+            );
+            return Ok(Planned::Added);
+        }
+        let input = &value.input;
+        match stored_specialist(ctx, &external_key).await? {
+            None => {
+                let specialist = Specialist {
+                    id: SpecialistId::from_uuid(ctx.ids.new_id()),
+                    given_name: input.given_name.clone(),
+                    family_name: input.family_name.clone(),
+                    profession: input.profession,
+                    organisations: input.organisations.clone(),
+                    status: input.status,
+                    certifications: Vec::new(),
+                    created_at: ctx.clock.now(),
+                };
+                batch.push(WriteOp::PutNew(Record::new(
+                    keys::specialist(specialist.id),
+                    to_data(&specialist)?,
+                )));
+                batch.push(WriteOp::PutNew(Record::new(
+                    external_key,
+                    json!({"specialist_id": specialist.id}),
+                )));
+                batch.counts().inserted += 1;
+            }
+            Some((record, existing)) => {
+                let updated = Specialist {
+                    given_name: input.given_name.clone(),
+                    family_name: input.family_name.clone(),
+                    profession: input.profession,
+                    organisations: input.organisations.clone(),
+                    status: input.status,
+                    ..existing.clone()
+                };
+                batch.touch(external_key);
+                if updated == existing {
+                    batch.counts().unchanged += 1;
+                } else {
+                    batch.push(WriteOp::PutVersioned {
+                        record: Record::new(record.key.clone(), to_data(&updated)?),
+                        expected: record.version,
+                    });
+                    batch.counts().updated += 1;
+                }
+            }
+        }
+        Ok(Planned::Added)
+    }
+}
+
+/// The specialist recorded under an external-id index entry, if there is one.
+pub(crate) async fn stored_specialist<R: RecordStore>(
+    ctx: &IntakeService<R>,
+    external_key: &crate::ports::Key,
+) -> Result<Option<(Record, Specialist)>, IntakeError> {
+    let Some(index) = ctx.records.get(external_key).await? else {
+        return Ok(None);
+    };
+    let id: SpecialistId = index
+        .data
+        .get("specialist_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            pk: index.key.pk.clone(),
+            sk: index.key.sk.clone(),
+            reason: "no valid specialist_id".into(),
+        })?;
+    let record = ctx
+        .records
+        .get(&keys::specialist(id))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt {
+            pk: index.key.pk.clone(),
+            sk: index.key.sk.clone(),
+            reason: format!("indexes specialist {id}, which does not exist"),
+        })?;
+    let specialist = from_data(&record)?;
+    Ok(Some((record, specialist)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: [&str; 6]) -> Vec<Option<String>> {
+        v.iter()
+            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
+            .collect()
+    }
+
+    const OK: [&str; 6] = [
+        "s-1",
+        "Ieva",
+        "Kalna",
+        "psychologist",
+        "clinic-1 | riga-sd|clinic-1",
+        "",
+    ];
+
+    fn with(i: usize, v: &'static str) -> Vec<String> {
+        let mut r = OK;
+        r[i] = v;
+        specialist_from_row(row(r))
+            .map(|_| Vec::new())
+            .unwrap_or_else(|e| e.into_iter().map(|e| e.field).collect())
+    }
+
+    #[test]
+    fn a_valid_row_parses() {
+        let s = specialist_from_row(row(OK)).unwrap();
+        assert_eq!(s.input.organisations, ["clinic-1", "riga-sd"]);
+        assert_eq!(s.input.status, RegistryStatus::Active);
+        assert_eq!(s.input.profession, Profession::Psychologist);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        assert_eq!(with(0, ""), ["external_id"]);
+        assert_eq!(with(0, "a b"), ["external_id"]);
+        assert_eq!(with(1, ""), ["given_name"]);
+        assert_eq!(with(2, ""), ["family_name"]);
+        assert_eq!(with(3, ""), ["profession"]);
+        assert_eq!(with(3, "wizard"), ["profession"]);
+        assert_eq!(with(4, ""), ["organisations"]);
+        assert_eq!(with(4, " | "), ["organisations"]);
+        assert_eq!(with(5, "gone"), ["status"]);
+    }
+}
