@@ -89,6 +89,29 @@ impl<R: RecordStore> ChildrenApi<R> {
                 let to = break_glass::parse_bound("to", ctx.req.query_param("to"))?;
                 Ok(break_glass::report(self.0.records(), &ctx.principal, from, to).await?)
             }
+            Route::MergeChild => {
+                let expected =
+                    crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
+                Ok(self
+                    .0
+                    .merge(
+                        &ctx.principal,
+                        &ctx.req.request_id,
+                        ctx.id()?,
+                        expected,
+                        parse_json(&ctx.req)?,
+                    )
+                    .await?)
+            }
+            Route::UnmergeChild => Ok(self
+                .0
+                .unmerge(
+                    &ctx.principal,
+                    &ctx.req.request_id,
+                    ctx.id()?,
+                    parse_json(&ctx.req)?,
+                )
+                .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -106,6 +129,8 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
                 | Route::AuditReport
                 | Route::BreakGlass
                 | Route::AuditBreakGlass
+                | Route::MergeChild
+                | Route::UnmergeChild
         )
     }
 

@@ -94,6 +94,10 @@ pub enum Route {
     BreakGlass,
     /// `GET /audit/break-the-glass?from=…&to=…` (data protection officer: every grant)
     AuditBreakGlass,
+    /// `POST /children/{id}/merge` (registry administrator, `If-Match`, with a reason)
+    MergeChild,
+    /// `POST /children/{id}/unmerge` (registry administrator, with a reason)
+    UnmergeChild,
 }
 
 impl Route {
@@ -112,6 +116,10 @@ impl Route {
             Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
             Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
             Route::BreakGlass => Some((AuditEntity::BreakGlass, AuditAction::Create)),
+            // Recorded in both children's chains (the path's child is the one checked here).
+            Route::MergeChild | Route::UnmergeChild => {
+                Some((AuditEntity::Child, AuditAction::Update))
+            }
             // The catalogue holds no personal data.
             Route::ListProgrammes
             | Route::GetProgramme
@@ -355,6 +363,16 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::GET,
         path: "/audit/break-the-glass",
     },
+    RouteSpec {
+        route: Route::MergeChild,
+        method: Method::POST,
+        path: "/children/{id}/merge",
+    },
+    RouteSpec {
+        route: Route::UnmergeChild,
+        method: Method::POST,
+        path: "/children/{id}/unmerge",
+    },
 ];
 
 /// A routed, authenticated request.
@@ -472,6 +490,11 @@ pub fn problem_of(error: ServiceError) -> Problem {
                 Some(id) => p.with("existing_id", id),
                 None => p,
             }
+        }
+        ServiceError::Merged { detail, into } => {
+            let mut p = Problem::gone("child-merged", detail);
+            p.headers.push(("location", format!("/children/{into}")));
+            p.with("merged_into", into)
         }
         ServiceError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "record store unavailable");

@@ -245,6 +245,21 @@ impl<R: RecordStore> ChildrenService<R> {
         .await
     }
 
+    /// The current time of this service's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The keyed hash of a personal code (its `PCODE#` index entry).
+    pub(crate) fn code_hash(&self, code: &str) -> String {
+        self.code_index.hash(code)
+    }
+
+    /// The keyed hash of a [`name_index_key`] (its `CHILDNAME#` index entry).
+    pub(crate) fn name_hash(&self, key: &str) -> String {
+        self.name_index.hash(key)
+    }
+
     /// The audit trail every access of this service is recorded in.
     pub fn audit(&self) -> &AuditTrail<R> {
         &self.audit
@@ -465,12 +480,17 @@ impl<R: RecordStore> ChildrenService<R> {
             )
             .await?;
         let (record, _, access) = self.visible_record(principal, id).await?;
+        let event = event.with_break_glass_reason(access.break_glass_reason());
+        if let Err(merged) = crate::services::merge::refuse_merged(&record) {
+            // The answer names the survivor only: recorded as a read of the merged child.
+            self.audit.record(principal, request_id, event).await?;
+            return Err(merged);
+        }
         let mut reply = Reply::ok(minimisation::child(
             principal,
             view(&record.data, record.version),
         ));
         reply.etag = Some(etag(record.version));
-        let event = event.with_break_glass_reason(access.break_glass_reason());
         self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
@@ -522,6 +542,7 @@ impl<R: RecordStore> ChildrenService<R> {
             .await?;
         let (record, mut child, access) = self.visible_record(principal, id).await?;
         let event = event.with_break_glass_reason(access.break_glass_reason());
+        crate::services::merge::refuse_merged(&record)?;
         if record.version != expected {
             return Err(ServiceError::PreconditionFailed(format!(
                 "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",

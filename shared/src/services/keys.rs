@@ -71,6 +71,12 @@ pub fn child_name_index(name_hash: &str) -> Key {
     Key::new(format!("CHILDNAME#{name_hash}"), "CHILDNAME")
 }
 
+/// The record of a merge, under the merged (duplicate) child: survivor, reason, and what
+/// un-merging must restore (`services/merge.rs`).
+pub fn merge(duplicate: ChildId) -> Key {
+    Key::new(format!("MERGE#{duplicate}"), "MERGE")
+}
+
 /// Partition of one child's audit chain (by pseudonym, never by child id).
 pub fn audit_partition(child: &Pseudonym) -> String {
     format!("AUDIT#{child}")

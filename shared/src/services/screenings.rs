@@ -406,24 +406,29 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         };
         let event = event.with_break_glass_reason(access.break_glass_reason());
         let mut results = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .records
-                .query_index(
-                    &keys::child_index(child_id),
-                    &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                    1000,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for record in page.records {
-                results.push(stored_result(&record)?);
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        // A survivor of merges includes the screenings of the children merged into it.
+        let mut children = vec![child_id];
+        children.extend(crate::services::merge::merged_ids(&self.records, child_id).await?);
+        for child in children {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .records
+                    .query_index(
+                        &keys::child_index(child),
+                        &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+                        1000,
+                        false,
+                        cursor.as_deref(),
+                    )
+                    .await?;
+                for record in page.records {
+                    results.push(stored_result(&record)?);
+                }
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
             }
         }
         let profile = risk_profile(&self.engine, &results, self.clock.now().date_naive());
