@@ -33,6 +33,8 @@ FUNCTIONS = {
             ("GET", "/audit/report"),
             ("POST", "/children/{id}/break-the-glass"),
             ("GET", "/audit/break-the-glass"),
+            ("POST", "/children/{id}/merge"),
+            ("POST", "/children/{id}/unmerge"),
             ("POST", "/organisations"),
             ("GET", "/organisations"),
             ("GET", "/organisations/{id}"),
