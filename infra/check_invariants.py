@@ -35,6 +35,7 @@ FUNCTIONS = {
             ("GET", "/audit/break-the-glass"),
             ("POST", "/children/{id}/merge"),
             ("POST", "/children/{id}/unmerge"),
+            ("GET", "/children/duplicates"),
             ("POST", "/organisations"),
             ("GET", "/organisations"),
             ("GET", "/organisations/{id}"),

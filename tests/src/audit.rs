@@ -782,6 +782,25 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
         entity_id: Some(audit.pseudonym(duplicate).as_str().to_owned()),
         break_glass_reason: None,
     };
+    // GET /children/duplicates lists the second (flagged) child: a read in its chain.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(duplicate),
+        request("GET", "/children/duplicates", &[], &admin, None, None),
+        &Expect {
+            entity_id: None,
+            ..merge_expect(Route::ListDuplicates)
+        },
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(
+        json_of(&r)["items"],
+        json!([{"child_id": duplicate, "possible_duplicate_of": [survivor]}])
+    );
+    covered.insert(Route::ListDuplicates);
     let body = json!({"duplicate": duplicate, "reason": "registered twice"});
     let mut merge = request(
         "POST",
@@ -823,13 +842,12 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 200, "{:?}", json_of(&r));
     covered.insert(Route::UnmergeChild);
-    for child in [survivor, duplicate] {
+    for (child, reads) in [(survivor, 0), (duplicate, 1)] {
         let entries = audit.entries(child).await.expect("entries");
         let reasons: Vec<Option<&str>> = entries.iter().map(|e| e.body.reason.as_deref()).collect();
-        assert_eq!(
-            reasons,
-            [None, Some("registered twice"), Some("registered twice")]
-        );
+        let mut expected = vec![None; 1 + reads];
+        expected.extend([Some("registered twice"); 2]);
+        assert_eq!(reasons, expected);
     }
 
     // Every route that touches personal data was walked (a new one must be added here).

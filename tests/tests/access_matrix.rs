@@ -413,6 +413,11 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
         Route::AuditEntries | Route::AuditReport | Route::AuditBreakGlass => status(403),
         // Only specialists break the glass, and only for a child in their territory.
         // Registry administrators only; the survivor must be visible (territory).
+        Route::ListDuplicates if role != RegistryAdministrator => status(403),
+        Route::ListDuplicates => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
         Route::MergeChild | Route::UnmergeChild if role != RegistryAdministrator => status(403),
         Route::MergeChild | Route::UnmergeChild if !visible => status(404),
         Route::MergeChild => Outcome {
@@ -629,6 +634,7 @@ fn request(
         Route::AuditEntries => ("GET", "/audit".to_owned(), None),
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
         Route::AuditBreakGlass => ("GET", "/audit/break-the-glass".to_owned(), None),
+        Route::ListDuplicates => ("GET", "/children/duplicates".to_owned(), None),
         Route::MergeChild => (
             "POST",
             format!("/children/{child}/merge"),

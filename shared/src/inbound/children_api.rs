@@ -103,6 +103,10 @@ impl<R: RecordStore> ChildrenApi<R> {
                     )
                     .await?)
             }
+            Route::ListDuplicates => Ok(self
+                .0
+                .list_duplicates(&ctx.principal, &ctx.req.request_id, &ctx.req.query)
+                .await?),
             Route::UnmergeChild => Ok(self
                 .0
                 .unmerge(
@@ -131,6 +135,7 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
                 | Route::AuditBreakGlass
                 | Route::MergeChild
                 | Route::UnmergeChild
+                | Route::ListDuplicates
         )
     }
 

@@ -98,6 +98,8 @@ pub enum Route {
     MergeChild,
     /// `POST /children/{id}/unmerge` (registry administrator, with a reason)
     UnmergeChild,
+    /// `GET /children/duplicates` (registry administrator: open possible-duplicate flags)
+    ListDuplicates,
 }
 
 impl Route {
@@ -120,6 +122,8 @@ impl Route {
             Route::MergeChild | Route::UnmergeChild => {
                 Some((AuditEntity::Child, AuditAction::Update))
             }
+            // One read entry per listed child.
+            Route::ListDuplicates => Some((AuditEntity::Child, AuditAction::Read)),
             // The catalogue holds no personal data.
             Route::ListProgrammes
             | Route::GetProgramme
@@ -187,6 +191,12 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::SearchChildren,
         method: Method::POST,
         path: "/children/search",
+    },
+    // Before `GET /children/{id}`, which would otherwise take "duplicates" for an id.
+    RouteSpec {
+        route: Route::ListDuplicates,
+        method: Method::GET,
+        path: "/children/duplicates",
     },
     RouteSpec {
         route: Route::GetChild,

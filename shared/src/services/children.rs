@@ -354,23 +354,24 @@ impl<R: RecordStore> ChildrenService<R> {
         let mut data =
             serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let code_hash = code.as_ref().map(|c| self.code_index.hash(c.as_str()));
-        // Without a code: flag children with the same names and birth date (from the API or
-        // from files) as possible duplicates, and join their name index.
-        let name_write = match &code_hash {
-            Some(_) => None,
-            None => Some(self.name_index_write(&child, &mut data).await?),
-        };
-        let mut writes = vec![WriteOp::PutNew(Record::new(
-            keys::child(child.id),
-            data.clone(),
-        ))];
+        // Every child joins the index of its names and birth date; one without a code is
+        // flagged as a possible duplicate of the children already there (from the API or
+        // from files, with or without a code).
+        let name_write = self
+            .name_index_write(&child, &mut data, code_hash.is_none())
+            .await?;
+        let mut record = Record::new(keys::child(child.id), data.clone());
+        if data.get("possible_duplicate_of").is_some() {
+            record = record.with_index(keys::DUPLICATE_FLAGS, keys::duplicate_flag_index(child.id));
+        }
+        let mut writes = vec![WriteOp::PutNew(record)];
         if let Some(hash) = &code_hash {
             writes.push(WriteOp::PutNew(Record::new(
                 keys::personal_code(hash),
                 serde_json::json!({"child_id": child.id}),
             )));
         }
-        writes.extend(name_write);
+        writes.push(name_write);
         let reply = Reply {
             status: 201,
             location: Some(format!("/children/{}", child.id)),
@@ -430,12 +431,13 @@ impl<R: RecordStore> ChildrenService<R> {
         }
     }
 
-    /// The write adding a code-less child to its `CHILDNAME#` index entry; marks the child
+    /// The write adding a child to its `CHILDNAME#` index entry; with `flag`, marks the child
     /// `possible_duplicate_of` the children already there.
     async fn name_index_write(
         &self,
         child: &Child,
         data: &mut serde_json::Value,
+        flag: bool,
     ) -> Result<WriteOp, ServiceError> {
         let key = keys::child_name_index(&self.name_index.hash(&name_index_key(
             &child.given_name,
@@ -447,7 +449,7 @@ impl<R: RecordStore> ChildrenService<R> {
             Some(record) => crate::intake::service::ids_of(record)?,
             None => Vec::new(),
         };
-        if !ids.is_empty() {
+        if flag && !ids.is_empty() {
             data["possible_duplicate_of"] = serde_json::json!(ids);
         }
         ids.push(child.id);

@@ -21,6 +21,10 @@
 //! restoring would silently lose that change. Merges undone in reverse order restore the
 //! state before the first. Versions keep increasing (a client's old `ETag` stays stale).
 //!
+//! Listing: a child flagged `possible_duplicate_of` is indexed under `DUPFLAGS` (`gsi1`) from
+//! its registration (API or file); `GET /children/duplicates` pages through that index, and
+//! a merge takes the merged child (and the survivor, when no flag is left) out of it.
+//!
 //! Refused (422, field named): merging a child into itself, into a merged child, a merged
 //! child again, or two children with different personal codes.
 
@@ -28,6 +32,7 @@ use crate::domain::{ChildId, ChildStatus, FieldError, Principal, Role};
 use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::children::{ChildrenService, name_index_key};
+use crate::services::registry::{ListQuery, Listing, list_page};
 use crate::services::{Reply, ServiceError, access, keys, minimisation};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -362,9 +367,16 @@ impl<R: RecordStore> ChildrenService<R> {
                 before: record.clone(),
                 after: Some(data.clone()),
             });
+            // A child without open flags leaves the list of `GET /children/duplicates`.
+            let index = if data.get("possible_duplicate_of").is_some() {
+                record.index.clone()
+            } else {
+                None
+            };
             ops.push(WriteOp::PutVersioned {
                 record: Record {
                     data: data.clone(),
+                    index,
                     ..record.clone()
                 },
                 expected: record.version,
@@ -563,6 +575,48 @@ impl<R: RecordStore> ChildrenService<R> {
             sk: keys::merge(duplicate).sk,
             expected: 0,
         }))
+    }
+}
+
+impl<R: RecordStore> ChildrenService<R> {
+    /// `GET /children/duplicates`: registry administrators page through the children
+    /// flagged as possible duplicates that no merge has cleared, in id order, each as
+    /// `{"child_id", "possible_duplicate_of": [ids]}` (within the caller's territory scope).
+    /// Each listed child's audit chain records the read.
+    pub async fn list_duplicates(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        query: &[(String, String)],
+    ) -> Result<Reply, ServiceError> {
+        crate::services::require_role(principal, MERGERS, "list possible duplicates")?;
+        let q = ListQuery::parse(query, &[])?;
+        let listing = Listing {
+            pk: keys::DUPLICATE_FLAGS.into(),
+            prefix: keys::duplicate_flag_index_prefix().into(),
+            index: true,
+        };
+        let mut listed = Vec::new();
+        let reply = list_page(self.records(), listing, &q, |record| {
+            let child = child_of(record)?;
+            let candidates = ids_in(&record.data, "possible_duplicate_of");
+            if candidates.is_empty()
+                || child.status == ChildStatus::Merged
+                || !access::within_territory(principal, &child)
+            {
+                return Ok(None);
+            }
+            listed.push(child.id);
+            Ok(Some(
+                json!({"child_id": child.id, "possible_duplicate_of": candidates}),
+            ))
+        })
+        .await?;
+        for child in listed {
+            let event = AuditEvent::all(child, AuditEntity::Child, AuditAction::Read);
+            self.audit().record(principal, request_id, event).await?;
+        }
+        Ok(reply)
     }
 }
 
