@@ -323,6 +323,20 @@ async fn merge_and_unmerge<R: RecordStore + Clone, Q: Queue + Clone>(records: R,
         ServiceError::Merged { into, .. } => assert_eq!(into, survivor.to_string()),
         other => panic!("expected merged, got {other:?}"),
     }
+    // It cannot be changed either: the answer names the survivor.
+    let dv = w.version(duplicate).await;
+    assert!(matches!(
+        c.update(
+            &admin(),
+            "upd",
+            duplicate,
+            dv,
+            serde_json::from_value(json!({"given_name": "Anna", "family_name": "Liepa", "birth_date": "2025-01-02", "sex": "female"})).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+        ServiceError::Merged { .. }
+    ));
     // Its screenings are found through the survivor.
     assert_eq!(w.instruments_in_profile(survivor).await, 1);
     // Both audit chains record the merge with the reason, naming the other by pseudonym.
