@@ -632,6 +632,9 @@ mod tests {
             Route::ChildRepresentatives,
             Route::BreakGlass,
             Route::AuditBreakGlass,
+            Route::MergeChild,
+            Route::UnmergeChild,
+            Route::ListDuplicates,
         ];
         for route in all {
             assert_eq!(
