@@ -18,6 +18,7 @@ use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
+use ravis::services::merge::MergeInput;
 use ravis::services::registry_service::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
@@ -228,6 +229,8 @@ struct Registry {
     episode: String,
     representative: String,
     versions: [u64; 4],
+    /// A second, code-less child in Rīga: the duplicate the merge routes merge and split.
+    duplicate: String,
 }
 
 fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
@@ -409,6 +412,22 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
         },
         Route::AuditEntries | Route::AuditReport | Route::AuditBreakGlass => status(403),
         // Only specialists break the glass, and only for a child in their territory.
+        // Registry administrators only; the survivor must be visible (territory).
+        Route::ListDuplicates if role != RegistryAdministrator => status(403),
+        Route::ListDuplicates => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::MergeChild | Route::UnmergeChild if role != RegistryAdministrator => status(403),
+        Route::MergeChild | Route::UnmergeChild if !visible => status(404),
+        Route::MergeChild => Outcome {
+            status: 200,
+            fields: fields(&[CHILD_FIELDS, &["merged_from"]].concat()),
+        },
+        Route::UnmergeChild => Outcome {
+            status: 200,
+            fields: child_fields,
+        },
         Route::BreakGlass => match expected_grant(role, scope) {
             201 => Outcome {
                 status: 201,
@@ -615,6 +634,17 @@ fn request(
         Route::AuditEntries => ("GET", "/audit".to_owned(), None),
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
         Route::AuditBreakGlass => ("GET", "/audit/break-the-glass".to_owned(), None),
+        Route::ListDuplicates => ("GET", "/children/duplicates".to_owned(), None),
+        Route::MergeChild => (
+            "POST",
+            format!("/children/{child}/merge"),
+            Some(json!({"duplicate": registry.duplicate, "reason": format!("matrix case {n}")})),
+        ),
+        Route::UnmergeChild => (
+            "POST",
+            format!("/children/{child}/unmerge"),
+            Some(json!({"duplicate": registry.duplicate, "reason": format!("matrix case {n}")})),
+        ),
         Route::BreakGlass => (
             "POST",
             format!("/children/{child}/break-the-glass"),
@@ -911,6 +941,20 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .as_str()
         .unwrap()
         .to_owned();
+    let duplicate: ravis::domain::ChildId = children
+        .register(
+            &admin,
+            "test-request",
+            serde_json::from_value(json!({"given_name": "D", "family_name": "B", "birth_date": "2024-10-01", "sex": "female", "atvk": HOME})).unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let registry_keys = [
         ravis::services::keys::organisation("org"),
         ravis::services::keys::specialist(specialist.parse().unwrap()),
@@ -960,6 +1004,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             episode: episode.clone(),
             representative: representative.clone(),
             versions,
+            duplicate: duplicate.to_string(),
         };
         if glass == Glass::With {
             let granted = handle(
@@ -981,6 +1026,39 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                     "{role} {scope:?} {org:?}: breaking the glass answered {}",
                     granted.status
                 ));
+            }
+        }
+        // The merge routes start from a known state: the duplicate split off (merge) or
+        // merged into the child (un-merge), whatever the previous case did.
+        if matches!(spec.route, Route::MergeChild | Route::UnmergeChild) {
+            let merged =
+                ravis::ports::RecordStore::get(&records, &ravis::services::keys::merge(duplicate))
+                    .await
+                    .unwrap()
+                    .is_some();
+            let body = MergeInput {
+                duplicate: duplicate.to_string(),
+                reason: "matrix set-up".into(),
+            };
+            let survivor = child_id.parse().unwrap();
+            if spec.route == Route::MergeChild && merged {
+                children
+                    .unmerge(&admin, "set-up", survivor, body)
+                    .await
+                    .unwrap();
+            } else if spec.route == Route::UnmergeChild && !merged {
+                let version = ravis::ports::RecordStore::get(
+                    &records,
+                    &ravis::services::keys::child(survivor),
+                )
+                .await
+                .unwrap()
+                .unwrap()
+                .version;
+                children
+                    .merge(&admin, "set-up", survivor, version, body)
+                    .await
+                    .unwrap();
             }
         }
         let want = expected(spec.route, role, scope, org, glass);

@@ -123,10 +123,15 @@ fn schema_matches<T: DeserializeOwned>(name: &str) {
         .unwrap_or_else(|| panic!("{name} accepts an undocumented field"))
         .to_string();
     // serde names every field the type knows: each must be documented.
-    let listed = refusal.split("expected ").nth(1).unwrap_or_default();
+    // (Two fields are listed as "`a` or `b`", more as "one of `a`, `b`, `c`".)
+    let listed = refusal
+        .split("expected ")
+        .nth(1)
+        .unwrap_or_default()
+        .replace("` or `", "`, `");
     let known: BTreeSet<String> = listed
         .strip_prefix("one of ")
-        .unwrap_or(listed)
+        .unwrap_or(&listed)
         .split(", ")
         .map(|f| f.trim_matches('`').to_owned())
         .collect();
@@ -154,6 +159,7 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<NewRepresentativeInput>("NewRepresentative");
     schema_matches::<RepresentativeUpdateInput>("RepresentativeUpdate");
     schema_matches::<ravis::services::break_glass::BreakGlassInput>("BreakGlass");
+    schema_matches::<ravis::services::merge::MergeInput>("MergeRequest");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Possible duplicates among children without a personal code: one registered through
-//! `POST /children` and one from a partner file find each other through the shared
-//! `CHILDNAME#` index, on both backends. Run through `scripts/moto.sh run -- cargo test ...`.
+//! Possible duplicates: a child without a personal code registered through `POST /children`
+//! or a partner file finds earlier children with the same names and birth date (with or
+//! without a code) through the shared `CHILDNAME#` index, and `GET /children/duplicates`
+//! lists the open flags, on both backends. Run through `scripts/moto.sh run -- cargo test ...`.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -124,6 +125,153 @@ async fn api_and_file_children_find_each_other<R: RecordStore + Clone>(records: 
     )
     .await;
     assert!(coded.get("possible_duplicate_of").is_none());
+}
+
+fn list_page(page: &Value) -> Vec<(Value, Value)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["child_id"].clone(), i["possible_duplicate_of"].clone()))
+        .collect()
+}
+
+/// A code-less child matching a child WITH a personal code is flagged too (API and files),
+/// and `GET /children/duplicates` pages through the open flags, auditing each listed child,
+/// until a merge clears them.
+async fn coded_children_are_matched_and_flags_listed<R: RecordStore + Clone>(records: R) {
+    let service = ChildrenService::new(
+        records.clone(),
+        clock(),
+        Arc::new(RandomIds),
+        IDENTITY_KEY,
+        AuditTrail::new(records.clone(), &[7; 32], clock(), None),
+    );
+    // A coded child through the API, a code-less one through a file: flagged.
+    let coded = register(
+        &records,
+        json!({"personal_code": "32579461005", "given_name": "Rihards", "family_name": "Ozols", "birth_date": "2025-02-03", "sex": "male"}),
+    )
+    .await;
+    import_csv(
+        &records,
+        "c.csv",
+        format!(
+            "{HEADER},Rihards,Ozols,2025-02-03,male,,\n32111111119,Toms,Egle,2025-04-05,male,,\n"
+        ),
+    )
+    .await;
+    // A coded child through a file, a code-less one through the API: flagged.
+    let api_child = register(
+        &records,
+        json!({"given_name": "Toms", "family_name": "Egle", "birth_date": "2025-04-05", "sex": "male"}),
+    )
+    .await;
+    assert_eq!(
+        api_child["possible_duplicate_of"].as_array().unwrap().len(),
+        1
+    );
+    let toms_coded = api_child["possible_duplicate_of"][0].clone();
+    assert_eq!(
+        stored(&records, &toms_coded).await["personal_code"],
+        "32111111119"
+    );
+    assert!(
+        stored(&records, &coded["id"])
+            .await
+            .get("possible_duplicate_of")
+            .is_none()
+    );
+
+    // Only registry administrators list; pages of one, following `next`.
+    let nurse = Principal {
+        roles: vec![Role::HealthSpecialist],
+        ..admin()
+    };
+    assert!(matches!(
+        service.list_duplicates(&nurse, "l", &[]).await.unwrap_err(),
+        ravis::services::ServiceError::Forbidden(_)
+    ));
+    let mut listed = Vec::new();
+    let mut query = vec![("limit".to_owned(), "1".to_owned())];
+    loop {
+        let page = service
+            .list_duplicates(&admin(), "list", &query)
+            .await
+            .unwrap()
+            .body;
+        listed.extend(list_page(&page));
+        match page["next"].as_str() {
+            Some(next) => {
+                query = vec![("limit".into(), "1".into()), ("cursor".into(), next.into())]
+            }
+            None => break,
+        }
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&(api_child["id"].clone(), json!([toms_coded]))));
+    let (file_child, candidates) = listed
+        .iter()
+        .find(|(id, _)| *id != api_child["id"])
+        .cloned()
+        .unwrap();
+    assert_eq!(candidates, json!([coded["id"]]));
+    // Each listed child's chain records the read.
+    for (id, _) in &listed {
+        let id = id.as_str().unwrap().parse().unwrap();
+        let entries = service.audit().entries(id).await.unwrap();
+        assert!(entries.iter().any(|e| e.body.request_id == "list"));
+    }
+    assert!(matches!(
+        service
+            .list_duplicates(&admin(), "l", &[("cursor".into(), "bogus".into())])
+            .await
+            .unwrap_err(),
+        ravis::services::ServiceError::Validation(_)
+    ));
+
+    // Merging the file child into the coded one clears its flag from the list.
+    let survivor: ravis::domain::ChildId = coded["id"].as_str().unwrap().parse().unwrap();
+    let version = records
+        .get(&keys::child(survivor))
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    service
+        .merge(
+            &admin(),
+            "m",
+            survivor,
+            version,
+            ravis::services::merge::MergeInput {
+                duplicate: file_child.as_str().unwrap().into(),
+                reason: "same boy".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let page = service
+        .list_duplicates(&admin(), "l", &[])
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(
+        list_page(&page),
+        [(api_child["id"].clone(), json!([toms_coded]))]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coded_matches_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
+    coded_children_are_matched_and_flags_listed(records).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coded_matches_aws() {
+    coded_children_are_matched_and_flags_listed(fresh_record_store().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

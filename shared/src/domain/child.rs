@@ -24,6 +24,9 @@ pub enum ChildStatus {
     MovedAbroad,
     /// Deceased.
     Deceased,
+    /// Merged into another child (the survivor, `merged_into` on the record); reads answer
+    /// 410 naming the survivor, and `POST /children/{id}/unmerge` restores it.
+    Merged,
 }
 
 /// Plausible gestational ages at birth, in completed weeks (extreme prematurity to post-term).

@@ -51,6 +51,9 @@ mod tests {
             "AuditReport",
             "BreakGlass",
             "AuditBreakGlass",
+            "MergeChild",
+            "UnmergeChild",
+            "ListDuplicates",
         ];
         for spec in ROUTES {
             let name = format!("{:?}", spec.route);

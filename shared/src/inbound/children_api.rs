@@ -102,6 +102,33 @@ impl<R: RecordStore> ChildrenApi<R> {
                     .await?;
                 Ok(report)
             }
+            Route::MergeChild => {
+                let expected =
+                    crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
+                Ok(self
+                    .0
+                    .merge(
+                        &ctx.principal,
+                        &ctx.req.request_id,
+                        ctx.id()?,
+                        expected,
+                        parse_json(&ctx.req)?,
+                    )
+                    .await?)
+            }
+            Route::ListDuplicates => Ok(self
+                .0
+                .list_duplicates(&ctx.principal, &ctx.req.request_id, &ctx.req.query)
+                .await?),
+            Route::UnmergeChild => Ok(self
+                .0
+                .unmerge(
+                    &ctx.principal,
+                    &ctx.req.request_id,
+                    ctx.id()?,
+                    parse_json(&ctx.req)?,
+                )
+                .await?),
             other => Err(Problem::not_found(format!("{other:?} is not served here"))),
         }
     }
@@ -119,6 +146,9 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
                 | Route::AuditReport
                 | Route::BreakGlass
                 | Route::AuditBreakGlass
+                | Route::MergeChild
+                | Route::UnmergeChild
+                | Route::ListDuplicates
         )
     }
 

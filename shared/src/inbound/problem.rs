@@ -95,6 +95,11 @@ impl Problem {
         Self::new(409, slug, "Conflict", detail)
     }
 
+    /// 410: the resource is gone for good (e.g. a child merged into another one).
+    pub fn gone(slug: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(410, slug, "Gone", detail)
+    }
+
     /// 412: `If-Match` did not match the current version.
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(412, "precondition-failed", "Precondition failed", detail)

@@ -94,6 +94,12 @@ pub enum Route {
     BreakGlass,
     /// `GET /audit/break-the-glass?from=…&to=…` (data protection officer: every grant)
     AuditBreakGlass,
+    /// `POST /children/{id}/merge` (registry administrator, `If-Match`, with a reason)
+    MergeChild,
+    /// `POST /children/{id}/unmerge` (registry administrator, with a reason)
+    UnmergeChild,
+    /// `GET /children/duplicates` (registry administrator: open possible-duplicate flags)
+    ListDuplicates,
 }
 
 impl Route {
@@ -112,6 +118,12 @@ impl Route {
             Route::UpdateChild => Some((AuditEntity::Child, AuditAction::Update)),
             Route::RescoreScreening => Some((AuditEntity::Screening, AuditAction::Update)),
             Route::BreakGlass => Some((AuditEntity::BreakGlass, AuditAction::Create)),
+            // Recorded in both children's chains (the path's child is the one checked here).
+            Route::MergeChild | Route::UnmergeChild => {
+                Some((AuditEntity::Child, AuditAction::Update))
+            }
+            // One read entry per listed child.
+            Route::ListDuplicates => Some((AuditEntity::Child, AuditAction::Read)),
             // The catalogue holds no personal data.
             Route::ListProgrammes
             | Route::GetProgramme
@@ -179,6 +191,12 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::SearchChildren,
         method: Method::POST,
         path: "/children/search",
+    },
+    // Before `GET /children/{id}`, which would otherwise take "duplicates" for an id.
+    RouteSpec {
+        route: Route::ListDuplicates,
+        method: Method::GET,
+        path: "/children/duplicates",
     },
     RouteSpec {
         route: Route::GetChild,
@@ -355,6 +373,16 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::GET,
         path: "/audit/break-the-glass",
     },
+    RouteSpec {
+        route: Route::MergeChild,
+        method: Method::POST,
+        path: "/children/{id}/merge",
+    },
+    RouteSpec {
+        route: Route::UnmergeChild,
+        method: Method::POST,
+        path: "/children/{id}/unmerge",
+    },
 ];
 
 /// A routed, authenticated request.
@@ -472,6 +500,11 @@ pub fn problem_of(error: ServiceError) -> Problem {
                 Some(id) => p.with("existing_id", id),
                 None => p,
             }
+        }
+        ServiceError::Merged { detail, into } => {
+            let mut p = Problem::gone("child-merged", detail);
+            p.headers.push(("location", format!("/children/{into}")));
+            p.with("merged_into", into)
         }
         ServiceError::Store(StoreError::Unavailable(source)) => {
             tracing::error!(error = %source, "record store unavailable");
@@ -599,6 +632,9 @@ mod tests {
             Route::ChildRepresentatives,
             Route::BreakGlass,
             Route::AuditBreakGlass,
+            Route::MergeChild,
+            Route::UnmergeChild,
+            Route::ListDuplicates,
         ];
         for route in all {
             assert_eq!(

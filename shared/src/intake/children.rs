@@ -123,8 +123,9 @@ impl IntakeKind for ChildrenKind {
     }
 
     fn max_ops_per_row(&self) -> usize {
-        // The child, its index entry, and the file's organisation's care link.
-        3
+        // The child, its code index entry, its name index entry, and the file's
+        // organisation's care link.
+        4
     }
 
     fn parse_row(
@@ -155,7 +156,19 @@ impl IntakeKind for ChildrenKind {
         let lookup = ctx.records.get(&lookup_key).await?;
         if valid.personal_code.is_some() {
             let Some(index) = lookup else {
+                // A new child with a code also joins its names-and-birth-date index, so a
+                // code-less child registered later with the same details is flagged.
+                let name_key = keys::child_name_index(&ctx.name_index.hash(&name_key(valid)));
+                if batch.touches(&name_key) {
+                    return Ok(Planned::CommitFirst);
+                }
                 let child = new_child(valid, ChildId::from_uuid(ctx.ids.new_id()), now, request);
+                let names = ctx.records.get(&name_key).await?;
+                let mut ids = match &names {
+                    Some(record) => ids_of(record)?,
+                    None => Vec::new(),
+                };
+                ids.push(child.id);
                 batch.push(WriteOp::PutNew(Record::new(
                     keys::child(child.id),
                     to_data(&child)?,
@@ -164,6 +177,14 @@ impl IntakeKind for ChildrenKind {
                     lookup_key,
                     json!({"child_id": child.id}),
                 )));
+                let names_record = Record::new(name_key, json!({"child_ids": ids}));
+                batch.push(match names {
+                    None => WriteOp::PutNew(names_record),
+                    Some(r) => WriteOp::PutVersioned {
+                        record: names_record,
+                        expected: r.version,
+                    },
+                });
                 batch.push(WriteOp::PutNew(care::new_link_record(
                     child.id,
                     &request.organisation,
@@ -224,11 +245,18 @@ impl IntakeKind for ChildrenKind {
         }
         let child = new_child(valid, ChildId::from_uuid(ctx.ids.new_id()), now, request);
         let mut data = to_data(&child)?;
+        let mut record = None;
         if !candidates.is_empty() {
             data["possible_duplicate_of"] = json!(candidates);
             batch.counts().possible_duplicates += 1;
+            // Listed by `GET /children/duplicates` until a merge clears the flag.
+            record = Some(
+                Record::new(keys::child(child.id), data.clone())
+                    .with_index(keys::DUPLICATE_FLAGS, keys::duplicate_flag_index(child.id)),
+            );
         }
-        batch.push(WriteOp::PutNew(Record::new(keys::child(child.id), data)));
+        let record = record.unwrap_or_else(|| Record::new(keys::child(child.id), data));
+        batch.push(WriteOp::PutNew(record));
         let mut all = candidates;
         all.push(child.id);
         let index = Record::new(lookup_key, json!({"child_ids": all}));

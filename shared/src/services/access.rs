@@ -12,7 +12,8 @@
 //!    ([`CARE_SCOPED`]) sees a child only if their organisation has a care link to it
 //!    (`services/care.rs`), or they (subject and organisation) hold a live break-the-glass
 //!    grant for it (`services/break_glass.rs`); reads under a grant carry its reason into
-//!    the audit trail. Any other person-reading role held by the caller (registry
+//!    the audit trail. A link to a child merged into this one counts as a link to it.
+//!    Any other person-reading role held by the caller (registry
 //!    administrator, partner system, municipality social service) keeps its own rules.
 //!
 //! Refusals look exactly like "not found", so a caller cannot learn that a child exists
@@ -21,7 +22,7 @@
 use crate::domain::{Child, ChildId, Principal, Role};
 use crate::ports::RecordStore;
 use crate::services::children::load_child;
-use crate::services::{PERSON_READERS, ServiceError, break_glass, care};
+use crate::services::{PERSON_READERS, ServiceError, break_glass, care, merge};
 use chrono::{DateTime, Utc};
 
 /// Specialist roles: they see a child only through a care link or break-the-glass.
@@ -93,6 +94,16 @@ pub async fn access_to<R: RecordStore>(
         .is_some()
     {
         return Ok(Some(Access::CareLink));
+    }
+    // A care link to a child merged into this one is a link to the same person; it stops
+    // counting when the merge is undone (`services/merge.rs`).
+    for merged in merge::merged_ids(records, child.id).await? {
+        if care::link(records, merged, &principal.organisation)
+            .await?
+            .is_some()
+        {
+            return Ok(Some(Access::CareLink));
+        }
     }
     Ok(break_glass::live_grant(records, principal, child.id, now)
         .await?

@@ -9,12 +9,12 @@
 //! the same pseudonym in every export, but export pseudonyms cannot be joined with the
 //! pseudonyms of the audit trail.
 
-use crate::domain::{Atvk, ChildId, KeyedHasher, Pseudonym, Pseudonymizer, Sex};
+use crate::domain::{Atvk, ChildId, ChildStatus, KeyedHasher, Pseudonym, Pseudonymizer, Sex};
 use crate::ports::RecordStore;
 use crate::scoring::RiskLevel;
 use crate::services::ServiceError;
 use crate::services::children::load_child;
-use crate::services::screenings::child_results;
+use crate::services::screenings::person_results;
 use serde::Serialize;
 use std::io::Write;
 
@@ -105,14 +105,18 @@ impl<R: RecordStore> AnalyticsExport<R> {
         self.pseudonyms.child(child)
     }
 
-    /// One row per stored result of the child (none for an unknown child).
+    /// One row per stored result of the child, including those of children merged into it
+    /// (none for an unknown child, or a merged one: its results count under its survivor).
     pub async fn child_rows(&self, child_id: ChildId) -> Result<Vec<AnalyticsRow>, ServiceError> {
         let Some(child) = load_child(&self.records, child_id).await? else {
             return Ok(Vec::new());
         };
+        if child.status == ChildStatus::Merged {
+            return Ok(Vec::new());
+        }
         let pseudonym = self.pseudonyms.child(child_id);
         let mut rows = Vec::new();
-        for stored in child_results(&self.records, child_id).await? {
+        for stored in person_results(&self.records, child_id).await? {
             let result = stored.result;
             rows.push(AnalyticsRow {
                 child: pseudonym.clone(),

@@ -176,6 +176,10 @@ pub struct EntryBody {
     pub outcome: AuditOutcome,
     /// Hash of the previous entry ([`GENESIS_HASH`] for the first).
     pub prev_hash: String,
+    /// The reason the actor gave (a merge or un-merge of children); absent otherwise, so
+    /// entries written before this field existed hash exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl EntryBody {
@@ -340,6 +344,18 @@ impl<R: RecordStore> AuditTrail<R> {
         request_id: &str,
         event: &AuditEvent,
     ) -> Result<(AuditEntry, Vec<WriteOp>), ServiceError> {
+        self.append_ops_with_reason(principal, request_id, event, None)
+            .await
+    }
+
+    /// [`Self::append_ops`] for an entry that carries the reason the actor gave (merge).
+    pub async fn append_ops_with_reason(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        event: &AuditEvent,
+        reason: Option<&str>,
+    ) -> Result<(AuditEntry, Vec<WriteOp>), ServiceError> {
         let child = self.pseudonyms.child(event.child);
         let head_key = keys::audit_head(&child);
         let head = self.records.get(&head_key).await?;
@@ -369,6 +385,7 @@ impl<R: RecordStore> AuditTrail<R> {
             break_glass_reason: event.break_glass_reason.clone(),
             outcome: event.outcome,
             prev_hash: last_hash,
+            reason: reason.map(str::to_owned),
         };
         let entry = AuditEntry {
             hash: body.hash(),
@@ -829,6 +846,7 @@ mod tests {
             break_glass_reason: None,
             outcome: AuditOutcome::Success,
             prev_hash: prev_hash.into(),
+            reason: None,
         }
     }
 

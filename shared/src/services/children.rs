@@ -245,6 +245,21 @@ impl<R: RecordStore> ChildrenService<R> {
         .await
     }
 
+    /// The current time of this service's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The keyed hash of a personal code (its `PCODE#` index entry).
+    pub(crate) fn code_hash(&self, code: &str) -> String {
+        self.code_index.hash(code)
+    }
+
+    /// The keyed hash of a [`name_index_key`] (its `CHILDNAME#` index entry).
+    pub(crate) fn name_hash(&self, key: &str) -> String {
+        self.name_index.hash(key)
+    }
+
     /// The audit trail every access of this service is recorded in.
     pub fn audit(&self) -> &AuditTrail<R> {
         &self.audit
@@ -339,23 +354,24 @@ impl<R: RecordStore> ChildrenService<R> {
         let mut data =
             serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let code_hash = code.as_ref().map(|c| self.code_index.hash(c.as_str()));
-        // Without a code: flag children with the same names and birth date (from the API or
-        // from files) as possible duplicates, and join their name index.
-        let name_write = match &code_hash {
-            Some(_) => None,
-            None => Some(self.name_index_write(&child, &mut data).await?),
-        };
-        let mut writes = vec![WriteOp::PutNew(Record::new(
-            keys::child(child.id),
-            data.clone(),
-        ))];
+        // Every child joins the index of its names and birth date; one without a code is
+        // flagged as a possible duplicate of the children already there (from the API or
+        // from files, with or without a code).
+        let name_write = self
+            .name_index_write(&child, &mut data, code_hash.is_none())
+            .await?;
+        let mut record = Record::new(keys::child(child.id), data.clone());
+        if data.get("possible_duplicate_of").is_some() {
+            record = record.with_index(keys::DUPLICATE_FLAGS, keys::duplicate_flag_index(child.id));
+        }
+        let mut writes = vec![WriteOp::PutNew(record)];
         if let Some(hash) = &code_hash {
             writes.push(WriteOp::PutNew(Record::new(
                 keys::personal_code(hash),
                 serde_json::json!({"child_id": child.id}),
             )));
         }
-        writes.extend(name_write);
+        writes.push(name_write);
         let reply = Reply {
             status: 201,
             location: Some(format!("/children/{}", child.id)),
@@ -415,12 +431,13 @@ impl<R: RecordStore> ChildrenService<R> {
         }
     }
 
-    /// The write adding a code-less child to its `CHILDNAME#` index entry; marks the child
+    /// The write adding a child to its `CHILDNAME#` index entry; with `flag`, marks the child
     /// `possible_duplicate_of` the children already there.
     async fn name_index_write(
         &self,
         child: &Child,
         data: &mut serde_json::Value,
+        flag: bool,
     ) -> Result<WriteOp, ServiceError> {
         let key = keys::child_name_index(&self.name_index.hash(&name_index_key(
             &child.given_name,
@@ -432,7 +449,7 @@ impl<R: RecordStore> ChildrenService<R> {
             Some(record) => crate::intake::service::ids_of(record)?,
             None => Vec::new(),
         };
-        if !ids.is_empty() {
+        if flag && !ids.is_empty() {
             data["possible_duplicate_of"] = serde_json::json!(ids);
         }
         ids.push(child.id);
@@ -465,12 +482,17 @@ impl<R: RecordStore> ChildrenService<R> {
             )
             .await?;
         let (record, _, access) = self.visible_record(principal, id).await?;
+        let event = event.with_break_glass_reason(access.break_glass_reason());
+        if let Err(merged) = crate::services::merge::refuse_merged(&record) {
+            // The answer names the survivor only: recorded as a read of the merged child.
+            self.audit.record(principal, request_id, event).await?;
+            return Err(merged);
+        }
         let mut reply = Reply::ok(minimisation::child(
             principal,
             view(&record.data, record.version),
         ));
         reply.etag = Some(etag(record.version));
-        let event = event.with_break_glass_reason(access.break_glass_reason());
         self.audit.record(principal, request_id, event).await?;
         Ok(reply)
     }
@@ -522,6 +544,7 @@ impl<R: RecordStore> ChildrenService<R> {
             .await?;
         let (record, mut child, access) = self.visible_record(principal, id).await?;
         let event = event.with_break_glass_reason(access.break_glass_reason());
+        crate::services::merge::refuse_merged(&record)?;
         if record.version != expected {
             return Err(ServiceError::PreconditionFailed(format!(
                 "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",

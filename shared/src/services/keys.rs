@@ -65,10 +65,30 @@ pub fn intake_checkpoint(import_id: &str) -> Key {
     Key::new(format!("INTAKE#{import_id}"), "CHECKPOINT")
 }
 
-/// Children registered without a personal code under one keyed hash of names and birth date
-/// (finds re-imports and possible duplicates).
+/// Children under one keyed hash of names and birth date (finds re-imports and possible
+/// duplicates; children with a code join it too, so a code-less child matching them is flagged).
 pub fn child_name_index(name_hash: &str) -> Key {
     Key::new(format!("CHILDNAME#{name_hash}"), "CHILDNAME")
+}
+
+/// Secondary-index partition of children flagged as possible duplicates (a flagged child's
+/// record carries `gsi1pk` = this, `gsi1sk` = [`duplicate_flag_index`]); merging clears it.
+pub const DUPLICATE_FLAGS: &str = "DUPFLAGS";
+
+/// Index sort key of a flagged child under [`DUPLICATE_FLAGS`].
+pub fn duplicate_flag_index(id: ChildId) -> String {
+    format!("{}{id}", duplicate_flag_index_prefix())
+}
+
+/// Sort-key prefix of [`duplicate_flag_index`].
+pub fn duplicate_flag_index_prefix() -> &'static str {
+    "CHILD#"
+}
+
+/// The record of a merge, under the merged (duplicate) child: survivor, reason, and what
+/// un-merging must restore (`services/merge.rs`).
+pub fn merge(duplicate: ChildId) -> Key {
+    Key::new(format!("MERGE#{duplicate}"), "MERGE")
 }
 
 /// Partition of one child's audit chain (by pseudonym, never by child id).

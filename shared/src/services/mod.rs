@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod children;
 pub mod idempotency;
 pub mod keys;
+pub mod merge;
 pub mod minimisation;
 pub mod registry;
 pub mod registry_service;
@@ -83,6 +84,14 @@ pub enum ServiceError {
     /// The queue failed.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The child was merged into another child (the survivor); answered as 410 naming it.
+    #[error("{detail}")]
+    Merged {
+        /// Explanation.
+        detail: String,
+        /// Id of the surviving child.
+        into: String,
+    },
 }
 
 impl ServiceError {

@@ -405,7 +405,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             )));
         };
         let event = event.with_break_glass_reason(access.break_glass_reason());
-        let results = child_results(&self.records, child_id).await?;
+        let results = person_results(&self.records, child_id).await?;
         let profile = risk_profile(&self.engine, &results, self.clock.now().date_naive());
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -442,6 +442,19 @@ pub async fn child_results<R: RecordStore>(
             None => return Ok(results),
         }
     }
+}
+
+/// The results of a child and of every child merged into it (transitively): what one person
+/// was screened for, whichever of their duplicate records the screening was filed under.
+pub async fn person_results<R: RecordStore>(
+    records: &R,
+    child_id: ChildId,
+) -> Result<Vec<StoredResult>, ServiceError> {
+    let mut results = child_results(records, child_id).await?;
+    for merged in crate::services::merge::merged_ids(records, child_id).await? {
+        results.extend(child_results(records, merged).await?);
+    }
+    Ok(results)
 }
 
 fn stored_result(record: &Record) -> Result<StoredResult, ServiceError> {
