@@ -285,3 +285,76 @@ async fn embedded_backend() {
 async fn aws_backend() {
     api_and_file_children_find_each_other(fresh_record_store().await).await;
 }
+
+/// A name or birth-date change (`PUT /children/{id}`) moves the child to its new index
+/// entry in the same write: later registrations are matched against what is current.
+async fn renamed_children_are_matched_by_their_new_names<R: RecordStore + Clone>(records: R) {
+    let service = ChildrenService::new(
+        records.clone(),
+        clock(),
+        Arc::new(RandomIds),
+        IDENTITY_KEY,
+        AuditTrail::new(records.clone(), &[7; 32], clock(), None),
+    );
+    let child = |given: &str| {
+        json!({"given_name": given, "family_name": "Liepa", "birth_date": "2025-01-02",
+               "sex": "female", "atvk": "0001000"})
+    };
+    let anna = register(&records, child("Anna")).await;
+    let ance = register(&records, child("Ance")).await;
+    assert!(ance.get("possible_duplicate_of").is_none());
+    let id = ance["id"].as_str().unwrap().parse().unwrap();
+    let reply = service
+        .update(
+            &admin(),
+            "rename",
+            id,
+            1,
+            serde_json::from_value(child("Anna")).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    // The old entry no longer lists the renamed child: a new "Ance" is not flagged ...
+    let new_ance = register(&records, child("Ance")).await;
+    assert!(
+        new_ance.get("possible_duplicate_of").is_none(),
+        "{new_ance}"
+    );
+    // ... and a new "Anna" is flagged against both Annas.
+    let new_anna = register(&records, child("Anna")).await;
+    assert_eq!(
+        new_anna["possible_duplicate_of"],
+        json!([anna["id"], ance["id"]])
+    );
+    // A change that keeps the names and birth date leaves the index alone.
+    let mut same = child("Anna");
+    same["sex"] = json!("male");
+    service
+        .update(
+            &admin(),
+            "sex",
+            id,
+            2,
+            serde_json::from_value(same).unwrap(),
+        )
+        .await
+        .unwrap();
+    let third = register(&records, child("Anna")).await;
+    assert_eq!(
+        third["possible_duplicate_of"],
+        json!([anna["id"], ance["id"], new_anna["id"]])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
+    renamed_children_are_matched_by_their_new_names(records).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_aws() {
+    renamed_children_are_matched_by_their_new_names(fresh_record_store().await).await;
+}

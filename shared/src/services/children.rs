@@ -431,6 +431,43 @@ impl<R: RecordStore> ChildrenService<R> {
         }
     }
 
+    /// The key of the child's `CHILDNAME#` index entry (by its current names and birth date).
+    fn name_index_record_key(&self, child: &Child) -> crate::ports::Key {
+        keys::child_name_index(&self.name_index.hash(&name_index_key(
+            &child.given_name,
+            &child.family_name,
+            child.birth_date,
+        )))
+    }
+
+    /// The write taking a child out of the index entry `key` (none if it is not listed there,
+    /// e.g. a coded child registered before coded children were indexed).
+    async fn name_index_leave(
+        &self,
+        key: &crate::ports::Key,
+        child: ChildId,
+    ) -> Result<Option<WriteOp>, ServiceError> {
+        let Some(entry) = self.records.get(key).await? else {
+            return Ok(None);
+        };
+        let mut ids = crate::intake::service::ids_of(&entry)?;
+        if !ids.contains(&child) {
+            return Ok(None);
+        }
+        ids.retain(|c| *c != child);
+        Ok(Some(if ids.is_empty() {
+            WriteOp::Delete {
+                key: key.clone(),
+                expected: entry.version,
+            }
+        } else {
+            WriteOp::PutVersioned {
+                record: Record::new(key.clone(), serde_json::json!({"child_ids": ids})),
+                expected: entry.version,
+            }
+        }))
+    }
+
     /// The write adding a child to its `CHILDNAME#` index entry; with `flag`, marks the child
     /// `possible_duplicate_of` the children already there.
     async fn name_index_write(
@@ -439,11 +476,7 @@ impl<R: RecordStore> ChildrenService<R> {
         data: &mut serde_json::Value,
         flag: bool,
     ) -> Result<WriteOp, ServiceError> {
-        let key = keys::child_name_index(&self.name_index.hash(&name_index_key(
-            &child.given_name,
-            &child.family_name,
-            child.birth_date,
-        )));
+        let key = self.name_index_record_key(child);
         let existing = self.records.get(&key).await?;
         let mut ids: Vec<ChildId> = match &existing {
             Some(record) => crate::intake::service::ids_of(record)?,
@@ -600,6 +633,7 @@ impl<R: RecordStore> ChildrenService<R> {
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
+        let old_name_key = self.name_index_record_key(&child);
         child.given_name = input.given_name.trim().to_owned();
         child.family_name = input.family_name.trim().to_owned();
         child.birth_date = input.birth_date;
@@ -614,19 +648,27 @@ impl<R: RecordStore> ChildrenService<R> {
         ) {
             target.extend(fields);
         }
-        let version = match self
-            .records
-            .put_versioned(
-                Record {
+        // New names or birth date move the child to its new names-and-birth-date index entry
+        // in the same atomic write, so possible duplicates keep being found by what is current.
+        let mut writes = Vec::new();
+        if self.name_index_record_key(&child) != old_name_key {
+            writes.extend(self.name_index_leave(&old_name_key, id).await?);
+            writes.push(self.name_index_write(&child, &mut data, false).await?);
+        }
+        let version = record.version + 1;
+        writes.insert(
+            0,
+            WriteOp::PutVersioned {
+                record: Record {
                     data: data.clone(),
                     ..record
                 },
                 expected,
-            )
-            .await
-        {
-            Ok(v) => v,
-            Err(StoreError::Conflict { .. }) => {
+            },
+        );
+        let version = match self.records.transact(writes).await {
+            Ok(()) => version,
+            Err(StoreError::Conflict { .. } | StoreError::TransactionCancelled { .. }) => {
                 return Err(ServiceError::PreconditionFailed(
                     "the child was changed concurrently; read it again and re-apply your change"
                         .into(),
