@@ -100,8 +100,11 @@ pub fn check_new_child(
             reason: "must not be in the future".into(),
         });
     }
-    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out.
-    if let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
+    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out. 18 years
+    // are at least 6,574 days, so a birth date fewer days back needs no calendar arithmetic
+    // (files check one per row).
+    if (today - birth_date).num_days() >= 18 * 365
+        && let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
         && birth_date < earliest
     {
         out.push(ChildRuleViolation {
@@ -193,5 +196,20 @@ mod tests {
         let v = check_new_child(None, "A", "B", d("2008-11-22"), None, d("2026-11-23"));
         assert_eq!(v[0].field, "birth_date");
         assert!(check_new_child(None, "A", "B", d("2008-11-23"), None, d("2026-11-23")).is_empty());
+    }
+
+    #[test]
+    fn the_age_limit_is_eighteen_calendar_years_across_leap_days() {
+        let refused = |born: &str, today: &str| {
+            check_new_child(None, "A", "B", d(born), None, d(today))
+                .iter()
+                .any(|v| v.field == "birth_date")
+        };
+        assert!(refused("2008-02-29", "2026-03-01"));
+        assert!(!refused("2008-03-01", "2026-03-01"));
+        // From 29 February, 18 years back is the last day of February.
+        assert!(refused("2006-02-27", "2024-02-29"));
+        assert!(!refused("2006-02-28", "2024-02-29"));
+        assert!(!refused("2008-11-30", "2026-11-23"));
     }
 }

@@ -7,6 +7,7 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode, Principal, Role};
 use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::reader::Fields;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
 };
@@ -66,19 +67,13 @@ pub enum RegisterEvent {
     },
 }
 
-/// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
+/// Validates one row (values by the index of [`COLUMNS`]); returns every violation.
 pub fn event_from_row(
-    mut values: Vec<Option<String>>,
+    fields: Fields<'_>,
     today: NaiveDate,
 ) -> Result<RegisterEvent, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |i: usize| fields.get(i).map(str::trim).filter(|v| !v.is_empty());
     let event = get(0);
     let needs_new_code = event == Some("code_change");
     let needs_atvk = event == Some("address_change");
@@ -226,10 +221,10 @@ impl IntakeKind for PopulationRegisterKind {
 
     fn parse_row(
         &self,
-        values: Vec<Option<String>>,
+        fields: Fields<'_>,
         today: NaiveDate,
     ) -> Result<RegisterEvent, Vec<FieldError>> {
-        event_from_row(values, today)
+        event_from_row(fields, today)
     }
 
     async fn plan<R: RecordStore>(
@@ -461,7 +456,7 @@ mod tests {
     }
 
     fn fields(v: [&str; 5]) -> Vec<String> {
-        event_from_row(row(v), today())
+        event_from_row(Fields::from_values(&row(v)), today())
             .unwrap_err()
             .into_iter()
             .map(|e| e.field)
@@ -473,23 +468,29 @@ mod tests {
     #[test]
     fn each_event_parses() {
         assert!(matches!(
-            event_from_row(row(["death", CODE, "", "", "2026-01-01"]), today()),
+            event_from_row(
+                Fields::from_values(&row(["death", CODE, "", "", "2026-01-01"])),
+                today()
+            ),
             Ok(RegisterEvent::Death { .. })
         ));
         assert!(matches!(
-            event_from_row(row(["emigration", CODE, "", "", "2026-01-01"]), today()),
+            event_from_row(
+                Fields::from_values(&row(["emigration", CODE, "", "", "2026-01-01"])),
+                today()
+            ),
             Ok(RegisterEvent::Emigration { .. })
         ));
         assert!(matches!(
             event_from_row(
-                row(["address_change", CODE, "", "0001000", "2026-01-01"]),
+                Fields::from_values(&row(["address_change", CODE, "", "0001000", "2026-01-01"])),
                 today()
             ),
             Ok(RegisterEvent::AddressChange { .. })
         ));
         assert!(matches!(
             event_from_row(
-                row(["code_change", CODE, "32579461016", "", "2026-01-01"]),
+                Fields::from_values(&row(["code_change", CODE, "32579461016", "", "2026-01-01"])),
                 today()
             ),
             Ok(RegisterEvent::CodeChange { .. })

@@ -5,7 +5,7 @@
 //! resumes after the last committed row and never applies a row twice.
 
 use crate::domain::{ChildId, FieldError, KeyedHasher};
-use crate::intake::reader::{Format, RawRow, ReadError, open_rows};
+use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
@@ -207,12 +207,10 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
     /// The most write operations one row adds to a batch.
     fn max_ops_per_row(&self) -> usize;
 
-    /// Validates one row (values aligned with [`Self::columns`]); returns every violation.
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        today: NaiveDate,
-    ) -> Result<Self::Row, Vec<FieldError>>;
+    /// Validates one row (values by the index of [`Self::columns`], borrowed from the
+    /// reader: allocate only what the row keeps); returns every violation.
+    fn parse_row(&self, fields: Fields<'_>, today: NaiveDate)
+    -> Result<Self::Row, Vec<FieldError>>;
 
     /// Plans the writes of one valid row into `batch`. A row must read committed state
     /// only: when it needs a record the batch already writes ([`Batch::touches`]), it
@@ -639,21 +637,23 @@ fn stream<K: IntakeKind>(
     let (tx, rx) = mpsc::channel(1024);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
-        let rows = match open_rows(bridge, format, kind.columns()) {
+        let mut rows = match open_rows(bridge, format, kind.columns()) {
             Ok(rows) => rows,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
         };
-        for raw in rows {
-            let item = raw.map(|raw| match raw {
-                RawRow::Values { row, values } => match kind.parse_row(values, today) {
-                    Ok(value) => Item::Valid(row, value),
-                    Err(errors) => Item::Invalid(row, errors),
+        loop {
+            let item = match rows.next_fields() {
+                Ok(None) => return,
+                Ok(Some(RowRef::Values { row, fields })) => match kind.parse_row(fields, today) {
+                    Ok(value) => Ok(Item::Valid(row, value)),
+                    Err(errors) => Ok(Item::Invalid(row, errors)),
                 },
-                RawRow::Malformed { row, errors } => Item::Invalid(row, errors),
-            });
+                Ok(Some(RowRef::Malformed { row, errors })) => Ok(Item::Invalid(row, errors)),
+                Err(e) => Err(e),
+            };
             if tx.blocking_send(item).is_err() {
                 return; // the import stopped listening
             }
