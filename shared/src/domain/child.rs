@@ -1,7 +1,7 @@
 //! A child in the registry and the rules for registering one.
 
 use crate::domain::{Atvk, ChildId, PersonalCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Sex as recorded in the population register.
@@ -76,7 +76,7 @@ pub fn check_new_child(
 ) -> Vec<ChildRuleViolation> {
     let mut out = Vec::new();
     for (field, value) in [("given_name", given_name), ("family_name", family_name)] {
-        let len = value.trim().chars().count();
+        let (len, control) = super::text::chars_and_control(value);
         if len == 0 {
             out.push(ChildRuleViolation {
                 field,
@@ -87,7 +87,7 @@ pub fn check_new_child(
                 field,
                 reason: "must be at most 100 characters".into(),
             });
-        } else if value.chars().any(char::is_control) {
+        } else if control {
             out.push(ChildRuleViolation {
                 field,
                 reason: "must not contain control characters".into(),
@@ -100,10 +100,10 @@ pub fn check_new_child(
             reason: "must not be in the future".into(),
         });
     }
-    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out. 18 years
-    // are at least 6,574 days, so a birth date fewer days back needs no calendar arithmetic
-    // (files check one per row).
-    if (today - birth_date).num_days() >= 18 * 365
+    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out. A child
+    // born in the last 17 calendar years is inside it without calendar arithmetic (files
+    // check one per row).
+    if birth_date.year() <= today.year() - 18
         && let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
         && birth_date < earliest
     {

@@ -4,10 +4,14 @@
 //! because a line may be at most [`MAX_LINE_BYTES`] long and rows are yielded one by one.
 
 use crate::domain::FieldError;
+use crate::domain::text::trim;
 use std::io::{BufRead, BufReader, Read};
 
 /// The longest line (CSV record or JSON Lines line) accepted; longer means "not a row file".
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Read buffer size.
+const BUFFER_BYTES: usize = 64 * 1024;
 
 /// The format of a partner file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,16 +126,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// `str::trim`, without its Unicode scan for the usual value that starts and ends with a
-/// visible ASCII character.
-fn trim(value: &str) -> &str {
-    match value.as_bytes() {
-        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
-        [only] if only.is_ascii_graphic() => value,
-        _ => value.trim(),
-    }
-}
-
 /// Why reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -234,7 +228,7 @@ pub fn open_rows<R: Read>(
     columns: &'static [&'static str],
 ) -> Result<Rows<R>, ReadError> {
     let mut buffered = BufReader::with_capacity(
-        64 * 1024,
+        BUFFER_BYTES,
         Guard {
             inner: source,
             since_newline: 0,
@@ -274,6 +268,9 @@ fn open_csv<R: Read>(
     let semicolons = header_line.iter().filter(|&&b| b == b';').count();
     let delimiter = if semicolons > commas { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
+        // At least the capacity of `buffered`: once its first fill is consumed, the parser
+        // reads the file straight into its own buffer instead of copying it from ours.
+        .buffer_capacity(BUFFER_BYTES)
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)

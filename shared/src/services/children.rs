@@ -1,7 +1,9 @@
 //! Registering and reading children (the first slice; the full registry is the intake issue).
 
 use crate::domain::child::{ChildStatus, Sex, check_new_child};
-use crate::domain::{Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role};
+use crate::domain::{
+    Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role, text,
+};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::services::access::{Access, access_to};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
@@ -165,8 +167,8 @@ pub fn validate_new_child_ref(
     let (personal_code, atvk) = check_new_child_input(input, today)?;
     Ok(ValidNewChild {
         personal_code,
-        given_name: input.given_name.trim().to_owned(),
-        family_name: input.family_name.trim().to_owned(),
+        given_name: text::trim(input.given_name).to_owned(),
+        family_name: text::trim(input.family_name).to_owned(),
         birth_date: input.birth_date,
         sex: input.sex,
         gestational_age_weeks: input.gestational_age_weeks,
@@ -180,7 +182,7 @@ fn check_new_child_input(
     today: NaiveDate,
 ) -> Result<(Option<PersonalCode>, Option<Atvk>), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let code = match input.personal_code.map(str::trim) {
+    let code = match input.personal_code.map(text::trim) {
         None | Some("") => None,
         Some(raw) => match PersonalCode::parse(raw) {
             Ok(c) => Some(c),
