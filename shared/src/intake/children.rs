@@ -130,6 +130,14 @@ impl IntakeKind for ChildrenKind {
 
     fn parse_row(
         &self,
+        values: Vec<Option<String>>,
+        today: NaiveDate,
+    ) -> Result<ValidNewChild, Vec<FieldError>> {
+        child_from_row(Fields::from_values(&values), today)
+    }
+
+    fn parse_fields(
+        &self,
         fields: Fields<'_>,
         today: NaiveDate,
     ) -> Result<ValidNewChild, Vec<FieldError>> {
@@ -382,6 +390,28 @@ mod tests {
         assert_eq!(fields(with(5, "forty")), ["gestational_age_weeks"]);
         assert_eq!(fields(with(5, "50")), ["gestational_age_weeks"]);
         assert_eq!(fields(with(6, "12")), ["atvk"]);
+    }
+
+    #[test]
+    fn owned_and_borrowed_rows_get_the_same_verdict() {
+        for v in [
+            [
+                "32579461005",
+                " Anna ",
+                "Bērziņa",
+                "2024-10-01",
+                "female",
+                "39",
+                "0001000",
+            ],
+            ["bad", "", "B", "nope", "x", "99", "1"],
+            ["", "A", "B", "2024-02-30", "male", "", ""],
+        ] {
+            assert_eq!(
+                ChildrenKind.parse_row(row(v), today()),
+                ChildrenKind.parse_fields(Fields::from_values(&row(v)), today())
+            );
+        }
     }
 
     #[test]

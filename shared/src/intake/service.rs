@@ -207,10 +207,24 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
     /// The most write operations one row adds to a batch.
     fn max_ops_per_row(&self) -> usize;
 
-    /// Validates one row (values by the index of [`Self::columns`], borrowed from the
-    /// reader: allocate only what the row keeps); returns every violation.
-    fn parse_row(&self, fields: Fields<'_>, today: NaiveDate)
-    -> Result<Self::Row, Vec<FieldError>>;
+    /// Validates one row (values aligned with [`Self::columns`]); returns every violation.
+    fn parse_row(
+        &self,
+        values: Vec<Option<String>>,
+        today: NaiveDate,
+    ) -> Result<Self::Row, Vec<FieldError>>;
+
+    /// Validates one row as the pipeline reads it: values by the index of
+    /// [`Self::columns`], borrowed from the reader's buffer. The default copies them into
+    /// [`Self::parse_row`]; a kind whose files are large overrides it to allocate only what
+    /// the valid row keeps (as `children` does).
+    fn parse_fields(
+        &self,
+        fields: Fields<'_>,
+        today: NaiveDate,
+    ) -> Result<Self::Row, Vec<FieldError>> {
+        self.parse_row(fields.to_values(self.columns().len()), today)
+    }
 
     /// Plans the writes of one valid row into `batch`. A row must read committed state
     /// only: when it needs a record the batch already writes ([`Batch::touches`]), it
@@ -647,10 +661,12 @@ fn stream<K: IntakeKind>(
         loop {
             let item = match rows.next_fields() {
                 Ok(None) => return,
-                Ok(Some(RowRef::Values { row, fields })) => match kind.parse_row(fields, today) {
-                    Ok(value) => Ok(Item::Valid(row, value)),
-                    Err(errors) => Ok(Item::Invalid(row, errors)),
-                },
+                Ok(Some(RowRef::Values { row, fields })) => {
+                    match kind.parse_fields(fields, today) {
+                        Ok(value) => Ok(Item::Valid(row, value)),
+                        Err(errors) => Ok(Item::Invalid(row, errors)),
+                    }
+                }
                 Ok(Some(RowRef::Malformed { row, errors })) => Ok(Item::Invalid(row, errors)),
                 Err(e) => Err(e),
             };
