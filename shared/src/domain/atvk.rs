@@ -14,7 +14,10 @@ use std::fmt;
 
 /// A syntactically valid ATVK territory code (exactly 7 ASCII digits).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Atvk(String);
+pub struct Atvk(
+    /// ASCII digits, held inline (no allocation per parsed code; files parse one per row).
+    [u8; 7],
+);
 
 /// Why a string is not an ATVK code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,26 +27,25 @@ pub struct AtvkError;
 impl Atvk {
     /// Parses a 7-digit territory code.
     pub fn parse(input: &str) -> Result<Self, AtvkError> {
-        if input.len() == 7 && input.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(AtvkError)
+        match <[u8; 7]>::try_from(input.as_bytes()) {
+            Ok(digits) if digits.iter().all(u8::is_ascii_digit) => Ok(Self(digits)),
+            _ => Err(AtvkError),
         }
     }
 
     /// The 7 digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("a parsed ATVK is ASCII digits")
     }
 
     /// Whether this is an administrative territory (state city or municipality) rather
     /// than a unit within one: its unit positions (5–6) are `00`.
     pub fn is_territory(&self) -> bool {
-        &self.0[4..6] == "00"
+        &self.0[4..6] == b"00"
     }
 
     /// The region and territory positions (1–4) shared by a territory and all its units.
-    fn territory_prefix(&self) -> &str {
+    fn territory_prefix(&self) -> &[u8] {
         &self.0[..4]
     }
 
@@ -60,19 +62,19 @@ impl Atvk {
 
 impl fmt::Display for Atvk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Atvk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Atvk({})", self.0)
+        write!(f, "Atvk({})", self.as_str())
     }
 }
 
 impl Serialize for Atvk {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 

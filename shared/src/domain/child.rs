@@ -1,7 +1,7 @@
 //! A child in the registry and the rules for registering one.
 
 use crate::domain::{Atvk, ChildId, PersonalCode};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Sex as recorded in the population register.
@@ -79,7 +79,7 @@ pub fn check_new_child(
 ) -> Vec<ChildRuleViolation> {
     let mut out = Vec::new();
     for (field, value) in [("given_name", given_name), ("family_name", family_name)] {
-        let len = value.trim().chars().count();
+        let (len, control) = super::text::chars_and_control(value);
         if len == 0 {
             out.push(ChildRuleViolation {
                 field,
@@ -90,7 +90,7 @@ pub fn check_new_child(
                 field,
                 reason: "must be at most 100 characters".into(),
             });
-        } else if value.chars().any(char::is_control) {
+        } else if control {
             out.push(ChildRuleViolation {
                 field,
                 reason: "must not contain control characters".into(),
@@ -103,8 +103,11 @@ pub fn check_new_child(
             reason: "must not be in the future".into(),
         });
     }
-    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out.
-    if let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
+    // RAVIS serves children; an 18-year window keeps typos like 1924 for 2024 out. A child
+    // born in the last 17 calendar years is inside it without calendar arithmetic (files
+    // check one per row).
+    if birth_date.year() <= today.year() - 18
+        && let Some(earliest) = today.checked_sub_months(chrono::Months::new(12 * 18))
         && birth_date < earliest
     {
         out.push(ChildRuleViolation {
@@ -196,5 +199,20 @@ mod tests {
         let v = check_new_child(None, "A", "B", d("2008-11-22"), None, d("2026-11-23"));
         assert_eq!(v[0].field, "birth_date");
         assert!(check_new_child(None, "A", "B", d("2008-11-23"), None, d("2026-11-23")).is_empty());
+    }
+
+    #[test]
+    fn the_age_limit_is_eighteen_calendar_years_across_leap_days() {
+        let refused = |born: &str, today: &str| {
+            check_new_child(None, "A", "B", d(born), None, d(today))
+                .iter()
+                .any(|v| v.field == "birth_date")
+        };
+        assert!(refused("2008-02-29", "2026-03-01"));
+        assert!(!refused("2008-03-01", "2026-03-01"));
+        // From 29 February, 18 years back is the last day of February.
+        assert!(refused("2006-02-27", "2024-02-29"));
+        assert!(!refused("2006-02-28", "2024-02-29"));
+        assert!(!refused("2008-11-30", "2026-11-23"));
     }
 }

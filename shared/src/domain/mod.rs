@@ -11,6 +11,7 @@ pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;
 pub mod registry;
+pub mod text;
 
 pub use atvk::{Atvk, AtvkError};
 pub use child::{Child, ChildStatus, Sex};

@@ -26,7 +26,9 @@ fn old_format_cutover() -> NaiveDate {
 /// `Debug` masks the digits so a code never ends up in a log by accident.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PersonalCode {
-    digits: String,
+    /// ASCII digits, held inline: files validate a code per row, and a valid code then
+    /// costs no allocation.
+    digits: [u8; 11],
     birth_date: Option<NaiveDate>,
 }
 
@@ -55,42 +57,41 @@ pub enum PersonalCodeError {
 impl PersonalCode {
     /// Parses and validates a personal code in either format.
     pub fn parse(input: &str) -> Result<Self, PersonalCodeError> {
-        let digits = normalise(input)?;
-        let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
-        if d[0] == 3 && (2..=9).contains(&d[1]) {
-            return Ok(Self {
-                digits,
-                birth_date: None,
-            });
-        }
-        let century = match d[6] {
-            0 => 1800,
-            1 => 1900,
-            2 => 2000,
-            _ => return Err(PersonalCodeError::Century),
+        let ascii = normalise(input)?;
+        let d = ascii.map(|b| u32::from(b - b'0'));
+        let birth_date = if d[0] == 3 && (2..=9).contains(&d[1]) {
+            None
+        } else {
+            let century = match d[6] {
+                0 => 1800,
+                1 => 1900,
+                2 => 2000,
+                _ => return Err(PersonalCodeError::Century),
+            };
+            let day = d[0] * 10 + d[1];
+            let month = d[2] * 10 + d[3];
+            let year = century + (d[4] * 10 + d[5]) as i32;
+            let birth_date =
+                NaiveDate::from_ymd_opt(year, month, day).ok_or(PersonalCodeError::BirthDate)?;
+            if birth_date > old_format_cutover() {
+                return Err(PersonalCodeError::AfterCutover);
+            }
+            let sum: u32 = d.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum();
+            let check = (1101 - sum) % 11;
+            if check != d[10] {
+                return Err(PersonalCodeError::CheckDigit);
+            }
+            Some(birth_date)
         };
-        let day = d[0] * 10 + d[1];
-        let month = d[2] * 10 + d[3];
-        let year = century + (d[4] * 10 + d[5]) as i32;
-        let birth_date =
-            NaiveDate::from_ymd_opt(year, month, day).ok_or(PersonalCodeError::BirthDate)?;
-        if birth_date > old_format_cutover() {
-            return Err(PersonalCodeError::AfterCutover);
-        }
-        let sum: u32 = d.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum();
-        let check = (1101 - sum) % 11;
-        if check != d[10] {
-            return Err(PersonalCodeError::CheckDigit);
-        }
         Ok(Self {
-            digits,
-            birth_date: Some(birth_date),
+            digits: ascii,
+            birth_date,
         })
     }
 
     /// The normalised 11 digits, without hyphen.
     pub fn as_str(&self) -> &str {
-        &self.digits
+        std::str::from_utf8(&self.digits).expect("a parsed personal code is ASCII digits")
     }
 
     /// The birth date encoded in an old-format code; `None` for new-format codes.
@@ -104,14 +105,19 @@ impl PersonalCode {
     }
 }
 
-fn normalise(input: &str) -> Result<String, PersonalCodeError> {
+/// The 11 ASCII digits of a code, with or without the hyphen after the sixth.
+fn normalise(input: &str) -> Result<[u8; 11], PersonalCodeError> {
     let bytes = input.as_bytes();
-    let digits: String = match bytes.len() {
-        11 => input.to_owned(),
-        12 if bytes[6] == b'-' => format!("{}{}", &input[..6], &input[7..]),
+    let mut digits = [0u8; 11];
+    match bytes.len() {
+        11 => digits.copy_from_slice(bytes),
+        12 if bytes[6] == b'-' => {
+            digits[..6].copy_from_slice(&bytes[..6]);
+            digits[6..].copy_from_slice(&bytes[7..]);
+        }
         _ => return Err(PersonalCodeError::Format),
-    };
-    if digits.len() == 11 && digits.bytes().all(|b| b.is_ascii_digit()) {
+    }
+    if digits.iter().all(u8::is_ascii_digit) {
         Ok(digits)
     } else {
         Err(PersonalCodeError::Format)
@@ -126,7 +132,7 @@ impl fmt::Debug for PersonalCode {
 
 impl Serialize for PersonalCode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.digits)
+        s.serialize_str(self.as_str())
     }
 }
 

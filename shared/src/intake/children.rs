@@ -3,13 +3,16 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
+use crate::intake::reader::Fields;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
     ids_of, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
-use crate::services::children::{NewChildInput, ValidNewChild, name_index_key, validate_new_child};
+use crate::services::children::{
+    NewChildRef, ValidNewChild, name_index_key, validate_new_child_ref,
+};
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -25,14 +28,13 @@ pub const COLUMNS: &[&str] = &[
     "atvk",
 ];
 
-/// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
+/// Validates one row (values by the index of [`COLUMNS`]); returns every violation.
 pub fn child_from_row(
-    mut values: Vec<Option<String>>,
+    fields: Fields<'_>,
     today: NaiveDate,
 ) -> Result<ValidNewChild, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
-    let personal_code = values[0].take();
-    let get = |i: usize| values[i].as_deref();
+    let get = |i: usize| fields.get(i);
+    let personal_code = get(0);
     let mut errors = Vec::new();
     let birth_date = match get(3) {
         None => {
@@ -82,22 +84,21 @@ pub fn child_from_row(
     // personal code encodes (so no spurious mismatch) or on today.
     let placeholder_date = || {
         personal_code
-            .as_deref()
             .and_then(|c| PersonalCode::parse(c).ok())
             .and_then(|c| c.birth_date())
             .unwrap_or(today)
     };
     let birth_date_or_placeholder = birth_date.unwrap_or_else(placeholder_date);
-    let input = NewChildInput {
+    let input = NewChildRef {
         personal_code,
-        given_name: values[1].take().unwrap_or_default(),
-        family_name: values[2].take().unwrap_or_default(),
+        given_name: get(1).unwrap_or_default(),
+        family_name: get(2).unwrap_or_default(),
         birth_date: birth_date_or_placeholder,
         sex: sex.unwrap_or(Sex::Female),
         gestational_age_weeks,
-        atvk: values[6].take(),
+        atvk: get(6),
     };
-    match validate_new_child(input, today) {
+    match validate_new_child_ref(input, today) {
         Ok(child) if errors.is_empty() => Ok(child),
         Ok(_) => Err(errors),
         Err(mut rule_errors) => {
@@ -133,7 +134,15 @@ impl IntakeKind for ChildrenKind {
         values: Vec<Option<String>>,
         today: NaiveDate,
     ) -> Result<ValidNewChild, Vec<FieldError>> {
-        child_from_row(values, today)
+        child_from_row(Fields::from_values(&values), today)
+    }
+
+    fn parse_fields(
+        &self,
+        fields: Fields<'_>,
+        today: NaiveDate,
+    ) -> Result<ValidNewChild, Vec<FieldError>> {
+        child_from_row(fields, today)
     }
 
     async fn plan<R: RecordStore>(
@@ -361,33 +370,30 @@ mod tests {
         "2026-11-23".parse().unwrap()
     }
 
+    fn check(v: [&str; 7]) -> Result<ValidNewChild, Vec<FieldError>> {
+        child_from_row(Fields::from_values(&row(v)), today())
+    }
+
     fn fields(v: [&str; 7]) -> Vec<String> {
-        child_from_row(row(v), today())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        check(v).unwrap_err().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
     fn a_full_row_and_a_minimal_row_pass() {
-        let c = child_from_row(
-            row([
-                "32579461005",
-                " Anna ",
-                "Bērziņa",
-                "2024-10-01",
-                "female",
-                "39",
-                "0001000",
-            ]),
-            today(),
-        )
+        let c = check([
+            "32579461005",
+            " Anna ",
+            "Bērziņa",
+            "2024-10-01",
+            "female",
+            "39",
+            "0001000",
+        ])
         .unwrap();
         assert_eq!(c.given_name, "Anna");
         assert_eq!(c.gestational_age_weeks, Some(39));
         assert_eq!(c.atvk.unwrap().as_str(), "0001000");
-        let c = child_from_row(row(["", "A", "B", "2024-10-01", "male", "", ""]), today()).unwrap();
+        let c = check(["", "A", "B", "2024-10-01", "male", "", ""]).unwrap();
         assert!(c.personal_code.is_none() && c.atvk.is_none());
     }
 
@@ -415,6 +421,28 @@ mod tests {
     }
 
     #[test]
+    fn owned_and_borrowed_rows_get_the_same_verdict() {
+        for v in [
+            [
+                "32579461005",
+                " Anna ",
+                "Bērziņa",
+                "2024-10-01",
+                "female",
+                "39",
+                "0001000",
+            ],
+            ["bad", "", "B", "nope", "x", "99", "1"],
+            ["", "A", "B", "2024-02-30", "male", "", ""],
+        ] {
+            assert_eq!(
+                ChildrenKind.parse_row(row(v), today()),
+                ChildrenKind.parse_fields(Fields::from_values(&row(v)), today())
+            );
+        }
+    }
+
+    #[test]
     fn dates_are_exactly_yyyy_mm_dd() {
         assert_eq!(parse_iso_date("2024-02-29"), "2024-02-29".parse().ok());
         for bad in [
@@ -432,11 +460,7 @@ mod tests {
 
     #[test]
     fn an_old_code_must_agree_with_the_birth_date() {
-        let e = child_from_row(
-            row(["120394-12343", "A", "B", "2024-10-01", "male", "", ""]),
-            today(),
-        )
-        .unwrap_err();
+        let e = check(["120394-12343", "A", "B", "2024-10-01", "male", "", ""]).unwrap_err();
         assert_eq!(e[0].field, "personal_code");
         assert!(e[0].reason.contains("differs from birth_date"));
     }

@@ -495,6 +495,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pipeline_reads_rows_through_the_default_parse_fields() {
+        use crate::intake::IntakeKind;
+        use crate::intake::reader::Fields;
+        for v in [
+            ["death", CODE, "", "", "2026-01-01"],
+            ["code_change", CODE, "bad", "", "2026-01-01"],
+        ] {
+            assert_eq!(
+                PopulationRegisterKind.parse_fields(Fields::from_values(&row(v)), today()),
+                event_from_row(row(v), today())
+            );
+        }
+    }
+
+    #[test]
     fn each_rule_names_its_field() {
         assert_eq!(fields(["", CODE, "", "", "2026-01-01"]), ["event"]);
         assert_eq!(fields(["birth", CODE, "", "", "2026-01-01"]), ["event"]);

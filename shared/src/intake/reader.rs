@@ -4,10 +4,14 @@
 //! because a line may be at most [`MAX_LINE_BYTES`] long and rows are yielded one by one.
 
 use crate::domain::FieldError;
+use crate::domain::text::trim;
 use std::io::{BufRead, BufReader, Read};
 
 /// The longest line (CSV record or JSON Lines line) accepted; longer means "not a row file".
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Read buffer size.
+const BUFFER_BYTES: usize = 64 * 1024;
 
 /// The format of a partner file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +61,69 @@ pub enum RawRow {
         /// What is wrong with it.
         errors: Vec<FieldError>,
     },
+}
+
+/// One data row borrowed from the reader ([`Rows::next_fields`]): nothing is copied.
+#[derive(Debug)]
+pub enum RowRef<'a> {
+    /// A row whose structure is sound (its values still need the kind's rules).
+    Values {
+        /// 1-based number of the data row (the header is not counted).
+        row: u64,
+        /// Its values, by the kind's columns.
+        fields: Fields<'a>,
+    },
+    /// A row that could not even be split into the columns.
+    Malformed {
+        /// 1-based number of the data row.
+        row: u64,
+        /// What is wrong with it.
+        errors: Vec<FieldError>,
+    },
+}
+
+/// The values of one row by the kind's column index, borrowed from the reader's buffer (or
+/// from owned values): read a partner file without a `String` per value.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a>(FieldsInner<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum FieldsInner<'a> {
+    Csv {
+        /// The whole record (all fields, contiguous) checked as UTF-8, every field
+        /// boundary a character boundary.
+        text: &'a str,
+        /// For each column, its byte range in `text`.
+        spans: &'a [std::ops::Range<usize>],
+    },
+    Values(&'a [Option<String>]),
+}
+
+impl<'a> Fields<'a> {
+    /// Fields over values already aligned with the kind's columns (taken as they are).
+    pub fn from_values(values: &'a [Option<String>]) -> Self {
+        Self(FieldsInner::Values(values))
+    }
+
+    /// The value of column `column`: trimmed, `None` when empty, null or absent (values
+    /// given to [`Fields::from_values`] are returned as given).
+    pub fn get(&self, column: usize) -> Option<&'a str> {
+        match self.0 {
+            FieldsInner::Csv { text, spans } => spans
+                .get(column)
+                .and_then(|span| text.get(span.clone()))
+                .map(trim)
+                .filter(|v| !v.is_empty()),
+            FieldsInner::Values(values) => values.get(column).and_then(|v| v.as_deref()),
+        }
+    }
+
+    /// Owned copies of the first `columns` values.
+    pub fn to_values(&self, columns: usize) -> Vec<Option<String>> {
+        (0..columns)
+            .map(|i| self.get(i).map(str::to_owned))
+            .collect()
+    }
 }
 
 /// Why reading stopped.
@@ -124,7 +191,8 @@ fn csv_error(e: csv::Error) -> ReadError {
     }
 }
 
-/// Iterator over the rows of a file.
+/// The rows of a file: an iterator of owned rows, or borrowed ones through
+/// [`Rows::next_fields`] (the intake pipeline's path).
 pub struct Rows<R: Read> {
     inner: Inner<R>,
     columns: &'static [&'static str],
@@ -135,14 +203,20 @@ pub struct Rows<R: Read> {
 enum Inner<R: Read> {
     Csv {
         reader: csv::Reader<BufReader<Guard<R>>>,
-        /// For each header position, the index of the column it holds.
+        /// For each header position, the index of the column it holds (a permutation: the
+        /// header holds every column exactly once).
         positions: Vec<usize>,
+        /// The current row; its buffers are reused from row to row.
         record: csv::ByteRecord,
+        /// For each column, its byte range in the current row.
+        spans: Vec<std::ops::Range<usize>>,
     },
     Json {
         reader: BufReader<Guard<R>>,
         line: Vec<u8>,
         line_number: u64,
+        /// The current row's values.
+        values: Vec<Option<String>>,
     },
 }
 
@@ -154,7 +228,7 @@ pub fn open_rows<R: Read>(
     columns: &'static [&'static str],
 ) -> Result<Rows<R>, ReadError> {
     let mut buffered = BufReader::with_capacity(
-        64 * 1024,
+        BUFFER_BYTES,
         Guard {
             inner: source,
             since_newline: 0,
@@ -170,6 +244,7 @@ pub fn open_rows<R: Read>(
             reader: buffered,
             line: Vec::new(),
             line_number: 0,
+            values: Vec::new(),
         },
     };
     Ok(Rows {
@@ -193,6 +268,9 @@ fn open_csv<R: Read>(
     let semicolons = header_line.iter().filter(|&&b| b == b';').count();
     let delimiter = if semicolons > commas { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
+        // At least the capacity of `buffered`: once its first fill is consumed, the parser
+        // reads the file straight into its own buffer instead of copying it from ours.
+        .buffer_capacity(BUFFER_BYTES)
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
@@ -235,29 +313,45 @@ fn open_csv<R: Read>(
     }
     Ok(Inner::Csv {
         reader,
+        spans: vec![0..0; positions.len()],
         positions,
         record: csv::ByteRecord::new(),
     })
 }
 
 impl<R: Read> Rows<R> {
-    fn next_row(&mut self) -> Result<Option<RawRow>, ReadError> {
+    /// The next row, borrowed: its values stay in the reader's buffer (no `String` per
+    /// value). `Ok(None)` at the end; after an error there are no more rows.
+    pub fn next_fields(&mut self) -> Result<Option<RowRef<'_>>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        self.read_next()
+    }
+
+    /// Reads the next row; `done` stays set unless a row is returned.
+    fn read_next(&mut self) -> Result<Option<RowRef<'_>>, ReadError> {
+        self.done = true;
         match &mut self.inner {
             Inner::Csv {
                 reader,
                 positions,
                 record,
-            } => loop {
-                if !reader.read_byte_record(record).map_err(csv_error)? {
-                    return Ok(None);
-                }
-                if record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace) {
-                    continue; // a blank line
+                spans,
+            } => {
+                loop {
+                    if !reader.read_byte_record(record).map_err(csv_error)? {
+                        return Ok(None);
+                    }
+                    if !(record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)) {
+                        break; // not a blank line
+                    }
                 }
                 self.row += 1;
                 let row = self.row;
                 if record.len() != positions.len() {
-                    return Ok(Some(RawRow::Malformed {
+                    self.done = false;
+                    return Ok(Some(RowRef::Malformed {
                         row,
                         errors: vec![FieldError::new(
                             "row",
@@ -269,22 +363,31 @@ impl<R: Read> Rows<R> {
                         )],
                     }));
                 }
-                let mut values = vec![None; self.columns.len()];
-                for (field, &index) in record.iter().zip(positions.iter()) {
-                    let text = std::str::from_utf8(field).map_err(|_| {
-                        ReadError::Rejected(format!("row {row} is not valid UTF-8"))
-                    })?;
-                    let text = text.trim();
-                    if !text.is_empty() {
-                        values[index] = Some(text.to_owned());
-                    }
+                // Every field must be valid UTF-8: the whole record is checked at once, then
+                // each field boundary must fall between characters.
+                let utf8 = std::str::from_utf8(record.as_slice()).ok();
+                let mut start = 0;
+                let mut boundaries = true;
+                for (field, &column) in record.iter().zip(positions.iter()) {
+                    let end = start + field.len();
+                    boundaries &= utf8.is_some_and(|text| text.is_char_boundary(end));
+                    spans[column] = start..end;
+                    start = end;
                 }
-                return Ok(Some(RawRow::Values { row, values }));
-            },
+                let text = utf8
+                    .filter(|_| boundaries)
+                    .ok_or_else(|| ReadError::Rejected(format!("row {row} is not valid UTF-8")))?;
+                self.done = false;
+                Ok(Some(RowRef::Values {
+                    row,
+                    fields: Fields(FieldsInner::Csv { text, spans }),
+                }))
+            }
             Inner::Json {
                 reader,
                 line,
                 line_number,
+                values,
             } => loop {
                 line.clear();
                 if reader.read_until(b'\n', line).map_err(io_error)? == 0 {
@@ -302,24 +405,35 @@ impl<R: Read> Rows<R> {
                     continue;
                 }
                 self.row += 1;
+                self.done = false;
                 let row = self.row;
                 let object = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
                     text,
                 ) {
                     Ok(o) => o,
                     Err(e) if row == 1 => {
+                        self.done = true;
                         return Err(ReadError::Rejected(format!(
                             "not JSON Lines: the first line is not a JSON object ({e})"
                         )));
                     }
                     Err(e) => {
-                        return Ok(Some(RawRow::Malformed {
+                        return Ok(Some(RowRef::Malformed {
                             row,
                             errors: vec![FieldError::new("row", format!("not a JSON object: {e}"))],
                         }));
                     }
                 };
-                return Ok(Some(json_row(row, object, self.columns)));
+                return Ok(Some(match json_row(row, object, self.columns) {
+                    RawRow::Values { row, values: owned } => {
+                        *values = owned;
+                        RowRef::Values {
+                            row,
+                            fields: Fields::from_values(values),
+                        }
+                    }
+                    RawRow::Malformed { row, errors } => RowRef::Malformed { row, errors },
+                }));
             },
         }
     }
@@ -361,20 +475,18 @@ impl<R: Read> Iterator for Rows<R> {
     type Item = Result<RawRow, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.next_row() {
-            Ok(Some(row)) => Some(Ok(row)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let columns = self.columns.len();
+        self.next_fields()
+            .map(|row| {
+                row.map(|row| match row {
+                    RowRef::Values { row, fields } => RawRow::Values {
+                        row,
+                        values: fields.to_values(columns),
+                    },
+                    RowRef::Malformed { row, errors } => RawRow::Malformed { row, errors },
+                })
+            })
+            .transpose()
     }
 }
 
@@ -449,6 +561,12 @@ mod tests {
                 .unwrap_err()
                 .contains("row 2 is not valid UTF-8")
         );
+        // Each field on its own is invalid, although the fields together spell "1ā3".
+        assert!(
+            read(b"a,b,c\n1,2,3\n1\xC4,\x81,3\n", Format::Csv)
+                .unwrap_err()
+                .contains("row 2 is not valid UTF-8")
+        );
         assert!(
             read(b"{\"a\":\"\xFF\"}\n", Format::JsonLines)
                 .unwrap_err()
@@ -460,6 +578,28 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than")
         );
+    }
+
+    #[test]
+    fn borrowed_rows_match_owned_rows() {
+        let file = b"c;a;b\n \xC4\x81 ;\t1\x0B; \n\n7;8\n4;5;6\n";
+        let owned = read(file, Format::Csv).unwrap();
+        let mut rows = open_rows(&file[..], Format::Csv, COLS).unwrap();
+        let mut borrowed = Vec::new();
+        while let Some(row) = rows.next_fields().unwrap() {
+            borrowed.push(match row {
+                RowRef::Values { row, fields } => RawRow::Values {
+                    row,
+                    values: fields.to_values(COLS.len()),
+                },
+                RowRef::Malformed { row, errors } => RawRow::Malformed { row, errors },
+            });
+        }
+        assert!(rows.next_fields().unwrap().is_none());
+        assert_eq!(borrowed, owned);
+        assert_eq!(owned[0], values(1, &[Some("1"), None, Some("ā")]));
+        assert!(matches!(&owned[1], RawRow::Malformed { row: 2, .. }));
+        assert_eq!(owned[2], values(3, &[Some("5"), Some("6"), Some("4")]));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::domain::{ChildId, FieldError, KeyedHasher};
 use crate::intake::certifications::CertificationsKind;
 use crate::intake::organisations::OrganisationsKind;
-use crate::intake::reader::{Format, RawRow, ReadError, open_rows};
+use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
 use crate::intake::specialists::SpecialistsKind;
 use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
@@ -217,6 +217,18 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
         values: Vec<Option<String>>,
         today: NaiveDate,
     ) -> Result<Self::Row, Vec<FieldError>>;
+
+    /// Validates one row as the pipeline reads it: values by the index of
+    /// [`Self::columns`], borrowed from the reader's buffer. The default copies them into
+    /// [`Self::parse_row`]; a kind whose files are large overrides it to allocate only what
+    /// the valid row keeps (as `children` does).
+    fn parse_fields(
+        &self,
+        fields: Fields<'_>,
+        today: NaiveDate,
+    ) -> Result<Self::Row, Vec<FieldError>> {
+        self.parse_row(fields.to_values(self.columns().len()), today)
+    }
 
     /// Plans the writes of one valid row into `batch`. A row must read committed state
     /// only: when it needs a record the batch already writes ([`Batch::touches`]), it
@@ -682,21 +694,25 @@ fn stream<K: IntakeKind>(
     let (tx, rx) = mpsc::channel(1024);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
-        let rows = match open_rows(bridge, format, kind.columns()) {
+        let mut rows = match open_rows(bridge, format, kind.columns()) {
             Ok(rows) => rows,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));
                 return;
             }
         };
-        for raw in rows {
-            let item = raw.map(|raw| match raw {
-                RawRow::Values { row, values } => match kind.parse_row(values, today) {
-                    Ok(value) => Item::Valid(row, value),
-                    Err(errors) => Item::Invalid(row, errors),
-                },
-                RawRow::Malformed { row, errors } => Item::Invalid(row, errors),
-            });
+        loop {
+            let item = match rows.next_fields() {
+                Ok(None) => return,
+                Ok(Some(RowRef::Values { row, fields })) => {
+                    match kind.parse_fields(fields, today) {
+                        Ok(value) => Ok(Item::Valid(row, value)),
+                        Err(errors) => Ok(Item::Invalid(row, errors)),
+                    }
+                }
+                Ok(Some(RowRef::Malformed { row, errors })) => Ok(Item::Invalid(row, errors)),
+                Err(e) => Err(e),
+            };
             if tx.blocking_send(item).is_err() {
                 return; // the import stopped listening
             }

@@ -1,7 +1,9 @@
 //! Registering and reading children (the first slice; the full registry is the intake issue).
 
 use crate::domain::child::{ChildStatus, Sex, check_new_child};
-use crate::domain::{Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role};
+use crate::domain::{
+    Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role, text,
+};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::services::access::{Access, access_to};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
@@ -109,13 +111,78 @@ pub struct ValidNewChild {
     pub atvk: Option<Atvk>,
 }
 
+/// A new child's data borrowed from where it was read (a partner file's row), so
+/// validating it allocates only what a valid child keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChildRef<'a> {
+    /// Personal code (either format, hyphen optional), if any.
+    pub personal_code: Option<&'a str>,
+    /// Given name(s).
+    pub given_name: &'a str,
+    /// Family name.
+    pub family_name: &'a str,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Sex.
+    pub sex: Sex,
+    /// Completed weeks of gestation at birth.
+    pub gestational_age_weeks: Option<u8>,
+    /// Declared address territory (7-digit ATVK), if any.
+    pub atvk: Option<&'a str>,
+}
+
 /// Validates a new child with every rule (code, ATVK, cross-field rules); returns every violation.
 pub fn validate_new_child(
     input: NewChildInput,
     today: NaiveDate,
 ) -> Result<ValidNewChild, Vec<FieldError>> {
+    let (personal_code, atvk) = check_new_child_input(
+        NewChildRef {
+            personal_code: input.personal_code.as_deref(),
+            given_name: &input.given_name,
+            family_name: &input.family_name,
+            birth_date: input.birth_date,
+            sex: input.sex,
+            gestational_age_weeks: input.gestational_age_weeks,
+            atvk: input.atvk.as_deref(),
+        },
+        today,
+    )?;
+    Ok(ValidNewChild {
+        personal_code,
+        given_name: trimmed(input.given_name),
+        family_name: trimmed(input.family_name),
+        birth_date: input.birth_date,
+        sex: input.sex,
+        gestational_age_weeks: input.gestational_age_weeks,
+        atvk,
+    })
+}
+
+/// [`validate_new_child`] over borrowed data: the same rules and messages.
+pub fn validate_new_child_ref(
+    input: NewChildRef<'_>,
+    today: NaiveDate,
+) -> Result<ValidNewChild, Vec<FieldError>> {
+    let (personal_code, atvk) = check_new_child_input(input, today)?;
+    Ok(ValidNewChild {
+        personal_code,
+        given_name: text::trim(input.given_name).to_owned(),
+        family_name: text::trim(input.family_name).to_owned(),
+        birth_date: input.birth_date,
+        sex: input.sex,
+        gestational_age_weeks: input.gestational_age_weeks,
+        atvk,
+    })
+}
+
+/// Every rule of a new child; the parsed code and ATVK when all pass.
+fn check_new_child_input(
+    input: NewChildRef<'_>,
+    today: NaiveDate,
+) -> Result<(Option<PersonalCode>, Option<Atvk>), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let code = match input.personal_code.as_deref().map(str::trim) {
+    let code = match input.personal_code.map(text::trim) {
         None | Some("") => None,
         Some(raw) => match PersonalCode::parse(raw) {
             Ok(c) => Some(c),
@@ -125,7 +192,7 @@ pub fn validate_new_child(
             }
         },
     };
-    let atvk = match input.atvk.as_deref() {
+    let atvk = match input.atvk {
         None => None,
         Some(raw) => match Atvk::parse(raw) {
             Ok(a) => Some(a),
@@ -138,8 +205,8 @@ pub fn validate_new_child(
     errors.extend(
         check_new_child(
             code.as_ref(),
-            &input.given_name,
-            &input.family_name,
+            input.given_name,
+            input.family_name,
             input.birth_date,
             input.gestational_age_weeks,
             today,
@@ -147,18 +214,11 @@ pub fn validate_new_child(
         .into_iter()
         .map(|v| FieldError::new(v.field, v.reason)),
     );
-    if !errors.is_empty() {
-        return Err(errors);
+    if errors.is_empty() {
+        Ok((code, atvk))
+    } else {
+        Err(errors)
     }
-    Ok(ValidNewChild {
-        personal_code: code,
-        given_name: trimmed(input.given_name),
-        family_name: trimmed(input.family_name),
-        birth_date: input.birth_date,
-        sex: input.sex,
-        gestational_age_weeks: input.gestational_age_weeks,
-        atvk,
-    })
 }
 
 /// The string without surrounding whitespace, reusing it when there is none (files: per row).
