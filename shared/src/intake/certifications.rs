@@ -8,11 +8,11 @@
 use crate::domain::FieldError;
 use crate::domain::registry::Certification;
 use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, to_data,
 };
 use crate::intake::specialists::{external_id, stored_specialist};
-use crate::intake::support_episodes::service_error;
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::keys;
 use crate::services::registry_service::{

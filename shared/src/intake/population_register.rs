@@ -5,13 +5,12 @@
 //! or resumed import neither loses nor repeats an entry.
 
 use crate::domain::child::ChildStatus;
-use crate::domain::{Atvk, Child, FieldError, PersonalCode, Principal, Role};
+use crate::domain::{Atvk, Child, FieldError, PersonalCode};
 use crate::intake::children::{clip, parse_iso_date};
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::ServiceError;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::keys;
 use chrono::NaiveDate;
@@ -240,11 +239,7 @@ impl IntakeKind for PopulationRegisterKind {
         event: &RegisterEvent,
         batch: &mut Batch,
     ) -> Result<Planned, IntakeError> {
-        let Some(audit) = ctx.audit.as_ref() else {
-            return Err(IntakeError::NoAuditTrail(
-                "no audit trail is configured".into(),
-            ));
-        };
+        ctx.audit_trail()?;
         let code_key = keys::personal_code(&ctx.code_index.hash(event.code().as_str()));
         let new_key = match event {
             RegisterEvent::CodeChange { new_code, .. } => {
@@ -294,25 +289,19 @@ impl IntakeKind for PopulationRegisterKind {
                 fields,
                 new_index,
             } => {
-                let principal = Principal {
-                    subject: AUDIT_SUBJECT.into(),
-                    roles: vec![Role::PartnerSystem],
-                    organisation: request.organisation.clone(),
-                    territory: None,
-                    purpose: Some("population register update".into()),
-                };
                 let audit_event = AuditEvent {
                     fields,
                     ..AuditEvent::all(id, AuditEntity::Child, AuditAction::Update)
                 };
-                let request_id = format!("intake:{}:row:{row}", request.import_id);
-                let (entry, audit_ops) = audit
-                    .append_ops(&principal, &request_id, &audit_event)
-                    .await
-                    .map_err(|e| match e {
-                        ServiceError::Store(s) => IntakeError::Store(s),
-                        other => IntakeError::Audit(other),
-                    })?;
+                let (entry, audit_ops) = ctx
+                    .audit_row(
+                        request,
+                        row,
+                        AUDIT_SUBJECT,
+                        "population register update",
+                        &audit_event,
+                    )
+                    .await?;
                 batch.touch(code_key);
                 batch.push(WriteOp::PutVersioned {
                     record: Record::new(child_key, data),

@@ -5,6 +5,7 @@
 //! resumes after the last committed row and never applies a row twice.
 
 use crate::domain::{ChildId, FieldError, KeyedHasher};
+use crate::domain::{Principal, Role};
 use crate::intake::certifications::CertificationsKind;
 use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
@@ -13,7 +14,8 @@ use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
-use crate::services::audit::{AuditEntry, AuditTrail};
+use crate::services::ServiceError;
+use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
 use crate::services::children::CODE_INDEX_DOMAIN;
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -410,6 +412,38 @@ impl<R: RecordStore> IntakeService<R> {
         self
     }
 
+    /// The audit trail, for kinds that audit their changes (they refuse to run without one).
+    pub(crate) fn audit_trail(&self) -> Result<&AuditTrail<R>, IntakeError> {
+        self.audit
+            .as_ref()
+            .ok_or_else(|| IntakeError::NoAuditTrail("no audit trail is configured".into()))
+    }
+
+    /// The audit entry of a change that row `row` of a partner file makes, and its writes, to
+    /// commit with the row's own writes ([`Batch::push_audited`]). The actor is `subject`, a
+    /// partner system of the file's organisation, acting for `purpose`.
+    pub(crate) async fn audit_row(
+        &self,
+        request: &ImportRequest,
+        row: u64,
+        subject: &str,
+        purpose: &str,
+        event: &AuditEvent,
+    ) -> Result<(AuditEntry, Vec<WriteOp>), IntakeError> {
+        let principal = Principal {
+            subject: subject.into(),
+            roles: vec![Role::PartnerSystem],
+            organisation: request.organisation.clone(),
+            territory: None,
+            purpose: Some(purpose.into()),
+        };
+        let request_id = format!("intake:{}:row:{row}", request.import_id);
+        self.audit_trail()?
+            .append_ops(&principal, &request_id, event)
+            .await
+            .map_err(service_error)
+    }
+
     /// Sets the rows per committed batch (1..=33: a row writes at most three records — the
     /// child, its index and the file's organisation's care link — and the checkpoint takes
     /// one more operation of the atomic write).
@@ -763,4 +797,13 @@ pub(crate) fn ids_of(record: &Record) -> Result<Vec<ChildId>, StoreError> {
                 .ok_or_else(|| corrupt(record, "a child id is invalid"))
         })
         .collect()
+}
+
+/// A use-case error met while importing: a store failure stays one (retried with the
+/// message), anything else is an audit failure.
+pub(crate) fn service_error(e: ServiceError) -> IntakeError {
+    match e {
+        ServiceError::Store(s) => IntakeError::Store(s),
+        other => IntakeError::Audit(other),
+    }
 }

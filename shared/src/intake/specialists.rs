@@ -9,10 +9,11 @@ use crate::domain::registry::{
 };
 use crate::domain::{FieldError, SpecialistId};
 use crate::intake::children::clip;
+use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data, to_data,
 };
-use crate::intake::support_episodes::{check_external_id, service_error};
+use crate::intake::support_episodes::check_external_id;
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::keys;
 use crate::services::registry_service::{

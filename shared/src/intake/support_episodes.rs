@@ -9,16 +9,14 @@
 use crate::domain::registry::{
     EndReason, EpisodeOutcome, EpisodeState, ReferralSource, SupportEpisode, check_episode_state,
 };
-use crate::domain::{
-    ChildId, EpisodeId, FieldError, PersonalCode, Principal, Role, ScreeningId, SpecialistId,
-};
+use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, SpecialistId};
 use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
     to_data,
 };
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
-use crate::services::ServiceError;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
 use crate::services::keys;
@@ -338,11 +336,7 @@ impl IntakeKind for SupportEpisodesKind {
         value: &EpisodeRow,
         batch: &mut Batch,
     ) -> Result<Planned, IntakeError> {
-        let Some(audit) = ctx.audit.as_ref() else {
-            return Err(IntakeError::NoAuditTrail(
-                "no audit trail is configured".into(),
-            ));
-        };
+        let audit = ctx.audit_trail()?;
         // The child.
         let child = match &value.child {
             ChildRef::Id(id) => match ctx.records.get(&keys::child(*id)).await? {
@@ -539,19 +533,16 @@ impl IntakeKind for SupportEpisodesKind {
             batch.counts().unchanged += 1;
             return Ok(Planned::Added);
         }
-        let principal = Principal {
-            subject: AUDIT_SUBJECT.into(),
-            roles: vec![Role::PartnerSystem],
-            organisation: request.organisation.clone(),
-            territory: None,
-            purpose: Some("support episodes partner file".into()),
-        };
         let event = AuditEvent::all(child, AuditEntity::SupportEpisode, action).of(episode.id);
-        let request_id = format!("intake:{}:row:{row}", request.import_id);
-        let (entry, audit_ops) = audit
-            .append_ops(&principal, &request_id, &event)
-            .await
-            .map_err(service_error)?;
+        let (entry, audit_ops) = ctx
+            .audit_row(
+                request,
+                row,
+                AUDIT_SUBJECT,
+                "support episodes partner file",
+                &event,
+            )
+            .await?;
         let record = Record::new(keys::episode(episode.id), to_data(&episode)?).with_index(
             keys::child_index(child),
             keys::child_episode_index(episode.id),
@@ -572,13 +563,6 @@ impl IntakeKind for SupportEpisodesKind {
         }
         batch.push_audited(entry, audit_ops);
         Ok(Planned::Added)
-    }
-}
-
-pub(crate) fn service_error(e: ServiceError) -> IntakeError {
-    match e {
-        ServiceError::Store(s) => IntakeError::Store(s),
-        other => IntakeError::Audit(other),
     }
 }
 
