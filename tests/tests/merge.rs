@@ -528,3 +528,56 @@ async fn embedded_backend() {
 async fn aws_backend() {
     merge_and_unmerge(fresh_record_store().await, fresh_queue(3).await).await;
 }
+
+/// A third child flagged as a possible duplicate of the merged child is flagged against the
+/// survivor instead (the same person); un-merging restores its flags exactly.
+async fn third_children_follow_the_survivor<R: RecordStore + Clone, Q: Queue + Clone>(
+    records: R,
+    queue: Q,
+) {
+    let w = world(records, queue);
+    let names = json!({"given_name": "Ilze", "family_name": "Ozola", "birth_date": "2024-03-04", "sex": "female", "atvk": "0001000"});
+    let (survivor, _) = w.register(names.clone()).await;
+    let (duplicate, _) = w.register(names.clone()).await;
+    let (third, third_body) = w.register(names.clone()).await;
+    assert_eq!(
+        third_body["possible_duplicate_of"],
+        json!([survivor, duplicate])
+    );
+    let before = w.snapshot(&[keys::child(third)]).await;
+    let c = &w.children;
+    let v = w.version(survivor).await;
+    c.merge(
+        &admin(),
+        "m",
+        survivor,
+        v,
+        input(&duplicate.to_string(), "registered twice"),
+    )
+    .await
+    .unwrap();
+    let flagged = w.records.get(&keys::child(third)).await.unwrap().unwrap();
+    assert_eq!(flagged.data["possible_duplicate_of"], json!([survivor]));
+    c.unmerge(
+        &admin(),
+        "u",
+        survivor,
+        input(&duplicate.to_string(), "two children after all"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.snapshot(&[keys::child(third)]).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_children_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
+    third_children_follow_the_survivor(backend.records(), queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_children_aws() {
+    third_children_follow_the_survivor(fresh_record_store().await, fresh_queue(3).await).await;
+}

@@ -460,6 +460,40 @@ impl<R: RecordStore> ChildrenService<R> {
                     });
                 }
             }
+            // Other children flagged as possible duplicates of the duplicate (they share its
+            // index entry) are now flagged against the survivor, the same person.
+            for other in ids {
+                if other == duplicate || other == survivor.id {
+                    continue;
+                }
+                let Some(record) = self.records().get(&keys::child(other)).await? else {
+                    continue;
+                };
+                let flags = ids_in(&record.data, "possible_duplicate_of");
+                if !flags.contains(&duplicate) {
+                    continue;
+                }
+                let mut renamed: Vec<ChildId> = Vec::new();
+                for id in flags {
+                    let id = if id == duplicate { survivor.id } else { id };
+                    if !renamed.contains(&id) {
+                        renamed.push(id);
+                    }
+                }
+                let mut data = record.data.clone();
+                data["possible_duplicate_of"] = json!(renamed);
+                restores.push(Restore {
+                    before: record.clone(),
+                    after: Some(data.clone()),
+                });
+                ops.push(WriteOp::PutVersioned {
+                    record: Record {
+                        data,
+                        ..record.clone()
+                    },
+                    expected: record.version,
+                });
+            }
         }
 
         let merge_record = json!({
