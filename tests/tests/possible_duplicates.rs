@@ -345,6 +345,25 @@ async fn renamed_children_are_matched_by_their_new_names<R: RecordStore + Clone>
         third["possible_duplicate_of"],
         json!([anna["id"], ance["id"], new_anna["id"]])
     );
+
+    // A partner file renaming a child with a code moves it the same way.
+    let mut coded = child("Marta");
+    coded["personal_code"] = json!("32579461005");
+    let marta = register(&records, coded).await;
+    import_csv(
+        &records,
+        "rename.csv",
+        format!("{HEADER}32579461005,Maija,Liepa,2025-01-02,female,,0001000\n"),
+    )
+    .await;
+    assert_eq!(stored(&records, &marta["id"]).await["given_name"], "Maija");
+    let new_marta = register(&records, child("Marta")).await;
+    assert!(
+        new_marta.get("possible_duplicate_of").is_none(),
+        "{new_marta}"
+    );
+    let maija = register(&records, child("Maija")).await;
+    assert_eq!(maija["possible_duplicate_of"], json!([marta["id"]]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,13 @@ use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
 use crate::intake::reader::Fields;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    ids_of, to_data,
+    ids_of, service_error, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
-    NewChildRef, ValidNewChild, name_index_key, validate_new_child_ref,
+    NewChildRef, ValidNewChild, name_index_join, name_index_key, name_index_leave,
+    validate_new_child_ref,
 };
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -219,6 +220,31 @@ impl IntakeKind for ChildrenKind {
             if updated == existing {
                 batch.counts().unchanged += 1;
             } else {
+                // New names or birth date move the child to its new names-and-birth-date
+                // index entry, as `PUT /children/{id}` does.
+                let name_key_of = |c: &Child| {
+                    keys::child_name_index(&ctx.name_index.hash(&name_index_key(
+                        &c.given_name,
+                        &c.family_name,
+                        c.birth_date,
+                    )))
+                };
+                let (old_key, new_key) = (name_key_of(&existing), name_key_of(&updated));
+                if old_key != new_key {
+                    if batch.touches(&old_key) || batch.touches(&new_key) {
+                        return Ok(Planned::CommitFirst);
+                    }
+                    if let Some(leave) = name_index_leave(&ctx.records, &old_key, id)
+                        .await
+                        .map_err(service_error)?
+                    {
+                        batch.push(leave);
+                    }
+                    let (join, _) = name_index_join(&ctx.records, new_key, id)
+                        .await
+                        .map_err(service_error)?;
+                    batch.push(join);
+                }
                 // Keep any fields this version does not model; replace the modelled ones.
                 let mut data = stored.data.clone();
                 if let (Some(target), Value::Object(fields)) =

@@ -230,6 +230,59 @@ fn trimmed(s: String) -> String {
     }
 }
 
+/// The write taking a child out of the names-and-birth-date index entry `key` (none if it
+/// is not listed there, e.g. a coded child registered before coded children were indexed).
+pub(crate) async fn name_index_leave<R: RecordStore>(
+    records: &R,
+    key: &crate::ports::Key,
+    child: ChildId,
+) -> Result<Option<WriteOp>, ServiceError> {
+    let Some(entry) = records.get(key).await? else {
+        return Ok(None);
+    };
+    let mut ids = crate::intake::service::ids_of(&entry)?;
+    if !ids.contains(&child) {
+        return Ok(None);
+    }
+    ids.retain(|c| *c != child);
+    Ok(Some(if ids.is_empty() {
+        WriteOp::Delete {
+            key: key.clone(),
+            expected: entry.version,
+        }
+    } else {
+        WriteOp::PutVersioned {
+            record: Record::new(key.clone(), serde_json::json!({"child_ids": ids})),
+            expected: entry.version,
+        }
+    }))
+}
+
+/// The write adding a child to the names-and-birth-date index entry `key`, and the children
+/// already listed there (the candidates a new code-less child is flagged against).
+pub(crate) async fn name_index_join<R: RecordStore>(
+    records: &R,
+    key: crate::ports::Key,
+    child: ChildId,
+) -> Result<(WriteOp, Vec<ChildId>), ServiceError> {
+    let existing = records.get(&key).await?;
+    let already: Vec<ChildId> = match &existing {
+        Some(record) => crate::intake::service::ids_of(record)?,
+        None => Vec::new(),
+    };
+    let mut ids = already.clone();
+    ids.push(child);
+    let record = Record::new(key, serde_json::json!({"child_ids": ids}));
+    let write = match existing {
+        None => WriteOp::PutNew(record),
+        Some(r) => WriteOp::PutVersioned {
+            record,
+            expected: r.version,
+        },
+    };
+    Ok((write, already))
+}
+
 /// The children use cases.
 pub struct ChildrenService<R> {
     records: R,
@@ -500,34 +553,6 @@ impl<R: RecordStore> ChildrenService<R> {
         )))
     }
 
-    /// The write taking a child out of the index entry `key` (none if it is not listed there,
-    /// e.g. a coded child registered before coded children were indexed).
-    async fn name_index_leave(
-        &self,
-        key: &crate::ports::Key,
-        child: ChildId,
-    ) -> Result<Option<WriteOp>, ServiceError> {
-        let Some(entry) = self.records.get(key).await? else {
-            return Ok(None);
-        };
-        let mut ids = crate::intake::service::ids_of(&entry)?;
-        if !ids.contains(&child) {
-            return Ok(None);
-        }
-        ids.retain(|c| *c != child);
-        Ok(Some(if ids.is_empty() {
-            WriteOp::Delete {
-                key: key.clone(),
-                expected: entry.version,
-            }
-        } else {
-            WriteOp::PutVersioned {
-                record: Record::new(key.clone(), serde_json::json!({"child_ids": ids})),
-                expected: entry.version,
-            }
-        }))
-    }
-
     /// The write adding a child to its `CHILDNAME#` index entry; with `flag`, marks the child
     /// `possible_duplicate_of` the children already there.
     async fn name_index_write(
@@ -536,24 +561,12 @@ impl<R: RecordStore> ChildrenService<R> {
         data: &mut serde_json::Value,
         flag: bool,
     ) -> Result<WriteOp, ServiceError> {
-        let key = self.name_index_record_key(child);
-        let existing = self.records.get(&key).await?;
-        let mut ids: Vec<ChildId> = match &existing {
-            Some(record) => crate::intake::service::ids_of(record)?,
-            None => Vec::new(),
-        };
-        if flag && !ids.is_empty() {
-            data["possible_duplicate_of"] = serde_json::json!(ids);
+        let (write, already) =
+            name_index_join(&self.records, self.name_index_record_key(child), child.id).await?;
+        if flag && !already.is_empty() {
+            data["possible_duplicate_of"] = serde_json::json!(already);
         }
-        ids.push(child.id);
-        let record = Record::new(key, serde_json::json!({"child_ids": ids}));
-        Ok(match existing {
-            None => WriteOp::PutNew(record),
-            Some(r) => WriteOp::PutVersioned {
-                record,
-                expected: r.version,
-            },
-        })
+        Ok(write)
     }
 
     /// Reads a child; the read (or the refusal) is recorded in the child's audit trail
@@ -712,7 +725,7 @@ impl<R: RecordStore> ChildrenService<R> {
         // in the same atomic write, so possible duplicates keep being found by what is current.
         let mut writes = Vec::new();
         if self.name_index_record_key(&child) != old_name_key {
-            writes.extend(self.name_index_leave(&old_name_key, id).await?);
+            writes.extend(name_index_leave(&self.records, &old_name_key, id).await?);
             writes.push(self.name_index_write(&child, &mut data, false).await?);
         }
         let version = record.version + 1;
