@@ -11,8 +11,8 @@ use crate::intake::service::{
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
-    NewChildRef, ValidNewChild, name_index_join, name_index_key, name_index_leave,
-    validate_new_child_ref,
+    NewChildRef, ValidNewChild, check_new_child_ref, name_index_join, name_index_key,
+    name_index_leave, validate_new_child_ref,
 };
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,6 +34,22 @@ pub fn child_from_row(
     fields: Fields<'_>,
     today: NaiveDate,
 ) -> Result<ValidNewChild, Vec<FieldError>> {
+    child_row(fields, today, validate_new_child_ref)
+}
+
+/// Checks one row like [`child_from_row`], with the same violations, without building the
+/// child (the import's validation pass keeps nothing of a row).
+pub fn check_child_row(fields: Fields<'_>, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+    child_row(fields, today, check_new_child_ref)
+}
+
+/// The column parsing shared by [`child_from_row`] and [`check_child_row`]; `rules` applies
+/// the rules of a new child to the parsed values.
+fn child_row<T>(
+    fields: Fields<'_>,
+    today: NaiveDate,
+    rules: impl FnOnce(NewChildRef<'_>, NaiveDate) -> Result<T, Vec<FieldError>>,
+) -> Result<T, Vec<FieldError>> {
     let get = |i: usize| fields.get(i);
     let personal_code = get(0);
     let mut errors = Vec::new();
@@ -99,7 +115,7 @@ pub fn child_from_row(
         gestational_age_weeks,
         atvk: get(6),
     };
-    match validate_new_child_ref(input, today) {
+    match rules(input, today) {
         Ok(child) if errors.is_empty() => Ok(child),
         Ok(_) => Err(errors),
         Err(mut rule_errors) => {
@@ -144,6 +160,10 @@ impl IntakeKind for ChildrenKind {
         today: NaiveDate,
     ) -> Result<ValidNewChild, Vec<FieldError>> {
         child_from_row(fields, today)
+    }
+
+    fn check_fields(&self, fields: Fields<'_>, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+        check_child_row(fields, today)
     }
 
     async fn plan<R: RecordStore>(
@@ -396,8 +416,16 @@ mod tests {
         "2026-11-23".parse().unwrap()
     }
 
+    /// The verdict on a row; the validation pass's check-only path must agree exactly.
     fn check(v: [&str; 7]) -> Result<ValidNewChild, Vec<FieldError>> {
-        child_from_row(Fields::from_values(&row(v)), today())
+        let values = row(v);
+        let verdict = child_from_row(Fields::from_values(&values), today());
+        assert_eq!(
+            check_child_row(Fields::from_values(&values), today()),
+            verdict.clone().map(|_| ()),
+            "{v:?}"
+        );
+        verdict
     }
 
     fn fields(v: [&str; 7]) -> Vec<String> {

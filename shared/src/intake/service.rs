@@ -232,6 +232,13 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
         self.parse_row(fields.to_values(self.columns().len()), today)
     }
 
+    /// Checks one row like [`Self::parse_fields`], with the same violations, keeping nothing
+    /// (the validation pass). The default parses and drops the row; a kind whose files are
+    /// large overrides it to skip building the row (as `children` does).
+    fn check_fields(&self, fields: Fields<'_>, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+        self.parse_fields(fields, today).map(|_| ())
+    }
+
     /// Plans the writes of one valid row into `batch`. A row must read committed state
     /// only: when it needs a record the batch already writes ([`Batch::touches`]), it
     /// returns [`Planned::CommitFirst`] before changing the batch, and is planned again
@@ -537,8 +544,14 @@ impl<R: RecordStore> IntakeService<R> {
             ),
         };
 
-        // Pass 1: parse and validate everything, write nothing.
-        let mut rx = stream(open().await?, kind.clone(), request.format, today);
+        // Pass 1: parse and validate everything, keep and write nothing.
+        let mut rx = stream(
+            open().await?,
+            kind.clone(),
+            request.format,
+            today,
+            K::check_fields,
+        );
         let (mut rows_read, mut rejected) = (0u64, 0u64);
         let mut rejections = Vec::new();
         let mut truncated = false;
@@ -612,7 +625,13 @@ impl<R: RecordStore> IntakeService<R> {
 
         // Pass 2: commit the valid rows after the checkpoint, batch by batch.
         if !checkpoint.done {
-            let mut rx = stream(open().await?, kind.clone(), request.format, today);
+            let mut rx = stream(
+                open().await?,
+                kind.clone(),
+                request.format,
+                today,
+                K::parse_fields,
+            );
             let mut batch = Batch::default();
             let op_limit = MAX_TRANSACTION_OPS - 1;
             while let Some(item) = rx.recv().await {
@@ -719,12 +738,13 @@ impl<R: RecordStore> IntakeService<R> {
 }
 
 /// Reads and validates rows on a blocking thread; a bounded channel keeps memory bounded.
-fn stream<K: IntakeKind>(
+fn stream<K: IntakeKind, T: Send + 'static>(
     reader: BlobReader,
     kind: K,
     format: Format,
     today: NaiveDate,
-) -> mpsc::Receiver<Result<Item<K::Row>, ReadError>> {
+    rules: fn(&K, Fields<'_>, NaiveDate) -> Result<T, Vec<FieldError>>,
+) -> mpsc::Receiver<Result<Item<T>, ReadError>> {
     let (tx, rx) = mpsc::channel(1024);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
@@ -738,12 +758,10 @@ fn stream<K: IntakeKind>(
         loop {
             let item = match rows.next_fields() {
                 Ok(None) => return,
-                Ok(Some(RowRef::Values { row, fields })) => {
-                    match kind.parse_fields(fields, today) {
-                        Ok(value) => Ok(Item::Valid(row, value)),
-                        Err(errors) => Ok(Item::Invalid(row, errors)),
-                    }
-                }
+                Ok(Some(RowRef::Values { row, fields })) => match rules(&kind, fields, today) {
+                    Ok(value) => Ok(Item::Valid(row, value)),
+                    Err(errors) => Ok(Item::Invalid(row, errors)),
+                },
                 Ok(Some(RowRef::Malformed { row, errors })) => Ok(Item::Invalid(row, errors)),
                 Err(e) => Err(e),
             };

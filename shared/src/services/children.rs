@@ -176,6 +176,15 @@ pub fn validate_new_child_ref(
     })
 }
 
+/// Every rule of [`validate_new_child_ref`] without building the valid child (the intake's
+/// validation pass keeps nothing of a row).
+pub fn check_new_child_ref(
+    input: NewChildRef<'_>,
+    today: NaiveDate,
+) -> Result<(), Vec<FieldError>> {
+    check_new_child_input(input, today).map(|_| ())
+}
+
 /// Every rule of a new child; the parsed code and ATVK when all pass.
 fn check_new_child_input(
     input: NewChildRef<'_>,
