@@ -7,4 +7,5 @@ pub mod aws;
 pub mod catalogue;
 pub mod contract;
 pub mod embedded;
+pub mod intake;
 pub mod registry;

@@ -5,23 +5,19 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::adapters::embedded::object_events::s3_event_key;
 use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
 use ravis::domain::{Child, KeyedHasher};
 use ravis::inbound::sqs::MessageHandler;
 use ravis::intake::service::{NAME_INDEX_DOMAIN, Status};
 use ravis::intake::worker::result_keys;
 use ravis::intake::{IntakeService, IntakeWorker, Summary};
-use ravis::ports::{
-    BlobStore, Key, Page, RandomIds, Record, RecordStore, SortKeyCondition, StoreError,
-    SystemClock, WriteOp,
-};
+use ravis::ports::{BlobStore, RandomIds, RecordStore, SystemClock};
 use ravis::services::children::CODE_INDEX_DOMAIN;
 use ravis::services::keys;
 use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
+use ravis_tests::intake::{CrashingStore, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const IDENTITY_KEY: &[u8] = b"intake-test-identity-key-0123456789";
 
@@ -72,27 +68,6 @@ fn worker<R: RecordStore, B: BlobStore>(
     )
     .with_batch_rows(batch_rows);
     IntakeWorker::new(service, blobs, bucket)
-}
-
-/// Puts a file and returns the S3 event body announcing it (sequencer `seq`).
-async fn drop_file<B: BlobStore>(
-    blobs: &B,
-    bucket: &str,
-    key: &str,
-    body: &[u8],
-    seq: u32,
-) -> String {
-    let meta = blobs.put(key, body.to_vec().into(), None).await.unwrap();
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-north-1",
-        "eventTime": "2026-11-23T10:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "partner"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "inbox",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "x"}, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": s3_event_key(key), "size": meta.size, "eTag": meta.etag, "sequencer": format!("{seq:016X}")}}
-    }]})
-    .to_string()
 }
 
 async fn summary_of<B: BlobStore>(blobs: &B, key: &str) -> Summary {
@@ -280,63 +255,13 @@ async fn redrops_and_redeliveries_leave_one_import<R: RecordStore, B: BlobStore>
     assert_mixed_file_state(w.records()).await;
 }
 
-/// A record store that fails the `fail_at`-th atomic write (1-based), like a crash mid-file.
-struct CrashingStore<R> {
-    inner: Arc<R>,
-    transacts: AtomicUsize,
-    fail_at: usize,
-}
-
-impl<R: RecordStore> RecordStore for CrashingStore<R> {
-    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put_new(&self, record: Record) -> Result<(), StoreError> {
-        self.inner.put_new(record).await
-    }
-    async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
-        self.inner.put_versioned(record, expected).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        c: &SortKeyCondition,
-        limit: usize,
-        desc: bool,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.inner.query(pk, c, limit, desc, cursor).await
-    }
-    async fn query_index(
-        &self,
-        pk: &str,
-        c: &SortKeyCondition,
-        limit: usize,
-        desc: bool,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.inner.query_index(pk, c, limit, desc, cursor).await
-    }
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(StoreError::Unavailable("simulated crash".into()));
-        }
-        self.inner.transact(ops).await
-    }
-}
-
-async fn a_crash_mid_file_resumes_from_the_checkpoint<R: RecordStore, B: BlobStore>(
+async fn a_crash_mid_file_resumes_from_the_checkpoint<R: RecordStore + Clone, B: BlobStore>(
     records: R,
     blobs: B,
     bucket: &str,
 ) {
-    let records = Arc::new(records);
     let key = "inbox/children/crash.csv";
-    let crashing = CrashingStore {
-        inner: Arc::clone(&records),
-        transacts: AtomicUsize::new(0),
-        fail_at: 2,
-    };
+    let crashing = CrashingStore::new(records.clone(), 2);
     // Batches of 2 rows: the first batch (rows 1–2) commits, the second (rows 3–5) fails.
     let w = worker(crashing, blobs, bucket, 2);
     let event = drop_file(w.bucket(), bucket, key, mixed_file().as_bytes(), 1).await;
@@ -346,11 +271,11 @@ async fn a_crash_mid_file_resumes_from_the_checkpoint<R: RecordStore, B: BlobSto
             .contains("import of inbox/children/crash.csv failed")
     );
     assert!(
-        child_by_code(&*records, "32579461005").await.is_some(),
+        child_by_code(&records, "32579461005").await.is_some(),
         "batch 1 committed"
     );
     assert!(
-        child_by_code(&*records, "32111111119").await.is_none(),
+        child_by_code(&records, "32111111119").await.is_none(),
         "later batches not"
     );
     assert!(
@@ -363,18 +288,14 @@ async fn a_crash_mid_file_resumes_from_the_checkpoint<R: RecordStore, B: BlobSto
     );
     // Redelivery of the same event, no more crashes: resumes after row 2.
     let (_, blobs) = w.into_parts();
-    let healthy = CrashingStore {
-        inner: Arc::clone(&records),
-        transacts: AtomicUsize::new(0),
-        fail_at: 0,
-    };
+    let healthy = CrashingStore::new(records.clone(), 0);
     let w = worker(healthy, blobs, bucket, 2);
     let s = &w.handle(&event).await.unwrap()[0];
     assert_eq!(
         (s.rows_read, s.inserted, s.updated, s.unchanged, s.rejected),
         (10, 7, 0, 0, 3)
     );
-    assert_mixed_file_state(&*records).await;
+    assert_mixed_file_state(&records).await;
 }
 
 async fn strict_mode_commits_nothing_when_a_row_fails<R: RecordStore, B: BlobStore>(

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::adapters::embedded::object_events::s3_event_key;
 use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
 use ravis::domain::registry::{Profession, RegistryStatus, Specialist};
 use ravis::domain::{ChildId, KeyedHasher, Role, ScreeningId, SpecialistId};
@@ -15,8 +14,7 @@ use ravis::intake::service::Status;
 use ravis::intake::worker::{PARTNER_ORGANISATION, result_keys};
 use ravis::intake::{IntakeService, IntakeWorker, Summary};
 use ravis::ports::{
-    BlobStore, Clock, Key, Page, RandomIds, Record, RecordStore, SortKeyCondition, StoreError,
-    SystemClock, WriteOp,
+    BlobStore, Clock, RandomIds, Record, RecordStore, SortKeyCondition, SystemClock,
 };
 use ravis::services::audit::{AuditAction, AuditTrail};
 use ravis::services::audit_archive::{AuditArchive, verify_child};
@@ -24,9 +22,9 @@ use ravis::services::care::{self, CareBasis};
 use ravis::services::children::CODE_INDEX_DOMAIN;
 use ravis::services::keys;
 use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
+use ravis_tests::intake::{CrashingStore, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const IDENTITY_KEY: &[u8] = b"kinds-test-identity-key-0123456789ab";
 const PSEUDONYM_KEY: &[u8] = b"kinds-test-pseudonym-key-0123456789a";
@@ -78,26 +76,6 @@ fn worker<R: RecordStore + Clone, B: BlobStore + Clone>(
         .with_audit(trail(records).with_archive(archive))
         .with_batch_rows(batch_rows);
     IntakeWorker::new(service, blobs, bucket)
-}
-
-async fn drop_file<B: BlobStore>(
-    blobs: &B,
-    bucket: &str,
-    key: &str,
-    body: &[u8],
-    seq: u32,
-) -> String {
-    let meta = blobs.put(key, body.to_vec().into(), None).await.unwrap();
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-north-1",
-        "eventTime": "2026-11-23T10:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "partner"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "inbox",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "x"}, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": s3_event_key(key), "size": meta.size, "eTag": meta.etag, "sequencer": format!("{seq:016X}")}}
-    }]})
-    .to_string()
 }
 
 async fn import<R: RecordStore, B: BlobStore>(
@@ -518,61 +496,6 @@ async fn episodes_strict_and_wrong_header<R: RecordStore + Clone, B: BlobStore +
     assert!(episodes_of(&records, a).await.is_empty());
 }
 
-/// Fails the `fail_at`-th atomic write (a crash between batches).
-struct CrashingStore<R> {
-    inner: R,
-    transacts: Arc<AtomicUsize>,
-    fail_at: usize,
-}
-
-impl<R: Clone> Clone for CrashingStore<R> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            transacts: Arc::clone(&self.transacts),
-            fail_at: self.fail_at,
-        }
-    }
-}
-
-impl<R: RecordStore> RecordStore for CrashingStore<R> {
-    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put_new(&self, record: Record) -> Result<(), StoreError> {
-        self.inner.put_new(record).await
-    }
-    async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
-        self.inner.put_versioned(record, expected).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        c: &SortKeyCondition,
-        limit: usize,
-        desc: bool,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.inner.query(pk, c, limit, desc, cursor).await
-    }
-    async fn query_index(
-        &self,
-        pk: &str,
-        c: &SortKeyCondition,
-        limit: usize,
-        desc: bool,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.inner.query_index(pk, c, limit, desc, cursor).await
-    }
-    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(StoreError::Unavailable("simulated crash".into()));
-        }
-        self.inner.transact(ops).await
-    }
-}
-
 async fn episodes_crash_mid_file_resumes_without_repeating<
     R: RecordStore + Clone,
     B: BlobStore + Clone,
@@ -585,11 +508,7 @@ async fn episodes_crash_mid_file_resumes_without_repeating<
     let (a, b, specialist, screening) = setup(&w, &records, bucket).await;
     let (_, blobs) = w.into_parts();
     // One row per batch: transact 1 commits row 1 (Anna), transact 2 (Jānis) crashes.
-    let crashing = CrashingStore {
-        inner: records.clone(),
-        transacts: Arc::new(AtomicUsize::new(0)),
-        fail_at: 2,
-    };
+    let crashing = CrashingStore::new(records.clone(), 2);
     let w = worker(crashing, blobs, bucket, 1);
     let key = "inbox/support-episodes/2026-06.csv";
     let body = episodes_file(b, specialist, screening);

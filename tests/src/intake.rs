@@ -1,0 +1,103 @@
+//! Partner-file intake test support shared by the intake suites: dropping a file into a
+//! partner bucket (with the S3 event it causes) and a record store that crashes mid-file.
+
+use ravis::adapters::embedded::object_events::s3_event_key;
+use ravis::ports::{
+    BlobStore, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
+};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Puts `body` at `key` in the partner bucket and returns the S3 event notification (as
+/// the intake queue receives it) for that put; `seq` orders events of one key.
+pub async fn drop_file<B: BlobStore>(
+    blobs: &B,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    seq: u32,
+) -> String {
+    let meta = blobs
+        .put(key, body.to_vec().into(), None)
+        .await
+        .expect("put");
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-north-1",
+        "eventTime": "2026-11-23T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "partner"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "inbox",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "x"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": s3_event_key(key), "size": meta.size, "eTag": meta.etag, "sequencer": format!("{seq:016X}")}}
+    }]})
+    .to_string()
+}
+
+/// A record store that fails its `fail_at`-th atomic write (1-based; 0: never), like a
+/// crash between two batches of an import; everything else goes to `inner`. Clones share
+/// the count.
+pub struct CrashingStore<R> {
+    inner: R,
+    transacts: Arc<AtomicUsize>,
+    fail_at: usize,
+}
+
+impl<R> CrashingStore<R> {
+    /// Wraps `inner`, failing its `fail_at`-th atomic write.
+    pub fn new(inner: R, fail_at: usize) -> Self {
+        Self {
+            inner,
+            transacts: Arc::new(AtomicUsize::new(0)),
+            fail_at,
+        }
+    }
+}
+
+impl<R: Clone> Clone for CrashingStore<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            transacts: Arc::clone(&self.transacts),
+            fail_at: self.fail_at,
+        }
+    }
+}
+
+impl<R: RecordStore> RecordStore for CrashingStore<R> {
+    async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put_new(&self, record: Record) -> Result<(), StoreError> {
+        self.inner.put_new(record).await
+    }
+    async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
+        self.inner.put_versioned(record, expected).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        c: &SortKeyCondition,
+        limit: usize,
+        desc: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.inner.query(pk, c, limit, desc, cursor).await
+    }
+    async fn query_index(
+        &self,
+        pk: &str,
+        c: &SortKeyCondition,
+        limit: usize,
+        desc: bool,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.inner.query_index(pk, c, limit, desc, cursor).await
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(StoreError::Unavailable("simulated crash".into()));
+        }
+        self.inner.transact(ops).await
+    }
+}
