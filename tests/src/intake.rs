@@ -101,3 +101,51 @@ impl<R: RecordStore> RecordStore for CrashingStore<R> {
         self.inner.transact(ops).await
     }
 }
+
+/// A record store and a partner bucket on the embedded backend, in a temporary directory
+/// (kept alive by the returned guard).
+pub fn embedded_partner() -> (
+    ravis::adapters::embedded::SqliteRecordStore,
+    ravis::adapters::embedded::DirBlobStore,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let records = ravis::adapters::embedded::SqliteRecordStore::open(dir.path().join("records.db"))
+        .expect("record store");
+    let blobs =
+        ravis::adapters::embedded::DirBlobStore::open(dir.path().join("partner"), "partner")
+            .expect("partner bucket");
+    (records, blobs, dir)
+}
+
+/// The intake worker as deployed for kinds that audit their changes: its audit trail
+/// (pseudonyms under `pseudonym_key`) archives into the partner bucket under `audit/`.
+pub fn audited_worker<R: RecordStore + Clone, B: BlobStore + Clone>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+    batch_rows: usize,
+    identity_key: &[u8],
+    pseudonym_key: &[u8],
+) -> ravis::intake::IntakeWorker<R, B> {
+    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(ravis::ports::SystemClock);
+    let archive = Arc::new(ravis::services::audit_archive::AuditArchive::new(
+        blobs.clone(),
+    ));
+    let trail = ravis::services::audit::AuditTrail::new(
+        records.clone(),
+        pseudonym_key,
+        clock.clone(),
+        None,
+    )
+    .with_archive(archive);
+    let service = ravis::intake::IntakeService::new(
+        records,
+        clock,
+        Arc::new(ravis::ports::RandomIds),
+        identity_key,
+    )
+    .with_audit(trail)
+    .with_batch_rows(batch_rows);
+    ravis::intake::IntakeWorker::new(service, blobs, bucket)
+}

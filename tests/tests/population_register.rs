@@ -6,7 +6,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
 use ravis::domain::{ChildId, KeyedHasher, Principal, Role};
 use ravis::intake::service::Status;
 use ravis::intake::worker::result_keys;
@@ -18,7 +17,7 @@ use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
 use ravis::services::keys;
 use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
-use ravis_tests::intake::{CrashingStore, drop_file};
+use ravis_tests::intake::{CrashingStore, audited_worker, drop_file, embedded_partner};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -55,13 +54,6 @@ fn register_file() -> String {
     s
 }
 
-async fn embedded() -> (SqliteRecordStore, DirBlobStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
-    let blobs = DirBlobStore::open(dir.path().join("partner"), "partner").unwrap();
-    (records, blobs, dir)
-}
-
 fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
@@ -70,18 +62,20 @@ fn trail<R: RecordStore>(records: R) -> AuditTrail<R> {
     AuditTrail::new(records, PSEUDONYM_KEY, clock(), None)
 }
 
-/// The intake worker; its audit trail archives into the same blob store (under `audit/`).
 fn worker<R: RecordStore + Clone, B: BlobStore + Clone>(
     records: R,
     blobs: B,
     bucket: &str,
     batch_rows: usize,
 ) -> IntakeWorker<R, B> {
-    let archive = Arc::new(AuditArchive::new(blobs.clone()));
-    let service = IntakeService::new(records.clone(), clock(), Arc::new(RandomIds), IDENTITY_KEY)
-        .with_audit(trail(records).with_archive(archive))
-        .with_batch_rows(batch_rows);
-    IntakeWorker::new(service, blobs, bucket)
+    audited_worker(
+        records,
+        blobs,
+        bucket,
+        batch_rows,
+        IDENTITY_KEY,
+        PSEUDONYM_KEY,
+    )
 }
 
 async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<Value> {
@@ -428,7 +422,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let (records, blobs, _dir) = embedded().await;
+                    let (records, blobs, _dir) = embedded_partner();
                     super::$case(records, blobs, "partner").await;
                 }
             )*
