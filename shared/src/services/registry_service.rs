@@ -541,16 +541,21 @@ impl<R: RecordStore> RegistryService<R> {
     }
 
     /// Records `event` in its child's audit trail; an access made under a break-the-glass
-    /// grant carries the grant's reason, like the children use cases' entries.
+    /// grant carries the grant's reason, like the children use cases' entries. Only a
+    /// care-scoped caller (a specialist) can hold a grant, so only for one is the basis of
+    /// access looked up again here; every other caller's entry is written straight away.
     async fn record(
         &self,
         principal: &Principal,
         request_id: &str,
         event: AuditEvent,
     ) -> Result<crate::services::audit::AuditEntry, ServiceError> {
-        let reason = match self.sees(principal, event.child).await? {
-            Some(access) => access.break_glass_reason(),
-            None => None,
+        let reason = if access::care_scoped(principal) {
+            self.sees(principal, event.child)
+                .await?
+                .and_then(|access| access.break_glass_reason())
+        } else {
+            None
         };
         self.audit
             .record(principal, request_id, event.with_break_glass_reason(reason))
