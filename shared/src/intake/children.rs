@@ -11,7 +11,7 @@ use crate::intake::service::{
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
-    NewChildRef, ValidNewChild, check_new_child_ref, name_index_join, name_index_key,
+    NewChildRef, ValidNewChild, check_new_child_ref, name_index_entry, name_index_join,
     name_index_leave, validate_new_child_ref,
 };
 use crate::services::keys;
@@ -176,7 +176,7 @@ impl IntakeKind for ChildrenKind {
     ) -> Result<Planned, IntakeError> {
         let lookup_key = match &valid.personal_code {
             Some(code) => keys::personal_code(&ctx.code_index.hash(code.as_str())),
-            None => keys::child_name_index(&ctx.name_index.hash(&name_key(valid))),
+            None => name_entry(ctx, valid),
         };
         if batch.touches(&lookup_key) {
             return Ok(Planned::CommitFirst);
@@ -188,7 +188,7 @@ impl IntakeKind for ChildrenKind {
             let Some(index) = lookup else {
                 // A new child with a code also joins its names-and-birth-date index, so a
                 // code-less child registered later with the same details is flagged.
-                let name_key = keys::child_name_index(&ctx.name_index.hash(&name_key(valid)));
+                let name_key = name_entry(ctx, valid);
                 if batch.touches(&name_key) {
                     return Ok(Planned::CommitFirst);
                 }
@@ -243,11 +243,7 @@ impl IntakeKind for ChildrenKind {
                 // New names or birth date move the child to its new names-and-birth-date
                 // index entry, as `PUT /children/{id}` does.
                 let name_key_of = |c: &Child| {
-                    keys::child_name_index(&ctx.name_index.hash(&name_index_key(
-                        &c.given_name,
-                        &c.family_name,
-                        c.birth_date,
-                    )))
+                    name_index_entry(&ctx.name_index, &c.given_name, &c.family_name, c.birth_date)
                 };
                 let (old_key, new_key) = (name_key_of(&existing), name_key_of(&updated));
                 if old_key != new_key {
@@ -333,8 +329,14 @@ impl IntakeKind for ChildrenKind {
     }
 }
 
-fn name_key(valid: &ValidNewChild) -> String {
-    name_index_key(&valid.given_name, &valid.family_name, valid.birth_date)
+/// The names-and-birth-date index entry of a row's child.
+fn name_entry<R>(ctx: &IntakeService<R>, valid: &ValidNewChild) -> crate::ports::Key {
+    name_index_entry(
+        &ctx.name_index,
+        &valid.given_name,
+        &valid.family_name,
+        valid.birth_date,
+    )
 }
 
 fn new_child(

@@ -239,6 +239,17 @@ fn trimmed(s: String) -> String {
     }
 }
 
+/// The key of the names-and-birth-date index entry (`CHILDNAME#<keyed hash>`) of these
+/// details; `hasher` is keyed with the identity key under [`NAME_INDEX_DOMAIN`](crate::intake::service::NAME_INDEX_DOMAIN).
+pub fn name_index_entry(
+    hasher: &KeyedHasher,
+    given_name: &str,
+    family_name: &str,
+    birth_date: NaiveDate,
+) -> crate::ports::Key {
+    keys::child_name_index(&hasher.hash(&name_index_key(given_name, family_name, birth_date)))
+}
+
 /// The write taking a child out of the names-and-birth-date index entry `key` (none if it
 /// is not listed there, e.g. a coded child registered before coded children were indexed).
 pub(crate) async fn name_index_leave<R: RecordStore>(
@@ -375,11 +386,6 @@ impl<R: RecordStore> ChildrenService<R> {
     /// The keyed hash of a personal code (its `PCODE#` index entry).
     pub(crate) fn code_hash(&self, code: &str) -> String {
         self.code_index.hash(code)
-    }
-
-    /// The keyed hash of a [`name_index_key`] (its `CHILDNAME#` index entry).
-    pub(crate) fn name_hash(&self, key: &str) -> String {
-        self.name_index.hash(key)
     }
 
     /// The audit trail every access of this service is recorded in.
@@ -554,12 +560,13 @@ impl<R: RecordStore> ChildrenService<R> {
     }
 
     /// The key of the child's `CHILDNAME#` index entry (by its current names and birth date).
-    fn name_index_record_key(&self, child: &Child) -> crate::ports::Key {
-        keys::child_name_index(&self.name_index.hash(&name_index_key(
+    pub(crate) fn name_index_record_key(&self, child: &Child) -> crate::ports::Key {
+        name_index_entry(
+            &self.name_index,
             &child.given_name,
             &child.family_name,
             child.birth_date,
-        )))
+        )
     }
 
     /// The write adding a child to its `CHILDNAME#` index entry; with `flag`, marks the child

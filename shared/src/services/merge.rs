@@ -31,7 +31,7 @@
 use crate::domain::{ChildId, ChildStatus, FieldError, Principal, Role};
 use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
-use crate::services::children::{ChildrenService, name_index_key};
+use crate::services::children::ChildrenService;
 use crate::services::registry::{ListQuery, Listing, list_page};
 use crate::services::{Reply, ServiceError, access, keys, minimisation};
 use serde::Deserialize;
@@ -427,11 +427,7 @@ impl<R: RecordStore> ChildrenService<R> {
         }
 
         // The duplicate leaves its names-and-birth-date index entry.
-        let name_key = keys::child_name_index(&self.name_hash(&name_index_key(
-            &dup.given_name,
-            &dup.family_name,
-            dup.birth_date,
-        )));
+        let name_key = self.name_index_record_key(&dup);
         if let Some(entry) = self.records().get(&name_key).await? {
             let ids = ids_in(&entry.data, "child_ids");
             if ids.contains(&duplicate) {
