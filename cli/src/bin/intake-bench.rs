@@ -1,11 +1,13 @@
 //! Benchmark of the partner-file intake (results in `docs/BENCHMARKS.md`):
 //! generates a children CSV of N rows, then measures
-//! 1. raw parsing with the `csv` crate (every record, no validation),
+//! 1. raw parsing with the `csv` crate (every record, no validation), with its default
+//!    buffer and with the intake reader's 64 KiB one,
 //! 2. the intake reader alone, then with the children row rules (parse + validate, no
-//!    storage), exactly as the import runs them (best of three runs for these steps),
+//!    storage), exactly as the import's two passes run them (each parsing step seven
+//!    times, interleaved, best time kept),
 //! 3. the whole import on the embedded backend (SQLite, `synchronous=FULL`),
 //!
-//! and prints rows/s and the process's peak resident memory (VmHWM) after each step.
+//! and prints rows/s and the process's peak resident memory (VmHWM).
 //!
 //! `cargo run --release -p ravis --bin intake-bench -- [ROWS] [DIR] [--parse-only]` (its
 //! files `ravis-bench-children.csv` and `ravis-bench-data/` are replaced; default DIR:
@@ -65,61 +67,86 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // Each parsing step runs RUNS times (best time kept): the steps take a fraction of a
-    // second, so one run on a shared machine is mostly noise.
-    let raw = best_of(|| {
-        let mut reader = csv::ReaderBuilder::new().from_path(&file)?;
-        let mut record = csv::ByteRecord::new();
-        let mut rows = 0u64;
-        while reader.read_byte_record(&mut record)? {
-            rows += 1;
-        }
-        Ok(rows)
-    })?;
-    report("raw csv parsing (csv::ByteRecord)", &raw);
-
-    let split = best_of(|| {
-        let file_reader = std::io::BufReader::new(std::fs::File::open(&file)?);
-        let mut rows = open_rows(file_reader, Format::Csv, COLUMNS)?;
-        let mut count = 0u64;
-        while rows.next_fields()?.is_some() {
-            count += 1;
-        }
-        Ok(count)
-    })?;
-    report(
-        "intake reader alone (header check, NUL/line guard, UTF-8, borrowed values)",
-        &split,
-    );
-
+    // The parsing steps take a fraction of a second each, so one run on a shared machine is
+    // mostly noise: every step runs RUNS times, the steps interleaved (a slower spell of
+    // the machine hits all of them alike), and each step's best time is kept.
     let today = chrono::Utc::now().date_naive();
-    // Parse + validate as the import's validation pass (pass 1) does: every rule, keeping
-    // nothing (`check_child_row`) ...
-    let (validate, invalid) = rules_step(&file, |fields| check_child_row(fields, today).is_err())?;
-    report("intake reader + children rules (pass 1: check)", &validate);
-    println!(
-        "  valid {}, invalid {invalid}; parse+validate / raw = {:.2}x wall, {} on-CPU",
-        validate.rows - invalid,
-        validate.wall / raw.wall,
-        match (validate.cpu, raw.cpu) {
-            (Some(v), Some(r)) => format!("{:.2}x", v / r),
-            _ => "unknown".into(),
+    let raw_csv = |buffer: Option<usize>| {
+        let file = file.clone();
+        move || {
+            let mut builder = csv::ReaderBuilder::new();
+            if let Some(capacity) = buffer {
+                builder.buffer_capacity(capacity);
+            }
+            let mut reader = builder.from_path(&file)?;
+            let mut record = csv::ByteRecord::new();
+            let mut rows = 0u64;
+            while reader.read_byte_record(&mut record)? {
+                rows += 1;
+            }
+            Ok((rows, 0))
         }
-    );
-    // ... and as the commit pass (pass 2) does: also building the row it stores.
-    let (build, _) = rules_step(&file, |fields| child_from_row(fields, today).is_err())?;
-    report(
-        "intake reader + children rules + owned row (pass 2)",
-        &build,
+    };
+    let mut steps: Vec<(&str, Box<Step>)> = vec![
+        (
+            "raw csv parsing (csv::ByteRecord, default 8 KiB buffer)",
+            Box::new(raw_csv(None)),
+        ),
+        (
+            "raw csv parsing (csv::ByteRecord, 64 KiB buffer as the intake reader's)",
+            Box::new(raw_csv(Some(64 * 1024))),
+        ),
+        (
+            "intake reader alone (header check, NUL/line/UTF-8 guard, borrowed values)",
+            Box::new(rules_step(&file, |_| false)),
+        ),
+        // Parse + validate as the import's validation pass (pass 1) does: every rule,
+        // keeping nothing (`check_child_row`) ...
+        (
+            "intake reader + children rules (pass 1: check)",
+            Box::new(rules_step(&file, move |fields| {
+                check_child_row(fields, today).is_err()
+            })),
+        ),
+        // ... and as the commit pass (pass 2) does: also building the row it stores.
+        (
+            "intake reader + children rules + owned row (pass 2)",
+            Box::new(rules_step(&file, move |fields| {
+                child_from_row(fields, today).is_err()
+            })),
+        ),
+    ];
+    let mut best: Vec<Option<Timing>> = (0..steps.len()).map(|_| None).collect();
+    for _ in 0..RUNS {
+        for ((_, step), best) in steps.iter_mut().zip(&mut best) {
+            let timing = measure(step)?;
+            *best = Some(match best.take() {
+                Some(b) if b.wall <= timing.wall => b,
+                _ => timing,
+            });
+        }
+    }
+    let best: Vec<Timing> = best
+        .into_iter()
+        .map(|b| b.context("no run"))
+        .collect::<Result<_>>()?;
+    for ((what, _), timing) in steps.iter().zip(&best) {
+        report(what, timing);
+    }
+    let (raw, check, build) = (&best[1], &best[3], &best[4]);
+    println!(
+        "valid {}, invalid {} (pass 1)",
+        check.rows - check.invalid,
+        check.invalid
     );
     println!(
-        "  parse+validate+build / raw = {:.2}x wall, {} on-CPU",
+        "parse+validate (pass 1) / raw = {:.2}x ({:.2}x against the default buffer); \
+         with the owned row (pass 2) = {:.2}x",
+        check.wall / raw.wall,
+        check.wall / best[0].wall,
         build.wall / raw.wall,
-        match (build.cpu, raw.cpu) {
-            (Some(v), Some(r)) => format!("{:.2}x", v / r),
-            _ => "unknown".into(),
-        }
     );
+    println!("peak RSS so far {}", peak_rss());
 
     if parse_only {
         return Ok(());
@@ -167,47 +194,45 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// How many times each parsing step runs.
-const RUNS: usize = 3;
+/// A parsing step: one run over the file, returning the rows read and the rows rejected.
+type Step = dyn FnMut() -> Result<(u64, u64)>;
 
-/// The best of [`RUNS`] runs of one step.
+/// How many times each parsing step runs.
+const RUNS: usize = 7;
+
+/// One run of one step.
 struct Timing {
     rows: u64,
+    /// Rows the step's rules rejected.
+    invalid: u64,
     /// Wall-clock seconds.
     wall: f64,
     /// Seconds on a CPU (Linux), the cost on one core even when the machine is busy.
     cpu: Option<f64>,
 }
 
-fn best_of(mut step: impl FnMut() -> Result<u64>) -> Result<Timing> {
-    let mut best: Option<Timing> = None;
-    for _ in 0..RUNS {
-        let cpu = cpu_secs();
-        let t = Instant::now();
-        let rows = step()?;
-        let wall = t.elapsed().as_secs_f64();
-        let cpu = cpu.zip(cpu_secs()).map(|(a, b)| b - a);
-        best = Some(match best {
-            None => Timing { rows, wall, cpu },
-            Some(b) => Timing {
-                rows,
-                wall: b.wall.min(wall),
-                cpu: b.cpu.zip(cpu).map(|(x, y)| x.min(y)),
-            },
-        });
-    }
-    best.context("no run")
+fn measure(step: &mut Step) -> Result<Timing> {
+    let cpu = cpu_secs();
+    let t = Instant::now();
+    let (rows, invalid) = step()?;
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu.zip(cpu_secs()).map(|(a, b)| b - a);
+    Ok(Timing {
+        rows,
+        invalid,
+        wall,
+        cpu,
+    })
 }
 
 fn report(what: &str, t: &Timing) {
     println!(
-        "{what}: {} rows in {:.3} s = {:.0} rows/s (on-CPU {}); peak RSS so far {}",
+        "{what}: {} rows in {:.3} s = {:.0} rows/s (on-CPU {})",
         t.rows,
         t.wall,
         t.rows as f64 / t.wall,
         t.cpu
             .map_or_else(|| "unknown".into(), |c| format!("{c:.3} s")),
-        peak_rss()
     );
 }
 
@@ -284,18 +309,17 @@ fn generate(path: &Path, rows: u64) -> Result<()> {
     Ok(())
 }
 
-/// Reads the file through the intake reader and applies `invalid` (the rules) to each row;
-/// the best timing and the number of invalid rows.
+/// A step that reads the file through the intake reader and applies `invalid` (the rules)
+/// to each row: it counts the rows and the invalid ones.
 fn rules_step(
     file: &std::path::Path,
-    mut invalid: impl FnMut(Fields<'_>) -> bool,
-) -> Result<(Timing, u64)> {
-    let mut rejected = 0u64;
-    let timing = best_of(|| {
-        rejected = 0;
-        let file_reader = std::io::BufReader::new(std::fs::File::open(file)?);
+    mut invalid: impl FnMut(Fields<'_>) -> bool + 'static,
+) -> impl FnMut() -> Result<(u64, u64)> + 'static {
+    let file = file.to_path_buf();
+    move || {
+        let file_reader = std::io::BufReader::new(std::fs::File::open(&file)?);
         let mut rows = open_rows(file_reader, Format::Csv, COLUMNS)?;
-        let mut count = 0u64;
+        let (mut count, mut rejected) = (0u64, 0u64);
         while let Some(row) = rows.next_fields()? {
             count += 1;
             match row {
@@ -307,7 +331,6 @@ fn rules_step(
                 RowRef::Malformed { .. } => rejected += 1,
             }
         }
-        Ok(count)
-    })?;
-    Ok((timing, rejected))
+        Ok((count, rejected))
+    }
 }

@@ -16,9 +16,27 @@ use std::fmt;
 
 const WEIGHTS: [u32; 10] = [1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 
-/// The last birth date an old-format code can carry: issuing stopped on 30 June 2017.
+/// The last birth date (year, month, day) an old-format code can carry: issuing stopped on
+/// 30 June 2017.
+pub(crate) const OLD_FORMAT_LAST_BIRTH_DATE: (i32, u32, u32) = (2017, 6, 30);
+
 fn old_format_cutover() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2017, 6, 30).expect("constant date is valid")
+    let (y, m, d) = OLD_FORMAT_LAST_BIRTH_DATE;
+    NaiveDate::from_ymd_opt(y, m, d).expect("constant date is valid")
+}
+
+/// The check digit an old-format code must end with, from its first ten digits (the
+/// eleventh of `digits` is ignored): `(1101 - Σ dᵢ·wᵢ) mod 11`; 10 means no valid code has
+/// these ten digits.
+pub(crate) fn old_format_check_digit(digits: &[u32; 11]) -> u32 {
+    let sum: u32 = digits.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum();
+    (1101 - sum) % 11
+}
+
+/// The first year of the century an old-format code's seventh digit names (0 = 1800s,
+/// 1 = 1900s, 2 = 2000s); larger digits name none.
+pub(crate) fn old_format_century(digit: u32) -> Option<i32> {
+    (digit <= 2).then(|| 1800 + 100 * digit as i32)
 }
 
 /// A valid Latvian personal code in normalised form (11 digits, no hyphen).
@@ -58,16 +76,11 @@ impl PersonalCode {
     /// Parses and validates a personal code in either format.
     pub fn parse(input: &str) -> Result<Self, PersonalCodeError> {
         let ascii = normalise(input)?;
-        let d = ascii.map(|b| u32::from(b - b'0'));
-        let birth_date = if d[0] == 3 && (2..=9).contains(&d[1]) {
+        let birth_date = if ascii[0] == b'3' && (b'2'..=b'9').contains(&ascii[1]) {
             None
         } else {
-            let century = match d[6] {
-                0 => 1800,
-                1 => 1900,
-                2 => 2000,
-                _ => return Err(PersonalCodeError::Century),
-            };
+            let d = ascii.map(|b| u32::from(b - b'0'));
+            let century = old_format_century(d[6]).ok_or(PersonalCodeError::Century)?;
             let day = d[0] * 10 + d[1];
             let month = d[2] * 10 + d[3];
             let year = century + (d[4] * 10 + d[5]) as i32;
@@ -76,9 +89,7 @@ impl PersonalCode {
             if birth_date > old_format_cutover() {
                 return Err(PersonalCodeError::AfterCutover);
             }
-            let sum: u32 = d.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum();
-            let check = (1101 - sum) % 11;
-            if check != d[10] {
+            if old_format_check_digit(&d) != d[10] {
                 return Err(PersonalCodeError::CheckDigit);
             }
             Some(birth_date)

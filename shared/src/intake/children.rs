@@ -3,6 +3,7 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
+use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
@@ -40,6 +41,19 @@ pub fn child_from_row(
 /// Checks one row like [`child_from_row`], with the same violations, without building the
 /// child (the import's validation pass keeps nothing of a row).
 pub fn check_child_row(fields: Fields<'_>, today: NaiveDate) -> Result<(), Vec<FieldError>> {
+    if children_fast_path::plainly_valid(&fields, today) {
+        return Ok(());
+    }
+    check_child_row_full_rules(fields, today)
+}
+
+/// [`check_child_row`] without its fast path: the full rules alone. Never inlined, so the
+/// fast path's caller does not set up this path's large frame for every row.
+#[inline(never)]
+pub(crate) fn check_child_row_full_rules(
+    fields: Fields<'_>,
+    today: NaiveDate,
+) -> Result<(), Vec<FieldError>> {
     child_row(fields, today, check_new_child_ref)
 }
 

@@ -4,7 +4,7 @@
 //! because a line may be at most [`MAX_LINE_BYTES`] long and rows are yielded one by one.
 
 use crate::domain::FieldError;
-use crate::domain::text::trim;
+use crate::domain::text::{self, trim};
 use std::io::{BufRead, BufReader, Read};
 
 /// The longest line (CSV record or JSON Lines line) accepted; longer means "not a row file".
@@ -84,17 +84,23 @@ pub enum RowRef<'a> {
 
 /// The values of one row by the kind's column index, borrowed from the reader's buffer (or
 /// from owned values): read a partner file without a `String` per value.
-#[derive(Debug, Clone, Copy)]
-pub struct Fields<'a>(FieldsInner<'a>);
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    inner: FieldsInner<'a>,
+    /// The CSV record as text, checked once on the first [`Fields::get`]: checks on bytes
+    /// ([`Fields::raw`]) need none.
+    text: std::cell::OnceCell<&'a str>,
+}
 
 #[derive(Debug, Clone, Copy)]
 enum FieldsInner<'a> {
     Csv {
-        /// The whole record (all fields, contiguous) checked as UTF-8, every field
-        /// boundary a character boundary.
-        text: &'a str,
-        /// For each column, its byte range in `text`.
-        spans: &'a [std::ops::Range<usize>],
+        /// The whole record (all fields, contiguous), from a file [`Guard`] checked as
+        /// UTF-8: every field is a run of whole characters (the parser only drops ASCII
+        /// delimiters, quotes and line ends).
+        record: &'a csv::ByteRecord,
+        /// For each column, the index of its field in `record` (the header's order).
+        fields_of: &'a [usize],
     },
     Values(&'a [Option<String>]),
 }
@@ -102,19 +108,63 @@ enum FieldsInner<'a> {
 impl<'a> Fields<'a> {
     /// Fields over values already aligned with the kind's columns (taken as they are).
     pub fn from_values(values: &'a [Option<String>]) -> Self {
-        Self(FieldsInner::Values(values))
+        Self::new(FieldsInner::Values(values))
+    }
+
+    fn new(inner: FieldsInner<'a>) -> Self {
+        Self {
+            inner,
+            text: std::cell::OnceCell::new(),
+        }
     }
 
     /// The value of column `column`: trimmed, `None` when empty, null or absent (values
     /// given to [`Fields::from_values`] are returned as given).
+    #[inline]
     pub fn get(&self, column: usize) -> Option<&'a str> {
-        match self.0 {
-            FieldsInner::Csv { text, spans } => spans
-                .get(column)
-                .and_then(|span| text.get(span.clone()))
-                .map(trim)
-                .filter(|v| !v.is_empty()),
+        match self.inner {
+            FieldsInner::Csv { record, fields_of } => {
+                let text = self.text.get_or_init(|| {
+                    std::str::from_utf8(record.as_slice())
+                        .expect("the intake reader checks every CSV file as UTF-8 as it streams")
+                });
+                fields_of
+                    .get(column)
+                    .and_then(|&field| record.range(field))
+                    .and_then(|span| text.get(span))
+                    .map(trim)
+                    .filter(|v| !v.is_empty())
+            }
             FieldsInner::Values(values) => values.get(column).and_then(|v| v.as_deref()),
+        }
+    }
+
+    /// Whether the whole row is [`text::plain`] (untrimmed): no control character, and no
+    /// white space for `str::trim` but the ASCII space.
+    pub fn plain(&self) -> bool {
+        match self.inner {
+            FieldsInner::Csv { record, .. } => text::plain(record.as_slice()),
+            FieldsInner::Values(values) => {
+                values.iter().flatten().all(|v| text::plain(v.as_bytes()))
+            }
+        }
+    }
+
+    /// The bytes of column `column` as the file has them: untrimmed (values given to
+    /// [`Fields::from_values`]: as given), empty when empty, null or absent. For checks on
+    /// bytes, without [`Fields::get`]'s trimming and character boundaries.
+    #[inline]
+    pub fn raw(&self, column: usize) -> &'a [u8] {
+        match self.inner {
+            FieldsInner::Csv { record, fields_of } => fields_of
+                .get(column)
+                .and_then(|&field| record.get(field))
+                .unwrap_or_default(),
+            FieldsInner::Values(values) => values
+                .get(column)
+                .and_then(|v| v.as_deref())
+                .unwrap_or_default()
+                .as_bytes(),
         }
     }
 
@@ -142,10 +192,14 @@ pub enum ReadError {
 #[error("{0}")]
 struct Defect(String);
 
-/// Refuses binary content (NUL bytes) and overlong lines as they stream past.
+/// Refuses binary content (NUL bytes), overlong lines and (CSV) bytes that are not UTF-8,
+/// as they stream past.
 struct Guard<R> {
     inner: R,
     since_newline: usize,
+    /// CSV files are checked as UTF-8 here, whole, in the chunks the parser reads (one
+    /// vectorised pass); JSON Lines files are checked line by line by their reader.
+    utf8: Option<Utf8Check>,
 }
 
 impl<R: Read> Read for Guard<R> {
@@ -168,8 +222,83 @@ impl<R: Read> Read for Guard<R> {
                 "a line is longer than {MAX_LINE_BYTES} bytes: not a row file"
             ))));
         }
+        if let Some(utf8) = &mut self.utf8 {
+            let checked = if n == 0 && !buf.is_empty() {
+                utf8.finish()
+            } else {
+                utf8.check(chunk)
+            };
+            checked.map_err(|reason| std::io::Error::other(Defect(reason)))?;
+        }
         Ok(n)
     }
+}
+
+/// A UTF-8 check of a byte stream, chunk by chunk: a character split between two chunks is
+/// completed from the next one; the error names the line and byte where it is.
+#[derive(Debug, Default)]
+struct Utf8Check {
+    /// The start of a character the previous chunk ended in (at most 3 bytes).
+    pending: Vec<u8>,
+    /// Bytes and newlines of the stream before the current chunk.
+    offset: u64,
+    newlines: u64,
+}
+
+impl Utf8Check {
+    fn check(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let mut rest = chunk;
+        if let Some(&lead) = self.pending.first() {
+            // A valid prefix: its lead byte says how long the character is.
+            let width = match lead {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (width - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == width {
+                if std::str::from_utf8(&self.pending).is_err() {
+                    let start = self.offset - (width - take) as u64;
+                    return Err(self.error(start, self.newlines));
+                }
+                self.pending.clear();
+            }
+        }
+        if let Err(e) = simdutf8::compat::from_utf8(rest) {
+            let at = chunk.len() - rest.len() + e.valid_up_to();
+            if e.error_len().is_some() {
+                let newlines = self.newlines + count_newlines(&chunk[..at]);
+                return Err(self.error(self.offset + at as u64, newlines));
+            }
+            self.pending.extend_from_slice(&chunk[at..]);
+        }
+        self.offset += chunk.len() as u64;
+        self.newlines += count_newlines(chunk);
+        Ok(())
+    }
+
+    /// At the end of the stream: a character left incomplete is an error.
+    fn finish(&self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            let start = self.offset - self.pending.len() as u64;
+            Err(self.error(start, self.newlines))
+        }
+    }
+
+    fn error(&self, byte: u64, newlines_before: u64) -> String {
+        format!(
+            "line {} is not valid UTF-8 (byte {byte} of the file)",
+            newlines_before + 1
+        )
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 fn io_error(e: std::io::Error) -> ReadError {
@@ -203,13 +332,10 @@ pub struct Rows<R: Read> {
 enum Inner<R: Read> {
     Csv {
         reader: csv::Reader<BufReader<Guard<R>>>,
-        /// For each header position, the index of the column it holds (a permutation: the
-        /// header holds every column exactly once).
-        positions: Vec<usize>,
         /// The current row; its buffers are reused from row to row.
         record: csv::ByteRecord,
-        /// For each column, its byte range in the current row.
-        spans: Vec<std::ops::Range<usize>>,
+        /// For each column, its position in the header (which holds every column once).
+        fields_of: Vec<usize>,
     },
     Json {
         reader: BufReader<Guard<R>>,
@@ -232,6 +358,7 @@ pub fn open_rows<R: Read>(
         Guard {
             inner: source,
             since_newline: 0,
+            utf8: (format == Format::Csv).then(Utf8Check::default),
         },
     );
     let head = buffered.fill_buf().map_err(io_error)?;
@@ -313,8 +440,14 @@ fn open_csv<R: Read>(
     }
     Ok(Inner::Csv {
         reader,
-        spans: vec![0..0; positions.len()],
-        positions,
+        fields_of: (0..columns.len())
+            .map(|column| {
+                positions
+                    .iter()
+                    .position(|&c| c == column)
+                    .expect("the header holds every column")
+            })
+            .collect(),
         record: csv::ByteRecord::new(),
     })
 }
@@ -335,9 +468,8 @@ impl<R: Read> Rows<R> {
         match &mut self.inner {
             Inner::Csv {
                 reader,
-                positions,
                 record,
-                spans,
+                fields_of,
             } => {
                 loop {
                     if !reader.read_byte_record(record).map_err(csv_error)? {
@@ -349,7 +481,7 @@ impl<R: Read> Rows<R> {
                 }
                 self.row += 1;
                 let row = self.row;
-                if record.len() != positions.len() {
+                if record.len() != fields_of.len() {
                     self.done = false;
                     return Ok(Some(RowRef::Malformed {
                         row,
@@ -358,29 +490,17 @@ impl<R: Read> Rows<R> {
                             format!(
                                 "has {} fields but the header has {}",
                                 record.len(),
-                                positions.len()
+                                fields_of.len()
                             ),
                         )],
                     }));
                 }
                 // Every field must be valid UTF-8: the whole record is checked at once, then
                 // each field boundary must fall between characters.
-                let utf8 = std::str::from_utf8(record.as_slice()).ok();
-                let mut start = 0;
-                let mut boundaries = true;
-                for (field, &column) in record.iter().zip(positions.iter()) {
-                    let end = start + field.len();
-                    boundaries &= utf8.is_some_and(|text| text.is_char_boundary(end));
-                    spans[column] = start..end;
-                    start = end;
-                }
-                let text = utf8
-                    .filter(|_| boundaries)
-                    .ok_or_else(|| ReadError::Rejected(format!("row {row} is not valid UTF-8")))?;
                 self.done = false;
                 Ok(Some(RowRef::Values {
                     row,
-                    fields: Fields(FieldsInner::Csv { text, spans }),
+                    fields: Fields::new(FieldsInner::Csv { record, fields_of }),
                 }))
             }
             Inner::Json {
@@ -556,16 +676,19 @@ mod tests {
                 .unwrap_err()
                 .contains("binary content")
         );
-        assert!(
-            read(b"a,b,c\n1,2,3\n1,\xC4,3\n", Format::Csv)
-                .unwrap_err()
-                .contains("row 2 is not valid UTF-8")
+        assert_eq!(
+            read(b"a,b,c\n1,2,3\n1,\xC4,3\n", Format::Csv).unwrap_err(),
+            "line 3 is not valid UTF-8 (byte 14 of the file)"
         );
         // Each field on its own is invalid, although the fields together spell "1ā3".
-        assert!(
-            read(b"a,b,c\n1,2,3\n1\xC4,\x81,3\n", Format::Csv)
-                .unwrap_err()
-                .contains("row 2 is not valid UTF-8")
+        assert_eq!(
+            read(b"a,b,c\n1,2,3\n1\xC4,\x81,3\n", Format::Csv).unwrap_err(),
+            "line 3 is not valid UTF-8 (byte 13 of the file)"
+        );
+        // A file that ends inside a character.
+        assert_eq!(
+            read(b"a,b,c\n1,2,\xE2\x82", Format::Csv).unwrap_err(),
+            "line 2 is not valid UTF-8 (byte 10 of the file)"
         );
         assert!(
             read(b"{\"a\":\"\xFF\"}\n", Format::JsonLines)
@@ -642,5 +765,86 @@ mod tests {
         assert_eq!(Format::from_name("x.strict.jsonl"), Some(Format::JsonLines));
         assert_eq!(Format::from_name("x.ndjson"), Some(Format::JsonLines));
         assert_eq!(Format::from_name("x.xlsx"), None);
+    }
+
+    /// A source that hands out its bytes in the given chunk sizes (cycled).
+    struct Chunked<'a> {
+        bytes: &'a [u8],
+        sizes: &'a [usize],
+        next: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes[self.next % self.sizes.len()]
+                .min(buf.len())
+                .min(self.bytes.len());
+            self.next += 1;
+            buf[..size].copy_from_slice(&self.bytes[..size]);
+            self.bytes = &self.bytes[size..];
+            Ok(size)
+        }
+    }
+
+    fn read_chunked(bytes: &[u8], sizes: &[usize]) -> Result<Vec<RawRow>, String> {
+        let source = Chunked {
+            bytes,
+            sizes,
+            next: 0,
+        };
+        open_rows(source, Format::Csv, COLS)
+            .map_err(|e| e.to_string())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Characters of every width split at every position between the file's chunks: the
+    /// UTF-8 check of the stream gives the verdict (and the error position) of one piece.
+    #[test]
+    fn utf8_is_checked_across_chunk_boundaries() {
+        let good = "a,b,c\nĀ,€,😀\n\"x, ž\",\"\"\"q\"\"\",Kalniņš\n".as_bytes();
+        let whole = read(good, Format::Csv).unwrap();
+        assert_eq!(
+            whole[1],
+            values(2, &[Some("x, ž"), Some("\"q\""), Some("Kalniņš")])
+        );
+        let mut bad_cases: Vec<(Vec<u8>, &str)> = Vec::new();
+        for (bytes, error) in [
+            (
+                &b"a,b,c\n1,\xE2\x82,3\n"[..],
+                "line 2 is not valid UTF-8 (byte 8 of the file)",
+            ),
+            (
+                b"a,b,c\n1,\xF0\x9F\x98\n",
+                "line 2 is not valid UTF-8 (byte 8 of the file)",
+            ),
+            (
+                b"a,b,c\n\n1,2,\xED\xA0\x80\n",
+                "line 3 is not valid UTF-8 (byte 11 of the file)",
+            ),
+            (
+                b"a,b,c\n1,2,3\xC0\xAF\n",
+                "line 2 is not valid UTF-8 (byte 11 of the file)",
+            ),
+            (
+                b"a,b,c\n1,2,3\xE2\x82",
+                "line 2 is not valid UTF-8 (byte 11 of the file)",
+            ),
+        ] {
+            assert_eq!(read(bytes, Format::Csv).unwrap_err(), error);
+            bad_cases.push((bytes.to_vec(), error));
+        }
+        for size in 1..=good.len() {
+            for sizes in [vec![size], vec![size, 1], vec![1, size, 2]] {
+                assert_eq!(read_chunked(good, &sizes).unwrap(), whole, "{sizes:?}");
+                for (bytes, error) in &bad_cases {
+                    assert_eq!(
+                        read_chunked(bytes, &sizes).unwrap_err(),
+                        *error,
+                        "{bytes:?} {sizes:?}"
+                    );
+                }
+            }
+        }
     }
 }

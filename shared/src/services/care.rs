@@ -185,7 +185,7 @@ pub fn new_link_record(
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "embedded"))]
 mod tests {
     use super::*;
     use crate::adapters::embedded::EmbeddedBackend;
