@@ -726,6 +726,35 @@ mod tests {
     }
 
     #[test]
+    fn raw_values_are_untrimmed_bytes_by_column_in_any_header_order() {
+        let file = "c;a;b\n ā ;\t1; \n;x;\"y;z\"\n".as_bytes();
+        let mut rows = open_rows(file, Format::Csv, COLS).unwrap();
+        let Some(RowRef::Values { fields, .. }) = rows.next_fields().unwrap() else {
+            panic!("a row");
+        };
+        assert_eq!(
+            [fields.raw(0), fields.raw(1), fields.raw(2), fields.raw(3)],
+            [&b"\t1"[..], b" ", " ā ".as_bytes(), b""]
+        );
+        assert!(!fields.plain(), "a tab");
+        assert_eq!(fields.get(0), Some("1"));
+        let Some(RowRef::Values { fields, .. }) = rows.next_fields().unwrap() else {
+            panic!("a row");
+        };
+        assert_eq!(
+            [fields.raw(0), fields.raw(1), fields.raw(2)],
+            [&b"x"[..], b"y;z", b""]
+        );
+        assert!(fields.plain());
+        let values = fields.to_values(3);
+        let owned = Fields::from_values(&values);
+        assert_eq!(
+            [owned.raw(0), owned.raw(1), owned.raw(2)],
+            [&b"x"[..], b"y;z", b""]
+        );
+    }
+
+    #[test]
     fn a_row_with_the_wrong_field_count_is_reported_alone() {
         let rows = read(b"a,b,c\n1,2\n1,2,3\n", Format::Csv).unwrap();
         assert!(
