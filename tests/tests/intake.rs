@@ -320,6 +320,24 @@ async fn strict_mode_commits_nothing_when_a_row_fails<R: RecordStore, B: BlobSto
     let event = drop_file(w.bucket(), bucket, key, good.as_bytes(), 2).await;
     let s = &w.handle(&event).await.unwrap()[0];
     assert_eq!((s.status, s.inserted), (Status::Completed, 1));
+    // A strict file longer than the dry run takes is refused whole, before any write.
+    let mut long = HEADER.to_owned();
+    for i in 0..=ravis::intake::dry_run::STRICT_MAX_ROWS {
+        long.push_str(&format!(",Anna,Rinda {i},2024-10-01,female,,\n"));
+    }
+    let key = "inbox/children/long.strict.csv";
+    let event = drop_file(w.bucket(), bucket, key, long.as_bytes(), 3).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(s.status, Status::Rejected);
+    assert_eq!(
+        (s.rows_read, s.inserted),
+        (ravis::intake::dry_run::STRICT_MAX_ROWS + 1, 0)
+    );
+    assert!(
+        s.reason.as_deref().unwrap().contains("at most 20000 rows"),
+        "{:?}",
+        s.reason
+    );
 }
 
 async fn files_that_are_not_what_they_claim_are_rejected_whole<R: RecordStore, B: BlobStore>(

@@ -482,12 +482,61 @@ async fn episodes_strict_and_wrong_header<R: RecordStore + Clone, B: BlobStore +
     assert_eq!((s.inserted, s.rejected), (0, 1), "the pass-1 row");
     assert!(episodes_of(&records, a).await.is_empty());
     assert!(trail(records.clone()).entries(a).await.unwrap().is_empty());
+
+    // Every row valid on its own, but rows 3–11 refused by the registry's state (row 11
+    // only because row 1 of the same file gives ep-1 to Anna): nothing is committed.
+    let file = episodes_file(b, specialist, screening);
+    let without_row_12 = file.lines().take(12).collect::<Vec<_>>().join("\n") + "\n";
+    let key = "inbox/support-episodes/state.strict.csv";
+    let s = import(&w, bucket, key, &without_row_12, 3).await;
+    assert_eq!(s.status, Status::Rejected);
+    assert_eq!((s.rows_read, s.inserted, s.rejected), (11, 0, 9));
+    assert!(
+        s.reason
+            .as_deref()
+            .unwrap()
+            .contains("refused by the registry's current state"),
+        "{:?}",
+        s.reason
+    );
+    let report: Vec<(u64, String)> = report_of(w.bucket(), key)
+        .await
+        .into_iter()
+        .map(|(row, field, _)| (row, field))
+        .collect();
+    let expected: Vec<(u64, String)> = expected_report()
+        .into_iter()
+        .filter(|(row, _)| *row != 12)
+        .map(|(row, field)| (row, field.to_owned()))
+        .collect();
+    assert_eq!(report, expected);
+    assert!(episodes_of(&records, a).await.is_empty());
+    assert!(episodes_of(&records, b).await.is_empty());
+    assert!(trail(records.clone()).entries(a).await.unwrap().is_empty());
+    assert!(trail(records.clone()).entries(b).await.unwrap().is_empty());
+
+    // The two good rows alone, strict: the dry run passes and they are committed.
+    let good = file.lines().take(3).collect::<Vec<_>>().join("\n") + "\n";
+    let s = import(
+        &w,
+        bucket,
+        "inbox/support-episodes/good.strict.csv",
+        &good,
+        4,
+    )
+    .await;
+    assert_eq!(s.status, Status::Completed, "{:?}", s.reason);
+    assert_eq!((s.inserted, s.rejected), (2, 0));
+    assert_eq!(episodes_of(&records, a).await.len(), 1);
+    assert_eq!(episodes_of(&records, b).await.len(), 1);
+    assert_eq!(trail(records.clone()).entries(a).await.unwrap().len(), 1);
+
     let body = "external_id,child,programme\nep-1,x,cool-kids\n";
     let s = import(&w, bucket, "inbox/support-episodes/wrong.csv", body, 2).await;
     assert_eq!(s.status, Status::Rejected);
     assert_eq!(s.rows_read, 0);
     assert!(s.reason.is_some());
-    assert!(episodes_of(&records, a).await.is_empty());
+    assert_eq!(episodes_of(&records, a).await.len(), 1);
 }
 
 async fn episodes_crash_mid_file_resumes_without_repeating<

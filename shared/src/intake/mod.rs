@@ -6,6 +6,7 @@
 pub mod certifications;
 pub mod children;
 pub mod children_fast_path;
+pub mod dry_run;
 pub mod organisations;
 pub mod population_register;
 pub mod reader;

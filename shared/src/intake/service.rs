@@ -1,12 +1,15 @@
 //! The import use case: two streaming passes over a file. Pass 1 parses and validates every
 //! row and writes nothing (so a file that is not what it claims, or a strict file with a bad
-//! row, leaves no trace). Pass 2 upserts the valid rows in batches; each batch is one atomic
+//! row, leaves no trace); a strict file then gets pass 2 as a dry run over an in-memory layer
+//! (`intake::dry_run`), so a row the stored state refuses leaves no trace either. Pass 2
+//! upserts the valid rows in batches; each batch is one atomic
 //! write that also advances the import's checkpoint, so a crash followed by redelivery
 //! resumes after the last committed row and never applies a row twice.
 
 use crate::domain::{ChildId, FieldError, KeyedHasher};
 use crate::domain::{Principal, Role};
 use crate::intake::certifications::CertificationsKind;
+use crate::intake::dry_run::{DryRun, STRICT_MAX_ROWS};
 use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
 use crate::intake::specialists::SpecialistsKind;
@@ -623,56 +626,56 @@ impl<R: RecordStore> IntakeService<R> {
             });
         }
 
+        // Strict mode also refuses the file when the stored state refuses a row: the commit
+        // pass runs first against an in-memory layer (`dry_run`), before anything is written
+        // (a resumed import passed it already).
+        if request.strict && !checkpoint.done && checkpoint.last_row == 0 {
+            let refusal = if rows_read > STRICT_MAX_ROWS {
+                Some((
+                    format!(
+                        "strict mode takes files of at most {STRICT_MAX_ROWS} rows and this one has \
+                         {rows_read}: split it, or send it without strict mode"
+                    ),
+                    Vec::new(),
+                    0,
+                ))
+            } else {
+                self.strict_dry_run(
+                    &kind,
+                    request,
+                    &open,
+                    today,
+                    &checkpoint,
+                    version,
+                    &checkpoint_key,
+                )
+                .await?
+            };
+            if let Some((reason, refused, count)) = refusal {
+                summary.status = Status::Rejected;
+                summary.reason = Some(reason);
+                summary.rejected = count;
+                summary.report_truncated = count > refused.len() as u64;
+                summary.finished_at = self.clock.now();
+                return Ok(ImportOutcome {
+                    summary,
+                    rejections: refused,
+                });
+            }
+        }
+
         // Pass 2: commit the valid rows after the checkpoint, batch by batch.
         if !checkpoint.done {
-            let mut rx = stream(
-                open().await?,
-                kind.clone(),
-                request.format,
+            self.commit_pass(
+                &kind,
+                request,
+                &open,
                 today,
-                K::parse_fields,
-            );
-            let mut batch = Batch::default();
-            let op_limit = MAX_TRANSACTION_OPS - 1;
-            while let Some(item) = rx.recv().await {
-                let (row, value) = match item {
-                    Err(ReadError::Rejected(reason)) => return Err(IntakeError::Changed(reason)),
-                    Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
-                    Ok(Item::Invalid(..)) => continue,
-                    Ok(Item::Valid(row, value)) => (row, value),
-                };
-                if row <= checkpoint.last_row {
-                    continue;
-                }
-                if batch.rows >= self.batch_rows
-                    || batch.ops.len() + kind.max_ops_per_row() > op_limit
-                {
-                    self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
-                        .await?;
-                }
-                // A row's planning changes nothing before answering CommitFirst, so it is
-                // simply planned again on the committed state.
-                loop {
-                    let planned = kind.plan(self, request, row, &value, &mut batch).await?;
-                    match planned {
-                        Planned::Added => break,
-                        Planned::CommitFirst if batch.rows == 0 => {
-                            return Err(IntakeError::Store(StoreError::Invalid(format!(
-                                "row {row} asked to commit an empty batch first"
-                            ))));
-                        }
-                        Planned::CommitFirst => {
-                            self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
-                                .await?;
-                        }
-                    }
-                }
-                batch.rows += 1;
-                batch.last_row = row;
-            }
-            checkpoint.done = true;
-            self.commit(&mut batch, &mut checkpoint, &mut version, &checkpoint_key)
-                .await?;
+                &mut checkpoint,
+                &mut version,
+                &checkpoint_key,
+            )
+            .await?;
         }
         summary.inserted = checkpoint.counts.inserted;
         summary.updated = checkpoint.counts.updated;
@@ -691,6 +694,127 @@ impl<R: RecordStore> IntakeService<R> {
             summary,
             rejections,
         })
+    }
+
+    /// Pass 2: plans and commits the valid rows after the checkpoint, batch by batch; the
+    /// checkpoint ends `done`.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_pass<K, F, Fut>(
+        &self,
+        kind: &K,
+        request: &ImportRequest,
+        open: &F,
+        today: NaiveDate,
+        checkpoint: &mut Checkpoint,
+        version: &mut u64,
+        checkpoint_key: &Key,
+    ) -> Result<(), IntakeError>
+    where
+        K: IntakeKind,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<BlobReader, IntakeError>>,
+    {
+        let mut rx = stream(
+            open().await?,
+            kind.clone(),
+            request.format,
+            today,
+            K::parse_fields,
+        );
+        let mut batch = Batch::default();
+        let op_limit = MAX_TRANSACTION_OPS - 1;
+        while let Some(item) = rx.recv().await {
+            let (row, value) = match item {
+                Err(ReadError::Rejected(reason)) => return Err(IntakeError::Changed(reason)),
+                Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
+                Ok(Item::Invalid(..)) => continue,
+                Ok(Item::Valid(row, value)) => (row, value),
+            };
+            if row <= checkpoint.last_row {
+                continue;
+            }
+            if batch.rows >= self.batch_rows || batch.ops.len() + kind.max_ops_per_row() > op_limit
+            {
+                self.commit(&mut batch, checkpoint, version, checkpoint_key)
+                    .await?;
+            }
+            // A row's planning changes nothing before answering CommitFirst, so it is
+            // simply planned again on the committed state.
+            loop {
+                let planned = kind.plan(self, request, row, &value, &mut batch).await?;
+                match planned {
+                    Planned::Added => break,
+                    Planned::CommitFirst if batch.rows == 0 => {
+                        return Err(IntakeError::Store(StoreError::Invalid(format!(
+                            "row {row} asked to commit an empty batch first"
+                        ))));
+                    }
+                    Planned::CommitFirst => {
+                        self.commit(&mut batch, checkpoint, version, checkpoint_key)
+                            .await?;
+                    }
+                }
+            }
+            batch.rows += 1;
+            batch.last_row = row;
+        }
+        checkpoint.done = true;
+        self.commit(&mut batch, checkpoint, version, checkpoint_key)
+            .await?;
+        Ok(())
+    }
+
+    /// Strict mode's dry run ([`DryRun`]): the commit pass against an in-memory layer over
+    /// the store. The reason, the refused rows (as many as a checkpoint keeps) and their
+    /// number when the stored state refuses any row; `None` when every row would commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn strict_dry_run<K, F, Fut>(
+        &self,
+        kind: &K,
+        request: &ImportRequest,
+        open: &F,
+        today: NaiveDate,
+        checkpoint: &Checkpoint,
+        version: u64,
+        checkpoint_key: &Key,
+    ) -> Result<Option<(String, Vec<Rejection>, u64)>, IntakeError>
+    where
+        K: IntakeKind,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<BlobReader, IntakeError>>,
+    {
+        let records = DryRun::new(self.records.clone());
+        let dry = IntakeService {
+            audit: self.audit.as_ref().map(|a| a.over(records.clone())),
+            records,
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            code_index: self.code_index.clone(),
+            name_index: self.name_index.clone(),
+            batch_rows: self.batch_rows,
+        };
+        let (mut checkpoint, mut version) = (checkpoint.clone(), version);
+        dry.commit_pass(
+            kind,
+            request,
+            open,
+            today,
+            &mut checkpoint,
+            &mut version,
+            checkpoint_key,
+        )
+        .await?;
+        let refused = checkpoint.counts.rejected;
+        Ok((refused > 0).then(|| {
+            (
+                format!(
+                    "strict mode: {refused} row(s) refused by the registry's current state, so \
+                     nothing was committed"
+                ),
+                checkpoint.rejections,
+                refused,
+            )
+        }))
     }
 
     /// Commits the batch and the advanced checkpoint in one atomic write.

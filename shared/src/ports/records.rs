@@ -191,8 +191,8 @@ pub fn check_page_limit(limit: usize) -> Result<(), StoreError> {
 /// The largest number of operations in one atomic write (DynamoDB's limit).
 pub const MAX_TRANSACTION_OPS: usize = 100;
 
-/// A single-table record store.
-pub trait RecordStore: Send + Sync + 'static {
+/// A single-table record store. A handle: clones share the same store.
+pub trait RecordStore: Clone + Send + Sync + 'static {
     /// Reads one record; `None` if absent or expired.
     fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 

@@ -255,6 +255,18 @@ impl<R: RecordStore> AuditTrail<R> {
         }
     }
 
+    /// The same trail (keys, clock, retention) over other records, without an archive: for
+    /// a dry run whose entries are never kept (strict partner-file imports).
+    pub fn over<S: RecordStore>(&self, records: S) -> AuditTrail<S> {
+        AuditTrail {
+            records,
+            pseudonyms: self.pseudonyms.clone(),
+            clock: self.clock.clone(),
+            retention_days: self.retention_days,
+            archive: None,
+        }
+    }
+
     /// The same trail, copying every appended entry to a write-once archive right after the
     /// chain write (`services::audit_archive`); an append whose copy fails is an error.
     pub fn with_archive(
