@@ -334,7 +334,10 @@ async fn strict_mode_commits_nothing_when_a_row_fails<R: RecordStore, B: BlobSto
         (ravis::intake::dry_run::STRICT_MAX_ROWS + 1, 0)
     );
     assert!(
-        s.reason.as_deref().unwrap().contains("at most 20000 rows"),
+        s.reason.as_deref().unwrap().contains(&format!(
+            "at most {} rows",
+            ravis::intake::dry_run::STRICT_MAX_ROWS
+        )),
         "{:?}",
         s.reason
     );

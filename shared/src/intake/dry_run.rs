@@ -2,16 +2,19 @@
 //! over the record store, so that a row the stored state refuses (an unknown child, a code
 //! that belongs to another child …) rejects the whole strict file before anything is
 //! written. Reads see the layer's writes first, then the store; writes never leave the layer.
-//! The layer holds every record the file would write, so strict files are limited to
-//! [`STRICT_MAX_ROWS`] rows.
+//! The dry run has no checkpoint: it must finish within one delivery (the intake function's
+//! 150 s), and its layer holds every record the file would write, so strict files are
+//! limited to [`STRICT_MAX_ROWS`] rows.
 
 use crate::ports::{Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The most rows a strict file may have (the dry run keeps its writes in memory: a few
-/// kilobytes per row).
-pub const STRICT_MAX_ROWS: u64 = 20_000;
+/// The most rows a strict file may have: the validation pass and the dry run of one must
+/// fit in one invocation of the intake function (150 s) at up to about ten sequential store
+/// reads of a few milliseconds per row (a support episode checks its child, programme,
+/// organisations, specialist and screening), and the layer keeps a few kilobytes per row.
+pub const STRICT_MAX_ROWS: u64 = 2_000;
 
 /// A record store layer that keeps writes in memory over a store it only reads.
 #[derive(Clone)]
