@@ -149,3 +149,32 @@ pub fn audited_worker<R: RecordStore + Clone, B: BlobStore + Clone>(
     .with_batch_rows(batch_rows);
     ravis::intake::IntakeWorker::new(service, blobs, bucket)
 }
+
+/// Runs each partner-file test case `case(records, blobs, bucket)` on both backends: the
+/// embedded one ([`embedded_partner`]) and the AWS one on the moto emulator, as
+/// `embedded_backend::case` and `aws_backend::case`.
+#[macro_export]
+macro_rules! on_both_partner_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (records, blobs, _dir) = $crate::intake::embedded_partner();
+                    super::$case(records, blobs, "partner").await;
+                }
+            )*
+        }
+        mod aws_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let records = $crate::aws::fresh_record_store().await;
+                    let blobs = $crate::aws::fresh_blob_store().await;
+                    let bucket = blobs.bucket().to_owned();
+                    super::$case(records, blobs, &bucket).await;
+                }
+            )*
+        }
+    };
+}

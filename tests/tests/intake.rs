@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::adapters::embedded::{DirBlobStore, SqliteRecordStore};
 use ravis::domain::{Child, KeyedHasher};
 use ravis::inbound::sqs::MessageHandler;
 use ravis::intake::service::{NAME_INDEX_DOMAIN, Status};
@@ -14,7 +13,6 @@ use ravis::intake::{IntakeService, IntakeWorker, Summary};
 use ravis::ports::{BlobStore, RandomIds, RecordStore, SystemClock};
 use ravis::services::children::CODE_INDEX_DOMAIN;
 use ravis::services::keys;
-use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
 use ravis_tests::intake::{CrashingStore, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -38,20 +36,6 @@ fn mixed_file() -> String {
     s.push_str(",Marta,Priede,2024-06-06,female,,0001000\n"); // 9 no code
     s.push_str("32222222227,Oskars,Bērzs,2021-12-12,male,41,0001000\n"); // 10
     s
-}
-
-async fn embedded() -> (SqliteRecordStore, DirBlobStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let records = SqliteRecordStore::open(dir.path().join("records.db")).unwrap();
-    let blobs = DirBlobStore::open(dir.path().join("partner"), "partner").unwrap();
-    (records, blobs, dir)
-}
-
-async fn moto() -> (
-    ravis::adapters::aws::DynamoRecordStore,
-    ravis::adapters::aws::S3BlobStore,
-) {
-    (fresh_record_store().await, fresh_blob_store().await)
 }
 
 fn worker<R: RecordStore, B: BlobStore>(
@@ -431,33 +415,7 @@ async fn json_lines_and_possible_duplicates<R: RecordStore, B: BlobStore>(
     );
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod embedded_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (records, blobs, _dir) = embedded().await;
-                    super::$case(records, blobs, "partner").await;
-                }
-            )*
-        }
-        mod aws_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (records, blobs) = moto().await;
-                    let bucket = blobs.bucket().to_owned();
-                    super::$case(records, blobs, &bucket).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+ravis_tests::on_both_partner_backends!(
     mixed_file_is_imported_with_a_row_report,
     redrops_and_redeliveries_leave_one_import,
     a_crash_mid_file_resumes_from_the_checkpoint,

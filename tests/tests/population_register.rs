@@ -16,8 +16,7 @@ use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
 use ravis::services::keys;
-use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
-use ravis_tests::intake::{CrashingStore, audited_worker, drop_file, embedded_partner};
+use ravis_tests::intake::{CrashingStore, audited_worker, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -415,34 +414,7 @@ async fn without_an_audit_trail_nothing_is_imported<
     assert!(format!("{:?}", err).contains("audit trail"), "{err:?}");
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod embedded_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (records, blobs, _dir) = embedded_partner();
-                    super::$case(records, blobs, "partner").await;
-                }
-            )*
-        }
-        mod aws_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let records = fresh_record_store().await;
-                    let blobs = fresh_blob_store().await;
-                    let bucket = blobs.bucket().to_owned();
-                    super::$case(records, blobs, &bucket).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+ravis_tests::on_both_partner_backends!(
     updates_apply_with_history_and_row_errors,
     a_new_code_must_agree_with_the_birth_date,
     redrops_and_redeliveries_change_nothing_more,

@@ -20,8 +20,7 @@ use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::care::{self, CareBasis};
 use ravis::services::children::CODE_INDEX_DOMAIN;
 use ravis::services::keys;
-use ravis_tests::aws::{fresh_blob_store, fresh_record_store};
-use ravis_tests::intake::{CrashingStore, audited_worker, drop_file, embedded_partner};
+use ravis_tests::intake::{CrashingStore, audited_worker, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -775,34 +774,7 @@ async fn specialists_strict_and_wrong_header<R: RecordStore + Clone, B: BlobStor
     assert_eq!(s.status, Status::Rejected);
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod embedded_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let (records, blobs, _dir) = embedded_partner();
-                    super::$case(records, blobs, "partner").await;
-                }
-            )*
-        }
-        mod aws_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let records = fresh_record_store().await;
-                    let blobs = fresh_blob_store().await;
-                    let bucket = blobs.bucket().to_owned();
-                    super::$case(records, blobs, &bucket).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+ravis_tests::on_both_partner_backends!(
     organisations_are_upserted_by_code,
     organisations_strict_and_wrong_header,
     episodes_apply_with_audit_links_and_row_errors,

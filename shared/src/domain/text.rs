@@ -27,23 +27,10 @@ pub fn chars_and_control(value: &str) -> (usize, bool) {
 /// 0x20, no DEL, and none of the lead bytes `C2` (U+0080–U+00BF: the C1 controls, U+0085,
 /// U+00A0) and `E1`–`E3` (U+1000–U+3FFF: every other Unicode white space). `false` may also
 /// mean a harmless character of those ranges ('°', '–', '€'): callers then check fully.
-/// Branch-free, 16 bytes at a time, so a whole file row is checked at once.
 pub fn plain(text: &[u8]) -> bool {
-    fn unusual(b: u8) -> bool {
-        (b < 0x20) | (b == 0x7F) | (b == 0xC2) | (b.wrapping_sub(0xE1) < 3)
-    }
-    fn any_unusual(block: &[u8; 16]) -> bool {
-        block.iter().fold(false, |seen, &b| seen | unusual(b))
-    }
-    let block = |at: usize| <&[u8; 16]>::try_from(&text[at..at + 16]).expect("sixteen bytes");
-    let Some(last) = text.len().checked_sub(16) else {
-        return !text.iter().any(|&b| unusual(b));
-    };
-    let seen = (0..last)
-        .step_by(16)
-        .fold(false, |seen, at| seen | any_unusual(block(at)));
-    // The last 16 bytes (overlapping the others) instead of a byte-by-byte tail.
-    !(seen | any_unusual(block(last)))
+    !text
+        .iter()
+        .any(|&b| (b < 0x20) | (b == 0x7F) | (b == 0xC2) | (b.wrapping_sub(0xE1) < 3))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::domain::registry::Certification;
 use crate::intake::children::{clip, parse_iso_date};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order, to_data,
 };
 use crate::intake::specialists::{external_id, stored_specialist};
 use crate::ports::{Record, RecordStore, WriteOp};
@@ -83,10 +83,7 @@ pub fn certification_from_row(
             specialist_external_id,
             input,
         }),
-        _ => {
-            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
-            Err(errors)
-        }
+        _ => Err(in_column_order(errors, COLUMNS)),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    ids_of, service_error, to_data,
+    ids_of, in_column_order, service_error, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
@@ -17,7 +17,7 @@ use crate::services::children::{
 };
 use crate::services::keys;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Columns of a children file, in this order (a CSV header may list them in any order).
 pub const COLUMNS: &[&str] = &[
@@ -135,8 +135,7 @@ fn child_row<T>(
         Err(mut rule_errors) => {
             // Keep the file's column order: parse errors and rule errors together, by column.
             errors.append(&mut rule_errors);
-            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
-            Err(errors)
+            Err(in_column_order(errors, COLUMNS))
         }
     }
 }
@@ -275,15 +274,8 @@ impl IntakeKind for ChildrenKind {
                         .map_err(service_error)?;
                     batch.push(join);
                 }
-                // Keep any fields this version does not model; replace the modelled ones.
-                let mut data = stored.data.clone();
-                if let (Some(target), Value::Object(fields)) =
-                    (data.as_object_mut(), to_data(&updated)?)
-                {
-                    target.extend(fields);
-                }
                 batch.push(WriteOp::PutVersioned {
-                    record: Record::new(child_key, data),
+                    record: Record::new(child_key, stored.data_with(&updated)?),
                     expected: stored.version,
                 });
                 batch.counts().updated += 1;

@@ -8,7 +8,8 @@ use crate::domain::registry::{
 use crate::domain::{Atvk, FieldError};
 use crate::intake::children::clip;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
+    in_column_order, to_data,
 };
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::keys;
@@ -107,10 +108,7 @@ pub fn organisation_from_row(
                 status,
             })
         }
-        _ => {
-            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
-            Err(errors)
-        }
+        _ => Err(in_column_order(errors, COLUMNS)),
     }
 }
 
@@ -176,15 +174,8 @@ impl IntakeKind for OrganisationsKind {
                 if updated == existing {
                     batch.counts().unchanged += 1;
                 } else {
-                    // Keep any fields this version does not model; replace the modelled ones.
-                    let mut data = stored.data.clone();
-                    if let (Some(target), serde_json::Value::Object(fields)) =
-                        (data.as_object_mut(), to_data(&updated)?)
-                    {
-                        target.extend(fields);
-                    }
                     batch.push(WriteOp::PutVersioned {
-                        record: Record::new(key, data),
+                        record: Record::new(key, stored.data_with(&updated)?),
                         expected: stored.version,
                     });
                     batch.counts().updated += 1;

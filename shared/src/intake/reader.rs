@@ -4,7 +4,7 @@
 //! because a line may be at most [`MAX_LINE_BYTES`] long and rows are yielded one by one.
 
 use crate::domain::FieldError;
-use crate::domain::text::{self, trim};
+use crate::domain::text::trim;
 use std::io::{BufRead, BufReader, Read};
 
 /// The longest line (CSV record or JSON Lines line) accepted; longer means "not a row file".
@@ -136,17 +136,6 @@ impl<'a> Fields<'a> {
                     .filter(|v| !v.is_empty())
             }
             FieldsInner::Values(values) => values.get(column).and_then(|v| v.as_deref()),
-        }
-    }
-
-    /// Whether the whole row is [`text::plain`] (untrimmed): no control character, and no
-    /// white space for `str::trim` but the ASCII space.
-    pub fn plain(&self) -> bool {
-        match self.inner {
-            FieldsInner::Csv { record, .. } => text::plain(record.as_slice()),
-            FieldsInner::Values(values) => {
-                values.iter().flatten().all(|v| text::plain(v.as_bytes()))
-            }
         }
     }
 
@@ -736,7 +725,7 @@ mod tests {
             [fields.raw(0), fields.raw(1), fields.raw(2), fields.raw(3)],
             [&b"\t1"[..], b" ", " ā ".as_bytes(), b""]
         );
-        assert!(!fields.plain(), "a tab");
+        assert!(!crate::domain::text::plain(fields.raw(0)), "a tab");
         assert_eq!(fields.get(0), Some("1"));
         let Some(RowRef::Values { fields, .. }) = rows.next_fields().unwrap() else {
             panic!("a row");
@@ -745,7 +734,7 @@ mod tests {
             [fields.raw(0), fields.raw(1), fields.raw(2)],
             [&b"x"[..], b"y;z", b""]
         );
-        assert!(fields.plain());
+        assert!((0..3).all(|column| crate::domain::text::plain(fields.raw(column))));
         let values = fields.to_values(3);
         let owned = Fields::from_values(&values);
         assert_eq!(

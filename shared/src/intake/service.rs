@@ -37,6 +37,12 @@ pub const DEFAULT_BATCH_ROWS: usize = 33;
 /// Rejections listed in a report at most; the summary always counts all of them.
 pub const MAX_REPORTED_REJECTIONS: usize = 100_000;
 
+/// A row's violations in the order of the file's `columns` (a report reads left to right).
+pub(crate) fn in_column_order(mut errors: Vec<FieldError>, columns: &[&str]) -> Vec<FieldError> {
+    errors.sort_by_key(|e| columns.iter().position(|c| *c == e.field));
+    errors
+}
+
 /// A stable identity of one import (the checkpoint key) from the parts naming the input.
 pub fn import_id(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -297,6 +303,15 @@ impl Counts {
     }
 }
 
+/// An import's checkpoint with what it takes to write it again: its record's key and the
+/// version stored (0: not stored yet).
+#[derive(Debug, Clone)]
+struct Progress {
+    checkpoint: Checkpoint,
+    version: u64,
+    key: Key,
+}
+
 /// Rejections found while committing that a checkpoint keeps (their count is always kept).
 pub const MAX_CHECKPOINT_REJECTIONS: usize = 1000;
 
@@ -523,7 +538,7 @@ impl<R: RecordStore> IntakeService<R> {
         let today = now.date_naive();
         let checkpoint_key = keys::intake_checkpoint(&request.import_id);
         let stored = self.records.get(&checkpoint_key).await?;
-        let (mut checkpoint, mut version) = match stored {
+        let (checkpoint, version) = match stored {
             Some(record) => (
                 serde_json::from_value::<Checkpoint>(record.data).map_err(|e| {
                     StoreError::Corrupt {
@@ -545,6 +560,11 @@ impl<R: RecordStore> IntakeService<R> {
                 },
                 0,
             ),
+        };
+        let mut progress = Progress {
+            checkpoint,
+            version,
+            key: checkpoint_key,
         };
 
         // Pass 1: parse and validate everything, keep and write nothing.
@@ -568,7 +588,7 @@ impl<R: RecordStore> IntakeService<R> {
                             Some(request.format),
                             request.strict,
                             reason,
-                            checkpoint.started_at,
+                            progress.checkpoint.started_at,
                             self.clock.now(),
                         ),
                         rejections: Vec::new(),
@@ -611,7 +631,7 @@ impl<R: RecordStore> IntakeService<R> {
             rejected,
             possible_duplicates: 0,
             report_truncated: truncated,
-            started_at: checkpoint.started_at,
+            started_at: progress.checkpoint.started_at,
             finished_at: now,
         };
         if request.strict && rejected > 0 {
@@ -629,7 +649,7 @@ impl<R: RecordStore> IntakeService<R> {
         // Strict mode also refuses the file when the stored state refuses a row: the commit
         // pass runs first against an in-memory layer (`dry_run`), before anything is written
         // (a resumed import passed it already).
-        if request.strict && !checkpoint.done && checkpoint.last_row == 0 {
+        if request.strict && !progress.checkpoint.done && progress.checkpoint.last_row == 0 {
             let refusal = if rows_read > STRICT_MAX_ROWS {
                 Some((
                     format!(
@@ -640,16 +660,8 @@ impl<R: RecordStore> IntakeService<R> {
                     0,
                 ))
             } else {
-                self.strict_dry_run(
-                    &kind,
-                    request,
-                    &open,
-                    today,
-                    &checkpoint,
-                    version,
-                    &checkpoint_key,
-                )
-                .await?
+                self.strict_dry_run(&kind, request, &open, today, &progress)
+                    .await?
             };
             if let Some((reason, refused, count)) = refusal {
                 summary.status = Status::Rejected;
@@ -665,18 +677,11 @@ impl<R: RecordStore> IntakeService<R> {
         }
 
         // Pass 2: commit the valid rows after the checkpoint, batch by batch.
-        if !checkpoint.done {
-            self.commit_pass(
-                &kind,
-                request,
-                &open,
-                today,
-                &mut checkpoint,
-                &mut version,
-                &checkpoint_key,
-            )
-            .await?;
+        if !progress.checkpoint.done {
+            self.commit_pass(&kind, request, &open, today, &mut progress)
+                .await?;
         }
+        let checkpoint = progress.checkpoint;
         summary.inserted = checkpoint.counts.inserted;
         summary.updated = checkpoint.counts.updated;
         summary.unchanged = checkpoint.counts.unchanged;
@@ -698,16 +703,13 @@ impl<R: RecordStore> IntakeService<R> {
 
     /// Pass 2: plans and commits the valid rows after the checkpoint, batch by batch; the
     /// checkpoint ends `done`.
-    #[allow(clippy::too_many_arguments)]
     async fn commit_pass<K, F, Fut>(
         &self,
         kind: &K,
         request: &ImportRequest,
         open: &F,
         today: NaiveDate,
-        checkpoint: &mut Checkpoint,
-        version: &mut u64,
-        checkpoint_key: &Key,
+        progress: &mut Progress,
     ) -> Result<(), IntakeError>
     where
         K: IntakeKind,
@@ -730,13 +732,12 @@ impl<R: RecordStore> IntakeService<R> {
                 Ok(Item::Invalid(..)) => continue,
                 Ok(Item::Valid(row, value)) => (row, value),
             };
-            if row <= checkpoint.last_row {
+            if row <= progress.checkpoint.last_row {
                 continue;
             }
             if batch.rows >= self.batch_rows || batch.ops.len() + kind.max_ops_per_row() > op_limit
             {
-                self.commit(&mut batch, checkpoint, version, checkpoint_key)
-                    .await?;
+                self.commit(&mut batch, progress).await?;
             }
             // A row's planning changes nothing before answering CommitFirst, so it is
             // simply planned again on the committed state.
@@ -750,33 +751,27 @@ impl<R: RecordStore> IntakeService<R> {
                         ))));
                     }
                     Planned::CommitFirst => {
-                        self.commit(&mut batch, checkpoint, version, checkpoint_key)
-                            .await?;
+                        self.commit(&mut batch, progress).await?;
                     }
                 }
             }
             batch.rows += 1;
             batch.last_row = row;
         }
-        checkpoint.done = true;
-        self.commit(&mut batch, checkpoint, version, checkpoint_key)
-            .await?;
-        Ok(())
+        progress.checkpoint.done = true;
+        self.commit(&mut batch, progress).await
     }
 
     /// Strict mode's dry run ([`DryRun`]): the commit pass against an in-memory layer over
     /// the store. The reason, the refused rows (as many as a checkpoint keeps) and their
     /// number when the stored state refuses any row; `None` when every row would commit.
-    #[allow(clippy::too_many_arguments)]
     async fn strict_dry_run<K, F, Fut>(
         &self,
         kind: &K,
         request: &ImportRequest,
         open: &F,
         today: NaiveDate,
-        checkpoint: &Checkpoint,
-        version: u64,
-        checkpoint_key: &Key,
+        progress: &Progress,
     ) -> Result<Option<(String, Vec<Rejection>, u64)>, IntakeError>
     where
         K: IntakeKind,
@@ -793,17 +788,10 @@ impl<R: RecordStore> IntakeService<R> {
             name_index: self.name_index.clone(),
             batch_rows: self.batch_rows,
         };
-        let (mut checkpoint, mut version) = (checkpoint.clone(), version);
-        dry.commit_pass(
-            kind,
-            request,
-            open,
-            today,
-            &mut checkpoint,
-            &mut version,
-            checkpoint_key,
-        )
-        .await?;
+        let mut progress = progress.clone();
+        dry.commit_pass(kind, request, open, today, &mut progress)
+            .await?;
+        let Progress { checkpoint, .. } = progress;
         let refused = checkpoint.counts.rejected;
         Ok((refused > 0).then(|| {
             (
@@ -818,38 +806,32 @@ impl<R: RecordStore> IntakeService<R> {
     }
 
     /// Commits the batch and the advanced checkpoint in one atomic write.
-    async fn commit(
-        &self,
-        batch: &mut Batch,
-        checkpoint: &mut Checkpoint,
-        version: &mut u64,
-        key: &Key,
-    ) -> Result<(), IntakeError> {
-        if batch.rows == 0 && !checkpoint.done {
+    async fn commit(&self, batch: &mut Batch, progress: &mut Progress) -> Result<(), IntakeError> {
+        if batch.rows == 0 && !progress.checkpoint.done {
             return Ok(());
         }
-        let mut next = checkpoint.clone();
+        let mut next = progress.checkpoint.clone();
         next.last_row = next.last_row.max(batch.last_row);
         next.counts.add(&batch.counts);
         let room = MAX_CHECKPOINT_REJECTIONS.saturating_sub(next.rejections.len());
         next.rejections
             .extend(batch.rejections.iter().take(room).cloned());
         let record = Record::new(
-            key.clone(),
+            progress.key.clone(),
             serde_json::to_value(&next).map_err(|e| StoreError::Invalid(e.to_string()))?,
         );
         let mut ops = std::mem::take(&mut batch.ops);
-        ops.push(if *version == 0 {
+        ops.push(if progress.version == 0 {
             WriteOp::PutNew(record)
         } else {
             WriteOp::PutVersioned {
                 record,
-                expected: *version,
+                expected: progress.version,
             }
         });
         self.records.transact(ops).await?;
-        *checkpoint = next;
-        *version += 1;
+        progress.checkpoint = next;
+        progress.version += 1;
         let audited = std::mem::take(&mut batch.audited);
         *batch = Batch::default();
         if let Some(audit) = &self.audit {

@@ -11,7 +11,8 @@ use crate::domain::{FieldError, SpecialistId};
 use crate::intake::children::clip;
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
+    in_column_order, to_data,
 };
 use crate::intake::support_episodes::check_external_id;
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
@@ -127,10 +128,7 @@ pub fn specialist_from_row(
                 ..input
             },
         }),
-        _ => {
-            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
-            Err(errors)
-        }
+        _ => Err(in_column_order(errors, COLUMNS)),
     }
 }
 

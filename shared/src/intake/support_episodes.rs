@@ -14,7 +14,7 @@ use crate::intake::children::{clip, parse_iso_date};
 use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    to_data,
+    in_column_order, to_data,
 };
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
@@ -296,10 +296,7 @@ pub fn episode_from_row(
                 end_reason,
             },
         }),
-        _ => {
-            errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field));
-            Err(errors)
-        }
+        _ => Err(in_column_order(errors, COLUMNS)),
     }
 }
 

@@ -79,6 +79,19 @@ impl Record {
         self.expires_at = Some(expires_at);
         self
     }
+
+    /// This record's data with the fields of `modelled` (serialised as a JSON object)
+    /// replaced and every other field kept: an update by a version of the code that does
+    /// not model all of a record's fields (identifier history, duplicate flags …) keeps them.
+    pub fn data_with<T: serde::Serialize>(&self, modelled: &T) -> Result<Value, StoreError> {
+        let mut data = self.data.clone();
+        let fields =
+            serde_json::to_value(modelled).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if let (Some(target), Value::Object(fields)) = (data.as_object_mut(), fields) {
+            target.extend(fields);
+        }
+        Ok(data)
+    }
 }
 
 /// Condition on the sort key in a query.

@@ -730,13 +730,7 @@ impl<R: RecordStore> ChildrenService<R> {
         child.gestational_age_weeks = gestational_age_weeks;
         child.atvk = atvk;
         // Keep the fields this struct does not model (identifier history, duplicate flags).
-        let mut data = record.data.clone();
-        if let (Some(target), serde_json::Value::Object(fields)) = (
-            data.as_object_mut(),
-            serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        ) {
-            target.extend(fields);
-        }
+        let mut data = record.data_with(&child)?;
         // New names or birth date move the child to its new names-and-birth-date index entry
         // in the same atomic write, so possible duplicates keep being found by what is current.
         let mut writes = Vec::new();
