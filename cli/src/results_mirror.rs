@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use ravis::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A blob store that mirrors `results/` objects into a directory.
 #[derive(Clone)]
@@ -20,6 +20,36 @@ impl<B: BlobStore> ResultsMirror<B> {
     }
 }
 
+/// What a mirrored put stored.
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl<B> ResultsMirror<B> {
+    /// Writes a `results/` object to the mirror directory; a failure is only logged (the
+    /// bucket holds the result, the mirror is a convenience).
+    async fn mirror(&self, key: &str, source: Source<'_>) {
+        // Keys are validated by the store (no `..`, no empty segments), so the path stays inside.
+        let Some(rest) = key.strip_prefix("results/") else {
+            return;
+        };
+        let path = self.dir.join(rest);
+        let written = async {
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            match source {
+                Source::Bytes(body) => tokio::fs::write(&path, body).await,
+                Source::File(from) => tokio::fs::copy(from, &path).await.map(|_| ()),
+            }
+        };
+        if let Err(e) = written.await {
+            tracing::warn!(path = %path.display(), error = %e, "could not mirror an intake result");
+        }
+    }
+}
+
 impl<B: BlobStore> BlobStore for ResultsMirror<B> {
     async fn put(
         &self,
@@ -28,20 +58,18 @@ impl<B: BlobStore> BlobStore for ResultsMirror<B> {
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
         let meta = self.inner.put(key, body.clone(), content_type).await?;
-        // Keys are validated by the store (no `..`, no empty segments), so the path stays inside.
-        if let Some(rest) = key.strip_prefix("results/") {
-            let path = self.dir.join(rest);
-            let written = async {
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                tokio::fs::write(&path, &body).await
-            };
-            if let Err(e) = written.await {
-                // The bucket holds the result; the mirror is a convenience.
-                tracing::warn!(path = %path.display(), error = %e, "could not mirror an intake result");
-            }
-        }
+        self.mirror(key, Source::Bytes(&body)).await;
+        Ok(meta)
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        let meta = self.inner.put_file(key, path, content_type).await?;
+        self.mirror(key, Source::File(path)).await;
         Ok(meta)
     }
 

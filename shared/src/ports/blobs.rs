@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use tokio::io::AsyncRead;
 
@@ -94,6 +95,30 @@ pub fn check_page_limit(limit: usize) -> Result<(), BlobError> {
     }
 }
 
+/// The largest file [`BlobStore::put_file`] takes: S3's limit for one PutObject (5 GiB).
+pub const MAX_FILE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The size of a local file for [`BlobStore::put_file`], checked the same way in every
+/// adapter: readable, a regular file, at most [`MAX_FILE_PUT`] bytes.
+pub fn file_put_size(path: &Path) -> Result<u64, BlobError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| BlobError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(BlobError::Invalid(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_FILE_PUT {
+        return Err(BlobError::Invalid(format!(
+            "{} has {} bytes; one put stores at most {MAX_FILE_PUT}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    Ok(meta.len())
+}
+
 /// An object store.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an object, replacing any previous one, and returns its metadata.
@@ -101,6 +126,16 @@ pub trait BlobStore: Send + Sync + 'static {
         &self,
         key: &str,
         body: Bytes,
+        content_type: Option<&str>,
+    ) -> impl Future<Output = Result<BlobMeta, BlobError>> + Send;
+
+    /// Stores the content of a local file as an object (streamed, never held in memory whole),
+    /// replacing any previous one, as [`BlobStore::put`] does. A file that cannot be read
+    /// is [`BlobError::Invalid`]; one larger than [`MAX_FILE_PUT`] too.
+    fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
         content_type: Option<&str>,
     ) -> impl Future<Output = Result<BlobMeta, BlobError>> + Send;
 

@@ -36,6 +36,8 @@ macro_rules! blob_store_contract {
                 invalid_keys_are_rejected,
                 keys_with_special_characters_round_trip,
                 key_can_also_be_a_prefix,
+                put_file_streams_a_local_file,
+                put_file_of_a_missing_or_odd_path_is_invalid,
             ]
         );
     };
@@ -508,4 +510,98 @@ pub async fn key_can_also_be_a_prefix<F: BlobStoreFixture>(fx: &F) {
         s.get("a/b/c").await.expect("get"),
         Bytes::from_static(b"a/b/c")
     );
+}
+
+/// `put_file` stores a local file's bytes (a few MiB, more than any read buffer) as `put`
+/// would: same size and content, the ETag `head` and `list` report, the content type, and
+/// it replaces an object already at the key.
+pub async fn put_file_streams_a_local_file<F: BlobStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let body = noise(3 * 1024 * 1024 + 17, 0xf11e);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.jsonl");
+    std::fs::write(&path, &body).expect("write the local file");
+    s.put(
+        "results/a.csv.report.jsonl",
+        Bytes::from_static(b"old"),
+        None,
+    )
+    .await
+    .expect("put the old object");
+
+    let meta = s
+        .put_file(
+            "results/a.csv.report.jsonl",
+            &path,
+            Some("application/x-ndjson"),
+        )
+        .await
+        .expect("put_file");
+    assert_eq!(meta.key, "results/a.csv.report.jsonl");
+    assert_eq!(meta.size, body.len() as u64);
+    assert_eq!(meta.content_type.as_deref(), Some("application/x-ndjson"));
+    assert_recent(&meta);
+    assert!(s.get("results/a.csv.report.jsonl").await.expect("get") == body);
+    let head = s
+        .head("results/a.csv.report.jsonl")
+        .await
+        .expect("head")
+        .expect("present");
+    assert_eq!(
+        (&head.etag, head.size, &head.content_type),
+        (&meta.etag, meta.size, &meta.content_type)
+    );
+    assert_eq!(
+        list_keys(&s, "results/", 10).await,
+        ["results/a.csv.report.jsonl"]
+    );
+
+    // The same bytes put from memory get the same ETag (an ETag is of the content).
+    let again = s
+        .put("results/b", body.clone(), None)
+        .await
+        .expect("put from memory");
+    assert_eq!(again.etag, meta.etag);
+
+    // An empty file is an empty object.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").expect("write an empty file");
+    let meta = s
+        .put_file("results/empty", &empty, None)
+        .await
+        .expect("put_file empty");
+    assert_eq!(meta.size, 0);
+    assert!(s.get("results/empty").await.expect("get empty").is_empty());
+}
+
+/// `put_file` of a path that does not exist or is a directory is `Invalid` naming the path,
+/// and leaves the object at the key as it was; a bad key is `InvalidKey` first.
+pub async fn put_file_of_a_missing_or_odd_path_is_invalid<F: BlobStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    s.put("results/kept", Bytes::from_static(b"kept"), None)
+        .await
+        .expect("put");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.jsonl");
+    for path in [missing.as_path(), dir.path()] {
+        match s.put_file("results/kept", path, None).await {
+            Err(BlobError::Invalid(message)) => {
+                assert!(message.contains(&path.display().to_string()), "{message}")
+            }
+            other => panic!(
+                "put_file {}: expected Invalid, got {other:?}",
+                path.display()
+            ),
+        }
+    }
+    assert_eq!(
+        s.get("results/kept").await.expect("get"),
+        Bytes::from_static(b"kept")
+    );
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    assert!(matches!(
+        s.put_file("../escape", &file, None).await,
+        Err(BlobError::InvalidKey { .. })
+    ));
 }

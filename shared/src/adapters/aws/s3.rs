@@ -7,7 +7,9 @@
 //! the user metadata `ravis-content-type: none`, so that `head` can report `None`.
 
 use super::opaque;
-use crate::ports::blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, validate_key};
+use crate::ports::blobs::{
+    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, file_put_size, validate_key,
+};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
@@ -18,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use std::path::Path;
 
 /// User metadata marking an object stored without a content type: the SDK then sends
 /// `application/octet-stream` itself, which would be indistinguishable from a caller's.
@@ -61,6 +64,48 @@ impl S3BlobStore {
         }
     }
 
+    /// One PutObject of `size` bytes; the stored object's metadata.
+    async fn put_object(
+        &self,
+        key: &str,
+        body: ByteStream,
+        size: u64,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        let output = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_content_type(content_type.map(str::to_owned))
+            .set_metadata(content_type.is_none().then(|| {
+                [UNTYPED_MARK]
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .into()
+            }))
+            .body(body)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let etag = strip_quotes(output.e_tag().unwrap_or_default());
+        // PutObject does not return the modification time; S3's own comes from a HEAD,
+        // unless a concurrent writer already replaced the object (then ours is the best
+        // account of what this put stored).
+        if let Some(head) = self.head_object(key).await? {
+            let meta = head_meta(key, &head);
+            if meta.etag == etag {
+                return Ok(meta);
+            }
+        }
+        Ok(BlobMeta {
+            key: key.to_owned(),
+            size,
+            etag,
+            last_modified: Utc::now(),
+            content_type: content_type.map(str::to_owned),
+        })
+    }
+
     async fn get_object(&self, key: &str) -> Result<ByteStream, BlobError> {
         validate_key(key)?;
         match self
@@ -89,38 +134,23 @@ impl BlobStore for S3BlobStore {
     ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
         let size = body.len() as u64;
-        let output = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_content_type(content_type.map(str::to_owned))
-            .set_metadata(content_type.is_none().then(|| {
-                [UNTYPED_MARK]
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .into()
-            }))
-            .body(ByteStream::from(body))
-            .send()
+        self.put_object(key, ByteStream::from(body), size, content_type)
             .await
-            .map_err(unavailable)?;
-        let etag = strip_quotes(output.e_tag().unwrap_or_default());
-        // PutObject does not return the modification time; S3's own comes from a HEAD,
-        // unless a concurrent writer already replaced the object (then ours is the best
-        // account of what this put stored).
-        if let Some(head) = self.head_object(key).await? {
-            let meta = head_meta(key, &head);
-            if meta.etag == etag {
-                return Ok(meta);
-            }
-        }
-        Ok(BlobMeta {
-            key: key.to_owned(),
-            size,
-            etag,
-            last_modified: Utc::now(),
-            content_type: content_type.map(str::to_owned),
-        })
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        validate_key(key)?;
+        let size = file_put_size(path)?;
+        // One PutObject streams the file from disk (at most 5 GiB, checked above).
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| BlobError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        self.put_object(key, body, size, content_type).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

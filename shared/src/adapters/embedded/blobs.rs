@@ -10,7 +10,7 @@
 
 use super::object_events::{CreatedObject, ObjectEvents, s3_put_event};
 use super::sqlite::{Db, prefix_upper_bound};
-use crate::ports::blobs::validate_key;
+use crate::ports::blobs::{file_put_size, validate_key};
 use crate::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, Clock, SystemClock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -367,6 +367,47 @@ impl DirBlobStore {
         .map_err(unavailable)?
     }
 
+    /// A put of bytes or of a local file: stored durably, then its events delivered.
+    async fn put_body(
+        &self,
+        key: &str,
+        body: OwnedBody,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
+        validate_key(key)?;
+        let key_owned = key.to_owned();
+        let content_type = content_type.map(str::to_owned);
+        let configs = self.event_configs();
+        let configurations: Vec<String> = configs
+            .iter()
+            .filter(|e| e.matches(key))
+            .map(|e| e.id.clone())
+            .collect();
+        let meta = self
+            .with_files(move |shared| {
+                let body = match &body {
+                    OwnedBody::Bytes(bytes) => Body::Bytes(bytes),
+                    OwnedBody::File(path) => Body::File(path),
+                };
+                put_blocking(
+                    shared,
+                    &key_owned,
+                    &body,
+                    content_type.as_deref(),
+                    &configurations,
+                )
+            })
+            .await?;
+        if !configs.is_empty() {
+            // The object is stored whatever happens to its event: a failed send stays
+            // pending and goes out with the next put or `deliver_events` call.
+            if let Err(error) = self.deliver_events().await {
+                tracing::warn!(%error, key, "object event not delivered yet");
+            }
+        }
+        Ok(meta)
+    }
+
     /// Opens the file of `key` as the index describes it now; `NotFound` if absent.
     async fn open_file(&self, key: &str) -> Result<File, BlobError> {
         validate_key(key)?;
@@ -430,20 +471,57 @@ fn recover(root: &Path, conn: &mut Connection) -> Result<(), BlobError> {
 }
 
 /// Writes `body` to a new temporary file in `dir` and makes it durable; returns its hex SHA-256.
-fn write_durably(tmp: &Path, body: &[u8]) -> io::Result<String> {
+/// What a put stores, as handed to the blocking writer.
+enum OwnedBody {
+    Bytes(Bytes),
+    File(PathBuf),
+}
+
+/// What a put stores: bytes in memory, or a local file streamed in.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// Writes the body to `tmp` and syncs it; its SHA-256 (the ETag) and size.
+fn write_durably(tmp: &Path, body: &Body<'_>) -> io::Result<(String, u64)> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(tmp)?;
-    file.write_all(body)?;
+    let mut hasher = Sha256::new();
+    let size = match body {
+        Body::Bytes(bytes) => {
+            file.write_all(bytes)?;
+            hasher.update(bytes);
+            bytes.len() as u64
+        }
+        Body::File(path) => {
+            let mut source = fs::File::open(path)?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut size = 0u64;
+            loop {
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                file.write_all(&buf[..n])?;
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            size
+        }
+    };
     file.sync_all()?;
-    Ok(hex::encode(Sha256::digest(body)))
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 fn put_blocking(
     shared: &Shared,
     key: &str,
-    body: &[u8],
+    body: &Body<'_>,
     content_type: Option<&str>,
     configurations: &[String],
 ) -> Result<BlobMeta, BlobError> {
@@ -469,8 +547,8 @@ fn put_blocking(
             Ok(conn.last_insert_rowid())
         })
         .map_err(unavailable)?;
-    let etag = match write_durably(&tmp, body) {
-        Ok(etag) => etag,
+    let (etag, size) = match write_durably(&tmp, body) {
+        Ok(written) => written,
         Err(e) => {
             // Best effort: whatever is left here, the journal entry cleans up on next open.
             if remove_if_present(&tmp).is_ok() {
@@ -485,7 +563,7 @@ fn put_blocking(
     // 2. Commit the new metadata, its events and the pending rename in one transaction.
     let meta = BlobMeta {
         key: key.to_owned(),
-        size: body.len() as u64,
+        size,
         etag,
         last_modified: shared.clock.now(),
         content_type: content_type.map(str::to_owned),
@@ -588,34 +666,20 @@ impl BlobStore for DirBlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
+        self.put_body(key, OwnedBody::Bytes(body), content_type)
+            .await
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: Option<&str>,
+    ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
-        let key_owned = key.to_owned();
-        let content_type = content_type.map(str::to_owned);
-        let configs = self.event_configs();
-        let configurations: Vec<String> = configs
-            .iter()
-            .filter(|e| e.matches(key))
-            .map(|e| e.id.clone())
-            .collect();
-        let meta = self
-            .with_files(move |shared| {
-                put_blocking(
-                    shared,
-                    &key_owned,
-                    &body,
-                    content_type.as_deref(),
-                    &configurations,
-                )
-            })
-            .await?;
-        if !configs.is_empty() {
-            // The object is stored whatever happens to its event: a failed send stays
-            // pending and goes out with the next put or `deliver_events` call.
-            if let Err(error) = self.deliver_events().await {
-                tracing::warn!(%error, key, "object event not delivered yet");
-            }
-        }
-        Ok(meta)
+        file_put_size(path)?;
+        self.put_body(key, OwnedBody::File(path.to_owned()), content_type)
+            .await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
