@@ -92,7 +92,7 @@ pub async fn import(data_dir: &Path, options: &ImportOptions) -> Result<ImportOu
         .await
         .with_context(|| format!("importing {}", options.file.display()))?;
     if let Some(report) = &options.report {
-        std::fs::write(report, outcome.report_jsonl())
+        std::fs::copy(outcome.report.path(), report)
             .with_context(|| format!("writing the report to {}", report.display()))?;
     }
     Ok(outcome)

@@ -68,7 +68,12 @@ async fn import_csv<R: RecordStore + Clone>(records: &R, name: &str, body: Strin
         })
         .await
         .unwrap();
-    assert_eq!(outcome.summary.rejected, 0, "{:?}", outcome.rejections);
+    assert_eq!(
+        outcome.summary.rejected,
+        0,
+        "{:?}",
+        outcome.report.rejections()
+    );
 }
 
 async fn stored<R: RecordStore>(records: &R, id: &Value) -> Value {

@@ -39,6 +39,16 @@ impl<R: RecordStore> DryRun<R> {
         self.written.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The records the layer wrote in partition `pk` whose sort key begins with `prefix`, in
+    /// sort-key order (what a dry run would have stored there).
+    pub fn layered(&self, pk: &str, prefix: &str) -> Vec<Record> {
+        self.written()
+            .iter()
+            .filter(|(key, _)| key.pk == pk && key.sk.starts_with(prefix))
+            .filter_map(|(_, record)| record.clone())
+            .collect()
+    }
+
     /// The current record at `key`: the layer's, else the store's.
     async fn current(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         let layered = self.written().get(key).cloned();

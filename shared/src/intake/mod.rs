@@ -10,12 +10,14 @@ pub mod dry_run;
 pub mod organisations;
 pub mod population_register;
 pub mod reader;
+pub mod report;
 pub mod service;
 pub mod specialists;
 pub mod support_episodes;
 pub mod worker;
 
 pub use reader::Format;
+pub use report::Report;
 pub use service::{
     Batch, ImportOutcome, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
     Rejection, Summary,

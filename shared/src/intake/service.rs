@@ -12,11 +12,14 @@ use crate::intake::certifications::CertificationsKind;
 use crate::intake::dry_run::{DryRun, STRICT_MAX_ROWS};
 use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
+use crate::intake::report::{Merge, Report, ReportWriter};
 use crate::intake::specialists::SpecialistsKind;
 use crate::intake::support_episodes::SupportEpisodesKind;
 use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
-use crate::ports::{BlobReader, Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
+use crate::ports::{
+    BlobReader, Clock, IdGenerator, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
+};
 use crate::services::ServiceError;
 use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
 use crate::services::children::CODE_INDEX_DOMAIN;
@@ -34,8 +37,6 @@ use tokio::sync::mpsc;
 pub const NAME_INDEX_DOMAIN: &str = "ravis/child-name-index/v1";
 /// Rows per committed batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 33;
-/// Rejections listed in a report at most; the summary always counts all of them.
-pub const MAX_REPORTED_REJECTIONS: usize = 100_000;
 
 /// A row's violations in the order of the file's `columns` (a report reads left to right).
 pub(crate) fn in_column_order(mut errors: Vec<FieldError>, columns: &[&str]) -> Vec<FieldError> {
@@ -120,8 +121,6 @@ pub struct Summary {
     pub rejected: u64,
     /// New children without a code whose names and birth date match another child's.
     pub possible_duplicates: u64,
-    /// Whether the report lists fewer rejections than `rejected` (over the cap).
-    pub report_truncated: bool,
     /// When the import began (the first run, if it was resumed).
     pub started_at: DateTime<Utc>,
     /// When it finished.
@@ -152,34 +151,19 @@ impl Summary {
             unchanged: 0,
             rejected: 0,
             possible_duplicates: 0,
-            report_truncated: false,
             started_at,
             finished_at,
         }
     }
 }
 
-/// The result of an import: the summary and the refused rows.
-#[derive(Debug, Clone, PartialEq)]
+/// The result of an import: the summary and the row report.
+#[derive(Debug)]
 pub struct ImportOutcome {
     /// The summary.
     pub summary: Summary,
-    /// The refused rows, in file order (at most [`MAX_REPORTED_REJECTIONS`]).
-    pub rejections: Vec<Rejection>,
-}
-
-impl ImportOutcome {
-    /// The report as JSON Lines: one object per refused row and field.
-    pub fn report_jsonl(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for r in &self.rejections {
-            // Serializing a struct of strings and integers cannot fail.
-            if serde_json::to_writer(&mut out, r).is_ok() {
-                out.push(b'\n');
-            }
-        }
-        out
-    }
+    /// Every refused row and field, in row order (JSON Lines in a temporary file).
+    pub report: Report,
 }
 
 /// Why an import could not finish (the message is retried; the checkpoint keeps progress).
@@ -206,6 +190,9 @@ pub enum IntakeError {
     /// The audit trail could not be read.
     #[error("audit trail")]
     Audit(#[source] crate::services::ServiceError),
+    /// The row report could not be written to its temporary file.
+    #[error("writing the row report to a temporary file failed")]
+    Report(#[source] std::io::Error),
 }
 
 /// One kind of partner file: its columns, the rules of one row (pass 1, no store access)
@@ -312,8 +299,15 @@ struct Progress {
     key: Key,
 }
 
-/// Rejections found while committing that a checkpoint keeps (their count is always kept).
-pub const MAX_CHECKPOINT_REJECTIONS: usize = 1000;
+/// Refusals read back per page when the report is assembled (each record holds one batch's).
+const REFUSALS_PAGE: usize = 100;
+
+/// The refusals of one committed batch, stored with it (the report's part of the commit
+/// pass survives a crash and a redelivery with the rows it belongs to).
+#[derive(Debug, Serialize, Deserialize)]
+struct Refusals {
+    rejections: Vec<Rejection>,
+}
 
 /// Progress of one import, stored with every committed batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -324,9 +318,6 @@ struct Checkpoint {
     counts: Counts,
     done: bool,
     started_at: DateTime<Utc>,
-    /// Rows refused while committing (at most [`MAX_CHECKPOINT_REJECTIONS`]).
-    #[serde(default)]
-    rejections: Vec<Rejection>,
 }
 
 /// The writes of the rows planned since the last commit; committed atomically with the
@@ -556,7 +547,6 @@ impl<R: RecordStore> IntakeService<R> {
                     counts: Counts::default(),
                     done: false,
                     started_at: now,
-                    rejections: Vec::new(),
                 },
                 0,
             ),
@@ -576,8 +566,7 @@ impl<R: RecordStore> IntakeService<R> {
             K::check_fields,
         );
         let (mut rows_read, mut rejected) = (0u64, 0u64);
-        let mut rejections = Vec::new();
-        let mut truncated = false;
+        let mut validation = ReportWriter::new().map_err(IntakeError::Report)?;
         while let Some(item) = rx.recv().await {
             match item {
                 Err(ReadError::Rejected(reason)) => {
@@ -591,7 +580,7 @@ impl<R: RecordStore> IntakeService<R> {
                             progress.checkpoint.started_at,
                             self.clock.now(),
                         ),
-                        rejections: Vec::new(),
+                        report: Report::empty().map_err(IntakeError::Report)?,
                     });
                 }
                 Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
@@ -600,15 +589,13 @@ impl<R: RecordStore> IntakeService<R> {
                     rows_read += 1;
                     rejected += 1;
                     for e in errors {
-                        if rejections.len() < MAX_REPORTED_REJECTIONS {
-                            rejections.push(Rejection {
+                        validation
+                            .push(&Rejection {
                                 row,
                                 field: e.field,
                                 reason: e.reason,
-                            });
-                        } else {
-                            truncated = true;
-                        }
+                            })
+                            .map_err(IntakeError::Report)?;
                     }
                 }
             }
@@ -630,10 +617,10 @@ impl<R: RecordStore> IntakeService<R> {
             unchanged: 0,
             rejected,
             possible_duplicates: 0,
-            report_truncated: truncated,
             started_at: progress.checkpoint.started_at,
             finished_at: now,
         };
+        let validation = validation.finish().map_err(IntakeError::Report)?;
         if request.strict && rejected > 0 {
             summary.status = Status::Rejected;
             summary.reason = Some(format!(
@@ -642,7 +629,7 @@ impl<R: RecordStore> IntakeService<R> {
             summary.finished_at = self.clock.now();
             return Ok(ImportOutcome {
                 summary,
-                rejections,
+                report: validation,
             });
         }
 
@@ -656,23 +643,19 @@ impl<R: RecordStore> IntakeService<R> {
                         "strict mode takes files of at most {STRICT_MAX_ROWS} rows and this one has \
                          {rows_read}: split it, or send it without strict mode"
                     ),
-                    Vec::new(),
+                    Report::empty().map_err(IntakeError::Report)?,
                     0,
                 ))
             } else {
                 self.strict_dry_run(&kind, request, &open, today, &progress)
                     .await?
             };
-            if let Some((reason, refused, count)) = refusal {
+            if let Some((reason, report, count)) = refusal {
                 summary.status = Status::Rejected;
                 summary.reason = Some(reason);
                 summary.rejected = count;
-                summary.report_truncated = count > refused.len() as u64;
                 summary.finished_at = self.clock.now();
-                return Ok(ImportOutcome {
-                    summary,
-                    rejections: refused,
-                });
+                return Ok(ImportOutcome { summary, report });
             }
         }
 
@@ -686,19 +669,50 @@ impl<R: RecordStore> IntakeService<R> {
         summary.updated = checkpoint.counts.updated;
         summary.unchanged = checkpoint.counts.unchanged;
         summary.possible_duplicates = checkpoint.counts.possible_duplicates;
-        if checkpoint.counts.rejected > 0 {
+        let report = if checkpoint.counts.rejected > 0 {
             summary.rejected += checkpoint.counts.rejected;
             summary.status = Status::CompletedWithRejections;
-            summary.report_truncated |=
-                checkpoint.counts.rejected > checkpoint.rejections.len() as u64;
-            rejections.extend(checkpoint.rejections.iter().cloned());
-            rejections.sort_by_key(|r| r.row);
-        }
+            self.merge_refusals(&validation, &progress.key).await?
+        } else {
+            validation
+        };
         summary.finished_at = self.clock.now();
-        Ok(ImportOutcome {
-            summary,
-            rejections,
-        })
+        Ok(ImportOutcome { summary, report })
+    }
+
+    /// The validation pass's report with the refusals the commit pass stored, batch by
+    /// batch, merged in by row.
+    async fn merge_refusals(
+        &self,
+        validation: &Report,
+        checkpoint_key: &Key,
+    ) -> Result<Report, IntakeError> {
+        let mut merge = Merge::new(validation).map_err(IntakeError::Report)?;
+        let condition = SortKeyCondition::Prefix(keys::INTAKE_REFUSALS_PREFIX.into());
+        let mut cursor = None;
+        loop {
+            let page = self
+                .records
+                .query(
+                    &checkpoint_key.pk,
+                    &condition,
+                    REFUSALS_PAGE,
+                    false,
+                    cursor.as_deref(),
+                )
+                .await?;
+            for record in &page.records {
+                let refusals: Refusals = from_data(record)?;
+                merge
+                    .add(&refusals.rejections)
+                    .map_err(IntakeError::Report)?;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        merge.finish().map_err(IntakeError::Report)
     }
 
     /// Pass 2: plans and commits the valid rows after the checkpoint, batch by batch; the
@@ -724,7 +738,8 @@ impl<R: RecordStore> IntakeService<R> {
             K::parse_fields,
         );
         let mut batch = Batch::default();
-        let op_limit = MAX_TRANSACTION_OPS - 1;
+        // Room for the checkpoint and the batch's refusals.
+        let op_limit = MAX_TRANSACTION_OPS - 2;
         while let Some(item) = rx.recv().await {
             let (row, value) = match item {
                 Err(ReadError::Rejected(reason)) => return Err(IntakeError::Changed(reason)),
@@ -763,8 +778,8 @@ impl<R: RecordStore> IntakeService<R> {
     }
 
     /// Strict mode's dry run ([`DryRun`]): the commit pass against an in-memory layer over
-    /// the store. The reason, the refused rows (as many as a checkpoint keeps) and their
-    /// number when the stored state refuses any row; `None` when every row would commit.
+    /// the store. The reason, the report of the refused rows and their number when the
+    /// stored state refuses any row; `None` when every row would commit.
     async fn strict_dry_run<K, F, Fut>(
         &self,
         kind: &K,
@@ -772,7 +787,7 @@ impl<R: RecordStore> IntakeService<R> {
         open: &F,
         today: NaiveDate,
         progress: &Progress,
-    ) -> Result<Option<(String, Vec<Rejection>, u64)>, IntakeError>
+    ) -> Result<Option<(String, Report, u64)>, IntakeError>
     where
         K: IntakeKind,
         F: Fn() -> Fut,
@@ -791,18 +806,29 @@ impl<R: RecordStore> IntakeService<R> {
         let mut progress = progress.clone();
         dry.commit_pass(kind, request, open, today, &mut progress)
             .await?;
-        let Progress { checkpoint, .. } = progress;
-        let refused = checkpoint.counts.rejected;
-        Ok((refused > 0).then(|| {
-            (
-                format!(
-                    "strict mode: {refused} row(s) refused by the registry's current state, so \
-                     nothing was committed"
-                ),
-                checkpoint.rejections,
-                refused,
-            )
-        }))
+        let refused = progress.checkpoint.counts.rejected;
+        if refused == 0 {
+            return Ok(None);
+        }
+        // The layer holds the refusals the dry run "committed" (a strict file is small).
+        let mut report = ReportWriter::new().map_err(IntakeError::Report)?;
+        for record in dry
+            .records
+            .layered(&progress.key.pk, keys::INTAKE_REFUSALS_PREFIX)
+        {
+            let refusals: Refusals = from_data(&record)?;
+            for r in &refusals.rejections {
+                report.push(r).map_err(IntakeError::Report)?;
+            }
+        }
+        Ok(Some((
+            format!(
+                "strict mode: {refused} row(s) refused by the registry's current state, so \
+                 nothing was committed"
+            ),
+            report.finish().map_err(IntakeError::Report)?,
+            refused,
+        )))
     }
 
     /// Commits the batch and the advanced checkpoint in one atomic write.
@@ -813,14 +839,22 @@ impl<R: RecordStore> IntakeService<R> {
         let mut next = progress.checkpoint.clone();
         next.last_row = next.last_row.max(batch.last_row);
         next.counts.add(&batch.counts);
-        let room = MAX_CHECKPOINT_REJECTIONS.saturating_sub(next.rejections.len());
-        next.rejections
-            .extend(batch.rejections.iter().take(room).cloned());
+        let mut ops = std::mem::take(&mut batch.ops);
+        if let Some(first_row) = batch.rejections.first().map(|r| r.row) {
+            // A batch's rows are after every earlier batch's, so its first refused row
+            // names its refusals uniquely and in row order.
+            let refusals = Refusals {
+                rejections: std::mem::take(&mut batch.rejections),
+            };
+            ops.push(WriteOp::PutNew(Record::new(
+                keys::intake_refusals(&progress.key, first_row),
+                to_data(&refusals)?,
+            )));
+        }
         let record = Record::new(
             progress.key.clone(),
             serde_json::to_value(&next).map_err(|e| StoreError::Invalid(e.to_string()))?,
         );
-        let mut ops = std::mem::take(&mut batch.ops);
         ops.push(if progress.version == 0 {
             WriteOp::PutNew(record)
         } else {

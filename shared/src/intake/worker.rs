@@ -7,7 +7,7 @@ use crate::inbound::s3::{self, NotAnS3Event, ObjectCreated};
 use crate::intake::service::{
     ImportOutcome, ImportRequest, IntakeError, IntakeService, Summary, import_id,
 };
-use crate::intake::{Format, Kind, strict_from_name};
+use crate::intake::{Format, Kind, Report, strict_from_name};
 use crate::ports::{BlobError, BlobStore, RecordStore, StoreError};
 use bytes::Bytes;
 
@@ -127,26 +127,31 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
         let format = Format::from_name(name);
         let strict = strict_from_name(name);
         let now = chrono::Utc::now();
-        let refuse = |reason: String| ImportOutcome {
-            summary: Summary::rejected_file(
-                &object.key,
-                kind_name,
-                format,
-                strict,
-                reason,
-                now,
-                now,
-            ),
-            rejections: Vec::new(),
+        let refuse = |reason: String| -> Result<ImportOutcome, WorkerError> {
+            Ok(ImportOutcome {
+                summary: Summary::rejected_file(
+                    &object.key,
+                    kind_name,
+                    format,
+                    strict,
+                    reason,
+                    now,
+                    now,
+                ),
+                report: Report::empty().map_err(|e| WorkerError::Import {
+                    key: object.key.clone(),
+                    source: IntakeError::Report(e),
+                })?,
+            })
         };
         let outcome = match (Kind::parse(kind_name), format) {
             (None, _) => refuse(format!(
                 "unknown kind '{kind_name}': files go under inbox/<kind>/, where kind is one of: {}",
                 crate::intake::KIND_NAMES
-            )),
+            ))?,
             (_, None) => refuse(format!(
                 "unsupported file type '{name}': the name must end in .csv, .jsonl or .ndjson"
-            )),
+            ))?,
             (Some(kind), Some(format)) => {
                 let request = ImportRequest {
                     import_id: import_id(&[&object.bucket, &object.key, &meta.etag]),
@@ -175,10 +180,11 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
             }
         };
         let (report_key, summary_key) = result_keys(&object.key);
+        // Streamed from the report's temporary file: a report of any size in bounded memory.
         self.bucket
-            .put(
+            .put_file(
                 &report_key,
-                Bytes::from(outcome.report_jsonl()),
+                outcome.report.path(),
                 Some("application/x-ndjson"),
             )
             .await?;

@@ -65,6 +65,18 @@ pub fn intake_checkpoint(import_id: &str) -> Key {
     Key::new(format!("INTAKE#{import_id}"), "CHECKPOINT")
 }
 
+/// Sort-key prefix of the refusals an import's batches stored with them.
+pub const INTAKE_REFUSALS_PREFIX: &str = "REFUSED#";
+
+/// The refusals of the batch of an import (`checkpoint`: its checkpoint's key) whose first
+/// refused row is `first_row` (zero-padded, so they sort by row).
+pub fn intake_refusals(checkpoint: &Key, first_row: u64) -> Key {
+    Key::new(
+        checkpoint.pk.clone(),
+        format!("{INTAKE_REFUSALS_PREFIX}{first_row:020}"),
+    )
+}
+
 /// Children under one keyed hash of names and birth date (finds re-imports and possible
 /// duplicates; children with a code join it too, so a code-less child matching them is flagged).
 pub fn child_name_index(name_hash: &str) -> Key {
