@@ -415,6 +415,37 @@ async fn json_lines_and_possible_duplicates<R: RecordStore, B: BlobStore>(
     );
 }
 
+/// A file with more refused rows than any in-memory cap (the report used to stop at
+/// 100,000 entries) is reported whole: every refused row, in row order, with the summary's
+/// count; the valid rows among them are committed.
+async fn a_report_lists_every_refused_row_of_a_large_file<R: RecordStore, B: BlobStore>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    const ROWS: u64 = 100_010;
+    let mut file = HEADER.to_owned();
+    for row in 1..=ROWS {
+        if row == 50_000 {
+            file.push_str("32579461005,Anna,Bērziņa,2024-10-01,female,39,0001000\n");
+        } else {
+            file.push_str(",Bad,Sex,2024-01-01,F,,\n");
+        }
+    }
+    let w = worker(records, blobs, bucket, 33);
+    let key = "inbox/children/large.csv";
+    let event = drop_file(w.bucket(), bucket, key, file.as_bytes(), 1).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!((s.rows_read, s.inserted, s.rejected), (ROWS, 1, ROWS - 1));
+    let report = report_of(w.bucket(), key).await;
+    assert_eq!(report.len() as u64, ROWS - 1);
+    let rows: Vec<u64> = report.iter().map(|e| e["row"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = (1..=ROWS).filter(|r| *r != 50_000).collect();
+    assert!(rows == expected, "every refused row once, in row order");
+    assert!(report.iter().all(|e| e["field"] == "sex"));
+    assert!(child_by_code(w.records(), "32579461005").await.is_some());
+}
+
 ravis_tests::on_both_partner_backends!(
     mixed_file_is_imported_with_a_row_report,
     redrops_and_redeliveries_leave_one_import,
@@ -422,4 +453,5 @@ ravis_tests::on_both_partner_backends!(
     strict_mode_commits_nothing_when_a_row_fails,
     files_that_are_not_what_they_claim_are_rejected_whole,
     json_lines_and_possible_duplicates,
+    a_report_lists_every_refused_row_of_a_large_file,
 );

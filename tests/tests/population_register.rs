@@ -398,6 +398,86 @@ async fn a_crash_mid_file_resumes_without_repeating<
     assert_register_state(&records, w.bucket()).await;
 }
 
+/// A register file of `rows` rows: every 100th an unknown event (refused by validation),
+/// every other one the death of a child nobody registered (refused by the stored state).
+fn unknown_codes_file(rows: u64) -> String {
+    let mut s = "event,personal_code,new_personal_code,atvk,date\n".to_owned();
+    for row in 1..=rows {
+        if row % 100 == 0 {
+            s.push_str(&format!("birth,32{row:09},,,2026-05-01\n"));
+        } else {
+            s.push_str(&format!("death,32{row:09},,,2026-05-01\n"));
+        }
+    }
+    s
+}
+
+/// The report lists every refused row once, in row order, however many the stored state
+/// refuses (more than the 1,000 a checkpoint used to keep) and across a crash: the commit
+/// pass's refusals are stored with their batch, so a resumed import neither loses those
+/// found before the crash nor lists them twice.
+async fn every_refused_row_is_reported_once_across_a_crash<
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+>(
+    records: R,
+    blobs: B,
+    bucket: &str,
+) {
+    const ROWS: u64 = 1_250;
+    // Batches of 33 rows: the 20th atomic write (rows 628–660) crashes.
+    let crashing = CrashingStore::new(records.clone(), 20);
+    let w = worker(crashing, blobs, bucket, 33);
+    let key = "inbox/population-register/unknown.csv";
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        key,
+        unknown_codes_file(ROWS).as_bytes(),
+        1,
+    )
+    .await;
+    assert!(
+        w.handle(&event).await.is_err(),
+        "the crash fails the message"
+    );
+    let (_, blobs) = w.into_parts();
+    let w = worker(records.clone(), blobs, bucket, 33);
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(s.status, Status::CompletedWithRejections);
+    assert_eq!((s.rows_read, s.updated, s.rejected), (ROWS, 0, ROWS));
+
+    let report = report_of(w.bucket(), key).await;
+    assert_eq!(report.len() as u64, ROWS, "one entry per refused row");
+    for (entry, row) in report.iter().zip(1..=ROWS) {
+        let expected = if row % 100 == 0 {
+            "event"
+        } else {
+            "personal_code"
+        };
+        assert_eq!(
+            (entry["row"].as_u64(), entry["field"].as_str()),
+            (Some(row), Some(expected)),
+            "{entry}"
+        );
+    }
+    assert_eq!(report[0]["reason"], "no child with this personal code");
+
+    // The same file dropped again is the same import: finished, it writes the same report.
+    w.bucket().delete(&result_keys(key).0).await.unwrap();
+    let event = drop_file(
+        w.bucket(),
+        bucket,
+        key,
+        unknown_codes_file(ROWS).as_bytes(),
+        2,
+    )
+    .await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!((s.rows_read, s.updated, s.rejected), (ROWS, 0, ROWS));
+    assert_eq!(report_of(w.bucket(), key).await, report);
+}
+
 async fn without_an_audit_trail_nothing_is_imported<
     R: RecordStore + Clone,
     B: BlobStore + Clone,
@@ -419,5 +499,6 @@ ravis_tests::on_both_partner_backends!(
     a_new_code_must_agree_with_the_birth_date,
     redrops_and_redeliveries_change_nothing_more,
     a_crash_mid_file_resumes_without_repeating,
+    every_refused_row_is_reported_once_across_a_crash,
     without_an_audit_trail_nothing_is_imported,
 );
