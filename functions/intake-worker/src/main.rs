@@ -14,6 +14,9 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
+    // One invocation at a time per execution environment, which keeps /tmp: a report spool
+    // found now was left by an invocation that timed out (its import resumes on redelivery).
+    ravis::intake::report::clear_stale_spools(&std::env::temp_dir());
     let bucket = settings.require_partner_bucket()?.to_owned();
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);

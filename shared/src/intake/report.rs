@@ -11,6 +11,40 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::Path;
 use tempfile::NamedTempFile;
 
+/// Name prefix of the temporary files reports are spooled to.
+pub const SPOOL_PREFIX: &str = "ravis-report-";
+
+/// Removes report spools left in `dir` by a process that ended without dropping them (a
+/// Lambda invocation that timed out keeps its `/tmp` for the next one); the number removed.
+/// Only for a process that is the sole user of `dir`, at its start, as the intake function's
+/// execution environment is.
+pub fn remove_stale_spools(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let is_spool = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SPOOL_PREFIX);
+        if is_spool && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// [`remove_stale_spools`], logged: what was removed, or why nothing could be.
+pub fn clear_stale_spools(dir: &Path) {
+    match remove_stale_spools(dir) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed report spools of an earlier run"),
+        Err(error) => {
+            tracing::warn!(%error, dir = %dir.display(), "could not clear old report spools")
+        }
+    }
+}
+
 /// A finished report: a temporary file of JSON Lines, deleted when dropped.
 #[derive(Debug)]
 pub struct Report {
@@ -56,7 +90,13 @@ impl ReportWriter {
     /// A new, empty report file in the system's temporary directory.
     pub(crate) fn new() -> io::Result<Self> {
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 16, NamedTempFile::new()?),
+            out: BufWriter::with_capacity(
+                1 << 16,
+                tempfile::Builder::new()
+                    .prefix(SPOOL_PREFIX)
+                    .suffix(".jsonl")
+                    .tempfile()?,
+            ),
             entries: 0,
             last_row: 0,
         })
@@ -199,6 +239,30 @@ mod tests {
                 .expect("read")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn stale_spools_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("dir");
+        for name in [
+            "ravis-report-a1.jsonl",
+            "ravis-report-b2.jsonl",
+            "other.jsonl",
+        ] {
+            std::fs::write(dir.path().join(name), b"{}").expect("write");
+        }
+        std::fs::create_dir(dir.path().join("ravis-report-dir")).expect("mkdir");
+        assert_eq!(remove_stale_spools(dir.path()).expect("remove"), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other.jsonl", "ravis-report-dir"]);
+        // A new report's file carries the prefix, so a later start finds it.
+        let report = Report::empty().expect("empty");
+        let name = report.path().file_name().expect("name").to_string_lossy();
+        assert!(name.starts_with(SPOOL_PREFIX), "{name}");
     }
 
     #[test]
