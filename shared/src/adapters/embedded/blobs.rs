@@ -371,7 +371,7 @@ impl DirBlobStore {
     async fn put_body(
         &self,
         key: &str,
-        body: OwnedBody,
+        body: Body,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
@@ -385,10 +385,6 @@ impl DirBlobStore {
             .collect();
         let meta = self
             .with_files(move |shared| {
-                let body = match &body {
-                    OwnedBody::Bytes(bytes) => Body::Bytes(bytes),
-                    OwnedBody::File(path) => Body::File(path),
-                };
                 put_blocking(
                     shared,
                     &key_owned,
@@ -470,21 +466,14 @@ fn recover(root: &Path, conn: &mut Connection) -> Result<(), BlobError> {
     Ok(())
 }
 
-/// Writes `body` to a new temporary file in `dir` and makes it durable; returns its hex SHA-256.
-/// What a put stores, as handed to the blocking writer.
-enum OwnedBody {
+/// What a put stores: bytes in memory, or a local file streamed in.
+enum Body {
     Bytes(Bytes),
     File(PathBuf),
 }
 
-/// What a put stores: bytes in memory, or a local file streamed in.
-enum Body<'a> {
-    Bytes(&'a [u8]),
-    File(&'a Path),
-}
-
 /// Writes the body to `tmp` and syncs it; its SHA-256 (the ETag) and size.
-fn write_durably(tmp: &Path, body: &Body<'_>) -> io::Result<(String, u64)> {
+fn write_durably(tmp: &Path, body: &Body) -> io::Result<(String, u64)> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -521,7 +510,7 @@ fn write_durably(tmp: &Path, body: &Body<'_>) -> io::Result<(String, u64)> {
 fn put_blocking(
     shared: &Shared,
     key: &str,
-    body: &Body<'_>,
+    body: &Body,
     content_type: Option<&str>,
     configurations: &[String],
 ) -> Result<BlobMeta, BlobError> {
@@ -666,8 +655,7 @@ impl BlobStore for DirBlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
-        self.put_body(key, OwnedBody::Bytes(body), content_type)
-            .await
+        self.put_body(key, Body::Bytes(body), content_type).await
     }
 
     async fn put_file(
@@ -678,7 +666,7 @@ impl BlobStore for DirBlobStore {
     ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
         file_put_size(path)?;
-        self.put_body(key, OwnedBody::File(path.to_owned()), content_type)
+        self.put_body(key, Body::File(path.to_owned()), content_type)
             .await
     }
 
