@@ -1,13 +1,26 @@
 //! Partner-file intake test support shared by the intake suites: dropping a file into a
-//! partner bucket (with the S3 event it causes) and a record store that crashes mid-file.
+//! partner bucket (with the S3 event it causes), reading the row report back, and a record
+//! store that crashes mid-file.
 
 use ravis::adapters::embedded::object_events::s3_event_key;
+use ravis::intake::worker::result_keys;
 use ravis::ports::{
     BlobStore, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The row report the worker wrote for the partner file `key`: one JSON object per entry.
+pub async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<Value> {
+    let (report_key, _) = result_keys(key);
+    let bytes = blobs.get(&report_key).await.expect("the report");
+    std::str::from_utf8(&bytes)
+        .expect("a UTF-8 report")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
 
 /// Puts `body` at `key` in the partner bucket and returns the S3 event notification (as
 /// the intake queue receives it) for that put; `seq` orders events of one key.

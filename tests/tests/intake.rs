@@ -13,7 +13,7 @@ use ravis::intake::{IntakeService, IntakeWorker, Summary};
 use ravis::ports::{BlobStore, RandomIds, RecordStore, SystemClock};
 use ravis::services::children::CODE_INDEX_DOMAIN;
 use ravis::services::keys;
-use ravis_tests::intake::{CrashingStore, drop_file};
+use ravis_tests::intake::{CrashingStore, drop_file, report_of};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -57,16 +57,6 @@ fn worker<R: RecordStore, B: BlobStore>(
 async fn summary_of<B: BlobStore>(blobs: &B, key: &str) -> Summary {
     let (_, summary_key) = result_keys(key);
     serde_json::from_slice(&blobs.get(&summary_key).await.unwrap()).unwrap()
-}
-
-async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<Value> {
-    let (report_key, _) = result_keys(key);
-    let bytes = blobs.get(&report_key).await.unwrap();
-    String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 async fn child_by_code<R: RecordStore>(records: &R, code: &str) -> Option<(Child, u64)> {

@@ -16,7 +16,7 @@ use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
 use ravis::services::keys;
-use ravis_tests::intake::{CrashingStore, audited_worker, drop_file};
+use ravis_tests::intake::{CrashingStore, audited_worker, drop_file, report_of};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -75,16 +75,6 @@ fn worker<R: RecordStore + Clone, B: BlobStore + Clone>(
         IDENTITY_KEY,
         PSEUDONYM_KEY,
     )
-}
-
-async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<Value> {
-    let (report_key, _) = result_keys(key);
-    let bytes = blobs.get(&report_key).await.unwrap();
-    String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The stored record of the child a code's index entry points at.

@@ -10,7 +10,7 @@
 use ravis::domain::registry::{Profession, RegistryStatus, Specialist};
 use ravis::domain::{ChildId, KeyedHasher, Role, ScreeningId, SpecialistId};
 use ravis::intake::service::Status;
-use ravis::intake::worker::{PARTNER_ORGANISATION, result_keys};
+use ravis::intake::worker::PARTNER_ORGANISATION;
 use ravis::intake::{IntakeService, IntakeWorker, Summary};
 use ravis::ports::{
     BlobStore, Clock, RandomIds, Record, RecordStore, SortKeyCondition, SystemClock,
@@ -83,13 +83,10 @@ async fn import<R: RecordStore, B: BlobStore>(
 }
 
 async fn report_of<B: BlobStore>(blobs: &B, key: &str) -> Vec<(u64, String, String)> {
-    let (report_key, _) = result_keys(key);
-    let bytes = blobs.get(&report_key).await.unwrap();
-    String::from_utf8(bytes.to_vec())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
+    ravis_tests::intake::report_of(blobs, key)
+        .await
+        .iter()
+        .map(|v| {
             (
                 v["row"].as_u64().unwrap(),
                 v["field"].as_str().unwrap().to_owned(),

@@ -647,7 +647,7 @@ impl<R: RecordStore> IntakeService<R> {
                     0,
                 ))
             } else {
-                self.strict_dry_run(&kind, request, &open, today, &progress)
+                self.strict_dry_run(&kind, request, &open, today, &progress, &validation)
                     .await?
             };
             if let Some((reason, report, count)) = refusal {
@@ -702,10 +702,7 @@ impl<R: RecordStore> IntakeService<R> {
                 )
                 .await?;
             for record in &page.records {
-                let refusals: Refusals = from_data(record)?;
-                merge
-                    .add(&refusals.rejections)
-                    .map_err(IntakeError::Report)?;
+                add_refusals(&mut merge, record)?;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -787,6 +784,7 @@ impl<R: RecordStore> IntakeService<R> {
         open: &F,
         today: NaiveDate,
         progress: &Progress,
+        validation: &Report,
     ) -> Result<Option<(String, Report, u64)>, IntakeError>
     where
         K: IntakeKind,
@@ -811,22 +809,19 @@ impl<R: RecordStore> IntakeService<R> {
             return Ok(None);
         }
         // The layer holds the refusals the dry run "committed" (a strict file is small).
-        let mut report = ReportWriter::new().map_err(IntakeError::Report)?;
+        let mut merge = Merge::new(validation).map_err(IntakeError::Report)?;
         for record in dry
             .records
             .layered(&progress.key.pk, keys::INTAKE_REFUSALS_PREFIX)
         {
-            let refusals: Refusals = from_data(&record)?;
-            for r in &refusals.rejections {
-                report.push(r).map_err(IntakeError::Report)?;
-            }
+            add_refusals(&mut merge, &record)?;
         }
         Ok(Some((
             format!(
                 "strict mode: {refused} row(s) refused by the registry's current state, so \
                  nothing was committed"
             ),
-            report.finish().map_err(IntakeError::Report)?,
+            merge.finish().map_err(IntakeError::Report)?,
             refused,
         )))
     }
@@ -875,6 +870,12 @@ impl<R: RecordStore> IntakeService<R> {
         }
         Ok(())
     }
+}
+
+/// Merges the refusals one committed batch stored into a report.
+fn add_refusals(merge: &mut Merge, record: &Record) -> Result<(), IntakeError> {
+    let refusals: Refusals = from_data(record)?;
+    merge.add(&refusals.rejections).map_err(IntakeError::Report)
 }
 
 /// Reads and validates rows on a blocking thread; a bounded channel keeps memory bounded.

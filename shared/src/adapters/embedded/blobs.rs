@@ -375,6 +375,9 @@ impl DirBlobStore {
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
+        if let Body::File(path) = &body {
+            file_put_size(path)?;
+        }
         let key_owned = key.to_owned();
         let content_type = content_type.map(str::to_owned);
         let configs = self.event_configs();
@@ -664,8 +667,6 @@ impl BlobStore for DirBlobStore {
         path: &Path,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
-        validate_key(key)?;
-        file_put_size(path)?;
         self.put_body(key, Body::File(path.to_owned()), content_type)
             .await
     }
