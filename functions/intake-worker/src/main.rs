@@ -1,7 +1,7 @@
 //! Lambda `intake-worker`: SQS-triggered by partner-bucket events; imports the files, writes
 //! their reports under `results/`, reports batch item failures.
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore};
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::lambda::serve_sqs;
 use ravis::intake::{IntakeService, IntakeWorker};
@@ -18,6 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // found now was left by an invocation that timed out (its import resumes on redelivery).
     ravis::intake::report::clear_stale_spools(&std::env::temp_dir());
     let bucket = settings.require_partner_bucket()?.to_owned();
+    let (queue_url, dlq_url) = settings.require_intake_queues()?;
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
@@ -40,10 +41,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             settings.require_audit_archive_bucket()?,
         )))),
     );
-    serve_sqs(IntakeWorker::new(
-        intake,
-        S3BlobStore::new(aws.s3, &bucket),
-        bucket,
-    ))
+    // A message that is not an S3 notification goes to the intake DLQ at once.
+    let queue = SqsQueue::new(aws.sqs, queue_url, Some(dlq_url.to_owned()));
+    serve_sqs(
+        IntakeWorker::new(intake, S3BlobStore::new(aws.s3, &bucket), bucket),
+        queue,
+    )
     .await
 }

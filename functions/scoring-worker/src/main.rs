@@ -1,6 +1,6 @@
 //! Lambda `scoring-worker`: SQS-triggered; scores submissions, reports batch item failures.
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore};
+use ravis::adapters::aws::{AwsClients, DynamoRecordStore, SqsQueue};
 use ravis::config::Settings;
 use ravis::inbound::lambda::serve_sqs;
 use ravis::ports::{RandomIds, SystemClock};
@@ -14,11 +14,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = AwsClients::for_settings(&settings).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let engine = Arc::new(Engine::builtin()?);
-    serve_sqs(ScoringWorker::new(
-        records,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        engine,
-    ))
-    .await
+    // A message that is not a scoring message goes to the scoring DLQ at once.
+    let queue = SqsQueue::new(
+        aws.sqs,
+        settings.require_scoring_queue()?,
+        Some(settings.require_scoring_dlq()?.to_owned()),
+    );
+    let worker = ScoringWorker::new(records, Arc::new(SystemClock), Arc::new(RandomIds), engine);
+    serve_sqs(worker, queue).await
 }
