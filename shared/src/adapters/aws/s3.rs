@@ -19,7 +19,7 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use std::path::Path;
 
 /// User metadata marking an object stored without a content type: the SDK then sends
@@ -71,7 +71,7 @@ impl S3BlobStore {
     /// object's metadata, or `None` when `if_absent` and the key was taken (412).
     ///
     /// The metadata is what the put already knows: S3's ETag from the answer, the size sent,
-    /// and this machine's clock for the modification time. No HEAD reads it back: that would
+    /// and this machine's clock for the modification time (S3 does not return its own). No HEAD reads it back: that would
     /// be a second request per put and need `s3:GetObject` on every prefix a function writes.
     async fn put_object(
         &self,
@@ -109,7 +109,8 @@ impl S3BlobStore {
             key: key.to_owned(),
             size,
             etag: strip_quotes(output.e_tag().unwrap_or_default()),
-            last_modified: Utc::now(),
+            // Whole seconds, as S3 keeps (and HEAD reports) modification times.
+            last_modified: Utc::now().trunc_subsecs(0),
             content_type: content_type.map(str::to_owned),
         }))
     }
