@@ -141,6 +141,17 @@ def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
     assert state["audit_entries"] >= 5
 
 
+def test_an_audited_read_makes_one_s3_request_for_its_archive_entry(stack, tokens):
+    key = next(k for k, f in stack.keys.items() if f == CHILDREN)
+    before = len(iam.read_calls(stack.call_log))
+    status, _, _ = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
+    assert status == 200
+    calls = [c for c in iam.read_calls(stack.call_log)[before:] if c["access_key"] == key]
+    s3 = [c for c in calls if c["service"] == "s3"]
+    assert [(c["method"], c.get("if-none-match"), c["status"]) for c in s3] == [("PUT", "*", 200)], s3
+    assert s3[0]["key"].startswith("audit/")
+
+
 def test_registry_listings_read_the_index(stack, tokens):
     # Anna and the child registered without a code below share no names; the listing is
     # read from the table's index (gsi1) whatever it holds.
