@@ -3,12 +3,15 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test fmt-check clippy test-rust test-deploy lint-infra serve bench fmt
+.PHONY: test test-fast fmt-check clippy test-rust test-deploy lint-infra package coldstart serve bench fmt
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
 ## function with its IAM policy check, and the SAM template linters.
 test: fmt-check clippy test-rust test-deploy lint-infra
+
+## The quick loop while developing: formatting, clippy and the Rust tests only.
+test-fast: fmt-check clippy test-rust
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -32,6 +35,16 @@ test-deploy:
 
 lint-infra:
 	bash scripts/lint-infra.sh
+
+## The deployment artefacts as `sam build` makes them (cargo-lambda + Zig from PyPI), each
+## checked to be an ELF of the architecture that answers an invocation (x86_64 here: these
+## machines cannot link for arm64; ARCH=arm64 on one that can).
+package:
+	bash scripts/package.sh $(or $(ARCH),x86_64)
+
+## Cold start of every function vs a hello-world lambda_runtime binary (docs/BENCHMARKS.md).
+coldstart:
+	bash scripts/coldstart-bench.sh
 
 ## Runs the whole system locally on the embedded backend.
 serve:

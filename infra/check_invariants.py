@@ -194,6 +194,14 @@ def main(path: str, samconfig: str) -> int:
     def of_type(kind: str) -> dict:
         return {k: v for k, v in resources.items() if v.get("Type") == kind}
 
+    # Deployments run on arm64; x86_64 only where a build machine cannot link for arm64.
+    architecture = template.get("Parameters", {}).get("Architecture", {})
+    f.check(
+        architecture.get("Default") == "arm64"
+        and sorted(architecture.get("AllowedValues", [])) == ["arm64", "x86_64"],
+        "parameter Architecture must default to arm64 and allow only arm64 and x86_64",
+    )
+
     functions = of_type("AWS::Serverless::Function")
     f.check(
         set(functions) == set(FUNCTIONS),
@@ -219,7 +227,10 @@ def main(path: str, samconfig: str) -> int:
         f.check(meta.get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod is not rust-cargolambda")
         f.check(binary == spec["binary"], f"{name}: Binary is {binary!r}, expected {spec['binary']!r}")
         f.check(prop("Runtime") == "provided.al2023", f"{name}: Runtime is not provided.al2023")
-        f.check(prop("Architectures") == ["arm64"], f"{name}: Architectures is not [arm64]")
+        f.check(
+            prop("Architectures") == [{"Ref": "Architecture"}],
+            f"{name}: Architectures is not [!Ref Architecture]",
+        )
         f.check(prop("Handler") == "bootstrap", f"{name}: Handler is not bootstrap")
         f.check(prop("Tracing") == "Active", f"{name}: Tracing is not Active")
 

@@ -16,4 +16,4 @@ bash scripts/moto.sh install
 $CARGO build --workspace --all-features --bins --quiet
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | .venv-moto/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export RAVIS_BIN_DIR="$TARGET_DIR/debug"
-exec .venv-moto/bin/python -m pytest tests/deploy -p no:cacheprovider -q -rA "$@"
+exec .venv-moto/bin/python -m pytest tests/deploy/test_deploy.py -p no:cacheprovider -q -rA "$@"

@@ -18,71 +18,15 @@ about time.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from emulated import EmulatedStack  # noqa: E402
-
-
-def events(stack: EmulatedStack) -> dict[str, dict]:
-    """One representative first invocation per function (each touches its AWS services)."""
-    token = stack.tokens.mint(["health_specialist"], "clinic-1")
-    partner = stack.bucket("PartnerBucket")
-    long_ago = "2020-01-01T00:00:00Z"
-    return {
-        # A read of an unknown child: token check, a DynamoDB read, a 404.
-        "ChildrenApiFunction": stack.http_event("GET", f"/children/{uuid.uuid4()}", token),
-        # The catalogue of instruments: token check, the engine's definitions.
-        "ScreeningsApiFunction": stack.http_event("GET", "/catalogue/instruments", token),
-        # A scoring message whose submission was never stored (dropped after one read).
-        "ScoringWorkerFunction": {
-            "Records": [
-                {
-                    "messageId": str(uuid.uuid4()),
-                    "receiptHandle": "r",
-                    "body": json.dumps({"screening_id": str(uuid.uuid4()), "submitted_at": long_ago}),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": stack.stack.arn("ScoringQueue"),
-                    "awsRegion": stack.stack.region,
-                }
-            ]
-        },
-        # A notification for an object that no longer exists: a marker read, a HEAD (404).
-        "IntakeWorkerFunction": {
-            "Records": [
-                {
-                    "messageId": str(uuid.uuid4()),
-                    "receiptHandle": "r",
-                    "body": json.dumps(
-                        {
-                            "Records": [
-                                {
-                                    "eventName": "ObjectCreated:Put",
-                                    "s3": {"bucket": {"name": partner}, "object": {"key": f"inbox/children/{uuid.uuid4()}.csv"}},
-                                }
-                            ]
-                        }
-                    ),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": stack.stack.arn("IntakeQueue"),
-                    "awsRegion": stack.stack.region,
-                }
-            ]
-        },
-    }
+from emulated import EmulatedStack, answered_well, first_invocations  # noqa: E402
 
 
 def measure(stack: EmulatedStack, logical: str, event: dict, bin_dir: Path, binary: Path | None) -> tuple[float, float]:
@@ -97,8 +41,8 @@ def measure(stack: EmulatedStack, logical: str, event: dict, bin_dir: Path, bina
         started = time.monotonic()
         ok, answer = function.invoke(event)
         first = time.monotonic() - started
-        if not ok:
-            raise RuntimeError(f"{logical} failed: {answer}\n{function.log_text()}")
+        if not ok or (binary is None and not answered_well(logical, answer)):
+            raise RuntimeError(f"{logical} answered {answer}\n{function.log_text()}")
         return init, first
     finally:
         function.stop()
@@ -114,7 +58,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ravis-coldstart-") as work:
         stack = EmulatedStack(Path(work), start_functions=False)
         try:
-            cases = events(stack)
+            cases = first_invocations(stack)
             # The baseline runs with the children API's settings (environment, memory).
             rows = [("lambda-hello (baseline)", "ChildrenApiFunction", {"hello": 1}, args.bin_dir / "lambda-hello")]
             rows += [(stack.stack.binary(l), l, e, None) for l, e in cases.items()]

@@ -87,7 +87,7 @@ class EmulatedStack:
     """moto with the template's resources; with `start_functions`, every function running
     under its Runtime API with its SQS triggers."""
 
-    def __init__(self, work: Path, start_functions: bool = True):
+    def __init__(self, work: Path, start_functions: bool = True, fault_rate: float = 0.0, fault_seed: int | None = None):
         self.work = work
         self.call_log = work / "aws-calls.jsonl"
         self.tokens = Tokens()
@@ -110,6 +110,21 @@ class EmulatedStack:
                 if time.monotonic() > deadline or self.moto.poll() is not None:
                     raise RuntimeError("moto's server did not start; see moto.log")
                 time.sleep(0.25)
+        # The functions reach AWS through the fault-injecting proxy when asked (the test's own
+        # calls, like Lambda's SQS trigger, go straight to the emulator).
+        self.function_endpoint = self.endpoint
+        self.proxy = None
+        self.fault_stats = work / "faults.json"
+        if fault_rate:
+            command = [sys.executable, str(ROOT / "scripts" / "fault_proxy.py"), "--upstream", self.endpoint,
+                       "--rate", str(fault_rate), "--stats", str(self.fault_stats)]
+            if fault_seed is not None:
+                command += ["--seed", str(fault_seed)]
+            self.proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.moto_log, text=True)
+            first = self.proxy.stdout.readline().split()
+            if len(first) != 2 or first[0] != "fault-proxy":
+                raise RuntimeError("the fault proxy did not start; see moto.log")
+            self.function_endpoint = first[1]
         session = boto3.session.Session(
             aws_access_key_id=DEPLOYER_KEY, aws_secret_access_key="x", region_name=REGION
         )
@@ -194,6 +209,10 @@ class EmulatedStack:
                 NotificationConfiguration={"QueueConfigurations": queue_configurations},
             )
 
+    def faults(self) -> dict:
+        """What the fault proxy did so far: requests, forwarded, and each kind of fault."""
+        return json.loads(self.fault_stats.read_text()) if self.fault_stats.exists() else {}
+
     def queue_url(self, logical: str) -> str:
         return self.stack.physical[logical]
 
@@ -220,7 +239,7 @@ class EmulatedStack:
             memory=int(s.function_setting(logical, "MemorySize")),
             timeout=float(s.function_setting(logical, "Timeout")),
             access_key=key,
-            endpoint=self.endpoint,
+            endpoint=self.function_endpoint,
             work_dir=self.work,
         )
 
@@ -301,6 +320,9 @@ class EmulatedStack:
             trigger.stop()
         for function in self.functions.values():
             function.stop()
+        if self.proxy is not None:
+            self.proxy.terminate()
+            self.proxy.wait(timeout=10)
         self.moto.terminate()
         try:
             self.moto.wait(timeout=10)
@@ -308,3 +330,66 @@ class EmulatedStack:
             self.moto.kill()
         self.moto_log.close()
 
+
+def first_invocations(stack: EmulatedStack) -> dict[str, dict]:
+    """One representative invocation per function of the template, each touching the function's
+    AWS services, and what its answer must hold (see `answered_well`)."""
+    token = stack.tokens.mint(["health_specialist"], "clinic-1")
+    partner = stack.bucket("PartnerBucket")
+    long_ago = "2020-01-01T00:00:00Z"
+    return {
+        # A read of an unknown child: token check, a DynamoDB read, a 404.
+        "ChildrenApiFunction": stack.http_event("GET", f"/children/{uuid.uuid4()}", token),
+        # The catalogue of instruments: token check, the engine's definitions.
+        "ScreeningsApiFunction": stack.http_event("GET", "/catalogue/instruments", token),
+        # A scoring message whose submission was never stored (dropped after one read).
+        "ScoringWorkerFunction": {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "r",
+                    "body": json.dumps({"screening_id": str(uuid.uuid4()), "submitted_at": long_ago}),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": stack.stack.arn("ScoringQueue"),
+                    "awsRegion": stack.stack.region,
+                }
+            ]
+        },
+        # A notification for an object that no longer exists: a marker read, a HEAD (404).
+        "IntakeWorkerFunction": {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "r",
+                    "body": json.dumps(
+                        {
+                            "Records": [
+                                {
+                                    "eventName": "ObjectCreated:Put",
+                                    "s3": {"bucket": {"name": partner}, "object": {"key": f"inbox/children/{uuid.uuid4()}.csv"}},
+                                }
+                            ]
+                        }
+                    ),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": stack.stack.arn("IntakeQueue"),
+                    "awsRegion": stack.stack.region,
+                }
+            ]
+        },
+    }
+
+
+def answered_well(logical: str, answer) -> bool:
+    """Whether a function's answer to its `first_invocations` event is the expected one."""
+    if logical == "ChildrenApiFunction":
+        return answer.get("statusCode") == 404
+    if logical == "ScreeningsApiFunction":
+        return answer.get("statusCode") == 200
+    return isinstance(answer, dict) and not answer.get("batchItemFailures")

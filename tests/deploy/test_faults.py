@@ -1,0 +1,113 @@
+"""AWS faults, end to end: the functions reach the emulated AWS services through
+scripts/fault_proxy.py, which injects throttling, 5xx answers, dropped connections and slow
+answers into 10 % of their requests. 1,000 screenings are submitted and each is scored
+exactly once, and a partner file is imported whole: nothing lost, nothing duplicated.
+The SDK's retries (shared/src/adapters/aws/mod.rs, `retry_config`) absorb the faults.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from emulated import EmulatedStack  # noqa: E402
+
+SCREENINGS = 1000
+PARTNER_ROWS = 400
+FAULT_RATE = float(os.environ.get("FAULT_RATE", "0.1"))
+DEADLINE_SECONDS = 300  # every wait below ends by itself
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    stack = EmulatedStack(tmp_path_factory.mktemp("faults"), fault_rate=FAULT_RATE, fault_seed=20261206)
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+def _until(what, probe, stack, seconds=DEADLINE_SECONDS):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    logs = "\n".join(f"--- {f.logical}\n{f.log_text()}" for f in stack.functions.values())
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def _queue_drained(stack, logical):
+    attributes = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url(logical), AttributeNames=["All"])["Attributes"]
+    return attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_thousand_screenings_are_each_scored_once_through_faults(faulty):
+    token = faulty.tokens.mint(["health_specialist"], "clinic-1")
+    child = {"given_name": "Līga", "family_name": "Kalna", "birth_date": "2024-06-01", "sex": "female"}
+    status, _, body = faulty.http("ChildrenApiFunction", "POST", "/children", token, child, headers={"Idempotency-Key": "faults-child"})
+    assert status == 201, body
+    child_id = body["id"]
+    today = datetime.date.today().isoformat()
+    locations = []
+    client_retries = 0
+    for n in range(SCREENINGS):
+        submission = {
+            "child_id": child_id,
+            "instrument": "mchat-r",
+            "administered_on": today,
+            "answers": {str(i): (i + n) % 2 for i in range(1, 21)},
+        }
+        key = {"Idempotency-Key": f"faults-{n}"}
+        for _attempt in range(3):
+            status, headers, body = faulty.http("ScreeningsApiFunction", "POST", "/screenings", token, submission, headers=key)
+            if status != 503:
+                break
+            # The SDK gave up (six faults in a row): a client retries with the same key.
+            client_retries += 1
+        assert status == 202, body
+        locations.append(headers["location"])
+    assert len(set(locations)) == SCREENINGS
+
+    _until("the scoring queue to drain", lambda: _queue_drained(faulty, "ScoringQueue"), faulty)
+    dead = faulty.sqs.get_queue_attributes(QueueUrl=faulty.queue_url("ScoringDLQ"), AttributeNames=["ApproximateNumberOfMessages"])
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    not_scored = []
+    for location in locations:
+        status, _, body = faulty.http("ScreeningsApiFunction", "GET", location, token)
+        assert status == 200, body
+        if body["status"] != "scored" or len(body["results"]) != 1:
+            not_scored.append((location, body["status"], len(body.get("results", []))))
+    assert not not_scored, not_scored[:10]
+    faults = faulty.faults()
+    print(f"\nfaults injected so far: {faults}; client retries: {client_retries}")
+    assert all(faults.get(kind, 0) > 0 for kind in ("throttle", "error", "reset", "slow")), faults
+    assert client_retries <= 2, "the SDK's retries should absorb nearly every fault"
+
+
+def test_a_partner_file_is_imported_whole_through_faults(faulty):
+    rows = ["given_name;family_name;birth_date;sex"]
+    rows += [f"Bērns{n};Faults{n};2023-{1 + n % 12:02d}-{1 + n % 28:02d};{'female' if n % 2 else 'male'}" for n in range(PARTNER_ROWS)]
+    bucket = faulty.bucket("PartnerBucket")
+    faulty.s3.put_object(Bucket=bucket, Key="inbox/children/faults.csv", Body="\n".join(rows).encode())
+
+    def summary():
+        try:
+            return faulty.s3.get_object(Bucket=bucket, Key="results/children/faults.csv.summary.json")["Body"].read()
+        except faulty.s3.exceptions.NoSuchKey:
+            return None
+
+    result = json.loads(_until("the partner file's summary", summary, faulty))
+    assert (result["status"], result["rows_read"], result["inserted"], result["rejected"]) == ("completed", PARTNER_ROWS, PARTNER_ROWS, 0), result
+    _until("the intake queue to drain", lambda: _queue_drained(faulty, "IntakeQueue"), faulty)
+    dead = faulty.sqs.get_queue_attributes(QueueUrl=faulty.queue_url("IntakeDLQ"), AttributeNames=["ApproximateNumberOfMessages"])
+    assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
