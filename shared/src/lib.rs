@@ -4,6 +4,8 @@
 //! - `domain/`   — types that can only exist valid, and pure rules;
 //! - `ports/`    — one small trait per capability (records, blobs, queue, clock, ids);
 //! - `scoring/`  — screening instruments as data and the scoring engine (pure);
+//! - `store/`    — the one place that knows the table layout: keys, record codec, identity
+//!   indexes, shared lookups;
 //! - `services/` — use cases, generic over ports;
 //! - `adapters/` — `aws` (DynamoDB, S3, SQS) and `embedded` (SQLite, local directory);
 //! - `inbound/`  — HTTP, SQS and S3 event plumbing written once;
@@ -19,4 +21,5 @@ pub mod intake;
 pub mod ports;
 pub mod scoring;
 pub mod services;
+pub mod store;
 pub mod telemetry;

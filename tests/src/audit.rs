@@ -18,9 +18,9 @@ use ravis::services::audit::{
     AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditOutcome, AuditTrail, ChainBreak,
 };
 use ravis::services::children::ChildrenService;
-use ravis::services::keys;
 use ravis::services::registry_service::RegistryService;
 use ravis::services::screenings::ScreeningsService;
+use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -468,7 +468,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // PUT /children/{id}: one entry for the change.
     let version = records
-        .get(&ravis::services::keys::child(child))
+        .get(&ravis::store::keys::child(child))
         .await
         .expect("read")
         .expect("child")

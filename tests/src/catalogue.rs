@@ -15,8 +15,8 @@ use ravis::ports::{
 use ravis::scoring::Engine;
 use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::{CatalogueService, active_entry, entry, seed_catalogue};
-use ravis::services::keys;
 use ravis::services::screenings::ScreeningsService;
+use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;

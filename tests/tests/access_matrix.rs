@@ -956,10 +956,10 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .parse()
         .unwrap();
     let registry_keys = [
-        ravis::services::keys::organisation("org"),
-        ravis::services::keys::specialist(specialist.parse().unwrap()),
-        ravis::services::keys::episode(episode.parse().unwrap()),
-        ravis::services::keys::representative(representative.parse().unwrap()),
+        ravis::store::keys::organisation("org"),
+        ravis::store::keys::specialist(specialist.parse().unwrap()),
+        ravis::store::keys::episode(episode.parse().unwrap()),
+        ravis::store::keys::representative(representative.parse().unwrap()),
     ];
 
     let mut failures = Vec::new();
@@ -1032,7 +1032,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         // merged into the child (un-merge), whatever the previous case did.
         if matches!(spec.route, Route::MergeChild | Route::UnmergeChild) {
             let merged =
-                ravis::ports::RecordStore::get(&records, &ravis::services::keys::merge(duplicate))
+                ravis::ports::RecordStore::get(&records, &ravis::store::keys::merge(duplicate))
                     .await
                     .unwrap()
                     .is_some();
@@ -1047,14 +1047,12 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                     .await
                     .unwrap();
             } else if spec.route == Route::UnmergeChild && !merged {
-                let version = ravis::ports::RecordStore::get(
-                    &records,
-                    &ravis::services::keys::child(survivor),
-                )
-                .await
-                .unwrap()
-                .unwrap()
-                .version;
+                let version =
+                    ravis::ports::RecordStore::get(&records, &ravis::store::keys::child(survivor))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .version;
                 children
                     .merge(&admin, "set-up", survivor, version, body)
                     .await
@@ -1064,9 +1062,9 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         let want = expected(spec.route, role, scope, org, glass);
         // If-Match carries the current version of the record the route changes.
         let key = match spec.route {
-            Route::UpdateCatalogueEntry => ravis::services::keys::catalogue_entry("kiva"),
+            Route::UpdateCatalogueEntry => ravis::store::keys::catalogue_entry("kiva"),
             Route::RetireCatalogueEntry => {
-                ravis::services::keys::catalogue_entry("preschool-psychologists")
+                ravis::store::keys::catalogue_entry("preschool-psychologists")
             }
             _ => ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD"),
         };

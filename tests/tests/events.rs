@@ -215,7 +215,8 @@ fn the_s3_samples_name_a_url_decoded_inbox_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_intake_sample_runs_through_the_intake_worker() {
-    use ravis::intake::{IntakeService, IntakeWorker};
+    use ravis::inbound::intake_worker::IntakeWorker;
+    use ravis::intake::IntakeService;
     use ravis::ports::BlobStore;
     let dir = tempfile::tempdir().unwrap();
     let backend = EmbeddedBackend::open(dir.path()).unwrap();

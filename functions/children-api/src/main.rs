@@ -18,7 +18,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings::from_env()?;
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
-    let aws = AwsClients::for_settings(&settings).await;
+    let aws = AwsClients::for_endpoint(settings.aws_endpoint_url.as_deref()).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let clock = Arc::new(SystemClock);
     let audit = AuditTrail::new(

@@ -3,8 +3,9 @@
 
 use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore};
 use ravis::config::Settings;
+use ravis::inbound::intake_worker::IntakeWorker;
 use ravis::inbound::lambda::serve_sqs;
-use ravis::intake::{IntakeService, IntakeWorker};
+use ravis::intake::IntakeService;
 use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::AuditArchive;
@@ -18,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // found now was left by an invocation that timed out (its import resumes on redelivery).
     ravis::intake::report::clear_stale_spools(&std::env::temp_dir());
     let bucket = settings.require_partner_bucket()?.to_owned();
-    let aws = AwsClients::for_settings(&settings).await;
+    let aws = AwsClients::for_endpoint(settings.aws_endpoint_url.as_deref()).await;
     let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
     let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
     let intake = IntakeService::new(

@@ -1,6 +1,7 @@
 //! Domain types and pure rules.
 
 pub mod atvk;
+pub mod break_glass;
 pub mod catalogue;
 pub mod catalogue_entry;
 pub mod child;

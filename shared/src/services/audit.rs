@@ -16,12 +16,15 @@
 
 use crate::domain::{ChildId, Principal, Pseudonym, Pseudonymizer, Role};
 use crate::ports::{Clock, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
-use crate::services::{Reply, ServiceError, keys, require_role};
+use crate::services::{Reply, ServiceError, require_role};
+use crate::store::keys;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// `prev_hash` of the first entry of a chain.
@@ -222,6 +225,25 @@ pub struct Verification {
     pub breaks: Vec<ChainBreak>,
 }
 
+/// A boxed future of an archive operation.
+pub type ArchiveFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
+
+/// Where [`AuditTrail`] sends every appended entry, and what it compares its chains with
+/// (object-safe, so the trail's type does not depend on the blob store).
+pub trait ArchiveSink: Send + Sync {
+    /// Archives one entry; an error means the entry is not known to be archived.
+    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()>;
+
+    /// Every difference between a chain's stored entries and its archived copies (see
+    /// [`compare`](crate::services::audit_archive::compare)).
+    fn differences<'a>(
+        &'a self,
+        child: &'a Pseudonym,
+        stored: &'a [AuditEntry],
+        expired_before: u64,
+    ) -> ArchiveFuture<'a, Vec<ChainBreak>>;
+}
+
 /// The audit trail over a record store (a clone appends to the same chains and archive).
 #[derive(Clone)]
 pub struct AuditTrail<R> {
@@ -229,7 +251,7 @@ pub struct AuditTrail<R> {
     pseudonyms: Pseudonymizer,
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
-    archive: Option<Arc<dyn crate::services::audit_archive::ArchiveSink>>,
+    archive: Option<Arc<dyn ArchiveSink>>,
 }
 
 /// Roles that may read the audit trail.
@@ -269,10 +291,7 @@ impl<R: RecordStore> AuditTrail<R> {
 
     /// The same trail, copying every appended entry to a write-once archive right after the
     /// chain write (`services::audit_archive`); an append whose copy fails is an error.
-    pub fn with_archive(
-        mut self,
-        archive: Arc<dyn crate::services::audit_archive::ArchiveSink>,
-    ) -> Self {
+    pub fn with_archive(mut self, archive: Arc<dyn ArchiveSink>) -> Self {
         self.archive = Some(archive);
         self
     }

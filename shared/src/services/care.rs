@@ -16,7 +16,8 @@
 
 use crate::domain::ChildId;
 use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError};
-use crate::services::{ServiceError, keys};
+use crate::services::ServiceError;
+use crate::store::keys;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -14,18 +14,47 @@
 use crate::domain::FieldError;
 use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::catalogue_entry::{
-    CatalogueEntry, EntryInput, EntryKind, EntryStatus, EvidenceLevel, Origin, TARGET_NEEDS,
-    is_valid_id,
+    AgeMonths, CatalogueEntry, EntryInput, EntryKind, EntryStatus, EvidenceLevel, Origin,
+    TARGET_NEEDS, is_valid_id,
 };
 use crate::domain::{Principal, Role};
 use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError};
-use crate::scoring::Engine;
-use crate::services::{Reply, ServiceError, keys, require_role};
+use crate::scoring::{Engine, InstrumentDefinition};
+use crate::services::{Reply, ServiceError, require_role};
+use crate::store::keys;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
+
+/// The seed entry of an instrument the scoring engine scores (its id, name, ages, source).
+pub(crate) fn instrument_entry(def: &InstrumentDefinition, now: DateTime<Utc>) -> CatalogueEntry {
+    CatalogueEntry {
+        id: def.id.clone(),
+        kind: EntryKind::Instrument,
+        name: def.name.clone(),
+        status: EntryStatus::Active,
+        target_age_months: Some(AgeMonths {
+            min: def.age_range.min_months,
+            max: def.age_range.max_months,
+        }),
+        source: Some(def.source.citation.clone()),
+        origin: Origin::Builtin,
+        scoring_definition: Some(def.id.clone()),
+        administered_by: Vec::new(),
+        participants: None,
+        target_needs: Vec::new(),
+        evidence_level: None,
+        capacity_per_year: None,
+        annual_target: None,
+        provider_kind: None,
+        territory: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
 
 /// Roles that may create, update and retire catalogue entries.
 pub const CATALOGUE_EDITORS: &[Role] = &[Role::RegistryAdministrator];
@@ -55,7 +84,7 @@ fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
             engine
                 .instrument_ids()
                 .filter_map(|id| engine.instrument(id))
-                .map(|d| CatalogueEntry::from_instrument(d, epoch)),
+                .map(|d| instrument_entry(d, epoch)),
         );
         Ok(out)
     });
@@ -502,7 +531,7 @@ impl<R: RecordStore> CatalogueService<R> {
                 "an instrument's id is its scoring definition id",
             ));
         }
-        let content = input.validate(&self.engine);
+        let content = input.validate(self.engine.as_ref());
         let content = match content {
             Ok(c) if errors.is_empty() => c,
             Ok(_) => return Err(ServiceError::Validation(errors)),
@@ -571,7 +600,7 @@ impl<R: RecordStore> CatalogueService<R> {
                 "cannot change: an instrument's id is its scoring definition id",
             ));
         }
-        let content = match input.validate(&self.engine) {
+        let content = match input.validate(self.engine.as_ref()) {
             Ok(c) if errors.is_empty() => c,
             Ok(_) => return Err(ServiceError::Validation(errors)),
             Err(mut more) => {

@@ -10,7 +10,6 @@ pub mod care;
 pub mod catalogue;
 pub mod children;
 pub mod idempotency;
-pub mod keys;
 pub mod merge;
 pub mod minimisation;
 pub mod registry;

@@ -29,7 +29,8 @@ use crate::services::registry::{
     ListQuery, Listing, Pager, check_version, concurrent, decode, encode, list_page,
     versioned_reply, view,
 };
-use crate::services::{PERSON_READERS, Reply, ServiceError, access, catalogue, keys, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, access, catalogue, require_role};
+use crate::store::keys;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::{Value, json};
