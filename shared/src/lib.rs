@@ -23,3 +23,6 @@ pub mod scoring;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod layers;
