@@ -18,6 +18,7 @@ use crate::domain::{ChildId, Principal, Pseudonym, Pseudonymizer, Role};
 use crate::ports::{Clock, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
 use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
+use crate::store::query::query_all;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -463,25 +464,12 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 
     async fn all_records(&self, child: &Pseudonym) -> Result<Vec<Record>, ServiceError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .query(
-                    &keys::audit_partition(child),
-                    &SortKeyCondition::Prefix(keys::AUDIT_ENTRY_PREFIX.into()),
-                    MAX_PAGE,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            out.extend(page.records);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
+        Ok(query_all(
+            &self.records,
+            &keys::audit_partition(child),
+            &SortKeyCondition::Prefix(keys::AUDIT_ENTRY_PREFIX.into()),
+        )
+        .await?)
     }
 
     /// Every stored, readable entry of a child's chain in order.

@@ -21,6 +21,7 @@ use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
 pub use crate::store::lookups::{Grant, live_grant};
 use crate::store::lookups::{holder_hash, load_child};
+use crate::store::query::query_all;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -175,29 +176,19 @@ pub async fn report<R: RecordStore>(
     let mut grants = Vec::new();
     let mut day = from.date_naive();
     while day <= to.date_naive() {
-        let mut cursor = None;
-        loop {
-            let page = records
-                .query(
-                    &keys::break_glass_log_partition(day),
-                    &SortKeyCondition::All,
-                    1000,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for r in page.records {
-                let at = r.data["granted_at"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                if at.is_some_and(|at| at >= from && at < to) {
-                    grants.push(r.data);
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        let logged = query_all(
+            records,
+            &keys::break_glass_log_partition(day),
+            &SortKeyCondition::All,
+        )
+        .await?;
+        for r in logged {
+            let at = r.data["granted_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if at.is_some_and(|at| at >= from && at < to) {
+                grants.push(r.data);
             }
         }
         day = match day.succ_opt() {

@@ -22,6 +22,7 @@ use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError};
 use crate::scoring::{Engine, InstrumentDefinition};
 use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
+use crate::store::query::query_all;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -140,24 +141,15 @@ pub async fn seed_catalogue<R: RecordStore>(
     records: &R,
     clock: &dyn Clock,
 ) -> Result<usize, ServiceError> {
-    let mut stored = BTreeSet::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                keys::CATALOGUE_PARTITION,
-                &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
-                crate::ports::records::MAX_PAGE,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        stored.extend(page.records.into_iter().map(|r| r.key.sk));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let stored: BTreeSet<String> = query_all(
+        records,
+        keys::CATALOGUE_PARTITION,
+        &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.key.sk)
+    .collect();
     let now = clock.now();
     let mut created = 0;
     for seed in seeds()? {
@@ -694,27 +686,16 @@ impl<R: RecordStore> CatalogueService<R> {
     ) -> Result<Vec<(CatalogueEntry, u64)>, ServiceError> {
         self.ensure_seeded().await?;
         let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .records
-                .query(
-                    keys::CATALOGUE_PARTITION,
-                    &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
-                    crate::ports::records::MAX_PAGE,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for record in &page.records {
-                let e = entry_of(record)?;
-                if keep(&e) {
-                    out.push((e, record.version));
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        let stored = query_all(
+            &self.records,
+            keys::CATALOGUE_PARTITION,
+            &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+        )
+        .await?;
+        for record in &stored {
+            let e = entry_of(record)?;
+            if keep(&e) {
+                out.push((e, record.version));
             }
         }
         Ok(out)

@@ -17,6 +17,7 @@ use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
 use crate::store::keys;
+use crate::store::query::{query_all, query_index_all};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -423,26 +424,13 @@ pub async fn child_results<R: RecordStore>(
     records: &R,
     child_id: ChildId,
 ) -> Result<Vec<StoredResult>, ServiceError> {
-    let mut results = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query_index(
-                &keys::child_index(child_id),
-                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                1000,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        for record in page.records {
-            results.push(stored_result(&record)?);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(results),
-        }
-    }
+    let stored = query_index_all(
+        records,
+        &keys::child_index(child_id),
+        &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+    )
+    .await?;
+    stored.iter().map(stored_result).collect()
 }
 
 /// The results of a child and of every child merged into it (transitively): what one person
@@ -494,24 +482,15 @@ pub async fn all_results<R: RecordStore>(
     records: &R,
     id: ScreeningId,
 ) -> Result<Vec<Value>, ServiceError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                &keys::screening_partition(id),
-                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                100,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        out.extend(page.records.into_iter().map(|r| r.data));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let mut out: Vec<Value> = query_all(
+        records,
+        &keys::screening_partition(id),
+        &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.data)
+    .collect();
     // By scoring time (parsed: fractional seconds vary in length), then the v7 result id.
     let key = |r: &Value| {
         (

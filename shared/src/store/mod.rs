@@ -6,3 +6,4 @@ pub mod codec;
 pub mod identity;
 pub mod keys;
 pub mod lookups;
+pub mod query;
