@@ -24,7 +24,7 @@ use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::ChildrenService;
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
 use std::net::SocketAddr;

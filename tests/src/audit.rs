@@ -18,7 +18,7 @@ use ravis::services::audit::{
     AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditOutcome, AuditTrail, ChainBreak,
 };
 use ravis::services::children::ChildrenService;
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::screenings::ScreeningsService;
 use ravis::store::keys;
 use serde_json::{Value, json};

@@ -13,7 +13,7 @@ use ravis::inbound::routes::handle;
 use ravis::ports::{Clock, IdGenerator, RandomIds, RecordStore, SystemClock};
 use ravis::services::audit::AuditTrail;
 use ravis::services::children::{ChildrenService, NewChildInput};
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -1027,7 +1027,7 @@ pub async fn episodes<R: RecordStore + Clone>(records: R) {
         .collect();
     assert_eq!(
         keys_seen,
-        ravis::services::registry_service::EPISODE_SUMMARY_FIELDS
+        ravis::services::registry::EPISODE_SUMMARY_FIELDS
             .iter()
             .copied()
             .collect()

@@ -19,7 +19,7 @@ use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::merge::MergeInput;
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_scoped_token;

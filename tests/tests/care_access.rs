@@ -16,7 +16,7 @@ use ravis::services::audit::{AuditEntity, AuditOutcome, AuditTrail};
 use ravis::services::break_glass::BreakGlassInput;
 use ravis::services::care::{self, CareBasis};
 use ravis::services::children::{ChildUpdateInput, ChildrenService, NewChildInput, SearchInput};
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_token;
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@ use ravis::ports::{RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::AuditArchive;
 use ravis::services::children::ChildrenService;
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use std::sync::Arc;
 
 #[tokio::main]

@@ -8,6 +8,7 @@ pub mod child;
 pub mod field_error;
 pub mod identity_hash;
 pub mod ids;
+pub mod new_child;
 pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;

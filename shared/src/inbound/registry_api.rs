@@ -7,7 +7,7 @@ use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::RecordStore;
 use crate::services::Reply;
-use crate::services::registry_service::RegistryService;
+use crate::services::registry::RegistryService;
 
 /// Serves `/organisations`, `/specialists` (with `/certifications`), `/support-episodes`,
 /// `/representatives` and `/children/{id}/representatives`.

@@ -15,7 +15,7 @@ use crate::intake::service::{
 };
 use crate::intake::specialists::stored_specialist;
 use crate::ports::{Record, RecordStore, WriteOp};
-use crate::services::registry_service::{
+use crate::services::registry::{
     NewCertificationInput, check_certification, check_certification_shape,
 };
 use crate::store::keys;

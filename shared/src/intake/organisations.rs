@@ -12,7 +12,7 @@ use crate::intake::service::{
     in_column_order, to_data,
 };
 use crate::ports::{Record, RecordStore, WriteOp};
-use crate::services::registry_service::{check_organisation_fields, parse_kind};
+use crate::services::registry::{check_organisation_fields, parse_kind};
 use crate::store::keys;
 use chrono::NaiveDate;
 

@@ -16,7 +16,7 @@ use crate::intake::service::{
     in_column_order, to_data,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::registry_service::{
+use crate::services::registry::{
     NewSpecialistInput, check_organisations_exist, check_specialist_fields,
 };
 use crate::store::keys;

@@ -19,7 +19,7 @@ use crate::intake::service::{
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
-use crate::services::registry_service::{EpisodeUpdateInput, check_episode_references};
+use crate::services::registry::{EpisodeUpdateInput, check_episode_references};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;

@@ -33,7 +33,7 @@ use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::children::ChildrenService;
 pub use crate::services::children::refuse_merged;
-use crate::services::registry::{ListQuery, Listing, list_page};
+use crate::services::registry::listing::{ListQuery, Listing, list_page};
 use crate::services::{Reply, ServiceError, access, minimisation};
 use crate::store::keys;
 use crate::store::lookups::ids_in;

@@ -13,7 +13,6 @@ pub mod idempotency;
 pub mod merge;
 pub mod minimisation;
 pub mod registry;
-pub mod registry_service;
 pub mod scoring_worker;
 pub mod screenings;
 
