@@ -11,9 +11,11 @@
 //! - `inbound/`  — HTTP, SQS and S3 event plumbing written once;
 //! - `intake/`   — partner file imports (streaming readers, checkpointed upserts, worker);
 //! - `config`    — the only place environment variables are read;
+//! - `app`       — the composition root: builds the service graph once per backend;
 //! - `telemetry` — logging set-up.
 
 pub mod adapters;
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod inbound;
