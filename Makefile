@@ -3,11 +3,12 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test fmt-check clippy test-rust lint-infra serve bench fmt
+.PHONY: test fmt-check clippy test-rust test-deploy lint-infra serve bench fmt
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
-## embedded backend and on the moto emulator, end-to-end), and the SAM template linters.
-test: fmt-check clippy test-rust lint-infra
+## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
+## function with its IAM policy check, and the SAM template linters.
+test: fmt-check clippy test-rust test-deploy lint-infra
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -22,6 +23,12 @@ clippy:
 ## missing) and runs every Rust test with RAVIS_TEST_AWS_ENDPOINT pointing at it.
 test-rust:
 	bash scripts/moto.sh run -- $(CARGO) test --workspace --all-features
+
+## Every function's binary run as Lambda runs it (template environment, Runtime API
+## emulator, own credentials) against moto with its call recorder; every recorded AWS call
+## checked against the function's IAM policy in infra/template.yaml (tests/deploy/).
+test-deploy:
+	bash scripts/deploy-test.sh
 
 lint-infra:
 	bash scripts/lint-infra.sh

@@ -83,7 +83,7 @@ FUNCTIONS = {
     "IntakeWorkerFunction": {
         "binary": "intake-worker",
         "routes": set(),
-        "env": {"RAVIS_PARTNER_BUCKET"},
+        "env": {"RAVIS_PARTNER_BUCKET", "RAVIS_INTAKE_QUEUE_URL", "RAVIS_INTAKE_DLQ_URL"},
     },
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local AWS emulator (moto server) for the AWS adapter tests.
 #
-#   scripts/moto.sh install          create .venv-moto/ with the pinned moto (idempotent)
+#   scripts/moto.sh install          create .venv-moto/ with the pinned moto and pytest (idempotent)
 #   scripts/moto.sh start            start a server on a free loopback port; prints
 #                                    `export RAVIS_TEST_AWS_ENDPOINT=...` (use with eval)
 #   scripts/moto.sh stop             stop the server that `start` started
@@ -12,6 +12,8 @@
 set -euo pipefail
 
 MOTO_VERSION="5.2.5"
+# The deploy-like tests (tests/deploy/) run with pytest in the same virtualenv.
+PYTEST_VERSION="9.0.2"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-moto"
 STAMP="$VENV/.moto-version"
@@ -22,15 +24,17 @@ START_TIMEOUT_SECS=60
 log() { echo "moto.sh: $*" >&2; }
 
 install() {
-  if [[ -x "$VENV/bin/moto_server" && -f "$STAMP" && "$(cat "$STAMP")" == "$MOTO_VERSION" ]]; then
+  local want="moto[server]==$MOTO_VERSION pytest==$PYTEST_VERSION"
+  if [[ -x "$VENV/bin/moto_server" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     return 0
   fi
-  log "installing moto[server]==$MOTO_VERSION into .venv-moto/"
+  log "installing $want into .venv-moto/"
   if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
   fi
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
-  echo "$MOTO_VERSION" >"$STAMP"
+  # shellcheck disable=SC2086 # two pins, split on purpose
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
+  echo "$want" >"$STAMP"
 }
 
 free_port() {

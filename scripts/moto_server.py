@@ -8,14 +8,28 @@ that (audit chain heads, optimistic versions, idempotency records). This launche
 every DynamoDB item and transaction operation of moto's backend in one lock, so the
 emulator keeps those guarantees; everything else (SQS long polls, S3) stays concurrent.
 
+With RAVIS_AWS_CALL_LOG set to a file path, it also records every AWS request it serves,
+one JSON line each: the caller's access key id, the service and region of its signature,
+the operation and what it names (table, index, transaction items, queue, bucket, key,
+prefix), and the status answered. The deploy-like tests give each function its own access
+key and check every recorded call against that function's IAM policy in the template
+(tests/deploy/). Request bodies are not logged, only the names they carry.
+
 Usage: python scripts/moto_server.py [moto_server options], e.g. -H 127.0.0.1 -p 5000.
 """
 
 import functools
+import io
+import json
+import os
+import re
 import sys
 import threading
+import time
+from urllib.parse import parse_qs, unquote
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
 # The operations that read or write items: reads too, so no read sees half a transaction.
@@ -49,6 +63,95 @@ def _serialised(method):
 
 for _name in SERIALISED:
     setattr(DynamoDBBackend, _name, _serialised(getattr(DynamoDBBackend, _name)))
+
+
+# ---------------------------------------------------------------- call recorder
+
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[0-9]{8}/([^/]+)/([^/]+)/aws4_request")
+_LOG_LOCK = threading.Lock()
+
+
+def _json_summary(target, body):
+    """What a JSON-protocol request (DynamoDB, SQS) names, without its data."""
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        return {"unparsed": True}
+    out = {}
+    for field in ("TableName", "IndexName", "QueueUrl", "QueueName"):
+        if field in doc:
+            out[field] = doc[field]
+    if "TransactItems" in doc:
+        items = []
+        for item in doc["TransactItems"]:
+            for kind, spec in item.items():
+                items.append({"kind": kind, "TableName": spec.get("TableName")})
+        out["TransactItems"] = items
+    if "RequestItems" in doc:
+        out["RequestTables"] = sorted(doc["RequestItems"])
+    if "Entries" in doc:
+        out["Entries"] = len(doc["Entries"])
+    return out
+
+
+def _s3_summary(environ):
+    path = unquote(environ.get("PATH_INFO", ""))
+    bucket, _, key = path.lstrip("/").partition("/")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    out = {"bucket": bucket, "key": key or None, "query": sorted(query)}
+    if "prefix" in query:
+        out["prefix"] = query["prefix"][0]
+    for header in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_X_AMZ_COPY_SOURCE"):
+        if header in environ:
+            out[header[5:].lower().replace("_", "-")] = environ[header]
+    return out
+
+
+def _recording(call):
+    @functools.wraps(call)
+    def wrapper(self, environ, start_response):
+        log_path = os.environ.get("RAVIS_AWS_CALL_LOG")
+        if not log_path:
+            return call(self, environ, start_response)
+        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if not match:
+            # Unsigned: moto's own management API, or a presigned URL; not a function's call.
+            return call(self, environ, start_response)
+        access_key, region, service = match.groups()
+        entry = {
+            "time": time.time(),
+            "access_key": access_key,
+            "region": region,
+            "service": service,
+            "method": environ.get("REQUEST_METHOD"),
+        }
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            entry["operation"] = target.rsplit(".", 1)[-1]
+            entry.update(_json_summary(target, body))
+        elif service == "s3":
+            entry.update(_s3_summary(environ))
+        else:
+            entry["query_protocol"] = True
+        status = {}
+
+        def recording_start_response(code, headers, exc_info=None):
+            status["code"] = int(code.split(" ", 1)[0])
+            return start_response(code, headers, exc_info)
+
+        result = call(self, environ, recording_start_response)
+        entry["status"] = status.get("code")
+        with _LOG_LOCK, open(log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        return result
+
+    return wrapper
+
+
+DomainDispatcherApplication.__call__ = _recording(DomainDispatcherApplication.__call__)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -3,7 +3,7 @@
 //! dropped `inbox/children/a.csv` finds `results/children/a.csv.summary.json` next to it.
 
 use bytes::Bytes;
-use ravis::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore};
+use ravis::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
 use std::path::{Path, PathBuf};
 
 /// A blob store that mirrors `results/` objects into a directory.
@@ -71,6 +71,22 @@ impl<B: BlobStore> BlobStore for ResultsMirror<B> {
         let meta = self.inner.put_file(key, path, content_type).await?;
         self.mirror(key, Source::File(path)).await;
         Ok(meta)
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<PutIfAbsent, BlobError> {
+        let outcome = self
+            .inner
+            .put_if_absent(key, body.clone(), content_type)
+            .await?;
+        if matches!(outcome, PutIfAbsent::Created(_)) {
+            self.mirror(key, Source::Bytes(&body)).await;
+        }
+        Ok(outcome)
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

@@ -69,8 +69,12 @@ pub struct Settings {
     pub table_name: String,
     /// The scoring queue's URL (functions that send to or consume it).
     pub scoring_queue_url: Option<String>,
-    /// The scoring dead-letter queue's URL (operators' tools).
+    /// The scoring dead-letter queue's URL (the scoring worker puts poison messages there).
     pub scoring_dlq_url: Option<String>,
+    /// The intake queue's URL (the intake worker's trigger).
+    pub intake_queue_url: Option<String>,
+    /// The intake dead-letter queue's URL (the intake worker puts poison messages there).
+    pub intake_dlq_url: Option<String>,
     /// The partner bucket (intake worker: reads `inbox/`, writes `results/`).
     pub partner_bucket: Option<String>,
     /// Token verification.
@@ -196,6 +200,8 @@ impl Settings {
             table_name: required("RAVIS_TABLE_NAME")?,
             scoring_queue_url: vars.get("RAVIS_SCORING_QUEUE_URL"),
             scoring_dlq_url: vars.get("RAVIS_SCORING_DLQ_URL"),
+            intake_queue_url: vars.get("RAVIS_INTAKE_QUEUE_URL"),
+            intake_dlq_url: vars.get("RAVIS_INTAKE_DLQ_URL"),
             partner_bucket: vars.get("RAVIS_PARTNER_BUCKET"),
             auth: AuthSettings {
                 issuer: required("RAVIS_JWT_ISSUER")?,
@@ -223,6 +229,25 @@ impl Settings {
         self.scoring_queue_url
             .as_deref()
             .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+    }
+
+    /// The scoring dead-letter queue URL, required by the scoring worker.
+    pub fn require_scoring_dlq(&self) -> Result<&str, ConfigError> {
+        self.scoring_dlq_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("RAVIS_SCORING_DLQ_URL"))
+    }
+
+    /// The intake queue and its dead-letter queue URLs, required by the intake worker.
+    pub fn require_intake_queues(&self) -> Result<(&str, &str), ConfigError> {
+        Ok((
+            self.intake_queue_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_INTAKE_QUEUE_URL"))?,
+            self.intake_dlq_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_INTAKE_DLQ_URL"))?,
+        ))
     }
 
     /// The audit archive bucket, required by every function that appends audit entries.

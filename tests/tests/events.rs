@@ -266,3 +266,73 @@ async fn the_intake_sample_runs_through_the_intake_worker() {
             .is_empty()
     );
 }
+
+/// A message on the intake queue that is not an S3 notification can never import: it goes
+/// to the dead-letter queue at once (not retried five times), and counts as handled, so
+/// the trigger deletes it. A good notification in the same batch is unaffected, and a
+/// failure that may pass later is still reported for redelivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_is_not_an_s3_notification_is_dead_lettered_at_once() {
+    use ravis::inbound::intake_worker::IntakeWorker;
+    use ravis::inbound::sqs::handle_event_with_dead_letters;
+    use ravis::intake::IntakeService;
+    use ravis::ports::Queue;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let bucket_name = "partner";
+    let bucket = backend.blobs(bucket_name).unwrap();
+    let queue = backend.queue("intake", QueueOptions::default()).unwrap();
+    let worker = IntakeWorker::new(
+        IntakeService::new(
+            backend.records(),
+            Arc::new(ravis::ports::SystemClock),
+            Arc::new(RandomIds),
+            b"events-test-identity-key-0123456789",
+        ),
+        bucket,
+        bucket_name,
+    );
+    let minimal = |bucket: &str| {
+        format!(
+            r#"{{"Records":[{{"eventName":"ObjectCreated:Put","s3":{{"bucket":{{"name":"{bucket}"}},"object":{{"key":"inbox/children/gone.csv"}}}}}}]}}"#
+        )
+    };
+    let mut event = SqsEvent::default();
+    for (id, body) in [
+        ("garbage", "this is not an S3 event".to_owned()),
+        ("other-bucket", minimal("someone-elses-bucket")),
+        ("minimal", minimal(bucket_name)),
+    ] {
+        let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body);
+        event.records.push(m);
+    }
+    let response = handle_event_with_dead_letters(&worker, &queue, event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let mut dead: Vec<String> = queue
+        .receive_dead_letters(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    dead.sort();
+    assert_eq!(
+        dead,
+        [
+            "this is not an S3 event".to_owned(),
+            minimal("someone-elses-bucket")
+        ]
+    );
+    // Without a dead-letter queue the same message is reported failed (redelivered).
+    let mut event = SqsEvent::default();
+    let mut m = aws_lambda_events::event::sqs::SqsMessage::default();
+    m.message_id = Some("garbage".into());
+    m.body = Some("still not an S3 event".into());
+    event.records.push(m);
+    assert_eq!(
+        handle_event(&worker, event).await.batch_item_failures.len(),
+        1
+    );
+}

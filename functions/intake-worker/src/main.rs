@@ -13,5 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // found now was left by an invocation that timed out (its import resumes on redelivery).
     ravis::intake::report::clear_stale_spools(&std::env::temp_dir());
     let app = AwsApp::connect(settings).await?;
-    serve_sqs(app.intake_worker()?).await
+    // A message that is not an S3 notification goes to the intake DLQ at once.
+    let (worker, queue) = app.intake_worker()?;
+    serve_sqs(worker, queue).await
 }

@@ -9,5 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     ravis::telemetry::init(&settings.log, ravis::telemetry::LogFormat::Json);
     let app = AwsApp::connect(settings).await?;
-    serve_sqs(app.scoring_worker()).await
+    // A message that is not a scoring message goes to the scoring DLQ at once.
+    let (worker, queue) = app.scoring_worker()?;
+    serve_sqs(worker, queue).await
 }

@@ -79,19 +79,34 @@ impl AwsApp {
         self.audited()?.screenings_routes(queue)
     }
 
-    /// `scoring-worker`.
-    pub fn scoring_worker(&self) -> ScoringWorker<DynamoRecordStore> {
-        self.app.scoring_worker()
+    /// `scoring-worker`, and the scoring queue it consumes (poison messages go to its DLQ).
+    pub fn scoring_worker(&self) -> Result<(ScoringWorker<DynamoRecordStore>, SqsQueue), AppError> {
+        let queue = SqsQueue::new(
+            self.clients.sqs.clone(),
+            self.settings.require_scoring_queue()?,
+            Some(self.settings.require_scoring_dlq()?.to_owned()),
+        );
+        Ok((self.app.scoring_worker(), queue))
     }
 
-    /// `intake-worker`: imports from the partner bucket, writes the results back to it.
-    pub fn intake_worker(&self) -> Result<IntakeWorker<DynamoRecordStore, S3BlobStore>, AppError> {
+    /// `intake-worker`: imports from the partner bucket, writes the results back to it;
+    /// and the intake queue it consumes (poison messages go to its DLQ).
+    pub fn intake_worker(
+        &self,
+    ) -> Result<(IntakeWorker<DynamoRecordStore, S3BlobStore>, SqsQueue), AppError> {
         let bucket = self.settings.require_partner_bucket()?.to_owned();
+        let (queue_url, dlq_url) = self.settings.require_intake_queues()?;
         let intake = self.audited()?.intake();
-        Ok(IntakeWorker::new(
+        let worker = IntakeWorker::new(
             intake,
             S3BlobStore::new(self.clients.s3.clone(), &bucket),
             bucket,
-        ))
+        );
+        let queue = SqsQueue::new(
+            self.clients.sqs.clone(),
+            queue_url,
+            Some(dlq_url.to_owned()),
+        );
+        Ok((worker, queue))
     }
 }

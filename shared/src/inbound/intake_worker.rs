@@ -206,6 +206,14 @@ impl<R: RecordStore, B: BlobStore> crate::inbound::sqs::MessageHandler for Intak
     async fn handle_message(&self, body: &str) -> Result<(), Self::Error> {
         self.handle(body).await.map(|_| ())
     }
+
+    /// A body that is not an S3 notification, or one for another bucket, never imports.
+    fn is_poison(error: &Self::Error) -> bool {
+        matches!(
+            error,
+            WorkerError::NotAnEvent(_) | WorkerError::WrongBucket(..)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
 use crate::inbound::routes::{Api, handle};
-use crate::inbound::sqs::{MessageHandler, handle_event};
+use crate::inbound::sqs::{MessageHandler, handle_event_with_dead_letters};
+use crate::ports::Queue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
@@ -61,16 +62,20 @@ pub async fn serve_http<A: Api>(auth: Authenticator, api: A) -> Result<(), lambd
     .await
 }
 
-/// Runs an SQS-triggered function: each batch goes to `handler`, and the failed messages
-/// are reported as batch item failures.
-pub async fn serve_sqs<H: MessageHandler>(handler: H) -> Result<(), lambda_runtime::Error> {
-    let handler = Arc::new(handler);
+/// Runs an SQS-triggered function: each batch goes to `handler`, the failed messages are
+/// reported as batch item failures, and poison messages go to `queue`'s dead-letter queue
+/// at once (see [`handle_event_with_dead_letters`]).
+pub async fn serve_sqs<H: MessageHandler, Q: Queue>(
+    handler: H,
+    queue: Q,
+) -> Result<(), lambda_runtime::Error> {
+    let state = Arc::new((handler, queue));
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
-            let handler = Arc::clone(&handler);
+            let state = Arc::clone(&state);
             async move {
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
-                    handle_event(&*handler, event.payload).await,
+                    handle_event_with_dead_letters(&state.0, &state.1, event.payload).await,
                 )
             }
         },

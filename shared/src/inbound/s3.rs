@@ -3,7 +3,6 @@
 //! and remember handled objects so a redelivered event is not processed twice.
 
 use crate::ports::records::{Key, Record, RecordStore, StoreError};
-use aws_lambda_events::event::s3::S3Event;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 
@@ -60,6 +59,49 @@ pub fn decode_key(raw: &str) -> Result<String, NotAnS3Event> {
         })
 }
 
+/// The parts of an S3 event notification the worker reads. Only `eventName`, the bucket
+/// name and the object key are required: S3 sends more (`userIdentity`,
+/// `requestParameters`, `responseElements`, …), but other senders of the same format (the
+/// local bucket, emulators, EventBridge re-shapers) may leave those out, and nothing here
+/// needs them.
+#[derive(Debug, serde::Deserialize)]
+struct Notification {
+    #[serde(rename = "Records")]
+    records: Vec<NotificationRecord>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationRecord {
+    event_name: String,
+    s3: NotificationEntity,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotificationEntity {
+    bucket: NotificationBucket,
+    object: NotificationObject,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NotificationBucket {
+    name: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationObject {
+    key: String,
+    #[serde(default)]
+    size: Option<i64>,
+    #[serde(default, rename = "eTag")]
+    e_tag: Option<String>,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
+}
+
 /// Parses an SQS message body carrying an S3 notification. S3's `s3:TestEvent` (sent when
 /// a notification is configured) yields no objects. Only `ObjectCreated:*` records count.
 pub fn parse_notification(body: &str) -> Result<Vec<ObjectCreated>, NotAnS3Event> {
@@ -68,30 +110,21 @@ pub fn parse_notification(body: &str) -> Result<Vec<ObjectCreated>, NotAnS3Event
     if value.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Vec::new());
     }
-    let event: S3Event = serde_json::from_value(value).map_err(|e| NotAnS3Event(e.to_string()))?;
+    let event: Notification =
+        serde_path_to_error::deserialize(value).map_err(|e| NotAnS3Event(e.to_string()))?;
     let mut out = Vec::new();
     for record in event.records {
-        let name = record.event_name.unwrap_or_default();
-        if !name.starts_with("ObjectCreated:") {
+        if !record.event_name.starts_with("ObjectCreated:") {
             continue;
         }
-        let bucket = record
-            .s3
-            .bucket
-            .name
-            .ok_or_else(|| NotAnS3Event("record without bucket name".into()))?;
-        let raw_key = record
-            .s3
-            .object
-            .key
-            .ok_or_else(|| NotAnS3Event("record without object key".into()))?;
+        let object = record.s3.object;
         out.push(ObjectCreated {
-            bucket,
-            key: decode_key(&raw_key)?,
-            size: record.s3.object.size,
-            etag: record.s3.object.e_tag,
-            version_id: record.s3.object.version_id,
-            sequencer: record.s3.object.sequencer,
+            bucket: record.s3.bucket.name,
+            key: decode_key(&object.key)?,
+            size: object.size,
+            etag: object.e_tag,
+            version_id: object.version_id,
+            sequencer: object.sequencer,
         });
     }
     Ok(out)
@@ -157,6 +190,30 @@ mod tests {
         assert!(parse_notification(test_event).unwrap().is_empty());
         assert!(parse_notification("not json").is_err());
         assert!(parse_notification(r#"{"screening_id":"x"}"#).is_err());
+        let no_key = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"size":1}}}]}"#;
+        let err = parse_notification(no_key).unwrap_err().to_string();
+        assert!(err.contains("Records[0].s3.object"), "{err}");
+    }
+
+    /// A notification with only what the worker reads (no `userIdentity`,
+    /// `requestParameters`, `responseElements`, `eTag`, …), as moto's server sends it.
+    #[test]
+    fn optional_fields_may_be_missing() {
+        let minimal = r#"{"Records":[{"eventName":"ObjectCreated:Put",
+          "s3":{"bucket":{"name":"partner"},"object":{"key":"inbox/children/a.csv"}}},
+          {"eventName":"ObjectRemoved:Delete","s3":{"bucket":{"name":"partner"},"object":{"key":"x"}}}]}"#;
+        let objects = parse_notification(minimal).unwrap();
+        assert_eq!(
+            objects,
+            [ObjectCreated {
+                bucket: "partner".into(),
+                key: "inbox/children/a.csv".into(),
+                size: None,
+                etag: None,
+                version_id: None,
+                sequencer: None,
+            }]
+        );
     }
 
     #[test]

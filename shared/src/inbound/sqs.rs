@@ -83,14 +83,52 @@ pub trait MessageHandler: Send + Sync + 'static {
     type Error: std::fmt::Display;
     /// Handles one message body; must be idempotent (delivery is at-least-once).
     fn handle_message(&self, body: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Whether no delivery of this message can ever succeed (it is not a message of this
+    /// queue at all): it then goes to the dead-letter queue at once instead of being
+    /// retried until the redrive policy moves it. Transient failures must answer `false`.
+    fn is_poison(_error: &Self::Error) -> bool {
+        false
+    }
 }
 
-/// Handles an SQS event with a [`MessageHandler`], reporting the failed messages.
+/// Handles an SQS event with a [`MessageHandler`], reporting the failed messages, poison
+/// ones included (they are retried until the redrive policy moves them); the Lambda
+/// trigger and the local consumer use [`handle_event_with_dead_letters`] instead.
 pub async fn handle_event<H: MessageHandler>(handler: &H, event: SqsEvent) -> SqsBatchResponse {
     handle_batch(
         event,
         |m| async move { handler.handle_message(&m.body).await },
     )
+    .await
+}
+
+/// Handles an SQS event with a [`MessageHandler`], reporting the failed messages. A poison
+/// message ([`MessageHandler::is_poison`]) is logged and put on `dead_letters`' dead-letter
+/// queue, and counts as handled (the trigger deletes it); if that put fails, the message
+/// is reported failed, so it is redelivered rather than lost.
+pub async fn handle_event_with_dead_letters<H: MessageHandler, Q: Queue>(
+    handler: &H,
+    dead_letters: &Q,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    handle_batch(event, |m| async move {
+        match handler.handle_message(&m.body).await {
+            Err(e) if H::is_poison(&e) => {
+                let reason = e.to_string();
+                match dead_letters.dead_letter(&m.body, &reason).await {
+                    Ok(dead_letter_id) => {
+                        tracing::error!(message_id = %m.id, %dead_letter_id, error = %reason,
+                            "message can never be handled; sent to the dead-letter queue");
+                        Ok(())
+                    }
+                    Err(q) => Err(format!(
+                        "{reason}; putting it on the dead-letter queue failed too: {q}"
+                    )),
+                }
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    })
     .await
 }
 
@@ -101,6 +139,13 @@ impl<R: crate::ports::RecordStore> MessageHandler
 
     async fn handle_message(&self, body: &str) -> Result<(), Self::Error> {
         self.handle(body).await.map(|_| ())
+    }
+
+    fn is_poison(error: &Self::Error) -> bool {
+        matches!(
+            error,
+            crate::services::scoring_worker::WorkerError::Malformed(_)
+        )
     }
 }
 
@@ -169,7 +214,7 @@ pub async fn run_consumer<Q: Queue, H: MessageHandler>(
                 r
             })
             .collect();
-        let response = handle_event(handler, event).await;
+        let response = handle_event_with_dead_letters(handler, queue, event).await;
         for m in &messages {
             let failed = response
                 .batch_item_failures

@@ -119,6 +119,15 @@ pub fn file_put_size(path: &Path) -> Result<u64, BlobError> {
     Ok(meta.len())
 }
 
+/// How a [`BlobStore::put_if_absent`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutIfAbsent {
+    /// No object had the key: this one is stored now.
+    Created(BlobMeta),
+    /// An object already had the key; it is unchanged and nothing was written.
+    Exists,
+}
+
 /// An object store.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an object, replacing any previous one, and returns its metadata.
@@ -138,6 +147,16 @@ pub trait BlobStore: Send + Sync + 'static {
         path: &Path,
         content_type: Option<&str>,
     ) -> impl Future<Output = Result<BlobMeta, BlobError>> + Send;
+
+    /// Stores an object only if no object has the key, atomically (S3: one conditional
+    /// `PutObject` with `If-None-Match: *`, answered 412 when the key is taken). Of two
+    /// concurrent calls for one key, exactly one creates it.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> impl Future<Output = Result<PutIfAbsent, BlobError>> + Send;
 
     /// Reads a whole object into memory; `NotFound` if absent.
     fn get(&self, key: &str) -> impl Future<Output = Result<Bytes, BlobError>> + Send;

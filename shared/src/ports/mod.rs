@@ -9,7 +9,7 @@ pub mod ids;
 pub mod queue;
 pub mod records;
 
-pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore};
+pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
 pub use clock::{Clock, SystemClock};
 pub use ids::{IdGenerator, RandomIds};
 pub use queue::{Queue, QueueError, ReceivedMessage};

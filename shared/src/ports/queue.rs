@@ -39,6 +39,10 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// The most messages in one send or receive batch (SQS: 10).
 pub const MAX_BATCH: usize = 10;
 
+/// Name of the message attribute that carries a dead letter's reason
+/// ([`Queue::dead_letter`]).
+pub const DEAD_LETTER_REASON: &str = "ravis-dead-letter-reason";
+
 /// One queue (with its dead-letter queue configured by the adapter).
 pub trait Queue: Send + Sync + 'static {
     /// Sends one message and returns its id.
@@ -68,6 +72,16 @@ pub trait Queue: Send + Sync + 'static {
         receipt: &str,
         delay: Duration,
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Puts a message straight onto the dead-letter queue: one that no delivery can ever
+    /// handle (not a message of this queue at all), so retrying it only delays the alarm.
+    /// `reason` says why, for the operator (SQS: the message attribute
+    /// [`DEAD_LETTER_REASON`]); returns the dead letter's id.
+    fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<String, QueueError>> + Send;
 
     /// Receives from the dead-letter queue (for inspection and redrive by operators).
     fn receive_dead_letters(

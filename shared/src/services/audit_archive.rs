@@ -9,6 +9,7 @@
 //! the entry's canonical JSON. In AWS the archive bucket has S3 Object Lock (default
 //! retention in the template), so an archived object cannot be replaced or deleted for the
 //! retention period, and the functions may only `PutObject` (and read back) under `audit/`.
+//! Each entry is one conditional `PutObject` (`If-None-Match: *`).
 //! Locally the archive is the embedded blob store's `audit-archive` bucket.
 //!
 //! Writing is idempotent and write-once: the same entry written again (a retried request)
@@ -18,7 +19,7 @@
 //! whose archived copy is itself damaged.
 
 use crate::domain::Pseudonym;
-use crate::ports::{BlobError, BlobStore, RecordStore, StoreError};
+use crate::ports::{BlobError, BlobStore, PutIfAbsent, RecordStore, StoreError};
 use crate::services::ServiceError;
 use crate::services::audit::{
     ArchiveFuture, ArchiveSink, AuditEntry, AuditTrail, ChainBreak, Verification,
@@ -84,23 +85,24 @@ impl<B: BlobStore> AuditArchive<B> {
         Self { blobs }
     }
 
-    /// Writes an entry once: a replay of the same bytes is [`ArchiveWrite::AlreadyArchived`],
-    /// different bytes at the same key are [`ArchiveError::Overwrite`].
+    /// Writes an entry once, with one conditional put: a replay of the same bytes is
+    /// [`ArchiveWrite::AlreadyArchived`], different bytes at the same key are
+    /// [`ArchiveError::Overwrite`]. Only a taken key costs a second request (a read to
+    /// compare); nothing depends on telling a missing object apart (S3's 404 vs 403).
     pub async fn put(&self, entry: &AuditEntry) -> Result<ArchiveWrite, ArchiveError> {
         let key = entry_key(&entry.body.child, entry.body.seq);
-        let bytes = entry_bytes(entry);
-        if self.blobs.head(&key).await?.is_some() {
-            let existing = self.blobs.get(&key).await?;
-            return if existing.as_ref() == bytes.as_slice() {
+        let bytes = Bytes::from(entry_bytes(entry));
+        match self
+            .blobs
+            .put_if_absent(&key, bytes.clone(), Some(CONTENT_TYPE))
+            .await?
+        {
+            PutIfAbsent::Created(_) => Ok(ArchiveWrite::Written),
+            PutIfAbsent::Exists if self.blobs.get(&key).await? == bytes => {
                 Ok(ArchiveWrite::AlreadyArchived)
-            } else {
-                Err(ArchiveError::Overwrite(key))
-            };
+            }
+            PutIfAbsent::Exists => Err(ArchiveError::Overwrite(key)),
         }
-        self.blobs
-            .put(&key, Bytes::from(bytes), Some(CONTENT_TYPE))
-            .await?;
-        Ok(ArchiveWrite::Written)
     }
 
     /// The raw archived objects of one child's chain by sequence number (`None` for an

@@ -18,6 +18,14 @@ use std::sync::Arc;
 /// as abandoned (the submitting request failed after sending).
 pub const ABANDONED_AFTER_SECONDS: i64 = 15 * 60;
 
+/// A message younger than this whose submission is not stored yet is probably ahead of the
+/// API's commit: the worker reads again before failing it.
+const COMMIT_GRACE_SECONDS: i64 = 5;
+
+/// How many times a fresh message's submission is read before the message fails
+/// (pauses of 50, 100, 200, 400 and 800 ms in between).
+const COMMIT_RETRIES: usize = 5;
+
 /// Why a message could not be handled (it will be redelivered, then dead-lettered).
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -78,12 +86,36 @@ impl<R: RecordStore> ScoringWorker<R> {
         }
     }
 
+    /// The stored submission. The API queues the message before it commits the submission
+    /// (so no committed submission is ever left unqueued), so a fresh message can arrive
+    /// first: then the submission is read again a few times over about 1.5 s, rather than
+    /// failing the message, which SQS would only redeliver after the queue's visibility
+    /// timeout (minutes).
+    async fn submission(
+        &self,
+        id: ScreeningId,
+        age: chrono::Duration,
+    ) -> Result<Option<crate::ports::Record>, WorkerError> {
+        let mut pause = std::time::Duration::from_millis(50);
+        for _ in 0..COMMIT_RETRIES {
+            if let Some(record) = self.records.get(&keys::screening(id)).await? {
+                return Ok(Some(record));
+            }
+            if age > chrono::Duration::seconds(COMMIT_GRACE_SECONDS) {
+                return Ok(None);
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        Ok(self.records.get(&keys::screening(id)).await?)
+    }
+
     /// Handles one queue message body.
     pub async fn handle(&self, body: &str) -> Result<Outcome, WorkerError> {
         let msg: ScoringMessage = serde_json::from_str(body).map_err(WorkerError::Malformed)?;
         let id = msg.screening_id;
         let now = self.clock.now();
-        let Some(submission) = self.records.get(&keys::screening(id)).await? else {
+        let Some(submission) = self.submission(id, now - msg.submitted_at).await? else {
             if (now - msg.submitted_at).num_seconds() > ABANDONED_AFTER_SECONDS {
                 tracing::warn!(screening_id = %id, "submission never committed; message dropped");
                 return Ok(Outcome::Abandoned);

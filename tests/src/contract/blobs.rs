@@ -1,7 +1,7 @@
 //! Contract of [`BlobStore`]: S3 object semantics every adapter must honour.
 
 use bytes::Bytes;
-use ravis::ports::{BlobError, BlobMeta, BlobStore};
+use ravis::ports::{BlobError, BlobMeta, BlobStore, PutIfAbsent};
 use std::future::Future;
 use tokio::io::AsyncReadExt;
 
@@ -38,6 +38,8 @@ macro_rules! blob_store_contract {
                 key_can_also_be_a_prefix,
                 put_file_streams_a_local_file,
                 put_file_of_a_missing_or_odd_path_is_invalid,
+                put_if_absent_stores_once,
+                put_if_absent_races_have_one_winner,
             ]
         );
     };
@@ -199,6 +201,83 @@ pub async fn overwrite_replaces_content_and_etag<F: BlobStoreFixture>(fx: &F) {
         (second.etag, 19, Some("text/csv".to_owned()))
     );
     assert_eq!(list_keys(&s, "", 10).await, ["doc"]);
+}
+
+/// A conditional put stores a new key and reports its metadata; on a taken key it writes
+/// nothing and says so, whatever the bytes.
+pub async fn put_if_absent_stores_once<F: BlobStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let PutIfAbsent::Created(meta) = s
+        .put_if_absent("once/doc", Bytes::from_static(b"first"), Some("text/plain"))
+        .await
+        .expect("put_if_absent 1")
+    else {
+        panic!("a new key is created");
+    };
+    assert_eq!((meta.key.as_str(), meta.size), ("once/doc", 5));
+    assert_recent(&meta);
+    let head = s.head("once/doc").await.expect("head").expect("present");
+    assert_eq!(
+        (head.etag, head.content_type),
+        (meta.etag.clone(), Some("text/plain".to_owned()))
+    );
+    for body in [&b"first"[..], &b"second, different"[..]] {
+        assert_eq!(
+            s.put_if_absent("once/doc", Bytes::copy_from_slice(body), None)
+                .await
+                .expect("put_if_absent again"),
+            PutIfAbsent::Exists
+        );
+    }
+    assert_eq!(
+        s.get("once/doc").await.expect("get"),
+        Bytes::from_static(b"first")
+    );
+    let head = s.head("once/doc").await.expect("head").expect("present");
+    assert_eq!(
+        head.etag, meta.etag,
+        "a refused put leaves the object as it was"
+    );
+    assert_eq!(list_keys(&s, "once/", 10).await, ["once/doc"]);
+    // An unconditional put still replaces it; a deleted key can be created again.
+    s.put("once/doc", Bytes::from_static(b"replaced"), None)
+        .await
+        .expect("put");
+    s.delete("once/doc").await.expect("delete");
+    assert!(matches!(
+        s.put_if_absent("once/doc", Bytes::from_static(b"again"), None)
+            .await
+            .expect("put_if_absent after delete"),
+        PutIfAbsent::Created(_)
+    ));
+    let err = s
+        .put_if_absent("../bad", Bytes::from_static(b"x"), None)
+        .await
+        .expect_err("invalid key");
+    assert!(matches!(err, BlobError::InvalidKey { .. }), "{err:?}");
+}
+
+/// Of concurrent conditional puts of one key exactly one creates it, and its bytes stay.
+pub async fn put_if_absent_races_have_one_winner<F: BlobStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let put = |n: u8| s.put_if_absent("race", Bytes::from(vec![n; 16]), None);
+    let (a, b, c, d) = tokio::join!(put(1), put(2), put(3), put(4));
+    let outcomes = [a, b, c, d].map(|r| r.expect("put_if_absent"));
+    let winners: Vec<u8> = outcomes
+        .iter()
+        .zip(1u8..)
+        .filter(|(o, _)| matches!(o, PutIfAbsent::Created(_)))
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one creates the key: {outcomes:?}"
+    );
+    assert_eq!(
+        s.get("race").await.expect("get"),
+        Bytes::from(vec![winners[0]; 16])
+    );
 }
 
 /// get and open of an absent object fail with `NotFound`; head returns `None`.

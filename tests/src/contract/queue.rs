@@ -40,6 +40,7 @@ macro_rules! queue_contract {
                 ack_with_current_receipt_after_redelivery,
                 dead_letter_after_max_receives,
                 dead_letter_queue_starts_empty,
+                dead_letter_at_once,
                 send_batch_up_to_ten,
                 send_batch_over_ten_is_invalid,
                 send_batch_with_invalid_body_sends_nothing,
@@ -266,6 +267,31 @@ pub async fn dead_letter_after_max_receives<F: QueueFixture>(fx: &F) {
     assert_eq!(dead.body, "{\"poison\":true}");
     assert!(!dead.receipt.is_empty());
     assert_nothing_delivered(&q, "dead-lettered message still in the main queue").await;
+}
+
+/// `dead_letter` puts a message straight on the dead-letter queue: never delivered from
+/// the live queue, found among the dead letters with its body.
+pub async fn dead_letter_at_once<F: QueueFixture>(fx: &F) {
+    let q = fx.fresh(ROOMY).await;
+    let id = q
+        .dead_letter(
+            "not a message of this queue",
+            "not an S3 event notification",
+        )
+        .await
+        .expect("dead_letter");
+    assert!(!id.is_empty());
+    assert_nothing_delivered(&q, "a dead letter was delivered from the live queue").await;
+    let dead = eventually("the dead letter to be receivable", || async {
+        q.receive_dead_letters(MAX_BATCH)
+            .await
+            .expect("dead letters")
+            .pop()
+    })
+    .await;
+    assert_eq!(dead.body, "not a message of this queue");
+    let err = q.dead_letter("", "empty").await.expect_err("empty body");
+    assert!(matches!(err, QueueError::Invalid(_)), "{err:?}");
 }
 
 /// A new queue has no dead letters; bounds on `max` hold there too.

@@ -8,7 +8,7 @@
 
 use super::opaque;
 use crate::ports::blobs::{
-    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, file_put_size, validate_key,
+    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent, file_put_size, validate_key,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -19,12 +19,15 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use std::path::Path;
 
 /// User metadata marking an object stored without a content type: the SDK then sends
 /// `application/octet-stream` itself, which would be indistinguishable from a caller's.
 const UNTYPED_MARK: (&str, &str) = ("ravis-content-type", "none");
+
+/// S3's answer to a conditional put whose key is taken.
+const PRECONDITION_FAILED: u16 = 412;
 
 /// The [`BlobStore`] on one S3 bucket.
 #[derive(Debug, Clone)]
@@ -64,15 +67,21 @@ impl S3BlobStore {
         }
     }
 
-    /// One PutObject of `size` bytes; the stored object's metadata.
+    /// One PutObject of `size` bytes (with `If-None-Match: *` when `if_absent`); the stored
+    /// object's metadata, or `None` when `if_absent` and the key was taken (412).
+    ///
+    /// The metadata is what the put already knows: S3's ETag from the answer, the size sent,
+    /// and this machine's clock for the modification time (S3 does not return its own). No HEAD reads it back: that would
+    /// be a second request per put and need `s3:GetObject` on every prefix a function writes.
     async fn put_object(
         &self,
         key: &str,
         body: ByteStream,
         size: u64,
         content_type: Option<&str>,
-    ) -> Result<BlobMeta, BlobError> {
-        let output = self
+        if_absent: bool,
+    ) -> Result<Option<BlobMeta>, BlobError> {
+        let sent = self
             .client
             .put_object()
             .bucket(&self.bucket)
@@ -83,27 +92,27 @@ impl S3BlobStore {
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .into()
             }))
+            .set_if_none_match(if_absent.then(|| "*".to_owned()))
             .body(body)
             .send()
-            .await
-            .map_err(unavailable)?;
-        let etag = strip_quotes(output.e_tag().unwrap_or_default());
-        // PutObject does not return the modification time; S3's own comes from a HEAD,
-        // unless a concurrent writer already replaced the object (then ours is the best
-        // account of what this put stored).
-        if let Some(head) = self.head_object(key).await? {
-            let meta = head_meta(key, &head);
-            if meta.etag == etag {
-                return Ok(meta);
+            .await;
+        let output = match sent {
+            Ok(output) => output,
+            Err(SdkError::ServiceError(e))
+                if if_absent && e.raw().status().as_u16() == PRECONDITION_FAILED =>
+            {
+                return Ok(None);
             }
-        }
-        Ok(BlobMeta {
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(Some(BlobMeta {
             key: key.to_owned(),
             size,
-            etag,
-            last_modified: Utc::now(),
+            etag: strip_quotes(output.e_tag().unwrap_or_default()),
+            // Whole seconds, as S3 keeps (and HEAD reports) modification times.
+            last_modified: Utc::now().trunc_subsecs(0),
             content_type: content_type.map(str::to_owned),
-        })
+        }))
     }
 
     async fn get_object(&self, key: &str) -> Result<ByteStream, BlobError> {
@@ -134,8 +143,28 @@ impl BlobStore for S3BlobStore {
     ) -> Result<BlobMeta, BlobError> {
         validate_key(key)?;
         let size = body.len() as u64;
-        self.put_object(key, ByteStream::from(body), size, content_type)
+        self.put_object(key, ByteStream::from(body), size, content_type, false)
             .await
+            .map(|meta| meta.expect("an unconditional put always stores"))
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<PutIfAbsent, BlobError> {
+        validate_key(key)?;
+        let size = body.len() as u64;
+        Ok(
+            match self
+                .put_object(key, ByteStream::from(body), size, content_type, true)
+                .await?
+            {
+                Some(meta) => PutIfAbsent::Created(meta),
+                None => PutIfAbsent::Exists,
+            },
+        )
     }
 
     async fn put_file(
@@ -150,7 +179,9 @@ impl BlobStore for S3BlobStore {
         let body = ByteStream::from_path(path)
             .await
             .map_err(|e| BlobError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-        self.put_object(key, body, size, content_type).await
+        self.put_object(key, body, size, content_type, false)
+            .await
+            .map(|meta| meta.expect("an unconditional put always stores"))
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

@@ -7,14 +7,17 @@
 //! at most 20 s (SQS's maximum), visibility and retry delays at most 12 h.
 
 use super::opaque;
-use crate::ports::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError, ReceivedMessage};
+use crate::ports::queue::{
+    DEAD_LETTER_REASON, MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError, ReceivedMessage,
+};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
 use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlError;
 use aws_sdk_sqs::types::{
-    Message, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    Message, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use serde_json::{Value, json};
 use std::fmt;
@@ -96,6 +99,33 @@ impl Queue for SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        output
+            .message_id
+            .ok_or_else(|| QueueError::Unavailable("SQS returned no message id".into()))
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<String, QueueError> {
+        validate_body(body).map_err(QueueError::Invalid)?;
+        let Some(dlq_url) = self.dlq_url.as_deref() else {
+            return Err(QueueError::Invalid(format!(
+                "queue {} has no dead-letter queue configured",
+                self.url
+            )));
+        };
+        let reason_attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason.chars().take(1024).collect::<String>())
+            .build()
+            .map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let output = self
+            .client
+            .send_message()
+            .queue_url(dlq_url)
+            .message_body(body)
+            .message_attributes(DEAD_LETTER_REASON, reason_attribute)
             .send()
             .await
             .map_err(classify)?;

@@ -11,7 +11,9 @@
 use super::object_events::{CreatedObject, ObjectEvents, s3_put_event};
 use super::sqlite::{Db, prefix_upper_bound};
 use crate::ports::blobs::{file_put_size, validate_key};
-use crate::ports::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, Clock, SystemClock};
+use crate::ports::{
+    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, Clock, PutIfAbsent, SystemClock,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -373,7 +375,8 @@ impl DirBlobStore {
         key: &str,
         body: Body,
         content_type: Option<&str>,
-    ) -> Result<BlobMeta, BlobError> {
+        if_absent: bool,
+    ) -> Result<Option<BlobMeta>, BlobError> {
         validate_key(key)?;
         if let Body::File(path) = &body {
             file_put_size(path)?;
@@ -394,10 +397,11 @@ impl DirBlobStore {
                     &body,
                     content_type.as_deref(),
                     &configurations,
+                    if_absent,
                 )
             })
             .await?;
-        if !configs.is_empty() {
+        if meta.is_some() && !configs.is_empty() {
             // The object is stored whatever happens to its event: a failed send stays
             // pending and goes out with the next put or `deliver_events` call.
             if let Err(error) = self.deliver_events().await {
@@ -510,13 +514,17 @@ fn write_durably(tmp: &Path, body: &Body) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
+/// Stores `body` at `key`; with `if_absent`, only if no object has the key (checked in the
+/// same transaction that records the new object, so of two such puts exactly one stores),
+/// `None` otherwise.
 fn put_blocking(
     shared: &Shared,
     key: &str,
     body: &Body,
     content_type: Option<&str>,
     configurations: &[String],
-) -> Result<BlobMeta, BlobError> {
+    if_absent: bool,
+) -> Result<Option<BlobMeta>, BlobError> {
     let rel = object_path(key);
     let rel_path = Path::new(&rel);
     let rel_dir = rel_path.parent().unwrap_or(Path::new(""));
@@ -560,10 +568,23 @@ fn put_blocking(
         last_modified: shared.clock.now(),
         content_type: content_type.map(str::to_owned),
     };
-    shared
+    let stored = shared
         .index
-        .call_now(|conn| -> rusqlite::Result<()> {
+        .call_now(|conn| -> rusqlite::Result<bool> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if if_absent {
+                let taken = tx
+                    .query_row("SELECT 1 FROM objects WHERE key = ?1", params![key], |_| {
+                        Ok(())
+                    })
+                    .optional()?
+                    .is_some();
+                if taken {
+                    // The journal entry still says 'discard': a crash from here on only
+                    // removes the temporary file.
+                    return Ok(false);
+                }
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
                  VALUES (:key, :path, :size, :etag, :ct, :lm)",
@@ -593,9 +614,19 @@ fn put_blocking(
                 "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
                 params![journal_id, rel],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(true)
         })
         .map_err(unavailable)?;
+    if !stored {
+        // The key was taken: drop the unused temporary file, then its journal entry.
+        remove_if_present(&tmp).map_err(unavailable)?;
+        shared
+            .index
+            .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
+            .map_err(unavailable)?;
+        return Ok(None);
+    }
 
     // 3. Put the file in place; from here a crash is finished by `recover`.
     fs::rename(&tmp, &target).map_err(unavailable)?;
@@ -606,7 +637,7 @@ fn put_blocking(
         .index
         .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
         .map_err(unavailable)?;
-    Ok(meta)
+    Ok(Some(meta))
 }
 
 fn delete_blocking(shared: &Shared, key: &str) -> Result<(), BlobError> {
@@ -658,7 +689,26 @@ impl BlobStore for DirBlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
-        self.put_body(key, Body::Bytes(body), content_type).await
+        self.put_body(key, Body::Bytes(body), content_type, false)
+            .await
+            .map(|meta| meta.expect("an unconditional put always stores"))
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<PutIfAbsent, BlobError> {
+        Ok(
+            match self
+                .put_body(key, Body::Bytes(body), content_type, true)
+                .await?
+            {
+                Some(meta) => PutIfAbsent::Created(meta),
+                None => PutIfAbsent::Exists,
+            },
+        )
     }
 
     async fn put_file(
@@ -667,8 +717,9 @@ impl BlobStore for DirBlobStore {
         path: &Path,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
-        self.put_body(key, Body::File(path.to_owned()), content_type)
+        self.put_body(key, Body::File(path.to_owned()), content_type, false)
             .await
+            .map(|meta| meta.expect("an unconditional put always stores"))
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

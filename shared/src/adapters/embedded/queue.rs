@@ -323,7 +323,8 @@ impl SqliteQueue {
         self.db.clock.now().timestamp_millis()
     }
 
-    async fn insert(&self, bodies: Vec<String>) -> Result<Vec<String>, QueueError> {
+    /// Stores new messages, on the live side or (`dead`) straight on the dead-letter side.
+    async fn insert(&self, bodies: Vec<String>, dead: bool) -> Result<Vec<String>, QueueError> {
         let name = Arc::clone(&self.name);
         let now = self.now();
         let ids = self
@@ -337,8 +338,8 @@ impl SqliteQueue {
                 for body in bodies {
                     let id = Uuid::new_v4().to_string();
                     tx.execute(
-                        "INSERT INTO messages (queue, id, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                        params![&*name, id, body, now],
+                        "INSERT INTO messages (queue, dead, id, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                        params![&*name, dead, id, body, now],
                     )
                     .map_err(unavailable)?;
                     ids.push(id);
@@ -373,7 +374,7 @@ impl SqliteQueue {
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<String, QueueError> {
         validate_body(body)?;
-        let mut ids = self.insert(vec![body.to_owned()]).await?;
+        let mut ids = self.insert(vec![body.to_owned()], false).await?;
         ids.pop()
             .ok_or_else(|| QueueError::Invalid("no message was stored".into()))
     }
@@ -389,7 +390,18 @@ impl Queue for SqliteQueue {
             validate_body(body)
                 .map_err(|e| QueueError::Invalid(format!("message {index}: {e}")))?;
         }
-        self.insert(bodies.to_vec()).await
+        self.insert(bodies.to_vec(), false).await
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> Result<String, QueueError> {
+        validate_body(body)?;
+        let mut ids = self.insert(vec![body.to_owned()], true).await?;
+        let id = ids
+            .pop()
+            .ok_or_else(|| QueueError::Invalid("no message was stored".into()))?;
+        // The local queue keeps no attributes: the reason goes to the log with the id.
+        tracing::warn!(queue = %self.name, message_id = %id, reason, "message dead-lettered");
+        Ok(id)
     }
 
     async fn receive(

@@ -1,0 +1,326 @@
+"""Deploy-like end to end: the functions' binaries as Lambda would run them (the template's
+environment, one process each under the Runtime API emulator, their own credentials)
+against the emulated AWS services, and every AWS call they made checked against their
+IAM policies in infra/template.yaml (least privilege both ways: tests/deploy/iam.py).
+
+The tests of this module run in order and share one stack: the calls recorded by the
+scenario are what the policy check reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import time
+import uuid
+
+import cfn
+import iam
+import pytest
+
+CHILDREN = "ChildrenApiFunction"
+SCREENINGS = "ScreeningsApiFunction"
+ANNA_CODE = "32579461005"
+UNKNOWN_CODE = "32000000001"
+WAIT_SECONDS = 90  # every wait below ends by itself
+
+
+def wait_for(what: str, probe, stack, seconds: float = WAIT_SECONDS):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.3)
+    logs = "\n".join(f"--- {f.logical}\n{f.log_text()}" for f in stack.functions.values())
+    errors = [e for t in stack.triggers for e in t.errors]
+    raise AssertionError(f"timed out waiting for {what}; trigger errors: {errors}\n{logs}")
+
+
+@pytest.fixture(scope="module")
+def tokens(stack):
+    return {
+        "clinic": stack.tokens.mint(["health_specialist", "registry_administrator"], "clinic-1", subject="dr-liepa"),
+        "stranger": stack.tokens.mint(["health_specialist"], "hospital-2", subject="dr-ozola"),
+        "dpo": stack.tokens.mint(["data_protection_officer"], "dvi", subject="dpo-1"),
+    }
+
+
+state: dict = {}
+
+
+def test_every_function_starts_with_the_templates_environment(stack):
+    for logical, function in stack.functions.items():
+        assert function.process.poll() is None, f"{logical} exited:\n{function.log_text()}"
+        assert function.api.init_error is None, f"{logical}: {function.api.init_error!r}"
+    # Each function reached the Runtime API (its init completed) within the wait.
+    wait_for(
+        "every function to ask for its first invocation",
+        lambda: all(f.init_seconds() is not None for f in stack.functions.values()),
+        stack,
+    )
+
+
+def test_register_read_change_and_search_a_child(stack, tokens):
+    anna = {
+        "personal_code": ANNA_CODE,
+        "given_name": "Anna",
+        "family_name": "Bērziņa",
+        "birth_date": "2024-10-01",
+        "sex": "female",
+        "gestational_age_weeks": 39,
+        "atvk": "0001000",
+    }
+    status, headers, body = stack.http(CHILDREN, "POST", "/children", tokens["clinic"], anna)
+    assert status == 201, body
+    child = body["id"]
+    state["child"] = child
+    status, headers, body = stack.http(CHILDREN, "GET", f"/children/{child}", tokens["clinic"])
+    assert (status, body["family_name"]) == (200, "Bērziņa"), body
+    renamed = {k: v for k, v in anna.items() if k != "personal_code"} | {"family_name": "Kalniņa"}
+    status, _, body = stack.http(
+        CHILDREN, "PUT", f"/children/{child}", tokens["clinic"], renamed, headers={"If-Match": headers["etag"]}
+    )
+    assert (status, body["family_name"]) == (200, "Kalniņa"), body
+    status, _, body = stack.http(CHILDREN, "POST", "/children/search", tokens["clinic"], {"personal_code": ANNA_CODE})
+    assert (status, body["id"]) == (200, child), body
+    status, _, body = stack.http(CHILDREN, "POST", "/children", tokens["clinic"], anna)
+    assert (status, body["existing_id"]) == (409, child), body
+
+
+def test_a_screening_is_queued_scored_by_the_worker_and_profiled(stack, tokens):
+    status, _, body = stack.http(SCREENINGS, "GET", "/catalogue/instruments", tokens["clinic"])
+    assert status == 200, body
+    status, _, body = stack.http(SCREENINGS, "GET", "/catalogue/entries", tokens["clinic"], query="limit=5")
+    assert status == 200 and body["entries"], body
+    submission = {
+        "child_id": state["child"],
+        "instrument": "mchat-r",
+        "administered_on": datetime.date.today().isoformat(),
+        "answers": {str(i): 1 for i in range(1, 21)},
+    }
+    key = {"Idempotency-Key": f"e2e-{uuid.uuid4()}"}
+    status, headers, body = stack.http(SCREENINGS, "POST", "/screenings", tokens["clinic"], submission, headers=key)
+    assert status == 202, body
+    location = headers["location"]
+    # The retried request (same key) is the same submission.
+    status, again, _ = stack.http(SCREENINGS, "POST", "/screenings", tokens["clinic"], submission, headers=key)
+    assert again["location"] == location
+
+    def scored():
+        status, _, body = stack.http(SCREENINGS, "GET", location, tokens["clinic"])
+        assert status == 200, body
+        return body if body["status"] == "scored" else None
+
+    result = wait_for("the scoring worker to score the screening", scored, stack)
+    assert result["result"]["scores"]["total"]["value"] == 3
+    assert result["result"]["risk_level"] == "medium"
+    status, _, body = stack.http(SCREENINGS, "GET", f"/children/{state['child']}/risk-profile", tokens["clinic"])
+    assert status == 200, body
+
+
+def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
+    child = state["child"]
+    status, _, _ = stack.http(CHILDREN, "GET", f"/children/{child}", tokens["stranger"])
+    assert status == 404
+    reason = {"reason": "child in the emergency room, parents unreachable"}
+    status, _, body = stack.http(CHILDREN, "POST", f"/children/{child}/break-the-glass", tokens["stranger"], reason)
+    assert status == 201, body
+    status, _, body = stack.http(CHILDREN, "GET", f"/children/{child}", tokens["stranger"])
+    assert status == 200, body
+    status, _, body = stack.http(CHILDREN, "GET", "/audit", tokens["dpo"], query=f"child={child}")
+    assert status == 200 and body["verification"]["intact"], body
+    status, _, body = stack.http(CHILDREN, "GET", "/audit/report", tokens["dpo"], query=f"child={child}")
+    assert status == 200, body
+    today = datetime.date.today()
+    period = f"from={today}&to={today + datetime.timedelta(days=1)}"
+    status, _, body = stack.http(CHILDREN, "GET", "/audit/break-the-glass", tokens["dpo"], query=period)
+    assert status == 200, body
+    state["audit_entries"] = len(stack.s3.list_objects_v2(Bucket=stack.bucket("AuditArchiveBucket"))["Contents"])
+    assert state["audit_entries"] >= 5
+
+
+def test_an_audited_read_makes_one_s3_request_for_its_archive_entry(stack, tokens):
+    key = next(k for k, f in stack.keys.items() if f == CHILDREN)
+    before = len(iam.read_calls(stack.call_log))
+    status, _, _ = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
+    assert status == 200
+    calls = [c for c in iam.read_calls(stack.call_log)[before:] if c["access_key"] == key]
+    s3 = [c for c in calls if c["service"] == "s3"]
+    assert [(c["method"], c.get("if-none-match"), c["status"]) for c in s3] == [("PUT", "*", 200)], s3
+    assert s3[0]["key"].startswith("audit/")
+
+
+def test_registry_listings_read_the_index(stack, tokens):
+    # Anna and the child registered without a code below share no names; the listing is
+    # read from the table's index (gsi1) whatever it holds.
+    status, _, body = stack.http(CHILDREN, "GET", "/children/duplicates", tokens["clinic"], query="limit=10")
+    assert status == 200 and "items" in body, body
+    status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}/representatives", tokens["clinic"])
+    assert status == 200, body
+
+
+def _results(stack, key):
+    try:
+        return stack.s3.get_object(Bucket=stack.bucket("PartnerBucket"), Key=key)["Body"].read()
+    except stack.s3.exceptions.NoSuchKey:
+        return None
+
+
+def test_a_partner_file_reaches_the_intake_worker_through_the_buckets_notification(stack, tokens):
+    bucket = stack.bucket("PartnerBucket")
+    rows = [
+        "personal_code;given_name;family_name;birth_date;sex;gestational_age_weeks;atvk",
+        f"{ANNA_CODE};Anna;Ozola;2024-10-01;female;39;0001000",  # renames Anna: leaves the names index
+        ";Jānis;Ozols;2023-05-17;male;;",
+        ";Bad;Date;2024-02-30;male;;",
+    ]
+    stack.s3.put_object(Bucket=bucket, Key="inbox/children/kids.csv", Body="\n".join(rows).encode())
+    summary = wait_for(
+        "the summary of inbox/children/kids.csv",
+        lambda: _results(stack, "results/children/kids.csv.summary.json"),
+        stack,
+    )
+    summary = json.loads(summary)
+    assert (summary["status"], summary["inserted"], summary["updated"], summary["rejected"]) == (
+        "completed_with_rejections", 1, 1, 1,
+    ), summary
+    report = _results(stack, "results/children/kids.csv.report.jsonl").decode().splitlines()
+    assert [json.loads(line)["field"] for line in report] == ["birth_date"]
+    status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
+    assert body["family_name"] == "Ozola", body
+
+    # An audited kind: the worker appends to Anna's chain and archives the entry.
+    # The second row names nobody: the stored state refuses it, and the refusal, stored with
+    # its batch, is read back for the report.
+    register = (
+        "event;personal_code;new_personal_code;atvk;date\n"
+        f"address_change;{ANNA_CODE};;0001000;{datetime.date.today()}\n"
+        f"address_change;{UNKNOWN_CODE};;0001000;{datetime.date.today()}\n"
+    )
+    stack.s3.put_object(Bucket=bucket, Key="inbox/population-register/moves.csv", Body=register.encode())
+    summary = wait_for(
+        "the population-register summary",
+        lambda: _results(stack, "results/population-register/moves.csv.summary.json"),
+        stack,
+    )
+    summary = json.loads(summary)
+    assert (summary["updated"], summary["rejected"]) == (1, 1), summary
+    report = _results(stack, "results/population-register/moves.csv.report.jsonl").decode().splitlines()
+    assert [json.loads(line)["reason"] for line in report] == ["no child with this personal code"]
+    archived = len(stack.s3.list_objects_v2(Bucket=stack.bucket("AuditArchiveBucket"))["Contents"])
+    assert archived > state["audit_entries"]
+
+
+def test_a_message_that_is_not_an_s3_notification_goes_to_the_dlq_at_once(stack):
+    queue = stack.queue_url("IntakeQueue")
+    dlq = stack.queue_url("IntakeDLQ")
+    stack.sqs.send_message(QueueUrl=queue, MessageBody="this is not an S3 event")
+
+    def dead_letter():
+        got = stack.sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"])
+        return got.get("Messages")
+
+    [message] = wait_for("the message in the intake DLQ", dead_letter, stack)
+    assert message["Body"] == "this is not an S3 event"
+    reason = message["MessageAttributes"]["ravis-dead-letter-reason"]["StringValue"]
+    assert "not an S3 event notification" in reason
+
+    # Deleted from the intake queue after its one delivery (the trigger deletes it once the
+    # invocation answers), not made visible again for a retry.
+    def intake_queue_empty():
+        attributes = stack.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        counts = (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"])
+        return counts == ("0", "0")
+
+    wait_for("the intake queue to be empty", intake_queue_empty, stack, seconds=20)
+    intake_trigger = next(t for t in stack.triggers if t.function.logical == "IntakeWorkerFunction")
+    assert not intake_trigger.errors
+
+
+def test_a_notification_for_a_deleted_object_is_skipped(stack):
+    # The object named by the event is gone (deleted, or expired under inbox/'s lifecycle):
+    # the worker's HEAD gets a 404 (not a 403: its role may list the bucket), it logs that
+    # and the message is done.
+    bucket = stack.bucket("PartnerBucket")
+    event = {
+        "Records": [
+            {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": "inbox/children/gone.csv"}}}
+        ]
+    }
+    queue = stack.queue_url("IntakeQueue")
+    stack.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+
+    def logged():
+        return "no longer exists" in stack.functions["IntakeWorkerFunction"].log_text()
+
+    wait_for("the worker to skip the missing object", logged, stack)
+    assert _results(stack, "results/children/gone.csv.summary.json") is None
+
+
+def test_a_message_that_is_not_a_scoring_message_goes_to_the_scoring_dlq_at_once(stack):
+    stack.sqs.send_message(QueueUrl=stack.queue_url("ScoringQueue"), MessageBody='{"not":"a scoring message"}')
+
+    def dead_letter():
+        got = stack.sqs.receive_message(QueueUrl=stack.queue_url("ScoringDLQ"), WaitTimeSeconds=1)
+        return got.get("Messages")
+
+    [message] = wait_for("the message in the scoring DLQ", dead_letter, stack)
+    assert message["Body"] == '{"not":"a scoring message"}'
+
+
+# ---------------------------------------------------------------- least privilege
+
+
+def _check(stack, template_text=None, extra_calls=()):
+    text = template_text or cfn.template_text()
+    checked_stack = copy.copy(stack.stack)
+    checked_stack.template = cfn.load(text)
+    calls = iam.read_calls(stack.call_log) + list(extra_calls)
+    return iam.check(checked_stack, text, calls, stack.keys)
+
+
+def test_every_recorded_call_is_allowed_and_every_grant_is_used_or_justified(stack):
+    report = _check(stack)
+    # Every function made calls of its own (the recorder saw them under its access key).
+    assert all(report.checked[f] > 0 for f in stack.functions), report.checked
+    assert not report.failures, "\n".join(report.failures)
+    print("\nunused grants, each justified in infra/template.yaml:")
+    for function, sid, action, resource in report.unused:
+        print(f"  {function} {sid}: {action} on {resource}")
+
+
+def test_the_check_fails_when_a_grant_is_removed(stack):
+    text = cfn.template_text()
+    start = text.index("  IntakeWorkerPolicy:")
+    policy = text[start : text.index("\n  # ----", start)]
+    assert "              - dynamodb:DeleteItem\n" in policy
+    weakened = text.replace(policy, policy.replace("              - dynamodb:DeleteItem\n", "", 1))
+    report = _check(stack, weakened)
+    assert any(
+        f.function == "IntakeWorkerFunction" and f.problem.startswith("dynamodb:DeleteItem") for f in report.denied
+    ), report.failures
+
+
+def test_the_check_fails_on_a_kind_of_call_the_code_did_not_make_before(stack):
+    key = next(k for k, f in stack.keys.items() if f == "IntakeWorkerFunction")
+    scan = {
+        "access_key": key, "region": "eu-north-1", "service": "dynamodb", "method": "POST",
+        "operation": "Scan", "TableName": stack.stack.physical_name("RavisTable"), "status": 200,
+    }
+    report = _check(stack, extra_calls=[scan])
+    assert [f.problem.split(" (")[0] for f in report.denied] == [
+        f"dynamodb:Scan on {stack.stack.arn('RavisTable')}"
+    ], report.failures
+
+
+def test_the_check_catches_a_404_that_s3_would_answer_403(stack):
+    key = next(k for k, f in stack.keys.items() if f == "ChildrenApiFunction")
+    head = {
+        "access_key": key, "region": "eu-north-1", "service": "s3", "method": "HEAD",
+        "bucket": stack.bucket("AuditArchiveBucket"), "key": "audit/x/00000000000000000001.json",
+        "query": [], "status": 404,
+    }
+    report = _check(stack, extra_calls=[head])
+    assert any("S3 answers 403" in f.problem for f in report.denied), report.failures
