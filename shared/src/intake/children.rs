@@ -7,15 +7,15 @@ use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    ids_of, in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
-    NewChildRef, ValidNewChild, check_new_child_ref, name_index_entry, name_index_join,
-    name_index_leave, validate_new_child_ref,
+    NewChildRef, ValidNewChild, check_new_child_ref, validate_new_child_ref,
 };
+use crate::store::codec::{child_id_of, from_data, ids_of, to_data};
+use crate::store::identity::{name_index_entry, name_index_join, name_index_leave};
 use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;

@@ -8,11 +8,11 @@ use crate::domain::registry::{
 use crate::domain::{Atvk, FieldError};
 use crate::intake::cells::clip;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::registry::{check_organisation_fields, parse_kind};
+use crate::store::codec::{from_data, to_data};
 use crate::store::keys;
 use chrono::NaiveDate;
 

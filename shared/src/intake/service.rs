@@ -19,7 +19,7 @@ use crate::ports::{
 };
 use crate::services::ServiceError;
 use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
-use crate::services::children::CODE_INDEX_DOMAIN;
+use crate::store::identity::CODE_INDEX_DOMAIN;
 use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-pub(crate) use crate::store::codec::{child_id_of, from_data, ids_of, to_data};
+use crate::store::codec::{from_data, to_data};
 pub use crate::store::identity::NAME_INDEX_DOMAIN;
 /// Rows per committed batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 33;

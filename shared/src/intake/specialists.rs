@@ -12,13 +12,13 @@ use crate::intake::cells::clip;
 use crate::intake::cells::external_id;
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::registry::{
     NewSpecialistInput, check_organisations_exist, check_specialist_fields,
 };
+use crate::store::codec::{from_data, to_data};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde_json::{Value, json};

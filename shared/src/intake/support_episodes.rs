@@ -13,13 +13,13 @@ use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, S
 use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
 use crate::services::registry::{EpisodeUpdateInput, check_episode_references};
+use crate::store::codec::{child_id_of, from_data, to_data};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;

@@ -16,7 +16,7 @@ use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require
 pub use crate::store::identity::{
     CODE_INDEX_DOMAIN, NAME_INDEX_DOMAIN, name_index_entry, name_index_key,
 };
-pub(crate) use crate::store::identity::{name_index_join, name_index_leave};
+use crate::store::identity::{name_index_join, name_index_leave};
 use crate::store::keys;
 pub use crate::store::lookups::load_child;
 use std::sync::Arc;

@@ -440,7 +440,7 @@ pub async fn person_results<R: RecordStore>(
     child_id: ChildId,
 ) -> Result<Vec<StoredResult>, ServiceError> {
     let mut results = child_results(records, child_id).await?;
-    for merged in crate::services::merge::merged_ids(records, child_id).await? {
+    for merged in crate::store::lookups::merged_ids(records, child_id).await? {
         results.extend(child_results(records, merged).await?);
     }
     Ok(results)
