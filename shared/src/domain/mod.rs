@@ -13,6 +13,7 @@ pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;
 pub mod registry;
+pub mod registry_input;
 pub mod text;
 
 pub use atvk::{Atvk, AtvkError};

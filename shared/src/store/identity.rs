@@ -1,6 +1,8 @@
-//! The child-identity indexes: personal codes (`PCODE#`) and names with birth date
-//! (`CHILDNAME#`), each under a keyed hash with its own domain label, shared by `POST
-//! /children`, merges and partner files so each finds what the others registered.
+//! The identity indexes: children's personal codes (`PCODE#`) and names with birth date
+//! (`CHILDNAME#`), and representatives' personal codes, each under a keyed hash with its
+//! own domain label (the three labels are here together, so none is reused by accident);
+//! the child indexes are shared by `POST /children`, merges and partner files, so each
+//! finds what the others registered.
 
 use crate::domain::{ChildId, KeyedHasher};
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
@@ -12,6 +14,8 @@ use chrono::NaiveDate;
 pub const CODE_INDEX_DOMAIN: &str = "ravis/personal-code-index/v1";
 /// Domain label of the keyed hash of names and birth date (children without a code).
 pub const NAME_INDEX_DOMAIN: &str = "ravis/child-name-index/v1";
+/// Domain label of the keyed hash that indexes legal representatives' personal codes.
+pub const REPRESENTATIVE_CODE_DOMAIN: &str = "ravis/representative-code-index/v1";
 
 /// The names-and-birth-date key of the `CHILDNAME#` index (hashed before use): lower-cased
 /// trimmed names and the birth date. Children without a personal code registered through

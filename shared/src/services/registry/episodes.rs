@@ -5,10 +5,11 @@
 use super::RegistryService;
 use crate::domain::catalogue_entry::EntryKind;
 use crate::domain::registry::{
-    EndReason, EpisodeOutcome, EpisodeState, ReferralSource, Specialist, SupportEpisode,
-    check_episode_state, check_organisation_id,
+    EpisodeState, ReferralSource, Specialist, SupportEpisode, check_episode_state,
+    check_organisation_id,
 };
-use crate::domain::{ChildId, EpisodeId, FieldError, Principal, Role, SpecialistId};
+pub use crate::domain::registry_input::{EpisodeUpdateInput, NewEpisodeInput, parse_open};
+use crate::domain::{ChildId, EpisodeId, FieldError, Principal, Role};
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome};
 use crate::services::care::{self, CareBasis};
@@ -19,7 +20,6 @@ use crate::services::registry::listing::{
 use crate::services::{PERSON_READERS, Reply, ServiceError, catalogue, require_role};
 use crate::store::keys;
 use chrono::NaiveDate;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -52,92 +52,6 @@ pub const EPISODE_SUMMARY_FIELDS: &[&str] = &[
     "open",
     "version",
 ];
-
-/// Body of `POST /support-episodes`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewEpisodeInput {
-    /// The child.
-    pub child_id: ChildId,
-    /// Programme or service (catalogue id).
-    pub programme: String,
-    /// Provider organisation code.
-    pub provider_org: String,
-    /// Specialist delivering it.
-    #[serde(default)]
-    pub specialist_id: Option<SpecialistId>,
-    /// Referring organisation code.
-    #[serde(default)]
-    pub referring_org: Option<String>,
-    /// Referral date.
-    pub referral_date: NaiveDate,
-    /// `{"screening_id": …}` or `{"text": …}`.
-    pub referral_source: ReferralSource,
-    /// Start.
-    #[serde(default)]
-    pub start_date: Option<NaiveDate>,
-    /// End.
-    #[serde(default)]
-    pub end_date: Option<NaiveDate>,
-    /// Outcome (with `end_date`).
-    #[serde(default)]
-    pub outcome: Option<EpisodeOutcome>,
-    /// Reason for ending (with `end_date`).
-    #[serde(default)]
-    pub end_reason: Option<EndReason>,
-}
-
-/// Body of `PUT /support-episodes/{id}`: every changeable field (the child is fixed).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EpisodeUpdateInput {
-    /// Programme or service.
-    pub programme: String,
-    /// Provider organisation code.
-    pub provider_org: String,
-    /// Specialist.
-    #[serde(default)]
-    pub specialist_id: Option<SpecialistId>,
-    /// Referring organisation code.
-    #[serde(default)]
-    pub referring_org: Option<String>,
-    /// Referral date.
-    pub referral_date: NaiveDate,
-    /// Referral source.
-    pub referral_source: ReferralSource,
-    /// Start.
-    #[serde(default)]
-    pub start_date: Option<NaiveDate>,
-    /// End.
-    #[serde(default)]
-    pub end_date: Option<NaiveDate>,
-    /// Outcome.
-    #[serde(default)]
-    pub outcome: Option<EpisodeOutcome>,
-    /// Reason for ending.
-    #[serde(default)]
-    pub end_reason: Option<EndReason>,
-}
-
-impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
-    fn from(i: NewEpisodeInput) -> Self {
-        (
-            i.child_id,
-            EpisodeUpdateInput {
-                programme: i.programme,
-                provider_org: i.provider_org,
-                specialist_id: i.specialist_id,
-                referring_org: i.referring_org,
-                referral_date: i.referral_date,
-                referral_source: i.referral_source,
-                start_date: i.start_date,
-                end_date: i.end_date,
-                outcome: i.outcome,
-                end_reason: i.end_reason,
-            },
-        )
-    }
-}
 
 /// Fields the state rules of [`check_episode_state`] report on.
 const EPISODE_STATE_FIELDS: &[&str] = &[
@@ -241,14 +155,6 @@ pub async fn check_episode_references<R: RecordStore>(
         today,
     ));
     Ok(errors)
-}
-
-fn parse_open(raw: &str) -> Result<bool, String> {
-    match raw {
-        "open" => Ok(true),
-        "closed" => Ok(false),
-        _ => Err("must be open or closed".into()),
-    }
 }
 
 impl<R: RecordStore> RegistryService<R> {

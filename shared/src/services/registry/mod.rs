@@ -24,7 +24,7 @@ pub use representatives::*;
 pub use specialists::*;
 
 use crate::domain::catalogue_entry::EntryKind;
-use crate::domain::{Atvk, ChildId, FieldError, KeyedHasher, Principal, Role};
+use crate::domain::{ChildId, KeyedHasher, Principal, Role};
 use crate::ports::{Clock, IdGenerator, RecordStore};
 use crate::services::audit::{AuditEvent, AuditTrail};
 use crate::services::{ServiceError, access, catalogue};
@@ -43,16 +43,6 @@ pub struct RegistryService<R> {
     ids: Arc<dyn IdGenerator>,
     audit: AuditTrail<R>,
     code_index: KeyedHasher,
-}
-
-fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Atvk> {
-    match Atvk::parse(raw) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            errors.push(FieldError::new(field, e.to_string()));
-            None
-        }
-    }
 }
 
 impl<R: RecordStore> RegistryService<R> {

@@ -1,10 +1,10 @@
 //! Organisations: health and education institutions, programme providers and partner
 //! systems, keyed by their code (the `ravis:org` of staff tokens). No child's data.
 
-use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService, parse_atvk};
-use crate::domain::registry::{
-    Organisation, OrganisationKind, RegistryStatus, check_organisation_id,
-    check_registration_number, check_text, parse_status,
+use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService};
+use crate::domain::registry::{Organisation, check_organisation_id, parse_status};
+pub use crate::domain::registry_input::{
+    NewOrganisationInput, OrganisationUpdateInput, check_organisation_fields, parse_kind,
 };
 use crate::domain::{Atvk, FieldError, Principal};
 use crate::ports::{Record, RecordStore, StoreError};
@@ -13,76 +13,6 @@ use crate::services::registry::listing::{
 };
 use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
-use serde::Deserialize;
-
-/// Body of `POST /organisations`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrganisationInput {
-    /// The stable code (`ravis:org` of its staff's tokens).
-    pub id: String,
-    /// Kind.
-    pub kind: OrganisationKind,
-    /// Name.
-    pub name: String,
-    /// Territory (7-digit ATVK).
-    pub atvk: String,
-    /// Latvian registration number (11 digits).
-    #[serde(default)]
-    pub registration_number: Option<String>,
-    /// `active` (default) or `inactive`.
-    #[serde(default)]
-    pub status: RegistryStatus,
-}
-
-/// Body of `PUT /organisations/{id}`: every changeable field.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrganisationUpdateInput {
-    /// Kind.
-    pub kind: OrganisationKind,
-    /// Name.
-    pub name: String,
-    /// Territory.
-    pub atvk: String,
-    /// Registration number.
-    #[serde(default)]
-    pub registration_number: Option<String>,
-    /// Status.
-    pub status: RegistryStatus,
-}
-
-/// Parses an organisation kind by its wire name (list filter and partner files).
-pub fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
-    OrganisationKind::ALL
-        .iter()
-        .find(|(name, _)| *name == raw)
-        .map(|(_, k)| *k)
-        .ok_or_else(|| {
-            let names: Vec<&str> = OrganisationKind::ALL.iter().map(|(n, _)| *n).collect();
-            format!("must be one of {}", names.join(", "))
-        })
-}
-
-/// The field rules of an organisation's changeable fields (`POST`/`PUT /organisations` and
-/// the `organisations` partner file): a name, a valid ATVK, an optional 11-digit registration
-/// number (blank counts as absent). Returns the parsed territory and the trimmed number.
-pub fn check_organisation_fields(
-    name: &str,
-    atvk: &str,
-    registration_number: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> (Option<Atvk>, Option<String>) {
-    check_text("name", name, errors);
-    let atvk = parse_atvk("atvk", atvk, errors);
-    let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
-    if let Some(r) = reg
-        && let Err(reason) = check_registration_number(r)
-    {
-        errors.push(FieldError::new("registration_number", reason));
-    }
-    (atvk, reg.map(str::to_owned))
-}
 
 impl<R: RecordStore> RegistryService<R> {
     /// Registers an organisation under its code; a code can be registered once.

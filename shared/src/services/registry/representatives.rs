@@ -3,6 +3,7 @@
 
 use super::RegistryService;
 use crate::domain::registry::{Representative, RepresentedChild, check_contact, check_text};
+pub use crate::domain::registry_input::{NewRepresentativeInput, RepresentativeUpdateInput};
 use crate::domain::{ChildId, FieldError, PersonalCode, Principal, RepresentativeId, Role};
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome};
@@ -12,11 +13,9 @@ use crate::services::registry::listing::{
 };
 use crate::services::{PERSON_READERS, Reply, ServiceError, require_role};
 use crate::store::keys;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Domain label of the keyed hash that indexes representatives' personal codes.
-pub const REPRESENTATIVE_CODE_DOMAIN: &str = "ravis/representative-code-index/v1";
+pub use crate::store::identity::REPRESENTATIVE_CODE_DOMAIN;
 
 /// Roles that may register and change legal representatives (those that register children).
 pub const REPRESENTATIVE_WRITERS: &[Role] = crate::services::children::REGISTRARS;
@@ -27,45 +26,6 @@ pub const REPRESENTATIVE_FULL_VIEW: &[Role] = &[
     Role::RegistryAdministrator,
     Role::PartnerSystem,
 ];
-
-/// Body of `PUT /representatives/{id}`: every changeable field (the personal code is fixed).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RepresentativeUpdateInput {
-    /// Given name(s).
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Phone number.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// E-mail address.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// The children represented and how (at least one, each visible to the caller).
-    pub children: Vec<RepresentedChild>,
-}
-
-/// Body of `POST /representatives`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewRepresentativeInput {
-    /// Personal code (either format), if known.
-    #[serde(default)]
-    pub personal_code: Option<String>,
-    /// Given name(s).
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Phone number.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// E-mail address.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// The children represented and how (at least one, each visible to the caller).
-    pub children: Vec<RepresentedChild>,
-}
 
 impl<R: RecordStore> RegistryService<R> {
     /// Checks a representative's fields; every linked child must be visible to the caller.

@@ -4,8 +4,11 @@
 use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService};
 use crate::domain::catalogue_entry::EntryKind;
 use crate::domain::registry::{
-    Certification, Profession, RegistryStatus, Specialist, check_organisation_id, check_text,
-    parse_profession, parse_status,
+    Certification, Specialist, check_organisation_id, parse_profession, parse_status,
+};
+pub use crate::domain::registry_input::{
+    NewCertificationInput, NewSpecialistInput, SpecialistUpdateInput, check_certification_shape,
+    check_specialist_fields,
 };
 use crate::domain::{FieldError, Principal, SpecialistId};
 use crate::ports::{Record, RecordStore, StoreError};
@@ -14,70 +17,7 @@ use crate::services::registry::listing::{
 };
 use crate::services::{Reply, ServiceError, catalogue, require_role};
 use crate::store::keys;
-use chrono::NaiveDate;
-use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// Body of `POST /specialists`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewSpecialistInput {
-    /// Given name(s).
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Profession.
-    pub profession: Profession,
-    /// Organisation codes (at least one, each registered).
-    pub organisations: Vec<String>,
-    /// `active` (default) or `inactive`.
-    #[serde(default)]
-    pub status: RegistryStatus,
-}
-
-/// Body of `PUT /specialists/{id}` (certifications are added through their sub-resource).
-pub type SpecialistUpdateInput = NewSpecialistInput;
-
-/// Body of `POST /specialists/{id}/certifications`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewCertificationInput {
-    /// Instrument id (exactly one of `instrument` and `programme`).
-    #[serde(default)]
-    pub instrument: Option<String>,
-    /// Programme id of the catalogue.
-    #[serde(default)]
-    pub programme: Option<String>,
-    /// Issuer.
-    pub issued_by: String,
-    /// First valid day.
-    pub valid_from: NaiveDate,
-    /// Last valid day (absent: no end).
-    #[serde(default)]
-    pub valid_to: Option<NaiveDate>,
-}
-
-/// The rules of a specialist's fields that need no store (`POST`/`PUT /specialists` and the
-/// `specialists` partner file): both names, at least one organisation. Returns the
-/// organisation codes without repeats, in their order, and the violations.
-pub fn check_specialist_fields(input: &NewSpecialistInput) -> (Vec<String>, Vec<FieldError>) {
-    let mut errors = Vec::new();
-    check_text("given_name", &input.given_name, &mut errors);
-    check_text("family_name", &input.family_name, &mut errors);
-    let mut orgs: Vec<String> = Vec::new();
-    for code in &input.organisations {
-        if !orgs.contains(code) {
-            orgs.push(code.clone());
-        }
-    }
-    if orgs.is_empty() {
-        errors.push(FieldError::new(
-            "organisations",
-            "must name at least one organisation",
-        ));
-    }
-    (orgs, errors)
-}
 
 /// Reports every code of `codes` that is not a registered organisation as `field[i]`.
 pub async fn check_organisations_exist<R: RecordStore>(
@@ -100,27 +40,6 @@ pub async fn check_organisations_exist<R: RecordStore>(
         }
     }
     Ok(())
-}
-
-/// The rules of a certification that need no store (`POST
-/// /specialists/{id}/certifications` and the `certifications` partner file): exactly one of
-/// instrument and programme, an issuer, `valid_to` not before `valid_from`.
-pub fn check_certification_shape(input: &NewCertificationInput) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let one = input.instrument.is_some() != input.programme.is_some();
-    if !one {
-        errors.push(FieldError::new(
-            "instrument",
-            "give exactly one of instrument and programme",
-        ));
-    }
-    check_text("issued_by", &input.issued_by, &mut errors);
-    if let Some(to) = input.valid_to
-        && to < input.valid_from
-    {
-        errors.push(FieldError::new("valid_to", "must not be before valid_from"));
-    }
-    errors
 }
 
 /// Every rule of a certification: [`check_certification_shape`], and the instrument is an
