@@ -1,5 +1,6 @@
 //! The `children` file kind: its columns and the conversion of one row into a valid new
-//! child with the same rules as `POST /children` ([`validate_new_child`]).
+//! child with the same rules as `POST /children`
+//! ([`validate_new_child`](crate::domain::new_child::validate_new_child)).
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};

@@ -180,7 +180,7 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// One problem found by [`AuditTrail::verify`].
+/// One problem found by [`AuditTrail::verify`](super::AuditTrail::verify).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainBreak {
     /// The entry concerned (for a removed entry: the sequence number that is missing).
