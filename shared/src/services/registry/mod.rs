@@ -7,9 +7,10 @@
 //! - organisations and specialists hold no child's data: every role reads them; registry
 //!   administrators and partner systems write them; they are not in any child's audit trail;
 //! - support episodes are a child's personal data: readers are
-//!   [`PERSON_READERS`](crate::services::PERSON_READERS), the child must be visible to the caller ([`access::visible_child`]), every read and write is
-//!   recorded in the child's audit trail, and education staff (and programme providers for
-//!   episodes of other providers) see the minimised view [`EPISODE_SUMMARY_FIELDS`].
+//!   [`PERSON_READERS`](crate::services::PERSON_READERS), the child must be visible to the
+//!   caller ([`access::visible_child`]), every read and write is recorded in the child's
+//!   audit trail, and education staff (and programme providers for episodes of other
+//!   providers) see the minimised view [`EPISODE_SUMMARY_FIELDS`].
 
 pub mod episodes;
 pub mod listing;
