@@ -5,18 +5,16 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::{Atvk, Principal, Role};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
 use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
-use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
-use ravis::scoring::Engine;
+use ravis::ports::{Queue, RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
-use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::merge::MergeInput;
 use ravis::services::registry::RegistryService;
@@ -775,39 +773,16 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().unwrap());
+    let app = App::new(records.clone(), &[4; 32], &[6; 32]).unwrap();
+    let (clock, ids, engine) = (app.clock.clone(), app.ids.clone(), app.engine.clone());
     // The catalogue is seeded on first use; seed it now so its versions can be read.
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
         .await
         .unwrap();
     let api = AllRoutes {
-        children: ChildrenApi(ChildrenService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            &[4; 32],
-            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-        )),
-        screenings: ScreeningsApi::new(
-            ScreeningsService::new(
-                records.clone(),
-                queue.clone(),
-                clock.clone(),
-                ids.clone(),
-                engine.clone(),
-                AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-            ),
-            CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
-        ),
-        registry: RegistryApi(RegistryService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-            &[4; 32],
-        )),
+        children: ChildrenApi(app.children()),
+        screenings: app.screenings_routes(queue.clone()).unwrap(),
+        registry: RegistryApi(app.registry()),
     };
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
