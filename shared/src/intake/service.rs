@@ -19,6 +19,7 @@ use crate::ports::{
 };
 use crate::services::ServiceError;
 use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
+use crate::store::codec::{from_data, to_data};
 use crate::store::identity::CODE_INDEX_DOMAIN;
 use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -29,8 +30,8 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-use crate::store::codec::{from_data, to_data};
 pub use crate::store::identity::NAME_INDEX_DOMAIN;
+
 /// Rows per committed batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 33;
 

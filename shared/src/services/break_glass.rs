@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use crate::domain::break_glass::{DEFAULT_TTL_MINUTES, MAX_REASON_CHARS, MIN_REASON_CHARS};
+
 /// The longest period one report covers.
 pub const MAX_REPORT_DAYS: i64 = 92;
 
