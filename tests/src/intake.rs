@@ -141,25 +141,14 @@ pub fn audited_worker<R: RecordStore + Clone, B: BlobStore + Clone>(
     identity_key: &[u8],
     pseudonym_key: &[u8],
 ) -> ravis::inbound::intake_worker::IntakeWorker<R, B> {
-    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(ravis::ports::SystemClock);
     let archive = Arc::new(ravis::services::audit_archive::AuditArchive::new(
         blobs.clone(),
     ));
-    let trail = ravis::services::audit::AuditTrail::new(
-        records.clone(),
-        pseudonym_key,
-        clock.clone(),
-        None,
-    )
-    .with_archive(archive);
-    let service = ravis::intake::IntakeService::new(
-        records,
-        clock,
-        Arc::new(ravis::ports::RandomIds),
-        identity_key,
-    )
-    .with_audit(trail)
-    .with_batch_rows(batch_rows);
+    let service = ravis::app::App::new(records, identity_key, pseudonym_key)
+        .expect("app")
+        .with_archive(archive)
+        .intake()
+        .with_batch_rows(batch_rows);
     ravis::inbound::intake_worker::IntakeWorker::new(service, blobs, bucket)
 }
 
