@@ -87,6 +87,12 @@ impl<R: RecordStore + Clone> App<R> {
         self
     }
 
+    /// Uses this id generator (tests fix the ids).
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+
     /// Audit entries expire after this many days (`None`: kept).
     pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
         self.retention_days = days;
