@@ -87,6 +87,12 @@ impl<R: RecordStore + Clone> App<R> {
         self
     }
 
+    /// Scores with this engine (tests load other definitions).
+    pub fn with_engine(mut self, engine: Arc<Engine>) -> Self {
+        self.engine = engine;
+        self
+    }
+
     /// Uses this id generator (tests fix the ids).
     pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
         self.ids = ids;
