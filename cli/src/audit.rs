@@ -4,22 +4,25 @@
 use crate::keys::LocalKeys;
 use anyhow::{Context, Result};
 use ravis::adapters::embedded::EmbeddedBackend;
+use ravis::app::App;
 use ravis::domain::ChildId;
-use ravis::ports::{Clock, SystemClock};
-use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::{
     ArchiveVerification, AuditArchive, LOCAL_ARCHIVE_BUCKET, verify_all, verify_child,
 };
 use std::path::Path;
-use std::sync::Arc;
 
 /// Verifies one child's chain (`child`) or every archived chain; returns the reports.
 pub async fn verify(data_dir: &Path, child: Option<ChildId>) -> Result<Vec<ArchiveVerification>> {
     let keys = LocalKeys::load_or_create(data_dir)?;
     let backend = EmbeddedBackend::open(data_dir)
         .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let trail = AuditTrail::new(backend.records(), &keys.pseudonym_key, clock, None);
+    // The chains as stored (a trail without the archive: this only reads them).
+    let trail = App::new(
+        backend.records(),
+        &keys.identity_hmac_key,
+        &keys.pseudonym_key,
+    )?
+    .audit();
     let archive = AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?);
     Ok(match child {
         Some(id) => vec![

@@ -4,13 +4,12 @@
 use crate::keys::LocalKeys;
 use anyhow::{Context, Result, bail};
 use ravis::adapters::embedded::EmbeddedBackend;
+use ravis::app::App;
 use ravis::intake::service::{Status, import_id};
-use ravis::intake::{Format, ImportOutcome, ImportRequest, IntakeError, IntakeService, Kind};
-use ravis::ports::{BlobReader, RandomIds, SystemClock};
-use ravis::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
+use ravis::intake::{Format, ImportOutcome, ImportRequest, IntakeError, Kind};
+use ravis::ports::BlobReader;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
 /// Organisation recorded on children registered by `ravis import`.
@@ -50,24 +49,7 @@ pub async fn import(data_dir: &Path, options: &ImportOptions) -> Result<ImportOu
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let keys = LocalKeys::load_or_create(data_dir)?;
     let backend = EmbeddedBackend::open(data_dir)?;
-    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
-    let service = IntakeService::new(
-        backend.records(),
-        Arc::clone(&clock),
-        Arc::new(RandomIds),
-        &keys.identity_hmac_key,
-    )
-    .with_audit(
-        ravis::services::audit::AuditTrail::new(
-            backend.records(),
-            &keys.pseudonym_key,
-            clock,
-            None,
-        )
-        .with_archive(Arc::new(AuditArchive::new(
-            backend.blobs(LOCAL_ARCHIVE_BUCKET)?,
-        ))),
-    );
+    let service = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?.intake();
     // The same content imported again is the same import: it resumes or finds it finished.
     let digest = content_digest(&options.file).await?;
     let request = ImportRequest {

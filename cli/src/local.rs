@@ -8,23 +8,15 @@ use crate::keys::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalKeys};
 use anyhow::{Context, Result};
 use jsonwebtoken::Algorithm::HS256;
 use ravis::adapters::embedded::{EmbeddedBackend, ObjectEvents, QueueOptions};
+use ravis::app::App;
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
+use ravis::inbound::intake_worker::IntakeWorker;
 use ravis::inbound::registry_api::RegistryApi;
-use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
-use ravis::intake::{IntakeService, IntakeWorker};
-use ravis::ports::{BlobStore, Clock, IdGenerator, RandomIds, SystemClock};
-use ravis::scoring::Engine;
-use ravis::services::audit::AuditTrail;
-use ravis::services::audit_archive::{ArchiveSink, AuditArchive, LOCAL_ARCHIVE_BUCKET};
-use ravis::services::catalogue::CatalogueService;
-use ravis::services::children::ChildrenService;
-use ravis::services::registry_service::RegistryService;
-use ravis::services::scoring_worker::ScoringWorker;
-use ravis::services::screenings::ScreeningsService;
+use ravis::ports::BlobStore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,9 +70,9 @@ pub async fn serve(
     };
     let scoring_queue = backend.queue(queues::SCORING, queue_options.clone())?;
     let intake_queue = backend.queue(queues::INTAKE, queue_options.clone())?;
-    let engine = Arc::new(Engine::builtin().context("loading the instrument definitions")?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
+    // The service graph, built once (every audit entry also goes to the archive bucket that
+    // `ravis audit verify` compares with).
+    let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?;
 
     tracing::warn!(
         "local host: accepting HS256 development tokens signed with the data directory's key"
@@ -92,47 +84,13 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
-    // Every audit entry is also copied to the write-once archive bucket (`ravis audit verify`).
-    let archive: Arc<dyn ArchiveSink> =
-        Arc::new(AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?));
-    let audit = || {
-        AuditTrail::new(
-            records.clone(),
-            &keys.pseudonym_key,
-            Arc::clone(&clock),
-            None,
-        )
-        .with_archive(Arc::clone(&archive))
-    };
     let api = AllRoutes {
-        children: ChildrenApi(ChildrenService::new(
-            records.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&ids),
-            &keys.identity_hmac_key,
-            audit(),
-        )),
-        screenings: ScreeningsApi::new(
-            ScreeningsService::new(
-                records.clone(),
-                scoring_queue.clone(),
-                Arc::clone(&clock),
-                Arc::clone(&ids),
-                Arc::clone(&engine),
-                audit(),
-            ),
-            CatalogueService::new(records.clone(), Arc::clone(&engine), Arc::clone(&clock))?,
-        ),
-        registry: RegistryApi(RegistryService::new(
-            records.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&ids),
-            audit(),
-            &keys.identity_hmac_key,
-        )),
+        children: ChildrenApi(app.children()),
+        screenings: app.screenings_routes(scoring_queue.clone())?,
+        registry: RegistryApi(app.registry()),
     };
     // The catalogue's built-in entries are in the store from the start (never overwriting edits).
-    ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
+    ravis::services::catalogue::seed_catalogue(&records, app.clock.as_ref())
         .await
         .context("seeding the catalogue")?;
 
@@ -171,12 +129,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if options.workers {
-        let worker = Arc::new(ScoringWorker::new(
-            records.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&ids),
-            Arc::clone(&engine),
-        ));
+        let worker = Arc::new(app.scoring_worker());
         let queue = scoring_queue.clone();
         let rx = stop_rx.clone();
         tasks.spawn(async move {
@@ -202,13 +155,7 @@ pub async fn serve(
     partner.deliver_events().await?;
     if options.workers {
         let worker = Arc::new(IntakeWorker::new(
-            IntakeService::new(
-                records.clone(),
-                Arc::clone(&clock),
-                Arc::clone(&ids),
-                &keys.identity_hmac_key,
-            )
-            .with_audit(audit()),
+            app.intake(),
             crate::results_mirror::ResultsMirror::new(partner.clone(), data_dir.join("results")),
             PARTNER_BUCKET,
         ));

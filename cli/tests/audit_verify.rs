@@ -6,7 +6,7 @@ use ravis::domain::{ChildId, Principal, Role};
 use ravis::ports::{Clock, RecordStore, SystemClock};
 use ravis::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditTrail};
 use ravis::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
-use ravis::services::keys;
+use ravis::store::keys;
 use ravis_cli::keys::LocalKeys;
 use std::sync::Arc;
 

@@ -3,16 +3,13 @@
 //! and the same child gets the same pseudonym in every export.
 
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::{Principal, Role};
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
-use ravis::scoring::Engine;
-use ravis::services::audit::AuditTrail;
-use ravis::services::children::{ChildrenService, NewChildInput};
-use ravis::services::scoring_worker::ScoringWorker;
-use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
+use ravis::ports::Queue;
+use ravis::services::children::NewChildInput;
+use ravis::services::screenings::NewScreeningInput;
 use ravis_cli::keys::LocalKeys;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn read_rows(path: &std::path::Path) -> (String, Vec<Value>) {
@@ -33,9 +30,12 @@ async fn the_export_is_pseudonymised_and_stable() {
     let queue = backend
         .queue("scoring", QueueOptions::default())
         .expect("queue");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().expect("engine"));
+    let app = App::new(
+        records.clone(),
+        &keys.identity_hmac_key,
+        &keys.pseudonym_key,
+    )
+    .expect("app");
     let nurse = Principal {
         subject: "n".into(),
         roles: vec![Role::HealthSpecialist],
@@ -43,23 +43,9 @@ async fn the_export_is_pseudonymised_and_stable() {
         territory: None,
         purpose: None,
     };
-    let trail = || AuditTrail::new(records.clone(), &keys.pseudonym_key, clock.clone(), None);
-    let children = ChildrenService::new(
-        records.clone(),
-        clock.clone(),
-        ids.clone(),
-        &keys.identity_hmac_key,
-        trail(),
-    );
-    let screenings = ScreeningsService::new(
-        records.clone(),
-        queue.clone(),
-        clock.clone(),
-        ids.clone(),
-        engine.clone(),
-        trail(),
-    );
-    let worker = ScoringWorker::new(records.clone(), clock.clone(), ids.clone(), engine);
+    let children = app.children();
+    let screenings = app.screenings(queue.clone());
+    let worker = app.scoring_worker();
 
     // Two children with names and personal codes; the first screened twice, the second once.
     let mut child_ids = Vec::new();
@@ -190,7 +176,7 @@ async fn the_export_is_pseudonymised_and_stable() {
     assert_eq!(march["instrument"], "mchat-r");
     assert!(march["risk_level"].is_string());
     // Analytics pseudonyms are not the audit trail's pseudonyms.
-    let audit = trail();
+    let audit = app.audit();
     for id in &child_ids {
         let audit_pseudonym = audit.pseudonym(id.parse().expect("id")).to_string();
         assert!(

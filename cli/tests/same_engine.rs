@@ -4,18 +4,15 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::{Principal, Role};
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
-use ravis::scoring::Engine;
+use ravis::ports::Queue;
 use ravis::services::ServiceError;
-use ravis::services::audit::AuditTrail;
-use ravis::services::children::{ChildrenService, NewChildInput};
-use ravis::services::scoring_worker::ScoringWorker;
-use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
+use ravis::services::children::NewChildInput;
+use ravis::services::screenings::NewScreeningInput;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Screenings of three instruments, each with its child's facts.
@@ -80,9 +77,7 @@ async fn cli_worker_and_api_give_identical_results() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().unwrap());
+    let app = App::new(records.clone(), &[5; 32], &[6; 32]).unwrap();
     let nurse = Principal {
         subject: "n".into(),
         roles: vec![Role::HealthSpecialist],
@@ -90,22 +85,9 @@ async fn cli_worker_and_api_give_identical_results() {
         territory: None,
         purpose: None,
     };
-    let children = ChildrenService::new(
-        records.clone(),
-        clock.clone(),
-        ids.clone(),
-        &[5; 32],
-        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-    );
-    let screenings = ScreeningsService::new(
-        records.clone(),
-        queue.clone(),
-        clock.clone(),
-        ids.clone(),
-        engine.clone(),
-        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-    );
-    let worker = ScoringWorker::new(records.clone(), clock, ids, engine);
+    let children = app.children();
+    let screenings = app.screenings(queue.clone());
+    let worker = app.scoring_worker();
 
     for (case, expected) in cases.iter().zip(&from_cli) {
         let facts = &case["child"];

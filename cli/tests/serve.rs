@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-mod support;
+use crate::support;
 
+use crate::support::Server;
+use crate::support::http::request;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::Server;
-use support::http::request;
 
 fn child_body() -> String {
     json!({"personal_code": "32579461005", "given_name": "Anna", "family_name": "Bērziņa",

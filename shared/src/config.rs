@@ -178,7 +178,7 @@ impl Settings {
             )?),
         };
         let break_glass_minutes = match vars.get("RAVIS_BREAK_GLASS_MINUTES") {
-            None => crate::services::break_glass::DEFAULT_TTL_MINUTES,
+            None => crate::domain::break_glass::DEFAULT_TTL_MINUTES,
             Some(v) => v
                 .parse::<u32>()
                 .ok()

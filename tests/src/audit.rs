@@ -3,6 +3,7 @@
 //! the end-to-end walk (exactly one entry per personal-data read or write), the data
 //! protection officer's routes, tamper detection and concurrent appends.
 
+use ravis::app::App;
 use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::{ChildId, Principal, Role};
 use ravis::inbound::all_routes::AllRoutes;
@@ -11,16 +12,11 @@ use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
 use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
-use ravis::inbound::screenings_api::ScreeningsApi;
-use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock, WriteOp};
-use ravis::scoring::Engine;
+use ravis::ports::{Clock, Key, Queue, RecordStore, SystemClock, WriteOp};
 use ravis::services::audit::{
     AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditOutcome, AuditTrail, ChainBreak,
 };
-use ravis::services::children::ChildrenService;
-use ravis::services::keys;
-use ravis::services::registry_service::RegistryService;
-use ravis::services::screenings::ScreeningsService;
+use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -165,45 +161,13 @@ async fn call_audited<R: RecordStore, Q: Queue>(
 /// protection officer's views page, summarise and verify the chain, and that no other
 /// role may use them.
 pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue: Q) {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let audit_of = || AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock.clone(), None);
+    let app = App::new(records.clone(), &[3; 32], PSEUDONYM_KEY).expect("app");
     let api = AllRoutes {
-        children: ChildrenApi(ChildrenService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            &[3; 32],
-            audit_of(),
-        )),
-        screenings: {
-            let engine = Arc::new(Engine::builtin().expect("engine"));
-            ScreeningsApi::new(
-                ScreeningsService::new(
-                    records.clone(),
-                    queue,
-                    clock.clone(),
-                    ids,
-                    Arc::clone(&engine),
-                    audit_of(),
-                ),
-                ravis::services::catalogue::CatalogueService::new(
-                    records.clone(),
-                    engine,
-                    clock.clone(),
-                )
-                .expect("catalogue"),
-            )
-        },
-        registry: RegistryApi(RegistryService::new(
-            records.clone(),
-            clock.clone(),
-            Arc::new(RandomIds),
-            audit_of(),
-            &[3; 32],
-        )),
+        children: ChildrenApi(app.children()),
+        screenings: app.screenings_routes(queue).expect("screenings"),
+        registry: RegistryApi(app.registry()),
     };
-    let audit = audit_of();
+    let audit = app.audit();
     let auth = authenticator();
     let nurse_roles = vec![Role::HealthSpecialist];
     let nurse = token("nurse-1", &nurse_roles, "clinic-1", Some("screening"));
@@ -468,7 +432,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // PUT /children/{id}: one entry for the change.
     let version = records
-        .get(&ravis::services::keys::child(child))
+        .get(&ravis::store::keys::child(child))
         .await
         .expect("read")
         .expect("child")

@@ -10,7 +10,7 @@ use ravis::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent, A
 use ravis::services::audit_archive::{
     ArchiveError, ArchiveWrite, AuditArchive, entry_bytes, entry_key, verify_all, verify_child,
 };
-use ravis::services::keys;
+use ravis::store::keys;
 use std::sync::Arc;
 
 const PSEUDONYM_KEY: &[u8] = b"archive-suite-pseudonym-key-0001";

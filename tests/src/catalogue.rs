@@ -3,20 +3,17 @@
 //! `active_entry` lookup other use cases call.
 
 use crate::auth::verifier_and_token;
+use ravis::app::App;
 use ravis::domain::Role;
 use ravis::domain::catalogue_entry::EntryStatus;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
 use ravis::inbound::routes::handle;
 use ravis::inbound::screenings_api::ScreeningsApi;
-use ravis::ports::{
-    Clock, IdGenerator, Queue, RandomIds, Record, RecordStore, SortKeyCondition, SystemClock,
-};
+use ravis::ports::{Queue, Record, RecordStore, SortKeyCondition, SystemClock};
 use ravis::scoring::Engine;
-use ravis::services::audit::AuditTrail;
 use ravis::services::catalogue::{CatalogueService, active_entry, entry, seed_catalogue};
-use ravis::services::keys;
-use ravis::services::screenings::ScreeningsService;
+use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -53,20 +50,10 @@ async fn snapshot<R: RecordStore>(records: &R) -> Vec<Record> {
 }
 
 fn api<R: RecordStore + Clone, Q: Queue>(records: R, queue: Q) -> ScreeningsApi<R, Q> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().expect("engine"));
-    ScreeningsApi::new(
-        ScreeningsService::new(
-            records.clone(),
-            queue,
-            clock.clone(),
-            ids,
-            engine.clone(),
-            AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
-        ),
-        CatalogueService::new(records, engine, clock).expect("catalogue"),
-    )
+    App::new(records, &[4; 32], &[5; 32])
+        .expect("app")
+        .screenings_routes(queue)
+        .expect("catalogue")
 }
 
 struct Client<R, Q> {

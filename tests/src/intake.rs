@@ -3,7 +3,7 @@
 //! store that crashes mid-file.
 
 use ravis::adapters::embedded::object_events::s3_event_key;
-use ravis::intake::worker::result_keys;
+use ravis::inbound::intake_worker::result_keys;
 use ravis::ports::{
     BlobStore, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
@@ -140,27 +140,16 @@ pub fn audited_worker<R: RecordStore + Clone, B: BlobStore + Clone>(
     batch_rows: usize,
     identity_key: &[u8],
     pseudonym_key: &[u8],
-) -> ravis::intake::IntakeWorker<R, B> {
-    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(ravis::ports::SystemClock);
+) -> ravis::inbound::intake_worker::IntakeWorker<R, B> {
     let archive = Arc::new(ravis::services::audit_archive::AuditArchive::new(
         blobs.clone(),
     ));
-    let trail = ravis::services::audit::AuditTrail::new(
-        records.clone(),
-        pseudonym_key,
-        clock.clone(),
-        None,
-    )
-    .with_archive(archive);
-    let service = ravis::intake::IntakeService::new(
-        records,
-        clock,
-        Arc::new(ravis::ports::RandomIds),
-        identity_key,
-    )
-    .with_audit(trail)
-    .with_batch_rows(batch_rows);
-    ravis::intake::IntakeWorker::new(service, blobs, bucket)
+    let service = ravis::app::App::new(records, identity_key, pseudonym_key)
+        .expect("app")
+        .with_archive(archive)
+        .intake()
+        .with_batch_rows(batch_rows);
+    ravis::inbound::intake_worker::IntakeWorker::new(service, blobs, bucket)
 }
 
 /// Runs each partner-file test case `case(records, blobs, bucket)` on both backends: the

@@ -5,19 +5,23 @@
 //! filters, minimisation and visibility of episodes, legal representatives.
 
 use crate::auth::verifier_and_scoped_token;
+use ravis::app::App;
 use ravis::domain::{Atvk, Principal, Role};
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::http::ApiRequest;
 use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::handle;
-use ravis::ports::{Clock, IdGenerator, RandomIds, RecordStore, SystemClock};
-use ravis::services::audit::AuditTrail;
-use ravis::services::children::{ChildrenService, NewChildInput};
-use ravis::services::keys;
-use ravis::services::registry_service::RegistryService;
+use ravis::ports::{RecordStore, SystemClock};
+use ravis::services::children::NewChildInput;
+use ravis::store::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+
+/// The service graph the suites use: identity key `[4; 32]`, pseudonym key `[6; 32]`.
+fn app<R: RecordStore + Clone>(records: &R) -> App<R> {
+    App::new(records.clone(), &[4; 32], &[6; 32]).expect("app")
+}
 
 /// A registry API over `records` and tokens for its callers.
 pub struct Fixture<R> {
@@ -48,15 +52,7 @@ pub fn token(role: Role, org: &str, territory: Option<&str>) -> String {
 impl<R: RecordStore + Clone> Fixture<R> {
     /// The API over `records`.
     pub fn new(records: R) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-        let api = RegistryApi(RegistryService::new(
-            records.clone(),
-            clock.clone(),
-            ids,
-            AuditTrail::new(records.clone(), &[6; 32], clock, None),
-            &[4; 32],
-        ));
+        let api = RegistryApi(app(&records).registry());
         let (auth, _) = verifier_and_scoped_token(Role::RegistryAdministrator, "x", None);
         Self { api, auth, records }
     }
@@ -108,13 +104,7 @@ impl<R: RecordStore + Clone> Fixture<R> {
 
     /// Registers a child directly (children are not served by this API).
     pub async fn child(&self, atvk: &str, name: &str) -> String {
-        let children = ChildrenService::new(
-            self.records.clone(),
-            Arc::new(SystemClock),
-            Arc::new(RandomIds),
-            &[4; 32],
-            AuditTrail::new(self.records.clone(), &[6; 32], Arc::new(SystemClock), None),
-        );
+        let children = app(&self.records).children();
         let nurse = Principal {
             subject: "n".into(),
             roles: vec![Role::HealthSpecialist],
@@ -1027,7 +1017,7 @@ pub async fn episodes<R: RecordStore + Clone>(records: R) {
         .collect();
     assert_eq!(
         keys_seen,
-        ravis::services::registry_service::EPISODE_SUMMARY_FIELDS
+        ravis::services::registry::EPISODE_SUMMARY_FIELDS
             .iter()
             .copied()
             .collect()

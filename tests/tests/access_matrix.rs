@@ -5,21 +5,19 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::{Atvk, Principal, Role};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
 use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
-use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
-use ravis::scoring::Engine;
+use ravis::ports::{Queue, RandomIds, SystemClock};
 use ravis::services::audit::AuditTrail;
-use ravis::services::catalogue::CatalogueService;
 use ravis::services::children::{ChildrenService, NewChildInput};
 use ravis::services::merge::MergeInput;
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_scoped_token;
@@ -775,39 +773,16 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().unwrap());
+    let app = App::new(records.clone(), &[4; 32], &[6; 32]).unwrap();
+    let (clock, ids, engine) = (app.clock.clone(), app.ids.clone(), app.engine.clone());
     // The catalogue is seeded on first use; seed it now so its versions can be read.
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
         .await
         .unwrap();
     let api = AllRoutes {
-        children: ChildrenApi(ChildrenService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            &[4; 32],
-            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-        )),
-        screenings: ScreeningsApi::new(
-            ScreeningsService::new(
-                records.clone(),
-                queue.clone(),
-                clock.clone(),
-                ids.clone(),
-                engine.clone(),
-                AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-            ),
-            CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
-        ),
-        registry: RegistryApi(RegistryService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-            &[4; 32],
-        )),
+        children: ChildrenApi(app.children()),
+        screenings: app.screenings_routes(queue.clone()).unwrap(),
+        registry: RegistryApi(app.registry()),
     };
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
@@ -956,10 +931,10 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .parse()
         .unwrap();
     let registry_keys = [
-        ravis::services::keys::organisation("org"),
-        ravis::services::keys::specialist(specialist.parse().unwrap()),
-        ravis::services::keys::episode(episode.parse().unwrap()),
-        ravis::services::keys::representative(representative.parse().unwrap()),
+        ravis::store::keys::organisation("org"),
+        ravis::store::keys::specialist(specialist.parse().unwrap()),
+        ravis::store::keys::episode(episode.parse().unwrap()),
+        ravis::store::keys::representative(representative.parse().unwrap()),
     ];
 
     let mut failures = Vec::new();
@@ -1032,7 +1007,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         // merged into the child (un-merge), whatever the previous case did.
         if matches!(spec.route, Route::MergeChild | Route::UnmergeChild) {
             let merged =
-                ravis::ports::RecordStore::get(&records, &ravis::services::keys::merge(duplicate))
+                ravis::ports::RecordStore::get(&records, &ravis::store::keys::merge(duplicate))
                     .await
                     .unwrap()
                     .is_some();
@@ -1047,14 +1022,12 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
                     .await
                     .unwrap();
             } else if spec.route == Route::UnmergeChild && !merged {
-                let version = ravis::ports::RecordStore::get(
-                    &records,
-                    &ravis::services::keys::child(survivor),
-                )
-                .await
-                .unwrap()
-                .unwrap()
-                .version;
+                let version =
+                    ravis::ports::RecordStore::get(&records, &ravis::store::keys::child(survivor))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .version;
                 children
                     .merge(&admin, "set-up", survivor, version, body)
                     .await
@@ -1064,9 +1037,9 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         let want = expected(spec.route, role, scope, org, glass);
         // If-Match carries the current version of the record the route changes.
         let key = match spec.route {
-            Route::UpdateCatalogueEntry => ravis::services::keys::catalogue_entry("kiva"),
+            Route::UpdateCatalogueEntry => ravis::store::keys::catalogue_entry("kiva"),
             Route::RetireCatalogueEntry => {
-                ravis::services::keys::catalogue_entry("preschool-psychologists")
+                ravis::store::keys::catalogue_entry("preschool-psychologists")
             }
             _ => ravis::ports::Key::new(format!("CHILD#{child_id}"), "CHILD"),
         };

@@ -2,7 +2,7 @@
 //! layout, TTL set-up, lazy expiry, full pages across filtered items, the redrive policy.
 //! The behaviour both backends share is in the contract suites.
 //!
-//! Run: `scripts/moto.sh run -- cargo test -p ravis-tests --test aws_adapters`.
+//! Run: `scripts/moto.sh run -- cargo test -p ravis-tests --test all aws_adapters::`.
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use bytes::Bytes;

@@ -7,20 +7,15 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use ravis::app::App;
 use ravis::domain::Role;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
 use ravis::inbound::routes::{Api, handle};
-use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
-use ravis::scoring::Engine;
-use ravis::services::audit::AuditTrail;
-use ravis::services::catalogue::CatalogueService;
-use ravis::services::children::ChildrenService;
+use ravis::ports::{Queue, RandomIds};
 use ravis::services::scoring_worker::ScoringWorker;
-use ravis::services::screenings::ScreeningsService;
 use ravis_tests::aws::{fresh_queue, fresh_record_store};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -56,28 +51,11 @@ async fn call<A: Api>(auth: &Authenticator, api: &A, req: ApiRequest) -> ApiResp
 async fn register_submit_score_on_dynamodb_and_sqs() {
     let records = fresh_record_store().await;
     let queue = fresh_queue(5).await;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().unwrap());
+    let app = App::new(records.clone(), &[9; 32], &[5; 32]).unwrap();
+    let (clock, engine) = (app.clock.clone(), app.engine.clone());
     let (auth, token) = auth();
-    let children = ChildrenApi(ChildrenService::new(
-        records.clone(),
-        clock.clone(),
-        ids.clone(),
-        &[9; 32],
-        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
-    ));
-    let screenings = ScreeningsApi::new(
-        ScreeningsService::new(
-            records.clone(),
-            queue.clone(),
-            clock.clone(),
-            ids,
-            engine.clone(),
-            AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
-        ),
-        CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
-    );
+    let children = ChildrenApi(app.children());
+    let screenings = app.screenings_routes(queue.clone()).unwrap();
 
     let child = json!({"given_name": "Jānis", "family_name": "Ozols", "birth_date": "2024-10-01", "sex": "male"});
     let r = call(

@@ -5,18 +5,18 @@
 
 use chrono::{DateTime, Duration, Utc};
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::app::App;
 use ravis::domain::{Atvk, ChildId, Principal, Role};
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
 use ravis::inbound::routes::handle;
-use ravis::ports::{Clock, IdGenerator, RandomIds};
-use ravis::scoring::Engine;
+use ravis::ports::Clock;
 use ravis::services::ServiceError;
-use ravis::services::audit::{AuditEntity, AuditOutcome, AuditTrail};
+use ravis::services::audit::{AuditEntity, AuditOutcome};
 use ravis::services::break_glass::BreakGlassInput;
 use ravis::services::care::{self, CareBasis};
 use ravis::services::children::{ChildUpdateInput, ChildrenService, NewChildInput, SearchInput};
-use ravis::services::registry_service::RegistryService;
+use ravis::services::registry::RegistryService;
 use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
 use ravis_tests::auth::verifier_and_token;
 use serde_json::{Value, json};
@@ -55,27 +55,14 @@ fn world() -> World {
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let audit = || AuditTrail::new(records.clone(), &[6; 32], dyn_clock.clone(), None);
+    let app = App::new(records.clone(), &[4; 32], &[6; 32])
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_break_glass_minutes(60);
     World {
-        children: ChildrenService::new(
-            records.clone(),
-            dyn_clock.clone(),
-            ids.clone(),
-            &[4; 32],
-            audit(),
-        )
-        .with_break_glass_minutes(60),
-        screenings: ScreeningsService::new(
-            records.clone(),
-            queue,
-            dyn_clock.clone(),
-            ids.clone(),
-            Arc::new(Engine::builtin().unwrap()),
-            audit(),
-        ),
-        registry: RegistryService::new(records.clone(), dyn_clock.clone(), ids, audit(), &[4; 32]),
+        children: app.children(),
+        screenings: app.screenings(queue),
+        registry: app.registry(),
         records,
         clock,
         _dir: dir,

@@ -1,6 +1,6 @@
 //! Port contract suites run against every adapter: one test per case per adapter.
 //!
-//! `scripts/moto.sh run -- cargo test -p ravis-tests --test contract`
+//! `scripts/moto.sh run -- cargo test -p ravis-tests --test all contract::`
 
 use ravis_tests::aws::{DynamoRecordsFixture, S3BlobsFixture, SqsQueueFixture};
 use ravis_tests::embedded::{DirBlobsFixture, SqliteQueueFixture, SqliteRecordsFixture};

@@ -8,20 +8,15 @@ use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::Role;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::lambda::{to_api_request, to_lambda_response};
 use ravis::inbound::routes::{Api, handle};
-use ravis::inbound::screenings_api::ScreeningsApi;
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Clock, IdGenerator, RandomIds};
-use ravis::scoring::Engine;
-use ravis::services::audit::AuditTrail;
-use ravis::services::catalogue::CatalogueService;
-use ravis::services::children::ChildrenService;
 use ravis::services::scoring_worker::ScoringWorker;
-use ravis::services::screenings::ScreeningsService;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -88,26 +83,14 @@ async fn the_sample_events_run_through_the_handlers() {
         "019ab0c1-2d3e-7f40-8a5b-6c7d8e9f0a1b".parse().unwrap(),
         "019aa0b2-5e4f-7d21-a3c5-6b7c8d9e0f12".parse().unwrap(),
     ])));
-    let engine = Arc::new(Engine::builtin().unwrap());
+    let app = App::new(records.clone(), &[7; 32], &[5; 32])
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_ids(ids);
+    let engine = app.engine.clone();
     let (auth, token) = auth();
-    let children = ChildrenApi(ChildrenService::new(
-        records.clone(),
-        clock.clone(),
-        ids.clone(),
-        &[7; 32],
-        AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
-    ));
-    let screenings = ScreeningsApi::new(
-        ScreeningsService::new(
-            records.clone(),
-            queue,
-            clock.clone(),
-            ids,
-            engine.clone(),
-            AuditTrail::new(records.clone(), &[5; 32], clock.clone(), None),
-        ),
-        CatalogueService::new(records.clone(), engine.clone(), clock.clone()).unwrap(),
-    );
+    let children = ChildrenApi(app.children());
+    let screenings = app.screenings_routes(queue).unwrap();
 
     let r = invoke(&auth, &token, &children, "children-api/post-children.json").await;
     assert_eq!(r.status(), 201, "{:?}", body(&r));
@@ -215,7 +198,8 @@ fn the_s3_samples_name_a_url_decoded_inbox_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_intake_sample_runs_through_the_intake_worker() {
-    use ravis::intake::{IntakeService, IntakeWorker};
+    use ravis::inbound::intake_worker::IntakeWorker;
+    use ravis::intake::IntakeService;
     use ravis::ports::BlobStore;
     let dir = tempfile::tempdir().unwrap();
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
@@ -272,8 +256,9 @@ async fn the_intake_sample_runs_through_the_intake_worker() {
 /// failure that may pass later is still reported for redelivery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_is_not_an_s3_notification_is_dead_lettered_at_once() {
+    use ravis::inbound::intake_worker::IntakeWorker;
     use ravis::inbound::sqs::handle_event_with_dead_letters;
-    use ravis::intake::{IntakeService, IntakeWorker};
+    use ravis::intake::IntakeService;
     use ravis::ports::Queue;
     let dir = tempfile::tempdir().unwrap();
     let backend = EmbeddedBackend::open(dir.path()).unwrap();

@@ -6,13 +6,14 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::domain::{Child, KeyedHasher};
+use ravis::inbound::intake_worker::IntakeWorker;
+use ravis::inbound::intake_worker::result_keys;
 use ravis::inbound::sqs::MessageHandler;
 use ravis::intake::service::{NAME_INDEX_DOMAIN, Status};
-use ravis::intake::worker::result_keys;
-use ravis::intake::{IntakeService, IntakeWorker, Summary};
+use ravis::intake::{IntakeService, Summary};
 use ravis::ports::{BlobStore, RandomIds, RecordStore, SystemClock};
 use ravis::services::children::CODE_INDEX_DOMAIN;
-use ravis::services::keys;
+use ravis::store::keys;
 use ravis_tests::intake::{CrashingStore, drop_file, report_of};
 use serde_json::{Value, json};
 use std::sync::Arc;

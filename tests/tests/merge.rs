@@ -8,20 +8,18 @@
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
+use ravis::app::App;
 use ravis::domain::{ChildId, KeyedHasher, Principal, Role};
 use ravis::inbound::sqs::handle_event;
-use ravis::ports::{Clock, IdGenerator, Key, Queue, RandomIds, RecordStore, SystemClock};
-use ravis::scoring::Engine;
+use ravis::ports::{Key, Queue, RecordStore};
 use ravis::services::ServiceError;
-use ravis::services::audit::AuditTrail;
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, name_index_key};
-use ravis::services::keys;
 use ravis::services::merge::MergeInput;
 use ravis::services::scoring_worker::ScoringWorker;
 use ravis::services::screenings::ScreeningsService;
+use ravis::store::keys;
 use ravis_tests::aws::{fresh_queue, fresh_record_store};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 const IDENTITY_KEY: &[u8] = b"merge-test-identity-key-0123456789ab";
@@ -66,27 +64,11 @@ struct World<R, Q> {
 }
 
 fn world<R: RecordStore + Clone, Q: Queue + Clone>(records: R, queue: Q) -> World<R, Q> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let engine = Arc::new(Engine::builtin().unwrap());
-    let audit = || AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock.clone(), None);
+    let app = App::new(records.clone(), IDENTITY_KEY, PSEUDONYM_KEY).unwrap();
     World {
-        children: ChildrenService::new(
-            records.clone(),
-            clock.clone(),
-            ids.clone(),
-            IDENTITY_KEY,
-            audit(),
-        ),
-        screenings: ScreeningsService::new(
-            records.clone(),
-            queue.clone(),
-            clock.clone(),
-            ids.clone(),
-            engine.clone(),
-            audit(),
-        ),
-        worker: ScoringWorker::new(records.clone(), clock, ids, engine),
+        children: app.children(),
+        screenings: app.screenings(queue.clone()),
+        worker: app.scoring_worker(),
         queue,
         records,
     }

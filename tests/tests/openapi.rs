@@ -8,7 +8,7 @@
 use ravis::inbound::problem::{FieldError, Problem};
 use ravis::inbound::routes::ROUTES;
 use ravis::services::children::{ChildUpdateInput, NewChildInput, SearchInput};
-use ravis::services::registry_service::{
+use ravis::services::registry::{
     EpisodeUpdateInput, NewCertificationInput, NewEpisodeInput, NewOrganisationInput,
     NewRepresentativeInput, NewSpecialistInput, OrganisationUpdateInput, RepresentativeUpdateInput,
     SpecialistUpdateInput,

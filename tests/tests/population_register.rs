@@ -7,15 +7,16 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::domain::{ChildId, KeyedHasher, Principal, Role};
+use ravis::inbound::intake_worker::IntakeWorker;
+use ravis::inbound::intake_worker::result_keys;
 use ravis::intake::service::Status;
-use ravis::intake::worker::result_keys;
-use ravis::intake::{IntakeService, IntakeWorker, Summary};
+use ravis::intake::{IntakeService, Summary};
 use ravis::ports::{BlobStore, Clock, RandomIds, RecordStore, SystemClock};
 use ravis::services::ServiceError;
 use ravis::services::audit::AuditTrail;
 use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::children::{CODE_INDEX_DOMAIN, ChildrenService, SearchInput};
-use ravis::services::keys;
+use ravis::store::keys;
 use ravis_tests::intake::{CrashingStore, audited_worker, drop_file, report_of};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use ravis::intake::{Format, IntakeError, IntakeService, Kind};
 use ravis::ports::{BlobReader, Clock, RandomIds, RecordStore, SystemClock};
 use ravis::services::audit::AuditTrail;
 use ravis::services::children::ChildrenService;
-use ravis::services::keys;
+use ravis::store::keys;
 use ravis_tests::aws::fresh_record_store;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -9,9 +9,10 @@
 
 use ravis::domain::registry::{Profession, RegistryStatus, Specialist};
 use ravis::domain::{ChildId, KeyedHasher, Role, ScreeningId, SpecialistId};
+use ravis::inbound::intake_worker::IntakeWorker;
+use ravis::inbound::intake_worker::PARTNER_ORGANISATION;
 use ravis::intake::service::Status;
-use ravis::intake::worker::PARTNER_ORGANISATION;
-use ravis::intake::{IntakeService, IntakeWorker, Summary};
+use ravis::intake::{IntakeService, Summary};
 use ravis::ports::{
     BlobStore, Clock, RandomIds, Record, RecordStore, SortKeyCondition, SystemClock,
 };
@@ -19,7 +20,7 @@ use ravis::services::audit::{AuditAction, AuditTrail};
 use ravis::services::audit_archive::{AuditArchive, verify_child};
 use ravis::services::care::{self, CareBasis};
 use ravis::services::children::CODE_INDEX_DOMAIN;
-use ravis::services::keys;
+use ravis::store::keys;
 use ravis_tests::intake::{CrashingStore, audited_worker, drop_file};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::app::App;
 use ravis::domain::{Principal, Role, ScreeningId};
-use ravis::ports::{Clock, IdGenerator, Queue, RandomIds, SystemClock};
+use ravis::ports::Queue;
 use ravis::scoring::Engine;
 use ravis::services::ServiceError;
-use ravis::services::audit::AuditTrail;
-use ravis::services::children::{ChildrenService, NewChildInput};
+use ravis::services::children::NewChildInput;
 use ravis::services::scoring_worker::{Outcome, ScoringWorker};
-use ravis::services::screenings::{NewScreeningInput, ScreeningsService};
+use ravis::services::screenings::NewScreeningInput;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,27 +66,15 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids: Arc<dyn IdGenerator> = Arc::new(RandomIds);
-    let v1 = Arc::new(Engine::builtin().unwrap());
-    let v2 = Arc::new(engine_with_new_mchat_version());
-    let children = ChildrenService::new(
-        records.clone(),
-        clock.clone(),
-        ids.clone(),
-        &[3; 32],
-        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-    );
-    let screenings = ScreeningsService::new(
-        records.clone(),
-        queue.clone(),
-        clock.clone(),
-        ids.clone(),
-        v1.clone(),
-        AuditTrail::new(records.clone(), &[6; 32], clock.clone(), None),
-    );
-    let worker_v1 = ScoringWorker::new(records.clone(), clock.clone(), ids.clone(), v1);
-    let worker_v2 = ScoringWorker::new(records.clone(), clock.clone(), ids, v2);
+    // Version 1 is the built-in definitions; version 2 changes M-CHAT-R.
+    let app = App::new(records.clone(), &[3; 32], &[6; 32]).unwrap();
+    let v2 = app
+        .clone()
+        .with_engine(Arc::new(engine_with_new_mchat_version()));
+    let children = app.children();
+    let screenings = app.screenings(queue.clone());
+    let worker_v1 = app.scoring_worker();
+    let worker_v2 = v2.scoring_worker();
     let nurse = principal(Role::HealthSpecialist);
     let admin = principal(Role::RegistryAdministrator);
 

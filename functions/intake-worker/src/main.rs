@@ -1,14 +1,9 @@
 //! Lambda `intake-worker`: SQS-triggered by partner-bucket events; imports the files, writes
 //! their reports under `results/`, reports batch item failures.
 
-use ravis::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore, SqsQueue};
+use ravis::app::AwsApp;
 use ravis::config::Settings;
 use ravis::inbound::lambda::serve_sqs;
-use ravis::intake::{IntakeService, IntakeWorker};
-use ravis::ports::{RandomIds, SystemClock};
-use ravis::services::audit::AuditTrail;
-use ravis::services::audit_archive::AuditArchive;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -17,35 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // One invocation at a time per execution environment, which keeps /tmp: a report spool
     // found now was left by an invocation that timed out (its import resumes on redelivery).
     ravis::intake::report::clear_stale_spools(&std::env::temp_dir());
-    let bucket = settings.require_partner_bucket()?.to_owned();
-    let (queue_url, dlq_url) = settings.require_intake_queues()?;
-    let aws = AwsClients::for_settings(&settings).await;
-    let records = DynamoRecordStore::new(aws.dynamodb, &settings.table_name);
-    let clock: Arc<dyn ravis::ports::Clock> = Arc::new(SystemClock);
-    let intake = IntakeService::new(
-        records.clone(),
-        Arc::clone(&clock),
-        Arc::new(RandomIds),
-        &settings.identity_hmac_key,
-    )
-    .with_audit(
-        AuditTrail::new(
-            records,
-            &settings.pseudonym_key,
-            clock,
-            settings.audit_retention_days,
-        )
-        // Audited population-register changes are copied to the write-once archive too.
-        .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
-            aws.s3.clone(),
-            settings.require_audit_archive_bucket()?,
-        )))),
-    );
+    let app = AwsApp::connect(settings).await?;
     // A message that is not an S3 notification goes to the intake DLQ at once.
-    let queue = SqsQueue::new(aws.sqs, queue_url, Some(dlq_url.to_owned()));
-    serve_sqs(
-        IntakeWorker::new(intake, S3BlobStore::new(aws.s3, &bucket), bucket),
-        queue,
-    )
-    .await
+    let (worker, queue) = app.intake_worker()?;
+    serve_sqs(worker, queue).await
 }

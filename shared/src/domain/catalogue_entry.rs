@@ -7,9 +7,16 @@
 
 use crate::domain::catalogue::Programme;
 use crate::domain::{Atvk, FieldError};
-use crate::scoring::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// The instruments the scoring engine scores, as the catalogue sees them: an instrument
+/// entry must name one, and its target ages must lie within the instrument's (the engine
+/// implements this in `scoring`, so the catalogue's rules need not import it).
+pub trait InstrumentAges {
+    /// The ages (months) instrument `id` is scored for, or `None` if the engine has no `id`.
+    fn age_range_months(&self, id: &str) -> Option<AgeMonths>;
+}
 
 /// The longest id.
 pub const MAX_ID_LEN: usize = 64;
@@ -363,8 +370,11 @@ fn vocabulary(errors: &mut Vec<FieldError>, field: &str, value: &str, allowed: &
 
 impl EntryInput {
     /// Checks every rule (`docs/CATALOGUE.md`, "Rules") and returns the content, or every
-    /// broken rule by field. Instrument rules need the scoring engine.
-    pub fn validate(self, engine: &Engine) -> Result<EntryContent, Vec<FieldError>> {
+    /// broken rule by field. Instrument rules need the instruments the engine scores.
+    pub fn validate(
+        self,
+        instruments: &impl InstrumentAges,
+    ) -> Result<EntryContent, Vec<FieldError>> {
         let mut errors = Vec::new();
         let kind = match self.kind.as_deref() {
             None => {
@@ -517,7 +527,7 @@ impl EntryInput {
                         "scoring_definition",
                         "is required for an instrument",
                     )),
-                    Some(def) => match engine.instrument(def) {
+                    Some(def) => match instruments.age_range_months(def) {
                         None => errors.push(FieldError::new(
                             "scoring_definition",
                             format!(
@@ -525,16 +535,15 @@ impl EntryInput {
                                 def.chars().take(64).collect::<String>()
                             ),
                         )),
-                        Some(d) => {
+                        Some(ages) => {
                             if let Some(r) = self.target_age_months
-                                && (r.min < d.age_range.min_months
-                                    || r.max > d.age_range.max_months)
+                                && (r.min < ages.min || r.max > ages.max)
                             {
                                 errors.push(FieldError::new(
                                     "target_age_months",
                                     format!(
                                         "must lie within the scoring definition's ages ({} to {} months)",
-                                        d.age_range.min_months, d.age_range.max_months
+                                        ages.min, ages.max
                                     ),
                                 ));
                             }
@@ -669,33 +678,6 @@ impl CatalogueEntry {
             updated_at: now,
         }
     }
-
-    /// The seed entry of an instrument the scoring engine scores (its id, name, ages, source).
-    pub fn from_instrument(def: &crate::scoring::InstrumentDefinition, now: DateTime<Utc>) -> Self {
-        Self {
-            id: def.id.clone(),
-            kind: EntryKind::Instrument,
-            name: def.name.clone(),
-            status: EntryStatus::Active,
-            target_age_months: Some(AgeMonths {
-                min: def.age_range.min_months,
-                max: def.age_range.max_months,
-            }),
-            source: Some(def.source.citation.clone()),
-            origin: Origin::Builtin,
-            scoring_definition: Some(def.id.clone()),
-            administered_by: Vec::new(),
-            participants: None,
-            target_needs: Vec::new(),
-            evidence_level: None,
-            capacity_per_year: None,
-            annual_target: None,
-            provider_kind: None,
-            territory: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
 }
 
 /// Provider kind of the built-in services: psychologists in pre-schools work in pre-schools;
@@ -710,6 +692,7 @@ pub fn builtin_provider_kind(id: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scoring::Engine;
     use serde_json::json;
 
     fn engine() -> Engine {
@@ -938,7 +921,7 @@ mod tests {
             engine
                 .instrument_ids()
                 .filter_map(|id| engine.instrument(id))
-                .map(|d| CatalogueEntry::from_instrument(d, now)),
+                .map(|d| crate::services::catalogue::instrument_entry(d, now)),
         );
         for e in seeds {
             assert!(is_valid_id(&e.id), "{}", e.id);

@@ -1,16 +1,19 @@
 //! Domain types and pure rules.
 
 pub mod atvk;
+pub mod break_glass;
 pub mod catalogue;
 pub mod catalogue_entry;
 pub mod child;
 pub mod field_error;
 pub mod identity_hash;
 pub mod ids;
+pub mod new_child;
 pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;
 pub mod registry;
+pub mod registry_input;
 pub mod text;
 
 pub use atvk::{Atvk, AtvkError};

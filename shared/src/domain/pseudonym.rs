@@ -63,7 +63,7 @@ impl Pseudonymizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::children::CODE_INDEX_DOMAIN;
+    use crate::store::identity::CODE_INDEX_DOMAIN;
 
     const KEY: &[u8] = b"pseudonym-key-pseudonym-key-0001";
 

@@ -1,6 +1,6 @@
 //! Registry entities besides the child (issue #4): organisations, specialists with their
 //! certifications, and support episodes. Pure values and rules; storage and access are in
-//! `services::registry_service`.
+//! `services::registry`.
 
 use crate::domain::{
     Atvk, ChildId, EpisodeId, FieldError, PersonalCode, RepresentativeId, ScreeningId, SpecialistId,

@@ -31,8 +31,7 @@ impl<R: RecordStore> ChildrenApi<R> {
                 .get(&ctx.principal, &ctx.req.request_id, ctx.id()?)
                 .await?),
             Route::UpdateChild => {
-                let expected =
-                    crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
+                let expected = crate::inbound::http::parse_if_match(ctx.req.header("if-match"))?;
                 let input = parse_json(&ctx.req)?;
                 Ok(self
                     .0
@@ -103,8 +102,7 @@ impl<R: RecordStore> ChildrenApi<R> {
                 Ok(report)
             }
             Route::MergeChild => {
-                let expected =
-                    crate::services::children::parse_if_match(ctx.req.header("if-match"))?;
+                let expected = crate::inbound::http::parse_if_match(ctx.req.header("if-match"))?;
                 Ok(self
                     .0
                     .merge(

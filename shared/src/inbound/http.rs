@@ -187,6 +187,25 @@ pub fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<&'a str>> {
     }
 }
 
+/// Parses an `If-Match` value: one quoted version as this API issues (`"3"`), weak or strong.
+pub fn parse_if_match(value: Option<&str>) -> Result<u64, crate::services::ServiceError> {
+    let raw = value.ok_or_else(|| {
+        crate::services::ServiceError::PreconditionRequired(
+            "send If-Match with the ETag you read, so concurrent changes are not lost".into(),
+        )
+    })?;
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| {
+            crate::services::ServiceError::invalid(
+                "If-Match",
+                "must be an ETag this API issued, e.g. \"3\"",
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

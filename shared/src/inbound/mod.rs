@@ -5,6 +5,7 @@ pub mod all_routes;
 pub mod auth;
 pub mod children_api;
 pub mod http;
+pub mod intake_worker;
 pub mod jwks;
 pub mod lambda;
 pub mod problem;

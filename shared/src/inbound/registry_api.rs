@@ -1,13 +1,13 @@
 //! HTTP adapter of the registry use cases: organisations, specialists with certifications,
 //! support episodes, legal representatives (served by the `children-api` function and the local host).
 
+use crate::inbound::http::parse_if_match;
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::RecordStore;
 use crate::services::Reply;
-use crate::services::registry::parse_if_match;
-use crate::services::registry_service::RegistryService;
+use crate::services::registry::RegistryService;
 
 /// Serves `/organisations`, `/specialists` (with `/certifications`), `/support-episodes`,
 /// `/representatives` and `/children/{id}/representatives`.

@@ -1,12 +1,12 @@
 //! HTTP adapter of the screening use cases and the catalogue (the `screenings-api` function).
 
+use crate::inbound::http::parse_if_match;
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
 use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::{Queue, RecordStore};
 use crate::services::Reply;
 use crate::services::catalogue::{CatalogueService, ListQuery};
-use crate::services::children::parse_if_match;
 use crate::services::screenings::ScreeningsService;
 
 /// Serves the screening routes, the risk profile and the catalogue.

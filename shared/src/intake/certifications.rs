@@ -7,17 +7,19 @@
 
 use crate::domain::FieldError;
 use crate::domain::registry::Certification;
-use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::cells::external_id;
+use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
-use crate::intake::specialists::{external_id, stored_specialist};
+use crate::intake::specialists::stored_specialist;
 use crate::ports::{Record, RecordStore, WriteOp};
-use crate::services::keys;
-use crate::services::registry_service::{
+use crate::services::registry::{
     NewCertificationInput, check_certification, check_certification_shape,
 };
+use crate::store::codec::to_data;
+use crate::store::keys;
 use chrono::NaiveDate;
 
 /// Columns of a certifications file (a CSV header may list them in any order).

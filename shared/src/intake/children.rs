@@ -1,21 +1,23 @@
 //! The `children` file kind: its columns and the conversion of one row into a valid new
-//! child with the same rules as `POST /children` ([`validate_new_child`]).
+//! child with the same rules as `POST /children`
+//! ([`validate_new_child`](crate::domain::new_child::validate_new_child)).
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
+use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    ids_of, in_column_order, service_error, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
-    NewChildRef, ValidNewChild, check_new_child_ref, name_index_entry, name_index_join,
-    name_index_leave, validate_new_child_ref,
+    NewChildRef, ValidNewChild, check_new_child_ref, validate_new_child_ref,
 };
-use crate::services::keys;
+use crate::store::codec::{child_id_of, from_data, ids_of, to_data};
+use crate::store::identity::{name_index_entry, name_index_join, name_index_leave};
+use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
@@ -265,13 +267,13 @@ impl IntakeKind for ChildrenKind {
                     }
                     if let Some(leave) = name_index_leave(&ctx.records, &old_key, id)
                         .await
-                        .map_err(service_error)?
+                        .map_err(IntakeError::Store)?
                     {
                         batch.push(leave);
                     }
                     let (join, _) = name_index_join(&ctx.records, new_key, id)
                         .await
-                        .map_err(service_error)?;
+                        .map_err(IntakeError::Store)?;
                     batch.push(join);
                 }
                 batch.push(WriteOp::PutVersioned {
@@ -388,26 +390,6 @@ fn same_child(child: &Child, valid: &ValidNewChild) -> bool {
         && child.sex == valid.sex
         && child.gestational_age_weeks == valid.gestational_age_weeks
         && child.atvk == valid.atvk
-}
-
-/// `YYYY-MM-DD` exactly (zero-padded), a real calendar date. Hand-written: it runs once per
-/// row, and chrono's format-string parser costs several times the CSV parsing itself.
-pub(crate) fn parse_iso_date(raw: &str) -> Option<NaiveDate> {
-    let b = raw.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| {
-        b[range].iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(num(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
-}
-
-pub(crate) fn clip(s: &str) -> String {
-    s.chars().take(50).collect()
 }
 
 #[cfg(test)]

@@ -157,7 +157,8 @@ fn code_agrees(raw: &[u8], birth: DateKey) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::children::{COLUMNS, check_child_row_full_rules, parse_iso_date};
+    use crate::intake::cells::parse_iso_date;
+    use crate::intake::children::{COLUMNS, check_child_row_full_rules};
     use crate::intake::reader::{Format, RowRef, open_rows};
 
     fn day(s: &str) -> NaiveDate {

@@ -3,10 +3,12 @@
 //! valid rows committed in batches with a checkpoint, and a report and summary written.
 //! Documented in `docs/INTAKE.md`.
 
+pub mod cells;
 pub mod certifications;
 pub mod children;
 pub mod children_fast_path;
 pub mod dry_run;
+pub mod import;
 pub mod organisations;
 pub mod population_register;
 pub mod reader;
@@ -14,7 +16,6 @@ pub mod report;
 pub mod service;
 pub mod specialists;
 pub mod support_episodes;
-pub mod worker;
 
 pub use reader::Format;
 pub use report::Report;
@@ -22,7 +23,6 @@ pub use service::{
     Batch, ImportOutcome, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
     Rejection, Summary,
 };
-pub use worker::IntakeWorker;
 
 /// The kinds of partner file this version imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,14 +6,14 @@ use crate::domain::registry::{
     Organisation, OrganisationKind, RegistryStatus, check_organisation_id, parse_status,
 };
 use crate::domain::{Atvk, FieldError};
-use crate::intake::children::clip;
+use crate::intake::cells::clip;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Record, RecordStore, WriteOp};
-use crate::services::keys;
-use crate::services::registry_service::{check_organisation_fields, parse_kind};
+use crate::services::registry::{check_organisation_fields, parse_kind};
+use crate::store::codec::{from_data, to_data};
+use crate::store::keys;
 use chrono::NaiveDate;
 
 /// Columns of an organisations file (a CSV header may list them in any order).

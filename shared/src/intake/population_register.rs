@@ -6,13 +6,14 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode};
-use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
-use crate::services::keys;
+use crate::store::codec::{child_id_of, from_data};
+use crate::store::keys;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 

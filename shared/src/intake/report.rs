@@ -5,11 +5,22 @@
 //! while committing are kept in the record store with each batch (they must survive a crash
 //! and a redelivery, see `service::commit`) and are merged in by row at the end.
 
-use super::service::Rejection;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::Path;
 use tempfile::NamedTempFile;
+
+/// One refused row and field, as written to the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// 1-based data row number (the CSV header is not counted).
+    pub row: u64,
+    /// The field (column), or `row` when the row as a whole is malformed.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
 
 /// Name prefix of the temporary files reports are spooled to.
 pub const SPOOL_PREFIX: &str = "ravis-report-";

@@ -6,35 +6,32 @@
 //! write that also advances the import's checkpoint, so a crash followed by redelivery
 //! resumes after the last committed row and never applies a row twice.
 
-use crate::domain::{ChildId, FieldError, KeyedHasher};
+use crate::domain::{FieldError, KeyedHasher};
 use crate::domain::{Principal, Role};
-use crate::intake::certifications::CertificationsKind;
+use crate::intake::Kind;
 use crate::intake::dry_run::{DryRun, STRICT_MAX_ROWS};
-use crate::intake::organisations::OrganisationsKind;
 use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
+pub use crate::intake::report::Rejection;
 use crate::intake::report::{Merge, Report, ReportWriter};
-use crate::intake::specialists::SpecialistsKind;
-use crate::intake::support_episodes::SupportEpisodesKind;
-use crate::intake::{Kind, children::ChildrenKind, population_register::PopulationRegisterKind};
 use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{
     BlobReader, Clock, IdGenerator, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
 use crate::services::ServiceError;
 use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
-use crate::services::children::CODE_INDEX_DOMAIN;
-use crate::services::keys;
+use crate::store::codec::{from_data, to_data};
+use crate::store::identity::CODE_INDEX_DOMAIN;
+use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Domain label of the keyed hash of names and birth date (children without a code).
-pub const NAME_INDEX_DOMAIN: &str = "ravis/child-name-index/v1";
+pub use crate::store::identity::NAME_INDEX_DOMAIN;
+
 /// Rows per committed batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 33;
 
@@ -69,17 +66,6 @@ pub struct ImportRequest {
     pub strict: bool,
     /// Recorded as the registering organisation of new children.
     pub organisation: String,
-}
-
-/// One refused row and field, as written to the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejection {
-    /// 1-based data row number (the CSV header is not counted).
-    pub row: u64,
-    /// The field (column), or `row` when the row as a whole is malformed.
-    pub field: String,
-    /// Why.
-    pub reason: String,
 }
 
 /// How an import ended.
@@ -476,41 +462,6 @@ impl<R: RecordStore> IntakeService<R> {
     /// Takes the record store back.
     pub fn into_records(self) -> R {
         self.records
-    }
-
-    /// Imports one input; `open` opens a fresh read of it (called once per pass).
-    pub async fn import<F, Fut>(
-        &self,
-        request: &ImportRequest,
-        open: F,
-    ) -> Result<ImportOutcome, IntakeError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<BlobReader, IntakeError>>,
-    {
-        match request.kind {
-            Kind::Children => self.import_kind(ChildrenKind, request, open).await,
-            Kind::PopulationRegister => {
-                if self.audit.is_none() {
-                    return Err(IntakeError::NoAuditTrail(
-                        "population-register imports record every change in the audit trail, and none is configured".into(),
-                    ));
-                }
-                self.import_kind(PopulationRegisterKind, request, open)
-                    .await
-            }
-            Kind::Organisations => self.import_kind(OrganisationsKind, request, open).await,
-            Kind::Specialists => self.import_kind(SpecialistsKind, request, open).await,
-            Kind::Certifications => self.import_kind(CertificationsKind, request, open).await,
-            Kind::SupportEpisodes => {
-                if self.audit.is_none() {
-                    return Err(IntakeError::NoAuditTrail(
-                        "support-episodes imports record every episode in the child's audit trail, and none is configured".into(),
-                    ));
-                }
-                self.import_kind(SupportEpisodesKind, request, open).await
-            }
-        }
     }
 
     /// Imports one input of kind `kind` (the pipeline every kind shares).
@@ -912,50 +863,6 @@ fn stream<K: IntakeKind, T: Send + 'static>(
         }
     });
     rx
-}
-
-pub(crate) fn to_data<T: Serialize>(child: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(child).map_err(|e| StoreError::Invalid(e.to_string()))
-}
-
-pub(crate) fn from_data<T: serde::de::DeserializeOwned>(record: &Record) -> Result<T, StoreError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: e.to_string(),
-    })
-}
-
-pub(crate) fn corrupt(record: &Record, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: reason.into(),
-    }
-}
-
-pub(crate) fn child_id_of(record: &Record, field: &str) -> Result<ChildId, StoreError> {
-    record
-        .data
-        .get(field)
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt(record, "no valid child_id"))
-}
-
-pub(crate) fn ids_of(record: &Record) -> Result<Vec<ChildId>, StoreError> {
-    record
-        .data
-        .get("child_ids")
-        .and_then(Value::as_array)
-        .ok_or_else(|| corrupt(record, "no child_ids"))?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| corrupt(record, "a child id is invalid"))
-        })
-        .collect()
 }
 
 /// A use-case error met while importing: a store failure stays one (retried with the

@@ -8,18 +8,18 @@ use crate::domain::registry::{
     Profession, RegistryStatus, Specialist, parse_profession, parse_status,
 };
 use crate::domain::{FieldError, SpecialistId};
-use crate::intake::children::clip;
+use crate::intake::cells::clip;
+use crate::intake::cells::external_id;
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
-use crate::intake::support_episodes::check_external_id;
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::keys;
-use crate::services::registry_service::{
+use crate::services::registry::{
     NewSpecialistInput, check_organisations_exist, check_specialist_fields,
 };
+use crate::store::codec::{from_data, to_data};
+use crate::store::keys;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
@@ -43,27 +43,6 @@ pub struct SpecialistRow {
     pub external_id: String,
     /// The specialist's fields, as the API takes them (names trimmed, codes without repeats).
     pub input: NewSpecialistInput,
-}
-
-/// Parses a required `external_id` column value.
-pub(crate) fn external_id(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    match raw {
-        None => {
-            errors.push(FieldError::new(field, "is required"));
-            None
-        }
-        Some(raw) => match check_external_id(raw) {
-            Ok(()) => Some(raw.to_owned()),
-            Err(reason) => {
-                errors.push(FieldError::new(field, reason));
-                None
-            }
-        },
-    }
 }
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.

@@ -10,17 +10,17 @@ use crate::domain::registry::{
     EndReason, EpisodeOutcome, EpisodeState, ReferralSource, SupportEpisode, check_episode_state,
 };
 use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, SpecialistId};
-use crate::intake::children::{clip, parse_iso_date};
+use crate::intake::cells::{clip, parse_iso_date};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, child_id_of, from_data,
-    in_column_order, to_data,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
-use crate::services::keys;
-use crate::services::registry_service::{EpisodeUpdateInput, check_episode_references};
+use crate::services::registry::{EpisodeUpdateInput, check_episode_references};
+use crate::store::codec::{child_id_of, from_data, to_data};
+use crate::store::keys;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -74,19 +74,6 @@ pub struct EpisodeRow {
     pub child: ChildRef,
     /// The episode's fields, as the API takes them.
     pub input: EpisodeUpdateInput,
-}
-
-/// Checks an `external_id`: 1 to 64 of ASCII letters, digits, `-`, `_`, `.`, `:`, `/`.
-pub fn check_external_id(raw: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err("must be 1 to 64 letters, digits, '-', '_', '.', ':' or '/'".into())
-    }
 }
 
 /// The file's column for a field name the API's rules report.
@@ -161,7 +148,7 @@ pub fn episode_from_row(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let external_id = crate::intake::specialists::external_id("external_id", get(0), &mut errors);
+    let external_id = crate::intake::cells::external_id("external_id", get(0), &mut errors);
     let child = match (get(1), get(2)) {
         (None, None) => {
             errors.push(FieldError::new(

@@ -12,7 +12,7 @@
 //! [`Engine::score`] runs, so a line gives the same result here as through the API.
 
 use super::answers::{AnswerSet, AnswersSeed, LenientAnswersSeed};
-use super::engine::Compiled;
+use super::compiled::Compiled;
 use super::outcome::{Outcome, Scratch};
 use super::{ChildFacts, Engine, InitialScreening, ScoringError};
 use chrono::NaiveDate;

@@ -14,6 +14,7 @@
 mod age;
 mod answers;
 pub(crate) mod builtin;
+mod compiled;
 pub mod definition;
 mod engine;
 mod lines;

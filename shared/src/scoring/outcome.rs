@@ -6,8 +6,8 @@
 //! the same computed data, and a property test checks that their JSON is byte-identical.
 
 use super::age::AgeAtAdministration;
+use super::compiled::{CCond, CMethod, Compiled};
 use super::definition::{Band, Due, MissingRule, select_table};
-use super::engine::{CCond, CMethod, Compiled};
 use super::{
     ChildFacts, ENGINE_VERSION, Explanation, NormsRef, Recommendation, RiskLevel, Score,
     ScoreResult,

@@ -21,8 +21,8 @@
 
 use crate::domain::{Child, ChildId, Principal, Role};
 use crate::ports::RecordStore;
-use crate::services::children::load_child;
-use crate::services::{PERSON_READERS, ServiceError, break_glass, care, merge};
+use crate::services::{PERSON_READERS, ServiceError, care};
+use crate::store::lookups::{live_grant, load_child, merged_ids};
 use chrono::{DateTime, Utc};
 
 /// Specialist roles: they see a child only through a care link or break-the-glass.
@@ -97,7 +97,7 @@ pub async fn access_to<R: RecordStore>(
     }
     // A care link to a child merged into this one is a link to the same person; it stops
     // counting when the merge is undone (`services/merge.rs`).
-    for merged in merge::merged_ids(records, child.id).await? {
+    for merged in merged_ids(records, child.id).await? {
         if care::link(records, merged, &principal.organisation)
             .await?
             .is_some()
@@ -105,7 +105,7 @@ pub async fn access_to<R: RecordStore>(
             return Ok(Some(Access::CareLink));
         }
     }
-    Ok(break_glass::live_grant(records, principal, child.id, now)
+    Ok(live_grant(records, principal, child.id, now)
         .await?
         .map(|g| Access::BreakGlass {
             reason: g.reason,

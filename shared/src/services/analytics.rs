@@ -13,8 +13,8 @@ use crate::domain::{Atvk, ChildId, ChildStatus, KeyedHasher, Pseudonym, Pseudony
 use crate::ports::RecordStore;
 use crate::scoring::RiskLevel;
 use crate::services::ServiceError;
-use crate::services::children::load_child;
 use crate::services::screenings::person_results;
+use crate::store::lookups::load_child;
 use serde::Serialize;
 use std::io::Write;
 

@@ -21,12 +21,12 @@
 use crate::domain::Pseudonym;
 use crate::ports::{BlobError, BlobStore, PutIfAbsent, RecordStore, StoreError};
 use crate::services::ServiceError;
-use crate::services::audit::{AuditEntry, AuditTrail, ChainBreak, Verification};
+use crate::services::audit::{
+    ArchiveFuture, ArchiveSink, AuditEntry, AuditTrail, ChainBreak, Verification,
+};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 
 /// Key prefix of audit entries in the archive.
 pub const ARCHIVE_PREFIX: &str = "audit/";
@@ -71,25 +71,6 @@ pub enum ArchiveWrite {
     Written,
     /// The identical entry was already archived (a replay); nothing was written.
     AlreadyArchived,
-}
-
-/// A boxed future of an archive operation.
-pub type ArchiveFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
-
-/// Where [`AuditTrail`] sends every appended entry, and what it compares its chains with
-/// (object-safe, so the trail's type does not depend on the blob store).
-pub trait ArchiveSink: Send + Sync {
-    /// Archives one entry; an error means the entry is not known to be archived.
-    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()>;
-
-    /// Every difference between a chain's stored entries and its archived copies (see
-    /// [`compare`]).
-    fn differences<'a>(
-        &'a self,
-        child: &'a Pseudonym,
-        stored: &'a [AuditEntry],
-        expired_before: u64,
-    ) -> ArchiveFuture<'a, Vec<ChainBreak>>;
 }
 
 /// The archive over a blob store.

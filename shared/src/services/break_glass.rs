@@ -13,23 +13,21 @@
 //! answer is 201; that it exists is then known to the caller, which is the point, and the
 //! grant with its reason is in the child's audit trail and the DPO's report.
 
-use crate::domain::{ChildId, Principal, Role};
+use crate::domain::{ChildId, Principal};
 use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
 use crate::services::access::{CARE_SCOPED, within_territory};
 use crate::services::audit::{AUDIT_READERS, AuditAction, AuditEntity, AuditEvent, AuditTrail};
-use crate::services::children::load_child;
-use crate::services::{Reply, ServiceError, keys, require_role};
+use crate::services::{Reply, ServiceError, require_role};
+use crate::store::keys;
+pub use crate::store::lookups::{Grant, live_grant};
+use crate::store::lookups::{holder_hash, load_child};
+use crate::store::query::query_all;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-/// How long a grant lasts unless configured otherwise.
-pub const DEFAULT_TTL_MINUTES: u32 = 240;
-/// The shortest accepted reason, in characters after trimming.
-pub const MIN_REASON_CHARS: usize = 10;
-/// The longest accepted reason, in characters after trimming.
-pub const MAX_REASON_CHARS: usize = 500;
+pub use crate::domain::break_glass::{DEFAULT_TTL_MINUTES, MAX_REASON_CHARS, MIN_REASON_CHARS};
+
 /// The longest period one report covers.
 pub const MAX_REPORT_DAYS: i64 = 92;
 
@@ -39,35 +37,6 @@ pub const MAX_REPORT_DAYS: i64 = 92;
 pub struct BreakGlassInput {
     /// Why the caller needs access to this child now (10–500 characters).
     pub reason: String,
-}
-
-/// A stored grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grant {
-    /// Id of the grant.
-    pub grant_id: String,
-    /// The child.
-    pub child_id: ChildId,
-    /// Token subject of the holder.
-    pub subject: String,
-    /// Organisation of the holder.
-    pub organisation: String,
-    /// Roles the holder had when breaking the glass.
-    pub roles: Vec<Role>,
-    /// The reason given (trimmed).
-    pub reason: String,
-    /// When the glass was broken.
-    pub granted_at: DateTime<Utc>,
-    /// When the grant ends.
-    pub expires_at: DateTime<Utc>,
-    /// The request that broke the glass.
-    pub request_id: String,
-}
-
-/// The holder part of a grant's key: unambiguous for any organisation and subject.
-fn holder_hash(organisation: &str, subject: &str) -> String {
-    let canonical = serde_json::to_vec(&[organisation, subject]).unwrap_or_default();
-    hex::encode(Sha256::digest(canonical))
 }
 
 /// Checks the reason: 10–500 characters after trimming; returns it trimmed.
@@ -87,31 +56,6 @@ pub fn validate_reason(reason: &str) -> Result<String, ServiceError> {
         ));
     }
     Ok(trimmed.to_owned())
-}
-
-/// The caller's grant for the child, if it is still live at `now`.
-pub async fn live_grant<R: RecordStore>(
-    records: &R,
-    principal: &Principal,
-    child: ChildId,
-    now: DateTime<Utc>,
-) -> Result<Option<Grant>, ServiceError> {
-    let key = keys::break_glass_grant(
-        child,
-        &holder_hash(&principal.organisation, &principal.subject),
-    );
-    let Some(record) = records.get(&key).await? else {
-        return Ok(None);
-    };
-    let grant: Grant = serde_json::from_value(record.data).map_err(|e| StoreError::Corrupt {
-        pk: key.pk.clone(),
-        sk: key.sk.clone(),
-        reason: format!("break-the-glass grant: {e}"),
-    })?;
-    let holder = grant.subject == principal.subject
-        && grant.organisation == principal.organisation
-        && grant.child_id == child;
-    Ok((holder && grant.expires_at > now).then_some(grant))
 }
 
 /// Breaks the glass: validates the reason, checks the child is visible but for the care
@@ -233,29 +177,19 @@ pub async fn report<R: RecordStore>(
     let mut grants = Vec::new();
     let mut day = from.date_naive();
     while day <= to.date_naive() {
-        let mut cursor = None;
-        loop {
-            let page = records
-                .query(
-                    &keys::break_glass_log_partition(day),
-                    &SortKeyCondition::All,
-                    1000,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for r in page.records {
-                let at = r.data["granted_at"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                if at.is_some_and(|at| at >= from && at < to) {
-                    grants.push(r.data);
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        let logged = query_all(
+            records,
+            &keys::break_glass_log_partition(day),
+            &SortKeyCondition::All,
+        )
+        .await?;
+        for r in logged {
+            let at = r.data["granted_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if at.is_some_and(|at| at >= from && at < to) {
+                grants.push(r.data);
             }
         }
         day = match day.succ_opt() {

@@ -16,7 +16,9 @@
 
 use crate::domain::ChildId;
 use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError};
-use crate::services::{ServiceError, keys};
+use crate::services::ServiceError;
+use crate::store::keys;
+use crate::store::query::query_all;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -136,26 +138,13 @@ pub async fn links_of<R: RecordStore>(
     records: &R,
     child: ChildId,
 ) -> Result<Vec<CareLink>, ServiceError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                &keys::child(child).pk,
-                &SortKeyCondition::Prefix(keys::CARE_PREFIX.into()),
-                1000,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        for record in &page.records {
-            out.push(parse(record)?);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    let stored = query_all(
+        records,
+        &keys::child(child).pk,
+        &SortKeyCondition::Prefix(keys::CARE_PREFIX.into()),
+    )
+    .await?;
+    Ok(stored.iter().map(parse).collect::<Result<_, _>>()?)
 }
 
 fn to_data(link: &CareLink) -> Result<Value, StoreError> {

@@ -1,18 +1,24 @@
 //! Registering and reading children (the first slice; the full registry is the intake issue).
 
-use crate::domain::child::{ChildStatus, Sex, check_new_child};
-use crate::domain::{
-    Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role, text,
+use crate::domain::child::{ChildStatus, check_new_child};
+pub use crate::domain::new_child::{
+    ChildUpdateInput, NewChildInput, NewChildRef, SearchInput, ValidNewChild, check_new_child_ref,
+    validate_new_child, validate_new_child_ref,
 };
+use crate::domain::{Atvk, Child, ChildId, FieldError, KeyedHasher, PersonalCode, Principal, Role};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::services::access::{Access, access_to};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::break_glass::{self, BreakGlassInput};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
-use chrono::NaiveDate;
-use serde::Deserialize;
+use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
+pub use crate::store::identity::{
+    CODE_INDEX_DOMAIN, NAME_INDEX_DOMAIN, name_index_entry, name_index_key,
+};
+use crate::store::identity::{name_index_join, name_index_leave};
+use crate::store::keys;
+pub use crate::store::lookups::load_child;
 use std::sync::Arc;
 
 /// Roles that may register children.
@@ -24,285 +30,6 @@ pub const REGISTRARS: &[Role] = &[
     Role::PartnerSystem,
 ];
 
-/// Body of `POST /children`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewChildInput {
-    /// Personal code (either format, hyphen optional); absent for children without one.
-    #[serde(default)]
-    pub personal_code: Option<String>,
-    /// Given name(s).
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Birth date, `YYYY-MM-DD`.
-    pub birth_date: NaiveDate,
-    /// `female` or `male`.
-    pub sex: Sex,
-    /// Completed weeks of gestation at birth.
-    #[serde(default)]
-    pub gestational_age_weeks: Option<u8>,
-    /// Declared address territory (7-digit ATVK).
-    #[serde(default)]
-    pub atvk: Option<String>,
-}
-
-/// Body of `PUT /children/{id}`: the new values of every changeable field. The personal
-/// code is not changed here: code changes come from the population register with history.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChildUpdateInput {
-    /// Given name(s).
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Birth date.
-    pub birth_date: NaiveDate,
-    /// `female` or `male`.
-    pub sex: Sex,
-    /// Completed weeks of gestation at birth.
-    #[serde(default)]
-    pub gestational_age_weeks: Option<u8>,
-    /// Declared address territory.
-    #[serde(default)]
-    pub atvk: Option<String>,
-}
-
-/// Parses an `If-Match` value: one quoted version as this API issues (`"3"`), weak or strong.
-pub fn parse_if_match(value: Option<&str>) -> Result<u64, ServiceError> {
-    let raw = value.ok_or_else(|| {
-        ServiceError::PreconditionRequired(
-            "send If-Match with the ETag you read, so concurrent changes are not lost".into(),
-        )
-    })?;
-    raw.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .map_err(|_| {
-            ServiceError::invalid("If-Match", "must be an ETag this API issued, e.g. \"3\"")
-        })
-}
-
-/// Body of `POST /children/search` (a body, not a query string, so codes stay out of URLs and logs).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchInput {
-    /// The personal code to look up.
-    pub personal_code: String,
-}
-
-/// A new child's data that passed every rule (`POST /children` and partner files share it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidNewChild {
-    /// Parsed personal code, if given.
-    pub personal_code: Option<PersonalCode>,
-    /// Given name(s), trimmed.
-    pub given_name: String,
-    /// Family name, trimmed.
-    pub family_name: String,
-    /// Birth date.
-    pub birth_date: NaiveDate,
-    /// Sex.
-    pub sex: Sex,
-    /// Completed weeks of gestation at birth.
-    pub gestational_age_weeks: Option<u8>,
-    /// Declared address territory.
-    pub atvk: Option<Atvk>,
-}
-
-/// A new child's data borrowed from where it was read (a partner file's row), so
-/// validating it allocates only what a valid child keeps.
-#[derive(Debug, Clone, Copy)]
-pub struct NewChildRef<'a> {
-    /// Personal code (either format, hyphen optional), if any.
-    pub personal_code: Option<&'a str>,
-    /// Given name(s).
-    pub given_name: &'a str,
-    /// Family name.
-    pub family_name: &'a str,
-    /// Birth date.
-    pub birth_date: NaiveDate,
-    /// Sex.
-    pub sex: Sex,
-    /// Completed weeks of gestation at birth.
-    pub gestational_age_weeks: Option<u8>,
-    /// Declared address territory (7-digit ATVK), if any.
-    pub atvk: Option<&'a str>,
-}
-
-/// Validates a new child with every rule (code, ATVK, cross-field rules); returns every violation.
-pub fn validate_new_child(
-    input: NewChildInput,
-    today: NaiveDate,
-) -> Result<ValidNewChild, Vec<FieldError>> {
-    let (personal_code, atvk) = check_new_child_input(
-        NewChildRef {
-            personal_code: input.personal_code.as_deref(),
-            given_name: &input.given_name,
-            family_name: &input.family_name,
-            birth_date: input.birth_date,
-            sex: input.sex,
-            gestational_age_weeks: input.gestational_age_weeks,
-            atvk: input.atvk.as_deref(),
-        },
-        today,
-    )?;
-    Ok(ValidNewChild {
-        personal_code,
-        given_name: trimmed(input.given_name),
-        family_name: trimmed(input.family_name),
-        birth_date: input.birth_date,
-        sex: input.sex,
-        gestational_age_weeks: input.gestational_age_weeks,
-        atvk,
-    })
-}
-
-/// [`validate_new_child`] over borrowed data: the same rules and messages.
-pub fn validate_new_child_ref(
-    input: NewChildRef<'_>,
-    today: NaiveDate,
-) -> Result<ValidNewChild, Vec<FieldError>> {
-    let (personal_code, atvk) = check_new_child_input(input, today)?;
-    Ok(ValidNewChild {
-        personal_code,
-        given_name: text::trim(input.given_name).to_owned(),
-        family_name: text::trim(input.family_name).to_owned(),
-        birth_date: input.birth_date,
-        sex: input.sex,
-        gestational_age_weeks: input.gestational_age_weeks,
-        atvk,
-    })
-}
-
-/// Every rule of [`validate_new_child_ref`] without building the valid child (the intake's
-/// validation pass keeps nothing of a row).
-pub fn check_new_child_ref(
-    input: NewChildRef<'_>,
-    today: NaiveDate,
-) -> Result<(), Vec<FieldError>> {
-    check_new_child_input(input, today).map(|_| ())
-}
-
-/// Every rule of a new child; the parsed code and ATVK when all pass.
-fn check_new_child_input(
-    input: NewChildRef<'_>,
-    today: NaiveDate,
-) -> Result<(Option<PersonalCode>, Option<Atvk>), Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let code = match input.personal_code.map(text::trim) {
-        None | Some("") => None,
-        Some(raw) => match PersonalCode::parse(raw) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(FieldError::new("personal_code", e.to_string()));
-                None
-            }
-        },
-    };
-    let atvk = match input.atvk {
-        None => None,
-        Some(raw) => match Atvk::parse(raw) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(FieldError::new("atvk", e.to_string()));
-                None
-            }
-        },
-    };
-    errors.extend(
-        check_new_child(
-            code.as_ref(),
-            input.given_name,
-            input.family_name,
-            input.birth_date,
-            input.gestational_age_weeks,
-            today,
-        )
-        .into_iter()
-        .map(|v| FieldError::new(v.field, v.reason)),
-    );
-    if errors.is_empty() {
-        Ok((code, atvk))
-    } else {
-        Err(errors)
-    }
-}
-
-/// The string without surrounding whitespace, reusing it when there is none (files: per row).
-fn trimmed(s: String) -> String {
-    if s.trim().len() == s.len() {
-        s
-    } else {
-        s.trim().to_owned()
-    }
-}
-
-/// The key of the names-and-birth-date index entry (`CHILDNAME#<keyed hash>`) of these
-/// details; `hasher` is keyed with the identity key under [`NAME_INDEX_DOMAIN`](crate::intake::service::NAME_INDEX_DOMAIN).
-pub fn name_index_entry(
-    hasher: &KeyedHasher,
-    given_name: &str,
-    family_name: &str,
-    birth_date: NaiveDate,
-) -> crate::ports::Key {
-    keys::child_name_index(&hasher.hash(&name_index_key(given_name, family_name, birth_date)))
-}
-
-/// The write taking a child out of the names-and-birth-date index entry `key` (none if it
-/// is not listed there, e.g. a coded child registered before coded children were indexed).
-pub(crate) async fn name_index_leave<R: RecordStore>(
-    records: &R,
-    key: &crate::ports::Key,
-    child: ChildId,
-) -> Result<Option<WriteOp>, ServiceError> {
-    let Some(entry) = records.get(key).await? else {
-        return Ok(None);
-    };
-    let mut ids = crate::intake::service::ids_of(&entry)?;
-    if !ids.contains(&child) {
-        return Ok(None);
-    }
-    ids.retain(|c| *c != child);
-    Ok(Some(if ids.is_empty() {
-        WriteOp::Delete {
-            key: key.clone(),
-            expected: entry.version,
-        }
-    } else {
-        WriteOp::PutVersioned {
-            record: Record::new(key.clone(), serde_json::json!({"child_ids": ids})),
-            expected: entry.version,
-        }
-    }))
-}
-
-/// The write adding a child to the names-and-birth-date index entry `key`, and the children
-/// already listed there (the candidates a new code-less child is flagged against).
-pub(crate) async fn name_index_join<R: RecordStore>(
-    records: &R,
-    key: crate::ports::Key,
-    child: ChildId,
-) -> Result<(WriteOp, Vec<ChildId>), ServiceError> {
-    let existing = records.get(&key).await?;
-    let already: Vec<ChildId> = match &existing {
-        Some(record) => crate::intake::service::ids_of(record)?,
-        None => Vec::new(),
-    };
-    let mut ids = already.clone();
-    ids.push(child);
-    let record = Record::new(key, serde_json::json!({"child_ids": ids}));
-    let write = match existing {
-        None => WriteOp::PutNew(record),
-        Some(r) => WriteOp::PutVersioned {
-            record,
-            expected: r.version,
-        },
-    };
-    Ok((write, already))
-}
-
 /// The children use cases.
 pub struct ChildrenService<R> {
     records: R,
@@ -313,21 +40,6 @@ pub struct ChildrenService<R> {
     audit: AuditTrail<R>,
     break_glass_ttl: chrono::Duration,
 }
-
-/// The names-and-birth-date key of the `CHILDNAME#` index (hashed before use): lower-cased
-/// trimmed names and the birth date. Children without a personal code registered through
-/// `POST /children` and through partner files share this index, so each finds the other.
-pub fn name_index_key(given_name: &str, family_name: &str, birth_date: NaiveDate) -> String {
-    format!(
-        "{}\0{}\0{}",
-        given_name.trim().to_lowercase(),
-        family_name.trim().to_lowercase(),
-        birth_date
-    )
-}
-
-/// Domain label of the keyed hash that indexes personal codes.
-pub const CODE_INDEX_DOMAIN: &str = "ravis/personal-code-index/v1";
 
 impl<R: RecordStore> ChildrenService<R> {
     /// Builds the service.
@@ -343,7 +55,7 @@ impl<R: RecordStore> ChildrenService<R> {
             clock,
             ids,
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
-            name_index: KeyedHasher::new(identity_key, crate::intake::service::NAME_INDEX_DOMAIN),
+            name_index: KeyedHasher::new(identity_key, NAME_INDEX_DOMAIN),
             audit,
             break_glass_ttl: chrono::Duration::minutes(i64::from(break_glass::DEFAULT_TTL_MINUTES)),
         }
@@ -605,7 +317,7 @@ impl<R: RecordStore> ChildrenService<R> {
             .await?;
         let (record, _, access) = self.visible_record(principal, id).await?;
         let event = event.with_break_glass_reason(access.break_glass_reason());
-        if let Err(merged) = crate::services::merge::refuse_merged(&record) {
+        if let Err(merged) = refuse_merged(&record) {
             // The answer names the survivor only: recorded as a read of the merged child.
             self.audit.record(principal, request_id, event).await?;
             return Err(merged);
@@ -666,7 +378,7 @@ impl<R: RecordStore> ChildrenService<R> {
             .await?;
         let (record, mut child, access) = self.visible_record(principal, id).await?;
         let event = event.with_break_glass_reason(access.break_glass_reason());
-        crate::services::merge::refuse_merged(&record)?;
+        refuse_merged(&record)?;
         if record.version != expected {
             return Err(ServiceError::PreconditionFailed(format!(
                 "the child is at version {} (you sent If-Match \"{expected}\"); read it again and re-apply your change",
@@ -799,26 +511,21 @@ impl<R: RecordStore> ChildrenService<R> {
 
     /// Loads a child as a domain value (for other use cases).
     pub async fn load(&self, id: ChildId) -> Result<Option<Child>, ServiceError> {
-        load_child(&self.records, id).await
+        Ok(load_child(&self.records, id).await?)
     }
 }
 
-/// Loads a child from any record store.
-pub async fn load_child<R: RecordStore>(
-    records: &R,
-    id: ChildId,
-) -> Result<Option<Child>, ServiceError> {
-    let Some(record) = records.get(&keys::child(id)).await? else {
-        return Ok(None);
-    };
-    serde_json::from_value(record.data).map(Some).map_err(|e| {
-        StoreError::Corrupt {
-            pk: record.key.pk,
-            sk: record.key.sk,
-            reason: e.to_string(),
-        }
-        .into()
-    })
+/// [`ServiceError::Merged`] when the stored child (`record`) was merged into another one.
+pub fn refuse_merged(record: &Record) -> Result<(), ServiceError> {
+    if record.data.get("status") == Some(&serde_json::json!(ChildStatus::Merged))
+        && let Some(into) = crate::store::lookups::merged_into(&record.data)
+    {
+        return Err(ServiceError::Merged {
+            detail: format!("this child was merged into child {into}; use that child"),
+            into,
+        });
+    }
+    Ok(())
 }
 
 fn etag(version: u64) -> String {

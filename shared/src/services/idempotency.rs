@@ -5,7 +5,8 @@
 
 use crate::domain::Principal;
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
-use crate::services::{Reply, ServiceError, keys};
+use crate::services::{Reply, ServiceError};
+use crate::store::keys;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -32,8 +32,12 @@ use crate::domain::{ChildId, ChildStatus, FieldError, Principal, Role};
 use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::children::ChildrenService;
-use crate::services::registry::{ListQuery, Listing, list_page};
-use crate::services::{Reply, ServiceError, access, keys, minimisation};
+pub use crate::services::children::refuse_merged;
+use crate::services::registry::listing::{ListQuery, Listing, list_page};
+use crate::services::{Reply, ServiceError, access, minimisation};
+use crate::store::keys;
+use crate::store::lookups::ids_in;
+pub use crate::store::lookups::{merged_ids, merged_into};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -108,17 +112,6 @@ fn child_of(record: &Record) -> Result<crate::domain::Child, ServiceError> {
 }
 
 /// The ids in a JSON array field of a record's data (empty when absent).
-fn ids_in(data: &Value, field: &str) -> Vec<ChildId> {
-    data.get(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Removes `id` from the array `field`; drops the field when it becomes empty.
 fn remove_id(data: &mut Value, field: &str, id: ChildId) {
     let rest: Vec<ChildId> = ids_in(data, field)
@@ -132,28 +125,6 @@ fn remove_id(data: &mut Value, field: &str, id: ChildId) {
             obj.insert(field.into(), json!(rest));
         }
     }
-}
-
-/// The children merged into `id`, transitively (a merged child may itself have been the
-/// survivor of an earlier merge); the risk profile of `id` includes their screenings.
-pub async fn merged_ids<R: RecordStore>(
-    records: &R,
-    id: ChildId,
-) -> Result<Vec<ChildId>, ServiceError> {
-    let mut found = Vec::new();
-    let mut pending = vec![id];
-    while let Some(next) = pending.pop() {
-        let Some(record) = records.get(&keys::child(next)).await? else {
-            continue;
-        };
-        for merged in ids_in(&record.data, "merged_from") {
-            if merged != id && !found.contains(&merged) {
-                found.push(merged);
-                pending.push(merged);
-            }
-        }
-    }
-    Ok(found)
 }
 
 fn restore_json(r: &Restore) -> Value {
@@ -648,24 +619,4 @@ impl<R: RecordStore> ChildrenService<R> {
         }
         Ok(reply)
     }
-}
-
-/// The survivor a merged child points at, for the 410 answer of reads of it.
-pub fn merged_into(data: &Value) -> Option<String> {
-    data.get("merged_into")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
-/// [`ServiceError::Merged`] when the stored child (`record`) was merged into another one.
-pub fn refuse_merged(record: &Record) -> Result<(), ServiceError> {
-    if record.data.get("status") == Some(&json!(ChildStatus::Merged))
-        && let Some(into) = merged_into(&record.data)
-    {
-        return Err(ServiceError::Merged {
-            detail: format!("this child was merged into child {into}; use that child"),
-            into,
-        });
-    }
-    Ok(())
 }

@@ -10,11 +10,9 @@ pub mod care;
 pub mod catalogue;
 pub mod children;
 pub mod idempotency;
-pub mod keys;
 pub mod merge;
 pub mod minimisation;
 pub mod registry;
-pub mod registry_service;
 pub mod scoring_worker;
 pub mod screenings;
 

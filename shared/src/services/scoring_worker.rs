@@ -5,11 +5,12 @@
 use crate::domain::{ResultId, ScreeningId};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
 use crate::scoring::Engine;
-use crate::services::children::load_child;
+use crate::services::ServiceError;
 use crate::services::screenings::{
     ScoringMessage, ScreeningStatus, initial_screening, score_request,
 };
-use crate::services::{ServiceError, keys};
+use crate::store::keys;
+use crate::store::lookups::load_child;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

@@ -15,7 +15,9 @@ use crate::services::access::visible_child;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, keys, minimisation, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
+use crate::store::keys;
+use crate::store::query::{query_all, query_index_all};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -422,26 +424,13 @@ pub async fn child_results<R: RecordStore>(
     records: &R,
     child_id: ChildId,
 ) -> Result<Vec<StoredResult>, ServiceError> {
-    let mut results = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query_index(
-                &keys::child_index(child_id),
-                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                1000,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        for record in page.records {
-            results.push(stored_result(&record)?);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(results),
-        }
-    }
+    let stored = query_index_all(
+        records,
+        &keys::child_index(child_id),
+        &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+    )
+    .await?;
+    stored.iter().map(stored_result).collect()
 }
 
 /// The results of a child and of every child merged into it (transitively): what one person
@@ -451,7 +440,7 @@ pub async fn person_results<R: RecordStore>(
     child_id: ChildId,
 ) -> Result<Vec<StoredResult>, ServiceError> {
     let mut results = child_results(records, child_id).await?;
-    for merged in crate::services::merge::merged_ids(records, child_id).await? {
+    for merged in crate::store::lookups::merged_ids(records, child_id).await? {
         results.extend(child_results(records, merged).await?);
     }
     Ok(results)
@@ -493,24 +482,15 @@ pub async fn all_results<R: RecordStore>(
     records: &R,
     id: ScreeningId,
 ) -> Result<Vec<Value>, ServiceError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                &keys::screening_partition(id),
-                &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
-                100,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        out.extend(page.records.into_iter().map(|r| r.data));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let mut out: Vec<Value> = query_all(
+        records,
+        &keys::screening_partition(id),
+        &SortKeyCondition::Prefix(keys::RESULT_PREFIX.into()),
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.data)
+    .collect();
     // By scoring time (parsed: fractional seconds vary in length), then the v7 result id.
     let key = |r: &Value| {
         (

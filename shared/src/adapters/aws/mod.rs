@@ -86,10 +86,10 @@ impl AwsClients {
 
     /// Clients for a deployed function: the default chains, with the configured endpoint
     /// override (`AWS_ENDPOINT_URL`, read by `config`) when there is one.
-    pub async fn for_settings(settings: &crate::config::Settings) -> Self {
+    pub async fn for_endpoint(endpoint_url: Option<&str>) -> Self {
         let mut builder = Self::builder();
-        if let Some(url) = &settings.aws_endpoint_url {
-            builder = builder.endpoint_url(url.clone());
+        if let Some(url) = endpoint_url {
+            builder = builder.endpoint_url(url.to_string());
         }
         builder.build().await
     }

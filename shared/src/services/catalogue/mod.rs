@@ -14,26 +14,52 @@
 use crate::domain::FieldError;
 use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::catalogue_entry::{
-    CatalogueEntry, EntryInput, EntryKind, EntryStatus, EvidenceLevel, Origin, TARGET_NEEDS,
-    is_valid_id,
+    AgeMonths, CatalogueEntry, EntryInput, EntryKind, EntryStatus, Origin, is_valid_id,
 };
 use crate::domain::{Principal, Role};
 use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError};
-use crate::scoring::Engine;
-use crate::services::{Reply, ServiceError, keys, require_role};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::scoring::{Engine, InstrumentDefinition};
+use crate::services::{Reply, ServiceError, require_role};
+use crate::store::keys;
+use crate::store::query::query_all;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
+mod list_query;
+
+pub use list_query::{DEFAULT_LIMIT, ListQuery, MAX_LIMIT, encode_cursor};
+
+/// The seed entry of an instrument the scoring engine scores (its id, name, ages, source).
+pub(crate) fn instrument_entry(def: &InstrumentDefinition, now: DateTime<Utc>) -> CatalogueEntry {
+    CatalogueEntry {
+        id: def.id.clone(),
+        kind: EntryKind::Instrument,
+        name: def.name.clone(),
+        status: EntryStatus::Active,
+        target_age_months: Some(AgeMonths {
+            min: def.age_range.min_months,
+            max: def.age_range.max_months,
+        }),
+        source: Some(def.source.citation.clone()),
+        origin: Origin::Builtin,
+        scoring_definition: Some(def.id.clone()),
+        administered_by: Vec::new(),
+        participants: None,
+        target_needs: Vec::new(),
+        evidence_level: None,
+        capacity_per_year: None,
+        annual_target: None,
+        provider_kind: None,
+        territory: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Roles that may create, update and retire catalogue entries.
 pub const CATALOGUE_EDITORS: &[Role] = &[Role::RegistryAdministrator];
-
-/// Default page size of `GET /catalogue/entries`.
-pub const DEFAULT_LIMIT: usize = 50;
-/// Largest page size of `GET /catalogue/entries`.
-pub const MAX_LIMIT: usize = 100;
 
 /// Records read per store query while listing.
 const SCAN_PAGE: usize = 200;
@@ -55,7 +81,7 @@ fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
             engine
                 .instrument_ids()
                 .filter_map(|id| engine.instrument(id))
-                .map(|d| CatalogueEntry::from_instrument(d, epoch)),
+                .map(|d| instrument_entry(d, epoch)),
         );
         Ok(out)
     });
@@ -111,24 +137,15 @@ pub async fn seed_catalogue<R: RecordStore>(
     records: &R,
     clock: &dyn Clock,
 ) -> Result<usize, ServiceError> {
-    let mut stored = BTreeSet::new();
-    let mut cursor = None;
-    loop {
-        let page = records
-            .query(
-                keys::CATALOGUE_PARTITION,
-                &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
-                crate::ports::records::MAX_PAGE,
-                false,
-                cursor.as_deref(),
-            )
-            .await?;
-        stored.extend(page.records.into_iter().map(|r| r.key.sk));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let stored: BTreeSet<String> = query_all(
+        records,
+        keys::CATALOGUE_PARTITION,
+        &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+    )
+    .await?
+    .into_iter()
+    .map(|r| r.key.sk)
+    .collect();
     let now = clock.now();
     let mut created = 0;
     for seed in seeds()? {
@@ -174,133 +191,6 @@ pub async fn entry<R: RecordStore>(
     match records.get(&key).await? {
         Some(record) => Ok(Some((entry_of(&record)?, record.version))),
         None => Ok(None),
-    }
-}
-
-/// Filters and page of `GET /catalogue/entries`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Only this kind.
-    pub kind: Option<EntryKind>,
-    /// Only entries targeting this need.
-    pub target_need: Option<String>,
-    /// Only entries whose target age range contains this age (entries without one never match).
-    pub age_months: Option<i32>,
-    /// Only this evidence level.
-    pub evidence_level: Option<EvidenceLevel>,
-    /// Only this status.
-    pub status: Option<EntryStatus>,
-    /// Page size, 1..=100.
-    pub limit: usize,
-    /// Continue after this id (decoded from the opaque cursor).
-    pub after: Option<String>,
-}
-
-impl Default for ListQuery {
-    fn default() -> Self {
-        Self {
-            kind: None,
-            target_need: None,
-            age_months: None,
-            evidence_level: None,
-            status: None,
-            limit: DEFAULT_LIMIT,
-            after: None,
-        }
-    }
-}
-
-/// The opaque cursor continuing after `id`.
-pub fn encode_cursor(id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("catalogue:{id}"))
-}
-
-fn decode_cursor(raw: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let id = text.strip_prefix("catalogue:")?;
-    is_valid_id(id).then(|| id.to_owned())
-}
-
-impl ListQuery {
-    /// Parses query parameters; every bad or unknown one is reported by name.
-    pub fn from_params<'a>(
-        params: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<Self, ServiceError> {
-        let mut q = ListQuery::default();
-        let mut errors = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (name, value) in params {
-            if !seen.insert(name) {
-                errors.push(FieldError::new(name, "is given more than once"));
-                continue;
-            }
-            let bad = |reason: String| FieldError::new(name, reason);
-            match name {
-                "kind" => match EntryKind::parse(value) {
-                    Some(k) => q.kind = Some(k),
-                    None => errors.push(bad(
-                        "must be instrument, programme, therapy or service".into(),
-                    )),
-                },
-                "target_need" => {
-                    if TARGET_NEEDS.contains(&value) {
-                        q.target_need = Some(value.to_owned());
-                    } else {
-                        errors.push(bad(format!("must be one of: {}", TARGET_NEEDS.join(", "))));
-                    }
-                }
-                "age_months" => match value.parse::<i32>() {
-                    Ok(m) => q.age_months = Some(m),
-                    Err(_) => errors.push(bad("must be a whole number of months".into())),
-                },
-                "evidence_level" => match EvidenceLevel::parse(value) {
-                    Some(l) => q.evidence_level = Some(l),
-                    None => errors.push(bad(
-                        "must be established, promising, emerging or unrated".into(),
-                    )),
-                },
-                "status" => match EntryStatus::parse(value) {
-                    Some(s) => q.status = Some(s),
-                    None => errors.push(bad("must be active or retired".into())),
-                },
-                "limit" => match value.parse::<usize>() {
-                    Ok(l) if (1..=MAX_LIMIT).contains(&l) => q.limit = l,
-                    _ => errors.push(bad(format!("must be a whole number from 1 to {MAX_LIMIT}"))),
-                },
-                "cursor" => match decode_cursor(value) {
-                    Some(id) => q.after = Some(id),
-                    None => errors.push(bad(
-                        "is not a cursor this API issued (pass next_cursor unchanged)".into(),
-                    )),
-                },
-                _ => errors.push(FieldError::new(
-                    name.chars().take(64).collect::<String>(),
-                    "unknown query parameter (kind, target_need, age_months, evidence_level, status, limit, cursor)",
-                )),
-            }
-        }
-        if errors.is_empty() {
-            Ok(q)
-        } else {
-            Err(ServiceError::Validation(errors))
-        }
-    }
-
-    /// Whether an entry passes the filters.
-    pub fn matches(&self, e: &CatalogueEntry) -> bool {
-        self.kind.is_none_or(|k| e.kind == k)
-            && self
-                .target_need
-                .as_ref()
-                .is_none_or(|n| e.target_needs.contains(n))
-            && self
-                .age_months
-                .is_none_or(|m| e.target_age_months.is_some_and(|r| r.contains(m)))
-            && self
-                .evidence_level
-                .is_none_or(|l| e.evidence_level == Some(l))
-            && self.status.is_none_or(|s| e.status == s)
     }
 }
 
@@ -502,7 +392,7 @@ impl<R: RecordStore> CatalogueService<R> {
                 "an instrument's id is its scoring definition id",
             ));
         }
-        let content = input.validate(&self.engine);
+        let content = input.validate(self.engine.as_ref());
         let content = match content {
             Ok(c) if errors.is_empty() => c,
             Ok(_) => return Err(ServiceError::Validation(errors)),
@@ -571,7 +461,7 @@ impl<R: RecordStore> CatalogueService<R> {
                 "cannot change: an instrument's id is its scoring definition id",
             ));
         }
-        let content = match input.validate(&self.engine) {
+        let content = match input.validate(self.engine.as_ref()) {
             Ok(c) if errors.is_empty() => c,
             Ok(_) => return Err(ServiceError::Validation(errors)),
             Err(mut more) => {
@@ -665,27 +555,16 @@ impl<R: RecordStore> CatalogueService<R> {
     ) -> Result<Vec<(CatalogueEntry, u64)>, ServiceError> {
         self.ensure_seeded().await?;
         let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .records
-                .query(
-                    keys::CATALOGUE_PARTITION,
-                    &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
-                    crate::ports::records::MAX_PAGE,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for record in &page.records {
-                let e = entry_of(record)?;
-                if keep(&e) {
-                    out.push((e, record.version));
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
+        let stored = query_all(
+            &self.records,
+            keys::CATALOGUE_PARTITION,
+            &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+        )
+        .await?;
+        for record in &stored {
+            let e = entry_of(record)?;
+            if keep(&e) {
+                out.push((e, record.version));
             }
         }
         Ok(out)

@@ -19,8 +19,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub use crate::services::children::parse_if_match;
-
 /// Page size when the caller sends no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Largest `limit` a caller may ask for.

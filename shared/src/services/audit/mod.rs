@@ -15,211 +15,42 @@
 //! removed or reordered.
 
 use crate::domain::{ChildId, Principal, Pseudonym, Pseudonymizer, Role};
-use crate::ports::{Clock, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
-use crate::services::{Reply, ServiceError, keys, require_role};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
+use crate::services::{Reply, ServiceError, require_role};
+use crate::store::keys;
+use crate::store::query::query_all;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-/// `prev_hash` of the first entry of a chain.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+mod entry;
+mod verify;
+
+pub use entry::*;
+use verify::parse_head;
+pub use verify::*;
 
 /// How many times an append retries after losing a race for the next sequence number.
 const APPEND_ATTEMPTS: usize = 16;
 
-/// Who acted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    /// Token subject.
-    pub subject: String,
-    /// Roles the caller held.
-    pub roles: Vec<Role>,
-    /// Organisation the caller acted for.
-    pub organisation: String,
-}
+/// A boxed future of an archive operation.
+pub type ArchiveFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
 
-/// What was done to the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditAction {
-    /// Personal data was returned to the caller.
-    Read,
-    /// Personal data was created.
-    Create,
-    /// Personal data was changed (or its processing re-run, e.g. a re-score).
-    Update,
-}
+/// Where [`AuditTrail`] sends every appended entry, and what it compares its chains with
+/// (object-safe, so the trail's type does not depend on the blob store).
+pub trait ArchiveSink: Send + Sync {
+    /// Archives one entry; an error means the entry is not known to be archived.
+    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()>;
 
-/// How the access ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditOutcome {
-    /// Done (data returned or stored).
-    Success,
-    /// An earlier response was returned again for the same `Idempotency-Key`.
-    Replayed,
-    /// Refused: the caller's role may not do this.
-    Denied,
-}
-
-/// The kind of personal-data record accessed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditEntity {
-    /// A child's registry record.
-    Child,
-    /// A screening submission with its result.
-    Screening,
-    /// A child's risk profile (all results).
-    RiskProfile,
-    /// A support episode (a child in a programme or service).
-    SupportEpisode,
-    /// A legal representative of the child (family link).
-    LegalRepresentative,
-    /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
-    BreakGlass,
-    /// A child's audit trail, read by a data protection officer (entries of the DPO-access
-    /// chain; `entity_id` is the pseudonym of the child whose trail was read).
-    AuditTrail,
-}
-
-/// The reserved id whose chain is the DPO-access chain: every read of an audit trail
-/// (`GET /audit`, `GET /audit/report`) is recorded there. The nil UUID is never a child's
-/// id (ids are UUIDv7); a data protection officer reads this chain with
-/// `GET /audit?child=00000000-0000-0000-0000-000000000000`, and that read is recorded too.
-pub fn dpo_access_chain() -> ChildId {
-    ChildId::from_uuid(uuid::Uuid::nil())
-}
-
-/// One access to record, as the use case describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEvent {
-    /// The child whose data it is.
-    pub child: ChildId,
-    /// The kind of record.
-    pub entity: AuditEntity,
-    /// The record's own id, when it is not the child (a screening id).
-    pub entity_id: Option<String>,
-    /// Read or write.
-    pub action: AuditAction,
-    /// The fields accessed, or `["all"]`.
-    pub fields: Vec<String>,
-    /// How it ended.
-    pub outcome: AuditOutcome,
-    /// The break-the-glass reason, when the access is made under a grant.
-    pub break_glass_reason: Option<String>,
-}
-
-impl AuditEvent {
-    /// A successful access to every field of a record.
-    pub fn all(child: ChildId, entity: AuditEntity, action: AuditAction) -> Self {
-        Self {
-            child,
-            entity,
-            entity_id: None,
-            action,
-            fields: vec!["all".into()],
-            outcome: AuditOutcome::Success,
-            break_glass_reason: None,
-        }
-    }
-
-    /// The same event made under break-the-glass with this reason (`None`: not).
-    pub fn with_break_glass_reason(mut self, reason: Option<String>) -> Self {
-        self.break_glass_reason = reason;
-        self
-    }
-
-    /// The same event about a record with its own id.
-    pub fn of(mut self, entity_id: impl ToString) -> Self {
-        self.entity_id = Some(entity_id.to_string());
-        self
-    }
-
-    /// The same event with another outcome.
-    pub fn with_outcome(mut self, outcome: AuditOutcome) -> Self {
-        self.outcome = outcome;
-        self
-    }
-}
-
-/// The hashed part of an entry; its JSON (fields in this order) is the canonical form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntryBody {
-    /// Position in the child's chain, from 1.
-    pub seq: u64,
-    /// When the access happened.
-    pub at: DateTime<Utc>,
-    /// The request it happened in.
-    pub request_id: String,
-    /// Who.
-    pub actor: Actor,
-    /// Read or write.
-    pub action: AuditAction,
-    /// Kind of record.
-    pub entity: AuditEntity,
-    /// The record's own id, if not the child.
-    pub entity_id: Option<String>,
-    /// The child, by pseudonym only.
-    pub child: Pseudonym,
-    /// Fields accessed, or `["all"]`.
-    pub fields: Vec<String>,
-    /// Declared purpose of processing (token claim `ravis:purpose`).
-    pub purpose: Option<String>,
-    /// Break-the-glass reason, when access was by break-the-glass.
-    pub break_glass_reason: Option<String>,
-    /// How it ended.
-    pub outcome: AuditOutcome,
-    /// Hash of the previous entry ([`GENESIS_HASH`] for the first).
-    pub prev_hash: String,
-    /// The reason the actor gave (a merge or un-merge of children); absent otherwise, so
-    /// entries written before this field existed hash exactly as before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl EntryBody {
-    /// SHA-256 of the canonical serialisation, lowercase hex.
-    pub fn hash(&self) -> String {
-        let bytes = serde_json::to_vec(self).expect("an entry body always serialises");
-        hex::encode(Sha256::digest(bytes))
-    }
-}
-
-/// A stored audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// The hashed content.
-    #[serde(flatten)]
-    pub body: EntryBody,
-    /// [`EntryBody::hash`] of `body`.
-    pub hash: String,
-}
-
-/// One problem found by [`AuditTrail::verify`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainBreak {
-    /// The entry concerned (for a removed entry: the sequence number that is missing).
-    pub seq: u64,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// The result of verifying a child's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    /// Whether no problem was found.
-    pub intact: bool,
-    /// How many entries are stored.
-    pub entries: u64,
-    /// Entries before this sequence number expired under the retention setting (if any).
-    pub expired_before: Option<u64>,
-    /// Every problem, in chain order.
-    pub breaks: Vec<ChainBreak>,
+    /// Every difference between a chain's stored entries and its archived copies (see
+    /// [`compare`](crate::services::audit_archive::compare)).
+    fn differences<'a>(
+        &'a self,
+        child: &'a Pseudonym,
+        stored: &'a [AuditEntry],
+        expired_before: u64,
+    ) -> ArchiveFuture<'a, Vec<ChainBreak>>;
 }
 
 /// The audit trail over a record store (a clone appends to the same chains and archive).
@@ -229,7 +60,7 @@ pub struct AuditTrail<R> {
     pseudonyms: Pseudonymizer,
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
-    archive: Option<Arc<dyn crate::services::audit_archive::ArchiveSink>>,
+    archive: Option<Arc<dyn ArchiveSink>>,
 }
 
 /// Roles that may read the audit trail.
@@ -269,10 +100,7 @@ impl<R: RecordStore> AuditTrail<R> {
 
     /// The same trail, copying every appended entry to a write-once archive right after the
     /// chain write (`services::audit_archive`); an append whose copy fails is an error.
-    pub fn with_archive(
-        mut self,
-        archive: Arc<dyn crate::services::audit_archive::ArchiveSink>,
-    ) -> Self {
+    pub fn with_archive(mut self, archive: Arc<dyn ArchiveSink>) -> Self {
         self.archive = Some(archive);
         self
     }
@@ -444,25 +272,12 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 
     async fn all_records(&self, child: &Pseudonym) -> Result<Vec<Record>, ServiceError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .query(
-                    &keys::audit_partition(child),
-                    &SortKeyCondition::Prefix(keys::AUDIT_ENTRY_PREFIX.into()),
-                    MAX_PAGE,
-                    false,
-                    cursor.as_deref(),
-                )
-                .await?;
-            out.extend(page.records);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
-        }
+        Ok(query_all(
+            &self.records,
+            &keys::audit_partition(child),
+            &SortKeyCondition::Prefix(keys::AUDIT_ENTRY_PREFIX.into()),
+        )
+        .await?)
     }
 
     /// Every stored, readable entry of a child's chain in order.
@@ -629,214 +444,12 @@ impl<R: RecordStore> AuditTrail<R> {
     }
 }
 
-/// Groups entries by organisation, roles and day, counting reads, writes, refusals and the
-/// accesses made under break-the-glass (the grant included).
-pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
-    #[derive(Default)]
-    struct Counts {
-        reads: u64,
-        writes: u64,
-        denied: u64,
-        break_glass: u64,
-        entities: std::collections::BTreeSet<String>,
-    }
-    let mut groups: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
-    for e in entries {
-        let roles = e
-            .body
-            .actor
-            .roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let key = (
-            e.body.actor.organisation.clone(),
-            roles,
-            e.body.at.date_naive().to_string(),
-        );
-        let c = groups.entry(key).or_default();
-        match (e.body.outcome, e.body.action) {
-            (AuditOutcome::Denied, _) => c.denied += 1,
-            (_, AuditAction::Read) => c.reads += 1,
-            (_, AuditAction::Create | AuditAction::Update) => c.writes += 1,
-        }
-        if e.body.break_glass_reason.is_some() {
-            c.break_glass += 1;
-        }
-        if let Ok(Value::String(s)) = serde_json::to_value(e.body.entity) {
-            c.entities.insert(s);
-        }
-    }
-    groups
-        .into_iter()
-        .map(|((organisation, roles, date), c)| {
-            json!({
-                "organisation": organisation,
-                "roles": roles.split(',').collect::<Vec<_>>(),
-                "date": date,
-                "reads": c.reads,
-                "writes": c.writes,
-                "denied": c.denied,
-                "break_glass": c.break_glass,
-                "entities": c.entities,
-            })
-        })
-        .collect()
-}
-
-fn parse_head(r: &Record) -> Result<(u64, String), StoreError> {
-    match (r.data["seq"].as_u64(), r.data["hash"].as_str()) {
-        (Some(seq), Some(hash)) => Ok((seq, hash.to_owned())),
-        _ => Err(StoreError::Corrupt {
-            pk: r.key.pk.clone(),
-            sk: r.key.sk.clone(),
-            reason: "audit head without seq and hash".into(),
-        }),
-    }
-}
-
-fn seq_of_key(key: &Key) -> Option<u64> {
-    key.sk.strip_prefix(keys::AUDIT_ENTRY_PREFIX)?.parse().ok()
-}
-
-/// Checks stored entries (in sort-key order) and the head of one chain.
-pub fn verify_chain(
-    child: &Pseudonym,
-    records: &[Record],
-    head: Option<&Record>,
-    retention: bool,
-) -> Verification {
-    let mut breaks = Vec::new();
-    let mut expired_before = None;
-    // (seq, stored hash) of the previous entry whose position is known.
-    let mut prev: Option<(u64, String)> = None;
-    for record in records {
-        let Some(seq) = seq_of_key(&record.key) else {
-            breaks.push(ChainBreak {
-                seq: 0,
-                problem: format!("entry with an invalid sort key '{}'", record.key.sk),
-            });
-            continue;
-        };
-        let expected = prev.as_ref().map_or(1, |(s, _)| s + 1);
-        if seq > expected {
-            if prev.is_none() && retention {
-                // Older entries expired under the retention setting.
-                expired_before = Some(seq);
-            } else {
-                for missing in expected..seq {
-                    breaks.push(ChainBreak {
-                        seq: missing,
-                        problem: "entry is missing (removed)".into(),
-                    });
-                }
-            }
-        }
-        let entry: AuditEntry = match serde_json::from_value(record.data.clone()) {
-            Ok(e) => e,
-            Err(e) => {
-                breaks.push(ChainBreak {
-                    seq,
-                    problem: format!("entry is unreadable (modified): {e}"),
-                });
-                prev = Some((seq, String::new()));
-                continue;
-            }
-        };
-        if entry.body.seq != seq {
-            breaks.push(ChainBreak {
-                seq,
-                problem: format!(
-                    "entry stored at position {seq} says it is entry {} (moved or reordered)",
-                    entry.body.seq
-                ),
-            });
-        }
-        if &entry.body.child != child {
-            breaks.push(ChainBreak {
-                seq,
-                problem: "entry belongs to another child's chain (moved)".into(),
-            });
-        }
-        if entry.body.hash() != entry.hash {
-            breaks.push(ChainBreak {
-                seq,
-                problem: "content does not match its hash (modified)".into(),
-            });
-        }
-        match &prev {
-            // After a gap the missing entry is the break; the link cannot be checked.
-            Some((p, hash)) if *p + 1 == seq && !hash.is_empty() && *hash != entry.body.prev_hash => {
-                breaks.push(ChainBreak {
-                    seq,
-                    problem: format!(
-                        "prev_hash does not match entry {p} (entry {p} was replaced, or this one was)"
-                    ),
-                })
-            }
-            None if seq == 1 && entry.body.prev_hash != GENESIS_HASH => breaks
-                .push(ChainBreak {
-                    seq,
-                    problem: "first entry does not start the chain".into(),
-                }),
-            _ => {}
-        }
-        prev = Some((seq, entry.hash.clone()));
-    }
-    match (head.map(parse_head), &prev) {
-        (None, None) => {}
-        (None, Some((seq, _))) => breaks.push(ChainBreak {
-            seq: *seq,
-            problem: "the chain's head record is missing".into(),
-        }),
-        (Some(Err(e)), _) => breaks.push(ChainBreak {
-            seq: 0,
-            problem: e.to_string(),
-        }),
-        (Some(Ok((head_seq, _))), None) => {
-            if !(retention && head_seq > 0) {
-                for missing in 1..=head_seq {
-                    breaks.push(ChainBreak {
-                        seq: missing,
-                        problem: "entry is missing (removed)".into(),
-                    });
-                }
-            }
-        }
-        (Some(Ok((head_seq, head_hash))), Some((last, last_hash))) => {
-            if head_seq > *last {
-                for missing in last + 1..=head_seq {
-                    breaks.push(ChainBreak {
-                        seq: missing,
-                        problem: "entry is missing (removed from the end)".into(),
-                    });
-                }
-            } else if head_seq < *last {
-                breaks.push(ChainBreak {
-                    seq: *last,
-                    problem: format!("entry is beyond the chain's head ({head_seq}) (inserted)"),
-                });
-            } else if head_hash != *last_hash && !last_hash.is_empty() {
-                breaks.push(ChainBreak {
-                    seq: *last,
-                    problem: "hash does not match the chain's head (replaced)".into(),
-                });
-            }
-        }
-    }
-    Verification {
-        intact: breaks.is_empty(),
-        entries: records.len() as u64,
-        expired_before,
-        breaks,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use chrono::Utc;
+    use sha2::{Digest, Sha256};
 
     fn body(seq: u64, prev_hash: &str) -> EntryBody {
         EntryBody {

@@ -1,0 +1,215 @@
+//! The composition root: the one place that builds the service graph. [`App`] holds what
+//! every use case shares over one record store (clock, ids, scoring engine, keys, audit
+//! archive) and hands out the use cases; `AwsApp` (feature `aws`) builds it for a Lambda
+//! function from the settings, and `App::embedded` (feature `embedded`) for the local
+//! backend from its data directory.
+//! Binaries only pick what they serve (`docs/ARCHITECTURE.md`).
+
+use crate::config::ConfigError;
+use crate::domain::catalogue::CatalogueError;
+use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::registry_api::{Both, RegistryApi};
+use crate::inbound::screenings_api::ScreeningsApi;
+use crate::intake::IntakeService;
+use crate::ports::{BlobError, Clock, IdGenerator, Queue, RandomIds, RecordStore, SystemClock};
+use crate::scoring::{DefinitionError, Engine};
+use crate::services::audit::{ArchiveSink, AuditTrail};
+use crate::services::catalogue::CatalogueService;
+use crate::services::children::ChildrenService;
+use crate::services::registry::RegistryService;
+use crate::services::scoring_worker::ScoringWorker;
+use crate::services::screenings::ScreeningsService;
+use std::sync::Arc;
+
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "embedded")]
+mod embedded;
+
+#[cfg(feature = "aws")]
+pub use aws::AwsApp;
+
+/// Why the service graph could not be built (a function stops at cold start with it).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The built-in instrument definitions do not load.
+    #[error("loading the instrument definitions")]
+    Instruments(#[source] DefinitionError),
+    /// The built-in catalogue does not load.
+    #[error("loading the catalogue")]
+    Catalogue(#[source] CatalogueError),
+    /// The local backend's blob store could not be opened.
+    #[error("opening the local audit archive")]
+    Blobs(#[source] BlobError),
+}
+
+/// What every use case over one record store shares; cheap to clone.
+#[derive(Clone)]
+pub struct App<R> {
+    /// The record store.
+    pub records: R,
+    /// The clock every use case reads.
+    pub clock: Arc<dyn Clock>,
+    /// The id generator every use case uses.
+    pub ids: Arc<dyn IdGenerator>,
+    /// The scoring engine with the built-in instruments.
+    pub engine: Arc<Engine>,
+    identity_key: Vec<u8>,
+    pseudonym_key: Vec<u8>,
+    retention_days: Option<u32>,
+    break_glass_minutes: Option<u32>,
+    archive: Option<Arc<dyn ArchiveSink>>,
+}
+
+impl<R: RecordStore + Clone> App<R> {
+    /// The graph over `records` with the system clock, random ids and the built-in
+    /// instruments; `identity_key` indexes personal codes, `pseudonym_key` names audit chains.
+    pub fn new(records: R, identity_key: &[u8], pseudonym_key: &[u8]) -> Result<Self, AppError> {
+        Ok(Self {
+            records,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            engine: Arc::new(Engine::builtin().map_err(AppError::Instruments)?),
+            identity_key: identity_key.to_vec(),
+            pseudonym_key: pseudonym_key.to_vec(),
+            retention_days: None,
+            break_glass_minutes: None,
+            archive: None,
+        })
+    }
+
+    /// Uses this clock (tests move time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Scores with this engine (tests load other definitions).
+    pub fn with_engine(mut self, engine: Arc<Engine>) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Uses this id generator (tests fix the ids).
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Audit entries expire after this many days (`None`: kept).
+    pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
+        self.retention_days = days;
+        self
+    }
+
+    /// Break-the-glass grants last this long (else the default).
+    pub fn with_break_glass_minutes(mut self, minutes: u32) -> Self {
+        self.break_glass_minutes = Some(minutes);
+        self
+    }
+
+    /// Every audit entry is also copied to this write-once archive.
+    pub fn with_archive(mut self, archive: Arc<dyn ArchiveSink>) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The audit trail (with the archive, when there is one).
+    pub fn audit(&self) -> AuditTrail<R> {
+        let trail = AuditTrail::new(
+            self.records.clone(),
+            &self.pseudonym_key,
+            Arc::clone(&self.clock),
+            self.retention_days,
+        );
+        match &self.archive {
+            Some(archive) => trail.with_archive(Arc::clone(archive)),
+            None => trail,
+        }
+    }
+
+    /// The children use cases.
+    pub fn children(&self) -> ChildrenService<R> {
+        let service = ChildrenService::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            &self.identity_key,
+            self.audit(),
+        );
+        match self.break_glass_minutes {
+            Some(minutes) => service.with_break_glass_minutes(minutes),
+            None => service,
+        }
+    }
+
+    /// The registry use cases (organisations, specialists, episodes, representatives).
+    pub fn registry(&self) -> RegistryService<R> {
+        RegistryService::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            self.audit(),
+            &self.identity_key,
+        )
+    }
+
+    /// The catalogue use cases.
+    pub fn catalogue(&self) -> Result<CatalogueService<R>, AppError> {
+        CatalogueService::new(
+            self.records.clone(),
+            Arc::clone(&self.engine),
+            Arc::clone(&self.clock),
+        )
+        .map_err(AppError::Catalogue)
+    }
+
+    /// The screening use cases, queueing scoring work on `queue`.
+    pub fn screenings<Q: Queue>(&self, queue: Q) -> ScreeningsService<R, Q> {
+        ScreeningsService::new(
+            self.records.clone(),
+            queue,
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            Arc::clone(&self.engine),
+            self.audit(),
+        )
+    }
+
+    /// The scoring worker.
+    pub fn scoring_worker(&self) -> ScoringWorker<R> {
+        ScoringWorker::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            Arc::clone(&self.engine),
+        )
+    }
+
+    /// The partner-file import use case, auditing what the kinds audit.
+    pub fn intake(&self) -> IntakeService<R> {
+        IntakeService::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            &self.identity_key,
+        )
+        .with_audit(self.audit())
+    }
+
+    /// Every HTTP route but the screenings' (what `children-api` serves).
+    pub fn children_routes(&self) -> Both<ChildrenApi<R>, RegistryApi<R>> {
+        Both(ChildrenApi(self.children()), RegistryApi(self.registry()))
+    }
+
+    /// The screening and catalogue routes (what `screenings-api` serves).
+    pub fn screenings_routes<Q: Queue>(&self, queue: Q) -> Result<ScreeningsApi<R, Q>, AppError> {
+        Ok(ScreeningsApi::new(
+            self.screenings(queue),
+            self.catalogue()?,
+        ))
+    }
+}

@@ -1,0 +1,308 @@
+//! The registry's inputs as the HTTP API and partner files give them (organisations,
+//! specialists, certifications, support episodes, legal representatives), and the field
+//! rules that need no store. The use cases (`services/registry/`) add the rules that read
+//! stored state.
+
+use crate::domain::registry::{
+    EndReason, EpisodeOutcome, OrganisationKind, Profession, ReferralSource, RegistryStatus,
+    RepresentedChild, check_registration_number, check_text,
+};
+use crate::domain::{Atvk, ChildId, FieldError, SpecialistId};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// Body of `POST /support-episodes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEpisodeInput {
+    /// The child.
+    pub child_id: ChildId,
+    /// Programme or service (catalogue id).
+    pub programme: String,
+    /// Provider organisation code.
+    pub provider_org: String,
+    /// Specialist delivering it.
+    #[serde(default)]
+    pub specialist_id: Option<SpecialistId>,
+    /// Referring organisation code.
+    #[serde(default)]
+    pub referring_org: Option<String>,
+    /// Referral date.
+    pub referral_date: NaiveDate,
+    /// `{"screening_id": …}` or `{"text": …}`.
+    pub referral_source: ReferralSource,
+    /// Start.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// End.
+    #[serde(default)]
+    pub end_date: Option<NaiveDate>,
+    /// Outcome (with `end_date`).
+    #[serde(default)]
+    pub outcome: Option<EpisodeOutcome>,
+    /// Reason for ending (with `end_date`).
+    #[serde(default)]
+    pub end_reason: Option<EndReason>,
+}
+
+/// Body of `PUT /support-episodes/{id}`: every changeable field (the child is fixed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeUpdateInput {
+    /// Programme or service.
+    pub programme: String,
+    /// Provider organisation code.
+    pub provider_org: String,
+    /// Specialist.
+    #[serde(default)]
+    pub specialist_id: Option<SpecialistId>,
+    /// Referring organisation code.
+    #[serde(default)]
+    pub referring_org: Option<String>,
+    /// Referral date.
+    pub referral_date: NaiveDate,
+    /// Referral source.
+    pub referral_source: ReferralSource,
+    /// Start.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// End.
+    #[serde(default)]
+    pub end_date: Option<NaiveDate>,
+    /// Outcome.
+    #[serde(default)]
+    pub outcome: Option<EpisodeOutcome>,
+    /// Reason for ending.
+    #[serde(default)]
+    pub end_reason: Option<EndReason>,
+}
+
+impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
+    fn from(i: NewEpisodeInput) -> Self {
+        (
+            i.child_id,
+            EpisodeUpdateInput {
+                programme: i.programme,
+                provider_org: i.provider_org,
+                specialist_id: i.specialist_id,
+                referring_org: i.referring_org,
+                referral_date: i.referral_date,
+                referral_source: i.referral_source,
+                start_date: i.start_date,
+                end_date: i.end_date,
+                outcome: i.outcome,
+                end_reason: i.end_reason,
+            },
+        )
+    }
+}
+
+/// A `state` list filter: `open` or `closed`.
+pub fn parse_open(raw: &str) -> Result<bool, String> {
+    match raw {
+        "open" => Ok(true),
+        "closed" => Ok(false),
+        _ => Err("must be open or closed".into()),
+    }
+}
+
+/// Body of `POST /organisations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisationInput {
+    /// The stable code (`ravis:org` of its staff's tokens).
+    pub id: String,
+    /// Kind.
+    pub kind: OrganisationKind,
+    /// Name.
+    pub name: String,
+    /// Territory (7-digit ATVK).
+    pub atvk: String,
+    /// Latvian registration number (11 digits).
+    #[serde(default)]
+    pub registration_number: Option<String>,
+    /// `active` (default) or `inactive`.
+    #[serde(default)]
+    pub status: RegistryStatus,
+}
+
+/// Body of `PUT /organisations/{id}`: every changeable field.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationUpdateInput {
+    /// Kind.
+    pub kind: OrganisationKind,
+    /// Name.
+    pub name: String,
+    /// Territory.
+    pub atvk: String,
+    /// Registration number.
+    #[serde(default)]
+    pub registration_number: Option<String>,
+    /// Status.
+    pub status: RegistryStatus,
+}
+
+/// Parses an organisation kind by its wire name (list filter and partner files).
+pub fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
+    OrganisationKind::ALL
+        .iter()
+        .find(|(name, _)| *name == raw)
+        .map(|(_, k)| *k)
+        .ok_or_else(|| {
+            let names: Vec<&str> = OrganisationKind::ALL.iter().map(|(n, _)| *n).collect();
+            format!("must be one of {}", names.join(", "))
+        })
+}
+
+/// The field rules of an organisation's changeable fields (`POST`/`PUT /organisations` and
+/// the `organisations` partner file): a name, a valid ATVK, an optional 11-digit registration
+/// number (blank counts as absent). Returns the parsed territory and the trimmed number.
+pub fn check_organisation_fields(
+    name: &str,
+    atvk: &str,
+    registration_number: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Atvk>, Option<String>) {
+    check_text("name", name, errors);
+    let atvk = parse_atvk("atvk", atvk, errors);
+    let reg = registration_number.map(str::trim).filter(|r| !r.is_empty());
+    if let Some(r) = reg
+        && let Err(reason) = check_registration_number(r)
+    {
+        errors.push(FieldError::new("registration_number", reason));
+    }
+    (atvk, reg.map(str::to_owned))
+}
+
+/// Parses a territory field, recording a violation under `field`.
+pub fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Atvk> {
+    match Atvk::parse(raw) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.push(FieldError::new(field, e.to_string()));
+            None
+        }
+    }
+}
+
+/// Body of `POST /specialists`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSpecialistInput {
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Profession.
+    pub profession: Profession,
+    /// Organisation codes (at least one, each registered).
+    pub organisations: Vec<String>,
+    /// `active` (default) or `inactive`.
+    #[serde(default)]
+    pub status: RegistryStatus,
+}
+
+/// Body of `PUT /specialists/{id}` (certifications are added through their sub-resource).
+pub type SpecialistUpdateInput = NewSpecialistInput;
+
+/// Body of `POST /specialists/{id}/certifications`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCertificationInput {
+    /// Instrument id (exactly one of `instrument` and `programme`).
+    #[serde(default)]
+    pub instrument: Option<String>,
+    /// Programme id of the catalogue.
+    #[serde(default)]
+    pub programme: Option<String>,
+    /// Issuer.
+    pub issued_by: String,
+    /// First valid day.
+    pub valid_from: NaiveDate,
+    /// Last valid day (absent: no end).
+    #[serde(default)]
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// The rules of a specialist's fields that need no store (`POST`/`PUT /specialists` and the
+/// `specialists` partner file): both names, at least one organisation. Returns the
+/// organisation codes without repeats, in their order, and the violations.
+pub fn check_specialist_fields(input: &NewSpecialistInput) -> (Vec<String>, Vec<FieldError>) {
+    let mut errors = Vec::new();
+    check_text("given_name", &input.given_name, &mut errors);
+    check_text("family_name", &input.family_name, &mut errors);
+    let mut orgs: Vec<String> = Vec::new();
+    for code in &input.organisations {
+        if !orgs.contains(code) {
+            orgs.push(code.clone());
+        }
+    }
+    if orgs.is_empty() {
+        errors.push(FieldError::new(
+            "organisations",
+            "must name at least one organisation",
+        ));
+    }
+    (orgs, errors)
+}
+
+/// The rules of a certification that need no store (`POST
+/// /specialists/{id}/certifications` and the `certifications` partner file): exactly one of
+/// instrument and programme, an issuer, `valid_to` not before `valid_from`.
+pub fn check_certification_shape(input: &NewCertificationInput) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let one = input.instrument.is_some() != input.programme.is_some();
+    if !one {
+        errors.push(FieldError::new(
+            "instrument",
+            "give exactly one of instrument and programme",
+        ));
+    }
+    check_text("issued_by", &input.issued_by, &mut errors);
+    if let Some(to) = input.valid_to
+        && to < input.valid_from
+    {
+        errors.push(FieldError::new("valid_to", "must not be before valid_from"));
+    }
+    errors
+}
+
+/// Body of `PUT /representatives/{id}`: every changeable field (the personal code is fixed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepresentativeUpdateInput {
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The children represented and how (at least one, each visible to the caller).
+    pub children: Vec<RepresentedChild>,
+}
+
+/// Body of `POST /representatives`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRepresentativeInput {
+    /// Personal code (either format), if known.
+    #[serde(default)]
+    pub personal_code: Option<String>,
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The children represented and how (at least one, each visible to the caller).
+    pub children: Vec<RepresentedChild>,
+}
