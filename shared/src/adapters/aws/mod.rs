@@ -29,6 +29,11 @@ pub use sqs::{RedrivePolicy, SqsQueue, create_queue_with_dlq};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use std::time::Duration;
 
 /// The AWS services RAVIS calls, each with its own retry settings.
@@ -133,7 +138,8 @@ impl AwsClientsBuilder {
 
     /// Loads the shared configuration once and builds the three clients from it.
     pub async fn build(self) -> AwsClients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(SharedHttpClient::new(TrustStoreOnFirstUse::new()));
         if let Some(region) = self.region {
             loader = loader.region(Region::new(region));
         }
@@ -166,6 +172,44 @@ impl AwsClientsBuilder {
             sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
         }
+    }
+}
+
+/// The SDK's HTTPS client (hyper, rustls with aws-lc, the system's trust store), except that
+/// the trust store is read when the first connection is made instead of when the clients
+/// are built: the SDK's own client loads every certificate of `/etc/ssl/certs` during
+/// `load()`, which was the largest part of a function's Lambda init (docs/BENCHMARKS.md,
+/// "Cold start"). The first request pays it instead — once per execution environment, as
+/// before — and an invocation that makes no AWS request never does.
+#[derive(Debug)]
+struct TrustStoreOnFirstUse(SharedHttpClient);
+
+impl TrustStoreOnFirstUse {
+    fn new() -> Self {
+        Self(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https(),
+        )
+    }
+}
+
+impl HttpClient for TrustStoreOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    // `validate_base_client_config` is not forwarded: the inner client's loads the trust
+    // store there, at client construction, which is what this wrapper defers.
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
