@@ -3,12 +3,12 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test fmt-check clippy test-rust test-deploy lint-infra serve bench fmt
+.PHONY: test fmt-check clippy test-rust test-api test-deploy lint-infra serve bench fmt
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
-## function with its IAM policy check, and the SAM template linters.
-test: fmt-check clippy test-rust test-deploy lint-infra
+## function with its IAM policy check, the API contract run, and the SAM template linters.
+test: fmt-check clippy test-rust test-api test-deploy lint-infra
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -23,6 +23,12 @@ clippy:
 ## missing) and runs every Rust test with RAVIS_TEST_AWS_ENDPOINT pointing at it.
 test-rust:
 	bash scripts/moto.sh run -- $(CARGO) test --workspace --all-features
+
+## docs/openapi.json as the contract: schemathesis (pinned, in .venv-api) against a real
+## `ravis serve` on a free loopback port with a fresh data directory, every check, the
+## stateful phase on (scripts/api-contract.sh, scripts/schemathesis.toml).
+test-api:
+	bash scripts/api-contract.sh
 
 ## Every function's binary run as Lambda runs it (template environment, Runtime API
 ## emulator, own credentials) against moto with its call recorder; every recorded AWS call
