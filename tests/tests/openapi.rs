@@ -78,6 +78,24 @@ fn full_body(schema: &Value) -> Map<String, Value> {
         .collect()
 }
 
+/// Whether a property schema admits `null`.
+fn allows_null(prop: &Value) -> bool {
+    let in_type = match &prop["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    let in_enum = prop["enum"]
+        .as_array()
+        .is_some_and(|values| values.contains(&Value::Null));
+    let in_branch = ["oneOf", "anyOf"].iter().any(|k| {
+        prop[*k]
+            .as_array()
+            .is_some_and(|branches| branches.iter().any(allows_null))
+    });
+    in_type || in_enum || in_branch
+}
+
 fn accepts<T: DeserializeOwned>(body: &Map<String, Value>) -> bool {
     serde_json::from_value::<T>(Value::Object(body.clone())).is_ok()
 }
@@ -116,6 +134,24 @@ fn schema_matches<T: DeserializeOwned>(name: &str) {
             }
         );
     }
+    // An optional field the type reads as absent when it is null must be nullable in the
+    // schema, and the other way round.
+    let mismatched: Vec<&String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(field, _)| !required.contains(field.as_str()))
+        .filter(|(field, prop)| {
+            let mut with_null = body.clone();
+            with_null.insert((*field).clone(), Value::Null);
+            accepts::<T>(&with_null) != allows_null(prop)
+        })
+        .map(|(field, _)| field)
+        .collect();
+    assert!(
+        mismatched.is_empty(),
+        "{name}: null accepted by the type but not the schema, or the other way round: {mismatched:?}"
+    );
     let mut extra = body.clone();
     extra.insert("undocumented".into(), Value::from(1));
     let refusal = serde_json::from_value::<T>(Value::Object(extra))
