@@ -3,12 +3,12 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-deploy lint-infra package coldstart serve bench fmt
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults lint-infra package coldstart serve bench fmt
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
-## function with its IAM policy check, and the SAM template linters.
-test: fmt-check clippy test-rust test-deploy lint-infra
+## function with its IAM policy check, the API contract run, and the SAM template linters.
+test: fmt-check clippy test-rust test-api test-deploy lint-infra
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
@@ -27,11 +27,22 @@ clippy:
 test-rust:
 	bash scripts/moto.sh run -- $(CARGO) test --workspace --all-features
 
+## docs/openapi.json as the contract: schemathesis (pinned, in .venv-api) against a real
+## `ravis serve` on a free loopback port with a fresh data directory, every check, the
+## stateful phase on (scripts/api-contract.sh, scripts/schemathesis.toml).
+test-api:
+	bash scripts/api-contract.sh
+
 ## Every function's binary run as Lambda runs it (template environment, Runtime API
 ## emulator, own credentials) against moto with its call recorder; every recorded AWS call
 ## checked against the function's IAM policy in infra/template.yaml (tests/deploy/).
 test-deploy:
 	bash scripts/deploy-test.sh
+
+## AWS faults at 10 %: the AWS adapters' contract suites and the deployed functions end to
+## end (1,000 screenings, a partner file) through scripts/fault_proxy.py (docs/DEPLOY.md).
+test-faults:
+	bash scripts/fault-test.sh
 
 lint-infra:
 	bash scripts/lint-infra.sh

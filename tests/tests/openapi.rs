@@ -78,6 +78,24 @@ fn full_body(schema: &Value) -> Map<String, Value> {
         .collect()
 }
 
+/// Whether a property schema admits `null`.
+fn allows_null(prop: &Value) -> bool {
+    let in_type = match &prop["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    let in_enum = prop["enum"]
+        .as_array()
+        .is_some_and(|values| values.contains(&Value::Null));
+    let in_branch = ["oneOf", "anyOf"].iter().any(|k| {
+        prop[*k]
+            .as_array()
+            .is_some_and(|branches| branches.iter().any(allows_null))
+    });
+    in_type || in_enum || in_branch
+}
+
 fn accepts<T: DeserializeOwned>(body: &Map<String, Value>) -> bool {
     serde_json::from_value::<T>(Value::Object(body.clone())).is_ok()
 }
@@ -116,6 +134,24 @@ fn schema_matches<T: DeserializeOwned>(name: &str) {
             }
         );
     }
+    // An optional field the type reads as absent when it is null must be nullable in the
+    // schema, and the other way round.
+    let mismatched: Vec<&String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(field, _)| !required.contains(field.as_str()))
+        .filter(|(field, prop)| {
+            let mut with_null = body.clone();
+            with_null.insert((*field).clone(), Value::Null);
+            accepts::<T>(&with_null) != allows_null(prop)
+        })
+        .map(|(field, _)| field)
+        .collect();
+    assert!(
+        mismatched.is_empty(),
+        "{name}: null accepted by the type but not the schema, or the other way round: {mismatched:?}"
+    );
     let mut extra = body.clone();
     extra.insert("undocumented".into(), Value::from(1));
     let refusal = serde_json::from_value::<T>(Value::Object(extra))
@@ -178,4 +214,101 @@ fn the_problem_schema_matches_the_bodies_the_code_builds() {
     for required in schema["required"].as_array().unwrap() {
         assert!(body.get(required.as_str().unwrap()).is_some(), "{required}");
     }
+}
+
+/// The parameters of an operation (its own and its path item's), `$ref`s resolved.
+fn parameters_of<'a>(spec: &'a Value, item: &'a Value, op: &'a Value) -> Vec<&'a Value> {
+    let resolve = |p: &'a Value| -> &'a Value {
+        match p["$ref"].as_str() {
+            Some(r) => spec.pointer(r.trim_start_matches('#')).unwrap(),
+            None => p,
+        }
+    };
+    let own = op["parameters"].as_array().into_iter().flatten();
+    let shared = item["parameters"].as_array().into_iter().flatten();
+    own.chain(shared).map(resolve).collect()
+}
+
+#[test]
+fn conditional_operations_share_if_match_and_declare_428_and_412() {
+    let spec = spec();
+    let mut conditional = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let inline = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["name"] == "If-Match")
+                .count();
+            assert_eq!(
+                inline, 0,
+                "{method} {path}: If-Match must be #/components/parameters/IfMatch"
+            );
+            let uses = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["$ref"] == "#/components/parameters/IfMatch");
+            if uses {
+                conditional += 1;
+                for code in ["412", "428"] {
+                    assert!(
+                        op["responses"].get(code).is_some(),
+                        "{method} {path} lacks {code}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(conditional >= 8, "{conditional}");
+}
+
+/// Every link names an existing operation and only parameters that operation has, so a
+/// stateful run can follow created ids.
+#[test]
+fn links_name_existing_operations_and_their_parameters() {
+    let spec = spec();
+    let mut operations = std::collections::BTreeMap::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let params: BTreeSet<String> = parameters_of(&spec, item, op)
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}.{}",
+                        p["in"].as_str().unwrap(),
+                        p["name"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            operations.insert(op["operationId"].as_str().unwrap().to_owned(), params);
+        }
+    }
+    let mut links = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (code, response) in op["responses"].as_object().unwrap() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let params = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{method} {path} {code} {name}: no {target}"));
+                    let named = link["parameters"].as_object().into_iter().flatten();
+                    assert!(
+                        link.get("parameters").is_some() || link.get("requestBody").is_some(),
+                        "{method} {path} {code} {name}: passes nothing"
+                    );
+                    for (param, _) in named {
+                        assert!(
+                            params.contains(param),
+                            "{method} {path} {code} {name}: {target} has no {param}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 20, "{links}");
 }

@@ -192,7 +192,6 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::POST,
         path: "/children/search",
     },
-    // Before `GET /children/{id}`, which would otherwise take "duplicates" for an id.
     RouteSpec {
         route: Route::ListDuplicates,
         method: Method::GET,
@@ -445,27 +444,7 @@ async fn dispatch<A: Api>(
     api: &A,
     req: ApiRequest,
 ) -> Result<Reply, Problem> {
-    let mut allowed = Vec::new();
-    let mut found = None;
-    for spec in ROUTES.iter().filter(|s| api.serves(s.route)) {
-        if let Some(params) = match_path(spec.path, &req.path) {
-            if spec.method == req.method {
-                found = Some((spec.route, params.into_iter().map(str::to_owned).collect()));
-                break;
-            }
-            allowed.push(spec.method.as_str());
-        }
-    }
-    let Some((route, params)) = found else {
-        return Err(if allowed.is_empty() {
-            Problem::not_found(format!(
-                "no route for {}",
-                req.path.chars().take(200).collect::<String>()
-            ))
-        } else {
-            Problem::method_not_allowed(&allowed)
-        });
-    };
+    let (route, params) = route_for(&req.method, &req.path, |route| api.serves(route))?;
     let principal = auth.authenticate(req.header("authorization")).await?;
     tracing::info!(subject = %principal.subject, org = %principal.organisation, ?route, "authenticated");
     let ctx = Ctx {
@@ -474,6 +453,54 @@ async fn dispatch<A: Api>(
         params,
     };
     api.call(route, &ctx).await
+}
+
+/// Finds the route of a request among the served ones, with its path parameters.
+///
+/// A literal path segment beats a parameter: `/children/search` is never taken for
+/// `/children/{id}`, whatever the method. When the most specific pattern matching the path
+/// has no route for the method, the answer is 405 with `Allow` listing the methods it has
+/// (so `PUT /children/search` is 405 `Allow: POST`, not an update of a child called
+/// "search"); a path no pattern matches is 404.
+pub fn route_for(
+    method: &Method,
+    path: &str,
+    serves: impl Fn(Route) -> bool,
+) -> Result<(Route, Vec<String>), Problem> {
+    // Specificity of a pattern: per segment, literal (true) before parameter (false).
+    let specificity = |pattern: &str| -> Vec<bool> {
+        pattern
+            .trim_end_matches('/')
+            .split('/')
+            .map(|seg| !(seg.starts_with('{') && seg.ends_with('}')))
+            .collect()
+    };
+    let matching: Vec<(&RouteSpec, Vec<&str>)> = ROUTES
+        .iter()
+        .filter(|spec| serves(spec.route))
+        .filter_map(|spec| match_path(spec.path, path).map(|params| (spec, params)))
+        .collect();
+    let Some(best) = matching
+        .iter()
+        .map(|(spec, _)| specificity(spec.path))
+        .max()
+    else {
+        return Err(Problem::not_found(format!(
+            "no route for {}",
+            path.chars().take(200).collect::<String>()
+        )));
+    };
+    let mut allowed = Vec::new();
+    for (spec, params) in matching {
+        if specificity(spec.path) != best {
+            continue;
+        }
+        if spec.method == *method {
+            return Ok((spec.route, params.into_iter().map(str::to_owned).collect()));
+        }
+        allowed.push(spec.method.as_str());
+    }
+    Err(Problem::method_not_allowed(&allowed))
 }
 
 impl From<ServiceError> for Problem {
@@ -589,6 +616,50 @@ mod tests {
         declared.sort();
         expected.sort();
         assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn literal_segments_win_and_other_methods_are_405_with_allow() {
+        let all = |_: Route| true;
+        let route = |method: Method, path: &str| route_for(&method, path, all);
+        assert_eq!(
+            route(Method::POST, "/children/search").unwrap().0,
+            Route::SearchChildren
+        );
+        assert_eq!(
+            route(Method::GET, "/children/duplicates").unwrap().0,
+            Route::ListDuplicates
+        );
+        let (found, params) = route(Method::PUT, "/children/abc").unwrap();
+        assert_eq!(
+            (found, params),
+            (Route::UpdateChild, vec!["abc".to_owned()])
+        );
+        let allow = |method: Method, path: &str| {
+            let problem = route(method, path).unwrap_err();
+            assert_eq!(problem.status, 405, "{path}");
+            problem
+                .headers
+                .iter()
+                .find(|(name, _)| *name == "allow")
+                .map(|(_, value)| value.clone())
+                .unwrap()
+        };
+        assert_eq!(allow(Method::PUT, "/children/search"), "POST");
+        assert_eq!(allow(Method::GET, "/children/search"), "POST");
+        assert_eq!(allow(Method::DELETE, "/children/duplicates"), "GET");
+        assert_eq!(allow(Method::DELETE, "/children/abc"), "PUT, GET");
+        assert_eq!(allow(Method::PATCH, "/children"), "POST");
+        assert_eq!(allow(Method::DELETE, "/catalogue/entries"), "GET, POST");
+        assert_eq!(route(Method::GET, "/nowhere").unwrap_err().status, 404);
+        // A host serving a subset of the routes knows only its own.
+        let only_screenings = |r: Route| r == Route::GetScreening;
+        assert_eq!(
+            route_for(&Method::GET, "/children/abc", only_screenings)
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 
     #[test]
