@@ -44,17 +44,90 @@ pub(crate) fn external_id(
     raw: Option<&str>,
     errors: &mut Vec<FieldError>,
 ) -> Option<String> {
+    required(field, raw, errors, |raw| {
+        check_external_id(raw).map(|()| raw.to_owned())
+    })
+}
+
+/// One row's values, aligned with a kind's columns (missing trailing columns are empty).
+pub(crate) struct Cells(Vec<Option<String>>);
+
+impl Cells {
+    /// The row's values, padded or cut to `columns`.
+    pub(crate) fn new(mut values: Vec<Option<String>>, columns: &[&str]) -> Self {
+        values.resize(columns.len(), None);
+        Self(values)
+    }
+
+    /// Column `i`'s value, trimmed; `None` when empty.
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        self.0[i]
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Parses a required cell: an empty one is reported `is required`, one that `parse` refuses
+/// with `parse`'s reason.
+pub(crate) fn required<T>(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
     match raw {
         None => {
             errors.push(FieldError::new(field, "is required"));
             None
         }
-        Some(raw) => match check_external_id(raw) {
-            Ok(()) => Some(raw.to_owned()),
-            Err(reason) => {
-                errors.push(FieldError::new(field, reason));
-                None
-            }
-        },
+        Some(raw) => parsed(field, raw, errors, parse),
     }
+}
+
+/// Parses an optional cell: an empty one is `default`, one that `parse` refuses is reported
+/// with `parse`'s reason.
+pub(crate) fn or_default<T>(
+    field: &str,
+    raw: Option<&str>,
+    default: T,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    match raw {
+        None => Some(default),
+        Some(raw) => parsed(field, raw, errors, parse),
+    }
+}
+
+fn parsed<T>(
+    field: &str,
+    raw: &str,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    parse(raw)
+        .map_err(|reason| errors.push(FieldError::new(field, reason)))
+        .ok()
+}
+
+/// A reason that names the refused value: `'<value>' <reason>` (the value clipped).
+pub(crate) fn naming(raw: &str, reason: &str) -> String {
+    format!("'{}' {reason}", clip(raw))
+}
+
+/// A `YYYY-MM-DD` cell ([`parse_iso_date`]), refused with a reason naming the value.
+pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, String> {
+    parse_iso_date(raw).ok_or_else(|| naming(raw, "is not a date in the form YYYY-MM-DD"))
+}
+
+/// Parses an optional cell: an empty one is `None`, one that `parse` refuses is reported
+/// with `parse`'s reason.
+pub(crate) fn optional<T>(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    parsed(field, raw?, errors, parse)
 }

@@ -8,7 +8,7 @@
 use crate::domain::FieldError;
 use crate::domain::registry::Certification;
 use crate::intake::cells::external_id;
-use crate::intake::cells::{clip, parse_iso_date};
+use crate::intake::cells::{Cells, iso_date, optional};
 use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
@@ -41,36 +41,19 @@ pub struct CertificationRow {
     pub input: NewCertificationInput,
 }
 
-fn date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
-    let raw = raw?;
-    let d = parse_iso_date(raw);
-    if d.is_none() {
-        errors.push(FieldError::new(
-            field,
-            format!("'{}' is not a date in the form YYYY-MM-DD", clip(raw)),
-        ));
-    }
-    d
-}
-
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
 pub fn certification_from_row(
-    mut values: Vec<Option<String>>,
+    values: Vec<Option<String>>,
 ) -> Result<CertificationRow, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
+    let cells = Cells::new(values, COLUMNS);
+    let get = |i: usize| cells.get(i);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
     let specialist = external_id("specialist_external_id", get(0), &mut errors);
-    let valid_from = date("valid_from", get(4), &mut errors);
+    let valid_from = optional("valid_from", get(4), &mut errors, iso_date);
     if get(4).is_none() {
         errors.push(FieldError::new("valid_from", "is required"));
     }
-    let valid_to = date("valid_to", get(5), &mut errors);
+    let valid_to = optional("valid_to", get(5), &mut errors, iso_date);
     let input = NewCertificationInput {
         instrument: get(1).map(str::to_owned),
         programme: get(2).map(str::to_owned),

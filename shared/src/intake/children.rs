@@ -4,7 +4,7 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
-use crate::intake::cells::{clip, parse_iso_date};
+use crate::intake::cells::{clip, iso_date, naming, optional, required};
 use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
@@ -69,22 +69,7 @@ fn child_row<T>(
     let get = |i: usize| fields.get(i);
     let personal_code = get(0);
     let mut errors = Vec::new();
-    let birth_date = match get(3) {
-        None => {
-            errors.push(FieldError::new("birth_date", "is required"));
-            None
-        }
-        Some(raw) => match parse_iso_date(raw) {
-            Some(d) => Some(d),
-            None => {
-                errors.push(FieldError::new(
-                    "birth_date",
-                    format!("'{}' is not a date in the form YYYY-MM-DD", clip(raw)),
-                ));
-                None
-            }
-        },
-    };
+    let birth_date = required("birth_date", get(3), &mut errors, iso_date);
     let sex = match get(4) {
         Some("female") => Some(Sex::Female),
         Some("male") => Some(Sex::Male),
@@ -100,19 +85,10 @@ fn child_row<T>(
             None
         }
     };
-    let gestational_age_weeks = match get(5) {
-        None => None,
-        Some(raw) => match raw.parse::<u8>() {
-            Ok(w) => Some(w),
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "gestational_age_weeks",
-                    format!("'{}' is not a whole number of weeks", clip(raw)),
-                ));
-                None
-            }
-        },
-    };
+    let gestational_age_weeks = optional("gestational_age_weeks", get(5), &mut errors, |raw| {
+        raw.parse::<u8>()
+            .map_err(|_| naming(raw, "is not a whole number of weeks"))
+    });
     // When the birth date is unusable, the remaining rules still run, on the date the
     // personal code encodes (so no spurious mismatch) or on today.
     let placeholder_date = || {
@@ -488,6 +464,7 @@ mod tests {
 
     #[test]
     fn dates_are_exactly_yyyy_mm_dd() {
+        use crate::intake::cells::parse_iso_date;
         assert_eq!(parse_iso_date("2024-02-29"), "2024-02-29".parse().ok());
         for bad in [
             "2023-02-29",

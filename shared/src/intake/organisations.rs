@@ -6,7 +6,7 @@ use crate::domain::registry::{
     Organisation, OrganisationKind, RegistryStatus, check_organisation_id, parse_status,
 };
 use crate::domain::{Atvk, FieldError};
-use crate::intake::cells::clip;
+use crate::intake::cells::{Cells, naming, or_default, required};
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
 };
@@ -45,58 +45,30 @@ pub struct OrganisationRow {
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
 pub fn organisation_from_row(
-    mut values: Vec<Option<String>>,
+    values: Vec<Option<String>>,
 ) -> Result<OrganisationRow, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
+    let cells = Cells::new(values, COLUMNS);
+    let get = |i: usize| cells.get(i);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    let id = match get(0) {
-        None => {
-            errors.push(FieldError::new("id", "is required"));
-            None
-        }
-        Some(id) => match check_organisation_id(id) {
-            Ok(()) => Some(id.to_owned()),
-            Err(reason) => {
-                errors.push(FieldError::new("id", reason));
-                None
-            }
-        },
-    };
-    let kind = match get(1) {
-        None => {
-            errors.push(FieldError::new("kind", "is required"));
-            None
-        }
-        Some(raw) => match parse_kind(raw) {
-            Ok(k) => Some(k),
-            Err(reason) => {
-                errors.push(FieldError::new("kind", format!("'{}' {reason}", clip(raw))));
-                None
-            }
-        },
-    };
+    let id = required("id", get(0), &mut errors, |id| {
+        check_organisation_id(id).map(|()| id.to_owned())
+    });
+    let kind = required("kind", get(1), &mut errors, |raw| {
+        parse_kind(raw).map_err(|reason| naming(raw, &reason))
+    });
     let (atvk, registration_number) = check_organisation_fields(
         get(2).unwrap_or_default(),
         get(3).unwrap_or_default(),
         get(4),
         &mut errors,
     );
-    let status = match get(5) {
-        None => Some(RegistryStatus::Active),
-        Some(raw) => match parse_status(raw) {
-            Ok(s) => Some(s),
-            Err(reason) => {
-                errors.push(FieldError::new("status", reason));
-                None
-            }
-        },
-    };
+    let status = or_default(
+        "status",
+        get(5),
+        RegistryStatus::Active,
+        &mut errors,
+        parse_status,
+    );
     match (id, kind, atvk, status) {
         (Some(id), Some(kind), Some(atvk), Some(status)) if errors.is_empty() => {
             Ok(OrganisationRow {

@@ -6,7 +6,7 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode};
-use crate::intake::cells::{clip, parse_iso_date};
+use crate::intake::cells::{Cells, clip, iso_date, required};
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
@@ -68,17 +68,12 @@ pub enum RegisterEvent {
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
 pub fn event_from_row(
-    mut values: Vec<Option<String>>,
+    values: Vec<Option<String>>,
     today: NaiveDate,
 ) -> Result<RegisterEvent, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
+    let cells = Cells::new(values, COLUMNS);
+    let get = |i: usize| cells.get(i);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
     let event = get(0);
     let needs_new_code = event == Some("code_change");
     let needs_atvk = event == Some("address_change");
@@ -93,18 +88,10 @@ pub fn event_from_row(
             ),
         )),
     }
-    let code = |field: &'static str, raw: Option<&str>, errors: &mut Vec<FieldError>| match raw {
-        None => {
-            errors.push(FieldError::new(field, "is required"));
-            None
-        }
-        Some(raw) => match PersonalCode::parse(raw) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(FieldError::new(field, e.to_string()));
-                None
-            }
-        },
+    let code = |field: &'static str, raw: Option<&str>, errors: &mut Vec<FieldError>| {
+        required(field, raw, errors, |raw| {
+            PersonalCode::parse(raw).map_err(|e| e.to_string())
+        })
     };
     let personal_code = code("personal_code", get(1), &mut errors);
     let new_code = match (needs_new_code, get(2)) {
@@ -119,17 +106,9 @@ pub fn event_from_row(
         }
     };
     let atvk = match (needs_atvk, get(3)) {
-        (true, None) => {
-            errors.push(FieldError::new("atvk", "is required"));
-            None
-        }
-        (true, Some(raw)) => match Atvk::parse(raw) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(FieldError::new("atvk", e.to_string()));
-                None
-            }
-        },
+        (true, raw) => required("atvk", raw, &mut errors, |raw| {
+            Atvk::parse(raw).map_err(|e| e.to_string())
+        }),
         (false, None) => None,
         (false, Some(_)) => {
             errors.push(FieldError::new(
@@ -139,26 +118,10 @@ pub fn event_from_row(
             None
         }
     };
-    let date = match get(4) {
-        None => {
-            errors.push(FieldError::new("date", "is required"));
-            None
-        }
-        Some(raw) => match parse_iso_date(raw) {
-            Some(d) if d > today => {
-                errors.push(FieldError::new("date", "must not be in the future"));
-                None
-            }
-            Some(d) => Some(d),
-            None => {
-                errors.push(FieldError::new(
-                    "date",
-                    format!("'{}' is not a date in the form YYYY-MM-DD", clip(raw)),
-                ));
-                None
-            }
-        },
-    };
+    let date = required("date", get(4), &mut errors, |raw| match iso_date(raw)? {
+        d if d > today => Err("must not be in the future".to_owned()),
+        d => Ok(d),
+    });
     if let (Some(old), Some(new)) = (&personal_code, &new_code)
         && old == new
     {

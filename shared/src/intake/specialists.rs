@@ -8,8 +8,7 @@ use crate::domain::registry::{
     Profession, RegistryStatus, Specialist, parse_profession, parse_status,
 };
 use crate::domain::{FieldError, SpecialistId};
-use crate::intake::cells::clip;
-use crate::intake::cells::external_id;
+use crate::intake::cells::{Cells, external_id, naming, or_default, required};
 use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
@@ -46,44 +45,21 @@ pub struct SpecialistRow {
 }
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
-pub fn specialist_from_row(
-    mut values: Vec<Option<String>>,
-) -> Result<SpecialistRow, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
+pub fn specialist_from_row(values: Vec<Option<String>>) -> Result<SpecialistRow, Vec<FieldError>> {
+    let cells = Cells::new(values, COLUMNS);
+    let get = |i: usize| cells.get(i);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
     let external_id = external_id("external_id", get(0), &mut errors);
-    let profession = match get(3) {
-        None => {
-            errors.push(FieldError::new("profession", "is required"));
-            None
-        }
-        Some(raw) => match parse_profession(raw) {
-            Ok(p) => Some(p),
-            Err(reason) => {
-                errors.push(FieldError::new(
-                    "profession",
-                    format!("'{}' {reason}", clip(raw)),
-                ));
-                None
-            }
-        },
-    };
-    let status = match get(5) {
-        None => Some(RegistryStatus::Active),
-        Some(raw) => match parse_status(raw) {
-            Ok(s) => Some(s),
-            Err(reason) => {
-                errors.push(FieldError::new("status", reason));
-                None
-            }
-        },
-    };
+    let profession = required("profession", get(3), &mut errors, |raw| {
+        parse_profession(raw).map_err(|reason| naming(raw, &reason))
+    });
+    let status = or_default(
+        "status",
+        get(5),
+        RegistryStatus::Active,
+        &mut errors,
+        parse_status,
+    );
     let input = NewSpecialistInput {
         given_name: get(1).unwrap_or_default().to_owned(),
         family_name: get(2).unwrap_or_default().to_owned(),

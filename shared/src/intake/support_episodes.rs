@@ -10,7 +10,7 @@ use crate::domain::registry::{
     EndReason, EpisodeOutcome, EpisodeState, ReferralSource, SupportEpisode, check_episode_state,
 };
 use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, SpecialistId};
-use crate::intake::cells::{clip, parse_iso_date};
+use crate::intake::cells::{Cells, iso_date, naming, optional};
 use crate::intake::service::service_error;
 use crate::intake::service::{
     Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
@@ -91,29 +91,14 @@ fn parse_enum<T: DeserializeOwned>(
     names: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
-    let raw = raw?;
-    match serde_json::from_value(Value::String(raw.to_owned())) {
-        Ok(v) => Some(v),
-        Err(_) => {
-            errors.push(FieldError::new(
-                field,
-                format!("'{}' is not one of: {names}", clip(raw)),
-            ));
-            None
-        }
-    }
+    optional(field, raw, errors, |raw| {
+        serde_json::from_value(Value::String(raw.to_owned()))
+            .map_err(|_| naming(raw, &format!("is not one of: {names}")))
+    })
 }
 
 fn parse_date(field: &str, raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
-    let raw = raw?;
-    let date = parse_iso_date(raw);
-    if date.is_none() {
-        errors.push(FieldError::new(
-            field,
-            format!("'{}' is not a date in the form YYYY-MM-DD", clip(raw)),
-        ));
-    }
-    date
+    optional(field, raw, errors, iso_date)
 }
 
 fn parse_id<T: std::str::FromStr>(
@@ -122,32 +107,20 @@ fn parse_id<T: std::str::FromStr>(
     raw: Option<&str>,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
-    let raw = raw?;
-    match raw.parse() {
-        Ok(v) => Some(v),
-        Err(_) => {
-            errors.push(FieldError::new(
-                field,
-                format!("'{}' is not {what} (a UUID)", clip(raw)),
-            ));
-            None
-        }
-    }
+    optional(field, raw, errors, |raw| {
+        raw.parse()
+            .map_err(|_| naming(raw, &format!("is not {what} (a UUID)")))
+    })
 }
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
 pub fn episode_from_row(
-    mut values: Vec<Option<String>>,
+    values: Vec<Option<String>>,
     today: NaiveDate,
 ) -> Result<EpisodeRow, Vec<FieldError>> {
-    values.resize(COLUMNS.len(), None);
+    let cells = Cells::new(values, COLUMNS);
+    let get = |i: usize| cells.get(i);
     let mut errors = Vec::new();
-    let get = |i: usize| {
-        values[i]
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
     let external_id = crate::intake::cells::external_id("external_id", get(0), &mut errors);
     let child = match (get(1), get(2)) {
         (None, None) => {
