@@ -49,6 +49,28 @@ pub(crate) fn external_id(
     })
 }
 
+/// A row's violations in the order of the file's `columns` (a report reads left to right).
+pub(crate) fn in_column_order(mut errors: Vec<FieldError>, columns: &[&str]) -> Vec<FieldError> {
+    errors.sort_by_key(|e| columns.iter().position(|c| *c == e.field));
+    errors
+}
+
+/// The skeleton of a kind's row rules: `rules` reads the row's cells, reports every
+/// violation into `errors` and returns the row when each value it needs parsed; the row is
+/// valid when nothing was reported. The violations come back in column order.
+pub(crate) fn parse_cells<T>(
+    values: Vec<Option<String>>,
+    columns: &[&str],
+    rules: impl FnOnce(&Cells, &mut Vec<FieldError>) -> Option<T>,
+) -> Result<T, Vec<FieldError>> {
+    let cells = Cells::new(values, columns);
+    let mut errors = Vec::new();
+    match rules(&cells, &mut errors) {
+        Some(row) if errors.is_empty() => Ok(row),
+        _ => Err(in_column_order(errors, columns)),
+    }
+}
+
 /// One row's values, aligned with a kind's columns (missing trailing columns are empty).
 pub(crate) struct Cells(Vec<Option<String>>);
 

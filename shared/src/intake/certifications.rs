@@ -8,10 +8,10 @@
 use crate::domain::FieldError;
 use crate::domain::registry::Certification;
 use crate::intake::cells::external_id;
-use crate::intake::cells::{Cells, iso_date, optional};
+use crate::intake::cells::{iso_date, optional, parse_cells};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::intake::specialists::stored_specialist;
 use crate::ports::{Record, RecordStore, WriteOp};
@@ -45,31 +45,29 @@ pub struct CertificationRow {
 pub fn certification_from_row(
     values: Vec<Option<String>>,
 ) -> Result<CertificationRow, Vec<FieldError>> {
-    let cells = Cells::new(values, COLUMNS);
-    let get = |i: usize| cells.get(i);
-    let mut errors = Vec::new();
-    let specialist = external_id("specialist_external_id", get(0), &mut errors);
-    let valid_from = optional("valid_from", get(4), &mut errors, iso_date);
-    if get(4).is_none() {
-        errors.push(FieldError::new("valid_from", "is required"));
-    }
-    let valid_to = optional("valid_to", get(5), &mut errors, iso_date);
-    let input = NewCertificationInput {
-        instrument: get(1).map(str::to_owned),
-        programme: get(2).map(str::to_owned),
-        issued_by: get(3).unwrap_or_default().to_owned(),
-        // Unparsed dates are reported above; the remaining rules run on a stand-in.
-        valid_from: valid_from.unwrap_or(NaiveDate::MIN),
-        valid_to: valid_to.filter(|_| valid_from.is_some()),
-    };
-    errors.extend(check_certification_shape(&input));
-    match (specialist, valid_from) {
-        (Some(specialist_external_id), Some(_)) if errors.is_empty() => Ok(CertificationRow {
-            specialist_external_id,
+    parse_cells(values, COLUMNS, |cells, errors| {
+        let get = |i: usize| cells.get(i);
+        let specialist = external_id("specialist_external_id", get(0), errors);
+        let valid_from = optional("valid_from", get(4), errors, iso_date);
+        if get(4).is_none() {
+            errors.push(FieldError::new("valid_from", "is required"));
+        }
+        let valid_to = optional("valid_to", get(5), errors, iso_date);
+        let input = NewCertificationInput {
+            instrument: get(1).map(str::to_owned),
+            programme: get(2).map(str::to_owned),
+            issued_by: get(3).unwrap_or_default().to_owned(),
+            // Unparsed dates are reported above; the remaining rules run on a stand-in.
+            valid_from: valid_from.unwrap_or(NaiveDate::MIN),
+            valid_to: valid_to.filter(|_| valid_from.is_some()),
+        };
+        errors.extend(check_certification_shape(&input));
+        valid_from?;
+        Some(CertificationRow {
+            specialist_external_id: specialist?,
             input,
-        }),
-        _ => Err(in_column_order(errors, COLUMNS)),
-    }
+        })
+    })
 }
 
 /// The `certifications` kind (see the module documentation).
@@ -79,13 +77,8 @@ pub struct CertificationsKind;
 impl IntakeKind for CertificationsKind {
     type Row = CertificationRow;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        1
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    const MAX_OPS_PER_ROW: usize = 1;
 
     fn parse_row(
         &self,

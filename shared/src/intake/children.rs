@@ -4,11 +4,11 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
-use crate::intake::cells::{clip, iso_date, naming, optional, required};
+use crate::intake::cells::{clip, in_column_order, iso_date, naming, optional, required};
 use crate::intake::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
@@ -127,15 +127,10 @@ pub struct ChildrenKind;
 impl IntakeKind for ChildrenKind {
     type Row = ValidNewChild;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        // The child, its code index entry, its name index entry, and the file's
-        // organisation's care link.
-        4
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    // The child, its code index entry, its name index entry, and the file's
+    // organisation's care link.
+    const MAX_OPS_PER_ROW: usize = 4;
 
     fn parse_row(
         &self,

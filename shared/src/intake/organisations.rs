@@ -6,9 +6,9 @@ use crate::domain::registry::{
     Organisation, OrganisationKind, RegistryStatus, check_organisation_id, parse_status,
 };
 use crate::domain::{Atvk, FieldError};
-use crate::intake::cells::{Cells, naming, or_default, required};
+use crate::intake::cells::{naming, or_default, parse_cells, required};
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::registry::{check_organisation_fields, parse_kind};
@@ -47,41 +47,36 @@ pub struct OrganisationRow {
 pub fn organisation_from_row(
     values: Vec<Option<String>>,
 ) -> Result<OrganisationRow, Vec<FieldError>> {
-    let cells = Cells::new(values, COLUMNS);
-    let get = |i: usize| cells.get(i);
-    let mut errors = Vec::new();
-    let id = required("id", get(0), &mut errors, |id| {
-        check_organisation_id(id).map(|()| id.to_owned())
-    });
-    let kind = required("kind", get(1), &mut errors, |raw| {
-        parse_kind(raw).map_err(|reason| naming(raw, &reason))
-    });
-    let (atvk, registration_number) = check_organisation_fields(
-        get(2).unwrap_or_default(),
-        get(3).unwrap_or_default(),
-        get(4),
-        &mut errors,
-    );
-    let status = or_default(
-        "status",
-        get(5),
-        RegistryStatus::Active,
-        &mut errors,
-        parse_status,
-    );
-    match (id, kind, atvk, status) {
-        (Some(id), Some(kind), Some(atvk), Some(status)) if errors.is_empty() => {
-            Ok(OrganisationRow {
-                id,
-                kind,
-                name: get(2).unwrap_or_default().to_owned(),
-                atvk,
-                registration_number,
-                status,
-            })
-        }
-        _ => Err(in_column_order(errors, COLUMNS)),
-    }
+    parse_cells(values, COLUMNS, |cells, errors| {
+        let get = |i: usize| cells.get(i);
+        let id = required("id", get(0), errors, |id| {
+            check_organisation_id(id).map(|()| id.to_owned())
+        });
+        let kind = required("kind", get(1), errors, |raw| {
+            parse_kind(raw).map_err(|reason| naming(raw, &reason))
+        });
+        let (atvk, registration_number) = check_organisation_fields(
+            get(2).unwrap_or_default(),
+            get(3).unwrap_or_default(),
+            get(4),
+            errors,
+        );
+        let status = or_default(
+            "status",
+            get(5),
+            RegistryStatus::Active,
+            errors,
+            parse_status,
+        );
+        Some(OrganisationRow {
+            id: id?,
+            kind: kind?,
+            name: get(2).unwrap_or_default().to_owned(),
+            atvk: atvk?,
+            registration_number,
+            status: status?,
+        })
+    })
 }
 
 /// The `organisations` kind (see the module documentation).
@@ -91,13 +86,8 @@ pub struct OrganisationsKind;
 impl IntakeKind for OrganisationsKind {
     type Row = OrganisationRow;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        1
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    const MAX_OPS_PER_ROW: usize = 1;
 
     fn parse_row(
         &self,

@@ -178,14 +178,9 @@ enum Effect {
 impl IntakeKind for PopulationRegisterKind {
     type Row = RegisterEvent;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        // The child, the new code's index entry, and the audit entry with its head.
-        4
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    // The child, the new code's index entry, and the audit entry with its head.
+    const MAX_OPS_PER_ROW: usize = 4;
 
     fn parse_row(
         &self,

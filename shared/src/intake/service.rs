@@ -35,12 +35,6 @@ pub use crate::store::identity::NAME_INDEX_DOMAIN;
 /// Rows per committed batch unless configured otherwise.
 pub const DEFAULT_BATCH_ROWS: usize = 33;
 
-/// A row's violations in the order of the file's `columns` (a report reads left to right).
-pub(crate) fn in_column_order(mut errors: Vec<FieldError>, columns: &[&str]) -> Vec<FieldError> {
-    errors.sort_by_key(|e| columns.iter().position(|c| *c == e.field));
-    errors
-}
-
 /// A stable identity of one import (the checkpoint key) from the parts naming the input.
 pub fn import_id(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -190,12 +184,12 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
     type Row: Send + 'static;
 
     /// The columns of this kind's files, in their canonical order.
-    fn columns(&self) -> &'static [&'static str];
+    const COLUMNS: &'static [&'static str];
 
     /// The most write operations one row adds to a batch.
-    fn max_ops_per_row(&self) -> usize;
+    const MAX_OPS_PER_ROW: usize;
 
-    /// Validates one row (values aligned with [`Self::columns`]); returns every violation.
+    /// Validates one row (values aligned with [`Self::COLUMNS`]); returns every violation.
     fn parse_row(
         &self,
         values: Vec<Option<String>>,
@@ -203,7 +197,7 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
     ) -> Result<Self::Row, Vec<FieldError>>;
 
     /// Validates one row as the pipeline reads it: values by the index of
-    /// [`Self::columns`], borrowed from the reader's buffer. The default copies them into
+    /// [`Self::COLUMNS`], borrowed from the reader's buffer. The default copies them into
     /// [`Self::parse_row`]; a kind whose files are large overrides it to allocate only what
     /// the valid row keeps (as `children` does).
     fn parse_fields(
@@ -211,7 +205,7 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
         fields: Fields<'_>,
         today: NaiveDate,
     ) -> Result<Self::Row, Vec<FieldError>> {
-        self.parse_row(fields.to_values(self.columns().len()), today)
+        self.parse_row(fields.to_values(Self::COLUMNS.len()), today)
     }
 
     /// Checks one row like [`Self::parse_fields`], with the same violations, keeping nothing
@@ -698,8 +692,7 @@ impl<R: RecordStore> IntakeService<R> {
             if row <= progress.checkpoint.last_row {
                 continue;
             }
-            if batch.rows >= self.batch_rows || batch.ops.len() + kind.max_ops_per_row() > op_limit
-            {
+            if batch.rows >= self.batch_rows || batch.ops.len() + K::MAX_OPS_PER_ROW > op_limit {
                 self.commit(&mut batch, progress).await?;
             }
             // A row's planning changes nothing before answering CommitFirst, so it is
@@ -840,7 +833,7 @@ fn stream<K: IntakeKind, T: Send + 'static>(
     let (tx, rx) = mpsc::channel(1024);
     let bridge = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
-        let mut rows = match open_rows(bridge, format, kind.columns()) {
+        let mut rows = match open_rows(bridge, format, K::COLUMNS) {
             Ok(rows) => rows,
             Err(e) => {
                 let _ = tx.blocking_send(Err(e));

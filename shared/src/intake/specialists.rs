@@ -8,10 +8,10 @@ use crate::domain::registry::{
     Profession, RegistryStatus, Specialist, parse_profession, parse_status,
 };
 use crate::domain::{FieldError, SpecialistId};
-use crate::intake::cells::{Cells, external_id, naming, or_default, required};
+use crate::intake::cells::{external_id, naming, or_default, parse_cells, required};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::registry::{
@@ -46,45 +46,44 @@ pub struct SpecialistRow {
 
 /// Validates one row (values aligned with [`COLUMNS`]); returns every violation.
 pub fn specialist_from_row(values: Vec<Option<String>>) -> Result<SpecialistRow, Vec<FieldError>> {
-    let cells = Cells::new(values, COLUMNS);
-    let get = |i: usize| cells.get(i);
-    let mut errors = Vec::new();
-    let external_id = external_id("external_id", get(0), &mut errors);
-    let profession = required("profession", get(3), &mut errors, |raw| {
-        parse_profession(raw).map_err(|reason| naming(raw, &reason))
-    });
-    let status = or_default(
-        "status",
-        get(5),
-        RegistryStatus::Active,
-        &mut errors,
-        parse_status,
-    );
-    let input = NewSpecialistInput {
-        given_name: get(1).unwrap_or_default().to_owned(),
-        family_name: get(2).unwrap_or_default().to_owned(),
-        profession: profession.unwrap_or(Profession::Other),
-        organisations: get(4)
-            .unwrap_or_default()
-            .split(ORGANISATION_SEPARATOR)
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        status: status.unwrap_or_default(),
-    };
-    let (organisations, rule_errors) = check_specialist_fields(&input);
-    errors.extend(rule_errors);
-    match (external_id, profession, status) {
-        (Some(external_id), Some(_), Some(_)) if errors.is_empty() => Ok(SpecialistRow {
-            external_id,
+    parse_cells(values, COLUMNS, |cells, errors| {
+        let get = |i: usize| cells.get(i);
+        let external_id = external_id("external_id", get(0), errors);
+        let profession = required("profession", get(3), errors, |raw| {
+            parse_profession(raw).map_err(|reason| naming(raw, &reason))
+        });
+        let status = or_default(
+            "status",
+            get(5),
+            RegistryStatus::Active,
+            errors,
+            parse_status,
+        );
+        let input = NewSpecialistInput {
+            given_name: get(1).unwrap_or_default().to_owned(),
+            family_name: get(2).unwrap_or_default().to_owned(),
+            profession: profession.unwrap_or(Profession::Other),
+            organisations: get(4)
+                .unwrap_or_default()
+                .split(ORGANISATION_SEPARATOR)
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            status: status.unwrap_or_default(),
+        };
+        let (organisations, rule_errors) = check_specialist_fields(&input);
+        errors.extend(rule_errors);
+        profession?;
+        status?;
+        Some(SpecialistRow {
+            external_id: external_id?,
             input: NewSpecialistInput {
                 organisations,
                 ..input
             },
-        }),
-        _ => Err(in_column_order(errors, COLUMNS)),
-    }
+        })
+    })
 }
 
 /// The `specialists` kind (see the module documentation).
@@ -94,14 +93,9 @@ pub struct SpecialistsKind;
 impl IntakeKind for SpecialistsKind {
     type Row = SpecialistRow;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        // The specialist and its external-id index entry.
-        2
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    // The specialist and its external-id index entry.
+    const MAX_OPS_PER_ROW: usize = 2;
 
     fn parse_row(
         &self,

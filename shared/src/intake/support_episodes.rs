@@ -10,10 +10,10 @@ use crate::domain::registry::{
     EndReason, EpisodeOutcome, EpisodeState, ReferralSource, SupportEpisode, check_episode_state,
 };
 use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, SpecialistId};
-use crate::intake::cells::{Cells, iso_date, naming, optional};
+use crate::intake::cells::{iso_date, naming, optional, parse_cells};
 use crate::intake::service::service_error;
 use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned, in_column_order,
+    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
 };
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
@@ -118,146 +118,129 @@ pub fn episode_from_row(
     values: Vec<Option<String>>,
     today: NaiveDate,
 ) -> Result<EpisodeRow, Vec<FieldError>> {
-    let cells = Cells::new(values, COLUMNS);
-    let get = |i: usize| cells.get(i);
-    let mut errors = Vec::new();
-    let external_id = crate::intake::cells::external_id("external_id", get(0), &mut errors);
-    let child = match (get(1), get(2)) {
-        (None, None) => {
-            errors.push(FieldError::new(
-                "child_id",
-                "is required unless personal_code is given",
-            ));
-            None
-        }
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new(
-                "personal_code",
-                "give either child_id or personal_code, not both",
-            ));
-            None
-        }
-        (Some(raw), None) => {
-            parse_id("child_id", "a child id", Some(raw), &mut errors).map(ChildRef::Id)
-        }
-        (None, Some(raw)) => match PersonalCode::parse(raw) {
-            Ok(code) => Some(ChildRef::Code(code)),
-            Err(e) => {
-                errors.push(FieldError::new("personal_code", e.to_string()));
+    parse_cells(values, COLUMNS, |cells, errors| {
+        let get = |i: usize| cells.get(i);
+        let external_id = crate::intake::cells::external_id("external_id", get(0), errors);
+        let child = match (get(1), get(2)) {
+            (None, None) => {
+                errors.push(FieldError::new(
+                    "child_id",
+                    "is required unless personal_code is given",
+                ));
                 None
             }
-        },
-    };
-    let programme = get(3).map(str::to_owned);
-    if programme.is_none() {
-        errors.push(FieldError::new("programme", "is required"));
-    }
-    let provider_org = get(4).map(str::to_owned);
-    if provider_org.is_none() {
-        errors.push(FieldError::new("provider_org", "is required"));
-    }
-    let specialist_id: Option<SpecialistId> =
-        parse_id("specialist_id", "a specialist id", get(5), &mut errors);
-    let referring_org = get(6).map(str::to_owned);
-    let referral_date = parse_date("referral_date", get(7), &mut errors);
-    if get(7).is_none() {
-        errors.push(FieldError::new("referral_date", "is required"));
-    }
-    let referral_source = match (get(8), get(9)) {
-        (None, None) => {
-            errors.push(FieldError::new(
-                "referral_text",
-                "is required unless referral_screening_id is given",
-            ));
-            None
-        }
-        (Some(_), Some(_)) => {
-            errors.push(FieldError::new(
-                "referral_text",
-                "give either referral_screening_id or referral_text, not both",
-            ));
-            None
-        }
-        (Some(raw), None) => parse_id::<ScreeningId>(
-            "referral_screening_id",
-            "a screening id",
-            Some(raw),
-            &mut errors,
-        )
-        .map(|screening_id| ReferralSource::Screening { screening_id }),
-        (None, Some(text)) => Some(ReferralSource::Text {
-            text: text.to_owned(),
-        }),
-    };
-    let start_date = parse_date("start_date", get(10), &mut errors);
-    let end_date = parse_date("end_date", get(11), &mut errors);
-    let outcome: Option<EpisodeOutcome> = parse_enum(
-        "outcome",
-        get(12),
-        "goals_met, partly_met, not_met, unknown",
-        &mut errors,
-    );
-    let end_reason: Option<EndReason> = parse_enum(
-        "end_reason",
-        get(13),
-        "completed, family_withdrew, moved, transferred, no_longer_needed, other",
-        &mut errors,
-    );
-    // The state rules of the API, on the values that parsed (a value that did not parse is
-    // already reported, so rules about its presence are not repeated).
-    if let (Some(referral_date), Some(source)) = (referral_date, &referral_source) {
-        let state_errors = check_episode_state(
-            &EpisodeState {
-                referral_date,
-                start_date,
-                end_date,
-                outcome,
-                end_reason,
-                referral_source: source,
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "personal_code",
+                    "give either child_id or personal_code, not both",
+                ));
+                None
+            }
+            (Some(raw), None) => {
+                parse_id("child_id", "a child id", Some(raw), errors).map(ChildRef::Id)
+            }
+            (None, Some(raw)) => match PersonalCode::parse(raw) {
+                Ok(code) => Some(ChildRef::Code(code)),
+                Err(e) => {
+                    errors.push(FieldError::new("personal_code", e.to_string()));
+                    None
+                }
             },
-            today,
+        };
+        let programme = get(3).map(str::to_owned);
+        if programme.is_none() {
+            errors.push(FieldError::new("programme", "is required"));
+        }
+        let provider_org = get(4).map(str::to_owned);
+        if provider_org.is_none() {
+            errors.push(FieldError::new("provider_org", "is required"));
+        }
+        let specialist_id: Option<SpecialistId> =
+            parse_id("specialist_id", "a specialist id", get(5), errors);
+        let referring_org = get(6).map(str::to_owned);
+        let referral_date = parse_date("referral_date", get(7), errors);
+        if get(7).is_none() {
+            errors.push(FieldError::new("referral_date", "is required"));
+        }
+        let referral_source = match (get(8), get(9)) {
+            (None, None) => {
+                errors.push(FieldError::new(
+                    "referral_text",
+                    "is required unless referral_screening_id is given",
+                ));
+                None
+            }
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "referral_text",
+                    "give either referral_screening_id or referral_text, not both",
+                ));
+                None
+            }
+            (Some(raw), None) => parse_id::<ScreeningId>(
+                "referral_screening_id",
+                "a screening id",
+                Some(raw),
+                errors,
+            )
+            .map(|screening_id| ReferralSource::Screening { screening_id }),
+            (None, Some(text)) => Some(ReferralSource::Text {
+                text: text.to_owned(),
+            }),
+        };
+        let start_date = parse_date("start_date", get(10), errors);
+        let end_date = parse_date("end_date", get(11), errors);
+        let outcome: Option<EpisodeOutcome> = parse_enum(
+            "outcome",
+            get(12),
+            "goals_met, partly_met, not_met, unknown",
+            errors,
         );
-        let reported: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
-        errors.extend(
-            state_errors
-                .into_iter()
-                .map(|e| FieldError::new(column_of(e.field), e.reason))
-                .filter(|e| !reported.contains(&e.field)),
+        let end_reason: Option<EndReason> = parse_enum(
+            "end_reason",
+            get(13),
+            "completed, family_withdrew, moved, transferred, no_longer_needed, other",
+            errors,
         );
-    }
-    match (
-        external_id,
-        child,
-        programme,
-        provider_org,
-        referral_date,
-        referral_source,
-    ) {
-        (
-            Some(external_id),
-            Some(child),
-            Some(programme),
-            Some(provider_org),
-            Some(referral_date),
-            Some(referral_source),
-        ) if errors.is_empty() => Ok(EpisodeRow {
-            external_id,
-            child,
+        // The state rules of the API, on the values that parsed (a value that did not parse is
+        // already reported, so rules about its presence are not repeated).
+        if let (Some(referral_date), Some(source)) = (referral_date, &referral_source) {
+            let state_errors = check_episode_state(
+                &EpisodeState {
+                    referral_date,
+                    start_date,
+                    end_date,
+                    outcome,
+                    end_reason,
+                    referral_source: source,
+                },
+                today,
+            );
+            let reported: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+            errors.extend(
+                state_errors
+                    .into_iter()
+                    .map(|e| FieldError::new(column_of(e.field), e.reason))
+                    .filter(|e| !reported.contains(&e.field)),
+            );
+        }
+        Some(EpisodeRow {
+            external_id: external_id?,
+            child: child?,
             input: EpisodeUpdateInput {
-                programme,
-                provider_org,
+                programme: programme?,
+                provider_org: provider_org?,
                 specialist_id,
                 referring_org,
-                referral_date,
-                referral_source,
+                referral_date: referral_date?,
+                referral_source: referral_source?,
                 start_date,
                 end_date,
                 outcome,
                 end_reason,
             },
-        }),
-        _ => Err(in_column_order(errors, COLUMNS)),
-    }
+        })
+    })
 }
 
 /// The `support-episodes` kind (see the module documentation).
@@ -267,15 +250,10 @@ pub struct SupportEpisodesKind;
 impl IntakeKind for SupportEpisodesKind {
     type Row = EpisodeRow;
 
-    fn columns(&self) -> &'static [&'static str] {
-        COLUMNS
-    }
-
-    fn max_ops_per_row(&self) -> usize {
-        // The episode, its external-id index entry, the audit entry with its head, and the
-        // provider's and the referrer's care links.
-        6
-    }
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+    // The episode, its external-id index entry, the audit entry with its head, and the
+    // provider's and the referrer's care links.
+    const MAX_OPS_PER_ROW: usize = 6;
 
     fn parse_row(
         &self,
