@@ -5,10 +5,10 @@
 
 use crate::domain::registry::{
     EndReason, EpisodeOutcome, OrganisationKind, Profession, ReferralSource, RegistryStatus,
-    RepresentedChild, check_registration_number, check_text,
+    RepresentedChild, SupportEpisode, check_registration_number, check_text,
 };
-use crate::domain::{Atvk, ChildId, FieldError, SpecialistId};
-use chrono::NaiveDate;
+use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 /// Body of `POST /support-episodes`.
@@ -94,6 +94,46 @@ impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
                 end_reason: i.end_reason,
             },
         )
+    }
+}
+
+impl SupportEpisode {
+    /// A new episode of `child_id` with the fields of `input`.
+    pub fn new(
+        id: EpisodeId,
+        child_id: ChildId,
+        input: EpisodeUpdateInput,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            child_id,
+            programme: input.programme,
+            provider_org: input.provider_org,
+            specialist_id: input.specialist_id,
+            referring_org: input.referring_org,
+            referral_date: input.referral_date,
+            referral_source: input.referral_source,
+            start_date: input.start_date,
+            end_date: input.end_date,
+            outcome: input.outcome,
+            end_reason: input.end_reason,
+            created_at,
+        }
+    }
+
+    /// Sets every changeable field from `input` (the id, child and creation time stay).
+    pub fn apply(&mut self, input: EpisodeUpdateInput) {
+        self.programme = input.programme;
+        self.provider_org = input.provider_org;
+        self.specialist_id = input.specialist_id;
+        self.referring_org = input.referring_org;
+        self.referral_date = input.referral_date;
+        self.referral_source = input.referral_source;
+        self.start_date = input.start_date;
+        self.end_date = input.end_date;
+        self.outcome = input.outcome;
+        self.end_reason = input.end_reason;
     }
 }
 

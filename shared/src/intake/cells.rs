@@ -3,6 +3,7 @@
 
 use crate::domain::FieldError;
 use chrono::NaiveDate;
+use std::fmt::Display;
 
 /// `YYYY-MM-DD` exactly (zero-padded), a real calendar date. Hand-written: it runs once per
 /// row, and chrono's format-string parser costs several times the CSV parsing itself.
@@ -92,11 +93,11 @@ impl Cells {
 
 /// Parses a required cell: an empty one is reported `is required`, one that `parse` refuses
 /// with `parse`'s reason.
-pub(crate) fn required<T>(
+pub(crate) fn required<T, E: Display>(
     field: &str,
     raw: Option<&str>,
     errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
     match raw {
         None => {
@@ -109,12 +110,12 @@ pub(crate) fn required<T>(
 
 /// Parses an optional cell: an empty one is `default`, one that `parse` refuses is reported
 /// with `parse`'s reason.
-pub(crate) fn or_default<T>(
+pub(crate) fn or_default<T, E: Display>(
     field: &str,
     raw: Option<&str>,
     default: T,
     errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
     match raw {
         None => Some(default),
@@ -122,14 +123,14 @@ pub(crate) fn or_default<T>(
     }
 }
 
-fn parsed<T>(
+fn parsed<T, E: Display>(
     field: &str,
     raw: &str,
     errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
     parse(raw)
-        .map_err(|reason| errors.push(FieldError::new(field, reason)))
+        .map_err(|reason| errors.push(FieldError::new(field, reason.to_string())))
         .ok()
 }
 
@@ -145,11 +146,11 @@ pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, String> {
 
 /// Parses an optional cell: an empty one is `None`, one that `parse` refuses is reported
 /// with `parse`'s reason.
-pub(crate) fn optional<T>(
+pub(crate) fn optional<T, E: Display>(
     field: &str,
     raw: Option<&str>,
     errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Option<T> {
     parsed(field, raw?, errors, parse)
 }

@@ -89,9 +89,7 @@ pub fn event_from_row(
         )),
     }
     let code = |field: &'static str, raw: Option<&str>, errors: &mut Vec<FieldError>| {
-        required(field, raw, errors, |raw| {
-            PersonalCode::parse(raw).map_err(|e| e.to_string())
-        })
+        required(field, raw, errors, PersonalCode::parse)
     };
     let personal_code = code("personal_code", get(1), &mut errors);
     let new_code = match (needs_new_code, get(2)) {
@@ -106,9 +104,7 @@ pub fn event_from_row(
         }
     };
     let atvk = match (needs_atvk, get(3)) {
-        (true, raw) => required("atvk", raw, &mut errors, |raw| {
-            Atvk::parse(raw).map_err(|e| e.to_string())
-        }),
+        (true, raw) => required("atvk", raw, &mut errors, Atvk::parse),
         (false, None) => None,
         (false, Some(_)) => {
             errors.push(FieldError::new(

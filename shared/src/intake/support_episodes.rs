@@ -376,41 +376,15 @@ impl IntakeKind for SupportEpisodesKind {
         let input = value.input.clone();
         let (episode, action, expected) = match &stored {
             None => (
-                SupportEpisode {
-                    id: EpisodeId::from_uuid(ctx.ids.new_id()),
-                    child_id: child,
-                    programme: input.programme,
-                    provider_org: input.provider_org,
-                    specialist_id: input.specialist_id,
-                    referring_org: input.referring_org,
-                    referral_date: input.referral_date,
-                    referral_source: input.referral_source,
-                    start_date: input.start_date,
-                    end_date: input.end_date,
-                    outcome: input.outcome,
-                    end_reason: input.end_reason,
-                    created_at: now,
-                },
+                SupportEpisode::new(EpisodeId::from_uuid(ctx.ids.new_id()), child, input, now),
                 AuditAction::Create,
                 None,
             ),
-            Some((record, existing)) => (
-                SupportEpisode {
-                    programme: input.programme,
-                    provider_org: input.provider_org,
-                    specialist_id: input.specialist_id,
-                    referring_org: input.referring_org,
-                    referral_date: input.referral_date,
-                    referral_source: input.referral_source,
-                    start_date: input.start_date,
-                    end_date: input.end_date,
-                    outcome: input.outcome,
-                    end_reason: input.end_reason,
-                    ..existing.clone()
-                },
-                AuditAction::Update,
-                Some(record.version),
-            ),
+            Some((record, existing)) => {
+                let mut updated = existing.clone();
+                updated.apply(input);
+                (updated, AuditAction::Update, Some(record.version))
+            }
         };
         // The care links the episode gives; a link recorded before is extended, never
         // replaced, and one already holding its basis is left alone.

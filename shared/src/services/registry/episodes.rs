@@ -282,21 +282,12 @@ impl<R: RecordStore> RegistryService<R> {
             return Ok(reply);
         }
         self.check_episode(principal, child, &input, None).await?;
-        let episode = SupportEpisode {
-            id: EpisodeId::from_uuid(self.ids.new_id()),
-            child_id: child,
-            programme: input.programme,
-            provider_org: input.provider_org,
-            specialist_id: input.specialist_id,
-            referring_org: input.referring_org,
-            referral_date: input.referral_date,
-            referral_source: input.referral_source,
-            start_date: input.start_date,
-            end_date: input.end_date,
-            outcome: input.outcome,
-            end_reason: input.end_reason,
-            created_at: self.clock.now(),
-        };
+        let episode = SupportEpisode::new(
+            EpisodeId::from_uuid(self.ids.new_id()),
+            child,
+            input,
+            self.clock.now(),
+        );
         let record = Record::new(keys::episode(episode.id), encode(&episode)?).with_index(
             keys::child_index(child),
             keys::child_episode_index(episode.id),
@@ -418,16 +409,7 @@ impl<R: RecordStore> RegistryService<R> {
             Some(episode.programme.as_str()),
         )
         .await?;
-        episode.programme = input.programme;
-        episode.provider_org = input.provider_org;
-        episode.specialist_id = input.specialist_id;
-        episode.referring_org = input.referring_org;
-        episode.referral_date = input.referral_date;
-        episode.referral_source = input.referral_source;
-        episode.start_date = input.start_date;
-        episode.end_date = input.end_date;
-        episode.outcome = input.outcome;
-        episode.end_reason = input.end_reason;
+        episode.apply(input);
         let version = self
             .records
             .put_versioned(
