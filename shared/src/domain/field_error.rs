@@ -1,6 +1,7 @@
 //! A field-level validation failure, shared by use cases and the HTTP problem body.
 
 use serde::{Deserialize, Serialize};
+use std::fmt::Display;
 
 /// Which field was refused and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,4 +20,58 @@ impl FieldError {
             reason: reason.into(),
         }
     }
+}
+
+/// Parses a required field: an absent one is reported `is required`, one that `parse` refuses
+/// with `parse`'s reason.
+pub fn required<T, E: Display>(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    match raw {
+        None => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        Some(raw) => parsed(field, raw, errors, parse),
+    }
+}
+
+/// Parses an optional field: an absent one is `default`, one that `parse` refuses is reported
+/// with `parse`'s reason.
+pub fn or_default<T, E: Display>(
+    field: &str,
+    raw: Option<&str>,
+    default: T,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    match raw {
+        None => Some(default),
+        Some(raw) => parsed(field, raw, errors, parse),
+    }
+}
+
+fn parsed<T, E: Display>(
+    field: &str,
+    raw: &str,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    parse(raw)
+        .map_err(|reason| errors.push(FieldError::new(field, reason.to_string())))
+        .ok()
+}
+
+/// Parses an optional field: an absent one is `None`, one that `parse` refuses is reported
+/// with `parse`'s reason.
+pub fn optional<T, E: Display>(
+    field: &str,
+    raw: Option<&str>,
+    errors: &mut Vec<FieldError>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Option<T> {
+    parsed(field, raw?, errors, parse)
 }

@@ -3,6 +3,7 @@
 //! `services/children.rs`.
 
 use crate::domain::child::{Sex, check_new_child};
+use crate::domain::field_error::optional;
 use crate::domain::{Atvk, FieldError, PersonalCode, text};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -158,26 +159,16 @@ fn check_new_child_input(
     today: NaiveDate,
 ) -> Result<(Option<PersonalCode>, Option<Atvk>), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let code = match input.personal_code.map(text::trim) {
-        None | Some("") => None,
-        Some(raw) => match PersonalCode::parse(raw) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(FieldError::new("personal_code", e.to_string()));
-                None
-            }
-        },
-    };
-    let atvk = match input.atvk {
-        None => None,
-        Some(raw) => match Atvk::parse(raw) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                errors.push(FieldError::new("atvk", e.to_string()));
-                None
-            }
-        },
-    };
+    let code = optional(
+        "personal_code",
+        input
+            .personal_code
+            .map(text::trim)
+            .filter(|c| !c.is_empty()),
+        &mut errors,
+        PersonalCode::parse,
+    );
+    let atvk = optional("atvk", input.atvk, &mut errors, Atvk::parse);
     errors.extend(
         check_new_child(
             code.as_ref(),

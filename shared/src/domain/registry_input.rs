@@ -3,6 +3,7 @@
 //! rules that need no store. The use cases (`services/registry/`) add the rules that read
 //! stored state.
 
+use crate::domain::field_error::optional;
 use crate::domain::registry::{
     EndReason, EpisodeOutcome, OrganisationKind, Profession, ReferralSource, RegistryStatus,
     RepresentedChild, SupportEpisode, check_registration_number, check_text,
@@ -217,13 +218,7 @@ pub fn check_organisation_fields(
 
 /// Parses a territory field, recording a violation under `field`.
 pub fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Atvk> {
-    match Atvk::parse(raw) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            errors.push(FieldError::new(field, e.to_string()));
-            None
-        }
-    }
+    optional(field, Some(raw), errors, Atvk::parse)
 }
 
 /// Body of `POST /specialists`.

@@ -2,8 +2,8 @@
 //! values for reports), so kinds need not borrow them from each other.
 
 use crate::domain::FieldError;
+pub(crate) use crate::domain::field_error::{optional, or_default, required};
 use chrono::NaiveDate;
-use std::fmt::Display;
 
 /// `YYYY-MM-DD` exactly (zero-padded), a real calendar date. Hand-written: it runs once per
 /// row, and chrono's format-string parser costs several times the CSV parsing itself.
@@ -91,49 +91,6 @@ impl Cells {
     }
 }
 
-/// Parses a required cell: an empty one is reported `is required`, one that `parse` refuses
-/// with `parse`'s reason.
-pub(crate) fn required<T, E: Display>(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<T> {
-    match raw {
-        None => {
-            errors.push(FieldError::new(field, "is required"));
-            None
-        }
-        Some(raw) => parsed(field, raw, errors, parse),
-    }
-}
-
-/// Parses an optional cell: an empty one is `default`, one that `parse` refuses is reported
-/// with `parse`'s reason.
-pub(crate) fn or_default<T, E: Display>(
-    field: &str,
-    raw: Option<&str>,
-    default: T,
-    errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<T> {
-    match raw {
-        None => Some(default),
-        Some(raw) => parsed(field, raw, errors, parse),
-    }
-}
-
-fn parsed<T, E: Display>(
-    field: &str,
-    raw: &str,
-    errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<T> {
-    parse(raw)
-        .map_err(|reason| errors.push(FieldError::new(field, reason.to_string())))
-        .ok()
-}
-
 /// A reason that names the refused value: `'<value>' <reason>` (the value clipped).
 pub(crate) fn naming(raw: &str, reason: &str) -> String {
     format!("'{}' {reason}", clip(raw))
@@ -142,15 +99,4 @@ pub(crate) fn naming(raw: &str, reason: &str) -> String {
 /// A `YYYY-MM-DD` cell ([`parse_iso_date`]), refused with a reason naming the value.
 pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, String> {
     parse_iso_date(raw).ok_or_else(|| naming(raw, "is not a date in the form YYYY-MM-DD"))
-}
-
-/// Parses an optional cell: an empty one is `None`, one that `parse` refuses is reported
-/// with `parse`'s reason.
-pub(crate) fn optional<T, E: Display>(
-    field: &str,
-    raw: Option<&str>,
-    errors: &mut Vec<FieldError>,
-    parse: impl FnOnce(&str) -> Result<T, E>,
-) -> Option<T> {
-    parsed(field, raw?, errors, parse)
 }

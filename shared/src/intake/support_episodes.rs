@@ -139,13 +139,9 @@ pub fn episode_from_row(
             (Some(raw), None) => {
                 parse_id("child_id", "a child id", Some(raw), errors).map(ChildRef::Id)
             }
-            (None, Some(raw)) => match PersonalCode::parse(raw) {
-                Ok(code) => Some(ChildRef::Code(code)),
-                Err(e) => {
-                    errors.push(FieldError::new("personal_code", e.to_string()));
-                    None
-                }
-            },
+            (None, raw) => {
+                optional("personal_code", raw, errors, PersonalCode::parse).map(ChildRef::Code)
+            }
         };
         let programme = get(3).map(str::to_owned);
         if programme.is_none() {

@@ -1,6 +1,7 @@
 //! Registering and reading children (the first slice; the full registry is the intake issue).
 
 use crate::domain::child::{ChildStatus, check_new_child};
+use crate::domain::field_error::optional;
 pub use crate::domain::new_child::{
     ChildUpdateInput, NewChildInput, NewChildRef, SearchInput, ValidNewChild, check_new_child_ref,
     validate_new_child, validate_new_child_ref,
@@ -386,16 +387,7 @@ impl<R: RecordStore> ChildrenService<R> {
             )));
         }
         let mut errors = Vec::new();
-        let atvk = match input.atvk.as_deref() {
-            None => None,
-            Some(raw) => match Atvk::parse(raw) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    errors.push(FieldError::new("atvk", e.to_string()));
-                    None
-                }
-            },
-        };
+        let atvk = optional("atvk", input.atvk.as_deref(), &mut errors, Atvk::parse);
         if let Some(scope) = &principal.territory
             && !atvk.as_ref().is_some_and(|a| a.is_within(scope))
             && !errors.iter().any(|e| e.field == "atvk")

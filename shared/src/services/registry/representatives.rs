@@ -2,6 +2,7 @@
 //! hash, contacts and the children they represent (visible children only, audited).
 
 use super::RegistryService;
+use crate::domain::field_error::optional;
 use crate::domain::registry::{Representative, RepresentedChild, check_contact, check_text};
 pub use crate::domain::registry_input::{NewRepresentativeInput, RepresentativeUpdateInput};
 use crate::domain::{ChildId, FieldError, PersonalCode, Principal, RepresentativeId, Role};
@@ -149,16 +150,16 @@ impl<R: RecordStore> RegistryService<R> {
             return Ok(reply);
         }
         let mut errors = Vec::new();
-        let code = match input.personal_code.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => match PersonalCode::parse(raw) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(FieldError::new("personal_code", e.to_string()));
-                    None
-                }
-            },
-        };
+        let code = optional(
+            "personal_code",
+            input
+                .personal_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty()),
+            &mut errors,
+            PersonalCode::parse,
+        );
         let fields = RepresentativeUpdateInput {
             given_name: input.given_name,
             family_name: input.family_name,
