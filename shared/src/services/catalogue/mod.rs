@@ -280,6 +280,17 @@ impl<R: RecordStore> CatalogueService<R> {
         &self.recommended
     }
 
+    /// The stored entry `id` and its version, for an editor (seeding first).
+    async fn entry_to_edit(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(CatalogueEntry, u64), ServiceError> {
+        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
+        self.ensure_seeded().await?;
+        entry(&self.records, id).await?.ok_or_else(|| not_found(id))
+    }
+
     /// Seeds the store once per process (retried on the next call if it fails).
     pub async fn ensure_seeded(&self) -> Result<(), ServiceError> {
         self.seeded
@@ -425,11 +436,7 @@ impl<R: RecordStore> CatalogueService<R> {
         expected: u64,
         input: EntryInput,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
-        self.ensure_seeded().await?;
-        let (current, version) = entry(&self.records, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let (current, version) = self.entry_to_edit(principal, id).await?;
         let mut errors = Vec::new();
         if input.id.as_deref().is_some_and(|body_id| body_id != id) {
             errors.push(FieldError::new(
@@ -493,11 +500,7 @@ impl<R: RecordStore> CatalogueService<R> {
         id: &str,
         expected: u64,
     ) -> Result<Reply, ServiceError> {
-        require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
-        self.ensure_seeded().await?;
-        let (current, version) = entry(&self.records, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let (current, version) = self.entry_to_edit(principal, id).await?;
         if version != expected {
             return Err(stale(version, expected));
         }
