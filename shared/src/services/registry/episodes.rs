@@ -369,19 +369,14 @@ impl<R: RecordStore> RegistryService<R> {
     ) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read support episodes")?;
         let (record, episode) = self.episode_record(principal, id).await?;
-        let reply = Self::episode_reply(principal, 200, &episode, record.version)?;
-        self.record(
+        self.episode_answer(
             principal,
             request_id,
-            AuditEvent::all(
-                episode.child_id,
-                AuditEntity::SupportEpisode,
-                AuditAction::Read,
-            )
-            .of(id),
+            &episode,
+            record.version,
+            AuditAction::Read,
         )
-        .await?;
-        Ok(reply)
+        .await
     }
 
     /// Replaces an episode's changeable fields at version `expected`; audited.
@@ -422,16 +417,30 @@ impl<R: RecordStore> RegistryService<R> {
             .await
             .map_err(|e| concurrent("support episode", e))?;
         self.link_episode(&episode).await?;
-        let reply = Self::episode_reply(principal, 200, &episode, version)?;
+        self.episode_answer(
+            principal,
+            request_id,
+            &episode,
+            version,
+            AuditAction::Update,
+        )
+        .await
+    }
+
+    /// The `200` reply of `episode` at `version`, once `action` on it is in the child's trail.
+    async fn episode_answer(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        episode: &SupportEpisode,
+        version: u64,
+        action: AuditAction,
+    ) -> Result<Reply, ServiceError> {
+        let reply = Self::episode_reply(principal, 200, episode, version)?;
         self.record(
             principal,
             request_id,
-            AuditEvent::all(
-                episode.child_id,
-                AuditEntity::SupportEpisode,
-                AuditAction::Update,
-            )
-            .of(id),
+            AuditEvent::all(episode.child_id, AuditEntity::SupportEpisode, action).of(episode.id),
         )
         .await?;
         Ok(reply)
