@@ -4,7 +4,9 @@
 # imported), with scripts/fault_proxy.py between the SDK and moto's server injecting
 # throttling, 5xx answers, dropped connections and slow answers into 10 % of the requests.
 #
-#   scripts/fault-test.sh            both parts
+#   scripts/fault-test.sh            the contract suites (part 1; what `make test` runs)
+#   scripts/fault-test.sh e2e        part 2 as well: the deployed functions end to end
+#                                    (not in `make test` yet: see docs/DEPLOY.md, "Retries")
 #   FAULT_RATE=0.2 scripts/fault-test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,6 +28,7 @@ bash scripts/moto.sh run -- bash -c '
   echo "fault-test: contract suites through $url at rate $FAULT_RATE"
   RAVIS_TEST_AWS_ENDPOINT=$url '"$CARGO"' test --workspace --all-features -- aws_records:: aws_blobs:: aws_queue::
 '
+[[ "${1:-}" == "e2e" ]] || exit 0
 # Part 2: the deployed functions end to end through the proxy (tests/deploy/test_faults.py).
 $CARGO build --workspace --all-features --bins --quiet
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | $PY -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

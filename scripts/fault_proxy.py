@@ -183,6 +183,7 @@ def main() -> int:
     if not 0 <= args.rate <= 0.5:
         parser.error("--rate is 0 to 0.5")
     proxy = Proxy(args.upstream, args.rate, kinds, args.seed, args.stats)
+    ThreadingHTTPServer.request_queue_size = 128  # a burst of new connections is not dropped
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(proxy))
     server.daemon_threads = True
 
