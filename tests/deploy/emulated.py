@@ -209,6 +209,19 @@ class EmulatedStack:
                 NotificationConfiguration={"QueueConfigurations": queue_configurations},
             )
 
+    def wait_for(self, what: str, probe, seconds: float):
+        """`probe()`'s first truthy value within `seconds`; else fails with every function's
+        log and the SQS triggers' errors. Every wait of the tests ends by itself."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            time.sleep(0.3)
+        logs = "\n".join(f"--- {f.logical}\n{f.log_text()}" for f in self.functions.values())
+        errors = [e for t in self.triggers for e in t.errors]
+        raise AssertionError(f"timed out waiting for {what}; trigger errors: {errors}\n{logs}")
+
     def faults(self) -> dict:
         """What the fault proxy did so far: requests, forwarded, and each kind of fault."""
         return json.loads(self.fault_stats.read_text()) if self.fault_stats.exists() else {}

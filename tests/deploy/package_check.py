@@ -30,7 +30,8 @@ def elf_machine(path: Path) -> int:
         raise ValueError(f"{path} is not an ELF file")
     if header[4] != 2:
         raise ValueError(f"{path} is not a 64-bit ELF file")
-    if int.from_bytes(header[16:18], "little") != 2:
+    # ET_EXEC, or ET_DYN for a position-independent executable (what rustc links by default).
+    if int.from_bytes(header[16:18], "little") not in (2, 3):
         raise ValueError(f"{path} is not an ELF executable (e_type {int.from_bytes(header[16:18], 'little')})")
     return int.from_bytes(header[18:20], "little")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import time
 import uuid
 
 import cfn
@@ -27,15 +26,7 @@ WAIT_SECONDS = 90  # every wait below ends by itself
 
 
 def wait_for(what: str, probe, stack, seconds: float = WAIT_SECONDS):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    logs = "\n".join(f"--- {f.logical}\n{f.log_text()}" for f in stack.functions.values())
-    errors = [e for t in stack.triggers for e in t.errors]
-    raise AssertionError(f"timed out waiting for {what}; trigger errors: {errors}\n{logs}")
+    return stack.wait_for(what, probe, seconds)
 
 
 @pytest.fixture(scope="module")

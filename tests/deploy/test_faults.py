@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,7 @@ def faulty(tmp_path_factory):
 
 
 def _until(what, probe, stack, seconds=DEADLINE_SECONDS):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    logs = "\n".join(f"--- {f.logical}\n{f.log_text()}" for f in stack.functions.values())
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+    return stack.wait_for(what, probe, seconds)
 
 
 def _queue_drained(stack, logical):

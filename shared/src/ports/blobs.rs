@@ -128,6 +128,13 @@ pub enum PutIfAbsent {
     Exists,
 }
 
+impl From<Option<BlobMeta>> for PutIfAbsent {
+    /// What an adapter's conditional put stored (`None`: the key was taken).
+    fn from(stored: Option<BlobMeta>) -> Self {
+        stored.map_or(Self::Exists, Self::Created)
+    }
+}
+
 /// An object store.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an object, replacing any previous one, and returns its metadata.

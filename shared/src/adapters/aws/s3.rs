@@ -156,15 +156,9 @@ impl BlobStore for S3BlobStore {
     ) -> Result<PutIfAbsent, BlobError> {
         validate_key(key)?;
         let size = body.len() as u64;
-        Ok(
-            match self
-                .put_object(key, ByteStream::from(body), size, content_type, true)
-                .await?
-            {
-                Some(meta) => PutIfAbsent::Created(meta),
-                None => PutIfAbsent::Exists,
-            },
-        )
+        self.put_object(key, ByteStream::from(body), size, content_type, true)
+            .await
+            .map(PutIfAbsent::from)
     }
 
     async fn put_file(

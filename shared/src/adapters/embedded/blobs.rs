@@ -700,15 +700,9 @@ impl BlobStore for DirBlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<PutIfAbsent, BlobError> {
-        Ok(
-            match self
-                .put_body(key, Body::Bytes(body), content_type, true)
-                .await?
-            {
-                Some(meta) => PutIfAbsent::Created(meta),
-                None => PutIfAbsent::Exists,
-            },
-        )
+        self.put_body(key, Body::Bytes(body), content_type, true)
+            .await
+            .map(PutIfAbsent::from)
     }
 
     async fn put_file(
