@@ -23,24 +23,28 @@ mod registry;
 mod registry_intake;
 mod rescore;
 
-/// With `autotests = false` a new file here runs only once it is a module above: fail
-/// when one is missing, so no suite is silently left out.
+/// With `autotests = false` a new file in a folder of integration tests runs only once it
+/// is a module of that folder's `main.rs`: fail when one is missing, so no suite is
+/// silently left out. Checks this crate's `tests/` and the CLI's `cli/tests/`.
 #[test]
 fn every_file_here_is_a_module_of_this_binary() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let main = std::fs::read_to_string(dir.join("main.rs")).expect("read tests/main.rs");
-    for entry in std::fs::read_dir(&dir).expect("read tests/") {
-        let path = entry.expect("dir entry").path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let is_module = (path.extension().is_some_and(|e| e == "rs") && stem != "main")
-            || path.join("mod.rs").is_file();
-        if is_module {
-            assert!(
-                main.contains(&format!("mod {stem};")),
-                "tests/{stem} is not declared in tests/main.rs (add `mod {stem};`)"
-            );
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [crate_dir.join("tests"), crate_dir.join("../cli/tests")] {
+        let main = std::fs::read_to_string(dir.join("main.rs")).expect("read main.rs");
+        for entry in std::fs::read_dir(&dir).expect("read the tests folder") {
+            let path = entry.expect("dir entry").path();
+            let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let is_module = (path.extension().is_some_and(|e| e == "rs") && stem != "main")
+                || path.join("mod.rs").is_file();
+            if is_module {
+                assert!(
+                    main.contains(&format!("mod {stem};")),
+                    "{}/{stem} is not declared in its main.rs (add `mod {stem};`)",
+                    dir.display()
+                );
+            }
         }
     }
 }
