@@ -54,8 +54,19 @@ FUNCTIONS = {
             ("GET", "/representatives/{id}"),
             ("PUT", "/representatives/{id}"),
             ("GET", "/children/{id}/representatives"),
+            ("POST", "/referrals"),
+            ("GET", "/referrals"),
+            ("GET", "/referrals/{id}"),
+            ("POST", "/referrals/{id}/transitions"),
+            ("PUT", "/referrals/{id}/family-agreement"),
+            ("GET", "/worklist"),
         },
-        "env": {"RAVIS_BREAK_GLASS_MINUTES"},
+        "env": {
+            "RAVIS_BREAK_GLASS_MINUTES",
+            "RAVIS_REFERRAL_GRACE_DAYS",
+            "RAVIS_REVIEW_MONTHS_UNDER_3",
+            "RAVIS_REVIEW_MONTHS_FROM_3",
+        },
     },
     "ScreeningsApiFunction": {
         "binary": "screenings-api",
@@ -78,7 +89,12 @@ FUNCTIONS = {
     "ScoringWorkerFunction": {
         "binary": "scoring-worker",
         "routes": set(),
-        "env": {"RAVIS_SCORING_QUEUE_URL", "RAVIS_SCORING_DLQ_URL"},
+        "env": {
+            "RAVIS_SCORING_QUEUE_URL",
+            "RAVIS_SCORING_DLQ_URL",
+            "RAVIS_REVIEW_MONTHS_UNDER_3",
+            "RAVIS_REVIEW_MONTHS_FROM_3",
+        },
     },
     "IntakeWorkerFunction": {
         "binary": "intake-worker",

@@ -10,11 +10,8 @@ use jsonwebtoken::Algorithm::HS256;
 use ravis::adapters::embedded::{EmbeddedBackend, ObjectEvents, QueueOptions};
 use ravis::app::App;
 use ravis::config::{AuthSettings, JwtKey};
-use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::Authenticator;
-use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::intake_worker::IntakeWorker;
-use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::BlobStore;
 use std::net::SocketAddr;
@@ -84,11 +81,7 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
-    let api = AllRoutes {
-        children: ChildrenApi(app.children()),
-        screenings: app.screenings_routes(scoring_queue.clone())?,
-        registry: RegistryApi(app.registry()),
-    };
+    let api = app.all_routes(scoring_queue.clone())?;
     // The catalogue's built-in entries are in the store from the start (never overwriting edits).
     ravis::services::catalogue::seed_catalogue(&records, app.clock.as_ref())
         .await

@@ -87,6 +87,13 @@ pub struct Settings {
     pub audit_retention_days: Option<u32>,
     /// How long a break-the-glass grant lasts (`RAVIS_BREAK_GLASS_MINUTES`, default 240).
     pub break_glass_minutes: u32,
+    /// How long a provider keeps seeing a child after a referral ends
+    /// (`RAVIS_REFERRAL_GRACE_DAYS`, default 30, 0 to 365).
+    pub referral_grace_days: u32,
+    /// The follow-up cadence of children in support: months between reviews under 3 years
+    /// and from 3 years (`RAVIS_REVIEW_MONTHS_UNDER_3`, default 3, and
+    /// `RAVIS_REVIEW_MONTHS_FROM_3`, default 6; each 1 to 24).
+    pub review_months: (u32, u32),
     /// Bucket of the write-once audit archive (`RAVIS_AUDIT_ARCHIVE_BUCKET`; S3 Object Lock).
     pub audit_archive_bucket: Option<String>,
     /// Log filter (e.g. `info`, `ravis=debug`).
@@ -188,6 +195,30 @@ impl Settings {
                     reason: "must be a whole number of minutes from 1 to 1440".into(),
                 })?,
         };
+        let bounded = |name: &'static str, default: u32, min: u32, max: u32, unit: &str| match vars
+            .get(name)
+        {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or(ConfigError::Invalid {
+                    name,
+                    reason: format!("must be a whole number of {unit} from {min} to {max}"),
+                }),
+        };
+        let referral_grace_days = bounded(
+            "RAVIS_REFERRAL_GRACE_DAYS",
+            crate::domain::referral::DEFAULT_GRACE_DAYS,
+            0,
+            365,
+            "days",
+        )?;
+        let review_months = (
+            bounded("RAVIS_REVIEW_MONTHS_UNDER_3", 3, 1, 24, "months")?,
+            bounded("RAVIS_REVIEW_MONTHS_FROM_3", 6, 1, 24, "months")?,
+        );
         let leeway_seconds = match vars.get("RAVIS_JWT_LEEWAY_SECONDS") {
             None => 30,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -218,6 +249,8 @@ impl Settings {
             pseudonym_key,
             audit_retention_days,
             break_glass_minutes,
+            referral_grace_days,
+            review_months,
             audit_archive_bucket: vars.get("RAVIS_AUDIT_ARCHIVE_BUCKET"),
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
@@ -350,6 +383,23 @@ mod tests {
             240
         );
         let mut vars = base();
+        assert_eq!(
+            Settings::from_vars(&base()).unwrap().referral_grace_days,
+            30
+        );
+        assert_eq!(Settings::from_vars(&base()).unwrap().review_months, (3, 6));
+        for (name, bad) in [
+            ("RAVIS_REFERRAL_GRACE_DAYS", "366"),
+            ("RAVIS_REVIEW_MONTHS_UNDER_3", "0"),
+            ("RAVIS_REVIEW_MONTHS_FROM_3", "six"),
+        ] {
+            let mut v = base();
+            v.insert(name, bad);
+            assert!(
+                matches!(Settings::from_vars(&v), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
+        }
         vars.insert("RAVIS_BREAK_GLASS_MINUTES", "30");
         assert_eq!(Settings::from_vars(&vars).unwrap().break_glass_minutes, 30);
         for bad in ["0", "1441", "an hour"] {

@@ -8,9 +8,7 @@ use ravis::config::{AuthSettings, JwtKey};
 use ravis::domain::{ChildId, Principal, Role};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::{Authenticator, DevTokenRequest, mint_dev_token};
-use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::{ApiRequest, ApiResponse};
-use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::ports::{Clock, Key, Queue, RecordStore, SystemClock, WriteOp};
 use ravis::services::audit::{
@@ -162,11 +160,7 @@ async fn call_audited<R: RecordStore, Q: Queue>(
 /// role may use them.
 pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue: Q) {
     let app = App::new(records.clone(), &[3; 32], PSEUDONYM_KEY).expect("app");
-    let api = AllRoutes {
-        children: ChildrenApi(app.children()),
-        screenings: app.screenings_routes(queue).expect("screenings"),
-        registry: RegistryApi(app.registry()),
-    };
+    let api = app.all_routes(queue).expect("routes");
     let audit = app.audit();
     let auth = authenticator();
     let nurse_roles = vec![Role::HealthSpecialist];

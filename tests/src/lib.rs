@@ -8,4 +8,5 @@ pub mod catalogue;
 pub mod contract;
 pub mod embedded;
 pub mod intake;
+pub mod pathway;
 pub mod registry;

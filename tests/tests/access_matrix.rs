@@ -7,10 +7,7 @@
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
 use ravis::app::App;
 use ravis::domain::{Atvk, Principal, Role};
-use ravis::inbound::all_routes::AllRoutes;
-use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::http::ApiRequest;
-use ravis::inbound::registry_api::RegistryApi;
 use ravis::inbound::routes::{ROUTES, Route, handle};
 use ravis::inbound::sqs::handle_event;
 use ravis::ports::{Queue, RandomIds, SystemClock};
@@ -179,6 +176,36 @@ const SPECIALIST_FIELDS: &[&str] = &[
     "created_at",
     "version",
 ];
+const REFERRAL_FIELDS: &[&str] = &[
+    "id",
+    "child_id",
+    "programme",
+    "provider_org",
+    "referring_org",
+    "referring_subject",
+    "referring_specialist_id",
+    "basis",
+    "urgency",
+    "due_on",
+    "state",
+    "family_agreement",
+    "decline_reason",
+    "end_reason",
+    "outcome",
+    "episode_id",
+    "care_until",
+    "history",
+    "created_at",
+    "version",
+];
+const WORKLIST_FIELDS: &[&str] = &[
+    "items",
+    "next",
+    "organisation",
+    "as_of",
+    "counts",
+    "counts_complete",
+];
 const EPISODE_FULL: &[&str] = &[
     "id",
     "child_id",
@@ -226,7 +253,9 @@ struct Registry {
     specialist: String,
     episode: String,
     representative: String,
-    versions: [u64; 4],
+    /// A referral of the child by the own organisation to another provider, still proposed.
+    referral: String,
+    versions: [u64; 5],
     /// A second, code-less child in Rīga: the duplicate the merge routes merge and split.
     duplicate: String,
 }
@@ -277,6 +306,10 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
             | ProgrammeProvider
             | MunicipalitySocialService
             | HealthSpecialist
+    );
+    let referrer = matches!(
+        role,
+        HealthSpecialist | EducationSpecialist | ProgrammeProvider | MunicipalitySocialService
     );
     // A programme provider of another organisation than the episode's provider.
     let foreign_provider = role == ProgrammeProvider && org == Org::Foreign;
@@ -556,6 +589,45 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
                 REPRESENTATIVE_FIELDS
             }),
         },
+        // Referrals: who sees the child sees its referrals; the referring organisation (the
+        // own one here) acts on its side. The matrix's referral stays `proposed` without the
+        // family's agreement, so sending it is refused with 409 after every access check
+        // passed (the life cycle has its own suite, `tests/tests/referrals.rs`).
+        Route::CreateReferral if !referrer => status(403),
+        Route::CreateReferral if !visible => status(422),
+        Route::CreateReferral => Outcome {
+            status: 201,
+            fields: fields(REFERRAL_FIELDS),
+        },
+        Route::GetReferral | Route::ListReferrals | Route::TransitionReferral if !reader => {
+            status(403)
+        }
+        Route::GetReferral | Route::ListReferrals | Route::TransitionReferral if !visible => {
+            status(404)
+        }
+        Route::GetReferral => Outcome {
+            status: 200,
+            fields: fields(REFERRAL_FIELDS),
+        },
+        Route::ListReferrals => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::TransitionReferral if org == Org::Foreign => status(403),
+        Route::TransitionReferral => status(409),
+        Route::SetFamilyAgreement if !referrer => status(403),
+        Route::SetFamilyAgreement if !visible => status(404),
+        Route::SetFamilyAgreement if org == Org::Foreign => status(403),
+        Route::SetFamilyAgreement => Outcome {
+            status: 200,
+            fields: fields(REFERRAL_FIELDS),
+        },
+        // Every staff member reads their own organisation's worklist.
+        Route::Worklist if !reader => status(403),
+        Route::Worklist => Outcome {
+            status: 200,
+            fields: fields(WORKLIST_FIELDS),
+        },
     }
 }
 
@@ -730,6 +802,33 @@ fn request(
             )
         }
         Route::ChildRepresentatives => ("GET", format!("/children/{child}/representatives"), None),
+        Route::CreateReferral => (
+            "POST",
+            "/referrals".to_owned(),
+            Some(
+                json!({"child_id": child, "basis": {"reason": {"text": format!("matrix case {n}")}},
+                       "programme": "cool-kids", "provider_org": "provider"}),
+            ),
+        ),
+        Route::ListReferrals => ("GET", "/referrals".to_owned(), None),
+        Route::GetReferral => ("GET", format!("/referrals/{}", registry.referral), None),
+        Route::TransitionReferral => {
+            version = registry.versions[4];
+            (
+                "POST",
+                format!("/referrals/{}/transitions", registry.referral),
+                Some(json!({"to": "sent"})),
+            )
+        }
+        Route::SetFamilyAgreement => {
+            version = registry.versions[4];
+            (
+                "PUT",
+                format!("/referrals/{}/family-agreement", registry.referral),
+                Some(json!({"status": "not_asked"})),
+            )
+        }
+        Route::Worklist => ("GET", "/worklist".to_owned(), None),
         Route::UpdateEpisode => {
             version = registry.versions[2];
             (
@@ -755,7 +854,7 @@ fn request(
                 ),
                 ("to".to_owned(), (today + chrono::Days::new(2)).to_string()),
             ]
-        } else if route == Route::ListEpisodes {
+        } else if route == Route::ListEpisodes || route == Route::ListReferrals {
             vec![("child".to_owned(), child.to_owned())]
         } else {
             vec![]
@@ -779,11 +878,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
         .await
         .unwrap();
-    let api = AllRoutes {
-        children: ChildrenApi(app.children()),
-        screenings: app.screenings_routes(queue.clone()).unwrap(),
-        registry: RegistryApi(app.registry()),
-    };
+    let api = app.all_routes(queue.clone()).unwrap();
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
         subject: "n".into(),
@@ -930,11 +1025,36 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .unwrap()
         .parse()
         .unwrap();
+    registry_service
+        .create_organisation(
+            &admin,
+            serde_json::from_value(json!({"id": "provider", "kind": "programme_provider", "name": "Another provider", "atvk": HOME})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let referral = app
+        .referrals()
+        .create(
+            &nurse,
+            "test-request",
+            serde_json::from_value(json!({"child_id": child_id,
+                "basis": {"reason": {"text": "parent asks for help"}},
+                "programme": "cool-kids", "provider_org": "provider"}))
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap()
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let registry_keys = [
         ravis::store::keys::organisation("org"),
         ravis::store::keys::specialist(specialist.parse().unwrap()),
         ravis::store::keys::episode(episode.parse().unwrap()),
         ravis::store::keys::representative(representative.parse().unwrap()),
+        ravis::store::keys::referral(referral.parse().unwrap()),
     ];
 
     let mut failures = Vec::new();
@@ -966,7 +1086,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             Org::Foreign => format!("foreign-{n}"),
         };
         let (auth, token) = verifier_and_scoped_token(role, &organisation, territory.as_ref());
-        let mut versions = [0; 4];
+        let mut versions = [0; 5];
         for (v, key) in versions.iter_mut().zip(&registry_keys) {
             *v = ravis::ports::RecordStore::get(&records, key)
                 .await
@@ -978,6 +1098,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             specialist: specialist.clone(),
             episode: episode.clone(),
             representative: representative.clone(),
+            referral: referral.clone(),
             versions,
             duplicate: duplicate.to_string(),
         };

@@ -196,6 +196,9 @@ fn request_schemas_match_the_request_types() {
     schema_matches::<RepresentativeUpdateInput>("RepresentativeUpdate");
     schema_matches::<ravis::services::break_glass::BreakGlassInput>("BreakGlass");
     schema_matches::<ravis::services::merge::MergeInput>("MergeRequest");
+    schema_matches::<ravis::domain::referral::NewReferralInput>("NewReferral");
+    schema_matches::<ravis::domain::referral::TransitionInput>("ReferralTransition");
+    schema_matches::<ravis::domain::referral::AgreementInput>("FamilyAgreementInput");
 }
 
 #[test]

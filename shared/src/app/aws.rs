@@ -4,9 +4,7 @@ use super::{App, AppError};
 use crate::adapters::aws::{AwsClients, DynamoRecordStore, S3BlobStore, SqsQueue};
 use crate::config::Settings;
 use crate::inbound::auth::Authenticator;
-use crate::inbound::children_api::ChildrenApi;
 use crate::inbound::intake_worker::IntakeWorker;
-use crate::inbound::registry_api::{Both, RegistryApi};
 use crate::inbound::screenings_api::ScreeningsApi;
 use crate::services::audit_archive::AuditArchive;
 use crate::services::scoring_worker::ScoringWorker;
@@ -33,7 +31,8 @@ impl AwsApp {
             &settings.pseudonym_key,
         )?
         .with_retention_days(settings.audit_retention_days)
-        .with_break_glass_minutes(settings.break_glass_minutes);
+        .with_break_glass_minutes(settings.break_glass_minutes)
+        .with_care_settings(settings.referral_grace_days, settings.review_months);
         if let Some(bucket) = &settings.audit_archive_bucket {
             // Every audit entry is also copied to the write-once archive (S3 Object Lock).
             app = app.with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
@@ -60,10 +59,7 @@ impl AwsApp {
     }
 
     /// `children-api`: children, audit views and the registry.
-    pub fn children_routes(
-        &self,
-    ) -> Result<Both<ChildrenApi<DynamoRecordStore>, RegistryApi<DynamoRecordStore>>, AppError>
-    {
+    pub fn children_routes(&self) -> Result<super::ChildrenRoutes<DynamoRecordStore>, AppError> {
         Ok(self.audited()?.children_routes())
     }
 

@@ -7,7 +7,9 @@
 
 use crate::config::ConfigError;
 use crate::domain::catalogue::CatalogueError;
+use crate::inbound::all_routes::AllRoutes;
 use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::registry_api::{Both, RegistryApi};
 use crate::inbound::screenings_api::ScreeningsApi;
 use crate::intake::IntakeService;
@@ -16,9 +18,11 @@ use crate::scoring::{DefinitionError, Engine};
 use crate::services::audit::{ArchiveSink, AuditTrail};
 use crate::services::catalogue::CatalogueService;
 use crate::services::children::ChildrenService;
+use crate::services::referrals::ReferralService;
 use crate::services::registry::RegistryService;
 use crate::services::scoring_worker::ScoringWorker;
 use crate::services::screenings::ScreeningsService;
+use crate::services::worklist::{Cadence, Worklist};
 use std::sync::Arc;
 
 #[cfg(feature = "aws")]
@@ -46,6 +50,9 @@ pub enum AppError {
     Blobs(#[source] BlobError),
 }
 
+/// What `children-api` serves: children, the registry, referrals and worklists.
+pub type ChildrenRoutes<R> = Both<ChildrenApi<R>, Both<RegistryApi<R>, PathwayApi<R>>>;
+
 /// What every use case over one record store shares; cheap to clone.
 #[derive(Clone)]
 pub struct App<R> {
@@ -62,6 +69,8 @@ pub struct App<R> {
     retention_days: Option<u32>,
     break_glass_minutes: Option<u32>,
     archive: Option<Arc<dyn ArchiveSink>>,
+    referral_grace_days: u32,
+    cadence: Cadence,
 }
 
 impl<R: RecordStore + Clone> App<R> {
@@ -78,6 +87,8 @@ impl<R: RecordStore + Clone> App<R> {
             retention_days: None,
             break_glass_minutes: None,
             archive: None,
+            referral_grace_days: crate::domain::referral::DEFAULT_GRACE_DAYS,
+            cadence: Cadence::default(),
         })
     }
 
@@ -109,6 +120,39 @@ impl<R: RecordStore + Clone> App<R> {
     pub fn with_break_glass_minutes(mut self, minutes: u32) -> Self {
         self.break_glass_minutes = Some(minutes);
         self
+    }
+
+    /// The care pathway's settings: days a provider keeps seeing a child after a referral
+    /// ends, and the follow-up cadence (months between reviews under 3 years, from 3 years).
+    pub fn with_care_settings(mut self, grace_days: u32, review_months: (u32, u32)) -> Self {
+        self.referral_grace_days = grace_days;
+        self.cadence = Cadence {
+            under_3: review_months.0,
+            from_3: review_months.1,
+        };
+        self
+    }
+
+    /// The worklists.
+    pub fn worklist(&self) -> Worklist<R> {
+        Worklist::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.engine),
+            self.cadence,
+        )
+    }
+
+    /// The referral use cases.
+    pub fn referrals(&self) -> ReferralService<R> {
+        ReferralService::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            self.audit(),
+            self.worklist(),
+            self.referral_grace_days,
+        )
     }
 
     /// Every audit entry is also copied to this write-once archive.
@@ -155,6 +199,7 @@ impl<R: RecordStore + Clone> App<R> {
             self.audit(),
             &self.identity_key,
         )
+        .with_worklist(self.worklist())
     }
 
     /// The catalogue use cases.
@@ -187,6 +232,7 @@ impl<R: RecordStore + Clone> App<R> {
             Arc::clone(&self.ids),
             Arc::clone(&self.engine),
         )
+        .with_worklist(self.worklist())
     }
 
     /// The partner-file import use case, auditing what the kinds audit.
@@ -201,8 +247,30 @@ impl<R: RecordStore + Clone> App<R> {
     }
 
     /// Every HTTP route but the screenings' (what `children-api` serves).
-    pub fn children_routes(&self) -> Both<ChildrenApi<R>, RegistryApi<R>> {
-        Both(ChildrenApi(self.children()), RegistryApi(self.registry()))
+    pub fn children_routes(&self) -> ChildrenRoutes<R> {
+        Both(
+            ChildrenApi(self.children()),
+            Both(RegistryApi(self.registry()), self.pathway_routes()),
+        )
+    }
+
+    /// Every route in one API (the local host, and suites that call any route).
+    pub fn all_routes<Q: Queue>(&self, queue: Q) -> Result<AllRoutes<R, Q>, AppError> {
+        Ok(AllRoutes {
+            children: ChildrenApi(self.children()),
+            screenings: self.screenings_routes(queue)?,
+            registry: RegistryApi(self.registry()),
+            pathway: self.pathway_routes(),
+        })
+    }
+
+    /// The referral and worklist routes.
+    pub fn pathway_routes(&self) -> PathwayApi<R> {
+        PathwayApi {
+            referrals: self.referrals(),
+            worklist: self.worklist(),
+            audit: self.audit(),
+        }
     }
 
     /// The screening and catalogue routes (what `screenings-api` serves).

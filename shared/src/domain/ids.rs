@@ -94,6 +94,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// Identifies one referral (a child sent to a programme or service at a provider).
+    ReferralId,
+    "REFERRAL"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

@@ -12,6 +12,7 @@ pub mod new_child;
 pub mod personal_code;
 pub mod principal;
 pub mod pseudonym;
+pub mod referral;
 pub mod registry;
 pub mod registry_input;
 pub mod text;
@@ -21,7 +22,8 @@ pub use child::{Child, ChildStatus, Sex};
 pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
 pub use ids::{
-    ChildId, EpisodeId, InvalidId, RepresentativeId, RequestId, ResultId, ScreeningId, SpecialistId,
+    ChildId, EpisodeId, InvalidId, ReferralId, RepresentativeId, RequestId, ResultId, ScreeningId,
+    SpecialistId,
 };
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};

@@ -306,6 +306,17 @@ pub struct SupportEpisode {
     pub end_reason: Option<EndReason>,
     /// When recorded.
     pub created_at: DateTime<Utc>,
+    /// The day support is planned to end, if known (past it without an end, the episode is
+    /// on the provider's worklist for its outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_end_date: Option<NaiveDate>,
+    /// The last review of the support (the follow-up cadence counts from it, else from the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_review_on: Option<NaiveDate>,
+    /// The referral the episode was started from (its provider's care link then ends with
+    /// the referral, after the grace period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<crate::domain::ReferralId>,
 }
 
 impl SupportEpisode {

@@ -44,6 +44,12 @@ pub struct NewEpisodeInput {
     /// Reason for ending (with `end_date`).
     #[serde(default)]
     pub end_reason: Option<EndReason>,
+    /// Planned end of support.
+    #[serde(default)]
+    pub planned_end_date: Option<NaiveDate>,
+    /// Last review of the support.
+    #[serde(default)]
+    pub last_review_on: Option<NaiveDate>,
 }
 
 /// Body of `PUT /support-episodes/{id}`: every changeable field (the child is fixed).
@@ -76,6 +82,12 @@ pub struct EpisodeUpdateInput {
     /// Reason for ending.
     #[serde(default)]
     pub end_reason: Option<EndReason>,
+    /// Planned end of support (omitted: the stored one is kept).
+    #[serde(default)]
+    pub planned_end_date: Option<NaiveDate>,
+    /// Last review of the support (omitted: the stored one is kept; it never moves back).
+    #[serde(default)]
+    pub last_review_on: Option<NaiveDate>,
 }
 
 impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
@@ -93,6 +105,8 @@ impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
                 end_date: i.end_date,
                 outcome: i.outcome,
                 end_reason: i.end_reason,
+                planned_end_date: i.planned_end_date,
+                last_review_on: i.last_review_on,
             },
         )
     }
@@ -120,6 +134,9 @@ impl SupportEpisode {
             outcome: input.outcome,
             end_reason: input.end_reason,
             created_at,
+            planned_end_date: input.planned_end_date,
+            last_review_on: input.last_review_on,
+            referral_id: None,
         }
     }
 
@@ -135,6 +152,12 @@ impl SupportEpisode {
         self.end_date = input.end_date;
         self.outcome = input.outcome;
         self.end_reason = input.end_reason;
+        if input.planned_end_date.is_some() {
+            self.planned_end_date = input.planned_end_date;
+        }
+        if input.last_review_on > self.last_review_on {
+            self.last_review_on = input.last_review_on;
+        }
     }
 }
 

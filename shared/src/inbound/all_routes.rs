@@ -2,6 +2,7 @@
 //! serves its own subset through the same adapters).
 
 use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::problem::Problem;
 use crate::inbound::registry_api::RegistryApi;
 use crate::inbound::routes::{Api, Ctx, Route};
@@ -17,11 +18,16 @@ pub struct AllRoutes<R, Q> {
     pub screenings: ScreeningsApi<R, Q>,
     /// Organisations, specialists and support episodes.
     pub registry: RegistryApi<R>,
+    /// Referrals and worklists.
+    pub pathway: PathwayApi<R>,
 }
 
 impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
     fn serves(&self, route: Route) -> bool {
-        self.children.serves(route) || self.screenings.serves(route) || self.registry.serves(route)
+        self.children.serves(route)
+            || self.screenings.serves(route)
+            || self.registry.serves(route)
+            || self.pathway.serves(route)
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
@@ -29,6 +35,8 @@ impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
             self.children.dispatch(route, ctx).await
         } else if self.registry.serves(route) {
             self.registry.dispatch(route, ctx).await
+        } else if self.pathway.serves(route) {
+            self.pathway.call(route, ctx).await
         } else {
             self.screenings.dispatch(route, ctx).await
         }
@@ -72,7 +80,8 @@ mod tests {
                 "UpdateCatalogueEntry",
                 "RetireCatalogueEntry",
             ];
-            let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route);
+            let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route)
+                || crate::inbound::pathway_api::PATHWAY_ROUTES.contains(&spec.route);
             let by_screenings = screenings.contains(&name.as_str());
             assert_eq!(
                 [by_children, by_screenings, by_registry]

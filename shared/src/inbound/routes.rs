@@ -100,6 +100,18 @@ pub enum Route {
     UnmergeChild,
     /// `GET /children/duplicates` (registry administrator: open possible-duplicate flags)
     ListDuplicates,
+    /// `POST /referrals`
+    CreateReferral,
+    /// `GET /referrals`
+    ListReferrals,
+    /// `GET /referrals/{id}`
+    GetReferral,
+    /// `POST /referrals/{id}/transitions` (`If-Match`)
+    TransitionReferral,
+    /// `PUT /referrals/{id}/family-agreement` (`If-Match`)
+    SetFamilyAgreement,
+    /// `GET /worklist`
+    Worklist,
 }
 
 impl Route {
@@ -149,6 +161,15 @@ impl Route {
             Route::UpdateRepresentative => {
                 Some((AuditEntity::LegalRepresentative, AuditAction::Update))
             }
+            Route::CreateReferral => Some((AuditEntity::Referral, AuditAction::Create)),
+            Route::GetReferral | Route::ListReferrals => {
+                Some((AuditEntity::Referral, AuditAction::Read))
+            }
+            Route::TransitionReferral | Route::SetFamilyAgreement => {
+                Some((AuditEntity::Referral, AuditAction::Update))
+            }
+            // One read entry per child named on the page.
+            Route::Worklist => Some((AuditEntity::Worklist, AuditAction::Read)),
             // Organisations and specialists are staff-directory data, not a child's.
             Route::CreateOrganisation
             | Route::ListOrganisations
@@ -381,6 +402,36 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::UnmergeChild,
         method: Method::POST,
         path: "/children/{id}/unmerge",
+    },
+    RouteSpec {
+        route: Route::CreateReferral,
+        method: Method::POST,
+        path: "/referrals",
+    },
+    RouteSpec {
+        route: Route::ListReferrals,
+        method: Method::GET,
+        path: "/referrals",
+    },
+    RouteSpec {
+        route: Route::GetReferral,
+        method: Method::GET,
+        path: "/referrals/{id}",
+    },
+    RouteSpec {
+        route: Route::TransitionReferral,
+        method: Method::POST,
+        path: "/referrals/{id}/transitions",
+    },
+    RouteSpec {
+        route: Route::SetFamilyAgreement,
+        method: Method::PUT,
+        path: "/referrals/{id}/family-agreement",
+    },
+    RouteSpec {
+        route: Route::Worklist,
+        method: Method::GET,
+        path: "/worklist",
     },
 ];
 

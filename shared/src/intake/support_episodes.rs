@@ -234,6 +234,8 @@ pub fn episode_from_row(
                 end_date,
                 outcome,
                 end_reason,
+                planned_end_date: None,
+                last_review_on: None,
             },
         })
     })

@@ -10,7 +10,8 @@
 //!    a declared territory is outside every scope. This holds for every role, always.
 //! 2. Care relationship: a caller whose person-reading roles are all specialist roles
 //!    ([`CARE_SCOPED`]) sees a child only if their organisation has a care link to it
-//!    (`services/care.rs`), or they (subject and organisation) hold a live break-the-glass
+//!    (`services/care.rs`) that counts now (a referral's link ends after its grace period),
+//!    or they (subject and organisation) hold a live break-the-glass
 //!    grant for it (`services/break_glass.rs`); reads under a grant carry its reason into
 //!    the audit trail. A link to a child merged into this one counts as a link to it.
 //!    Any other person-reading role held by the caller (registry
@@ -91,7 +92,7 @@ pub async fn access_to<R: RecordStore>(
     }
     if care::link(records, child.id, &principal.organisation)
         .await?
-        .is_some()
+        .is_some_and(|l| l.counts_at(now))
     {
         return Ok(Some(Access::CareLink));
     }
@@ -100,7 +101,7 @@ pub async fn access_to<R: RecordStore>(
     for merged in merged_ids(records, child.id).await? {
         if care::link(records, merged, &principal.organisation)
             .await?
-            .is_some()
+            .is_some_and(|l| l.counts_at(now))
         {
             return Ok(Some(Access::CareLink));
         }

@@ -13,8 +13,14 @@
 //! Who calls it: child registration (`registered`, the registering organisation, also for
 //! partner files), screening submission (`screened`, the submitter's organisation), and
 //! support episodes (`supports` for the provider, `referred` for the referring organisation).
+//!
+//! Referrals (`services/referrals.rs`) give the provider organisation a link that ENDS:
+//! [`record_referral`] adds the referral under `referrals` when the provider accepts
+//! (`{"<referral id>": null}`), and sets the time it stops counting (the end of support
+//! plus the grace period) when the referral ends. A link counts ([`CareLink::counts_at`])
+//! while it has a basis or a referral that has not run out.
 
-use crate::domain::ChildId;
+use crate::domain::{ChildId, ReferralId};
 use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError};
 use crate::services::ServiceError;
 use crate::store::keys;
@@ -60,6 +66,22 @@ pub struct CareLink {
     pub since: DateTime<Utc>,
     /// Each basis with the time it was first recorded.
     pub bases: std::collections::BTreeMap<CareBasis, DateTime<Utc>>,
+    /// Referrals to this organisation that give it the link, each with the time it stops
+    /// counting (`None`: while the referral is open).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub referrals: std::collections::BTreeMap<ReferralId, Option<DateTime<Utc>>>,
+}
+
+impl CareLink {
+    /// Whether the link lets the organisation see the child at `now`: it has a basis, or a
+    /// referral that is open or within its grace period.
+    pub fn counts_at(&self, now: DateTime<Utc>) -> bool {
+        !self.bases.is_empty()
+            || self
+                .referrals
+                .values()
+                .any(|until| until.is_none_or(|u| now < u))
+    }
 }
 
 /// How many times [`record_link`] retries after losing a race with a concurrent writer.
@@ -86,6 +108,7 @@ pub async fn record_link<R: RecordStore>(
                     organisation: organisation.to_owned(),
                     since: now,
                     bases: [(basis, now)].into_iter().collect(),
+                    referrals: Default::default(),
                 };
                 match records
                     .put_new(Record::new(key.clone(), to_data(&link)?))
@@ -111,6 +134,55 @@ pub async fn record_link<R: RecordStore>(
                     Err(e) => return Err(e.into()),
                 }
             }
+        }
+    }
+    Err(StoreError::Conflict {
+        pk: key.pk,
+        sk: key.sk,
+        expected: 0,
+    }
+    .into())
+}
+
+/// Records that referral `referral` gives `organisation` a link to `child` until `until`
+/// (`None`: while open). Idempotent like [`record_link`]; called after the referral's own
+/// commit on acceptance (`None`) and on its end (end + grace period).
+pub async fn record_referral<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    organisation: &str,
+    referral: ReferralId,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<CareLink, ServiceError> {
+    let key = keys::care_link(child, organisation);
+    for _ in 0..ATTEMPTS {
+        let (mut link, version) = match records.get(&key).await? {
+            None => (
+                CareLink {
+                    child_id: child,
+                    organisation: organisation.to_owned(),
+                    since: now,
+                    bases: Default::default(),
+                    referrals: Default::default(),
+                },
+                None,
+            ),
+            Some(record) => (parse(&record)?, Some(record.version)),
+        };
+        if version.is_some() && link.referrals.get(&referral) == Some(&until) {
+            return Ok(link);
+        }
+        link.referrals.insert(referral, until);
+        let record = Record::new(key.clone(), to_data(&link)?);
+        let written = match version {
+            None => records.put_new(record).await.map(|_| ()),
+            Some(v) => records.put_versioned(record, v).await.map(|_| ()),
+        };
+        match written {
+            Ok(()) => return Ok(link),
+            Err(StoreError::AlreadyExists { .. } | StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Conflict {

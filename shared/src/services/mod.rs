@@ -12,9 +12,11 @@ pub mod children;
 pub mod idempotency;
 pub mod merge;
 pub mod minimisation;
+pub mod referrals;
 pub mod registry;
 pub mod scoring_worker;
 pub mod screenings;
+pub mod worklist;
 
 use crate::domain::{FieldError, Principal, Role};
 use crate::ports::{QueueError, StoreError};

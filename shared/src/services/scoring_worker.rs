@@ -1,6 +1,7 @@
 //! The scoring worker: consumes the scoring queue, scores each submission with the engine
 //! and stores the result. Idempotent: a redelivered message finds the result already
-//! stored (one result per instrument and engine version) and does nothing.
+//! stored (one result per instrument and engine version) and stores nothing new. After
+//! each result the child's worklist is reconciled (`services/worklist/`).
 
 use crate::domain::{ResultId, ScreeningId};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
@@ -9,6 +10,7 @@ use crate::services::ServiceError;
 use crate::services::screenings::{
     ScoringMessage, ScreeningStatus, initial_screening, score_request,
 };
+use crate::services::worklist::Worklist;
 use crate::store::keys;
 use crate::store::lookups::load_child;
 use serde_json::{Value, json};
@@ -68,9 +70,16 @@ pub struct ScoringWorker<R> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     engine: Arc<Engine>,
+    worklist: Option<Worklist<R>>,
 }
 
 impl<R: RecordStore> ScoringWorker<R> {
+    /// Keeps the child's worklist in step with each stored result (see `handle`).
+    pub fn with_worklist(mut self, worklist: Worklist<R>) -> Self {
+        self.worklist = Some(worklist);
+        self
+    }
+
     /// Builds the worker.
     pub fn new(
         records: R,
@@ -83,6 +92,7 @@ impl<R: RecordStore> ScoringWorker<R> {
             clock,
             ids,
             engine,
+            worklist: None,
         }
     }
 
@@ -210,13 +220,19 @@ impl<R: RecordStore> ScoringWorker<R> {
                 expected: version,
             },
         ];
-        match self.records.transact(writes).await {
+        let outcome = match self.records.transact(writes).await {
             Ok(()) => {
                 tracing::info!(screening_id = %id, %instrument_version, %engine_version, "screening scored");
-                Ok(Outcome::Scored)
+                Outcome::Scored
             }
-            Err(StoreError::TransactionCancelled { index: 0 }) => Ok(Outcome::AlreadyScored),
-            Err(e) => Err(e.into()),
+            Err(StoreError::TransactionCancelled { index: 0 }) => Outcome::AlreadyScored,
+            Err(e) => return Err(e.into()),
+        };
+        // After the commit, also on a redelivery: a failure here fails the message, and SQS
+        // delivers it again until the worklist is reconciled.
+        if let Some(worklist) = &self.worklist {
+            worklist.reconcile(child_id).await?;
         }
+        Ok(outcome)
     }
 }

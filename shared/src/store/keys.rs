@@ -241,3 +241,57 @@ pub fn break_glass_log(at: chrono::DateTime<chrono::Utc>, grant_id: &str) -> Key
         format!("{}#{grant_id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
     )
 }
+
+/// Partition holding every referral (listed in id order, i.e. creation order).
+pub const REFERRALS: &str = "REFERRALS";
+/// Sort-key prefix of referrals, in their partition and under their child in `gsi1`.
+pub const REFERRAL_PREFIX: &str = "REFERRAL#";
+
+/// A referral (`services/referrals.rs`).
+pub fn referral(id: crate::domain::ReferralId) -> Key {
+    Key::new(REFERRALS, format!("{REFERRAL_PREFIX}{id}"))
+}
+
+/// Index sort key of a referral under its child (`gsi1pk` = [`child_index`]).
+pub fn child_referral_index(id: crate::domain::ReferralId) -> String {
+    format!("{REFERRAL_PREFIX}{id}")
+}
+
+/// Partition of one organisation's worklist: its items in due-date order.
+pub fn worklist_partition(organisation: &str) -> String {
+    format!("WORKLIST#{organisation}")
+}
+
+/// A worklist item of `organisation`: sorted by due date, then urgency rank (0 first), then
+/// the item's id (`<kind>#<source>`, unique per organisation), so the partition reads most
+/// urgent first.
+pub fn worklist_item(organisation: &str, due_on: chrono::NaiveDate, rank: u8, item: &str) -> Key {
+    Key::new(
+        worklist_partition(organisation),
+        format!("{due_on}#{rank}#{item}"),
+    )
+}
+
+/// Sort-key prefix of a child's worklist items under [`child_index`] in `gsi1`.
+pub const WORK_PREFIX: &str = "WORK#";
+
+/// Index sort key of a worklist item under its child.
+pub fn child_work_index(organisation: &str, item: &str) -> String {
+    format!("{WORK_PREFIX}{organisation}#{item}")
+}
+
+/// How many partitions the pending-reconcile markers are spread over.
+pub const WORK_PENDING_SHARDS: u8 = 16;
+
+/// Partition of one shard of pending-reconcile markers.
+pub fn work_pending_partition(shard: u8) -> String {
+    format!("WORKPENDING#{shard:x}")
+}
+
+/// A marker that a change to `child`'s care pathway (`event`: a unique id of the change)
+/// was committed and its worklist items may not be reconciled yet. Written in the same
+/// atomic write as the change, deleted after the reconcile; the sweep reconciles leftovers.
+pub fn work_pending(child: ChildId, event: &str) -> Key {
+    let shard = child.as_uuid().as_bytes()[15] % WORK_PENDING_SHARDS;
+    Key::new(work_pending_partition(shard), format!("{child}#{event}"))
+}

@@ -59,6 +59,10 @@ pub enum AuditEntity {
     SupportEpisode,
     /// A legal representative of the child (family link).
     LegalRepresentative,
+    /// A referral of the child to a programme or service.
+    Referral,
+    /// The child's items on a worklist (what is due for the child, with its name).
+    Worklist,
     /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
     BreakGlass,
     /// A child's audit trail, read by a data protection officer (entries of the DPO-access

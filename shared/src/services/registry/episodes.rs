@@ -154,6 +154,32 @@ pub async fn check_episode_references<R: RecordStore>(
         },
         today,
     ));
+    if let Some(planned) = input.planned_end_date {
+        match input.start_date {
+            Some(start) if planned < start => errors.push(FieldError::new(
+                "planned_end_date",
+                "must not be before start_date",
+            )),
+            Some(_) => {}
+            None => errors.push(FieldError::new("planned_end_date", "requires start_date")),
+        }
+    }
+    if let Some(review) = input.last_review_on {
+        match input.start_date {
+            Some(start) if review < start => errors.push(FieldError::new(
+                "last_review_on",
+                "must not be before start_date",
+            )),
+            Some(_) => {}
+            None => errors.push(FieldError::new("last_review_on", "requires start_date")),
+        }
+        if review > today {
+            errors.push(FieldError::new(
+                "last_review_on",
+                "must not be in the future",
+            ));
+        }
+    }
     Ok(errors)
 }
 
@@ -294,9 +320,14 @@ impl<R: RecordStore> RegistryService<R> {
         );
         let mut reply = Self::episode_reply(principal, 201, &episode, 1)?;
         reply.location = Some(format!("/support-episodes/{}", episode.id));
+        let mut writes = vec![WriteOp::PutNew(record)];
+        let marker = self.work_marker(child).map(|(op, event)| {
+            writes.push(op);
+            event
+        });
         let (reply, outcome) = match idempotency::commit(
             &self.records,
-            vec![WriteOp::PutNew(record)],
+            writes,
             idempotency.as_ref(),
             reply,
             self.clock.now().timestamp(),
@@ -309,6 +340,7 @@ impl<R: RecordStore> RegistryService<R> {
         if outcome == AuditOutcome::Success {
             self.link_episode(&episode).await?;
         }
+        self.settle_work(child, marker).await;
         let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
         self.record(principal, request_id, event.of(id).with_outcome(outcome))
             .await?;
@@ -320,14 +352,18 @@ impl<R: RecordStore> RegistryService<R> {
     /// commit and on a replay.
     async fn link_episode(&self, episode: &SupportEpisode) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        care::record_link(
-            &self.records,
-            episode.child_id,
-            &episode.provider_org,
-            CareBasis::Supports,
-            now,
-        )
-        .await?;
+        // An episode started from a referral is covered by the referral's link, which ends
+        // with the referral (after the grace period); a `supports` basis would never end.
+        if episode.referral_id.is_none() {
+            care::record_link(
+                &self.records,
+                episode.child_id,
+                &episode.provider_org,
+                CareBasis::Supports,
+                now,
+            )
+            .await?;
+        }
         if let Some(referring) = &episode.referring_org {
             care::record_link(
                 &self.records,
@@ -405,18 +441,24 @@ impl<R: RecordStore> RegistryService<R> {
         )
         .await?;
         episode.apply(input);
-        let version = self
-            .records
-            .put_versioned(
-                Record {
-                    data: encode(&episode)?,
-                    ..record
-                },
-                expected,
-            )
+        let mut writes = vec![WriteOp::PutVersioned {
+            record: Record {
+                data: encode(&episode)?,
+                ..record
+            },
+            expected,
+        }];
+        let marker = self.work_marker(episode.child_id).map(|(op, event)| {
+            writes.push(op);
+            event
+        });
+        self.records
+            .transact(writes)
             .await
             .map_err(|e| concurrent("support episode", e))?;
+        let version = expected + 1;
         self.link_episode(&episode).await?;
+        self.settle_work(episode.child_id, marker).await;
         self.episode_answer(
             principal,
             request_id,

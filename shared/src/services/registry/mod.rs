@@ -44,6 +44,7 @@ pub struct RegistryService<R> {
     ids: Arc<dyn IdGenerator>,
     audit: AuditTrail<R>,
     code_index: KeyedHasher,
+    worklist: Option<crate::services::worklist::Worklist<R>>,
 }
 
 impl<R: RecordStore> RegistryService<R> {
@@ -61,6 +62,28 @@ impl<R: RecordStore> RegistryService<R> {
             ids,
             audit,
             code_index: KeyedHasher::new(identity_key, REPRESENTATIVE_CODE_DOMAIN),
+            worklist: None,
+        }
+    }
+
+    /// Keeps worklists in step with support episodes (`services/worklist/`).
+    pub fn with_worklist(mut self, worklist: crate::services::worklist::Worklist<R>) -> Self {
+        self.worklist = Some(worklist);
+        self
+    }
+
+    /// The worklist pending marker to write with a change of `child`'s episodes, and its event id.
+    fn work_marker(&self, child: ChildId) -> Option<(crate::ports::WriteOp, String)> {
+        self.worklist.as_ref().map(|w| {
+            let event = self.ids.new_id().to_string();
+            (w.pending_marker(child, &event), event)
+        })
+    }
+
+    /// After the commit of a change that wrote `marker`: reconcile the child's worklist.
+    async fn settle_work(&self, child: ChildId, marker: Option<String>) {
+        if let (Some(w), Some(event)) = (&self.worklist, marker) {
+            w.settle(child, &event).await;
         }
     }
 
