@@ -8,6 +8,7 @@ mod demo_asq;
 mod epds;
 mod lines;
 mod mchat;
+mod programme_outcome;
 mod properties;
 mod sdq;
 
