@@ -284,18 +284,24 @@ pub async fn lists_filter_and_paginate<R: RecordStore + Clone, Q: Queue>(records
         client.all_ids(&[("target_need", "bullying")], 50).await,
         vec!["kiva"]
     );
-    // 60 months: inside stop-4-7 (48..=95) and the SDQ 4-17 forms; entries without a
-    // target age never match an age filter.
+    // 60 months: inside stop-4-7 (48..=95), incredible-years-parents (36..=107),
+    // early-intervention-psychomotor (0..=71) and the SDQ 4-17 forms, not cool-kids
+    // (84..=215); entries without a target age never match an age filter.
     let at_60 = client.all_ids(&[("age_months", "60")], 3).await;
     assert!(at_60.contains(&"stop-4-7".to_owned()));
     assert!(at_60.contains(&"sdq-parent-4-17".to_owned()));
     assert!(!at_60.contains(&"mchat-r".to_owned()));
     assert!(!at_60.contains(&"kiva".to_owned()));
+    assert!(!at_60.contains(&"cool-kids".to_owned()));
     assert_eq!(
         client
             .all_ids(&[("age_months", "60"), ("kind", "programme")], 50)
             .await,
-        vec!["stop-4-7"]
+        vec![
+            "early-intervention-psychomotor",
+            "incredible-years-parents",
+            "stop-4-7"
+        ]
     );
     assert_eq!(
         client

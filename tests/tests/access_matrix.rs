@@ -131,6 +131,7 @@ const PROFILE_CLINICAL: &[&str] = &[
     "instruments",
     "open_recommendations",
     "rescreens_due",
+    "programme_outcomes",
 ];
 const ENTRY_FIELDS: &[&str] = &[
     "id",

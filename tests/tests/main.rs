@@ -21,6 +21,7 @@ mod merge;
 mod openapi;
 mod population_register;
 mod possible_duplicates;
+mod programme_outcomes;
 mod registry;
 mod registry_intake;
 mod rescore;

@@ -26,7 +26,7 @@ fn principal(role: Role) -> Principal {
     }
 }
 
-/// The shipped engine with the M-CHAT-R definition re-issued as version 1.0.1.
+/// The shipped engine with the M-CHAT-R definition re-issued as version 1.1.1.
 fn engine_with_new_mchat_version() -> Engine {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/instruments");
     let files: Vec<(String, String)> = std::fs::read_dir(dir)
@@ -38,7 +38,7 @@ fn engine_with_new_mchat_version() -> Engine {
             let mut text = std::fs::read_to_string(&p).unwrap();
             if name == "mchat-r.json" {
                 let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                v["version"] = json!("1.0.1");
+                v["version"] = json!("1.1.1");
                 text = v.to_string();
             }
             (name, text)
@@ -143,9 +143,9 @@ async fn a_new_definition_version_adds_a_result_and_keeps_the_old_one() {
         .body;
     let history = body["results"].as_array().unwrap();
     assert_eq!(history.len(), 2);
-    assert_eq!(history[0]["instrument_version"], "1.0.0");
-    assert_eq!(history[1]["instrument_version"], "1.0.1");
-    assert_eq!(body["result"]["instrument_version"], "1.0.1");
+    assert_eq!(history[0]["instrument_version"], "1.1.0");
+    assert_eq!(history[1]["instrument_version"], "1.1.1");
+    assert_eq!(body["result"]["instrument_version"], "1.1.1");
     assert_eq!(body["status"], "scored");
 
     // Only registry administrators may ask for a re-score; unknown screenings are 404.

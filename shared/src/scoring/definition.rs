@@ -211,6 +211,19 @@ pub struct ScoreDef {
     /// Forces the score to 0 on a given answer.
     #[serde(default)]
     pub zero_when: Option<ZeroWhen>,
+    /// Polarity: whether a higher value means more difficulty (SDQ difficulty scales, EPDS,
+    /// M-CHAT-R) or less (SDQ prosocial, ASQ-style areas). Required on every score (checked
+    /// by validation, so a missing one is named); programme outcomes read it to tell
+    /// `improved` from `worsened`.
+    #[serde(default)]
+    pub higher_is_worse: Option<bool>,
+}
+
+impl ScoreDef {
+    /// The score's polarity; validation guarantees it is stated.
+    pub fn higher_is_worse(&self) -> bool {
+        self.higher_is_worse.unwrap_or(true)
+    }
 }
 
 /// The score that sums up the instrument, for trends in the risk profile.
@@ -537,13 +550,27 @@ impl InstrumentDefinition {
             return bad("items".into(), "must not be empty".into());
         }
         let ranges = self.validate_scores(file)?;
-        if let Some(primary) = &self.primary_score
-            && !ranges.contains_key(primary.score.as_str())
-        {
-            return bad(
-                "primary_score.score".into(),
-                format!("unknown score '{}'", primary.score),
-            );
+        for (i, score) in self.scores.iter().enumerate() {
+            if score.higher_is_worse.is_none() {
+                return bad(
+                    format!("scores[{i}].higher_is_worse"),
+                    "every score states its polarity (true: a higher value is worse)".into(),
+                );
+            }
+        }
+        if let Some(primary) = &self.primary_score {
+            let Some(def) = self.scores.iter().find(|s| s.id == primary.score) else {
+                return bad(
+                    "primary_score.score".into(),
+                    format!("unknown score '{}'", primary.score),
+                );
+            };
+            if def.higher_is_worse != Some(primary.higher_is_worse) {
+                return bad(
+                    "primary_score.higher_is_worse".into(),
+                    format!("disagrees with score '{}'", primary.score),
+                );
+            }
         }
         validate_norms(file, "norms", &self.norms, self, &ranges, None)?;
         self.validate_rules(file, &ranges)?;

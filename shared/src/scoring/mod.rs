@@ -19,6 +19,7 @@ pub mod definition;
 mod engine;
 mod lines;
 mod outcome;
+pub mod programme_outcome;
 pub mod risk_profile;
 
 #[cfg(test)]
@@ -33,6 +34,7 @@ pub use age::{AgeAtAdministration, age_at_administration, completed_months};
 pub use definition::{DefinitionError, InstrumentDefinition, Sex};
 pub use engine::Engine;
 pub use lines::{LinesSummary, score_lines};
+pub use programme_outcome::{EpisodeSpan, OutcomeWindows, ProgrammeOutcome, programme_outcomes};
 pub use risk_profile::{RiskProfile, StoredResult, risk_profile};
 
 /// Version of the scoring engine; part of every result. Bump it whenever the meaning of any

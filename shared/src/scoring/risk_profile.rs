@@ -127,9 +127,9 @@ pub struct RiskProfile {
     pub rescreens_due: Vec<OpenRecommendation>,
 }
 
-/// Builds the risk profile of one child from all their stored results (see the module rules).
-pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate) -> RiskProfile {
-    // Newest result per screening.
+/// The newest result of each screening (the greatest `result_id`: a re-scoring gets a later
+/// id), by screening id.
+pub(super) fn newest_per_screening(results: &[StoredResult]) -> Vec<&StoredResult> {
     let mut per_screening: BTreeMap<ScreeningId, &StoredResult> = BTreeMap::new();
     for r in results {
         per_screening
@@ -141,8 +141,13 @@ pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate)
             })
             .or_insert(r);
     }
+    per_screening.into_values().collect()
+}
+
+/// Builds the risk profile of one child from all their stored results (see the module rules).
+pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate) -> RiskProfile {
     let mut per_instrument: BTreeMap<&str, Vec<&StoredResult>> = BTreeMap::new();
-    for r in per_screening.into_values() {
+    for r in newest_per_screening(results) {
         per_instrument
             .entry(r.result.instrument.as_str())
             .or_default()

@@ -302,7 +302,12 @@ mod tests {
             "instruments": [{"instrument": "sdq-parent-4-17", "latest": {"primary_value": 9}}],
             "open_recommendations": [{"instrument": "sdq-parent-4-17", "administered_on": "2026-10-01", "status": "scheduled",
                 "result_id": "r1", "recommendation": {"kind": "rescreen", "due_on": "2027-04-01", "programme": null, "rule": "sdq-rescreen"}}],
-            "rescreens_due": []});
+            "rescreens_due": [],
+            "programme_outcomes": [{"episode_id": "e1", "programme": "incredible-years-parents",
+                "start_date": "2026-01-05", "end_date": "2026-06-30",
+                "instruments": [{"instrument": "sdq-parent-4-17", "before": {"result_id": "r0"}, "after": null,
+                    "scores": [{"score": "total_difficulties", "before": 18, "after": null, "change": null, "direction": null}]}]}]});
+        // Outcomes are scores: the summary view (allow-list) leaves them out like the rest.
         let seen = risk_profile(&principal(&[Role::ProgrammeProvider]), full.clone());
         assert_eq!(
             seen,

@@ -6,17 +6,22 @@
 //! period; if the send fails, nothing is committed and the client gets a retryable 503.
 //! Either way an accepted (202) submission always has a message on its way.
 
+use crate::domain::registry::SupportEpisode;
 use crate::domain::{ChildId, FieldError, Principal, Role, ScreeningId};
 use crate::ports::{
     Clock, IdGenerator, Queue, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
-use crate::scoring::{Engine, ScoreRequest, ScoreResult, StoredResult, risk_profile};
+use crate::scoring::{
+    Engine, EpisodeSpan, OutcomeWindows, ScoreRequest, ScoreResult, StoredResult,
+    programme_outcomes, risk_profile,
+};
 use crate::services::access::visible_child;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
 use crate::store::keys;
+use crate::store::lookups::child_episodes;
 use crate::store::query::{query_all, query_index_all};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -409,9 +414,18 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let event = event.with_break_glass_reason(access.break_glass_reason());
         let results = person_results(&self.records, child_id).await?;
         let profile = risk_profile(&self.engine, &results, self.clock.now().date_naive());
+        let episodes: Vec<EpisodeSpan> = person_episodes(&self.records, child_id)
+            .await?
+            .iter()
+            .map(EpisodeSpan::from)
+            .collect();
+        let outcomes =
+            programme_outcomes(&self.engine, &episodes, &results, OutcomeWindows::POLICY);
         let mut body =
             serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
         body["child_id"] = json!(child_id);
+        body["programme_outcomes"] =
+            serde_json::to_value(&outcomes).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::risk_profile(principal, body)))
     }
@@ -444,6 +458,20 @@ pub async fn person_results<R: RecordStore>(
         results.extend(child_results(records, merged).await?);
     }
     Ok(results)
+}
+
+/// The support episodes of a child and of every child merged into it (transitively), like
+/// [`person_results`], by start date (not started last), then id.
+pub async fn person_episodes<R: RecordStore>(
+    records: &R,
+    child_id: ChildId,
+) -> Result<Vec<SupportEpisode>, ServiceError> {
+    let mut episodes = child_episodes(records, child_id).await?;
+    for merged in crate::store::lookups::merged_ids(records, child_id).await? {
+        episodes.extend(child_episodes(records, merged).await?);
+    }
+    episodes.sort_by_key(|e| (e.start_date.is_none(), e.start_date, e.id));
+    Ok(episodes)
 }
 
 fn stored_result(record: &Record) -> Result<StoredResult, ServiceError> {

@@ -2,9 +2,12 @@
 //! live break-the-glass grant. They return store errors; the use cases decide what a
 //! missing record means.
 
+use crate::domain::registry::SupportEpisode;
 use crate::domain::{Child, ChildId, Principal, Role};
-use crate::ports::{RecordStore, StoreError};
+use crate::ports::{RecordStore, SortKeyCondition, StoreError};
+use crate::store::codec::from_data;
 use crate::store::keys;
+use crate::store::query::query_index_all;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +28,23 @@ pub async fn load_child<R: RecordStore>(
             sk: record.key.sk,
             reason: e.to_string(),
         })
+}
+
+/// The support episodes of a child (its own, not those of children merged into it), read
+/// through the child's index (`CHILD#<id>`, sort keys `EPISODE#…`), in id order.
+pub async fn child_episodes<R: RecordStore>(
+    records: &R,
+    id: ChildId,
+) -> Result<Vec<SupportEpisode>, StoreError> {
+    query_index_all(
+        records,
+        &keys::child_index(id),
+        &SortKeyCondition::Prefix(keys::EPISODE_PREFIX.into()),
+    )
+    .await?
+    .iter()
+    .map(from_data)
+    .collect()
 }
 
 /// The children merged into `id`, transitively (a merged child may itself have been the

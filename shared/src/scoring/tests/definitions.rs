@@ -124,6 +124,21 @@ fn a_broken_definition_names_file_and_field() {
             Box::new(|d| d["follow_up_of"]["score"] = json!("sum")),
             "follow_up_of.score",
         ),
+        (
+            "sdq-parent-4-17.json",
+            Box::new(|d| {
+                d["scores"][4]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("higher_is_worse");
+            }),
+            "scores[4].higher_is_worse",
+        ),
+        (
+            "sdq-parent-4-17.json",
+            Box::new(|d| d["scores"][5]["higher_is_worse"] = json!(false)),
+            "primary_score.higher_is_worse",
+        ),
     ];
     for (file, edit, field) in cases {
         let err = broken(file, edit);
@@ -134,6 +149,33 @@ fn a_broken_definition_names_file_and_field() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn every_shipped_score_states_its_polarity() {
+    // Higher is better only for the SDQ prosocial scale and the ASQ-style areas.
+    let mut better = Vec::new();
+    for id in engine().instrument_ids() {
+        for s in &engine().instrument(id).expect("defined").scores {
+            assert!(s.higher_is_worse.is_some(), "{id}.{}", s.id);
+            if !s.higher_is_worse() {
+                better.push(format!("{id}.{}", s.id));
+            }
+        }
+    }
+    assert_eq!(
+        better,
+        [
+            "demo-asq-style.communication",
+            "demo-asq-style.gross_motor",
+            "demo-asq-style.fine_motor",
+            "demo-asq-style.problem_solving",
+            "demo-asq-style.personal_social",
+            "sdq-parent-2-4.prosocial",
+            "sdq-parent-4-17.prosocial",
+            "sdq-teacher-4-17.prosocial",
+        ]
+    );
 }
 
 #[test]

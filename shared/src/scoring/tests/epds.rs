@@ -12,7 +12,7 @@ const SEEN: &str = "2026-01-10";
 
 /// Answers giving item scores `scores` (items 1–10): index = score for items 1, 2, 4 and
 /// 3 − score for the others.
-fn epds_answers(scores: [i64; 10]) -> Vec<(String, i64)> {
+pub(super) fn epds_answers(scores: [i64; 10]) -> Vec<(String, i64)> {
     scores
         .iter()
         .enumerate()

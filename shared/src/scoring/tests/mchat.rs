@@ -12,7 +12,7 @@ const BORN: &str = "2024-03-10";
 
 /// Answers for all 20 items with exactly `at_risk` at risk: at-risk answer is "yes" (1) for
 /// items 2, 5, 12 and "no" (0) for the others; the passing answer is the opposite.
-fn mchat_answers(at_risk: &[u8]) -> Vec<(String, i64)> {
+pub(super) fn mchat_answers(at_risk: &[u8]) -> Vec<(String, i64)> {
     (1..=20u8)
         .map(|i| {
             let risk_answer = if [2, 5, 12].contains(&i) { 1 } else { 0 };

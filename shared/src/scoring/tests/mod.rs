@@ -2,11 +2,13 @@
 //!
 //! Golden vectors are worked by hand from the published rules; the arithmetic is in comments.
 
+mod client_flow;
 mod definitions;
 mod demo_asq;
 mod epds;
 mod lines;
 mod mchat;
+mod programme_outcome;
 mod properties;
 mod sdq;
 
@@ -125,7 +127,7 @@ fn shipped_definitions_load_with_the_public_ids() {
 fn results_carry_versions_and_risk_levels_serialise_lower_case() {
     let r = score(&request("epds", &[], "2026-01-10", "2025-12-01"));
     assert_eq!(r.instrument, "epds");
-    assert_eq!(r.instrument_version, "1.0.0");
+    assert_eq!(r.instrument_version, "1.1.0");
     assert_eq!(r.engine_version, super::ENGINE_VERSION);
     assert_eq!(r.norms.id, "epds-cox-1987");
     let json = serde_json::to_value(&r).expect("serialises");

@@ -26,7 +26,7 @@ const REVERSED: [u8; 5] = [7, 11, 14, 21, 25];
 /// Answers giving each scale the wanted value `[emotional, conduct, hyperactivity, peer,
 /// prosocial]`: the value is spread over the scale's items in order as item scores 2,2,..,rest,0
 /// (e.g. 5 → 2,2,1,0,0), and a reversed item's answer is 2 − its item score.
-fn scale_answers(values: [i64; 5]) -> Vec<(String, i64)> {
+pub(super) fn scale_answers(values: [i64; 5]) -> Vec<(String, i64)> {
     let mut answers = Vec::new();
     for ((_, items), value) in SCALES.iter().zip(values) {
         let mut rest = value;
@@ -125,7 +125,7 @@ fn all_answers_two_scores_the_reversed_items_zero() {
     .collect();
     assert_eq!(values, [10, 8, 6, 6, 10, 30, 14, 16].map(Some).to_vec());
     assert_eq!(band(&r, "total_difficulties"), Some("very_high"));
-    // Total very high → high risk, in-depth assessment; conduct very high at 88 months (< 144)
+    // Total very high → high risk, in-depth assessment; conduct very high at 88 months (36–107)
     // → Incredible Years; emotional very high at 88 months (≥ 84) → Cool Kids.
     assert_eq!(r.risk_level, RiskLevel::High);
     assert_eq!(r.flags, vec!["emotional_high", "conduct_high", "peer_high"]);
