@@ -12,7 +12,7 @@ pub mod local;
 pub mod results_mirror;
 pub mod token;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use ravis::domain::{Atvk, Role};
 use std::path::PathBuf;
@@ -72,6 +72,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Worklists: `ravis worklist sweep` reconciles what a crash left and counts overdue items.
+    Worklist {
+        /// What to do.
+        #[command(subcommand)]
+        command: WorklistCommand,
+    },
     /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines).
     Export {
         /// What to export.
@@ -111,6 +117,14 @@ pub enum AuditCommand {
         #[arg(long)]
         child: Option<ravis::domain::ChildId>,
     },
+}
+
+/// `ravis worklist` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorklistCommand {
+    /// Reconcile every child a change left pending, stamp newly overdue items, and print
+    /// the counts as one JSON line (what the scheduled job does; `ravis serve` runs it hourly).
+    Sweep,
 }
 
 /// `ravis export` subcommands.
@@ -208,6 +222,33 @@ pub fn run(cli: Cli) -> Result<()> {
                 .build()?;
             let reports = runtime.block_on(audit::verify(&data_dir, child))?;
             audit::report(&reports)
+        }
+        Command::Worklist {
+            command: WorklistCommand::Sweep,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(async {
+                let keys = keys::LocalKeys::load_or_create(&data_dir)?;
+                let backend = ravis::adapters::embedded::EmbeddedBackend::open(&data_dir)
+                    .with_context(|| {
+                        format!("opening the data directory {}", data_dir.display())
+                    })?;
+                let app = ravis::app::App::embedded(
+                    &backend,
+                    &keys.identity_hmac_key,
+                    &keys.pseudonym_key,
+                )?;
+                anyhow::Ok(
+                    app.worklist()
+                        .sweep()
+                        .await
+                        .context("sweeping the worklists")?,
+                )
+            })?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
         }
         Command::Export {
             command: ExportCommand::Analytics { out },

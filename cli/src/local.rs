@@ -136,6 +136,28 @@ pub async fn serve(
             .await;
         });
     }
+    if options.workers {
+        // The worklist sweep (a scheduled function in AWS): at start, then hourly.
+        let worklist = app.worklist();
+        let mut rx = stop_rx.clone();
+        tasks.spawn(async move {
+            loop {
+                match worklist.sweep().await {
+                    Ok(report) => tracing::info!(
+                        reconciled = report.reconciled,
+                        overdue = report.overdue_total(),
+                        newly_overdue = report.newly_overdue,
+                        "worklist sweep"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "worklist sweep failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                    _ = rx.changed() => return,
+                }
+            }
+        });
+    }
     // The partner bucket notifies the intake queue of objects under inbox/, like S3 → SQS.
     let partner = backend
         .blobs(PARTNER_BUCKET)?
@@ -172,6 +194,9 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
+
+/// How often `ravis serve` sweeps the worklists.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// How long a file must stay unchanged before it is taken (a partner may still be writing).
 const SETTLE: Duration = Duration::from_secs(1);

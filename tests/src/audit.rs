@@ -603,6 +603,143 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     assert_eq!(r.status, 200, "{:?}", json_of(&r));
     covered.insert(Route::UpdateEpisode);
 
+    // Referrals and the worklist: one entry per call in the child's trail.
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/organisations",
+            &[],
+            &admin,
+            Some(json!({"id": "provider-1", "kind": "programme_provider", "name": "Provider", "atvk": "0001000"})),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let before = audit.entries(child).await.expect("entries").len();
+    let r = handle(
+        &auth,
+        &api,
+        request(
+            "POST",
+            "/referrals",
+            &[],
+            &nurse,
+            Some(json!({"child_id": child, "basis": {"reason": {"text": "parents ask for support"}},
+                        "programme": "early-intervention-psychomotor", "provider_org": "provider-1"})),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let referral = json_of(&r)["id"].as_str().expect("id").to_owned();
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = &entries[before].body;
+    assert_eq!(
+        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
+        (
+            AuditEntity::Referral,
+            AuditAction::Create,
+            AuditOutcome::Success,
+            Some(referral.as_str())
+        )
+    );
+    covered.insert(Route::CreateReferral);
+    // The proposed referral is on the nurse's worklist, naming the child.
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            "/worklist",
+            &[("kind", "referral_to_send")],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::Worklist, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    assert_eq!(json_of(&r)["items"][0]["child"]["id"], json!(child));
+    covered.insert(Route::Worklist);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/referrals/{referral}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(
+            Route::GetReferral,
+            AuditOutcome::Success,
+            Some(referral.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::GetReferral);
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            "/referrals",
+            &[("child", child_text.as_str())],
+            &nurse,
+            None,
+            None,
+        ),
+        &nurse_expect(Route::ListReferrals, AuditOutcome::Success, None),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::ListReferrals);
+    for (route, method, path, body, version) in [
+        (
+            Route::SetFamilyAgreement,
+            "PUT",
+            format!("/referrals/{referral}/family-agreement"),
+            json!({"status": "agreed"}),
+            "\"1\"",
+        ),
+        (
+            Route::TransitionReferral,
+            "POST",
+            format!("/referrals/{referral}/transitions"),
+            json!({"to": "sent"}),
+            "\"2\"",
+        ),
+    ] {
+        let mut req = request(method, &path, &[], &nurse, Some(body), None);
+        req.headers
+            .insert("if-match", version.parse().expect("header"));
+        let (r, _) = call_audited(
+            &auth,
+            &api,
+            &audit,
+            Some(child),
+            req,
+            &nurse_expect(route, AuditOutcome::Success, Some(referral.clone())),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", json_of(&r));
+        covered.insert(route);
+    }
+
     // Legal representatives: one entry per call in the (only) linked child's trail.
     let before = audit.entries(child).await.expect("entries").len();
     let rep_body = json!({"given_name": "Līga", "family_name": "Bērziņa",
@@ -824,7 +961,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // The data protection officer pages through the chain with a cursor.
     let total = audit.entries(child).await.expect("entries").len();
-    assert_eq!(total, 19);
+    assert_eq!(total, 25);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -878,10 +1015,11 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
             .unwrap_or_else(|| panic!("no line for {org}: {report}"))
     };
     assert_eq!(of("clinic-1")["roles"], json!(["health_specialist"]));
-    // Children, screenings, two episode and two representative writes; three reads
-    // before, two of episodes and two of representatives.
-    assert_eq!(of("clinic-1")["writes"], 8);
-    assert_eq!(of("clinic-1")["reads"], 7);
+    // Children, screenings, two episode, three referral (create, agreement, send) and two
+    // representative writes; three reads before, two of episodes, three of the referral
+    // (worklist, read, list) and two of representatives.
+    assert_eq!(of("clinic-1")["writes"], 11);
+    assert_eq!(of("clinic-1")["reads"], 10);
     assert_eq!(of("registry")["writes"], 1);
     assert_eq!(of("school-2")["reads"], 1);
     assert_eq!(of("school-2")["writes"], 1);

@@ -358,7 +358,7 @@ pub async fn a_referral_through_its_life<R: RecordStore + Clone, Q: Queue + Clon
             &nurse,
             Some(
                 json!({"child_id": child, "basis": {"reason": {"text": "parents ask for support"}},
-                        "programme": "incredible-years-parents", "provider_org": "provider",
+                        "programme": "early-intervention-psychomotor", "provider_org": "provider",
                         "urgency": "soon", "family_agreement": "agreed"}),
             ),
             None,
@@ -462,7 +462,7 @@ pub async fn a_referral_through_its_life<R: RecordStore + Clone, Q: Queue + Clon
         )
         .await;
     assert_eq!(e.status, 200, "{}", e.body);
-    assert_eq!(e.body["programme"], "incredible-years-parents");
+    assert_eq!(e.body["programme"], "early-intervention-psychomotor");
     assert_eq!(e.body["referring_org"], "clinic");
     assert_eq!(e.body["start_date"], json!(w.today()));
     // Under 3 years: the first review is due in 3 months; the outcome at the planned end.
@@ -681,7 +681,7 @@ pub async fn refused_steps_change_nothing<R: RecordStore + Clone, Q: Queue + Clo
             "/referrals",
             &[],
             &nurse,
-            Some(refer("cool-kids", "not_asked")),
+            Some(refer("early-intervention-psychomotor", "not_asked")),
             None,
         )
         .await;
@@ -783,7 +783,7 @@ pub async fn the_sweep_repairs_and_counts<R: RecordStore + Clone, Q: Queue + Clo
             &nurse,
             Some(
                 json!({"child_id": child, "basis": {"reason": {"text": "needs support"}},
-                        "programme": "cool-kids", "provider_org": "provider", "due_on": w.today()}),
+                        "programme": "early-intervention-psychomotor", "provider_org": "provider", "due_on": w.today()}),
             ),
             None,
         )

@@ -808,7 +808,7 @@ fn request(
             "/referrals".to_owned(),
             Some(
                 json!({"child_id": child, "basis": {"reason": {"text": format!("matrix case {n}")}},
-                       "programme": "cool-kids", "provider_org": "provider"}),
+                       "programme": "early-intervention-psychomotor", "provider_org": "provider"}),
             ),
         ),
         Route::ListReferrals => ("GET", "/referrals".to_owned(), None),
@@ -1040,7 +1040,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             "test-request",
             serde_json::from_value(json!({"child_id": child_id,
                 "basis": {"reason": {"text": "parent asks for help"}},
-                "programme": "cool-kids", "provider_org": "provider"}))
+                "programme": "early-intervention-psychomotor", "provider_org": "provider"}))
             .unwrap(),
             None,
         )

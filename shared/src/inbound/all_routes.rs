@@ -31,14 +31,16 @@ impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        // Each adapter's future is boxed: together they are larger than a test thread's
+        // (or a runtime worker's) stack in a debug build.
         if self.children.serves(route) {
-            self.children.dispatch(route, ctx).await
+            Box::pin(self.children.dispatch(route, ctx)).await
         } else if self.registry.serves(route) {
-            self.registry.dispatch(route, ctx).await
+            Box::pin(self.registry.dispatch(route, ctx)).await
         } else if self.pathway.serves(route) {
-            self.pathway.call(route, ctx).await
+            Box::pin(self.pathway.call(route, ctx)).await
         } else {
-            self.screenings.dispatch(route, ctx).await
+            Box::pin(self.screenings.dispatch(route, ctx)).await
         }
     }
 }

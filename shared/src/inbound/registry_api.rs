@@ -117,10 +117,11 @@ impl<A: Api, B: Api> Api for Both<A, B> {
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
+        // Boxed: the two adapters' futures together are large (see `AllRoutes`).
         if self.0.serves(route) {
-            self.0.call(route, ctx).await
+            Box::pin(self.0.call(route, ctx)).await
         } else {
-            self.1.call(route, ctx).await
+            Box::pin(self.1.call(route, ctx)).await
         }
     }
 }

@@ -757,6 +757,12 @@ mod tests {
             Route::MergeChild,
             Route::UnmergeChild,
             Route::ListDuplicates,
+            Route::CreateReferral,
+            Route::ListReferrals,
+            Route::GetReferral,
+            Route::TransitionReferral,
+            Route::SetFamilyAgreement,
+            Route::Worklist,
         ];
         for route in all {
             assert_eq!(

@@ -439,7 +439,12 @@ mod tests {
             p.open_recommendations[0].recommendation.kind,
             RecommendationKind::FollowUpInterview
         );
-        assert_eq!(p.open_recommendations[0].status, DueStatus::Undated);
+        // Due 14 days after the screening (2025-11-24): within the due window.
+        assert_eq!(
+            p.open_recommendations[0].recommendation.due_on,
+            Some(d("2025-11-24"))
+        );
+        assert_eq!(p.open_recommendations[0].status, DueStatus::Due);
 
         let results = vec![
             scored(&engine, initial, 1, 10),

@@ -81,9 +81,14 @@ fn boundaries_2_3_and_7_8() {
         (Some(3), Some("medium_risk"))
     );
     assert_eq!(medium.risk_level, RiskLevel::Medium);
+    // The Follow-Up is due 14 days after the screening (RAVIS policy, definition 1.1.0).
     assert_eq!(
         recs(&medium),
-        vec![(RecommendationKind::FollowUpInterview, None, None)]
+        vec![(
+            RecommendationKind::FollowUpInterview,
+            Some(date("2026-05-24")),
+            None
+        )]
     );
 
     let seven = score(&mchat(&[1, 2, 3, 4, 5, 6, 7], "2026-05-10"));
@@ -136,7 +141,11 @@ fn low_risk_under_24_months_is_rescreened_at_24_months() {
     let r = score(&mchat(&[4, 6, 7], "2026-03-09"));
     assert_eq!(
         recs(&r),
-        vec![(RecommendationKind::FollowUpInterview, None, None)]
+        vec![(
+            RecommendationKind::FollowUpInterview,
+            Some(date("2026-03-23")),
+            None
+        )]
     );
 }
 
