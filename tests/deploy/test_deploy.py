@@ -111,6 +111,68 @@ def test_a_screening_is_queued_scored_by_the_worker_and_profiled(stack, tokens):
     assert status == 200, body
 
 
+def test_the_follow_up_is_on_the_worklist_until_it_is_done(stack, tokens):
+    # The medium M-CHAT-R above put the Follow-Up on the clinic's worklist (written by the
+    # scoring worker); the Follow-Up's result removes it (the worker deletes the item).
+    status, _, body = stack.http(CHILDREN, "GET", "/worklist", tokens["clinic"])
+    assert status == 200, body
+    items = [i for i in body["items"] if i["kind"] == "follow_up_interview"]
+    assert [i["child"]["id"] for i in items] == [state["child"]], body
+    initial = items[0]["link"].rsplit("/", 1)[1]
+    follow_up = {
+        "child_id": state["child"],
+        "instrument": "mchat-rf",
+        "administered_on": datetime.date.today().isoformat(),
+        "initial_screening_id": initial,
+        "answers": {"2": 0, "5": 0, "12": 0},
+    }
+    status, headers, body = stack.http(SCREENINGS, "POST", "/screenings", tokens["clinic"], follow_up)
+    assert status == 202, body
+
+    def done():
+        status, _, body = stack.http(CHILDREN, "GET", "/worklist", tokens["clinic"], query="kind=follow_up_interview")
+        assert status == 200, body
+        return body if not body["items"] else None
+
+    wait_for("the Follow-Up to leave the worklist", done, stack)
+
+
+def test_a_referral_runs_its_course(stack, tokens):
+    # Both organisations are in the registry (a referral names them; its episode too).
+    for org in [
+        {"id": "clinic-1", "kind": "health_practice", "name": "Clinic", "atvk": "0001000"},
+        {"id": "provider-3", "kind": "programme_provider", "name": "Provider", "atvk": "0001000"},
+    ]:
+        status, _, body = stack.http(CHILDREN, "POST", "/organisations", tokens["clinic"], org)
+        assert status in (201, 409), body
+    therapist = stack.tokens.mint(["programme_provider"], "provider-3", subject="therapist-1")
+    referral = {
+        "child_id": state["child"],
+        "basis": {"reason": {"text": "parents ask for support"}},
+        "programme": "early-intervention-psychomotor",
+        "provider_org": "provider-3",
+        "family_agreement": "agreed",
+    }
+    status, headers, body = stack.http(CHILDREN, "POST", "/referrals", tokens["clinic"], referral)
+    assert status == 201, body
+    path = f"/referrals/{body['id']}/transitions"
+    etag = headers["etag"]
+    for who, step in [
+        (tokens["clinic"], {"to": "sent"}),
+        (therapist, {"to": "accepted"}),
+        (therapist, {"to": "started"}),
+        (therapist, {"to": "completed", "outcome": "goals_met"}),
+    ]:
+        status, headers, body = stack.http(CHILDREN, "POST", path, who, step, headers={"If-Match": etag})
+        assert (status, body.get("state")) == (200, step["to"]), body
+        etag = headers["etag"]
+    status, _, body = stack.http(CHILDREN, "GET", "/referrals", tokens["clinic"], query=f"child={state['child']}")
+    assert status == 200 and body["items"][0]["state"] == "completed", body
+    # Within the grace period the provider still sees the child.
+    status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}", therapist)
+    assert status == 200, body
+
+
 def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
     child = state["child"]
     status, _, _ = stack.http(CHILDREN, "GET", f"/children/{child}", tokens["stranger"])

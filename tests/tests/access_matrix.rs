@@ -596,6 +596,8 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
         // passed (the life cycle has its own suite, `tests/tests/referrals.rs`).
         Route::CreateReferral if !referrer => status(403),
         Route::CreateReferral if !visible => status(422),
+        // The matrix's foreign organisations are not in the registry: they may not refer.
+        Route::CreateReferral if org == Org::Foreign => status(403),
         Route::CreateReferral => Outcome {
             status: 201,
             fields: fields(REFERRAL_FIELDS),

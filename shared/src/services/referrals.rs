@@ -159,6 +159,19 @@ impl<R: RecordStore> ReferralService<R> {
             .await?;
             return Ok(reply);
         }
+        // The referring organisation is the support episode's `referring_org` once support
+        // starts, so it must be in the registry.
+        if self
+            .records
+            .get(&keys::organisation(&principal.organisation))
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::Forbidden(format!(
+                "your organisation ({}) is not in the registry; a registry administrator registers it before it refers children",
+                principal.organisation
+            )));
+        }
         let today = self.today();
         let mut errors = Vec::new();
         // What the basis recommends, when it is a result's recommendation.
