@@ -96,6 +96,11 @@ FUNCTIONS = {
             "RAVIS_REVIEW_MONTHS_FROM_3",
         },
     },
+    "WorklistSweepFunction": {
+        "binary": "worklist-sweep",
+        "routes": set(),
+        "env": {"RAVIS_REVIEW_MONTHS_UNDER_3", "RAVIS_REVIEW_MONTHS_FROM_3"},
+    },
     "IntakeWorkerFunction": {
         "binary": "intake-worker",
         "routes": set(),

@@ -114,6 +114,19 @@ RAVIS_API_TOKEN="$("$RAVIS" --data-dir "$DATA_DIR" token \
   --role health_specialist --role registry_administrator --role data_protection_officer \
   --org contract-clinic --subject schemathesis)"
 export RAVIS_API_TOKEN
+# The caller's organisation is in the registry, as a referring organisation must be.
+"$VENV/bin/python" - "$BASE_URL" <<'PY'
+import json, os, sys, urllib.request
+
+body = {"id": "contract-clinic", "kind": "health_practice", "name": "Contract clinic", "atvk": "0001000"}
+request = urllib.request.Request(
+    sys.argv[1] + "/organisations",
+    method="POST",
+    data=json.dumps(body).encode(),
+    headers={"Authorization": "Bearer " + os.environ["RAVIS_API_TOKEN"], "Content-Type": "application/json"},
+)
+urllib.request.urlopen(request, timeout=10).read()
+PY
 
 code=0
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run docs/openapi.json \

@@ -396,6 +396,8 @@ def first_invocations(stack: EmulatedStack) -> dict[str, dict]:
                 }
             ]
         },
+        # The hourly schedule: one sweep (markers, organisations, overdue items).
+        "WorklistSweepFunction": json.loads((ROOT / "events" / "worklist-sweep" / "schedule.json").read_text()),
     }
 
 
@@ -405,4 +407,6 @@ def answered_well(logical: str, answer) -> bool:
         return answer.get("statusCode") == 404
     if logical == "ScreeningsApiFunction":
         return answer.get("statusCode") == 200
+    if logical == "WorklistSweepFunction":
+        return isinstance(answer, dict) and "overdue" in answer and "reconciled" in answer
     return isinstance(answer, dict) and not answer.get("batchItemFailures")

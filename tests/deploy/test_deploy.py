@@ -17,6 +17,7 @@ import uuid
 import cfn
 import iam
 import pytest
+from emulated import ROOT
 
 CHILDREN = "ChildrenApiFunction"
 SCREENINGS = "ScreeningsApiFunction"
@@ -171,6 +172,30 @@ def test_a_referral_runs_its_course(stack, tokens):
     # Within the grace period the provider still sees the child.
     status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}", therapist)
     assert status == 200, body
+
+
+def test_the_scheduled_sweep_reconciles_stamps_and_publishes_the_overdue_count(stack):
+    table = stack.stack.physical_name("RavisTable")
+    child = state["child"]
+    shard = format(uuid.UUID(child).bytes[15] % 16, "x")
+    # A change whose reconcile a crash interrupted left its marker, and an item is past due.
+    stack.dynamodb.put_item(TableName=table, Item={
+        "pk": {"S": f"WORKPENDING#{shard}"}, "sk": {"S": f"{child}#e2e"}, "version": {"N": "1"},
+        "data": {"M": {"child_id": {"S": child}}},
+    })
+    stack.dynamodb.put_item(TableName=table, Item={
+        "pk": {"S": "WORKLIST#clinic-1"}, "sk": {"S": f"2020-01-01#2#rescreen#screening:e2e"}, "version": {"N": "1"},
+        "data": {"M": {"kind": {"S": "rescreen"}, "due_on": {"S": "2020-01-01"}, "child_id": {"S": child}}},
+    })
+    function = stack.functions["WorklistSweepFunction"]
+    ok, answer = function.invoke(json.loads((ROOT / "events" / "worklist-sweep" / "schedule.json").read_text()))
+    assert ok, answer
+    assert (answer["reconciled"], answer["overdue"], answer["newly_overdue"]) == (1, {"rescreen": 1}, 1), answer
+    metrics = [json.loads(line) for line in function.log_text().splitlines() if '"_aws"' in line]
+    assert metrics and metrics[-1]["OverdueWorkItems"] == 1, function.log_text()
+    assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RAVIS"
+    marker = stack.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"WORKPENDING#{shard}"}, "sk": {"S": f"{child}#e2e"}})
+    assert "Item" not in marker
 
 
 def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):

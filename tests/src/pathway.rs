@@ -293,11 +293,13 @@ pub async fn follow_up_interview_on_the_worklist<R: RecordStore + Clone, Q: Queu
         let l = w.worklist(&nurse, &query).await;
         assert_eq!(l["items"].as_array().expect("items").len(), n, "{query:?}");
     }
-    let bad = w
-        .call("GET", "/worklist", &[("kind", "nap")], &nurse, None, None)
-        .await;
-    assert_eq!(bad.status, 422);
-    assert_eq!(bad.body["errors"][0]["field"], "kind");
+    for (name, value) in [("kind", "nap"), ("organisation", "0.5"), ("overdue", "yes")] {
+        let bad = w
+            .call("GET", "/worklist", &[(name, value)], &nurse, None, None)
+            .await;
+        assert_eq!(bad.status, 422, "{name}={value}");
+        assert_eq!(bad.body["errors"][0]["field"], name);
+    }
     // Another organisation's list is not the nurse's to read.
     let other = w
         .call(

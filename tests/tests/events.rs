@@ -319,3 +319,27 @@ async fn a_message_that_is_not_an_s3_notification_is_dead_lettered_at_once() {
         1
     );
 }
+
+/// The worklist sweep's schedule sample: the payload the function receives (an EventBridge
+/// scheduled event, whose content the sweep does not need), then one sweep and its metrics line.
+#[tokio::test]
+async fn the_schedule_sample_runs_one_worklist_sweep() {
+    let event: serde_json::Value =
+        serde_json::from_str(&load("worklist-sweep/schedule.json")).unwrap();
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    assert_eq!(event["source"], "aws.events");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let app = App::new(backend.records(), &[4; 32], &[6; 32]).unwrap();
+    let (report, line) = ravis::inbound::lambda::sweep_once(&app.worklist(), "dev", 1)
+        .await
+        .unwrap();
+    assert_eq!(report["reconciled"], 0);
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["OverdueWorkItems"], 0);
+    assert_eq!(line["Environment"], "dev");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        ravis::inbound::lambda::METRICS_NAMESPACE
+    );
+}

@@ -85,6 +85,11 @@ impl AwsApp {
         Ok((self.app.scoring_worker(), queue))
     }
 
+    /// `worklist-sweep`: the scheduled sweep of the worklists (`services/worklist/`).
+    pub fn worklist_sweep(&self) -> crate::services::worklist::Worklist<DynamoRecordStore> {
+        self.app.worklist()
+    }
+
     /// `intake-worker`: imports from the partner bucket, writes the results back to it;
     /// and the intake queue it consumes (poison messages go to its DLQ).
     pub fn intake_worker(

@@ -1,5 +1,6 @@
 //! Lambda hosting written once: HTTP functions (API Gateway HTTP API, payload v2) and SQS
-//! consumers. Binaries call [`serve_http`] or [`serve_sqs`] and nothing else.
+//! consumers and scheduled jobs. Binaries call [`serve_http`], [`serve_sqs`] or
+//! [`serve_worklist_sweep`] and nothing else.
 
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
@@ -77,6 +78,74 @@ pub async fn serve_sqs<H: MessageHandler, Q: Queue>(
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
                     handle_event_with_dead_letters(&state.0, &state.1, event.payload).await,
                 )
+            }
+        },
+    ))
+    .await
+}
+
+/// The CloudWatch namespace of RAVIS's own metrics.
+pub const METRICS_NAMESPACE: &str = "RAVIS";
+
+/// What one scheduled sweep answers and logs: its report, and the Embedded Metric Format line
+/// with `OverdueWorkItems` (the alarm's metric), `NewlyOverdueWorkItems` and
+/// `ReconciledChildren`.
+pub async fn sweep_once<R: crate::ports::RecordStore>(
+    worklist: &crate::services::worklist::Worklist<R>,
+    environment: &str,
+    now_ms: i64,
+) -> Result<(serde_json::Value, String), crate::services::ServiceError> {
+    let report = worklist.sweep().await?;
+    let line = crate::inbound::metrics::emf_line(
+        METRICS_NAMESPACE,
+        environment,
+        now_ms,
+        &[
+            ("OverdueWorkItems", report.overdue_total() as u64),
+            ("NewlyOverdueWorkItems", report.newly_overdue as u64),
+            ("ReconciledChildren", report.reconciled as u64),
+        ],
+    );
+    let body = serde_json::to_value(&report)
+        .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
+    Ok((body, line))
+}
+
+/// Runs the scheduled worklist sweep: each invocation (an EventBridge schedule event, whose
+/// content is not needed) sweeps once, prints the metrics line to standard output and
+/// answers the report; a failure fails the invocation, and the next schedule sweeps again.
+pub async fn serve_worklist_sweep<R: crate::ports::RecordStore>(
+    worklist: crate::services::worklist::Worklist<R>,
+    environment: String,
+) -> Result<(), lambda_runtime::Error> {
+    let worklist = Arc::new(worklist);
+    let environment = Arc::new(environment);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let worklist = Arc::clone(&worklist);
+            let environment = Arc::clone(&environment);
+            async move {
+                type Sweep<'a> = std::pin::Pin<
+                    Box<
+                        dyn std::future::Future<
+                                Output = Result<
+                                    (serde_json::Value, String),
+                                    crate::services::ServiceError,
+                                >,
+                            > + Send
+                            + 'a,
+                    >,
+                >;
+                // Boxed: the sweep's future is too deep to inline into the runtime's.
+                let sweep: Sweep<'_> = Box::pin(sweep_once(
+                    &worklist,
+                    &environment,
+                    chrono::Utc::now().timestamp_millis(),
+                ));
+                let (report, line) = sweep.await?;
+                println!("{line}");
+                tracing::info!(%report, "worklist sweep");
+                Ok::<serde_json::Value, lambda_runtime::Error>(report)
             }
         },
     ))

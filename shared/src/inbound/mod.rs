@@ -8,6 +8,7 @@ pub mod http;
 pub mod intake_worker;
 pub mod jwks;
 pub mod lambda;
+pub mod metrics;
 pub mod pathway_api;
 pub mod problem;
 pub mod registry_api;

@@ -11,6 +11,7 @@
 //! [`COUNT_BUDGET`] items (`counts_complete` says whether that was all of them).
 
 use super::{WorkKind, Worklist};
+use crate::domain::registry::check_organisation_id;
 use crate::domain::{Atvk, ChildId, Principal, Role};
 use crate::ports::{RecordStore, SortKeyCondition};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditTrail};
@@ -71,10 +72,10 @@ impl<R: RecordStore> Worklist<R> {
                 "territory",
             ],
         )?;
-        let organisation = q
-            .filter("organisation")
-            .unwrap_or(&principal.organisation)
-            .to_owned();
+        let organisation = match q.parsed("organisation", check_organisation_id)? {
+            Some(()) => q.filter("organisation").unwrap_or_default().to_owned(),
+            None => principal.organisation.clone(),
+        };
         if organisation != principal.organisation
             && !principal.has_any(&[Role::RegistryAdministrator])
         {

@@ -260,7 +260,11 @@ impl<R: RecordStore> Worklist<R> {
                     continue;
                 };
                 if done.insert(child) {
-                    self.reconcile(child).await?;
+                    // Boxed: the reconcile's future is deep (risk profile, lookups).
+                    let reconcile: std::pin::Pin<
+                        Box<dyn std::future::Future<Output = Result<(), ServiceError>> + Send + '_>,
+                    > = Box::pin(self.reconcile(child));
+                    reconcile.await?;
                     report.reconciled += 1;
                 }
                 delete_if_present(&self.records, &marker.key).await?;
