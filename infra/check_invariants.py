@@ -60,6 +60,7 @@ FUNCTIONS = {
             ("POST", "/referrals/{id}/transitions"),
             ("PUT", "/referrals/{id}/family-agreement"),
             ("GET", "/worklist"),
+            ("GET", "/children"),
         },
         "env": {
             "RAVIS_BREAK_GLASS_MINUTES",

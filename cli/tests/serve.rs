@@ -320,7 +320,7 @@ fn bad_input_gets_specific_problems() {
     assert_eq!(server.call("GET", "/nope", None, &[]).status, 404);
     let r = server.call("DELETE", "/children", None, &[]);
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("POST"));
+    assert_eq!(r.header("allow"), Some("POST, GET"));
 }
 
 fn wrong_audience_token(data_dir: &std::path::Path) -> String {

@@ -174,6 +174,12 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
         .await
     }
 
+    async fn children_listed(&self, token: &str) -> usize {
+        let a = self.call("GET", "/children", &[], token, None, None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body["items"].as_array().expect("items").len()
+    }
+
     async fn sees_child(&self, token: &str, child: &str) -> bool {
         let a = self
             .call("GET", &format!("/children/{child}"), &[], token, None, None)
@@ -283,6 +289,55 @@ pub async fn follow_up_interview_on_the_worklist<R: RecordStore + Clone, Q: Queu
     assert_eq!(item["child"]["given_name"], "Anna");
     assert_eq!(list["counts"]["follow_up_interview"], 1);
     assert_eq!(list["counts_complete"], true);
+    // The children list: the child is in the clinic's care, at medium risk, one item overdue.
+    let born = w
+        .today()
+        .checked_sub_months(chrono::Months::new(20))
+        .expect("date");
+    for query in [
+        vec![],
+        vec![("overdue", "true")],
+        vec![("risk_level", "medium")],
+        vec![("name", "oZo")],
+        vec![("born", &born.to_string()[..7])],
+    ] {
+        let a = w.call("GET", "/children", &query, &nurse, None, None).await;
+        assert_eq!(a.status, 200, "{query:?}: {}", a.body);
+        let items = a.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{query:?}: {}", a.body);
+        assert_eq!(items[0]["id"], child.as_str());
+        assert_eq!(items[0]["overall_risk"], "medium");
+        assert_eq!(items[0]["overdue_items"], 1);
+    }
+    for query in [
+        vec![("overdue", "false")],
+        vec![("risk_level", "high")],
+        vec![("name", "berz")],
+        vec![("born", "2019")],
+    ] {
+        let a = w.call("GET", "/children", &query, &nurse, None, None).await;
+        assert_eq!(a.body["items"], json!([]), "{query:?}");
+    }
+    // A teacher's view has no risk level, and may not filter by it.
+    let school = token(Role::EducationSpecialist, "clinic");
+    let a = w.call("GET", "/children", &[], &school, None, None).await;
+    assert_eq!(a.body["items"][0]["needs_support"], true, "{}", a.body);
+    assert!(a.body["items"][0].get("overall_risk").is_none());
+    assert!(a.body["items"][0].get("personal_code").is_none());
+    let a = w
+        .call(
+            "GET",
+            "/children",
+            &[("risk_level", "high")],
+            &school,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (422, Some("risk_level"))
+    );
     // Filters.
     for (query, n) in [
         (vec![("overdue", "true")], 1),
@@ -372,6 +427,7 @@ pub async fn a_referral_through_its_life<R: RecordStore + Clone, Q: Queue + Clon
     let id = a.body["id"].as_str().expect("id").to_owned();
     let mut etag = a.etag.expect("etag");
     assert_eq!(kinds(&w.worklist(&nurse, &[]).await), ["referral_to_send"]);
+    assert_eq!(w.children_listed(&provider).await, 0);
     // Before it is sent the provider sees neither the referral nor the child.
     assert_eq!(
         w.call(
@@ -439,6 +495,7 @@ pub async fn a_referral_through_its_life<R: RecordStore + Clone, Q: Queue + Clon
         w.sees_child(&provider, &child).await,
         "accepted: the provider sees the child"
     );
+    assert_eq!(w.children_listed(&provider).await, 1, "and lists it");
     assert_eq!(kinds(&w.worklist(&provider, &[]).await), ["referral_start"]);
 
     // Started: an episode of the programme at the provider, linked to the referral.
@@ -515,6 +572,7 @@ pub async fn a_referral_through_its_life<R: RecordStore + Clone, Q: Queue + Clon
     assert!(w.sees_child(&provider, &child).await);
     w.clock.advance(Duration::days(2));
     assert!(!w.sees_child(&provider, &child).await, "grace period over");
+    assert_eq!(w.children_listed(&provider).await, 0, "nor lists it");
     // Another provider never saw it.
     let other = token(Role::ProgrammeProvider, "other-provider");
     assert!(!w.sees_child(&other, &child).await);

@@ -625,6 +625,12 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
             status: 200,
             fields: fields(REFERRAL_FIELDS),
         },
+        // Every staff member lists the children in their own organisation's care.
+        Route::ListChildren if !reader => status(403),
+        Route::ListChildren => Outcome {
+            status: 200,
+            fields: fields(&["items", "next", "organisation"]),
+        },
         // Every staff member reads their own organisation's worklist.
         Route::Worklist if !reader => status(403),
         Route::Worklist => Outcome {
@@ -832,6 +838,7 @@ fn request(
             )
         }
         Route::Worklist => ("GET", "/worklist".to_owned(), None),
+        Route::ListChildren => ("GET", "/children".to_owned(), None),
         Route::UpdateEpisode => {
             version = registry.versions[2];
             (

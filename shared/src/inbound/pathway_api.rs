@@ -10,7 +10,7 @@ use crate::services::audit::AuditTrail;
 use crate::services::referrals::ReferralService;
 use crate::services::worklist::Worklist;
 
-/// Serves `/referrals` and `/worklist`.
+/// Serves `/referrals`, `/worklist` and the children list `GET /children`.
 pub struct PathwayApi<R> {
     /// The referral use cases.
     pub referrals: ReferralService<R>,
@@ -28,6 +28,7 @@ pub const PATHWAY_ROUTES: &[Route] = &[
     Route::TransitionReferral,
     Route::SetFamilyAgreement,
     Route::Worklist,
+    Route::ListChildren,
 ];
 
 impl<R: RecordStore> Api for PathwayApi<R> {
@@ -63,6 +64,11 @@ impl<R: RecordStore> Api for PathwayApi<R> {
             Route::Worklist => {
                 self.worklist
                     .list(p, rid, &self.audit, &ctx.req.query)
+                    .await?
+            }
+            Route::ListChildren => {
+                self.worklist
+                    .children(p, rid, &self.audit, &ctx.req.query)
                     .await?
             }
             _ => return Err(Problem::not_found("not a care-pathway route")),

@@ -112,6 +112,8 @@ pub enum Route {
     SetFamilyAgreement,
     /// `GET /worklist`
     Worklist,
+    /// `GET /children` (the children in an organisation's care, with filters)
+    ListChildren,
 }
 
 impl Route {
@@ -170,6 +172,8 @@ impl Route {
             }
             // One read entry per child named on the page.
             Route::Worklist => Some((AuditEntity::Worklist, AuditAction::Read)),
+            // One read entry per child listed.
+            Route::ListChildren => Some((AuditEntity::Child, AuditAction::Read)),
             // Organisations and specialists are staff-directory data, not a child's.
             Route::CreateOrganisation
             | Route::ListOrganisations
@@ -432,6 +436,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::Worklist,
         method: Method::GET,
         path: "/worklist",
+    },
+    RouteSpec {
+        route: Route::ListChildren,
+        method: Method::GET,
+        path: "/children",
     },
 ];
 
@@ -700,7 +709,7 @@ mod tests {
         assert_eq!(allow(Method::GET, "/children/search"), "POST");
         assert_eq!(allow(Method::DELETE, "/children/duplicates"), "GET");
         assert_eq!(allow(Method::DELETE, "/children/abc"), "PUT, GET");
-        assert_eq!(allow(Method::PATCH, "/children"), "POST");
+        assert_eq!(allow(Method::PATCH, "/children"), "POST, GET");
         assert_eq!(allow(Method::DELETE, "/catalogue/entries"), "GET, POST");
         assert_eq!(route(Method::GET, "/nowhere").unwrap_err().status, 404);
         // A host serving a subset of the routes knows only its own.
@@ -763,6 +772,7 @@ mod tests {
             Route::TransitionReferral,
             Route::SetFamilyAgreement,
             Route::Worklist,
+            Route::ListChildren,
         ];
         for route in all {
             assert_eq!(

@@ -424,7 +424,7 @@ impl IntakeKind for SupportEpisodesKind {
                     }
                     if added {
                         link_ops.push(WriteOp::PutVersioned {
-                            record: Record::new(key.clone(), data),
+                            record: care::link_record(child, org, data),
                             expected: link.version,
                         });
                     }

@@ -111,7 +111,7 @@ pub async fn record_link<R: RecordStore>(
                     referrals: Default::default(),
                 };
                 match records
-                    .put_new(Record::new(key.clone(), to_data(&link)?))
+                    .put_new(link_record(child, organisation, to_data(&link)?))
                     .await
                 {
                     Ok(()) => return Ok(link),
@@ -126,7 +126,10 @@ pub async fn record_link<R: RecordStore>(
                 }
                 link.bases.insert(basis, now);
                 match records
-                    .put_versioned(Record::new(key.clone(), to_data(&link)?), record.version)
+                    .put_versioned(
+                        link_record(child, organisation, to_data(&link)?),
+                        record.version,
+                    )
                     .await
                 {
                     Ok(_) => return Ok(link),
@@ -174,7 +177,7 @@ pub async fn record_referral<R: RecordStore>(
             return Ok(link);
         }
         link.referrals.insert(referral, until);
-        let record = Record::new(key.clone(), to_data(&link)?);
+        let record = link_record(child, organisation, to_data(&link)?);
         let written = match version {
             None => records.put_new(record).await.map(|_| ()),
             Some(v) => records.put_versioned(record, v).await.map(|_| ()),
@@ -239,10 +242,21 @@ pub fn new_link_record(
     basis: CareBasis,
     now: DateTime<Utc>,
 ) -> Record {
-    Record::new(
-        keys::care_link(child, organisation),
+    link_record(
+        child,
+        organisation,
         json!({"child_id": child, "organisation": organisation, "since": now,
                "bases": {basis.as_str(): now}}),
+    )
+}
+
+/// The stored record of a care link with `data`: under the child, indexed under the
+/// organisation (so an organisation's children can be listed). Every write of a link
+/// goes through here.
+pub fn link_record(child: ChildId, organisation: &str, data: Value) -> Record {
+    Record::new(keys::care_link(child, organisation), data).with_index(
+        keys::care_org_index(organisation),
+        keys::care_child_index(child),
     )
 }
 

@@ -223,6 +223,20 @@ pub fn care_link(child: ChildId, organisation: &str) -> Key {
     )
 }
 
+/// Index partition of the children an organisation has a care link to (`gsi1pk` of each
+/// care link; `gsi1sk` = [`care_child_index`]): `GET /children` reads it.
+pub fn care_org_index(organisation: &str) -> String {
+    format!("{CARE_PREFIX}{organisation}")
+}
+
+/// Sort-key prefix of [`care_child_index`].
+pub const CARE_CHILD_PREFIX: &str = "CHILD#";
+
+/// Index sort key of a care link under its organisation.
+pub fn care_child_index(child: ChildId) -> String {
+    format!("{CARE_CHILD_PREFIX}{child}")
+}
+
 /// A break-the-glass grant of one holder (a hash of organisation and subject) for a child;
 /// a new grant of the same holder replaces the previous one.
 pub fn break_glass_grant(child: ChildId, holder_hash: &str) -> Key {

@@ -19,6 +19,7 @@
 //! `ravis worklist sweep`) also stamps newly overdue items with `overdue_since` and counts
 //! overdue items per kind (the `OverdueWorkItems` metric and its alarm).
 
+pub mod children;
 pub mod derive;
 
 pub use derive::{Cadence, WorkItem, WorkKind};
