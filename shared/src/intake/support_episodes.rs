@@ -251,7 +251,7 @@ impl IntakeKind for SupportEpisodesKind {
     const COLUMNS: &'static [&'static str] = COLUMNS;
     // The episode, its external-id index entry, the audit entry with its head, and the
     // provider's and the referrer's care links.
-    const MAX_OPS_PER_ROW: usize = 6;
+    const MAX_OPS_PER_ROW: usize = 7;
 
     fn parse_row(
         &self,
@@ -469,6 +469,12 @@ impl IntakeKind for SupportEpisodesKind {
             }
         }
         batch.push_audited(entry, audit_ops);
+        // The child's worklist (follow-up cadence, outcome due) is reconciled by the sweep.
+        batch.push(crate::services::worklist::pending_marker(
+            child,
+            &uuid::Uuid::now_v7().to_string(),
+            now,
+        ));
         Ok(Planned::Added)
     }
 }

@@ -165,6 +165,24 @@ pub trait BlobStore: Send + Sync + 'static {
         content_type: Option<&str>,
     ) -> impl Future<Output = Result<PutIfAbsent, BlobError>> + Send;
 
+    /// [`BlobStore::put_if_absent`] of several objects (distinct keys), answered in order: an
+    /// adapter may store them together (the embedded store: one journal and one index
+    /// transaction, the files synced in parallel; S3: concurrent requests). Each object is
+    /// created or found taken on its own; an error may leave some created.
+    fn put_many_if_absent(
+        &self,
+        objects: Vec<(String, Bytes)>,
+        content_type: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<PutIfAbsent>, BlobError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(objects.len());
+            for (key, body) in objects {
+                out.push(self.put_if_absent(&key, body, content_type).await?);
+            }
+            Ok(out)
+        }
+    }
+
     /// Reads a whole object into memory; `NotFound` if absent.
     fn get(&self, key: &str) -> impl Future<Output = Result<Bytes, BlobError>> + Send;
 

@@ -105,6 +105,30 @@ impl<B: BlobStore> AuditArchive<B> {
         }
     }
 
+    /// [`Self::put`] of several entries at once (one batched conditional put); an entry whose
+    /// key is taken must hold the same bytes, as for one.
+    pub async fn put_many(&self, entries: &[AuditEntry]) -> Result<(), ArchiveError> {
+        let objects: Vec<(String, Bytes)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    entry_key(&e.body.child, e.body.seq),
+                    Bytes::from(entry_bytes(e)),
+                )
+            })
+            .collect();
+        let outcomes = self
+            .blobs
+            .put_many_if_absent(objects.clone(), Some(CONTENT_TYPE))
+            .await?;
+        for ((key, bytes), outcome) in objects.iter().zip(outcomes) {
+            if outcome == PutIfAbsent::Exists && self.blobs.get(key).await? != *bytes {
+                return Err(ArchiveError::Overwrite(key.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// The raw archived objects of one child's chain by sequence number (`None` for an
     /// object whose key does not name a sequence number is impossible: such keys are skipped
     /// and reported by [`verify_child`]).
@@ -170,6 +194,13 @@ impl<B: BlobStore> ArchiveSink for AuditArchive<B> {
     fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()> {
         Box::pin(async move {
             self.put(entry).await?;
+            Ok(())
+        })
+    }
+
+    fn archive_many<'a>(&'a self, entries: &'a [AuditEntry]) -> ArchiveFuture<'a, ()> {
+        Box::pin(async move {
+            self.put_many(entries).await?;
             Ok(())
         })
     }

@@ -89,7 +89,7 @@ pub struct ScreeningsService<R, Q> {
 }
 
 /// Builds the scoring request for a stored submission and its child.
-pub(crate) fn score_request(
+pub fn score_request(
     submission: &Value,
     child: &crate::domain::Child,
     initial: Option<Value>,

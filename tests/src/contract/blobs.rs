@@ -40,6 +40,7 @@ macro_rules! blob_store_contract {
                 put_file_of_a_missing_or_odd_path_is_invalid,
                 put_if_absent_stores_once,
                 put_if_absent_races_have_one_winner,
+                put_many_if_absent_creates_each_free_key,
             ]
         );
     };
@@ -278,6 +279,67 @@ pub async fn put_if_absent_races_have_one_winner<F: BlobStoreFixture>(fx: &F) {
         s.get("race").await.expect("get"),
         Bytes::from(vec![winners[0]; 16])
     );
+}
+
+/// Several conditional puts at once: each free key is created, a taken key is left as it
+/// was, the answers come in order; an invalid key is refused.
+pub async fn put_many_if_absent_creates_each_free_key<F: BlobStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    s.put_if_absent("many/b", Bytes::from_static(b"old"), None)
+        .await
+        .expect("put_if_absent");
+    let out = s
+        .put_many_if_absent(
+            vec![
+                ("many/a".into(), Bytes::from_static(b"A")),
+                ("many/b".into(), Bytes::from_static(b"B")),
+                ("many/c/d".into(), Bytes::from_static(b"CD")),
+            ],
+            Some("application/json"),
+        )
+        .await
+        .expect("put_many_if_absent");
+    let [
+        PutIfAbsent::Created(a),
+        PutIfAbsent::Exists,
+        PutIfAbsent::Created(cd),
+    ] = &out[..]
+    else {
+        panic!("created, taken, created in order: {out:?}");
+    };
+    assert_eq!((a.key.as_str(), a.size), ("many/a", 1));
+    assert_eq!((cd.key.as_str(), cd.size), ("many/c/d", 2));
+    assert_recent(a);
+    assert_eq!(
+        s.get("many/a").await.expect("get"),
+        Bytes::from_static(b"A")
+    );
+    assert_eq!(
+        s.get("many/b").await.expect("get"),
+        Bytes::from_static(b"old")
+    );
+    assert_eq!(
+        s.get("many/c/d").await.expect("get"),
+        Bytes::from_static(b"CD")
+    );
+    let head = s.head("many/c/d").await.expect("head").expect("present");
+    assert_eq!(
+        (head.etag, head.content_type),
+        (cd.etag.clone(), Some("application/json".to_owned()))
+    );
+    assert_eq!(
+        list_keys(&s, "many/", 10).await,
+        ["many/a", "many/b", "many/c/d"]
+    );
+    assert_eq!(
+        s.put_many_if_absent(Vec::new(), None).await.expect("empty"),
+        Vec::new()
+    );
+    let err = s
+        .put_many_if_absent(vec![("../bad".into(), Bytes::from_static(b"x"))], None)
+        .await
+        .expect_err("invalid key");
+    assert!(matches!(err, BlobError::InvalidKey { .. }), "{err:?}");
 }
 
 /// get and open of an absent object fail with `NotFound`; head returns `None`.

@@ -161,6 +161,20 @@ impl BlobStore for S3BlobStore {
             .map(PutIfAbsent::from)
     }
 
+    async fn put_many_if_absent(
+        &self,
+        objects: Vec<(String, Bytes)>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<PutIfAbsent>, BlobError> {
+        use futures::{StreamExt, TryStreamExt};
+        // Concurrent conditional PutObjects (16 in flight), answered in order.
+        futures::stream::iter(objects)
+            .map(|(key, body)| async move { self.put_if_absent(&key, body, content_type).await })
+            .buffered(16)
+            .try_collect()
+            .await
+    }
+
     async fn put_file(
         &self,
         key: &str,

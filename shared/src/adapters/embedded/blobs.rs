@@ -640,6 +640,193 @@ fn put_blocking(
     Ok(Some(meta))
 }
 
+/// Runs `f` over `items` on up to 8 threads (file syncs overlap in the device's queue);
+/// the first error wins.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> io::Result<R> + Sync,
+) -> io::Result<Vec<R>> {
+    let chunk = items.len().div_ceil(8).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<io::Result<Vec<R>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for handle in handles {
+            out.extend(
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("a file-writing thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// Conditional puts of several objects with the guarantees of [`put_blocking`] for each:
+/// one journal transaction noting every temporary file, the files written and synced in
+/// parallel, one index transaction recording every object whose key is free (with its
+/// events and its pending rename), the renames, each directory synced once, one transaction
+/// clearing the journal. A crash at any point is finished (or undone) per object by
+/// `recover`, exactly as for a single put.
+fn put_many_blocking(
+    shared: &Shared,
+    objects: &[(String, Bytes, Vec<String>)],
+    content_type: Option<&str>,
+) -> Result<Vec<Option<BlobMeta>>, BlobError> {
+    struct Plan {
+        rel: String,
+        tmp_rel: String,
+        tmp: PathBuf,
+        target: PathBuf,
+    }
+    let mut plans = Vec::with_capacity(objects.len());
+    for (key, _, _) in objects {
+        let rel = object_path(key);
+        let rel_dir = Path::new(&rel).parent().unwrap_or(Path::new("")).to_owned();
+        create_dirs(&shared.root, &rel_dir).map_err(unavailable)?;
+        let tmp_rel = rel_dir
+            .join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().simple()))
+            .to_string_lossy()
+            .into_owned();
+        plans.push(Plan {
+            tmp: shared.root.join(&tmp_rel),
+            target: shared.root.join(&rel),
+            rel,
+            tmp_rel,
+        });
+    }
+    // 1. Note every temporary file first.
+    let journal_ids = shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<Vec<i64>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut ids = Vec::with_capacity(plans.len());
+            for plan in &plans {
+                tx.execute(
+                    "INSERT INTO journal (op, tmp) VALUES ('discard', ?1)",
+                    params![plan.tmp_rel],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+        .map_err(unavailable)?;
+    let indexed: Vec<(&Plan, &Bytes)> = plans.iter().zip(objects.iter().map(|o| &o.1)).collect();
+    let written = match in_parallel(&indexed, |(plan, body)| {
+        write_durably(&plan.tmp, &Body::Bytes((*body).clone()))
+    }) {
+        Ok(written) => written,
+        Err(e) => {
+            // Best effort: the journal entries clean up whatever is left on next open.
+            for plan in &plans {
+                let _ = remove_if_present(&plan.tmp);
+            }
+            return Err(unavailable(e));
+        }
+    };
+    // 2. Record every object whose key is free, in one transaction.
+    let now = shared.clock.now();
+    let metas: Vec<BlobMeta> = objects
+        .iter()
+        .zip(&written)
+        .map(|((key, _, _), (etag, size))| BlobMeta {
+            key: key.clone(),
+            size: *size,
+            etag: etag.clone(),
+            last_modified: now,
+            content_type: content_type.map(str::to_owned),
+        })
+        .collect();
+    let stored: Vec<bool> = shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<Vec<bool>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut stored = Vec::with_capacity(plans.len());
+            for (((plan, meta), journal_id), (_, _, configurations)) in
+                plans.iter().zip(&metas).zip(&journal_ids).zip(objects)
+            {
+                let taken = tx
+                    .query_row(
+                        "SELECT 1 FROM objects WHERE key = ?1",
+                        params![meta.key],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if taken {
+                    stored.push(false);
+                    continue;
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
+                     VALUES (:key, :path, :size, :etag, :ct, :lm)",
+                    named_params! {
+                        ":key": meta.key,
+                        ":path": plan.rel,
+                        ":size": i64::try_from(meta.size).unwrap_or(i64::MAX),
+                        ":etag": meta.etag,
+                        ":ct": meta.content_type,
+                        ":lm": to_millis(meta.last_modified),
+                    },
+                )?;
+                for configuration in configurations {
+                    tx.execute(
+                        "INSERT INTO events (configuration, key, size, etag, event_time)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            configuration,
+                            meta.key,
+                            i64::try_from(meta.size).unwrap_or(i64::MAX),
+                            meta.etag,
+                            to_millis(meta.last_modified)
+                        ],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
+                    params![journal_id, plan.rel],
+                )?;
+                stored.push(true);
+            }
+            tx.commit()?;
+            Ok(stored)
+        })
+        .map_err(unavailable)?;
+    // 3. Put the stored files in place (drop the others), sync each directory once.
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (plan, stored) in plans.iter().zip(&stored) {
+        if *stored {
+            fs::rename(&plan.tmp, &plan.target).map_err(unavailable)?;
+            if let Some(dir) = plan.target.parent()
+                && !dirs.contains(&dir)
+            {
+                dirs.push(dir);
+            }
+        } else {
+            remove_if_present(&plan.tmp).map_err(unavailable)?;
+        }
+    }
+    in_parallel(&dirs, |dir| fsync_dir(dir)).map_err(unavailable)?;
+    shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for id in &journal_ids {
+                tx.execute("DELETE FROM journal WHERE id = ?1", params![id])?;
+            }
+            tx.commit()
+        })
+        .map_err(unavailable)?;
+    Ok(metas
+        .into_iter()
+        .zip(stored)
+        .map(|(meta, stored)| stored.then_some(meta))
+        .collect())
+}
+
 fn delete_blocking(shared: &Shared, key: &str) -> Result<(), BlobError> {
     let journal_id = shared
         .index
@@ -703,6 +890,45 @@ impl BlobStore for DirBlobStore {
         self.put_body(key, Body::Bytes(body), content_type, true)
             .await
             .map(PutIfAbsent::from)
+    }
+
+    async fn put_many_if_absent(
+        &self,
+        objects: Vec<(String, Bytes)>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<PutIfAbsent>, BlobError> {
+        let mut keys = std::collections::BTreeSet::new();
+        for (key, _) in &objects {
+            validate_key(key)?;
+            if !keys.insert(key.as_str()) {
+                return Err(BlobError::Invalid(format!(
+                    "the key {key} is given twice in one put_many_if_absent"
+                )));
+            }
+        }
+        let configs = self.event_configs();
+        let planned: Vec<(String, Bytes, Vec<String>)> = objects
+            .into_iter()
+            .map(|(key, body)| {
+                let configurations = configs
+                    .iter()
+                    .filter(|e| e.matches(&key))
+                    .map(|e| e.id.clone())
+                    .collect();
+                (key, body, configurations)
+            })
+            .collect();
+        let content_type = content_type.map(str::to_owned);
+        let metas = self
+            .with_files(move |shared| put_many_blocking(shared, &planned, content_type.as_deref()))
+            .await?;
+        if metas.iter().any(Option::is_some)
+            && !configs.is_empty()
+            && let Err(error) = self.deliver_events().await
+        {
+            tracing::warn!(%error, "object events not delivered yet");
+        }
+        Ok(metas.into_iter().map(PutIfAbsent::from).collect())
     }
 
     async fn put_file(

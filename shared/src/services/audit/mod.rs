@@ -43,6 +43,16 @@ pub trait ArchiveSink: Send + Sync {
     /// Archives one entry; an error means the entry is not known to be archived.
     fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()>;
 
+    /// Archives several entries (of distinct chains) at once; by default one by one.
+    fn archive_many<'a>(&'a self, entries: &'a [AuditEntry]) -> ArchiveFuture<'a, ()> {
+        Box::pin(async move {
+            for entry in entries {
+                self.archive(entry).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Every difference between a chain's stored entries and its archived copies (see
     /// [`compare`](crate::services::audit_archive::compare)).
     fn differences<'a>(
@@ -162,6 +172,55 @@ impl<R: RecordStore> AuditTrail<R> {
             expected: 0,
         }
         .into())
+    }
+
+    /// Appends one entry per event, for a page that shows many children (lists): the
+    /// entries of distinct children go into one atomic write (up to 50 chains per write,
+    /// each entry with its head moved), then to the archive concurrently — one durable
+    /// write per page instead of one per child. A lost race for any chain cancels that
+    /// write as a whole, and its events are then appended one by one ([`Self::record`]);
+    /// a second event of the same child is appended after the first.
+    pub async fn record_many(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), ServiceError> {
+        let mut first: Vec<AuditEvent> = Vec::new();
+        let mut again: Vec<AuditEvent> = Vec::new();
+        for event in events {
+            if first.iter().any(|e| e.child == event.child) {
+                again.push(event);
+            } else {
+                first.push(event);
+            }
+        }
+        for chunk in first.chunks(crate::ports::records::MAX_TRANSACTION_OPS / 2) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            let mut ops = Vec::with_capacity(chunk.len() * 2);
+            for event in chunk {
+                let (entry, append) = self.append_ops(principal, request_id, event).await?;
+                entries.push(entry);
+                ops.extend(append);
+            }
+            match self.records.transact(ops).await {
+                Ok(()) => {
+                    if let Some(archive) = &self.archive {
+                        archive.archive_many(&entries).await?;
+                    }
+                }
+                Err(StoreError::TransactionCancelled { .. }) => {
+                    for event in chunk {
+                        self.record(principal, request_id, event.clone()).await?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for event in again {
+            self.record(principal, request_id, event).await?;
+        }
+        Ok(())
     }
 
     /// Copies a committed entry to the write-once archive, if this trail has one (see

@@ -177,15 +177,11 @@ impl<R: RecordStore> Worklist<R> {
                 items.push(item);
             }
         }
-        for child in &listed {
-            audit
-                .record(
-                    principal,
-                    request_id,
-                    AuditEvent::all(*child, AuditEntity::Child, AuditAction::Read),
-                )
-                .await?;
-        }
+        let reads = listed
+            .iter()
+            .map(|child| AuditEvent::all(*child, AuditEntity::Child, AuditAction::Read))
+            .collect();
+        audit.record_many(principal, request_id, reads).await?;
         let mut reply = pager.finish(items);
         reply.body["organisation"] = json!(organisation);
         Ok(reply)

@@ -136,20 +136,16 @@ impl<R: RecordStore> Worklist<R> {
             }
         }
         let (counts, complete) = self.counts(&organisation, &filters, today).await?;
-        for (child, shown) in &children {
-            if shown
-                .as_ref()
-                .is_some_and(|v| v.get("given_name").is_some())
-            {
-                audit
-                    .record(
-                        principal,
-                        request_id,
-                        AuditEvent::all(*child, AuditEntity::Worklist, AuditAction::Read),
-                    )
-                    .await?;
-            }
-        }
+        let named = children
+            .iter()
+            .filter(|(_, shown)| {
+                shown
+                    .as_ref()
+                    .is_some_and(|v| v.get("given_name").is_some())
+            })
+            .map(|(child, _)| AuditEvent::all(*child, AuditEntity::Worklist, AuditAction::Read))
+            .collect();
+        audit.record_many(principal, request_id, named).await?;
         let mut reply = pager.finish(items);
         reply.body["organisation"] = json!(organisation);
         reply.body["as_of"] = json!(today);

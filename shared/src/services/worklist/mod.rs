@@ -15,6 +15,9 @@
 //!   commit and then deletes the marker; [`Worklist::sweep`] reconciles every child whose
 //!   marker is left (a crash or failure in between).
 //!
+//! Partner files of support episodes write the marker too (no reconcile of their own): the
+//! next sweep, within the hour, brings those children's worklists up to date.
+//!
 //! The sweep (a scheduled function in AWS, a periodic task of `ravis serve`, and
 //! `ravis worklist sweep`) also stamps newly overdue items with `overdue_since` and counts
 //! overdue items per kind (the `OverdueWorkItems` metric and its alarm).
@@ -87,10 +90,7 @@ impl<R: RecordStore> Worklist<R> {
 
     /// The pending marker to write with a change of `child` (see the module doc).
     pub fn pending_marker(&self, child: ChildId, event: &str) -> WriteOp {
-        WriteOp::PutNew(Record::new(
-            keys::work_pending(child, event),
-            json!({"child_id": child, "at": self.clock.now()}),
-        ))
+        pending_marker(child, event, self.clock.now())
     }
 
     /// After a committed change: reconciles the child and deletes its marker. A failure is
@@ -326,6 +326,15 @@ impl<R: RecordStore> Worklist<R> {
     }
 }
 
+/// The pending marker of a change of `child` (`event`: a unique id of the change) for a
+/// writer without a [`Worklist`] (partner files): the sweep reconciles the child.
+pub fn pending_marker(child: ChildId, event: &str, at: chrono::DateTime<chrono::Utc>) -> WriteOp {
+    WriteOp::PutNew(Record::new(
+        keys::work_pending(child, event),
+        json!({"child_id": child, "at": at}),
+    ))
+}
+
 async fn delete_if_present<R: RecordStore>(records: &R, key: &Key) -> Result<(), StoreError> {
     match records.get(key).await? {
         None => Ok(()),
@@ -350,7 +359,7 @@ fn decode_all<T: serde::de::DeserializeOwned>(records: &[Record]) -> Result<Vec<
 }
 
 /// The stored record of an item.
-fn item_record(item: &WorkItem) -> Result<(Key, Record), ServiceError> {
+pub fn item_record(item: &WorkItem) -> Result<(Key, Record), ServiceError> {
     let id = item.id();
     let key = keys::worklist_item(&item.organisation, item.due_on, item.urgency.rank(), &id);
     let mut data = serde_json::to_value(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
