@@ -514,6 +514,41 @@ fn write_durably(tmp: &Path, body: &Body) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
+/// Records a stored object's metadata and the events of the configurations it matches.
+fn record_object(
+    tx: &rusqlite::Transaction<'_>,
+    meta: &BlobMeta,
+    rel: &str,
+    configurations: &[String],
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
+         VALUES (:key, :path, :size, :etag, :ct, :lm)",
+        named_params! {
+            ":key": meta.key,
+            ":path": rel,
+            ":size": i64::try_from(meta.size).unwrap_or(i64::MAX),
+            ":etag": meta.etag,
+            ":ct": meta.content_type,
+            ":lm": to_millis(meta.last_modified),
+        },
+    )?;
+    for configuration in configurations {
+        tx.execute(
+            "INSERT INTO events (configuration, key, size, etag, event_time)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                configuration,
+                meta.key,
+                i64::try_from(meta.size).unwrap_or(i64::MAX),
+                meta.etag,
+                to_millis(meta.last_modified)
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// Stores `body` at `key`; with `if_absent`, only if no object has the key (checked in the
 /// same transaction that records the new object, so of two such puts exactly one stores),
 /// `None` otherwise.
@@ -585,31 +620,7 @@ fn put_blocking(
                     return Ok(false);
                 }
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
-                 VALUES (:key, :path, :size, :etag, :ct, :lm)",
-                named_params! {
-                    ":key": meta.key,
-                    ":path": rel,
-                    ":size": i64::try_from(meta.size).unwrap_or(i64::MAX),
-                    ":etag": meta.etag,
-                    ":ct": meta.content_type,
-                    ":lm": to_millis(meta.last_modified),
-                },
-            )?;
-            for configuration in configurations {
-                tx.execute(
-                    "INSERT INTO events (configuration, key, size, etag, event_time)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        configuration,
-                        meta.key,
-                        i64::try_from(meta.size).unwrap_or(i64::MAX),
-                        meta.etag,
-                        to_millis(meta.last_modified)
-                    ],
-                )?;
-            }
+            record_object(&tx, &meta, &rel, configurations)?;
             tx.execute(
                 "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
                 params![journal_id, rel],
@@ -760,31 +771,7 @@ fn put_many_blocking(
                     stored.push(false);
                     continue;
                 }
-                tx.execute(
-                    "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
-                     VALUES (:key, :path, :size, :etag, :ct, :lm)",
-                    named_params! {
-                        ":key": meta.key,
-                        ":path": plan.rel,
-                        ":size": i64::try_from(meta.size).unwrap_or(i64::MAX),
-                        ":etag": meta.etag,
-                        ":ct": meta.content_type,
-                        ":lm": to_millis(meta.last_modified),
-                    },
-                )?;
-                for configuration in configurations {
-                    tx.execute(
-                        "INSERT INTO events (configuration, key, size, etag, event_time)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
-                            configuration,
-                            meta.key,
-                            i64::try_from(meta.size).unwrap_or(i64::MAX),
-                            meta.etag,
-                            to_millis(meta.last_modified)
-                        ],
-                    )?;
-                }
+                record_object(&tx, meta, &plan.rel, configurations)?;
                 tx.execute(
                     "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
                     params![journal_id, plan.rel],

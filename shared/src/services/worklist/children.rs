@@ -17,8 +17,7 @@
 //! `YYYY`, `YYYY-MM` or `YYYY-MM-DD`). Creation order of the links; cursor pages.
 
 use super::Worklist;
-use crate::domain::registry::check_organisation_id;
-use crate::domain::{Atvk, Child, ChildId, Principal, Role};
+use crate::domain::{Atvk, Child, ChildId, Principal};
 use crate::ports::{RecordStore, SortKeyCondition, StoreError};
 use crate::scoring::{RiskLevel, risk_profile};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditTrail};
@@ -39,14 +38,6 @@ struct Filters {
     territory: Option<Atvk>,
     name: Option<String>,
     born: Option<String>,
-}
-
-fn parse_bool(raw: &str) -> Result<bool, &'static str> {
-    match raw {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("must be true or false"),
-    }
 }
 
 fn parse_born(raw: &str) -> Result<String, &'static str> {
@@ -94,26 +85,16 @@ impl<R: RecordStore> Worklist<R> {
                 "born",
             ],
         )?;
-        let organisation = match q.parsed("organisation", check_organisation_id)? {
-            Some(()) => q.filter("organisation").unwrap_or_default().to_owned(),
-            None => principal.organisation.clone(),
-        };
-        if organisation != principal.organisation
-            && !principal.has_any(&[Role::RegistryAdministrator])
-        {
-            return Err(ServiceError::Forbidden(
-                "only the children in your own organisation's care can be listed".into(),
-            ));
-        }
+        let organisation = super::listed_organisation(&q, principal, "children")?;
         let clinical = minimisation::view_for(principal) == minimisation::View::Clinical;
         let filters = Filters {
             risk_level: q.parsed("risk_level", |v| {
                 serde_json::from_value::<RiskLevel>(json!(v))
                     .map_err(|_| "must be low, medium, high or urgent")
             })?,
-            needs_support: q.parsed("needs_support", parse_bool)?,
-            overdue: q.parsed("overdue", parse_bool)?,
-            territory: q.parsed("territory", Atvk::parse)?,
+            needs_support: q.parsed("needs_support", super::parse_bool)?,
+            overdue: q.parsed("overdue", super::parse_bool)?,
+            territory: super::territory_filter(&q, principal)?,
             name: q.parsed("name", parse_name)?,
             born: q.parsed("born", parse_born)?,
         };
@@ -121,12 +102,6 @@ impl<R: RecordStore> Worklist<R> {
             return Err(ServiceError::invalid(
                 "risk_level",
                 "is a filter of roles that see clinical results; use needs_support",
-            ));
-        }
-        if filters.territory.is_some() && !principal.has_any(&[Role::MunicipalitySocialService]) {
-            return Err(ServiceError::invalid(
-                "territory",
-                "is a filter of municipal social services",
             ));
         }
         let now = self.clock.now();
@@ -253,7 +228,7 @@ mod tests {
         assert_eq!(parse_name(" Bēr "), Ok("bēr".into()));
         assert!(parse_name("B").is_err());
         assert!(parse_name("B\u{7}x").is_err());
-        assert_eq!(parse_bool("true"), Ok(true));
-        assert!(parse_bool("yes").is_err());
+        assert_eq!(super::super::parse_bool("true"), Ok(true));
+        assert!(super::super::parse_bool("yes").is_err());
     }
 }

@@ -11,8 +11,7 @@
 //! [`COUNT_BUDGET`] items (`counts_complete` says whether that was all of them).
 
 use super::{WorkKind, Worklist};
-use crate::domain::registry::check_organisation_id;
-use crate::domain::{Atvk, ChildId, Principal, Role};
+use crate::domain::{Atvk, ChildId, Principal};
 use crate::ports::{RecordStore, SortKeyCondition};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditTrail};
 use crate::services::registry::listing::{ListQuery, Listing, Pager};
@@ -72,24 +71,10 @@ impl<R: RecordStore> Worklist<R> {
                 "territory",
             ],
         )?;
-        let organisation = match q.parsed("organisation", check_organisation_id)? {
-            Some(()) => q.filter("organisation").unwrap_or_default().to_owned(),
-            None => principal.organisation.clone(),
-        };
-        if organisation != principal.organisation
-            && !principal.has_any(&[Role::RegistryAdministrator])
-        {
-            return Err(ServiceError::Forbidden(
-                "only your own organisation's worklist can be read".into(),
-            ));
-        }
+        let organisation = super::listed_organisation(&q, principal, "worklist")?;
         let filters = Filters {
             kind: q.parsed("kind", WorkKind::parse)?,
-            overdue: q.parsed("overdue", |v| match v {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err("must be true or false"),
-            })?,
+            overdue: q.parsed("overdue", super::parse_bool)?,
             due_before: q.parsed("due_before", |v| {
                 v.parse::<NaiveDate>()
                     .map_err(|_| "must be a date (YYYY-MM-DD)")
@@ -98,14 +83,8 @@ impl<R: RecordStore> Worklist<R> {
                 "me" => Ok(principal.subject.clone()),
                 _ => Err("must be me"),
             })?,
-            territory: q.parsed("territory", Atvk::parse)?,
+            territory: super::territory_filter(&q, principal)?,
         };
-        if filters.territory.is_some() && !principal.has_any(&[Role::MunicipalitySocialService]) {
-            return Err(ServiceError::invalid(
-                "territory",
-                "is a filter of municipal social services",
-            ));
-        }
         let today = self.clock.now().date_naive();
         let listing = Listing {
             pk: keys::worklist_partition(&organisation),

@@ -335,6 +335,55 @@ pub fn pending_marker(child: ChildId, event: &str, at: chrono::DateTime<chrono::
     ))
 }
 
+/// The organisation a list is of: the `organisation` filter (a checked code), else the
+/// caller's; another organisation's only for a registry administrator (`what` names the list).
+fn listed_organisation(
+    q: &crate::services::registry::listing::ListQuery,
+    principal: &Principal,
+    what: &str,
+) -> Result<String, ServiceError> {
+    let organisation = match q.parsed(
+        "organisation",
+        crate::domain::registry::check_organisation_id,
+    )? {
+        Some(()) => q.filter("organisation").unwrap_or_default().to_owned(),
+        None => principal.organisation.clone(),
+    };
+    if organisation != principal.organisation
+        && !principal.has_any(&[crate::domain::Role::RegistryAdministrator])
+    {
+        return Err(ServiceError::Forbidden(format!(
+            "only your own organisation's {what} can be read"
+        )));
+    }
+    Ok(organisation)
+}
+
+/// The `territory` filter (an ATVK subtree), which only municipal social services use.
+fn territory_filter(
+    q: &crate::services::registry::listing::ListQuery,
+    principal: &Principal,
+) -> Result<Option<crate::domain::Atvk>, ServiceError> {
+    let territory = q.parsed("territory", crate::domain::Atvk::parse)?;
+    if territory.is_some() && !principal.has_any(&[crate::domain::Role::MunicipalitySocialService])
+    {
+        return Err(ServiceError::invalid(
+            "territory",
+            "is a filter of municipal social services",
+        ));
+    }
+    Ok(territory)
+}
+
+/// A `true`/`false` filter value.
+fn parse_bool(raw: &str) -> Result<bool, &'static str> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false"),
+    }
+}
+
 async fn delete_if_present<R: RecordStore>(records: &R, key: &Key) -> Result<(), StoreError> {
     match records.get(key).await? {
         None => Ok(()),
