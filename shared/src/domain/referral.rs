@@ -11,7 +11,7 @@
 //! agreement; the provider organisation accepts, declines, starts, completes and ends. A
 //! referral is sent only with the family's agreement recorded as `agreed` (RAVIS policy:
 //! the child's data goes to another organisation; `docs/CARE_PATHWAY.md`). The rules are pure;
-//! `services/referrals.rs` applies them.
+//! `services/referrals/` applies them.
 
 pub use crate::domain::ids::ReferralId;
 use crate::domain::registry::{EndReason, EpisodeOutcome};

@@ -1,0 +1,346 @@
+//! Referrals (issue #14, item 1): from a result's recommendation (or a specialist's choice)
+//! to support at a provider, through the states of `domain/referral.rs`.
+//!
+//! - Who sees a referral: anyone who may see the child (`services/access.rs`; the referring
+//!   organisation has a `referred` care link), minimised like a screening for roles without
+//!   the clinical view (the recommending rule is left out); and the provider organisation
+//!   once it was sent, which before it may see the child (acceptance) gets a preview without
+//!   the basis, the family's agreement or the history.
+//! - Care: acceptance gives the provider a care link through the referral; its end (declined
+//!   never had one; completed, ended or withdrawn after acceptance) limits it to the end
+//!   plus the grace period (`RAVIS_REFERRAL_GRACE_DAYS`, default 30). The referring
+//!   organisation gets a lasting `referred` link.
+//! - Start links an open episode of the child at the provider or creates one (same atomic
+//!   write as the referral); complete and end close that episode with the outcome.
+//! - Every change and read is an entry (`referral`) in the child's audit trail; each change
+//!   writes a worklist pending marker in its atomic write (`services/worklist/`).
+
+mod create;
+mod steps;
+
+use crate::domain::catalogue_entry::{EntryKind, EntryStatus};
+use crate::domain::referral::{
+    AgreementInput, AgreementStatus, FamilyAgreement, NewReferralInput, Referral, ReferralBasis,
+    ReferralState, Side, Step, TransitionInput, Urgency, check_reason, check_transition, step_rule,
+};
+use crate::domain::registry::{
+    EndReason, ReferralSource, RegistryStatus, Specialist, SupportEpisode,
+};
+use crate::domain::registry_input::EpisodeUpdateInput;
+use crate::domain::{ChildId, EpisodeId, FieldError, Principal, ReferralId, Role};
+use crate::ports::{Clock, IdGenerator, Record, RecordStore, WriteOp};
+use crate::scoring::{RecommendationKind, completed_months};
+use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
+use crate::services::care::{self, CareBasis};
+use crate::services::idempotency::{self, Committed, IdempotencyRequest};
+use crate::services::registry::episodes::check_episode_references;
+use crate::services::registry::listing::{
+    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, versioned_reply,
+};
+use crate::services::screenings::all_results;
+use crate::services::worklist::Worklist;
+use crate::services::{
+    PERSON_READERS, Reply, ServiceError, access, catalogue, minimisation, require_role,
+};
+use crate::store::keys;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Roles that may refer a child.
+pub const REFERRERS: &[Role] = &[
+    Role::HealthSpecialist,
+    Role::EducationSpecialist,
+    Role::ProgrammeProvider,
+    Role::MunicipalitySocialService,
+];
+
+pub use crate::domain::referral::DEFAULT_GRACE_DAYS;
+
+/// Fields the provider sees of a referral before it accepted it.
+const PROVIDER_PREVIEW_FIELDS: &[&str] = &[
+    "id",
+    "child_id",
+    "programme",
+    "provider_org",
+    "referring_org",
+    "urgency",
+    "due_on",
+    "state",
+    "created_at",
+    "version",
+];
+
+/// The referral use cases.
+pub struct ReferralService<R> {
+    records: R,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    audit: AuditTrail<R>,
+    worklist: Worklist<R>,
+    grace_days: u32,
+}
+
+impl<R: RecordStore> ReferralService<R> {
+    /// Builds the service.
+    pub fn new(
+        records: R,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        audit: AuditTrail<R>,
+        worklist: Worklist<R>,
+        grace_days: u32,
+    ) -> Self {
+        Self {
+            records,
+            clock,
+            ids,
+            audit,
+            worklist,
+            grace_days,
+        }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().date_naive()
+    }
+
+    async fn record(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        event: AuditEvent,
+    ) -> Result<(), ServiceError> {
+        let reason =
+            match access::visible_child(&self.records, principal, event.child, self.clock.now())
+                .await?
+            {
+                Some((_, a)) => a.break_glass_reason(),
+                None => None,
+            };
+        self.audit
+            .record(principal, request_id, event.with_break_glass_reason(reason))
+            .await?;
+        Ok(())
+    }
+
+    /// The stored referral and whether the caller sees the child, or 404 when the caller may
+    /// not see the referral at all.
+    async fn load(
+        &self,
+        principal: &Principal,
+        id: ReferralId,
+    ) -> Result<(Record, Referral, bool), ServiceError> {
+        let not_found = || ServiceError::NotFound(format!("no referral with id {id}"));
+        let record = self
+            .records
+            .get(&keys::referral(id))
+            .await?
+            .ok_or_else(not_found)?;
+        let referral: Referral = decode(&record)?;
+        let sees_child = self.sees_child(principal, referral.child_id).await?;
+        if !sees_child && !party(principal, &referral) {
+            return Err(not_found());
+        }
+        Ok((record, referral, sees_child))
+    }
+
+    async fn sees_child(
+        &self,
+        principal: &Principal,
+        child: ChildId,
+    ) -> Result<bool, ServiceError> {
+        Ok(
+            access::visible_child(&self.records, principal, child, self.clock.now())
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// A referral as this caller may see it.
+    fn view(
+        &self,
+        principal: &Principal,
+        referral: &Referral,
+        version: u64,
+        sees_child: bool,
+    ) -> Result<Value, ServiceError> {
+        let mut data = encode(referral)?;
+        data["version"] = json!(version);
+        if sees_child {
+            if minimisation::view_for(principal) != minimisation::View::Clinical
+                && let Some(result) = data["basis"]
+                    .get_mut("result")
+                    .and_then(Value::as_object_mut)
+            {
+                result.remove("rule");
+            }
+            return Ok(data);
+        }
+        Ok(Value::Object(
+            PROVIDER_PREVIEW_FIELDS
+                .iter()
+                .filter_map(|f| data.get(*f).map(|v| ((*f).to_owned(), v.clone())))
+                .collect(),
+        ))
+    }
+
+    fn reply(
+        &self,
+        principal: &Principal,
+        status: u16,
+        referral: &Referral,
+        version: u64,
+        sees_child: bool,
+    ) -> Result<Reply, ServiceError> {
+        let mut reply = versioned_reply(status, &Value::Null, version);
+        reply.body = self.view(principal, referral, version, sees_child)?;
+        Ok(reply)
+    }
+
+    /// `GET /referrals/{id}`; audited.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        id: ReferralId,
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, PERSON_READERS, "read referrals")?;
+        let (record, referral, sees) = self.load(principal, id).await?;
+        let reply = self.reply(principal, 200, &referral, record.version, sees)?;
+        self.record(
+            principal,
+            request_id,
+            AuditEvent::all(referral.child_id, AuditEntity::Referral, AuditAction::Read).of(id),
+        )
+        .await?;
+        Ok(reply)
+    }
+
+    /// `GET /referrals`: filters `child`, `state`, `provider_org`, `referring_org`,
+    /// `due_before`; creation order; only referrals the caller may see; one read entry per
+    /// child on the page.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        query: &[(String, String)],
+    ) -> Result<Reply, ServiceError> {
+        require_role(principal, PERSON_READERS, "list referrals")?;
+        let q = ListQuery::parse(
+            query,
+            &[
+                "child",
+                "state",
+                "provider_org",
+                "referring_org",
+                "due_before",
+            ],
+        )?;
+        let child = q.parsed("child", str::parse::<ChildId>)?;
+        let state = q.parsed("state", ReferralState::parse)?;
+        let provider = q.filter("provider_org").map(str::to_owned);
+        let referring = q.filter("referring_org").map(str::to_owned);
+        let due_before = q.parsed("due_before", |v| {
+            v.parse::<NaiveDate>()
+                .map_err(|_| "must be a date (YYYY-MM-DD)")
+        })?;
+        if let Some(c) = child
+            && !self.sees_child(principal, c).await?
+        {
+            return Err(ServiceError::NotFound(format!("no child with id {c}")));
+        }
+        let listing = match child {
+            Some(c) => Listing {
+                pk: keys::child_index(c),
+                prefix: keys::REFERRAL_PREFIX.into(),
+                index: true,
+            },
+            None => Listing {
+                pk: keys::REFERRALS.into(),
+                prefix: keys::REFERRAL_PREFIX.into(),
+                index: false,
+            },
+        };
+        let mut pager = Pager::new(&self.records, listing, &q)?;
+        let mut sees: BTreeMap<ChildId, bool> = BTreeMap::new();
+        let mut shown: Vec<ChildId> = Vec::new();
+        let mut items = Vec::new();
+        while let Some(batch) = pager.next_batch(q.limit - items.len()).await? {
+            for record in &batch {
+                let r: Referral = decode(record)?;
+                let keep = state.is_none_or(|s| r.state == s)
+                    && provider.as_ref().is_none_or(|p| &r.provider_org == p)
+                    && referring.as_ref().is_none_or(|p| &r.referring_org == p)
+                    && due_before.is_none_or(|d| r.due_on < d);
+                if !keep {
+                    continue;
+                }
+                let seen = match sees.get(&r.child_id) {
+                    Some(s) => *s,
+                    None => {
+                        let s = self.sees_child(principal, r.child_id).await?;
+                        sees.insert(r.child_id, s);
+                        s
+                    }
+                };
+                if seen || party(principal, &r) {
+                    items.push(self.view(principal, &r, record.version, seen)?);
+                    if !shown.contains(&r.child_id) {
+                        shown.push(r.child_id);
+                    }
+                }
+            }
+        }
+        for c in shown {
+            self.record(
+                principal,
+                request_id,
+                AuditEvent::all(c, AuditEntity::Referral, AuditAction::Read),
+            )
+            .await?;
+        }
+        Ok(pager.finish(items))
+    }
+}
+
+/// Whether the caller's organisation is the provider of a referral that was sent to it (it
+/// sees the referral's preview before it may see the child).
+fn party(principal: &Principal, r: &Referral) -> bool {
+    principal.organisation == r.provider_org && r.state != ReferralState::Proposed
+}
+
+fn step(
+    state: ReferralState,
+    principal: &Principal,
+    at: DateTime<Utc>,
+    reason: Option<String>,
+) -> Step {
+    Step {
+        state,
+        at,
+        by: principal.subject.clone(),
+        by_org: principal.organisation.clone(),
+        reason: reason.map(|r| r.trim().to_owned()),
+    }
+}
+
+fn agreement_record(
+    status: AgreementStatus,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> FamilyAgreement {
+    match status {
+        AgreementStatus::NotAsked => FamilyAgreement {
+            status,
+            recorded_at: None,
+            recorded_by: None,
+        },
+        _ => FamilyAgreement {
+            status,
+            recorded_at: Some(now),
+            recorded_by: Some(format!("{}@{}", principal.subject, principal.organisation)),
+        },
+    }
+}
