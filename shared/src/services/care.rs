@@ -14,7 +14,7 @@
 //! partner files), screening submission (`screened`, the submitter's organisation), and
 //! support episodes (`supports` for the provider, `referred` for the referring organisation).
 //!
-//! Referrals (`services/referrals.rs`) give the provider organisation a link that ENDS:
+//! Referrals (`services/referrals/`) give the provider organisation a link that ENDS:
 //! [`record_referral`] adds the referral under `referrals` when the provider accepts
 //! (`{"<referral id>": null}`), and sets the time it stops counting (the end of support
 //! plus the grace period) when the referral ends. A link counts ([`CareLink::counts_at`])

@@ -261,7 +261,7 @@ pub const REFERRALS: &str = "REFERRALS";
 /// Sort-key prefix of referrals, in their partition and under their child in `gsi1`.
 pub const REFERRAL_PREFIX: &str = "REFERRAL#";
 
-/// A referral (`services/referrals.rs`).
+/// A referral (`services/referrals/`).
 pub fn referral(id: crate::domain::ReferralId) -> Key {
     Key::new(REFERRALS, format!("{REFERRAL_PREFIX}{id}"))
 }
