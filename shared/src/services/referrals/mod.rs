@@ -106,19 +106,26 @@ impl<R: RecordStore> ReferralService<R> {
         self.clock.now().date_naive()
     }
 
+    /// The break-the-glass reason the caller sees `child` under, if it does.
+    async fn glass_reason(
+        &self,
+        principal: &Principal,
+        child: ChildId,
+    ) -> Result<Option<String>, ServiceError> {
+        Ok(
+            access::visible_child(&self.records, principal, child, self.clock.now())
+                .await?
+                .and_then(|(_, a)| a.break_glass_reason()),
+        )
+    }
+
     async fn record(
         &self,
         principal: &Principal,
         request_id: &str,
         event: AuditEvent,
     ) -> Result<(), ServiceError> {
-        let reason =
-            match access::visible_child(&self.records, principal, event.child, self.clock.now())
-                .await?
-            {
-                Some((_, a)) => a.break_glass_reason(),
-                None => None,
-            };
+        let reason = self.glass_reason(principal, event.child).await?;
         self.audit
             .record(principal, request_id, event.with_break_glass_reason(reason))
             .await?;
@@ -293,14 +300,15 @@ impl<R: RecordStore> ReferralService<R> {
                 }
             }
         }
+        let mut reads = Vec::with_capacity(shown.len());
         for c in shown {
-            self.record(
-                principal,
-                request_id,
-                AuditEvent::all(c, AuditEntity::Referral, AuditAction::Read),
-            )
-            .await?;
+            let reason = self.glass_reason(principal, c).await?;
+            reads.push(
+                AuditEvent::all(c, AuditEntity::Referral, AuditAction::Read)
+                    .with_break_glass_reason(reason),
+            );
         }
+        self.audit.record_many(principal, request_id, reads).await?;
         Ok(pager.finish(items))
     }
 }

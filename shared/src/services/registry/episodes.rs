@@ -557,14 +557,8 @@ impl<R: RecordStore> RegistryService<R> {
                 .collect(),
         };
         audited.dedup();
-        for c in audited {
-            self.record(
-                principal,
-                request_id,
-                AuditEvent::all(c, AuditEntity::SupportEpisode, AuditAction::Read),
-            )
+        self.record_reads(principal, request_id, audited, AuditEntity::SupportEpisode)
             .await?;
-        }
         Ok(pager.finish(items))
     }
 

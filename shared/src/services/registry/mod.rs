@@ -123,6 +123,31 @@ impl<R: RecordStore> RegistryService<R> {
             .await
     }
 
+    /// One read entry per child of a list page, in one batched append
+    /// ([`AuditTrail::record_many`]); each carries the caller's break-the-glass reason for
+    /// that child, as [`Self::record`] does.
+    async fn record_reads(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        children: Vec<ChildId>,
+        entity: crate::services::audit::AuditEntity,
+    ) -> Result<(), ServiceError> {
+        let mut events = Vec::with_capacity(children.len());
+        for child in children {
+            let event = AuditEvent::all(child, entity, crate::services::audit::AuditAction::Read);
+            let reason = if access::care_scoped(principal) {
+                self.sees(principal, child)
+                    .await?
+                    .and_then(|access| access.break_glass_reason())
+            } else {
+                None
+            };
+            events.push(event.with_break_glass_reason(reason));
+        }
+        self.audit.record_many(principal, request_id, events).await
+    }
+
     /// The kind of the active catalogue entry `id` (instruments are seeded from the scoring
     /// definitions, programmes, therapies and services from the shipped catalogue), or `None`
     /// for an unknown or retired id — the one lookup of `services::catalogue::active_entry`.
