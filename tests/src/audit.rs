@@ -154,6 +154,25 @@ async fn call_audited<R: RecordStore, Q: Queue>(
     (response, child)
 }
 
+/// Asserts the child's chain grew by exactly one entry, a successful create of `entity`
+/// with `id`, and returns it.
+async fn one_create<R: RecordStore>(
+    audit: &AuditTrail<R>,
+    child: ChildId,
+    before: usize,
+    entity: AuditEntity,
+    id: &str,
+) -> ravis::services::audit::EntryBody {
+    let entries = audit.entries(child).await.expect("entries");
+    assert_eq!(entries.len(), before + 1);
+    let e = entries[before].body.clone();
+    assert_eq!(
+        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
+        (entity, AuditAction::Create, AuditOutcome::Success, Some(id))
+    );
+    e
+}
+
 /// Walks every personal-data route end to end and checks that each call records exactly
 /// one audit entry with the right fields, that refusals are recorded, that the data
 /// protection officer's views page, summarise and verify the chain, and that no other
@@ -525,18 +544,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 201, "{:?}", json_of(&r));
     let episode = json_of(&r)["id"].as_str().expect("id").to_owned();
-    let entries = audit.entries(child).await.expect("entries");
-    assert_eq!(entries.len(), before + 1);
-    let e = &entries[before].body;
-    assert_eq!(
-        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
-        (
-            AuditEntity::SupportEpisode,
-            AuditAction::Create,
-            AuditOutcome::Success,
-            Some(episode.as_str())
-        )
-    );
+    let e = one_create(&audit, child, before, AuditEntity::SupportEpisode, &episode).await;
     assert_eq!(e.actor.subject, "nurse-1");
     covered.insert(Route::CreateEpisode);
     let (r, _) = call_audited(
@@ -635,18 +643,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 201, "{:?}", json_of(&r));
     let referral = json_of(&r)["id"].as_str().expect("id").to_owned();
-    let entries = audit.entries(child).await.expect("entries");
-    assert_eq!(entries.len(), before + 1);
-    let e = &entries[before].body;
-    assert_eq!(
-        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
-        (
-            AuditEntity::Referral,
-            AuditAction::Create,
-            AuditOutcome::Success,
-            Some(referral.as_str())
-        )
-    );
+    one_create(&audit, child, before, AuditEntity::Referral, &referral).await;
     covered.insert(Route::CreateReferral);
     // The proposed referral is on the nurse's worklist, naming the child.
     let (r, _) = call_audited(
@@ -772,18 +769,14 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 201, "{:?}", json_of(&r));
     let rep = json_of(&r)["id"].as_str().expect("id").to_owned();
-    let entries = audit.entries(child).await.expect("entries");
-    assert_eq!(entries.len(), before + 1);
-    let e = &entries[before].body;
-    assert_eq!(
-        (e.entity, e.action, e.outcome, e.entity_id.as_deref()),
-        (
-            AuditEntity::LegalRepresentative,
-            AuditAction::Create,
-            AuditOutcome::Success,
-            Some(rep.as_str())
-        )
-    );
+    one_create(
+        &audit,
+        child,
+        before,
+        AuditEntity::LegalRepresentative,
+        &rep,
+    )
+    .await;
     covered.insert(Route::CreateRepresentative);
     let (r, _) = call_audited(
         &auth,

@@ -113,20 +113,8 @@ impl<R: RecordStore> ReferralService<R> {
             .await?;
         }
         self.worklist.settle(referral.child_id, &event_id).await;
-        let sees = self.sees_child(principal, referral.child_id).await?;
-        let reply = self.reply(principal, 200, &referral, expected + 1, sees)?;
-        self.record(
-            principal,
-            request_id,
-            AuditEvent::all(
-                referral.child_id,
-                AuditEntity::Referral,
-                AuditAction::Update,
-            )
-            .of(id),
-        )
-        .await?;
-        Ok(reply)
+        self.changed(principal, request_id, &referral, expected + 1)
+            .await
     }
 
     /// The episode a start links (an open one of the child at the provider) or creates,
@@ -296,8 +284,21 @@ impl<R: RecordStore> ReferralService<R> {
             )
             .await
             .map_err(|e| concurrent("referral", e))?;
+        self.changed(principal, request_id, &referral, version)
+            .await
+    }
+
+    /// The `200` answer of a changed referral at `version`, once the change is in the
+    /// child's audit trail.
+    async fn changed(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        referral: &Referral,
+        version: u64,
+    ) -> Result<Reply, ServiceError> {
         let sees = self.sees_child(principal, referral.child_id).await?;
-        let reply = self.reply(principal, 200, &referral, version, sees)?;
+        let reply = self.reply(principal, 200, referral, version, sees)?;
         self.record(
             principal,
             request_id,
@@ -306,7 +307,7 @@ impl<R: RecordStore> ReferralService<R> {
                 AuditEntity::Referral,
                 AuditAction::Update,
             )
-            .of(id),
+            .of(referral.id),
         )
         .await?;
         Ok(reply)
