@@ -61,6 +61,11 @@ fn token(role: Role, org: &str) -> String {
     verifier_and_scoped_token(role, org, None).1
 }
 
+fn token_in(role: Role, org: &str, territory: &str) -> String {
+    let atvk = ravis::domain::Atvk::parse(territory).expect("atvk");
+    verifier_and_scoped_token(role, org, Some(&atvk)).1
+}
+
 impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
     fn new(records: R, queue: Q) -> Self {
         let clock = Arc::new(MovingClock::at(
@@ -891,4 +896,107 @@ pub async fn the_sweep_repairs_and_counts<R: RecordStore + Clone, Q: Queue + Clo
     assert_eq!(again.reconciled, 0);
     assert_eq!(again.newly_overdue, 0);
     assert_eq!(again.overdue_total(), 1);
+}
+
+/// `GET /children?in_care=false`: the register of a territory, for roles that see every child
+/// of their territory; a child's move to another territory moves it to that register.
+pub async fn the_register_of_a_territory<R: RecordStore + Clone, Q: Queue + Clone>(
+    records: R,
+    queue: Q,
+) {
+    let w = World::new(records, queue);
+    let child = setup(&w).await;
+    let register = |token: String, query: Vec<(&'static str, &'static str)>| {
+        let w = &w;
+        async move {
+            let mut query = query;
+            query.push(("in_care", "false"));
+            w.call("GET", "/children", &query, &token, None, None).await
+        }
+    };
+    let ids = |a: &Answer| -> Vec<String> {
+        a.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    // A municipal social service of Rīga, with no care link to the child, sees it there.
+    let riga = token_in(Role::MunicipalitySocialService, "riga-social", "0001000");
+    let a = register(riga.clone(), vec![]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(ids(&a), std::slice::from_ref(&child));
+    assert!(
+        a.body["items"][0].get("needs_support").is_some(),
+        "{}",
+        a.body
+    );
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        w.call("GET", "/children", &[], &riga, None, None)
+            .await
+            .body["items"],
+        json!([]),
+        "in its own care: nothing"
+    );
+    // Another municipality does not.
+    let other = token_in(Role::MunicipalitySocialService, "cesis-social", "0042000");
+    assert_eq!(ids(&register(other, vec![]).await), none);
+    // A national role names the territory; a specialist may not read a register.
+    let admin = token(Role::RegistryAdministrator, "admin");
+    let a = register(admin.clone(), vec![]).await;
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (422, Some("territory"))
+    );
+    assert_eq!(
+        ids(&register(admin.clone(), vec![("territory", "0001000")]).await),
+        std::slice::from_ref(&child)
+    );
+    let nurse = token(Role::HealthSpecialist, "clinic");
+    let a = register(nurse.clone(), vec![("territory", "0001000")]).await;
+    assert_eq!(
+        (a.status, a.body["errors"][0]["field"].as_str()),
+        (422, Some("in_care"))
+    );
+    // The child moves to another territory: it leaves Rīga's register for the new one.
+    let current = w
+        .call(
+            "GET",
+            &format!("/children/{child}"),
+            &[],
+            &nurse,
+            None,
+            None,
+        )
+        .await;
+    let mut moved = current.body.clone();
+    for field in [
+        "id",
+        "version",
+        "status",
+        "created_at",
+        "registered_by_org",
+        "personal_code",
+    ] {
+        moved.as_object_mut().expect("object").remove(field);
+    }
+    moved["atvk"] = json!("0042000");
+    let a = w
+        .call(
+            "PUT",
+            &format!("/children/{child}"),
+            &[],
+            &nurse,
+            Some(moved),
+            current.etag.as_deref(),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(ids(&register(riga, vec![]).await), none);
+    assert_eq!(
+        ids(&register(admin, vec![("territory", "0042000")]).await),
+        [child]
+    );
 }

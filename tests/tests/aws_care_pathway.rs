@@ -24,3 +24,8 @@ async fn refused_referral_steps_on_dynamodb() {
 async fn the_sweep_on_dynamodb() {
     pathway::the_sweep_repairs_and_counts(fresh_record_store().await, fresh_queue(5).await).await;
 }
+
+#[tokio::test]
+async fn the_register_of_a_territory_on_dynamodb() {
+    pathway::the_register_of_a_territory(fresh_record_store().await, fresh_queue(5).await).await;
+}

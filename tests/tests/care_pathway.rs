@@ -40,3 +40,10 @@ async fn the_sweep_repairs_a_lost_reconcile_and_counts_overdue_items() {
     let (records, queue) = backend(&dir);
     pathway::the_sweep_repairs_and_counts(records, queue).await;
 }
+
+#[tokio::test]
+async fn a_territory_register_lists_the_children_living_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (records, queue) = backend(&dir);
+    pathway::the_register_of_a_territory(records, queue).await;
+}

@@ -128,6 +128,30 @@ async fn assert_register_state<R: RecordStore + Clone, B: BlobStore + Clone>(
     assert_eq!(history[0]["replaced_on"], "2026-03-01");
     assert_eq!(anna["atvk"], "0100000", "the newer address wins");
     assert_eq!(anna["atvk_effective_date"], "2026-04-01");
+    // The children file put her in Rīga's register; the move put her in the new one's.
+    let in_register = |code: &'static str| {
+        let atvk = ravis::domain::Atvk::parse(code).unwrap();
+        keys::register_entry(Some(&atvk), id_of(&anna))
+    };
+    assert!(
+        records
+            .get(&in_register("0001000"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        records
+            .get(&in_register("0100000"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let none = keys::register_entry(None, id_of(&by_code(records, C).await.unwrap()));
+    assert!(
+        records.get(&none).await.unwrap().is_some(),
+        "no address: `none`"
+    );
     assert_eq!(anna["status"], "active");
     let janis = by_code(records, B).await.unwrap();
     assert_eq!(

@@ -44,6 +44,12 @@ impl Atvk {
         &self.0[4..6] == b"00"
     }
 
+    /// The territory (state city or municipality) this code lies in: positions 1–4, shared
+    /// by a territory and all its units.
+    pub fn territory_code(&self) -> &str {
+        &self.as_str()[..4]
+    }
+
     /// The region and territory positions (1–4) shared by a territory and all its units.
     fn territory_prefix(&self) -> &[u8] {
         &self.0[..4]

@@ -18,6 +18,7 @@ use crate::services::children::{
 use crate::store::codec::{child_id_of, from_data, ids_of, to_data};
 use crate::store::identity::{name_index_entry, name_index_join, name_index_leave};
 use crate::store::keys;
+use crate::store::register;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
@@ -130,7 +131,9 @@ impl IntakeKind for ChildrenKind {
     const COLUMNS: &'static [&'static str] = COLUMNS;
     // The child, its code index entry, its name index entry, and the file's
     // organisation's care link.
-    const MAX_OPS_PER_ROW: usize = 4;
+    // New child with a code: child, code, names, care link, register entry; a changed
+    // child: names leave and join, the child, its register entry moved (two).
+    const MAX_OPS_PER_ROW: usize = 5;
 
     fn parse_row(
         &self,
@@ -207,6 +210,7 @@ impl IntakeKind for ChildrenKind {
                     CareBasis::Registered,
                     now,
                 )));
+                batch.push(register::new_entry(&child));
                 batch.counts().inserted += 1;
                 return Ok(Planned::Added);
             };
@@ -247,10 +251,19 @@ impl IntakeKind for ChildrenKind {
                         .map_err(IntakeError::Store)?;
                     batch.push(join);
                 }
+                let moves = register::moved(&ctx.records, &existing, &updated)
+                    .await
+                    .map_err(IntakeError::Store)?;
+                if moves.iter().any(|op| batch.touches(op.key())) {
+                    return Ok(Planned::CommitFirst);
+                }
                 batch.push(WriteOp::PutVersioned {
                     record: Record::new(child_key, stored.data_with(&updated)?),
                     expected: stored.version,
                 });
+                for op in moves {
+                    batch.push(op);
+                }
                 batch.counts().updated += 1;
             }
             return Ok(Planned::Added);
@@ -303,6 +316,7 @@ impl IntakeKind for ChildrenKind {
             CareBasis::Registered,
             now,
         )));
+        batch.push(register::new_entry(&child));
         batch.counts().inserted += 1;
         Ok(Planned::Added)
     }

@@ -176,7 +176,9 @@ impl IntakeKind for PopulationRegisterKind {
 
     const COLUMNS: &'static [&'static str] = COLUMNS;
     // The child, the new code's index entry, and the audit entry with its head.
-    const MAX_OPS_PER_ROW: usize = 4;
+    // The child, a new code's index entry, the register entry moved (two), the audit entry
+    // and its chain head.
+    const MAX_OPS_PER_ROW: usize = 6;
 
     fn parse_row(
         &self,
@@ -248,6 +250,16 @@ impl IntakeKind for PopulationRegisterKind {
                     fields,
                     ..AuditEvent::all(id, AuditEntity::Child, AuditAction::Update)
                 };
+                // A move to another territory moves the child's register entry.
+                let after: Child = serde_json::from_value(data.clone()).map_err(|e| {
+                    IntakeError::Store(StoreError::Invalid(format!("updated child: {e}")))
+                })?;
+                let moves = crate::store::register::moved(&ctx.records, &child, &after)
+                    .await
+                    .map_err(IntakeError::Store)?;
+                if moves.iter().any(|op| batch.touches(op.key())) {
+                    return Ok(Planned::CommitFirst);
+                }
                 let (entry, audit_ops) = ctx
                     .audit_row(
                         request,
@@ -258,6 +270,9 @@ impl IntakeKind for PopulationRegisterKind {
                     )
                     .await?;
                 batch.touch(code_key);
+                for op in moves {
+                    batch.push(op);
+                }
                 batch.push(WriteOp::PutVersioned {
                     record: Record::new(child_key, data),
                     expected: stored.version,

@@ -142,6 +142,16 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The record the operation writes, deletes or checks.
+    pub fn key(&self) -> &Key {
+        match self {
+            WriteOp::PutNew(r) | WriteOp::PutVersioned { record: r, .. } => &r.key,
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
+        }
+    }
+}
+
 /// What went wrong in the record store, in domain terms (no SDK types leak out).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -213,6 +213,7 @@ impl<R: RecordStore> ChildrenService<R> {
             )));
         }
         writes.push(name_write);
+        writes.push(crate::store::register::new_entry(&child));
         let reply = Reply {
             status: 201,
             location: Some(format!("/children/{}", child.id)),
@@ -427,6 +428,7 @@ impl<R: RecordStore> ChildrenService<R> {
             return Err(ServiceError::Validation(errors));
         }
         let old_name_key = self.name_index_record_key(&child);
+        let before = child.clone();
         child.given_name = input.given_name.trim().to_owned();
         child.family_name = input.family_name.trim().to_owned();
         child.birth_date = input.birth_date;
@@ -442,6 +444,8 @@ impl<R: RecordStore> ChildrenService<R> {
             writes.extend(name_index_leave(&self.records, &old_name_key, id).await?);
             writes.push(self.name_index_write(&child, &mut data, false).await?);
         }
+        // A move to another territory moves the child's register entry in the same write.
+        writes.extend(crate::store::register::moved(&self.records, &before, &child).await?);
         let version = record.version + 1;
         writes.insert(
             0,

@@ -309,3 +309,24 @@ pub fn work_pending(child: ChildId, event: &str) -> Key {
     let shard = child.as_uuid().as_bytes()[15] % WORK_PENDING_SHARDS;
     Key::new(work_pending_partition(shard), format!("{child}#{event}"))
 }
+
+/// Partition of the register of children living in one territory (the first four ATVK
+/// digits; `none` for children without a declared address): roles that see every child of
+/// their territory list it (`GET /children?in_care=false`).
+pub fn register_partition(territory: Option<&crate::domain::Atvk>) -> String {
+    format!(
+        "REGISTER#{}",
+        territory.map_or("none", crate::domain::Atvk::territory_code)
+    )
+}
+
+/// Sort-key prefix of register entries.
+pub const REGISTER_CHILD_PREFIX: &str = "CHILD#";
+
+/// A child's entry in the register of its territory.
+pub fn register_entry(territory: Option<&crate::domain::Atvk>, child: ChildId) -> Key {
+    Key::new(
+        register_partition(territory),
+        format!("{REGISTER_CHILD_PREFIX}{child}"),
+    )
+}

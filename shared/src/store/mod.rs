@@ -7,3 +7,4 @@ pub mod identity;
 pub mod keys;
 pub mod lookups;
 pub mod query;
+pub mod register;

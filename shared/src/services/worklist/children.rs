@@ -9,6 +9,11 @@
 //! the role may see it: `overall_risk` for roles with the clinical view, `needs_support`
 //! otherwise. Every child listed is one read entry in its audit trail.
 //!
+//! With `in_care=false` it lists instead the register of a territory (every child living in
+//! it, from `store/register.rs`) for roles that see every child of their territory
+//! (municipal social services, registry administrators, partner systems): the token's
+//! territory scope, or the `territory` filter (required without a scope).
+//!
 //! Filters: `organisation` (default the caller's; another one only for a registry
 //! administrator), `risk_level` (clinical view only: `low`, `medium`, `high`, `urgent`),
 //! `needs_support` (`true`/`false`), `overdue` (`true`: has overdue items; `false`: none),
@@ -83,9 +88,11 @@ impl<R: RecordStore> Worklist<R> {
                 "territory",
                 "name",
                 "born",
+                "in_care",
             ],
         )?;
         let organisation = super::listed_organisation(&q, principal, "children")?;
+        let in_care = q.parsed("in_care", super::parse_bool)?.unwrap_or(true);
         let clinical = minimisation::view_for(principal) == minimisation::View::Clinical;
         let filters = Filters {
             risk_level: q.parsed("risk_level", |v| {
@@ -94,7 +101,11 @@ impl<R: RecordStore> Worklist<R> {
             })?,
             needs_support: q.parsed("needs_support", super::parse_bool)?,
             overdue: q.parsed("overdue", super::parse_bool)?,
-            territory: super::territory_filter(&q, principal)?,
+            territory: if in_care {
+                super::territory_filter(&q, principal)?
+            } else {
+                q.parsed("territory", Atvk::parse)?
+            },
             name: q.parsed("name", parse_name)?,
             born: q.parsed("born", parse_born)?,
         };
@@ -106,23 +117,57 @@ impl<R: RecordStore> Worklist<R> {
         }
         let now = self.clock.now();
         let today = now.date_naive();
-        let listing = Listing {
-            pk: keys::care_org_index(&organisation),
-            prefix: keys::CARE_CHILD_PREFIX.into(),
-            index: true,
+        let listing = if in_care {
+            Listing {
+                pk: keys::care_org_index(&organisation),
+                prefix: keys::CARE_CHILD_PREFIX.into(),
+                index: true,
+            }
+        } else {
+            // The register of a territory: roles that see every child of their territory.
+            if crate::services::access::care_scoped(principal) {
+                return Err(ServiceError::invalid(
+                    "in_care",
+                    "false lists a territory's register, which only roles that see every child of their territory may read",
+                ));
+            }
+            let Some(territory) = filters.territory.as_ref().or(principal.territory.as_ref())
+            else {
+                return Err(ServiceError::invalid(
+                    "territory",
+                    "is required with in_care=false when your token has no territory scope",
+                ));
+            };
+            Listing {
+                pk: keys::register_partition(Some(territory)),
+                prefix: keys::REGISTER_CHILD_PREFIX.into(),
+                index: false,
+            }
         };
         let mut pager = Pager::new(&self.records, listing, &q)?;
         let mut items = Vec::new();
         let mut listed: Vec<ChildId> = Vec::new();
         while let Some(batch) = pager.next_batch(q.limit - items.len()).await? {
             for record in &batch {
-                let link: CareLink = decode(record)?;
-                if !link.counts_at(now) || listed.contains(&link.child_id) {
+                let child_id = if in_care {
+                    let link: CareLink = decode(record)?;
+                    if !link.counts_at(now) {
+                        continue;
+                    }
+                    link.child_id
+                } else {
+                    crate::store::codec::child_id_of(record, "child_id")?
+                };
+                if listed.contains(&child_id) {
                     continue;
                 }
-                let Some(child) = load_child(&self.records, link.child_id).await? else {
+                let Some(child) = load_child(&self.records, child_id).await? else {
                     continue;
                 };
+                if child.status == crate::domain::ChildStatus::Merged || listed.contains(&child.id)
+                {
+                    continue;
+                }
                 if !self.sees(principal, &child).await? || !matches_person(&filters, &child) {
                     continue;
                 }
