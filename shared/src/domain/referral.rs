@@ -357,21 +357,9 @@ pub fn check_reason(
             Ok(None)
         };
     };
-    let text = raw.trim();
-    if text.is_empty() {
-        Err(FieldError::new(field, "must not be empty"))
-    } else if text.chars().count() > MAX_REASON_CHARS {
-        Err(FieldError::new(
-            field,
-            format!("must be at most {MAX_REASON_CHARS} characters"),
-        ))
-    } else if text.chars().any(char::is_control) {
-        Err(FieldError::new(
-            field,
-            "must not contain control characters",
-        ))
-    } else {
-        Ok(Some(text.to_owned()))
+    match crate::domain::registry::text_problem(raw, MAX_REASON_CHARS) {
+        Some(reason) => Err(FieldError::new(field, reason)),
+        None => Ok(Some(raw.trim().to_owned())),
     }
 }
 

@@ -106,16 +106,23 @@ pub fn check_registration_number(raw: &str) -> Result<(), String> {
 
 /// Checks a required name-like text: not blank, at most 200 characters, no control characters.
 pub fn check_text(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    if let Some(reason) = text_problem(value, 200) {
+        errors.push(FieldError::new(field, reason));
+    }
+}
+
+/// Why a free text is refused, if it is: blank, longer than `max` characters after trimming
+/// white space, or holding a control character.
+pub fn text_problem(value: &str, max: usize) -> Option<String> {
     let v = value.trim();
     if v.is_empty() {
-        errors.push(FieldError::new(field, "must not be empty"));
-    } else if v.chars().count() > 200 {
-        errors.push(FieldError::new(field, "must be at most 200 characters"));
+        Some("must not be empty".into())
+    } else if v.chars().count() > max {
+        Some(format!("must be at most {max} characters"))
     } else if v.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
+        Some("must not contain control characters".into())
+    } else {
+        None
     }
 }
 

@@ -543,7 +543,12 @@ pub async fn query_between_is_inclusive<F: RecordStoreFixture>(fx: &F) {
     }
     let between =
         |a: &str, b: &str| SortKeyCondition::Between(format!("DAY#{a}"), format!("DAY#{b}"));
-    let cases: [(SortKeyCondition, &[&str]); 4] = [
+    let cases: [(SortKeyCondition, &[&str]); 5] = [
+        // An empty lower bound: every key up to the upper one.
+        (
+            SortKeyCondition::Between(String::new(), "DAY#2025-01-15".into()),
+            &["2025-01-01", "2025-01-15"],
+        ),
         (
             between("2025-01-15", "2025-02-28"),
             &["2025-01-15", "2025-02-01", "2025-02-28"],

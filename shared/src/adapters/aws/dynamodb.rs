@@ -149,6 +149,13 @@ impl DynamoRecordStore {
                     next: None,
                 });
             }
+            // Every key sorts at or after "": DynamoDB takes no empty key value, so an
+            // empty lower bound is only an upper bound (as the embedded store reads it).
+            SortKeyCondition::Between(low, high) if low.is_empty() => {
+                names.insert("#sk".to_owned(), sk_attr.to_owned());
+                values.insert(":high".to_owned(), AttributeValue::S(high.clone()));
+                "#pk = :pk AND #sk <= :high"
+            }
             SortKeyCondition::Between(low, high) => {
                 names.insert("#sk".to_owned(), sk_attr.to_owned());
                 values.insert(":low".to_owned(), AttributeValue::S(low.clone()));
@@ -309,7 +316,7 @@ impl RecordStore for DynamoRecordStore {
         }
         let mut seen = HashSet::new();
         for op in &ops {
-            let key = op_key(op);
+            let key = op.key();
             if !seen.insert(key) {
                 return Err(StoreError::Invalid(format!(
                     "an atomic write names {}/{} more than once",
@@ -572,13 +579,6 @@ fn key_item(key: &Key) -> Item {
 
 fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
-}
-
-fn op_key(op: &WriteOp) -> &Key {
-    match op {
-        WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => &record.key,
-        WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
-    }
 }
 
 fn next_version(expected: u64) -> Result<u64, StoreError> {

@@ -512,13 +512,6 @@ fn apply(tx: &Transaction<'_>, op: &WriteOp, now: i64) -> Result<bool, StoreErro
     Ok(true)
 }
 
-fn op_key(op: &WriteOp) -> &Key {
-    match op {
-        WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => &record.key,
-        WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
-    }
-}
-
 fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACTION_OPS {
         return Err(StoreError::Invalid(format!(
@@ -528,7 +521,7 @@ fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
     }
     let mut seen = HashSet::with_capacity(ops.len());
     for op in ops {
-        let key = op_key(op);
+        let key = op.key();
         if !seen.insert(key) {
             return Err(StoreError::Invalid(format!(
                 "key {}/{} appears twice in one atomic write",

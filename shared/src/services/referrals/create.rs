@@ -24,7 +24,7 @@ impl<R: RecordStore> ReferralService<R> {
                 visible.is_some().then(|| event.clone()),
             )
             .await?;
-        let Some((child, _)) = visible else {
+        let Some((child, access)) = visible else {
             return Err(ServiceError::invalid(
                 "child_id",
                 "is not a registered child you may see",
@@ -36,6 +36,7 @@ impl<R: RecordStore> ReferralService<R> {
                 principal,
                 request_id,
                 event.of(id).with_outcome(AuditOutcome::Replayed),
+                Some(&access),
             )
             .await?;
             return Ok(reply);
@@ -229,8 +230,13 @@ impl<R: RecordStore> ReferralService<R> {
         .await?;
         self.worklist.settle(child_id, &event_id).await;
         let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
-        self.record(principal, request_id, event.of(id).with_outcome(outcome))
-            .await?;
+        self.record(
+            principal,
+            request_id,
+            event.of(id).with_outcome(outcome),
+            Some(&access),
+        )
+        .await?;
         Ok(reply)
     }
 

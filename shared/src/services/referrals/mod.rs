@@ -106,39 +106,42 @@ impl<R: RecordStore> ReferralService<R> {
         self.clock.now().date_naive()
     }
 
-    /// The break-the-glass reason the caller sees `child` under, if it does.
-    async fn glass_reason(
+    /// How the caller may see `child` now (`None`: it may not) — the one access check,
+    /// whose answer both the view and the audit entry (its break-the-glass reason) use.
+    async fn access_to_child(
         &self,
         principal: &Principal,
         child: ChildId,
-    ) -> Result<Option<String>, ServiceError> {
+    ) -> Result<Option<access::Access>, ServiceError> {
         Ok(
             access::visible_child(&self.records, principal, child, self.clock.now())
                 .await?
-                .and_then(|(_, a)| a.break_glass_reason()),
+                .map(|(_, a)| a),
         )
     }
 
+    /// Records `event`, with the break-the-glass reason of the caller's `access`, if any.
     async fn record(
         &self,
         principal: &Principal,
         request_id: &str,
         event: AuditEvent,
+        access: Option<&access::Access>,
     ) -> Result<(), ServiceError> {
-        let reason = self.glass_reason(principal, event.child).await?;
+        let reason = access.and_then(access::Access::break_glass_reason);
         self.audit
             .record(principal, request_id, event.with_break_glass_reason(reason))
             .await?;
         Ok(())
     }
 
-    /// The stored referral and whether the caller sees the child, or 404 when the caller may
+    /// The stored referral and how the caller sees the child, or 404 when the caller may
     /// not see the referral at all.
     async fn load(
         &self,
         principal: &Principal,
         id: ReferralId,
-    ) -> Result<(Record, Referral, bool), ServiceError> {
+    ) -> Result<(Record, Referral, Option<access::Access>), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no referral with id {id}"));
         let record = self
             .records
@@ -146,23 +149,11 @@ impl<R: RecordStore> ReferralService<R> {
             .await?
             .ok_or_else(not_found)?;
         let referral: Referral = decode(&record)?;
-        let sees_child = self.sees_child(principal, referral.child_id).await?;
-        if !sees_child && !party(principal, &referral) {
+        let access = self.access_to_child(principal, referral.child_id).await?;
+        if access.is_none() && !party(principal, &referral) {
             return Err(not_found());
         }
-        Ok((record, referral, sees_child))
-    }
-
-    async fn sees_child(
-        &self,
-        principal: &Principal,
-        child: ChildId,
-    ) -> Result<bool, ServiceError> {
-        Ok(
-            access::visible_child(&self.records, principal, child, self.clock.now())
-                .await?
-                .is_some(),
-        )
+        Ok((record, referral, access))
     }
 
     /// A referral as this caller may see it.
@@ -214,12 +205,13 @@ impl<R: RecordStore> ReferralService<R> {
         id: ReferralId,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, PERSON_READERS, "read referrals")?;
-        let (record, referral, sees) = self.load(principal, id).await?;
-        let reply = self.reply(principal, 200, &referral, record.version, sees)?;
+        let (record, referral, access) = self.load(principal, id).await?;
+        let reply = self.reply(principal, 200, &referral, record.version, access.is_some())?;
         self.record(
             principal,
             request_id,
             AuditEvent::all(referral.child_id, AuditEntity::Referral, AuditAction::Read).of(id),
+            access.as_ref(),
         )
         .await?;
         Ok(reply)
@@ -254,7 +246,7 @@ impl<R: RecordStore> ReferralService<R> {
                 .map_err(|_| "must be a date (YYYY-MM-DD)")
         })?;
         if let Some(c) = child
-            && !self.sees_child(principal, c).await?
+            && self.access_to_child(principal, c).await?.is_none()
         {
             return Err(ServiceError::NotFound(format!("no child with id {c}")));
         }
@@ -271,7 +263,7 @@ impl<R: RecordStore> ReferralService<R> {
             },
         };
         let mut pager = Pager::new(&self.records, listing, &q)?;
-        let mut sees: BTreeMap<ChildId, bool> = BTreeMap::new();
+        let mut sees: BTreeMap<ChildId, Option<access::Access>> = BTreeMap::new();
         let mut shown: Vec<ChildId> = Vec::new();
         let mut items = Vec::new();
         while let Some(batch) = pager.next_batch(q.limit - items.len()).await? {
@@ -284,14 +276,10 @@ impl<R: RecordStore> ReferralService<R> {
                 if !keep {
                     continue;
                 }
-                let seen = match sees.get(&r.child_id) {
-                    Some(s) => *s,
-                    None => {
-                        let s = self.sees_child(principal, r.child_id).await?;
-                        sees.insert(r.child_id, s);
-                        s
-                    }
-                };
+                if let std::collections::btree_map::Entry::Vacant(slot) = sees.entry(r.child_id) {
+                    slot.insert(self.access_to_child(principal, r.child_id).await?);
+                }
+                let seen = sees[&r.child_id].is_some();
                 if seen || party(principal, &r) {
                     items.push(self.view(principal, &r, record.version, seen)?);
                     if !shown.contains(&r.child_id) {
@@ -302,7 +290,9 @@ impl<R: RecordStore> ReferralService<R> {
         }
         let mut reads = Vec::with_capacity(shown.len());
         for c in shown {
-            let reason = self.glass_reason(principal, c).await?;
+            let reason = sees[&c]
+                .as_ref()
+                .and_then(access::Access::break_glass_reason);
             reads.push(
                 AuditEvent::all(c, AuditEntity::Referral, AuditAction::Read)
                     .with_break_glass_reason(reason),

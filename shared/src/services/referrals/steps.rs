@@ -297,8 +297,9 @@ impl<R: RecordStore> ReferralService<R> {
         referral: &Referral,
         version: u64,
     ) -> Result<Reply, ServiceError> {
-        let sees = self.sees_child(principal, referral.child_id).await?;
-        let reply = self.reply(principal, 200, referral, version, sees)?;
+        // Read again: the change itself may have given or ended the caller's access.
+        let access = self.access_to_child(principal, referral.child_id).await?;
+        let reply = self.reply(principal, 200, referral, version, access.is_some())?;
         self.record(
             principal,
             request_id,
@@ -308,6 +309,7 @@ impl<R: RecordStore> ReferralService<R> {
                 AuditAction::Update,
             )
             .of(referral.id),
+            access.as_ref(),
         )
         .await?;
         Ok(reply)

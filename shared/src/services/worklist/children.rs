@@ -31,7 +31,6 @@ use crate::services::registry::listing::{ListQuery, Listing, Pager, decode};
 use crate::services::screenings::person_results;
 use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
 use crate::store::keys;
-use crate::store::lookups::load_child;
 use crate::store::query::query_index_all;
 use chrono::NaiveDate;
 use serde_json::json;
@@ -161,9 +160,10 @@ impl<R: RecordStore> Worklist<R> {
                 if listed.contains(&child_id) {
                     continue;
                 }
-                let Some(child) = load_child(&self.records, child_id).await? else {
+                let Some(stored) = self.records.get(&keys::child(child_id)).await? else {
                     continue;
                 };
+                let child: Child = crate::store::codec::from_data(&stored)?;
                 if child.status == crate::domain::ChildStatus::Merged || listed.contains(&child.id)
                 {
                     continue;
@@ -186,7 +186,7 @@ impl<R: RecordStore> Worklist<R> {
                 let full =
                     serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
                 let mut item = minimisation::child(principal, full);
-                item["version"] = json!(record_version(&self.records, child.id).await?);
+                item["version"] = json!(stored.version);
                 item["overdue_items"] = json!(overdue_items);
                 if clinical {
                     item["overall_risk"] = json!(risk);
@@ -230,14 +230,6 @@ impl<R: RecordStore> Worklist<R> {
             })
             .count())
     }
-}
-
-/// The child record's version (its `ETag`), as `GET /children/{id}` shows it.
-async fn record_version<R: RecordStore>(records: &R, child: ChildId) -> Result<u64, ServiceError> {
-    Ok(records
-        .get(&keys::child(child))
-        .await?
-        .map_or(0, |r| r.version))
 }
 
 fn matches_person(filters: &Filters, child: &Child) -> bool {

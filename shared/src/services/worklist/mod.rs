@@ -33,7 +33,7 @@ use crate::domain::{ChildId, Principal, ScreeningId};
 use crate::ports::{Clock, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
 use crate::scoring::{Engine, risk_profile};
 use crate::services::ServiceError;
-use crate::services::screenings::person_results;
+use crate::services::screenings::child_results;
 use crate::store::keys;
 use crate::store::lookups::{load_child, merged_ids};
 use crate::store::query::{query_all, query_index_all};
@@ -113,10 +113,14 @@ impl<R: RecordStore> Worklist<R> {
             return Ok(Vec::new());
         };
         let today = self.clock.now().date_naive();
-        let results = person_results(&self.records, child_id).await?;
-        let profile = risk_profile(&self.engine, &results, today);
+        // The child and every child merged into it: one person (as `person_results` reads).
         let mut people = vec![child_id];
         people.extend(merged_ids(&self.records, child_id).await?);
+        let mut results = Vec::new();
+        for person in &people {
+            results.extend(child_results(&self.records, *person).await?);
+        }
+        let profile = risk_profile(&self.engine, &results, today);
         let mut by_screening: BTreeMap<ScreeningId, Submitter> = BTreeMap::new();
         for person in &people {
             for r in self.of_child(*person, "SCREENING#").await? {
@@ -282,12 +286,11 @@ impl<R: RecordStore> Worklist<R> {
             let Some(code) = org.data["id"].as_str() else {
                 continue;
             };
-            // Sort keys start with the due date: everything before today's is overdue (a
-            // date sorts after "0"; DynamoDB takes no empty bound).
+            // Sort keys start with the due date: everything before today's is overdue.
             let overdue = query_all(
                 &self.records,
                 &keys::worklist_partition(code),
-                &SortKeyCondition::Between("0".into(), today.to_string()),
+                &SortKeyCondition::Between(String::new(), today.to_string()),
             )
             .await?;
             for item in overdue {
