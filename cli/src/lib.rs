@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod export;
+pub mod exports_local;
 pub mod http_bridge;
 pub mod import;
 pub mod keys;
@@ -44,6 +45,10 @@ pub enum Command {
         /// Do not run the queue consumers (API only; queued work waits).
         #[arg(long)]
         no_workers: bool,
+        /// Send results to this FHIR server (https, or http on loopback) instead of writing
+        /// them to <data-dir>/outbox/health/.
+        #[arg(long, value_name = "URL")]
+        fhir_url: Option<String>,
     },
     /// Score screenings offline: one JSON object per line in, one result per line out.
     Score {
@@ -155,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
             host,
             port,
             no_workers,
+            fhir_url,
         } => {
             ravis::telemetry::init(
                 &ravis::config::local_log_filter(),
@@ -168,6 +174,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 local::ServeOptions {
                     addr: std::net::SocketAddr::new(host, port),
                     workers: !no_workers,
+                    fhir_url,
                 },
                 async {
                     let _ = tokio::signal::ctrl_c().await;

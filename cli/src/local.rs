@@ -26,6 +26,8 @@ pub mod queues {
     pub const SCORING: &str = "scoring";
     /// Partner-bucket object events.
     pub const INTAKE: &str = "intake";
+    /// Export jobs (`services/exports/`).
+    pub const EXPORTS: &str = "exports";
 }
 
 /// Deliveries before a message is dead-lettered (the template's maxReceiveCount).
@@ -48,6 +50,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Whether to run the queue consumers (off: API only, work waits in the queues).
     pub workers: bool,
+    /// The e-health system's FHIR base URL (`None`: Bundles go to `<data-dir>/outbox/health/`).
+    pub fhir_url: Option<String>,
 }
 
 /// Runs the local host until `shutdown` resolves.
@@ -67,9 +71,13 @@ pub async fn serve(
     };
     let scoring_queue = backend.queue(queues::SCORING, queue_options.clone())?;
     let intake_queue = backend.queue(queues::INTAKE, queue_options.clone())?;
+    let export_queue = backend.queue(queues::EXPORTS, queue_options.clone())?;
     // The service graph, built once (every audit entry also goes to the archive bucket that
     // `ravis audit verify` compares with).
-    let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?;
+    let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?
+        .with_export_queue(export_queue.clone());
+    // Built before the server starts, so a bad --fhir-url or key file stops the start.
+    let exports_worker = crate::exports_local::worker(&app, data_dir, options.fhir_url.as_deref())?;
 
     tracing::warn!(
         "local host: accepting HS256 development tokens signed with the data directory's key"
@@ -137,6 +145,29 @@ pub async fn serve(
         });
     }
     if options.workers {
+        // The exports worker, and the sweep that queues due retries, polls and any job
+        // whose message a crash lost.
+        let worker = Arc::new(exports_worker);
+        let queue = export_queue.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            run_consumer(
+                queues::EXPORTS,
+                &queue,
+                ConsumerOptions::default(),
+                rx,
+                &*worker,
+            )
+            .await;
+        });
+        tasks.spawn(crate::exports_local::sweep_loop(
+            records.clone(),
+            export_queue.clone(),
+            EXPORT_SWEEP_EVERY,
+            stop_rx.clone(),
+        ));
+    }
+    if options.workers {
         // The worklist sweep (a scheduled function in AWS): at start, then hourly.
         let worklist = app.worklist();
         let mut rx = stop_rx.clone();
@@ -194,6 +225,9 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
+
+/// How often `ravis serve` queues due export jobs.
+const EXPORT_SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 /// How often `ravis serve` sweeps the worklists.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);

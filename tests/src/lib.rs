@@ -7,6 +7,8 @@ pub mod aws;
 pub mod catalogue;
 pub mod contract;
 pub mod embedded;
+pub mod exports;
+pub mod fhir_receiver;
 pub mod intake;
 pub mod pathway;
 pub mod registry;

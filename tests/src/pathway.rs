@@ -49,15 +49,17 @@ pub struct Answer {
     pub etag: Option<String>,
 }
 
-struct World<R, Q> {
-    app: App<R>,
-    api: AllRoutes<R, Q>,
-    auth: Authenticator,
-    queue: Q,
-    clock: Arc<MovingClock>,
+/// A whole API over one record store and scoring queue, with a clock the test moves (the
+/// care-pathway and exports suites call it as a client would).
+pub(crate) struct World<R, Q> {
+    pub(crate) app: App<R>,
+    pub(crate) api: AllRoutes<R, Q>,
+    pub(crate) auth: Authenticator,
+    pub(crate) queue: Q,
+    pub(crate) clock: Arc<MovingClock>,
 }
 
-fn token(role: Role, org: &str) -> String {
+pub(crate) fn token(role: Role, org: &str) -> String {
     verifier_and_scoped_token(role, org, None).1
 }
 
@@ -68,13 +70,20 @@ fn token_in(role: Role, org: &str, territory: &str) -> String {
 
 impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
     fn new(records: R, queue: Q) -> Self {
+        Self::with(records, queue, |app| app)
+    }
+
+    /// The world with the app adjusted by `adjust` (an export queue, say).
+    pub(crate) fn with(records: R, queue: Q, adjust: impl FnOnce(App<R>) -> App<R>) -> Self {
         let clock = Arc::new(MovingClock::at(
             "2026-12-06T09:00:00Z".parse().expect("time"),
         ));
-        let app = App::new(records, &[4; 32], &[6; 32])
-            .expect("app")
-            .with_clock(clock.clone())
-            .with_care_settings(30, (3, 6));
+        let app = adjust(
+            App::new(records, &[4; 32], &[6; 32])
+                .expect("app")
+                .with_clock(clock.clone())
+                .with_care_settings(30, (3, 6)),
+        );
         let api = app.all_routes(queue.clone()).expect("routes");
         let (auth, _) = verifier_and_scoped_token(Role::RegistryAdministrator, "x", None);
         Self {
@@ -90,7 +99,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
         self.clock.now().date_naive()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -137,7 +146,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
     }
 
     /// Scores every queued submission with the app's scoring worker.
-    async fn score_queued(&self) {
+    pub(crate) async fn score_queued(&self) {
         let worker = self.app.scoring_worker();
         loop {
             let messages = self

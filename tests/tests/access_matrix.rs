@@ -249,6 +249,9 @@ const REPRESENTATIVE_FIELDS: &[&str] = &[
     "version",
 ];
 
+/// An export id no job has.
+const UNKNOWN_EXPORT: &str = "0190f3c4-6d1e-7a3b-8c2d-123456789abc";
+
 /// The registry records the matrix reads and changes, with their current versions.
 struct Registry {
     specialist: String,
@@ -286,7 +289,10 @@ fn expected_grant(role: Role, scope: Scope) -> u16 {
 /// organisation and break-the-glass state.
 fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> Outcome {
     use Role::*;
-    let reader = !matches!(role, MinistryAnalyst | DataProtectionOfficer);
+    let reader = !matches!(
+        role,
+        MinistryAnalyst | DataProtectionOfficer | IntegrationOperator
+    );
     let clinical = matches!(
         role,
         HealthSpecialist | RegistryAdministrator | PartnerSystem
@@ -637,6 +643,14 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
             status: 200,
             fields: fields(WORKLIST_FIELDS),
         },
+        // Only integration operators see and retry exports (the matrix's export id is
+        // unknown: they get 404 after the role check; the exports suites cover the rest).
+        Route::ListExports if role == IntegrationOperator => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::GetExport | Route::RetryExport if role == IntegrationOperator => status(404),
+        Route::ListExports | Route::GetExport | Route::RetryExport => status(403),
     }
 }
 
@@ -839,6 +853,9 @@ fn request(
         }
         Route::Worklist => ("GET", "/worklist".to_owned(), None),
         Route::ListChildren => ("GET", "/children".to_owned(), None),
+        Route::ListExports => ("GET", "/exports".to_owned(), None),
+        Route::GetExport => ("GET", format!("/exports/{UNKNOWN_EXPORT}"), None),
+        Route::RetryExport => ("POST", format!("/exports/{UNKNOWN_EXPORT}/retry"), None),
         Route::UpdateEpisode => {
             version = registry.versions[2];
             (

@@ -4,3 +4,7 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "fhir-http")]
+pub mod fhir_http;
+pub mod outbox;
+pub mod signing;

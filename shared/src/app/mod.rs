@@ -7,17 +7,28 @@
 
 use crate::config::ConfigError;
 use crate::domain::catalogue::CatalogueError;
+use crate::fhir::FhirSettings;
 use crate::inbound::all_routes::AllRoutes;
 use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::exports_api::ExportsApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::registry_api::{Both, RegistryApi};
 use crate::inbound::screenings_api::ScreeningsApi;
 use crate::intake::IntakeService;
-use crate::ports::{BlobError, Clock, IdGenerator, Queue, RandomIds, RecordStore, SystemClock};
+use crate::ports::signer::JwsSigner;
+use crate::ports::{
+    BlobError, Clock, EducationReceiver, HealthReceiver, IdGenerator, Queue, RandomIds,
+    RecordStore, SystemClock,
+};
 use crate::scoring::{DefinitionError, Engine};
 use crate::services::audit::{ArchiveSink, AuditTrail};
 use crate::services::catalogue::CatalogueService;
 use crate::services::children::ChildrenService;
+use crate::services::exports::education::EducationExporter;
+use crate::services::exports::health::HealthExporter;
+use crate::services::exports::operator::ExportsAdmin;
+use crate::services::exports::worker::ExportsWorker;
+use crate::services::exports::{ExportNotify, Outbox, QueueNotify};
 use crate::services::referrals::ReferralService;
 use crate::services::registry::RegistryService;
 use crate::services::scoring_worker::ScoringWorker;
@@ -51,7 +62,8 @@ pub enum AppError {
 }
 
 /// What `children-api` serves: children, the registry, referrals and worklists.
-pub type ChildrenRoutes<R> = Both<ChildrenApi<R>, Both<RegistryApi<R>, PathwayApi<R>>>;
+pub type ChildrenRoutes<R> =
+    Both<ChildrenApi<R>, Both<RegistryApi<R>, Both<PathwayApi<R>, ExportsApi<R>>>>;
 
 /// What every use case over one record store shares; cheap to clone.
 #[derive(Clone)]
@@ -71,6 +83,7 @@ pub struct App<R> {
     archive: Option<Arc<dyn ArchiveSink>>,
     referral_grace_days: u32,
     cadence: Cadence,
+    export_notify: Option<Arc<dyn ExportNotify>>,
 }
 
 impl<R: RecordStore + Clone> App<R> {
@@ -89,7 +102,63 @@ impl<R: RecordStore + Clone> App<R> {
             archive: None,
             referral_grace_days: crate::domain::referral::DEFAULT_GRACE_DAYS,
             cadence: Cadence::default(),
+            export_notify: None,
         })
+    }
+
+    /// Queues export jobs on this queue after their commit (without one, recorded jobs wait
+    /// for the exports sweep).
+    pub fn with_export_queue<Q: Queue>(mut self, queue: Q) -> Self {
+        self.export_notify = Some(Arc::new(QueueNotify(queue)));
+        self
+    }
+
+    /// Where changes record their export jobs.
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+            self.export_notify.clone(),
+        )
+    }
+
+    /// The operators' view of the exports.
+    pub fn exports_admin(&self) -> ExportsAdmin<R> {
+        ExportsAdmin::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            self.audit(),
+            self.outbox(),
+        )
+    }
+
+    /// The exports worker, delivering to these receivers and signing with `signer`; a job
+    /// whose attempts run out is dead-lettered through the export queue (required).
+    pub fn exports_worker<H: HealthReceiver, E: EducationReceiver, S: JwsSigner>(
+        &self,
+        health: H,
+        education: E,
+        signer: S,
+        fhir: Arc<FhirSettings>,
+    ) -> Result<ExportsWorker<R, H, E, S>, AppError> {
+        let notify = self
+            .export_notify
+            .clone()
+            .ok_or_else(|| AppError::Config(ConfigError::Missing("RAVIS_EXPORT_QUEUE_URL")))?;
+        Ok(ExportsWorker::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            self.audit(),
+            HealthExporter::new(
+                self.records.clone(),
+                Arc::clone(&self.clock),
+                health,
+                signer,
+                fhir,
+            ),
+            EducationExporter::new(self.records.clone(), Arc::clone(&self.clock), education),
+            notify,
+        ))
     }
 
     /// Uses this clock (tests move time).
@@ -184,6 +253,7 @@ impl<R: RecordStore + Clone> App<R> {
             &self.identity_key,
             self.audit(),
         );
+        let service = service.with_outbox(self.outbox());
         match self.break_glass_minutes {
             Some(minutes) => service.with_break_glass_minutes(minutes),
             None => service,
@@ -233,6 +303,7 @@ impl<R: RecordStore + Clone> App<R> {
             Arc::clone(&self.engine),
         )
         .with_worklist(self.worklist())
+        .with_outbox(self.outbox())
     }
 
     /// The partner-file import use case, auditing what the kinds audit.
@@ -250,7 +321,10 @@ impl<R: RecordStore + Clone> App<R> {
     pub fn children_routes(&self) -> ChildrenRoutes<R> {
         Both(
             ChildrenApi(self.children()),
-            Both(RegistryApi(self.registry()), self.pathway_routes()),
+            Both(
+                RegistryApi(self.registry()),
+                Both(self.pathway_routes(), ExportsApi(self.exports_admin())),
+            ),
         )
     }
 
@@ -261,6 +335,7 @@ impl<R: RecordStore + Clone> App<R> {
             screenings: self.screenings_routes(queue)?,
             registry: RegistryApi(self.registry()),
             pathway: self.pathway_routes(),
+            exports: ExportsApi(self.exports_admin()),
         })
     }
 

@@ -39,6 +39,10 @@ pub struct Programme {
     pub target_age_months: Option<AgeRange>,
     /// Needs it addresses (free tags).
     pub target_needs: Vec<String>,
+    /// Whether it is delivered in or with a school or pre-school, so that a recommendation
+    /// of it is a support need the State Education Information System (VIIS) receives.
+    #[serde(default)]
+    pub education_relevant: bool,
 }
 
 /// The catalogue.

@@ -242,6 +242,10 @@ pub struct CatalogueEntry {
     pub participants: Option<String>,
     /// Programmes, therapies, services: the needs addressed ([`TARGET_NEEDS`]).
     pub target_needs: Vec<String>,
+    /// Programmes, therapies, services: delivered in or with a school or pre-school, so a
+    /// recommendation of it is a support need sent to VIIS (`docs/EXPORTS.md`).
+    #[serde(default)]
+    pub education_relevant: bool,
     /// Programmes, therapies, services: strength of evidence.
     pub evidence_level: Option<EvidenceLevel>,
     /// Programmes, therapies, services: places per year.
@@ -293,6 +297,9 @@ pub struct EntryInput {
     /// Needs addressed.
     #[serde(default)]
     pub target_needs: Vec<String>,
+    /// Delivered in or with a school or pre-school (programmes, therapies, services).
+    #[serde(default)]
+    pub education_relevant: Option<bool>,
     /// Evidence level (default `unrated` for programmes, therapies and services).
     #[serde(default)]
     pub evidence_level: Option<String>,
@@ -343,6 +350,8 @@ pub struct EntryContent {
     pub participants: Option<String>,
     /// Needs.
     pub target_needs: Vec<String>,
+    /// Delivered in or with a school or pre-school.
+    pub education_relevant: bool,
     /// Evidence level.
     pub evidence_level: Option<EvidenceLevel>,
     /// Capacity.
@@ -499,6 +508,12 @@ impl EntryInput {
                 );
                 not_for(
                     &mut errors,
+                    "education_relevant",
+                    self.education_relevant.is_some(),
+                    k,
+                );
+                not_for(
+                    &mut errors,
                     "evidence_level",
                     self.evidence_level.is_some(),
                     k,
@@ -600,6 +615,7 @@ impl EntryInput {
                 administered_by: self.administered_by,
                 participants: self.participants,
                 target_needs: self.target_needs,
+                education_relevant: self.education_relevant.unwrap_or(false),
                 evidence_level,
                 capacity_per_year: self.capacity_per_year,
                 annual_target: self.annual_target,
@@ -635,6 +651,7 @@ impl CatalogueEntry {
             administered_by: content.administered_by,
             participants: content.participants,
             target_needs: content.target_needs,
+            education_relevant: content.education_relevant,
             evidence_level: content.evidence_level,
             capacity_per_year: content.capacity_per_year,
             annual_target: content.annual_target,
@@ -668,6 +685,7 @@ impl CatalogueEntry {
             administered_by: Vec::new(),
             participants: Some(p.participants.clone()),
             target_needs: p.target_needs.clone(),
+            education_relevant: p.education_relevant,
             evidence_level: Some(EvidenceLevel::Unrated),
             capacity_per_year: None,
             annual_target: p.annual_target,

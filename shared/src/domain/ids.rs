@@ -100,6 +100,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// Identifies one export job (a result or a support need sent to a national system).
+    ExportId,
+    "EXPORT"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

@@ -5,6 +5,7 @@ pub mod break_glass;
 pub mod catalogue;
 pub mod catalogue_entry;
 pub mod child;
+pub mod export;
 pub mod field_error;
 pub mod identity_hash;
 pub mod ids;
@@ -22,8 +23,8 @@ pub use child::{Child, ChildStatus, Sex};
 pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
 pub use ids::{
-    ChildId, EpisodeId, InvalidId, ReferralId, RepresentativeId, RequestId, ResultId, ScreeningId,
-    SpecialistId,
+    ChildId, EpisodeId, ExportId, InvalidId, ReferralId, RepresentativeId, RequestId, ResultId,
+    ScreeningId, SpecialistId,
 };
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};

@@ -28,11 +28,14 @@ pub enum Role {
     PartnerSystem,
     /// Data protection officer: reads the audit trail, never a child's record.
     DataProtectionOfficer,
+    /// Integration operator: watches and retries the exports to the national systems; sees
+    /// the jobs (child ids, states, receivers' answers), never a child's record.
+    IntegrationOperator,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::HealthSpecialist,
         Role::EducationSpecialist,
         Role::ProgrammeProvider,
@@ -41,6 +44,7 @@ impl Role {
         Role::RegistryAdministrator,
         Role::PartnerSystem,
         Role::DataProtectionOfficer,
+        Role::IntegrationOperator,
     ];
 
     /// The claim value of this role.
@@ -54,6 +58,7 @@ impl Role {
             Role::RegistryAdministrator => "registry_administrator",
             Role::PartnerSystem => "partner_system",
             Role::DataProtectionOfficer => "data_protection_officer",
+            Role::IntegrationOperator => "integration_operator",
         }
     }
 }

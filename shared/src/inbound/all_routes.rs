@@ -2,6 +2,7 @@
 //! serves its own subset through the same adapters).
 
 use crate::inbound::children_api::ChildrenApi;
+use crate::inbound::exports_api::ExportsApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::problem::Problem;
 use crate::inbound::registry_api::RegistryApi;
@@ -20,14 +21,17 @@ pub struct AllRoutes<R, Q> {
     pub registry: RegistryApi<R>,
     /// Referrals and worklists.
     pub pathway: PathwayApi<R>,
+    /// The exports' operator views.
+    pub exports: ExportsApi<R>,
 }
 
-impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
+impl<R: RecordStore + Clone, Q: Queue> Api for AllRoutes<R, Q> {
     fn serves(&self, route: Route) -> bool {
         self.children.serves(route)
             || self.screenings.serves(route)
             || self.registry.serves(route)
             || self.pathway.serves(route)
+            || self.exports.serves(route)
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
@@ -39,6 +43,8 @@ impl<R: RecordStore, Q: Queue> Api for AllRoutes<R, Q> {
             Box::pin(self.registry.dispatch(route, ctx)).await
         } else if self.pathway.serves(route) {
             Box::pin(self.pathway.call(route, ctx)).await
+        } else if self.exports.serves(route) {
+            Box::pin(self.exports.call(route, ctx)).await
         } else {
             Box::pin(self.screenings.dispatch(route, ctx)).await
         }
@@ -83,7 +89,8 @@ mod tests {
                 "RetireCatalogueEntry",
             ];
             let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route)
-                || crate::inbound::pathway_api::PATHWAY_ROUTES.contains(&spec.route);
+                || crate::inbound::pathway_api::PATHWAY_ROUTES.contains(&spec.route)
+                || crate::inbound::exports_api::EXPORTS_ROUTES.contains(&spec.route);
             let by_screenings = screenings.contains(&name.as_str());
             assert_eq!(
                 [by_children, by_screenings, by_registry]

@@ -4,6 +4,7 @@
 pub mod all_routes;
 pub mod auth;
 pub mod children_api;
+pub mod exports_api;
 pub mod http;
 pub mod intake_worker;
 pub mod jwks;

@@ -114,6 +114,12 @@ pub enum Route {
     Worklist,
     /// `GET /children` (the children in an organisation's care, with filters)
     ListChildren,
+    /// `GET /exports` (integration operator)
+    ListExports,
+    /// `GET /exports/{id}` (integration operator)
+    GetExport,
+    /// `POST /exports/{id}/retry` (integration operator, `If-Match`)
+    RetryExport,
 }
 
 impl Route {
@@ -174,6 +180,9 @@ impl Route {
             Route::Worklist => Some((AuditEntity::Worklist, AuditAction::Read)),
             // One read entry per child listed.
             Route::ListChildren => Some((AuditEntity::Child, AuditAction::Read)),
+            // One read entry per child whose jobs are on the page.
+            Route::ListExports | Route::GetExport => Some((AuditEntity::Export, AuditAction::Read)),
+            Route::RetryExport => Some((AuditEntity::Export, AuditAction::Update)),
             // Organisations and specialists are staff-directory data, not a child's.
             Route::CreateOrganisation
             | Route::ListOrganisations
@@ -441,6 +450,21 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ListChildren,
         method: Method::GET,
         path: "/children",
+    },
+    RouteSpec {
+        route: Route::ListExports,
+        method: Method::GET,
+        path: "/exports",
+    },
+    RouteSpec {
+        route: Route::GetExport,
+        method: Method::GET,
+        path: "/exports/{id}",
+    },
+    RouteSpec {
+        route: Route::RetryExport,
+        method: Method::POST,
+        path: "/exports/{id}/retry",
     },
 ];
 
@@ -773,6 +797,9 @@ mod tests {
             Route::SetFamilyAgreement,
             Route::Worklist,
             Route::ListChildren,
+            Route::ListExports,
+            Route::GetExport,
+            Route::RetryExport,
         ];
         for route in all {
             assert_eq!(

@@ -149,6 +149,27 @@ impl<R: crate::ports::RecordStore> MessageHandler
     }
 }
 
+impl<R, H, E, S> MessageHandler for crate::services::exports::worker::ExportsWorker<R, H, E, S>
+where
+    R: crate::ports::RecordStore + Clone,
+    H: crate::ports::HealthReceiver,
+    E: crate::ports::EducationReceiver,
+    S: crate::ports::JwsSigner,
+{
+    type Error = crate::services::exports::worker::WorkerError;
+
+    async fn handle_message(&self, body: &str) -> Result<(), Self::Error> {
+        self.handle(body).await.map(|_| ())
+    }
+
+    fn is_poison(error: &Self::Error) -> bool {
+        matches!(
+            error,
+            crate::services::exports::worker::WorkerError::Malformed(_)
+        )
+    }
+}
+
 /// Settings of a local queue consumer.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerOptions {

@@ -5,14 +5,20 @@
 
 pub mod blobs;
 pub mod clock;
+pub mod exchange;
 pub mod ids;
 pub mod queue;
 pub mod records;
+pub mod signer;
 
 pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
 pub use clock::{Clock, SystemClock};
+pub use exchange::{
+    EducationReceiver, ExchangeError, HealthAnswer, HealthReceiver, HealthSubmission,
+};
 pub use ids::{IdGenerator, RandomIds};
 pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use records::{
     IndexKey, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
+pub use signer::{JwsSigner, SignError};

@@ -129,7 +129,7 @@ pub struct RiskProfile {
 
 /// The newest result of each screening (the greatest `result_id`: a re-scoring gets a later
 /// id), by screening id.
-pub(super) fn newest_per_screening(results: &[StoredResult]) -> Vec<&StoredResult> {
+pub fn newest_per_screening(results: &[StoredResult]) -> Vec<&StoredResult> {
     let mut per_screening: BTreeMap<ScreeningId, &StoredResult> = BTreeMap::new();
     for r in results {
         per_screening

@@ -40,6 +40,7 @@ pub struct ChildrenService<R> {
     name_index: KeyedHasher,
     audit: AuditTrail<R>,
     break_glass_ttl: chrono::Duration,
+    outbox: Option<crate::services::exports::Outbox>,
 }
 
 impl<R: RecordStore> ChildrenService<R> {
@@ -59,7 +60,20 @@ impl<R: RecordStore> ChildrenService<R> {
             name_index: KeyedHasher::new(identity_key, NAME_INDEX_DOMAIN),
             audit,
             break_glass_ttl: chrono::Duration::minutes(i64::from(break_glass::DEFAULT_TTL_MINUTES)),
+            outbox: None,
         }
+    }
+
+    /// Records export jobs with merges and un-merges (the receivers learn whose results
+    /// they are now; `services/exports/`).
+    pub fn with_outbox(mut self, outbox: crate::services::exports::Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The outbox, if exports are recorded.
+    pub(crate) fn outbox(&self) -> Option<&crate::services::exports::Outbox> {
+        self.outbox.as_ref()
     }
 
     /// The same service with break-the-glass grants lasting `minutes` (at least 1).

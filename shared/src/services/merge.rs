@@ -28,6 +28,7 @@
 //! Refused (422, field named): merging a child into itself, into a merged child, a merged
 //! child again, or two children with different personal codes.
 
+use crate::domain::export::ExportCause;
 use crate::domain::{ChildId, ChildStatus, FieldError, Principal, Role};
 use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
@@ -248,11 +249,16 @@ impl<R: RecordStore> ChildrenService<R> {
                     survivor.version
                 )));
             }
-            let (ops, data) = self
+            let (mut ops, data) = self
                 .merge_ops(principal, request_id, &survivor, duplicate, &reason)
                 .await?;
+            // The receivers learn that the duplicate's results are the survivor's now.
+            let jobs = self.export_jobs(&[id], ExportCause::Merge, &mut ops)?;
             match self.records().transact(ops).await {
-                Ok(()) => return Ok(survivor_reply(principal, &data, survivor.version + 1)),
+                Ok(()) => {
+                    self.queue_exports(&jobs).await;
+                    return Ok(survivor_reply(principal, &data, survivor.version + 1));
+                }
                 // A concurrent write (an audit append, a change of either child): re-read.
                 Err(StoreError::TransactionCancelled { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -558,8 +564,11 @@ impl<R: RecordStore> ChildrenService<R> {
                 self.merge_audit_ops(principal, request_id, id, duplicate, &reason)
                     .await?,
             );
+            // Each child's results go again under its own identity.
+            let jobs = self.export_jobs(&[id, duplicate], ExportCause::Unmerge, &mut ops)?;
             match self.records().transact(ops).await {
                 Ok(()) => {
+                    self.queue_exports(&jobs).await;
                     let version = self
                         .records()
                         .get(&keys::child(id))
@@ -618,5 +627,39 @@ impl<R: RecordStore> ChildrenService<R> {
             self.audit().record(principal, request_id, event).await?;
         }
         Ok(reply)
+    }
+}
+
+impl<R: RecordStore> ChildrenService<R> {
+    /// Adds the export jobs that send these children's results again to `ops` (the merge's
+    /// own atomic write); refused when the write would grow past the store's limit.
+    fn export_jobs(
+        &self,
+        children: &[ChildId],
+        cause: ExportCause,
+        ops: &mut Vec<WriteOp>,
+    ) -> Result<Vec<crate::domain::ExportId>, ServiceError> {
+        let Some(outbox) = self.outbox() else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        for child in children {
+            let jobs = outbox.for_child(*child, cause)?;
+            ops.extend(jobs.writes);
+            ids.extend(jobs.ids);
+        }
+        if ops.len() > crate::ports::records::MAX_TRANSACTION_OPS {
+            return Err(ServiceError::invalid(
+                "duplicate",
+                "has too many identifiers to merge in one transaction",
+            ));
+        }
+        Ok(ids)
+    }
+
+    async fn queue_exports(&self, ids: &[crate::domain::ExportId]) {
+        if let Some(outbox) = self.outbox() {
+            outbox.queue(ids).await;
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! stored (one result per instrument and engine version) and stores nothing new. After
 //! each result the child's worklist is reconciled (`services/worklist/`).
 
+use crate::domain::export::ExportCause;
 use crate::domain::{ResultId, ScreeningId};
 use crate::ports::{Clock, IdGenerator, Record, RecordStore, StoreError, WriteOp};
-use crate::scoring::Engine;
+use crate::scoring::{Engine, RecommendationKind};
 use crate::services::ServiceError;
+use crate::services::exports::{NewJobs, Outbox};
 use crate::services::screenings::{
     ScoringMessage, ScreeningStatus, initial_screening, score_request,
 };
@@ -71,9 +73,16 @@ pub struct ScoringWorker<R> {
     ids: Arc<dyn IdGenerator>,
     engine: Arc<Engine>,
     worklist: Option<Worklist<R>>,
+    outbox: Option<Outbox>,
 }
 
 impl<R: RecordStore> ScoringWorker<R> {
+    /// Records the result's export jobs in the result's own atomic write (`services/exports/`).
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
     /// Keeps the child's worklist in step with each stored result (see `handle`).
     pub fn with_worklist(mut self, worklist: Worklist<R>) -> Self {
         self.worklist = Some(worklist);
@@ -93,6 +102,7 @@ impl<R: RecordStore> ScoringWorker<R> {
             ids,
             engine,
             worklist: None,
+            outbox: None,
         }
     }
 
@@ -205,12 +215,32 @@ impl<R: RecordStore> ScoringWorker<R> {
             keys::child_index(child_id),
             keys::child_result_index(administered_on, id, &instrument_version, &engine_version),
         );
+        // Scored before (a rescore with new versions): the receivers get an update.
+        let cause = if submission
+            .data
+            .get("result_key")
+            .is_some_and(|k| !k.is_null())
+        {
+            ExportCause::Rescore
+        } else {
+            ExportCause::Result
+        };
+        let recommends_programme = result
+            .recommendations
+            .iter()
+            .any(|r| r.kind == RecommendationKind::ReferralProgramme);
         let mut updated = submission.data.clone();
         updated["status"] = json!(ScreeningStatus::Scored);
         updated["result_key"] = Value::String(result_key.sk.clone());
         updated["scored_at"] = json!(now);
         let version = submission.version;
-        let writes = vec![
+        let jobs = match &self.outbox {
+            Some(outbox) => {
+                outbox.for_result(child_id, id, &result_key.sk, cause, recommends_programme)?
+            }
+            None => NewJobs::default(),
+        };
+        let mut writes = vec![
             WriteOp::PutNew(result_record),
             WriteOp::PutVersioned {
                 record: Record {
@@ -220,9 +250,13 @@ impl<R: RecordStore> ScoringWorker<R> {
                 expected: version,
             },
         ];
+        writes.extend(jobs.writes);
         let outcome = match self.records.transact(writes).await {
             Ok(()) => {
                 tracing::info!(screening_id = %id, %instrument_version, %engine_version, "screening scored");
+                if let Some(outbox) = &self.outbox {
+                    outbox.queue(&jobs.ids).await;
+                }
                 Outcome::Scored
             }
             Err(StoreError::TransactionCancelled { index: 0 }) => Outcome::AlreadyScored,

@@ -235,7 +235,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             "initial_screening_id": input.initial_screening_id,
             "status": ScreeningStatus::Submitted,
             "submitted_at": now,
-            "submitted_by": {"subject": principal.subject, "organisation": principal.organisation},
+            "submitted_by": {"subject": principal.subject, "organisation": principal.organisation, "roles": principal.roles},
         });
         let request = score_request(&data, &child, initial)
             .map_err(|e| ServiceError::invalid("answers", e.to_string()))?;
@@ -474,7 +474,7 @@ pub async fn person_episodes<R: RecordStore>(
     Ok(episodes)
 }
 
-fn stored_result(record: &Record) -> Result<StoredResult, ServiceError> {
+pub fn stored_result(record: &Record) -> Result<StoredResult, ServiceError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         pk: record.key.pk.clone(),
         sk: record.key.sk.clone(),

@@ -330,3 +330,38 @@ pub fn register_entry(territory: Option<&crate::domain::Atvk>, child: ChildId) -
         format!("{REGISTER_CHILD_PREFIX}{child}"),
     )
 }
+
+/// An export job (`services/exports/`): its own partition, read by id.
+pub fn export_job(id: crate::domain::ExportId) -> Key {
+    Key::new(format!("EXPORT#{id}"), "EXPORT")
+}
+
+/// Index partition of the export jobs of one target in one state (`gsi1pk` of each job).
+pub fn export_state_index(
+    target: crate::domain::export::ExportTarget,
+    state: crate::domain::export::ExportState,
+) -> String {
+    format!("EXPORTS#{}#{}", target.as_str(), state.as_str())
+}
+
+/// Index sort key of an export job in its state: the time the worker should next look at
+/// it (jobs still to work on) or the time it last changed (finished jobs), then its id, so
+/// the sweep reads the due jobs with one range query.
+pub fn export_state_index_sort(
+    at: chrono::DateTime<chrono::Utc>,
+    id: crate::domain::ExportId,
+) -> String {
+    format!("{}#{id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+/// Sort-key prefix of a child's export pointers (under the child's own partition).
+pub const CHILD_EXPORT_PREFIX: &str = "EXPORT#";
+
+/// A pointer from a child to one of its export jobs (written with the job), so an operator
+/// lists a child's exports without scanning every job.
+pub fn child_export(child: ChildId, id: crate::domain::ExportId) -> Key {
+    Key::new(
+        format!("CHILD#{child}"),
+        format!("{CHILD_EXPORT_PREFIX}{id}"),
+    )
+}

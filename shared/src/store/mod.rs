@@ -3,6 +3,7 @@
 //! lookups every use case shares (`lookups`), over the `RecordStore` port.
 
 pub mod codec;
+pub mod exports;
 pub mod identity;
 pub mod keys;
 pub mod lookups;

@@ -31,6 +31,8 @@ pub enum AuditAction {
     Create,
     /// Personal data was changed (or its processing re-run, e.g. a re-score).
     Update,
+    /// Personal data was sent to another system (`recipient` names it): an export.
+    Disclose,
 }
 
 /// How the access ended.
@@ -63,6 +65,8 @@ pub enum AuditEntity {
     Referral,
     /// The child's items on a worklist (what is due for the child, with its name).
     Worklist,
+    /// An export job of the child's data (an operator's view or retry of it).
+    Export,
     /// A break-the-glass grant for the child (its reason is the entry's `break_glass_reason`).
     BreakGlass,
     /// A child's audit trail, read by a data protection officer (entries of the DPO-access
@@ -95,6 +99,8 @@ pub struct AuditEvent {
     pub outcome: AuditOutcome,
     /// The break-the-glass reason, when the access is made under a grant.
     pub break_glass_reason: Option<String>,
+    /// The system the data was sent to ([`AuditAction::Disclose`]).
+    pub recipient: Option<String>,
 }
 
 impl AuditEvent {
@@ -108,6 +114,20 @@ impl AuditEvent {
             fields: vec!["all".into()],
             outcome: AuditOutcome::Success,
             break_glass_reason: None,
+            recipient: None,
+        }
+    }
+
+    /// Data of the child sent to `recipient` (an export to a national system).
+    pub fn disclosure(
+        child: ChildId,
+        entity: AuditEntity,
+        entity_id: impl ToString,
+        recipient: &str,
+    ) -> Self {
+        Self {
+            recipient: Some(recipient.to_owned()),
+            ..Self::all(child, entity, AuditAction::Disclose).of(entity_id)
         }
     }
 
@@ -164,6 +184,10 @@ pub struct EntryBody {
     /// entries written before this field existed hash exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The system the data was sent to (a disclosure); absent otherwise, so entries written
+    /// before this field existed hash exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 impl EntryBody {

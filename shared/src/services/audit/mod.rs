@@ -285,6 +285,7 @@ impl<R: RecordStore> AuditTrail<R> {
             outcome: event.outcome,
             prev_hash: last_hash,
             reason: reason.map(str::to_owned),
+            recipient: event.recipient.clone(),
         };
         let entry = AuditEntry {
             hash: body.hash(),
@@ -439,6 +440,7 @@ impl<R: RecordStore> AuditTrail<R> {
             fields: vec![view.to_owned()],
             outcome: AuditOutcome::Success,
             break_glass_reason: None,
+            recipient: None,
         };
         self.record(principal, request_id, event).await.map(|_| ())
     }
@@ -531,6 +533,7 @@ mod tests {
             outcome: AuditOutcome::Success,
             prev_hash: prev_hash.into(),
             reason: None,
+            recipient: None,
         }
     }
 

@@ -17,7 +17,9 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
         writes: u64,
         denied: u64,
         break_glass: u64,
+        disclosures: u64,
         entities: std::collections::BTreeSet<String>,
+        sent_to: std::collections::BTreeSet<String>,
     }
     let mut groups: BTreeMap<(String, String, String), Counts> = BTreeMap::new();
     for e in entries {
@@ -39,6 +41,10 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
             (AuditOutcome::Denied, _) => c.denied += 1,
             (_, AuditAction::Read) => c.reads += 1,
             (_, AuditAction::Create | AuditAction::Update) => c.writes += 1,
+            (_, AuditAction::Disclose) => c.disclosures += 1,
+        }
+        if let Some(recipient) = &e.body.recipient {
+            c.sent_to.insert(recipient.clone());
         }
         if e.body.break_glass_reason.is_some() {
             c.break_glass += 1;
@@ -58,6 +64,8 @@ pub fn summarise(entries: &[AuditEntry]) -> Vec<Value> {
                 "writes": c.writes,
                 "denied": c.denied,
                 "break_glass": c.break_glass,
+                "disclosures": c.disclosures,
+                "sent_to": c.sent_to,
                 "entities": c.entities,
             })
         })

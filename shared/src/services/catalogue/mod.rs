@@ -48,6 +48,7 @@ pub(crate) fn instrument_entry(def: &InstrumentDefinition, now: DateTime<Utc>) -
         administered_by: Vec::new(),
         participants: None,
         target_needs: Vec::new(),
+        education_relevant: false,
         evidence_level: None,
         capacity_per_year: None,
         annual_target: None,

@@ -1,0 +1,120 @@
+//! The exports worker of `ravis serve`: the same worker as the `exports-worker` function,
+//! delivering to `<data-dir>/outbox/` (what would be sent: `health/<export>.json` with its
+//! `.provenance.json`, `viis/<batch>.jsonl` with its manifest) or, with `--fhir-url`, to a
+//! FHIR server. The signing key is `<data-dir>/keys/fhir-signing.pem` (created on first
+//! start); its public key is published at `<data-dir>/outbox/jwks.json` for receivers.
+
+use anyhow::{Context, Result};
+use ravis::adapters::embedded::{DirBlobStore, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::fhir_http::FhirHttpReceiver;
+use ravis::adapters::outbox::BlobOutbox;
+use ravis::adapters::signing::KeyFileSigner;
+use ravis::app::App;
+use ravis::fhir::{FhirSettings, PublicJwk, jwks};
+use ravis::ports::{HealthAnswer, HealthReceiver, HealthSubmission, JwsSigner};
+use ravis::services::exports::worker::ExportsWorker;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one request to a FHIR server may take.
+const FHIR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the health Bundles go locally.
+pub enum LocalHealth {
+    /// `<data-dir>/outbox/health/`.
+    Outbox(BlobOutbox<DirBlobStore>),
+    /// A FHIR server (`--fhir-url`).
+    Http(FhirHttpReceiver),
+}
+
+impl HealthReceiver for LocalHealth {
+    async fn submit(&self, submission: &HealthSubmission) -> HealthAnswer {
+        match self {
+            LocalHealth::Outbox(o) => o.submit(submission).await,
+            LocalHealth::Http(h) => h.submit(submission).await,
+        }
+    }
+
+    async fn poll(&self, job: &str) -> HealthAnswer {
+        match self {
+            LocalHealth::Outbox(o) => o.poll(job).await,
+            LocalHealth::Http(h) => h.poll(job).await,
+        }
+    }
+}
+
+/// The worker of `ravis serve`.
+pub type LocalExportsWorker =
+    ExportsWorker<SqliteRecordStore, LocalHealth, BlobOutbox<DirBlobStore>, KeyFileSigner>;
+
+/// The local outbox directory's store.
+pub fn outbox_store(data_dir: &Path) -> Result<DirBlobStore> {
+    DirBlobStore::open(data_dir.join("outbox"), "outbox")
+        .with_context(|| format!("opening {}", data_dir.join("outbox").display()))
+}
+
+/// Builds the worker; a bad `--fhir-url` or an unusable key file stops the start, named.
+pub fn worker(
+    app: &App<SqliteRecordStore>,
+    data_dir: &Path,
+    fhir_url: Option<&str>,
+) -> Result<LocalExportsWorker> {
+    let signer = KeyFileSigner::load_or_generate(&data_dir.join("keys").join("fhir-signing.pem"))
+        .context("the X-Provenance signing key")?;
+    let keys = jwks(&[PublicJwk {
+        key_id: signer.key_id().to_owned(),
+        point: signer.public_key().to_vec(),
+    }])
+    .context("publishing the signing key")?;
+    let outbox_dir = data_dir.join("outbox");
+    std::fs::create_dir_all(&outbox_dir)?;
+    std::fs::write(
+        outbox_dir.join("jwks.json"),
+        serde_json::to_vec_pretty(&keys)?,
+    )?;
+    let outbox = outbox_store(data_dir)?;
+    let health = match fhir_url {
+        Some(url) => LocalHealth::Http(
+            FhirHttpReceiver::new(url, FHIR_TIMEOUT, None)
+                .map_err(|reason| anyhow::anyhow!("--fhir-url {url}: {reason}"))?,
+        ),
+        None => LocalHealth::Outbox(BlobOutbox::new(outbox.clone(), "")),
+    };
+    let settings = FhirSettings::default();
+    settings
+        .validate()
+        .map_err(|e| anyhow::anyhow!("FHIR settings: {e}"))?;
+    Ok(app.exports_worker(
+        health,
+        BlobOutbox::new(outbox, ""),
+        signer,
+        Arc::new(settings),
+    )?)
+}
+
+/// The sweep loop: queues due export jobs every `every` until `stop` turns true.
+pub async fn sweep_loop(
+    records: SqliteRecordStore,
+    queue: SqliteQueue,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let notify = ravis::services::exports::QueueNotify(queue);
+    loop {
+        match ravis::services::exports::sweep::sweep(&records, &notify, chrono::Utc::now()).await {
+            Ok(report) if report.queued > 0 || report.unqueued > 0 => tracing::info!(
+                queued = report.queued,
+                unqueued = report.unqueued,
+                failed = report.failed,
+                "exports sweep"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "exports sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
