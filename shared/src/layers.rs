@@ -4,7 +4,8 @@
 //! other (directly or round a longer circle). Test code (`#[cfg(test)]` items) is left out:
 //! a unit test may run its use case on the embedded adapter.
 //!
-//! The layers, lowest first (docs/ARCHITECTURE.md): `domain` → `scoring` → `ports` →
+//! The layers, lowest first (docs/ARCHITECTURE.md): `domain` → `scoring` → `fhir` (pure,
+//! imports only `domain` and `scoring`) → `ports` →
 //! `store` → `services` → `intake` → `inbound` → `app`; beside them `config` (reads the
 //! environment; only `domain` below it), `adapters` (implement ports; only `domain` and
 //! `ports` below them) and `telemetry` (nothing below it).
@@ -17,20 +18,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("", &[]),
     ("domain", &[]),
     ("scoring", &["domain"]),
+    ("fhir", &["domain", "scoring"]),
     ("ports", &["domain", "scoring"]),
     ("telemetry", &[]),
     ("config", &["domain"]),
     ("adapters", &["domain", "ports"]),
     ("store", &["domain", "scoring", "ports"]),
-    ("services", &["domain", "scoring", "ports", "store"]),
+    ("services", &["domain", "scoring", "fhir", "ports", "store"]),
     (
         "intake",
-        &["domain", "scoring", "ports", "store", "services"],
+        &["domain", "scoring", "fhir", "ports", "store", "services"],
     ),
     (
         "inbound",
         &[
-            "domain", "scoring", "ports", "store", "services", "intake", "config",
+            "domain", "scoring", "fhir", "ports", "store", "services", "intake", "config",
         ],
     ),
     (
@@ -38,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "domain",
             "scoring",
+            "fhir",
             "ports",
             "store",
             "services",

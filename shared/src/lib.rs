@@ -4,6 +4,7 @@
 //! - `domain/`   — types that can only exist valid, and pure rules;
 //! - `ports/`    — one small trait per capability (records, blobs, queue, clock, ids);
 //! - `scoring/`  — screening instruments as data and the scoring engine (pure);
+//! - `fhir/`     — results as FHIR R4B transaction Bundles and the X-Provenance (pure);
 //! - `store/`    — the one place that knows the table layout: keys, record codec, identity
 //!   indexes, shared lookups;
 //! - `services/` — use cases, generic over ports;
@@ -18,6 +19,7 @@ pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod fhir;
 pub mod inbound;
 pub mod intake;
 pub mod ports;

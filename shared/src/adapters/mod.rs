@@ -4,3 +4,4 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod signing;

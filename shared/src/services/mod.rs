@@ -9,6 +9,7 @@ pub mod break_glass;
 pub mod care;
 pub mod catalogue;
 pub mod children;
+pub mod fhir_signing;
 pub mod idempotency;
 pub mod merge;
 pub mod minimisation;
