@@ -521,8 +521,9 @@ mod provenance_rules {
     async fn signed(dir: &std::path::Path) -> (KeyFileSigner, Vec<u8>, Value, String) {
         let signer = KeyFileSigner::generate(&dir.join("fhir.pem")).unwrap();
         let settings = FhirSettings::default();
-        let bundle = result_bundle(&export("epds", ExportStatus::Final), &settings);
-        let body = serde_json::to_vec(&bundle).unwrap();
+        let x = export("epds", ExportStatus::Final);
+        let bundle = result_bundle(&x, &settings);
+        let body = result_bundle_json(&x, &settings);
         let recorded = Utc.with_ymd_and_hms(2026, 3, 2, 10, 16, 0).unwrap();
         let header = signed_x_provenance(
             &signer,
@@ -674,8 +675,9 @@ mod provenance_rules {
                 (ExportStatus::Final, "first"),
                 (ExportStatus::Amended, "amended"),
             ] {
-                let bundle = result_bundle(&export(&def.id, status), &settings);
-                let body = serde_json::to_vec_pretty(&bundle).unwrap();
+                let x = export(&def.id, status);
+                let bundle = result_bundle(&x, &settings);
+                let body = result_bundle_json(&x, &settings);
                 let header = signed_x_provenance(
                     &signer,
                     &body,
