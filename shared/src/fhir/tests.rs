@@ -416,6 +416,89 @@ fn first_send_creates_conditionally_and_amended_updates_conditionally() {
 }
 
 #[test]
+fn configured_systems_are_used() {
+    let settings = FhirSettings {
+        personal_code_system: "urn:oid:1.3.6.1.4.1.99999.1".to_owned(),
+        code_system: "https://vvis.gov.lv/fhir/CodeSystem/ravis".to_owned(),
+        identifier_system_base: "https://ravis.gov.lv/fhir/sid".to_owned(),
+        questionnaire_base: "https://ravis.gov.lv/fhir/Questionnaire".to_owned(),
+        organisation_system: "urn:oid:1.3.6.1.4.1.99999.2".to_owned(),
+        profiles: FhirProfiles::default(),
+    };
+    settings.validate().unwrap();
+    for instrument in ["epds", "sdq-parent-4-17", "mchat-r"] {
+        let x = export(instrument, ExportStatus::Amended);
+        let bundle = result_bundle(&x, &settings);
+        check_common(&x, &bundle, &settings);
+        let text = String::from_utf8(result_bundle_json(&x, &settings)).unwrap();
+        assert!(
+            !text.contains("ravis.example"),
+            "{instrument}: a default leaked"
+        );
+        assert!(text.contains("https://ravis.gov.lv/fhir/sid/specialist"));
+    }
+}
+
+#[test]
+fn answers_and_recommendations_in_words() {
+    let answers: BTreeMap<String, Value> = [
+        ("10", json!(1)),
+        ("2", json!(0)),
+        ("impact_home", json!(2)),
+        ("1", json!(3)),
+        ("difficulties", json!(1)),
+        ("3", json!("x")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let items: Vec<(String, i64)> = ExportAnswer::from_submission(&answers)
+        .into_iter()
+        .map(|a| (a.item, a.code))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("1".to_owned(), 3),
+            ("2".to_owned(), 0),
+            ("10".to_owned(), 1),
+            ("difficulties".to_owned(), 1),
+            ("impact_home".to_owned(), 2),
+        ],
+        "numeric ids in numeric order, then the others; non-integers left out"
+    );
+    let rec = ExportRecommendation {
+        kind: crate::scoring::RecommendationKind::ReferralProgramme,
+        catalogue_id: Some("postnatal-depression-support".to_owned()),
+        catalogue_name: Some("Atbalsts māmiņām".to_owned()),
+        due_on: NaiveDate::from_ymd_opt(2026, 3, 16),
+    };
+    assert_eq!(
+        recommendation_text(&rec),
+        "Refer to a support programme: Atbalsts māmiņām (catalogue postnatal-depression-support), due 2026-03-16"
+    );
+    let rescreen = ExportRecommendation {
+        kind: crate::scoring::RecommendationKind::Rescreen,
+        catalogue_id: None,
+        catalogue_name: None,
+        due_on: None,
+    };
+    assert_eq!(recommendation_text(&rescreen), "Repeat the screening");
+}
+
+#[test]
+fn a_score_without_value_has_a_data_absent_reason() {
+    let settings = FhirSettings::default();
+    let mut x = export("epds", ExportStatus::Final);
+    x.scores[0].value = None;
+    x.scores[0].band = None;
+    let bundle = result_bundle(&x, &settings);
+    check_common(&x, &bundle, &settings);
+    let total = resources(&bundle, "Observation")[0];
+    assert_eq!(total["dataAbsentReason"]["coding"][0]["code"], "unknown");
+}
+
+#[test]
 fn search_values_are_escaped() {
     let settings = FhirSettings::default();
     let mut x = export("epds", ExportStatus::Final);
