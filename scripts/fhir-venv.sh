@@ -53,6 +53,7 @@ samples() {
   dir="$(mktemp -d "${TMPDIR:-/tmp}/ravis-fhir-samples.XXXXXX")"
   SAMPLES_DIR=$dir
   trap 'rm -rf "$SAMPLES_DIR"' EXIT
+  # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
   (cd "$ROOT" && RAVIS_FHIR_SAMPLES_DIR="$dir" $CARGO test -p ravis-shared --lib --quiet \
     -- --exact fhir::tests::provenance_rules::writes_samples)
   "$VENV/bin/python" "$ROOT/scripts/fhir-validate.py" "$dir"
