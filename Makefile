@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults lint-infra package coldstart serve bench fmt
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart serve bench fmt
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -45,6 +45,13 @@ test-deploy:
 ## functions end to end (not passing yet, so not here).
 test-faults:
 	bash scripts/fault-test.sh
+
+## The sample FHIR R4B Bundles and X-Provenance of every built-in instrument (first send and
+## amended), validated with the pinned PyPI fhir.resources (R4B models) and fhirpathpy (core
+## invariants bdl-*, qrs-*, obs-*, dom-*, and the receiver's rules) in .venv-fhir
+## (scripts/fhir-venv.sh, scripts/fhir-validate.py; docs/EXPORTS.md).
+test-fhir:
+	CARGO="$(CARGO)" bash scripts/fhir-venv.sh samples
 
 lint-infra:
 	bash scripts/lint-infra.sh

@@ -22,11 +22,13 @@
 //! duplicates. `fullUrl`s are UUID v5 over the business identifier, so the same export
 //! always gives the same bytes.
 
-use super::codes::{CodeMap, concept, ravis_concept, words};
+use super::codes::{CodeDef, CodeMap, words};
 use super::settings::FhirSettings;
 use crate::scoring::{RecommendationKind, RiskLevel, ScoreResult};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -175,47 +177,38 @@ pub fn full_url(resource_type: &str, system: &str, value: &str) -> String {
     format!("urn:uuid:{id}")
 }
 
-/// The transaction Bundle of one result. Deterministic: the same export and settings give
-/// the same JSON (and, serialised, the same bytes).
+/// The transaction Bundle of one result, as JSON (see [`result_bundle_json`] for the bytes
+/// to send and sign).
 pub fn result_bundle(export: &ResultExport, settings: &FhirSettings) -> Value {
     result_bundle_with(export, settings, CodeMap::builtin())
 }
 
 /// [`result_bundle`] with another code map.
 pub fn result_bundle_with(export: &ResultExport, settings: &FhirSettings, map: &CodeMap) -> Value {
-    let b = Builder::new(export, settings, map);
-    let screening_system = settings.screening_system();
-    let observation_system = settings.observation_system();
-    let qr_url = full_url(
-        "QuestionnaireResponse",
-        &screening_system,
-        &export.screening_id,
-    );
-    let mut entries = Vec::with_capacity(export.scores.len() + 2);
-    entries.push(b.entry(
-        "QuestionnaireResponse",
-        &qr_url,
-        &screening_system,
-        &export.screening_id,
-        b.questionnaire_response(&screening_system),
-    ));
-    let mut score_urls = Vec::with_capacity(export.scores.len());
-    for score in &export.scores {
-        let value = format!("{}/{}", export.screening_id, score.id);
-        let url = full_url("Observation", &observation_system, &value);
-        let resource = b.score_observation(score, &observation_system, &value, &qr_url);
-        entries.push(b.entry("Observation", &url, &observation_system, &value, resource));
-        score_urls.push(url);
-    }
-    let value = format!("{}/risk", export.screening_id);
-    let url = full_url("Observation", &observation_system, &value);
-    let risk = b.risk_observation(&observation_system, &value, &qr_url, &score_urls);
-    entries.push(b.entry("Observation", &url, &observation_system, &value, risk));
-    json!({
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": entries,
-    })
+    let ids = Ids::new(export, settings);
+    let b = Builder::new(export, settings, map, &ids);
+    serde_json::to_value(b.bundle()).unwrap_or_default()
+}
+
+/// The transaction Bundle of one result, serialised: the exact bytes to send (and to sign
+/// for the `X-Provenance`). Members in the specification's element order (`resourceType`
+/// first). Deterministic: the same export and settings give the same bytes.
+pub fn result_bundle_json(export: &ResultExport, settings: &FhirSettings) -> Vec<u8> {
+    result_bundle_json_with(export, settings, CodeMap::builtin())
+}
+
+/// [`result_bundle_json`] with another code map.
+pub fn result_bundle_json_with(
+    export: &ResultExport,
+    settings: &FhirSettings,
+    map: &CodeMap,
+) -> Vec<u8> {
+    let ids = Ids::new(export, settings);
+    let b = Builder::new(export, settings, map, &ids);
+    let mut out = Vec::with_capacity(4096 + 1024 * export.scores.len());
+    // Writing these borrowed structs into a Vec cannot fail (no maps with non-string keys).
+    let _ = serde_json::to_writer(&mut out, &b.bundle());
+    out
 }
 
 /// The Provenance targets of a bundle: each entry's type and fullUrl.
@@ -236,32 +229,284 @@ pub fn bundle_targets(bundle: &Value) -> Vec<ProvenanceTarget> {
         .unwrap_or_default()
 }
 
+/// The Provenance targets of the bundle of `export` (as [`bundle_targets`] of it, without
+/// building it).
+pub fn result_bundle_targets(
+    export: &ResultExport,
+    settings: &FhirSettings,
+) -> Vec<ProvenanceTarget> {
+    let ids = Ids::new(export, settings);
+    let mut out = Vec::with_capacity(ids.scores.len() + 2);
+    out.push(ProvenanceTarget {
+        resource_type: "QuestionnaireResponse".to_owned(),
+        reference: ids.qr_url.clone(),
+    });
+    for (_, url) in ids.scores.iter().chain(std::iter::once(&ids.risk)) {
+        out.push(ProvenanceTarget {
+            resource_type: "Observation".to_owned(),
+            reference: url.clone(),
+        });
+    }
+    out
+}
+
+/// Business identifiers and fullUrls of the resources of one bundle.
+struct Ids {
+    screening_system: String,
+    observation_system: String,
+    specialist_system: String,
+    qr_url: String,
+    /// `(identifier value, fullUrl)` per score, in the export's order.
+    scores: Vec<(String, String)>,
+    /// The same for the risk Observation.
+    risk: (String, String),
+    effective: String,
+    issued: String,
+}
+
+impl Ids {
+    fn new(x: &ResultExport, s: &FhirSettings) -> Ids {
+        let screening_system = s.screening_system();
+        let observation_system = s.observation_system();
+        let qr_url = full_url("QuestionnaireResponse", &screening_system, &x.screening_id);
+        let observation = |suffix: &str| {
+            let value = format!("{}/{suffix}", x.screening_id);
+            let url = full_url("Observation", &observation_system, &value);
+            (value, url)
+        };
+        let scores = x.scores.iter().map(|sc| observation(&sc.id)).collect();
+        let risk = observation("risk");
+        Ids {
+            specialist_system: format!("{}/specialist", s.identifier_system_base),
+            screening_system,
+            observation_system,
+            qr_url,
+            scores,
+            risk,
+            effective: x.administered_on.format("%Y-%m-%d").to_string(),
+            issued: x.scored_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}
+
+// The FHIR JSON shapes written, borrowed from the export, in the specification's order.
+
+#[derive(Serialize)]
+struct Bundle<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    entry: Vec<Entry<'a>>,
+}
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    #[serde(rename = "fullUrl")]
+    full_url: &'a str,
+    resource: Resource<'a>,
+    request: Request,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Resource<'a> {
+    QuestionnaireResponse(QuestionnaireResponse<'a>),
+    Observation(Box<Observation<'a>>),
+}
+
+#[derive(Serialize)]
+struct Request {
+    method: &'static str,
+    url: String,
+    #[serde(rename = "ifNoneExist", skip_serializing_if = "Option::is_none")]
+    if_none_exist: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    profile: &'a [String],
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Identifier<'a> {
+    system: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Reference<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    identifier: Identifier<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LocalReference<'a> {
+    reference: &'a str,
+}
+
+#[derive(Serialize, Clone)]
+struct Coding<'a> {
+    system: &'a str,
+    code: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize, Clone)]
+struct Concept<'a> {
+    coding: Vec<Coding<'a>>,
+    text: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct QuestionnaireResponse<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta<'a>>,
+    identifier: Identifier<'a>,
+    questionnaire: String,
+    status: &'static str,
+    subject: Reference<'a>,
+    authored: &'a str,
+    author: Reference<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    item: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    #[serde(rename = "linkId")]
+    link_id: &'a str,
+    answer: [IntegerAnswer; 1],
+}
+
+#[derive(Serialize)]
+struct IntegerAnswer {
+    #[serde(rename = "valueInteger")]
+    value_integer: i64,
+}
+
+#[derive(Serialize)]
+struct Annotation {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Component<'a> {
+    code: Concept<'a>,
+    #[serde(rename = "valueCodeableConcept")]
+    value: Concept<'a>,
+}
+
+#[derive(Serialize)]
+struct Observation<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta<'a>>,
+    identifier: [Identifier<'a>; 1],
+    status: &'static str,
+    category: [Concept<'static>; 1],
+    code: Concept<'a>,
+    subject: Reference<'a>,
+    #[serde(rename = "effectiveDateTime")]
+    effective: &'a str,
+    issued: &'a str,
+    performer: &'a [Reference<'a>],
+    #[serde(rename = "valueInteger", skip_serializing_if = "Option::is_none")]
+    value_integer: Option<i64>,
+    #[serde(
+        rename = "valueCodeableConcept",
+        skip_serializing_if = "Option::is_none"
+    )]
+    value_concept: Option<Concept<'a>>,
+    #[serde(rename = "dataAbsentReason", skip_serializing_if = "Option::is_none")]
+    data_absent_reason: Option<Concept<'static>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interpretation: Vec<Concept<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    note: Vec<Annotation>,
+    method: Concept<'a>,
+    #[serde(rename = "derivedFrom")]
+    derived_from: Vec<LocalReference<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    component: Vec<Component<'a>>,
+}
+
+fn survey() -> Concept<'static> {
+    Concept {
+        coding: vec![Coding {
+            system: "http://terminology.hl7.org/CodeSystem/observation-category",
+            code: Cow::Borrowed("survey"),
+            display: Some(Cow::Borrowed("Survey")),
+        }],
+        text: Cow::Borrowed("Survey"),
+    }
+}
+
+fn no_score() -> Concept<'static> {
+    Concept {
+        coding: vec![Coding {
+            system: "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+            code: Cow::Borrowed("unknown"),
+            display: Some(Cow::Borrowed("Unknown")),
+        }],
+        text: Cow::Borrowed("too few items answered to compute the score"),
+    }
+}
+
 /// The resource builders, sharing what every resource refers to.
 struct Builder<'a> {
     x: &'a ResultExport,
     s: &'a FhirSettings,
     map: &'a CodeMap,
-    patient: Value,
-    organisation: Value,
-    effective: String,
+    ids: &'a Ids,
+    patient: Reference<'a>,
+    organisation: Reference<'a>,
+    performers: Vec<Reference<'a>>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(x: &'a ResultExport, s: &'a FhirSettings, map: &'a CodeMap) -> Self {
+    fn new(x: &'a ResultExport, s: &'a FhirSettings, map: &'a CodeMap, ids: &'a Ids) -> Self {
+        let organisation = Reference {
+            kind: "Organization",
+            identifier: Identifier {
+                system: &s.organisation_system,
+                value: &x.organisation_id,
+            },
+            display: Some(&x.organisation_name),
+        };
+        let mut performers = vec![organisation];
+        if let Some(specialist) = &x.specialist_id {
+            performers.push(Reference {
+                kind: "Practitioner",
+                identifier: Identifier {
+                    system: &ids.specialist_system,
+                    value: specialist,
+                },
+                display: None,
+            });
+        }
         Builder {
             x,
             s,
             map,
-            patient: json!({
-                "type": "Patient",
-                "identifier": {"system": s.personal_code_system, "value": x.personal_code},
-            }),
-            organisation: json!({
-                "type": "Organization",
-                "identifier": {"system": s.organisation_system, "value": x.organisation_id},
-                "display": x.organisation_name,
-            }),
-            effective: x.administered_on.format("%Y-%m-%d").to_string(),
+            ids,
+            patient: Reference {
+                kind: "Patient",
+                identifier: Identifier {
+                    system: &s.personal_code_system,
+                    value: &x.personal_code,
+                },
+                display: None,
+            },
+            organisation,
+            performers,
         }
     }
 
@@ -269,131 +514,175 @@ impl<'a> Builder<'a> {
         self.x.status == ExportStatus::Amended
     }
 
+    fn bundle(&'a self) -> Bundle<'a> {
+        let ids = self.ids;
+        let mut entry = Vec::with_capacity(ids.scores.len() + 2);
+        entry.push(self.entry(
+            "QuestionnaireResponse",
+            &ids.qr_url,
+            &ids.screening_system,
+            &self.x.screening_id,
+            Resource::QuestionnaireResponse(self.questionnaire_response()),
+        ));
+        for (score, (value, url)) in self.x.scores.iter().zip(&ids.scores) {
+            let obs = self.score_observation(score, value);
+            entry.push(self.entry(
+                "Observation",
+                url,
+                &ids.observation_system,
+                value,
+                Resource::Observation(Box::new(obs)),
+            ));
+        }
+        let (value, url) = &ids.risk;
+        entry.push(self.entry(
+            "Observation",
+            url,
+            &ids.observation_system,
+            value,
+            Resource::Observation(Box::new(self.risk_observation(value))),
+        ));
+        Bundle {
+            resource_type: "Bundle",
+            kind: "transaction",
+            entry,
+        }
+    }
+
     /// A transaction entry: conditional create on a first send, conditional update after.
     fn entry(
         &self,
-        resource_type: &str,
-        full_url: &str,
+        resource_type: &'static str,
+        full_url: &'a str,
         system: &str,
         value: &str,
-        resource: Value,
-    ) -> Value {
+        resource: Resource<'a>,
+    ) -> Entry<'a> {
         let search = format!("identifier={}|{}", query_part(system), query_part(value));
         let request = if self.amended() {
-            json!({"method": "PUT", "url": format!("{resource_type}?{search}")})
+            Request {
+                method: "PUT",
+                url: format!("{resource_type}?{search}"),
+                if_none_exist: None,
+            }
         } else {
-            json!({"method": "POST", "url": resource_type, "ifNoneExist": search})
+            Request {
+                method: "POST",
+                url: resource_type.to_owned(),
+                if_none_exist: Some(search),
+            }
         };
-        json!({"fullUrl": full_url, "resource": resource, "request": request})
-    }
-
-    /// `resourceType` and `meta.profile` (left out when no profile is configured).
-    fn start(&self, resource_type: &str, profiles: &[String]) -> Map<String, Value> {
-        let mut r = Map::new();
-        r.insert("resourceType".to_owned(), json!(resource_type));
-        if !profiles.is_empty() {
-            r.insert("meta".to_owned(), json!({"profile": profiles}));
+        Entry {
+            full_url,
+            resource,
+            request,
         }
-        r
     }
 
-    fn instrument_concept(&self) -> Value {
+    fn meta(profiles: &'a [String]) -> Option<Meta<'a>> {
+        (!profiles.is_empty()).then_some(Meta { profile: profiles })
+    }
+
+    fn concept(&self, defs: &'a [CodeDef], text: &'a str) -> Concept<'a> {
+        Concept {
+            coding: defs
+                .iter()
+                .map(|d| Coding {
+                    system: d.system.uri(self.s),
+                    code: Cow::Borrowed(&d.code),
+                    display: d.display.as_deref().map(Cow::Borrowed),
+                })
+                .collect(),
+            text: Cow::Borrowed(text),
+        }
+    }
+
+    /// A concept of one RAVIS code; the text repeats the display.
+    fn ravis(&self, code: String, display: Cow<'a, str>) -> Concept<'a> {
+        Concept {
+            coding: vec![Coding {
+                system: &self.s.code_system,
+                code: Cow::Owned(code),
+                display: Some(display.clone()),
+            }],
+            text: display,
+        }
+    }
+
+    fn instrument_concept(&self) -> Concept<'a> {
         match self.map.instruments.get(&self.x.instrument) {
-            Some(i) => concept(&i.codes, &i.text, self.s),
-            None => ravis_concept(self.x.instrument.clone(), &self.x.instrument, self.s),
+            Some(i) => self.concept(&i.codes, &i.text),
+            None => self.ravis(self.x.instrument.clone(), Cow::Borrowed(&self.x.instrument)),
         }
     }
 
-    fn performers(&self) -> Value {
-        let mut p = vec![self.organisation.clone()];
-        if let Some(specialist) = &self.x.specialist_id {
-            p.push(json!({
-                "type": "Practitioner",
-                "identifier": {
-                    "system": format!("{}/specialist", self.s.identifier_system_base),
-                    "value": specialist,
-                },
-            }));
-        }
-        Value::Array(p)
-    }
-
-    fn category() -> Value {
-        json!([{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "survey",
-            "display": "Survey",
-        }]}])
-    }
-
-    fn questionnaire_response(&self, system: &str) -> Value {
+    fn questionnaire_response(&self) -> QuestionnaireResponse<'a> {
         let x = self.x;
-        let mut r = self.start(
-            "QuestionnaireResponse",
-            &self.s.profiles.questionnaire_response,
-        );
-        r.insert(
-            "identifier".to_owned(),
-            json!({"system": system, "value": x.screening_id}),
-        );
-        r.insert(
-            "questionnaire".to_owned(),
-            json!(format!(
+        let item = if self.map.export_items(&x.instrument) {
+            x.answers
+                .iter()
+                .map(|a| Item {
+                    link_id: &a.item,
+                    answer: [IntegerAnswer {
+                        value_integer: a.code,
+                    }],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        QuestionnaireResponse {
+            resource_type: "QuestionnaireResponse",
+            meta: Self::meta(&self.s.profiles.questionnaire_response),
+            identifier: Identifier {
+                system: &self.ids.screening_system,
+                value: &x.screening_id,
+            },
+            questionnaire: format!(
                 "{}/{}|{}",
                 self.s.questionnaire_base, x.instrument, x.instrument_version
-            )),
-        );
-        let status = if self.amended() {
-            "amended"
-        } else {
-            "completed"
-        };
-        r.insert("status".to_owned(), json!(status));
-        r.insert("subject".to_owned(), self.patient.clone());
-        r.insert("authored".to_owned(), json!(self.effective));
-        r.insert("author".to_owned(), self.organisation.clone());
-        if self.map.export_items(&x.instrument) && !x.answers.is_empty() {
-            let items: Vec<Value> = x
-                .answers
-                .iter()
-                .map(|a| json!({"linkId": a.item, "answer": [{"valueInteger": a.code}]}))
-                .collect();
-            r.insert("item".to_owned(), Value::Array(items));
-        }
-        Value::Object(r)
-    }
-
-    fn observation(&self, system: &str, value: &str, code: Value) -> Map<String, Value> {
-        let mut r = self.start("Observation", &self.s.profiles.observation);
-        r.insert(
-            "identifier".to_owned(),
-            json!([{"system": system, "value": value}]),
-        );
-        let status = if self.amended() { "amended" } else { "final" };
-        r.insert("status".to_owned(), json!(status));
-        r.insert("category".to_owned(), Self::category());
-        r.insert("code".to_owned(), code);
-        r.insert("subject".to_owned(), self.patient.clone());
-        r.insert("effectiveDateTime".to_owned(), json!(self.effective));
-        r.insert(
-            "issued".to_owned(),
-            json!(
-                self.x
-                    .scored_at
-                    .to_rfc3339_opts(SecondsFormat::Millis, true)
             ),
-        );
-        r.insert("performer".to_owned(), self.performers());
-        r
+            status: if self.amended() {
+                "amended"
+            } else {
+                "completed"
+            },
+            subject: self.patient,
+            authored: &self.ids.effective,
+            author: self.organisation,
+            item,
+        }
     }
 
-    fn score_observation(
-        &self,
-        score: &ExportScore,
-        system: &str,
-        value: &str,
-        qr_url: &str,
-    ) -> Value {
+    fn observation(&'a self, value: &'a str, code: Concept<'a>) -> Observation<'a> {
+        Observation {
+            resource_type: "Observation",
+            meta: Self::meta(&self.s.profiles.observation),
+            identifier: [Identifier {
+                system: &self.ids.observation_system,
+                value,
+            }],
+            status: if self.amended() { "amended" } else { "final" },
+            category: [survey()],
+            code,
+            subject: self.patient,
+            effective: &self.ids.effective,
+            issued: &self.ids.issued,
+            performer: &self.performers,
+            value_integer: None,
+            value_concept: None,
+            data_absent_reason: None,
+            interpretation: Vec::new(),
+            note: Vec::new(),
+            method: self.instrument_concept(),
+            derived_from: vec![LocalReference {
+                reference: &self.ids.qr_url,
+            }],
+            component: Vec::new(),
+        }
+    }
+
+    fn score_observation(&'a self, score: &'a ExportScore, value: &'a str) -> Observation<'a> {
         let x = self.x;
         let codes = self
             .map
@@ -401,98 +690,70 @@ impl<'a> Builder<'a> {
             .get(&x.instrument)
             .and_then(|i| i.scores.get(&score.id));
         let code = match codes {
-            Some(c) => concept(&c.codes, &c.text, self.s),
-            None => {
-                let text = format!("{} {}", x.instrument, words(&score.id));
-                ravis_concept(format!("{}.{}", x.instrument, score.id), &text, self.s)
-            }
+            Some(c) => self.concept(&c.codes, &c.text),
+            None => self.ravis(
+                format!("{}.{}", x.instrument, score.id),
+                Cow::Owned(format!("{} {}", x.instrument, words(&score.id))),
+            ),
         };
-        let mut r = self.observation(system, value, code);
-        match score.value {
-            Some(v) => {
-                r.insert("valueInteger".to_owned(), json!(v));
-            }
-            None => {
-                r.insert(
-                    "dataAbsentReason".to_owned(),
-                    json!({
-                        "coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason",
-                            "code": "unknown",
-                            "display": "Unknown",
-                        }],
-                        "text": "too few items answered to compute the score",
-                    }),
-                );
-            }
+        let mut obs = self.observation(value, code);
+        obs.value_integer = score.value;
+        if score.value.is_none() {
+            obs.data_absent_reason = Some(no_score());
         }
         if let Some(band) = &score.band {
-            let display = self
-                .map
-                .bands
-                .get(band)
-                .cloned()
-                .unwrap_or_else(|| words(band));
-            r.insert(
-                "interpretation".to_owned(),
-                json!([ravis_concept(format!("band.{band}"), &display, self.s)]),
-            );
+            let display = match self.map.bands.get(band) {
+                Some(d) => Cow::Borrowed(d.as_str()),
+                None => Cow::Owned(words(band)),
+            };
+            obs.interpretation = vec![self.ravis(format!("band.{band}"), display)];
         }
-        r.insert("method".to_owned(), self.instrument_concept());
-        r.insert("derivedFrom".to_owned(), json!([{"reference": qr_url}]));
-        Value::Object(r)
+        obs
     }
 
-    fn risk_observation(
-        &self,
-        system: &str,
-        value: &str,
-        qr_url: &str,
-        score_urls: &[String],
-    ) -> Value {
+    fn risk_observation(&'a self, value: &'a str) -> Observation<'a> {
         let x = self.x;
         let map = self.map;
-        let code = concept(
+        let code = self.concept(
             std::slice::from_ref(&map.risk_level),
             map.risk_level.display.as_deref().unwrap_or("Risk level"),
-            self.s,
         );
-        let mut r = self.observation(system, value, code);
+        let mut obs = self.observation(value, code);
         let level = x.risk_level.as_str();
         let display = map.risk_levels.get(level).map_or(level, String::as_str);
-        r.insert(
-            "valueCodeableConcept".to_owned(),
-            ravis_concept(format!("risk-level.{level}"), display, self.s),
+        obs.value_concept = Some(self.ravis(format!("risk-level.{level}"), Cow::Borrowed(display)));
+        obs.note = x
+            .recommendations
+            .iter()
+            .map(|rec| Annotation {
+                text: recommendation_text(rec),
+            })
+            .collect();
+        obs.derived_from.extend(
+            self.ids
+                .scores
+                .iter()
+                .map(|(_, url)| LocalReference { reference: url }),
         );
-        if !x.recommendations.is_empty() {
-            let notes: Vec<Value> = x
-                .recommendations
-                .iter()
-                .map(|rec| json!({"text": recommendation_text(rec)}))
-                .collect();
-            r.insert("note".to_owned(), Value::Array(notes));
-        }
-        r.insert("method".to_owned(), self.instrument_concept());
-        let mut derived = Vec::with_capacity(score_urls.len() + 1);
-        derived.push(json!({"reference": qr_url}));
-        derived.extend(score_urls.iter().map(|u| json!({"reference": u})));
-        r.insert("derivedFrom".to_owned(), Value::Array(derived));
-        if !x.flags.is_empty() {
-            let flag_code = ravis_concept("flag".to_owned(), "Flag raised by a risk rule", self.s);
-            let components: Vec<Value> = x
-                .flags
-                .iter()
-                .map(|flag| {
-                    let display = map.flags.get(flag).cloned().unwrap_or_else(|| words(flag));
-                    json!({
-                        "code": flag_code,
-                        "valueCodeableConcept": ravis_concept(format!("flag.{flag}"), &display, self.s),
-                    })
-                })
-                .collect();
-            r.insert("component".to_owned(), Value::Array(components));
-        }
-        Value::Object(r)
+        let flag_code = self.ravis(
+            "flag".to_owned(),
+            Cow::Borrowed("Flag raised by a risk rule"),
+        );
+        obs.component = x
+            .flags
+            .iter()
+            .map(|flag| {
+                let display = match map.flags.get(flag) {
+                    Some(d) => Cow::Borrowed(d.as_str()),
+                    None => Cow::Owned(words(flag)),
+                };
+                Component {
+                    code: flag_code.clone(),
+                    value: self.ravis(format!("flag.{flag}"), display),
+                }
+            })
+            .collect();
+        obs
     }
 }
 

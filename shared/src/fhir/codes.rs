@@ -9,7 +9,6 @@
 
 use super::settings::FhirSettings;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -121,31 +120,6 @@ impl System {
             System::Ravis => &settings.code_system,
         }
     }
-}
-
-/// A `Coding`.
-pub(crate) fn coding(def: &CodeDef, settings: &FhirSettings) -> Value {
-    let mut c = json!({"system": def.system.uri(settings), "code": def.code});
-    if let Some(display) = &def.display {
-        c["display"] = json!(display);
-    }
-    c
-}
-
-/// A `CodeableConcept` of codings and text.
-pub(crate) fn concept(defs: &[CodeDef], text: &str, settings: &FhirSettings) -> Value {
-    json!({
-        "coding": defs.iter().map(|d| coding(d, settings)).collect::<Vec<_>>(),
-        "text": text,
-    })
-}
-
-/// A `CodeableConcept` of one RAVIS code.
-pub(crate) fn ravis_concept(code: String, display: &str, settings: &FhirSettings) -> Value {
-    json!({
-        "coding": [{"system": settings.code_system, "code": code, "display": display}],
-        "text": display,
-    })
 }
 
 /// `snake_case` as words, for a name the map does not know.

@@ -4,7 +4,8 @@
 //!
 //! - `settings`   — [`FhirSettings`]: identifier systems, canonical URLs, profiles;
 //! - `codes`      — [`CodeMap`]: the instruments' codes, data in `shared/instruments/fhir/`;
-//! - `bundle`     — [`ResultExport`] → [`result_bundle`];
+//! - `bundle`     — [`ResultExport`] → [`result_bundle_json`] (the bytes to send) or
+//!   [`result_bundle`] (the same as a `Value`);
 //! - `provenance` — JWS over the body, the Provenance, the header value, the JWKS.
 
 pub mod bundle;
@@ -18,7 +19,7 @@ mod tests;
 pub use bundle::{
     ExportAnswer, ExportRecommendation, ExportScore, ExportStatus, FULL_URL_NAMESPACE,
     ProvenanceTarget, ResultExport, bundle_targets, full_url, recommendation_text, result_bundle,
-    result_bundle_with,
+    result_bundle_json, result_bundle_json_with, result_bundle_targets, result_bundle_with,
 };
 pub use codes::{CodeMap, InstrumentCodes};
 pub use provenance::{

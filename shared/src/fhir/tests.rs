@@ -43,8 +43,11 @@ fn request(def: &InstrumentDefinition, shift: usize) -> ScoreRequest {
     let initial = def.follow_up_of.as_ref().map(|link| InitialScreening {
         instrument: link.instrument.clone(),
         administered_on: administered() - chrono::Days::new(14),
-        // Every M-CHAT-R item answered "no": 17 items at risk.
-        answers: (1..=20).map(|i| (i.to_string(), json!(0))).collect(),
+        // Every M-CHAT-R item at risk ("yes" for 2, 5 and 12, "no" for the others), so the
+        // Follow-Up asks about all 20.
+        answers: (1..=20)
+            .map(|i| (i.to_string(), json!(u8::from(matches!(i, 2 | 5 | 12)))))
+            .collect(),
     });
     ScoreRequest {
         instrument: def.id.clone(),
@@ -413,6 +416,89 @@ fn first_send_creates_conditionally_and_amended_updates_conditionally() {
 }
 
 #[test]
+fn configured_systems_are_used() {
+    let settings = FhirSettings {
+        personal_code_system: "urn:oid:1.3.6.1.4.1.99999.1".to_owned(),
+        code_system: "https://vvis.gov.lv/fhir/CodeSystem/ravis".to_owned(),
+        identifier_system_base: "https://ravis.gov.lv/fhir/sid".to_owned(),
+        questionnaire_base: "https://ravis.gov.lv/fhir/Questionnaire".to_owned(),
+        organisation_system: "urn:oid:1.3.6.1.4.1.99999.2".to_owned(),
+        profiles: FhirProfiles::default(),
+    };
+    settings.validate().unwrap();
+    for instrument in ["epds", "sdq-parent-4-17", "mchat-r"] {
+        let x = export(instrument, ExportStatus::Amended);
+        let bundle = result_bundle(&x, &settings);
+        check_common(&x, &bundle, &settings);
+        let text = String::from_utf8(result_bundle_json(&x, &settings)).unwrap();
+        assert!(
+            !text.contains("ravis.example"),
+            "{instrument}: a default leaked"
+        );
+        assert!(text.contains("https://ravis.gov.lv/fhir/sid/specialist"));
+    }
+}
+
+#[test]
+fn answers_and_recommendations_in_words() {
+    let answers: BTreeMap<String, Value> = [
+        ("10", json!(1)),
+        ("2", json!(0)),
+        ("impact_home", json!(2)),
+        ("1", json!(3)),
+        ("difficulties", json!(1)),
+        ("3", json!("x")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let items: Vec<(String, i64)> = ExportAnswer::from_submission(&answers)
+        .into_iter()
+        .map(|a| (a.item, a.code))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("1".to_owned(), 3),
+            ("2".to_owned(), 0),
+            ("10".to_owned(), 1),
+            ("difficulties".to_owned(), 1),
+            ("impact_home".to_owned(), 2),
+        ],
+        "numeric ids in numeric order, then the others; non-integers left out"
+    );
+    let rec = ExportRecommendation {
+        kind: crate::scoring::RecommendationKind::ReferralProgramme,
+        catalogue_id: Some("postnatal-depression-support".to_owned()),
+        catalogue_name: Some("Atbalsts māmiņām".to_owned()),
+        due_on: NaiveDate::from_ymd_opt(2026, 3, 16),
+    };
+    assert_eq!(
+        recommendation_text(&rec),
+        "Refer to a support programme: Atbalsts māmiņām (catalogue postnatal-depression-support), due 2026-03-16"
+    );
+    let rescreen = ExportRecommendation {
+        kind: crate::scoring::RecommendationKind::Rescreen,
+        catalogue_id: None,
+        catalogue_name: None,
+        due_on: None,
+    };
+    assert_eq!(recommendation_text(&rescreen), "Repeat the screening");
+}
+
+#[test]
+fn a_score_without_value_has_a_data_absent_reason() {
+    let settings = FhirSettings::default();
+    let mut x = export("epds", ExportStatus::Final);
+    x.scores[0].value = None;
+    x.scores[0].band = None;
+    let bundle = result_bundle(&x, &settings);
+    check_common(&x, &bundle, &settings);
+    let total = resources(&bundle, "Observation")[0];
+    assert_eq!(total["dataAbsentReason"]["coding"][0]["code"], "unknown");
+}
+
+#[test]
 fn search_values_are_escaped() {
     let settings = FhirSettings::default();
     let mut x = export("epds", ExportStatus::Final);
@@ -518,8 +604,9 @@ mod provenance_rules {
     async fn signed(dir: &std::path::Path) -> (KeyFileSigner, Vec<u8>, Value, String) {
         let signer = KeyFileSigner::generate(&dir.join("fhir.pem")).unwrap();
         let settings = FhirSettings::default();
-        let bundle = result_bundle(&export("epds", ExportStatus::Final), &settings);
-        let body = serde_json::to_vec(&bundle).unwrap();
+        let x = export("epds", ExportStatus::Final);
+        let bundle = result_bundle(&x, &settings);
+        let body = result_bundle_json(&x, &settings);
         let recorded = Utc.with_ymd_and_hms(2026, 3, 2, 10, 16, 0).unwrap();
         let header = signed_x_provenance(
             &signer,
@@ -671,8 +758,9 @@ mod provenance_rules {
                 (ExportStatus::Final, "first"),
                 (ExportStatus::Amended, "amended"),
             ] {
-                let bundle = result_bundle(&export(&def.id, status), &settings);
-                let body = serde_json::to_vec_pretty(&bundle).unwrap();
+                let x = export(&def.id, status);
+                let bundle = result_bundle(&x, &settings);
+                let body = result_bundle_json(&x, &settings);
                 let header = signed_x_provenance(
                     &signer,
                     &body,

@@ -1,7 +1,8 @@
 //! Ports: the capabilities the use cases need, one small trait each.
 //!
 //! Every port has an AWS adapter and an embedded adapter, and one contract test
-//! suite (in `tests/src/contract/`) that runs against both.
+//! suite (in `tests/src/contract/`) that runs against both; `signer` has a key file adapter
+//! (`adapters::signing`) and, in AWS, KMS.
 
 pub mod blobs;
 pub mod clock;
