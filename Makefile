@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
 ## function with its IAM policy check, the AWS adapters' contract suites through injected
 ## faults, the API contract run, and the SAM template linters.
-test: fmt-check clippy test-rust test-faults test-api test-deploy lint-infra
+test: fmt-check clippy test-rust test-faults test-fhir test-api test-deploy lint-infra
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
@@ -47,7 +47,7 @@ test-faults:
 	bash scripts/fault-test.sh
 
 ## The sample FHIR R4B Bundles and X-Provenance of every built-in instrument (first send and
-## amended), validated with the pinned PyPI fhir.resources (R4B models) and fhirpathpy (core
+## amended) and every Bundle the exports suites deliver to the test receiver, validated with the pinned PyPI fhir.resources (R4B models) and fhirpathpy (core
 ## invariants bdl-*, qrs-*, obs-*, dom-*, and the receiver's rules) in .venv-fhir
 ## (scripts/fhir-venv.sh, scripts/fhir-validate.py; docs/EXPORTS.md).
 test-fhir:

@@ -8,8 +8,9 @@
 #   scripts/fhir-venv.sh samples        install, write the sample Bundles and X-Provenance of
 #                                       every built-in instrument (the Rust test
 #                                       fhir::tests::provenance_rules::writes_samples with
-#                                       RAVIS_FHIR_SAMPLES_DIR set) to a temporary directory,
-#                                       validate them, remove the directory
+#                                       RAVIS_FHIR_SAMPLES_DIR set) and every Bundle the
+#                                       embedded exports suites deliver to the test receiver
+#                                       to a temporary directory, validate them, remove it
 #
 # `make test-fhir` runs `samples`. CARGO overrides the cargo command.
 set -euo pipefail
@@ -56,6 +57,11 @@ samples() {
   # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
   (cd "$ROOT" && RAVIS_FHIR_SAMPLES_DIR="$dir" $CARGO test -p ravis-shared --lib --quiet \
     -- --exact fhir::tests::provenance_rules::writes_samples)
+  # And every Bundle the exports suites send through the whole pipeline (first sends,
+  # amended merges of several results, resends after faults), as the test receiver got them.
+  # shellcheck disable=SC2086
+  (cd "$ROOT" && RAVIS_FHIR_SAMPLES_DIR="$dir" $CARGO test -p ravis-tests --all-features \
+    --test all --quiet -- exports:: --skip aws_exports)
   "$VENV/bin/python" "$ROOT/scripts/fhir-validate.py" "$dir"
 }
 

@@ -233,6 +233,21 @@ fn check(receiver: &FhirReceiver, headers: &HeaderMap, body: &[u8]) -> Result<Va
     Ok(bundle)
 }
 
+/// With `RAVIS_FHIR_SAMPLES_DIR` set, every accepted Bundle and its Provenance are written
+/// there, for the third-party validators of `make test-fhir` (`scripts/fhir-venv.sh`).
+fn keep_sample(body: &[u8], headers: &HeaderMap) {
+    let Some(dir) = std::env::var_os("RAVIS_FHIR_SAMPLES_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("samples dir");
+    let name = uuid::Uuid::now_v7();
+    std::fs::write(dir.join(format!("received-{name}.bundle.json")), body).expect("sample");
+    if let Some(p) = headers.get("x-provenance").and_then(|v| v.to_str().ok()) {
+        std::fs::write(dir.join(format!("received-{name}.provenance.json")), p).expect("sample");
+    }
+}
+
 /// The identifier key an entry writes to (`<Type>|<system>|<value>`).
 fn identity(entry: &Value) -> Option<String> {
     let r = &entry["resource"];
@@ -294,6 +309,7 @@ async fn submit(State(receiver): State<FhirReceiver>, headers: HeaderMap, body: 
             return fhir(StatusCode::BAD_REQUEST, &outcome("invalid", &reason));
         }
     };
+    keep_sample(&body, &headers);
     let mut inner = receiver.inner.lock().expect("receiver");
     let (partial, reject) = match inner.faults.front() {
         Some(Fault::Partial) => {
