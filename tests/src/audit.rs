@@ -718,6 +718,104 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     .await;
     assert_eq!(r.status, 200, "{:?}", json_of(&r));
     covered.insert(Route::ListReferrals);
+
+    // An export job of the child's screening (recorded as the scoring worker records it with
+    // the result): an integration operator lists it, reads it and retries it once it failed;
+    // one entry each.
+    let jobs = app
+        .outbox()
+        .for_result(
+            child,
+            screening.parse().expect("screening id"),
+            "RESULT#1.1.0#1.0.0",
+            ravis::domain::export::ExportCause::Result,
+            false,
+        )
+        .expect("jobs");
+    records.transact(jobs.writes).await.expect("recorded");
+    let operator = token("ops-6", &[Role::IntegrationOperator], "ravis-ops", None);
+    let operator_expect = |route: Route, entity_id: &str| Expect {
+        route,
+        subject: "ops-6",
+        organisation: "ravis-ops",
+        roles: vec![Role::IntegrationOperator],
+        outcome: AuditOutcome::Success,
+        purpose: None,
+        entity_id: Some(entity_id.to_owned()),
+        break_glass_reason: None,
+    };
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            "/exports",
+            &[("child", child_text.as_str()), ("target", "health")],
+            &operator,
+            None,
+            None,
+        ),
+        &operator_expect(Route::ListExports, "list"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::ListExports);
+    let export: ravis::domain::ExportId = json_of(&r)["items"][0]["id"]
+        .as_str()
+        .expect("an export of the scored screening")
+        .parse()
+        .expect("export id");
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        request(
+            "GET",
+            &format!("/exports/{export}"),
+            &[],
+            &operator,
+            None,
+            None,
+        ),
+        &operator_expect(Route::GetExport, &export.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", json_of(&r));
+    covered.insert(Route::GetExport);
+    let (mut job, version) = ravis::store::exports::load(&records, export)
+        .await
+        .expect("load")
+        .expect("job");
+    job.state = ravis::domain::export::ExportState::Failed;
+    let version = ravis::store::exports::save(&records, &job, version)
+        .await
+        .expect("save");
+    let mut retry = request(
+        "POST",
+        &format!("/exports/{export}/retry"),
+        &[],
+        &operator,
+        None,
+        None,
+    );
+    retry.headers.insert(
+        "if-match",
+        format!("\"{version}\"").parse().expect("header"),
+    );
+    let (r, _) = call_audited(
+        &auth,
+        &api,
+        &audit,
+        Some(child),
+        retry,
+        &operator_expect(Route::RetryExport, &export.to_string()),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{:?}", json_of(&r));
+    covered.insert(Route::RetryExport);
     for (route, method, path, body, version) in [
         (
             Route::SetFamilyAgreement,
@@ -967,7 +1065,7 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
 
     // The data protection officer pages through the chain with a cursor.
     let total = audit.entries(child).await.expect("entries").len();
-    assert_eq!(total, 26);
+    assert_eq!(total, 29);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -1033,7 +1131,11 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue
     assert_eq!(of("clinic-1")["break_glass"], 0);
     assert_eq!(of("ministry")["denied"], 1);
     assert_eq!(of("ministry")["reads"], 0);
-    assert_eq!(accesses.len(), 4);
+    // The integration operator: two reads of the export and its retry.
+    assert_eq!(of("ravis-ops")["reads"], 2);
+    assert_eq!(of("ravis-ops")["writes"], 1);
+    assert_eq!(of("ravis-ops")["roles"], json!(["integration_operator"]));
+    assert_eq!(accesses.len(), 5);
 
     // The break-the-glass report lists who broke the glass, when, for which child and why.
     let today = chrono::Utc::now().date_naive();

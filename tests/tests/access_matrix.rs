@@ -145,6 +145,7 @@ const ENTRY_FIELDS: &[&str] = &[
     "administered_by",
     "participants",
     "target_needs",
+    "education_relevant",
     "evidence_level",
     "capacity_per_year",
     "annual_target",
