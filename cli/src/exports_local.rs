@@ -5,9 +5,9 @@
 //! start); its public key is published at `<data-dir>/outbox/jwks.json` for receivers.
 
 use anyhow::{Context, Result};
-use ravis::adapters::embedded::{DirBlobStore, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::embedded::{SqliteQueue, SqliteRecordStore};
 use ravis::adapters::fhir_http::FhirHttpReceiver;
-use ravis::adapters::outbox::BlobOutbox;
+use ravis::adapters::outbox::FileOutbox;
 use ravis::adapters::signing::KeyFileSigner;
 use ravis::app::App;
 use ravis::fhir::{FhirSettings, PublicJwk, jwks};
@@ -23,7 +23,7 @@ const FHIR_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where the health Bundles go locally.
 pub enum LocalHealth {
     /// `<data-dir>/outbox/health/`.
-    Outbox(BlobOutbox<DirBlobStore>),
+    Outbox(FileOutbox),
     /// A FHIR server (`--fhir-url`).
     Http(FhirHttpReceiver),
 }
@@ -46,13 +46,7 @@ impl HealthReceiver for LocalHealth {
 
 /// The worker of `ravis serve`.
 pub type LocalExportsWorker =
-    ExportsWorker<SqliteRecordStore, LocalHealth, BlobOutbox<DirBlobStore>, KeyFileSigner>;
-
-/// The local outbox directory's store.
-pub fn outbox_store(data_dir: &Path) -> Result<DirBlobStore> {
-    DirBlobStore::open(data_dir.join("outbox"), "outbox")
-        .with_context(|| format!("opening {}", data_dir.join("outbox").display()))
-}
+    ExportsWorker<SqliteRecordStore, LocalHealth, FileOutbox, KeyFileSigner>;
 
 /// Builds the worker; a bad `--fhir-url` or an unusable key file stops the start, named.
 pub fn worker(
@@ -73,13 +67,12 @@ pub fn worker(
         outbox_dir.join("jwks.json"),
         serde_json::to_vec_pretty(&keys)?,
     )?;
-    let outbox = outbox_store(data_dir)?;
     let health = match fhir_url {
         Some(url) => LocalHealth::Http(
             FhirHttpReceiver::new(url, FHIR_TIMEOUT, None)
                 .map_err(|reason| anyhow::anyhow!("--fhir-url {url}: {reason}"))?,
         ),
-        None => LocalHealth::Outbox(BlobOutbox::new(outbox.clone(), "")),
+        None => LocalHealth::Outbox(FileOutbox::new(&outbox_dir)),
     };
     let settings = FhirSettings::default();
     settings
@@ -87,7 +80,7 @@ pub fn worker(
         .map_err(|e| anyhow::anyhow!("FHIR settings: {e}"))?;
     Ok(app.exports_worker(
         health,
-        BlobOutbox::new(outbox, ""),
+        FileOutbox::new(&outbox_dir),
         signer,
         Arc::new(settings),
     )?)

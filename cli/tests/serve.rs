@@ -109,6 +109,47 @@ fn walk_through_register_submit_and_see_it_scored() {
     );
     assert_eq!(missing.status, 404);
 
+    // Within seconds the result is in the local outbox as a signed FHIR Bundle (what would
+    // go to the e-health system), the public key beside it.
+    let outbox = dir.path().join("outbox").join("health");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let bundle_file = loop {
+        let found = std::fs::read_dir(&outbox).ok().and_then(|entries| {
+            entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && !p.to_string_lossy().ends_with(".provenance.json")
+            })
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Bundle in {} within 30 s",
+            outbox.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&bundle_file).unwrap()).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "transaction");
+    assert_eq!(
+        bundle["entry"][0]["resource"]["subject"]["identifier"]["value"],
+        "32579461005"
+    );
+    let provenance = std::fs::read_to_string(bundle_file.with_file_name(format!(
+        "{}.provenance.json",
+        bundle_file.file_stem().unwrap().to_string_lossy()
+    )))
+    .unwrap();
+    let provenance: Value = serde_json::from_str(&provenance).unwrap();
+    assert_eq!(provenance["resourceType"], "Provenance");
+    let jwks: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("outbox").join("jwks.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+
     // The data protection officer sees every access of this child, and an intact chain.
     let dpo = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
         .arg("--data-dir")
@@ -139,6 +180,18 @@ fn walk_through_register_submit_and_see_it_scored() {
     let audit = audit.json();
     assert_eq!(audit["verification"]["intact"], true, "{audit}");
     let entries = audit["entries"].as_array().unwrap();
+    // The disclosure to the e-health system, made by RAVIS itself.
+    let disclosures: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "disclose")
+        .collect();
+    assert_eq!(disclosures.len(), 1, "{audit}");
+    assert_eq!(disclosures[0]["recipient"], "E-veselība");
+    assert_eq!(disclosures[0]["actor"]["organisation"], "RAVIS");
+    let entries: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] != "disclose")
+        .collect();
     let kinds: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| (e["entity"].as_str().unwrap(), e["action"].as_str().unwrap()))
@@ -170,8 +223,21 @@ fn walk_through_register_submit_and_see_it_scored() {
     let report = as_dpo(&format!("/audit/report?child={child_id}"));
     assert_eq!(report.status, 200, "{}", report.body);
     let report = report.json();
-    assert_eq!(report["accesses"][0]["writes"], 2, "{report}");
-    assert_eq!(report["accesses"][0]["reads"], entries.len() - 2);
+    let local = report["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["organisation"] == "local-dev")
+        .unwrap();
+    assert_eq!(local["writes"], 2, "{report}");
+    assert_eq!(local["reads"], entries.len() - 2);
+    let ravis = report["accesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["organisation"] == "RAVIS")
+        .unwrap();
+    assert_eq!(ravis["sent_to"], json!(["E-veselība"]), "{report}");
     // The dev token (registry administrator + health specialist) may not read the trail.
     let refused = server.call("GET", &format!("/audit?child={child_id}"), None, &[]);
     assert_eq!(refused.status, 403, "{}", refused.body);

@@ -145,3 +145,103 @@ impl<B: BlobStore> EducationReceiver for BlobOutbox<B> {
         Ok(vec![key, manifest_key])
     }
 }
+
+/// The outbox as plain files in a directory (`ravis serve`: `<data-dir>/outbox/`), named as
+/// in the bucket (`health/<export id>.json`, `viis/<batch id>.jsonl` …) so a new user opens
+/// exactly what would be sent. Each file is written whole (a temporary file, synced, then
+/// renamed), so a crash never leaves half a Bundle.
+pub struct FileOutbox {
+    dir: std::path::PathBuf,
+}
+
+impl FileOutbox {
+    /// The outbox in `dir` (created when needed).
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn write(&self, name: &str, body: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let path = self.dir.join(name);
+        let parent = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent)?;
+        let tmp = parent.join(format!(
+            ".tmp-{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("outbox")
+        ));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(parent)?.sync_all()
+    }
+
+    async fn write_all(&self, files: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec<String>> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let outbox = FileOutbox { dir };
+            let mut names = Vec::with_capacity(files.len());
+            for (name, body) in files {
+                outbox.write(&name, &body)?;
+                names.push(outbox.dir.join(&name).display().to_string());
+            }
+            Ok(names)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+impl HealthReceiver for FileOutbox {
+    async fn submit(&self, submission: &HealthSubmission) -> HealthAnswer {
+        let files = vec![
+            (
+                format!("health/{}.provenance.json", submission.export_id),
+                submission.provenance.clone().into_bytes(),
+            ),
+            (
+                format!("health/{}.json", submission.export_id),
+                submission.bundle.clone(),
+            ),
+        ];
+        match self.write_all(files).await {
+            Ok(mut names) => HealthAnswer::Accepted {
+                locations: names.split_off(1),
+            },
+            Err(e) => HealthAnswer::Retry {
+                status: None,
+                after: None,
+                reason: format!("writing the outbox: {e}"),
+            },
+        }
+    }
+
+    async fn poll(&self, job: &str) -> HealthAnswer {
+        HealthAnswer::Rejected {
+            status: 404,
+            outcome: json!({"resourceType": "OperationOutcome", "issue": [{
+                "severity": "error", "code": "not-found",
+                "diagnostics": format!("the outbox has no job {job}")
+            }]}),
+            reason: format!("the outbox has no job {job}"),
+        }
+    }
+}
+
+impl EducationReceiver for FileOutbox {
+    async fn deliver(
+        &self,
+        batch_id: &str,
+        records: &[ViisRecord],
+    ) -> Result<Vec<String>, ExchangeError> {
+        let (lines, manifest) = viis_batch(batch_id, records)?;
+        self.write_all(vec![
+            (format!("viis/{batch_id}.jsonl"), lines),
+            (format!("viis/{batch_id}.manifest.json"), manifest),
+        ])
+        .await
+        .map_err(|e| ExchangeError(format!("writing the outbox: {e}")))
+    }
+}

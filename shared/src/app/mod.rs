@@ -315,6 +315,7 @@ impl<R: RecordStore + Clone> App<R> {
             &self.identity_key,
         )
         .with_audit(self.audit())
+        .with_outbox(self.outbox())
     }
 
     /// Every HTTP route but the screenings' (what `children-api` serves).

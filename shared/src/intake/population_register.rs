@@ -178,7 +178,7 @@ impl IntakeKind for PopulationRegisterKind {
     // The child, the new code's index entry, and the audit entry with its head.
     // The child, a new code's index entry, the register entry moved (two), the audit entry
     // and its chain head.
-    const MAX_OPS_PER_ROW: usize = 6;
+    const MAX_OPS_PER_ROW: usize = 10;
 
     fn parse_row(
         &self,
@@ -281,6 +281,17 @@ impl IntakeKind for PopulationRegisterKind {
                     batch.push(WriteOp::PutNew(Record::new(key, json!({"child_id": id}))));
                 }
                 batch.push_audited(entry, audit_ops);
+                // A new personal code: the receivers get the child's results again under it
+                // (export jobs in the same write; the exports sweep queues them).
+                if let (RegisterEvent::CodeChange { .. }, Some(outbox)) = (event, &ctx.outbox) {
+                    for op in outbox
+                        .for_child(id, crate::domain::export::ExportCause::PersonalCode)
+                        .map_err(IntakeError::Store)?
+                        .writes
+                    {
+                        batch.push(op);
+                    }
+                }
                 batch.counts().updated += 1;
             }
         }

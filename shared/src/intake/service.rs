@@ -379,6 +379,7 @@ pub struct IntakeService<R> {
     pub(crate) code_index: KeyedHasher,
     pub(crate) name_index: KeyedHasher,
     pub(crate) audit: Option<AuditTrail<R>>,
+    pub(crate) outbox: Option<crate::services::exports::Outbox>,
     batch_rows: usize,
 }
 
@@ -397,8 +398,16 @@ impl<R: RecordStore> IntakeService<R> {
             code_index: KeyedHasher::new(identity_key, CODE_INDEX_DOMAIN),
             name_index: KeyedHasher::new(identity_key, NAME_INDEX_DOMAIN),
             audit: None,
+            outbox: None,
             batch_rows: DEFAULT_BATCH_ROWS,
         }
+    }
+
+    /// Records export jobs with changes the receivers must learn (a new personal code from
+    /// the population register), in the row's own atomic write; the exports sweep queues them.
+    pub fn with_outbox(mut self, outbox: crate::services::exports::Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
     }
 
     /// Records the changes of kinds that audit them (population-register updates) in this
@@ -743,6 +752,7 @@ impl<R: RecordStore> IntakeService<R> {
             ids: self.ids.clone(),
             code_index: self.code_index.clone(),
             name_index: self.name_index.clone(),
+            outbox: self.outbox.clone(),
             batch_rows: self.batch_rows,
         };
         let mut progress = progress.clone();

@@ -8,7 +8,8 @@ use crate::domain::export::ExportJob;
 use crate::domain::registry::Organisation;
 use crate::fhir::{
     ExportAnswer, ExportRecommendation, ExportScore, ExportStatus, FhirSettings, ProvenanceAgent,
-    ResultExport, bundle_targets, result_bundle,
+    ProvenanceTarget, ResultExport, bundle_targets, result_bundle, result_bundle_json,
+    result_bundle_targets,
 };
 use crate::ports::signer::JwsSigner;
 use crate::ports::{Clock, HealthAnswer, HealthReceiver, HealthSubmission, RecordStore};
@@ -59,16 +60,14 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
 
     /// Sends the job's Bundle (or says why there is nothing to send).
     pub async fn deliver(&self, job: &ExportJob) -> Result<Step, ServiceError> {
-        let bundle = match self.bundle(job).await? {
-            Ok(bundle) => bundle,
+        let (bytes, targets) = match self.bundle(job).await? {
+            Ok(built) => built,
             Err(reason) => return Ok(Step::Skip(reason)),
         };
-        let bytes = serde_json::to_vec(&bundle)
-            .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
         let header = match signed_x_provenance(
             &self.signer,
             &bytes,
-            &bundle_targets(&bundle),
+            &targets,
             self.clock.now(),
             &self.agent,
             &self.settings,
@@ -93,8 +92,14 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
         Ok(Step::from(self.receiver.submit(&submission).await))
     }
 
-    /// The transaction Bundle of a job, or why there is none.
-    pub async fn bundle(&self, job: &ExportJob) -> Result<Result<Value, String>, ServiceError> {
+    /// The transaction Bundle of a job as the bytes to send (and sign) with the Provenance
+    /// targets of its entries, or why there is none. One result is one Bundle exactly as
+    /// `fhir::result_bundle_json` writes it; the results of a child (after a merge or a new
+    /// personal code) go in one transaction, their entries in screening order.
+    pub async fn bundle(
+        &self,
+        job: &ExportJob,
+    ) -> Result<Result<(Vec<u8>, Vec<ProvenanceTarget>), String>, ServiceError> {
         let Some(child) = current_child(&self.records, job.child_id).await? else {
             return Ok(Err("the child's record no longer exists".into()));
         };
@@ -105,24 +110,37 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
             ));
         };
         let results = results_of(&self.records, job, &child).await?;
-        if results.is_empty() {
-            return Ok(Err("the child has no stored result to send".into()));
-        }
-        let mut entries = Vec::new();
+        let mut exports = Vec::with_capacity(results.len());
         for result in &results {
-            let export = self
-                .export_of(code.as_str(), &child.id.to_string(), result)
-                .await?;
-            let bundle = result_bundle(&export, &self.settings);
-            if let Some(list) = bundle["entry"].as_array() {
-                entries.extend(list.iter().cloned());
+            exports.push(
+                self.export_of(code.as_str(), &child.id.to_string(), result)
+                    .await?,
+            );
+        }
+        match exports.as_slice() {
+            [] => Ok(Err("the child has no stored result to send".into())),
+            [one] => Ok(Ok((
+                result_bundle_json(one, &self.settings),
+                result_bundle_targets(one, &self.settings),
+            ))),
+            many => {
+                let mut entries = Vec::new();
+                for export in many {
+                    let bundle = result_bundle(export, &self.settings);
+                    if let Some(list) = bundle["entry"].as_array() {
+                        entries.extend(list.iter().cloned());
+                    }
+                }
+                let bundle = json!({
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": entries,
+                });
+                let bytes = serde_json::to_vec(&bundle)
+                    .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
+                Ok(Ok((bytes, bundle_targets(&bundle))))
             }
         }
-        Ok(Ok(json!({
-            "resourceType": "Bundle",
-            "type": "transaction",
-            "entry": entries,
-        })))
     }
 
     async fn export_of(
