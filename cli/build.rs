@@ -24,10 +24,15 @@ fn main() {
          pub static ASSETS: &[(&str, &[u8])] = &[\n",
     );
     for (url, path) in &files {
-        let _ = writeln!(out, "    ({url:?}, include_bytes!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({url:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        );
     }
     out.push_str("];\n");
-    let target = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("web_assets.rs");
+    let target =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo")).join("web_assets.rs");
     std::fs::write(target, out).expect("writing web_assets.rs");
 }
 

@@ -4,7 +4,7 @@
 # against a real `ravis serve` on a free loopback port with a fresh data directory.
 #
 #   scripts/web-test.sh            install what is missing, build, run
-#   scripts/web-test.sh install    only install (Chromium + chromedriver, .venv-web/, npm ci)
+#   scripts/web-test.sh install    only install (Chromium + chromedriver, .venv-web/) and build the client
 #
 # Chromium and chromedriver are Debian's packages (apt-get, as root, when missing);
 # selenium and pytest are pinned in .venv-web/; nothing downloads a browser. Screenshots
@@ -48,28 +48,15 @@ install_venv() {
   echo "$want" >"$VENV/.pins"
 }
 
-install_npm() {
-  # npm ci again only when the lock file changed since the last install.
-  local stamp=web/node_modules/.lock-sha256 want
-  want=$(sha256sum web/package-lock.json | cut -d' ' -f1)
-  if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
-    return 0
-  fi
-  log "npm ci (web/package-lock.json)"
-  (cd web && npm ci --no-audit --no-fund --loglevel=error) >&2
-  echo "$want" >"$stamp"
-}
-
 install_browser
 install_venv
-install_npm
 if [[ "${1:-}" == "install" ]]; then
+  bash scripts/web-build.sh
   exit 0
 fi
 if [[ "${1:-}" == "--" ]]; then shift; fi
 
-log "building the web client"
-(cd web && npm run --silent build) >&2
+bash scripts/web-build.sh
 # The same build as scripts/api-contract.sh, so nothing is built twice; ravis embeds web/dist.
 log "building the binaries"
 "$CARGO" build --workspace --all-features --bins --quiet

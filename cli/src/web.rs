@@ -207,9 +207,9 @@ impl DevTokenRequest {
             _ => format!("dev-{}", roles[0].as_str()),
         };
         let territory = match value.get("territory").and_then(Value::as_str) {
-            Some(t) if !t.trim().is_empty() => Some(
-                Atvk::parse(t.trim()).map_err(|e| format!("territory: {e}"))?,
-            ),
+            Some(t) if !t.trim().is_empty() => {
+                Some(Atvk::parse(t.trim()).map_err(|e| format!("territory: {e}"))?)
+            }
             _ => None,
         };
         Ok(Self {
@@ -294,7 +294,10 @@ fn security_headers() -> HeaderMap {
         "content-security-policy",
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
@@ -343,18 +346,31 @@ mod tests {
 
     #[test]
     fn only_loopback_hosts_may_sign_in() {
-        for host in ["127.0.0.1:8080", "localhost:1", "[::1]:8080", "127.0.0.2", "LOCALHOST"] {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:1",
+            "[::1]:8080",
+            "127.0.0.2",
+            "LOCALHOST",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["example.org", "10.0.0.1:8080", "localhost.example.org:80", ""] {
+        for host in [
+            "example.org",
+            "10.0.0.1:8080",
+            "localhost.example.org:80",
+            "",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
     }
 
     #[test]
     fn a_sign_in_needs_a_role_and_a_valid_organisation() {
-        let ok = DevTokenRequest::parse(br#"{"roles":["education_specialist"],"organisation":"school-1"}"#)
-            .expect("valid");
+        let ok = DevTokenRequest::parse(
+            br#"{"roles":["education_specialist"],"organisation":"school-1"}"#,
+        )
+        .expect("valid");
         assert_eq!(ok.subject, "dev-education_specialist");
         assert_eq!(ok.organisation_kind(), "preschool");
         for bad in [
