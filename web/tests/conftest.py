@@ -95,7 +95,7 @@ def browser(tmp_path):
         f"--user-data-dir={tmp_path / 'profile'}",
     ]:
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
     driver = webdriver.Chrome(options=options, service=service)
     driver.execute_cdp_cmd("Network.enable", {"maxTotalBufferSize": 50_000_000, "maxResourceBufferSize": 5_000_000})

@@ -80,6 +80,10 @@ class Flow:
         (self.dir / f"{self.shots:02d}-{name}.axe.json").write_text(json.dumps(violations, indent=1))
         bad = [v for v in violations if v["impact"] in ("serious", "critical")]
         assert bad == [], f"axe on {name}: {bad}"
+        # Nothing the page did was blocked by its Content Security Policy, and no script failed.
+        console = [e for e in self.d.get_log("browser") if e["level"] == "SEVERE"]
+        blocked = [e for e in console if "Content Security Policy" in e["message"] or "Uncaught" in e["message"]]
+        assert blocked == [], f"console on {name}: {blocked}"
 
     def sign_in(self, role, organisation):
         self.d.get(self.base + "/")
