@@ -6,6 +6,11 @@ import { currentLang, setLang, t, formatDate } from './i18n.js';
 import { html, parseHash, go, Page, ErrorBox, Field, Loader } from './ui.js';
 import { ScreeningForm, ScreeningResult } from './screening.js';
 import { ReferForm } from './refer.js';
+import { AuditReport, Duplicates, EditChild } from './admin.js';
+
+const has = (s, role) => !!s && s.roles.includes(role);
+/** Roles that read children and worklists (the data protection officer reads the audit only). */
+const readsChildren = (s) => !!s && s.roles.some((r) => r !== 'data_protection_officer');
 
 const ROLES = [
   'health_specialist',
@@ -230,6 +235,7 @@ function ChildPage({ id }) {
         ${child.gestational_age_weeks != null && html`<dt>${t('gestationalAge')}</dt><dd>${child.gestational_age_weeks}</dd>`}
         ${child.atvk && html`<dt>${t('atvk')}</dt><dd>${child.atvk}</dd>`}
       </dl>
+      <p><a href=${`#/children/${id}/edit`}>${t('edit')}</a></p>
       <h2>${t('risk')}</h2>
       ${profile.overall_risk !== undefined
         ? html`<p>${t('overallRisk')}: <strong>${profile.overall_risk ? t(`levels.${profile.overall_risk}`) : t('none')}</strong></p>`
@@ -286,10 +292,13 @@ function App() {
   const [a, b, c, d] = route.path;
   let page;
   if (!s) page = html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  else if (a === 'audit' || !readsChildren(s)) page = html`<${AuditReport} query=${route.query} />`;
+  else if (a === 'duplicates') page = html`<${Duplicates} />`;
   else if (!a) page = html`<${Worklist} />`;
   else if (a === 'children' && !b) page = html`<${Children} />`;
   else if (a === 'children' && b === 'new') page = html`<${RegisterChild} />`;
   else if (a === 'children' && c === 'screen' && d) page = html`<${ScreeningForm} childId=${b} instrumentId=${d} />`;
+  else if (a === 'children' && c === 'edit') page = html`<${EditChild} id=${b} />`;
   else if (a === 'children' && c === 'refer') page = html`<${ReferForm} childId=${b} query=${route.query} />`;
   else if (a === 'children' && b) page = html`<${ChildPage} id=${b} />`;
   else if (a === 'screenings' && b) page = html`<${ScreeningResult} id=${b} />`;
@@ -299,8 +308,10 @@ function App() {
     <header>
       <p class="brand">${t('app')}</p>
       ${signedIn && s && html`<nav aria-label=${t('nav')}>
-        <a href="#/" aria-current=${!a ? 'page' : undefined}>${t('worklist')}</a>
-        <a href="#/children" aria-current=${a === 'children' ? 'page' : undefined}>${t('children')}</a>
+        ${readsChildren(s) && html`<a href="#/" aria-current=${!a ? 'page' : undefined}>${t('worklist')}</a>
+          <a href="#/children" aria-current=${a === 'children' ? 'page' : undefined}>${t('children')}</a>`}
+        ${has(s, 'registry_administrator') && html`<a href="#/duplicates" aria-current=${a === 'duplicates' ? 'page' : undefined}>${t('duplicates')}</a>`}
+        ${has(s, 'data_protection_officer') && html`<a href="#/audit" aria-current=${a === 'audit' || !readsChildren(s) ? 'page' : undefined}>${t('auditReport')}</a>`}
       </nav>`}
       <div class="who">
         ${s && html`<span>${t('signedInAs', { role: s.roles.map((r) => t(`roles.${r}`)).join(', '), org: s.organisation })}</span>

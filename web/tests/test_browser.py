@@ -6,6 +6,7 @@ screenshotted (artefacts) and checked with axe-core (no serious or critical viol
 
 import datetime
 import json
+import urllib.request
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -207,6 +208,47 @@ class Flow:
         self.wait(lambda d: "Referral to send" in self.body_text(), "the referral on the worklist")
         self.screen("worklist-referral")
 
+    def call_api(self, method, path, body=None, headers=None):
+        """The public API with this browser's token (another user's concurrent change)."""
+        token = self.d.execute_script("return JSON.parse(sessionStorage.getItem('ravis.session')).token")
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(headers or {})},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null"), response.headers
+
+    def edit_after_a_concurrent_change(self, child_id, given, family):
+        """A 412 is shown in words, the typed value survives, and saving again works."""
+        self.d.get(f"{self.base}/#/children/{child_id}")
+        self.heading(f"{given} {family}")
+        self.d.find_element(By.LINK_TEXT, "Change details").click()
+        self.heading(f"Change details: {given} {family}")
+        field = self.css("#family_name")
+        field.clear()
+        field.send_keys(f"{family}-Kalniņa")
+        # Meanwhile someone else changes the record.
+        child, headers = self.call_api("GET", f"/children/{child_id}")
+        changed = {k: child.get(k) for k in ("given_name", "family_name", "birth_date", "sex", "atvk")}
+        changed["atvk"] = "0001000"
+        self.call_api("PUT", f"/children/{child_id}", changed, {"If-Match": headers["ETag"]})
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        alert = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert]"), "the 412 in words")
+        assert "Someone changed this record after you opened it" in alert.text
+        assert self.d.find_element(By.ID, "family_name").get_attribute("value") == f"{family}-Kalniņa"
+        self.screen("edit-conflict")
+        self.d.find_element(By.ID, "use-latest").click()
+        self.css("#latest-version")
+        # The user's change stays; the other user's change is taken in.
+        assert self.d.find_element(By.ID, "family_name").get_attribute("value") == f"{family}-Kalniņa"
+        assert self.d.find_element(By.ID, "atvk").get_attribute("value") == "0001000"
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.heading(f"{given} {family}-Kalniņa")
+        assert "0001000" in self.body_text()
+        self.screen("edited")
+
     def api_responses(self):
         """Every response of the server to this browser: (url, headers, body)."""
         out = []
@@ -243,6 +285,7 @@ def test_health_specialist_screens_and_refers(browser, server, artifacts, axe_so
         browser, server, artifacts, axe_source, "health-specialist", "health_specialist", "clinic-1",
         code, "Anna", "Bērziņa",
     )
+    flow.edit_after_a_concurrent_change(child_id, "Anna", "Bērziņa")
     assert "Risk: medium" in result
     assert "total: 4 (medium_risk)" in result
     assert "Total 3-7, medium risk" in result  # the explanation
@@ -274,3 +317,57 @@ def test_education_specialist_never_receives_the_personal_code(browser, server, 
         assert code not in body, url
         assert code not in headers, url
         assert "<unavailable" not in body, url
+
+
+def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_trail(
+    browser, server, artifacts, axe_source
+):
+    flow = Flow(browser, server, artifacts, axe_source, "registry-and-dpo")
+    flow.sign_in("registry_administrator", "registry-1")
+    born = birth_date_months_ago(30).isoformat()
+    first, _ = flow.call_api(
+        "POST", "/children",
+        {"personal_code": "32914567012", "given_name": "Līga", "family_name": "Kalna", "birth_date": born, "sex": "female"},
+    )
+    # The same child registered again without a code: flagged as a possible duplicate.
+    second, _ = flow.call_api(
+        "POST", "/children", {"given_name": "Līga", "family_name": "Kalna", "birth_date": born, "sex": "female"}
+    )
+    assert second["possible_duplicate_of"] == [first["id"]]
+    other, _ = flow.call_api(
+        "POST", "/children", {"given_name": "Ilze", "family_name": "Priede", "birth_date": born, "sex": "female"}
+    )
+    flow.call_api("GET", f"/children/{other['id']}")
+    flow.d.find_element(By.LINK_TEXT, "Possible duplicates").click()
+    flow.heading("Possible duplicates")
+    card = flow.css(f"#merge-{second['id']}-title")
+    assert "Līga Kalna" in card.text
+    assert first["id"] in flow.css(f"#merge-{second['id']}-survivor").get_attribute("value")
+    flow.screen("duplicates")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "must not be empty" in d.find_element(By.ID, f"merge-{second['id']}-reason-error").text, "reason refused")
+    flow.css(f"#merge-{second['id']}-reason").send_keys("Registered twice: once with the code, once by the clinic")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge")
+    flow.screen("merged")
+    merged, _ = flow.call_api("GET", f"/children/{first['id']}")
+    assert merged["personal_code"] == "32914567012"
+
+    # The data protection officer sees who touched the survivor's data, and the chain is intact.
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    Select(flow.css("#role")).select_by_value("data_protection_officer")
+    org = flow.css("#organisation")
+    org.clear()
+    org.send_keys("dvi")
+    flow.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    flow.heading("Audit report")
+    assert not flow.d.find_elements(By.LINK_TEXT, "Worklist")
+    flow.css("#audit-child").send_keys(other["id"])
+    flow.d.find_element(By.XPATH, "//form//button[normalize-space()='Show']").click()
+    verification = flow.css("#audit-verification")
+    assert "The audit chain is intact (2 entries)" in verification.text
+    row = flow.css("#audit-accesses tbody tr").text
+    assert "registry-1" in row and "Registry administrator" in row
+    # reads, writes, refused, break the glass
+    assert row.endswith("1 1 0 0"), row
+    flow.screen("audit-report")
