@@ -57,6 +57,8 @@ fi
 if [[ "${1:-}" == "--" ]]; then shift; fi
 
 bash scripts/web-build.sh
+log "unit tests of the client (node --test)"
+node --test web/tests/ >&2
 # The same build as scripts/api-contract.sh, so nothing is built twice; ravis embeds web/dist.
 log "building the binaries"
 "$CARGO" build --workspace --all-features --bins --quiet

@@ -2,6 +2,12 @@
 
 const SESSION_KEY = 'ravis.session';
 
+// Where the API is: the page's own origin (ravis serve), or the deployed API's URL.
+let apiBase = '';
+export function setApiBase(base) {
+  apiBase = (base || '').replace(/\/$/, '');
+}
+
 /** The signed-in session ({token, roles, organisation, subject}) or null. */
 export function session() {
   try {
@@ -38,7 +44,7 @@ export async function api(method, path, { body, headers = {}, query } = {}) {
   const h = { Accept: 'application/json', ...headers };
   if (s) h.Authorization = `Bearer ${s.token}`;
   if (body !== undefined) h['Content-Type'] = 'application/json';
-  let url = path;
+  let url = apiBase + path;
   if (query) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') q.set(k, v);

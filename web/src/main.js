@@ -1,7 +1,8 @@
 // RAVIS web client: Preact + htm, hash routes, the public API only.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, session, setSession, seesPersonalCode, seesGestation } from './api.js';
+import { api, session, setApiBase, setSession, seesPersonalCode, seesGestation } from './api.js';
+import { completeSignIn, loadConfig, startSignIn } from './oidc.js';
 import { currentLang, setLang, t, formatDate } from './i18n.js';
 import { html, parseHash, go, Page, ErrorBox, Field, Loader } from './ui.js';
 import { ScreeningForm, ScreeningResult } from './screening.js';
@@ -20,6 +21,24 @@ const ROLES = [
   'registry_administrator',
   'data_protection_officer',
 ];
+
+/** Sign-in at the identity provider (a deployed client with app/config.json). */
+function OidcSignIn({ config, error: bootError }) {
+  const [error, setError] = useState(bootError || null);
+  const start = async () => {
+    setError(null);
+    try {
+      await startSignIn(config);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return html`<${Page} title=${t('signIn')}>
+    <p>${t('oidcNote', { issuer: config.oidc.issuer })}</p>
+    ${error && html`<p class="error" role="alert">${t('error')}: ${String(error.message || error)}</p>`}
+    <button type="button" onClick=${start}>${t('signIn')}</button>
+  <//>`;
+}
 
 function SignIn({ onSignedIn }) {
   const [role, setRole] = useState('health_specialist');
@@ -271,7 +290,7 @@ function ChildPage({ id }) {
   />`;
 }
 
-function App() {
+function App({ config, bootError }) {
   const [route, setRoute] = useState(parseHash());
   const [, setLangState] = useState(currentLang());
   const [signedIn, setSignedIn] = useState(!!session());
@@ -291,7 +310,8 @@ function App() {
   const s = session();
   const [a, b, c, d] = route.path;
   let page;
-  if (!s) page = html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  if (!s && config) page = html`<${OidcSignIn} config=${config} error=${bootError} />`;
+  else if (!s) page = html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
   else if (a === 'audit' || !readsChildren(s)) page = html`<${AuditReport} query=${route.query} />`;
   else if (a === 'duplicates') page = html`<${Duplicates} />`;
   else if (!a) page = html`<${Worklist} />`;
@@ -323,6 +343,20 @@ function App() {
 }
 
 setLang(currentLang());
-const root = document.getElementById('root');
-root.textContent = '';
-render(html`<${App} />`, root);
+(async () => {
+  // A deployed client signs in at its identity provider; ravis serve has no config.json.
+  const config = await loadConfig();
+  let bootError = null;
+  if (config) {
+    setApiBase(config.api);
+    try {
+      const signedIn = await completeSignIn(config);
+      if (signedIn) setSession(signedIn);
+    } catch (e) {
+      bootError = e;
+    }
+  }
+  const root = document.getElementById('root');
+  root.textContent = '';
+  render(html`<${App} config=${config} bootError=${bootError} />`, root);
+})();
