@@ -256,9 +256,11 @@ function ChildPage({ id }) {
       </dl>
       <p><a href=${`#/children/${id}/edit`}>${t('edit')}</a></p>
       <h2>${t('risk')}</h2>
-      ${profile.overall_risk !== undefined
-        ? html`<p>${t('overallRisk')}: <strong>${profile.overall_risk ? t(`levels.${profile.overall_risk}`) : t('none')}</strong></p>`
-        : html`<p>${t('needsSupport')}: <strong>${profile.needs_support == null ? t('none') : profile.needs_support ? t('yes') : t('no')}</strong></p>`}
+      ${profile.overall_risk == null && profile.needs_support == null
+        ? html`<p>${t('noResults')}</p>`
+        : profile.overall_risk !== undefined
+          ? html`<p>${t('overallRisk')}: <strong>${t(`levels.${profile.overall_risk}`)}</strong></p>`
+          : html`<p>${t('needsSupport')}: <strong>${profile.needs_support ? t('yes') : t('no')}</strong></p>`}
       ${profile.instruments && profile.instruments.length > 0 &&
       html`<h3>${t('latestResults')}</h3><ul>
         ${profile.instruments.map((i) => html`<li>${i.instrument}: ${t(`levels.${i.latest.risk_level}`)}${i.latest.primary_value != null ? ` (${i.latest.primary_value})` : ''}, ${formatDate(i.latest.administered_on)} — <a href=${`#/screenings/${i.latest.screening_id}`}>${t('result')}</a></li>`)}
