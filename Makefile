@@ -3,13 +3,15 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart serve bench fmt
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart serve bench fmt web test-web
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
 ## function with its IAM policy check, the AWS adapters' contract suites through injected
-## faults, the API contract run, and the SAM template linters.
-test: fmt-check clippy test-rust test-faults test-fhir test-api test-deploy lint-infra
+## faults, the FHIR validators over every Bundle the exports produce, the API contract run,
+## the SAM template linters and the web client in a real browser. The client is built
+## first, so every build of ravis below embeds it.
+test: fmt-check web clippy test-rust test-faults test-fhir test-api test-deploy lint-infra test-web
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
@@ -56,6 +58,18 @@ test-fhir:
 lint-infra:
 	bash scripts/lint-infra.sh
 
+## The web client: web/dist/ from web/package-lock.json (npm ci, esbuild); ravis embeds it
+## when it is built next (cli/build.rs).
+web:
+	bash scripts/web-build.sh
+
+## The web client in headless Chromium (Debian's chromium + chromium-driver, installed with
+## apt-get when missing; selenium in .venv-web) against a real `ravis serve`: two roles
+## through sign-in → register → keyboard-only M-CHAT-R → result → worklist → referral,
+## axe-core on every screen; screenshots in web-artifacts/ (scripts/web-test.sh).
+test-web:
+	bash scripts/web-test.sh
+
 ## The deployment artefacts as `sam build` makes them (cargo-lambda + Zig from PyPI), each
 ## checked to be an ELF of the architecture that answers an invocation (x86_64 here: these
 ## machines cannot link for arm64; ARCH=arm64 on one that can).
@@ -66,6 +80,6 @@ package:
 coldstart:
 	bash scripts/coldstart-bench.sh
 
-## Runs the whole system locally on the embedded backend.
-serve:
+## Runs the whole system locally on the embedded backend, with the web client at /.
+serve: web
 	$(CARGO) run -p ravis -- serve

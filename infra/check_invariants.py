@@ -411,7 +411,12 @@ def main(path: str, samconfig: str) -> int:
     # The HTTP API authenticates every route by default.
     api = resources.get("HttpApi", {}).get("Properties", {})
     f.check(api.get("Auth", {}).get("DefaultAuthorizer") == "JwtAuthorizer", "HttpApi: JwtAuthorizer is not the default authorizer")
-    f.check("CorsConfiguration" not in api, "HttpApi: CORS must stay off")
+    # CORS admits exactly the web client's origin (docs/WEB.md): one origin, never "*".
+    cors = api.get("CorsConfiguration")
+    if cors is not None:
+        origins = as_list(cors.get("AllowOrigins"))
+        f.check(len(origins) == 1 and origins[0] != "*", f"HttpApi: CORS allows {origins}, not exactly the web client's origin")
+        f.check("*" not in as_list(cors.get("AllowHeaders")), "HttpApi: CORS allows every header")
     f.check("AccessLogSettings" in api, "HttpApi: no access logging")
 
     # Every checkov suppression says why.

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod local;
 pub mod results_mirror;
 pub mod token;
+pub mod web;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

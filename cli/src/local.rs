@@ -119,6 +119,13 @@ pub async fn serve(
         },
     )?;
     println!("RAVIS is running at http://{addr}");
+    if !crate::web::is_built() {
+        println!("Web client: not built into this binary (run `make web`, then build ravis again)");
+    } else if addr.ip().is_loopback() {
+        println!("Web client: open http://{addr}/ and sign in as a development user");
+    } else {
+        println!("Web client: http://{addr}/ (development sign-in is off: not a loopback address)");
+    }
     println!("Data directory: {}", data_dir.display());
     println!(
         "Partner inbox: {}/<kind>/ (files are imported; summaries and reports in {})",
@@ -216,7 +223,11 @@ pub async fn serve(
         tasks.spawn(async move { watch_inbox(&inbox, &partner, rx).await });
     }
 
-    let state = Arc::new(HttpState { auth, api });
+    let web = crate::web::WebHost {
+        // Development sign-in only where no one else can reach it.
+        dev_sign_in: addr.ip().is_loopback().then(|| data_dir.to_path_buf()),
+    };
+    let state = Arc::new(HttpState { auth, api, web });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

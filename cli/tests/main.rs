@@ -7,6 +7,7 @@ mod import;
 mod same_engine;
 mod serve;
 mod support;
+mod web_host;
 
 // That every file here is declared above is checked by
 // `tests/tests/main.rs` (`every_file_here_is_a_module_of_this_binary`).

@@ -609,11 +609,32 @@ impl<R: RecordStore> CatalogueService<R> {
                 json!({"id": d.id, "version": d.version, "name": d.name, "informant": d.informant,
                        "demonstration": d.demonstration,
                        "age_months": {"min": d.age_range.min_months, "max": d.age_range.max_months},
+                       "prematurity_correction": d.prematurity_correction,
+                       "items": instrument_items(d),
                        "source": d.source})
             })
             .collect();
         Reply::ok(json!({"instruments": instruments}))
     }
+}
+
+/// The items of a definition as a form needs them: id, optional variable name and the
+/// answer codes with their neutral labels (definitions hold no item wording).
+fn instrument_items(d: &InstrumentDefinition) -> Vec<Value> {
+    d.items
+        .iter()
+        .map(|item| {
+            let coding = d.codings.get(&item.coding);
+            let options: Vec<Value> = coding
+                .map(|c| {
+                    (0..c.scores.len())
+                        .map(|code| json!({"code": code, "label": c.labels.get(code)}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({"id": item.id, "name": item.name, "options": options})
+        })
+        .collect()
 }
 
 fn stale(version: u64, expected: u64) -> ServiceError {

@@ -1,0 +1,116 @@
+"""Fixtures of the browser suite: a real `ravis serve` on a free loopback port with a fresh
+data directory, and headless Chromium (Debian's, driven by its chromedriver) with a fresh
+profile. Nothing here downloads anything."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("RAVIS_WEB_ARTIFACTS", ROOT / "web-artifacts"))
+START_TIMEOUT_SECS = 60
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url):
+    try:
+        urllib.request.urlopen(url + "/", timeout=2).read()
+        return True
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Base URL of a fresh `ravis serve` (binary from RAVIS_BIN)."""
+    binary = os.environ["RAVIS_BIN"]
+    data_dir = tempfile.mkdtemp(prefix="ravis-web-test.")
+    log = open(Path(data_dir) / "server.log", "wb")
+    process = None
+    try:
+        for _attempt in range(3):
+            port = _free_port()
+            process = subprocess.Popen(
+                [binary, "--data-dir", data_dir, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "RAVIS_LOG": "warn"},
+            )
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + START_TIMEOUT_SECS
+            while time.monotonic() < deadline and process.poll() is None:
+                if _answers(url):
+                    break
+                time.sleep(0.25)
+            if process.poll() is None and _answers(url):
+                break
+            process.kill()
+            process.wait()
+            process = None
+        assert process is not None, "ravis serve did not start: " + (Path(data_dir) / "server.log").read_text()
+        yield url
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium with a fresh profile; the performance log records every response."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.execute_cdp_cmd("Network.enable", {"maxTotalBufferSize": 50_000_000, "maxResourceBufferSize": 5_000_000})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def axe_source():
+    return (ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js").read_text()

@@ -1,0 +1,373 @@
+"""The web client in a real browser against a real `ravis serve`: sign in, register a
+child, fill an M-CHAT-R form with the keyboard only, see the scored result, find the
+follow-up on the worklist, refer to a programme — as a health specialist, and as an
+education specialist, who must never receive the child's personal code. Every screen is
+screenshotted (artefacts) and checked with axe-core (no serious or critical violation)."""
+
+import datetime
+import json
+import urllib.request
+
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+WAIT_SECS = 30
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# M-CHAT-R: 0 = no, 1 = yes; "no" is at risk except items 2, 5 and 12. Items 1, 3, 4 and 6
+# at risk: total 4, medium risk → the Follow-Up interview within 14 days.
+ANSWERS = {str(i): 1 for i in range(1, 21)}
+ANSWERS.update({"1": 0, "3": 0, "4": 0, "6": 0, "2": 0, "5": 0, "12": 0})
+
+
+def birth_date_months_ago(months):
+    today = datetime.date.today()
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return datetime.date(year, month + 1, min(today.day, 28))
+
+
+class Flow:
+    """One user's walk through the client, with a screenshot and an axe run per screen."""
+
+    def __init__(self, driver, base, artifacts, axe_source, name):
+        self.d = driver
+        self.base = base
+        self.dir = artifacts / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.axe_source = axe_source
+        self.shots = 0
+        self.pages = []
+        self.after_registration = 0
+
+    def wait(self, condition, what):
+        # The client re-renders: an element found a moment ago may be replaced.
+        return WebDriverWait(
+            self.d, WAIT_SECS, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+        ).until(condition, message=f"waiting for {what}")
+
+    def css(self, selector):
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, selector), selector)
+
+    def heading(self, text):
+        self.wait(lambda d: text in d.find_element(By.CSS_SELECTOR, "h1").text, f"heading {text!r}")
+
+    def body_text(self):
+        return self.d.find_element(By.TAG_NAME, "body").text
+
+    def keys(self, *keys):
+        ActionChains(self.d).send_keys(*keys).perform()
+
+    def active(self):
+        return self.d.switch_to.active_element
+
+    def screen(self, name):
+        """Screenshot, page text for later checks, and axe-core: no serious/critical violation."""
+        self.shots += 1
+        self.d.save_screenshot(str(self.dir / f"{self.shots:02d}-{name}.png"))
+        self.pages.append(self.d.page_source)
+        self.d.execute_script(self.axe_source)
+        violations = self.d.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})
+              .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                                      nodes: v.nodes.map(n => n.target.join(' '))}))))
+              .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));
+            """,
+            AXE_TAGS,
+        )
+        (self.dir / f"{self.shots:02d}-{name}.axe.json").write_text(json.dumps(violations, indent=1))
+        bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+        assert bad == [], f"axe on {name}: {bad}"
+        # Nothing the page did was blocked by its Content Security Policy, and no script failed.
+        console = [e for e in self.d.get_log("browser") if e["level"] == "SEVERE"]
+        blocked = [e for e in console if "Content Security Policy" in e["message"] or "Uncaught" in e["message"]]
+        assert blocked == [], f"console on {name}: {blocked}"
+
+    def sign_in(self, role, organisation):
+        self.d.get(self.base + "/")
+        self.heading("Izstrādes pieteikšanās")  # Latvian by default
+        self.screen("sign-in-lv")
+        self.d.find_element(By.XPATH, "//button[normalize-space()='English']").click()
+        self.heading("Development sign-in")
+        Select(self.css("#role")).select_by_value(role)
+        org = self.css("#organisation")
+        org.clear()
+        org.send_keys(organisation)
+        self.screen("sign-in-en")
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.heading("Worklist")
+        self.screen("worklist-empty")
+
+    def register_child(self, code, given, family, birth_date):
+        self.d.find_element(By.LINK_TEXT, "Children").click()
+        self.heading("Children")
+        self.screen("children")
+        self.d.find_element(By.LINK_TEXT, "Register a child").click()
+        self.heading("Register a child")
+        # Bad input is refused in the browser, in the API's words, before anything is sent.
+        self.css("#personal_code").send_keys("12345")
+        self.css("#given_name").send_keys(given)
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.wait(
+            lambda d: "a personal code has 11 digits" in d.find_element(By.ID, "personal_code-error").text,
+            "the personal code refused",
+        )
+        assert "must not be empty" in self.d.find_element(By.ID, "family_name-error").text
+        assert self.d.find_element(By.ID, "personal_code").get_attribute("aria-invalid") == "true"
+        self.screen("register-refused")
+        code_input = self.d.find_element(By.ID, "personal_code")
+        code_input.clear()
+        code_input.send_keys(code)
+        self.d.find_element(By.ID, "family_name").send_keys(family)
+        # Chromium's date field takes the digits in the browser's locale order (--lang=en-US).
+        self.d.find_element(By.ID, "birth_date").send_keys(birth_date.strftime("%m%d%Y"))
+        Select(self.d.find_element(By.ID, "sex")).select_by_value("female")
+        self.screen("register-filled")
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.heading(f"{given} {family}")
+        # Pages from here on never held what the user typed into the registration form.
+        self.after_registration = len(self.pages)
+        self.screen("child")
+        return self.d.current_url.split("#/children/")[1]
+
+    def screen_mchat(self):
+        Select(self.css("#instrument")).select_by_value("mchat-r")
+        self.d.find_element(By.XPATH, "//form//button[normalize-space()='Start']").click()
+        self.css("#wording-notice")
+        assert "no wording pack has been loaded" in self.body_text()
+        self.screen("mchat-form")
+        # From here on only the keyboard: the page's heading has the focus.
+        assert self.active().tag_name == "h1"
+
+        def tab_to(name):
+            for _ in range(12):
+                self.keys(Keys.TAB)
+                if self.active().get_attribute("name") == name:
+                    return
+            raise AssertionError(f"Tab never reached {name}")
+
+        def answer(item):
+            tab_to(f"item-{item}")
+            # The first option ("no", 0) has the focus: Space picks it, → moves to and picks "yes".
+            self.keys(Keys.SPACE if ANSWERS[item] == 0 else Keys.ARROW_RIGHT)
+
+        for item in map(str, range(1, 20)):
+            answer(item)
+        # Item 20 left out: the form refuses and says which, before anything is sent.
+        self.keys(Keys.TAB, Keys.TAB)
+        assert self.active().get_attribute("type") == "submit"
+        self.keys(Keys.ENTER)
+        self.wait(lambda d: "Unanswered: 20" in d.find_element(By.CSS_SELECTOR, "[role=alert]").text, "missing item named")
+        assert "not answered" in self.d.find_element(By.ID, "item-20-error").text
+        assert "#/children/" in self.d.current_url, "nothing was submitted"
+        self.screen("mchat-missing")
+        # The focus went to the first unanswered item; no typed answer was lost.
+        assert self.active().get_attribute("name") == "item-20"
+        checked = self.d.execute_script(
+            "return [...document.querySelectorAll('input[type=radio]:checked')].map(r => [r.name, r.value])"
+        )
+        assert len(checked) == 19
+        self.keys(Keys.SPACE if ANSWERS["20"] == 0 else Keys.ARROW_RIGHT)
+        self.keys(Keys.TAB)
+        assert self.active().get_attribute("type") == "submit"
+        self.screen("mchat-complete")
+        self.keys(Keys.ENTER)
+        self.wait(lambda d: "#/screenings/" in d.current_url, "the result page")
+        self.css("#result")
+        self.screen("result")
+        return self.d.current_url.split("#/screenings/")[1]
+
+    def follow_up_on_worklist(self, given):
+        self.d.find_element(By.LINK_TEXT, "Worklist").click()
+        self.heading("Worklist")
+        self.wait(lambda d: "Follow-up interview" in self.body_text(), "the follow-up on the worklist")
+        row = self.d.find_element(By.XPATH, f"//tr[td[contains(., '{given}')]]")
+        assert "Follow-up interview" in row.text and "mchat-r" in row.text
+        self.screen("worklist-follow-up")
+        row.find_element(By.TAG_NAME, "a").click()
+
+    def refer(self, given, family):
+        self.heading(f"{given} {family}")
+        self.d.find_element(By.LINK_TEXT, "Refer to a programme").click()
+        self.heading(f"Refer to a programme: {given} {family}")
+        Select(self.css("#programme")).select_by_value("early-intervention-psychomotor")
+        Select(self.css("#provider_org")).select_by_value("dev-provider")
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        # The reason is required for a referral of the specialist's choice.
+        self.wait(lambda d: "must not be empty" in d.find_element(By.ID, "reason-error").text, "reason refused")
+        self.css("#reason").send_keys("Medium risk on M-CHAT-R; parents ask for support")
+        self.screen("refer")
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        created = self.css("#referral-created")
+        assert "proposed" in created.text and "dev-provider" in created.text
+        self.screen("referral-created")
+        self.d.find_element(By.LINK_TEXT, "Worklist").click()
+        self.wait(lambda d: "Referral to send" in self.body_text(), "the referral on the worklist")
+        self.screen("worklist-referral")
+
+    def call_api(self, method, path, body=None, headers=None):
+        """The public API with this browser's token (another user's concurrent change)."""
+        token = self.d.execute_script("return JSON.parse(sessionStorage.getItem('ravis.session')).token")
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **(headers or {})},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null"), response.headers
+
+    def edit_after_a_concurrent_change(self, child_id, given, family):
+        """A 412 is shown in words, the typed value survives, and saving again works."""
+        self.d.get(f"{self.base}/#/children/{child_id}")
+        self.heading(f"{given} {family}")
+        self.d.find_element(By.LINK_TEXT, "Change details").click()
+        self.heading(f"Change details: {given} {family}")
+        field = self.css("#family_name")
+        field.clear()
+        field.send_keys(f"{family}-Kalniņa")
+        # Meanwhile someone else changes the record.
+        child, headers = self.call_api("GET", f"/children/{child_id}")
+        changed = {k: child.get(k) for k in ("given_name", "family_name", "birth_date", "sex", "atvk")}
+        changed["atvk"] = "0001000"
+        self.call_api("PUT", f"/children/{child_id}", changed, {"If-Match": headers["ETag"]})
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        alert = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert]"), "the 412 in words")
+        assert "Someone changed this record after you opened it" in alert.text
+        assert self.d.find_element(By.ID, "family_name").get_attribute("value") == f"{family}-Kalniņa"
+        self.screen("edit-conflict")
+        self.d.find_element(By.ID, "use-latest").click()
+        self.css("#latest-version")
+        # The user's change stays; the other user's change is taken in.
+        assert self.d.find_element(By.ID, "family_name").get_attribute("value") == f"{family}-Kalniņa"
+        assert self.d.find_element(By.ID, "atvk").get_attribute("value") == "0001000"
+        self.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        self.heading(f"{given} {family}-Kalniņa")
+        assert "0001000" in self.body_text()
+        self.screen("edited")
+
+    def api_responses(self):
+        """Every response of the server to this browser: (url, headers, body)."""
+        out = []
+        for entry in self.d.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] != "Network.responseReceived":
+                continue
+            response = message["params"]["response"]
+            if not response["url"].startswith(self.base):
+                continue
+            try:
+                body = self.d.execute_cdp_cmd("Network.getResponseBody", {"requestId": message["params"]["requestId"]})
+                text = body.get("body", "")
+            except Exception as e:  # noqa: BLE001 - a body the browser no longer holds
+                text = f"<unavailable: {e}>"
+            out.append((response["url"], json.dumps(response.get("headers", {})), text))
+        return out
+
+
+def run(browser, server, artifacts, axe_source, name, role, org, code, given, family):
+    flow = Flow(browser, server, artifacts, axe_source, name)
+    flow.sign_in(role, org)
+    child_id = flow.register_child(code, given, family, birth_date_months_ago(20))
+    flow.screen_mchat()
+    result = flow.body_text()
+    flow.follow_up_on_worklist(given)
+    flow.refer(given, family)
+    return flow, child_id, result
+
+
+def test_health_specialist_screens_and_refers(browser, server, artifacts, axe_source):
+    code = "32579461005"
+    flow, child_id, result = run(
+        browser, server, artifacts, axe_source, "health-specialist", "health_specialist", "clinic-1",
+        code, "Anna", "Bērziņa",
+    )
+    flow.edit_after_a_concurrent_change(child_id, "Anna", "Bērziņa")
+    assert "Risk: medium" in result
+    assert "total: 4 (medium_risk)" in result
+    assert "Total 3-7, medium risk" in result  # the explanation
+    assert "Follow-up interview" in result
+    # The clinical role sees the code: the absence check below is not vacuous.
+    responses = flow.api_responses()
+    assert any(code in body for _, _, body in responses)
+    assert any(code in page for page in flow.pages)
+    assert any(f"/children/{child_id}" in url for url, _, _ in responses)
+
+
+def test_education_specialist_never_receives_the_personal_code(browser, server, artifacts, axe_source):
+    code = "32687452019"
+    flow, child_id, result = run(
+        browser, server, artifacts, axe_source, "education-specialist", "education_specialist", "preschool-1",
+        code, "Jānis", "Ozols",
+    )
+    # The support summary: whether support is needed and what to do, no scores.
+    assert "Needs support: yes" in result
+    assert "Follow-up interview" in result
+    assert "medium_risk" not in result and "Scores" not in result
+    assert len(flow.pages) - flow.after_registration >= 8
+    for page in flow.pages[flow.after_registration :]:
+        assert code not in page
+    responses = flow.api_responses()
+    assert any(f"/children/{child_id}" in url for url, _, _ in responses)
+    assert len(responses) > 10
+    for url, headers, body in responses:
+        assert code not in body, url
+        assert code not in headers, url
+        assert "<unavailable" not in body, url
+
+
+def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_trail(
+    browser, server, artifacts, axe_source
+):
+    flow = Flow(browser, server, artifacts, axe_source, "registry-and-dpo")
+    flow.sign_in("registry_administrator", "registry-1")
+    born = birth_date_months_ago(30).isoformat()
+    first, _ = flow.call_api(
+        "POST", "/children",
+        {"personal_code": "32914567012", "given_name": "Līga", "family_name": "Kalna", "birth_date": born, "sex": "female"},
+    )
+    # The same child registered again without a code: flagged as a possible duplicate.
+    second, _ = flow.call_api(
+        "POST", "/children", {"given_name": "Līga", "family_name": "Kalna", "birth_date": born, "sex": "female"}
+    )
+    assert second["possible_duplicate_of"] == [first["id"]]
+    other, _ = flow.call_api(
+        "POST", "/children", {"given_name": "Ilze", "family_name": "Priede", "birth_date": born, "sex": "female"}
+    )
+    flow.call_api("GET", f"/children/{other['id']}")
+    flow.d.find_element(By.LINK_TEXT, "Possible duplicates").click()
+    flow.heading("Possible duplicates")
+    card = flow.css(f"#merge-{second['id']}-title")
+    assert "Līga Kalna" in card.text
+    assert first["id"] in flow.css(f"#merge-{second['id']}-survivor").get_attribute("value")
+    flow.screen("duplicates")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "must not be empty" in d.find_element(By.ID, f"merge-{second['id']}-reason-error").text, "reason refused")
+    flow.css(f"#merge-{second['id']}-reason").send_keys("Registered twice: once with the code, once by the clinic")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge")
+    flow.screen("merged")
+    merged, _ = flow.call_api("GET", f"/children/{first['id']}")
+    assert merged["personal_code"] == "32914567012"
+
+    # The data protection officer sees who touched the survivor's data, and the chain is intact.
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    Select(flow.css("#role")).select_by_value("data_protection_officer")
+    org = flow.css("#organisation")
+    org.clear()
+    org.send_keys("dvi")
+    flow.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    flow.heading("Audit report")
+    assert not flow.d.find_elements(By.LINK_TEXT, "Worklist")
+    flow.css("#audit-child").send_keys(other["id"])
+    flow.d.find_element(By.XPATH, "//form//button[normalize-space()='Show']").click()
+    verification = flow.css("#audit-verification")
+    assert "The audit chain is intact (2 entries)" in verification.text
+    row = flow.css("#audit-accesses tbody tr").text
+    assert "registry-1" in row and "Registry administrator" in row
+    # reads, writes, refused, break the glass
+    assert row.endswith("1 1 0 0"), row
+    flow.screen("audit-report")
