@@ -563,3 +563,68 @@ async fn third_children_embedded() {
 async fn third_children_aws() {
     third_children_follow_the_survivor(fresh_record_store().await, fresh_queue(3).await).await;
 }
+
+/// A merge and an un-merge copy their audit entries (one in each child's chain) to the
+/// write-once archive like every other access, so the archive check stays intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_entries_reach_the_audit_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let app = App::embedded(&backend, IDENTITY_KEY, PSEUDONYM_KEY).unwrap();
+    let children = app.children();
+    let mut ids = Vec::new();
+    for (given, code) in [("Anna", Some(CODE)), ("Ana", None)] {
+        let mut body = json!({"given_name": given, "family_name": "Ozola",
+            "birth_date": "2024-10-01", "sex": "female"});
+        if let Some(code) = code {
+            body["personal_code"] = json!(code);
+        }
+        let reply = children
+            .register(&admin(), "r", serde_json::from_value(body).unwrap(), None)
+            .await
+            .unwrap();
+        ids.push(
+            reply.body["id"]
+                .as_str()
+                .unwrap()
+                .parse::<ChildId>()
+                .unwrap(),
+        );
+    }
+    let (survivor, duplicate) = (ids[0], ids[1]);
+    let version = backend
+        .records()
+        .get(&keys::child(survivor))
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    children
+        .merge(
+            &admin(),
+            "m",
+            survivor,
+            version,
+            input(&duplicate.to_string(), "the same girl"),
+        )
+        .await
+        .unwrap();
+    let audit = app.audit();
+    for child in [survivor, duplicate] {
+        let verification = audit.verify_with_archive(child).await.unwrap();
+        assert!(verification.intact, "after the merge: {verification:?}");
+    }
+    children
+        .unmerge(
+            &admin(),
+            "u",
+            survivor,
+            input(&duplicate.to_string(), "not the same girl"),
+        )
+        .await
+        .unwrap();
+    for child in [survivor, duplicate] {
+        let verification = audit.verify_with_archive(child).await.unwrap();
+        assert!(verification.intact, "after the un-merge: {verification:?}");
+    }
+}
