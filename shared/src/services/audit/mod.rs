@@ -573,11 +573,16 @@ mod tests {
             ("clinic-1", AuditAction::Read, AuditOutcome::Success),
             ("clinic-1", AuditAction::Read, AuditOutcome::Success),
             ("ministry", AuditAction::Read, AuditOutcome::Denied),
+            ("RAVIS", AuditAction::Disclose, AuditOutcome::Success),
+            ("RAVIS", AuditAction::Disclose, AuditOutcome::Success),
         ] {
             let mut b = body(1, GENESIS_HASH);
             b.actor.organisation = org.into();
             b.action = action;
             b.outcome = outcome;
+            if action == AuditAction::Disclose {
+                b.recipient = Some("E-veselība".into());
+            }
             if action == AuditAction::Create {
                 b.break_glass_reason = Some("child in the emergency room".into());
             }
@@ -587,13 +592,24 @@ mod tests {
             });
         }
         let lines = summarise(&entries);
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(
-            lines[0],
+            lines[1],
             json!({"organisation": "clinic-1", "roles": ["health_specialist"], "date": "2026-11-23",
-                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "entities": ["child"]})
+                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "disclosures": 0,
+                   "sent_to": [], "entities": ["child"]})
         );
-        assert_eq!(lines[1]["denied"], 1);
-        assert_eq!(lines[1]["reads"], 0);
+        assert_eq!(lines[2]["denied"], 1);
+        assert_eq!(lines[2]["reads"], 0);
+        // Disclosures to other systems are counted apart, with their recipients.
+        assert_eq!(lines[0]["organisation"], "RAVIS");
+        assert_eq!(
+            (
+                &lines[0]["disclosures"],
+                &lines[0]["sent_to"],
+                &lines[0]["reads"]
+            ),
+            (&json!(2), &json!(["E-veselība"]), &json!(0))
+        );
     }
 }
