@@ -112,6 +112,7 @@ log "ravis serve pid $SERVER_PID at $BASE_URL"
 # directory's development key.
 RAVIS_API_TOKEN="$("$RAVIS" --data-dir "$DATA_DIR" token \
   --role health_specialist --role registry_administrator --role data_protection_officer \
+  --role integration_operator \
   --org contract-clinic --subject schemathesis)"
 export RAVIS_API_TOKEN
 # The caller's organisation is in the registry, as a referring organisation must be.
