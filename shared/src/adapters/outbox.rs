@@ -86,15 +86,20 @@ impl<B: BlobStore> HealthReceiver for BlobOutbox<B> {
     }
 
     async fn poll(&self, job: &str) -> HealthAnswer {
-        // The outbox answers every submission at once; it never hands out a job to poll.
-        HealthAnswer::Rejected {
-            status: 404,
-            outcome: json!({"resourceType": "OperationOutcome", "issue": [{
-                "severity": "error", "code": "not-found",
-                "diagnostics": format!("the outbox has no job {job}")
-            }]}),
-            reason: format!("the outbox has no job {job}"),
-        }
+        no_job(job)
+    }
+}
+
+/// An outbox answers every submission at once and never hands out a job to poll: a poll is
+/// of a job it does not have.
+fn no_job(job: &str) -> HealthAnswer {
+    HealthAnswer::Rejected {
+        status: 404,
+        outcome: json!({"resourceType": "OperationOutcome", "issue": [{
+            "severity": "error", "code": "not-found",
+            "diagnostics": format!("the outbox has no job {job}")
+        }]}),
+        reason: format!("the outbox has no job {job}"),
     }
 }
 
@@ -219,14 +224,7 @@ impl HealthReceiver for FileOutbox {
     }
 
     async fn poll(&self, job: &str) -> HealthAnswer {
-        HealthAnswer::Rejected {
-            status: 404,
-            outcome: json!({"resourceType": "OperationOutcome", "issue": [{
-                "severity": "error", "code": "not-found",
-                "diagnostics": format!("the outbox has no job {job}")
-            }]}),
-            reason: format!("the outbox has no job {job}"),
-        }
+        no_job(job)
     }
 }
 

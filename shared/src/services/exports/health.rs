@@ -77,11 +77,11 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
             Ok(header) => header,
             // The key service is down or throttling: like a receiver's passing failure.
             Err(e) => {
-                return Ok(Step::Retry {
+                return Ok(Step::Answer(HealthAnswer::Retry {
                     status: None,
                     after: None,
                     reason: format!("signing the X-Provenance: {e}"),
-                });
+                }));
             }
         };
         let submission = HealthSubmission {
@@ -89,7 +89,7 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
             bundle: bytes,
             provenance: header,
         };
-        Ok(Step::from(self.receiver.submit(&submission).await))
+        Ok(Step::Answer(self.receiver.submit(&submission).await))
     }
 
     /// The transaction Bundle of a job as the bytes to send (and sign) with the Provenance

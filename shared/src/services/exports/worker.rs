@@ -8,6 +8,7 @@ use crate::domain::export::{
     ExportAttempt, ExportJob, ExportScope, ExportState, ExportTarget, RetryPolicy,
 };
 use crate::domain::{Principal, Role};
+use crate::ports::exchange::HealthAnswer;
 use crate::ports::signer::JwsSigner;
 use crate::ports::{Clock, EducationReceiver, HealthReceiver, RecordStore, StoreError, WriteOp};
 use crate::services::ServiceError;
@@ -141,7 +142,7 @@ where
             Err(e) => return Err(e.into()),
         };
         let step = match (&job.remote_job, polling) {
-            (Some(remote), true) => Step::from(self.health.poll(remote).await),
+            (Some(remote), true) => Step::Answer(self.health.poll(remote).await),
             _ => match job.target {
                 ExportTarget::Health => self.health.deliver(&job).await?,
                 ExportTarget::Education => self.education.deliver(&job).await?,
@@ -175,7 +176,7 @@ where
                 job.log(attempt("skipped", None, Some(reason.clone())));
                 job.skipped_reason = Some(reason);
             }
-            Step::Accepted(locations) => {
+            Step::Answer(HealthAnswer::Accepted { locations }) => {
                 job.state = ExportState::Accepted;
                 job.next_attempt_at = None;
                 job.last_error = None;
@@ -183,10 +184,10 @@ where
                 job.delivered = locations;
                 disclosed = true;
             }
-            Step::InProgress {
+            Step::Answer(HealthAnswer::InProgress {
                 job: remote,
                 progress,
-            } => {
+            }) => {
                 job.state = ExportState::Sent;
                 job.next_attempt_at = Some(now + to_chrono(self.policy.poll_every));
                 job.log(attempt(
@@ -197,11 +198,11 @@ where
                 job.remote_job = Some(remote);
                 disclosed = true;
             }
-            Step::Retry {
+            Step::Answer(HealthAnswer::Retry {
                 status,
                 after,
                 reason,
-            } => {
+            }) => {
                 if polling {
                     job.attempts += 1;
                 }
@@ -223,11 +224,11 @@ where
                     job.next_attempt_at = Some(now + to_chrono(delay));
                 }
             }
-            Step::Rejected {
+            Step::Answer(HealthAnswer::Rejected {
                 status,
                 outcome,
                 reason,
-            } => {
+            }) => {
                 job.state = ExportState::Rejected;
                 job.next_attempt_at = None;
                 job.last_error = Some(reason.clone());
