@@ -65,8 +65,11 @@ fuzz_target!(|data: &[u8]| {
             let part = "CHILD#fuzz";
             if let Ok((key, isk)) = fuzzing::embedded_record_cursor_decode(raw, on_index, part) {
                 assert_eq!(isk.is_some(), on_index);
-                let issued =
-                    fuzzing::embedded_record_cursor(&record(&key, isk.as_deref(), part), on_index, part);
+                let issued = fuzzing::embedded_record_cursor(
+                    &record(&key, isk.as_deref(), part),
+                    on_index,
+                    part,
+                );
                 let again = fuzzing::embedded_record_cursor_decode(&issued, on_index, part);
                 assert_eq!(again.ok(), Some((key, isk)));
             }

@@ -14,7 +14,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(version) = parse_if_match(Some(text)) {
-        assert_eq!(parse_if_match(Some(&format!("\"{version}\""))).ok(), Some(version));
-        assert_eq!(parse_if_match(Some(&format!("W/\"{version}\""))).ok(), Some(version));
+        assert_eq!(
+            parse_if_match(Some(&format!("\"{version}\""))).ok(),
+            Some(version)
+        );
+        assert_eq!(
+            parse_if_match(Some(&format!("W/\"{version}\""))).ok(),
+            Some(version)
+        );
     }
 });

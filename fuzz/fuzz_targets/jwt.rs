@@ -76,7 +76,9 @@ fuzz_target!(|data: &[u8]| {
     match selector % 3 {
         0 => {
             let value = String::from_utf8_lossy(rest);
-            check(futures::executor::block_on(HS256.authenticate(Some(&value))));
+            check(futures::executor::block_on(
+                HS256.authenticate(Some(&value)),
+            ));
         }
         1 => {
             let (header, claims) = two_lines(rest);
@@ -89,7 +91,9 @@ fuzz_target!(|data: &[u8]| {
             mac.update(signing_input.as_bytes());
             let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
             let value = format!("Bearer {signing_input}.{signature}");
-            check(futures::executor::block_on(HS256.authenticate(Some(&value))));
+            check(futures::executor::block_on(
+                HS256.authenticate(Some(&value)),
+            ));
         }
         _ => {
             let (document, token) = two_lines(rest);
@@ -102,7 +106,9 @@ fuzz_target!(|data: &[u8]| {
             )
             .expect("a key-set verifier");
             let value = format!("Bearer {}", String::from_utf8_lossy(token));
-            check(futures::executor::block_on(verifier.authenticate(Some(&value))));
+            check(futures::executor::block_on(
+                verifier.authenticate(Some(&value)),
+            ));
         }
     }
 });

@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use ravis::intake::Kind;
 use ravis::intake::children::{check_child_row, child_from_row};
 use ravis::intake::reader::{Format, RowRef, open_rows};
-use ravis::intake::Kind;
 use std::io::Read;
 
 /// Hands out at most `chunk` bytes per read.
@@ -66,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
                 if kind == Kind::Children {
                     let checked = check_child_row(fields.clone(), today);
                     let full = child_from_row(fields, today).map(|_| ());
-                    assert_eq!(checked, full, "the fast row check disagrees with the full rules");
+                    assert_eq!(
+                        checked, full,
+                        "the fast row check disagrees with the full rules"
+                    );
                 }
                 row
             }

@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
         if text.is_ok_and(|t| t.trim().is_empty()) {
             continue;
         }
-        let output = outputs.next().expect("one output line per non-blank input line");
+        let output = outputs
+            .next()
+            .expect("one output line per non-blank input line");
         let output: serde_json::Value =
             serde_json::from_slice(output).expect("every output line is JSON");
         let Ok(text) = text else {
@@ -38,5 +40,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(output, owned, "the stream and the owned path disagree");
         }
     }
-    assert_eq!(outputs.next(), Some(&b""[..]), "no output beyond the last line");
+    assert_eq!(
+        outputs.next(),
+        Some(&b""[..]),
+        "no output beyond the last line"
+    );
 });

@@ -291,14 +291,16 @@ fn screening_request() -> impl Strategy<Value = Value> {
         prop::sample::select(vec!["female", "male", "other"]),
         prop::option::of(20u8..45),
     )
-        .prop_map(|(instrument, answers, administered_on, birth_date, sex, weeks)| {
-            json!({
-                "instrument": instrument,
-                "answers": answers,
-                "administered_on": administered_on,
-                "child": {"birth_date": birth_date, "sex": sex, "gestational_age_weeks": weeks},
-            })
-        })
+        .prop_map(
+            |(instrument, answers, administered_on, birth_date, sex, weeks)| {
+                json!({
+                    "instrument": instrument,
+                    "answers": answers,
+                    "administered_on": administered_on,
+                    "child": {"birth_date": birth_date, "sex": sex, "gestational_age_weeks": weeks},
+                })
+            },
+        )
 }
 
 fn post_screening(body: Vec<u8>) -> ApiRequest {
