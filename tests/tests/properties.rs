@@ -134,9 +134,35 @@ proptest! {
 // ---------------------------------------------------------------------------
 // Partner files
 
+/// Hands out at most `chunk` bytes per read, as a network stream may.
+struct Chunked<'a> {
+    bytes: &'a [u8],
+    chunk: usize,
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.chunk.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
 /// Reads every row of a file (at most 1,000), or the error that refused it.
 fn read_all(bytes: &[u8], format: Format, kind: Kind) -> Result<Vec<RawRow>, String> {
-    let rows = open_rows(bytes, format, kind.columns()).map_err(|e| e.to_string())?;
+    read_chunked(bytes, usize::MAX, format, kind)
+}
+
+/// [`read_all`] in reads of at most `chunk` bytes.
+fn read_chunked(
+    bytes: &[u8],
+    chunk: usize,
+    format: Format,
+    kind: Kind,
+) -> Result<Vec<RawRow>, String> {
+    let rows =
+        open_rows(Chunked { bytes, chunk }, format, kind.columns()).map_err(|e| e.to_string())?;
     rows.take(1000)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())
@@ -162,13 +188,16 @@ proptest! {
         text in "[a-z_,;\"\n\r {}:0-9\u{feff}ā]{0,300}",
         kind in 0..Kind::ALL.len(),
         json_lines: bool,
+        chunk in prop_oneof![1usize..8, Just(usize::MAX)],
     ) {
         let kind = Kind::ALL[kind];
         let format = if json_lines { Format::JsonLines } else { Format::Csv };
         // With the kind's header in front, the rows themselves are reached too.
         let header = kind.columns().join(",");
-        for input in [bytes.clone(), text.clone().into_bytes(), format!("{header}\n{text}").into_bytes()] {
-            if let Ok(rows) = read_all(&input, format, kind) {
+        let mut headed_bytes = format!("{header}\n").into_bytes();
+        headed_bytes.extend_from_slice(&bytes);
+        for input in [bytes.clone(), headed_bytes, text.clone().into_bytes(), format!("{header}\n{text}").into_bytes()] {
+            if let Ok(rows) = read_chunked(&input, chunk, format, kind) {
                 for (i, row) in rows.iter().enumerate() {
                     let number = match row {
                         RawRow::Values { row, values } => {
