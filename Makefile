@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart serve bench fmt web test-web
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart fuzz serve bench fmt web test-web
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -79,6 +79,13 @@ package:
 ## Cold start of every function vs a hello-world lambda_runtime binary (docs/BENCHMARKS.md).
 coldstart:
 	bash scripts/coldstart-bench.sh
+
+## Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 60; the acceptance run is
+## FUZZ_SECONDS=600 with 0 crashes, docs/FUZZING.md). Needs the nightly toolchain; installs
+## cargo-fuzz when missing. Not part of `make test` (the property runs there are).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 ## Runs the whole system locally on the embedded backend, with the web client at /.
 serve: web

@@ -23,6 +23,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("telemetry", &[]),
     ("config", &["domain"]),
     ("adapters", &["domain", "ports"]),
+    // Entry points of the fuzz targets into private parsers (cursors of stores and lists).
+    ("fuzzing", &["ports", "services", "adapters"]),
     ("store", &["domain", "scoring", "ports"]),
     ("services", &["domain", "scoring", "fhir", "ports", "store"]),
     (

@@ -13,13 +13,17 @@
 //! - `intake/`   — partner file imports (streaming readers, checkpointed upserts, worker);
 //! - `config`    — the only place environment variables are read;
 //! - `app`       — the composition root: builds the service graph once per backend;
-//! - `telemetry` — logging set-up.
+//! - `telemetry` — logging set-up;
+//! - `fuzzing`   — hidden entry points of the fuzz targets and property runs into private
+//!   parsers (page cursors).
 
 pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod domain;
 pub mod fhir;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbound;
 pub mod intake;
 pub mod ports;

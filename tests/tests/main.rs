@@ -24,6 +24,7 @@ mod openapi;
 mod population_register;
 mod possible_duplicates;
 mod programme_outcomes;
+mod properties;
 mod registry;
 mod registry_intake;
 mod rescore;

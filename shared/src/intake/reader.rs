@@ -247,11 +247,18 @@ impl Utf8Check {
             let take = (width - self.pending.len()).min(rest.len());
             self.pending.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
+            // Checked with every byte added, not only once complete: the bytes pass on to the
+            // parser with this chunk, and a line end after a cut-off character (`\xE2\n`)
+            // would otherwise close a record holding it before the check fails.
+            let invalid = match std::str::from_utf8(&self.pending) {
+                Ok(_) => false,
+                Err(e) => self.pending.len() == width || e.error_len().is_some(),
+            };
+            if invalid {
+                let start = self.offset - (self.pending.len() - take) as u64;
+                return Err(self.error(start, self.newlines));
+            }
             if self.pending.len() == width {
-                if std::str::from_utf8(&self.pending).is_err() {
-                    let start = self.offset - (width - take) as u64;
-                    return Err(self.error(start, self.newlines));
-                }
                 self.pending.clear();
             }
         }
@@ -847,6 +854,21 @@ mod tests {
             (
                 b"a,b,c\n1,2,3\xE2\x82",
                 "line 2 is not valid UTF-8 (byte 11 of the file)",
+            ),
+            // A character cut off by the end of its line (found by the `partner_file` fuzz
+            // target): with the line end in the next read, the record used to be handed
+            // out before the character was known to be bad, and reading it panicked.
+            (
+                b"a,b,c\n1,2,\xE2\n4,5,6\n",
+                "line 2 is not valid UTF-8 (byte 10 of the file)",
+            ),
+            (
+                b"a,b,c\n1,2,\xF0\x9F\n4,5,6\n",
+                "line 2 is not valid UTF-8 (byte 10 of the file)",
+            ),
+            (
+                b"a,b,c\n1,2,\xE0\x80,\n",
+                "line 2 is not valid UTF-8 (byte 10 of the file)",
             ),
         ] {
             assert_eq!(read(bytes, Format::Csv).unwrap_err(), error);

@@ -684,7 +684,7 @@ fn attr_to_number(n: &str) -> Result<Number, String> {
 /// for the index also needs the table key. Callers see it as base64url of its JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Cursor {
+pub(crate) struct Cursor {
     pk: String,
     sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -694,6 +694,28 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor after `record` (on the index when `on_index`), encoded; for
+    /// [`crate::fuzzing`].
+    pub(crate) fn encoded_after(record: &Record, on_index: bool) -> String {
+        Self::after(record, on_index).encode()
+    }
+
+    /// [`Cursor::decode`] then [`Cursor::into_start_key`] for a query of partition `pk`:
+    /// the start key's string attributes, sorted by name; for [`crate::fuzzing`].
+    pub(crate) fn start_key(
+        raw: &str,
+        on_index: bool,
+        pk: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let item = Self::decode(raw)?.into_start_key(on_index, pk)?;
+        let mut attributes: Vec<_> = item
+            .into_iter()
+            .filter_map(|(name, value)| value.as_s().ok().map(|s| (name, s.clone())))
+            .collect();
+        attributes.sort();
+        Ok(attributes)
+    }
+
     fn after(record: &Record, on_index: bool) -> Self {
         let index = record.index.as_ref().filter(|_| on_index);
         Self {

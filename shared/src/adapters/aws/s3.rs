@@ -303,11 +303,11 @@ pub async fn create_bucket(client: &Client, name: &str) -> Result<(), BlobError>
 
 /// The page cursor is S3's continuation token in base64url, so that text S3 never issued
 /// is refused here instead of reaching S3 (which some emulators answer with a server error).
-fn encode_cursor(token: &str) -> String {
+pub(crate) fn encode_cursor(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(token)
 }
 
-fn decode_cursor(cursor: &str) -> Result<String, BlobError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<String, BlobError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

@@ -160,12 +160,12 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
 /// Where a listing page ended.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListCursor {
+pub(crate) struct ListCursor {
     after: String,
 }
 
 impl ListCursor {
-    fn encode(after: &str) -> String {
+    pub(crate) fn encode(after: &str) -> String {
         let json = serde_json::to_vec(&ListCursor {
             after: after.to_owned(),
         })
@@ -173,7 +173,7 @@ impl ListCursor {
         URL_SAFE_NO_PAD.encode(json)
     }
 
-    fn decode(raw: &str) -> Result<String, BlobError> {
+    pub(crate) fn decode(raw: &str) -> Result<String, BlobError> {
         let invalid = || BlobError::Invalid("the cursor was not issued by this store".into());
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let cursor: ListCursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;

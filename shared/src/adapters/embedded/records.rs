@@ -144,10 +144,16 @@ enum Target {
     Index,
 }
 
+impl Target {
+    fn on(index: bool) -> Self {
+        if index { Self::Index } else { Self::Table }
+    }
+}
+
 /// Where a page ended: the last record's position in the query's order.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// Which key the cursor belongs to.
     on: Target,
     /// The partition queried (table or index partition key).
@@ -162,6 +168,22 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor after `record` in a query of partition `part` (on the index when
+    /// `on_index`), encoded; for [`crate::fuzzing`].
+    pub(crate) fn encoded_after(record: &Record, on_index: bool, part: &str) -> String {
+        Self::after(record, Target::on(on_index), part).encode()
+    }
+
+    /// [`Cursor::decode`] for a query of partition `part` (on the index when `on_index`),
+    /// answering the last record's key and index sort key; for [`crate::fuzzing`].
+    pub(crate) fn decoded(
+        raw: &str,
+        on_index: bool,
+        part: &str,
+    ) -> Result<(Key, Option<String>), StoreError> {
+        Self::decode(raw, Target::on(on_index), part).map(|c| (Key::new(c.pk, c.sk), c.isk))
+    }
+
     fn encode(&self) -> String {
         // Serialising plain strings cannot fail.
         let json = serde_json::to_vec(self).unwrap_or_default();

@@ -204,23 +204,11 @@ impl<'a, R: RecordStore> Pager<'a, R> {
     /// belongs to another list or other filters is refused.
     pub fn new(records: &'a R, listing: Listing, query: &ListQuery) -> Result<Self, ServiceError> {
         let fingerprint = fingerprint(&listing, &query.filters);
-        let store_cursor = match &query.cursor {
-            None => None,
-            Some(raw) => {
-                let bad = || {
-                    ServiceError::invalid(
-                        "cursor",
-                        "is not a cursor this list issued for these filters; start again without it",
-                    )
-                };
-                let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-                let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-                if cursor.q != fingerprint {
-                    return Err(bad());
-                }
-                Some(cursor.s)
-            }
-        };
+        let store_cursor = query
+            .cursor
+            .as_deref()
+            .map(|raw| decode_cursor(raw, &fingerprint))
+            .transpose()?;
         Ok(Self {
             records,
             listing,
@@ -264,17 +252,53 @@ impl<'a, R: RecordStore> Pager<'a, R> {
 
     /// The list reply: the items and the cursor of the next page (`null` at the end).
     pub fn finish(self, items: Vec<Value>) -> Reply {
-        let next = self.store_cursor.map(|s| {
-            URL_SAFE_NO_PAD.encode(
-                serde_json::to_vec(&Cursor {
-                    q: self.fingerprint,
-                    s,
-                })
-                .unwrap_or_default(),
-            )
-        });
+        let next = self
+            .store_cursor
+            .map(|s| encode_cursor(self.fingerprint, s));
         Reply::ok(json!({"items": items, "next": next}))
     }
+}
+
+/// Our cursor: the store's cursor `s` bound to the list and filters of `fingerprint`.
+fn encode_cursor(fingerprint: String, s: String) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Cursor { q: fingerprint, s }).unwrap_or_default())
+}
+
+/// The store's cursor inside one of ours, refused unless it was issued for the list and
+/// filters of `fingerprint`.
+fn decode_cursor(raw: &str, fingerprint: &str) -> Result<String, ServiceError> {
+    let bad = || {
+        ServiceError::invalid(
+            "cursor",
+            "is not a cursor this list issued for these filters; start again without it",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if cursor.q != fingerprint {
+        return Err(bad());
+    }
+    Ok(cursor.s)
+}
+
+/// The cursor a list of `listing` filtered by `filters` issues for the store's cursor
+/// `store_cursor`; for [`crate::fuzzing`].
+pub(crate) fn issued_cursor(
+    listing: &Listing,
+    filters: &BTreeMap<String, String>,
+    store_cursor: &str,
+) -> String {
+    encode_cursor(fingerprint(listing, filters), store_cursor.to_owned())
+}
+
+/// The store's cursor inside `raw`, as [`Pager::new`] reads it for `listing` and
+/// `filters`; for [`crate::fuzzing`].
+pub(crate) fn read_cursor(
+    raw: &str,
+    listing: &Listing,
+    filters: &BTreeMap<String, String>,
+) -> Result<String, ServiceError> {
+    decode_cursor(raw, &fingerprint(listing, filters))
 }
 
 fn fingerprint(listing: &Listing, filters: &BTreeMap<String, String>) -> String {
