@@ -78,12 +78,18 @@ pub fn worker(
     settings
         .validate()
         .map_err(|e| anyhow::anyhow!("FHIR settings: {e}"))?;
-    Ok(app.exports_worker(
-        health,
-        FileOutbox::new(&outbox_dir),
-        signer,
-        Arc::new(settings),
-    )?)
+    let policy = ravis::domain::export::RetryPolicy {
+        lease: ravis::config::export_lease()?,
+        ..Default::default()
+    };
+    Ok(app
+        .exports_worker(
+            health,
+            FileOutbox::new(&outbox_dir),
+            signer,
+            Arc::new(settings),
+        )?
+        .with_policy(policy))
 }
 
 /// The sweep loop: queues due export jobs every `every` until `stop` turns true.

@@ -3,6 +3,7 @@
 
 mod audit_verify;
 mod export_analytics;
+mod exports_kill;
 mod import;
 mod same_engine;
 mod serve;

@@ -28,7 +28,7 @@ fn mchat_answers() -> Value {
     Value::Object(answers)
 }
 
-fn register_child(server: &Server) -> String {
+pub(crate) fn register_child(server: &Server) -> String {
     let r = server.call("POST", "/children", Some(&child_body()), &[]);
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_owned();
@@ -39,7 +39,11 @@ fn register_child(server: &Server) -> String {
     id
 }
 
-fn submit(server: &Server, child_id: &str, key: Option<&str>) -> support::http::Response {
+pub(crate) fn submit(
+    server: &Server,
+    child_id: &str,
+    key: Option<&str>,
+) -> support::http::Response {
     let body = json!({"child_id": child_id, "instrument": "mchat-r",
                       "administered_on": "2026-11-20", "answers": mchat_answers()})
     .to_string();

@@ -320,6 +320,25 @@ pub fn local_data_dir(flag: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".ravis"))
 }
 
+/// How long an export job claimed by a worker is left to it before the sweep hands it to
+/// another (`RAVIS_EXPORT_LEASE_SECONDS`, 1 to 3600; default 120): what a crash mid-send
+/// delays the job by. An unusable value is an error naming the variable.
+pub fn export_lease() -> Result<std::time::Duration, ConfigError> {
+    match ProcessEnv.get("RAVIS_EXPORT_LEASE_SECONDS") {
+        None => Ok(std::time::Duration::from_secs(120)),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .map(std::time::Duration::from_secs)
+            .ok_or(ConfigError::Invalid {
+                name: "RAVIS_EXPORT_LEASE_SECONDS",
+                reason: format!("must be whole seconds from 1 to 3600, not {raw:?}"),
+            }),
+    }
+}
+
 /// The local host's log filter: `RAVIS_LOG`, else `info`.
 pub fn local_log_filter() -> String {
     ProcessEnv.get("RAVIS_LOG").unwrap_or_else(|| "info".into())

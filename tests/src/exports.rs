@@ -57,6 +57,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, 
                 base: Duration::from_secs(10),
                 cap: Duration::from_secs(600),
                 poll_every: Duration::from_secs(10),
+                lease: Duration::from_secs(120),
             });
         Self {
             world,

@@ -23,10 +23,22 @@ impl Server {
     /// Starts `ravis --data-dir DIR serve --port 0` (with or without queue consumers) and
     /// waits until it prints its URL and token.
     pub fn start(data_dir: &Path, workers: bool) -> Server {
+        Self::start_with(data_dir, workers, &[], &[])
+    }
+
+    /// [`Server::start`] with more arguments of `serve` and more environment variables.
+    pub fn start_with(
+        data_dir: &Path,
+        workers: bool,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ravis"));
         cmd.arg("--data-dir")
             .arg(data_dir)
-            .args(["serve", "--port", "0"]);
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .envs(envs.iter().copied());
         if !workers {
             cmd.arg("--no-workers");
         }

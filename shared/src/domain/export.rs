@@ -268,6 +268,9 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// The pause between polls of a remote job (the NVD FHIR API asks for about 10 s).
     pub poll_every: Duration,
+    /// How long a claimed job is left to the worker that claimed it before the sweep hands
+    /// it to another (a worker that crashed mid-send).
+    pub lease: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -277,6 +280,7 @@ impl Default for RetryPolicy {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(15 * 60),
             poll_every: Duration::from_secs(10),
+            lease: Duration::from_secs(120),
         }
     }
 }

@@ -17,10 +17,6 @@ use crate::store::exports;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a claimed job is left to the worker that claimed it before the sweep hands
-/// it to another (a worker that crashed mid-send).
-pub const LEASE: Duration = Duration::from_secs(120);
-
 /// The actor of disclosures in the audit trail: RAVIS itself, sending on the law's behalf.
 pub fn exports_principal() -> Principal {
     Principal {
@@ -134,7 +130,7 @@ where
         if !polling {
             job.attempts += 1;
         }
-        job.next_attempt_at = Some(now + chrono::Duration::from_std(LEASE).unwrap_or_default());
+        job.next_attempt_at = Some(now + to_chrono(self.policy.lease));
         job.updated_at = now;
         let version = match exports::save(&self.records, &job, version).await {
             Ok(v) => v,
