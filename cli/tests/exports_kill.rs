@@ -27,7 +27,7 @@ type Shared = Arc<Mutex<Receiver>>;
 
 async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
     let first = {
-        let mut r = state.lock().unwrap();
+        let mut r = state.lock().expect("receiver state");
         r.posts += 1;
         r.posts == 1
     };
@@ -36,7 +36,7 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
         tokio::time::sleep(Duration::from_secs(4)).await;
     }
     let bundle: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut r = state.lock().unwrap();
+    let mut r = state.lock().expect("receiver state");
     let mut out = Vec::new();
     for e in bundle["entry"].as_array().cloned().unwrap_or_default() {
         let condition = e["request"]["ifNoneExist"]
@@ -62,7 +62,7 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
 }
 
 async fn poll(State(state): State<Shared>, Path(n): Path<usize>) -> Response {
-    let r = state.lock().unwrap();
+    let r = state.lock().expect("receiver state");
     match r.jobs.get(n) {
         Some(answer) => (StatusCode::OK, answer.to_string()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -92,7 +92,7 @@ fn an_export_in_flight_survives_kill_9_and_is_not_duplicated() {
     let r = crate::serve::submit(&server, &child, None);
     assert_eq!(r.status, 202, "{}", r.body);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while state.lock().unwrap().posts == 0 {
+    while state.lock().expect("receiver state").posts == 0 {
         assert!(Instant::now() < deadline, "the export was never sent");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -128,7 +128,7 @@ fn an_export_in_flight_survives_kill_9_and_is_not_duplicated() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let r = state.lock().unwrap();
+    let r = state.lock().expect("receiver state");
     assert!(
         r.posts >= 2,
         "sent again after the restart: {} posts",
