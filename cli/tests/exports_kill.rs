@@ -57,7 +57,7 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
     let mut response = StatusCode::ACCEPTED.into_response();
     response
         .headers_mut()
-        .insert("content-location", format!("_job/{n}").parse().unwrap());
+        .insert("content-location", format!("_job/{n}").parse().expect("header"));
     response
 }
 
