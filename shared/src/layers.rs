@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fhir", &["domain", "scoring"]),
     ("ports", &["domain", "scoring"]),
     ("telemetry", &[]),
-    ("config", &["domain"]),
+    ("config", &["domain", "fhir"]),
     ("adapters", &["domain", "ports"]),
     ("store", &["domain", "scoring", "ports"]),
     ("services", &["domain", "scoring", "fhir", "ports", "store"]),
