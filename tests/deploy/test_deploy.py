@@ -9,6 +9,7 @@ scenario are what the policy check reads.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import json
@@ -17,6 +18,9 @@ import uuid
 import cfn
 import iam
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from emulated import ROOT
 
 CHILDREN = "ChildrenApiFunction"
@@ -196,6 +200,88 @@ def test_the_scheduled_sweep_reconciles_stamps_and_publishes_the_overdue_count(s
     assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RAVIS"
     marker = stack.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"WORKPENDING#{shard}"}, "sk": {"S": f"{child}#e2e"}})
     assert "Item" not in marker
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_the_scored_screening_is_exported_signed_with_the_kms_key(stack):
+    # Anna has a personal code: the scoring worker recorded a health export job with each
+    # result and queued it; the exports worker (SQS trigger) wrote the Bundle and its
+    # X-Provenance to outbox/health/ of the exchange bucket (no FhirUrl in this stack).
+    bucket = stack.bucket("ExchangeBucket")
+
+    def bundles():
+        listed = stack.s3.list_objects_v2(Bucket=bucket, Prefix="outbox/health/").get("Contents", [])
+        keys = {o["Key"] for o in listed}
+        return sorted(k for k in keys if not k.endswith(".provenance.json") and k.replace(".json", ".provenance.json") in keys)
+
+    keys = wait_for("a Bundle and its X-Provenance under outbox/health/", bundles, stack)
+    key = keys[0]
+    body = stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    bundle = json.loads(body)
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "transaction"), bundle
+    subjects = {e["resource"].get("subject", {}).get("identifier", {}).get("value") for e in bundle["entry"]}
+    assert subjects == {ANNA_CODE}, subjects
+    provenance = json.loads(
+        stack.s3.get_object(Bucket=bucket, Key=key.replace(".json", ".provenance.json"))["Body"].read()
+    )
+    assert provenance["resourceType"] == "Provenance"
+    [signature] = provenance["signature"]
+    jws = base64.b64decode(signature["data"]).decode()
+    header_b64, payload, signature_b64 = jws.split(".")
+    assert payload == "", "a detached JWS"
+    header = json.loads(_b64url_decode(header_b64))
+    assert header["alg"] == "ES256", header
+    # Verified with the KMS key's public key, over the exact bytes written.
+    spki = stack.kms.get_public_key(KeyId=stack.stack.arn("FhirSigningKey"))["PublicKey"]
+    public = serialization.load_der_public_key(spki)
+    raw = _b64url_decode(signature_b64)
+    assert len(raw) == 64
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public.verify(der, f"{header_b64}.{_b64url(body)}".encode(), ec.ECDSA(hashes.SHA256()))
+    # The kid is the RFC 7638 thumbprint of that key.
+    numbers = public.public_numbers()
+    canonical = json.dumps(
+        {"crv": "P-256", "kty": "EC", "x": _b64url(numbers.x.to_bytes(32, "big")), "y": _b64url(numbers.y.to_bytes(32, "big"))},
+        separators=(",", ":"),
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(canonical.encode())
+    assert header["kid"] == _b64url(digest.finalize())
+
+
+def test_the_exports_schedule_runs_one_sweep_and_publishes_its_metrics(stack):
+    function = stack.functions["ExportsWorkerFunction"]
+    ok, answer = function.invoke(json.loads((ROOT / "events" / "exports-worker" / "schedule.json").read_text()))
+    assert ok, answer
+    assert set(answer) == {"queued", "unqueued", "failed"}, answer
+    assert (answer["unqueued"], answer["failed"]) == (0, 0), answer
+    metrics = [json.loads(line) for line in function.log_text().splitlines() if '"ExportsQueued"' in line]
+    assert metrics, function.log_text()
+    assert metrics[-1]["ExportsQueued"] == answer["queued"]
+    assert metrics[-1]["ExportsFailed"] == 0
+    assert metrics[-1]["Environment"] == "dev"
+    assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RAVIS"
+
+
+def test_a_message_that_is_not_an_export_message_goes_to_the_export_dlq_at_once(stack):
+    stack.sqs.send_message(QueueUrl=stack.queue_url("ExportQueue"), MessageBody='{"not":"an export message"}')
+
+    def dead_letter():
+        got = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url("ExportDLQ"), WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        return got.get("Messages")
+
+    [message] = wait_for("the message in the export DLQ", dead_letter, stack)
+    assert message["Body"] == '{"not":"an export message"}'
+    assert "ravis-dead-letter-reason" in message["MessageAttributes"]
 
 
 def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
