@@ -424,7 +424,9 @@ async fn the_kms_signer_signs_jws_that_verify_with_the_keys_public_key() {
     use ravis::ports::signer::{jwk_thumbprint, spki_p256_point};
 
     let (kms, key) = fresh_signing_key(aws_sdk_kms::types::KeySpec::EccNistP256).await;
-    let signer = KmsSigner::connect(kms.clone(), &key).await.expect("connect");
+    let signer = KmsSigner::connect(kms.clone(), &key)
+        .await
+        .expect("connect");
     // The public key is the one KMS hands out, and the kid its RFC 7638 thumbprint.
     let spki = kms
         .get_public_key()

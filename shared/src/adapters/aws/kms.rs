@@ -42,8 +42,14 @@ impl KmsSigner {
             .send()
             .await
             .map_err(|e| SignError::Unavailable(opaque(e)))?;
-        if answer.key_spec() != Some(&KeySpec::EccNistP256)
-            || answer.key_usage() != Some(&KeyUsageType::SignVerify)
+        // A spec or usage KMS names must be the right one; the point's shape is checked below
+        // in any case (an emulator may leave the spec out; another curve has a longer point).
+        if answer
+            .key_spec()
+            .is_some_and(|s| *s != KeySpec::EccNistP256)
+            || answer
+                .key_usage()
+                .is_some_and(|u| *u != KeyUsageType::SignVerify)
         {
             return Err(SignError::Invalid(format!(
                 "KMS key {key} is not an ECC_NIST_P256 SIGN_VERIFY key (spec {:?}, usage {:?})",
@@ -51,9 +57,10 @@ impl KmsSigner {
                 answer.key_usage()
             )));
         }
-        if !answer
-            .signing_algorithms()
-            .contains(&SigningAlgorithmSpec::EcdsaSha256)
+        if !answer.signing_algorithms().is_empty()
+            && !answer
+                .signing_algorithms()
+                .contains(&SigningAlgorithmSpec::EcdsaSha256)
         {
             return Err(SignError::Invalid(format!(
                 "KMS key {key} does not allow ECDSA_SHA_256"
@@ -62,7 +69,9 @@ impl KmsSigner {
         let spki = answer
             .public_key()
             .ok_or_else(|| SignError::Invalid(format!("KMS key {key}: no public key")))?;
-        let point = spki_p256_point(spki.as_ref())?;
+        let point = spki_p256_point(spki.as_ref()).map_err(|e| {
+            SignError::Invalid(format!("KMS key {key} is not an ECC_NIST_P256 key: {e}"))
+        })?;
         Ok(Self {
             client,
             key,
