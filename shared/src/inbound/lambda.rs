@@ -179,12 +179,48 @@ pub async fn exports_sweep_once<R: crate::ports::RecordStore>(
     Ok((body, line))
 }
 
-/// Runs the `exports-worker` function, which has two triggers told apart by the event's
-/// shape: an SQS event (a `Records` array) from the export queue goes to `worker` (failed
-/// messages reported as batch item failures, malformed ones to the queue's DLQ at once, see
-/// [`handle_event_with_dead_letters`]); any other event (the EventBridge schedule's) runs the
-/// exports sweep once over `records`, queuing due jobs on `queue`, prints the metrics line
-/// and answers the report. A failed sweep fails the invocation; the next minute's runs again.
+/// One invocation of the `exports-worker` function, whose two triggers are told apart by the
+/// event's shape: an SQS event (a `Records` array) from the export queue goes to `worker`
+/// (failed messages reported as batch item failures, malformed ones to `queue`'s DLQ at once,
+/// see [`handle_event_with_dead_letters`]); any other event (the EventBridge schedule's)
+/// runs the exports sweep once over `records` at `now`, queuing due jobs on `notify`. Answers
+/// what the invocation returns and, for a sweep, the Embedded Metric Format line to print.
+pub async fn exports_event<H, R, Q>(
+    worker: &H,
+    queue: &Q,
+    records: &R,
+    notify: &dyn crate::services::exports::ExportNotify,
+    environment: &str,
+    payload: serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(serde_json::Value, Option<String>), lambda_runtime::Error>
+where
+    H: MessageHandler,
+    R: crate::ports::RecordStore,
+    Q: Queue,
+{
+    if payload.get("Records").is_some_and(|r| r.is_array()) {
+        let sqs: SqsEvent = serde_json::from_value(payload)?;
+        let response = handle_event_with_dead_letters(worker, queue, sqs).await;
+        return Ok((serde_json::to_value(response)?, None));
+    }
+    type Sweep<'a> = std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<(serde_json::Value, String), crate::ports::StoreError>,
+                > + Send
+                + 'a,
+        >,
+    >;
+    // Boxed: the sweep's future is too deep to inline into the runtime's.
+    let sweep: Sweep<'_> = Box::pin(exports_sweep_once(records, notify, environment, now));
+    let (report, line) = sweep.await?;
+    Ok((report, Some(line)))
+}
+
+/// Runs the `exports-worker` function: each invocation is [`exports_event`]; a sweep's
+/// metrics line goes to standard output. A failed sweep fails the invocation; the next
+/// minute's runs again.
 pub async fn serve_exports<H, R, Q>(
     worker: H,
     records: R,
@@ -203,35 +239,21 @@ where
             let state = Arc::clone(&state);
             async move {
                 let (worker, queue, records, notify, environment) = &*state;
-                if event.payload.get("Records").is_some_and(|r| r.is_array()) {
-                    let sqs: SqsEvent = serde_json::from_value(event.payload)?;
-                    let response = handle_event_with_dead_letters(worker, queue, sqs).await;
-                    return Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(
-                        response,
-                    )?);
-                }
-                type Sweep<'a> = std::pin::Pin<
-                    Box<
-                        dyn std::future::Future<
-                                Output = Result<
-                                    (serde_json::Value, String),
-                                    crate::ports::StoreError,
-                                >,
-                            > + Send
-                            + 'a,
-                    >,
-                >;
-                // Boxed: the sweep's future is too deep to inline into the runtime's.
-                let sweep: Sweep<'_> = Box::pin(exports_sweep_once(
+                let (answer, line) = Box::pin(exports_event(
+                    worker,
+                    queue,
                     records,
                     notify,
                     environment,
+                    event.payload,
                     chrono::Utc::now(),
-                ));
-                let (report, line) = sweep.await?;
-                println!("{line}");
-                tracing::info!(%report, "exports sweep");
-                Ok(report)
+                ))
+                .await?;
+                if let Some(line) = line {
+                    println!("{line}");
+                    tracing::info!(report = %answer, "exports sweep");
+                }
+                Ok::<serde_json::Value, lambda_runtime::Error>(answer)
             }
         },
     ))
