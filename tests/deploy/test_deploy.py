@@ -210,6 +210,20 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _exports_idle(stack):
+    """Every export message handled (the trigger deletes a message once its invocation
+    answered, i.e. after the job's state, its disclosure and the disclosure's archive copy
+    are written): the audit views after this see every disclosure archived."""
+
+    def idle():
+        attributes = stack.sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url("ExportQueue"), AttributeNames=["All"]
+        )["Attributes"]
+        return (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+    wait_for("every export message to be handled", idle, stack)
+
+
 def test_the_scored_screening_is_exported_signed_with_the_kms_key(stack):
     # Anna has a personal code: the scoring worker recorded a health export job with each
     # result and queued it; the exports worker (SQS trigger) wrote the Bundle and its
@@ -288,6 +302,7 @@ def test_a_merge_queues_the_survivors_exports_again(stack, tokens):
     bundle = json.loads(stack.s3.get_object(Bucket=bucket, Key=new[0])["Body"].read())
     # An update of the resources of the first send, never a second create.
     assert {e["request"]["method"] for e in bundle["entry"]} == {"PUT"}, bundle
+    _exports_idle(stack)
 
 
 def test_the_exports_schedule_runs_one_sweep_and_publishes_its_metrics(stack):
@@ -326,6 +341,7 @@ def test_a_message_that_is_not_an_export_message_goes_to_the_export_dlq_at_once(
     [message] = wait_for("the message in the export DLQ", dead_letter, stack)
     assert message["Body"] == '{"not":"an export message"}'
     assert "ravis-dead-letter-reason" in message["MessageAttributes"]
+    _exports_idle(stack)
 
 
 def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
