@@ -31,7 +31,7 @@
 use crate::domain::export::ExportCause;
 use crate::domain::{ChildId, ChildStatus, FieldError, Principal, Role};
 use crate::ports::{IndexKey, Key, Record, RecordStore, StoreError, WriteOp};
-use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
+use crate::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent};
 use crate::services::children::ChildrenService;
 pub use crate::services::children::refuse_merged;
 use crate::services::registry::listing::{ListQuery, Listing, list_page};
@@ -207,7 +207,8 @@ impl<R: RecordStore> ChildrenService<R> {
     }
 
     /// The writes that append the merge (or un-merge) to both children's audit chains, each
-    /// entry naming the other child by pseudonym and carrying the reason.
+    /// entry naming the other child by pseudonym and carrying the reason; and the two
+    /// entries, to copy to the archive once the transaction has committed.
     async fn merge_audit_ops(
         &self,
         principal: &Principal,
@@ -215,18 +216,28 @@ impl<R: RecordStore> ChildrenService<R> {
         survivor: ChildId,
         duplicate: ChildId,
         reason: &str,
-    ) -> Result<Vec<WriteOp>, ServiceError> {
+    ) -> Result<(Vec<WriteOp>, Vec<AuditEntry>), ServiceError> {
         let mut ops = Vec::new();
+        let mut entries = Vec::with_capacity(2);
         for (child, other) in [(survivor, duplicate), (duplicate, survivor)] {
             let event = AuditEvent::all(child, AuditEntity::Child, AuditAction::Update)
                 .of(self.audit().pseudonym(other).as_str());
-            let (_, mut append) = self
+            let (entry, mut append) = self
                 .audit()
                 .append_ops_with_reason(principal, request_id, &event, Some(reason))
                 .await?;
             ops.append(&mut append);
+            entries.push(entry);
         }
-        Ok(ops)
+        Ok((ops, entries))
+    }
+
+    /// Copies committed merge entries to the write-once archive (like every audited write).
+    async fn archive_entries(&self, entries: &[AuditEntry]) -> Result<(), ServiceError> {
+        for entry in entries {
+            self.audit().archive(entry).await?;
+        }
+        Ok(())
     }
 
     /// `POST /children/{id}/merge`: merges `duplicate` into the child `id`, whose current
@@ -249,13 +260,14 @@ impl<R: RecordStore> ChildrenService<R> {
                     survivor.version
                 )));
             }
-            let (mut ops, data) = self
+            let (mut ops, data, entries) = self
                 .merge_ops(principal, request_id, &survivor, duplicate, &reason)
                 .await?;
             // The receivers learn that the duplicate's results are the survivor's now.
             let jobs = self.export_jobs(&[id], ExportCause::Merge, &mut ops)?;
             match self.records().transact(ops).await {
                 Ok(()) => {
+                    self.archive_entries(&entries).await?;
                     self.queue_exports(&jobs).await;
                     return Ok(survivor_reply(principal, &data, survivor.version + 1));
                 }
@@ -279,7 +291,7 @@ impl<R: RecordStore> ChildrenService<R> {
         survivor_record: &Record,
         duplicate: ChildId,
         reason: &str,
-    ) -> Result<(Vec<WriteOp>, Value), ServiceError> {
+    ) -> Result<(Vec<WriteOp>, Value, Vec<AuditEntry>), ServiceError> {
         let survivor = child_of(survivor_record)?;
         if survivor.status == ChildStatus::Merged {
             return Err(ServiceError::invalid(
@@ -481,17 +493,17 @@ impl<R: RecordStore> ChildrenService<R> {
             keys::merge(duplicate),
             merge_record,
         )));
-        ops.extend(
-            self.merge_audit_ops(principal, request_id, survivor.id, duplicate, reason)
-                .await?,
-        );
+        let (audit_ops, entries) = self
+            .merge_audit_ops(principal, request_id, survivor.id, duplicate, reason)
+            .await?;
+        ops.extend(audit_ops);
         if ops.len() > 100 {
             return Err(ServiceError::invalid(
                 "duplicate",
                 "has too many identifiers to merge in one transaction",
             ));
         }
-        Ok((ops, s_data))
+        Ok((ops, s_data, entries))
     }
 
     /// `POST /children/{id}/unmerge`: restores the child `id` and `duplicate` exactly as
@@ -560,14 +572,15 @@ impl<R: RecordStore> ChildrenService<R> {
                 key: merge.key.clone(),
                 expected: merge.version,
             });
-            ops.extend(
-                self.merge_audit_ops(principal, request_id, id, duplicate, &reason)
-                    .await?,
-            );
+            let (audit_ops, entries) = self
+                .merge_audit_ops(principal, request_id, id, duplicate, &reason)
+                .await?;
+            ops.extend(audit_ops);
             // Each child's results go again under its own identity.
             let jobs = self.export_jobs(&[id, duplicate], ExportCause::Unmerge, &mut ops)?;
             match self.records().transact(ops).await {
                 Ok(()) => {
+                    self.archive_entries(&entries).await?;
                     self.queue_exports(&jobs).await;
                     let version = self
                         .records()
