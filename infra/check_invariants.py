@@ -61,6 +61,9 @@ FUNCTIONS = {
             ("PUT", "/referrals/{id}/family-agreement"),
             ("GET", "/worklist"),
             ("GET", "/children"),
+            ("GET", "/exports"),
+            ("GET", "/exports/{id}"),
+            ("POST", "/exports/{id}/retry"),
         },
         "env": {
             "RAVIS_EXPORT_QUEUE_URL",

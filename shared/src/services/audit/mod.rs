@@ -591,7 +591,8 @@ mod tests {
         assert_eq!(
             lines[0],
             json!({"organisation": "clinic-1", "roles": ["health_specialist"], "date": "2026-11-23",
-                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "entities": ["child"]})
+                   "reads": 2, "writes": 1, "denied": 0, "break_glass": 1, "disclosures": 0,
+                   "sent_to": [], "entities": ["child"]})
         );
         assert_eq!(lines[1]["denied"], 1);
         assert_eq!(lines[1]["reads"], 0);

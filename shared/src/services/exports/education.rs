@@ -3,7 +3,7 @@
 //! Whether both hold is decided when the job is sent, from the data as it is then.
 
 use super::results::{current_child, results_of};
-use super::worker::Step;
+use super::step::Step;
 use crate::domain::export::{ExportJob, VIIS_VALID_MONTHS, ViisMeasure, ViisRecord};
 use crate::domain::registry::{Organisation, OrganisationKind};
 use crate::ports::{Clock, EducationReceiver, RecordStore};

@@ -3,7 +3,7 @@
 //! (`crate::fhir`), handed to the e-health port.
 
 use super::results::{ExportedResult, current_child, results_of};
-use super::worker::Step;
+use super::step::Step;
 use crate::domain::export::ExportJob;
 use crate::domain::registry::Organisation;
 use crate::fhir::{

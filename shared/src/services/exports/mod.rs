@@ -23,6 +23,7 @@ pub mod education;
 pub mod health;
 pub mod operator;
 pub mod results;
+pub mod step;
 pub mod sweep;
 pub mod worker;
 

@@ -2,12 +2,12 @@
 
 use super::education::EducationExporter;
 use super::health::HealthExporter;
+pub use super::step::Step;
 use super::{ExportMessage, ExportNotify};
 use crate::domain::export::{
     ExportAttempt, ExportJob, ExportScope, ExportState, ExportTarget, RetryPolicy,
 };
 use crate::domain::{Principal, Role};
-use crate::ports::exchange::HealthAnswer;
 use crate::ports::signer::JwsSigner;
 use crate::ports::{Clock, EducationReceiver, HealthReceiver, RecordStore, StoreError, WriteOp};
 use crate::services::ServiceError;
@@ -62,67 +62,6 @@ pub enum Handled {
     Taken,
     /// The job moved on to this state.
     Worked(ExportState),
-}
-
-/// What one step of a job came to, whatever the receiver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    /// Nothing to send, and why.
-    Skip(String),
-    /// The receiver has it all.
-    Accepted(Vec<String>),
-    /// The receiver is working on it: poll `job`.
-    InProgress {
-        /// The remote job.
-        job: String,
-        /// The receiver's word on its progress.
-        progress: String,
-    },
-    /// A passing failure.
-    Retry {
-        /// The receiver's status, if it answered.
-        status: Option<u16>,
-        /// Its `Retry-After`.
-        after: Option<Duration>,
-        /// What happened.
-        reason: String,
-    },
-    /// Refused for good.
-    Rejected {
-        /// The status of the refusal.
-        status: u16,
-        /// The receiver's OperationOutcome.
-        outcome: serde_json::Value,
-        /// What was refused.
-        reason: String,
-    },
-}
-
-impl From<HealthAnswer> for Step {
-    fn from(answer: HealthAnswer) -> Self {
-        match answer {
-            HealthAnswer::Accepted { locations } => Step::Accepted(locations),
-            HealthAnswer::InProgress { job, progress } => Step::InProgress { job, progress },
-            HealthAnswer::Retry {
-                status,
-                after,
-                reason,
-            } => Step::Retry {
-                status,
-                after,
-                reason,
-            },
-            HealthAnswer::Rejected {
-                status,
-                outcome,
-                reason,
-            } => Step::Rejected {
-                status,
-                outcome,
-                reason,
-            },
-        }
-    }
 }
 
 /// The exports worker.
