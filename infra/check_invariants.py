@@ -66,6 +66,7 @@ FUNCTIONS = {
             ("POST", "/exports/{id}/retry"),
         },
         "env": {
+            "RAVIS_EXPORT_QUEUE_URL",
             "RAVIS_BREAK_GLASS_MINUTES",
             "RAVIS_REFERRAL_GRACE_DAYS",
             "RAVIS_REVIEW_MONTHS_UNDER_3",
@@ -96,6 +97,7 @@ FUNCTIONS = {
         "env": {
             "RAVIS_SCORING_QUEUE_URL",
             "RAVIS_SCORING_DLQ_URL",
+            "RAVIS_EXPORT_QUEUE_URL",
             "RAVIS_REVIEW_MONTHS_UNDER_3",
             "RAVIS_REVIEW_MONTHS_FROM_3",
         },
@@ -104,6 +106,22 @@ FUNCTIONS = {
         "binary": "worklist-sweep",
         "routes": set(),
         "env": {"RAVIS_REVIEW_MONTHS_UNDER_3", "RAVIS_REVIEW_MONTHS_FROM_3"},
+    },
+    "ExportsWorkerFunction": {
+        "binary": "exports-worker",
+        "routes": set(),
+        "env": {
+            "RAVIS_EXPORT_QUEUE_URL",
+            "RAVIS_EXPORT_DLQ_URL",
+            "RAVIS_EXCHANGE_BUCKET",
+            "RAVIS_FHIR_SIGNING_KEY_ID",
+            "RAVIS_FHIR_URL",
+            "RAVIS_FHIR_TOKEN_URL",
+            "RAVIS_FHIR_CLIENT_ID",
+            "RAVIS_FHIR_CLIENT_SECRET",
+            "RAVIS_FHIR_PERSONAL_CODE_SYSTEM",
+            "RAVIS_FHIR_PROFILES",
+        },
     },
     "IntakeWorkerFunction": {
         "binary": "intake-worker",

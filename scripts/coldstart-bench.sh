@@ -11,7 +11,7 @@ CARGO=${CARGO:-cargo}
 
 bash scripts/moto.sh install
 $CARGO build --release --quiet \
-  -p ravis-children-api -p ravis-screenings-api -p ravis-scoring-worker -p ravis-intake-worker -p ravis-worklist-sweep \
+  -p ravis-children-api -p ravis-screenings-api -p ravis-scoring-worker -p ravis-intake-worker -p ravis-worklist-sweep -p ravis-exports-worker \
   -p ravis-lambda-hello
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | .venv-moto/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 exec .venv-moto/bin/python tests/deploy/coldstart.py --bin-dir "$TARGET_DIR/release" "$@"

@@ -15,6 +15,11 @@ prefix), and the status answered. The deploy-like tests give each function its o
 key and check every recorded call against that function's IAM policy in the template
 (tests/deploy/). Request bodies are not logged, only the names they carry.
 
+KMS `Sign` with `MessageType: DIGEST` is honoured: moto 5.2.5 ignores the message type and
+hashes the digest again, so the signature would not verify over the original message as it
+does in AWS. The KMS signer sends a digest for signing inputs over KMS's 4096-byte limit of
+raw messages (shared/src/adapters/aws/kms.rs), so this launcher signs the digest as given.
+
 Usage: python scripts/moto_server.py [moto_server options], e.g. -H 127.0.0.1 -p 5000.
 """
 
@@ -28,7 +33,10 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from moto.dynamodb.models import DynamoDBBackend
+from moto.kms.responses import KmsResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
 
@@ -65,6 +73,33 @@ for _name in SERIALISED:
     setattr(DynamoDBBackend, _name, _serialised(getattr(DynamoDBBackend, _name)))
 
 
+# ---------------------------------------------------------------- KMS Sign of a digest
+
+_DIGEST_HASHES = {"ECDSA_SHA_256": hashes.SHA256, "ECDSA_SHA_384": hashes.SHA384, "ECDSA_SHA_512": hashes.SHA512}
+_moto_kms_sign = KmsResponse.sign
+
+
+def _kms_sign(self):
+    if self._get_param("MessageType") != "DIGEST":
+        return _moto_kms_sign(self)
+    import base64
+
+    algorithm = self._get_param("SigningAlgorithm")
+    key = self.kms_backend.describe_key(self._get_param("KeyId"))
+    private = getattr(key.private_key, "private_key", None)
+    if algorithm not in _DIGEST_HASHES or not isinstance(private, ec.EllipticCurvePrivateKey):
+        # Only what RAVIS uses (ECDSA keys) is emulated; anything else keeps moto's answer.
+        return _moto_kms_sign(self)
+    message = self._get_param("Message")  # moto's _get_param decodes the base64
+    signature = private.sign(message, ec.ECDSA(utils.Prehashed(_DIGEST_HASHES[algorithm]())))
+    return json.dumps(
+        {"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(), "SigningAlgorithm": algorithm}
+    )
+
+
+KmsResponse.sign = _kms_sign
+
+
 # ---------------------------------------------------------------- call recorder
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[0-9]{8}/([^/]+)/([^/]+)/aws4_request")
@@ -78,7 +113,7 @@ def _json_summary(target, body):
     except ValueError:
         return {"unparsed": True}
     out = {}
-    for field in ("TableName", "IndexName", "QueueUrl", "QueueName"):
+    for field in ("TableName", "IndexName", "QueueUrl", "QueueName", "KeyId"):
         if field in doc:
             out[field] = doc[field]
     if "TransactItems" in doc:

@@ -84,7 +84,8 @@ pub enum Command {
         #[command(subcommand)]
         command: WorklistCommand,
     },
-    /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines).
+    /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines);
+    /// the JWKS of the FHIR signing keys: `ravis export jwks --public-key-der FILE`.
     Export {
         /// What to export.
         #[command(subcommand)]
@@ -142,6 +143,18 @@ pub enum ExportCommand {
         /// Write the JSON Lines here.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// The JWKS publishing the X-Provenance signing keys, from their public keys as
+    /// `aws kms get-public-key` gives them (DER, or its base64 text); repeat for a key
+    /// rotated out whose signatures may still be checked. Prints the JWKS or writes it to
+    /// `--out`.
+    Jwks {
+        /// A public key (DER SubjectPublicKeyInfo, or base64 of it).
+        #[arg(long = "public-key-der", value_name = "FILE", required = true)]
+        public_keys: Vec<PathBuf>,
+        /// Write the JWKS here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -271,6 +284,23 @@ pub fn run(cli: Cli) -> Result<()> {
                 summary.rows,
                 out.display()
             );
+            Ok(())
+        }
+        Command::Export {
+            command: ExportCommand::Jwks { public_keys, out },
+        } => {
+            let mut files = Vec::with_capacity(public_keys.len());
+            for path in &public_keys {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                files.push((path.display().to_string(), bytes));
+            }
+            let jwks = serde_json::to_string_pretty(&export::jwks_from_public_keys(&files)?)?;
+            match out {
+                Some(path) => std::fs::write(&path, jwks + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{jwks}"),
+            }
             Ok(())
         }
         Command::Token {

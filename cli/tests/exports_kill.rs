@@ -55,9 +55,10 @@ async fn submit(State(state): State<Shared>, body: Bytes) -> Response {
         .push(json!({"resourceType": "Bundle", "type": "batch-response", "entry": out}));
     let n = r.jobs.len() - 1;
     let mut response = StatusCode::ACCEPTED.into_response();
-    response
-        .headers_mut()
-        .insert("content-location", format!("_job/{n}").parse().expect("header"));
+    response.headers_mut().insert(
+        "content-location",
+        format!("_job/{n}").parse().expect("header"),
+    );
     response
 }
 

@@ -3,6 +3,7 @@
 //! Lambdas build [`Settings::from_env`] once at cold start; the local host builds
 //! [`Settings::local`] from its data directory. Everything else receives values.
 
+use crate::fhir::{FhirProfiles, FhirSettings};
 use jsonwebtoken::Algorithm;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -96,10 +97,131 @@ pub struct Settings {
     pub review_months: (u32, u32),
     /// Bucket of the write-once audit archive (`RAVIS_AUDIT_ARCHIVE_BUCKET`; S3 Object Lock).
     pub audit_archive_bucket: Option<String>,
+    /// The export queue's URL (`RAVIS_EXPORT_QUEUE_URL`): the functions that record export
+    /// jobs queue them there after their commit; the exports worker consumes it.
+    pub export_queue_url: Option<String>,
+    /// The export dead-letter queue's URL (`RAVIS_EXPORT_DLQ_URL`; the exports worker puts
+    /// poison messages and jobs whose attempts ran out there).
+    pub export_dlq_url: Option<String>,
+    /// The exchange bucket (`RAVIS_EXCHANGE_BUCKET`): `outbox/viis/` for VIIS, and
+    /// `outbox/health/` for the health Bundles when no FHIR server is configured.
+    pub exchange_bucket: Option<String>,
+    /// Base URL of the e-health system's FHIR API (`RAVIS_FHIR_URL`); `None` writes the
+    /// Bundles to the exchange bucket instead.
+    pub fhir_url: Option<String>,
+    /// The KMS key that signs the `X-Provenance` JWS (`RAVIS_FHIR_SIGNING_KEY_ID`: key id,
+    /// key ARN or alias).
+    pub fhir_signing_key_id: Option<String>,
+    /// OAuth2 client credentials for the FHIR API (`RAVIS_FHIR_TOKEN_URL`,
+    /// `RAVIS_FHIR_CLIENT_ID`, `RAVIS_FHIR_CLIENT_SECRET`, `RAVIS_FHIR_SCOPE`); `None` when
+    /// no token URL is set.
+    pub fhir_client: Option<FhirClientSettings>,
+    /// The FHIR mapping's settings (`RAVIS_FHIR_PERSONAL_CODE_SYSTEM`,
+    /// `RAVIS_FHIR_CODE_SYSTEM`, `RAVIS_FHIR_IDENTIFIER_SYSTEM_BASE`,
+    /// `RAVIS_FHIR_QUESTIONNAIRE_BASE`, `RAVIS_FHIR_ORGANISATION_SYSTEM`, and
+    /// `RAVIS_FHIR_PROFILES` as JSON, e.g. `{"observation": ["https://…"]}`), validated.
+    pub fhir: FhirSettings,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
     pub aws_endpoint_url: Option<String>,
+}
+
+/// OAuth2 client credentials of the FHIR API (the secret comes from Secrets Manager through
+/// the template's dynamic reference).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FhirClientSettings {
+    /// The token endpoint.
+    pub token_url: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// The scope asked for, if any.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for FhirClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirClientSettings")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The FHIR settings' variables: each field of [`FhirSettings`] from its own variable
+/// (unset: the default), validated with [`FhirSettings::validate`]; an error names the
+/// variable.
+fn fhir_settings(vars: &impl Vars) -> Result<FhirSettings, ConfigError> {
+    let mut fhir = FhirSettings::default();
+    for (name, field) in [
+        (
+            "RAVIS_FHIR_PERSONAL_CODE_SYSTEM",
+            &mut fhir.personal_code_system,
+        ),
+        ("RAVIS_FHIR_CODE_SYSTEM", &mut fhir.code_system),
+        (
+            "RAVIS_FHIR_IDENTIFIER_SYSTEM_BASE",
+            &mut fhir.identifier_system_base,
+        ),
+        (
+            "RAVIS_FHIR_QUESTIONNAIRE_BASE",
+            &mut fhir.questionnaire_base,
+        ),
+        (
+            "RAVIS_FHIR_ORGANISATION_SYSTEM",
+            &mut fhir.organisation_system,
+        ),
+    ] {
+        if let Some(value) = vars.get(name) {
+            *field = value.trim().to_owned();
+        }
+    }
+    if let Some(json) = vars.get("RAVIS_FHIR_PROFILES") {
+        fhir.profiles =
+            serde_json::from_str::<FhirProfiles>(&json).map_err(|e| ConfigError::Invalid {
+                name: "RAVIS_FHIR_PROFILES",
+                reason: format!(
+                    "must be a JSON object of profile lists \
+                     (questionnaire_response, observation, provenance): {e}"
+                ),
+            })?;
+    }
+    fhir.validate().map_err(|e| {
+        let name = match e.setting.split(['.', '[']).next().unwrap_or_default() {
+            "personal_code_system" => "RAVIS_FHIR_PERSONAL_CODE_SYSTEM",
+            "code_system" => "RAVIS_FHIR_CODE_SYSTEM",
+            "identifier_system_base" => "RAVIS_FHIR_IDENTIFIER_SYSTEM_BASE",
+            "questionnaire_base" => "RAVIS_FHIR_QUESTIONNAIRE_BASE",
+            "organisation_system" => "RAVIS_FHIR_ORGANISATION_SYSTEM",
+            _ => "RAVIS_FHIR_PROFILES",
+        };
+        ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(fhir)
+}
+
+/// The FHIR API's client credentials: none without `RAVIS_FHIR_TOKEN_URL`; with it, the
+/// client id and secret are required.
+fn fhir_client(vars: &impl Vars) -> Result<Option<FhirClientSettings>, ConfigError> {
+    let Some(token_url) = vars.get("RAVIS_FHIR_TOKEN_URL") else {
+        return Ok(None);
+    };
+    Ok(Some(FhirClientSettings {
+        token_url,
+        client_id: vars
+            .get("RAVIS_FHIR_CLIENT_ID")
+            .ok_or(ConfigError::Missing("RAVIS_FHIR_CLIENT_ID"))?,
+        client_secret: vars
+            .get("RAVIS_FHIR_CLIENT_SECRET")
+            .ok_or(ConfigError::Missing("RAVIS_FHIR_CLIENT_SECRET"))?,
+        scope: vars.get("RAVIS_FHIR_SCOPE"),
+    }))
 }
 
 /// A source of variables: the process environment, or a map in tests.
@@ -252,6 +374,13 @@ impl Settings {
             referral_grace_days,
             review_months,
             audit_archive_bucket: vars.get("RAVIS_AUDIT_ARCHIVE_BUCKET"),
+            export_queue_url: vars.get("RAVIS_EXPORT_QUEUE_URL"),
+            export_dlq_url: vars.get("RAVIS_EXPORT_DLQ_URL"),
+            exchange_bucket: vars.get("RAVIS_EXCHANGE_BUCKET"),
+            fhir_url: vars.get("RAVIS_FHIR_URL"),
+            fhir_signing_key_id: vars.get("RAVIS_FHIR_SIGNING_KEY_ID"),
+            fhir_client: fhir_client(vars)?,
+            fhir: fhir_settings(vars)?,
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
@@ -288,6 +417,25 @@ impl Settings {
         self.audit_archive_bucket
             .as_deref()
             .ok_or(ConfigError::Missing("RAVIS_AUDIT_ARCHIVE_BUCKET"))
+    }
+
+    /// The export queue and its dead-letter queue URLs, the exchange bucket and the signing
+    /// key, required by the exports worker.
+    pub fn require_exports(&self) -> Result<(&str, &str, &str, &str), ConfigError> {
+        Ok((
+            self.export_queue_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_EXPORT_QUEUE_URL"))?,
+            self.export_dlq_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_EXPORT_DLQ_URL"))?,
+            self.exchange_bucket
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_EXCHANGE_BUCKET"))?,
+            self.fhir_signing_key_id
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_FHIR_SIGNING_KEY_ID"))?,
+        ))
     }
 
     /// The partner bucket name, required by the intake worker.
@@ -504,6 +652,81 @@ mod tests {
         vars.insert("RAVIS_PARTNER_BUCKET", "ravis-dev-partner");
         let s = Settings::from_vars(&vars).unwrap();
         assert_eq!(s.require_partner_bucket().unwrap(), "ravis-dev-partner");
+    }
+
+    #[test]
+    fn the_exports_settings_are_read_and_bad_fhir_settings_name_their_variable() {
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(s.fhir, FhirSettings::default());
+        assert!(s.fhir_client.is_none());
+        assert_eq!(
+            s.require_exports().unwrap_err().to_string(),
+            "environment variable RAVIS_EXPORT_QUEUE_URL is required but not set"
+        );
+        let mut vars = base();
+        vars.extend([
+            ("RAVIS_EXPORT_QUEUE_URL", "https://sqs.example/q"),
+            ("RAVIS_EXPORT_DLQ_URL", "https://sqs.example/dlq"),
+            ("RAVIS_EXCHANGE_BUCKET", "ravis-dev-exchange"),
+            (
+                "RAVIS_FHIR_SIGNING_KEY_ID",
+                "arn:aws:kms:eu-north-1:1:key/k",
+            ),
+            (
+                "RAVIS_FHIR_PERSONAL_CODE_SYSTEM",
+                "urn:oid:1.3.6.1.4.1.38760.2.1",
+            ),
+            (
+                "RAVIS_FHIR_PROFILES",
+                r#"{"observation": ["https://x.example/Obs"]}"#,
+            ),
+            ("RAVIS_FHIR_TOKEN_URL", "https://idp.example/token"),
+            ("RAVIS_FHIR_CLIENT_ID", "ravis"),
+            ("RAVIS_FHIR_CLIENT_SECRET", "s3cret"),
+        ]);
+        let s = Settings::from_vars(&vars).unwrap();
+        assert_eq!(
+            s.require_exports().unwrap(),
+            (
+                "https://sqs.example/q",
+                "https://sqs.example/dlq",
+                "ravis-dev-exchange",
+                "arn:aws:kms:eu-north-1:1:key/k"
+            )
+        );
+        assert_eq!(s.fhir.personal_code_system, "urn:oid:1.3.6.1.4.1.38760.2.1");
+        assert_eq!(s.fhir.profiles.observation, vec!["https://x.example/Obs"]);
+        // Lists not given keep their defaults.
+        let client = s.fhir_client.clone().unwrap();
+        assert_eq!(
+            (client.client_id.as_str(), client.client_secret.as_str()),
+            ("ravis", "s3cret")
+        );
+        assert!(
+            !format!("{s:?}").contains("s3cret"),
+            "the secret is not in Debug"
+        );
+        for (name, bad) in [
+            ("RAVIS_FHIR_PERSONAL_CODE_SYSTEM", "not a uri"),
+            ("RAVIS_FHIR_QUESTIONNAIRE_BASE", "https://x.example/q/"),
+            ("RAVIS_FHIR_PROFILES", r#"{"observation": [""]}"#),
+            ("RAVIS_FHIR_PROFILES", r#"{"patient": []}"#),
+            ("RAVIS_FHIR_PROFILES", "not json"),
+        ] {
+            let mut v = base();
+            v.insert(name, bad);
+            let err = Settings::from_vars(&v).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={bad}: {err}"
+            );
+        }
+        let mut v = base();
+        v.insert("RAVIS_FHIR_TOKEN_URL", "https://idp.example/token");
+        assert_eq!(
+            Settings::from_vars(&v).unwrap_err().to_string(),
+            "environment variable RAVIS_FHIR_CLIENT_ID is required but not set"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fhir", &["domain", "scoring"]),
     ("ports", &["domain", "scoring"]),
     ("telemetry", &[]),
-    ("config", &["domain"]),
+    ("config", &["domain", "fhir"]),
     ("adapters", &["domain", "ports"]),
     // Entry points of the fuzz targets into private parsers (cursors of stores and lists).
     ("fuzzing", &["ports", "services", "adapters"]),

@@ -120,6 +120,8 @@ class Stack:
         if resource_type == "AWS::SecretsManager::Secret":
             return self.arn(logical)
         if resource_type == "AWS::KMS::Key":
+            # A key the emulation did not create (emulated.py creates every key and records
+            # its id in `physical` first).
             return "00000000-0000-4000-8000-000000000000"
         return self.physical_name(logical)
 

@@ -1,5 +1,5 @@
 """The deployed stack, emulated: moto's server (recording every call) with the template's
-table, buckets, queues and bucket notification, and every function of the template running
+KMS keys, table, buckets, queues and bucket notification, and every function of the template running
 as its own process under the Lambda Runtime API emulator, with its own access key.
 
 Used by the deploy-like tests (conftest.py) and the cold-start benchmark (coldstart.py).
@@ -132,6 +132,7 @@ class EmulatedStack:
         self.dynamodb = session.client("dynamodb", endpoint_url=self.endpoint, config=config)
         self.s3 = session.client("s3", endpoint_url=self.endpoint, config=config)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint, config=config)
+        self.kms = session.client("kms", endpoint_url=self.endpoint, config=config)
         self.stack = cfn.Stack(
             template=cfn.load(),
             account=ACCOUNT,
@@ -159,6 +160,18 @@ class EmulatedStack:
 
     def _create_resources(self) -> None:
         s = self.stack
+        # KMS keys first: their ids are their Refs (and in their ARNs) everywhere else. Key
+        # policies are not emulated; the functions' IAM policies are checked by iam.py.
+        for logical, resource in s.resources.items():
+            if resource["Type"] != "AWS::KMS::Key":
+                continue
+            props = s.resolve({k: v for k, v in resource.get("Properties", {}).items() if k != "KeyPolicy"})
+            key = self.kms.create_key(
+                KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                Description=props.get("Description", logical),
+            )["KeyMetadata"]
+            s.physical[logical] = key["KeyId"]
         for logical, resource in s.resources.items():
             if resource["Type"] not in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
                 continue
@@ -398,6 +411,8 @@ def first_invocations(stack: EmulatedStack) -> dict[str, dict]:
         },
         # The hourly schedule: one sweep (markers, organisations, overdue items).
         "WorklistSweepFunction": json.loads((ROOT / "events" / "worklist-sweep" / "schedule.json").read_text()),
+        # The one-minute schedule: one exports sweep (the due jobs of each target and state).
+        "ExportsWorkerFunction": json.loads((ROOT / "events" / "exports-worker" / "schedule.json").read_text()),
     }
 
 
@@ -409,4 +424,6 @@ def answered_well(logical: str, answer) -> bool:
         return answer.get("statusCode") == 200
     if logical == "WorklistSweepFunction":
         return isinstance(answer, dict) and "overdue" in answer and "reconciled" in answer
+    if logical == "ExportsWorkerFunction":
+        return isinstance(answer, dict) and "queued" in answer and "failed" in answer
     return isinstance(answer, dict) and not answer.get("batchItemFailures")

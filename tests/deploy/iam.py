@@ -5,7 +5,7 @@ A recorded call (scripts/moto_server.py's call log) becomes the IAM requests AWS
 authorise for it: a `TransactWriteItems` is one `dynamodb:PutItem`/`UpdateItem`/
 `DeleteItem`/`ConditionCheckItem` per item on that item's table, a `HeadObject` is
 `s3:GetObject`, a `ListObjectsV2` is `s3:ListBucket` on the bucket with the request's
-`s3:prefix`, and so on. A request is allowed when an Allow statement of the role's
+`s3:prefix`, a KMS `Sign` is `kms:Sign` on the key it names, and so on. A request is allowed when an Allow statement of the role's
 policies matches its action, resource and conditions and no explicit Deny (of those
 policies or of the bucket's or queue's resource policy) matches it.
 
@@ -113,6 +113,11 @@ def requests_of(call: dict, account: str) -> list[Request]:
         return [Request(action, "*", context, label)]
     if service == "s3":
         return _s3_requests(call, context, label)
+    if service == "kms" and op and call.get("KeyId"):
+        key = call["KeyId"]
+        if not key.startswith("arn:"):
+            key = f"arn:aws:kms:{region}:{account}:{key if key.startswith('alias/') else 'key/' + key}"
+        return [Request(f"kms:{op}", key, context, label)]
     return [Request(f"{service}:{op or call.get('method')}", "*", context, label)]
 
 

@@ -9,6 +9,7 @@ scenario are what the policy check reads.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import json
@@ -17,6 +18,9 @@ import uuid
 import cfn
 import iam
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from emulated import ROOT
 
 CHILDREN = "ChildrenApiFunction"
@@ -196,6 +200,148 @@ def test_the_scheduled_sweep_reconciles_stamps_and_publishes_the_overdue_count(s
     assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RAVIS"
     marker = stack.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"WORKPENDING#{shard}"}, "sk": {"S": f"{child}#e2e"}})
     assert "Item" not in marker
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _exports_idle(stack):
+    """Every export message handled (the trigger deletes a message once its invocation
+    answered, i.e. after the job's state, its disclosure and the disclosure's archive copy
+    are written): the audit views after this see every disclosure archived."""
+
+    def idle():
+        attributes = stack.sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url("ExportQueue"), AttributeNames=["All"]
+        )["Attributes"]
+        return (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+    wait_for("every export message to be handled", idle, stack)
+
+
+def test_the_scored_screening_is_exported_signed_with_the_kms_key(stack):
+    # Anna has a personal code: the scoring worker recorded a health export job with each
+    # result and queued it; the exports worker (SQS trigger) wrote the Bundle and its
+    # X-Provenance to outbox/health/ of the exchange bucket (no FhirUrl in this stack).
+    bucket = stack.bucket("ExchangeBucket")
+
+    def bundles():
+        listed = stack.s3.list_objects_v2(Bucket=bucket, Prefix="outbox/health/").get("Contents", [])
+        keys = {o["Key"] for o in listed}
+        return sorted(k for k in keys if not k.endswith(".provenance.json") and k.replace(".json", ".provenance.json") in keys)
+
+    keys = wait_for("a Bundle and its X-Provenance under outbox/health/", bundles, stack)
+    key = keys[0]
+    body = stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    bundle = json.loads(body)
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "transaction"), bundle
+    subjects = {e["resource"].get("subject", {}).get("identifier", {}).get("value") for e in bundle["entry"]}
+    assert subjects == {ANNA_CODE}, subjects
+    provenance = json.loads(
+        stack.s3.get_object(Bucket=bucket, Key=key.replace(".json", ".provenance.json"))["Body"].read()
+    )
+    assert provenance["resourceType"] == "Provenance"
+    [signature] = provenance["signature"]
+    jws = base64.b64decode(signature["data"]).decode()
+    header_b64, payload, signature_b64 = jws.split(".")
+    assert payload == "", "a detached JWS"
+    header = json.loads(_b64url_decode(header_b64))
+    assert header["alg"] == "ES256", header
+    # Verified with the KMS key's public key, over the exact bytes written.
+    spki = stack.kms.get_public_key(KeyId=stack.stack.arn("FhirSigningKey"))["PublicKey"]
+    public = serialization.load_der_public_key(spki)
+    raw = _b64url_decode(signature_b64)
+    assert len(raw) == 64
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public.verify(der, f"{header_b64}.{_b64url(body)}".encode(), ec.ECDSA(hashes.SHA256()))
+    # The kid is the RFC 7638 thumbprint of that key.
+    numbers = public.public_numbers()
+    canonical = json.dumps(
+        {"crv": "P-256", "kty": "EC", "x": _b64url(numbers.x.to_bytes(32, "big")), "y": _b64url(numbers.y.to_bytes(32, "big"))},
+        separators=(",", ":"),
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(canonical.encode())
+    assert header["kid"] == _b64url(digest.finalize())
+
+
+def test_a_merge_queues_the_survivors_exports_again(stack, tokens):
+    # A duplicate registered without a code is merged into Anna: the merge records export
+    # jobs for the survivor in its own transaction and children-api queues them (SendMessage
+    # on the export queue); the worker sends Anna's results again.
+    duplicate = {
+        "given_name": "Anna",
+        "family_name": "Dublikāte",
+        "birth_date": "2024-10-01",
+        "sex": "female",
+        "atvk": "0001000",
+    }
+    status, _, body = stack.http(CHILDREN, "POST", "/children", tokens["clinic"], duplicate)
+    assert status == 201, body
+    duplicate_id = body["id"]
+    status, headers, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
+    assert status == 200, body
+    bucket = stack.bucket("ExchangeBucket")
+
+    def bundles():
+        keys = {o["Key"] for o in stack.s3.list_objects_v2(Bucket=bucket, Prefix="outbox/health/").get("Contents", [])}
+        return {k for k in keys if not k.endswith(".provenance.json") and k.replace(".json", ".provenance.json") in keys}
+
+    before = bundles()
+    status, _, body = stack.http(
+        CHILDREN, "POST", f"/children/{state['child']}/merge", tokens["clinic"],
+        {"duplicate": duplicate_id, "reason": "registered twice"}, headers={"If-Match": headers["etag"]},
+    )
+    assert status == 200, body
+    new = wait_for("the survivor's Bundles sent again", lambda: sorted(bundles() - before), stack)
+    bundle = json.loads(stack.s3.get_object(Bucket=bucket, Key=new[0])["Body"].read())
+    # An update of the resources of the first send, never a second create.
+    assert {e["request"]["method"] for e in bundle["entry"]} == {"PUT"}, bundle
+    _exports_idle(stack)
+
+
+def test_the_exports_schedule_runs_one_sweep_and_publishes_its_metrics(stack):
+    # A pending job whose queue message was lost (a crash between the commit and the send):
+    # due since long ago, so the sweep queues it (the worker then finds no such job).
+    table = stack.stack.physical_name("RavisTable")
+    lost = str(uuid.uuid4())
+    stack.dynamodb.put_item(TableName=table, Item={
+        "pk": {"S": f"E2E#{lost}"}, "sk": {"S": "JOB"}, "version": {"N": "1"},
+        "gsi1pk": {"S": "EXPORTS#health#pending"}, "gsi1sk": {"S": f"2020-01-01T00:00:00.000000Z#{lost}"},
+        "data": {"M": {"id": {"S": lost}}},
+    })
+    function = stack.functions["ExportsWorkerFunction"]
+    ok, answer = function.invoke(json.loads((ROOT / "events" / "exports-worker" / "schedule.json").read_text()))
+    assert ok, answer
+    assert set(answer) == {"queued", "unqueued", "failed"}, answer
+    assert answer["queued"] >= 1 and (answer["unqueued"], answer["failed"]) == (0, 0), answer
+    stack.dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"E2E#{lost}"}, "sk": {"S": "JOB"}})
+    metrics = [json.loads(line) for line in function.log_text().splitlines() if '"ExportsQueued"' in line]
+    assert metrics, function.log_text()
+    assert metrics[-1]["ExportsQueued"] == answer["queued"]
+    assert metrics[-1]["ExportsFailed"] == 0
+    assert metrics[-1]["Environment"] == "dev"
+    assert metrics[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "RAVIS"
+
+
+def test_a_message_that_is_not_an_export_message_goes_to_the_export_dlq_at_once(stack):
+    stack.sqs.send_message(QueueUrl=stack.queue_url("ExportQueue"), MessageBody='{"not":"an export message"}')
+
+    def dead_letter():
+        got = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url("ExportDLQ"), WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        return got.get("Messages")
+
+    [message] = wait_for("the message in the export DLQ", dead_letter, stack)
+    assert message["Body"] == '{"not":"an export message"}'
+    assert "ravis-dead-letter-reason" in message["MessageAttributes"]
+    _exports_idle(stack)
 
 
 def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):

@@ -1,5 +1,6 @@
 //! What only the AWS adapters do, checked against the moto emulator: the stored item
-//! layout, TTL set-up, lazy expiry, full pages across filtered items, the redrive policy.
+//! layout, TTL set-up, lazy expiry, full pages across filtered items, the redrive policy,
+//! the KMS signer.
 //! The behaviour both backends share is in the contract suites.
 //!
 //! Run: `scripts/moto.sh run -- cargo test -p ravis-tests --test all aws_adapters::`.
@@ -390,4 +391,100 @@ async fn batches_over_the_request_limit_are_split_and_all_sent() {
     got_ids.sort();
     want_ids.sort();
     assert_eq!(got_ids, want_ids);
+}
+
+/// A new KMS signing key like the template's `FhirSigningKey`, and the KMS client.
+async fn fresh_signing_key(spec: aws_sdk_kms::types::KeySpec) -> (aws_sdk_kms::Client, String) {
+    use aws_sdk_kms::types::KeyUsageType;
+    let kms = emulator().await.kms;
+    let usage = if spec == aws_sdk_kms::types::KeySpec::SymmetricDefault {
+        KeyUsageType::EncryptDecrypt
+    } else {
+        KeyUsageType::SignVerify
+    };
+    let key = kms
+        .create_key()
+        .key_spec(spec)
+        .key_usage(usage)
+        .description(unique_name("ravis-fhir-signing"))
+        .send()
+        .await
+        .expect("create_key")
+        .key_metadata
+        .expect("key metadata");
+    (kms, key.arn.expect("key ARN"))
+}
+
+#[tokio::test]
+async fn the_kms_signer_signs_jws_that_verify_with_the_keys_public_key() {
+    use ravis::adapters::aws::KmsSigner;
+    use ravis::adapters::aws::kms::MAX_RAW_MESSAGE;
+    use ravis::fhir::{detached_jws, jws_signing_input, verify_detached_jws};
+    use ravis::ports::JwsSigner;
+    use ravis::ports::signer::{jwk_thumbprint, spki_p256_point};
+
+    let (kms, key) = fresh_signing_key(aws_sdk_kms::types::KeySpec::EccNistP256).await;
+    let signer = KmsSigner::connect(kms.clone(), &key)
+        .await
+        .expect("connect");
+    // The public key is the one KMS hands out, and the kid its RFC 7638 thumbprint.
+    let spki = kms
+        .get_public_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("get_public_key")
+        .public_key
+        .expect("public key");
+    let point = spki_p256_point(spki.as_ref()).expect("P-256 point");
+    assert_eq!(signer.public_key(), point.as_slice());
+    assert_eq!(signer.key_id(), jwk_thumbprint(&point).expect("thumbprint"));
+    assert_eq!(signer.algorithm(), "ES256");
+
+    // A short body (the signing input is sent whole) and a Bundle-sized one (sent as its
+    // SHA-256): both JWS verify with the public key over the exact body.
+    let short = br#"{"resourceType":"Bundle","type":"transaction"}"#.to_vec();
+    let long = format!(
+        r#"{{"resourceType":"Bundle","type":"transaction","entry":[{}]}}"#,
+        vec![r#"{"fullUrl":"urn:uuid:5b0c8c2e-7a4f-5d1e-9a0b-1c2d3e4f5a6b"}"#; 120].join(",")
+    )
+    .into_bytes();
+    assert!(jws_signing_input(signer.key_id(), "ES256", &short).len() <= MAX_RAW_MESSAGE);
+    assert!(jws_signing_input(signer.key_id(), "ES256", &long).len() > MAX_RAW_MESSAGE);
+    for body in [&short, &long] {
+        let input = jws_signing_input(signer.key_id(), "ES256", body);
+        let signature = signer.sign(&input).await.expect("sign");
+        assert_eq!(signature.len(), 64, "raw r ‖ s, not DER");
+        let jws = detached_jws(signer.key_id(), "ES256", &signature);
+        let header = verify_detached_jws(&jws, body, signer.public_key())
+            .unwrap_or_else(|e| panic!("the JWS over {} bytes does not verify: {e}", body.len()));
+        assert_eq!(header["kid"], signer.key_id());
+        // Over other bytes it does not.
+        let mut changed = body.clone();
+        changed[0] = b' ';
+        assert!(verify_detached_jws(&jws, &changed, signer.public_key()).is_err());
+    }
+}
+
+#[tokio::test]
+async fn the_kms_signer_refuses_a_key_that_cannot_sign_es256_and_a_missing_key() {
+    use ravis::adapters::aws::KmsSigner;
+    use ravis::ports::signer::SignError;
+    let (kms, key) = fresh_signing_key(aws_sdk_kms::types::KeySpec::SymmetricDefault).await;
+    let err = KmsSigner::connect(kms.clone(), &key)
+        .await
+        .expect_err("a symmetric key cannot sign");
+    assert!(
+        matches!(&err, SignError::Invalid(m) if m.contains("ECC_NIST_P256")),
+        "{err}"
+    );
+    let (kms, key) = fresh_signing_key(aws_sdk_kms::types::KeySpec::EccNistP384).await;
+    let err = KmsSigner::connect(kms.clone(), &key)
+        .await
+        .expect_err("a P-384 key is not ES256");
+    assert!(matches!(err, SignError::Invalid(_)), "{err}");
+    let err = KmsSigner::connect(kms, "00000000-0000-4000-8000-00000000dead")
+        .await
+        .expect_err("no such key");
+    assert!(matches!(err, SignError::Unavailable(_)), "{err}");
 }

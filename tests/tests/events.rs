@@ -1,6 +1,7 @@
 //! Every sample event under `events/` (the ones `sam local invoke` uses) goes through the
 //! real handler code: HTTP events through the Lambda request conversion and the routes,
-//! the SQS batches through the scoring and intake workers, the S3 events through the S3 plumbing.
+//! the SQS batches through the scoring and intake workers, the S3 events through the S3 plumbing,
+//! the exports worker's batch and schedule through its handler.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -337,6 +338,81 @@ async fn the_schedule_sample_runs_one_worklist_sweep() {
     assert_eq!(report["reconciled"], 0);
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["OverdueWorkItems"], 0);
+    assert_eq!(line["Environment"], "dev");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        ravis::inbound::lambda::METRICS_NAMESPACE
+    );
+}
+
+/// The exports function's two samples through its one handler: the SQS batch (a job that is
+/// not in the store: nothing to do, no failure) and the schedule (one exports sweep and its
+/// metrics line); the function tells them apart by the `Records` array.
+#[tokio::test]
+async fn the_exports_samples_run_through_the_exports_function() {
+    use ravis::adapters::embedded::DirBlobStore;
+    use ravis::adapters::outbox::BlobOutbox;
+    use ravis::adapters::signing::KeyFileSigner;
+    use ravis::inbound::lambda::exports_event;
+    use ravis::services::exports::QueueNotify;
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let queue = backend.queue("exports", QueueOptions::default()).unwrap();
+    let app = App::new(backend.records(), &[4; 32], &[6; 32])
+        .unwrap()
+        .with_export_queue(queue.clone());
+    let outbox = || {
+        BlobOutbox::new(
+            DirBlobStore::open(dir.path().join("outbox"), "outbox").unwrap(),
+            "",
+        )
+    };
+    let signer = KeyFileSigner::generate(&dir.path().join("keys").join("fhir.pem")).unwrap();
+    let worker = app
+        .exports_worker(
+            outbox(),
+            outbox(),
+            signer,
+            Arc::new(ravis::fhir::FhirSettings::default()),
+        )
+        .unwrap();
+    let notify = QueueNotify(queue.clone());
+    let records = backend.records();
+
+    let sqs: serde_json::Value = serde_json::from_str(&load("exports-worker/sqs.json")).unwrap();
+    let (answer, line) = exports_event(&worker, &queue, &records, &notify, "dev", sqs, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    assert!(line.is_none(), "a batch prints no metrics");
+
+    let schedule: serde_json::Value =
+        serde_json::from_str(&load("exports-worker/schedule.json")).unwrap();
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    let (answer, line) = exports_event(
+        &worker,
+        &queue,
+        &records,
+        &notify,
+        "dev",
+        schedule,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"queued": 0, "unqueued": 0, "failed": 0})
+    );
+    let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+    assert_eq!(
+        (
+            line["ExportsQueued"].as_u64(),
+            line["ExportsFailed"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
     assert_eq!(line["Environment"], "dev");
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0]["Namespace"],

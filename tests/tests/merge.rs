@@ -61,11 +61,20 @@ struct World<R, Q> {
     screenings: ScreeningsService<R, Q>,
     worker: ScoringWorker<R>,
     queue: Q,
+    /// The write-once audit archive (a directory), so `verify` compares chains with it.
+    _archive_dir: tempfile::TempDir,
 }
 
 fn world<R: RecordStore + Clone, Q: Queue + Clone>(records: R, queue: Q) -> World<R, Q> {
-    let app = App::new(records.clone(), IDENTITY_KEY, PSEUDONYM_KEY).unwrap();
+    let archive_dir = tempfile::tempdir().unwrap();
+    let archive = ravis::services::audit_archive::AuditArchive::new(
+        ravis::adapters::embedded::DirBlobStore::open(archive_dir.path(), "audit-archive").unwrap(),
+    );
+    let app = App::new(records.clone(), IDENTITY_KEY, PSEUDONYM_KEY)
+        .unwrap()
+        .with_archive(std::sync::Arc::new(archive));
     World {
+        _archive_dir: archive_dir,
         children: app.children(),
         screenings: app.screenings(queue.clone()),
         worker: app.scoring_worker(),
@@ -359,7 +368,9 @@ async fn merge_and_unmerge<R: RecordStore + Clone, Q: Queue + Clone>(records: R,
             entry.body.entity_id.as_deref(),
             Some(c.audit().pseudonym(other).as_str())
         );
-        assert!(c.audit().verify(child).await.unwrap().intact);
+        // Intact: every entry, the merge's too, is in the write-once archive.
+        let verification = c.audit().verify(child).await.unwrap();
+        assert!(verification.intact, "{verification:?}");
     }
     // Merging into the merged child, or the merged child again, is refused.
     let dv = w.version(duplicate).await;
@@ -460,6 +471,13 @@ async fn merge_and_unmerge<R: RecordStore + Clone, Q: Queue + Clone>(records: R,
         unmerged.body.reason.as_deref(),
         Some("twins, not one child")
     );
+    for child in [survivor, duplicate] {
+        let verification = c.audit().verify(child).await.unwrap();
+        assert!(
+            verification.intact,
+            "un-merge entries archived: {verification:?}"
+        );
+    }
     // Un-merging twice is refused.
     assert_eq!(
         refused(

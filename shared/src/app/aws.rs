@@ -33,6 +33,15 @@ impl AwsApp {
         .with_retention_days(settings.audit_retention_days)
         .with_break_glass_minutes(settings.break_glass_minutes)
         .with_care_settings(settings.referral_grace_days, settings.review_months);
+        if let Some(url) = &settings.export_queue_url {
+            // Changes that record export jobs (scoring, merge, retry) queue them after their
+            // commit; without the queue they wait for the exports sweep.
+            app = app.with_export_queue(SqsQueue::new(
+                clients.sqs.clone(),
+                url,
+                settings.export_dlq_url.clone(),
+            ));
+        }
         if let Some(bucket) = &settings.audit_archive_bucket {
             // Every audit entry is also copied to the write-once archive (S3 Object Lock).
             app = app.with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
@@ -110,4 +119,133 @@ impl AwsApp {
         );
         Ok((worker, queue))
     }
+}
+
+/// Where the exports worker sends the health Bundles in AWS.
+#[cfg(feature = "fhir-http")]
+pub enum AwsHealth {
+    /// `outbox/health/` of the exchange bucket (no `RAVIS_FHIR_URL`).
+    Outbox(crate::adapters::outbox::BlobOutbox<S3BlobStore>),
+    /// The e-health system's FHIR API (`RAVIS_FHIR_URL`).
+    Http(crate::adapters::fhir_http::FhirHttpReceiver),
+}
+
+#[cfg(feature = "fhir-http")]
+impl crate::ports::HealthReceiver for AwsHealth {
+    async fn submit(
+        &self,
+        submission: &crate::ports::HealthSubmission,
+    ) -> crate::ports::HealthAnswer {
+        match self {
+            AwsHealth::Outbox(o) => o.submit(submission).await,
+            AwsHealth::Http(h) => h.submit(submission).await,
+        }
+    }
+
+    async fn poll(&self, job: &str) -> crate::ports::HealthAnswer {
+        match self {
+            AwsHealth::Outbox(o) => o.poll(job).await,
+            AwsHealth::Http(h) => h.poll(job).await,
+        }
+    }
+}
+
+/// The `exports-worker` function's worker.
+#[cfg(feature = "fhir-http")]
+pub type AwsExportsWorker = crate::services::exports::worker::ExportsWorker<
+    DynamoRecordStore,
+    AwsHealth,
+    crate::adapters::outbox::BlobOutbox<S3BlobStore>,
+    crate::adapters::aws::KmsSigner,
+>;
+
+/// How long one request to the FHIR API may take (the function's timeout is 60 s).
+#[cfg(feature = "fhir-http")]
+const FHIR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[cfg(feature = "fhir-http")]
+impl AwsApp {
+    /// `exports-worker`: the worker (health Bundles to the FHIR API, or to the exchange
+    /// bucket's `outbox/health/` without `RAVIS_FHIR_URL`; VIIS batches to `outbox/viis/`;
+    /// signed with the KMS key), and the export queue it consumes (poison messages and jobs
+    /// whose attempts ran out go to its DLQ). Reads the signing key's public key from KMS
+    /// once, here, at cold start (`KmsSigner::connect`): a missing or unusable key fails the
+    /// start naming `RAVIS_FHIR_SIGNING_KEY_ID`.
+    pub async fn exports_worker(&self) -> Result<(AwsExportsWorker, SqsQueue), AppError> {
+        use crate::adapters::fhir_http::{ClientCredentials, FhirHttpReceiver};
+        use crate::adapters::outbox::BlobOutbox;
+        use crate::config::ConfigError;
+        let (queue_url, dlq_url, bucket, key) = self.settings.require_exports()?;
+        let outbox =
+            || BlobOutbox::new(S3BlobStore::new(self.clients.s3.clone(), bucket), "outbox/");
+        let health = match &self.settings.fhir_url {
+            None => AwsHealth::Outbox(outbox()),
+            Some(url) => {
+                let credentials = self
+                    .settings
+                    .fhir_client
+                    .as_ref()
+                    .map(|c| ClientCredentials {
+                        token_url: c.token_url.clone(),
+                        client_id: c.client_id.clone(),
+                        client_secret: c.client_secret.clone(),
+                        scope: c.scope.clone(),
+                    });
+                let receiver =
+                    FhirHttpReceiver::new(url, FHIR_TIMEOUT, credentials).map_err(|reason| {
+                        let name = if reason.starts_with("token URL") {
+                            "RAVIS_FHIR_TOKEN_URL"
+                        } else {
+                            "RAVIS_FHIR_URL"
+                        };
+                        ConfigError::Invalid { name, reason }
+                    })?;
+                AwsHealth::Http(receiver)
+            }
+        };
+        let signer = crate::adapters::aws::KmsSigner::connect(self.clients.kms.clone(), key)
+            .await
+            .map_err(|e| ConfigError::Invalid {
+                name: "RAVIS_FHIR_SIGNING_KEY_ID",
+                reason: format!("the signing key {key}: {}", error_chain(&e)),
+            })?;
+        let worker = self.app.exports_worker(
+            health,
+            outbox(),
+            signer,
+            std::sync::Arc::new(self.settings.fhir.clone()),
+        )?;
+        let queue = SqsQueue::new(
+            self.clients.sqs.clone(),
+            queue_url,
+            Some(dlq_url.to_owned()),
+        );
+        Ok((worker, queue))
+    }
+
+    /// The exports sweep's records and the queue it puts due jobs on.
+    pub fn exports_sweep(&self) -> Result<(DynamoRecordStore, SqsQueue), AppError> {
+        let (queue_url, dlq_url, _, _) = self.settings.require_exports()?;
+        Ok((
+            self.app.records.clone(),
+            SqsQueue::new(
+                self.clients.sqs.clone(),
+                queue_url,
+                Some(dlq_url.to_owned()),
+            ),
+        ))
+    }
+}
+
+/// An error with its sources, on one line.
+#[cfg(feature = "fhir-http")]
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

@@ -1,6 +1,6 @@
 //! Lambda hosting written once: HTTP functions (API Gateway HTTP API, payload v2) and SQS
-//! consumers and scheduled jobs. Binaries call [`serve_http`], [`serve_sqs`] or
-//! [`serve_worklist_sweep`] and nothing else.
+//! consumers and scheduled jobs. Binaries call [`serve_http`], [`serve_sqs`],
+//! [`serve_worklist_sweep`] or [`serve_exports`] and nothing else.
 
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
@@ -146,6 +146,114 @@ pub async fn serve_worklist_sweep<R: crate::ports::RecordStore>(
                 println!("{line}");
                 tracing::info!(%report, "worklist sweep");
                 Ok::<serde_json::Value, lambda_runtime::Error>(report)
+            }
+        },
+    ))
+    .await
+}
+
+/// What one scheduled exports sweep answers and logs: its report (`queued`, `unqueued`,
+/// `failed`), and the Embedded Metric Format line with `ExportsQueued` and `ExportsFailed`
+/// (jobs in `failed`, the `ExportsFailedAlarm`'s metric).
+pub async fn exports_sweep_once<R: crate::ports::RecordStore>(
+    records: &R,
+    notify: &dyn crate::services::exports::ExportNotify,
+    environment: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(serde_json::Value, String), crate::ports::StoreError> {
+    let report = crate::services::exports::sweep::sweep(records, notify, now).await?;
+    let line = crate::inbound::metrics::emf_line(
+        METRICS_NAMESPACE,
+        environment,
+        now.timestamp_millis(),
+        &[
+            ("ExportsQueued", report.queued as u64),
+            ("ExportsFailed", report.failed as u64),
+        ],
+    );
+    let body = serde_json::json!({
+        "queued": report.queued,
+        "unqueued": report.unqueued,
+        "failed": report.failed,
+    });
+    Ok((body, line))
+}
+
+/// One invocation of the `exports-worker` function, whose two triggers are told apart by the
+/// event's shape: an SQS event (a `Records` array) from the export queue goes to `worker`
+/// (failed messages reported as batch item failures, malformed ones to `queue`'s DLQ at once,
+/// see [`handle_event_with_dead_letters`]); any other event (the EventBridge schedule's)
+/// runs the exports sweep once over `records` at `now`, queuing due jobs on `notify`. Answers
+/// what the invocation returns and, for a sweep, the Embedded Metric Format line to print.
+pub async fn exports_event<H, R, Q>(
+    worker: &H,
+    queue: &Q,
+    records: &R,
+    notify: &dyn crate::services::exports::ExportNotify,
+    environment: &str,
+    payload: serde_json::Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(serde_json::Value, Option<String>), lambda_runtime::Error>
+where
+    H: MessageHandler,
+    R: crate::ports::RecordStore,
+    Q: Queue,
+{
+    if payload.get("Records").is_some_and(|r| r.is_array()) {
+        let sqs: SqsEvent = serde_json::from_value(payload)?;
+        let response = handle_event_with_dead_letters(worker, queue, sqs).await;
+        return Ok((serde_json::to_value(response)?, None));
+    }
+    type Sweep<'a> = std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<(serde_json::Value, String), crate::ports::StoreError>,
+                > + Send
+                + 'a,
+        >,
+    >;
+    // Boxed: the sweep's future is too deep to inline into the runtime's.
+    let sweep: Sweep<'_> = Box::pin(exports_sweep_once(records, notify, environment, now));
+    let (report, line) = sweep.await?;
+    Ok((report, Some(line)))
+}
+
+/// Runs the `exports-worker` function: each invocation is [`exports_event`]; a sweep's
+/// metrics line goes to standard output. A failed sweep fails the invocation; the next
+/// minute's runs again.
+pub async fn serve_exports<H, R, Q>(
+    worker: H,
+    records: R,
+    queue: Q,
+    environment: String,
+) -> Result<(), lambda_runtime::Error>
+where
+    H: MessageHandler,
+    R: crate::ports::RecordStore,
+    Q: Queue + Clone,
+{
+    let notify = crate::services::exports::QueueNotify(queue.clone());
+    let state = Arc::new((worker, queue, records, notify, environment));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let state = Arc::clone(&state);
+            async move {
+                let (worker, queue, records, notify, environment) = &*state;
+                let (answer, line) = Box::pin(exports_event(
+                    worker,
+                    queue,
+                    records,
+                    notify,
+                    environment,
+                    event.payload,
+                    chrono::Utc::now(),
+                ))
+                .await?;
+                if let Some(line) = line {
+                    println!("{line}");
+                    tracing::info!(report = %answer, "exports sweep");
+                }
+                Ok::<serde_json::Value, lambda_runtime::Error>(answer)
             }
         },
     ))

@@ -1,4 +1,5 @@
-//! AWS adapters: DynamoDB records, S3 blobs, SQS queues, and the clients they share.
+//! AWS adapters: DynamoDB records, S3 blobs, SQS queues, the KMS signer, and the clients
+//! they share.
 //!
 //! Where the client settings come from:
 //! - region: [`AwsClientsBuilder::region`] if given, else aws-config's default chain
@@ -19,10 +20,12 @@
 //! settings in, and only aws-config consults its own standard variables.
 
 pub mod dynamodb;
+pub mod kms;
 pub mod s3;
 pub mod sqs;
 
 pub use dynamodb::{DynamoRecordStore, create_table};
+pub use kms::KmsSigner;
 pub use s3::{S3BlobStore, create_bucket};
 pub use sqs::{RedrivePolicy, SqsQueue, create_queue_with_dlq};
 
@@ -47,6 +50,9 @@ pub enum Service {
     /// SQS: sends and deletes are small; a retried send may deliver twice, which every
     /// consumer tolerates (at-least-once delivery, idempotent handlers).
     Sqs,
+    /// KMS: `GetPublicKey` and `Sign`, small requests; a retried `Sign` signs again (a
+    /// signature of the same input is as good as the first).
+    Kms,
 }
 
 /// Retry settings per service: standard mode with (attempts, first pause, longest pause).
@@ -54,14 +60,14 @@ pub enum Service {
 /// | service | attempts | first pause | longest pause | worst case of pauses |
 /// |---|---|---|---|---|
 /// | DynamoDB | 6 | 25 ms | 1 s | about 1.6 s |
-/// | SQS | 6 | 50 ms | 2 s | about 3 s |
+/// | SQS, KMS | 6 | 50 ms | 2 s | about 3 s |
 /// | S3 | 6 | 100 ms | 4 s | about 6 s |
 ///
 /// At a 10 % fault rate one request fails all six attempts with a probability of 10⁻⁶.
 pub fn retry_config(service: Service) -> RetryConfig {
     let (initial, max) = match service {
         Service::DynamoDb => (Duration::from_millis(25), Duration::from_secs(1)),
-        Service::Sqs => (Duration::from_millis(50), Duration::from_secs(2)),
+        Service::Sqs | Service::Kms => (Duration::from_millis(50), Duration::from_secs(2)),
         Service::S3 => (Duration::from_millis(100), Duration::from_secs(4)),
     };
     RetryConfig::standard()
@@ -79,6 +85,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     /// SQS client.
     pub sqs: aws_sdk_sqs::Client,
+    /// KMS client (the exports worker's signing key).
+    pub kms: aws_sdk_kms::Client,
     /// The region the clients talk to.
     pub region: String,
 }
@@ -136,7 +144,7 @@ impl AwsClientsBuilder {
         self
     }
 
-    /// Loads the shared configuration once and builds the three clients from it.
+    /// Loads the shared configuration once and builds the clients from it.
     pub async fn build(self) -> AwsClients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(SharedHttpClient::new(TrustStoreOnFirstUse::new()));
@@ -165,11 +173,15 @@ impl AwsClientsBuilder {
         let sqs_config = aws_sdk_sqs::config::Builder::from(&config)
             .retry_config(retry_config(Service::Sqs))
             .build();
+        let kms_config = aws_sdk_kms::config::Builder::from(&config)
+            .retry_config(retry_config(Service::Kms))
+            .build();
 
         AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
+            kms: aws_sdk_kms::Client::from_conf(kms_config),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
         }
     }
