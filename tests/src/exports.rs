@@ -695,3 +695,97 @@ pub async fn the_sweep_delivers_jobs_whose_message_was_lost<R, Q, B>(
         1
     );
 }
+
+/// The shipped engine with the parent SDQ re-issued as version 9.9.9: a rescore with it
+/// stores a second result of the same screening.
+fn engine_with_a_new_sdq_version() -> ravis::scoring::Engine {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/instruments");
+    let files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("instruments")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            let mut text = std::fs::read_to_string(&p).expect("definition");
+            if name == "sdq-parent-4-17.json" {
+                let mut v: Value = serde_json::from_str(&text).expect("json");
+                v["version"] = json!("9.9.9");
+                text = v.to_string();
+            }
+            (name, text)
+        })
+        .collect();
+    ravis::scoring::Engine::from_sources(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        .expect("engine")
+}
+
+/// A rescore (a new definition version) sends the same resources again as conditional
+/// updates: the receiver holds them once, at version 2, `amended`.
+pub async fn a_rescore_updates_what_was_sent<R, Q, B>(records: R, scoring: Q, exports: Q, blobs: B)
+where
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+    B: BlobStore + Clone,
+{
+    let x = Exports::new(records, scoring, exports, blobs).await;
+    let child = x.setup(Some(CODE)).await;
+    let screening = x.sdq(&child).await;
+    x.drain().await;
+    x.later(chrono::Duration::seconds(11)).await;
+    x.later(chrono::Duration::seconds(11)).await;
+    let first = x.receiver.stored();
+    assert!(first.values().all(|s| s.version == 1));
+    let admin = token(Role::RegistryAdministrator, "admin");
+    let a = x
+        .world
+        .call(
+            "POST",
+            &format!("/screenings/{screening}/rescore"),
+            &[],
+            &admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let worker = x
+        .world
+        .app
+        .clone()
+        .with_engine(Arc::new(engine_with_a_new_sdq_version()))
+        .scoring_worker();
+    for m in x
+        .world
+        .queue
+        .receive(10, Duration::from_secs(60), Duration::from_millis(50))
+        .await
+        .expect("receive")
+    {
+        worker.handle(&m.body).await.expect("rescored");
+        x.world.queue.ack(&m.receipt).await.expect("ack");
+    }
+    x.drain().await;
+    x.later(chrono::Duration::seconds(11)).await;
+    x.later(chrono::Duration::seconds(11)).await;
+    let rescore = x.jobs(&[("target", "health"), ("state", "accepted")]).await;
+    assert_eq!(rescore.len(), 2, "{rescore:?}");
+    assert!(
+        rescore.iter().any(|j| j["cause"] == "rescore"),
+        "{rescore:?}"
+    );
+    let after = x.receiver.stored();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>(),
+        "the same resources, none added"
+    );
+    for (key, s) in &after {
+        assert_eq!(s.version, 2, "{key} updated once");
+        assert_eq!(s.resource["status"], "amended", "{key}");
+    }
+    assert!(
+        x.receiver.refusals().is_empty(),
+        "{:?}",
+        x.receiver.refusals()
+    );
+}

@@ -47,3 +47,14 @@ async fn the_sweep_on_aws() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_rescore_updates_what_was_sent_on_aws() {
+    exports::a_rescore_updates_what_was_sent(
+        fresh_record_store().await,
+        fresh_queue(5).await,
+        fresh_queue(5).await,
+        fresh_blob_store().await,
+    )
+    .await;
+}

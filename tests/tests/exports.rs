@@ -47,3 +47,10 @@ async fn the_sweep_delivers_a_job_whose_message_was_lost() {
     let (r, s, e, b) = backend(&dir);
     exports::the_sweep_delivers_jobs_whose_message_was_lost(r, s, e, b).await;
 }
+
+#[tokio::test]
+async fn a_rescore_updates_what_was_sent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, s, e, b) = backend(&dir);
+    exports::a_rescore_updates_what_was_sent(r, s, e, b).await;
+}
