@@ -88,6 +88,13 @@ impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, 
         panic!("the export queue did not drain");
     }
 
+    /// Lets the receiver answer what was submitted: the job's first poll (10 s later) finds
+    /// it not started (`x-progress: new`), the second its answer.
+    pub async fn answered(&self) {
+        self.later(chrono::Duration::seconds(11)).await;
+        self.later(chrono::Duration::seconds(11)).await;
+    }
+
     /// Moves time on, sweeps (queues what is due) and drains.
     pub async fn later(&self, by: chrono::Duration) {
         self.world.clock.advance(by);
@@ -259,8 +266,7 @@ where
     let child = x.setup(Some(CODE)).await;
     let screening = x.sdq(&child).await;
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await; // the job's first poll: "x-progress: new"
-    x.later(chrono::Duration::seconds(11)).await; // its answer
+    x.answered().await;
     assert!(
         x.receiver.refusals().is_empty(),
         "{:?}",
@@ -394,8 +400,7 @@ pub async fn faults_are_retried_and_nothing_duplicates<R, Q, B>(
     x.later(chrono::Duration::seconds(60)).await;
     assert_eq!(x.jobs(&[("target", "health")]).await[0]["attempts"], 2);
     x.later(chrono::Duration::seconds(61)).await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let job = &x.jobs(&[("target", "health")]).await[0];
     assert_eq!(job["state"], "accepted", "{job}");
     assert_eq!(job["attempts"], 3);
@@ -459,8 +464,7 @@ pub async fn faults_are_retried_and_nothing_duplicates<R, Q, B>(
     assert_eq!(a.status, 202, "{}", a.body);
     assert_eq!(a.body["state"], "pending");
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let a = x
         .world
         .call(
@@ -491,8 +495,7 @@ pub async fn faults_are_retried_and_nothing_duplicates<R, Q, B>(
     x.receiver.script([Fault::Partial]);
     x.sdq(&child).await;
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let partial = x.jobs(&[("target", "health"), ("state", "sent")]).await;
     assert_eq!(
         partial.len(),
@@ -517,8 +520,7 @@ pub async fn faults_are_retried_and_nothing_duplicates<R, Q, B>(
     x.receiver.script([Fault::RejectEntry(1)]);
     let refused = x.sdq(&child).await;
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let rejected = x.jobs(&[("target", "health"), ("state", "rejected")]).await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(
@@ -568,8 +570,7 @@ pub async fn merges_update_and_a_child_without_a_code_is_skipped<R, Q, B>(
     let first = x.sdq(&anna).await;
     let orphan = x.sdq(&nameless).await;
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let skipped = x.jobs(&[("child", &nameless), ("state", "skipped")]).await;
     assert_eq!(skipped.len(), 2, "{skipped:?}");
     assert!(skipped.iter().all(|j| {
@@ -599,8 +600,7 @@ pub async fn merges_update_and_a_child_without_a_code_is_skipped<R, Q, B>(
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     // The first result's job and the merge's, both accepted (the merged child's skipped job
     // is listed under the survivor too).
     let merged = x
@@ -683,8 +683,7 @@ pub async fn the_sweep_delivers_jobs_whose_message_was_lost<R, Q, B>(
         "to the e-health system and VIIS: {pending:?}"
     );
     x.later(chrono::Duration::seconds(1)).await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     assert_eq!(x.jobs(&[("state", "accepted")]).await.len(), 2);
     assert_eq!(
         x.receiver
@@ -731,8 +730,7 @@ where
     let child = x.setup(Some(CODE)).await;
     let screening = x.sdq(&child).await;
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let first = x.receiver.stored();
     assert!(first.values().all(|s| s.version == 1));
     let admin = token(Role::RegistryAdministrator, "admin");
@@ -765,8 +763,7 @@ where
         x.world.queue.ack(&m.receipt).await.expect("ack");
     }
     x.drain().await;
-    x.later(chrono::Duration::seconds(11)).await;
-    x.later(chrono::Duration::seconds(11)).await;
+    x.answered().await;
     let rescore = x.jobs(&[("target", "health"), ("state", "accepted")]).await;
     assert_eq!(rescore.len(), 2, "{rescore:?}");
     assert!(
