@@ -14,6 +14,7 @@
 //! grant (token URL, client id and secret; the token is cached until shortly before it
 //! expires), or none (a receiver on a private network, the test receiver).
 
+use crate::domain::remote_url::https_or_loopback;
 use crate::ports::{HealthAnswer, HealthReceiver, HealthSubmission};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
@@ -50,35 +51,17 @@ pub struct FhirHttpReceiver {
     token: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
-/// Checks a receiver URL: https, or http to loopback (the test receiver).
-pub fn check_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
-    let loopback = matches!(
-        uri.host(),
-        Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
-    );
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if loopback => {}
-        _ => return Err("must be an https URL (http only to loopback)".into()),
-    }
-    if uri.host().is_none() {
-        return Err("has no host".into());
-    }
-    Ok(uri)
-}
-
 impl FhirHttpReceiver {
-    /// The receiver at `base_url` (checked with [`check_url`]), each request bounded by
+    /// The receiver at `base_url` (checked with [`https_or_loopback`]: https, or http to loopback), each request bounded by
     /// `timeout`.
     pub fn new(
         base_url: &str,
         timeout: Duration,
         credentials: Option<ClientCredentials>,
     ) -> Result<Self, String> {
-        let base = check_url(base_url)?;
+        let base = https_or_loopback(base_url)?;
         if let Some(c) = &credentials {
-            check_url(&c.token_url).map_err(|e| format!("token URL {e}"))?;
+            https_or_loopback(&c.token_url).map_err(|e| format!("token URL {e}"))?;
         }
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()

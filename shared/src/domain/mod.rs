@@ -16,6 +16,7 @@ pub mod pseudonym;
 pub mod referral;
 pub mod registry;
 pub mod registry_input;
+pub mod remote_url;
 pub mod text;
 
 pub use atvk::{Atvk, AtvkError};

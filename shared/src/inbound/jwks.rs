@@ -117,16 +117,8 @@ pub mod http_fetch {
     impl HttpJwks {
         /// A fetcher for `url` (https, or http to 127.0.0.1/localhost/[::1]).
         pub fn new(url: &str) -> Result<Self, String> {
-            let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
-            let loopback = matches!(
-                uri.host(),
-                Some("127.0.0.1" | "localhost" | "[::1]" | "::1")
-            );
-            match uri.scheme_str() {
-                Some("https") => {}
-                Some("http") if loopback => {}
-                _ => return Err("the JWKS URL must use https".into()),
-            }
+            let uri = crate::domain::remote_url::https_or_loopback(url)
+                .map_err(|reason| format!("the JWKS URL {reason}"))?;
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_native_roots()
                 .map_err(|e| format!("no TLS root certificates: {e}"))?
