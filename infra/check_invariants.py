@@ -121,6 +121,10 @@ FUNCTIONS = {
             "RAVIS_FHIR_CLIENT_SECRET",
             "RAVIS_FHIR_PERSONAL_CODE_SYSTEM",
             "RAVIS_FHIR_PROFILES",
+            "RAVIS_VIIS_URL",
+            "RAVIS_VIIS_TOKEN_URL",
+            "RAVIS_VIIS_CLIENT_ID",
+            "RAVIS_VIIS_CLIENT_SECRET",
         },
     },
     "IntakeWorkerFunction": {

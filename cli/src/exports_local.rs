@@ -1,58 +1,46 @@
 //! The exports worker of `ravis serve`: the same worker as the `exports-worker` function,
 //! delivering to `<data-dir>/outbox/` (what would be sent: `health/<export>.json` with its
-//! `.provenance.json`, `viis/<batch>.jsonl` with its manifest) or, with `--fhir-url`, to a
-//! FHIR server. The signing key is `<data-dir>/keys/fhir-signing.pem` (created on first
+//! `.provenance.json`, `viis/<batch>.jsonl` with its manifest) or, with `--fhir-url` and
+//! `--viis-url`, to a FHIR server and to VIIS's support-needs interface. The signing key is `<data-dir>/keys/fhir-signing.pem` (created on first
 //! start); its public key is published at `<data-dir>/outbox/jwks.json` for receivers.
 
 use anyhow::{Context, Result};
+use ravis::adapters::delivery::Delivery;
 use ravis::adapters::embedded::{SqliteQueue, SqliteRecordStore};
 use ravis::adapters::fhir_http::FhirHttpReceiver;
 use ravis::adapters::outbox::FileOutbox;
 use ravis::adapters::signing::KeyFileSigner;
+use ravis::adapters::viis_http::ViisHttpReceiver;
 use ravis::app::App;
 use ravis::fhir::{FhirSettings, PublicJwk, jwks};
-use ravis::ports::{HealthAnswer, HealthReceiver, HealthSubmission, JwsSigner};
+use ravis::ports::JwsSigner;
 use ravis::services::exports::worker::ExportsWorker;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long one request to a FHIR server may take.
-const FHIR_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request to a FHIR server or VIIS may take.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the health Bundles go locally.
-pub enum LocalHealth {
-    /// `<data-dir>/outbox/health/`.
-    Outbox(FileOutbox),
-    /// A FHIR server (`--fhir-url`).
-    Http(FhirHttpReceiver),
-}
+/// Where the health Bundles go locally: `<data-dir>/outbox/health/`, or a FHIR server
+/// (`--fhir-url`).
+pub type LocalHealth = Delivery<FileOutbox, FhirHttpReceiver>;
 
-impl HealthReceiver for LocalHealth {
-    async fn submit(&self, submission: &HealthSubmission) -> HealthAnswer {
-        match self {
-            LocalHealth::Outbox(o) => o.submit(submission).await,
-            LocalHealth::Http(h) => h.submit(submission).await,
-        }
-    }
-
-    async fn poll(&self, job: &str) -> HealthAnswer {
-        match self {
-            LocalHealth::Outbox(o) => o.poll(job).await,
-            LocalHealth::Http(h) => h.poll(job).await,
-        }
-    }
-}
+/// Where the VIIS batches go locally: `<data-dir>/outbox/viis/`, or VIIS's interface
+/// (`--viis-url`).
+pub type LocalEducation = Delivery<FileOutbox, ViisHttpReceiver>;
 
 /// The worker of `ravis serve`.
 pub type LocalExportsWorker =
-    ExportsWorker<SqliteRecordStore, LocalHealth, FileOutbox, KeyFileSigner>;
+    ExportsWorker<SqliteRecordStore, LocalHealth, LocalEducation, KeyFileSigner>;
 
-/// Builds the worker; a bad `--fhir-url` or an unusable key file stops the start, named.
+/// Builds the worker; a bad `--fhir-url`, `--viis-url` or an unusable key file stops the
+/// start, named.
 pub fn worker(
     app: &App<SqliteRecordStore>,
     data_dir: &Path,
     fhir_url: Option<&str>,
+    viis_url: Option<&str>,
 ) -> Result<LocalExportsWorker> {
     let signer = KeyFileSigner::load_or_generate(&data_dir.join("keys").join("fhir-signing.pem"))
         .context("the X-Provenance signing key")?;
@@ -68,11 +56,18 @@ pub fn worker(
         serde_json::to_vec_pretty(&keys)?,
     )?;
     let health = match fhir_url {
-        Some(url) => LocalHealth::Http(
-            FhirHttpReceiver::new(url, FHIR_TIMEOUT, None)
+        Some(url) => Delivery::Http(
+            FhirHttpReceiver::new(url, EXCHANGE_TIMEOUT, None)
                 .map_err(|reason| anyhow::anyhow!("--fhir-url {url}: {reason}"))?,
         ),
-        None => LocalHealth::Outbox(FileOutbox::new(&outbox_dir)),
+        None => Delivery::Outbox(FileOutbox::new(&outbox_dir)),
+    };
+    let education = match viis_url {
+        Some(url) => Delivery::Http(
+            ViisHttpReceiver::new(url, EXCHANGE_TIMEOUT, None)
+                .map_err(|reason| anyhow::anyhow!("--viis-url {url}: {reason}"))?,
+        ),
+        None => Delivery::Outbox(FileOutbox::new(&outbox_dir)),
     };
     let settings = FhirSettings::default();
     settings
@@ -83,12 +78,7 @@ pub fn worker(
         ..Default::default()
     };
     Ok(app
-        .exports_worker(
-            health,
-            FileOutbox::new(&outbox_dir),
-            signer,
-            Arc::new(settings),
-        )?
+        .exports_worker(health, education, signer, Arc::new(settings))?
         .with_policy(policy))
 }
 

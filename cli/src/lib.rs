@@ -50,6 +50,11 @@ pub enum Command {
         /// them to <data-dir>/outbox/health/.
         #[arg(long, value_name = "URL")]
         fhir_url: Option<String>,
+        /// Send VIIS batches to this support-needs interface (https, or http on loopback;
+        /// docs/EXPORTS.md, "VIIS over HTTP") instead of writing them to
+        /// <data-dir>/outbox/viis/.
+        #[arg(long, value_name = "URL")]
+        viis_url: Option<String>,
     },
     /// Score screenings offline: one JSON object per line in, one result per line out.
     Score {
@@ -175,6 +180,7 @@ pub fn run(cli: Cli) -> Result<()> {
             port,
             no_workers,
             fhir_url,
+            viis_url,
         } => {
             ravis::telemetry::init(
                 &ravis::config::local_log_filter(),
@@ -189,6 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     addr: std::net::SocketAddr::new(host, port),
                     workers: !no_workers,
                     fhir_url,
+                    viis_url,
                 },
                 async {
                     let _ = tokio::signal::ctrl_c().await;

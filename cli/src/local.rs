@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub workers: bool,
     /// The e-health system's FHIR base URL (`None`: Bundles go to `<data-dir>/outbox/health/`).
     pub fhir_url: Option<String>,
+    /// VIIS's support-needs interface (`None`: batches go to `<data-dir>/outbox/viis/`).
+    pub viis_url: Option<String>,
 }
 
 /// Runs the local host until `shutdown` resolves.
@@ -76,8 +78,14 @@ pub async fn serve(
     // `ravis audit verify` compares with).
     let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?
         .with_export_queue(export_queue.clone());
-    // Built before the server starts, so a bad --fhir-url or key file stops the start.
-    let exports_worker = crate::exports_local::worker(&app, data_dir, options.fhir_url.as_deref())?;
+    // Built before the server starts, so a bad --fhir-url, --viis-url or key file stops the
+    // start.
+    let exports_worker = crate::exports_local::worker(
+        &app,
+        data_dir,
+        options.fhir_url.as_deref(),
+        options.viis_url.as_deref(),
+    )?;
 
     tracing::warn!(
         "local host: accepting HS256 development tokens signed with the data directory's key"

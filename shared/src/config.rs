@@ -115,7 +115,14 @@ pub struct Settings {
     /// OAuth2 client credentials for the FHIR API (`RAVIS_FHIR_TOKEN_URL`,
     /// `RAVIS_FHIR_CLIENT_ID`, `RAVIS_FHIR_CLIENT_SECRET`, `RAVIS_FHIR_SCOPE`); `None` when
     /// no token URL is set.
-    pub fhir_client: Option<FhirClientSettings>,
+    pub fhir_client: Option<ClientSettings>,
+    /// Base URL of VIIS's support-needs interface on the VISS integration platform
+    /// (`RAVIS_VIIS_URL`; `docs/EXPORTS.md`, "VIIS over HTTP"); `None` writes the batches to
+    /// the exchange bucket's `outbox/viis/` for the VISS side to collect.
+    pub viis_url: Option<String>,
+    /// OAuth2 client credentials for VIIS (`RAVIS_VIIS_TOKEN_URL`, `RAVIS_VIIS_CLIENT_ID`,
+    /// `RAVIS_VIIS_CLIENT_SECRET`, `RAVIS_VIIS_SCOPE`); `None` when no token URL is set.
+    pub viis_client: Option<ClientSettings>,
     /// The FHIR mapping's settings (`RAVIS_FHIR_PERSONAL_CODE_SYSTEM`,
     /// `RAVIS_FHIR_CODE_SYSTEM`, `RAVIS_FHIR_IDENTIFIER_SYSTEM_BASE`,
     /// `RAVIS_FHIR_QUESTIONNAIRE_BASE`, `RAVIS_FHIR_ORGANISATION_SYSTEM`, and
@@ -127,10 +134,10 @@ pub struct Settings {
     pub aws_endpoint_url: Option<String>,
 }
 
-/// OAuth2 client credentials of the FHIR API (the secret comes from Secrets Manager through
-/// the template's dynamic reference).
+/// OAuth2 client credentials of a receiver (the FHIR API, VIIS; the secret comes from Secrets
+/// Manager through the template's dynamic reference).
 #[derive(Clone, PartialEq, Eq)]
-pub struct FhirClientSettings {
+pub struct ClientSettings {
     /// The token endpoint.
     pub token_url: String,
     /// The client id.
@@ -141,9 +148,9 @@ pub struct FhirClientSettings {
     pub scope: Option<String>,
 }
 
-impl std::fmt::Debug for FhirClientSettings {
+impl std::fmt::Debug for ClientSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FhirClientSettings")
+        f.debug_struct("ClientSettings")
             .field("token_url", &self.token_url)
             .field("client_id", &self.client_id)
             .field("scope", &self.scope)
@@ -208,19 +215,40 @@ fn fhir_settings(vars: &impl Vars) -> Result<FhirSettings, ConfigError> {
 
 /// The FHIR API's client credentials: none without `RAVIS_FHIR_TOKEN_URL`; with it, the
 /// client id and secret are required.
-fn fhir_client(vars: &impl Vars) -> Result<Option<FhirClientSettings>, ConfigError> {
-    let Some(token_url) = vars.get("RAVIS_FHIR_TOKEN_URL") else {
+/// The variables of one receiver's OAuth2 client: token URL, client id, secret, scope.
+type ClientVars = [&'static str; 4];
+
+/// The FHIR API's client variables.
+const FHIR_CLIENT: ClientVars = [
+    "RAVIS_FHIR_TOKEN_URL",
+    "RAVIS_FHIR_CLIENT_ID",
+    "RAVIS_FHIR_CLIENT_SECRET",
+    "RAVIS_FHIR_SCOPE",
+];
+
+/// VIIS's client variables.
+const VIIS_CLIENT: ClientVars = [
+    "RAVIS_VIIS_TOKEN_URL",
+    "RAVIS_VIIS_CLIENT_ID",
+    "RAVIS_VIIS_CLIENT_SECRET",
+    "RAVIS_VIIS_SCOPE",
+];
+
+/// A receiver's OAuth2 client, when its token URL is set (then id and secret are required).
+fn client_settings(
+    vars: &impl Vars,
+    [token_url, client_id, client_secret, scope]: ClientVars,
+) -> Result<Option<ClientSettings>, ConfigError> {
+    let Some(url) = vars.get(token_url) else {
         return Ok(None);
     };
-    Ok(Some(FhirClientSettings {
-        token_url,
-        client_id: vars
-            .get("RAVIS_FHIR_CLIENT_ID")
-            .ok_or(ConfigError::Missing("RAVIS_FHIR_CLIENT_ID"))?,
+    Ok(Some(ClientSettings {
+        token_url: url,
+        client_id: vars.get(client_id).ok_or(ConfigError::Missing(client_id))?,
         client_secret: vars
-            .get("RAVIS_FHIR_CLIENT_SECRET")
-            .ok_or(ConfigError::Missing("RAVIS_FHIR_CLIENT_SECRET"))?,
-        scope: vars.get("RAVIS_FHIR_SCOPE"),
+            .get(client_secret)
+            .ok_or(ConfigError::Missing(client_secret))?,
+        scope: vars.get(scope),
     }))
 }
 
@@ -379,7 +407,9 @@ impl Settings {
             exchange_bucket: vars.get("RAVIS_EXCHANGE_BUCKET"),
             fhir_url: vars.get("RAVIS_FHIR_URL"),
             fhir_signing_key_id: vars.get("RAVIS_FHIR_SIGNING_KEY_ID"),
-            fhir_client: fhir_client(vars)?,
+            fhir_client: client_settings(vars, FHIR_CLIENT)?,
+            viis_url: vars.get("RAVIS_VIIS_URL"),
+            viis_client: client_settings(vars, VIIS_CLIENT)?,
             fhir: fhir_settings(vars)?,
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
@@ -683,6 +713,10 @@ mod tests {
             ("RAVIS_FHIR_TOKEN_URL", "https://idp.example/token"),
             ("RAVIS_FHIR_CLIENT_ID", "ravis"),
             ("RAVIS_FHIR_CLIENT_SECRET", "s3cret"),
+            ("RAVIS_VIIS_URL", "https://viss.example/viis"),
+            ("RAVIS_VIIS_TOKEN_URL", "https://viss.example/token"),
+            ("RAVIS_VIIS_CLIENT_ID", "ravis-viis"),
+            ("RAVIS_VIIS_CLIENT_SECRET", "v1is-secret"),
         ]);
         let s = Settings::from_vars(&vars).unwrap();
         assert_eq!(
@@ -705,6 +739,19 @@ mod tests {
         assert!(
             !format!("{s:?}").contains("s3cret"),
             "the secret is not in Debug"
+        );
+        assert_eq!(s.viis_url.as_deref(), Some("https://viss.example/viis"));
+        let viis = s.viis_client.clone().unwrap();
+        assert_eq!(
+            (viis.token_url.as_str(), viis.client_id.as_str()),
+            ("https://viss.example/token", "ravis-viis")
+        );
+        assert!(!format!("{s:?}").contains("v1is-secret"));
+        let mut half = vars.clone();
+        half.remove("RAVIS_VIIS_CLIENT_SECRET");
+        assert_eq!(
+            Settings::from_vars(&half).unwrap_err().to_string(),
+            "environment variable RAVIS_VIIS_CLIENT_SECRET is required but not set"
         );
         for (name, bad) in [
             ("RAVIS_FHIR_PERSONAL_CODE_SYSTEM", "not a uri"),

@@ -5,16 +5,21 @@
 
 use crate::fhir_receiver::{Fault, FhirReceiver};
 use crate::pathway::{World, token};
+use crate::viis_receiver::{CLIENT, ViisFault, ViisReceiver};
+use ravis::adapters::delivery::Delivery;
 use ravis::adapters::fhir_http::FhirHttpReceiver;
+use ravis::adapters::http_client::ClientCredentials;
 use ravis::adapters::outbox::BlobOutbox;
 use ravis::adapters::signing::KeyFileSigner;
+use ravis::adapters::viis_http::ViisHttpReceiver;
 use ravis::domain::Role;
 use ravis::domain::export::{RetryPolicy, VIIS_FIELDS};
 use ravis::fhir::FhirSettings;
 use ravis::ports::{BlobStore, Clock, JwsSigner, Queue, RecordStore};
+use ravis::services::audit::{ArchiveFuture, ArchiveSink, AuditAction, AuditEntry};
 use ravis::services::exports::QueueNotify;
 use ravis::services::exports::sweep::sweep;
-use ravis::services::exports::worker::ExportsWorker;
+use ravis::services::exports::worker::{ExportsWorker, Handled};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,20 +31,69 @@ const CODE: &str = "32579461005";
 pub struct Exports<R, Q, B: BlobStore + Clone> {
     world: World<R, Q>,
     exports: Q,
-    worker: ExportsWorker<R, FhirHttpReceiver, BlobOutbox<B>, KeyFileSigner>,
+    worker: ExportsWorker<
+        R,
+        FhirHttpReceiver,
+        Delivery<BlobOutbox<B>, ViisHttpReceiver>,
+        KeyFileSigner,
+    >,
     /// The FHIR test receiver.
     pub receiver: FhirReceiver,
+    /// The VIIS test receiver, when VIIS is reached over HTTP ([`Setup::viis_http`]).
+    pub viis: Option<ViisReceiver>,
     blobs: B,
     _key_dir: tempfile::TempDir,
+}
+
+/// How the exports world differs from the default.
+#[derive(Default)]
+pub struct Setup {
+    /// VIIS over HTTP (the loopback [`ViisReceiver`], with OAuth2 client credentials) instead
+    /// of the outbox.
+    pub viis_http: bool,
+    /// The audit archive every entry is copied to.
+    pub archive: Option<Arc<dyn ArchiveSink>>,
 }
 
 impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, Q, B> {
     /// Everything over `records`, scoring on `scoring`, exporting through `exports` (a queue
     /// whose dead letters the suite reads), the VIIS outbox under `outbox/` of `blobs`.
     pub async fn new(records: R, scoring: Q, exports: Q, blobs: B) -> Self {
+        Self::build(records, scoring, exports, blobs, Setup::default()).await
+    }
+
+    /// [`Self::new`], set up as `setup` says.
+    pub async fn build(records: R, scoring: Q, exports: Q, blobs: B, setup: Setup) -> Self {
         let q = exports.clone();
-        let world = World::with(records, scoring, move |app| app.with_export_queue(q));
+        let archive = setup.archive.clone();
+        let world = World::with(records, scoring, move |app| {
+            let app = app.with_export_queue(q);
+            match archive {
+                Some(sink) => app.with_archive(sink),
+                None => app,
+            }
+        });
         let receiver = FhirReceiver::start().await;
+        let viis = match setup.viis_http {
+            true => Some(ViisReceiver::start().await),
+            false => None,
+        };
+        let education = match &viis {
+            Some(v) => Delivery::Http(
+                ViisHttpReceiver::new(
+                    &v.base,
+                    Duration::from_secs(2),
+                    Some(ClientCredentials {
+                        token_url: v.token_url.clone(),
+                        client_id: CLIENT.0.into(),
+                        client_secret: CLIENT.1.into(),
+                        scope: Some("support-needs:write".into()),
+                    }),
+                )
+                .expect("url"),
+            ),
+            None => Delivery::Outbox(BlobOutbox::new(blobs.clone(), "outbox/")),
+        };
         let key_dir = tempfile::tempdir().expect("tempdir");
         let signer = KeyFileSigner::generate(&key_dir.path().join("k.pem")).expect("key");
         receiver.trust(signer.public_key());
@@ -47,7 +101,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, 
             .app
             .exports_worker(
                 FhirHttpReceiver::new(&receiver.base, Duration::from_secs(2), None).expect("url"),
-                BlobOutbox::new(blobs.clone(), "outbox/"),
+                education,
                 signer,
                 Arc::new(FhirSettings::default()),
             )
@@ -64,6 +118,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, 
             exports,
             worker,
             receiver,
+            viis,
             blobs,
             _key_dir: key_dir,
         }
@@ -784,5 +839,248 @@ where
         x.receiver.refusals().is_empty(),
         "{:?}",
         x.receiver.refusals()
+    );
+}
+
+/// VIIS over HTTP (`ravis::adapters::viis_http`, with OAuth2 client credentials): a 500 and
+/// a 429 with `Retry-After` are retried (the pause honours `Retry-After`) until the batch is
+/// delivered once, allow-listed, with one token for every request; a batch the platform
+/// refuses ends `rejected` with its problem document kept for the operator, whose retry
+/// delivers it.
+pub async fn viis_over_http_is_retried_and_refusals_are_kept<R, Q, B>(
+    records: R,
+    scoring: Q,
+    exports: Q,
+    blobs: B,
+) where
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+    B: BlobStore + Clone,
+{
+    let setup = Setup {
+        viis_http: true,
+        ..Setup::default()
+    };
+    let x = Exports::build(records, scoring, exports, blobs, setup).await;
+    let viis = x.viis.clone().expect("the VIIS receiver");
+    viis.script([ViisFault::ServerError, ViisFault::Throttle(120)]);
+    let child = x.setup(Some(CODE)).await;
+    x.sdq(&child).await;
+    x.drain().await;
+    let job = &x.jobs(&[("target", "education")]).await[0];
+    assert_eq!(job["state"], "pending", "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert!(
+        job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{job}"
+    );
+    // The back-off after the first attempt is at most 10 s; the second attempt is throttled.
+    x.later(chrono::Duration::seconds(11)).await;
+    let job = &x.jobs(&[("target", "education")]).await[0];
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(job["history"][1]["http_status"], 429, "{job}");
+    let next: chrono::DateTime<chrono::Utc> = job["next_attempt_at"]
+        .as_str()
+        .expect("next attempt")
+        .parse()
+        .expect("time");
+    assert!(
+        next >= x.world.clock.now() + chrono::Duration::seconds(120),
+        "Retry-After honoured: {job}"
+    );
+    x.later(chrono::Duration::seconds(60)).await;
+    assert_eq!(
+        viis.deliveries(),
+        2,
+        "not sent before Retry-After has passed"
+    );
+    x.later(chrono::Duration::seconds(61)).await;
+    let job = &x.jobs(&[("target", "education")]).await[0];
+    assert_eq!(job["state"], "accepted", "{job}");
+    let id = job["id"].as_str().expect("id");
+    assert!(
+        job["delivered"][0]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&format!("/viis/support-needs/batches/{id}"))),
+        "{job}"
+    );
+    assert!(viis.refusals().is_empty(), "{:?}", viis.refusals());
+    let batches = viis.batches();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    let lines = &batches[id];
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["personal_code"], CODE);
+    assert_eq!(
+        lines[0]["measures"],
+        json!([{"id": "cool-kids", "name": "Cool Kids"}])
+    );
+    assert_eq!(viis.deliveries(), 3);
+    assert_eq!(viis.tokens_issued(), 1, "the token is reused while valid");
+    assert!(
+        x.audit_recipients(&child)
+            .await
+            .contains(&"VIIS".to_owned())
+    );
+
+    // A second result; the platform refuses its batch.
+    viis.script([ViisFault::Refuse]);
+    x.sdq(&child).await;
+    x.drain().await;
+    let refused = x
+        .jobs(&[("target", "education"), ("state", "rejected")])
+        .await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let refused = &refused[0];
+    assert_eq!(refused["receiver_outcome"]["title"], "Unknown pupil");
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("422") && e.contains("no pupil with this personal code")),
+        "{refused}"
+    );
+    let op = token(Role::IntegrationOperator, "ops");
+    let path = format!("/exports/{}/retry", refused["id"].as_str().expect("id"));
+    let version = format!("\"{}\"", refused["version"]);
+    let a = x
+        .world
+        .call("POST", &path, &[], &op, None, Some(&version))
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    x.drain().await;
+    assert_eq!(
+        x.jobs(&[("target", "education"), ("state", "accepted")])
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(viis.batches().len(), 2);
+    assert!(viis.refusals().is_empty(), "{:?}", viis.refusals());
+}
+
+/// An archive that refuses disclosure entries while it is "down" (an S3 outage), passing
+/// everything else to the real archive.
+pub struct FlakyArchive {
+    inner: Arc<dyn ArchiveSink>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyArchive {
+    /// Over `inner`, up.
+    pub fn new(inner: Arc<dyn ArchiveSink>) -> Self {
+        Self {
+            inner,
+            down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Takes disclosure copies down (`true`) or brings them back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl ArchiveSink for FlakyArchive {
+    fn archive<'a>(&'a self, entry: &'a AuditEntry) -> ArchiveFuture<'a, ()> {
+        if entry.body.action == AuditAction::Disclose
+            && self.down.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Box::pin(async {
+                Err(ravis::services::ServiceError::Store(
+                    ravis::ports::StoreError::Unavailable("the archive is down".into()),
+                ))
+            });
+        }
+        self.inner.archive(entry)
+    }
+
+    fn differences<'a>(
+        &'a self,
+        child: &'a ravis::domain::Pseudonym,
+        stored: &'a [AuditEntry],
+        expired_before: u64,
+    ) -> ArchiveFuture<'a, Vec<ravis::services::audit::ChainBreak>> {
+        self.inner.differences(child, stored, expired_before)
+    }
+}
+
+/// A disclosure committed with its job whose copy to the write-once archive fails (the
+/// archive is down) fails the message; the chain then differs from the archive ("not in the
+/// archive"). The redelivered message copies it, and the chain verifies against the archive
+/// again; nothing is sent twice.
+pub async fn a_disclosure_whose_archive_copy_failed_is_archived_on_redelivery<R, Q, B>(
+    records: R,
+    scoring: Q,
+    exports: Q,
+    blobs: B,
+) where
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+    B: BlobStore + Clone,
+{
+    let archive = Arc::new(FlakyArchive::new(Arc::new(
+        ravis::services::audit_archive::AuditArchive::new(blobs.clone()),
+    )));
+    let setup = Setup {
+        archive: Some(archive.clone()),
+        ..Setup::default()
+    };
+    let x = Exports::build(records, scoring, exports, blobs, setup).await;
+    let child = x.setup(Some(CODE)).await;
+    x.sdq(&child).await;
+    archive.set_down(true);
+    let messages = x
+        .exports
+        .receive(10, Duration::from_secs(60), Duration::from_millis(50))
+        .await
+        .expect("receive");
+    assert_eq!(messages.len(), 2, "a health and an education job");
+    for m in &messages {
+        let e = x
+            .worker
+            .handle(&m.body)
+            .await
+            .expect_err("the archive copy failed");
+        let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("the archive is down"), "{chain}");
+    }
+    assert_eq!(
+        x.audit_recipients(&child).await,
+        ["E-veselība", "VIIS"],
+        "the disclosures are in the chain"
+    );
+    let dpo = token(Role::DataProtectionOfficer, "dpo");
+    let audit = x.get("/audit", &[("child", &child)], &dpo).await;
+    assert_eq!(audit["verification"]["intact"], false, "{audit}");
+    assert!(
+        audit["verification"]["breaks"]
+            .to_string()
+            .contains("not in the archive"),
+        "{audit}"
+    );
+    // The queue redelivers both messages once the archive is back.
+    archive.set_down(false);
+    let submissions = x.receiver.submissions();
+    for m in &messages {
+        let handled = x.worker.handle(&m.body).await.expect("redelivery");
+        assert!(
+            matches!(handled, Handled::NotDue | Handled::AlreadyFinished(_)),
+            "{handled:?}"
+        );
+        x.exports.ack(&m.receipt).await.expect("ack");
+    }
+    assert_eq!(x.receiver.submissions(), submissions, "nothing sent again");
+    let audit = x.get("/audit", &[("child", &child)], &dpo).await;
+    assert_eq!(audit["verification"]["intact"], true, "{audit}");
+    x.answered().await;
+    assert_eq!(
+        x.jobs(&[("state", "accepted")]).await.len(),
+        2,
+        "{:?}",
+        x.jobs(&[]).await
     );
 }

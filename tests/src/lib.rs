@@ -12,3 +12,4 @@ pub mod fhir_receiver;
 pub mod intake;
 pub mod pathway;
 pub mod registry;
+pub mod viis_receiver;

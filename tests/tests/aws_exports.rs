@@ -58,3 +58,25 @@ async fn a_rescore_updates_what_was_sent_on_aws() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn viis_over_http_on_aws() {
+    exports::viis_over_http_is_retried_and_refusals_are_kept(
+        fresh_record_store().await,
+        fresh_queue(5).await,
+        fresh_queue(5).await,
+        fresh_blob_store().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_disclosure_copy_is_archived_on_redelivery_on_aws() {
+    exports::a_disclosure_whose_archive_copy_failed_is_archived_on_redelivery(
+        fresh_record_store().await,
+        fresh_queue(5).await,
+        fresh_queue(5).await,
+        fresh_blob_store().await,
+    )
+    .await;
+}

@@ -2,9 +2,14 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod delivery;
 #[cfg(feature = "embedded")]
 pub mod embedded;
-#[cfg(feature = "fhir-http")]
+#[cfg(feature = "exchange-http")]
 pub mod fhir_http;
+#[cfg(feature = "exchange-http")]
+pub mod http_client;
 pub mod outbox;
 pub mod signing;
+#[cfg(feature = "exchange-http")]
+pub mod viis_http;

@@ -12,7 +12,7 @@
 
 use crate::domain::export::{VIIS_FIELDS, ViisRecord};
 use crate::ports::{
-    BlobStore, EducationReceiver, ExchangeError, HealthAnswer, HealthReceiver, HealthSubmission,
+    BlobStore, EducationReceiver, ExchangeError, HealthReceiver, HealthSubmission, ReceiverAnswer,
 };
 use bytes::Bytes;
 use serde_json::json;
@@ -51,7 +51,7 @@ impl<B: BlobStore> BlobOutbox<B> {
 }
 
 impl<B: BlobStore> HealthReceiver for BlobOutbox<B> {
-    async fn submit(&self, submission: &HealthSubmission) -> HealthAnswer {
+    async fn submit(&self, submission: &HealthSubmission) -> ReceiverAnswer {
         let key = self.health_key(&submission.export_id);
         let provenance_key = format!(
             "{}health/{}.provenance.json",
@@ -74,10 +74,10 @@ impl<B: BlobStore> HealthReceiver for BlobOutbox<B> {
                 .await
         };
         match written.await {
-            Ok(_) => HealthAnswer::Accepted {
+            Ok(_) => ReceiverAnswer::Accepted {
                 locations: vec![key],
             },
-            Err(e) => HealthAnswer::Retry {
+            Err(e) => ReceiverAnswer::Retry {
                 status: None,
                 after: None,
                 reason: format!("writing the outbox: {e}"),
@@ -85,15 +85,15 @@ impl<B: BlobStore> HealthReceiver for BlobOutbox<B> {
         }
     }
 
-    async fn poll(&self, job: &str) -> HealthAnswer {
+    async fn poll(&self, job: &str) -> ReceiverAnswer {
         no_job(job)
     }
 }
 
 /// An outbox answers every submission at once and never hands out a job to poll: a poll is
 /// of a job it does not have.
-fn no_job(job: &str) -> HealthAnswer {
-    HealthAnswer::Rejected {
+fn no_job(job: &str) -> ReceiverAnswer {
+    ReceiverAnswer::Rejected {
         status: 404,
         outcome: json!({"resourceType": "OperationOutcome", "issue": [{
             "severity": "error", "code": "not-found",
@@ -127,27 +127,38 @@ pub fn viis_batch(
 }
 
 impl<B: BlobStore> EducationReceiver for BlobOutbox<B> {
-    async fn deliver(
-        &self,
-        batch_id: &str,
-        records: &[ViisRecord],
-    ) -> Result<Vec<String>, ExchangeError> {
-        let (lines, manifest) = viis_batch(batch_id, records)?;
-        let key = self.viis_key(batch_id);
-        let manifest_key = self.viis_manifest_key(batch_id);
-        self.blobs
-            .put(&key, Bytes::from(lines), Some("application/x-ndjson"))
-            .await
-            .map_err(|e| ExchangeError(format!("writing {key}: {e}")))?;
-        self.blobs
-            .put(
-                &manifest_key,
-                Bytes::from(manifest),
-                Some("application/json"),
-            )
-            .await
-            .map_err(|e| ExchangeError(format!("writing {manifest_key}: {e}")))?;
-        Ok(vec![key, manifest_key])
+    async fn deliver(&self, batch_id: &str, records: &[ViisRecord]) -> ReceiverAnswer {
+        let write = async {
+            let (lines, manifest) = viis_batch(batch_id, records)?;
+            let key = self.viis_key(batch_id);
+            let manifest_key = self.viis_manifest_key(batch_id);
+            self.blobs
+                .put(&key, Bytes::from(lines), Some("application/x-ndjson"))
+                .await
+                .map_err(|e| ExchangeError(format!("writing {key}: {e}")))?;
+            self.blobs
+                .put(
+                    &manifest_key,
+                    Bytes::from(manifest),
+                    Some("application/json"),
+                )
+                .await
+                .map_err(|e| ExchangeError(format!("writing {manifest_key}: {e}")))?;
+            Ok(vec![key, manifest_key])
+        };
+        delivered(write.await)
+    }
+}
+
+/// The answer to an outbox write: accepted where it went, or retry.
+fn delivered(written: Result<Vec<String>, ExchangeError>) -> ReceiverAnswer {
+    match written {
+        Ok(locations) => ReceiverAnswer::Accepted { locations },
+        Err(e) => ReceiverAnswer::Retry {
+            status: None,
+            after: None,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -200,7 +211,7 @@ impl FileOutbox {
 }
 
 impl HealthReceiver for FileOutbox {
-    async fn submit(&self, submission: &HealthSubmission) -> HealthAnswer {
+    async fn submit(&self, submission: &HealthSubmission) -> ReceiverAnswer {
         let files = vec![
             (
                 format!("health/{}.provenance.json", submission.export_id),
@@ -212,10 +223,10 @@ impl HealthReceiver for FileOutbox {
             ),
         ];
         match self.write_all(files).await {
-            Ok(mut names) => HealthAnswer::Accepted {
+            Ok(mut names) => ReceiverAnswer::Accepted {
                 locations: names.split_off(1),
             },
-            Err(e) => HealthAnswer::Retry {
+            Err(e) => ReceiverAnswer::Retry {
                 status: None,
                 after: None,
                 reason: format!("writing the outbox: {e}"),
@@ -223,23 +234,22 @@ impl HealthReceiver for FileOutbox {
         }
     }
 
-    async fn poll(&self, job: &str) -> HealthAnswer {
+    async fn poll(&self, job: &str) -> ReceiverAnswer {
         no_job(job)
     }
 }
 
 impl EducationReceiver for FileOutbox {
-    async fn deliver(
-        &self,
-        batch_id: &str,
-        records: &[ViisRecord],
-    ) -> Result<Vec<String>, ExchangeError> {
-        let (lines, manifest) = viis_batch(batch_id, records)?;
-        self.write_all(vec![
-            (format!("viis/{batch_id}.jsonl"), lines),
-            (format!("viis/{batch_id}.manifest.json"), manifest),
-        ])
-        .await
-        .map_err(|e| ExchangeError(format!("writing the outbox: {e}")))
+    async fn deliver(&self, batch_id: &str, records: &[ViisRecord]) -> ReceiverAnswer {
+        let write = async {
+            let (lines, manifest) = viis_batch(batch_id, records)?;
+            self.write_all(vec![
+                (format!("viis/{batch_id}.jsonl"), lines),
+                (format!("viis/{batch_id}.manifest.json"), manifest),
+            ])
+            .await
+            .map_err(|e| ExchangeError(format!("writing the outbox: {e}")))
+        };
+        delivered(write.await)
     }
 }

@@ -121,87 +121,103 @@ impl AwsApp {
     }
 }
 
-/// Where the exports worker sends the health Bundles in AWS.
-#[cfg(feature = "fhir-http")]
-pub enum AwsHealth {
-    /// `outbox/health/` of the exchange bucket (no `RAVIS_FHIR_URL`).
-    Outbox(crate::adapters::outbox::BlobOutbox<S3BlobStore>),
-    /// The e-health system's FHIR API (`RAVIS_FHIR_URL`).
-    Http(crate::adapters::fhir_http::FhirHttpReceiver),
-}
+/// Where the exports worker sends the health Bundles in AWS: the exchange bucket's
+/// `outbox/health/` (no `RAVIS_FHIR_URL`), or the e-health system's FHIR API.
+#[cfg(feature = "exchange-http")]
+pub type AwsHealth = crate::adapters::delivery::Delivery<
+    crate::adapters::outbox::BlobOutbox<S3BlobStore>,
+    crate::adapters::fhir_http::FhirHttpReceiver,
+>;
 
-#[cfg(feature = "fhir-http")]
-impl crate::ports::HealthReceiver for AwsHealth {
-    async fn submit(
-        &self,
-        submission: &crate::ports::HealthSubmission,
-    ) -> crate::ports::HealthAnswer {
-        match self {
-            AwsHealth::Outbox(o) => o.submit(submission).await,
-            AwsHealth::Http(h) => h.submit(submission).await,
-        }
-    }
-
-    async fn poll(&self, job: &str) -> crate::ports::HealthAnswer {
-        match self {
-            AwsHealth::Outbox(o) => o.poll(job).await,
-            AwsHealth::Http(h) => h.poll(job).await,
-        }
-    }
-}
+/// Where the exports worker sends the VIIS batches in AWS: the exchange bucket's
+/// `outbox/viis/` (no `RAVIS_VIIS_URL`), or VIIS's interface on the VISS platform.
+#[cfg(feature = "exchange-http")]
+pub type AwsEducation = crate::adapters::delivery::Delivery<
+    crate::adapters::outbox::BlobOutbox<S3BlobStore>,
+    crate::adapters::viis_http::ViisHttpReceiver,
+>;
 
 /// The `exports-worker` function's worker.
-#[cfg(feature = "fhir-http")]
+#[cfg(feature = "exchange-http")]
 pub type AwsExportsWorker = crate::services::exports::worker::ExportsWorker<
     DynamoRecordStore,
     AwsHealth,
-    crate::adapters::outbox::BlobOutbox<S3BlobStore>,
+    AwsEducation,
     crate::adapters::aws::KmsSigner,
 >;
 
-/// How long one request to the FHIR API may take (the function's timeout is 60 s).
-#[cfg(feature = "fhir-http")]
-const FHIR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long one request to the FHIR API or VIIS may take (the function's timeout is 60 s).
+#[cfg(feature = "exchange-http")]
+const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-#[cfg(feature = "fhir-http")]
+/// The HTTP adapter's client credentials from the settings.
+#[cfg(feature = "exchange-http")]
+fn credentials(
+    settings: Option<&crate::config::ClientSettings>,
+) -> Option<crate::adapters::http_client::ClientCredentials> {
+    settings.map(|c| crate::adapters::http_client::ClientCredentials {
+        token_url: c.token_url.clone(),
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        scope: c.scope.clone(),
+    })
+}
+
+/// A bad receiver URL or token URL, named by its variable.
+#[cfg(feature = "exchange-http")]
+fn bad_url(
+    url_var: &'static str,
+    token_var: &'static str,
+) -> impl FnOnce(String) -> crate::config::ConfigError {
+    move |reason| crate::config::ConfigError::Invalid {
+        name: if reason.starts_with("token URL") {
+            token_var
+        } else {
+            url_var
+        },
+        reason,
+    }
+}
+
+#[cfg(feature = "exchange-http")]
 impl AwsApp {
     /// `exports-worker`: the worker (health Bundles to the FHIR API, or to the exchange
-    /// bucket's `outbox/health/` without `RAVIS_FHIR_URL`; VIIS batches to `outbox/viis/`;
+    /// bucket's `outbox/health/` without `RAVIS_FHIR_URL`; VIIS batches to VIIS, or to
+    /// `outbox/viis/` without `RAVIS_VIIS_URL`;
     /// signed with the KMS key), and the export queue it consumes (poison messages and jobs
     /// whose attempts ran out go to its DLQ). Reads the signing key's public key from KMS
     /// once, here, at cold start (`KmsSigner::connect`): a missing or unusable key fails the
     /// start naming `RAVIS_FHIR_SIGNING_KEY_ID`.
     pub async fn exports_worker(&self) -> Result<(AwsExportsWorker, SqsQueue), AppError> {
-        use crate::adapters::fhir_http::{ClientCredentials, FhirHttpReceiver};
+        use crate::adapters::delivery::Delivery;
+        use crate::adapters::fhir_http::FhirHttpReceiver;
         use crate::adapters::outbox::BlobOutbox;
+        use crate::adapters::viis_http::ViisHttpReceiver;
         use crate::config::ConfigError;
         let (queue_url, dlq_url, bucket, key) = self.settings.require_exports()?;
         let outbox =
             || BlobOutbox::new(S3BlobStore::new(self.clients.s3.clone(), bucket), "outbox/");
         let health = match &self.settings.fhir_url {
-            None => AwsHealth::Outbox(outbox()),
-            Some(url) => {
-                let credentials = self
-                    .settings
-                    .fhir_client
-                    .as_ref()
-                    .map(|c| ClientCredentials {
-                        token_url: c.token_url.clone(),
-                        client_id: c.client_id.clone(),
-                        client_secret: c.client_secret.clone(),
-                        scope: c.scope.clone(),
-                    });
-                let receiver =
-                    FhirHttpReceiver::new(url, FHIR_TIMEOUT, credentials).map_err(|reason| {
-                        let name = if reason.starts_with("token URL") {
-                            "RAVIS_FHIR_TOKEN_URL"
-                        } else {
-                            "RAVIS_FHIR_URL"
-                        };
-                        ConfigError::Invalid { name, reason }
-                    })?;
-                AwsHealth::Http(receiver)
-            }
+            None => Delivery::Outbox(outbox()),
+            Some(url) => Delivery::Http(
+                FhirHttpReceiver::new(
+                    url,
+                    EXCHANGE_TIMEOUT,
+                    credentials(self.settings.fhir_client.as_ref()),
+                )
+                .map_err(bad_url("RAVIS_FHIR_URL", "RAVIS_FHIR_TOKEN_URL"))?,
+            ),
+        };
+        let education = match &self.settings.viis_url {
+            None => Delivery::Outbox(outbox()),
+            Some(url) => Delivery::Http(
+                ViisHttpReceiver::new(
+                    url,
+                    EXCHANGE_TIMEOUT,
+                    credentials(self.settings.viis_client.as_ref()),
+                )
+                .map_err(bad_url("RAVIS_VIIS_URL", "RAVIS_VIIS_TOKEN_URL"))?,
+            ),
         };
         let signer = crate::adapters::aws::KmsSigner::connect(self.clients.kms.clone(), key)
             .await
@@ -211,7 +227,7 @@ impl AwsApp {
             })?;
         let worker = self.app.exports_worker(
             health,
-            outbox(),
+            education,
             signer,
             std::sync::Arc::new(self.settings.fhir.clone()),
         )?;
@@ -238,7 +254,7 @@ impl AwsApp {
 }
 
 /// An error with its sources, on one line.
-#[cfg(feature = "fhir-http")]
+#[cfg(feature = "exchange-http")]
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();

@@ -209,6 +209,9 @@ pub struct ExportJob {
     /// is written in the same atomic write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosed_at: Option<DateTime<Utc>>,
+    /// The sequence number of the disclosure's entry in the child's audit chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure_seq: Option<u64>,
     /// What was delivered: the receiver's locations, the outbox object names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivered: Vec<String>,
@@ -243,6 +246,7 @@ impl ExportJob {
             receiver_outcome: None,
             skipped_reason: None,
             disclosed_at: None,
+            disclosure_seq: None,
             delivered: Vec::new(),
             history: Vec::new(),
         }

@@ -17,9 +17,10 @@ pub struct HealthSubmission {
     pub provenance: String,
 }
 
-/// What the e-health system answered to a submission or a poll of its job.
+/// What a receiver answered: the e-health system to a submission or a poll of its job, the
+/// education system to a delivery.
 #[derive(Debug, Clone, PartialEq)]
-pub enum HealthAnswer {
+pub enum ReceiverAnswer {
     /// Every entry was accepted; the receiver's locations of what it stored (or the outbox
     /// object names).
     Accepted {
@@ -58,10 +59,10 @@ pub enum HealthAnswer {
 /// The e-health system (E-veselība's FHIR API, NVD FHIR API implementation guide).
 pub trait HealthReceiver: Send + Sync + 'static {
     /// Sends a transaction Bundle (`Prefer: respond-async`).
-    fn submit(&self, submission: &HealthSubmission) -> impl Future<Output = HealthAnswer> + Send;
+    fn submit(&self, submission: &HealthSubmission) -> impl Future<Output = ReceiverAnswer> + Send;
 
     /// Polls a job the receiver is working on.
-    fn poll(&self, job: &str) -> impl Future<Output = HealthAnswer> + Send;
+    fn poll(&self, job: &str) -> impl Future<Output = ReceiverAnswer> + Send;
 }
 
 /// Why a delivery to the education system failed (it is retried).
@@ -72,10 +73,12 @@ pub struct ExchangeError(pub String);
 /// The education system (VIIS through the VISS integration platform).
 pub trait EducationReceiver: Send + Sync + 'static {
     /// Delivers one batch of allow-listed records under `batch_id` (stable per export job,
-    /// so a repeated delivery replaces rather than adds); returns where it went.
+    /// so a repeated delivery replaces rather than adds). Answers in the e-health port's
+    /// terms: accepted (with where it went), retry, or rejected (never in progress: a
+    /// delivery is synchronous).
     fn deliver(
         &self,
         batch_id: &str,
         records: &[ViisRecord],
-    ) -> impl Future<Output = Result<Vec<String>, ExchangeError>> + Send;
+    ) -> impl Future<Output = ReceiverAnswer> + Send;
 }

@@ -15,7 +15,7 @@ pub mod signer;
 pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
 pub use clock::{Clock, SystemClock};
 pub use exchange::{
-    EducationReceiver, ExchangeError, HealthAnswer, HealthReceiver, HealthSubmission,
+    EducationReceiver, ExchangeError, HealthReceiver, HealthSubmission, ReceiverAnswer,
 };
 pub use ids::{IdGenerator, RandomIds};
 pub use queue::{Queue, QueueError, ReceivedMessage};

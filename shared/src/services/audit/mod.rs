@@ -233,6 +233,23 @@ impl<R: RecordStore> AuditTrail<R> {
         }
     }
 
+    /// Copies the stored entry `seq` of a child's chain to the archive again (idempotent: a
+    /// no-op when it is there), for a caller whose first copy failed after its transaction
+    /// committed (the exports worker, on the redelivery of the message). `false` when the
+    /// chain has no such entry.
+    pub async fn rearchive(&self, child: ChildId, seq: u64) -> Result<bool, ServiceError> {
+        let Some(record) = self
+            .records
+            .get(&keys::audit_entry(&self.pseudonyms.child(child), seq))
+            .await?
+        else {
+            return Ok(false);
+        };
+        let entry: AuditEntry = crate::store::codec::from_data(&record)?;
+        self.archive(&entry).await?;
+        Ok(true)
+    }
+
     /// The two writes that append `event` to its child's chain after the current head (the
     /// entry, and the head moved with a version check), for a caller that commits them
     /// atomically with its own changes (partner-file intake). Two appends to one chain must

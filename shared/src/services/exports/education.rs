@@ -6,7 +6,7 @@ use super::results::{current_child, results_of};
 use super::step::Step;
 use crate::domain::export::{ExportJob, VIIS_VALID_MONTHS, ViisMeasure, ViisRecord};
 use crate::domain::registry::{Organisation, OrganisationKind};
-use crate::ports::{Clock, EducationReceiver, HealthAnswer, RecordStore};
+use crate::ports::{Clock, EducationReceiver, RecordStore};
 use crate::scoring::RecommendationKind;
 use crate::services::ServiceError;
 use crate::services::care::links_of;
@@ -46,14 +46,7 @@ impl<R: RecordStore, E: EducationReceiver> EducationExporter<R, E> {
         match self.records_of(job).await? {
             Err(reason) => Ok(Step::Skip(reason)),
             Ok(records) => Ok(Step::Answer(
-                match self.receiver.deliver(&job.id.to_string(), &records).await {
-                    Ok(locations) => HealthAnswer::Accepted { locations },
-                    Err(e) => HealthAnswer::Retry {
-                        status: None,
-                        after: None,
-                        reason: e.to_string(),
-                    },
-                },
+                self.receiver.deliver(&job.id.to_string(), &records).await,
             )),
         }
     }

@@ -12,7 +12,7 @@ use crate::fhir::{
     result_bundle_targets,
 };
 use crate::ports::signer::JwsSigner;
-use crate::ports::{Clock, HealthAnswer, HealthReceiver, HealthSubmission, RecordStore};
+use crate::ports::{Clock, HealthReceiver, HealthSubmission, ReceiverAnswer, RecordStore};
 use crate::services::fhir_signing::signed_x_provenance;
 use crate::services::{ServiceError, catalogue};
 use crate::store::codec::from_data;
@@ -54,7 +54,7 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
     }
 
     /// Polls a job the receiver is working on.
-    pub async fn poll(&self, remote: &str) -> HealthAnswer {
+    pub async fn poll(&self, remote: &str) -> ReceiverAnswer {
         self.receiver.poll(remote).await
     }
 
@@ -77,7 +77,7 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
             Ok(header) => header,
             // The key service is down or throttling: like a receiver's passing failure.
             Err(e) => {
-                return Ok(Step::Answer(HealthAnswer::Retry {
+                return Ok(Step::Answer(ReceiverAnswer::Retry {
                     status: None,
                     after: None,
                     reason: format!("signing the X-Provenance: {e}"),

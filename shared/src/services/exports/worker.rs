@@ -8,7 +8,7 @@ use crate::domain::export::{
     ExportAttempt, ExportJob, ExportScope, ExportState, ExportTarget, RetryPolicy,
 };
 use crate::domain::{Principal, Role};
-use crate::ports::exchange::HealthAnswer;
+use crate::ports::exchange::ReceiverAnswer;
 use crate::ports::signer::JwsSigner;
 use crate::ports::{Clock, EducationReceiver, HealthReceiver, RecordStore, StoreError, WriteOp};
 use crate::services::ServiceError;
@@ -118,10 +118,12 @@ where
             return Ok(Handled::Unknown);
         };
         if job.state.is_final() {
+            self.rearchive_disclosure(&job).await?;
             return Ok(Handled::AlreadyFinished(job.state));
         }
         let now = self.clock.now();
         if job.next_attempt_at.is_some_and(|at| at > now) {
+            self.rearchive_disclosure(&job).await?;
             return Ok(Handled::NotDue);
         }
         // Claim the job for a lease: a second message of it (the sweep's, a redelivery)
@@ -172,7 +174,7 @@ where
                 job.log(attempt("skipped", None, Some(reason.clone())));
                 job.skipped_reason = Some(reason);
             }
-            Step::Answer(HealthAnswer::Accepted { locations }) => {
+            Step::Answer(ReceiverAnswer::Accepted { locations }) => {
                 job.state = ExportState::Accepted;
                 job.next_attempt_at = None;
                 job.last_error = None;
@@ -180,7 +182,7 @@ where
                 job.delivered = locations;
                 disclosed = true;
             }
-            Step::Answer(HealthAnswer::InProgress {
+            Step::Answer(ReceiverAnswer::InProgress {
                 job: remote,
                 progress,
             }) => {
@@ -194,7 +196,7 @@ where
                 job.remote_job = Some(remote);
                 disclosed = true;
             }
-            Step::Answer(HealthAnswer::Retry {
+            Step::Answer(ReceiverAnswer::Retry {
                 status,
                 after,
                 reason,
@@ -220,7 +222,7 @@ where
                     job.next_attempt_at = Some(now + to_chrono(delay));
                 }
             }
-            Step::Answer(HealthAnswer::Rejected {
+            Step::Answer(ReceiverAnswer::Rejected {
                 status,
                 outcome,
                 reason,
@@ -256,6 +258,18 @@ where
         Ok(Handled::Worked(job.state))
     }
 
+    /// A message of a job that has no work now is a duplicate or a redelivery: the one after
+    /// a handler that failed to copy the job's disclosure to the write-once archive after its
+    /// commit (an S3 outage, a crash in between). The copy is made again here (a no-op when
+    /// it is there); while it keeps failing the message keeps coming back, and ends in the
+    /// DLQ with the entry named by `ravis audit verify` as "not in the archive".
+    async fn rearchive_disclosure(&self, job: &ExportJob) -> Result<(), WorkerError> {
+        if let Some(seq) = job.disclosure_seq {
+            self.audit.rearchive(job.child_id, seq).await?;
+        }
+        Ok(())
+    }
+
     /// Writes the job with the disclosure in the child's audit chain, in one atomic write
     /// (so a disclosure is recorded exactly once), then copies the entry to the archive.
     async fn save_with_disclosure(&self, job: &ExportJob, version: u64) -> Result<(), WorkerError> {
@@ -267,12 +281,14 @@ where
         };
         let event = AuditEvent::disclosure(job.child_id, entity, entity_id, job.target.recipient());
         let principal = exports_principal();
-        let record = exports::job_record(job)?;
+        let mut job = job.clone();
         for _ in 0..5 {
             let (entry, mut ops) = self
                 .audit
                 .append_ops(&principal, &format!("export-{}", job.id), &event)
                 .await?;
+            job.disclosure_seq = Some(entry.body.seq);
+            let record = exports::job_record(&job)?;
             ops.insert(
                 0,
                 WriteOp::PutVersioned {
@@ -290,9 +306,10 @@ where
                 Err(e) => return Err(e.into()),
             }
         }
+        let key = exports::job_record(&job)?.key;
         Err(StoreError::Conflict {
-            pk: record.key.pk,
-            sk: record.key.sk,
+            pk: key.pk,
+            sk: key.sk,
             expected: version,
         }
         .into())
