@@ -3,8 +3,8 @@
 //! at the time it is next due, and a pointer under its child ([`keys::child_export`]).
 
 use crate::domain::ExportId;
-use crate::domain::export::{ExportJob, ExportState};
-use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::domain::export::{ExportJob, ExportState, ExportTarget};
+use crate::ports::{Record, RecordStore, SortKeyCondition, StoreError, WriteOp};
 use crate::store::codec::{from_data, to_data};
 use crate::store::keys;
 use serde_json::json;
@@ -52,4 +52,20 @@ pub async fn save<R: RecordStore>(
     expected: u64,
 ) -> Result<u64, StoreError> {
     records.put_versioned(job_record(job)?, expected).await
+}
+
+/// How many jobs of `target` are in `state` (reads the state index: for the sweep's failed
+/// count and the benchmarks).
+pub async fn count_in_state<R: RecordStore>(
+    records: &R,
+    target: ExportTarget,
+    state: ExportState,
+) -> Result<usize, StoreError> {
+    Ok(crate::store::query::query_index_all(
+        records,
+        &keys::export_state_index(target, state),
+        &SortKeyCondition::All,
+    )
+    .await?
+    .len())
 }

@@ -52,13 +52,8 @@ pub async fn sweep<R: RecordStore>(
                 }
             }
         }
-        report.failed += query_index_all(
-            records,
-            &keys::export_state_index(target, ExportState::Failed),
-            &SortKeyCondition::All,
-        )
-        .await?
-        .len();
+        report.failed +=
+            crate::store::exports::count_in_state(records, target, ExportState::Failed).await?;
     }
     Ok(report)
 }
