@@ -82,7 +82,8 @@ ravis_run() {
   local data="$WORK/ravis-$1" start end
   rm -rf "$data"
   start=$(now)
-  "$RAVIS" import --data-dir "$data" --kind children --report "$WORK/report.jsonl" "$CSV" >"$WORK/summary-$1.json"
+  "$RAVIS" import --data-dir "$data" --kind children --report "$WORK/report.jsonl" "$CSV" \
+    >"$WORK/summary-$1.json" 2>"$WORK/stderr-$1" || { cat "$WORK/stderr-$1" >&2; exit 1; }
   end=$(now)
   python3 -c "print(f'{$end - $start:.3f}')"
 }

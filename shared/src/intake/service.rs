@@ -517,7 +517,7 @@ impl<R: RecordStore> IntakeService<R> {
 
     /// Caps the rows per committed batch (at least 1; tests use small batches). By default
     /// a batch holds as many rows as the store's bulk atomic write takes
-    /// ([`RecordStore::max_bulk_ops`]: 100 operations on DynamoDB, 10,000 on SQLite), less
+    /// ([`RecordStore::max_bulk_ops`]: 100 operations on DynamoDB, 20,000 on SQLite), less
     /// the checkpoint and the batch's refusals.
     pub fn with_batch_rows(mut self, rows: usize) -> Self {
         self.batch_rows = rows.max(1);
