@@ -7,6 +7,7 @@
 # and prints every time, the best of each and their ratio.
 #
 #   scripts/import-bench.sh [--rows N] [--runs N]        # make import-bench
+#   RAVIS_BIN=path/to/ravis scripts/import-bench.sh      # that binary, not this checkout's
 #
 # Needs python3 (the generator) and the sqlite3 shell (Debian/Ubuntu: apt-get install sqlite3).
 set -euo pipefail
@@ -28,9 +29,15 @@ if [[ -z "$SQLITE3" ]]; then
   exit 2
 fi
 
-$CARGO build --release --quiet -p ravis --bin ravis
-TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-RAVIS="$TARGET_DIR/release/ravis"
+# RAVIS_BIN: a ravis binary built elsewhere (e.g. an earlier commit's, for a before/after
+# comparison) instead of this checkout's.
+if [[ -n "${RAVIS_BIN:-}" ]]; then
+  RAVIS=$RAVIS_BIN
+else
+  $CARGO build --release --quiet -p ravis --bin ravis
+  TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  RAVIS="$TARGET_DIR/release/ravis"
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ravis-import-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
