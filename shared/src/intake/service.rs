@@ -31,8 +31,8 @@ use tokio::sync::mpsc;
 
 pub use crate::store::identity::NAME_INDEX_DOMAIN;
 
-/// The most rows read ahead together ([`IntakeKind::read_ahead`]); a window is also never
-/// more rows than one batch holds.
+/// The most rows read ahead together ([`IntakeKind::read_ahead`]); otherwise a window is
+/// as many rows as the store's bulk atomic write takes (about one batch).
 pub const MAX_READ_AHEAD_ROWS: usize = 2_048;
 
 /// The refusals one batch stores (JSON text, estimated) before it is committed: well under
