@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart fuzz serve bench fmt web test-web
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -79,6 +79,11 @@ package:
 ## Cold start of every function vs a hello-world lambda_runtime binary (docs/BENCHMARKS.md).
 coldstart:
 	bash scripts/coldstart-bench.sh
+
+## `ravis import` of 100,000 generated children against `sqlite3 .import` of the same file into
+## a table with the same two indexes, side by side (docs/BENCHMARKS.md); ROWS and RUNS change it.
+import-bench:
+	bash scripts/import-bench.sh --rows $(or $(ROWS),100000) --runs $(or $(RUNS),3)
 
 ## Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 60; the acceptance run is
 ## FUZZ_SECONDS=600 with 0 crashes, docs/FUZZING.md). Needs the nightly toolchain; installs

@@ -47,9 +47,9 @@ pub async fn drop_file<B: BlobStore>(
     .to_string()
 }
 
-/// A record store that fails its `fail_at`-th atomic write (1-based; 0: never), like a
-/// crash between two batches of an import; everything else goes to `inner`. Clones share
-/// the count.
+/// A record store that fails its `fail_at`-th atomic write (1-based; 0: never; plain and
+/// bulk writes counted together), like a crash between two batches of an import; everything
+/// else goes to `inner`, whose bulk write size it keeps. Clones share the count.
 pub struct CrashingStore<R> {
     inner: R,
     transacts: Arc<AtomicUsize>,
@@ -112,6 +112,19 @@ impl<R: RecordStore> RecordStore for CrashingStore<R> {
             return Err(StoreError::Unavailable("simulated crash".into()));
         }
         self.inner.transact(ops).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        self.inner.get_many(keys).await
+    }
+    fn max_bulk_ops(&self) -> usize {
+        self.inner.max_bulk_ops()
+    }
+    /// Counted with [`RecordStore::transact`]: an import commits each batch with it.
+    async fn transact_bulk(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(StoreError::Unavailable("simulated crash".into()));
+        }
+        self.inner.transact_bulk(ops).await
     }
 }
 

@@ -437,6 +437,115 @@ async fn a_report_lists_every_refused_row_of_a_large_file<R: RecordStore, B: Blo
     assert!(child_by_code(w.records(), "32579461005").await.is_some());
 }
 
+/// Row `i` of [`store_sized_file`]: two in three rows with a unique new-format code, one
+/// in three without a code (unique names); one in a thousand with an impossible date.
+fn store_sized_row(i: u64) -> String {
+    let code = if i.is_multiple_of(3) {
+        String::new()
+    } else {
+        format!("3{}{i:09}", 2 + i % 8)
+    };
+    let born = if i % 1000 == 999 {
+        "2024-02-30".to_owned()
+    } else {
+        (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(i % 2000))
+            .to_string()
+    };
+    let sex = if i.is_multiple_of(2) {
+        "female"
+    } else {
+        "male"
+    };
+    format!("{code},Bērns{i},Kalns,{born},{sex},39,0001000\n")
+}
+
+/// 6,000 rows (6 invalid), then rows 1–10 again (unchanged).
+fn store_sized_file() -> String {
+    let mut file = HEADER.to_owned();
+    for i in (1..=6000).chain(1..=10) {
+        file.push_str(&store_sized_row(i));
+    }
+    file
+}
+
+/// On the embedded backend a batch is as large as the store's bulk atomic write (thousands
+/// of rows, not 33): a crash between two such batches leaves the first whole and nothing of
+/// the second, and the redelivered event resumes after it — every child once, the counts
+/// of an import without a crash, and a re-drop or a copy of the file changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_store_sized_batches_resumes_from_the_checkpoint() {
+    let (records, blobs, _dir) = ravis_tests::intake::embedded_partner();
+    let key = "inbox/children/store-sized.csv";
+    let file = store_sized_file();
+    // No row cap: the store sizes the batches. The second batch's write fails.
+    let w = worker(
+        CrashingStore::new(records.clone(), 2),
+        blobs,
+        "partner",
+        usize::MAX,
+    );
+    let event = drop_file(w.bucket(), "partner", key, file.as_bytes(), 1).await;
+    assert!(w.handle_message(&event).await.is_err());
+    let code = |i: u64| format!("3{}{i:09}", 2 + i % 8);
+    // The first batch holds far more than the 33 rows of a DynamoDB-sized batch.
+    for i in [1, 2, 500, 1000, 1001] {
+        assert!(
+            child_by_code(&records, &code(i)).await.is_some(),
+            "row {i} committed with the first batch"
+        );
+    }
+    assert!(
+        child_by_code(&records, &code(5998)).await.is_none(),
+        "later batches not committed"
+    );
+    assert!(
+        w.bucket()
+            .head(&result_keys(key).1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let (_, blobs) = w.into_parts();
+    let w = worker(
+        CrashingStore::new(records.clone(), 0),
+        blobs,
+        "partner",
+        usize::MAX,
+    );
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(
+        (s.rows_read, s.inserted, s.updated, s.unchanged, s.rejected),
+        (6010, 5994, 0, 10, 6)
+    );
+    let report = report_of(w.bucket(), key).await;
+    let refused: Vec<u64> = report.iter().map(|e| e["row"].as_u64().unwrap()).collect();
+    assert_eq!(refused, vec![999, 1999, 2999, 3999, 4999, 5999]);
+    for i in (1..=6000u64).filter(|i| i % 1000 != 999) {
+        if i.is_multiple_of(3) {
+            let born = store_sized_row(i).split(',').nth(3).unwrap().to_owned();
+            let found = children_by_name(w.records(), &format!("Bērns{i}"), "Kalns", &born).await;
+            assert_eq!(found.len(), 1, "row {i}: one code-less child");
+        } else {
+            let (_, version) = child_by_code(&records, &code(i))
+                .await
+                .unwrap_or_else(|| panic!("row {i} missing"));
+            assert_eq!(version, 1, "row {i} written once");
+        }
+    }
+    // Dropped again: the finished checkpoint answers; a copy: every valid row unchanged.
+    let again = drop_file(w.bucket(), "partner", key, file.as_bytes(), 2).await;
+    let s = &w.handle(&again).await.unwrap()[0];
+    assert_eq!((s.inserted, s.unchanged, s.rejected), (5994, 10, 6));
+    let copy = "inbox/children/store-sized-copy.csv";
+    let event = drop_file(w.bucket(), "partner", copy, file.as_bytes(), 3).await;
+    let s = &w.handle(&event).await.unwrap()[0];
+    assert_eq!(
+        (s.inserted, s.updated, s.unchanged, s.rejected),
+        (0, 0, 6004, 6)
+    );
+}
+
 ravis_tests::on_both_partner_backends!(
     mixed_file_is_imported_with_a_row_report,
     redrops_and_redeliveries_leave_one_import,

@@ -8,7 +8,9 @@ use sha2::Sha256;
 /// HMAC-SHA-256 with a secret key, hex-encoded output.
 #[derive(Clone)]
 pub struct KeyedHasher {
-    key: Vec<u8>,
+    /// The MAC keyed and fed the domain label: cloned for each value (the key schedule and
+    /// the label are paid once, not per hash).
+    prefixed: Hmac<Sha256>,
     domain: &'static str,
 }
 
@@ -22,18 +24,16 @@ impl KeyedHasher {
     /// A hasher for one purpose; the purpose label separates hashes of the same value
     /// made for different uses (an index hash is not a pseudonym).
     pub fn new(key: &[u8], domain: &'static str) -> Self {
-        Self {
-            key: key.to_vec(),
-            domain,
-        }
+        let mut prefixed =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+        prefixed.update(domain.as_bytes());
+        prefixed.update(&[0]);
+        Self { prefixed, domain }
     }
 
     /// The keyed hash of `value`, as 64 lowercase hex characters.
     pub fn hash(&self, value: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts any key length");
-        mac.update(self.domain.as_bytes());
-        mac.update(&[0]);
+        let mut mac = self.prefixed.clone();
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }

@@ -155,6 +155,41 @@ impl IntakeKind for ChildrenKind {
         check_child_row(fields, today)
     }
 
+    /// Two reads for a window of rows: every row's personal-code index entry (rows with a
+    /// code) and names-and-birth-date entry (every row: a new child with a code joins it);
+    /// then the children those entries name.
+    async fn read_ahead<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        rows: &[(u64, ValidNewChild)],
+        batch: &mut Batch,
+    ) -> Result<(), IntakeError> {
+        let mut codes = Vec::with_capacity(rows.len());
+        let mut names = Vec::with_capacity(rows.len());
+        for (_, valid) in rows {
+            if let Some(code) = &valid.personal_code {
+                codes.push(keys::personal_code(&ctx.code_index.hash(code.as_str())));
+            }
+            names.push(name_entry(ctx, valid));
+        }
+        batch
+            .read_ahead(&ctx.records, codes.iter().chain(&names).cloned())
+            .await?;
+        let mut children = Vec::new();
+        for key in &codes {
+            if let Some(Some(record)) = batch.read_ahead_of(key) {
+                children.push(keys::child(child_id_of(record, "child_id")?));
+            }
+        }
+        for key in &names {
+            if let Some(Some(record)) = batch.read_ahead_of(key) {
+                children.extend(ids_of(record)?.into_iter().map(keys::child));
+            }
+        }
+        batch.read_ahead(&ctx.records, children).await?;
+        Ok(())
+    }
+
     async fn plan<R: RecordStore>(
         &self,
         ctx: &IntakeService<R>,
@@ -172,7 +207,7 @@ impl IntakeKind for ChildrenKind {
         }
         batch.touch(lookup_key.clone());
         let now = ctx.clock.now();
-        let lookup = ctx.records.get(&lookup_key).await?;
+        let lookup = batch.read(&ctx.records, &lookup_key).await?;
         if valid.personal_code.is_some() {
             let Some(index) = lookup else {
                 // A new child with a code also joins its names-and-birth-date index, so a
@@ -182,7 +217,7 @@ impl IntakeKind for ChildrenKind {
                     return Ok(Planned::CommitFirst);
                 }
                 let child = new_child(valid, ChildId::from_uuid(ctx.ids.new_id()), now, request);
-                let names = ctx.records.get(&name_key).await?;
+                let names = batch.read(&ctx.records, &name_key).await?;
                 let mut ids = match &names {
                     Some(record) => ids_of(record)?,
                     None => Vec::new(),
@@ -216,15 +251,15 @@ impl IntakeKind for ChildrenKind {
             };
             let id = child_id_of(&index, "child_id")?;
             let child_key = keys::child(id);
-            let stored = ctx
-                .records
-                .get(&child_key)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt {
-                    pk: index.key.pk.clone(),
-                    sk: index.key.sk.clone(),
-                    reason: format!("indexes child {id}, which does not exist"),
-                })?;
+            let stored =
+                batch
+                    .read(&ctx.records, &child_key)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        pk: index.key.pk.clone(),
+                        sk: index.key.sk.clone(),
+                        reason: format!("indexes child {id}, which does not exist"),
+                    })?;
             let existing: Child = from_data(&stored)?;
             let updated = apply(existing.clone(), valid);
             if updated == existing {
@@ -277,7 +312,7 @@ impl IntakeKind for ChildrenKind {
             None => (Vec::new(), None),
         };
         for id in &candidates {
-            let Some(stored) = ctx.records.get(&keys::child(*id)).await? else {
+            let Some(stored) = batch.read(&ctx.records, &keys::child(*id)).await? else {
                 continue;
             };
             let existing: Child = from_data(&stored)?;

@@ -126,6 +126,30 @@ impl<R: RecordStore> RecordStore for DryRun<R> {
         self.current(key).await
     }
 
+    /// The layer's records, and the store's (read in one call) for the other keys.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        let layered: Vec<Option<Option<Record>>> = {
+            let written = self.written();
+            keys.iter().map(|key| written.get(key).cloned()).collect()
+        };
+        let missing: Vec<Key> = keys
+            .iter()
+            .zip(&layered)
+            .filter(|(_, l)| l.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut stored = self.inner.get_many(&missing).await?.into_iter();
+        Ok(layered
+            .into_iter()
+            .map(|l| l.unwrap_or_else(|| stored.next().flatten()))
+            .collect())
+    }
+
+    /// The store's: the dry run plans the batches the commit will.
+    fn max_bulk_ops(&self) -> usize {
+        self.inner.max_bulk_ops()
+    }
+
     async fn put_new(&self, record: Record) -> Result<(), StoreError> {
         self.transact(vec![WriteOp::PutNew(record)]).await
     }

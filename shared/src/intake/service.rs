@@ -13,7 +13,6 @@ use crate::intake::dry_run::{DryRun, STRICT_MAX_ROWS};
 use crate::intake::reader::{Fields, Format, ReadError, RowRef, open_rows};
 pub use crate::intake::report::Rejection;
 use crate::intake::report::{Merge, Report, ReportWriter};
-use crate::ports::records::MAX_TRANSACTION_OPS;
 use crate::ports::{
     BlobReader, Clock, IdGenerator, Key, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
@@ -25,15 +24,20 @@ use crate::store::keys;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use crate::store::identity::NAME_INDEX_DOMAIN;
 
-/// Rows per committed batch unless configured otherwise.
-pub const DEFAULT_BATCH_ROWS: usize = 33;
+/// The most rows read ahead together ([`IntakeKind::read_ahead`]); otherwise a window is
+/// as many rows as the store's bulk atomic write takes (about one batch).
+pub const MAX_READ_AHEAD_ROWS: usize = 2_048;
+
+/// The refusals one batch stores (JSON text, estimated) before it is committed: well under
+/// the 400 KiB a record may hold.
+const MAX_REFUSAL_BYTES: usize = 200 * 1024;
 
 /// A stable identity of one import (the checkpoint key) from the parts naming the input.
 pub fn import_id(parts: &[&str]) -> String {
@@ -181,7 +185,7 @@ pub enum IntakeError {
 /// kind; `docs/INTAKE.md` ("Adding a kind") tells how a kind is added.
 pub trait IntakeKind: Clone + Send + Sync + 'static {
     /// A row that passed every rule that does not need the store.
-    type Row: Send + 'static;
+    type Row: Send + Sync + 'static;
 
     /// The columns of this kind's files, in their canonical order.
     const COLUMNS: &'static [&'static str];
@@ -213,6 +217,20 @@ pub trait IntakeKind: Clone + Send + Sync + 'static {
     /// large overrides it to skip building the row (as `children` does).
     fn check_fields(&self, fields: Fields<'_>, today: NaiveDate) -> Result<(), Vec<FieldError>> {
         self.parse_fields(fields, today).map(|_| ())
+    }
+
+    /// Reads ahead, in as few calls as it can ([`Batch::read_ahead`], one
+    /// [`RecordStore::get_many`] each), the records that planning these rows (the next
+    /// window of the file, in row order) will read; [`Self::plan`] then reads them with
+    /// [`Batch::read`]. The default reads nothing ahead.
+    fn read_ahead<R: RecordStore>(
+        &self,
+        ctx: &IntakeService<R>,
+        rows: &[(u64, Self::Row)],
+        batch: &mut Batch,
+    ) -> impl Future<Output = Result<(), IntakeError>> + Send {
+        let _ = (ctx, rows, batch);
+        async { Ok(()) }
     }
 
     /// Plans the writes of one valid row into `batch`. A row must read committed state
@@ -310,10 +328,54 @@ pub struct Batch {
     last_row: u64,
     counts: Counts,
     rejections: Vec<Rejection>,
+    /// Estimated JSON size of `rejections`.
+    rejection_bytes: usize,
     audited: Vec<AuditEntry>,
+    /// Committed records read ahead for the current window of rows (`None`: absent). Kept
+    /// across commits of the window, except the records a committed batch touched.
+    read_ahead: HashMap<Key, Option<Record>>,
 }
 
 impl Batch {
+    /// Reads these records in one call ([`RecordStore::get_many`]) for [`Batch::read`] to
+    /// answer while the current window of rows is planned. Keys already read ahead are not
+    /// read again.
+    pub async fn read_ahead<R: RecordStore>(
+        &mut self,
+        records: &R,
+        keys: impl IntoIterator<Item = Key>,
+    ) -> Result<(), StoreError> {
+        let mut wanted = HashSet::new();
+        let keys: Vec<Key> = keys
+            .into_iter()
+            .filter(|k| !self.read_ahead.contains_key(k) && wanted.insert(k.clone()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let found = records.get_many(&keys).await?;
+        self.read_ahead.extend(keys.into_iter().zip(found));
+        Ok(())
+    }
+
+    /// The committed record at `key`: as read ahead for this window ([`Batch::read_ahead`];
+    /// a record a batch committed since is read again), else read from the store now.
+    pub async fn read<R: RecordStore>(
+        &self,
+        records: &R,
+        key: &Key,
+    ) -> Result<Option<Record>, StoreError> {
+        match self.read_ahead.get(key) {
+            Some(record) => Ok(record.clone()),
+            None => records.get(key).await,
+        }
+    }
+
+    /// What was read ahead at `key`, if it was (`Some(None)`: read ahead and absent).
+    pub fn read_ahead_of(&self, key: &Key) -> Option<Option<&Record>> {
+        self.read_ahead.get(key).map(Option::as_ref)
+    }
+
     /// Whether the batch already writes (or read for a write) this record.
     pub fn touches(&self, key: &Key) -> bool {
         self.touched.contains(key)
@@ -352,17 +414,20 @@ impl Batch {
     /// the row counted once, nothing written).
     pub fn reject_all(&mut self, row: u64, errors: Vec<FieldError>) {
         self.counts.rejected += 1;
-        self.rejections
-            .extend(errors.into_iter().map(|error| Rejection {
-                row,
-                field: error.field,
-                reason: error.reason,
-            }));
+        for error in errors {
+            self.add_rejection(row, error);
+        }
     }
 
     /// Records that the stored state refuses a valid row (it is reported, nothing written).
     pub fn reject(&mut self, row: u64, error: FieldError) {
         self.counts.rejected += 1;
+        self.add_rejection(row, error);
+    }
+
+    fn add_rejection(&mut self, row: u64, error: FieldError) {
+        // {"row":N,"field":"…","reason":"…"}, escapes aside.
+        self.rejection_bytes += 48 + error.field.len() + error.reason.len();
         self.rejections.push(Rejection {
             row,
             field: error.field,
@@ -380,6 +445,7 @@ pub struct IntakeService<R> {
     pub(crate) name_index: KeyedHasher,
     pub(crate) audit: Option<AuditTrail<R>>,
     pub(crate) outbox: Option<crate::services::exports::Outbox>,
+    /// The most rows of one batch (else only the store's bulk write size bounds it).
     batch_rows: usize,
 }
 
@@ -399,7 +465,7 @@ impl<R: RecordStore> IntakeService<R> {
             name_index: KeyedHasher::new(identity_key, NAME_INDEX_DOMAIN),
             audit: None,
             outbox: None,
-            batch_rows: DEFAULT_BATCH_ROWS,
+            batch_rows: usize::MAX,
         }
     }
 
@@ -449,11 +515,12 @@ impl<R: RecordStore> IntakeService<R> {
             .map_err(service_error)
     }
 
-    /// Sets the rows per committed batch (1..=33: a row writes at most three records — the
-    /// child, its index and the file's organisation's care link — and the checkpoint takes
-    /// one more operation of the atomic write).
+    /// Caps the rows per committed batch (at least 1; tests use small batches). By default
+    /// a batch holds as many rows as the store's bulk atomic write takes
+    /// ([`RecordStore::max_bulk_ops`]: 100 operations on DynamoDB, 20,000 on SQLite), less
+    /// the checkpoint and the batch's refusals.
     pub fn with_batch_rows(mut self, rows: usize) -> Self {
-        self.batch_rows = rows.clamp(1, (MAX_TRANSACTION_OPS - 1) / 3);
+        self.batch_rows = rows.max(1);
         self
     }
 
@@ -689,39 +756,70 @@ impl<R: RecordStore> IntakeService<R> {
             K::parse_fields,
         );
         let mut batch = Batch::default();
-        // Room for the checkpoint and the batch's refusals.
-        let op_limit = MAX_TRANSACTION_OPS - 2;
-        while let Some(item) = rx.recv().await {
-            let (row, value) = match item {
-                Err(ReadError::Rejected(reason)) => return Err(IntakeError::Changed(reason)),
-                Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
-                Ok(Item::Invalid(..)) => continue,
-                Ok(Item::Valid(row, value)) => (row, value),
-            };
-            if row <= progress.checkpoint.last_row {
-                continue;
-            }
-            if batch.rows >= self.batch_rows || batch.ops.len() + K::MAX_OPS_PER_ROW > op_limit {
-                self.commit(&mut batch, progress).await?;
-            }
-            // A row's planning changes nothing before answering CommitFirst, so it is
-            // simply planned again on the committed state.
-            loop {
-                let planned = kind.plan(self, request, row, &value, &mut batch).await?;
-                match planned {
-                    Planned::Added => break,
-                    Planned::CommitFirst if batch.rows == 0 => {
-                        return Err(IntakeError::Store(StoreError::Invalid(format!(
-                            "row {row} asked to commit an empty batch first"
-                        ))));
+        // Room for the checkpoint and the batch's refusals: each batch is one bulk atomic
+        // write of the store, so its size is the store's (`RecordStore::max_bulk_ops`).
+        let op_limit = self
+            .records
+            .max_bulk_ops()
+            .saturating_sub(2)
+            .max(K::MAX_OPS_PER_ROW);
+        // Rows are read ahead a window at a time: about one full batch.
+        let window_rows = (op_limit / K::MAX_OPS_PER_ROW.max(1)).clamp(1, MAX_READ_AHEAD_ROWS);
+        let mut window: Vec<(u64, K::Row)> = Vec::with_capacity(window_rows);
+        let mut ended = false;
+        while !ended {
+            window.clear();
+            while window.len() < window_rows {
+                let Some(item) = rx.recv().await else {
+                    ended = true;
+                    break;
+                };
+                match item {
+                    Err(ReadError::Rejected(reason)) => {
+                        return Err(IntakeError::Changed(reason));
                     }
-                    Planned::CommitFirst => {
-                        self.commit(&mut batch, progress).await?;
+                    Err(ReadError::Io(e)) => return Err(IntakeError::Read(e)),
+                    Ok(Item::Invalid(..)) => {}
+                    Ok(Item::Valid(row, value)) => {
+                        if row > progress.checkpoint.last_row {
+                            window.push((row, value));
+                        }
                     }
                 }
             }
-            batch.rows += 1;
-            batch.last_row = row;
+            if window.is_empty() {
+                continue;
+            }
+            // What the previous window read ahead is not needed any more.
+            batch.read_ahead.clear();
+            kind.read_ahead(self, &window, &mut batch).await?;
+            for (row, value) in &window {
+                let row = *row;
+                if batch.rows >= self.batch_rows
+                    || batch.ops.len() + K::MAX_OPS_PER_ROW > op_limit
+                    || batch.rejection_bytes > MAX_REFUSAL_BYTES
+                {
+                    self.commit(&mut batch, progress).await?;
+                }
+                // A row's planning changes nothing before answering CommitFirst, so it is
+                // simply planned again on the committed state.
+                loop {
+                    let planned = kind.plan(self, request, row, value, &mut batch).await?;
+                    match planned {
+                        Planned::Added => break,
+                        Planned::CommitFirst if batch.rows == 0 => {
+                            return Err(IntakeError::Store(StoreError::Invalid(format!(
+                                "row {row} asked to commit an empty batch first"
+                            ))));
+                        }
+                        Planned::CommitFirst => {
+                            self.commit(&mut batch, progress).await?;
+                        }
+                    }
+                }
+                batch.rows += 1;
+                batch.last_row = row;
+            }
         }
         progress.checkpoint.done = true;
         self.commit(&mut batch, progress).await
@@ -812,11 +910,20 @@ impl<R: RecordStore> IntakeService<R> {
                 expected: progress.version,
             }
         });
-        self.records.transact(ops).await?;
+        self.records.transact_bulk(ops).await?;
         progress.checkpoint = next;
         progress.version += 1;
         let audited = std::mem::take(&mut batch.audited);
-        *batch = Batch::default();
+        // What was read ahead stays valid for the rest of the window, except the records
+        // this batch wrote (or read for a write): those are read again.
+        let mut read_ahead = std::mem::take(&mut batch.read_ahead);
+        for key in &batch.touched {
+            read_ahead.remove(key);
+        }
+        *batch = Batch {
+            read_ahead,
+            ..Batch::default()
+        };
         if let Some(audit) = &self.audit {
             for entry in &audited {
                 audit.archive(entry).await.map_err(IntakeError::Audit)?;

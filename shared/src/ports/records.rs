@@ -255,4 +255,40 @@ pub trait RecordStore: Clone + Send + Sync + 'static {
     /// Applies all operations or none (at most [`MAX_TRANSACTION_OPS`], each key once).
     /// Fails with [`StoreError::TransactionCancelled`] naming the first failed condition.
     fn transact(&self, ops: Vec<WriteOp>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads many records in one call: one answer per key, in the order of `keys` (`None`
+    /// for an absent or expired record; a key may repeat). What each answer holds is what
+    /// [`RecordStore::get`] answers for its key; the reads are not one snapshot (as with
+    /// DynamoDB's `BatchGetItem`). An empty key part is [`StoreError::Invalid`]. The default
+    /// reads one key after another; the adapters read in bulk.
+    fn get_many(
+        &self,
+        keys: &[Key],
+    ) -> impl Future<Output = Result<Vec<Option<Record>>, StoreError>> + Send {
+        async move {
+            let mut found = Vec::with_capacity(keys.len());
+            for key in keys {
+                found.push(self.get(key).await?);
+            }
+            Ok(found)
+        }
+    }
+
+    /// The most operations [`RecordStore::transact_bulk`] applies atomically: the size of a
+    /// bulk loader's batch (partner-file intake). DynamoDB's transaction limit
+    /// ([`MAX_TRANSACTION_OPS`]) unless the backend commits larger atomic writes.
+    fn max_bulk_ops(&self) -> usize {
+        MAX_TRANSACTION_OPS
+    }
+
+    /// [`RecordStore::transact`] for bulk loaders: the same all-or-nothing write of distinct
+    /// keys with the same conditions and errors, of up to [`RecordStore::max_bulk_ops`]
+    /// operations. Use cases keep to [`RecordStore::transact`], so what one atomic write of
+    /// theirs does locally it also does on DynamoDB.
+    fn transact_bulk(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.transact(ops)
+    }
 }

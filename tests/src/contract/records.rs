@@ -59,6 +59,13 @@ macro_rules! record_store_contract {
                 transact_too_many_ops_is_invalid,
                 transact_max_ops_succeeds,
                 transact_same_key_twice_is_invalid,
+                get_many_answers_each_key_in_order,
+                get_many_of_no_keys_is_empty,
+                get_many_reads_past_one_request,
+                get_many_empty_key_part_is_invalid,
+                transact_bulk_applies_max_bulk_ops,
+                transact_bulk_too_many_ops_is_invalid,
+                transact_bulk_failing_op_writes_nothing,
             ]
         );
     };
@@ -1106,4 +1113,157 @@ pub async fn transact_same_key_twice_is_invalid<F: RecordStoreFixture>(fx: &F) {
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(get(&s, "P", "other").await, None);
     assert_eq!(get(&s, "P", "S").await.expect("kept").version, 1);
+}
+
+/// `get_many` answers one entry per key, in the order asked: the record, or `None` for an
+/// absent or expired one; a repeated key is answered each time.
+pub async fn get_many_answers_each_key_in_order<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let a = rec("P", "a", json!({ "n": 1 })).with_index("I", "x");
+    let b = rec("Q", "b", json!({ "n": 2 }));
+    s.put_new(a.clone()).await.expect("seed a");
+    s.put_new(b.clone()).await.expect("seed b");
+    s.put_versioned(rec("Q", "b", json!({ "n": 3 })), 1)
+        .await
+        .expect("update b");
+    s.put_new(rec("P", "gone", json!({})).with_expiry(now_secs() - 60))
+        .await
+        .expect("seed expired");
+    let keys = [
+        Key::new("P", "absent"),
+        Key::new("Q", "b"),
+        Key::new("P", "a"),
+        Key::new("P", "gone"),
+        Key::new("P", "a"),
+    ];
+    let found = s.get_many(&keys).await.expect("get_many");
+    assert_eq!(
+        found,
+        vec![
+            None,
+            Some(at_version(rec("Q", "b", json!({ "n": 3 })), 2)),
+            Some(at_version(a.clone(), 1)),
+            None,
+            Some(at_version(a, 1)),
+        ]
+    );
+    // Each answer is what `get` answers for its key.
+    for (key, answer) in keys.iter().zip(&found) {
+        assert_eq!(&s.get(key).await.expect("get"), answer, "{key:?}");
+    }
+}
+
+/// No keys, no answers.
+pub async fn get_many_of_no_keys_is_empty<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    assert_eq!(s.get_many(&[]).await.expect("get_many"), Vec::new());
+}
+
+/// More keys than one DynamoDB `BatchGetItem` request takes (100): every one is answered,
+/// in order.
+pub async fn get_many_reads_past_one_request<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    // Every third of 250 keys exists.
+    let existing: Vec<usize> = (0..250).filter(|i| i % 3 == 0).collect();
+    for chunk in existing.chunks(MAX_TRANSACTION_OPS) {
+        let ops = chunk
+            .iter()
+            .map(|i| WriteOp::PutNew(rec("P", &format!("S#{i:03}"), json!({ "i": i }))))
+            .collect();
+        s.transact(ops).await.expect("seed");
+    }
+    let keys: Vec<Key> = (0..250)
+        .map(|i| Key::new("P", format!("S#{i:03}")))
+        .collect();
+    let found = s.get_many(&keys).await.expect("get_many");
+    assert_eq!(found.len(), 250);
+    for (i, answer) in found.iter().enumerate() {
+        match answer {
+            Some(record) if i % 3 == 0 => {
+                assert_eq!(record.key, keys[i]);
+                assert_eq!(record.data, json!({ "i": i }));
+            }
+            None if i % 3 != 0 => {}
+            other => panic!("key {i}: {other:?}"),
+        }
+    }
+}
+
+/// An empty key part is refused, as by `get`.
+pub async fn get_many_empty_key_part_is_invalid<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let err = s
+        .get_many(&[Key::new("P", "S"), Key::new("P", "")])
+        .await
+        .expect_err("empty sort key");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+/// A bulk atomic write takes at least what `transact` takes, and applies exactly
+/// `max_bulk_ops` operations.
+pub async fn transact_bulk_applies_max_bulk_ops<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let max = s.max_bulk_ops();
+    assert!(max >= MAX_TRANSACTION_OPS, "max_bulk_ops {max}");
+    let ops: Vec<WriteOp> = (0..max)
+        .map(|i| WriteOp::PutNew(rec("P", &format!("S#{i:05}"), json!({ "i": i }))))
+        .collect();
+    s.transact_bulk(ops).await.expect("max_bulk_ops ops");
+    let all = query_all_pages(&s, false, "P", &SortKeyCondition::All, 1000, false).await;
+    assert_eq!(all.len(), max);
+    assert!(all.iter().all(|r| r.version == 1));
+}
+
+/// One operation more than `max_bulk_ops` is refused with `Invalid`, writing nothing.
+pub async fn transact_bulk_too_many_ops_is_invalid<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    let ops: Vec<WriteOp> = (0..=s.max_bulk_ops())
+        .map(|i| WriteOp::PutNew(rec("P", &format!("S#{i:05}"), json!({ "i": i }))))
+        .collect();
+    let err = s.transact_bulk(ops).await.expect_err("too many ops");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let page = s
+        .query("P", &SortKeyCondition::All, 10, false, None)
+        .await
+        .expect("query");
+    assert!(page.records.is_empty(), "wrote {:?}", page.records);
+}
+
+/// A bulk atomic write is all or nothing: a failed condition in its last operation cancels
+/// it (naming that operation) and leaves every record as it was.
+pub async fn transact_bulk_failing_op_writes_nothing<F: RecordStoreFixture>(fx: &F) {
+    let s = fx.fresh().await;
+    s.put_new(rec("Q", "taken", json!({ "kept": true })))
+        .await
+        .expect("seed");
+    s.put_new(rec("Q", "versioned", json!({ "v": 1 })))
+        .await
+        .expect("seed");
+    let n = s.max_bulk_ops().min(1_000);
+    let mut ops: Vec<WriteOp> = (0..n - 2)
+        .map(|i| WriteOp::PutNew(rec("P", &format!("S#{i:05}"), json!({ "i": i }))))
+        .collect();
+    ops.push(WriteOp::PutVersioned {
+        record: rec("Q", "versioned", json!({ "v": 2 })),
+        expected: 1,
+    });
+    ops.push(WriteOp::PutNew(rec("Q", "taken", json!({ "kept": false }))));
+    let err = s.transact_bulk(ops).await.expect_err("condition fails");
+    assert!(
+        matches!(err, StoreError::TransactionCancelled { index } if index == n - 1),
+        "{err:?}"
+    );
+    let page = s
+        .query("P", &SortKeyCondition::All, 10, false, None)
+        .await
+        .expect("query");
+    assert!(page.records.is_empty(), "wrote {:?}", page.records);
+    assert_eq!(
+        get(&s, "Q", "versioned").await.expect("kept").data,
+        json!({ "v": 1 })
+    );
+    assert_eq!(
+        get(&s, "Q", "taken").await.expect("kept").data,
+        json!({ "kept": true })
+    );
 }

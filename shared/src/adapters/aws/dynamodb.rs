@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -68,6 +68,18 @@ pub mod attr {
 // other short words are DynamoDB reserved words.
 const LIVE: &str = "(attribute_not_exists(#exp) OR #exp >= :now)";
 const ABSENT_OR_EXPIRED: &str = "attribute_not_exists(#pk) OR #exp < :now";
+
+/// Keys per `BatchGetItem` request (DynamoDB's limit).
+const BATCH_GET_KEYS: usize = 100;
+/// Requests for one chunk of keys before [`RecordStore::get_many`] gives up on the keys
+/// DynamoDB keeps answering as `UnprocessedKeys` (throttled; the caller retries later).
+const BATCH_GET_ROUNDS: u32 = 8;
+
+/// The pause before asking again for unprocessed keys: 25 ms doubling per round, at most 1 s
+/// (the SDK's own retries of a failed request come on top).
+fn batch_get_pause(round: u32) -> Duration {
+    Duration::from_millis((25u64 << round.min(6)).min(1000))
+}
 
 /// The [`RecordStore`] on one DynamoDB table.
 #[derive(Clone)]
@@ -230,6 +242,69 @@ impl RecordStore for DynamoRecordStore {
             .expires_at
             .is_none_or(|at| at >= self.now())
             .then_some(record))
+    }
+
+    /// `BatchGetItem`, 100 distinct keys a request, strongly consistent; keys answered as
+    /// `UnprocessedKeys` are asked for again after a pause that doubles each round.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        if let Some(key) = keys.iter().find(|k| k.pk.is_empty() || k.sk.is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "key parts are not empty strings ({:?}/{:?})",
+                key.pk, key.sk
+            )));
+        }
+        // DynamoDB refuses a request that names a key twice.
+        let mut seen = HashSet::with_capacity(keys.len());
+        let distinct: Vec<&Key> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        let now = self.now();
+        let mut found: HashMap<Key, Record> = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(BATCH_GET_KEYS) {
+            let mut pending: Vec<Item> = chunk.iter().map(|k| key_item(k)).collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round == BATCH_GET_ROUNDS {
+                    return Err(StoreError::Unavailable(
+                        format!(
+                            "{} key(s) still unprocessed after {BATCH_GET_ROUNDS} BatchGetItem requests",
+                            pending.len()
+                        )
+                        .into(),
+                    ));
+                }
+                if round > 0 {
+                    tokio::time::sleep(batch_get_pause(round - 1)).await;
+                }
+                round += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Invalid(format!("incomplete batch read: {e}")))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| fail(classify(e)))?;
+                let items = output
+                    .responses
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .unwrap_or_default();
+                for item in items {
+                    let record = Record::try_from(item)?;
+                    if record.expires_at.is_none_or(|at| at >= now) {
+                        found.insert(record.key.clone(), record);
+                    }
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut tables| tables.remove(&self.table))
+                    .map(|unprocessed| unprocessed.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 
     async fn put_new(&self, mut record: Record) -> Result<(), StoreError> {

@@ -42,6 +42,12 @@ const COLUMNS: &str = "pk, sk, version, gsi1pk, gsi1sk, expires_at, data";
 /// expiry is older than now); the AWS adapter uses the same boundary.
 const LIVE: &str = "(expires_at IS NULL OR expires_at >= :now)";
 
+/// The most memory SQLite's page cache of `records.db` takes (KiB; SQLite's default is
+/// 2 MiB). Children keys are hashes and random ids, so a bulk write of thousands of rows
+/// dirties pages all over the table: with a small cache they are spilled to the WAL and
+/// read back before the transaction commits.
+const PAGE_CACHE_KIB: i64 = 64 * 1024;
+
 /// The record store of the embedded backend: a SQLite file (`records.db`).
 #[derive(Clone)]
 pub struct SqliteRecordStore {
@@ -71,8 +77,11 @@ impl SqliteRecordStore {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let db = Db::open(path.as_ref()).map_err(unavailable)?;
-        db.call_now(|conn| conn.execute_batch(SCHEMA))
-            .map_err(unavailable)?;
+        db.call_now(|conn| {
+            conn.execute_batch(SCHEMA)?;
+            conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
+        })
+        .map_err(unavailable)?;
         Ok(Self { db, clock })
     }
 
@@ -403,7 +412,8 @@ fn check_key(key: &Key) -> Result<(), StoreError> {
 }
 
 /// Checks a record before writing: valid keys, an object payload within the size limit.
-fn check_record(record: &Record) -> Result<(), StoreError> {
+/// Answers the payload's JSON text, which is what is stored.
+fn check_record(record: &Record) -> Result<String, StoreError> {
     check_key(&record.key)?;
     if let Some(index) = &record.index {
         check_key_parts("an index key", &index.pk, &index.sk)?;
@@ -414,14 +424,17 @@ fn check_record(record: &Record) -> Result<(), StoreError> {
             record.key.pk, record.key.sk
         )));
     }
-    let size = serde_json::to_string(&record.data).map_or(0, |text| text.len());
-    if size > MAX_DATA_BYTES {
+    let text =
+        serde_json::to_string(&record.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if text.len() > MAX_DATA_BYTES {
         return Err(StoreError::Invalid(format!(
-            "the data of {}/{} has {size} bytes, over the {MAX_DATA_BYTES}-byte item limit",
-            record.key.pk, record.key.sk
+            "the data of {}/{} has {} bytes, over the {MAX_DATA_BYTES}-byte item limit",
+            record.key.pk,
+            record.key.sk,
+            text.len()
         )));
     }
-    Ok(())
+    Ok(text)
 }
 
 /// Checks a query's partition and condition as DynamoDB would.
@@ -453,12 +466,16 @@ fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
 /// The version of the live record at `key`, if there is one.
 fn live_version(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<u64>, StoreError> {
     let version: Option<i64> = tx
-        .query_row(
-            &format!("SELECT version FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"),
-            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
-            |row| row.get(0),
-        )
-        .optional()
+        .prepare_cached(&format!(
+            "SELECT version FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                |row| row.get(0),
+            )
+            .optional()
+        })
         .map_err(unavailable)?;
     version
         .map(|v| {
@@ -471,53 +488,99 @@ fn live_version(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<u64>
         .transpose()
 }
 
-/// Writes `record` at `version`, replacing whatever row holds its key (live or expired).
-fn write(tx: &Transaction<'_>, record: &Record, version: u64) -> Result<(), StoreError> {
-    let data =
-        serde_json::to_string(&record.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+/// Writes `record` (its payload as the JSON text `data`) at `version`, replacing whatever
+/// row holds its key (live or expired).
+fn write(
+    tx: &Transaction<'_>,
+    record: &Record,
+    data: &str,
+    version: u64,
+) -> Result<(), StoreError> {
     let (gsi1pk, gsi1sk) = match &record.index {
         Some(i) => (Some(i.pk.as_str()), Some(i.sk.as_str())),
         None => (None, None),
     };
-    tx.execute(
-        &format!("INSERT OR REPLACE INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        params![
+    let version = to_sql_version(version)?;
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
             record.key.pk,
             record.key.sk,
-            to_sql_version(version)?,
+            version,
             gsi1pk,
             gsi1sk,
             record.expires_at,
             data
-        ],
-    )
+        ])
+    })
     .map_err(unavailable)?;
     Ok(())
+}
+
+/// Creates `record` (its payload as the JSON text `data`) at version 1 unless a live record
+/// holds its key (an expired one is replaced): one statement, no read first. `Ok(false)`
+/// when a live record is there (nothing written).
+fn insert_new(
+    tx: &Transaction<'_>,
+    record: &Record,
+    data: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (gsi1pk, gsi1sk) = match &record.index {
+        Some(i) => (Some(i.pk.as_str()), Some(i.sk.as_str())),
+        None => (None, None),
+    };
+    let changed = tx
+        .prepare_cached(&format!(
+            "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (pk, sk) DO UPDATE SET version = 1, gsi1pk = excluded.gsi1pk, \
+             gsi1sk = excluded.gsi1sk, expires_at = excluded.expires_at, data = excluded.data \
+             WHERE records.expires_at IS NOT NULL AND records.expires_at < ?7"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                record.key.pk,
+                record.key.sk,
+                gsi1pk,
+                gsi1sk,
+                record.expires_at,
+                data,
+                now
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(changed == 1)
 }
 
 fn delete(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM records WHERE pk = ?1 AND sk = ?2",
-        params![key.pk, key.sk],
-    )
-    .map_err(unavailable)?;
+    tx.prepare_cached("DELETE FROM records WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut stmt| stmt.execute(params![key.pk, key.sk]))
+        .map_err(unavailable)?;
     Ok(())
 }
 
-/// Applies one operation inside a transaction; `Ok(false)` if its condition failed.
-fn apply(tx: &Transaction<'_>, op: &WriteOp, now: i64) -> Result<bool, StoreError> {
+/// Applies one operation (with the JSON text of the payload it writes, if any) inside a
+/// transaction; `Ok(false)` if its condition failed.
+fn apply(
+    tx: &Transaction<'_>,
+    op: &WriteOp,
+    data: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let data = data.unwrap_or_default();
     match op {
         WriteOp::PutNew(record) => {
-            if live_version(tx, &record.key, now)?.is_some() {
+            if !insert_new(tx, record, data, now)? {
                 return Ok(false);
             }
-            write(tx, record, 1)?;
         }
         WriteOp::PutVersioned { record, expected } => {
             if live_version(tx, &record.key, now)? != Some(*expected) {
                 return Ok(false);
             }
-            write(tx, record, expected + 1)?;
+            write(tx, record, data, expected + 1)?;
         }
         WriteOp::Delete { key, expected } => {
             if live_version(tx, key, now)? != Some(*expected) {
@@ -534,14 +597,17 @@ fn apply(tx: &Transaction<'_>, op: &WriteOp, now: i64) -> Result<bool, StoreErro
     Ok(true)
 }
 
-fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
-    if ops.is_empty() || ops.len() > MAX_TRANSACTION_OPS {
+/// Checks an atomic write of at most `max` operations; answers the JSON text of each
+/// operation's payload (`None` for a delete or a check).
+fn validate_ops(ops: &[WriteOp], max: usize) -> Result<Vec<Option<String>>, StoreError> {
+    if ops.is_empty() || ops.len() > max {
         return Err(StoreError::Invalid(format!(
-            "an atomic write has 1 to {MAX_TRANSACTION_OPS} operations, not {}",
+            "an atomic write has 1 to {max} operations, not {}",
             ops.len()
         )));
     }
     let mut seen = HashSet::with_capacity(ops.len());
+    let mut texts = Vec::with_capacity(ops.len());
     for op in ops {
         let key = op.key();
         if !seen.insert(key) {
@@ -550,12 +616,44 @@ fn validate_ops(ops: &[WriteOp]) -> Result<(), StoreError> {
                 key.pk, key.sk
             )));
         }
-        match op {
-            WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => check_record(record)?,
-            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => check_key(key)?,
-        }
+        texts.push(match op {
+            WriteOp::PutNew(record) | WriteOp::PutVersioned { record, .. } => {
+                Some(check_record(record)?)
+            }
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => {
+                check_key(key)?;
+                None
+            }
+        });
     }
-    Ok(())
+    Ok(texts)
+}
+
+/// The most operations of one bulk atomic write ([`RecordStore::transact_bulk`]): about
+/// 4,000 rows of a children file (five records each) in one SQLite transaction, so an
+/// import syncs once per 4,000 rows instead of once per 20–33, and a page that several
+/// rows of a batch change is written once. A batch is held in memory until it commits
+/// (about 2 KB per operation).
+pub const MAX_BULK_OPS: usize = 20_000;
+
+impl SqliteRecordStore {
+    /// Applies `ops` (at most `max`) all or nothing, in one SQLite transaction.
+    async fn transact_up_to(&self, ops: Vec<WriteOp>, max: usize) -> Result<(), StoreError> {
+        let texts = validate_ops(&ops, max)?;
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let tx = begin(conn)?;
+                for (index, (op, text)) in ops.iter().zip(&texts).enumerate() {
+                    if !apply(&tx, op, text.as_deref(), now)? {
+                        // Dropping the transaction rolls back the operations already applied.
+                        return Err(StoreError::TransactionCancelled { index });
+                    }
+                }
+                tx.commit().map_err(unavailable)
+            })
+            .await
+    }
 }
 
 impl RecordStore for SqliteRecordStore {
@@ -583,25 +681,24 @@ impl RecordStore for SqliteRecordStore {
     }
 
     async fn put_new(&self, record: Record) -> Result<(), StoreError> {
-        check_record(&record)?;
+        let data = check_record(&record)?;
         let now = self.now();
         self.db
             .call(unavailable, move |conn| {
                 let tx = begin(conn)?;
-                if live_version(&tx, &record.key, now)?.is_some() {
+                if !insert_new(&tx, &record, &data, now)? {
                     return Err(StoreError::AlreadyExists {
                         pk: record.key.pk,
                         sk: record.key.sk,
                     });
                 }
-                write(&tx, &record, 1)?;
                 tx.commit().map_err(unavailable)
             })
             .await
     }
 
     async fn put_versioned(&self, record: Record, expected: u64) -> Result<u64, StoreError> {
-        check_record(&record)?;
+        let data = check_record(&record)?;
         let now = self.now();
         self.db
             .call(unavailable, move |conn| {
@@ -613,7 +710,7 @@ impl RecordStore for SqliteRecordStore {
                         expected,
                     });
                 }
-                write(&tx, &record, expected + 1)?;
+                write(&tx, &record, &data, expected + 1)?;
                 tx.commit().map_err(unavailable)?;
                 Ok(expected + 1)
             })
@@ -645,20 +742,52 @@ impl RecordStore for SqliteRecordStore {
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        validate_ops(&ops)?;
+        self.transact_up_to(ops, MAX_TRANSACTION_OPS).await
+    }
+
+    /// One read of every key: a point lookup each, in one read transaction (one snapshot).
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Record>>, StoreError> {
+        for key in keys {
+            check_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
         let now = self.now();
         self.db
             .call(unavailable, move |conn| {
-                let tx = begin(conn)?;
-                for (index, op) in ops.iter().enumerate() {
-                    if !apply(&tx, op, now)? {
-                        // Dropping the transaction rolls back the operations already applied.
-                        return Err(StoreError::TransactionCancelled { index });
+                let tx = conn.transaction().map_err(unavailable)?;
+                let mut found = Vec::with_capacity(keys.len());
+                {
+                    let mut stmt = tx
+                        .prepare_cached(&format!(
+                            "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+                        ))
+                        .map_err(unavailable)?;
+                    for key in &keys {
+                        let row = stmt
+                            .query_row(
+                                rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                                StoredRow::from_row,
+                            )
+                            .optional()
+                            .map_err(unavailable)?;
+                        found.push(row.map(StoredRow::into_record).transpose()?);
                     }
                 }
-                tx.commit().map_err(unavailable)
+                tx.commit().map_err(unavailable)?;
+                Ok(found)
             })
             .await
+    }
+
+    fn max_bulk_ops(&self) -> usize {
+        MAX_BULK_OPS
+    }
+
+    async fn transact_bulk(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.transact_up_to(ops, MAX_BULK_OPS).await
     }
 }
 
