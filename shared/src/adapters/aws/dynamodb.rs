@@ -72,7 +72,7 @@ const ABSENT_OR_EXPIRED: &str = "attribute_not_exists(#pk) OR #exp < :now";
 /// The [`RecordStore`] on one DynamoDB table.
 #[derive(Clone)]
 pub struct DynamoRecordStore {
-    client: Client,
+    client: super::Lazy<Client>,
     table: String,
     clock: Arc<dyn Clock>,
 }
@@ -87,9 +87,9 @@ impl fmt::Debug for DynamoRecordStore {
 
 impl DynamoRecordStore {
     /// A store on `table`, judging expiry by the system clock.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<super::Lazy<Client>>, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
             clock: Arc::new(SystemClock),
         }
