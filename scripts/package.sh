@@ -32,6 +32,12 @@ bash scripts/moto.sh install
 export PATH="$PWD/$VENV/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 AWS_REGION=eu-north-1 AWS_DEFAULT_REGION=eu-north-1
 rm -rf "$BUILD_DIR"
-sam build --template-file infra/template.yaml --build-dir "$BUILD_DIR" \
+# --no-cached: the check is of what a fresh build makes, whatever samconfig.toml asks for
+# deployers (its default environment has `cached = true`); a cached build would first hash every
+# file under each function's CodeUri — the whole repository here, target/ (many GB after the
+# tests) included — once per function, and a fresh clone has no cache to reuse.
+started=$SECONDS
+sam build --template-file infra/template.yaml --build-dir "$BUILD_DIR" --no-cached \
   --parameter-overrides "Architecture=$ARCHITECTURE"
+echo "package: sam build took $((SECONDS - started)) s"
 .venv-moto/bin/python tests/deploy/package_check.py --build-dir "$BUILD_DIR" --architecture "$ARCHITECTURE"

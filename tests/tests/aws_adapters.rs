@@ -396,7 +396,7 @@ async fn batches_over_the_request_limit_are_split_and_all_sent() {
 /// A new KMS signing key like the template's `FhirSigningKey`, and the KMS client.
 async fn fresh_signing_key(spec: aws_sdk_kms::types::KeySpec) -> (aws_sdk_kms::Client, String) {
     use aws_sdk_kms::types::KeyUsageType;
-    let kms = emulator().await.kms;
+    let kms = emulator().await.kms.get().clone();
     let usage = if spec == aws_sdk_kms::types::KeySpec::SymmetricDefault {
         KeyUsageType::EncryptDecrypt
     } else {

@@ -20,7 +20,7 @@ use crate::ports::{
     BlobError, Clock, EducationReceiver, HealthReceiver, IdGenerator, Queue, RandomIds,
     RecordStore, SystemClock,
 };
-use crate::scoring::{DefinitionError, Engine};
+use crate::scoring::Engine;
 use crate::services::audit::{ArchiveSink, AuditTrail};
 use crate::services::catalogue::CatalogueService;
 use crate::services::children::ChildrenService;
@@ -50,9 +50,6 @@ pub enum AppError {
     /// A setting is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The built-in instrument definitions do not load.
-    #[error("loading the instrument definitions")]
-    Instruments(#[source] DefinitionError),
     /// The built-in catalogue does not load.
     #[error("loading the catalogue")]
     Catalogue(#[source] CatalogueError),
@@ -94,7 +91,9 @@ impl<R: RecordStore + Clone> App<R> {
             records,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
-            engine: Arc::new(Engine::builtin().map_err(AppError::Instruments)?),
+            // Compiled by the first use case that scores or looks an instrument up, not at
+            // a function's cold start (docs/BENCHMARKS.md, "Cold start").
+            engine: Arc::new(Engine::builtin_on_first_use()),
             identity_key: identity_key.to_vec(),
             pseudonym_key: pseudonym_key.to_vec(),
             retention_days: None,

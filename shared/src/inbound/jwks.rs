@@ -108,10 +108,15 @@ pub mod http_fetch {
     /// How long one fetch may take.
     const TIMEOUT: Duration = Duration::from_secs(5);
 
+    type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
     /// A JWKS document at a URL.
     pub struct HttpJwks {
         url: http::Uri,
-        client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+        /// Made by the first fetch: making it reads the system's trust store (about 150
+        /// certificate files), which has no place in a function's cold start
+        /// (docs/BENCHMARKS.md, "Cold start").
+        client: tokio::sync::OnceCell<HttpsClient>,
     }
 
     impl HttpJwks {
@@ -119,21 +124,32 @@ pub mod http_fetch {
         pub fn new(url: &str) -> Result<Self, String> {
             let uri = crate::domain::remote_url::https_or_loopback(url)
                 .map_err(|reason| format!("the JWKS URL {reason}"))?;
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_native_roots()
-                .map_err(|e| format!("no TLS root certificates: {e}"))?
-                .https_or_http()
-                .enable_http1()
-                .build();
             Ok(Self {
                 url: uri,
-                client: Client::builder(TokioExecutor::new()).build(connector),
+                client: tokio::sync::OnceCell::new(),
             })
+        }
+
+        async fn client(&self) -> Result<&HttpsClient, KeyError> {
+            self.client
+                .get_or_try_init(|| async {
+                    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_native_roots()
+                        .map_err(|e| {
+                            KeyError::Fetch(format!("no TLS root certificates: {e}").into())
+                        })?
+                        .https_or_http()
+                        .enable_http1()
+                        .build();
+                    Ok(Client::builder(TokioExecutor::new()).build(connector))
+                })
+                .await
         }
 
         async fn get(&self) -> Result<JwkSet, KeyError> {
             let fail = |e: String| KeyError::Fetch(e.into());
-            let response = tokio::time::timeout(TIMEOUT, self.client.get(self.url.clone()))
+            let client = self.client().await?;
+            let response = tokio::time::timeout(TIMEOUT, client.get(self.url.clone()))
                 .await
                 .map_err(|_| fail("timed out".into()))?
                 .map_err(|e| KeyError::Fetch(Box::new(e)))?;

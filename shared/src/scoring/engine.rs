@@ -13,17 +13,20 @@ use super::{ChildFacts, InitialScreening, ScoreRequest, ScoreResult, ScoringErro
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Plausible gestational ages at birth, in completed weeks; outside is a data-entry error.
 const GESTATION_WEEKS: std::ops::RangeInclusive<u8> = 22..=44;
 
 /// The scoring engine: validated instrument definitions, ready to score.
 ///
-/// `Send + Sync` and cheap to clone (definitions are shared behind an `Arc`).
+/// `Send + Sync` and cheap to clone (definitions are shared behind an `Arc`; clones of a
+/// [`Engine::builtin_on_first_use`] engine share the definitions it compiles).
 #[derive(Debug, Clone)]
 pub struct Engine {
-    instruments: Arc<BTreeMap<String, Compiled>>,
+    /// Set when the engine is built, except for [`Engine::builtin_on_first_use`], whose
+    /// built-in definitions are compiled by the first call that needs them.
+    instruments: Arc<OnceLock<BTreeMap<String, Compiled>>>,
 }
 
 /// A request checked against its definition (the codes are in the scratch).
@@ -38,18 +41,37 @@ impl Engine {
         Engine::from_sources(BUILTIN.iter().copied())
     }
 
+    /// The shipped definitions, compiled by the first call that needs them (a scoring, a
+    /// validation, an instrument look-up) instead of now: what a Lambda function's
+    /// composition root uses, so that its cold start does not parse and compile every
+    /// instrument, and a function that never looks at one (most `children-api` requests)
+    /// never does (docs/BENCHMARKS.md, "Cold start").
+    ///
+    /// The definitions are embedded in the binary, and a unit test loads exactly these
+    /// (`builtin_on_first_use_is_the_builtin_engine`), so they cannot fail to load at run
+    /// time; if they did, the first use would panic with [`Engine::builtin`]'s error.
+    pub fn builtin_on_first_use() -> Engine {
+        Engine {
+            instruments: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The compiled definitions (compiling the built-in ones on first use, see
+    /// [`Engine::builtin_on_first_use`]).
+    fn instruments(&self) -> &BTreeMap<String, Compiled> {
+        self.instruments.get_or_init(|| {
+            match parse_sources(BUILTIN.iter().copied()).and_then(compile) {
+                Ok(instruments) => instruments,
+                Err(e) => panic!("the built-in instrument definitions do not load: {e}"),
+            }
+        })
+    }
+
     /// Definitions from `(file name, JSON text)` pairs.
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Engine, DefinitionError> {
-        let mut defs = Vec::new();
-        for (file, json) in sources {
-            defs.push((
-                file.to_owned(),
-                InstrumentDefinition::from_json(file, json)?,
-            ));
-        }
-        Engine::from_definitions(defs)
+        Engine::from_definitions(parse_sources(sources)?)
     }
 
     /// Every `*.json` file in `dir`, as instrument definitions.
@@ -94,7 +116,7 @@ impl Engine {
                 format!("must be {FORMAT}, found {}", over.format),
             ));
         }
-        let Some(current) = self.instruments.get(&over.instrument) else {
+        let Some(current) = self.instruments().get(&over.instrument) else {
             return Err(DefinitionError::invalid(
                 file,
                 "instrument",
@@ -106,7 +128,7 @@ impl Engine {
         let vocabulary = band_vocabulary(&def.norms);
         validate_norms(file, "norms", &over.norms, def, &ranges, Some(&vocabulary))?;
         let mut defs: Vec<(String, InstrumentDefinition)> = self
-            .instruments
+            .instruments()
             .values()
             .map(|c| (c.file.clone(), c.def.clone()))
             .collect();
@@ -131,94 +153,23 @@ impl Engine {
     fn from_definitions(
         defs: Vec<(String, InstrumentDefinition)>,
     ) -> Result<Engine, DefinitionError> {
-        let mut instruments = BTreeMap::new();
-        for (file, def) in defs {
-            if instruments.contains_key(&def.id) {
-                return Err(DefinitionError::invalid(
-                    &file,
-                    "id",
-                    format!("instrument '{}' is defined twice", def.id),
-                ));
-            }
-            let compiled = Compiled::new(file, def);
-            instruments.insert(compiled.def.id.clone(), compiled);
-        }
-        // Follow-up links need both definitions.
-        let ids: Vec<String> = instruments.keys().cloned().collect();
-        for id in ids {
-            let link = match instruments
-                .get(&id)
-                .and_then(|c| c.def.follow_up_of.clone())
-            {
-                Some(link) => link,
-                None => continue,
-            };
-            let (file, item_ids) = {
-                let c = &instruments[&id];
-                (
-                    c.file.clone(),
-                    c.def.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
-                )
-            };
-            let Some(initial) = instruments.get(&link.instrument) else {
-                return Err(DefinitionError::invalid(
-                    &file,
-                    "follow_up_of.instrument",
-                    format!("unknown instrument '{}'", link.instrument),
-                ));
-            };
-            if initial.def.follow_up_of.is_some() {
-                return Err(DefinitionError::invalid(
-                    &file,
-                    "follow_up_of.instrument",
-                    "the initial instrument must not itself be a follow-up",
-                ));
-            }
-            let Some(initial_score) = initial.def.scores.iter().position(|s| s.id == link.score)
-            else {
-                return Err(DefinitionError::invalid(
-                    &file,
-                    "follow_up_of.score",
-                    format!("'{}' has no score '{}'", link.instrument, link.score),
-                ));
-            };
-            let mut initial_item = Vec::with_capacity(item_ids.len());
-            for (i, item) in item_ids.iter().enumerate() {
-                let Some(pos) = initial.lookup.get(item) else {
-                    return Err(DefinitionError::invalid(
-                        &file,
-                        format!("items[{i}].id"),
-                        format!("'{}' has no item '{item}' to follow up", link.instrument),
-                    ));
-                };
-                initial_item.push(pos);
-            }
-            if let Some(c) = instruments.get_mut(&id) {
-                c.follow_up = Some(CFollowUp {
-                    instrument: link.instrument.clone(),
-                    initial_item,
-                    initial_score,
-                    min_initial: link.min_initial,
-                });
-            }
-        }
         Ok(Engine {
-            instruments: Arc::new(instruments),
+            instruments: Arc::new(OnceLock::from(compile(defs)?)),
         })
     }
 
     /// The definition of an instrument (with the norms in force).
     pub fn instrument(&self, id: &str) -> Option<&InstrumentDefinition> {
-        self.instruments.get(id).map(|c| &c.def)
+        self.instruments().get(id).map(|c| &c.def)
     }
 
     /// Ids of all instruments, sorted.
     pub fn instrument_ids(&self) -> impl Iterator<Item = &str> {
-        self.instruments.keys().map(String::as_str)
+        self.instruments().keys().map(String::as_str)
     }
 
     pub(crate) fn compiled(&self, id: &str) -> Option<&Compiled> {
-        self.instruments.get(id)
+        self.instruments().get(id)
     }
 
     /// Checks a request against its definition; returns every problem, each naming its field.
@@ -229,7 +180,7 @@ impl Engine {
     /// Validates and scores a request.
     pub fn score(&self, req: &ScoreRequest) -> Result<ScoreResult, Vec<ScoringError>> {
         let mut set = AnswerSet::default();
-        let Some(inst) = self.instruments.get(&req.instrument) else {
+        let Some(inst) = self.instruments().get(&req.instrument) else {
             return Err(self.unknown_instrument(&req.instrument, Some(&req.child)));
         };
         set.fill_from_map(&inst.lookup, inst.def.items.len(), &req.answers);
@@ -253,7 +204,7 @@ impl Engine {
             format!(
                 "unknown instrument '{}'; known: {}",
                 truncate(id),
-                self.instruments
+                self.instruments()
                     .keys()
                     .map(String::as_str)
                     .collect::<Vec<_>>()
@@ -471,7 +422,7 @@ impl Engine {
             ));
             return None;
         }
-        let initial = self.instruments.get(&link.instrument)?;
+        let initial = self.instruments().get(&link.instrument)?;
         if init.administered_on > administered_on {
             errors.push(ScoringError::new(
                 "initial.administered_on",
@@ -570,6 +521,97 @@ fn truncate(s: &str) -> &str {
     }
 }
 
+/// Parses `(file name, JSON text)` pairs as instrument definitions.
+fn parse_sources<'a>(
+    sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<(String, InstrumentDefinition)>, DefinitionError> {
+    let mut defs = Vec::new();
+    for (file, json) in sources {
+        defs.push((
+            file.to_owned(),
+            InstrumentDefinition::from_json(file, json)?,
+        ));
+    }
+    Ok(defs)
+}
+
+/// Compiles validated definitions, linking each follow-up to its initial instrument.
+fn compile(
+    defs: Vec<(String, InstrumentDefinition)>,
+) -> Result<BTreeMap<String, Compiled>, DefinitionError> {
+    let mut instruments = BTreeMap::new();
+    for (file, def) in defs {
+        if instruments.contains_key(&def.id) {
+            return Err(DefinitionError::invalid(
+                &file,
+                "id",
+                format!("instrument '{}' is defined twice", def.id),
+            ));
+        }
+        let compiled = Compiled::new(file, def);
+        instruments.insert(compiled.def.id.clone(), compiled);
+    }
+    // Follow-up links need both definitions.
+    let ids: Vec<String> = instruments.keys().cloned().collect();
+    for id in ids {
+        let link = match instruments
+            .get(&id)
+            .and_then(|c| c.def.follow_up_of.clone())
+        {
+            Some(link) => link,
+            None => continue,
+        };
+        let (file, item_ids) = {
+            let c = &instruments[&id];
+            (
+                c.file.clone(),
+                c.def.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+            )
+        };
+        let Some(initial) = instruments.get(&link.instrument) else {
+            return Err(DefinitionError::invalid(
+                &file,
+                "follow_up_of.instrument",
+                format!("unknown instrument '{}'", link.instrument),
+            ));
+        };
+        if initial.def.follow_up_of.is_some() {
+            return Err(DefinitionError::invalid(
+                &file,
+                "follow_up_of.instrument",
+                "the initial instrument must not itself be a follow-up",
+            ));
+        }
+        let Some(initial_score) = initial.def.scores.iter().position(|s| s.id == link.score) else {
+            return Err(DefinitionError::invalid(
+                &file,
+                "follow_up_of.score",
+                format!("'{}' has no score '{}'", link.instrument, link.score),
+            ));
+        };
+        let mut initial_item = Vec::with_capacity(item_ids.len());
+        for (i, item) in item_ids.iter().enumerate() {
+            let Some(pos) = initial.lookup.get(item) else {
+                return Err(DefinitionError::invalid(
+                    &file,
+                    format!("items[{i}].id"),
+                    format!("'{}' has no item '{item}' to follow up", link.instrument),
+                ));
+            };
+            initial_item.push(pos);
+        }
+        if let Some(c) = instruments.get_mut(&id) {
+            c.follow_up = Some(CFollowUp {
+                instrument: link.instrument.clone(),
+                initial_item,
+                initial_score,
+                min_initial: link.min_initial,
+            });
+        }
+    }
+    Ok(instruments)
+}
+
 impl crate::domain::catalogue_entry::InstrumentAges for Engine {
     fn age_range_months(&self, id: &str) -> Option<crate::domain::catalogue_entry::AgeMonths> {
         self.instrument(id)
@@ -605,5 +647,29 @@ mod tests {
     fn engine_is_send_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn builtin_on_first_use_is_the_builtin_engine() {
+        let eager = Engine::builtin().expect("shipped definitions load");
+        let lazy = Engine::builtin_on_first_use();
+        let copy = lazy.clone();
+        assert!(
+            lazy.instruments.get().is_none(),
+            "nothing is compiled before the first use"
+        );
+        let ids: Vec<&str> = lazy.instrument_ids().collect();
+        assert_eq!(ids, eager.instrument_ids().collect::<Vec<_>>());
+        for id in ids {
+            assert_eq!(
+                serde_json::to_value(lazy.instrument(id)).ok(),
+                serde_json::to_value(eager.instrument(id)).ok(),
+                "{id}"
+            );
+        }
+        assert!(
+            copy.instruments.get().is_some(),
+            "clones share what the first use compiled"
+        );
     }
 }

@@ -84,7 +84,7 @@ fn batch_get_pause(round: u32) -> Duration {
 /// The [`RecordStore`] on one DynamoDB table.
 #[derive(Clone)]
 pub struct DynamoRecordStore {
-    client: Client,
+    client: super::Lazy<Client>,
     table: String,
     clock: Arc<dyn Clock>,
 }
@@ -99,9 +99,9 @@ impl fmt::Debug for DynamoRecordStore {
 
 impl DynamoRecordStore {
     /// A store on `table`, judging expiry by the system clock.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<super::Lazy<Client>>, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
             clock: Arc::new(SystemClock),
         }

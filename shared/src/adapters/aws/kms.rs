@@ -25,7 +25,7 @@ pub const MAX_RAW_MESSAGE: usize = 4096;
 /// An ES256 signer over a KMS key.
 #[derive(Debug, Clone)]
 pub struct KmsSigner {
-    client: Client,
+    client: super::Lazy<Client>,
     key: String,
     public_key: Vec<u8>,
     key_id: String,
@@ -34,7 +34,11 @@ pub struct KmsSigner {
 impl KmsSigner {
     /// The signer of `key` (a key id, key ARN or alias): reads its public key once
     /// (`GetPublicKey`) and checks that it is a P-256 signing key allowing `ECDSA_SHA_256`.
-    pub async fn connect(client: Client, key: impl Into<String>) -> Result<Self, SignError> {
+    pub async fn connect(
+        client: impl Into<super::Lazy<Client>>,
+        key: impl Into<String>,
+    ) -> Result<Self, SignError> {
+        let client = client.into();
         let key = key.into();
         let answer = client
             .get_public_key()

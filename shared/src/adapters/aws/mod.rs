@@ -3,10 +3,12 @@
 //!
 //! Where the client settings come from:
 //! - region: [`AwsClientsBuilder::region`] if given, else aws-config's default chain
-//!   (`AWS_REGION`, then the profile files, then instance metadata);
+//!   (`AWS_REGION`, then the profile files, then instance metadata; the part after the
+//!   environment is built only when the environment names no region);
 //! - credentials: [`AwsClientsBuilder::static_credentials`] if given (tests against an
 //!   emulator), else aws-config's default chain (environment, profile, web identity,
-//!   container and instance roles — on Lambda, the function's role);
+//!   container and instance roles — on Lambda, the function's role, from the environment;
+//!   the part after the environment is built only when it holds no credentials);
 //! - endpoint: [`AwsClientsBuilder::endpoint_url`] if given (an emulator), else
 //!   `AWS_ENDPOINT_URL` as aws-config reads it, else the real AWS endpoints.
 //!
@@ -15,6 +17,9 @@
 //!   (3 attempts from 1 s), so that throttling, 5xx answers and dropped connections are
 //!   absorbed within an API function's 10 s timeout. Proven at 10 % injected faults
 //!   (`scripts/fault-test.sh`, docs/DEPLOY.md "Retries").
+//!
+//! - clients: configured once, each made on its first use ([`Lazy`]), so a function makes
+//!   only the clients of the services it calls (docs/BENCHMARKS.md, "Cold start").
 //!
 //! This module reads no environment variable itself: the caller's configuration passes
 //! settings in, and only aws-config consults its own standard variables.
@@ -30,13 +35,21 @@ pub use s3::{S3BlobStore, create_bucket};
 pub use sqs::{RedrivePolicy, SqsQueue, create_queue_with_dlq};
 
 use aws_config::BehaviorVersion;
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
+use aws_config::meta::region::ProvideRegion;
 use aws_config::retry::RetryConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, future};
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The AWS services RAVIS calls, each with its own retry settings.
@@ -76,17 +89,93 @@ pub fn retry_config(service: Service) -> RetryConfig {
         .with_max_backoff(max)
 }
 
-/// The SDK clients, built once per process and cloned (cheaply) into each adapter.
+/// A service client made on its first use (then kept, and shared by every clone), or one
+/// made already. Dereferences to the client.
+///
+/// Making an SDK client is not free: each service crate parses its endpoint partitions and
+/// compiles their regular expressions the first time one of its clients is made. Built on
+/// first use, a function pays that only for the services it calls, when it first calls
+/// them, instead of for all four at cold start (docs/BENCHMARKS.md, "Cold start").
+pub struct Lazy<C> {
+    inner: Arc<LazyInner<C>>,
+}
+
+struct LazyInner<C> {
+    client: OnceLock<C>,
+    make: Box<dyn Fn() -> C + Send + Sync>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Lazy<C> {
+    /// A client that `make` makes when it is first used.
+    pub fn new(make: impl Fn() -> C + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::new(LazyInner {
+                client: OnceLock::new(),
+                make: Box::new(make),
+            }),
+        }
+    }
+
+    /// The client, made now if this is its first use.
+    pub fn get(&self) -> &C {
+        self.inner.client.get_or_init(|| (self.inner.make)())
+    }
+
+    /// Whether the client has been made.
+    pub fn is_made(&self) -> bool {
+        self.inner.client.get().is_some()
+    }
+}
+
+/// A client made already.
+impl<C: Clone + Send + Sync + 'static> From<C> for Lazy<C> {
+    fn from(client: C) -> Self {
+        let copy = client.clone();
+        Self {
+            inner: Arc::new(LazyInner {
+                client: OnceLock::from(client),
+                make: Box::new(move || copy.clone()),
+            }),
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> std::ops::Deref for Lazy<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.get()
+    }
+}
+
+impl<C> Clone for Lazy<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C> fmt::Debug for Lazy<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lazy")
+            .field("made", &self.inner.client.get().is_some())
+            .finish()
+    }
+}
+
+/// The SDK clients, configured once per process and cloned (cheaply) into each adapter;
+/// each is made on its first use ([`Lazy`]).
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     /// DynamoDB client.
-    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub dynamodb: Lazy<aws_sdk_dynamodb::Client>,
     /// S3 client (path-style addressing when an endpoint is overridden).
-    pub s3: aws_sdk_s3::Client,
+    pub s3: Lazy<aws_sdk_s3::Client>,
     /// SQS client.
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Lazy<aws_sdk_sqs::Client>,
     /// KMS client (the exports worker's signing key).
-    pub kms: aws_sdk_kms::Client,
+    pub kms: Lazy<aws_sdk_kms::Client>,
     /// The region the clients talk to.
     pub region: String,
 }
@@ -148,16 +237,24 @@ impl AwsClientsBuilder {
     pub async fn build(self) -> AwsClients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(SharedHttpClient::new(TrustStoreOnFirstUse::new()));
-        if let Some(region) = self.region {
-            loader = loader.region(Region::new(region));
-        }
+        loader = match self.region {
+            Some(region) => loader.region(Region::new(region)),
+            // The default chain, asking the environment (where Lambda puts the region) first
+            // and building the rest (profile files, instance metadata) only when it has none.
+            None => loader.region(EnvFirstRegion::default()),
+        };
         if let Some(url) = self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        if let Some((key, secret)) = self.static_credentials {
-            loader =
-                loader.credentials_provider(Credentials::new(key, secret, None, None, "static"));
-        }
+        loader = match self.static_credentials {
+            Some((key, secret)) => {
+                loader.credentials_provider(Credentials::new(key, secret, None, None, "static"))
+            }
+            // Likewise for credentials: Lambda gives the function's role's credentials in
+            // the environment, the first place the default chain looks; the rest of the chain
+            // (with its STS client for web identity tokens) is built only without them.
+            None => loader.credentials_provider(EnvFirstCredentials::default()),
+        };
         let config = loader.load().await;
 
         // Emulators are reached by IP or `localhost`, where S3's virtual-host style
@@ -178,12 +275,79 @@ impl AwsClientsBuilder {
             .build();
 
         AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb_config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
-            kms: aws_sdk_kms::Client::from_conf(kms_config),
+            dynamodb: Lazy::new(move || {
+                aws_sdk_dynamodb::Client::from_conf(dynamodb_config.clone())
+            }),
+            s3: Lazy::new(move || aws_sdk_s3::Client::from_conf(s3_config.clone())),
+            sqs: Lazy::new(move || aws_sdk_sqs::Client::from_conf(sqs_config.clone())),
+            kms: Lazy::new(move || aws_sdk_kms::Client::from_conf(kms_config.clone())),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
         }
+    }
+}
+
+/// aws-config's default region chain (environment, profile files, instance metadata), with
+/// the environment asked first, as the chain does, and the rest of the chain built only
+/// when the environment names no region. Building the whole chain (an instance-metadata
+/// client among it) at cold start was part of every function's init, and on Lambda the
+/// environment always names the region.
+#[derive(Debug, Default)]
+struct EnvFirstRegion {
+    rest: tokio::sync::OnceCell<aws_config::default_provider::region::DefaultRegionChain>,
+}
+
+impl ProvideRegion for EnvFirstRegion {
+    fn region(&self) -> aws_config::meta::region::future::ProvideRegion<'_> {
+        aws_config::meta::region::future::ProvideRegion::new(async move {
+            if let Some(region) = EnvironmentVariableRegionProvider::new().region().await {
+                return Some(region);
+            }
+            self.rest
+                .get_or_init(|| async {
+                    aws_config::default_provider::region::DefaultRegionChain::builder().build()
+                })
+                .await
+                .region()
+                .await
+        })
+    }
+}
+
+/// aws-config's default credentials chain (environment, profile files, web identity token,
+/// container and instance roles), with the environment asked first, as the chain does, and
+/// the rest of the chain built only when the environment holds no credentials (on Lambda it
+/// always holds the function's role's). Building the whole chain at cold start made an STS
+/// client (parsing its endpoint partitions) in every function's init.
+#[derive(Debug, Default)]
+struct EnvFirstCredentials {
+    rest: tokio::sync::OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+}
+
+impl ProvideCredentials for EnvFirstCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            match EnvironmentVariableCredentialsProvider::new()
+                .provide_credentials()
+                .await
+            {
+                // Not there: the chain goes on to its next provider; anything else (found,
+                // or malformed) ends the chain there.
+                Err(CredentialsError::CredentialsNotLoaded(_)) => {}
+                other => return other,
+            }
+            self.rest
+                .get_or_init(|| async {
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .build()
+                        .await
+                })
+                .await
+                .provide_credentials()
+                .await
+        })
     }
 }
 

@@ -32,15 +32,15 @@ const PRECONDITION_FAILED: u16 = 412;
 /// The [`BlobStore`] on one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
-    client: Client,
+    client: super::Lazy<Client>,
     bucket: String,
 }
 
 impl S3BlobStore {
     /// A store on `bucket`.
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+    pub fn new(client: impl Into<super::Lazy<Client>>, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            client: client.into(),
             bucket: bucket.into(),
         }
     }

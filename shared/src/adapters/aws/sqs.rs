@@ -33,16 +33,20 @@ const MAX_RECEIVES_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
 /// The [`Queue`] on one SQS queue, with its dead-letter queue if it has one.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
-    client: Client,
+    client: super::Lazy<Client>,
     url: String,
     dlq_url: Option<String>,
 }
 
 impl SqsQueue {
     /// A queue at `url`, with its dead-letter queue at `dlq_url`.
-    pub fn new(client: Client, url: impl Into<String>, dlq_url: Option<String>) -> Self {
+    pub fn new(
+        client: impl Into<super::Lazy<Client>>,
+        url: impl Into<String>,
+        dlq_url: Option<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             url: url.into(),
             dlq_url,
         }

@@ -200,10 +200,17 @@ pub struct CatalogueService<R> {
     records: R,
     clock: Arc<dyn Clock>,
     engine: Arc<Engine>,
+    /// The built-in catalogue and what the definitions recommend, derived on first use (not
+    /// at a function's cold start: the engine compiles its definitions then too).
+    derived: OnceLock<Derived>,
+    seeded: tokio::sync::OnceCell<()>,
+}
+
+/// What the service derives from the built-in data.
+struct Derived {
     builtin: Catalogue,
     /// Programme ids the scoring definitions recommend (cannot be retired).
     recommended: BTreeSet<String>,
-    seeded: tokio::sync::OnceCell<()>,
 }
 
 fn etag(version: u64) -> String {
@@ -260,25 +267,41 @@ impl<R: RecordStore> CatalogueService<R> {
         engine: Arc<Engine>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CatalogueError> {
-        let mut recommended = BTreeSet::new();
-        for id in engine.instrument_ids() {
-            if let Some(def) = engine.instrument(id) {
-                recommended_programmes(&json!(def), &mut recommended);
-            }
-        }
         Ok(Self {
             records,
             clock,
             engine,
-            builtin: Catalogue::builtin()?,
-            recommended,
+            derived: OnceLock::new(),
             seeded: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The built-in catalogue and the recommended programmes, derived on the first call.
+    /// The catalogue is embedded in the binary and a unit test loads it
+    /// (`domain::catalogue`), so it cannot fail to load at run time; if it did, the first
+    /// use would panic with [`Catalogue::builtin`]'s error.
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            let builtin = match Catalogue::builtin() {
+                Ok(catalogue) => catalogue,
+                Err(e) => panic!("the built-in catalogue does not load: {e}"),
+            };
+            let mut recommended = BTreeSet::new();
+            for id in self.engine.instrument_ids() {
+                if let Some(def) = self.engine.instrument(id) {
+                    recommended_programmes(&json!(def), &mut recommended);
+                }
+            }
+            Derived {
+                builtin,
+                recommended,
+            }
         })
     }
 
     /// Programme ids scoring may recommend; they cannot be retired.
     pub fn recommended(&self) -> &BTreeSet<String> {
-        &self.recommended
+        &self.derived().recommended
     }
 
     /// The stored entry `id` and its version, for an editor (seeding first).
@@ -524,7 +547,7 @@ impl<R: RecordStore> CatalogueService<R> {
     ) -> Result<(), ServiceError> {
         if status == EntryStatus::Retired
             && current.status == EntryStatus::Active
-            && self.recommended.contains(&current.id)
+            && self.recommended().contains(&current.id)
         {
             return Err(ServiceError::Conflict {
                 slug: "recommended-by-scoring",
@@ -579,8 +602,8 @@ impl<R: RecordStore> CatalogueService<R> {
     pub async fn programmes(&self) -> Result<Reply, ServiceError> {
         let entries = self.all_of(|e| e.kind != EntryKind::Instrument).await?;
         Ok(Reply::ok(json!({
-            "version": self.builtin.version,
-            "source": self.builtin.source,
+            "version": self.derived().builtin.version,
+            "source": self.derived().builtin.source,
             "programmes": entries.iter().map(|(e, v)| view(e, *v)).collect::<Vec<_>>(),
         })))
     }
