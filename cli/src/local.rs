@@ -75,9 +75,11 @@ pub async fn serve(
     let intake_queue = backend.queue(queues::INTAKE, queue_options.clone())?;
     let export_queue = backend.queue(queues::EXPORTS, queue_options.clone())?;
     // The service graph, built once (every audit entry also goes to the archive bucket that
-    // `ravis audit verify` compares with).
+    // `ravis audit verify` compares with; concurrent requests' entries share their durable
+    // writes through the group commit).
     let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?
-        .with_export_queue(export_queue.clone());
+        .with_export_queue(export_queue.clone())
+        .with_group_commit();
     // Built before the server starts, so a bad --fhir-url, --viis-url or key file stops the
     // start.
     let exports_worker = crate::exports_local::worker(

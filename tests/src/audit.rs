@@ -1448,6 +1448,66 @@ pub async fn concurrent_appends<R: RecordStore + Clone>(records: R) {
     assert_eq!(subjects.len(), 8);
 }
 
+/// Concurrent single appends through the group commit (`GroupCommit`, as `ravis serve` runs
+/// them): 40 requests for 30 children (ten children twice) share a few atomic writes instead
+/// of one each; every request gets its own entry in its child's chain, every chain verifies
+/// against the archive, and a child's second request is the next entry of its chain. Run on
+/// a current-thread runtime, so all 40 are queued before the committing task runs.
+pub async fn group_commit_shares_writes<
+    R: RecordStore + Clone,
+    B: ravis::ports::BlobStore + Clone,
+>(
+    records: R,
+    blobs: B,
+) {
+    let counting = crate::intake::CrashingStore::new(records, 0);
+    let archive = Arc::new(ravis::services::audit_archive::AuditArchive::new(blobs));
+    let app = App::new(counting.clone(), &[7; 32], PSEUDONYM_KEY)
+        .expect("app")
+        .with_archive(archive)
+        .with_group_commit();
+    let audit = app.audit();
+    let children: Vec<ChildId> = (0..30)
+        .map(|_| ChildId::from_uuid(uuid::Uuid::now_v7()))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let audit = audit.clone();
+        let child = children[i % 30];
+        tasks.spawn(async move {
+            let entry = audit
+                .record(
+                    &principal(&format!("user-{i}")),
+                    &format!("req-{i}"),
+                    AuditEvent::all(child, AuditEntity::Child, AuditAction::Read),
+                )
+                .await
+                .expect("append");
+            (i, child, entry)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.expect("task"));
+    }
+    assert_eq!(answers.len(), 40);
+    for (i, child, entry) in &answers {
+        assert_eq!(entry.body.child, audit.pseudonym(*child), "request {i}");
+        assert_eq!(entry.body.actor.subject, format!("user-{i}"));
+        assert_eq!(entry.body.seq, if *i < 30 { 1 } else { 2 }, "request {i}");
+    }
+    for (n, child) in children.iter().enumerate() {
+        let v = audit.verify_with_archive(*child).await.expect("verify");
+        assert!(v.intact, "child {n}: {v:?}");
+        assert_eq!(v.entries, if n < 10 { 2 } else { 1 }, "child {n}");
+    }
+    let writes = counting.writes();
+    assert!(
+        writes <= 4,
+        "40 appends in {writes} atomic writes: the group commit shares them"
+    );
+}
+
 /// With a retention setting, entries carry an expiry; expired (absent) leading entries are
 /// reported as expired, not as a break.
 pub async fn retention<R: RecordStore + Clone>(records: R) {

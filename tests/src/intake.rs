@@ -67,6 +67,13 @@ impl<R> CrashingStore<R> {
     }
 }
 
+impl<R> CrashingStore<R> {
+    /// How many atomic writes were asked for so far (failed ones included).
+    pub fn writes(&self) -> usize {
+        self.transacts.load(Ordering::SeqCst)
+    }
+}
+
 impl<R: Clone> Clone for CrashingStore<R> {
     fn clone(&self) -> Self {
         Self {

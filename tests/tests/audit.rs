@@ -36,3 +36,12 @@ async fn retention_sets_expiry_and_tolerates_only_an_expired_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
     audit::retention(store(&dir)).await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_appends_share_their_writes_through_the_group_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs =
+        ravis::adapters::embedded::DirBlobStore::open(dir.path().join("archive"), "archive")
+            .expect("bucket");
+    audit::group_commit_shares_writes(store(&dir), blobs).await;
+}

@@ -2,7 +2,7 @@
 //! Run through `scripts/moto.sh run -- cargo test ...` (or `make test`).
 
 use ravis_tests::audit;
-use ravis_tests::aws::{fresh_queue, fresh_record_store};
+use ravis_tests::aws::{fresh_blob_store, fresh_queue, fresh_record_store};
 
 #[tokio::test]
 async fn every_personal_data_access_is_audited_once_on_dynamodb() {
@@ -40,4 +40,9 @@ async fn dpo_reads_are_recorded_in_their_own_chain_on_dynamodb() {
         ravis_tests::aws::fresh_object_lock_store().await,
     )
     .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_appends_share_their_writes_on_dynamodb() {
+    audit::group_commit_shares_writes(fresh_record_store().await, fresh_blob_store().await).await;
 }

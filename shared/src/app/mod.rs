@@ -78,6 +78,7 @@ pub struct App<R> {
     retention_days: Option<u32>,
     break_glass_minutes: Option<u32>,
     archive: Option<Arc<dyn ArchiveSink>>,
+    group_commit: Option<crate::services::audit::GroupCommit>,
     referral_grace_days: u32,
     cadence: Cadence,
     export_notify: Option<Arc<dyn ExportNotify>>,
@@ -99,6 +100,7 @@ impl<R: RecordStore + Clone> App<R> {
             retention_days: None,
             break_glass_minutes: None,
             archive: None,
+            group_commit: None,
             referral_grace_days: crate::domain::referral::DEFAULT_GRACE_DAYS,
             cadence: Cadence::default(),
             export_notify: None,
@@ -229,7 +231,15 @@ impl<R: RecordStore + Clone> App<R> {
         self
     }
 
-    /// The audit trail (with the archive, when there is one).
+    /// Appends single audit entries through one committing task, so concurrent requests
+    /// share their durable writes (`services::audit::GroupCommit`; `ravis serve`). Starts
+    /// the task on the current Tokio runtime.
+    pub fn with_group_commit(mut self) -> Self {
+        self.group_commit = Some(crate::services::audit::GroupCommit::start(self.audit()));
+        self
+    }
+
+    /// The audit trail (with the archive, when there is one, and the group commit).
     pub fn audit(&self) -> AuditTrail<R> {
         let trail = AuditTrail::new(
             self.records.clone(),
@@ -237,8 +247,12 @@ impl<R: RecordStore + Clone> App<R> {
             Arc::clone(&self.clock),
             self.retention_days,
         );
-        match &self.archive {
+        let trail = match &self.archive {
             Some(archive) => trail.with_archive(Arc::clone(archive)),
+            None => trail,
+        };
+        match &self.group_commit {
+            Some(group) => trail.with_group_commit(group.clone()),
             None => trail,
         }
     }

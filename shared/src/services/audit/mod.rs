@@ -25,9 +25,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 mod entry;
+mod group;
 mod verify;
 
 pub use entry::*;
+pub use group::{GroupCommit, MAX_GROUP};
 use verify::parse_head;
 pub use verify::*;
 
@@ -71,6 +73,7 @@ pub struct AuditTrail<R> {
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
     archive: Option<Arc<dyn ArchiveSink>>,
+    group: Option<GroupCommit>,
 }
 
 /// Roles that may read the audit trail.
@@ -93,6 +96,7 @@ impl<R: RecordStore> AuditTrail<R> {
             clock,
             retention_days,
             archive: None,
+            group: None,
         }
     }
 
@@ -105,6 +109,7 @@ impl<R: RecordStore> AuditTrail<R> {
             clock: self.clock.clone(),
             retention_days: self.retention_days,
             archive: None,
+            group: None,
         }
     }
 
@@ -112,6 +117,13 @@ impl<R: RecordStore> AuditTrail<R> {
     /// chain write (`services::audit_archive`); an append whose copy fails is an error.
     pub fn with_archive(mut self, archive: Arc<dyn ArchiveSink>) -> Self {
         self.archive = Some(archive);
+        self
+    }
+
+    /// The same trail, appending single entries through `group` ([`GroupCommit`]: concurrent
+    /// appends share one write and one archive copy).
+    pub fn with_group_commit(mut self, group: GroupCommit) -> Self {
+        self.group = Some(group);
         self
     }
 
@@ -145,9 +157,23 @@ impl<R: RecordStore> AuditTrail<R> {
         Err(refusal)
     }
 
-    /// Appends one entry to the child's chain and returns it. Fails (and the caller must
-    /// not return personal data) if the entry cannot be stored.
+    /// Appends one entry to the child's chain and returns it, once it is stored and
+    /// archived. Fails (and the caller must not return personal data) if the entry cannot be
+    /// stored. With a [`GroupCommit`] it shares its write with concurrent appends.
     pub async fn record(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        event: AuditEvent,
+    ) -> Result<AuditEntry, ServiceError> {
+        match &self.group {
+            Some(group) => group.append(principal, request_id, event).await,
+            None => self.record_now(principal, request_id, event).await,
+        }
+    }
+
+    /// [`Self::record`] in a write of its own.
+    async fn record_now(
         &self,
         principal: &Principal,
         request_id: &str,
