@@ -4,14 +4,17 @@
 # fixed time on the audited `GET /children/{id}` (scripts/wrk/children.lua) and on
 # `POST /screenings` (scripts/wrk/screenings.lua), both against the same server, one after
 # the other. The server listens on loopback only; each run is bounded by --duration.
+# --compare runs everything twice, side by side: `ravis serve --no-group-commit` (one durable
+# audit write per request) first, then the default (concurrent requests share their writes).
 #
-#   scripts/load-bench.sh [--duration 10s] [--children 1000] [--connections 16]
+#   scripts/load-bench.sh [--duration 10s] [--children 1000] [--connections 16] [--compare]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO=${CARGO:-cargo}
-DURATION=10s CHILDREN=1000 CONNECTIONS=16
+DURATION=10s CHILDREN=1000 CONNECTIONS=16 MODES=("")
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --compare) MODES=("--no-group-commit" ""); shift ;;
     --duration) DURATION=$2; shift 2 ;;
     --children) CHILDREN=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
@@ -31,20 +34,28 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-RAVIS_LOG=warn "$RAVIS" --data-dir "$WORK/data" serve --host 127.0.0.1 --port "$PORT" \
-  >"$WORK/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 300); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1
-done
-export RAVIS_LOAD_TOKEN
-RAVIS_LOAD_TOKEN=$("$RAVIS" --data-dir "$WORK/data" token --role health_specialist --org load-clinic)
-python3 scripts/load_seed.py "$PORT" "$RAVIS_LOAD_TOKEN" "$CHILDREN" >"$WORK/ids"
-export RAVIS_LOAD_IDS="$WORK/ids" RAVIS_LOAD_DATE
+export RAVIS_LOAD_TOKEN RAVIS_LOAD_IDS="$WORK/ids" RAVIS_LOAD_DATE
 RAVIS_LOAD_DATE=$(date -u +%F)
-echo "load-bench: $(wc -l <"$WORK/ids") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores"
-echo "== audited GET /children/{id}"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/children.lua "http://127.0.0.1:$PORT"
-echo "== POST /screenings"
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/screenings.lua "http://127.0.0.1:$PORT"
+
+run() {  # run MODE: a fresh data directory and server, seeded, then both loads
+  local mode=$1 data="$WORK/data-${1:-default}"
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # shellcheck disable=SC2086
+  RAVIS_LOG=warn "$RAVIS" --data-dir "$data" serve --host 127.0.0.1 --port "$port" $mode \
+    >"$WORK/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 300); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1
+  done
+  RAVIS_LOAD_TOKEN=$("$RAVIS" --data-dir "$data" token --role health_specialist --org load-clinic)
+  python3 scripts/load_seed.py "$port" "$RAVIS_LOAD_TOKEN" "$CHILDREN" >"$RAVIS_LOAD_IDS"
+  echo "load-bench: ravis serve ${mode:-(default: group commit)}; $(wc -l <"$RAVIS_LOAD_IDS") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== audited GET /children/{id}"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/children.lua "http://127.0.0.1:$port"
+  echo "== POST /screenings"
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/screenings.lua "http://127.0.0.1:$port"
+  kill "$server"; wait "$server" 2>/dev/null || true
+  server=
+}
+for mode in "${MODES[@]}"; do run "$mode"; done

@@ -46,6 +46,11 @@ pub enum Command {
         /// Do not run the queue consumers (API only; queued work waits).
         #[arg(long)]
         no_workers: bool,
+        /// Append every audit entry in its own durable write instead of sharing writes
+        /// between concurrent requests (the group commit; for comparisons:
+        /// scripts/load-bench.sh --compare).
+        #[arg(long)]
+        no_group_commit: bool,
         /// Send results to this FHIR server (https, or http on loopback) instead of writing
         /// them to <data-dir>/outbox/health/.
         #[arg(long, value_name = "URL")]
@@ -179,6 +184,7 @@ pub fn run(cli: Cli) -> Result<()> {
             host,
             port,
             no_workers,
+            no_group_commit,
             fhir_url,
             viis_url,
         } => {
@@ -194,6 +200,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 local::ServeOptions {
                     addr: std::net::SocketAddr::new(host, port),
                     workers: !no_workers,
+                    group_commit: !no_group_commit,
                     fhir_url,
                     viis_url,
                 },

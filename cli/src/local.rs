@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Whether to run the queue consumers (off: API only, work waits in the queues).
     pub workers: bool,
+    /// Whether concurrent requests share their audit writes (`App::with_group_commit`).
+    pub group_commit: bool,
     /// The e-health system's FHIR base URL (`None`: Bundles go to `<data-dir>/outbox/health/`).
     pub fhir_url: Option<String>,
     /// VIIS's support-needs interface (`None`: batches go to `<data-dir>/outbox/viis/`).
@@ -78,8 +80,12 @@ pub async fn serve(
     // `ravis audit verify` compares with; concurrent requests' entries share their durable
     // writes through the group commit).
     let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?
-        .with_export_queue(export_queue.clone())
-        .with_group_commit();
+        .with_export_queue(export_queue.clone());
+    let app = if options.group_commit {
+        app.with_group_commit()
+    } else {
+        app
+    };
     // Built before the server starts, so a bad --fhir-url, --viis-url or key file stops the
     // start.
     let exports_worker = crate::exports_local::worker(
