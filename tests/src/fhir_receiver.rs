@@ -87,22 +87,20 @@ impl FhirReceiver {
     /// Starts a receiver on a free loopback port; it stops when the runtime does. Signatures
     /// are checked with `public_key` (an uncompressed P-256 point) once one is set.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind loopback");
+        let listener = loopback().await;
         let addr = listener.local_addr().expect("addr");
         let receiver = Self {
             base: format!("http://{addr}/fhir"),
             inner: Arc::default(),
             public_key: Arc::default(),
         };
-        let app = Router::new()
-            .route("/fhir", post(submit))
-            .route("/fhir/_job/{n}", get(poll))
-            .with_state(receiver.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        serve(
+            listener,
+            Router::new()
+                .route("/fhir", post(submit))
+                .route("/fhir/_job/{n}", get(poll))
+                .with_state(receiver.clone()),
+        );
         receiver
     }
 
@@ -130,6 +128,20 @@ impl FhirReceiver {
     pub fn refusals(&self) -> Vec<String> {
         self.inner.lock().expect("receiver").refusals.clone()
     }
+}
+
+/// A listener on a free loopback port.
+pub async fn loopback() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind loopback")
+}
+
+/// Serves `app` on `listener` until the runtime stops.
+pub fn serve(listener: tokio::net::TcpListener, app: Router) {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
 }
 
 fn outcome(code: &str, diagnostics: &str) -> Value {

@@ -13,6 +13,7 @@
 //! A test scripts faults ([`ViisFault`]) answered before any check: 500, 429 with
 //! `Retry-After`, a stall longer than the client's timeout, or a refusal (422).
 
+use crate::fhir_receiver::{loopback, serve};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -22,7 +23,6 @@ use axum::routing::{post, put};
 use ravis::domain::export::{VIIS_FIELDS, ViisRecord};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,22 +65,20 @@ pub struct ViisReceiver {
 impl ViisReceiver {
     /// Starts a receiver on a free loopback port; it stops when the runtime does.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind loopback");
+        let listener = loopback().await;
         let addr = listener.local_addr().expect("addr");
         let receiver = Self {
             base: format!("http://{addr}/viis"),
             token_url: format!("http://{addr}/viis/token"),
             inner: Arc::default(),
         };
-        let app = Router::new()
-            .route("/viis/token", post(issue_token))
-            .route("/viis/support-needs/batches/{id}", put(deliver))
-            .with_state(receiver.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        serve(
+            listener,
+            Router::new()
+                .route("/viis/token", post(issue_token))
+                .route("/viis/support-needs/batches/{id}", put(deliver))
+                .with_state(receiver.clone()),
+        );
         receiver
     }
 
