@@ -44,7 +44,7 @@ test-deploy:
 
 ## AWS faults at 10 %: the AWS adapters' contract suites through scripts/fault_proxy.py
 ## (docs/DEPLOY.md, "Retries"); `bash scripts/fault-test.sh e2e` adds the deployed
-## functions end to end (not passing yet, so not here).
+## functions end to end (about 10 minutes against moto here, so not here yet: see "Retries").
 test-faults:
 	bash scripts/fault-test.sh
 
