@@ -42,11 +42,11 @@ test-api:
 test-deploy:
 	bash scripts/deploy-test.sh
 
-## AWS faults at 10 %: the AWS adapters' contract suites through scripts/fault_proxy.py
-## (docs/DEPLOY.md, "Retries"); `bash scripts/fault-test.sh e2e` adds the deployed
-## functions end to end (not passing yet, so not here).
+## AWS faults at 10 %: the AWS adapters' contract suites through scripts/fault_proxy.py,
+## then the deployed functions end to end (1,000 screenings scored once each, a partner file
+## imported whole; about 10 minutes against moto here): docs/DEPLOY.md, "Retries".
 test-faults:
-	bash scripts/fault-test.sh
+	bash scripts/fault-test.sh e2e
 
 ## The sample FHIR R4B Bundles and X-Provenance of every built-in instrument (first send and
 ## amended) and every Bundle the exports suites deliver to the test receiver, validated with the pinned PyPI fhir.resources (R4B models) and fhirpathpy (core

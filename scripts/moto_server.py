@@ -20,9 +20,15 @@ hashes the digest again, so the signature would not verify over the original mes
 does in AWS. The KMS signer sends a digest for signing inputs over KMS's 4096-byte limit of
 raw messages (shared/src/adapters/aws/kms.rs), so this launcher signs the digest as given.
 
+Two of moto's DynamoDB costs that grow with the table are cut (the answers are unchanged):
+TransactWriteItems snapshots only the items it names for its rollback instead of deep-copying
+the table per item, and Query no longer sorts the whole table first. Every connection has
+TCP_NODELAY (no delayed-ACK pause between an answer's headers and body).
+
 Usage: python scripts/moto_server.py [moto_server options], e.g. -H 127.0.0.1 -p 5000.
 """
 
+import copy
 import functools
 import io
 import json
@@ -35,10 +41,14 @@ from urllib.parse import parse_qs, unquote
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+import moto.dynamodb.models as _ddb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.kms.responses import KmsResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import main
+from werkzeug.serving import WSGIRequestHandler
 
 # The operations that read or write items: reads too, so no read sees half a transaction.
 SERIALISED = (
@@ -68,6 +78,107 @@ def _serialised(method):
 
     return wrapper
 
+
+# ---------------------------------------------------------------- TransactWriteItems rollback
+#
+# moto 5.2.5's transact_write_items snapshots a whole table with copy.deepcopy once per
+# transaction item naming it, to roll back on failure: the cost grows with the table's size,
+# so a run that keeps writing slows down quadratically, and the copy holds the GIL (and the
+# lock above), stalling every other request of the server: S3 and SQS too. (An end-to-end run
+# of 1,000 screenings saw single requests wait over 10 s.) This keeps moto's transaction
+# logic but snapshots only the items the transaction names, and puts those back on failure;
+# under the lock nothing else writes meanwhile, so the rollback is the same.
+
+
+class _NoTableCopy:
+    """`copy` as moto's DynamoDB models module sees it: tables are not deep-copied."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_ddb_models.copy = _NoTableCopy
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _stored(table, hash_key, range_key):
+    if range_key is None:
+        return table.items.get(hash_key)
+    return table.items.get(hash_key, {}).get(range_key)
+
+
+def _put_back(table, hash_key, range_key, item) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
+
+
+def _transact_write_items(self, transact_items):
+    saved = {}
+    for entry in transact_items if isinstance(transact_items, list) else []:
+        op = next(iter(entry.values()), None) if isinstance(entry, dict) and entry else None
+        table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        if table is None:
+            continue
+        attributes = op.get("Key") or op.get("Item") or {}
+        try:
+            hash_key = DynamoType(attributes[table.hash_key_attr])
+            range_key = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+        except (KeyError, TypeError):
+            continue
+        slot = (table.name, hash_key, range_key)
+        if slot not in saved:
+            saved[slot] = (table, copy.deepcopy(_stored(table, hash_key, range_key)))
+    try:
+        return _moto_transact_write_items(self, transact_items)
+    except BaseException:
+        for (_, hash_key, range_key), (table, item) in saved.items():
+            _put_back(table, hash_key, range_key, item)
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items
+
+# ---------------------------------------------------------------- Query without sorting the table
+#
+# moto 5.2.5's Table.query starts from all_items(), every item of the table sorted by key,
+# and filters it: each Query costs a sort of the whole table, and a run that keeps writing
+# slows down with every item (the scoring worker queries an index for every screening).
+# During a query, all_items() here gives the one partition a table query names, or every
+# item unsorted for an index query: moto sorts the matches itself afterwards (by range key,
+# or by the index's keys and the table's), so the answer is the same.
+
+
+def _query(self, *args, **kwargs):
+    index_name = kwargs.get("index_name", args[7] if len(args) > 7 else None)
+    hash_key = kwargs.get("hash_key", args[0] if args else None)
+
+    def unsorted_items():
+        if index_name is None and hash_key is not None:
+            found = self.items.get(hash_key)
+            if found is None:
+                return []
+            return list(found.values()) if self.range_key_attr else [found]
+        if self.range_key_attr:
+            return [item for hash_set in self.items.values() for item in hash_set.values()]
+        return list(self.items.values())
+
+    self.all_items = unsorted_items  # the instance's, for this call (under the lock above)
+    try:
+        return _moto_query(self, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
+_moto_query = Table.query
+Table.query = _query
 
 for _name in SERIALISED:
     setattr(DynamoDBBackend, _name, _serialised(getattr(DynamoDBBackend, _name)))
@@ -187,6 +298,11 @@ def _recording(call):
 
 
 DomainDispatcherApplication.__call__ = _recording(DomainDispatcherApplication.__call__)
+
+# TCP_NODELAY on every connection: werkzeug writes an answer's headers and body separately,
+# and with Nagle's algorithm the body waits for the client's delayed ACK (40 ms on Linux) —
+# a pause per request that dominated the emulated stack's latency.
+WSGIRequestHandler.disable_nagle_algorithm = True
 
 if __name__ == "__main__":
     main(sys.argv[1:])

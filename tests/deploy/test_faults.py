@@ -1,6 +1,6 @@
 """AWS faults, end to end: the functions reach the emulated AWS services through
 scripts/fault_proxy.py, which injects throttling, 5xx answers, dropped connections and slow
-answers into 10 % of their requests. 1,000 screenings are submitted and each is scored
+answers into 10 % of their requests. 1,000 screenings (of 100 children) are submitted and each is scored
 exactly once, and a partner file is imported whole: nothing lost, nothing duplicated.
 The SDK's retries (shared/src/adapters/aws/mod.rs, `retry_config`) absorb the faults.
 """
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from emulated import EmulatedStack  # noqa: E402
 
 SCREENINGS = 1000
+CHILDREN = 100
 PARTNER_ROWS = 400
 FAULT_RATE = float(os.environ.get("FAULT_RATE", "0.1"))
 DEADLINE_SECONDS = 300  # every wait below ends by itself
@@ -45,16 +46,23 @@ def _queue_drained(stack, logical):
 
 def test_a_thousand_screenings_are_each_scored_once_through_faults(faulty):
     token = faulty.tokens.mint(["health_specialist"], "clinic-1")
-    child = {"given_name": "Līga", "family_name": "Kalna", "birth_date": "2024-06-01", "sex": "female"}
-    status, _, body = faulty.http("ChildrenApiFunction", "POST", "/children", token, child, headers={"Idempotency-Key": "faults-child"})
-    assert status == 201, body
-    child_id = body["id"]
+    # The screenings spread over children as a clinic's would (a few each): the scoring
+    # worker reads a child's worklist, episodes and representatives for every screening, so
+    # a thousand screenings of one child would make each scoring read the other 999.
+    # Each 18 to 27 months old today, in M-CHAT-R's age range (16-30 months) whenever run.
+    children = []
+    for c in range(CHILDREN):
+        born = datetime.date.today() - datetime.timedelta(days=31 * (18 + c % 10))
+        child = {"given_name": f"Līga{c}", "family_name": "Kalna", "birth_date": born.isoformat(), "sex": "female"}
+        status, _, body = faulty.http("ChildrenApiFunction", "POST", "/children", token, child, headers={"Idempotency-Key": f"faults-child-{c}"})
+        assert status == 201, body
+        children.append(body["id"])
     today = datetime.date.today().isoformat()
     locations = []
     client_retries = 0
     for n in range(SCREENINGS):
         submission = {
-            "child_id": child_id,
+            "child_id": children[n % CHILDREN],
             "instrument": "mchat-r",
             "administered_on": today,
             "answers": {str(i): (i + n) % 2 for i in range(1, 21)},
