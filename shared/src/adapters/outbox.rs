@@ -73,16 +73,12 @@ impl<B: BlobStore> HealthReceiver for BlobOutbox<B> {
                 )
                 .await
         };
-        match written.await {
-            Ok(_) => ReceiverAnswer::Accepted {
-                locations: vec![key],
-            },
-            Err(e) => ReceiverAnswer::Retry {
-                status: None,
-                after: None,
-                reason: format!("writing the outbox: {e}"),
-            },
-        }
+        delivered(
+            written
+                .await
+                .map(|_| vec![key])
+                .map_err(|e| ExchangeError(format!("writing the outbox: {e}"))),
+        )
     }
 
     async fn poll(&self, job: &str) -> ReceiverAnswer {
@@ -222,16 +218,12 @@ impl HealthReceiver for FileOutbox {
                 submission.bundle.clone(),
             ),
         ];
-        match self.write_all(files).await {
-            Ok(mut names) => ReceiverAnswer::Accepted {
-                locations: names.split_off(1),
-            },
-            Err(e) => ReceiverAnswer::Retry {
-                status: None,
-                after: None,
-                reason: format!("writing the outbox: {e}"),
-            },
-        }
+        delivered(
+            self.write_all(files)
+                .await
+                .map(|mut names| names.split_off(1))
+                .map_err(|e| ExchangeError(format!("writing the outbox: {e}"))),
+        )
     }
 
     async fn poll(&self, job: &str) -> ReceiverAnswer {
