@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("scoring", &["domain"]),
     ("fhir", &["domain", "scoring"]),
+    ("statistics", &["domain", "scoring"]),
     ("ports", &["domain", "scoring"]),
     ("telemetry", &[]),
     ("config", &["domain", "fhir"]),
@@ -26,15 +27,34 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Entry points of the fuzz targets into private parsers (cursors of stores and lists).
     ("fuzzing", &["ports", "services", "adapters"]),
     ("store", &["domain", "scoring", "ports"]),
-    ("services", &["domain", "scoring", "fhir", "ports", "store"]),
+    (
+        "services",
+        &["domain", "scoring", "fhir", "statistics", "ports", "store"],
+    ),
     (
         "intake",
-        &["domain", "scoring", "fhir", "ports", "store", "services"],
+        &[
+            "domain",
+            "scoring",
+            "fhir",
+            "statistics",
+            "ports",
+            "store",
+            "services",
+        ],
     ),
     (
         "inbound",
         &[
-            "domain", "scoring", "fhir", "ports", "store", "services", "intake", "config",
+            "domain",
+            "scoring",
+            "fhir",
+            "statistics",
+            "ports",
+            "store",
+            "services",
+            "intake",
+            "config",
         ],
     ),
     (
@@ -43,6 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "domain",
             "scoring",
             "fhir",
+            "statistics",
             "ports",
             "store",
             "services",

@@ -5,6 +5,8 @@
 //! - `ports/`    — one small trait per capability (records, blobs, queue, clock, ids);
 //! - `scoring/`  — screening instruments as data and the scoring engine (pure);
 //! - `fhir/`     — results as FHIR R4B transaction Bundles and the X-Provenance (pure);
+//! - `statistics/` — indicators, disclosure control, open data and the analytics lake's
+//!   rows (pure);
 //! - `store/`    — the one place that knows the table layout: keys, record codec, identity
 //!   indexes, shared lookups;
 //! - `services/` — use cases, generic over ports;
@@ -29,6 +31,7 @@ pub mod intake;
 pub mod ports;
 pub mod scoring;
 pub mod services;
+pub mod statistics;
 pub mod store;
 pub mod telemetry;
 
