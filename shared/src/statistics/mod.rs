@@ -7,4 +7,6 @@
 
 pub mod release;
 
-pub use release::{CellKey, Codelist, ConfStatus, DIMENSIONS, TOTAL};
+pub use release::{
+    CellKey, Codelist, ConfStatus, DIMENSIONS, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
+};
