@@ -5,8 +5,14 @@
 //! - `release.rs` — the tidy cell of an indicator table and its SDMX confidentiality
 //!   status; the dimensions and their hierarchies (codelists) a release is published with.
 
+pub mod indicators;
+pub mod period;
 pub mod release;
+pub mod territory;
 
 pub use release::{
     CellKey, Codelist, ConfStatus, DIMENSIONS, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
 };
+
+#[cfg(test)]
+mod tests;

@@ -105,6 +105,8 @@ pub enum TerritoryLevel {
     Region,
     /// Latvia (`LV`).
     Country,
+    /// Children whose municipality is not known (`unassigned`, a child of Latvia).
+    Unassigned,
 }
 
 impl TerritoryLevel {
@@ -114,6 +116,7 @@ impl TerritoryLevel {
             TerritoryLevel::Municipality => "municipality",
             TerritoryLevel::Region => "region",
             TerritoryLevel::Country => "country",
+            TerritoryLevel::Unassigned => "unassigned",
         }
     }
 }

@@ -1,0 +1,3 @@
+//! Unit tests of the statistics layer that span several of its modules.
+
+mod indicators;
