@@ -6,6 +6,7 @@
 //!   status; the dimensions and their hierarchies (codelists) a release is published with.
 
 pub mod indicators;
+pub mod open_data;
 pub mod period;
 pub mod release;
 pub mod territory;

@@ -365,3 +365,11 @@ pub fn child_export(child: ChildId, id: crate::domain::ExportId) -> Key {
         format!("{CHILD_EXPORT_PREFIX}{id}"),
     )
 }
+
+/// A report (issue #13).
+pub fn report(id: crate::domain::ReportId) -> Key {
+    Key::new(format!("REPORT#{id}"), "REPORT")
+}
+
+/// Index partition of every report (`gsi1pk`); the sort key is the request time and id.
+pub const REPORTS_INDEX: &str = "REPORTS";

@@ -232,6 +232,7 @@ fn entry_reply(status: u16, entry: &CatalogueEntry, version: u64) -> Reply {
         etag: Some(etag(version)),
         body: view(entry, version),
         replayed: false,
+        file: None,
     }
 }
 
