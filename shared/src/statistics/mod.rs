@@ -4,16 +4,26 @@
 //!
 //! - `release.rs` — the tidy cell of an indicator table and its SDMX confidentiality
 //!   status; the dimensions and their hierarchies (codelists) a release is published with.
+//! - `model.rs` — the linear system a release publishes (a cell is the sum of its children
+//!   on every axis) and its split into independent components.
+//! - `audit.rs` — the LP audit: each hidden cell's interval given everything published.
+//! - `suppression.rs` — primary and complementary suppression whose audit provably passes.
 
+pub mod audit;
 pub mod indicators;
+pub mod model;
 pub mod open_data;
 pub mod period;
 pub mod release;
+pub mod suppression;
 pub mod territory;
 
+pub use audit::{Interval, audit};
+pub use model::{AXES, Hierarchies, SuppressionError};
 pub use release::{
     CellKey, Codelist, ConfStatus, DIMENSIONS, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
 };
+pub use suppression::{DEFAULT_THRESHOLD, Suppression, suppress};
 
 #[cfg(test)]
 mod tests;
