@@ -439,7 +439,7 @@ fn decode_group(
         }
         Decoded::Int32(ints) => {
             let (values, defs) = read_column::<Int32Type>(reader, field, rows)?;
-            if field.nullable && defs.iter().any(|level| *level == 0) {
+            if field.nullable && defs.contains(&0) {
                 return Err(schema_error(field.name, "an integer column holds a null"));
             }
             ints.extend(values);

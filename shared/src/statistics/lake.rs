@@ -11,6 +11,8 @@
 
 use super::columnar::{self, ColumnarError, Decoded, Field, Kind, Strings, Values};
 use crate::domain::Sex;
+use crate::domain::referral::{Referral, ReferralState};
+use crate::domain::registry::SupportEpisode;
 use crate::scoring::ScoreResult;
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
@@ -245,6 +247,29 @@ pub struct EpisodeRow {
     pub end_reason: Option<String>,
 }
 
+impl EpisodeRow {
+    /// The row of an episode of `subject`; its year and age are those of the start, or of
+    /// the referral while it has not started.
+    pub fn new(subject: &Subject, episode: &SupportEpisode) -> Self {
+        let on = episode.start_date.unwrap_or(episode.referral_date);
+        let age = age_years(subject.birth_date, on);
+        Self {
+            child: subject.child.clone(),
+            programme: episode.programme.clone(),
+            referred_on: episode.referral_date,
+            started_on: episode.start_date,
+            ended_on: episode.end_date,
+            year: on.year(),
+            age_years: age,
+            age_band: age_band(age),
+            sex: subject.sex,
+            municipality: subject.municipality.clone(),
+            outcome: episode.outcome.as_ref().and_then(code_of),
+            end_reason: episode.end_reason.as_ref().and_then(code_of),
+        }
+    }
+}
+
 /// One referral.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferralRow {
@@ -268,6 +293,30 @@ pub struct ReferralRow {
     pub sex: &'static str,
     /// Municipality ATVK code, if known.
     pub municipality: Option<String>,
+}
+
+impl ReferralRow {
+    /// The row of a referral of `subject`, dated by its creation.
+    pub fn new(subject: &Subject, referral: &Referral) -> Self {
+        let on = referral.created_at.date_naive();
+        let age = age_years(subject.birth_date, on);
+        Self {
+            child: subject.child.clone(),
+            programme: referral.programme.clone(),
+            referred_on: on,
+            state: referral.state.as_str().to_owned(),
+            started_on: referral
+                .history
+                .iter()
+                .find(|step| step.state == ReferralState::Started)
+                .map(|step| step.at.date_naive()),
+            year: on.year(),
+            age_years: age,
+            age_band: age_band(age),
+            sex: subject.sex,
+            municipality: subject.municipality.clone(),
+        }
+    }
 }
 
 const RESULT_FIELDS: &[Field] = &[

@@ -11,14 +11,18 @@ fn result_row(i: usize) -> ResultRow {
         year: 2026,
         age_years: (i % 18) as i32,
         age_band: age_band((i % 18) as i32),
-        sex: if i % 3 == 0 { "female" } else { "male" },
-        municipality: (i % 4 != 0).then(|| "0001000".to_string()),
+        sex: if i.is_multiple_of(3) {
+            "female"
+        } else {
+            "male"
+        },
+        municipality: (!i.is_multiple_of(4)).then(|| "0001000".to_string()),
         instrument: "asq3".into(),
         instrument_version: "1.0.0".into(),
         risk_level: ["low", "medium", "high", "urgent"][i % 4],
         scores: format!("{{\"total\":{i}}}"),
         bands: "{\"total\":\"typical\"}".into(),
-        recommendation_kinds: if i % 2 == 0 {
+        recommendation_kinds: if i.is_multiple_of(2) {
             String::new()
         } else {
             "rescreen".into()
