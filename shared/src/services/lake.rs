@@ -29,6 +29,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The bucket of the embedded backend the lake is written to (`ravis lake`):
+/// `<data-dir>/blobs/analytics/`. In AWS it is the stack's `AnalyticsBucket`.
+pub const LOCAL_ANALYTICS_BUCKET: &str = "analytics";
+
 /// The content type of the lake's objects.
 pub const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
 
