@@ -119,6 +119,21 @@ impl<R: RecordStore + Clone> App<R> {
         self
     }
 
+    /// The analytics lake's writer over `blobs` (the analytics bucket): every table as a
+    /// full snapshot, with the same analytics pseudonyms as the analytics export.
+    #[cfg(feature = "lake")]
+    pub fn lake_writer<B: crate::ports::BlobStore>(
+        &self,
+        blobs: B,
+    ) -> crate::services::lake::LakeWriter<R, B> {
+        crate::services::lake::LakeWriter::new(
+            self.records.clone(),
+            blobs,
+            Arc::clone(&self.clock),
+            &self.pseudonym_key,
+        )
+    }
+
     /// Where changes record their export jobs.
     pub fn outbox(&self) -> Outbox {
         Outbox::new(

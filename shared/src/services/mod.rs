@@ -12,6 +12,8 @@ pub mod children;
 pub mod exports;
 pub mod fhir_signing;
 pub mod idempotency;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod merge;
 pub mod minimisation;
 pub mod referrals;

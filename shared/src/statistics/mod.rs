@@ -8,9 +8,15 @@
 //!   on every axis) and its split into independent components.
 //! - `audit.rs` — the LP audit: each hidden cell's interval given everything published.
 //! - `suppression.rs` — primary and complementary suppression whose audit provably passes.
+//! - `lake.rs` (feature `lake`) — the analytics lake's rows and tables, their Parquet
+//!   schema, encode and the columnar decode; `columnar.rs` the Parquet columns under them.
 
 pub mod audit;
+#[cfg(feature = "lake")]
+pub mod columnar;
 pub mod indicators;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod model;
 pub mod open_data;
 pub mod period;

@@ -320,6 +320,13 @@ pub fn register_partition(territory: Option<&crate::domain::Atvk>) -> String {
     )
 }
 
+/// Every partition the register may have: `REGISTER#none` and one per possible territory
+/// code (`0000`–`9999`), for a job that must see every child (`register::every_child`).
+pub fn register_partitions() -> impl Iterator<Item = String> {
+    std::iter::once(register_partition(None))
+        .chain((0..10_000).map(|code| format!("REGISTER#{code:04}")))
+}
+
 /// Sort-key prefix of register entries.
 pub const REGISTER_CHILD_PREFIX: &str = "CHILD#";
 

@@ -85,8 +85,22 @@ pub struct ReportWorker<R, B> {
 impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     /// A worker reading the lake from `lake` (the analytics bucket), writing reports to
     /// `reports` and releases to `open_data`.
-    pub fn new(records: R, clock: Arc<dyn Clock>, lake: B, reports: B, open_data: B, settings: WorkerSettings) -> Self {
-        Self { records, clock, lake, reports, open_data, settings }
+    pub fn new(
+        records: R,
+        clock: Arc<dyn Clock>,
+        lake: B,
+        reports: B,
+        open_data: B,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            records,
+            clock,
+            lake,
+            reports,
+            open_data,
+            settings,
+        }
     }
 
     /// Makes report `id` if it is still queued. A report whose data cannot be read is
@@ -113,14 +127,17 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             Err(other) => return Err(other),
         }
         report.finished_at = Some(self.clock.now());
-        self.records.put_versioned(super::report_record(&report)?, record.version).await?;
+        self.records
+            .put_versioned(super::report_record(&report)?, record.version)
+            .await?;
         Ok(Some(report))
     }
 
     async fn make(&self, report: &Report) -> Result<Vec<String>, ReportError> {
         let period = Period::parse(&report.period).map_err(|e| ReportError::Data(e.to_string()))?;
         let territories = self.territories().await?;
-        let entries = crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
+        let entries =
+            crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
         let facts = self.load_facts(period.year() - 1).await?;
         let release = self.release(&facts, period, &territories, &entries).await?;
         let scoped = match &report.territory {
@@ -131,20 +148,42 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         let mut files = Vec::new();
         for dataset in &scoped.datasets {
             let name = format!("{}.csv", dataset.id);
-            let bytes = to_csv(dataset).map_err(|e| ReportError::Data(format!("writing {name}: {e}")))?;
-            self.reports.put(&format!("{prefix}{name}"), bytes.into(), Some("text/csv")).await?;
+            let bytes =
+                to_csv(dataset).map_err(|e| ReportError::Data(format!("writing {name}: {e}")))?;
+            self.reports
+                .put(&format!("{prefix}{name}"), bytes.into(), Some("text/csv"))
+                .await?;
             files.push(name);
         }
-        let json = serde_json::to_vec_pretty(&scoped).map_err(|e| ReportError::Data(e.to_string()))?;
-        self.reports.put(&format!("{prefix}indicators.json"), json.into(), Some("application/json")).await?;
+        let json =
+            serde_json::to_vec_pretty(&scoped).map_err(|e| ReportError::Data(e.to_string()))?;
+        self.reports
+            .put(
+                &format!("{prefix}indicators.json"),
+                json.into(),
+                Some("application/json"),
+            )
+            .await?;
         files.push("indicators.json".into());
         let targets = self.targets(&release, period, &entries).await?;
-        self.reports.put(&format!("{prefix}targets.csv"), targets_csv(&targets).into(), Some("text/csv")).await?;
+        self.reports
+            .put(
+                &format!("{prefix}targets.csv"),
+                targets_csv(&targets).into(),
+                Some("text/csv"),
+            )
+            .await?;
         files.push("targets.csv".into());
         for lang in ["lv", "en"] {
             let name = format!("report.{lang}.html");
             let html = render_html(&scoped, lang, &targets);
-            self.reports.put(&format!("{prefix}{name}"), html.into_bytes().into(), Some("text/html")).await?;
+            self.reports
+                .put(
+                    &format!("{prefix}{name}"),
+                    html.into_bytes().into(),
+                    Some("text/html"),
+                )
+                .await?;
             files.push(name);
         }
         if report.open_data && report.territory.is_none() {
@@ -155,7 +194,13 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     }
 
     /// The protected national release of `period`.
-    async fn release(&self, facts: &Facts, period: Period, territories: &Territories, entries: &[CatalogueEntry]) -> Result<Release, ReportError> {
+    async fn release(
+        &self,
+        facts: &Facts,
+        period: Period,
+        territories: &Territories,
+        entries: &[CatalogueEntry],
+    ) -> Result<Release, ReportError> {
         let instruments: Vec<String> = entries
             .iter()
             .filter(|e| e.kind == EntryKind::Instrument && e.status == EntryStatus::Active)
@@ -166,20 +211,43 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             .filter(|e| e.kind != EntryKind::Instrument && e.status == EntryStatus::Active)
             .map(|e| e.id.clone())
             .collect();
-        let computed = indicators::compute(facts, period, territories, &instruments, &programmes, self.settings.threshold);
+        let computed = indicators::compute(
+            facts,
+            period,
+            territories,
+            &instruments,
+            &programmes,
+            self.settings.threshold,
+        );
         let earlier = self.earlier_releases(period).await?;
         let statuses = protect(&computed, &earlier, self.settings.threshold);
-        Ok(assemble(&computed, &statuses, territories, &period.to_string(), self.settings.threshold, &self.clock.now().to_rfc3339()))
+        Ok(assemble(
+            &computed,
+            &statuses,
+            territories,
+            &period.to_string(),
+            self.settings.threshold,
+            &self.clock.now().to_rfc3339(),
+        ))
     }
 
     /// The region classifier from the analytics bucket, or none.
     async fn territories(&self) -> Result<Territories, ReportError> {
         match self.lake.get(REGIONS_KEY).await {
             Ok(bytes) => {
-                let text = std::str::from_utf8(&bytes).map_err(|_| ReportError::Data(format!("{REGIONS_KEY} is not UTF-8")))?;
-                let version = self.lake.head(REGIONS_KEY).await?.map(|m| m.etag).unwrap_or_default();
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| ReportError::Data(format!("{REGIONS_KEY} is not UTF-8")))?;
+                let version = self
+                    .lake
+                    .head(REGIONS_KEY)
+                    .await?
+                    .map(|m| m.etag)
+                    .unwrap_or_default();
                 Territories::from_csv(version.trim_matches('"'), text).map_err(|errors| {
-                    let list: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();
+                    let list: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.reason))
+                        .collect();
                     ReportError::Data(format!("{REGIONS_KEY}: {}", list.join("; ")))
                 })
             }
@@ -194,23 +262,47 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         let prefix = format!("open-data/{}/", release.period);
         for dataset in &release.datasets {
             let bytes = to_csv(dataset).map_err(|e| ReportError::Data(e.to_string()))?;
-            self.open_data.put(&format!("{prefix}{}.csv", dataset.id), bytes.into(), Some("text/csv")).await?;
+            self.open_data
+                .put(
+                    &format!("{prefix}{}.csv", dataset.id),
+                    bytes.into(),
+                    Some("text/csv"),
+                )
+                .await?;
         }
         let codelists = codelists_json(release);
-        self.open_data.put(&format!("{prefix}codelists.json"), codelists.into(), Some("application/json")).await?;
+        self.open_data
+            .put(
+                &format!("{prefix}codelists.json"),
+                codelists.into(),
+                Some("application/json"),
+            )
+            .await?;
         let metadata = metadata_json(release, &self.settings);
-        self.open_data.put(&format!("{prefix}metadata.jsonld"), metadata.into(), Some("application/ld+json")).await?;
+        self.open_data
+            .put(
+                &format!("{prefix}metadata.jsonld"),
+                metadata.into(),
+                Some("application/ld+json"),
+            )
+            .await?;
         Ok(())
     }
 
     /// The published cells of earlier releases of the same year (`open-data/<p>/` for
     /// every period `p` of the year other than `period`): what an attacker already knows.
-    async fn earlier_releases(&self, period: Period) -> Result<Vec<(CellKey, Option<u64>)>, ReportError> {
+    async fn earlier_releases(
+        &self,
+        period: Period,
+    ) -> Result<Vec<(CellKey, Option<u64>)>, ReportError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         let mut keys_seen = Vec::new();
         loop {
-            let page = self.open_data.list("open-data/", 1000, cursor.as_deref()).await?;
+            let page = self
+                .open_data
+                .list("open-data/", 1000, cursor.as_deref())
+                .await?;
             keys_seen.extend(page.objects.into_iter().map(|m| m.key));
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -218,24 +310,43 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             }
         }
         for key in keys_seen {
-            let Some(rest) = key.strip_prefix("open-data/") else { continue };
-            let Some((p, file)) = rest.split_once('/') else { continue };
+            let Some(rest) = key.strip_prefix("open-data/") else {
+                continue;
+            };
+            let Some((p, file)) = rest.split_once('/') else {
+                continue;
+            };
             let Ok(p) = Period::parse(p) else { continue };
             if p == period || p.year() != period.year() || !file.ends_with(".csv") {
                 continue;
             }
             let decimals = self.decimal_indicators(p).await?;
             let bytes = self.open_data.get(&key).await?;
-            out.extend(published_counts(&bytes, &decimals).map_err(|e| ReportError::Data(format!("{key}: {e}")))?);
+            out.extend(
+                published_counts(&bytes, &decimals)
+                    .map_err(|e| ReportError::Data(format!("{key}: {e}")))?,
+            );
         }
         Ok(out)
     }
 
     async fn decimal_indicators(&self, period: Period) -> Result<Vec<String>, ReportError> {
-        match self.open_data.get(&format!("open-data/{period}/codelists.json")).await {
+        match self
+            .open_data
+            .get(&format!("open-data/{period}/codelists.json"))
+            .await
+        {
             Ok(bytes) => {
-                let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| ReportError::Data(format!("codelists of {period}: {e}")))?;
-                Ok(v["decimal_indicators"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
+                let v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ReportError::Data(format!("codelists of {period}: {e}")))?;
+                Ok(v["decimal_indicators"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default())
             }
             Err(BlobError::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
@@ -243,11 +354,21 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     }
 
     /// Programme participation and certified specialists against their targets.
-    async fn targets(&self, release: &Release, period: Period, entries: &[CatalogueEntry]) -> Result<Vec<Target>, ReportError> {
+    async fn targets(
+        &self,
+        release: &Release,
+        period: Period,
+        entries: &[CatalogueEntry],
+    ) -> Result<Vec<Target>, ReportError> {
         let published = |indicator: &str| -> Option<u64> {
             release.datasets.iter().flat_map(|d| &d.rows).find_map(|r| {
                 let k = &r.key;
-                (k.indicator == indicator && k.period == release.period && k.atvk == LATVIA && k.age_band == TOTAL && k.sex == TOTAL && k.instrument == TOTAL)
+                (k.indicator == indicator
+                    && k.period == release.period
+                    && k.atvk == LATVIA
+                    && k.age_band == TOTAL
+                    && k.sex == TOTAL
+                    && k.instrument == TOTAL)
                     .then_some(match r.value {
                         Some(Value::Count(n)) => Some(n),
                         _ => None,
@@ -256,7 +377,10 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             })
         };
         let mut out = Vec::new();
-        for e in entries.iter().filter(|e| e.annual_target.is_some() && e.status == EntryStatus::Active) {
+        for e in entries
+            .iter()
+            .filter(|e| e.annual_target.is_some() && e.status == EntryStatus::Active)
+        {
             let target = u64::from(e.annual_target.unwrap_or(0));
             let scaled = match period {
                 Period::Year(_) => target,
@@ -273,13 +397,29 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         // Specialists holding a certification valid at the end of the period.
         let on = period.end();
         let mut certified = BTreeMap::from([("assessment", 0u64), ("programme", 0u64)]);
-        for record in query_all(&self.records, keys::SPECIALISTS, &SortKeyCondition::Prefix(keys::SPECIALIST_PREFIX.into())).await? {
+        for record in query_all(
+            &self.records,
+            keys::SPECIALISTS,
+            &SortKeyCondition::Prefix(keys::SPECIALIST_PREFIX.into()),
+        )
+        .await?
+        {
             let s: Specialist = decode(&record)?;
-            let valid = |c: &&crate::domain::registry::Certification| c.valid_from <= on && c.valid_to.is_none_or(|t| t >= on);
-            if s.certifications.iter().filter(valid).any(|c| c.instrument.is_some()) {
+            let valid = |c: &&crate::domain::registry::Certification| {
+                c.valid_from <= on && c.valid_to.is_none_or(|t| t >= on)
+            };
+            if s.certifications
+                .iter()
+                .filter(valid)
+                .any(|c| c.instrument.is_some())
+            {
                 *certified.entry("assessment").or_default() += 1;
             }
-            if s.certifications.iter().filter(valid).any(|c| c.programme.is_some()) {
+            if s.certifications
+                .iter()
+                .filter(valid)
+                .any(|c| c.programme.is_some())
+            {
                 *certified.entry("programme").or_default() += 1;
             }
         }
@@ -309,11 +449,18 @@ pub struct Target {
 }
 
 fn targets_csv(targets: &[Target]) -> Vec<u8> {
-    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     let _ = out.write_record(["indicator", "name", "target", "actual"]);
     for t in targets {
         let actual = t.actual.map(|a| a.to_string()).unwrap_or_default();
-        let _ = out.write_record([t.what.as_str(), t.label.as_str(), &t.target.to_string(), &actual]);
+        let _ = out.write_record([
+            t.what.as_str(),
+            t.label.as_str(),
+            &t.target.to_string(),
+            &actual,
+        ]);
     }
     out.into_inner().unwrap_or_default()
 }
@@ -341,41 +488,63 @@ pub fn scope(release: &Release, municipality: &str, territories: &Territories) -
 pub fn codelists_json(release: &Release) -> Vec<u8> {
     let mut v = serde_json::Map::new();
     for (dim, list) in &release.codelists {
-        v.insert(dim.clone(), serde_json::to_value(&list.parent).unwrap_or_default());
+        v.insert(
+            dim.clone(),
+            serde_json::to_value(&list.parent).unwrap_or_default(),
+        );
     }
     let mut decimals: Vec<&str> = release
         .datasets
         .iter()
         .flat_map(|d| &d.rows)
-        .filter(|r| matches!(r.value, Some(Value::Decimal(_))) || (r.value.is_none() && is_decimal(&r.key.indicator)))
+        .filter(|r| {
+            matches!(r.value, Some(Value::Decimal(_)))
+                || (r.value.is_none() && is_decimal(&r.key.indicator))
+        })
         .map(|r| r.key.indicator.as_str())
         .collect();
     decimals.sort_unstable();
     decimals.dedup();
     v.insert("decimal_indicators".into(), serde_json::json!(decimals));
     v.insert("threshold".into(), serde_json::json!(release.threshold));
-    v.insert("atvk_version".into(), serde_json::json!(release.atvk_version));
+    v.insert(
+        "atvk_version".into(),
+        serde_json::json!(release.atvk_version),
+    );
     serde_json::to_vec_pretty(&serde_json::Value::Object(v)).unwrap_or_default()
 }
 
 /// Whether an indicator is one of the decimals `statistics::indicators` derives.
 pub fn is_decimal(indicator: &str) -> bool {
-    indicator.ends_with("_share") || indicator.ends_with("_days") && indicator.starts_with("risk_to_support")
+    indicator.ends_with("_share")
+        || indicator.ends_with("_days") && indicator.starts_with("risk_to_support")
 }
 
 /// The published counts of a release CSV: key and value (`None` when hidden).
-pub fn published_counts(bytes: &[u8], decimals: &[String]) -> Result<Vec<(CellKey, Option<u64>)>, String> {
+pub fn published_counts(
+    bytes: &[u8],
+    decimals: &[String],
+) -> Result<Vec<(CellKey, Option<u64>)>, String> {
     let mut reader = csv::Reader::from_reader(bytes);
     let mut out = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| e.to_string())?;
         let get = |i: usize| row.get(i).unwrap_or("").to_string();
-        let key = CellKey { period: get(0), atvk: get(1), age_band: get(3), sex: get(4), instrument: get(5), indicator: get(6) };
+        let key = CellKey {
+            period: get(0),
+            atvk: get(1),
+            age_band: get(3),
+            sex: get(4),
+            instrument: get(5),
+            indicator: get(6),
+        };
         if decimals.contains(&key.indicator) || is_decimal(&key.indicator) {
             continue;
         }
         let value = match row.get(8) {
-            Some("F") => Some(get(7).parse::<u64>().map_err(|_| format!("line {}: a free count is not a whole number", out.len() + 2))?),
+            Some("F") => Some(get(7).parse::<u64>().map_err(|_| {
+                format!("line {}: a free count is not a whole number", out.len() + 2)
+            })?),
             _ => None,
         };
         out.push((key, value));

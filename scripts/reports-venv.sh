@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Independent checks of what the reports and the analytics lake write (issue #13), in Python.
+#
+#   scripts/reports-venv.sh install   create .venv-reports/ with the pinned packages of
+#                                     scripts/reports-requirements.txt (idempotent: reinstalls
+#                                     only when that file changes)
+#   scripts/reports-venv.sh test      install, build `ravis`, run pytest on tests/reports/
+#                                     (RAVIS_BIN is the binary the tests run)
+#
+# `make test-reports` runs `test`. CARGO overrides the cargo command; extra arguments after
+# `test` go to pytest.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv-reports"
+REQUIREMENTS="$ROOT/scripts/reports-requirements.txt"
+STAMP="$VENV/.requirements"
+CARGO="${CARGO:-cargo}"
+
+log() { echo "reports-venv.sh: $*" >&2; }
+
+install() {
+  if [[ -x "$VENV/bin/python" && -f "$STAMP" ]] && cmp -s "$STAMP" "$REQUIREMENTS"; then
+    return 0
+  fi
+  log "installing scripts/reports-requirements.txt into .venv-reports/"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >&2
+  cp "$REQUIREMENTS" "$STAMP"
+}
+
+run_tests() {
+  install
+  cd "$ROOT"
+  if [[ -z "${RAVIS_BIN:-}" ]]; then
+    $CARGO build --quiet -p ravis --bin ravis
+    local target
+    target=$($CARGO metadata --format-version 1 --no-deps |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    export RAVIS_BIN="$target/debug/ravis"
+  fi
+  "$VENV/bin/python" -m pytest -q tests/reports "$@"
+}
+
+case "${1:-}" in
+  install) install ;;
+  test) shift; run_tests "$@" ;;
+  *) echo "usage: scripts/reports-venv.sh install | test [pytest arguments]" >&2; exit 2 ;;
+esac
