@@ -4,6 +4,9 @@
 //!
 //! - `release.rs` — the tidy cell of an indicator table and its SDMX confidentiality
 //!   status; the dimensions and their hierarchies (codelists) a release is published with.
+//! - `dcat.rs` — a release's open-data metadata: DCAT-AP 3.0.1 as JSON-LD.
+
+pub mod dcat;
 
 pub mod indicators;
 pub mod open_data;
