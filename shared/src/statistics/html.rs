@@ -100,7 +100,11 @@ fn point(lang: Lang, row: Option<&Row>, threshold: u64) -> Point {
                 super::release::Value::Count(n) => *n as f64,
                 super::release::Value::Decimal(x) => *x,
             };
-            Point::Shown(number, v.to_string())
+            if number.is_finite() {
+                Point::Shown(number, v.to_string())
+            } else {
+                Point::Missing(lang.pick("nav datu", "no data").into())
+            }
         }
         Some(row) => Point::Hidden(hidden_text(lang, hidden_status(row), threshold)),
         None => Point::Missing(lang.pick("nav datu", "no data").into()),

@@ -155,8 +155,8 @@ fn without_a_region_the_regions_are_charted() {
         );
     }
     // R1 (100) spans the plot, R2 (20) a fifth of it.
-    assert!(chart.contains("data-key=\"R1\" x=\"150.0\" y=\"15.0\" width=\"360.0\""));
-    assert!(chart.contains("data-key=\"R2\" x=\"150.0\" y=\"39.0\" width=\"72.0\""));
+    assert!(chart.contains("data-key=\"R1\" x=\"200.0\" y=\"15.0\" width=\"360.0\""));
+    assert!(chart.contains("data-key=\"R2\" x=\"200.0\" y=\"39.0\" width=\"72.0\""));
 }
 
 #[test]
@@ -246,4 +246,26 @@ fn the_csp_hash_is_the_hash_of_the_style_block() {
     assert!(content_security_policy().contains(&format!("'sha256-{hash}'")));
     assert_eq!(Lang::parse("lv"), Some(Lang::Lv));
     assert_eq!(Lang::parse("de"), None);
+}
+
+#[test]
+fn decimals_are_drawn_and_a_value_that_is_not_a_number_is_not() {
+    let mut release = release();
+    for row in &mut release.datasets[0].rows {
+        match (row.key.period.as_str(), row.key.atvk.as_str()) {
+            ("2026", "R1") => row.value = Some(Value::Decimal(0.25)),
+            ("2026", "R2") => row.value = Some(Value::Decimal(f64::NAN)),
+            _ => {}
+        }
+    }
+    let html = report(&release, Lang::En, &focus(None), &[]);
+    let chart = figure(&html, "children_screened: regions, 2026");
+    assert_eq!(chart.matches("<rect class=\"bar\"").count(), 1);
+    assert!(
+        chart
+            .contains("<rect class=\"bar\" data-key=\"R1\" x=\"200.0\" y=\"15.0\" width=\"360.0\"")
+    );
+    assert!(chart.contains("<th scope=\"row\">R1</th><td class=\"num\">0.25</td>"));
+    assert!(chart.contains("<text class=\"missing\" data-key=\"R2\""));
+    assert!(!chart.to_lowercase().contains("nan"));
 }

@@ -85,7 +85,7 @@ fn open(out: &mut String, caption: &Caption, width: u32, height: u32) {
 }
 
 const ROW: u32 = 24;
-const LABEL: f64 = 150.0;
+const LABEL: f64 = 200.0;
 const PLOT: f64 = 360.0;
 const TEXT_ROOM: f64 = 170.0;
 
@@ -395,7 +395,7 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\""));
         // The longest bar spans the plot; zero has no width.
         assert!(svg.contains("width=\"360.0\""));
-        assert!(svg.contains("data-key=\"0003000\" x=\"150.0\" y=\"63.0\" width=\"0.0\""));
+        assert!(svg.contains("data-key=\"0003000\" x=\"200.0\" y=\"63.0\" width=\"0.0\""));
     }
 
     #[test]
@@ -405,10 +405,10 @@ mod tests {
             ("b".to_string(), "b".to_string(), shown(3.0)),
         ];
         let svg = bars(&caption(), &rows);
-        // Domain [-1, 3] over 360 px: zero at 150 + 90 = 240.
-        assert!(svg.contains("data-key=\"a\" x=\"150.0\" y=\"15.0\" width=\"90.0\""));
-        assert!(svg.contains("data-key=\"b\" x=\"240.0\" y=\"39.0\" width=\"270.0\""));
-        assert!(svg.contains("<line class=\"axis\" x1=\"240.0\""));
+        // Domain [-1, 3] over 360 px: zero at 200 + 90 = 290.
+        assert!(svg.contains("data-key=\"a\" x=\"200.0\" y=\"15.0\" width=\"90.0\""));
+        assert!(svg.contains("data-key=\"b\" x=\"290.0\" y=\"39.0\" width=\"270.0\""));
+        assert!(svg.contains("<line class=\"axis\" x1=\"290.0\""));
     }
 
     #[test]
