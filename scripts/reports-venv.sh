@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Independent checks of what the reports and the analytics lake write (issue #13), in Python.
+# Independent checks of what the reports, the open-data releases and the analytics lake
+# write (issue #13), in Python: tests/reports/.
 #
 #   scripts/reports-venv.sh install   create .venv-reports/ with the pinned packages of
 #                                     scripts/reports-requirements.txt (idempotent: reinstalls
 #                                     only when that file changes)
-#   scripts/reports-venv.sh test      install, build `ravis`, run pytest on tests/reports/
-#                                     (RAVIS_BIN is the binary the tests run)
+#   scripts/reports-venv.sh test      install, build `ravis` and the `report-sample` binary,
+#                                     write a sample release to a temporary directory, run
+#                                     pytest on tests/reports/ (RAVIS_BIN is the binary the
+#                                     tests run; RAVIS_REPORT_SAMPLE_DIR the sample release)
 #
 # `make test-reports` runs `test`. CARGO overrides the cargo command; extra arguments after
 # `test` go to pytest.
@@ -34,14 +37,19 @@ install() {
 run_tests() {
   install
   cd "$ROOT"
+  local target
+  target=$($CARGO metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
+  $CARGO build --quiet -p ravis --bin ravis -p ravis-tests --bin report-sample
   if [[ -z "${RAVIS_BIN:-}" ]]; then
-    $CARGO build --quiet -p ravis --bin ravis
-    local target
-    target=$($CARGO metadata --format-version 1 --no-deps |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     export RAVIS_BIN="$target/debug/ravis"
   fi
-  "$VENV/bin/python" -m pytest -q tests/reports "$@"
+  local sample
+  sample="$(mktemp -d "${TMPDIR:-/tmp}/ravis-report-sample.XXXXXX")"
+  trap 'rm -rf "$sample"' EXIT
+  "$target/debug/report-sample" --out "$sample" >&2
+  RAVIS_REPORT_SAMPLE_DIR="$sample" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
 }
 
 case "${1:-}" in
