@@ -10,6 +10,7 @@ pub mod http_bridge;
 pub mod import;
 pub mod keys;
 pub mod local;
+pub mod report;
 pub mod results_mirror;
 pub mod token;
 pub mod web;
@@ -106,6 +107,26 @@ pub enum Command {
     /// <data-dir>/blobs/analytics/ (keys lake/<table>/year=YYYY/part-0.parquet), replacing
     /// the previous snapshot. Prints the counts as one JSON line.
     Lake,
+    /// Make a report (issue #13) on the embedded backend: rewrite the lake, compute the
+    /// action plan's indicators for the period, protect them (counts of 1 up to the threshold
+    /// hidden, with complementary suppression), and write the report (one CSV per dataset,
+    /// indicators.json, targets.csv, an HTML report in Latvian and English) to
+    /// OUT/reports/<id>/ and — for all of Latvia — the open-data release with its codelists
+    /// and DCAT-AP metadata to OUT/open-data/<period>/. Prints the report as one JSON line.
+    Report {
+        /// The period: a year (2026), a quarter (2026-Q1) or a month (2026-01).
+        #[arg(long)]
+        period: String,
+        /// A municipality's report (its ATVK code) instead of all of Latvia.
+        #[arg(long)]
+        territory: Option<String>,
+        /// Counts from 1 up to this (exclusive) are hidden.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=100))]
+        threshold: u64,
+        /// Directory the files are copied to.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -320,6 +341,25 @@ pub fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{jwks}"),
             }
+            Ok(())
+        }
+        Command::Report {
+            period,
+            territory,
+            threshold,
+            out,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = runtime.block_on(report::report(
+                &data_dir,
+                &period,
+                territory.as_deref(),
+                threshold,
+                &out,
+            ))?;
+            println!("{}", serde_json::to_string(&done)?);
             Ok(())
         }
         Command::Lake => {

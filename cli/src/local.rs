@@ -202,6 +202,28 @@ pub async fn serve(
         ));
     }
     if options.workers {
+        // The reports worker (a function on the report queue in AWS): reports asked for
+        // with POST /reports, the lake rewritten first when it is more than a minute old.
+        let worker = Arc::new(app.report_worker(
+            backend.blobs(ravis::services::lake::LOCAL_ANALYTICS_BUCKET)?,
+            report_files.clone(),
+            backend.blobs(crate::report::OPEN_DATA_BUCKET)?,
+            crate::report::local_settings(3),
+        ));
+        let queue = report_queue.clone();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            run_consumer(
+                queues::REPORTS,
+                &queue,
+                ConsumerOptions::default(),
+                rx,
+                &*worker,
+            )
+            .await;
+        });
+    }
+    if options.workers {
         // The worklist sweep (a scheduled function in AWS): at start, then hourly.
         let worklist = app.worklist();
         let mut rx = stop_rx.clone();

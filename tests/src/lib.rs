@@ -13,4 +13,5 @@ pub mod intake;
 pub mod lake;
 pub mod pathway;
 pub mod registry;
+pub mod reports;
 pub mod viis_receiver;

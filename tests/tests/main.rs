@@ -28,6 +28,7 @@ mod programme_outcomes;
 mod properties;
 mod registry;
 mod registry_intake;
+mod reports;
 mod rescore;
 
 /// With `autotests = false` a new file in a folder of integration tests runs only once it

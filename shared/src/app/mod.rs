@@ -134,6 +134,26 @@ impl<R: RecordStore + Clone> App<R> {
         )
     }
 
+    /// The reports worker: reads (and when stale rewrites) the lake in `lake`, writes
+    /// reports to `reports` and open-data releases to `open_data`.
+    #[cfg(feature = "lake")]
+    pub fn report_worker<B: crate::ports::BlobStore + Clone>(
+        &self,
+        lake: B,
+        reports: B,
+        open_data: B,
+        settings: crate::services::reports::worker::WorkerSettings,
+    ) -> crate::services::reports::worker::ReportWorker<R, B> {
+        crate::services::reports::worker::ReportWorker::new(
+            self.records.clone(),
+            Arc::clone(&self.clock),
+            (lake.clone(), self.lake_writer(lake)),
+            reports,
+            open_data,
+            settings,
+        )
+    }
+
     /// Where changes record their export jobs.
     pub fn outbox(&self) -> Outbox {
         Outbox::new(

@@ -170,6 +170,26 @@ where
     }
 }
 
+#[cfg(feature = "lake")]
+impl<R, B> MessageHandler for crate::services::reports::worker::ReportWorker<R, B>
+where
+    R: crate::ports::RecordStore + Clone,
+    B: crate::ports::BlobStore,
+{
+    type Error = crate::services::reports::worker::ReportError;
+
+    async fn handle_message(&self, body: &str) -> Result<(), Self::Error> {
+        self.handle(body).await.map(|_| ())
+    }
+
+    fn is_poison(error: &Self::Error) -> bool {
+        matches!(
+            error,
+            crate::services::reports::worker::ReportError::Malformed(_)
+        )
+    }
+}
+
 /// Settings of a local queue consumer.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerOptions {

@@ -57,7 +57,7 @@ pub fn age_band(years: u8) -> &'static str {
 }
 
 /// Sex codes.
-pub const SEXES: [&str; 2] = ["female", "male"];
+pub const SEXES: [&str; 3] = ["female", "male", "unknown"];
 
 /// Overall risk levels, lowest first.
 pub const RISK_LEVELS: [&str; 4] = ["low", "medium", "high", "urgent"];

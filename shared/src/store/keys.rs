@@ -380,3 +380,8 @@ pub fn report(id: crate::domain::ReportId) -> Key {
 
 /// Index partition of every report (`gsi1pk`); the sort key is the request time and id.
 pub const REPORTS_INDEX: &str = "REPORTS";
+
+/// The marker of a period's scheduled open-data report (one per period).
+pub fn scheduled_report(period: &str) -> Key {
+    Key::new(format!("REPORT_SCHEDULE#{period}"), "REPORT_SCHEDULE")
+}

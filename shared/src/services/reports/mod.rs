@@ -8,6 +8,7 @@
 //! report). Reports hold aggregates after disclosure control, never a child, so no read is
 //! about a child and none is audited as one; requests are logged with the subject.
 
+#[cfg(feature = "lake")]
 pub mod worker;
 
 use crate::domain::report::{Report, ReportState, ReportTrigger};
@@ -17,6 +18,7 @@ use crate::services::registry::listing::{ListQuery, Listing, decode, encode, lis
 use crate::services::{Reply, ServiceError, require_role};
 use crate::statistics::period::Period;
 use crate::store::keys;
+use chrono::Datelike;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -208,6 +210,64 @@ impl<R: RecordStore, Q: Queue, B: BlobStore> Reports<R, Q, B> {
                 other => ServiceError::Blobs(other),
             })?;
         Ok((bytes.to_vec(), media_type(name)))
+    }
+
+    /// The scheduled run (monthly, after the lake is written): a report with the open-data
+    /// release of every period that ended since the last run — the previous month, and the
+    /// quarter and the year when that month ends them. Each period is scheduled once (a
+    /// marker record per period; the schedule's delivery is at least once).
+    pub async fn schedule(&self) -> Result<Vec<Report>, ServiceError> {
+        let today = self.clock.now().date_naive();
+        let last_month = today
+            .with_day(1)
+            .and_then(|d| d.pred_opt())
+            .unwrap_or(today);
+        let (y, m) = (last_month.year(), last_month.month());
+        let mut periods = vec![Period::Month(y, m)];
+        if m % 3 == 0 {
+            periods.push(Period::Quarter(y, m / 3));
+        }
+        if m == 12 {
+            periods.push(Period::Year(y));
+        }
+        let mut made = Vec::new();
+        for period in periods {
+            let report = Report {
+                id: ReportId::from_uuid(self.ids.new_id()),
+                period: period.to_string(),
+                territory: None,
+                state: ReportState::Queued,
+                trigger: ReportTrigger::Schedule,
+                requested_by: "schedule".into(),
+                requested_at: self.clock.now(),
+                finished_at: None,
+                error: None,
+                files: Vec::new(),
+                open_data: true,
+            };
+            let marker = Record::new(
+                keys::scheduled_report(&report.period),
+                json!({"report_id": report.id}),
+            );
+            let ops = vec![
+                crate::ports::WriteOp::PutNew(marker),
+                crate::ports::WriteOp::PutNew(report_record(&report)?),
+            ];
+            match self.records.transact(ops).await {
+                Ok(()) => {}
+                Err(
+                    crate::ports::StoreError::TransactionCancelled { .. }
+                    | crate::ports::StoreError::Conflict { .. },
+                ) => {
+                    tracing::info!(period = %report.period, "open-data release already scheduled");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.queue.send(&queue_message(report.id)).await?;
+            made.push(report);
+        }
+        Ok(made)
     }
 
     async fn visible(

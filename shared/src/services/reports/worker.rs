@@ -24,12 +24,17 @@ use crate::domain::registry::Specialist;
 use crate::domain::report::{Report, ReportState};
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, StoreError};
 use crate::services::ServiceError;
+use crate::services::lake::LakeWriter;
 use crate::services::registry::listing::decode;
-use crate::statistics::indicators::{self, Facts};
+use crate::statistics::dcat::{self, Publication};
+use crate::statistics::html::{self, Focus, Lang};
+use crate::statistics::indicators::{self, Facts, ResultFact, SupportFact};
+use crate::statistics::lake;
 use crate::statistics::open_data::{assemble, to_csv};
 use crate::statistics::period::Period;
-use crate::statistics::release::{CellKey, ConfStatus, Release, TOTAL, Value};
+use crate::statistics::release::{CellKey, Release, TOTAL, Value};
 use crate::statistics::territory::{LATVIA, Territories};
+use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress};
 use crate::store::keys;
 use crate::store::query::query_all;
 use std::collections::BTreeMap;
@@ -53,6 +58,9 @@ pub struct WorkerSettings {
     pub publisher: String,
     /// Contact e-mail of the metadata.
     pub contact_email: String,
+    /// How old the lake may be before a report rewrites it first (the newest object of
+    /// its results table is the lake's age).
+    pub lake_max_age: chrono::Duration,
 }
 
 /// Why a report could not be made.
@@ -70,6 +78,12 @@ pub enum ReportError {
     /// The lake or a classifier cannot be read (the report fails; a new one may be asked).
     #[error("{0}")]
     Data(String),
+    /// Writing the lake failed (retried).
+    #[error("{0}")]
+    Lake(#[from] crate::services::lake::LakeError),
+    /// The message is not a report message.
+    #[error("not a report message: {0}")]
+    Malformed(String),
 }
 
 /// Computes reports.
@@ -77,18 +91,20 @@ pub struct ReportWorker<R, B> {
     records: R,
     clock: Arc<dyn Clock>,
     lake: B,
+    writer: LakeWriter<R, B>,
     reports: B,
     open_data: B,
     settings: WorkerSettings,
 }
 
 impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
-    /// A worker reading the lake from `lake` (the analytics bucket), writing reports to
-    /// `reports` and releases to `open_data`.
+    /// A worker reading the lake from `lake` (the analytics bucket; `writer` refreshes it
+    /// when it is older than the settings allow), writing reports to `reports` and releases
+    /// to `open_data`.
     pub fn new(
         records: R,
         clock: Arc<dyn Clock>,
-        lake: B,
+        (lake, writer): (B, LakeWriter<R, B>),
         reports: B,
         open_data: B,
         settings: WorkerSettings,
@@ -97,10 +113,46 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             records,
             clock,
             lake,
+            writer,
             reports,
             open_data,
             settings,
         }
+    }
+
+    /// Handles one message of the report queue: `{"report_id": "…"}`.
+    pub async fn handle(&self, body: &str) -> Result<Option<Report>, ReportError> {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            report_id: ReportId,
+        }
+        let message: Message =
+            serde_json::from_str(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
+        self.run(message.report_id).await
+    }
+
+    /// Rewrites the lake when its newest results object is older than the settings allow
+    /// (or there is none). Returns whether it did.
+    pub async fn refresh_lake(&self) -> Result<bool, ReportError> {
+        let prefix = lake::Table::Results.prefix();
+        let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.lake.list(&prefix, 1000, cursor.as_deref()).await?;
+            for o in &page.objects {
+                newest = newest.max(Some(o.last_modified));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        if newest.is_some_and(|t| self.clock.now() - t <= self.settings.lake_max_age) {
+            return Ok(false);
+        }
+        let summary = self.writer.write().await?;
+        tracing::info!(?summary, "analytics lake rewritten for a report");
+        Ok(true)
     }
 
     /// Makes report `id` if it is still queued. A report whose data cannot be read is
@@ -135,6 +187,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
 
     async fn make(&self, report: &Report) -> Result<Vec<String>, ReportError> {
         let period = Period::parse(&report.period).map_err(|e| ReportError::Data(e.to_string()))?;
+        self.refresh_lake().await?;
         let territories = self.territories().await?;
         let entries =
             crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
@@ -220,7 +273,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             self.settings.threshold,
         );
         let earlier = self.earlier_releases(period).await?;
-        let statuses = protect(&computed, &earlier, self.settings.threshold);
+        let statuses = protect(&computed, &earlier, self.settings.threshold)?;
         Ok(assemble(
             &computed,
             &statuses,
@@ -229,6 +282,50 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             self.settings.threshold,
             &self.clock.now().to_rfc3339(),
         ))
+    }
+
+    /// The lake's rows of every table from `from_year` on, as facts. A lake that cannot be
+    /// decoded fails the report, naming the object.
+    async fn load_facts(&self, from_year: i32) -> Result<Facts, ReportError> {
+        let mut facts = Facts::default();
+        for table in lake::Table::ALL {
+            let mut keys = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self
+                    .lake
+                    .list(&table.prefix(), 1000, cursor.as_deref())
+                    .await?;
+                keys.extend(page.objects.into_iter().map(|m| m.key));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            for key in keys {
+                if lake::partition_year(table, &key).is_none_or(|y| y < from_year)
+                    || !key.ends_with(".parquet")
+                {
+                    continue;
+                }
+                let bytes = self.lake.get(&key).await?;
+                let bad = |e: crate::statistics::columnar::ColumnarError| {
+                    ReportError::Data(format!("{key}: {e}"))
+                };
+                match table {
+                    lake::Table::Results => {
+                        add_results(&mut facts, &lake::read_results(bytes).map_err(bad)?)
+                    }
+                    lake::Table::Episodes => {
+                        add_episodes(&mut facts, &lake::read_episodes(bytes).map_err(bad)?)
+                    }
+                    lake::Table::Referrals => {
+                        add_referrals(&mut facts, &lake::read_referrals(bytes).map_err(bad)?)
+                    }
+                }
+            }
+        }
+        Ok(facts)
     }
 
     /// The region classifier from the analytics bucket, or none.
@@ -278,7 +375,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 Some("application/json"),
             )
             .await?;
-        let metadata = metadata_json(release, &self.settings);
+        let metadata = metadata_json(release, &self.settings)?;
         self.open_data
             .put(
                 &format!("{prefix}metadata.jsonld"),
@@ -433,6 +530,137 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         }
         Ok(out)
     }
+}
+
+/// The suppression pattern of the computed indicators given earlier releases' cells.
+fn protect(
+    computed: &indicators::Indicators,
+    earlier: &[(CellKey, Option<u64>)],
+    threshold: u64,
+) -> Result<BTreeMap<CellKey, ConfStatus>, ReportError> {
+    let codelists = AXES.map(|axis| computed.codelists.get(axis).cloned().unwrap_or_default());
+    let hierarchies = Hierarchies::new(codelists);
+    suppress(&computed.counts, &hierarchies, threshold, earlier)
+        .map(|s| s.status)
+        .map_err(|e| ReportError::Data(format!("disclosure control: {e}")))
+}
+
+/// Age in completed years as the indicators count it: children only (a row of 18 or more
+/// — e.g. a parent's questionnaire recorded with the parent's age — is left out).
+fn child_age(years: i32) -> Option<u8> {
+    u8::try_from(years).ok().filter(|y| *y < 18)
+}
+
+fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
+    for i in 0..c.len() {
+        let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
+            continue;
+        };
+        let instrument = c.instrument.get(i).unwrap_or_default().to_string();
+        // Bands are read only where an indicator needs them (the SDQ at 15).
+        let bands = if instrument.starts_with("sdq") && age_years == 15 {
+            c.bands
+                .get(i)
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
+        facts.results.push(ResultFact {
+            child: c.child.get(i).unwrap_or_default().to_string(),
+            administered_on: c.administered_on[i],
+            age_years,
+            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
+            municipality: c.municipality.get(i).map(str::to_string),
+            instrument,
+            risk_level: c.risk_level.get(i).unwrap_or_default().to_string(),
+            recommendation_kinds: c
+                .recommendation_kinds
+                .get(i)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+            bands,
+        });
+    }
+}
+
+fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
+    for i in 0..c.len() {
+        let (Some(on), Some(age_years)) = (
+            c.started_on[i],
+            c.age_years.get(i).copied().and_then(child_age),
+        ) else {
+            continue;
+        };
+        facts.episodes.push(SupportFact {
+            child: c.child.get(i).unwrap_or_default().to_string(),
+            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            on,
+            ended_on: c.ended_on[i],
+            age_years,
+            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
+            municipality: c.municipality.get(i).map(str::to_string),
+        });
+    }
+}
+
+fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+    for i in 0..c.len() {
+        let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
+            continue;
+        };
+        facts.referrals.push(SupportFact {
+            child: c.child.get(i).unwrap_or_default().to_string(),
+            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            on: c.referred_on[i],
+            ended_on: None,
+            age_years,
+            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
+            municipality: c.municipality.get(i).map(str::to_string),
+        });
+    }
+}
+
+/// The HTML report of a release in a language, charting children screened.
+fn render_html(release: &Release, lang: &str, targets: &[Target]) -> String {
+    let lang = Lang::parse(lang).unwrap_or(Lang::En);
+    let focus = Focus {
+        indicator: "children_screened".into(),
+        region: None,
+    };
+    let targets: Vec<html::Target> = targets
+        .iter()
+        .map(|t| (t.label.clone(), t.target, t.actual))
+        .collect();
+    html::report(release, lang, &focus, &targets)
+}
+
+/// The DCAT-AP metadata of an open-data release.
+fn metadata_json(release: &Release, settings: &WorkerSettings) -> Result<Vec<u8>, ReportError> {
+    let base = settings
+        .open_data_base_url
+        .clone()
+        .unwrap_or_else(|| "https://open-data.example.invalid".into());
+    let publication = Publication {
+        base_url: format!("{}/open-data/{}/", base.trim_end_matches('/'), release.period),
+        publisher_name: settings.publisher.clone(),
+        contact_email: settings.contact_email.clone(),
+        catalog_title_lv: "Bērnu attīstības vajadzību agrīnas identificēšanas statistika".into(),
+        catalog_title_en: "Statistics of the early identification of children's development needs".into(),
+        catalog_description_lv: "Apkopoti rādītāji no RAVIS: skrīnings, riska bērni, atbalsts un laiks līdz atbalstam, pa teritorijām (ATVK).".into(),
+        catalog_description_en: "Aggregated indicators from RAVIS: screening, children at risk, support and the time to support, by territory (ATVK).".into(),
+    };
+    let sizes = release
+        .datasets
+        .iter()
+        .filter_map(|d| to_csv(d).ok().map(|b| (d.id.clone(), b.len() as u64)))
+        .collect();
+    let doc = dcat::catalog(release, &publication, &sizes)
+        .map_err(|e| ReportError::Data(format!("metadata: {e}")))?;
+    serde_json::to_vec_pretty(&doc).map_err(|e| ReportError::Data(e.to_string()))
 }
 
 /// A target and what was reached (none when hidden by disclosure control).

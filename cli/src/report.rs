@@ -1,0 +1,126 @@
+//! `ravis report --period 2026 --out DIR [--territory ATVK]`: a report on the embedded
+//! backend, as the reports worker makes it in AWS (`services::reports::worker`): the lake
+//! is rewritten, the indicators computed, protected and written, and — for all of Latvia —
+//! the open-data release published. The files are copied out of the local buckets to
+//! `DIR/reports/<id>/` and `DIR/open-data/<period>/`.
+
+use crate::keys::LocalKeys;
+use anyhow::{Context, Result, bail};
+use ravis::adapters::embedded::{DirBlobStore, EmbeddedBackend};
+use ravis::domain::report::{Report, ReportState, ReportTrigger};
+use ravis::domain::{Atvk, ReportId};
+use ravis::ports::{BlobStore, RecordStore};
+use ravis::services::lake::LOCAL_ANALYTICS_BUCKET;
+use ravis::services::reports::report_record;
+use ravis::services::reports::worker::WorkerSettings;
+use ravis::statistics::period::Period;
+use std::path::Path;
+
+/// Bucket standing in for the open-data bucket.
+pub const OPEN_DATA_BUCKET: &str = "open-data";
+
+/// The local worker's settings: threshold 3 (or `RAVIS_DISCLOSURE_THRESHOLD`), the lake
+/// rewritten when older than a minute.
+pub fn local_settings(threshold: u64) -> WorkerSettings {
+    WorkerSettings {
+        threshold,
+        open_data_base_url: std::env::var("RAVIS_OPEN_DATA_BASE_URL").ok(),
+        publisher: std::env::var("RAVIS_OPEN_DATA_PUBLISHER").unwrap_or_else(|_| "RAVIS".into()),
+        contact_email: std::env::var("RAVIS_OPEN_DATA_CONTACT")
+            .unwrap_or_else(|_| "dati@example.invalid".into()),
+        lake_max_age: chrono::Duration::minutes(1),
+    }
+}
+
+/// Makes the report and copies its files to `out`; returns the finished report.
+pub async fn report(
+    data_dir: &Path,
+    period: &str,
+    territory: Option<&str>,
+    threshold: u64,
+    out: &Path,
+) -> Result<Report> {
+    let period = Period::parse(period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
+    let territory = match territory {
+        None => None,
+        Some(t) => {
+            let a = Atvk::parse(t).map_err(|e| anyhow::anyhow!("--territory: {e}"))?;
+            if !a.is_territory() {
+                bail!("--territory: must be a municipality or state city (positions 5-6 are 00)");
+            }
+            Some(a.to_string())
+        }
+    };
+    let keys = LocalKeys::load_or_create(data_dir)?;
+    let backend = EmbeddedBackend::open(data_dir)
+        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    let app = ravis::app::App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?;
+    let (lake, reports, open_data) = (
+        backend.blobs(LOCAL_ANALYTICS_BUCKET)?,
+        backend.blobs(crate::local::REPORTS_BUCKET)?,
+        backend.blobs(OPEN_DATA_BUCKET)?,
+    );
+    let worker = app.report_worker(
+        lake,
+        reports.clone(),
+        open_data.clone(),
+        local_settings(threshold),
+    );
+    let report = Report {
+        id: ReportId::from_uuid(app.ids.new_id()),
+        period: period.to_string(),
+        open_data: territory.is_none(),
+        territory,
+        state: ReportState::Queued,
+        trigger: ReportTrigger::Request,
+        requested_by: "ravis report".into(),
+        requested_at: app.clock.now(),
+        finished_at: None,
+        error: None,
+        files: Vec::new(),
+    };
+    let records = backend.records();
+    records.put_new(report_record(&report)?).await?;
+    let done = worker
+        .run(report.id)
+        .await
+        .context("making the report")?
+        .context("the report vanished from the store")?;
+    if done.state != ReportState::Done {
+        bail!("the report failed: {}", done.error.unwrap_or_default());
+    }
+    let prefix = ravis::services::reports::report_prefix(done.id);
+    copy_out(&reports, &prefix, &out.join(&prefix)).await?;
+    if done.open_data {
+        let prefix = format!("open-data/{period}/");
+        copy_out(&open_data, &prefix, &out.join(&prefix)).await?;
+    }
+    Ok(done)
+}
+
+/// Copies every object under `prefix` to files in `dir` (written next to their place and
+/// renamed, so a file is there whole or not at all).
+async fn copy_out(store: &DirBlobStore, prefix: &str, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.list(prefix, 1000, cursor.as_deref()).await?;
+        for object in &page.objects {
+            let name = &object.key[prefix.len()..];
+            if name.is_empty() || name.contains('/') {
+                continue;
+            }
+            let bytes = store.get(&object.key).await?;
+            let target = dir.join(name);
+            let partial = dir.join(format!(".{name}.partial"));
+            std::fs::write(&partial, &bytes)
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, &target)
+                .with_context(|| format!("renaming to {}", target.display()))?;
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
