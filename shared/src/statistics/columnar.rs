@@ -5,8 +5,9 @@
 //! The tables of `statistics::lake` describe themselves as a list of [`Field`]s; this module
 //! turns that list into the Parquet schema, writes rows through a per-column accessor and
 //! reads a file into one [`Decoded`] column per field, checked against the expected schema.
-//! Reading copies each string column into one contiguous buffer with end offsets
-//! ([`Strings`]), so ten million rows are a few allocations per column, not one per value.
+//! Reading turns each string column into a dictionary of its distinct values and one code
+//! per row ([`Strings`]), so ten million rows are a few allocations per column, not one per
+//! value, and aggregation groups by integer codes.
 
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -20,6 +21,8 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Rows per row group: large enough for good compression, small enough that the encoder's
@@ -188,10 +191,24 @@ pub fn encode<R>(
             match (column(chunk, i), out.untyped()) {
                 (Values::Utf8(values), ColumnWriter::ByteArrayColumnWriter(w)) => {
                     let defs = levels(field, &values)?;
-                    let present: Vec<ByteArray> = values
-                        .iter()
-                        .flatten()
-                        .map(|s| ByteArray::from(*s))
+                    // One buffer per column chunk, each value a slice of it: no allocation
+                    // per value.
+                    let mut text =
+                        Vec::with_capacity(values.iter().flatten().map(|s| s.len()).sum());
+                    let mut ends = Vec::with_capacity(values.len());
+                    for s in values.iter().flatten() {
+                        text.extend_from_slice(s.as_bytes());
+                        ends.push(text.len());
+                    }
+                    let text = Bytes::from(text);
+                    let mut start = 0;
+                    let present: Vec<ByteArray> = ends
+                        .into_iter()
+                        .map(|end| {
+                            let value = ByteArray::from(text.slice(start..end));
+                            start = end;
+                            value
+                        })
                         .collect();
                     w.write_batch(&present, defs.as_deref(), None)?;
                 }
@@ -217,61 +234,89 @@ pub fn encode<R>(
     Ok(writer.into_inner()?)
 }
 
-/// A decoded text column: every value's bytes in one buffer.
+/// A decoded text column, dictionary-coded: each distinct value once, and per row the
+/// index of its value (or [`Strings::NULL`]). Grouping and counting run on the codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Strings {
+    /// The distinct values, in order of first appearance, one after another.
     text: String,
-    /// End offset in `text` of each value.
+    /// End offset in `text` of each distinct value.
     ends: Vec<usize>,
-    /// Whether each value is present (kept once a null was seen).
-    present: Vec<bool>,
-    /// Whether a null was seen (`present` is kept).
-    nullable: bool,
+    /// Per row: the index of its value in the dictionary, or [`Strings::NULL`].
+    codes: Vec<u32>,
+    /// Content → code, while decoding.
+    lookup: HashMap<Box<str>, u32, BuildFastHasher>,
 }
 
 impl Strings {
-    /// Number of values.
+    /// The code of a null.
+    pub const NULL: u32 = u32::MAX;
+
+    /// Number of rows.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.codes.len()
     }
 
-    /// Whether the column has no value.
+    /// Whether the column has no row.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.codes.is_empty()
     }
 
-    /// Value `i`; `None` for a null or past the end.
+    /// Row `i`'s value; `None` for a null or past the end.
     pub fn get(&self, i: usize) -> Option<&str> {
-        if self.nullable && !self.present.get(i).copied().unwrap_or(false) {
-            return None;
-        }
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.value(*self.codes.get(i)?)
+    }
+
+    /// The value of a dictionary code; `None` for [`Strings::NULL`].
+    pub fn value(&self, code: u32) -> Option<&str> {
+        let code = usize::try_from(code).ok()?;
+        let end = *self.ends.get(code)?;
+        let start = if code == 0 { 0 } else { self.ends[code - 1] };
         self.text.get(start..end)
+    }
+
+    /// Per row, the dictionary code of its value ([`Strings::NULL`] for a null).
+    pub fn codes(&self) -> &[u32] {
+        &self.codes
+    }
+
+    /// Number of distinct values.
+    pub fn distinct(&self) -> usize {
+        self.ends.len()
     }
 
     /// Every value in row order (`None` for nulls).
     pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
-        (0..self.len()).map(|i| self.get(i))
+        self.codes.iter().map(|c| self.value(*c))
     }
 
     /// Number of nulls.
     pub fn null_count(&self) -> usize {
-        self.present.iter().filter(|p| !**p).count()
+        self.codes.iter().filter(|c| **c == Self::NULL).count()
+    }
+
+    fn code_of(&mut self, value: &str) -> u32 {
+        if let Some(code) = self.lookup.get(value) {
+            return *code;
+        }
+        let code = u32::try_from(self.ends.len()).unwrap_or(Self::NULL - 1);
+        self.text.push_str(value);
+        self.ends.push(self.text.len());
+        self.lookup.insert(value.into(), code);
+        code
     }
 
     fn push(&mut self, value: Option<&str>) {
-        if let Some(v) = value {
-            self.text.push_str(v);
-        }
-        if value.is_none() && !self.nullable {
-            self.nullable = true;
-            self.present = vec![true; self.ends.len()];
-        }
-        if self.nullable {
-            self.present.push(value.is_some());
-        }
-        self.ends.push(self.text.len());
+        let code = match value {
+            Some(v) => self.code_of(v),
+            None => Self::NULL,
+        };
+        self.codes.push(code);
+    }
+
+    /// Drops the decoding index once the column is complete.
+    fn finish(&mut self) {
+        self.lookup = HashMap::default();
     }
 }
 
@@ -281,9 +326,36 @@ impl<'a> FromIterator<Option<&'a str>> for Strings {
         for v in iter {
             out.push(v);
         }
+        out.finish();
         out
     }
 }
+
+/// FNV-1a over 8-byte words: hashing the short values of a column is most of decoding, and
+/// they come from our own files (no flooding to defend against).
+#[derive(Debug, Clone, Copy, Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        self.0 ^= self.0 >> 29;
+    }
+}
+
+type BuildFastHasher = BuildHasherDefault<FastHasher>;
 
 /// One decoded column.
 #[derive(Debug, Clone, PartialEq)]
@@ -398,6 +470,11 @@ pub fn decode(bytes: Bytes, fields: &[Field]) -> Result<Vec<Decoded>, ColumnarEr
             decode_group(reader, field, rows, column)?;
         }
     }
+    for column in &mut out {
+        if let Decoded::Utf8(strings) = column {
+            strings.finish();
+        }
+    }
     Ok(out)
 }
 
@@ -411,16 +488,29 @@ fn decode_group(
     match column {
         Decoded::Utf8(strings) => {
             let (values, defs) = read_column::<ByteArrayType>(reader, field, rows)?;
+            // Values of a dictionary-encoded page are slices of its dictionary, so a repeated
+            // value has the same address: known addresses skip validation and hashing. The
+            // addresses stay valid while `values` holds the pages.
+            let mut seen: HashMap<(usize, usize), u32, BuildFastHasher> = HashMap::default();
             let mut next = values.iter();
             for row in 0..rows {
-                if is_present(field, &defs, row) {
-                    let value = next.next().ok_or_else(short)?;
-                    let text = simdutf8::basic::from_utf8(value.data())
-                        .map_err(|_| schema_error(field.name, "a value is not UTF-8"))?;
-                    strings.push(Some(text));
-                } else {
-                    strings.push(None);
+                if !is_present(field, &defs, row) {
+                    strings.codes.push(Strings::NULL);
+                    continue;
                 }
+                let bytes = next.next().ok_or_else(short)?.data();
+                let address = (bytes.as_ptr() as usize, bytes.len());
+                let code = match seen.get(&address) {
+                    Some(code) => *code,
+                    None => {
+                        let text = simdutf8::basic::from_utf8(bytes)
+                            .map_err(|_| schema_error(field.name, "a value is not UTF-8"))?;
+                        let code = strings.code_of(text);
+                        seen.insert(address, code);
+                        code
+                    }
+                };
+                strings.codes.push(code);
             }
         }
         Decoded::Date(dates) => {

@@ -38,6 +38,15 @@ fn results_round_trip_with_nulls() {
     let back = read_results(Bytes::from(bytes)).unwrap();
     assert_eq!(back.len(), rows.len());
     assert_eq!(back.municipality.null_count(), 250);
+    // Dictionary-coded: each distinct value once, one code per row.
+    assert_eq!(back.sex.distinct(), 2);
+    assert_eq!(back.child.distinct(), 7);
+    assert_eq!(back.municipality.distinct(), 1);
+    assert_eq!(back.municipality.codes()[0], columnar::Strings::NULL);
+    assert_eq!(
+        back.municipality.value(back.municipality.codes()[1]),
+        Some("0001000")
+    );
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(back.child.get(i), Some(row.child.as_str()));
         assert_eq!(back.administered_on[i], row.administered_on);
