@@ -45,11 +45,11 @@ run_tests() {
   if [[ -z "${RAVIS_BIN:-}" ]]; then
     export RAVIS_BIN="$target/debug/ravis"
   fi
-  local sample
-  sample="$(mktemp -d "${TMPDIR:-/tmp}/ravis-report-sample.XXXXXX")"
-  trap 'rm -rf "$sample"' EXIT
-  "$target/debug/report-sample" --out "$sample" >&2
-  RAVIS_REPORT_SAMPLE_DIR="$sample" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
+  # Global, not local: the EXIT trap runs after this function has returned.
+  SAMPLE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ravis-report-sample.XXXXXX")"
+  trap 'rm -rf "$SAMPLE_DIR"' EXIT
+  "$target/debug/report-sample" --out "$SAMPLE_DIR" >&2
+  RAVIS_REPORT_SAMPLE_DIR="$SAMPLE_DIR" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
 }
 
 case "${1:-}" in

@@ -108,7 +108,7 @@ def test_the_shapes_refuse_metadata_missing_a_mandatory_property(metadata, node_
     assert path in text
 
 
-def test_every_dataset_speaks_latvian_and_english_and_has_the_recommended_properties(metadata):
+def test_every_dataset_speaks_latvian_and_english_and_has_the_recommended_properties(metadata, sample_dir):
     g = graph_of(metadata)
     for ds in g.subjects(RDF.type, DCAT.Dataset):
         for prop in (DCTERMS.title, DCTERMS.description, DCAT.keyword):
@@ -133,6 +133,12 @@ def test_every_dataset_speaks_latvian_and_english_and_has_the_recommended_proper
         assert g.value(dist, DCTERMS.format) == URIRef(EU + "file-type/CSV")
         assert g.value(dist, DCAT.mediaType) == URIRef("https://www.iana.org/assignments/media-types/text/csv")
         assert g.value(dist, DCTERMS.license) == URIRef(EU + "licence/CC_BY_4_0")
+        # The file it names is the one written beside the metadata, of the size it states.
+        written = sample_dir / access.rsplit("/", 1)[1]
+        assert written.is_file()
+        assert int(g.value(dist, DCAT.byteSize)) == written.stat().st_size
+        header = written.read_text(encoding="utf-8").splitlines()[0]
+        assert header.startswith("period,atvk,")
 
 
 class Page(HTMLParser):

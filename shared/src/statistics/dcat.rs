@@ -25,12 +25,13 @@
 //!   (IANA `text/csv`), `dct:license` (CC BY 4.0 from the licence authority table) and, when
 //!   the caller knows it, `dcat:byteSize` (`xsd:nonNegativeInteger`).
 //!
-//! Every node has an IRI: `<base_url>/metadata.jsonld#…`, so the document is stable and the
-//! graph has no blank nodes except the ATVK standard. The files of a release are served
+//! Every node has an IRI: `<base_url>/metadata.jsonld#…` (or `#…`, relative, when the base
+//! URL is empty), so the document is stable and the graph has no blank nodes except the ATVK
+//! standard. The files of a release are served
 //! under [`Publication::base_url`]: `<id>.csv` for each dataset, `metadata.jsonld` for this.
 
+use super::period::Period;
 use super::release::Release;
-use chrono::{Datelike, NaiveDate};
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 
@@ -53,6 +54,8 @@ pub const METADATA_FILE: &str = "metadata.jsonld";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publication {
     /// Where the release's files are served (`https://…/2026-Q1`); a trailing `/` is allowed.
+    /// Empty: every reference is relative (`screening.csv`, `#dataset-screening`), resolved
+    /// against the address `metadata.jsonld` is served from, beside the CSV files.
     pub base_url: String,
     /// The publishing organisation.
     pub publisher_name: String,
@@ -71,57 +74,20 @@ pub struct Publication {
 /// Why the metadata of a release cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DcatError {
-    /// The release period is none of `2026`, `2026-Q1`, `2026-01`.
+    /// The release period is none of `2026`, `2026-Q1`, `2026-01` (`period::Period`).
     #[error("period {0:?} is not a year (2026), a quarter (2026-Q1) or a month (2026-01)")]
     Period(String),
-    /// The base URL is not an absolute `http(s)` URL.
-    #[error("base URL {0:?} is not an absolute http or https URL")]
+    /// The base URL is neither empty nor an absolute `http(s)` URL.
+    #[error("base URL {0:?} is neither empty nor an absolute http or https URL")]
     BaseUrl(String),
 }
 
-/// The first and last day of a period: a year `2026`, a quarter `2026-Q1` or a month
-/// `2026-01`. `None` for anything else.
-pub fn period_range(period: &str) -> Option<(NaiveDate, NaiveDate)> {
-    let year_text = period.get(..4)?;
-    if !year_text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let year: i32 = year_text.parse().ok()?;
-    let (first_month, months) = match period.get(4..)? {
-        "" => (1, 12),
-        rest => {
-            let rest = rest.strip_prefix('-')?;
-            if let Some(q) = rest.strip_prefix('Q') {
-                match q {
-                    "1" | "2" | "3" | "4" => (3 * q.parse::<u32>().ok()? - 2, 3),
-                    _ => return None,
-                }
-            } else if rest.len() == 2 && rest.bytes().all(|b| b.is_ascii_digit()) {
-                let month: u32 = rest.parse().ok()?;
-                if !(1..=12).contains(&month) {
-                    return None;
-                }
-                (month, 1)
-            } else {
-                return None;
-            }
-        }
-    };
-    let start = NaiveDate::from_ymd_opt(year, first_month, 1)?;
-    let last_month = first_month + months - 1;
-    let after = if last_month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(year, last_month + 1, 1)?
-    };
-    let end = after.pred_opt()?;
-    debug_assert_eq!(end.month(), last_month);
-    Some((start, end))
-}
-
-/// The address of a dataset's CSV file.
+/// The address of a dataset's CSV file (relative, `<id>.csv`, when the base URL is empty).
 pub fn csv_url(publication: &Publication, dataset_id: &str) -> String {
-    format!("{}/{dataset_id}.csv", base(publication))
+    match base(publication) {
+        "" => format!("{dataset_id}.csv"),
+        root => format!("{root}/{dataset_id}.csv"),
+    }
 }
 
 fn base(publication: &Publication) -> &str {
@@ -163,15 +129,20 @@ pub fn catalog(
     publication: &Publication,
     byte_sizes: &BTreeMap<String, u64>,
 ) -> Result<Json, DcatError> {
-    let (start, end) =
-        period_range(&release.period).ok_or_else(|| DcatError::Period(release.period.clone()))?;
+    let period =
+        Period::parse(&release.period).map_err(|_| DcatError::Period(release.period.clone()))?;
+    let (start, end) = (period.start(), period.end());
     let root = base(publication);
-    if !(root.starts_with("https://") || root.starts_with("http://"))
-        || root.contains(char::is_whitespace)
-    {
+    let absolute = root.starts_with("https://") || root.starts_with("http://");
+    if !(root.is_empty() || absolute) || root.contains(char::is_whitespace) {
         return Err(DcatError::BaseUrl(publication.base_url.clone()));
     }
-    let doc = format!("{root}/{METADATA_FILE}");
+    // Relative references (empty base) resolve against wherever metadata.jsonld is served.
+    let doc = if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/{METADATA_FILE}")
+    };
     let publisher_id = format!("{doc}#publisher");
     let contact_id = format!("{doc}#contact-point");
     let period_id = format!("{doc}#period-{}", release.period);
@@ -492,7 +463,6 @@ mod tests {
         for period in [
             "2026-Q5", "2026-Q0", "2026-13", "2026-00", "26", "2026-1", "2026Q1", "abcd", "",
         ] {
-            assert_eq!(period_range(period), None, "{period}");
             assert_eq!(
                 catalog(&release(period), &publication(), &BTreeMap::new()),
                 Err(DcatError::Period(period.into()))
@@ -503,6 +473,28 @@ mod tests {
         assert_eq!(
             catalog(&release("2026"), &relative, &BTreeMap::new()),
             Err(DcatError::BaseUrl("ravis/2026-Q1".into()))
+        );
+        relative.base_url = "https://data.example.lv/a b".into();
+        assert_eq!(
+            catalog(&release("2026"), &relative, &BTreeMap::new()),
+            Err(DcatError::BaseUrl("https://data.example.lv/a b".into()))
+        );
+    }
+
+    #[test]
+    fn an_empty_base_url_makes_every_reference_relative() {
+        let mut here = publication();
+        here.base_url = String::new();
+        let doc = catalog(&release("2026-Q1"), &here, &BTreeMap::new()).expect("metadata");
+        let cat = of_type(&doc, "dcat:Catalog")[0];
+        assert_eq!(cat["@id"], "#catalog");
+        assert_eq!(cat["dcat:dataset"][0]["@id"], "#dataset-screening");
+        let d = of_type(&doc, "dcat:Dataset")[0];
+        let dist = node(&doc, &d["dcat:distribution"]);
+        assert_eq!(dist["dcat:accessURL"]["@id"], "screening.csv");
+        assert_eq!(
+            node(&doc, &cat["dct:publisher"])["foaf:name"],
+            "Slimību profilakses un kontroles centrs"
         );
     }
 }

@@ -13,12 +13,13 @@
 //!
 //! A suppressed cell (`conf_status` A or C) is a labelled gap, never a bar of zero.
 
-use super::dcat::period_range;
+use super::period::Period;
 use super::release::{ConfStatus, Release, Row, TOTAL, TerritoryLevel};
 use super::svg::{self, Caption, Point};
+use super::territory::LATVIA;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 pub use super::svg::escape;
@@ -63,7 +64,8 @@ pub struct Focus {
     /// The indicator id (`children_screened`).
     pub indicator: String,
     /// The ATVK code of a region: chart its municipalities (by the release's `atvk`
-    /// codelist) and its trend. `None`: chart the regions, and the trend of Latvia.
+    /// codelist) and its trend. `None`: chart the children of Latvia (the regions, or the
+    /// municipalities when the release has no regions), and the trend of Latvia.
     pub region: Option<String>,
 }
 
@@ -135,55 +137,63 @@ fn totals<'a>(release: &'a Release, indicator: &str) -> BTreeMap<(&'a str, &'a s
         .collect()
 }
 
-/// The territories of the first chart, in code order.
+/// The territories of the first chart, in code order: the children of the focus region, or
+/// of Latvia (the regions; the municipalities when the release has no regions), by the
+/// release's `atvk` codelist, those the release has rows of (a report scoped to one
+/// municipality charts that one). Without that codelist: the territories at region level.
 fn territories(release: &Release, focus: &Focus) -> Vec<String> {
-    match &focus.region {
-        Some(region) => release
-            .codelists
-            .get("atvk")
-            .map(|c| c.children(region).into_iter().map(str::to_string).collect())
-            .unwrap_or_default(),
-        None => {
-            let mut regions: Vec<String> = release
-                .datasets
-                .iter()
-                .flat_map(|d| &d.rows)
-                .filter(|r| r.territory_level == TerritoryLevel::Region)
-                .map(|r| r.key.atvk.clone())
-                .collect();
-            regions.sort();
-            regions.dedup();
-            regions
-        }
+    let parent = focus.region.as_deref().unwrap_or(LATVIA);
+    if let Some(codelist) = release.codelists.get("atvk") {
+        let present: BTreeSet<&str> = release
+            .datasets
+            .iter()
+            .flat_map(|d| &d.rows)
+            .map(|r| r.key.atvk.as_str())
+            .collect();
+        return codelist
+            .children(parent)
+            .into_iter()
+            .filter(|code| present.contains(code))
+            .map(str::to_string)
+            .collect();
     }
+    if focus.region.is_some() {
+        return Vec::new();
+    }
+    let mut regions: Vec<String> = release
+        .datasets
+        .iter()
+        .flat_map(|d| &d.rows)
+        .filter(|r| r.territory_level == TerritoryLevel::Region)
+        .map(|r| r.key.atvk.clone())
+        .collect();
+    regions.sort();
+    regions.dedup();
+    regions
 }
 
-/// The periods of the trend: of the kinds of period present (year, quarter, month), the one
-/// with the most periods (the finer on a tie), in time order.
-fn trend_periods<'a>(rows: &BTreeMap<(&'a str, &'a str), &'a Row>, atvk: &str) -> Vec<&'a str> {
-    let mut by_kind: BTreeMap<usize, Vec<(chrono::NaiveDate, &'a str)>> = BTreeMap::new();
-    for &(period, territory) in rows.keys() {
-        if territory != atvk {
-            continue;
-        }
-        if let Some((start, end)) = period_range(period) {
-            let days = (end - start).num_days();
-            let kind = if days > 300 {
-                0
-            } else if days > 40 {
-                1
-            } else {
-                2
-            };
-            by_kind.entry(kind).or_default().push((start, period));
-        }
+/// The periods of the trend, in time order: the parts the release of a year or a quarter
+/// publishes too (its quarters, its months); for a month (no parts), every period the rows
+/// of `atvk` have.
+fn trend_periods(
+    release: &Release,
+    rows: &BTreeMap<(&str, &str), &Row>,
+    atvk: &str,
+) -> Vec<String> {
+    let parts = Period::parse(&release.period)
+        .map(Period::parts)
+        .unwrap_or_default();
+    if !parts.is_empty() {
+        return parts.iter().map(Period::to_string).collect();
     }
-    let best = by_kind
-        .into_iter()
-        .max_by_key(|(kind, periods)| (periods.len(), *kind));
-    let mut periods = best.map(|(_, p)| p).unwrap_or_default();
-    periods.sort();
-    periods.into_iter().map(|(_, p)| p).collect()
+    let mut periods: Vec<Period> = rows
+        .keys()
+        .filter(|(_, territory)| *territory == atvk)
+        .filter_map(|(period, _)| Period::parse(period).ok())
+        .collect();
+    periods.sort_by_key(|p| (p.start(), p.end()));
+    periods.dedup();
+    periods.iter().map(Period::to_string).collect()
 }
 
 fn table(out: &mut String, caption: &str, head: &[&str], rows: &[Vec<(String, bool)>]) {
@@ -326,8 +336,14 @@ fn by_territory(
             "{}: municipalities of region {r}, {}",
             focus.indicator, release.period
         ),
-        (None, Lang::Lv) => format!("{}: reģioni, {}", focus.indicator, release.period),
-        (None, Lang::En) => format!("{}: regions, {}", focus.indicator, release.period),
+        (None, Lang::Lv) => format!(
+            "{}: Latvijas teritorijas, {}",
+            focus.indicator, release.period
+        ),
+        (None, Lang::En) => format!(
+            "{}: territories of Latvia, {}",
+            focus.indicator, release.period
+        ),
     };
     let hidden = bars
         .iter()
@@ -384,12 +400,16 @@ fn trend(
     focus: &Focus,
     rows: &BTreeMap<(&str, &str), &Row>,
 ) {
-    let atvk = focus.region.as_deref().unwrap_or("LV");
-    let points: Vec<(String, Point)> = trend_periods(rows, atvk)
+    let atvk = focus.region.as_deref().unwrap_or(LATVIA);
+    let points: Vec<(String, Point)> = trend_periods(release, rows, atvk)
         .into_iter()
         .map(|period| {
-            let p = point(lang, rows.get(&(period, atvk)).copied(), release.threshold);
-            (period.to_string(), p)
+            let p = point(
+                lang,
+                rows.get(&(period.as_str(), atvk)).copied(),
+                release.threshold,
+            );
+            (period, p)
         })
         .collect();
     let title = match lang {

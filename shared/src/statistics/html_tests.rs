@@ -144,7 +144,7 @@ fn municipalities_of_a_region_get_one_bar_each_and_hidden_ones_none() {
 #[test]
 fn without_a_region_the_regions_are_charted() {
     let html = report(&release(), Lang::En, &focus(None), &targets());
-    let chart = figure(&html, "children_screened: regions, 2026");
+    let chart = figure(&html, "children_screened: territories of Latvia, 2026");
     assert_eq!(chart.matches("<rect class=\"bar\"").count(), 2);
     for region in ["R1", "R2"] {
         assert_eq!(
@@ -259,7 +259,7 @@ fn decimals_are_drawn_and_a_value_that_is_not_a_number_is_not() {
         }
     }
     let html = report(&release, Lang::En, &focus(None), &[]);
-    let chart = figure(&html, "children_screened: regions, 2026");
+    let chart = figure(&html, "children_screened: territories of Latvia, 2026");
     assert_eq!(chart.matches("<rect class=\"bar\"").count(), 1);
     assert!(
         chart
@@ -268,4 +268,69 @@ fn decimals_are_drawn_and_a_value_that_is_not_a_number_is_not() {
     assert!(chart.contains("<th scope=\"row\">R1</th><td class=\"num\">0.25</td>"));
     assert!(chart.contains("<text class=\"missing\" data-key=\"R2\""));
     assert!(!chart.to_lowercase().contains("nan"));
+}
+
+#[test]
+fn without_regions_the_municipalities_of_latvia_are_charted() {
+    let mut release = release();
+    let mut parent = BTreeMap::new();
+    for code in ["M1", "M2", "M3", "M4", "unassigned"] {
+        parent.insert(code.to_string(), "LV".to_string());
+    }
+    release.codelists.insert("atvk".into(), Codelist { parent });
+    release.datasets[0]
+        .rows
+        .retain(|r| r.territory_level != TerritoryLevel::Region);
+    release.datasets[0].rows.push(row(
+        "2026",
+        "unassigned",
+        TerritoryLevel::Unassigned,
+        Some(4),
+        ConfStatus::F,
+    ));
+    let html = report(&release, Lang::En, &focus(None), &[]);
+    let chart = figure(&html, "children_screened: territories of Latvia, 2026");
+    let drawn: Vec<&str> = chart
+        .split("<rect class=\"bar\" data-key=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(drawn, ["M1", "M4", "unassigned"]);
+    assert!(chart.contains("<text class=\"gap\" data-key=\"M2\""));
+    assert!(chart.contains("<text class=\"gap\" data-key=\"M3\""));
+}
+
+#[test]
+fn a_month_release_trends_over_the_months_its_rows_carry() {
+    let mut release = release();
+    release.period = "2026-03".into();
+    release.datasets[0].rows = [("2026-03", 9), ("2026-01", 4), ("2026-02", 7)]
+        .into_iter()
+        .map(|(p, n)| row(p, "LV", TerritoryLevel::Country, Some(n), ConfStatus::F))
+        .collect();
+    let html = report(&release, Lang::En, &focus(None), &[]);
+    let chart = figure(&html, "children_screened: over time, LV");
+    let periods: Vec<&str> = chart
+        .split("<circle class=\"point\" data-key=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(periods, ["2026-01", "2026-02", "2026-03"]);
+    assert_eq!(chart.matches("<polyline").count(), 1);
+}
+
+#[test]
+fn a_report_scoped_to_one_municipality_charts_only_the_territories_it_has() {
+    let mut release = release();
+    release.datasets[0]
+        .rows
+        .retain(|r| !matches!(r.key.atvk.as_str(), "M2" | "M3" | "M4" | "R2"));
+    let html = report(&release, Lang::En, &focus(Some("R1")), &[]);
+    let chart = figure(&html, "children_screened: municipalities of region R1");
+    assert_eq!(chart.matches("data-key=").count(), 1);
+    assert_eq!(
+        chart.matches("<rect class=\"bar\" data-key=\"M1\"").count(),
+        1
+    );
+    assert!(!chart.contains("no data"));
 }

@@ -5,14 +5,16 @@
 //! report-sample --out DIR
 //! ```
 //!
-//! writes `DIR/metadata.jsonld` (DCAT-AP 3.0.1, `ravis::statistics::dcat::catalog`) and
-//! `DIR/report.html` and `DIR/report.lv.html` (`ravis::statistics::html::report`, English and
+//! writes each dataset's `DIR/<id>.csv` (`ravis::statistics::open_data::to_csv`),
+//! `DIR/metadata.jsonld` (DCAT-AP 3.0.1, `ravis::statistics::dcat::catalog`, with the CSV
+//! files' sizes) and `DIR/report.html` and `DIR/report.lv.html` (`ravis::statistics::html::report`, English and
 //! Latvian). The release is made up: the year 2026 with its quarters, three regions of three
 //! municipalities each, small counts flagged `A` and a sibling of each flagged `C`, as the
 //! suppression would.
 
 use ravis::statistics::dcat::{METADATA_FILE, Publication, catalog};
 use ravis::statistics::html::{Focus, Lang, report};
+use ravis::statistics::open_data::to_csv;
 use ravis::statistics::{
     CellKey, Codelist, ConfStatus, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
 };
@@ -166,7 +168,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into(),
         catalog_description_en: "Child development screening statistics (synthetic sample).".into(),
     };
-    let metadata = catalog(&release, &publication, &BTreeMap::new())?;
+    let mut sizes = BTreeMap::new();
+    for dataset in &release.datasets {
+        let csv = to_csv(dataset)?;
+        sizes.insert(dataset.id.clone(), csv.len() as u64);
+        std::fs::write(out.join(format!("{}.csv", dataset.id)), csv)?;
+    }
+    let metadata = catalog(&release, &publication, &sizes)?;
     std::fs::write(
         out.join(METADATA_FILE),
         serde_json::to_vec_pretty(&metadata)?,
@@ -192,7 +200,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report(&release, Lang::Lv, &regions, &targets),
     )?;
     println!(
-        "report-sample: wrote {METADATA_FILE}, report.html, report.lv.html to {}",
+        "report-sample: wrote {} CSV files, {METADATA_FILE}, report.html, report.lv.html to {}",
+        sizes.len(),
         out.display()
     );
     Ok(())
