@@ -3,15 +3,16 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
+.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
 ## function with its IAM policy check, the AWS adapters' contract suites through injected
-## faults, the FHIR validators over every Bundle the exports produce, the API contract run,
-## the SAM template linters and the web client in a real browser. The client is built
-## first, so every build of ravis below embeds it.
-test: fmt-check web clippy test-rust test-faults test-fhir test-api test-deploy lint-infra test-web
+## faults, the FHIR validators over every Bundle the exports produce, the disclosure-control
+## proof of statistical releases, the API contract run, the SAM template linters and the web
+## client in a real browser. The client is built first, so every build of ravis below
+## embeds it.
+test: fmt-check web clippy test-rust test-faults test-fhir test-reports test-api test-deploy lint-infra test-web
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
@@ -54,6 +55,13 @@ test-faults:
 ## (scripts/fhir-venv.sh, scripts/fhir-validate.py; docs/EXPORTS.md).
 test-fhir:
 	CARGO="$(CARGO)" bash scripts/fhir-venv.sh samples
+
+## Disclosure control of statistical releases, proved outside Rust: release-gen's random
+## releases (several seeds, one with an earlier release) audited from their CSV and
+## codelists by scipy's HiGHS in .venv-reports (scripts/reports-venv.sh,
+## tests/reports/test_disclosure.py; docs/REPORTS.md).
+test-reports:
+	CARGO="$(CARGO)" bash scripts/reports-venv.sh test
 
 lint-infra:
 	bash scripts/lint-infra.sh

@@ -300,18 +300,7 @@ fn alternative(
             problem.add_constraint(terms, ComparisonOp::Eq, 0.0);
         }
     }
-    let started = std::time::Instant::now();
-    let solved = problem.solve();
-    if std::env::var_os("RAVIS_TRACE_LP").is_some() {
-        eprintln!(
-            "lp region={} published={} ok={} {:?}",
-            region.len(),
-            published.len(),
-            solved.is_ok(),
-            started.elapsed()
-        );
-    }
-    let solution = match solved {
+    let solution = match problem.solve() {
         Ok(outcome) => outcome
             .into_solution()
             .map_err(|_| SuppressionError::Solver("interrupted".into()))?,
