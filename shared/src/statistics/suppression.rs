@@ -145,10 +145,9 @@ fn protect(
                 break;
             }
             if let Some(found) = alternative(model, hidden, &region, target, direction * threshold)?
+                && best.as_ref().is_none_or(|b| found.cost < b.cost)
             {
-                if best.as_ref().is_none_or(|b| found.cost < b.cost) {
-                    best = Some(found);
-                }
+                best = Some(found);
             }
         }
         match best {
