@@ -8,10 +8,10 @@ export CARGO_TERM_COLOR ?= never
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
 ## function with its IAM policy check, the AWS adapters' contract suites through injected
-## faults, the FHIR validators over every Bundle the exports produce, the disclosure-control
-## proof of statistical releases, the API contract run, the SAM template linters and the web
-## client in a real browser. The client is built first, so every build of ravis below
-## embeds it.
+## faults, the FHIR validators over every Bundle the exports produce, the API contract run,
+## the independent Python checks of the reports and the analytics lake, the SAM template
+## linters and the web client in a real browser. The client is built
+## first, so every build of ravis below embeds it.
 test: fmt-check web clippy test-rust test-faults test-fhir test-reports test-api test-deploy lint-infra test-web
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
@@ -56,10 +56,12 @@ test-faults:
 test-fhir:
 	CARGO="$(CARGO)" bash scripts/fhir-venv.sh samples
 
-## Disclosure control of statistical releases, proved outside Rust: release-gen's random
-## releases (several seeds, one with an earlier release) audited from their CSV and
-## codelists by scipy's HiGHS in .venv-reports (scripts/reports-venv.sh,
-## tests/reports/test_disclosure.py; docs/REPORTS.md).
+## The reports and the analytics lake checked independently in Python (pinned PyPI packages
+## of scripts/reports-requirements.txt in .venv-reports): `ravis lake` on a data directory
+## seeded through `ravis serve`, every Parquet file read with DuckDB (tests/reports/); the
+## disclosure control proved: release-gen's random releases (several seeds, one with an
+## earlier release), every suppressed cell's interval recomputed by scipy's HiGHS from the
+## CSV and codelists alone (tests/reports/test_disclosure.py; docs/REPORTS.md).
 test-reports:
 	CARGO="$(CARGO)" bash scripts/reports-venv.sh test
 

@@ -1,59 +1,62 @@
 #!/usr/bin/env bash
-# Independent proof of the disclosure control of statistical releases (issue #13).
+# Independent checks of what the reports, the open-data releases and the analytics lake
+# write (issue #13), in Python: tests/reports/.
 #
-#   scripts/reports-venv.sh install   create .venv-reports/ with the pinned scipy, numpy and
-#                                     pytest (idempotent)
-#   scripts/reports-venv.sh test      install, build release-gen (tests/src/bin/) and run
-#                                     tests/reports/test_disclosure.py: random releases
-#                                     audited by scipy's HiGHS from their CSV and codelists
+#   scripts/reports-venv.sh install   create .venv-reports/ with the pinned packages of
+#                                     scripts/reports-requirements.txt (idempotent: reinstalls
+#                                     only when that file changes)
+#   scripts/reports-venv.sh test      install, build `ravis` and the `report-sample` and
+#                                     `release-gen` binaries, write a sample release to a
+#                                     temporary directory, run pytest on tests/reports/
+#                                     (RAVIS_BIN is the binary the tests run;
+#                                     RAVIS_REPORT_SAMPLE_DIR the sample release; RELEASE_GEN
+#                                     the random releases of the disclosure-control proof,
+#                                     test_disclosure.py)
 #
-# `make test-reports` runs `test`. CARGO overrides the cargo command, PYTHON the python used
-# to create the venv.
+# `make test-reports` runs `test`. CARGO overrides the cargo command; extra arguments after
+# `test` go to pytest.
 set -euo pipefail
 
-SCIPY_VERSION="1.17.1"
-NUMPY_VERSION="2.4.6"
-PYTEST_VERSION="9.2.0"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv-reports"
-STAMP="$VENV/.reports-versions"
+REQUIREMENTS="$ROOT/scripts/reports-requirements.txt"
+STAMP="$VENV/.requirements"
 CARGO="${CARGO:-cargo}"
-PYTHON="${PYTHON:-python3}"
 
 log() { echo "reports-venv.sh: $*" >&2; }
 
 install() {
-  local want="scipy==$SCIPY_VERSION numpy==$NUMPY_VERSION pytest==$PYTEST_VERSION"
-  if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+  if [[ -x "$VENV/bin/python" && -f "$STAMP" ]] && cmp -s "$STAMP" "$REQUIREMENTS"; then
     return 0
   fi
-  log "installing $want into .venv-reports/"
+  log "installing scripts/reports-requirements.txt into .venv-reports/"
   if [[ ! -x "$VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$VENV"
+    python3 -m venv "$VENV"
   fi
-  # shellcheck disable=SC2086 # three pins, split on purpose
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
-  echo "$want" >"$STAMP"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >&2
+  cp "$REQUIREMENTS" "$STAMP"
 }
 
 run_tests() {
   install
-  log "building release-gen"
+  cd "$ROOT"
+  local target
+  target=$($CARGO metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
   # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
-  (cd "$ROOT" && $CARGO build -p ravis-tests --all-features --bin release-gen --quiet)
-  local target_dir
-  # shellcheck disable=SC2086
-  target_dir=$(cd "$ROOT" && $CARGO metadata --format-version 1 --no-deps |
-    "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  RELEASE_GEN="$target_dir/debug/release-gen" \
-    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/reports" "$@"
+  $CARGO build --quiet -p ravis --bin ravis -p ravis-tests --bin report-sample --bin release-gen
+  if [[ -z "${RAVIS_BIN:-}" ]]; then
+    export RAVIS_BIN="$target/debug/ravis"
+  fi
+  local sample
+  sample="$(mktemp -d "${TMPDIR:-/tmp}/ravis-report-sample.XXXXXX")"
+  trap 'rm -rf "$sample"' EXIT
+  "$target/debug/report-sample" --out "$sample" >&2
+  RAVIS_REPORT_SAMPLE_DIR="$sample" RELEASE_GEN="$target/debug/release-gen" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
 }
 
 case "${1:-}" in
   install) install ;;
   test) shift; run_tests "$@" ;;
-  *)
-    echo "usage: scripts/reports-venv.sh install | test [PYTEST ARGS]" >&2
-    exit 2
-    ;;
+  *) echo "usage: scripts/reports-venv.sh install | test [pytest arguments]" >&2; exit 2 ;;
 esac

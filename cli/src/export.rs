@@ -1,11 +1,12 @@
 //! `ravis export analytics`: the pseudonymised analytics export of the local data directory
-//! (`services::analytics`), as JSON Lines.
+//! (`services::analytics`), as JSON Lines; `ravis lake`: the analytics lake (`services::lake`).
 
 use crate::keys::LocalKeys;
 use anyhow::{Context, Result};
 use ravis::adapters::embedded::EmbeddedBackend;
 use ravis::domain::ChildId;
 use ravis::services::analytics::{AnalyticsExport, ExportSummary};
+use ravis::services::lake::{LOCAL_ANALYTICS_BUCKET, LakeSummary};
 use std::path::Path;
 
 /// Writes one row per scoring result of every registered child to `out`. The file is
@@ -33,6 +34,23 @@ pub async fn analytics(data_dir: &Path, out: &Path) -> Result<ExportSummary> {
         .context("writing the analytics export")?;
     std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
     Ok(summary)
+}
+
+/// `ravis lake`: writes the analytics lake of the local data directory (`services::lake`)
+/// to its `analytics` bucket, `<data-dir>/blobs/analytics/` (object keys
+/// `lake/<table>/year=YYYY/part-0.parquet`), replacing the previous snapshot.
+pub async fn lake(data_dir: &Path) -> Result<LakeSummary> {
+    let keys = LocalKeys::load_or_create(data_dir)?;
+    let backend = EmbeddedBackend::open(data_dir)
+        .with_context(|| format!("opening the data directory {}", data_dir.display()))?;
+    let app = ravis::app::App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?;
+    let blobs = backend
+        .blobs(LOCAL_ANALYTICS_BUCKET)
+        .context("opening the analytics bucket")?;
+    app.lake_writer(blobs)
+        .write()
+        .await
+        .context("writing the analytics lake")
 }
 
 /// `ravis export jwks`: the JWKS (RFC 7517) that publishes the X-Provenance signing keys for

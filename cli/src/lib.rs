@@ -1,7 +1,7 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
 //! (`serve`), mints development tokens (`token`), scores screenings offline (`score`),
-//! imports partner files (`import`), verifies the audit trail (`audit verify`) and writes
-//! pseudonymised analytics exports (`export analytics`).
+//! imports partner files (`import`), verifies the audit trail (`audit verify`), writes
+//! pseudonymised analytics exports (`export analytics`) and the analytics lake (`lake`).
 
 pub mod audit;
 pub mod export;
@@ -101,6 +101,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// Write the analytics lake: every scored result, support episode and referral as
+    /// Parquet keyed by the analytics pseudonym, one file per table and year under
+    /// <data-dir>/blobs/analytics/ (keys lake/<table>/year=YYYY/part-0.parquet), replacing
+    /// the previous snapshot. Prints the counts as one JSON line.
+    Lake,
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -315,6 +320,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{jwks}"),
             }
+            Ok(())
+        }
+        Command::Lake => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let summary = runtime.block_on(export::lake(&data_dir))?;
+            println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
         Command::Token {

@@ -28,7 +28,12 @@ pub mod queues {
     pub const INTAKE: &str = "intake";
     /// Export jobs (`services/exports/`).
     pub const EXPORTS: &str = "exports";
+    /// Report requests (the report queue).
+    pub const REPORTS: &str = "reports";
 }
+
+/// Bucket standing in for the reports bucket (`reports/<id>/`).
+pub const REPORTS_BUCKET: &str = "reports";
 
 /// Deliveries before a message is dead-lettered (the template's maxReceiveCount).
 pub const MAX_RECEIVES: u32 = 5;
@@ -76,6 +81,8 @@ pub async fn serve(
     let scoring_queue = backend.queue(queues::SCORING, queue_options.clone())?;
     let intake_queue = backend.queue(queues::INTAKE, queue_options.clone())?;
     let export_queue = backend.queue(queues::EXPORTS, queue_options.clone())?;
+    let report_queue = backend.queue(queues::REPORTS, queue_options.clone())?;
+    let report_files = backend.blobs(REPORTS_BUCKET)?;
     // The service graph, built once (every audit entry also goes to the archive bucket that
     // `ravis audit verify` compares with; concurrent requests' entries share their durable
     // writes through the group commit).
@@ -105,7 +112,11 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
-    let api = app.all_routes(scoring_queue.clone())?;
+    let api = app.all_routes(
+        scoring_queue.clone(),
+        report_queue.clone(),
+        report_files.clone(),
+    )?;
     // The catalogue's built-in entries are in the store from the start (never overwriting edits).
     ravis::services::catalogue::seed_catalogue(&records, app.clock.as_ref())
         .await

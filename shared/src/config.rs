@@ -128,6 +128,8 @@ pub struct Settings {
     /// `RAVIS_FHIR_QUESTIONNAIRE_BASE`, `RAVIS_FHIR_ORGANISATION_SYSTEM`, and
     /// `RAVIS_FHIR_PROFILES` as JSON, e.g. `{"observation": ["https://…"]}`), validated.
     pub fhir: FhirSettings,
+    /// Reports and open data (issue #13; `docs/REPORTS.md`).
+    pub reports: ReportSettings,
     /// Log filter (e.g. `info`, `ravis=debug`).
     pub log: String,
     /// Endpoint override for AWS-API-compatible emulators (`AWS_ENDPOINT_URL`).
@@ -276,6 +278,33 @@ impl Vars for HashMap<&str, &str> {
     }
 }
 
+/// Reports and open data settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSettings {
+    /// The report queue (`RAVIS_REPORT_QUEUE_URL`): report requests for the worker.
+    pub queue_url: Option<String>,
+    /// Its dead-letter queue (`RAVIS_REPORT_DLQ_URL`).
+    pub dlq_url: Option<String>,
+    /// The reports bucket (`RAVIS_REPORTS_BUCKET`): `reports/<id>/`.
+    pub bucket: Option<String>,
+    /// The open-data bucket (`RAVIS_OPEN_DATA_BUCKET`): `open-data/<period>/`, served through
+    /// CloudFront.
+    pub open_data_bucket: Option<String>,
+    /// The analytics bucket (`RAVIS_ANALYTICS_BUCKET`): the lake under `lake/`, and the
+    /// region classifier at `classifiers/atvk-regions.csv`.
+    pub analytics_bucket: Option<String>,
+    /// Counts from 1 up to this (exclusive) are not published (`RAVIS_DISCLOSURE_THRESHOLD`,
+    /// default 3, 2 to 100).
+    pub threshold: u32,
+    /// Where the open-data files are served (`RAVIS_OPEN_DATA_BASE_URL`, the CloudFront
+    /// domain), for the metadata's access URLs.
+    pub open_data_base_url: Option<String>,
+    /// The publisher named in the metadata (`RAVIS_OPEN_DATA_PUBLISHER`).
+    pub publisher: String,
+    /// The metadata's contact e-mail (`RAVIS_OPEN_DATA_CONTACT`).
+    pub contact_email: String,
+}
+
 /// Minimum length of HMAC keys and HS256 secrets.
 pub const MIN_KEY_BYTES: usize = 32;
 
@@ -365,6 +394,21 @@ impl Settings {
             365,
             "days",
         )?;
+        let reports = ReportSettings {
+            queue_url: vars.get("RAVIS_REPORT_QUEUE_URL"),
+            dlq_url: vars.get("RAVIS_REPORT_DLQ_URL"),
+            bucket: vars.get("RAVIS_REPORTS_BUCKET"),
+            open_data_bucket: vars.get("RAVIS_OPEN_DATA_BUCKET"),
+            analytics_bucket: vars.get("RAVIS_ANALYTICS_BUCKET"),
+            threshold: bounded("RAVIS_DISCLOSURE_THRESHOLD", 3, 2, 100, "units")?,
+            open_data_base_url: vars.get("RAVIS_OPEN_DATA_BASE_URL"),
+            publisher: vars
+                .get("RAVIS_OPEN_DATA_PUBLISHER")
+                .unwrap_or_else(|| "RAVIS".into()),
+            contact_email: vars
+                .get("RAVIS_OPEN_DATA_CONTACT")
+                .unwrap_or_else(|| "dati@example.invalid".into()),
+        };
         let review_months = (
             bounded("RAVIS_REVIEW_MONTHS_UNDER_3", 3, 1, 24, "months")?,
             bounded("RAVIS_REVIEW_MONTHS_FROM_3", 6, 1, 24, "months")?,
@@ -411,9 +455,39 @@ impl Settings {
             viis_url: vars.get("RAVIS_VIIS_URL"),
             viis_client: client_settings(vars, VIIS_CLIENT)?,
             fhir: fhir_settings(vars)?,
+            reports,
             log: vars.get("RAVIS_LOG").unwrap_or_else(|| "info".into()),
             aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
         })
+    }
+
+    /// The report queue and its dead-letter queue, the reports bucket (API and worker).
+    pub fn require_reports(&self) -> Result<(&str, &str, &str), ConfigError> {
+        let r = &self.reports;
+        Ok((
+            r.queue_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_REPORT_QUEUE_URL"))?,
+            r.dlq_url
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_REPORT_DLQ_URL"))?,
+            r.bucket
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_REPORTS_BUCKET"))?,
+        ))
+    }
+
+    /// The buckets the reports worker reads and writes: analytics lake and open data.
+    pub fn require_report_buckets(&self) -> Result<(&str, &str), ConfigError> {
+        let r = &self.reports;
+        Ok((
+            r.analytics_bucket
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_ANALYTICS_BUCKET"))?,
+            r.open_data_bucket
+                .as_deref()
+                .ok_or(ConfigError::Missing("RAVIS_OPEN_DATA_BUCKET"))?,
+        ))
     }
 
     /// The scoring queue URL, required by functions that use the queue.

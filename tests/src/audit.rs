@@ -102,7 +102,7 @@ struct Expect {
 /// Calls the API and asserts the child's chain grew by exactly the expected entry.
 async fn call_audited<R: RecordStore, Q: Queue>(
     auth: &Authenticator,
-    api: &AllRoutes<R, Q>,
+    api: &AllRoutes<R, Q, ravis::adapters::embedded::DirBlobStore>,
     audit: &AuditTrail<R>,
     child: Option<ChildId>,
     req: ApiRequest,
@@ -177,9 +177,14 @@ async fn one_create<R: RecordStore>(
 /// one audit entry with the right fields, that refusals are recorded, that the data
 /// protection officer's views page, summarise and verify the chain, and that no other
 /// role may use them.
-pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue>(records: R, queue: Q) {
+pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue + Clone>(records: R, queue: Q) {
     let app = App::new(records.clone(), &[3; 32], PSEUDONYM_KEY).expect("app");
-    let api = app.all_routes(queue).expect("routes");
+    let reports_dir = tempfile::tempdir().expect("reports dir");
+    let reports = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "reports")
+        .expect("reports bucket");
+    let api = app
+        .all_routes(queue.clone(), queue, reports)
+        .expect("routes");
     let audit = app.audit();
     let auth = authenticator();
     let nurse_roles = vec![Role::HealthSpecialist];

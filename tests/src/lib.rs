@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod exports;
 pub mod fhir_receiver;
 pub mod intake;
+pub mod lake;
 pub mod pathway;
 pub mod registry;
 pub mod viis_receiver;

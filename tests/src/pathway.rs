@@ -53,10 +53,11 @@ pub struct Answer {
 /// care-pathway and exports suites call it as a client would).
 pub(crate) struct World<R, Q> {
     pub(crate) app: App<R>,
-    pub(crate) api: AllRoutes<R, Q>,
+    pub(crate) api: AllRoutes<R, Q, ravis::adapters::embedded::DirBlobStore>,
     pub(crate) auth: Authenticator,
     pub(crate) queue: Q,
     pub(crate) clock: Arc<MovingClock>,
+    _reports_dir: tempfile::TempDir,
 }
 
 pub(crate) fn token(role: Role, org: &str) -> String {
@@ -84,7 +85,12 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
                 .with_clock(clock.clone())
                 .with_care_settings(30, (3, 6)),
         );
-        let api = app.all_routes(queue.clone()).expect("routes");
+        let reports_dir = tempfile::tempdir().expect("reports dir");
+        let reports = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "reports")
+            .expect("reports bucket");
+        let api = app
+            .all_routes(queue.clone(), queue.clone(), reports)
+            .expect("routes");
         let (auth, _) = verifier_and_scoped_token(Role::RegistryAdministrator, "x", None);
         Self {
             app,
@@ -92,6 +98,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
             auth,
             queue,
             clock,
+            _reports_dir: reports_dir,
         }
     }
 

@@ -652,6 +652,29 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
         },
         Route::GetExport | Route::RetryExport if role == IntegrationOperator => status(404),
         Route::ListExports | Route::GetExport | Route::RetryExport => status(403),
+        // Reports: the ministry any; a municipality only its own territory's, so it needs
+        // a territory scope (its scope is the report's territory).
+        Route::RequestReport
+            if role == MinistryAnalyst
+                || (role == MunicipalitySocialService && scope != Scope::National) =>
+        {
+            status(202)
+        }
+        Route::RequestReport if role == MunicipalitySocialService => status(403),
+        Route::ListReports if matches!(role, MinistryAnalyst | MunicipalitySocialService) => {
+            Outcome {
+                status: 200,
+                fields: fields(&["items", "next"]),
+            }
+        }
+        Route::GetReport | Route::GetReportFile
+            if matches!(role, MinistryAnalyst | MunicipalitySocialService) =>
+        {
+            status(404)
+        }
+        Route::RequestReport | Route::ListReports | Route::GetReport | Route::GetReportFile => {
+            status(403)
+        }
     }
 }
 
@@ -857,6 +880,18 @@ fn request(
         Route::ListExports => ("GET", "/exports".to_owned(), None),
         Route::GetExport => ("GET", format!("/exports/{UNKNOWN_EXPORT}"), None),
         Route::RetryExport => ("POST", format!("/exports/{UNKNOWN_EXPORT}/retry"), None),
+        Route::RequestReport => (
+            "POST",
+            "/reports".to_owned(),
+            Some(json!({"period": "2026"})),
+        ),
+        Route::ListReports => ("GET", "/reports".to_owned(), None),
+        Route::GetReport => ("GET", format!("/reports/{UNKNOWN_EXPORT}"), None),
+        Route::GetReportFile => (
+            "GET",
+            format!("/reports/{UNKNOWN_EXPORT}/files/report.html"),
+            None,
+        ),
         Route::UpdateEpisode => {
             version = registry.versions[2];
             (
@@ -906,7 +941,10 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())
         .await
         .unwrap();
-    let api = app.all_routes(queue.clone()).unwrap();
+    let reports = backend.blobs("reports").unwrap();
+    let api = app
+        .all_routes(queue.clone(), queue.clone(), reports)
+        .unwrap();
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
         subject: "n".into(),

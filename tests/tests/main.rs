@@ -19,6 +19,7 @@ mod contract;
 mod events;
 mod exports;
 mod intake;
+mod lake;
 mod merge;
 mod openapi;
 mod population_register;

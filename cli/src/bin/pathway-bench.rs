@@ -233,7 +233,8 @@ async fn main() -> Result<()> {
         },
     )?;
     let queue = backend.queue("scoring", QueueOptions::default())?;
-    let api = app.all_routes(queue)?;
+    let reports = backend.blobs("reports")?;
+    let api = app.all_routes(queue.clone(), queue, reports)?;
     for (path, query) in [
         ("/worklist", vec![]),
         ("/worklist", vec![("overdue".to_owned(), "true".to_owned())]),

@@ -67,9 +67,16 @@ impl AwsApp {
         Ok(&self.app)
     }
 
-    /// `children-api`: children, audit views and the registry.
-    pub fn children_routes(&self) -> Result<super::ChildrenRoutes<DynamoRecordStore>, AppError> {
-        Ok(self.audited()?.children_routes())
+    /// `children-api`: children, audit views, the registry, referrals, exports' operator
+    /// views and reports (requests go to the report queue; files come from the reports
+    /// bucket).
+    pub fn children_routes(
+        &self,
+    ) -> Result<super::ChildrenRoutes<DynamoRecordStore, SqsQueue, S3BlobStore>, AppError> {
+        let (queue_url, _, bucket) = self.settings.require_reports()?;
+        let queue = SqsQueue::new(self.clients.sqs.clone(), queue_url, None);
+        let files = S3BlobStore::new(self.clients.s3.clone(), bucket);
+        Ok(self.audited()?.children_routes(queue, files))
     }
 
     /// `screenings-api`: screenings, risk profiles and the catalogue.

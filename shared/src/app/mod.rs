@@ -13,11 +13,12 @@ use crate::inbound::children_api::ChildrenApi;
 use crate::inbound::exports_api::ExportsApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::registry_api::{Both, RegistryApi};
+use crate::inbound::reports_api::ReportsApi;
 use crate::inbound::screenings_api::ScreeningsApi;
 use crate::intake::IntakeService;
 use crate::ports::signer::JwsSigner;
 use crate::ports::{
-    BlobError, Clock, EducationReceiver, HealthReceiver, IdGenerator, Queue, RandomIds,
+    BlobError, BlobStore, Clock, EducationReceiver, HealthReceiver, IdGenerator, Queue, RandomIds,
     RecordStore, SystemClock,
 };
 use crate::scoring::Engine;
@@ -31,6 +32,7 @@ use crate::services::exports::worker::ExportsWorker;
 use crate::services::exports::{ExportNotify, Outbox, QueueNotify};
 use crate::services::referrals::ReferralService;
 use crate::services::registry::RegistryService;
+use crate::services::reports::Reports;
 use crate::services::scoring_worker::ScoringWorker;
 use crate::services::screenings::ScreeningsService;
 use crate::services::worklist::{Cadence, Worklist};
@@ -58,9 +60,12 @@ pub enum AppError {
     Blobs(#[source] BlobError),
 }
 
-/// What `children-api` serves: children, the registry, referrals and worklists.
-pub type ChildrenRoutes<R> =
-    Both<ChildrenApi<R>, Both<RegistryApi<R>, Both<PathwayApi<R>, ExportsApi<R>>>>;
+/// What `children-api` serves: children, the registry, referrals and worklists, exports'
+/// operator views, reports (`Q` the report queue, `B` the reports bucket).
+pub type ChildrenRoutes<R, Q, B> = Both<
+    ChildrenApi<R>,
+    Both<RegistryApi<R>, Both<PathwayApi<R>, Both<ExportsApi<R>, ReportsApi<R, Q, B>>>>,
+>;
 
 /// What every use case over one record store shares; cheap to clone.
 #[derive(Clone)]
@@ -112,6 +117,21 @@ impl<R: RecordStore + Clone> App<R> {
     pub fn with_export_queue<Q: Queue>(mut self, queue: Q) -> Self {
         self.export_notify = Some(Arc::new(QueueNotify(queue)));
         self
+    }
+
+    /// The analytics lake's writer over `blobs` (the analytics bucket): every table as a
+    /// full snapshot, with the same analytics pseudonyms as the analytics export.
+    #[cfg(feature = "lake")]
+    pub fn lake_writer<B: crate::ports::BlobStore>(
+        &self,
+        blobs: B,
+    ) -> crate::services::lake::LakeWriter<R, B> {
+        crate::services::lake::LakeWriter::new(
+            self.records.clone(),
+            blobs,
+            Arc::clone(&self.clock),
+            &self.pseudonym_key,
+        )
     }
 
     /// Where changes record their export jobs.
@@ -331,26 +351,55 @@ impl<R: RecordStore + Clone> App<R> {
         .with_outbox(self.outbox())
     }
 
-    /// Every HTTP route but the screenings' (what `children-api` serves).
-    pub fn children_routes(&self) -> ChildrenRoutes<R> {
+    /// Every HTTP route but the screenings' (what `children-api` serves); report requests
+    /// go to `report_queue`, report files are read from `report_files`.
+    pub fn children_routes<Q: Queue, B: BlobStore>(
+        &self,
+        report_queue: Q,
+        report_files: B,
+    ) -> ChildrenRoutes<R, Q, B> {
         Both(
             ChildrenApi(self.children()),
             Both(
                 RegistryApi(self.registry()),
-                Both(self.pathway_routes(), ExportsApi(self.exports_admin())),
+                Both(
+                    self.pathway_routes(),
+                    Both(
+                        ExportsApi(self.exports_admin()),
+                        ReportsApi(self.reports(report_queue, report_files)),
+                    ),
+                ),
             ),
         )
     }
 
-    /// Every route in one API (the local host, and suites that call any route).
-    pub fn all_routes<Q: Queue>(&self, queue: Q) -> Result<AllRoutes<R, Q>, AppError> {
+    /// Every route in one API (the local host, and suites that call any route): screenings
+    /// queue on `queue`, report requests on `report_queue`, report files in `report_files`.
+    pub fn all_routes<Q: Queue, B: BlobStore>(
+        &self,
+        queue: Q,
+        report_queue: Q,
+        report_files: B,
+    ) -> Result<AllRoutes<R, Q, B>, AppError> {
         Ok(AllRoutes {
             children: ChildrenApi(self.children()),
             screenings: self.screenings_routes(queue)?,
             registry: RegistryApi(self.registry()),
             pathway: self.pathway_routes(),
             exports: ExportsApi(self.exports_admin()),
+            reports: ReportsApi(self.reports(report_queue, report_files)),
         })
+    }
+
+    /// The report use cases: requests queued on `queue`, files read from `files`.
+    pub fn reports<Q: Queue, B: BlobStore>(&self, queue: Q, files: B) -> Reports<R, Q, B> {
+        Reports::new(
+            self.records.clone(),
+            queue,
+            files,
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+        )
     }
 
     /// The referral and worklist routes.

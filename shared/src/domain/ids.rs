@@ -106,6 +106,12 @@ uuid_id!(
 );
 
 uuid_id!(
+    /// Identifies one report (indicators of a period, issue #13).
+    ReportId,
+    "REPORT"
+);
+
+uuid_id!(
     /// Identifies one request, for logs and problem responses.
     RequestId,
     "REQUEST"

@@ -17,6 +17,7 @@ pub mod referral;
 pub mod registry;
 pub mod registry_input;
 pub mod remote_url;
+pub mod report;
 pub mod text;
 
 pub use atvk::{Atvk, AtvkError};
@@ -24,8 +25,8 @@ pub use child::{Child, ChildStatus, Sex};
 pub use field_error::FieldError;
 pub use identity_hash::KeyedHasher;
 pub use ids::{
-    ChildId, EpisodeId, ExportId, InvalidId, ReferralId, RepresentativeId, RequestId, ResultId,
-    ScreeningId, SpecialistId,
+    ChildId, EpisodeId, ExportId, InvalidId, ReferralId, ReportId, RepresentativeId, RequestId,
+    ResultId, ScreeningId, SpecialistId,
 };
 pub use personal_code::{PersonalCode, PersonalCodeError};
 pub use principal::{Principal, Role};

@@ -6,13 +6,15 @@ use crate::inbound::exports_api::ExportsApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::problem::Problem;
 use crate::inbound::registry_api::RegistryApi;
+use crate::inbound::reports_api::ReportsApi;
 use crate::inbound::routes::{Api, Ctx, Route};
 use crate::inbound::screenings_api::ScreeningsApi;
-use crate::ports::{Queue, RecordStore};
+use crate::ports::{BlobStore, Queue, RecordStore};
 use crate::services::Reply;
 
-/// The children, screenings and registry adapters behind one [`Api`].
-pub struct AllRoutes<R, Q> {
+/// The children, screenings and registry adapters behind one [`Api`]; `B` is the reports
+/// bucket's blob store.
+pub struct AllRoutes<R, Q, B> {
     /// Children, search and the audit views.
     pub children: ChildrenApi<R>,
     /// Screenings, risk profiles and the catalogue.
@@ -23,15 +25,18 @@ pub struct AllRoutes<R, Q> {
     pub pathway: PathwayApi<R>,
     /// The exports' operator views.
     pub exports: ExportsApi<R>,
+    /// Reports (their queue is the report queue, of the same kind as the scoring queue).
+    pub reports: ReportsApi<R, Q, B>,
 }
 
-impl<R: RecordStore + Clone, Q: Queue> Api for AllRoutes<R, Q> {
+impl<R: RecordStore + Clone, Q: Queue, B: BlobStore> Api for AllRoutes<R, Q, B> {
     fn serves(&self, route: Route) -> bool {
         self.children.serves(route)
             || self.screenings.serves(route)
             || self.registry.serves(route)
             || self.pathway.serves(route)
             || self.exports.serves(route)
+            || self.reports.serves(route)
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
@@ -45,6 +50,8 @@ impl<R: RecordStore + Clone, Q: Queue> Api for AllRoutes<R, Q> {
             Box::pin(self.pathway.call(route, ctx)).await
         } else if self.exports.serves(route) {
             Box::pin(self.exports.call(route, ctx)).await
+        } else if self.reports.serves(route) {
+            Box::pin(self.reports.call(route, ctx)).await
         } else {
             Box::pin(self.screenings.dispatch(route, ctx)).await
         }
@@ -90,7 +97,8 @@ mod tests {
             ];
             let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route)
                 || crate::inbound::pathway_api::PATHWAY_ROUTES.contains(&spec.route)
-                || crate::inbound::exports_api::EXPORTS_ROUTES.contains(&spec.route);
+                || crate::inbound::exports_api::EXPORTS_ROUTES.contains(&spec.route)
+                || crate::inbound::reports_api::REPORTS_ROUTES.contains(&spec.route);
             let by_screenings = screenings.contains(&name.as_str());
             assert_eq!(
                 [by_children, by_screenings, by_registry]

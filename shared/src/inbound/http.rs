@@ -69,6 +69,33 @@ impl ApiResponse {
         }
     }
 
+    /// A file: its bytes and media type, never sniffed, and for HTML a Content Security
+    /// Policy that lets it load nothing and run nothing (a report's styles are inline).
+    pub fn file(status: StatusCode, bytes: Vec<u8>, media_type: &'static str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(media_type),
+        );
+        headers.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if media_type.starts_with("text/html") {
+            headers.insert(
+                http::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                ),
+            );
+        }
+        Self {
+            status,
+            headers,
+            body: Bytes::from(bytes),
+        }
+    }
+
     /// A problem+json response.
     pub fn problem(problem: &Problem, instance: &str, request_id: &str) -> Self {
         let body = serde_json::to_vec(&problem.body(instance, request_id))

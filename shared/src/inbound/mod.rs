@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pathway_api;
 pub mod problem;
 pub mod registry_api;
+pub mod reports_api;
 pub mod routes;
 pub mod s3;
 pub mod screenings_api;

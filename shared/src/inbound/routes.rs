@@ -120,6 +120,14 @@ pub enum Route {
     GetExport,
     /// `POST /exports/{id}/retry` (integration operator, `If-Match`)
     RetryExport,
+    /// `POST /reports` (ministry analyst, municipality social service)
+    RequestReport,
+    /// `GET /reports`
+    ListReports,
+    /// `GET /reports/{id}`
+    GetReport,
+    /// `GET /reports/{id}/files/{name}`
+    GetReportFile,
 }
 
 impl Route {
@@ -194,6 +202,10 @@ impl Route {
             | Route::UpdateSpecialist
             | Route::AddCertification
             | Route::ListCertifications => None,
+            // Aggregates after disclosure control, never a child's data.
+            Route::RequestReport | Route::ListReports | Route::GetReport | Route::GetReportFile => {
+                None
+            }
         }
     }
 }
@@ -466,6 +478,26 @@ pub const ROUTES: &[RouteSpec] = &[
         method: Method::POST,
         path: "/exports/{id}/retry",
     },
+    RouteSpec {
+        route: Route::RequestReport,
+        method: Method::POST,
+        path: "/reports",
+    },
+    RouteSpec {
+        route: Route::ListReports,
+        method: Method::GET,
+        path: "/reports",
+    },
+    RouteSpec {
+        route: Route::GetReport,
+        method: Method::GET,
+        path: "/reports/{id}",
+    },
+    RouteSpec {
+        route: Route::GetReportFile,
+        method: Method::GET,
+        path: "/reports/{id}/files/{name}",
+    },
 ];
 
 /// A routed, authenticated request.
@@ -633,6 +665,10 @@ pub fn problem_of(error: ServiceError) -> Problem {
                 "the processing queue is temporarily unavailable; retry the request",
             )
         }
+        ServiceError::Blobs(e) => {
+            tracing::error!(error = %e, "blob store error");
+            Problem::unavailable("file storage is temporarily unavailable; retry the request")
+        }
         ServiceError::Store(e) => {
             tracing::error!(error = %e, "record store error");
             Problem::internal()
@@ -642,7 +678,10 @@ pub fn problem_of(error: ServiceError) -> Problem {
 
 fn render(reply: Reply) -> ApiResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let mut response = ApiResponse::json(status, &reply.body);
+    let mut response = match reply.file {
+        Some((bytes, media_type)) => ApiResponse::file(status, bytes, media_type),
+        None => ApiResponse::json(status, &reply.body),
+    };
     if let Some(location) = &reply.location {
         response = response.with_header("location", location);
     }
@@ -800,6 +839,10 @@ mod tests {
             Route::ListExports,
             Route::GetExport,
             Route::RetryExport,
+            Route::RequestReport,
+            Route::ListReports,
+            Route::GetReport,
+            Route::GetReportFile,
         ];
         for route in all {
             assert_eq!(

@@ -136,6 +136,7 @@ pub async fn grant<R: RecordStore>(
         body: json!({"grant_id": grant.grant_id, "child_id": child_id, "reason": grant.reason,
                      "granted_at": grant.granted_at, "expires_at": grant.expires_at}),
         replayed: false,
+        file: None,
     })
 }
 

@@ -234,6 +234,7 @@ impl<R: RecordStore> ChildrenService<R> {
             etag: Some(etag(1)),
             body: view(&data, 1),
             replayed: false,
+            file: None,
         };
         match idempotency::commit(
             &self.records,

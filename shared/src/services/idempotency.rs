@@ -58,6 +58,7 @@ fn stored_reply(record: &Record) -> Option<(String, Reply)> {
             etag: d.get("etag").and_then(Value::as_str).map(str::to_owned),
             body: d.get("body")?.clone(),
             replayed: true,
+            file: None,
         },
     ))
 }

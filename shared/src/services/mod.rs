@@ -12,16 +12,19 @@ pub mod children;
 pub mod exports;
 pub mod fhir_signing;
 pub mod idempotency;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod merge;
 pub mod minimisation;
 pub mod referrals;
 pub mod registry;
+pub mod reports;
 pub mod scoring_worker;
 pub mod screenings;
 pub mod worklist;
 
 use crate::domain::{FieldError, Principal, Role};
-use crate::ports::{QueueError, StoreError};
+use crate::ports::{BlobError, QueueError, StoreError};
 use serde_json::Value;
 
 /// A successful answer of a use case, independent of the transport.
@@ -37,6 +40,8 @@ pub struct Reply {
     pub body: Value,
     /// Whether this is a replay of an earlier response (same `Idempotency-Key`).
     pub replayed: bool,
+    /// A file answered instead of `body` (bytes, media type): a report's CSV or HTML.
+    pub file: Option<(Vec<u8>, &'static str)>,
 }
 
 impl Reply {
@@ -48,6 +53,7 @@ impl Reply {
             etag: None,
             body,
             replayed: false,
+            file: None,
         }
     }
 }
@@ -86,6 +92,9 @@ pub enum ServiceError {
     /// The queue failed.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The blob store (a bucket) failed.
+    #[error("blob store: {0}")]
+    Blobs(#[from] BlobError),
     /// The child was merged into another child (the survivor); answered as 410 naming it.
     #[error("{detail}")]
     Merged {

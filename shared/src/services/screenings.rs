@@ -265,6 +265,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             body: json!({"id": id, "status": ScreeningStatus::Submitted, "child_id": input.child_id,
                          "instrument": data["instrument"], "administered_on": input.administered_on}),
             replayed: false,
+            file: None,
         };
         match idempotency::commit(
             &self.records,
@@ -383,6 +384,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             etag: None,
             body: json!({"id": id, "rescore": "queued"}),
             replayed: false,
+            file: None,
         })
     }
 

@@ -8,15 +8,35 @@
 //!   on every axis) and its split into independent components.
 //! - `audit.rs` — the LP audit: each hidden cell's interval given everything published.
 //! - `suppression.rs` — primary and complementary suppression whose audit provably passes.
+//! - `lake.rs` (feature `lake`) — the analytics lake's rows and tables, their Parquet
+//!   schema, encode and the columnar decode; `columnar.rs` the Parquet columns under them.
+//! - `dcat.rs` — a release's open-data metadata: DCAT-AP 3.0.1 as JSON-LD.
+//! - `html.rs` — a release as a self-contained HTML report for people (no script, strict
+//!   CSP), in Latvian or English; `svg.rs` draws its charts as inline SVG.
 
 pub mod audit;
+#[cfg(feature = "lake")]
+pub mod columnar;
+pub mod dcat;
+pub mod html;
+#[cfg(test)]
+mod html_tests;
+pub mod indicators;
+#[cfg(feature = "lake")]
+pub mod lake;
 pub mod model;
+pub mod open_data;
+pub mod period;
 pub mod release;
 pub mod suppression;
+pub mod svg;
+pub mod territory;
 
 pub use audit::{Interval, audit};
 pub use model::{AXES, Hierarchies, SuppressionError};
-pub use release::{CellKey, Codelist, ConfStatus, DIMENSIONS, TOTAL};
+pub use release::{
+    CellKey, Codelist, ConfStatus, DIMENSIONS, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
+};
 pub use suppression::{DEFAULT_THRESHOLD, Suppression, suppress};
 
 #[cfg(test)]

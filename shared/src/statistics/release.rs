@@ -94,3 +94,101 @@ impl Codelist {
             .collect()
     }
 }
+
+/// The level of a territory in a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerritoryLevel {
+    /// A state city or municipality (novads).
+    Municipality,
+    /// A statistical region.
+    Region,
+    /// Latvia (`LV`).
+    Country,
+    /// Children whose municipality is not known (`unassigned`, a child of Latvia).
+    Unassigned,
+}
+
+impl TerritoryLevel {
+    /// The CSV name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerritoryLevel::Municipality => "municipality",
+            TerritoryLevel::Region => "region",
+            TerritoryLevel::Country => "country",
+            TerritoryLevel::Unassigned => "unassigned",
+        }
+    }
+}
+
+/// A published value: a count, or a decimal (a share, a median number of days, a mean
+/// change of a score).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A number of children, screenings, episodes, specialists.
+    Count(u64),
+    /// A share (0–1), a number of days, a change of a score.
+    Decimal(f64),
+}
+
+impl std::fmt::Display for Value {
+    /// Counts as integers; decimals with at most four decimal places, trailing zeros cut.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Decimal(x) => {
+                let text = format!("{x:.4}");
+                let text = text.trim_end_matches('0').trim_end_matches('.');
+                f.write_str(if text == "-0" { "0" } else { text })
+            }
+        }
+    }
+}
+
+/// One published row of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Coordinates and indicator.
+    pub key: CellKey,
+    /// The level of `key.atvk`.
+    pub territory_level: TerritoryLevel,
+    /// The value; `None` when suppressed.
+    pub value: Option<Value>,
+    /// Confidentiality status.
+    pub conf_status: ConfStatus,
+}
+
+/// One dataset of a release (one CSV file): a theme's indicators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// File stem and identifier, e.g. `screening`.
+    pub id: String,
+    /// Title in Latvian.
+    pub title_lv: String,
+    /// Title in English.
+    pub title_en: String,
+    /// Description in Latvian.
+    pub description_lv: String,
+    /// Description in English.
+    pub description_en: String,
+    /// Rows, in key order.
+    pub rows: Vec<Row>,
+}
+
+/// A release: every dataset of one period, with what it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    /// The period released: `2026`, `2026-Q1` or `2026-01`.
+    pub period: String,
+    /// Version of the ATVK classifier the territories are coded in.
+    pub atvk_version: String,
+    /// The suppression threshold used (counts from 1 up to it, exclusive, are hidden).
+    pub threshold: u64,
+    /// When it was made (RFC 3339).
+    pub generated_at: String,
+    /// The datasets.
+    pub datasets: Vec<Dataset>,
+    /// The hierarchies of the dimensions (dimension name → codelist), published with it.
+    pub codelists: BTreeMap<String, Codelist>,
+}

@@ -320,6 +320,13 @@ pub fn register_partition(territory: Option<&crate::domain::Atvk>) -> String {
     )
 }
 
+/// Every partition the register may have: `REGISTER#none` and one per possible territory
+/// code (`0000`–`9999`), for a job that must see every child (`register::every_child`).
+pub fn register_partitions() -> impl Iterator<Item = String> {
+    std::iter::once(register_partition(None))
+        .chain((0..10_000).map(|code| format!("REGISTER#{code:04}")))
+}
+
 /// Sort-key prefix of register entries.
 pub const REGISTER_CHILD_PREFIX: &str = "CHILD#";
 
@@ -365,3 +372,11 @@ pub fn child_export(child: ChildId, id: crate::domain::ExportId) -> Key {
         format!("{CHILD_EXPORT_PREFIX}{id}"),
     )
 }
+
+/// A report (issue #13).
+pub fn report(id: crate::domain::ReportId) -> Key {
+    Key::new(format!("REPORT#{id}"), "REPORT")
+}
+
+/// Index partition of every report (`gsi1pk`); the sort key is the request time and id.
+pub const REPORTS_INDEX: &str = "REPORTS";

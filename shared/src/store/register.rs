@@ -41,3 +41,33 @@ pub async fn moved<R: RecordStore>(
     }
     Ok(ops)
 }
+
+/// Every child in the register: the entries of `REGISTER#none` and of every possible
+/// territory code (`0000`–`9999`), queried a few partitions at a time. The port has no scan,
+/// so this is how a batch job (the analytics lake, `services::lake`) enumerates children on
+/// either backend: 10,001 queries, nearly all of empty partitions. A child appears once
+/// (its entry moves with its address); merged children are still listed (callers skip them
+/// by status). Children registered before the register was introduced and not written
+/// since have no entry and are not listed.
+pub async fn every_child<R: RecordStore>(
+    records: &R,
+) -> Result<std::collections::BTreeSet<crate::domain::ChildId>, StoreError> {
+    use futures::{StreamExt, TryStreamExt};
+    let entries: Vec<Vec<Record>> = futures::stream::iter(keys::register_partitions())
+        .map(|pk| async move {
+            crate::store::query::query_all(
+                records,
+                &pk,
+                &crate::ports::SortKeyCondition::Prefix(keys::REGISTER_CHILD_PREFIX.into()),
+            )
+            .await
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let mut children = std::collections::BTreeSet::new();
+    for record in entries.iter().flatten() {
+        children.insert(crate::store::codec::child_id_of(record, "child_id")?);
+    }
+    Ok(children)
+}

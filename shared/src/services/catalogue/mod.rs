@@ -195,6 +195,23 @@ pub async fn entry<R: RecordStore>(
     }
 }
 
+/// Every entry of the catalogue, active and retired (the built-in ones seeded first).
+pub async fn all_entries<R: RecordStore>(
+    records: &R,
+    clock: &dyn Clock,
+) -> Result<Vec<CatalogueEntry>, ServiceError> {
+    seed_catalogue(records, clock).await?;
+    query_all(
+        records,
+        keys::CATALOGUE_PARTITION,
+        &SortKeyCondition::Prefix(keys::CATALOGUE_ENTRY_PREFIX.into()),
+    )
+    .await?
+    .iter()
+    .map(entry_of)
+    .collect()
+}
+
 /// The catalogue use cases.
 pub struct CatalogueService<R> {
     records: R,
@@ -232,6 +249,7 @@ fn entry_reply(status: u16, entry: &CatalogueEntry, version: u64) -> Reply {
         etag: Some(etag(version)),
         body: view(entry, version),
         replayed: false,
+        file: None,
     }
 }
 

@@ -48,6 +48,7 @@ pub fn versioned_reply(status: u16, data: &Value, version: u64) -> Reply {
         etag: Some(etag(version)),
         body: view(data, version),
         replayed: false,
+        file: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! every test audits the pattern it gets (LP interval of every hidden cell ≥ threshold, no
 //! published count below it).
 
-use super::*;
+use crate::statistics::*;
 use std::collections::BTreeMap;
 
 const T: u64 = DEFAULT_THRESHOLD;

@@ -1,0 +1,553 @@
+//! The reports worker: computes a queued report from the analytics lake and writes its
+//! files (issue #13; `docs/REPORTS.md`).
+//!
+//! One report: read the lake's rows (from the year before the period, so support that
+//! started after a risk found late in the previous year is seen), compute the indicators
+//! of all of Latvia (`statistics::indicators`), protect them (`statistics::suppression`,
+//! with every earlier open-data release of the same year as facts an attacker knows), and
+//! write under `reports/<id>/` of the reports bucket: one tidy CSV per dataset,
+//! `indicators.json`, `targets.csv` (programme participation and certified specialists
+//! against the action plan's targets), and an HTML report per language with its charts. A
+//! municipality's report holds the rows of its municipality, its region and Latvia only —
+//! cut from the same protected national release, so two reports never differ in what they
+//! hide. A report with `open_data` also publishes the release under `open-data/<period>/` of
+//! the open-data bucket with its codelists and DCAT-AP metadata.
+//!
+//! At least once: a redelivered message for a report that is already done changes nothing;
+//! files are written before the report is marked done, each under a fixed name, so a crash
+//! between the two only rewrites the same files.
+
+use super::report_prefix;
+use crate::domain::ReportId;
+use crate::domain::catalogue_entry::{CatalogueEntry, EntryKind, EntryStatus};
+use crate::domain::registry::Specialist;
+use crate::domain::report::{Report, ReportState};
+use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, StoreError};
+use crate::services::ServiceError;
+use crate::services::registry::listing::decode;
+use crate::statistics::indicators::{self, Facts};
+use crate::statistics::open_data::{assemble, to_csv};
+use crate::statistics::period::Period;
+use crate::statistics::release::{CellKey, ConfStatus, Release, TOTAL, Value};
+use crate::statistics::territory::{LATVIA, Territories};
+use crate::store::keys;
+use crate::store::query::query_all;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The action plan's training targets: specialists certified in assessment instruments
+/// and in programmes (`shared/DOMAIN.md`; issue #13).
+pub const TRAINING_TARGETS: [(&str, u64); 2] = [("assessment", 800), ("programme", 300)];
+
+/// Key of the region classifier in the analytics bucket.
+pub const REGIONS_KEY: &str = "classifiers/atvk-regions.csv";
+
+/// What the worker is configured with.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Counts from 1 up to this (exclusive) are hidden.
+    pub threshold: u64,
+    /// Where the open-data files are served, for the metadata (`None`: relative links).
+    pub open_data_base_url: Option<String>,
+    /// Publisher named in the metadata.
+    pub publisher: String,
+    /// Contact e-mail of the metadata.
+    pub contact_email: String,
+}
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The record store failed (retried).
+    #[error("record store: {0}")]
+    Store(#[from] StoreError),
+    /// A bucket failed (retried).
+    #[error("bucket: {0}")]
+    Blobs(#[from] BlobError),
+    /// A use-case error.
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    /// The lake or a classifier cannot be read (the report fails; a new one may be asked).
+    #[error("{0}")]
+    Data(String),
+}
+
+/// Computes reports.
+pub struct ReportWorker<R, B> {
+    records: R,
+    clock: Arc<dyn Clock>,
+    lake: B,
+    reports: B,
+    open_data: B,
+    settings: WorkerSettings,
+}
+
+impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
+    /// A worker reading the lake from `lake` (the analytics bucket), writing reports to
+    /// `reports` and releases to `open_data`.
+    pub fn new(
+        records: R,
+        clock: Arc<dyn Clock>,
+        lake: B,
+        reports: B,
+        open_data: B,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            records,
+            clock,
+            lake,
+            reports,
+            open_data,
+            settings,
+        }
+    }
+
+    /// Makes report `id` if it is still queued. A report whose data cannot be read is
+    /// marked failed with the reason; a failing store or bucket is an error (retried).
+    pub async fn run(&self, id: ReportId) -> Result<Option<Report>, ReportError> {
+        let Some(record) = self.records.get(&keys::report(id)).await? else {
+            tracing::warn!(report = %id, "report message for no stored report; dropped");
+            return Ok(None);
+        };
+        let mut report: Report = decode(&record)?;
+        if report.state != ReportState::Queued {
+            return Ok(Some(report));
+        }
+        match self.make(&report).await {
+            Ok(files) => {
+                report.state = ReportState::Done;
+                report.files = files;
+            }
+            Err(ReportError::Data(reason)) => {
+                tracing::error!(report = %id, %reason, "report failed");
+                report.state = ReportState::Failed;
+                report.error = Some(reason);
+            }
+            Err(other) => return Err(other),
+        }
+        report.finished_at = Some(self.clock.now());
+        self.records
+            .put_versioned(super::report_record(&report)?, record.version)
+            .await?;
+        Ok(Some(report))
+    }
+
+    async fn make(&self, report: &Report) -> Result<Vec<String>, ReportError> {
+        let period = Period::parse(&report.period).map_err(|e| ReportError::Data(e.to_string()))?;
+        let territories = self.territories().await?;
+        let entries =
+            crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
+        let facts = self.load_facts(period.year() - 1).await?;
+        let release = self.release(&facts, period, &territories, &entries).await?;
+        let scoped = match &report.territory {
+            None => release.clone(),
+            Some(t) => scope(&release, t, &territories),
+        };
+        let prefix = report_prefix(report.id);
+        let mut files = Vec::new();
+        for dataset in &scoped.datasets {
+            let name = format!("{}.csv", dataset.id);
+            let bytes =
+                to_csv(dataset).map_err(|e| ReportError::Data(format!("writing {name}: {e}")))?;
+            self.reports
+                .put(&format!("{prefix}{name}"), bytes.into(), Some("text/csv"))
+                .await?;
+            files.push(name);
+        }
+        let json =
+            serde_json::to_vec_pretty(&scoped).map_err(|e| ReportError::Data(e.to_string()))?;
+        self.reports
+            .put(
+                &format!("{prefix}indicators.json"),
+                json.into(),
+                Some("application/json"),
+            )
+            .await?;
+        files.push("indicators.json".into());
+        let targets = self.targets(&release, period, &entries).await?;
+        self.reports
+            .put(
+                &format!("{prefix}targets.csv"),
+                targets_csv(&targets).into(),
+                Some("text/csv"),
+            )
+            .await?;
+        files.push("targets.csv".into());
+        for lang in ["lv", "en"] {
+            let name = format!("report.{lang}.html");
+            let html = render_html(&scoped, lang, &targets);
+            self.reports
+                .put(
+                    &format!("{prefix}{name}"),
+                    html.into_bytes().into(),
+                    Some("text/html"),
+                )
+                .await?;
+            files.push(name);
+        }
+        if report.open_data && report.territory.is_none() {
+            self.publish(&release).await?;
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// The protected national release of `period`.
+    async fn release(
+        &self,
+        facts: &Facts,
+        period: Period,
+        territories: &Territories,
+        entries: &[CatalogueEntry],
+    ) -> Result<Release, ReportError> {
+        let instruments: Vec<String> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Instrument && e.status == EntryStatus::Active)
+            .filter_map(|e| e.scoring_definition.clone())
+            .collect();
+        let programmes: Vec<String> = entries
+            .iter()
+            .filter(|e| e.kind != EntryKind::Instrument && e.status == EntryStatus::Active)
+            .map(|e| e.id.clone())
+            .collect();
+        let computed = indicators::compute(
+            facts,
+            period,
+            territories,
+            &instruments,
+            &programmes,
+            self.settings.threshold,
+        );
+        let earlier = self.earlier_releases(period).await?;
+        let statuses = protect(&computed, &earlier, self.settings.threshold);
+        Ok(assemble(
+            &computed,
+            &statuses,
+            territories,
+            &period.to_string(),
+            self.settings.threshold,
+            &self.clock.now().to_rfc3339(),
+        ))
+    }
+
+    /// The region classifier from the analytics bucket, or none.
+    async fn territories(&self) -> Result<Territories, ReportError> {
+        match self.lake.get(REGIONS_KEY).await {
+            Ok(bytes) => {
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| ReportError::Data(format!("{REGIONS_KEY} is not UTF-8")))?;
+                let version = self
+                    .lake
+                    .head(REGIONS_KEY)
+                    .await?
+                    .map(|m| m.etag)
+                    .unwrap_or_default();
+                Territories::from_csv(version.trim_matches('"'), text).map_err(|errors| {
+                    let list: Vec<String> = errors
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.reason))
+                        .collect();
+                    ReportError::Data(format!("{REGIONS_KEY}: {}", list.join("; ")))
+                })
+            }
+            Err(BlobError::NotFound(_)) => Ok(Territories::without_regions()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the release under `open-data/<period>/`: the datasets, the codelists (with the
+    /// decimal indicators named), the DCAT-AP metadata.
+    async fn publish(&self, release: &Release) -> Result<(), ReportError> {
+        let prefix = format!("open-data/{}/", release.period);
+        for dataset in &release.datasets {
+            let bytes = to_csv(dataset).map_err(|e| ReportError::Data(e.to_string()))?;
+            self.open_data
+                .put(
+                    &format!("{prefix}{}.csv", dataset.id),
+                    bytes.into(),
+                    Some("text/csv"),
+                )
+                .await?;
+        }
+        let codelists = codelists_json(release);
+        self.open_data
+            .put(
+                &format!("{prefix}codelists.json"),
+                codelists.into(),
+                Some("application/json"),
+            )
+            .await?;
+        let metadata = metadata_json(release, &self.settings);
+        self.open_data
+            .put(
+                &format!("{prefix}metadata.jsonld"),
+                metadata.into(),
+                Some("application/ld+json"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The published cells of earlier releases of the same year (`open-data/<p>/` for
+    /// every period `p` of the year other than `period`): what an attacker already knows.
+    async fn earlier_releases(
+        &self,
+        period: Period,
+    ) -> Result<Vec<(CellKey, Option<u64>)>, ReportError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut keys_seen = Vec::new();
+        loop {
+            let page = self
+                .open_data
+                .list("open-data/", 1000, cursor.as_deref())
+                .await?;
+            keys_seen.extend(page.objects.into_iter().map(|m| m.key));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        for key in keys_seen {
+            let Some(rest) = key.strip_prefix("open-data/") else {
+                continue;
+            };
+            let Some((p, file)) = rest.split_once('/') else {
+                continue;
+            };
+            let Ok(p) = Period::parse(p) else { continue };
+            if p == period || p.year() != period.year() || !file.ends_with(".csv") {
+                continue;
+            }
+            let decimals = self.decimal_indicators(p).await?;
+            let bytes = self.open_data.get(&key).await?;
+            out.extend(
+                published_counts(&bytes, &decimals)
+                    .map_err(|e| ReportError::Data(format!("{key}: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn decimal_indicators(&self, period: Period) -> Result<Vec<String>, ReportError> {
+        match self
+            .open_data
+            .get(&format!("open-data/{period}/codelists.json"))
+            .await
+        {
+            Ok(bytes) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ReportError::Data(format!("codelists of {period}: {e}")))?;
+                Ok(v["decimal_indicators"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default())
+            }
+            Err(BlobError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Programme participation and certified specialists against their targets.
+    async fn targets(
+        &self,
+        release: &Release,
+        period: Period,
+        entries: &[CatalogueEntry],
+    ) -> Result<Vec<Target>, ReportError> {
+        let published = |indicator: &str| -> Option<u64> {
+            release.datasets.iter().flat_map(|d| &d.rows).find_map(|r| {
+                let k = &r.key;
+                (k.indicator == indicator
+                    && k.period == release.period
+                    && k.atvk == LATVIA
+                    && k.age_band == TOTAL
+                    && k.sex == TOTAL
+                    && k.instrument == TOTAL)
+                    .then_some(match r.value {
+                        Some(Value::Count(n)) => Some(n),
+                        _ => None,
+                    })
+                    .flatten()
+            })
+        };
+        let mut out = Vec::new();
+        for e in entries
+            .iter()
+            .filter(|e| e.annual_target.is_some() && e.status == EntryStatus::Active)
+        {
+            let target = u64::from(e.annual_target.unwrap_or(0));
+            let scaled = match period {
+                Period::Year(_) => target,
+                Period::Quarter(..) => target.div_ceil(4),
+                Period::Month(..) => target.div_ceil(12),
+            };
+            out.push(Target {
+                what: format!("support_started:{}", e.id),
+                label: e.name.clone(),
+                target: scaled,
+                actual: published(&format!("support_started:{}", e.id)),
+            });
+        }
+        // Specialists holding a certification valid at the end of the period.
+        let on = period.end();
+        let mut certified = BTreeMap::from([("assessment", 0u64), ("programme", 0u64)]);
+        for record in query_all(
+            &self.records,
+            keys::SPECIALISTS,
+            &SortKeyCondition::Prefix(keys::SPECIALIST_PREFIX.into()),
+        )
+        .await?
+        {
+            let s: Specialist = decode(&record)?;
+            let valid = |c: &&crate::domain::registry::Certification| {
+                c.valid_from <= on && c.valid_to.is_none_or(|t| t >= on)
+            };
+            if s.certifications
+                .iter()
+                .filter(valid)
+                .any(|c| c.instrument.is_some())
+            {
+                *certified.entry("assessment").or_default() += 1;
+            }
+            if s.certifications
+                .iter()
+                .filter(valid)
+                .any(|c| c.programme.is_some())
+            {
+                *certified.entry("programme").or_default() += 1;
+            }
+        }
+        for (kind, target) in TRAINING_TARGETS {
+            out.push(Target {
+                what: format!("specialists_certified:{kind}"),
+                label: format!("specialists certified ({kind})"),
+                target,
+                actual: certified.get(kind).copied(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A target and what was reached (none when hidden by disclosure control).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Indicator id.
+    pub what: String,
+    /// Name.
+    pub label: String,
+    /// The target for the period (annual targets scaled to a quarter or a month).
+    pub target: u64,
+    /// Reached.
+    pub actual: Option<u64>,
+}
+
+fn targets_csv(targets: &[Target]) -> Vec<u8> {
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = out.write_record(["indicator", "name", "target", "actual"]);
+    for t in targets {
+        let actual = t.actual.map(|a| a.to_string()).unwrap_or_default();
+        let _ = out.write_record([
+            t.what.as_str(),
+            t.label.as_str(),
+            &t.target.to_string(),
+            &actual,
+        ]);
+    }
+    out.into_inner().unwrap_or_default()
+}
+
+/// A municipality's cut of a release: rows of the municipality, its region and Latvia.
+pub fn scope(release: &Release, municipality: &str, territories: &Territories) -> Release {
+    let mut keep = vec![municipality.to_string()];
+    let mut code = municipality.to_string();
+    while let Some(up) = territories.parent(&code) {
+        keep.push(up.to_string());
+        code = up.to_string();
+    }
+    let mut out = release.clone();
+    for d in &mut out.datasets {
+        d.rows.retain(|r| keep.contains(&r.key.atvk));
+    }
+    if let Some(atvk) = out.codelists.get_mut("atvk") {
+        atvk.parent.retain(|c, _| keep.contains(c));
+    }
+    out
+}
+
+/// The codelists of a release as published: each dimension's code → parent, and the
+/// indicators that are decimals (not counts under disclosure control).
+pub fn codelists_json(release: &Release) -> Vec<u8> {
+    let mut v = serde_json::Map::new();
+    for (dim, list) in &release.codelists {
+        v.insert(
+            dim.clone(),
+            serde_json::to_value(&list.parent).unwrap_or_default(),
+        );
+    }
+    let mut decimals: Vec<&str> = release
+        .datasets
+        .iter()
+        .flat_map(|d| &d.rows)
+        .filter(|r| {
+            matches!(r.value, Some(Value::Decimal(_)))
+                || (r.value.is_none() && is_decimal(&r.key.indicator))
+        })
+        .map(|r| r.key.indicator.as_str())
+        .collect();
+    decimals.sort_unstable();
+    decimals.dedup();
+    v.insert("decimal_indicators".into(), serde_json::json!(decimals));
+    v.insert("threshold".into(), serde_json::json!(release.threshold));
+    v.insert(
+        "atvk_version".into(),
+        serde_json::json!(release.atvk_version),
+    );
+    serde_json::to_vec_pretty(&serde_json::Value::Object(v)).unwrap_or_default()
+}
+
+/// Whether an indicator is one of the decimals `statistics::indicators` derives.
+pub fn is_decimal(indicator: &str) -> bool {
+    indicator.ends_with("_share")
+        || indicator.ends_with("_days") && indicator.starts_with("risk_to_support")
+}
+
+/// The published counts of a release CSV: key and value (`None` when hidden).
+pub fn published_counts(
+    bytes: &[u8],
+    decimals: &[String],
+) -> Result<Vec<(CellKey, Option<u64>)>, String> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| e.to_string())?;
+        let get = |i: usize| row.get(i).unwrap_or("").to_string();
+        let key = CellKey {
+            period: get(0),
+            atvk: get(1),
+            age_band: get(3),
+            sex: get(4),
+            instrument: get(5),
+            indicator: get(6),
+        };
+        if decimals.contains(&key.indicator) || is_decimal(&key.indicator) {
+            continue;
+        }
+        let value = match row.get(8) {
+            Some("F") => Some(get(7).parse::<u64>().map_err(|_| {
+                format!("line {}: a free count is not a whole number", out.len() + 2)
+            })?),
+            _ => None,
+        };
+        out.push((key, value));
+    }
+    Ok(out)
+}

@@ -1,0 +1,760 @@
+//! The indicators of the action plan (issue #13), computed from the analytics lake's rows.
+//!
+//! Every count is a **flow in the release period that adds up** along every published
+//! hierarchy — sub-periods to the period, municipalities to regions to Latvia, age bands and
+//! sexes to `total`, instruments to `total`, breakdowns of an indicator to the indicator —
+//! because disclosure control (`suppression.rs`) and its proof rely on exact sums. Where a
+//! natural measure would not add up, it is defined so that it does and the definition says
+//! how:
+//!
+//! | indicator | what is counted | broken down by |
+//! |---|---|---|
+//! | `children_screened` | children with a result in the period, once, at their first result in it (its sub-period, age, instrument ignored) | sub-period, territory, age band, sex |
+//! | `screenings` → `screenings_risk_<level>` | results administered in the period, by overall risk level | sub-period, territory, age band, sex, instrument |
+//! | `recommendations` → `recommendations_<kind>` | recommendations of those results, by kind | as `screenings` |
+//! | `referrals` → `referrals:<programme>` | referrals made in the period, by programme | sub-period, territory, age band, sex |
+//! | `support_started` → `support_started:<programme>` | support episodes started in the period | as `referrals` |
+//! | `risk_identified` → `…_supported` (→ `…_0_30_days`, `…_31_90_days`, `…_over_90_days`), `…_waiting` | children whose risk was identified in the period (first `high` or `urgent` result in it), by whether support started on or after that day (or was under way), and how many days later; waiting: none yet | sub-period, territory, age band, sex |
+//! | `sdq15_internalising` → `…_high`, `…_other`; `sdq15_externalising` likewise | 15-year-olds (completed years) with an SDQ result in the period (their latest), high when an internalising (emotional, peer) or externalising (conduct, hyperactivity) subscale is in the `high` or `very_high` band of the SDQ four-band categorisation | sub-period, territory, sex |
+//!
+//! Decimal indicators are derived from counts and never published when one of their counts
+//! is hidden: `share_high_or_urgent` (of `screenings`), `risk_supported_within_30_days_share`
+//! and `…_90_days_share` (of `risk_identified`), `sdq15_internalising_high_share`,
+//! `sdq15_externalising_high_share`, and the medians / 90th percentiles of the days from
+//! risk to support (`risk_to_support_median_days`, `risk_to_support_p90_days`, at least
+//! `threshold` children).
+//!
+//! Sources: the action plan's indicators (`shared/DOMAIN.md`, "Indicators the state
+//! monitors"); the age bands are the issue's (0–<1, 1–<3, 3–<7, 7–<11, 11–<15, 15–<18 years).
+//! "High" internalising / externalising: the action plan gives no cut-off and the SDQ's
+//! four-band table has none for the two broader scales (Goodman, Lamping & Ploubidis 2010
+//! define the scales, not bands), so RAVIS counts a child high when either subscale of the
+//! broader scale is high or very high.
+
+use super::period::Period;
+use super::release::{CellKey, Codelist, TOTAL};
+use super::territory::{LATVIA, Territories};
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Age bands in completed years: (code, lower inclusive, upper exclusive).
+pub const AGE_BANDS: [(&str, u8, u8); 6] = [
+    ("0-1", 0, 1),
+    ("1-3", 1, 3),
+    ("3-7", 3, 7),
+    ("7-11", 7, 11),
+    ("11-15", 11, 15),
+    ("15-18", 15, 18),
+];
+
+/// The band of an age in completed years (18 and over: the last band, which RAVIS never
+/// screens; negative ages do not occur in the lake).
+pub fn age_band(years: u8) -> &'static str {
+    AGE_BANDS
+        .iter()
+        .find(|(_, lo, hi)| (*lo..*hi).contains(&years))
+        .map_or("15-18", |(code, _, _)| code)
+}
+
+/// Sex codes.
+pub const SEXES: [&str; 2] = ["female", "male"];
+
+/// Overall risk levels, lowest first.
+pub const RISK_LEVELS: [&str; 4] = ["low", "medium", "high", "urgent"];
+
+/// Recommendation kinds.
+pub const RECOMMENDATION_KINDS: [&str; 5] = [
+    "rescreen",
+    "follow_up_interview",
+    "referral_in_depth_assessment",
+    "referral_programme",
+    "referral_urgent",
+];
+
+/// One scored result (a row of the lake's `results` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFact {
+    /// Analytics pseudonym of the child.
+    pub child: String,
+    /// Day of administration.
+    pub administered_on: NaiveDate,
+    /// Completed years at administration.
+    pub age_years: u8,
+    /// `female` / `male`.
+    pub sex: String,
+    /// Municipality ATVK, if known.
+    pub municipality: Option<String>,
+    /// Instrument id.
+    pub instrument: String,
+    /// Overall risk level.
+    pub risk_level: String,
+    /// Kinds of its recommendations.
+    pub recommendation_kinds: Vec<String>,
+    /// Band per score.
+    pub bands: BTreeMap<String, String>,
+}
+
+/// One support episode, or one referral (rows of the lake's `episodes` / `referrals`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportFact {
+    /// Analytics pseudonym of the child.
+    pub child: String,
+    /// Catalogue id of the programme.
+    pub programme: String,
+    /// Start of the episode, or the day of the referral.
+    pub on: NaiveDate,
+    /// End of the episode, if it ended (none for referrals).
+    pub ended_on: Option<NaiveDate>,
+    /// Completed years on `on`.
+    pub age_years: u8,
+    /// `female` / `male`.
+    pub sex: String,
+    /// Municipality ATVK, if known.
+    pub municipality: Option<String>,
+}
+
+/// What the indicators are computed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Scored results.
+    pub results: Vec<ResultFact>,
+    /// Support episodes.
+    pub episodes: Vec<SupportFact>,
+    /// Referrals.
+    pub referrals: Vec<SupportFact>,
+}
+
+/// Which tables an indicator is published in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Breakdowns {
+    age: bool,
+    sex: bool,
+    instrument: bool,
+}
+
+const ALL: Breakdowns = Breakdowns {
+    age: true,
+    sex: true,
+    instrument: true,
+};
+const NO_INSTRUMENT: Breakdowns = Breakdowns {
+    age: true,
+    sex: true,
+    instrument: false,
+};
+const SEX_ONLY: Breakdowns = Breakdowns {
+    age: false,
+    sex: true,
+    instrument: false,
+};
+
+/// A decimal indicator: its key, value and the count cells it is derived from (hidden when
+/// any of them is).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DerivedCell {
+    /// Where it is published.
+    pub key: CellKey,
+    /// The value.
+    pub value: f64,
+    /// The counts it is computed from.
+    pub inputs: Vec<CellKey>,
+}
+
+/// The indicators of one release before disclosure control.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Indicators {
+    /// Every count cell, zeros included, complete over every published table.
+    pub counts: BTreeMap<CellKey, u64>,
+    /// Decimal cells.
+    pub derived: Vec<DerivedCell>,
+    /// The hierarchies: `period`, `atvk`, `age_band`, `sex`, `instrument`, `indicator`.
+    pub codelists: BTreeMap<String, Codelist>,
+}
+
+/// The leaf a fact counts in: (indicator, sub-period, territory leaf, band, sex, instrument).
+type Leaf = (String, Period, String, &'static str, String, Option<String>);
+
+struct Tally<'a> {
+    period: Period,
+    territories: &'a Territories,
+    leaves: HashMap<Leaf, u64>,
+    breakdowns: BTreeMap<String, Breakdowns>,
+}
+
+impl Tally<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        indicator: &str,
+        breakdowns: Breakdowns,
+        on: NaiveDate,
+        municipality: Option<&str>,
+        age_years: u8,
+        sex: &str,
+        instrument: Option<&str>,
+    ) {
+        let part = self.period.part_of(on).unwrap_or(self.period);
+        let leaf = self.territories.leaf(municipality).to_string();
+        let instrument = if breakdowns.instrument {
+            instrument.map(str::to_string)
+        } else {
+            None
+        };
+        *self
+            .leaves
+            .entry((
+                indicator.to_string(),
+                part,
+                leaf,
+                age_band(age_years),
+                sex.to_string(),
+                instrument,
+            ))
+            .or_default() += 1;
+        self.breakdowns
+            .entry(indicator.to_string())
+            .or_insert(breakdowns);
+    }
+}
+
+/// Computes every indicator of `period` from `facts`. `instruments` and `programmes` are
+/// the catalogue's ids (published with zeros when nothing was counted for them).
+pub fn compute(
+    facts: &Facts,
+    period: Period,
+    territories: &Territories,
+    instruments: &[String],
+    programmes: &[String],
+    threshold: u64,
+) -> Indicators {
+    let mut tally = Tally {
+        period,
+        territories,
+        leaves: HashMap::new(),
+        breakdowns: BTreeMap::new(),
+    };
+    let mut indicator_parent: BTreeMap<String, String> = BTreeMap::new();
+    let mut child_of = |child: &str, parent: &str| {
+        indicator_parent.insert(child.to_string(), parent.to_string());
+    };
+    for level in RISK_LEVELS {
+        child_of(&format!("screenings_risk_{level}"), "screenings");
+    }
+    for kind in RECOMMENDATION_KINDS {
+        child_of(&format!("recommendations_{kind}"), "recommendations");
+    }
+    for programme in programmes {
+        child_of(&format!("referrals:{programme}"), "referrals");
+        child_of(&format!("support_started:{programme}"), "support_started");
+    }
+    child_of("risk_identified_supported", "risk_identified");
+    child_of("risk_identified_waiting", "risk_identified");
+    for band in ["0_30_days", "31_90_days", "over_90_days"] {
+        child_of(
+            &format!("risk_identified_supported_{band}"),
+            "risk_identified_supported",
+        );
+    }
+    for scale in ["internalising", "externalising"] {
+        child_of(&format!("sdq15_{scale}_high"), &format!("sdq15_{scale}"));
+        child_of(&format!("sdq15_{scale}_other"), &format!("sdq15_{scale}"));
+    }
+
+    let in_period: Vec<&ResultFact> = facts
+        .results
+        .iter()
+        .filter(|r| period.contains(r.administered_on))
+        .collect();
+    // Screenings, risk levels, recommendations.
+    for r in &in_period {
+        let m = r.municipality.as_deref();
+        let i = Some(r.instrument.as_str());
+        tally.add(
+            "screenings",
+            ALL,
+            r.administered_on,
+            m,
+            r.age_years,
+            &r.sex,
+            i,
+        );
+        tally.add(
+            &format!("screenings_risk_{}", r.risk_level),
+            ALL,
+            r.administered_on,
+            m,
+            r.age_years,
+            &r.sex,
+            i,
+        );
+        for kind in &r.recommendation_kinds {
+            tally.add(
+                "recommendations",
+                ALL,
+                r.administered_on,
+                m,
+                r.age_years,
+                &r.sex,
+                i,
+            );
+            tally.add(
+                &format!("recommendations_{kind}"),
+                ALL,
+                r.administered_on,
+                m,
+                r.age_years,
+                &r.sex,
+                i,
+            );
+        }
+    }
+    // Children screened: once, at their first result in the period.
+    let mut first: HashMap<&str, &ResultFact> = HashMap::new();
+    for r in &in_period {
+        let slot = first.entry(r.child.as_str()).or_insert(r);
+        if r.administered_on < slot.administered_on {
+            *slot = r;
+        }
+    }
+    for r in first.values() {
+        tally.add(
+            "children_screened",
+            NO_INSTRUMENT,
+            r.administered_on,
+            r.municipality.as_deref(),
+            r.age_years,
+            &r.sex,
+            None,
+        );
+    }
+    // Referrals and support started, by programme.
+    for (name, rows) in [
+        ("referrals", &facts.referrals),
+        ("support_started", &facts.episodes),
+    ] {
+        for s in rows.iter().filter(|s| period.contains(s.on)) {
+            let m = s.municipality.as_deref();
+            tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
+            let detail = format!("{name}:{}", s.programme);
+            indicator_parent
+                .entry(detail.clone())
+                .or_insert_with(|| name.to_string());
+            tally.add(&detail, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
+        }
+    }
+    // Time from identified risk to support.
+    let mut identified: HashMap<&str, &ResultFact> = HashMap::new();
+    for r in in_period
+        .iter()
+        .filter(|r| r.risk_level == "high" || r.risk_level == "urgent")
+    {
+        let slot = identified.entry(r.child.as_str()).or_insert(r);
+        if r.administered_on < slot.administered_on {
+            *slot = r;
+        }
+    }
+    let mut episodes_of: HashMap<&str, Vec<&SupportFact>> = HashMap::new();
+    for e in &facts.episodes {
+        episodes_of.entry(e.child.as_str()).or_default().push(e);
+    }
+    let mut days_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
+    for r in identified.values() {
+        let on = r.administered_on;
+        let days = episodes_of.get(r.child.as_str()).and_then(|eps| {
+            eps.iter()
+                .filter_map(|e| {
+                    if e.on >= on {
+                        Some((e.on - on).num_days())
+                    } else if e.ended_on.is_none_or(|end| end >= on) {
+                        Some(0)
+                    } else {
+                        None
+                    }
+                })
+                .min()
+        });
+        let m = r.municipality.as_deref();
+        tally.add(
+            "risk_identified",
+            NO_INSTRUMENT,
+            on,
+            m,
+            r.age_years,
+            &r.sex,
+            None,
+        );
+        match days {
+            None => tally.add(
+                "risk_identified_waiting",
+                NO_INSTRUMENT,
+                on,
+                m,
+                r.age_years,
+                &r.sex,
+                None,
+            ),
+            Some(d) => {
+                tally.add(
+                    "risk_identified_supported",
+                    NO_INSTRUMENT,
+                    on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
+                let band = match d {
+                    ..=30 => "0_30_days",
+                    31..=90 => "31_90_days",
+                    _ => "over_90_days",
+                };
+                tally.add(
+                    &format!("risk_identified_supported_{band}"),
+                    NO_INSTRUMENT,
+                    on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
+                let part = period.part_of(on).unwrap_or(period);
+                days_by_leaf
+                    .entry((part, territories.leaf(m).to_string()))
+                    .or_default()
+                    .push(d);
+            }
+        }
+    }
+    // SDQ at 15: each child's latest SDQ result in the period.
+    let mut latest_sdq: HashMap<&str, &ResultFact> = HashMap::new();
+    for r in in_period
+        .iter()
+        .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
+    {
+        let slot = latest_sdq.entry(r.child.as_str()).or_insert(r);
+        if r.administered_on > slot.administered_on {
+            *slot = r;
+        }
+    }
+    for r in latest_sdq.values() {
+        let high = |scales: [&str; 2]| {
+            scales.iter().any(|s| {
+                matches!(
+                    r.bands.get(*s).map(String::as_str),
+                    Some("high" | "very_high")
+                )
+            })
+        };
+        for (scale, subscales) in [
+            ("internalising", ["emotional", "peer"]),
+            ("externalising", ["conduct", "hyperactivity"]),
+        ] {
+            if subscales.iter().all(|s| !r.bands.contains_key(*s)) {
+                continue;
+            }
+            let m = r.municipality.as_deref();
+            let kind = if high(subscales) { "high" } else { "other" };
+            tally.add(
+                &format!("sdq15_{scale}"),
+                SEX_ONLY,
+                r.administered_on,
+                m,
+                r.age_years,
+                &r.sex,
+                None,
+            );
+            tally.add(
+                &format!("sdq15_{scale}_{kind}"),
+                SEX_ONLY,
+                r.administered_on,
+                m,
+                r.age_years,
+                &r.sex,
+                None,
+            );
+        }
+    }
+    // Every indicator is published, zeros included.
+    for child in indicator_parent.keys().chain(indicator_parent.values()) {
+        let b = tally.breakdowns.get(child).copied();
+        let b = b.unwrap_or_else(|| breakdowns_of(child));
+        tally.breakdowns.insert(child.clone(), b);
+    }
+    tally
+        .breakdowns
+        .entry("children_screened".into())
+        .or_insert(NO_INSTRUMENT);
+
+    let mut indicators = roll_up(&tally, instruments);
+    indicators.codelists.insert(
+        "indicator".into(),
+        Codelist {
+            parent: indicator_parent,
+        },
+    );
+    indicators.derived = derive(
+        &indicators.counts,
+        period,
+        territories,
+        &days_by_leaf,
+        &indicators.codelists,
+        threshold,
+    );
+    indicators
+}
+
+/// The tables of an indicator nothing was counted for (by its name).
+fn breakdowns_of(indicator: &str) -> Breakdowns {
+    if indicator.starts_with("screenings") || indicator.starts_with("recommendations") {
+        ALL
+    } else if indicator.starts_with("sdq15") {
+        SEX_ONLY
+    } else {
+        NO_INSTRUMENT
+    }
+}
+
+/// Adds every leaf to its cells up the hierarchies, and fills the tables with zeros.
+fn roll_up(tally: &Tally<'_>, instruments: &[String]) -> Indicators {
+    let period = tally.period;
+    let t = tally.territories;
+    let mut leaves: BTreeSet<&str> = tally.leaves.keys().map(|k| k.2.as_str()).collect();
+    leaves.insert(LATVIA);
+    let atvk = t.codelist(leaves.iter().copied());
+    let mut territories: Vec<String> = atvk.parent.keys().cloned().collect();
+    territories.push(LATVIA.to_string());
+    let mut instrument_codes: BTreeSet<String> = instruments.iter().cloned().collect();
+    instrument_codes.extend(tally.leaves.keys().filter_map(|k| k.5.clone()));
+    let periods: Vec<Period> = std::iter::once(period).chain(period.parts()).collect();
+
+    let key =
+        |indicator: &str, p: Period, a: &str, band: &str, sex: &str, instrument: &str| CellKey {
+            period: p.to_string(),
+            atvk: a.to_string(),
+            age_band: band.to_string(),
+            sex: sex.to_string(),
+            instrument: instrument.to_string(),
+            indicator: indicator.to_string(),
+        };
+    let mut counts: BTreeMap<CellKey, u64> = BTreeMap::new();
+    // Zeros first: every table complete.
+    for (indicator, b) in &tally.breakdowns {
+        for a in &territories {
+            for p in &periods {
+                counts.insert(key(indicator, *p, a, TOTAL, TOTAL, TOTAL), 0);
+            }
+            if b.age {
+                for (band, _, _) in AGE_BANDS {
+                    counts.insert(key(indicator, period, a, band, TOTAL, TOTAL), 0);
+                }
+            }
+            if b.sex {
+                for sex in SEXES {
+                    counts.insert(key(indicator, period, a, TOTAL, sex, TOTAL), 0);
+                }
+            }
+            if b.instrument {
+                for i in &instrument_codes {
+                    counts.insert(key(indicator, period, a, TOTAL, TOTAL, i), 0);
+                }
+            }
+        }
+    }
+    for ((indicator, part, leaf, band, sex, instrument), n) in &tally.leaves {
+        let b = tally
+            .breakdowns
+            .get(indicator)
+            .copied()
+            .unwrap_or(NO_INSTRUMENT);
+        let mut a: Option<&str> = Some(leaf.as_str());
+        while let Some(code) = a {
+            let mut add = |k: CellKey| *counts.entry(k).or_default() += n;
+            add(key(indicator, period, code, TOTAL, TOTAL, TOTAL));
+            if *part != period {
+                add(key(indicator, *part, code, TOTAL, TOTAL, TOTAL));
+            }
+            if b.age {
+                add(key(indicator, period, code, band, TOTAL, TOTAL));
+            }
+            if b.sex {
+                add(key(indicator, period, code, TOTAL, sex, TOTAL));
+            }
+            if let (true, Some(i)) = (b.instrument, instrument) {
+                add(key(indicator, period, code, TOTAL, TOTAL, i));
+            }
+            a = t.parent(code);
+        }
+    }
+    let mut codelists = BTreeMap::new();
+    codelists.insert(
+        "period".to_string(),
+        Codelist {
+            parent: period
+                .parts()
+                .iter()
+                .map(|p| (p.to_string(), period.to_string()))
+                .collect(),
+        },
+    );
+    codelists.insert("atvk".to_string(), atvk);
+    let total_of = |codes: Vec<String>| Codelist {
+        parent: codes.into_iter().map(|c| (c, TOTAL.to_string())).collect(),
+    };
+    codelists.insert(
+        "age_band".into(),
+        total_of(AGE_BANDS.iter().map(|b| b.0.to_string()).collect()),
+    );
+    codelists.insert(
+        "sex".into(),
+        total_of(SEXES.iter().map(|s| s.to_string()).collect()),
+    );
+    codelists.insert(
+        "instrument".into(),
+        total_of(instrument_codes.into_iter().collect()),
+    );
+    Indicators {
+        counts,
+        derived: Vec::new(),
+        codelists,
+    }
+}
+
+/// The decimal indicators over the period × territory table.
+fn derive(
+    counts: &BTreeMap<CellKey, u64>,
+    period: Period,
+    territories: &Territories,
+    days_by_leaf: &HashMap<(Period, String), Vec<i64>>,
+    codelists: &BTreeMap<String, Codelist>,
+    threshold: u64,
+) -> Vec<DerivedCell> {
+    let mut out = Vec::new();
+    let ratio =
+        |out: &mut Vec<DerivedCell>, base: &CellKey, name: &str, parts: &[&str], of: &str| {
+            let of_key = base.with_code(5, of);
+            let Some(&den) = counts.get(&of_key) else {
+                return;
+            };
+            if den == 0 {
+                return;
+            }
+            let mut inputs = vec![of_key];
+            let mut num = 0;
+            for part in parts {
+                let k = base.with_code(5, part);
+                num += counts.get(&k).copied().unwrap_or(0);
+                inputs.push(k);
+            }
+            out.push(DerivedCell {
+                key: base.with_code(5, name),
+                value: num as f64 / den as f64,
+                inputs,
+            });
+        };
+    for key in counts.keys() {
+        match key.indicator.as_str() {
+            "screenings" => ratio(
+                &mut out,
+                key,
+                "share_high_or_urgent",
+                &["screenings_risk_high", "screenings_risk_urgent"],
+                "screenings",
+            ),
+            "risk_identified" => {
+                ratio(
+                    &mut out,
+                    key,
+                    "risk_supported_within_30_days_share",
+                    &["risk_identified_supported_0_30_days"],
+                    "risk_identified",
+                );
+                ratio(
+                    &mut out,
+                    key,
+                    "risk_supported_within_90_days_share",
+                    &[
+                        "risk_identified_supported_0_30_days",
+                        "risk_identified_supported_31_90_days",
+                    ],
+                    "risk_identified",
+                );
+            }
+            "sdq15_internalising" => ratio(
+                &mut out,
+                key,
+                "sdq15_internalising_high_share",
+                &["sdq15_internalising_high"],
+                "sdq15_internalising",
+            ),
+            "sdq15_externalising" => ratio(
+                &mut out,
+                key,
+                "sdq15_externalising_high_share",
+                &["sdq15_externalising_high"],
+                "sdq15_externalising",
+            ),
+            _ => {}
+        }
+    }
+    // Days from risk to support, per period × territory (totals only), from at least
+    // `threshold` children.
+    let atvk = codelists.get("atvk");
+    let mut by_cell: BTreeMap<(Period, String), Vec<i64>> = BTreeMap::new();
+    for ((part, leaf), days) in days_by_leaf {
+        let mut code = Some(leaf.as_str());
+        while let Some(c) = code {
+            by_cell
+                .entry((period, c.to_string()))
+                .or_default()
+                .extend(days);
+            if *part != period {
+                by_cell
+                    .entry((*part, c.to_string()))
+                    .or_default()
+                    .extend(days);
+            }
+            code = territories.parent(c).filter(|_| atvk.is_some());
+        }
+    }
+    for ((p, a), mut days) in by_cell {
+        if (days.len() as u64) < threshold.max(1) {
+            continue;
+        }
+        days.sort_unstable();
+        let base = CellKey {
+            period: p.to_string(),
+            atvk: a,
+            age_band: TOTAL.into(),
+            sex: TOTAL.into(),
+            instrument: TOTAL.into(),
+            indicator: "risk_identified_supported".into(),
+        };
+        let inputs = vec![base.clone()];
+        out.push(DerivedCell {
+            key: base.with_code(5, "risk_to_support_median_days"),
+            value: percentile(&days, 50),
+            inputs: inputs.clone(),
+        });
+        out.push(DerivedCell {
+            key: base.with_code(5, "risk_to_support_p90_days"),
+            value: percentile(&days, 90),
+            inputs,
+        });
+    }
+    out
+}
+
+/// The `p`th percentile of sorted values by the nearest-rank method (the smallest value
+/// with at least p % of the values at or below it); the median of an even count is the
+/// mean of the two middle values.
+pub fn percentile(sorted: &[i64], p: u32) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let n = sorted.len();
+    if p == 50 && n % 2 == 0 {
+        return (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0;
+    }
+    let rank = (p as usize * n).div_ceil(100).max(1);
+    sorted[rank - 1] as f64
+}

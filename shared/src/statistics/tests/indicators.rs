@@ -1,0 +1,471 @@
+use crate::statistics::indicators::*;
+use crate::statistics::period::Period;
+use crate::statistics::release::{CellKey, TOTAL};
+use crate::statistics::territory::{LATVIA, Territories, UNASSIGNED};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn result(
+    child: &str,
+    on: &str,
+    age: u8,
+    sex: &str,
+    m: Option<&str>,
+    instrument: &str,
+    risk: &str,
+) -> ResultFact {
+    ResultFact {
+        child: child.into(),
+        administered_on: d(on),
+        age_years: age,
+        sex: sex.into(),
+        municipality: m.map(str::to_string),
+        instrument: instrument.into(),
+        risk_level: risk.into(),
+        recommendation_kinds: if risk == "low" {
+            vec![]
+        } else {
+            vec!["rescreen".into()]
+        },
+        bands: BTreeMap::new(),
+    }
+}
+
+fn episode(child: &str, programme: &str, on: &str, m: Option<&str>) -> SupportFact {
+    SupportFact {
+        child: child.into(),
+        programme: programme.into(),
+        on: d(on),
+        ended_on: None,
+        age_years: 3,
+        sex: "female".into(),
+        municipality: m.map(str::to_string),
+    }
+}
+
+fn regions() -> Territories {
+    Territories::from_csv(
+        "test",
+        "municipality,region,region_name\n0001000,R1,One\n0020000,R1,One\n0021000,R2,Two\n",
+    )
+    .unwrap()
+}
+
+fn key(
+    period: &str,
+    atvk: &str,
+    age: &str,
+    sex: &str,
+    instrument: &str,
+    indicator: &str,
+) -> CellKey {
+    CellKey {
+        period: period.into(),
+        atvk: atvk.into(),
+        age_band: age.into(),
+        sex: sex.into(),
+        instrument: instrument.into(),
+        indicator: indicator.into(),
+    }
+}
+
+/// Every cell whose code has children on a dimension equals the sum of the children cells
+/// that are published — and when all of them are, exactly.
+fn assert_additive(ind: &Indicators) {
+    let dims = [
+        "period",
+        "atvk",
+        "age_band",
+        "sex",
+        "instrument",
+        "indicator",
+    ];
+    let mut checked = 0;
+    for (cell, value) in &ind.counts {
+        for (i, dim) in dims.iter().enumerate() {
+            let children = ind.codelists[*dim].children(cell.code(i));
+            if children.is_empty() {
+                continue;
+            }
+            let parts: Vec<Option<u64>> = children
+                .iter()
+                .map(|c| ind.counts.get(&cell.with_code(i, c)).copied())
+                .collect();
+            let known: u64 = parts.iter().flatten().sum();
+            assert!(
+                known <= *value,
+                "{cell:?} on {dim}: parts {known} above {value}"
+            );
+            if parts.iter().all(Option::is_some) {
+                assert_eq!(known, *value, "{cell:?} on {dim}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+#[test]
+fn age_bands_follow_the_issue() {
+    assert_eq!(age_band(0), "0-1");
+    assert_eq!(age_band(1), "1-3");
+    assert_eq!(age_band(6), "3-7");
+    assert_eq!(age_band(7), "7-11");
+    assert_eq!(age_band(14), "11-15");
+    assert_eq!(age_band(15), "15-18");
+    assert_eq!(age_band(17), "15-18");
+}
+
+#[test]
+fn percentiles_use_the_nearest_rank_and_the_middle_mean() {
+    assert_eq!(percentile(&[1, 2, 3, 4], 50), 2.5);
+    assert_eq!(
+        percentile(&[5, 1_000, 7], 50),
+        1_000.0,
+        "not sorted: the caller sorts"
+    );
+    assert_eq!(percentile(&[1, 2, 3], 50), 2.0);
+    let ten: Vec<i64> = (1..=10).collect();
+    assert_eq!(percentile(&ten, 90), 9.0);
+    assert_eq!(percentile(&[4], 90), 4.0);
+}
+
+#[test]
+fn counts_add_up_along_every_hierarchy_and_children_count_once() {
+    let facts = Facts {
+        results: vec![
+            result(
+                "a",
+                "2026-01-10",
+                2,
+                "female",
+                Some("0001000"),
+                "mchat-r",
+                "high",
+            ),
+            result(
+                "a",
+                "2026-05-10",
+                2,
+                "female",
+                Some("0001000"),
+                "sdq-parent-2-4",
+                "low",
+            ),
+            result(
+                "b",
+                "2026-02-01",
+                4,
+                "male",
+                Some("0020000"),
+                "mchat-r",
+                "low",
+            ),
+            result(
+                "c",
+                "2026-08-01",
+                0,
+                "male",
+                Some("0021000"),
+                "epds",
+                "urgent",
+            ),
+            result("d", "2026-11-30", 3, "female", None, "mchat-r", "medium"),
+            result("e", "2025-12-31", 3, "female", None, "mchat-r", "high"),
+        ],
+        episodes: vec![episode("a", "kiva", "2026-03-01", Some("0001000"))],
+        referrals: vec![episode("a", "kiva", "2026-02-01", Some("0001000"))],
+    };
+    let instruments: Vec<String> = ["mchat-r", "epds"].map(String::from).to_vec();
+    let programmes: Vec<String> = ["kiva", "cool_kids"].map(String::from).to_vec();
+    let ind = compute(
+        &facts,
+        Period::Year(2026),
+        &regions(),
+        &instruments,
+        &programmes,
+        3,
+    );
+    assert_additive(&ind);
+    let c = |k: CellKey| ind.counts.get(&k).copied();
+    assert_eq!(
+        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "screenings")),
+        Some(5)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "children_screened"
+        )),
+        Some(4)
+    );
+    assert_eq!(
+        c(key(
+            "2026-Q1",
+            "0001000",
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "children_screened"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026-Q2",
+            "0001000",
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "children_screened"
+        )),
+        Some(0)
+    );
+    assert_eq!(
+        c(key("2026", "R1", TOTAL, TOTAL, TOTAL, "screenings")),
+        Some(3)
+    );
+    assert_eq!(
+        c(key("2026", UNASSIGNED, TOTAL, TOTAL, TOTAL, "screenings")),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            "mchat-r",
+            "screenings_risk_high"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            "sdq-parent-2-4",
+            "screenings"
+        )),
+        Some(1),
+        "an instrument outside the list is added"
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            "epds",
+            "children_screened"
+        )),
+        None,
+        "children are not counted per instrument"
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            "0-1",
+            TOTAL,
+            TOTAL,
+            "screenings_risk_urgent"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "recommendations_rescreen"
+        )),
+        Some(3)
+    );
+    assert_eq!(
+        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "referrals:kiva")),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "referrals:cool_kids"
+        )),
+        Some(0),
+        "zeros are published"
+    );
+    // Risk to support: a (identified 10 Jan, support 1 Mar: 50 days), c (urgent, waiting).
+    assert_eq!(
+        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "risk_identified")),
+        Some(2)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "risk_identified_supported_31_90_days"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "risk_identified_waiting"
+        )),
+        Some(1)
+    );
+    assert_eq!(
+        c(key(
+            "2026-Q3",
+            "0021000",
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "risk_identified_waiting"
+        )),
+        Some(1)
+    );
+    let share = ind
+        .derived
+        .iter()
+        .find(|x| x.key == key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "share_high_or_urgent"))
+        .unwrap();
+    assert_eq!(share.value, 2.0 / 5.0);
+    assert_eq!(share.inputs.len(), 3);
+    assert!(
+        !ind.derived
+            .iter()
+            .any(|x| x.key.indicator == "risk_to_support_median_days"),
+        "one supported child: fewer than the threshold, no median"
+    );
+}
+
+#[test]
+fn sdq_at_fifteen_counts_the_latest_result_and_the_broader_scales() {
+    let mut r1 = result(
+        "a",
+        "2026-02-01",
+        15,
+        "male",
+        Some("0001000"),
+        "sdq-parent-4-17",
+        "low",
+    );
+    r1.bands = [
+        ("emotional", "high"),
+        ("peer", "close_to_average"),
+        ("conduct", "close_to_average"),
+        ("hyperactivity", "slightly_raised"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .into();
+    let mut r2 = r1.clone();
+    r2.administered_on = d("2026-06-01");
+    r2.bands
+        .insert("emotional".into(), "close_to_average".into());
+    r2.bands.insert("hyperactivity".into(), "very_high".into());
+    let mut r3 = r1.clone();
+    r3.child = "b".into();
+    r3.age_years = 14;
+    let facts = Facts {
+        results: vec![r1, r2, r3],
+        ..Facts::default()
+    };
+    let ind = compute(
+        &facts,
+        Period::Year(2026),
+        &Territories::without_regions(),
+        &[],
+        &[],
+        3,
+    );
+    assert_additive(&ind);
+    let c = |i: &str| ind.counts[&key("2026", LATVIA, TOTAL, TOTAL, TOTAL, i)];
+    assert_eq!(c("sdq15_internalising"), 1);
+    assert_eq!(c("sdq15_internalising_high"), 0, "the latest result counts");
+    assert_eq!(c("sdq15_externalising_high"), 1);
+    assert_eq!(c("sdq15_externalising_other"), 0);
+    assert!(
+        !ind.counts.contains_key(&key(
+            "2026",
+            LATVIA,
+            "15-18",
+            TOTAL,
+            TOTAL,
+            "sdq15_internalising"
+        )),
+        "one age: not broken down by age band"
+    );
+}
+
+#[test]
+fn the_median_days_need_threshold_children() {
+    let mut facts = Facts::default();
+    for (i, start) in ["2026-01-11", "2026-01-31", "2026-06-01"]
+        .iter()
+        .enumerate()
+    {
+        let child = format!("c{i}");
+        facts.results.push(result(
+            &child,
+            "2026-01-01",
+            5,
+            "male",
+            Some("0001000"),
+            "mchat-r",
+            "high",
+        ));
+        facts
+            .episodes
+            .push(episode(&child, "kiva", start, Some("0001000")));
+    }
+    let ind = compute(
+        &facts,
+        Period::Quarter(2026, 1),
+        &Territories::without_regions(),
+        &[],
+        &[],
+        3,
+    );
+    assert_additive(&ind);
+    let find = |i: &str, p: &str| {
+        ind.derived
+            .iter()
+            .find(|x| x.key.indicator == i && x.key.period == p && x.key.atvk == LATVIA)
+            .map(|x| x.value)
+    };
+    assert_eq!(find("risk_to_support_median_days", "2026-Q1"), Some(30.0));
+    assert_eq!(find("risk_to_support_p90_days", "2026-Q1"), Some(151.0));
+    assert_eq!(
+        find("risk_to_support_median_days", "2026-01"),
+        Some(30.0),
+        "the month of identification"
+    );
+    assert_eq!(
+        find("risk_supported_within_30_days_share", "2026-Q1"),
+        Some(2.0 / 3.0)
+    );
+}

@@ -1,0 +1,4 @@
+//! Unit tests of the statistics layer that span several of its modules.
+
+mod indicators;
+mod suppression;
