@@ -58,7 +58,10 @@ test-fhir:
 
 ## The reports and the analytics lake checked independently in Python (pinned PyPI packages
 ## of scripts/reports-requirements.txt in .venv-reports): `ravis lake` on a data directory
-## seeded through `ravis serve`, every Parquet file read with DuckDB (tests/reports/).
+## seeded through `ravis serve`, every Parquet file read with DuckDB (tests/reports/); the
+## disclosure control proved: release-gen's random releases (several seeds, one with an
+## earlier release), every suppressed cell's interval recomputed by scipy's HiGHS from the
+## CSV and codelists alone (tests/reports/test_disclosure.py; docs/REPORTS.md).
 test-reports:
 	CARGO="$(CARGO)" bash scripts/reports-venv.sh test
 

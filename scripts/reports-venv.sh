@@ -5,10 +5,13 @@
 #   scripts/reports-venv.sh install   create .venv-reports/ with the pinned packages of
 #                                     scripts/reports-requirements.txt (idempotent: reinstalls
 #                                     only when that file changes)
-#   scripts/reports-venv.sh test      install, build `ravis` and the `report-sample` binary,
-#                                     write a sample release to a temporary directory, run
-#                                     pytest on tests/reports/ (RAVIS_BIN is the binary the
-#                                     tests run; RAVIS_REPORT_SAMPLE_DIR the sample release)
+#   scripts/reports-venv.sh test      install, build `ravis` and the `report-sample` and
+#                                     `release-gen` binaries, write a sample release to a
+#                                     temporary directory, run pytest on tests/reports/
+#                                     (RAVIS_BIN is the binary the tests run;
+#                                     RAVIS_REPORT_SAMPLE_DIR the sample release; RELEASE_GEN
+#                                     the random releases of the disclosure-control proof,
+#                                     test_disclosure.py)
 #
 # `make test-reports` runs `test`. CARGO overrides the cargo command; extra arguments after
 # `test` go to pytest.
@@ -41,7 +44,7 @@ run_tests() {
   target=$($CARGO metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
   # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
-  $CARGO build --quiet -p ravis --bin ravis -p ravis-tests --bin report-sample
+  $CARGO build --quiet -p ravis --bin ravis -p ravis-tests --bin report-sample --bin release-gen
   if [[ -z "${RAVIS_BIN:-}" ]]; then
     export RAVIS_BIN="$target/debug/ravis"
   fi
@@ -49,7 +52,8 @@ run_tests() {
   SAMPLE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ravis-report-sample.XXXXXX")"
   trap 'rm -rf "$SAMPLE_DIR"' EXIT
   "$target/debug/report-sample" --out "$SAMPLE_DIR" >&2
-  RAVIS_REPORT_SAMPLE_DIR="$SAMPLE_DIR" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
+  RAVIS_REPORT_SAMPLE_DIR="$SAMPLE_DIR" RELEASE_GEN="$target/debug/release-gen" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/reports "$@"
 }
 
 case "${1:-}" in

@@ -85,14 +85,8 @@ fn extreme(
             (v, problem.add_var(objective, (0.0, f64::INFINITY)))
         })
         .collect();
-    let mut equations: Vec<usize> = component
-        .iter()
-        .flat_map(|&v| model.equations_of[v].iter().copied())
-        .collect();
-    equations.sort_unstable();
-    equations.dedup();
-    for id in equations {
-        let (terms, rhs) = equation_terms(model, hidden, &vars, &model.equations[id]);
+    for id in model.equations_around(component) {
+        let (terms, rhs) = model.terms(hidden, &vars, id);
         problem.add_constraint(terms, ComparisonOp::Eq, rhs);
     }
     match problem.solve() {
@@ -103,23 +97,4 @@ fn extreme(
         Err(microlp::Error::Unbounded) if maximise => Ok(f64::INFINITY),
         Err(e) => Err(e.into()),
     }
-}
-
-/// `parent − Σ children = 0` with the published values moved to the right-hand side.
-pub(crate) fn equation_terms(
-    model: &Model,
-    hidden: &[bool],
-    vars: &HashMap<usize, Variable>,
-    equation: &[usize],
-) -> (Vec<(Variable, f64)>, f64) {
-    let mut terms = Vec::new();
-    let mut rhs = 0.0;
-    for (i, &v) in equation.iter().enumerate() {
-        let coefficient = if i == 0 { 1.0 } else { -1.0 };
-        match vars.get(&v) {
-            Some(&var) if hidden[v] => terms.push((var, coefficient)),
-            _ => rhs -= coefficient * model.value[v].unwrap_or(0) as f64,
-        }
-    }
-    (terms, rhs)
 }

@@ -8,6 +8,7 @@
 //! system; an attacker knows it and every published value.
 
 use super::release::{CellKey, Codelist, ConfStatus};
+use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
 use std::collections::{BTreeMap, HashMap};
 
 /// The axes of a cell: the five [`super::DIMENSIONS`] and the indicator, in
@@ -72,6 +73,10 @@ pub enum SuppressionError {
         /// The sum of its children's known counts.
         sum: u64,
     },
+    /// The known counts leave no non-negative values for the cells in no release (or
+    /// suppressed earlier) around this one.
+    #[error("the counts around {0:?} cannot be completed with non-negative values")]
+    NoCompletion(CellKey),
     /// A cell published in an earlier release is in the status map as suppressed.
     #[error("{0:?} was published earlier and cannot be suppressed")]
     PublishedEarlier(CellKey),
@@ -112,6 +117,9 @@ pub(crate) struct Model {
     pub index: HashMap<CellKey, usize>,
     /// The true count when known (release cells; earlier cells that were published).
     pub value: Vec<Option<u64>>,
+    /// The true count where known, elsewhere a completion consistent with every equation
+    /// (absent cells, cells suppressed earlier): a table the attacker cannot rule out.
+    pub level: Vec<f64>,
     pub origin: Vec<Origin>,
     /// Published in an earlier release: a fact, whatever this release does.
     pub locked: Vec<bool>,
@@ -136,6 +144,7 @@ impl Model {
             keys: Vec::new(),
             index: HashMap::new(),
             value: Vec::new(),
+            level: Vec::new(),
             origin: Vec::new(),
             locked: Vec::new(),
             hidden_earlier: Vec::new(),
@@ -180,7 +189,108 @@ impl Model {
                 model.equations.push(equation);
             }
         }
+        model.merge_absent();
+        model.complete()?;
         Ok(model)
+    }
+
+    /// Absent children that are in no other equation are one unknown together: each
+    /// equation keeps the first of them (standing for their sum), which keeps the LPs small.
+    fn merge_absent(&mut self) {
+        for id in 0..self.equations.len() {
+            let exclusive =
+                |m: &Model, v: usize| m.origin[v] == Origin::Absent && m.equations_of[v].len() == 1;
+            let mut kept = false;
+            let mut equation = Vec::with_capacity(self.equations[id].len());
+            for (i, &v) in self.equations[id].iter().enumerate() {
+                if i > 0 && exclusive(self, v) {
+                    if kept {
+                        self.equations_of[v].clear();
+                        continue;
+                    }
+                    kept = true;
+                }
+                equation.push(v);
+            }
+            self.equations[id] = equation;
+        }
+    }
+
+    /// Fills `level` of the cells whose count is unknown (absent, suppressed earlier) with
+    /// non-negative values satisfying every equation: directly where one unknown is alone
+    /// in its only equation, by a feasibility LP per group of unknowns sharing equations.
+    fn complete(&mut self) -> Result<(), SuppressionError> {
+        self.level = self
+            .value
+            .iter()
+            .map(|v| v.map_or(0.0, |x| x as f64))
+            .collect();
+        let unknown: Vec<bool> = self.value.iter().map(Option::is_none).collect();
+        for group in self.components(&unknown) {
+            let equations = self.equations_around(&group);
+            if equations.is_empty() {
+                continue;
+            }
+            let mut problem = Problem::new(OptimizationDirection::Minimize);
+            let vars: HashMap<usize, Variable> = group
+                .iter()
+                .map(|&v| (v, problem.add_var(0.0, (0.0, f64::INFINITY))))
+                .collect();
+            if let ([v], [id]) = (group.as_slice(), equations.as_slice()) {
+                let (terms, rhs) = self.terms(&unknown, &vars, *id);
+                let level = rhs / terms.first().map_or(1.0, |t| t.1);
+                if level < -1e-9 {
+                    return Err(SuppressionError::NoCompletion(self.keys[*v].clone()));
+                }
+                self.level[*v] = level.max(0.0);
+                continue;
+            }
+            for &id in &equations {
+                let (terms, rhs) = self.terms(&unknown, &vars, id);
+                problem.add_constraint(terms, ComparisonOp::Eq, rhs);
+            }
+            let failed = || SuppressionError::NoCompletion(self.keys[group[0]].clone());
+            let solution = match problem.solve() {
+                Ok(outcome) => outcome.into_solution().map_err(|_| failed())?,
+                Err(microlp::Error::Infeasible) => return Err(failed()),
+                Err(e) => return Err(e.into()),
+            };
+            for (&v, &var) in &vars {
+                self.level[v] = solution.var_value(var).max(0.0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The equations with a variable of `group`, once each, in order.
+    pub fn equations_around(&self, group: &[usize]) -> Vec<usize> {
+        let mut equations: Vec<usize> = group
+            .iter()
+            .flat_map(|&v| self.equations_of[v].iter().copied())
+            .collect();
+        equations.sort_unstable();
+        equations.dedup();
+        equations
+    }
+
+    /// Equation `id` as `Σ coefficient · variable = rhs` over the `free` cells (each in
+    /// `vars`), the others at their `level` on the right-hand side.
+    pub fn terms(
+        &self,
+        free: &[bool],
+        vars: &HashMap<usize, Variable>,
+        id: usize,
+    ) -> (Vec<(Variable, f64)>, f64) {
+        let mut terms = Vec::new();
+        let mut rhs = 0.0;
+        for (i, &v) in self.equations[id].iter().enumerate() {
+            let coefficient = if i == 0 { 1.0 } else { -1.0 };
+            match vars.get(&v) {
+                Some(&var) if free[v] => terms.push((var, coefficient)),
+                _ => rhs -= coefficient * self.level[v],
+            }
+        }
+        (terms, rhs)
     }
 
     fn add(&mut self, key: &CellKey, value: Option<u64>, origin: Origin) -> usize {

@@ -28,17 +28,27 @@
 //! in `t` by the threshold, so `t`'s interval is at least that wide. Hiding more cells only
 //! widens intervals, so a cell once protected stays protected, and one pass suffices.
 //!
-//! **Size.** The LP for `t` is restricted to the cells within two equations of `t` (every
-//! equation touching them kept, cells outside held unchanged), widened one equation at a
-//! time when it is infeasible: any `y` found there is an alternative table of the whole
-//! release, so the restriction costs optimality, never safety. The audit splits the hidden
-//! cells into components sharing no equation (`Model::components`) and solves each on its
-//! own, so national releases stay tractable.
+//! **Size.** The LP for `t` is restricted to the cells near `t` — on every axis its code,
+//! the code's parent and siblings and its children that are release cells, crossed — with
+//! the unknowns of their equations (every equation touching them kept, cells outside held
+//! unchanged), widened by the cells sharing an equation with it while it is infeasible: any
+//! `y` found there is an alternative table of the whole release, so the restriction costs
+//! optimality, never safety. A hidden cell that an alternative table already moves by the
+//! threshold is protected by it and needs no LP of its own. Unknown counts (absent cells,
+//! cells suppressed earlier) get a consistent non-negative completion first
+//! (`Model::complete`); absent children that are in one equation only are one unknown. The
+//! audit splits the hidden cells into components sharing no equation (`Model::components`)
+//! and solves each on its own.
+//!
+//! **Limits.** A heuristic, not an optimal pattern: it hides more than the minimum (on the
+//! `release-gen` tables about three complements per primary). In debug builds a release of
+//! about 1,500 cells takes seconds; national releases need a release build, and the LP per
+//! hidden cell grows with the number of linked cells around it.
 
-use super::model::{Hierarchies, Model, Origin, SuppressionError};
+use super::model::{AXES, Hierarchies, Model, Origin, SuppressionError};
 use super::release::{CellKey, ConfStatus};
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// The threshold of the project: counts of 1 and 2 are not published.
 pub const DEFAULT_THRESHOLD: u64 = 3;
@@ -94,53 +104,62 @@ pub fn suppress(
     let mut queue: VecDeque<usize> = (0..model.keys.len())
         .filter(|&v| hidden[v] && model.origin[v] != Origin::Absent)
         .collect();
+    let mut protected = vec![false; model.keys.len()];
     while let Some(target) = queue.pop_front() {
-        for added in protect(&model, &mut hidden, target, threshold as f64)? {
-            status.insert(model.keys[added].clone(), ConfStatus::C);
-            queue.push_back(added);
+        if protected[target] {
+            continue;
+        }
+        let (added, moved) = protect(&model, hierarchies, &mut hidden, target, threshold as f64)?;
+        for v in added {
+            status.insert(model.keys[v].clone(), ConfStatus::C);
+            queue.push_back(v);
+        }
+        for v in moved {
+            protected[v] = true;
         }
     }
     Ok(Suppression { status })
 }
 
-/// Hides published cells until `target` has an alternative table `threshold` above it that
-/// changes no published cell; returns the cells it hid.
+/// Hides published cells until `target` has an alternative table at least `threshold` away
+/// that changes no published cell; returns the cells it hid and the hidden cells that
+/// alternative table moves by at least the threshold (protected by it too).
 fn protect(
     model: &Model,
+    hierarchies: &Hierarchies,
     hidden: &mut [bool],
     target: usize,
     threshold: f64,
-) -> Result<Vec<usize>, SuppressionError> {
+) -> Result<(Vec<usize>, Vec<usize>), SuppressionError> {
     let mut added = Vec::new();
-    let mut radius = 2;
-    let mut region = neighbourhood(model, target, radius);
+    let mut region = local(model, hierarchies, target);
     // A cell of at least the threshold may also be protected by a table below it.
     let mut directions = vec![1.0];
-    if model.value[target].is_some_and(|x| x as f64 >= threshold) {
+    if model.level[target] >= threshold {
         directions.push(-1.0);
     }
     loop {
-        let mut best: Option<(f64, Vec<usize>)> = None;
+        let mut best: Option<Alternative> = None;
         for &direction in &directions {
-            if let Some((cost, changed)) =
-                alternative(model, hidden, &region, target, direction * threshold)?
+            if best.as_ref().is_some_and(|b| b.changed.is_empty()) {
+                break;
+            }
+            if let Some(found) = alternative(model, hidden, &region, target, direction * threshold)?
+                && best.as_ref().is_none_or(|b| found.cost < b.cost)
             {
-                if best.as_ref().is_none_or(|(c, _)| cost < *c) {
-                    best = Some((cost, changed));
-                }
+                best = Some(found);
             }
         }
         match best {
-            Some((_, changed)) if changed.is_empty() => return Ok(added),
-            Some((_, changed)) => {
-                for v in changed {
+            Some(found) if found.changed.is_empty() => return Ok((added, found.moved)),
+            Some(found) => {
+                for v in found.changed {
                     hidden[v] = true;
                     added.push(v);
                 }
             }
             None => {
-                radius += 1;
-                let wider = neighbourhood(model, target, radius);
+                let wider = widen(model, &region);
                 if wider.len() == region.len() {
                     return Err(SuppressionError::Unprotectable(model.keys[target].clone()));
                 }
@@ -150,74 +169,125 @@ fn protect(
     }
 }
 
-/// The variables within `radius` equations of `target` (the target first).
-fn neighbourhood(model: &Model, target: usize, radius: usize) -> Vec<usize> {
-    let mut depth: HashMap<usize, usize> = HashMap::from([(target, 0)]);
-    let mut order = vec![target];
-    let mut next = 0;
-    while next < order.len() {
-        let v = order[next];
-        next += 1;
-        let d = depth[&v];
-        if d == radius {
-            continue;
-        }
-        for &id in &model.equations_of[v] {
-            for &w in &model.equations[id] {
-                if let std::collections::hash_map::Entry::Vacant(e) = depth.entry(w) {
-                    e.insert(d + 1);
-                    order.push(w);
-                }
+/// The cells around `target` where alternative tables usually lie: on every axis its code,
+/// the code's parent and siblings, and its children where they are release cells (the
+/// hypercube of the classic patterns and the margins one level up and down); with the
+/// unknowns of their equations.
+fn local(model: &Model, hierarchies: &Hierarchies, target: usize) -> Vec<usize> {
+    let key = &model.keys[target];
+    let codes: Vec<Vec<&str>> = (0..AXES.len())
+        .map(|axis| {
+            let code = key.code(axis);
+            let mut near = vec![code];
+            near.extend(
+                hierarchies
+                    .children(axis, code)
+                    .iter()
+                    .filter(|c| {
+                        let child = model.index.get(&key.with_code(axis, c));
+                        child.is_some_and(|&v| model.origin[v] != Origin::Absent)
+                    })
+                    .map(String::as_str),
+            );
+            if let Some(parent) = hierarchies.codelists[axis].parent.get(code) {
+                near.push(parent);
+                near.extend(
+                    hierarchies
+                        .children(axis, parent)
+                        .iter()
+                        .map(String::as_str),
+                );
+            }
+            near.sort_unstable();
+            near.dedup();
+            near
+        })
+        .collect();
+    let mut region = vec![target];
+    let mut keys = vec![key.clone()];
+    for (axis, near) in codes.iter().enumerate() {
+        keys = keys
+            .iter()
+            .flat_map(|k| near.iter().map(move |c| k.with_code(axis, c)))
+            .collect();
+    }
+    region.extend(
+        keys.iter()
+            .filter_map(|k| model.index.get(k).copied())
+            .filter(|&v| v != target && model.origin[v] != Origin::Absent),
+    );
+    let unknowns: Vec<usize> = model
+        .equations_around(&region)
+        .into_iter()
+        .flat_map(|id| model.equations[id].iter().copied())
+        .filter(|&v| model.origin[v] == Origin::Absent)
+        .collect();
+    let mut seen: HashSet<usize> = region.iter().copied().collect();
+    region.extend(unknowns.into_iter().filter(|&v| seen.insert(v)));
+    region
+}
+
+/// `region` and every cell sharing an equation with it.
+fn widen(model: &Model, region: &[usize]) -> Vec<usize> {
+    let mut seen: HashSet<usize> = region.iter().copied().collect();
+    let mut wider = region.to_vec();
+    for &id in &model.equations_around(region) {
+        for &w in &model.equations[id] {
+            if seen.insert(w) {
+                wider.push(w);
             }
         }
     }
-    order
+    wider
+}
+
+/// An alternative table: its cost, the published cells it changes and the hidden cells it
+/// moves by at least the threshold.
+struct Alternative {
+    cost: f64,
+    changed: Vec<usize>,
+    moved: Vec<usize>,
 }
 
 /// The least-cost alternative table within `region` (see the module doc) that changes
-/// `target` by at least `shift` (up when positive, down when negative): its cost and the
-/// published cells it changes, or `None` if there is none within the region.
+/// `target` by at least `shift` (up when positive, down when negative), or `None` if there
+/// is none within the region.
 fn alternative(
     model: &Model,
     hidden: &[bool],
     region: &[usize],
     target: usize,
     shift: f64,
-) -> Result<Option<(f64, Vec<usize>)>, SuppressionError> {
+) -> Result<Option<Alternative>, SuppressionError> {
     let mut problem = Problem::new(OptimizationDirection::Minimize);
     // y_v for each cell of the region that may change; published cells as y = up − down.
     let mut change: HashMap<usize, Vec<(Variable, f64)>> = HashMap::new();
     let mut published: Vec<(usize, Variable, Variable)> = Vec::new();
+    let mut free: Vec<(usize, Variable)> = Vec::new();
     for &v in region {
         if model.locked[v] {
             continue;
         }
-        let value = model.value[v];
+        let level = model.level[v];
         if hidden[v] {
-            let low = value.map_or(0.0, |x| -(x as f64));
             let bounds = match v == target {
                 true if shift > 0.0 => (shift, f64::INFINITY),
-                true => (low, shift),
-                false => (low, f64::INFINITY),
+                true => (-level, shift),
+                false => (-level, f64::INFINITY),
             };
             let y = problem.add_var(0.0, bounds);
             change.insert(v, vec![(y, 1.0)]);
+            free.push((v, y));
         } else {
-            let x = value.unwrap_or(0) as f64;
-            let cost = (1.0 + (1.0 + x).ln()) * (1.0 + 0.25 * model.equations_of[v].len() as f64);
+            let cost =
+                (1.0 + (1.0 + level).ln()) * (1.0 + 0.25 * model.equations_of[v].len() as f64);
             let up = problem.add_var(cost, (0.0, f64::INFINITY));
-            let down = problem.add_var(cost, (0.0, x));
+            let down = problem.add_var(cost, (0.0, level));
             change.insert(v, vec![(up, 1.0), (down, -1.0)]);
             published.push((v, up, down));
         }
     }
-    let mut equations: Vec<usize> = region
-        .iter()
-        .flat_map(|&v| model.equations_of[v].iter().copied())
-        .collect();
-    equations.sort_unstable();
-    equations.dedup();
-    for id in equations {
+    for id in model.equations_around(region) {
         let mut terms: Vec<(Variable, f64)> = Vec::new();
         for (i, v) in model.equations[id].iter().enumerate() {
             let coefficient = if i == 0 { 1.0 } else { -1.0 };
@@ -241,5 +311,14 @@ fn alternative(
         .filter(|&(_, up, down)| solution.var_value(up) + solution.var_value(down) > USED)
         .map(|(v, _, _)| v)
         .collect();
-    Ok(Some((solution.objective(), changed)))
+    let moved = free
+        .into_iter()
+        .filter(|&(_, y)| solution.var_value(y).abs() >= shift.abs() - USED)
+        .map(|(v, _)| v)
+        .collect();
+    Ok(Some(Alternative {
+        cost: solution.objective(),
+        changed,
+        moved,
+    }))
 }
