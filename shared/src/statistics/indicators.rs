@@ -12,7 +12,7 @@
 //! | `children_screened` | children with a result in the period, once, at their first result in it (its sub-period, age, instrument ignored) | sub-period, territory, age band, sex |
 //! | `screenings` → `screenings_risk_<level>` | results administered in the period, by overall risk level | sub-period, territory, age band, sex, instrument |
 //! | `recommendations` → `recommendations_<kind>` | recommendations of those results, by kind | as `screenings` |
-//! | `referrals` → `referrals:<programme>` | referrals made in the period, by programme | sub-period, territory, age band, sex |
+//! | `referrals` → `referrals:<programme>` | referrals made in the period, by programme (the programme's breakdown by sub-period and territory only) | sub-period, territory, age band, sex |
 //! | `support_started` → `support_started:<programme>` | support episodes started in the period | as `referrals` |
 //! | `risk_identified` → `…_supported` (→ `…_0_30_days`, `…_31_90_days`, `…_over_90_days`), `…_waiting` | children whose risk was identified in the period (first `high` or `urgent` result in it), by whether support started on or after that day (or was under way), and how many days later; waiting: none yet | sub-period, territory, age band, sex |
 //! | `sdq15_internalising` → `…_high`, `…_other`; `sdq15_externalising` likewise | 15-year-olds (completed years) with an SDQ result in the period (their latest), high when an internalising (emotional, peer) or externalising (conduct, hyperactivity) subscale is in the `high` or `very_high` band of the SDQ four-band categorisation | sub-period, territory, sex |
@@ -147,6 +147,11 @@ const SEX_ONLY: Breakdowns = Breakdowns {
     sex: true,
     instrument: false,
 };
+const TOTALS_ONLY: Breakdowns = Breakdowns {
+    age: false,
+    sex: false,
+    instrument: false,
+};
 
 /// A decimal indicator: its key, value and the count cells it is derived from (hidden when
 /// any of them is).
@@ -217,14 +222,13 @@ impl Tally<'_> {
     }
 }
 
-/// Computes every indicator of `period` from `facts`. `instruments` and `programmes` are
-/// the catalogue's ids (published with zeros when nothing was counted for them).
+/// Computes every indicator of `period` from `facts`. An instrument or a programme appears
+/// where something was counted for it (its zeros elsewhere in the tables included); one
+/// nobody used is not published — its cells are unknowns the equations still hold for.
 pub fn compute(
     facts: &Facts,
     period: Period,
     territories: &Territories,
-    instruments: &[String],
-    programmes: &[String],
     threshold: u64,
 ) -> Indicators {
     let mut tally = Tally {
@@ -242,10 +246,6 @@ pub fn compute(
     }
     for kind in RECOMMENDATION_KINDS {
         child_of(&format!("recommendations_{kind}"), "recommendations");
-    }
-    for programme in programmes {
-        child_of(&format!("referrals:{programme}"), "referrals");
-        child_of(&format!("support_started:{programme}"), "support_started");
     }
     child_of("risk_identified_supported", "risk_identified");
     child_of("risk_identified_waiting", "risk_identified");
@@ -339,7 +339,7 @@ pub fn compute(
             indicator_parent
                 .entry(detail.clone())
                 .or_insert_with(|| name.to_string());
-            tally.add(&detail, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
+            tally.add(&detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
         }
     }
     // Time from identified risk to support.
@@ -485,7 +485,7 @@ pub fn compute(
         .entry("children_screened".into())
         .or_insert(NO_INSTRUMENT);
 
-    let mut indicators = roll_up(&tally, instruments);
+    let mut indicators = roll_up(&tally);
     indicators.codelists.insert(
         "indicator".into(),
         Codelist {
@@ -515,7 +515,7 @@ fn breakdowns_of(indicator: &str) -> Breakdowns {
 }
 
 /// Adds every leaf to its cells up the hierarchies, and fills the tables with zeros.
-fn roll_up(tally: &Tally<'_>, instruments: &[String]) -> Indicators {
+fn roll_up(tally: &Tally<'_>) -> Indicators {
     let period = tally.period;
     let t = tally.territories;
     let mut leaves: BTreeSet<&str> = tally.leaves.keys().map(|k| k.2.as_str()).collect();
@@ -523,7 +523,9 @@ fn roll_up(tally: &Tally<'_>, instruments: &[String]) -> Indicators {
     let atvk = t.codelist(leaves.iter().copied());
     let mut territories: Vec<String> = atvk.parent.keys().cloned().collect();
     territories.push(LATVIA.to_string());
-    let mut instrument_codes: BTreeSet<String> = instruments.iter().cloned().collect();
+    // Instruments with something counted (an instrument nobody used adds only zeros, and
+    // an absent cell is an unknown the equations still hold for).
+    let mut instrument_codes: BTreeSet<String> = BTreeSet::new();
     instrument_codes.extend(tally.leaves.keys().filter_map(|k| k.5.clone()));
     let periods: Vec<Period> = std::iter::once(period).chain(period.parts()).collect();
 
@@ -752,7 +754,7 @@ pub fn percentile(sorted: &[i64], p: u32) -> f64 {
         return 0.0;
     }
     let n = sorted.len();
-    if p == 50 && n % 2 == 0 {
+    if p == 50 && n.is_multiple_of(2) {
         return (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0;
     }
     let rank = (p as usize * n).div_ceil(100).max(1);

@@ -24,9 +24,19 @@ pub const CSV_HEADER: [&str; 9] = [
     "conf_status",
 ];
 
-/// The datasets of a release: id, Latvian and English titles and descriptions, and which
-/// indicators they hold (by prefix).
-const DATASETS: [(&str, &str, &str, &str, &str, &[&str]); 3] = [
+/// A dataset's id, Latvian and English titles and descriptions, and the prefixes of the
+/// indicators it holds.
+type DatasetSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+/// The datasets of a release.
+const DATASETS: [DatasetSpec; 3] = [
     (
         "screening",
         "Bērnu attīstības skrīnings",

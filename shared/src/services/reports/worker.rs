@@ -19,7 +19,7 @@
 
 use super::report_prefix;
 use crate::domain::ReportId;
-use crate::domain::catalogue_entry::{CatalogueEntry, EntryKind, EntryStatus};
+use crate::domain::catalogue_entry::{CatalogueEntry, EntryStatus};
 use crate::domain::registry::Specialist;
 use crate::domain::report::{Report, ReportState};
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, StoreError};
@@ -192,7 +192,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         let entries =
             crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
         let facts = self.load_facts(period.year() - 1).await?;
-        let release = self.release(&facts, period, &territories, &entries).await?;
+        let release = self.release(&facts, period, &territories).await?;
         let scoped = match &report.territory {
             None => release.clone(),
             Some(t) => scope(&release, t, &territories),
@@ -252,26 +252,8 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         facts: &Facts,
         period: Period,
         territories: &Territories,
-        entries: &[CatalogueEntry],
     ) -> Result<Release, ReportError> {
-        let instruments: Vec<String> = entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::Instrument && e.status == EntryStatus::Active)
-            .filter_map(|e| e.scoring_definition.clone())
-            .collect();
-        let programmes: Vec<String> = entries
-            .iter()
-            .filter(|e| e.kind != EntryKind::Instrument && e.status == EntryStatus::Active)
-            .map(|e| e.id.clone())
-            .collect();
-        let computed = indicators::compute(
-            facts,
-            period,
-            territories,
-            &instruments,
-            &programmes,
-            self.settings.threshold,
-        );
+        let computed = indicators::compute(facts, period, territories, self.settings.threshold);
         let earlier = self.earlier_releases(period).await?;
         let statuses = protect(&computed, &earlier, self.settings.threshold)?;
         Ok(assemble(
@@ -334,13 +316,14 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             Ok(bytes) => {
                 let text = std::str::from_utf8(&bytes)
                     .map_err(|_| ReportError::Data(format!("{REGIONS_KEY} is not UTF-8")))?;
-                let version = self
+                // The classifier's version: the first 12 hex digits of its entity tag.
+                let version: String = self
                     .lake
                     .head(REGIONS_KEY)
                     .await?
-                    .map(|m| m.etag)
+                    .map(|m| m.etag.trim_matches('"').chars().take(12).collect())
                     .unwrap_or_default();
-                Territories::from_csv(version.trim_matches('"'), text).map_err(|errors| {
+                Territories::from_csv(&version, text).map_err(|errors| {
                     let list: Vec<String> = errors
                         .iter()
                         .map(|e| format!("{}: {}", e.field, e.reason))

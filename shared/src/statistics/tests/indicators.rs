@@ -180,16 +180,7 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
         episodes: vec![episode("a", "kiva", "2026-03-01", Some("0001000"))],
         referrals: vec![episode("a", "kiva", "2026-02-01", Some("0001000"))],
     };
-    let instruments: Vec<String> = ["mchat-r", "epds"].map(String::from).to_vec();
-    let programmes: Vec<String> = ["kiva", "cool_kids"].map(String::from).to_vec();
-    let ind = compute(
-        &facts,
-        Period::Year(2026),
-        &regions(),
-        &instruments,
-        &programmes,
-        3,
-    );
+    let ind = compute(&facts, Period::Year(2026), &regions(), 3);
     assert_additive(&ind);
     let c = |k: CellKey| ind.counts.get(&k).copied();
     assert_eq!(
@@ -258,7 +249,7 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
             "screenings"
         )),
         Some(1),
-        "an instrument outside the list is added"
+        "every instrument used is broken down"
     );
     assert_eq!(
         c(key(
@@ -300,6 +291,18 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
     );
     assert_eq!(
         c(key(
+            "2026-Q3",
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            TOTAL,
+            "referrals:kiva"
+        )),
+        Some(0),
+        "zeros are published"
+    );
+    assert_eq!(
+        c(key(
             "2026",
             LATVIA,
             TOTAL,
@@ -307,8 +310,20 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
             TOTAL,
             "referrals:cool_kids"
         )),
-        Some(0),
-        "zeros are published"
+        None,
+        "a programme nobody was referred to is not"
+    );
+    assert_eq!(
+        c(key(
+            "2026",
+            LATVIA,
+            TOTAL,
+            "female",
+            TOTAL,
+            "referrals:kiva"
+        )),
+        None,
+        "programmes by territory and period only"
     );
     // Risk to support: a (identified 10 Jan, support 1 Mar: 50 days), c (urgent, waiting).
     assert_eq!(
@@ -398,8 +413,6 @@ fn sdq_at_fifteen_counts_the_latest_result_and_the_broader_scales() {
         &facts,
         Period::Year(2026),
         &Territories::without_regions(),
-        &[],
-        &[],
         3,
     );
     assert_additive(&ind);
@@ -446,8 +459,6 @@ fn the_median_days_need_threshold_children() {
         &facts,
         Period::Quarter(2026, 1),
         &Territories::without_regions(),
-        &[],
-        &[],
         3,
     );
     assert_additive(&ind);
