@@ -4,7 +4,7 @@
 use crate::domain::ReportId;
 use crate::inbound::http::parse_json;
 use crate::inbound::problem::Problem;
-use crate::inbound::routes::{Api, Ctx, Route};
+use crate::inbound::routes::{Api, Ctx, Route, idempotency};
 use crate::ports::{BlobStore, Queue, RecordStore};
 use crate::services::Reply;
 use crate::services::reports::Reports;
@@ -29,8 +29,9 @@ impl<R: RecordStore, Q: Queue, B: BlobStore> Api for ReportsApi<R, Q, B> {
         let p = &ctx.principal;
         Ok(match route {
             Route::RequestReport => {
+                let idem = idempotency(ctx, "POST /reports")?;
                 let body: serde_json::Value = parse_json(&ctx.req)?;
-                self.0.request(p, &body).await?
+                self.0.request(p, idem, &body).await?
             }
             Route::ListReports => self.0.list(p, &ctx.req.query).await?,
             Route::GetReport => self.0.get(p, ctx.id::<ReportId>()?).await?,

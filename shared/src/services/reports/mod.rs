@@ -14,6 +14,7 @@ pub mod worker;
 use crate::domain::report::{Report, ReportState, ReportTrigger};
 use crate::domain::{Atvk, Principal, ReportId, Role};
 use crate::ports::{BlobError, BlobStore, Clock, IdGenerator, Queue, Record, RecordStore};
+use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::listing::{ListQuery, Listing, decode, encode, list_page, view};
 use crate::services::{Reply, ServiceError, require_role};
 use crate::statistics::period::Period;
@@ -65,12 +66,19 @@ impl<R: RecordStore, Q: Queue, B: BlobStore> Reports<R, Q, B> {
     /// `POST /reports` with `{"period": "2026", "territory": "0056000"}` (territory optional
     /// for the ministry; for a municipality it is its own and may be left out): stores the
     /// report as `queued`, queues it, answers 202 with its `Location`.
+    ///
+    /// With an `Idempotency-Key`, a repeated request answers the first one's reply and
+    /// queues nothing more.
     pub async fn request(
         &self,
         principal: &Principal,
+        idem: Option<IdempotencyRequest>,
         body: &Value,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REPORT_READERS, "ask for reports")?;
+        if let Some(reply) = idempotency::replay(&self.records, idem.as_ref()).await? {
+            return Ok(reply);
+        }
         let Some(object) = body.as_object() else {
             return Err(ServiceError::invalid("body", "must be a JSON object"));
         };
@@ -144,15 +152,20 @@ impl<R: RecordStore, Q: Queue, B: BlobStore> Reports<R, Q, B> {
             files: Vec::new(),
             open_data: false,
         };
-        let record = report_record(&report)?;
-        self.records.put_new(record).await?;
-        self.queue.send(&queue_message(report.id)).await?;
-        tracing::info!(report = %report.id, period = %report.period, by = %principal.subject, "report requested");
         let mut reply = Reply::ok(view_report(&report, 1));
         reply.status = 202;
         reply.location = Some(format!("/reports/{}", report.id));
         reply.etag = Some(crate::services::registry::listing::etag(1));
-        Ok(reply)
+        let writes = vec![crate::ports::WriteOp::PutNew(report_record(&report)?)];
+        let now = self.clock.now().timestamp();
+        match idempotency::commit(&self.records, writes, idem.as_ref(), reply, now).await? {
+            Committed::Applied(reply) => {
+                self.queue.send(&queue_message(report.id)).await?;
+                tracing::info!(report = %report.id, period = %report.period, by = %principal.subject, "report requested");
+                Ok(reply)
+            }
+            Committed::Replayed(reply) => Ok(reply),
+        }
     }
 
     /// `GET /reports/{id}`: the report's state and, when done, links to its files.
