@@ -108,11 +108,11 @@ fi
 log "ravis serve pid $SERVER_PID at $BASE_URL"
 
 # One caller who may use every operation on personal data and the registries (the roles
-# that register children and administer the registries), signed with the data
-# directory's development key.
+# that register children and administer the registries) and ask for reports (the ministry
+# analyst), signed with the data directory's development key.
 RAVIS_API_TOKEN="$("$RAVIS" --data-dir "$DATA_DIR" token \
   --role health_specialist --role registry_administrator --role data_protection_officer \
-  --role integration_operator \
+  --role integration_operator --role ministry_analyst \
   --org contract-clinic --subject schemathesis)"
 export RAVIS_API_TOKEN
 # The caller's organisation is in the registry, as a referring organisation must be.

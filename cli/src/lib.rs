@@ -123,6 +123,11 @@ pub enum Command {
         /// Counts from 1 up to this (exclusive) are hidden.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=100))]
         threshold: u64,
+        /// Load this region classifier first (CSV `municipality,region,region_name`; kept in
+        /// the analytics bucket for later reports). Without one loaded, municipalities roll
+        /// up straight to Latvia.
+        #[arg(long, value_name = "FILE")]
+        regions: Option<PathBuf>,
         /// Directory the files are copied to.
         #[arg(long)]
         out: PathBuf,
@@ -347,6 +352,7 @@ pub fn run(cli: Cli) -> Result<()> {
             period,
             territory,
             threshold,
+            regions,
             out,
         } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -357,6 +363,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 &period,
                 territory.as_deref(),
                 threshold,
+                regions.as_deref(),
                 &out,
             ))?;
             println!("{}", serde_json::to_string(&done)?);

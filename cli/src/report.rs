@@ -12,7 +12,7 @@ use ravis::domain::{Atvk, ReportId};
 use ravis::ports::{BlobStore, RecordStore};
 use ravis::services::lake::LOCAL_ANALYTICS_BUCKET;
 use ravis::services::reports::report_record;
-use ravis::services::reports::worker::WorkerSettings;
+use ravis::services::reports::worker::{REGIONS_KEY, WorkerSettings};
 use ravis::statistics::period::Period;
 use std::path::Path;
 
@@ -38,6 +38,7 @@ pub async fn report(
     period: &str,
     territory: Option<&str>,
     threshold: u64,
+    regions: Option<&Path>,
     out: &Path,
 ) -> Result<Report> {
     let period = Period::parse(period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
@@ -60,6 +61,19 @@ pub async fn report(
         backend.blobs(crate::local::REPORTS_BUCKET)?,
         backend.blobs(OPEN_DATA_BUCKET)?,
     );
+    if let Some(path) = regions {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        if let Err(errors) = ravis::statistics::territory::Territories::from_csv("check", &text) {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.reason))
+                .collect();
+            bail!("{}: {}", path.display(), list.join("; "));
+        }
+        lake.put(REGIONS_KEY, text.into_bytes().into(), Some("text/csv"))
+            .await?;
+    }
     let worker = app.report_worker(
         lake,
         reports.clone(),
