@@ -25,7 +25,9 @@ from scipy.sparse import csr_matrix
 
 THRESHOLD = 3
 DIMENSIONS = ["period", "atvk", "age_band", "sex", "instrument", "indicator"]
-SEEDS = [1, 2, 3, 4, 5, 6]
+# Three seeds keep `make test` inside its time budget; `RAVIS_DISCLOSURE_SEEDS=1,2,3,4,5,6`
+# runs more.
+SEEDS = [int(s) for s in os.environ.get("RAVIS_DISCLOSURE_SEEDS", "1,2,4").split(",")]
 TOLERANCE = 1e-6
 # 2–3 municipalities per region keep a seed (generation in a debug build and the audit of
 # every suppressed cell) to about 20 s; release-gen's default is 4–8.
