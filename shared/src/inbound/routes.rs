@@ -699,18 +699,24 @@ pub fn idempotency(
     ctx: &Ctx,
     operation: &str,
 ) -> Result<Option<crate::services::idempotency::IdempotencyRequest>, Problem> {
-    ctx.req
-        .header("idempotency-key")
-        .map(|key| {
-            crate::services::idempotency::IdempotencyRequest::new(
-                &ctx.principal,
-                operation,
-                key,
-                &ctx.req.body,
-            )
-        })
-        .transpose()
-        .map_err(Problem::from)
+    // A key that is not even text (bytes outside visible ASCII) is refused like any other
+    // bad key, not taken for no key.
+    let raw = ctx.req.headers.get("idempotency-key");
+    let key = match raw.map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(text)) => Some(text),
+        Some(Err(_)) => Some("\u{fffd}"),
+    };
+    key.map(|key| {
+        crate::services::idempotency::IdempotencyRequest::new(
+            &ctx.principal,
+            operation,
+            key,
+            &ctx.req.body,
+        )
+    })
+    .transpose()
+    .map_err(Problem::from)
 }
 
 #[cfg(test)]
