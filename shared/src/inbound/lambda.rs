@@ -343,8 +343,7 @@ where
                 let (worker, queue, writer, reports) = &*state;
                 let scheduled = !event.payload.get("Records").is_some_and(|r| r.is_array());
                 let answer =
-                    Box::pin(reports_event(worker, queue, writer, reports, event.payload))
-                        .await?;
+                    Box::pin(reports_event(worker, queue, writer, reports, event.payload)).await?;
                 if scheduled {
                     tracing::info!(report = %answer, "reports schedule");
                 }
