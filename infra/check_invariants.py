@@ -64,9 +64,16 @@ FUNCTIONS = {
             ("GET", "/exports"),
             ("GET", "/exports/{id}"),
             ("POST", "/exports/{id}/retry"),
+            ("POST", "/reports"),
+            ("GET", "/reports"),
+            ("GET", "/reports/{id}"),
+            ("GET", "/reports/{id}/files/{name}"),
         },
         "env": {
             "RAVIS_EXPORT_QUEUE_URL",
+            "RAVIS_REPORT_QUEUE_URL",
+            "RAVIS_REPORT_DLQ_URL",
+            "RAVIS_REPORTS_BUCKET",
             "RAVIS_BREAK_GLASS_MINUTES",
             "RAVIS_REFERRAL_GRACE_DAYS",
             "RAVIS_REVIEW_MONTHS_UNDER_3",
@@ -127,6 +134,21 @@ FUNCTIONS = {
             "RAVIS_VIIS_CLIENT_SECRET",
         },
     },
+    "ReportsFunction": {
+        "binary": "reports",
+        "routes": set(),
+        "env": {
+            "RAVIS_REPORT_QUEUE_URL",
+            "RAVIS_REPORT_DLQ_URL",
+            "RAVIS_REPORTS_BUCKET",
+            "RAVIS_OPEN_DATA_BUCKET",
+            "RAVIS_ANALYTICS_BUCKET",
+            "RAVIS_DISCLOSURE_THRESHOLD",
+            "RAVIS_OPEN_DATA_BASE_URL",
+            "RAVIS_OPEN_DATA_PUBLISHER",
+            "RAVIS_OPEN_DATA_CONTACT",
+        },
+    },
     "IntakeWorkerFunction": {
         "binary": "intake-worker",
         "routes": set(),
@@ -163,6 +185,10 @@ NEVER_ALLOWED_S3_ACTIONS = {
     "s3:PutObjectRetention",
     "s3:PutBucketObjectLockConfiguration",
 }
+
+# The one prefix objects may be deleted under: the analytics lake, rewritten whole by the
+# lake writer (docs/REPORTS.md), which deletes years without rows or past retention.
+LAKE_OBJECTS = "${AnalyticsBucket.Arn}/lake/*"
 
 # samconfig.toml environments -> stack name.
 SAM_ENVIRONMENTS = {"default": "ravis-dev", "dev": "ravis-dev", "prod": "ravis-prod"}
@@ -420,6 +446,9 @@ def main(path: str, samconfig: str) -> int:
             if stmt.get("Effect") != "Allow":
                 continue
             actions = set(as_list(stmt.get("Action")))
+            if all(LAKE_OBJECTS in str(r) for r in as_list(stmt.get("Resource"))):
+                # The lake writer's full snapshot deletes the years it no longer writes.
+                actions -= {"s3:DeleteObject"}
             f.check(
                 not (actions & NEVER_ALLOWED_S3_ACTIONS),
                 f"{name}.{stmt.get('Sid')}: allows {sorted(actions & NEVER_ALLOWED_S3_ACTIONS)}",

@@ -154,6 +154,9 @@ class Stack:
             return self.physical_name(logical)
         if attribute == "QueueUrl":
             return self.ref(logical)
+        if attribute == "DomainName" and self.resources[logical]["Type"] == "AWS::CloudFront::Distribution":
+            # CloudFront's own domain of the distribution (d<id>.cloudfront.net).
+            return f"d{logical.lower()}.cloudfront.net"
         raise KeyError(f"no rule for !GetAtt {logical}.{attribute}")
 
     # ------------------------------------------------------------ intrinsics

@@ -413,6 +413,22 @@ def first_invocations(stack: EmulatedStack) -> dict[str, dict]:
         "WorklistSweepFunction": json.loads((ROOT / "events" / "worklist-sweep" / "schedule.json").read_text()),
         # The one-minute schedule: one exports sweep (the due jobs of each target and state).
         "ExportsWorkerFunction": json.loads((ROOT / "events" / "exports-worker" / "schedule.json").read_text()),
+        # A report message for a report that was never stored (dropped after one read).
+        "ReportsFunction": {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "r",
+                    "body": json.dumps({"report_id": str(uuid.uuid4())}),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": stack.stack.arn("ReportQueue"),
+                    "awsRegion": stack.stack.region,
+                }
+            ]
+        },
     }
 
 

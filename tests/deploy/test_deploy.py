@@ -494,6 +494,89 @@ def test_a_message_that_is_not_a_scoring_message_goes_to_the_scoring_dlq_at_once
     assert message["Body"] == '{"not":"a scoring message"}'
 
 
+def _reports_idle(stack):
+    """Every report message handled (deleted by the trigger once its invocation answered)."""
+
+    def idle():
+        attributes = stack.sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url("ReportQueue"), AttributeNames=["All"]
+        )["Attributes"]
+        return (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+
+    wait_for("every report message to be handled", idle, stack)
+
+
+def test_a_report_is_asked_for_made_by_the_reports_function_and_read_back(stack, tokens):
+    # children-api records the report and queues it (SendMessage on the report queue); the
+    # reports function (SQS trigger) writes the lake (older than a day: none yet), makes the
+    # report and stores its files in the reports bucket; children-api reads them back.
+    analyst = stack.tokens.mint(["ministry_analyst"], "ministry", subject="analyst-1")
+    year = str(datetime.date.today().year)
+    status, headers, body = stack.http(CHILDREN, "POST", "/reports", analyst, {"period": year})
+    assert status == 202, body
+    report = body["id"]
+
+    def done():
+        status, _, body = stack.http(CHILDREN, "GET", f"/reports/{report}", analyst)
+        assert status == 200, body
+        assert body["state"] != "failed", body
+        return body if body["state"] == "done" else None
+
+    body = wait_for("the reports function to make the report", done, stack)
+    names = {link["name"] for link in body["links"]}
+    assert {"indicators.json", "report.en.html", "screening.csv"} <= names, body
+    status, headers, file = stack.http(CHILDREN, "GET", f"/reports/{report}/files/indicators.json", analyst)
+    assert status == 200 and headers["content-type"].startswith("application/json"), file
+    status, _, listed = stack.http(CHILDREN, "GET", "/reports", analyst)
+    assert status == 200 and report in {r["id"] for r in listed["items"]}, listed
+    lake = stack.s3.list_objects_v2(Bucket=stack.bucket("AnalyticsBucket"), Prefix="lake/").get("Contents", [])
+    assert any(o["Key"].startswith("lake/results/") for o in lake), lake
+    _reports_idle(stack)
+
+
+def test_the_monthly_schedule_rewrites_the_lake_and_publishes_last_months_open_data(stack):
+    function = stack.functions["ReportsFunction"]
+    event = json.loads((ROOT / "events" / "reports" / "schedule.json").read_text())
+    ok, answer = function.invoke(event)
+    assert ok, answer
+    assert answer["lake"]["children"] >= 1, answer
+    today = datetime.date.today()
+    last_month = today.replace(day=1) - datetime.timedelta(days=1)
+    period = f"{last_month.year}-{last_month.month:02}"
+    assert period in {q["period"] for q in answer["queued"]}, answer
+    # Each period is scheduled once.
+    ok, again = function.invoke(event)
+    assert ok and again["queued"] == [], again
+    bucket = stack.bucket("OpenDataBucket")
+
+    def published():
+        listed = stack.s3.list_objects_v2(Bucket=bucket, Prefix=f"open-data/{period}/").get("Contents", [])
+        keys = {o["Key"].rsplit("/", 1)[1] for o in listed}
+        return keys if "metadata.jsonld" in keys else None
+
+    keys = wait_for("the open-data release in the open-data bucket", published, stack)
+    assert {"screening.csv", "codelists.json", "metadata.jsonld"} <= keys, keys
+    metadata = json.loads(stack.s3.get_object(Bucket=bucket, Key=f"open-data/{period}/metadata.jsonld")["Body"].read())
+    # The access URLs are the distribution's (RAVIS_OPEN_DATA_BASE_URL).
+    assert f"/open-data/{period}/" in json.dumps(metadata) and "cloudfront.net" in json.dumps(metadata), metadata
+    _reports_idle(stack)
+
+
+def test_a_message_that_is_not_a_report_message_goes_to_the_report_dlq_at_once(stack):
+    stack.sqs.send_message(QueueUrl=stack.queue_url("ReportQueue"), MessageBody='{"not":"a report message"}')
+
+    def dead_letter():
+        got = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url("ReportDLQ"), WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        return got.get("Messages")
+
+    [message] = wait_for("the message in the report DLQ", dead_letter, stack)
+    assert message["Body"] == '{"not":"a report message"}'
+    assert "ravis-dead-letter-reason" in message["MessageAttributes"]
+    _reports_idle(stack)
+
+
 # ---------------------------------------------------------------- least privilege
 
 

@@ -1,7 +1,7 @@
 //! Every sample event under `events/` (the ones `sam local invoke` uses) goes through the
 //! real handler code: HTTP events through the Lambda request conversion and the routes,
 //! the SQS batches through the scoring and intake workers, the S3 events through the S3 plumbing,
-//! the exports worker's batch and schedule through its handler.
+//! the exports worker's and the reports function's batch and schedule through their handlers.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -418,4 +418,68 @@ async fn the_exports_samples_run_through_the_exports_function() {
         line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         ravis::inbound::lambda::METRICS_NAMESPACE
     );
+}
+
+/// The reports function's two samples through its one handler: the SQS batch (a report that
+/// is not in the store: dropped, no failure) and the monthly schedule (the lake written, last
+/// month's open-data report queued once); the function tells them apart by the `Records`
+/// array.
+#[tokio::test]
+async fn the_reports_samples_run_through_the_reports_function() {
+    use ravis::inbound::lambda::reports_event;
+    use ravis::ports::Queue;
+    use ravis::services::reports::worker::WorkerSettings;
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let queue = backend.queue("reports", QueueOptions::default()).unwrap();
+    let app = App::new(backend.records(), &[4; 32], &[6; 32]).unwrap();
+    let (lake, reports, open_data) = (
+        backend.blobs("analytics").unwrap(),
+        backend.blobs("reports").unwrap(),
+        backend.blobs("open-data").unwrap(),
+    );
+    let worker = app.report_worker(
+        lake.clone(),
+        reports.clone(),
+        open_data,
+        WorkerSettings {
+            threshold: 3,
+            open_data_base_url: None,
+            publisher: "RAVIS".into(),
+            contact_email: "dati@example.invalid".into(),
+            lake_max_age: chrono::Duration::days(1),
+        },
+    );
+    let writer = app.lake_writer(lake);
+    let use_cases = app.reports(queue.clone(), reports);
+
+    let sqs: serde_json::Value = serde_json::from_str(&load("reports/sqs.json")).unwrap();
+    let answer = reports_event(&worker, &queue, &writer, &use_cases, sqs)
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+
+    let schedule: serde_json::Value = serde_json::from_str(&load("reports/schedule.json")).unwrap();
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+    let answer = reports_event(&worker, &queue, &writer, &use_cases, schedule.clone())
+        .await
+        .unwrap();
+    assert_eq!(answer["lake"]["children"], 0, "{answer}");
+    let queued = answer["queued"].as_array().unwrap();
+    assert!(!queued.is_empty(), "{answer}");
+    let message = queue
+        .receive(
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(message.len(), queued.len());
+    // Each period once.
+    let again = reports_event(&worker, &queue, &writer, &use_cases, schedule)
+        .await
+        .unwrap();
+    assert_eq!(again["queued"], serde_json::json!([]), "{again}");
 }

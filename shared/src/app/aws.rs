@@ -272,3 +272,77 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// The `reports` function's worker.
+#[cfg(feature = "lake")]
+pub type AwsReportWorker =
+    crate::services::reports::worker::ReportWorker<DynamoRecordStore, S3BlobStore>;
+
+/// The `reports` function's schedule: the lake writer (analytics bucket) and the report use
+/// cases that queue the open-data reports (report queue, reports bucket).
+#[cfg(feature = "lake")]
+pub type AwsReportSchedule = (
+    crate::services::lake::LakeWriter<DynamoRecordStore, S3BlobStore>,
+    crate::services::reports::Reports<DynamoRecordStore, SqsQueue, S3BlobStore>,
+);
+
+/// How old the lake may be before a report rewrites it first: the monthly schedule rewrites
+/// it, so a report asked for within a day of a rewrite reads it as it is.
+#[cfg(feature = "lake")]
+const LAKE_MAX_AGE_HOURS: i64 = 24;
+
+#[cfg(feature = "lake")]
+impl AwsApp {
+    /// The report queue (poison messages go to its DLQ).
+    fn report_queue(&self) -> Result<SqsQueue, AppError> {
+        let (queue_url, dlq_url, _) = self.settings.require_reports()?;
+        Ok(SqsQueue::new(
+            self.clients.sqs.clone(),
+            queue_url,
+            Some(dlq_url.to_owned()),
+        ))
+    }
+
+    /// `reports`: the worker (reads, and when older than a day rewrites, the lake in the
+    /// analytics bucket; writes reports to the reports bucket and open-data releases to the
+    /// open-data bucket), and the report queue it consumes (malformed messages go to its
+    /// DLQ). Fails naming the first missing variable of `RAVIS_REPORT_QUEUE_URL`,
+    /// `RAVIS_REPORT_DLQ_URL`, `RAVIS_REPORTS_BUCKET`, `RAVIS_ANALYTICS_BUCKET`,
+    /// `RAVIS_OPEN_DATA_BUCKET`.
+    pub fn report_worker(&self) -> Result<(AwsReportWorker, SqsQueue), AppError> {
+        let (_, _, reports_bucket) = self.settings.require_reports()?;
+        let (analytics_bucket, open_data_bucket) = self.settings.require_report_buckets()?;
+        let r = &self.settings.reports;
+        let settings = crate::services::reports::worker::WorkerSettings {
+            threshold: u64::from(r.threshold),
+            open_data_base_url: r.open_data_base_url.clone(),
+            publisher: r.publisher.clone(),
+            contact_email: r.contact_email.clone(),
+            lake_max_age: chrono::Duration::hours(LAKE_MAX_AGE_HOURS),
+        };
+        let bucket = |name: &str| S3BlobStore::new(self.clients.s3.clone(), name);
+        let worker = self.app.report_worker(
+            bucket(analytics_bucket),
+            bucket(reports_bucket),
+            bucket(open_data_bucket),
+            settings,
+        );
+        Ok((worker, self.report_queue()?))
+    }
+
+    /// The `reports` function's monthly schedule: the lake writer over the analytics bucket,
+    /// and the report use cases whose `schedule()` queues the open-data reports of the
+    /// periods that ended.
+    pub fn report_schedule(&self) -> Result<AwsReportSchedule, AppError> {
+        let (_, _, reports_bucket) = self.settings.require_reports()?;
+        let (analytics_bucket, _) = self.settings.require_report_buckets()?;
+        let writer = self
+            .app
+            .lake_writer(S3BlobStore::new(self.clients.s3.clone(), analytics_bucket));
+        let reports = self.app.reports(
+            self.report_queue()?,
+            S3BlobStore::new(self.clients.s3.clone(), reports_bucket),
+        );
+        Ok((writer, reports))
+    }
+}

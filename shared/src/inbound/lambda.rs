@@ -1,6 +1,6 @@
 //! Lambda hosting written once: HTTP functions (API Gateway HTTP API, payload v2) and SQS
 //! consumers and scheduled jobs. Binaries call [`serve_http`], [`serve_sqs`],
-//! [`serve_worklist_sweep`] or [`serve_exports`] and nothing else.
+//! [`serve_worklist_sweep`], [`serve_exports`] or [`serve_reports`] and nothing else.
 
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
@@ -252,6 +252,100 @@ where
                 if let Some(line) = line {
                     println!("{line}");
                     tracing::info!(report = %answer, "exports sweep");
+                }
+                Ok::<serde_json::Value, lambda_runtime::Error>(answer)
+            }
+        },
+    ))
+    .await
+}
+
+/// What one monthly run of the reports schedule answers: the lake it wrote, and the
+/// open-data reports it queued (none when their periods were scheduled before).
+#[cfg(feature = "lake")]
+pub async fn reports_schedule_once<R, Q, B>(
+    writer: &crate::services::lake::LakeWriter<R, B>,
+    reports: &crate::services::reports::Reports<R, Q, B>,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    R: crate::ports::RecordStore,
+    Q: Queue,
+    B: crate::ports::BlobStore,
+{
+    let lake = writer.write().await?;
+    let queued = reports.schedule().await?;
+    let queued: Vec<serde_json::Value> = queued
+        .iter()
+        .map(|r| serde_json::json!({"id": r.id, "period": r.period}))
+        .collect();
+    Ok(serde_json::json!({"lake": lake, "queued": queued}))
+}
+
+/// One invocation of the `reports` function, whose two triggers are told apart by the
+/// event's shape: an SQS event (a `Records` array) from the report queue goes to `worker`
+/// (failed messages reported as batch item failures, malformed ones to `queue`'s DLQ at once,
+/// see [`handle_event_with_dead_letters`]); any other event (the monthly EventBridge
+/// schedule's) rewrites the lake with `writer`, then queues the open-data reports of the
+/// periods that ended (`Reports::schedule`). A failure of either fails the invocation.
+#[cfg(feature = "lake")]
+pub async fn reports_event<H, Q, R, RQ, B>(
+    worker: &H,
+    queue: &Q,
+    writer: &crate::services::lake::LakeWriter<R, B>,
+    reports: &crate::services::reports::Reports<R, RQ, B>,
+    payload: serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    H: MessageHandler,
+    Q: Queue,
+    R: crate::ports::RecordStore,
+    RQ: Queue,
+    B: crate::ports::BlobStore,
+{
+    if payload.get("Records").is_some_and(|r| r.is_array()) {
+        let sqs: SqsEvent = serde_json::from_value(payload)?;
+        let response = handle_event_with_dead_letters(worker, queue, sqs).await;
+        return Ok(serde_json::to_value(response)?);
+    }
+    type Run<'a> = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<serde_json::Value, lambda_runtime::Error>>
+                + Send
+                + 'a,
+        >,
+    >;
+    // Boxed: the lake writer's future is too deep to inline into the runtime's.
+    let run: Run<'_> = Box::pin(reports_schedule_once(writer, reports));
+    run.await
+}
+
+/// Runs the `reports` function: each invocation is [`reports_event`]; a schedule run logs
+/// what it wrote and queued.
+#[cfg(feature = "lake")]
+pub async fn serve_reports<H, Q, R, RQ, B>(
+    worker: H,
+    queue: Q,
+    writer: crate::services::lake::LakeWriter<R, B>,
+    reports: crate::services::reports::Reports<R, RQ, B>,
+) -> Result<(), lambda_runtime::Error>
+where
+    H: MessageHandler,
+    Q: Queue,
+    R: crate::ports::RecordStore,
+    RQ: Queue,
+    B: crate::ports::BlobStore,
+{
+    let state = Arc::new((worker, queue, writer, reports));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let state = Arc::clone(&state);
+            async move {
+                let (worker, queue, writer, reports) = &*state;
+                let scheduled = !event.payload.get("Records").is_some_and(|r| r.is_array());
+                let answer =
+                    Box::pin(reports_event(worker, queue, writer, reports, event.payload)).await?;
+                if scheduled {
+                    tracing::info!(report = %answer, "reports schedule");
                 }
                 Ok::<serde_json::Value, lambda_runtime::Error>(answer)
             }
