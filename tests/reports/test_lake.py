@@ -9,6 +9,7 @@ column holds a personal code (11 digits), a UUID or a child's name.
 Run with `scripts/reports-venv.sh test` (RAVIS_BIN: the `ravis` binary).
 """
 
+import contextlib
 import datetime
 import http.client
 import json
@@ -129,11 +130,12 @@ def seed(api, tokens):
     return ids
 
 
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    data = tmp_path_factory.mktemp("ravis-data")
+@contextlib.contextmanager
+def serving(data, log_name):
+    """`ravis serve` on a free loopback port over `data` until the block ends (SIGINT, then
+    wait); yields an `Api` on it. The server's output goes to `log_name` beside `data`."""
     port = free_port()
-    log = open(data.parent / "serve.log", "wb")
+    log = open(data.parent / log_name, "wb")
     server = subprocess.Popen(
         [RAVIS, "--data-dir", str(data), "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RAVIS_LOG": "warn"})
@@ -147,16 +149,28 @@ def lake(tmp_path_factory):
                 assert server.poll() is None, "ravis serve exited"
                 assert time.monotonic() < deadline, "ravis serve did not listen"
                 time.sleep(0.1)
-        tokens = {
-            "admin": ravis(data, "token", "--role", "registry_administrator", "--org", "ravis"),
-            "nurse": ravis(data, "token", "--role", "health_specialist", "--org", "clinic"),
-            "provider": ravis(data, "token", "--role", "programme_provider", "--org", "provider"),
-        }
-        ids = seed(Api(port), {k: v.strip() for k, v in tokens.items()})
+        yield Api(port)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
         log.close()
+
+
+def token(data, role, org):
+    """A development token of the data directory for `role` in `org`."""
+    return ravis(data, "token", "--role", role, "--org", org).strip()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ravis-data")
+    with serving(data, "serve.log") as api:
+        tokens = {
+            "admin": token(data, "registry_administrator", "ravis"),
+            "nurse": token(data, "health_specialist", "clinic"),
+            "provider": token(data, "programme_provider", "provider"),
+        }
+        ids = seed(api, tokens)
     summary = json.loads(ravis(data, "lake"))
     # The local bucket is a directory; each key segment is one file-name segment with
     # `/` and `=` percent-encoded (docs/REPORTS.md, "Analytics lake").

@@ -20,11 +20,7 @@ Run with `scripts/reports-venv.sh test` (RAVIS_BIN: the `ravis` binary).
 import csv
 import datetime
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -33,7 +29,7 @@ from pyshacl import validate
 from rdflib import Graph
 
 from test_disclosure import DIMENSIONS, TOLERANCE, Audit, equations
-from test_lake import RAVIS, Api, free_port, ravis
+from test_lake import ravis, serving, token
 
 HERE = Path(__file__).parent
 REGIONS = {f"R{r}": [f"00{20 + r * 5 + i:02d}000" for i in range(5)] for r in range(4)}
@@ -90,29 +86,10 @@ def seed(api, admin, nurse, provider):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     data = tmp_path_factory.mktemp("ravis-report-data")
-    port = free_port()
-    log = open(data.parent / "serve-report.log", "wb")
-    server = subprocess.Popen(
-        [RAVIS, "--data-dir", str(data), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RAVIS_LOG": "warn"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "ravis serve exited"
-                assert time.monotonic() < deadline, "ravis serve did not listen"
-                time.sleep(0.1)
-        token = lambda role, org: ravis(data, "token", "--role", role, "--org", org).strip()
-        children = seed(Api(port), token("registry_administrator", "ravis"),
-                        token("health_specialist", "clinic"),
-                        token("programme_provider", "provider"))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
-        log.close()
+    with serving(data, "serve-report.log") as api:
+        children = seed(api, token(data, "registry_administrator", "ravis"),
+                        token(data, "health_specialist", "clinic"),
+                        token(data, "programme_provider", "provider"))
     regions = data.parent / "regions.csv"
     regions.write_text("municipality,region,region_name\n" + "".join(
         f"{m},{r},Region {r}\n" for r, ms in REGIONS.items() for m in ms))
