@@ -340,8 +340,10 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     /// decimal indicators named), the DCAT-AP metadata.
     async fn publish(&self, release: &Release) -> Result<(), ReportError> {
         let prefix = format!("open-data/{}/", release.period);
+        let mut sizes = BTreeMap::new();
         for dataset in &release.datasets {
             let bytes = to_csv(dataset).map_err(|e| ReportError::Data(e.to_string()))?;
+            sizes.insert(dataset.id.clone(), bytes.len() as u64);
             self.open_data
                 .put(
                     &format!("{prefix}{}.csv", dataset.id),
@@ -358,7 +360,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 Some("application/json"),
             )
             .await?;
-        let metadata = metadata_json(release, &self.settings)?;
+        let metadata = metadata_json(release, &self.settings, &sizes)?;
         self.open_data
             .put(
                 &format!("{prefix}metadata.jsonld"),
@@ -389,6 +391,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 None => break,
             }
         }
+        let mut decimals_of: BTreeMap<Period, Vec<String>> = BTreeMap::new();
         for key in keys_seen {
             let Some(rest) = key.strip_prefix("open-data/") else {
                 continue;
@@ -400,7 +403,15 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             if p == period || p.year() != period.year() || !file.ends_with(".csv") {
                 continue;
             }
-            let decimals = self.decimal_indicators(p).await?;
+            // One codelists file per earlier period, read once for all its datasets.
+            let decimals = match decimals_of.get(&p) {
+                Some(list) => list.clone(),
+                None => {
+                    let list = self.decimal_indicators(p).await?;
+                    decimals_of.insert(p, list.clone());
+                    list
+                }
+            };
             let bytes = self.open_data.get(&key).await?;
             out.extend(
                 published_counts(&bytes, &decimals)
@@ -622,7 +633,11 @@ fn render_html(release: &Release, lang: &str, targets: &[Target]) -> String {
 }
 
 /// The DCAT-AP metadata of an open-data release.
-fn metadata_json(release: &Release, settings: &WorkerSettings) -> Result<Vec<u8>, ReportError> {
+fn metadata_json(
+    release: &Release,
+    settings: &WorkerSettings,
+    sizes: &BTreeMap<String, u64>,
+) -> Result<Vec<u8>, ReportError> {
     let base = settings
         .open_data_base_url
         .clone()
@@ -636,12 +651,7 @@ fn metadata_json(release: &Release, settings: &WorkerSettings) -> Result<Vec<u8>
         catalog_description_lv: "Apkopoti rādītāji no RAVIS: skrīnings, riska bērni, atbalsts un laiks līdz atbalstam, pa teritorijām (ATVK).".into(),
         catalog_description_en: "Aggregated indicators from RAVIS: screening, children at risk, support and the time to support, by territory (ATVK).".into(),
     };
-    let sizes = release
-        .datasets
-        .iter()
-        .filter_map(|d| to_csv(d).ok().map(|b| (d.id.clone(), b.len() as u64)))
-        .collect();
-    let doc = dcat::catalog(release, &publication, &sizes)
+    let doc = dcat::catalog(release, &publication, sizes)
         .map_err(|e| ReportError::Data(format!("metadata: {e}")))?;
     serde_json::to_vec_pretty(&doc).map_err(|e| ReportError::Data(e.to_string()))
 }
