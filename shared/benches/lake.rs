@@ -39,6 +39,7 @@ fn rows(n: usize) -> Vec<ResultRow> {
                 } else {
                     String::new()
                 },
+                follow_ups: Default::default(),
             }
         })
         .collect()

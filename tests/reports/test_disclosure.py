@@ -8,7 +8,11 @@ published (published values fixed, suppressed and unpublished cells free and >= 
 parent the sum of its children on each dimension). Each interval must be at least the
 threshold wide, no published count may be below it (other than 0), and the published
 values must add up. One run also checks two releases together (an earlier one of the
-first two quarters and the full year): the union of what they publish.
+first two quarters and the full year): the union of what they publish. Another changes the
+data between the two (records added and taken away in the first two quarters): the earlier
+release is then revised, its values are no equations about the new data, and every count
+published in both must be unchanged or changed by at least the threshold (a smaller change
+shows a small group of records exactly); what it hid stays hidden.
 """
 
 import csv
@@ -34,7 +38,7 @@ TOLERANCE = 1e-6
 MUNICIPALITIES = "2-3"
 
 
-def generate(tmp_path, seed, earlier=False):
+def generate(tmp_path, seed, earlier=False, revise=0):
     gen = os.environ.get("RELEASE_GEN")
     if not gen:
         pytest.fail("RELEASE_GEN is not set: run scripts/reports-venv.sh test")
@@ -42,6 +46,8 @@ def generate(tmp_path, seed, earlier=False):
     args = [gen, "--seed", str(seed), "--out", str(out), "--municipalities", MUNICIPALITIES]
     if earlier:
         args += ["--earlier", str(tmp_path / "earlier")]
+    if revise:
+        args += ["--revise", str(revise)]
     subprocess.run(args, check=True)
     return out
 
@@ -277,3 +283,27 @@ def test_two_releases_are_safe_together(tmp_path):
         union[key] = (value, status)
     assert any(k[0] == "2026" for k in union) and all(k[0] != "2026" for k in earlier)
     check(union, codelists)
+
+
+def test_a_revised_release_hides_every_small_change(tmp_path):
+    current, codelists = read_release(generate(tmp_path, 11, earlier=True, revise=12))
+    earlier, earlier_lists = read_release(tmp_path / "earlier")
+    assert earlier_lists == codelists
+    changed = small = 0
+    for key, (then, status) in earlier.items():
+        if key not in current:
+            continue
+        now, now_status = current[key]
+        if status != "F":
+            assert now_status != "F", f"{key}: hidden earlier, published now"
+            continue
+        if now is None:
+            small += 1
+            continue
+        if now != then:
+            changed += 1
+            assert abs(now - then) >= THRESHOLD, f"{key}: {then} -> {now} shows a small change"
+    assert small > 0, "some change below the threshold was hidden"
+    # Within the new release alone, every hidden cell (the small changes among them) keeps
+    # an interval of the threshold.
+    check(current, codelists)

@@ -40,7 +40,8 @@ EXPECTED_TYPES = {
         "age_band": "VARCHAR", "sex": "VARCHAR", "municipality": "VARCHAR",
         "atvk_version": "VARCHAR", "instrument": "VARCHAR", "instrument_version": "VARCHAR",
         "risk_level": "VARCHAR", "scores": "VARCHAR", "bands": "VARCHAR",
-        "recommendation_kinds": "VARCHAR",
+        "recommendation_kinds": "VARCHAR", "rescreen_due_on": "DATE", "rescreen_done_on": "DATE",
+        "interview_due_on": "DATE", "interview_done_on": "DATE",
     },
     "episodes": {
         "child": "VARCHAR", "programme": "VARCHAR", "referred_on": "DATE", "started_on": "DATE",
@@ -217,6 +218,18 @@ def test_every_table_has_the_expected_rows(lake):
         "SELECT coalesce(municipality, 'none'), count(*) FROM read_parquet(?) GROUP BY 1",
         [results]).fetchall())
     assert municipalities == {"0001004": 2, "0056000": 1, "none": 1}
+    # A follow-up is asked only by a result that recommends it, due on or after it, and done
+    # (if done) on or after the day it was asked (the merged child's two same-day screenings:
+    # the second is the rescreen of the first).
+    bad = con.execute(
+        "SELECT count(*) FROM read_parquet(?) WHERE "
+        "(rescreen_due_on IS NOT NULL AND (position('rescreen' IN recommendation_kinds) = 0 "
+        "  OR rescreen_due_on < administered_on OR rescreen_done_on < administered_on)) OR "
+        "(interview_due_on IS NOT NULL AND (position('follow_up_interview' IN "
+        "  recommendation_kinds) = 0 OR interview_done_on < administered_on)) OR "
+        "(rescreen_due_on IS NULL AND rescreen_done_on IS NOT NULL) OR "
+        "(interview_due_on IS NULL AND interview_done_on IS NOT NULL)", [results]).fetchone()[0]
+    assert bad == 0
     state = con.execute("SELECT state, started_on IS NOT NULL FROM read_parquet(?)",
                         [[str(p) for _, p in by_table["referrals"]]]).fetchall()
     assert state == [("started", True)]

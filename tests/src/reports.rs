@@ -120,7 +120,7 @@ async fn seed<R: RecordStore + Clone, Q: Queue + Clone>(w: &World<R, Q>, per_mun
     let today = w.app.clock.now().date_naive();
     let mut n = 0u32;
     for m in MUNICIPALITIES {
-        for i in 0..per_municipality {
+        for _ in 0..per_municipality {
             n += 1;
             // Screened up to 300 days ago at 18–27 months of age.
             let on = today - Days::new(u64::from((n * 37) % 300));
@@ -142,7 +142,8 @@ async fn seed<R: RecordStore + Clone, Q: Queue + Clone>(w: &World<R, Q>, per_mun
                 .await;
             assert_eq!(a.status, 201, "{}", a.body);
             let child = a.body["id"].as_str().expect("id").to_owned();
-            let at_risk = [0u8, 1, 4, 9][(n as usize * 7 + i as usize) % 4];
+            // Every fourth child of each risk: low (0, 1 item), medium (4), high (9).
+            let at_risk = [0u8, 1, 4, 9][n as usize % 4];
             let a = w
                 .call(
                     "POST",
@@ -243,7 +244,7 @@ pub fn assert_protected(release: &Release) {
     let mut status = BTreeMap::new();
     for row in release.datasets.iter().flat_map(|d| &d.rows) {
         if decimals.contains(&row.key.indicator.as_str())
-            || ravis::services::reports::worker::is_decimal(&row.key.indicator)
+            || ravis::statistics::indicators::is_decimal(&row.key.indicator)
         {
             continue;
         }
@@ -435,6 +436,27 @@ where
         Some(Value::Count(96)),
         "8 municipalities × 12 children, one screening each"
     );
+    // M-CHAT-R results of 3–7 at risk ask for the follow-up interview within 14 days; no
+    // child had it, so every one due is overdue.
+    let latvia = |indicator: &str| {
+        release.datasets[0]
+            .rows
+            .iter()
+            .find(|r| {
+                r.key.indicator == indicator
+                    && r.key.atvk == "LV"
+                    && r.key.period == "2026"
+                    && [&r.key.age_band, &r.key.sex, &r.key.instrument]
+                        .iter()
+                        .all(|c| *c == "total")
+            })
+            .unwrap_or_else(|| panic!("{indicator} in Latvia"))
+            .value
+    };
+    let due = latvia("follow_ups_due");
+    assert!(matches!(due, Some(Value::Count(n)) if n > 0), "{due:?}");
+    assert_eq!(latvia("follow_ups_overdue"), due);
+    assert_eq!(latvia("follow_ups_done_on_time"), Some(Value::Count(0)));
     let html = call(
         &api,
         &auth,

@@ -130,6 +130,7 @@ impl<R: RecordStore + Clone> App<R> {
             self.records.clone(),
             blobs,
             Arc::clone(&self.clock),
+            Arc::clone(&self.engine),
             &self.pseudonym_key,
         )
     }

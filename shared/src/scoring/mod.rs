@@ -17,6 +17,7 @@ pub(crate) mod builtin;
 mod compiled;
 pub mod definition;
 mod engine;
+pub mod follow_ups;
 mod lines;
 mod outcome;
 pub mod programme_outcome;

@@ -184,24 +184,37 @@ fn instrument_outcome(
     end: Option<NaiveDate>,
     windows: OutcomeWindows,
 ) -> Option<InstrumentOutcome> {
-    let earliest = start.checked_sub_months(Months::new(windows.before_months))?;
-    let before = sorted.iter().rev().find(|r| {
-        let on = r.result.administered_on;
-        earliest <= on && on <= start
-    })?;
-    let after = end.and_then(|end| {
-        let latest = end.checked_add_months(Months::new(windows.after_months))?;
-        sorted.iter().find(|r| {
-            let on = r.result.administered_on;
-            end < on && on <= latest
-        })
-    });
+    let days: Vec<NaiveDate> = sorted.iter().map(|r| r.result.administered_on).collect();
+    let (before, after) = before_after(&days, start, end, windows)?;
+    let before = sorted[before];
+    let after = after.map(|i| sorted[i]);
     Some(InstrumentOutcome {
         instrument: id.to_owned(),
         before: summary(before),
-        after: after.map(|r| summary(r)),
+        after: after.map(summary),
         scores: score_changes(engine, id, &before.result, after.map(|r| &r.result)),
     })
+}
+
+/// The positions of the before and after results of an episode among the days of one
+/// instrument's results, sorted oldest first (see the module rules): none without a before;
+/// the after is none while the episode is open or not yet screened. The analytics lake's
+/// indicators (`statistics::indicators`) use the same rule.
+pub fn before_after(
+    days: &[NaiveDate],
+    start: NaiveDate,
+    end: Option<NaiveDate>,
+    windows: OutcomeWindows,
+) -> Option<(usize, Option<usize>)> {
+    let earliest = start.checked_sub_months(Months::new(windows.before_months))?;
+    let before = days
+        .iter()
+        .rposition(|on| earliest <= *on && *on <= start)?;
+    let after = end.and_then(|end| {
+        let latest = end.checked_add_months(Months::new(windows.after_months))?;
+        days.iter().position(|on| end < *on && *on <= latest)
+    });
+    Some((before, after))
 }
 
 fn summary(r: &StoredResult) -> OutcomeResult {

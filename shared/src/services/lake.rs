@@ -1,4 +1,5 @@
-//! The analytics lake (issue #13): every scored result, support episode and referral as
+//! The analytics lake (issue #13): every screening's current result (a re-scored screening
+//! once, with its newest result), support episode and referral as
 //! Parquet rows keyed by the child's analytics pseudonym (`statistics::lake`), written as a
 //! full snapshot per table and year to `lake/<table>/year=YYYY/part-0.parquet`.
 //!
@@ -12,6 +13,9 @@
 use crate::domain::referral::Referral;
 use crate::domain::{ChildId, ChildStatus, Pseudonymizer};
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition};
+use crate::scoring::Engine;
+use crate::scoring::follow_ups::follow_ups;
+use crate::scoring::risk_profile::newest_per_screening;
 use crate::services::ServiceError;
 use crate::services::analytics::{analytics_key, municipality};
 use crate::services::screenings::{person_episodes, person_results};
@@ -88,17 +92,26 @@ pub struct LakeWriter<R, B> {
     records: R,
     blobs: B,
     clock: Arc<dyn Clock>,
+    engine: Arc<Engine>,
     pseudonyms: Pseudonymizer,
 }
 
 impl<R: RecordStore, B: BlobStore> LakeWriter<R, B> {
     /// A writer whose pseudonyms are made under the analytics key of `pseudonym_key`
-    /// (the same pseudonyms as `ravis export analytics`).
-    pub fn new(records: R, blobs: B, clock: Arc<dyn Clock>, pseudonym_key: &[u8]) -> Self {
+    /// (the same pseudonyms as `ravis export analytics`); `engine` knows which instrument is
+    /// the follow-up stage of which (`scoring::follow_ups`).
+    pub fn new(
+        records: R,
+        blobs: B,
+        clock: Arc<dyn Clock>,
+        engine: Arc<Engine>,
+        pseudonym_key: &[u8],
+    ) -> Self {
         Self {
             records,
             blobs,
             clock,
+            engine,
             pseudonyms: Pseudonymizer::new(&analytics_key(pseudonym_key)),
         }
     }
@@ -126,8 +139,12 @@ impl<R: RecordStore, B: BlobStore> LakeWriter<R, B> {
             sex: sex_code(Some(child.sex)),
             municipality: child.atvk.as_ref().map(municipality),
         };
-        for stored in person_results(&self.records, child_id).await? {
-            let row = ResultRow::new(&subject, &stored.result);
+        // A re-scored screening counts once, with its newest result (as in the risk profile).
+        let results = person_results(&self.records, child_id).await?;
+        let follow_ups = follow_ups(&self.engine, &results);
+        for stored in newest_per_screening(&results) {
+            let asked = follow_ups.get(&stored.result_id).copied();
+            let row = ResultRow::new(&subject, &stored.result, asked.unwrap_or_default());
             rows.results.entry(row.year).or_default().push(row);
         }
         for episode in person_episodes(&self.records, child_id).await? {

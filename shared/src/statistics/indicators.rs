@@ -12,17 +12,21 @@
 //! | `children_screened` | children with a result in the period, once, at their first result in it (its sub-period, age, instrument ignored) | sub-period, territory, age band, sex |
 //! | `screenings` → `screenings_risk_<level>` | results administered in the period, by overall risk level | sub-period, territory, age band, sex, instrument |
 //! | `recommendations` → `recommendations_<kind>` | recommendations of those results, by kind | as `screenings` |
+//! | `follow_ups_due` → `follow_ups_done_on_time`, `…_done_late`, `…_overdue` | dated rescreens and follow-up interviews a current result asks for (`scoring::follow_ups`: done by the next result of the instrument, or by its follow-up stage) that fell due in the period and before the facts' day (`Facts::as_of`): done on or before the due date, done later in the calendar month it fell due in, or not done by the end of that month (so a month's figure does not change when the same month is counted again in its quarter or year) | sub-period of the due date, territory, age band, sex, instrument of the result that asked |
 //! | `referrals` → `referrals:<programme>` | referrals made in the period, by programme (the programme's breakdown by sub-period and territory only) | sub-period, territory, age band, sex |
 //! | `support_started` → `support_started:<programme>` | support episodes started in the period | as `referrals` |
 //! | `risk_identified` → `…_supported` (→ `…_0_30_days`, `…_31_90_days`, `…_over_90_days`), `…_waiting` | children whose risk was identified in the period (first `high` or `urgent` result in it), by whether support started on or after that day (or was under way), and how many days later; waiting: none yet | sub-period, territory, age band, sex |
+//! | `sdq_programme_pairs` → `sdq_programme_improved`, `…_unchanged`, `…_worsened` (each by programme, `sdq_programme_improved:<programme>` …, by sub-period and territory only) | support episodes with an SDQ total difficulties score before and after, by `scoring::programme_outcome`'s rule (the latest within 12 months before the start, the first within 12 months after the end, of the same SDQ form; the first form by id that has both), counted in the period of the after screening; improved = a lower total | sub-period, territory, age band and sex (at the start) |
 //! | `sdq15_internalising` → `…_high`, `…_other`; `sdq15_externalising` likewise | 15-year-olds (completed years) with an SDQ result in the period (their latest), high when an internalising (emotional, peer) or externalising (conduct, hyperactivity) subscale is in the `high` or `very_high` band of the SDQ four-band categorisation | sub-period, territory, sex |
 //!
 //! Decimal indicators are derived from counts and never published when one of their counts
-//! is hidden: `share_high_or_urgent` (of `screenings`), `risk_supported_within_30_days_share`
+//! is hidden ([`DECIMAL_INDICATORS`]): `share_high_or_urgent` (of `screenings`),
+//! `follow_ups_overdue_share` (of `follow_ups_due`), `risk_supported_within_30_days_share`
 //! and `…_90_days_share` (of `risk_identified`), `sdq15_internalising_high_share`,
 //! `sdq15_externalising_high_share`, and the medians / 90th percentiles of the days from
-//! risk to support (`risk_to_support_median_days`, `risk_to_support_p90_days`, at least
-//! `threshold` children).
+//! risk to support (`risk_to_support_median_days`, `risk_to_support_p90_days`) and the
+//! median change of the SDQ total around a programme (`sdq_programme_median_change`, after
+//! − before: negative is better), each from at least `threshold` children.
 //!
 //! Sources: the action plan's indicators (`shared/DOMAIN.md`, "Indicators the state
 //! monitors"); the age bands are the issue's (0–<1, 1–<3, 3–<7, 7–<11, 11–<15, 15–<18 years).
@@ -34,7 +38,9 @@
 use super::period::Period;
 use super::release::{CellKey, Codelist, TOTAL};
 use super::territory::{LATVIA, Territories};
-use chrono::NaiveDate;
+use crate::scoring::follow_ups::FollowUps;
+use crate::scoring::programme_outcome::{OutcomeWindows, before_after};
+use chrono::{Datelike, NaiveDate};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Age bands in completed years: (code, lower inclusive, upper exclusive).
@@ -92,6 +98,11 @@ pub struct ResultFact {
     pub recommendation_kinds: Vec<String>,
     /// Band per score.
     pub bands: BTreeMap<String, String>,
+    /// The total difficulties score of an SDQ result (none for other instruments, or when
+    /// too few answers).
+    pub sdq_total: Option<i64>,
+    /// The dated rescreen and follow-up interview it asks for, and when they were done.
+    pub follow_ups: FollowUps,
 }
 
 /// One support episode, or one referral (rows of the lake's `episodes` / `referrals`).
@@ -122,6 +133,29 @@ pub struct Facts {
     pub episodes: Vec<SupportFact>,
     /// Referrals.
     pub referrals: Vec<SupportFact>,
+    /// The day the facts describe (the lake's snapshot): follow-ups due on or after it are
+    /// not due yet. None: every day of the period has passed.
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The decimal indicators [`compute`] derives from counts (every other indicator is a
+/// count under disclosure control). Published in each release's `codelists.json` as
+/// `decimal_indicators`.
+pub const DECIMAL_INDICATORS: [&str; 9] = [
+    "share_high_or_urgent",
+    "follow_ups_overdue_share",
+    "risk_supported_within_30_days_share",
+    "risk_supported_within_90_days_share",
+    "risk_to_support_median_days",
+    "risk_to_support_p90_days",
+    "sdq_programme_median_change",
+    "sdq15_internalising_high_share",
+    "sdq15_externalising_high_share",
+];
+
+/// Whether an indicator is one of the [`DECIMAL_INDICATORS`].
+pub fn is_decimal(indicator: &str) -> bool {
+    DECIMAL_INDICATORS.contains(&indicator)
 }
 
 /// Which tables an indicator is published in.
@@ -474,6 +508,85 @@ pub fn compute(
             );
         }
     }
+    // Follow-ups (rescreens, follow-up interviews) that fell due in the period.
+    for kind in ["done_on_time", "done_late", "overdue"] {
+        indicator_parent.insert(format!("follow_ups_{kind}"), "follow_ups_due".into());
+    }
+    let not_yet_due = facts.as_of.unwrap_or(NaiveDate::MAX);
+    for r in &facts.results {
+        let asked = [r.follow_ups.rescreen, r.follow_ups.interview];
+        for f in asked.into_iter().flatten() {
+            if !period.contains(f.due_on) || f.due_on >= not_yet_due {
+                continue;
+            }
+            let month_end = Period::Month(f.due_on.year(), f.due_on.month()).end();
+            let outcome = match f.done_on.filter(|d| *d <= month_end) {
+                Some(done) if done <= f.due_on => "follow_ups_done_on_time",
+                Some(_) => "follow_ups_done_late",
+                None => "follow_ups_overdue",
+            };
+            let (m, i) = (r.municipality.as_deref(), Some(r.instrument.as_str()));
+            for name in ["follow_ups_due", outcome] {
+                tally.add(name, ALL, f.due_on, m, r.age_years, &r.sex, i);
+            }
+        }
+    }
+    // SDQ total difficulties before and after support, counted when the after screening
+    // is in the period.
+    for kind in ["improved", "unchanged", "worsened"] {
+        indicator_parent.insert(
+            format!("sdq_programme_{kind}"),
+            "sdq_programme_pairs".into(),
+        );
+    }
+    let mut sdq_of: HashMap<&str, SdqScreenings<'_>> = HashMap::new();
+    for r in &facts.results {
+        if let Some(total) = r.sdq_total {
+            sdq_of
+                .entry(r.child.as_str())
+                .or_default()
+                .entry(r.instrument.as_str())
+                .or_default()
+                .push((r.administered_on, total));
+        }
+    }
+    for per_instrument in sdq_of.values_mut() {
+        for list in per_instrument.values_mut() {
+            list.sort_unstable();
+        }
+    }
+    let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
+    for e in &facts.episodes {
+        let Some(pair) = sdq_of
+            .get(e.child.as_str())
+            .and_then(|per_instrument| sdq_pair(per_instrument, e))
+        else {
+            continue;
+        };
+        let ((_, before), (after_on, after)) = pair;
+        if !period.contains(after_on) {
+            continue;
+        }
+        let kind = match after.cmp(&before) {
+            std::cmp::Ordering::Less => "sdq_programme_improved",
+            std::cmp::Ordering::Equal => "sdq_programme_unchanged",
+            std::cmp::Ordering::Greater => "sdq_programme_worsened",
+        };
+        let m = e.municipality.as_deref();
+        for name in ["sdq_programme_pairs", kind] {
+            tally.add(name, NO_INSTRUMENT, after_on, m, e.age_years, &e.sex, None);
+        }
+        let detail = format!("{kind}:{}", e.programme);
+        indicator_parent
+            .entry(detail.clone())
+            .or_insert_with(|| kind.to_string());
+        tally.add(&detail, TOTALS_ONLY, after_on, m, e.age_years, &e.sex, None);
+        let part = period.part_of(after_on).unwrap_or(period);
+        change_by_leaf
+            .entry((part, territories.leaf(m).to_string()))
+            .or_default()
+            .push(after - before);
+    }
     // Every indicator is published, zeros included.
     for child in indicator_parent.keys().chain(indicator_parent.values()) {
         let b = tally.breakdowns.get(child).copied();
@@ -496,7 +609,18 @@ pub fn compute(
         &indicators.counts,
         period,
         territories,
-        &days_by_leaf,
+        &[
+            (
+                "risk_identified_supported",
+                &days_by_leaf,
+                &["risk_to_support_median_days", "risk_to_support_p90_days"],
+            ),
+            (
+                "sdq_programme_pairs",
+                &change_by_leaf,
+                &["sdq_programme_median_change"],
+            ),
+        ],
         &indicators.codelists,
         threshold,
     );
@@ -505,7 +629,10 @@ pub fn compute(
 
 /// The tables of an indicator nothing was counted for (by its name).
 fn breakdowns_of(indicator: &str) -> Breakdowns {
-    if indicator.starts_with("screenings") || indicator.starts_with("recommendations") {
+    if indicator.starts_with("screenings")
+        || indicator.starts_with("recommendations")
+        || indicator.starts_with("follow_ups")
+    {
         ALL
     } else if indicator.starts_with("sdq15") {
         SEX_ONLY
@@ -621,12 +748,21 @@ fn roll_up(tally: &Tally<'_>) -> Indicators {
     }
 }
 
+/// A distribution behind median / percentile indicators: the count indicator it is
+/// hidden with, its values per (sub-period, territory leaf), the names of the medians
+/// (`…_median_…`) and 90th percentiles (`…_p90_days`) published from it.
+type Distribution<'a> = (
+    &'a str,
+    &'a HashMap<(Period, String), Vec<i64>>,
+    &'a [&'a str],
+);
+
 /// The decimal indicators over the period × territory table.
 fn derive(
     counts: &BTreeMap<CellKey, u64>,
     period: Period,
     territories: &Territories,
-    days_by_leaf: &HashMap<(Period, String), Vec<i64>>,
+    distributions: &[Distribution<'_>],
     codelists: &BTreeMap<String, Codelist>,
     threshold: u64,
 ) -> Vec<DerivedCell> {
@@ -688,6 +824,13 @@ fn derive(
                 &["sdq15_internalising_high"],
                 "sdq15_internalising",
             ),
+            "follow_ups_due" => ratio(
+                &mut out,
+                key,
+                "follow_ups_overdue_share",
+                &["follow_ups_overdue"],
+                "follow_ups_due",
+            ),
             "sdq15_externalising" => ratio(
                 &mut out,
                 key,
@@ -698,52 +841,67 @@ fn derive(
             _ => {}
         }
     }
-    // Days from risk to support, per period × territory (totals only), from at least
-    // `threshold` children.
+    // Distributions (days from risk to support, SDQ change), per period × territory
+    // (totals only), from at least `threshold` children.
     let atvk = codelists.get("atvk");
-    let mut by_cell: BTreeMap<(Period, String), Vec<i64>> = BTreeMap::new();
-    for ((part, leaf), days) in days_by_leaf {
-        let mut code = Some(leaf.as_str());
-        while let Some(c) = code {
-            by_cell
-                .entry((period, c.to_string()))
-                .or_default()
-                .extend(days);
-            if *part != period {
+    for (count, values_by_leaf, names) in distributions {
+        let mut by_cell: BTreeMap<(Period, String), Vec<i64>> = BTreeMap::new();
+        for ((part, leaf), values) in *values_by_leaf {
+            let mut code = Some(leaf.as_str());
+            while let Some(c) = code {
                 by_cell
-                    .entry((*part, c.to_string()))
+                    .entry((period, c.to_string()))
                     .or_default()
-                    .extend(days);
+                    .extend(values);
+                if *part != period {
+                    by_cell
+                        .entry((*part, c.to_string()))
+                        .or_default()
+                        .extend(values);
+                }
+                code = territories.parent(c).filter(|_| atvk.is_some());
             }
-            code = territories.parent(c).filter(|_| atvk.is_some());
         }
-    }
-    for ((p, a), mut days) in by_cell {
-        if (days.len() as u64) < threshold.max(1) {
-            continue;
+        for ((p, a), mut values) in by_cell {
+            if (values.len() as u64) < threshold.max(1) {
+                continue;
+            }
+            values.sort_unstable();
+            let base = CellKey {
+                period: p.to_string(),
+                atvk: a,
+                age_band: TOTAL.into(),
+                sex: TOTAL.into(),
+                instrument: TOTAL.into(),
+                indicator: (*count).into(),
+            };
+            for name in *names {
+                let p = if name.ends_with("_p90_days") { 90 } else { 50 };
+                out.push(DerivedCell {
+                    key: base.with_code(5, name),
+                    value: percentile(&values, p),
+                    inputs: vec![base.clone()],
+                });
+            }
         }
-        days.sort_unstable();
-        let base = CellKey {
-            period: p.to_string(),
-            atvk: a,
-            age_band: TOTAL.into(),
-            sex: TOTAL.into(),
-            instrument: TOTAL.into(),
-            indicator: "risk_identified_supported".into(),
-        };
-        let inputs = vec![base.clone()];
-        out.push(DerivedCell {
-            key: base.with_code(5, "risk_to_support_median_days"),
-            value: percentile(&days, 50),
-            inputs: inputs.clone(),
-        });
-        out.push(DerivedCell {
-            key: base.with_code(5, "risk_to_support_p90_days"),
-            value: percentile(&days, 90),
-            inputs,
-        });
     }
     out
+}
+
+/// The SDQ total difficulties before and after an episode (`scoring::programme_outcome`'s
+/// windows and rule), from the first SDQ instrument (by id) that has both for it:
+/// ((day, total) before, (day, total) after).
+type SdqPair = ((NaiveDate, i64), (NaiveDate, i64));
+
+/// One child's SDQ totals by form (instrument id), (day, total) oldest first.
+type SdqScreenings<'a> = BTreeMap<&'a str, Vec<(NaiveDate, i64)>>;
+
+fn sdq_pair(per_instrument: &SdqScreenings<'_>, e: &SupportFact) -> Option<SdqPair> {
+    per_instrument.values().find_map(|list| {
+        let days: Vec<NaiveDate> = list.iter().map(|(d, _)| *d).collect();
+        let (before, after) = before_after(&days, e.on, e.ended_on, OutcomeWindows::POLICY)?;
+        Some((list[before], list[after?]))
+    })
 }
 
 /// The `p`th percentile of sorted values by the nearest-rank method (the smallest value

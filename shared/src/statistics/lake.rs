@@ -14,6 +14,7 @@ use crate::domain::Sex;
 use crate::domain::referral::{Referral, ReferralState};
 use crate::domain::registry::SupportEpisode;
 use crate::scoring::ScoreResult;
+use crate::scoring::follow_ups::FollowUps;
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
@@ -177,11 +178,14 @@ pub struct ResultRow {
     pub bands: String,
     /// Recommended kinds of action, sorted, comma-separated (empty when none).
     pub recommendation_kinds: String,
+    /// The dated rescreen and follow-up interview it asks for, and when they were done
+    /// (`scoring::follow_ups`).
+    pub follow_ups: FollowUps,
 }
 
 impl ResultRow {
-    /// The row of a result of `subject`.
-    pub fn new(subject: &Subject, result: &ScoreResult) -> Self {
+    /// The row of a result of `subject` with the follow-ups it asks for.
+    pub fn new(subject: &Subject, result: &ScoreResult, follow_ups: FollowUps) -> Self {
         let age = age_years(subject.birth_date, result.administered_on);
         let scores: BTreeMap<&str, Option<i64>> = result
             .scores
@@ -214,6 +218,7 @@ impl ResultRow {
             scores: serde_json::to_string(&scores).unwrap_or_default(),
             bands: serde_json::to_string(&bands).unwrap_or_default(),
             recommendation_kinds: kinds.join(","),
+            follow_ups,
         }
     }
 }
@@ -334,6 +339,10 @@ const RESULT_FIELDS: &[Field] = &[
     Field::required("scores", Kind::Utf8),
     Field::required("bands", Kind::Utf8),
     Field::required("recommendation_kinds", Kind::Utf8),
+    Field::nullable("rescreen_due_on", Kind::Date),
+    Field::nullable("rescreen_done_on", Kind::Date),
+    Field::nullable("interview_due_on", Kind::Date),
+    Field::nullable("interview_done_on", Kind::Date),
 ];
 
 const EPISODE_FIELDS: &[Field] = &[
@@ -402,7 +411,11 @@ pub fn write_results(rows: &[ResultRow]) -> Result<Vec<u8>, ColumnarError> {
         10 => text(rows, |r| r.risk_level),
         11 => text(rows, |r| &r.scores),
         12 => text(rows, |r| &r.bands),
-        _ => text(rows, |r| &r.recommendation_kinds),
+        13 => text(rows, |r| &r.recommendation_kinds),
+        14 => date(rows, |r| r.follow_ups.rescreen.map(|f| f.due_on)),
+        15 => date(rows, |r| r.follow_ups.rescreen.and_then(|f| f.done_on)),
+        16 => date(rows, |r| r.follow_ups.interview.map(|f| f.due_on)),
+        _ => date(rows, |r| r.follow_ups.interview.and_then(|f| f.done_on)),
     })
 }
 
@@ -459,6 +472,10 @@ pub struct ResultColumns {
     pub scores: Strings,
     pub bands: Strings,
     pub recommendation_kinds: Strings,
+    pub rescreen_due_on: Vec<Option<NaiveDate>>,
+    pub rescreen_done_on: Vec<Option<NaiveDate>>,
+    pub interview_due_on: Vec<Option<NaiveDate>>,
+    pub interview_done_on: Vec<Option<NaiveDate>>,
 }
 
 /// The episodes table, column by column (the fields of [`EpisodeRow`], plus `atvk_version`).
@@ -595,6 +612,10 @@ pub fn read_results(bytes: Bytes) -> Result<ResultColumns, ColumnarError> {
         scores: t.strings()?,
         bands: t.strings()?,
         recommendation_kinds: t.strings()?,
+        rescreen_due_on: t.optional_dates()?,
+        rescreen_done_on: t.optional_dates()?,
+        interview_due_on: t.optional_dates()?,
+        interview_done_on: t.optional_dates()?,
     })
 }
 

@@ -8,6 +8,8 @@
 //!   on every axis) and its split into independent components.
 //! - `audit.rs` — the LP audit: each hidden cell's interval given everything published.
 //! - `suppression.rs` — primary and complementary suppression whose audit provably passes.
+//! - `revisions.rs` — earlier releases of the same year after the data changed: what they
+//!   still tell an attacker, and which small changes must be hidden.
 //! - `lake.rs` (feature `lake`) — the analytics lake's rows and tables, their Parquet
 //!   schema, encode and the columnar decode; `columnar.rs` the Parquet columns under them.
 //! - `dcat.rs` — a release's open-data metadata: DCAT-AP 3.0.1 as JSON-LD.
@@ -28,6 +30,7 @@ pub mod model;
 pub mod open_data;
 pub mod period;
 pub mod release;
+pub mod revisions;
 pub mod suppression;
 pub mod svg;
 pub mod territory;
@@ -37,7 +40,7 @@ pub use model::{AXES, Hierarchies, SuppressionError};
 pub use release::{
     CellKey, Codelist, ConfStatus, DIMENSIONS, Dataset, Release, Row, TOTAL, TerritoryLevel, Value,
 };
-pub use suppression::{DEFAULT_THRESHOLD, Suppression, suppress};
+pub use suppression::{DEFAULT_THRESHOLD, Suppression, suppress, suppress_with};
 
 #[cfg(test)]
 mod tests;

@@ -48,7 +48,7 @@
 use super::model::{AXES, Hierarchies, Model, Origin, SuppressionError};
 use super::release::{CellKey, ConfStatus};
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// The threshold of the project: counts of 1 and 2 are not published.
 pub const DEFAULT_THRESHOLD: u64 = 3;
@@ -81,6 +81,19 @@ pub fn suppress(
     threshold: u64,
     earlier: &[(CellKey, Option<u64>)],
 ) -> Result<Suppression, SuppressionError> {
+    suppress_with(cells, hierarchies, threshold, earlier, &BTreeSet::new())
+}
+
+/// [`suppress`] with more primary cells: the `sensitive` counts are hidden as primary (`A`)
+/// whatever their value — a count whose change since a revised earlier release is below the
+/// threshold (`revisions.rs`).
+pub fn suppress_with(
+    cells: &BTreeMap<CellKey, u64>,
+    hierarchies: &Hierarchies,
+    threshold: u64,
+    earlier: &[(CellKey, Option<u64>)],
+    sensitive: &BTreeSet<CellKey>,
+) -> Result<Suppression, SuppressionError> {
     let model = Model::build(cells, hierarchies, earlier)?;
     let mut hidden: Vec<bool> = (0..model.keys.len())
         .map(|v| model.origin[v] == Origin::Absent || model.hidden_earlier[v])
@@ -88,7 +101,7 @@ pub fn suppress(
     let mut status = BTreeMap::new();
     for (key, &value) in cells {
         let var = model.index[key];
-        let primary = (1..threshold).contains(&value);
+        let primary = (1..threshold).contains(&value) || sensitive.contains(key);
         let conf = if model.locked[var] {
             ConfStatus::F
         } else if primary {

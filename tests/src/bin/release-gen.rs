@@ -2,7 +2,7 @@
 //! (`tests/reports/test_disclosure.py`, `make test-reports`):
 //!
 //! ```text
-//! release-gen --seed N --out DIR [--earlier DIR2] [--threshold T] [--municipalities MIN-MAX]
+//! release-gen --seed N --out DIR [--earlier DIR2 [--revise K]] [--threshold T] [--municipalities MIN-MAX]
 //! ```
 //!
 //! draws screening counts of one year (heavy in 0–5) for 3 regions of 4–8 municipalities
@@ -19,10 +19,14 @@
 //! value,conf_status`, the value empty when suppressed) and `DIR/codelists.json`
 //! (`{"<dimension>": {"<code>": "<parent>"}}`). With `--earlier DIR2` it first writes, to
 //! DIR2, a release of the first two quarters alone, and then the release of DIR with
-//! DIR2's cells as facts an attacker knows (the two must be safe together).
+//! DIR2's cells as facts an attacker knows (the two must be safe together). With `--revise K`
+//! the data changes in between: K drawn cells of the first two quarters gain or lose a
+//! record (a late entry, a merge), so the earlier release is revised
+//! (`ravis::statistics::revisions`): its small changes must be hidden in DIR.
 
+use ravis::statistics::revisions::{EarlierRelease, reconcile};
 use ravis::statistics::{
-    AXES, CellKey, Codelist, ConfStatus, DEFAULT_THRESHOLD, Hierarchies, TOTAL, suppress,
+    AXES, CellKey, Codelist, ConfStatus, DEFAULT_THRESHOLD, Hierarchies, TOTAL, suppress_with,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -80,6 +84,29 @@ struct Draw {
     regions: Vec<String>,
     ages: Vec<String>,
     counts: BTreeMap<[String; 6], u64>,
+}
+
+impl Draw {
+    /// Adds a record to, or takes one from, `k` drawn cells of the first two quarters.
+    fn revise(&mut self, seed: u64, k: usize) {
+        let mut rng = Rng(seed ^ 0x5EED);
+        let early: Vec<[String; 6]> = self
+            .counts
+            .keys()
+            .filter(|key| QUARTERS[..2].contains(&key[0].as_str()))
+            .cloned()
+            .collect();
+        for _ in 0..k.min(early.len()) {
+            let key = &early[rng.range(0, early.len() - 1)];
+            if let Some(count) = self.counts.get_mut(key) {
+                *count = if *count > 0 && rng.uniform() < 0.3 {
+                    *count - 1
+                } else {
+                    *count + 1
+                };
+            }
+        }
+    }
 }
 
 fn codelist(pairs: impl IntoIterator<Item = (String, String)>) -> Codelist {
@@ -283,16 +310,25 @@ fn publish(
     draw: &Draw,
     periods: &[&str],
     threshold: u64,
-    earlier: &[(CellKey, Option<u64>)],
+    earlier: &[EarlierRelease],
 ) -> Result<Vec<(CellKey, Option<u64>)>, String> {
     let cells = draw.release(periods);
     let started = Instant::now();
-    let suppression =
-        suppress(&cells, &draw.hierarchies, threshold, earlier).map_err(|e| e.to_string())?;
+    let known = reconcile(&cells, earlier, threshold);
+    let suppression = suppress_with(
+        &cells,
+        &draw.hierarchies,
+        threshold,
+        &known.facts,
+        &known.sensitive,
+    )
+    .map_err(|e| e.to_string())?;
     eprintln!(
-        "release-gen: {}: {} cells, {} primary (A), {} secondary (C), suppressed in {:.2} s",
+        "release-gen: {}: {} cells, {} revised by less than the threshold, {} primary (A), \
+         {} secondary (C), suppressed in {:.2} s",
         dir.display(),
         cells.len(),
+        known.sensitive.len(),
         suppression.count(ConfStatus::A),
         suppression.count(ConfStatus::C),
         started.elapsed().as_secs_f64()
@@ -311,6 +347,7 @@ struct Args {
     seed: u64,
     out: PathBuf,
     earlier: Option<PathBuf>,
+    revise: usize,
     threshold: u64,
     municipalities: (usize, usize),
 }
@@ -319,6 +356,7 @@ fn args() -> Result<Args, String> {
     let mut seed = None;
     let mut out = None;
     let mut earlier = None;
+    let mut revise = 0;
     let mut threshold = DEFAULT_THRESHOLD;
     let mut municipalities = (4, 8);
     let mut it = std::env::args().skip(1);
@@ -328,6 +366,7 @@ fn args() -> Result<Args, String> {
             "--seed" => seed = Some(value.parse().map_err(|_| "--seed: a number")?),
             "--out" => out = Some(PathBuf::from(value)),
             "--earlier" => earlier = Some(PathBuf::from(value)),
+            "--revise" => revise = value.parse().map_err(|_| "--revise: a number")?,
             "--threshold" => threshold = value.parse().map_err(|_| "--threshold: a number")?,
             "--municipalities" => {
                 let range = value
@@ -343,6 +382,7 @@ fn args() -> Result<Args, String> {
         seed: seed.ok_or("--seed N is required")?,
         out: out.ok_or("--out DIR is required")?,
         earlier,
+        revise,
         threshold,
         municipalities,
     })
@@ -351,13 +391,17 @@ fn args() -> Result<Args, String> {
 fn main() -> std::process::ExitCode {
     let run = || -> Result<(), String> {
         let args = args()?;
-        let draw = draw(args.seed, args.municipalities);
+        let mut draw = draw(args.seed, args.municipalities);
         let mut periods = vec![YEAR];
         periods.extend(QUARTERS);
         let facts = match &args.earlier {
-            Some(dir) => publish(dir, &draw, &QUARTERS[..2], args.threshold, &[])?,
+            Some(dir) => {
+                let cells = publish(dir, &draw, &QUARTERS[..2], args.threshold, &[])?;
+                vec![(format!("{}+{}", QUARTERS[0], QUARTERS[1]), cells)]
+            }
             None => Vec::new(),
         };
+        draw.revise(args.seed, args.revise);
         publish(&args.out, &draw, &periods, args.threshold, &facts)?;
         Ok(())
     };
@@ -365,7 +409,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!(
-                "release-gen: {e}\nusage: release-gen --seed N --out DIR [--earlier DIR2] [--threshold T] \
+                "release-gen: {e}\nusage: release-gen --seed N --out DIR [--earlier DIR2 [--revise K]] [--threshold T] \
                  [--municipalities MIN-MAX]"
             );
             std::process::ExitCode::from(2)

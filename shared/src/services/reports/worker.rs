@@ -23,6 +23,7 @@ use crate::domain::catalogue_entry::{CatalogueEntry, EntryStatus};
 use crate::domain::registry::Specialist;
 use crate::domain::report::{Report, ReportState};
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, StoreError};
+use crate::scoring::follow_ups::{FollowUp, FollowUps};
 use crate::services::ServiceError;
 use crate::services::lake::LakeWriter;
 use crate::services::registry::listing::decode;
@@ -33,10 +34,12 @@ use crate::statistics::lake;
 use crate::statistics::open_data::{assemble, to_csv};
 use crate::statistics::period::Period;
 use crate::statistics::release::{CellKey, Release, TOTAL, Value};
+use crate::statistics::revisions::{EarlierRelease, reconcile};
 use crate::statistics::territory::{LATVIA, Territories};
-use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress};
+use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress_with};
 use crate::store::keys;
 use crate::store::query::query_all;
+use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -191,7 +194,8 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         let territories = self.territories().await?;
         let entries =
             crate::services::catalogue::all_entries(&self.records, self.clock.as_ref()).await?;
-        let facts = self.load_facts(period.year() - 1).await?;
+        let mut facts = self.load_facts(period.year()).await?;
+        facts.as_of = Some(self.clock.now().date_naive());
         let release = self.release(&facts, period, &territories).await?;
         let scoped = match &report.territory {
             None => release.clone(),
@@ -266,9 +270,15 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         ))
     }
 
-    /// The lake's rows of every table from `from_year` on, as facts. A lake that cannot be
-    /// decoded fails the report, naming the object.
-    async fn load_facts(&self, from_year: i32) -> Result<Facts, ReportError> {
+    /// The lake's rows a release of a period in `year` is computed from, as facts: results
+    /// and referrals from the year before on (support started early in `year` for a risk
+    /// found late in the year before counts), SDQ results and episodes from
+    /// [`HISTORY_YEARS`] before on (the SDQ before an episode lies up to a year before its
+    /// start, and a programme such as the Nurse-Family Partnership runs up to two and a half
+    /// years). A lake that cannot be decoded fails the report, naming the object.
+    async fn load_facts(&self, year: i32) -> Result<Facts, ReportError> {
+        let recent = year - 1;
+        let from_year = year - HISTORY_YEARS;
         let mut facts = Facts::default();
         for table in lake::Table::ALL {
             let mut keys = Vec::new();
@@ -285,9 +295,14 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 }
             }
             for key in keys {
-                if lake::partition_year(table, &key).is_none_or(|y| y < from_year)
-                    || !key.ends_with(".parquet")
-                {
+                let Some(y) = lake::partition_year(table, &key) else {
+                    continue;
+                };
+                let needed = match table {
+                    lake::Table::Referrals => recent,
+                    lake::Table::Results | lake::Table::Episodes => from_year,
+                };
+                if y < needed || !key.ends_with(".parquet") {
                     continue;
                 }
                 let bytes = self.lake.get(&key).await?;
@@ -295,9 +310,11 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                     ReportError::Data(format!("{key}: {e}"))
                 };
                 match table {
-                    lake::Table::Results => {
-                        add_results(&mut facts, &lake::read_results(bytes).map_err(bad)?)
-                    }
+                    lake::Table::Results => add_results(
+                        &mut facts,
+                        &lake::read_results(bytes).map_err(bad)?,
+                        (y < recent).then_some(year),
+                    ),
                     lake::Table::Episodes => {
                         add_episodes(&mut facts, &lake::read_episodes(bytes).map_err(bad)?)
                     }
@@ -372,12 +389,10 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     }
 
     /// The published cells of earlier releases of the same year (`open-data/<p>/` for
-    /// every period `p` of the year other than `period`): what an attacker already knows.
-    async fn earlier_releases(
-        &self,
-        period: Period,
-    ) -> Result<Vec<(CellKey, Option<u64>)>, ReportError> {
-        let mut out = Vec::new();
+    /// every period `p` of the year other than `period`), by period: what an attacker
+    /// already knows.
+    async fn earlier_releases(&self, period: Period) -> Result<Vec<EarlierRelease>, ReportError> {
+        let mut out: BTreeMap<Period, Vec<(CellKey, Option<u64>)>> = BTreeMap::new();
         let mut cursor: Option<String> = None;
         let mut keys_seen = Vec::new();
         loop {
@@ -413,12 +428,15 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 }
             };
             let bytes = self.open_data.get(&key).await?;
-            out.extend(
+            out.entry(p).or_default().extend(
                 published_counts(&bytes, &decimals)
                     .map_err(|e| ReportError::Data(format!("{key}: {e}")))?,
             );
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|(p, cells)| (p.to_string(), cells))
+            .collect())
     }
 
     async fn decimal_indicators(&self, period: Period) -> Result<Vec<String>, ReportError> {
@@ -526,18 +544,40 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     }
 }
 
-/// The suppression pattern of the computed indicators given earlier releases' cells.
+/// The suppression pattern of the computed indicators given earlier releases' cells, by
+/// period (`statistics::revisions`: a release revised since is no equation, but its small
+/// changes are hidden).
 fn protect(
     computed: &indicators::Indicators,
-    earlier: &[(CellKey, Option<u64>)],
+    earlier: &[EarlierRelease],
     threshold: u64,
 ) -> Result<BTreeMap<CellKey, ConfStatus>, ReportError> {
     let codelists = AXES.map(|axis| computed.codelists.get(axis).cloned().unwrap_or_default());
     let hierarchies = Hierarchies::new(codelists);
-    suppress(&computed.counts, &hierarchies, threshold, earlier)
-        .map(|s| s.status)
-        .map_err(|e| ReportError::Data(format!("disclosure control: {e}")))
+    let known = reconcile(&computed.counts, earlier, threshold);
+    if !known.revised.is_empty() {
+        tracing::info!(
+            revised = ?known.revised,
+            sensitive = known.sensitive.len(),
+            "earlier releases revised since: their small changes are hidden"
+        );
+    }
+    suppress_with(
+        &computed.counts,
+        &hierarchies,
+        threshold,
+        &known.facts,
+        &known.sensitive,
+    )
+    .map(|s| s.status)
+    .map_err(|e| ReportError::Data(format!("disclosure control: {e}")))
 }
+
+/// How many years before a release's year the SDQ results and episodes it reads go back.
+pub const HISTORY_YEARS: i32 = 5;
+
+/// The SDQ's total difficulties score (the score compared before and after a programme).
+const SDQ_TOTAL: &str = "total_difficulties";
 
 /// Age in completed years as the indicators count it: children only (a row of 18 or more
 /// — e.g. a parent's questionnaire recorded with the parent's age — is left out).
@@ -545,12 +585,42 @@ fn child_age(years: i32) -> Option<u8> {
     u8::try_from(years).ok().filter(|y| *y < 18)
 }
 
-fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
+/// Adds the rows of a results file. `older: Some(year)`: a file of an older year, read for
+/// the SDQ before a programme and for follow-ups falling due in `year` or later, so only
+/// such rows are kept.
+fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
         };
         let instrument = c.instrument.get(i).unwrap_or_default().to_string();
+        let sdq = instrument.starts_with("sdq");
+        let due_from = |year: i32| {
+            [&c.rescreen_due_on, &c.interview_due_on]
+                .iter()
+                .any(|due| due[i].is_some_and(|d| d.year() >= year))
+        };
+        if older.is_some_and(|year| !sdq && !due_from(year)) {
+            continue;
+        }
+        let sdq_total = if sdq {
+            c.scores
+                .get(i)
+                .and_then(|s| serde_json::from_str::<BTreeMap<String, Option<i64>>>(s).ok())
+                .and_then(|scores| scores.get(SDQ_TOTAL).copied().flatten())
+        } else {
+            None
+        };
+        let follow_up = |due: &[Option<NaiveDate>], done: &[Option<NaiveDate>]| {
+            due[i].map(|due_on| FollowUp {
+                due_on,
+                done_on: done[i],
+            })
+        };
+        let follow_ups = FollowUps {
+            rescreen: follow_up(&c.rescreen_due_on, &c.rescreen_done_on),
+            interview: follow_up(&c.interview_due_on, &c.interview_done_on),
+        };
         // Bands are read only where an indicator needs them (the SDQ at 15).
         let bands = if instrument.starts_with("sdq") && age_years == 15 {
             c.bands
@@ -577,6 +647,8 @@ fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
                 .map(str::to_string)
                 .collect(),
             bands,
+            sdq_total,
+            follow_ups,
         });
     }
 }
@@ -720,7 +792,7 @@ pub fn codelists_json(release: &Release) -> Vec<u8> {
         .flat_map(|d| &d.rows)
         .filter(|r| {
             matches!(r.value, Some(Value::Decimal(_)))
-                || (r.value.is_none() && is_decimal(&r.key.indicator))
+                || (r.value.is_none() && indicators::is_decimal(&r.key.indicator))
         })
         .map(|r| r.key.indicator.as_str())
         .collect();
@@ -733,12 +805,6 @@ pub fn codelists_json(release: &Release) -> Vec<u8> {
         serde_json::json!(release.atvk_version),
     );
     serde_json::to_vec_pretty(&serde_json::Value::Object(v)).unwrap_or_default()
-}
-
-/// Whether an indicator is one of the decimals `statistics::indicators` derives.
-pub fn is_decimal(indicator: &str) -> bool {
-    indicator.ends_with("_share")
-        || indicator.ends_with("_days") && indicator.starts_with("risk_to_support")
 }
 
 /// The published counts of a release CSV: key and value (`None` when hidden).
@@ -759,7 +825,7 @@ pub fn published_counts(
             instrument: get(5),
             indicator: get(6),
         };
-        if decimals.contains(&key.indicator) || is_decimal(&key.indicator) {
+        if decimals.contains(&key.indicator) || indicators::is_decimal(&key.indicator) {
             continue;
         }
         let value = match row.get(8) {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::scoring::follow_ups::FollowUp;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -26,6 +27,16 @@ fn result_row(i: usize) -> ResultRow {
             String::new()
         } else {
             "rescreen".into()
+        },
+        follow_ups: FollowUps {
+            rescreen: (!i.is_multiple_of(2)).then(|| FollowUp {
+                due_on: d(2026, 12, 1 + (i % 28) as u32),
+                done_on: i.is_multiple_of(3).then(|| d(2026, 12, 30)),
+            }),
+            interview: i.is_multiple_of(5).then(|| FollowUp {
+                due_on: d(2026, 2, 1),
+                done_on: None,
+            }),
         },
     }
 }
@@ -64,6 +75,14 @@ fn results_round_trip_with_nulls() {
         assert_eq!(
             back.recommendation_kinds.get(i),
             Some(row.recommendation_kinds.as_str())
+        );
+        let f = row.follow_ups;
+        assert_eq!(back.rescreen_due_on[i], f.rescreen.map(|f| f.due_on));
+        assert_eq!(back.rescreen_done_on[i], f.rescreen.and_then(|f| f.done_on));
+        assert_eq!(back.interview_due_on[i], f.interview.map(|f| f.due_on));
+        assert_eq!(
+            back.interview_done_on[i],
+            f.interview.and_then(|f| f.done_on)
         );
     }
 }

@@ -1,3 +1,4 @@
+use crate::scoring::follow_ups::{FollowUp, FollowUps};
 use crate::statistics::indicators::*;
 use crate::statistics::period::Period;
 use crate::statistics::release::{CellKey, TOTAL};
@@ -32,6 +33,8 @@ fn result(
             vec!["rescreen".into()]
         },
         bands: BTreeMap::new(),
+        sdq_total: None,
+        follow_ups: FollowUps::default(),
     }
 }
 
@@ -179,6 +182,7 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
         ],
         episodes: vec![episode("a", "kiva", "2026-03-01", Some("0001000"))],
         referrals: vec![episode("a", "kiva", "2026-02-01", Some("0001000"))],
+        as_of: None,
     };
     let ind = compute(&facts, Period::Year(2026), &regions(), 3);
     assert_additive(&ind);
@@ -479,4 +483,206 @@ fn the_median_days_need_threshold_children() {
         find("risk_supported_within_30_days_share", "2026-Q1"),
         Some(2.0 / 3.0)
     );
+}
+
+#[test]
+fn follow_ups_count_on_time_late_and_overdue_by_the_month_they_fell_due_in() {
+    let asked = |child: &str, on: &str, due: &str, done: Option<&str>, interview: bool| {
+        let mut r = result(child, on, 1, "female", Some("0001000"), "mchat-r", "medium");
+        let f = Some(FollowUp {
+            due_on: d(due),
+            done_on: done.map(d),
+        });
+        if interview {
+            r.follow_ups.interview = f;
+        } else {
+            r.follow_ups.rescreen = f;
+        }
+        r
+    };
+    let facts = Facts {
+        results: vec![
+            asked("a", "2026-01-02", "2026-01-16", Some("2026-01-16"), true),
+            asked("b", "2026-01-02", "2026-01-16", Some("2026-01-30"), true),
+            // Done in February: overdue at the end of January, the month it fell due in.
+            asked("c", "2026-01-02", "2026-01-20", Some("2026-02-03"), false),
+            asked("d", "2026-01-02", "2026-01-25", None, false),
+            // Asked in December, due in January: counts in January.
+            asked("e", "2025-12-20", "2026-01-03", None, false),
+            // Due on the facts' day or later: not due yet.
+            asked("f", "2026-01-02", "2026-02-10", None, false),
+            // Due before the period.
+            asked("g", "2025-11-02", "2025-12-10", None, false),
+        ],
+        as_of: Some(d("2026-02-10")),
+        ..Facts::default()
+    };
+    for period in [Period::Month(2026, 1), Period::Quarter(2026, 1)] {
+        let ind = compute(&facts, period, &regions(), 3);
+        assert_additive(&ind);
+        let c = |p: &str, i: &str| ind.counts[&key(p, LATVIA, TOTAL, TOTAL, TOTAL, i)];
+        assert_eq!(c("2026-01", "follow_ups_due"), 5, "{period}");
+        assert_eq!(c("2026-01", "follow_ups_done_on_time"), 1);
+        assert_eq!(c("2026-01", "follow_ups_done_late"), 1);
+        assert_eq!(
+            c("2026-01", "follow_ups_overdue"),
+            3,
+            "the same in the month's and the quarter's release"
+        );
+        let by_instrument = key(
+            &period.to_string(),
+            LATVIA,
+            TOTAL,
+            TOTAL,
+            "mchat-r",
+            "follow_ups_due",
+        );
+        assert_eq!(ind.counts[&by_instrument], 5);
+        let share = ind
+            .derived
+            .iter()
+            .find(|c| {
+                c.key
+                    == key(
+                        "2026-01",
+                        LATVIA,
+                        TOTAL,
+                        TOTAL,
+                        TOTAL,
+                        "follow_ups_overdue_share",
+                    )
+            })
+            .unwrap();
+        assert_eq!(share.value, 0.6);
+    }
+    // Once every day of the period has passed, the one due in February counts there.
+    let feb = compute(
+        &Facts {
+            as_of: None,
+            ..facts
+        },
+        Period::Month(2026, 2),
+        &regions(),
+        3,
+    );
+    assert_eq!(
+        feb.counts[&key("2026-02", LATVIA, TOTAL, TOTAL, TOTAL, "follow_ups_overdue")],
+        1
+    );
+}
+
+#[test]
+fn sdq_change_pairs_the_screenings_around_an_episode_in_the_period_of_the_after() {
+    let sdq = |child: &str, on: &str, form: &str, total: i64| {
+        let mut r = result(child, on, 9, "male", Some("0020000"), form, "low");
+        r.sdq_total = Some(total);
+        r
+    };
+    let ended = |child: &str, programme: &str, start: &str, end: Option<&str>| {
+        let mut e = episode(child, programme, start, Some("0020000"));
+        e.ended_on = end.map(d);
+        e
+    };
+    let facts = Facts {
+        results: vec![
+            // a: 18 → 12, improved (the latest before, the first after count).
+            sdq("a", "2025-01-10", "sdq-parent-4-17", 25),
+            sdq("a", "2025-09-01", "sdq-parent-4-17", 18),
+            sdq("a", "2026-03-01", "sdq-parent-4-17", 12),
+            sdq("a", "2026-05-01", "sdq-parent-4-17", 30),
+            // b: the parent form has no after; the teacher form has both: 10 → 14.
+            sdq("b", "2025-09-01", "sdq-parent-4-17", 10),
+            sdq("b", "2025-09-02", "sdq-teacher-4-17", 10),
+            sdq("b", "2026-04-01", "sdq-teacher-4-17", 14),
+            // c: the before is more than 12 months before the start: no pair.
+            sdq("c", "2024-08-01", "sdq-parent-4-17", 20),
+            sdq("c", "2026-04-01", "sdq-parent-4-17", 10),
+            // d: unchanged, the after in 2027: not in this period.
+            sdq("d", "2025-10-01", "sdq-parent-4-17", 9),
+            sdq("d", "2027-01-05", "sdq-parent-4-17", 9),
+        ],
+        episodes: vec![
+            ended("a", "incredible-years", "2025-10-01", Some("2026-02-01")),
+            ended("b", "cool-kids", "2025-10-01", Some("2026-02-01")),
+            ended("c", "cool-kids", "2025-10-01", Some("2026-02-01")),
+            ended("d", "cool-kids", "2025-10-01", Some("2026-12-20")),
+            // Still open: no after.
+            ended("a", "kiva", "2025-10-01", None),
+        ],
+        ..Facts::default()
+    };
+    let ind = compute(&facts, Period::Year(2026), &regions(), 2);
+    assert_additive(&ind);
+    let c = |p: &str, i: &str| ind.counts[&key(p, LATVIA, TOTAL, TOTAL, TOTAL, i)];
+    assert_eq!(c("2026", "sdq_programme_pairs"), 2);
+    assert_eq!(c("2026", "sdq_programme_improved"), 1);
+    assert_eq!(c("2026", "sdq_programme_worsened"), 1);
+    assert_eq!(c("2026", "sdq_programme_unchanged"), 0);
+    assert_eq!(
+        c("2026-Q1", "sdq_programme_pairs"),
+        1,
+        "a's after is in March"
+    );
+    assert_eq!(c("2026", "sdq_programme_worsened:cool-kids"), 1);
+    assert_eq!(c("2026", "sdq_programme_improved:incredible-years"), 1);
+    let median = ind
+        .derived
+        .iter()
+        .find(|c| {
+            c.key
+                == key(
+                    "2026",
+                    LATVIA,
+                    TOTAL,
+                    TOTAL,
+                    TOTAL,
+                    "sdq_programme_median_change",
+                )
+        })
+        .unwrap();
+    assert_eq!(median.value, -1.0, "the mean of -6 and +4");
+    assert!(
+        compute(&facts, Period::Year(2026), &regions(), 3)
+            .derived
+            .iter()
+            .all(|c| c.key.indicator != "sdq_programme_median_change"),
+        "from at least threshold pairs"
+    );
+}
+
+#[test]
+fn every_derived_indicator_is_declared_decimal() {
+    let mut facts = Facts::default();
+    for (i, risk) in ["high", "urgent", "low", "high"].into_iter().enumerate() {
+        let mut r = result(
+            &format!("c{i}"),
+            "2026-01-10",
+            15,
+            "female",
+            None,
+            "sdq-parent-4-17",
+            risk,
+        );
+        r.bands.insert("emotional".into(), "high".into());
+        r.bands.insert("conduct".into(), "average".into());
+        r.follow_ups.rescreen = Some(FollowUp {
+            due_on: d("2026-02-01"),
+            done_on: None,
+        });
+        facts.results.push(r);
+        facts
+            .episodes
+            .push(episode(&format!("c{i}"), "kiva", "2026-01-20", None));
+    }
+    let ind = compute(
+        &facts,
+        Period::Year(2026),
+        &Territories::without_regions(),
+        1,
+    );
+    assert!(ind.derived.len() > 5);
+    for cell in &ind.derived {
+        assert!(is_decimal(&cell.key.indicator), "{}", cell.key.indicator);
+        assert!(!ind.counts.contains_key(&cell.key));
+    }
 }

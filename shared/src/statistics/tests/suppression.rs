@@ -281,3 +281,34 @@ fn absent_children_are_unknowns_and_hidden_cells_split_into_components() {
     assert!(model.components(&hidden).len() >= 2);
     assert_safe(&cells, &h, &s, &[]);
 }
+
+#[test]
+fn a_revised_release_is_no_equation_and_its_small_changes_are_hidden() {
+    // Published before as m11..m13 = 9, 7, 9 under R1 = 25; since then m11 lost one record
+    // (a merge) and m12 gained five (late entries).
+    let (cells, h) = territories([8, 12, 9, 4, 5, 6]);
+    let before = vec![
+        (key("m11", TOTAL, TOTAL), Some(9)),
+        (key("m12", TOTAL, TOTAL), Some(7)),
+        (key("m13", TOTAL, TOTAL), Some(9)),
+        (key("R1", TOTAL, TOTAL), Some(25)),
+    ];
+    // Taken as facts of the same data, m11 would be published again, now as 8: the one
+    // record taken away would show.
+    let naive = suppress(&cells, &h, T, &before).unwrap();
+    assert_eq!(status(&naive, &key("m11", TOTAL, TOTAL)), ConfStatus::F);
+    let known = revisions::reconcile(&cells, &[("2026-Q1".into(), before)], T);
+    assert_eq!(known.revised, vec!["2026-Q1".to_string()]);
+    assert!(
+        known.facts.is_empty(),
+        "no value of the revised release is a fact"
+    );
+    let s = suppress_with(&cells, &h, T, &known.facts, &known.sensitive).unwrap();
+    // m11 changed by one record: hidden as primary; m12 (by five) and R1 (25 → 29, by
+    // four) not below the threshold …
+    assert_eq!(status(&s, &key("m11", TOTAL, TOTAL)), ConfStatus::A);
+    assert_ne!(status(&s, &key("m12", TOTAL, TOTAL)), ConfStatus::A);
+    // … and the hidden m11 keeps an interval of the threshold in the new release.
+    let intervals = assert_safe(&cells, &h, &s, &known.facts);
+    assert!(intervals[&key("m11", TOTAL, TOTAL)].width() >= T as f64 - 1e-6);
+}
