@@ -190,6 +190,15 @@ NEVER_ALLOWED_S3_ACTIONS = {
 # lake writer (docs/REPORTS.md), which deletes years without rows or past retention.
 LAKE_OBJECTS = "${AnalyticsBucket.Arn}/lake/*"
 
+# The analysts' managed policy (docs/REPORTS.md, "Querying the lake with Athena"): it may
+# name only the lake's bucket, key, Glue database and Athena workgroup, and write only
+# query results.
+ANALYST_POLICY = "AnalystPolicy"
+ANALYST_RESOURCES = ("AnalyticsBucket", "AnalyticsKey", "AnalyticsDatabase", "AnalyticsWorkGroup")
+ANALYST_WRITES = {"s3:PutObject": "${AnalyticsBucket.Arn}/athena-results/*"}
+# Glue authorises reads of a table on the account's catalog as well.
+GLUE_CATALOG = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"
+
 # samconfig.toml environments -> stack name.
 SAM_ENVIRONMENTS = {"default": "ravis-dev", "dev": "ravis-dev", "prod": "ravis-prod"}
 REGION = "eu-north-1"
@@ -396,8 +405,11 @@ def main(path: str, samconfig: str) -> int:
     for name, group in of_type("AWS::Logs::LogGroup").items():
         f.check("RetentionInDays" in group.get("Properties", {}), f"{name}: no RetentionInDays")
 
+    # Inline policies of the functions' roles and the managed policies (the analysts').
+    all_policies = {**of_type("AWS::IAM::Policy"), **of_type("AWS::IAM::ManagedPolicy")}
+
     # IAM: a "*" resource only for actions that cannot be scoped.
-    for name, policy in of_type("AWS::IAM::Policy").items():
+    for name, policy in all_policies.items():
         for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
             if stmt.get("Effect") != "Allow" or "*" not in as_list(stmt.get("Resource")):
                 continue
@@ -441,7 +453,7 @@ def main(path: str, samconfig: str) -> int:
         f.check(name in tls_only, f"{name}: no bucket policy denying requests without TLS")
 
     # IAM: nothing deletes or unlocks objects; on the archive only put, read back and list.
-    for name, policy in of_type("AWS::IAM::Policy").items():
+    for name, policy in all_policies.items():
         for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
             if stmt.get("Effect") != "Allow":
                 continue
@@ -461,6 +473,33 @@ def main(path: str, samconfig: str) -> int:
                     actions <= ARCHIVE_ALLOWED_ACTIONS,
                     f"{name}.{stmt.get('Sid')}: {sorted(actions - ARCHIVE_ALLOWED_ACTIONS)} on the audit archive",
                 )
+
+    # The analysts' policy: allows only, on the lake's own resources only, no action
+    # wildcards, and writes nothing but query results.
+    analyst = resources.get(ANALYST_POLICY, {})
+    f.check(analyst.get("Type") == "AWS::IAM::ManagedPolicy", f"{ANALYST_POLICY}: not a managed policy of this stack")
+    for stmt in analyst.get("Properties", {}).get("PolicyDocument", {}).get("Statement", []):
+        sid = stmt.get("Sid")
+        actions = set(as_list(stmt.get("Action")))
+        targets = as_list(stmt.get("Resource"))
+        f.check(stmt.get("Effect") == "Allow" and "NotAction" not in stmt and "NotResource" not in stmt,
+                f"{ANALYST_POLICY}.{sid}: only plain Allow statements")
+        f.check(not any("*" in a for a in actions), f"{ANALYST_POLICY}.{sid}: action wildcard in {sorted(actions)}")
+        f.check(
+            all(
+                any(r in str(t) for r in ANALYST_RESOURCES)
+                or (isinstance(t, dict) and t.get("Fn::Sub") == GLUE_CATALOG)
+                for t in targets
+            ),
+            f"{ANALYST_POLICY}.{sid}: a resource outside {ANALYST_RESOURCES}",
+        )
+        for action, only in ANALYST_WRITES.items():
+            if action in actions:
+                f.check(all(only in str(t) for t in targets), f"{ANALYST_POLICY}.{sid}: {action} outside {only}")
+        f.check(
+            not any(a.split(":")[-1].startswith(("Delete", "Put", "Create", "Update")) for a in actions - set(ANALYST_WRITES)),
+            f"{ANALYST_POLICY}.{sid}: a writing action in {sorted(actions)}",
+        )
 
     # The HTTP API authenticates every route by default.
     api = resources.get("HttpApi", {}).get("Properties", {})

@@ -6,15 +6,30 @@
 # run unless every function of infra/template.yaml has its first invocation) and prints init and
 # first-invocation times.
 #
-#   scripts/coldstart-bench.sh [--runs N]
+#   scripts/coldstart-bench.sh [--runs N] [--only BINARY,...]
+#
+# --only (e.g. `--only reports`) builds and measures those functions (the folder names in
+# functions/, which are the binaries' names) and the hello world only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO=${CARGO:-cargo}
 
+only=""
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --only) only="${args[i + 1]:-}" ;;
+    --only=*) only="${args[i]#--only=}" ;;
+  esac
+done
+
 bash scripts/moto.sh install
 packages=(-p ravis-lambda-hello)
 for dir in functions/*/; do
-  packages+=(-p "ravis-$(basename "$dir")")
+  name=$(basename "$dir")
+  if [[ -z "$only" || ",$only," == *",$name,"* ]]; then
+    packages+=(-p "ravis-$name")
+  fi
 done
 $CARGO build --release --quiet "${packages[@]}"
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | .venv-moto/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -4,7 +4,8 @@
 # loopback, its own access key) against moto's server with its call recorder on, drives a
 # scenario through them (API requests, the SQS trigger, a partner file dropped into the
 # bucket), then checks every recorded AWS call against the function's IAM policy in
-# infra/template.yaml, and every grant against the calls.
+# infra/template.yaml, and every grant against the calls. Also the analysts' Athena policy
+# (test_analyst_policy.py: the template alone, evaluated with the same IAM evaluator).
 #
 #   scripts/deploy-test.sh [PYTEST ARGS...]
 set -euo pipefail
@@ -16,4 +17,4 @@ bash scripts/moto.sh install
 $CARGO build --workspace --all-features --bins --quiet
 TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps | .venv-moto/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export RAVIS_BIN_DIR="$TARGET_DIR/debug"
-exec .venv-moto/bin/python -m pytest tests/deploy/test_deploy.py -p no:cacheprovider -q -rA "$@"
+exec .venv-moto/bin/python -m pytest tests/deploy/test_deploy.py tests/deploy/test_analyst_policy.py -p no:cacheprovider -q -rA "$@"

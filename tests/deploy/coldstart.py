@@ -9,7 +9,11 @@ For each binary and each of RUNS fresh processes it measures
 under the Lambda Runtime API emulator against moto's server with the template's resources,
 the environment the template gives each function, and its own credentials.
 
-    scripts/coldstart-bench.sh [--runs N]       # builds the release binaries, then runs this
+    scripts/coldstart-bench.sh [--runs N] [--only BINARY,...]
+                                                # builds the release binaries, then runs this
+
+`--only` measures those functions' binaries (names as in the template, e.g. `reports`) and the
+hello world, so that one function can be measured without building every other in release.
 
 Prints a Markdown table for docs/BENCHMARKS.md. A benchmark, not a test: it asserts nothing
 about time.
@@ -53,7 +57,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="fresh processes per binary (default 10)")
     parser.add_argument("--bin-dir", type=Path, required=True, help="folder of the release binaries")
+    parser.add_argument("--only", default="", help="comma-separated binaries to measure (default: every function)")
     args = parser.parse_args()
+    only = {b for b in args.only.split(",") if b}
     load_before = os.getloadavg()
     if not 1 <= args.runs <= 100:
         parser.error("--runs is 1 to 100")
@@ -66,7 +72,11 @@ def main() -> int:
                 raise RuntimeError(f"no first invocation for {', '.join(missing)} (tests/deploy/emulated.py)")
             # The baseline runs with the children API's settings (environment, memory).
             rows = [("lambda-hello (baseline)", "ChildrenApiFunction", {"hello": 1}, args.bin_dir / "lambda-hello")]
-            rows += [(stack.stack.binary(l), l, e, None) for l, e in cases.items()]
+            binaries = {stack.stack.binary(l) for l in cases}
+            if only - binaries:
+                raise RuntimeError(f"--only names no function: {', '.join(sorted(only - binaries))}")
+            rows += [(stack.stack.binary(l), l, e, None) for l, e in cases.items()
+                     if not only or stack.stack.binary(l) in only]
             # Round by round, every binary once per round, so that a change in the machine's
             # load during the run falls on all of them alike.
             samples: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in rows}
