@@ -61,6 +61,14 @@ pub enum Command {
         /// <data-dir>/outbox/viis/.
         #[arg(long, value_name = "URL")]
         viis_url: Option<String>,
+        /// Push open-data releases to this CKAN portal's site root (https, or http on
+        /// loopback; docs/REPORTS.md, "Pushing to data.gov.lv (CKAN)"), with the API token in
+        /// RAVIS_CKAN_TOKEN; without it nothing is pushed.
+        #[arg(long, value_name = "URL", requires = "ckan_organisation")]
+        ckan_url: Option<String>,
+        /// The CKAN organisation the datasets belong to (with --ckan-url).
+        #[arg(long, value_name = "NAME", requires = "ckan_url")]
+        ckan_organisation: Option<String>,
     },
     /// Score screenings offline: one JSON object per line in, one result per line out.
     Score {
@@ -218,6 +226,8 @@ pub fn run(cli: Cli) -> Result<()> {
             no_group_commit,
             fhir_url,
             viis_url,
+            ckan_url,
+            ckan_organisation,
         } => {
             ravis::telemetry::init(
                 &ravis::config::local_log_filter(),
@@ -234,6 +244,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     group_commit: !no_group_commit,
                     fhir_url,
                     viis_url,
+                    ckan_url,
+                    ckan_organisation,
                 },
                 async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -32,6 +32,33 @@ pub fn local_settings(threshold: u64) -> WorkerSettings {
     }
 }
 
+/// The open-data portal of `ravis serve --ckan-url URL --ckan-organisation NAME`, with the
+/// API token from `RAVIS_CKAN_TOKEN` (never on the command line); `None` without a URL.
+pub fn ckan_portal(
+    url: Option<&str>,
+    organisation: Option<&str>,
+) -> Result<Option<std::sync::Arc<dyn ravis::ports::OpenDataPortal>>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let organisation = organisation.context("--ckan-url needs --ckan-organisation")?;
+    let token = std::env::var("RAVIS_CKAN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .context("--ckan-url needs the portal's API token in RAVIS_CKAN_TOKEN")?;
+    let settings = ravis::config::CkanSettings {
+        url: url.to_owned(),
+        token,
+        organisation: organisation.to_owned(),
+    };
+    let portal = ravis::adapters::ckan_http::CkanPortal::from_settings(
+        &settings,
+        std::time::Duration::from_secs(60),
+    )
+    .map_err(|e| anyhow::anyhow!("--ckan-url: {e}"))?;
+    Ok(Some(std::sync::Arc::new(portal)))
+}
+
 /// Makes the report and copies its files to `out`; returns the finished report.
 pub async fn report(
     data_dir: &Path,
