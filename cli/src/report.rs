@@ -51,11 +51,8 @@ pub fn ckan_portal(
         token,
         organisation: organisation.to_owned(),
     };
-    let portal = ravis::adapters::ckan_http::CkanPortal::from_settings(
-        &settings,
-        std::time::Duration::from_secs(60),
-    )
-    .map_err(|e| anyhow::anyhow!("--ckan-url: {e}"))?;
+    let portal = ravis::app::ckan_portal(&settings, std::time::Duration::from_secs(60))
+        .map_err(|e| anyhow::anyhow!("--ckan-url: {e}"))?;
     Ok(Some(std::sync::Arc::new(portal)))
 }
 

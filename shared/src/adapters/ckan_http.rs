@@ -119,30 +119,6 @@ impl CkanPortal {
         })
     }
 
-    /// The portal of the settings (`RAVIS_CKAN_URL`, `RAVIS_CKAN_TOKEN`,
-    /// `RAVIS_CKAN_ORGANISATION`); a bad one is refused naming its variable.
-    pub fn from_settings(
-        settings: &crate::config::CkanSettings,
-        timeout: Duration,
-    ) -> Result<Self, crate::config::ConfigError> {
-        Self::new(
-            &settings.url,
-            &settings.token,
-            &settings.organisation,
-            timeout,
-        )
-        .map_err(|reason| crate::config::ConfigError::Invalid {
-            name: if reason.starts_with("the API token") {
-                "RAVIS_CKAN_TOKEN"
-            } else if reason.starts_with("the organisation") {
-                "RAVIS_CKAN_ORGANISATION"
-            } else {
-                "RAVIS_CKAN_URL"
-            },
-            reason,
-        })
-    }
-
     /// Retries passing failures this way.
     pub fn with_retries(mut self, retries: Retries) -> Self {
         self.retries = Retries {

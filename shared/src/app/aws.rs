@@ -335,9 +335,9 @@ impl AwsApp {
         let worker = match &r.ckan {
             None => worker,
             #[cfg(feature = "exchange-http")]
-            Some(ckan) => worker.with_portal(std::sync::Arc::new(
-                crate::adapters::ckan_http::CkanPortal::from_settings(ckan, CKAN_TIMEOUT)?,
-            )),
+            Some(ckan) => {
+                worker.with_portal(std::sync::Arc::new(super::ckan_portal(ckan, CKAN_TIMEOUT)?))
+            }
             #[cfg(not(feature = "exchange-http"))]
             Some(_) => {
                 return Err(crate::config::ConfigError::Invalid {
