@@ -4,7 +4,7 @@
 //! One CKAN dataset ("package") per RAVIS dataset, with a stable name (`ravis-screening`,
 //! `ravis-support`, `ravis-sdq15`), and in it one resource per period, named by the period
 //! (`2026-11`, `2026-Q4`, `2026`), holding that period's CSV; plus one `codelists` resource
-//! (the newest release's `codelists.json`). That is what a portal user expects: a dataset
+//! (the `codelists.json` of the release pushed last). That is what a portal user expects: a dataset
 //! that grows a file each period, not a new dataset each month. A push, per dataset:
 //!
 //! ```text
@@ -192,7 +192,12 @@ impl CkanPortal {
             return Err(retry_later(PORTAL, status, &headers));
         }
         let value: Option<Value> = serde_json::from_slice(&body).ok();
-        if code == 404 && not_found_is_none {
+        // CKAN's own "Not Found Error" only: a 404 page of something else (a wrong site
+        // root) is a refusal that says so.
+        if code == 404
+            && not_found_is_none
+            && value.as_ref().is_some_and(|v| v["success"] == json!(false))
+        {
             return Ok(None);
         }
         match &value {
@@ -209,6 +214,11 @@ impl CkanPortal {
                         format!("{PORTAL} {action} answered {status} with a body that is not JSON")
                     }
                     (200..=299, true) => format!("{PORTAL} {action} did not succeed: {error}"),
+                    (404, false) => format!(
+                        "{PORTAL} answered {action} with {status} and no CKAN answer; is \
+                         RAVIS_CKAN_URL the portal's site root (the Action API is under \
+                         <site root>/api/3/action/)?"
+                    ),
                     (401 | 403, _) => format!(
                         "{PORTAL} refused the API token for {action} ({status}{}); check \
                          RAVIS_CKAN_TOKEN and that its user is an editor of organisation {}",
@@ -295,7 +305,6 @@ impl CkanPortal {
             "private": false,
             "state": "active",
             "tags": TAGS.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
-            "extras": [{"key": "ravis_dataset", "value": dataset.id}],
         });
         if let Some(url) = &release.metadata_url {
             fields["url"] = json!(url);
@@ -585,6 +594,71 @@ mod tests {
             text.contains("filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\nx,y\n1,2\n\r\n")
         );
         assert!(text.ends_with(&format!("--{boundary}--\r\n")));
+    }
+
+    #[test]
+    fn answers_are_read_as_ckan_envelopes() {
+        use http::{HeaderMap, StatusCode};
+        let portal = CkanPortal::new(
+            "https://data.gov.lv/dati",
+            "t",
+            "ravis",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let read = |status: u16, headers: HeaderMap, body: &str, none: bool| {
+            portal.answer(
+                "package_show",
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    headers,
+                    Bytes::from(body.to_owned()),
+                ),
+                none,
+            )
+        };
+        let ok = read(
+            200,
+            HeaderMap::new(),
+            r#"{"success": true, "result": {"id": "p"}}"#,
+            true,
+        );
+        assert_eq!(ok.unwrap(), Some(json!({"id": "p"})));
+        let missing =
+            r#"{"success": false, "error": {"__type": "Not Found Error", "message": "Not found"}}"#;
+        assert_eq!(read(404, HeaderMap::new(), missing, true).unwrap(), None);
+        let Err(ReceiverAnswer::Rejected { reason, .. }) =
+            read(404, HeaderMap::new(), "<html>nothing here</html>", true)
+        else {
+            panic!("a 404 page that is not CKAN's is a refusal")
+        };
+        assert!(reason.contains("site root"), "{reason}");
+        let denied = r#"{"success": false, "error": {"__type": "Authorization Error", "message": "Access denied"}}"#;
+        let Err(ReceiverAnswer::Rejected { status, reason, .. }) =
+            read(403, HeaderMap::new(), denied, true)
+        else {
+            panic!("403 is a refusal")
+        };
+        assert_eq!(status, 403);
+        assert!(
+            reason.contains("refused the API token") && reason.contains("organisation ravis"),
+            "{reason}"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "7".parse().unwrap());
+        let Err(ReceiverAnswer::Retry { status, after, .. }) = read(503, headers, "", true) else {
+            panic!("503 is retried")
+        };
+        assert_eq!((status, after), (Some(503), Some(Duration::from_secs(7))));
+        let Err(ReceiverAnswer::Rejected { reason, .. }) = read(
+            200,
+            HeaderMap::new(),
+            r#"{"success": false, "error": {"message": "no"}}"#,
+            true,
+        ) else {
+            panic!("success false is a refusal")
+        };
+        assert!(reason.contains("did not succeed: no"), "{reason}");
     }
 
     #[test]

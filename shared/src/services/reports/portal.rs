@@ -9,7 +9,6 @@
 //! token, an unknown organisation, invalid metadata) fails the report with the portal's
 //! reason: trying again would not help until the operator fixes the setting.
 
-use super::worker::ReportError;
 use crate::ports::{OpenDataPortal, PortalDataset, PortalRelease, ReceiverAnswer};
 use crate::statistics::release::Release;
 use bytes::Bytes;
@@ -54,8 +53,19 @@ pub fn portal_release(
     }
 }
 
+/// Why a push failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushFailure {
+    /// A passing failure: the report is retried through the queue.
+    #[error("{0}")]
+    Retry(String),
+    /// The portal refused: the report fails with this reason.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Pushes a release; `Err` as the module documentation says.
-pub async fn push(portal: &dyn OpenDataPortal, release: &PortalRelease) -> Result<(), ReportError> {
+pub async fn push(portal: &dyn OpenDataPortal, release: &PortalRelease) -> Result<(), PushFailure> {
     match portal.publish(release).await {
         ReceiverAnswer::Accepted { locations } => {
             if !locations.is_empty() {
@@ -65,15 +75,15 @@ pub async fn push(portal: &dyn OpenDataPortal, release: &PortalRelease) -> Resul
         }
         ReceiverAnswer::Retry { reason, .. } => {
             tracing::warn!(period = %release.period, portal = portal.name(), %reason, "open-data push failed; retried through the report queue");
-            Err(ReportError::Portal(reason))
+            Err(PushFailure::Retry(reason))
         }
-        ReceiverAnswer::InProgress { progress, .. } => Err(ReportError::Portal(format!(
+        ReceiverAnswer::InProgress { progress, .. } => Err(PushFailure::Retry(format!(
             "{} is still working on the release: {progress}",
             portal.name()
         ))),
         ReceiverAnswer::Rejected { reason, .. } => {
             tracing::error!(period = %release.period, portal = portal.name(), %reason, "open-data push refused");
-            Err(ReportError::Data(format!(
+            Err(PushFailure::Refused(format!(
                 "the release is in the open-data bucket, but pushing it was refused: {reason}"
             )))
         }

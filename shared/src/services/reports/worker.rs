@@ -91,6 +91,15 @@ pub enum ReportError {
     Portal(String),
 }
 
+impl From<super::portal::PushFailure> for ReportError {
+    fn from(failure: super::portal::PushFailure) -> Self {
+        match failure {
+            super::portal::PushFailure::Retry(reason) => Self::Portal(reason),
+            super::portal::PushFailure::Refused(reason) => Self::Data(reason),
+        }
+    }
+}
+
 /// Computes reports.
 pub struct ReportWorker<R, B> {
     records: R,
@@ -397,7 +406,7 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 &s.contact_email,
             ),
         );
-        super::portal::push(self.portal.as_ref(), &pushed).await
+        Ok(super::portal::push(self.portal.as_ref(), &pushed).await?)
     }
 
     /// The published cells of earlier releases of the same year (`open-data/<p>/` for
