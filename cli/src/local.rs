@@ -102,6 +102,7 @@ pub async fn serve(
     let portal = crate::report::ckan_portal(
         options.ckan_url.as_deref(),
         options.ckan_organisation.as_deref(),
+        std::env::var("RAVIS_CKAN_TOKEN").ok(),
     )?;
     let exports_worker = crate::exports_local::worker(
         &app,

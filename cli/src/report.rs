@@ -33,17 +33,18 @@ pub fn local_settings(threshold: u64) -> WorkerSettings {
 }
 
 /// The open-data portal of `ravis serve --ckan-url URL --ckan-organisation NAME`, with the
-/// API token from `RAVIS_CKAN_TOKEN` (never on the command line); `None` without a URL.
+/// API token `token` (from `RAVIS_CKAN_TOKEN`, never on the command line); `None` without
+/// a URL.
 pub fn ckan_portal(
     url: Option<&str>,
     organisation: Option<&str>,
+    token: Option<String>,
 ) -> Result<Option<std::sync::Arc<dyn ravis::ports::OpenDataPortal>>> {
     let Some(url) = url else {
         return Ok(None);
     };
     let organisation = organisation.context("--ckan-url needs --ckan-organisation")?;
-    let token = std::env::var("RAVIS_CKAN_TOKEN")
-        .ok()
+    let token = token
         .filter(|t| !t.trim().is_empty())
         .context("--ckan-url needs the portal's API token in RAVIS_CKAN_TOKEN")?;
     let settings = ravis::config::CkanSettings {
@@ -160,5 +161,37 @@ async fn copy_out(store: &DirBlobStore, prefix: &str, dir: &Path) -> Result<()> 
             Some(next) => cursor = Some(next),
             None => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ckan_portal;
+
+    fn refusal(url: &str, organisation: Option<&str>, token: Option<&str>) -> String {
+        match ckan_portal(Some(url), organisation, token.map(str::to_owned)) {
+            Ok(_) => panic!("{url} accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_ckan_flags_are_checked_before_the_server_starts() {
+        assert!(ckan_portal(None, None, None).expect("no portal").is_none());
+        assert!(
+            ckan_portal(
+                Some("http://127.0.0.1:9/dati"),
+                Some("ravis"),
+                Some("t".into())
+            )
+            .expect("loopback")
+            .is_some()
+        );
+        let e = refusal("https://data.gov.lv/dati", None, Some("t"));
+        assert!(e.contains("--ckan-organisation"), "{e}");
+        let e = refusal("https://data.gov.lv/dati", Some("ravis"), None);
+        assert!(e.contains("RAVIS_CKAN_TOKEN"), "{e}");
+        let e = refusal("http://data.gov.lv/dati", Some("ravis"), Some("t"));
+        assert!(e.contains("RAVIS_CKAN_URL") && e.contains("https"), "{e}");
     }
 }
