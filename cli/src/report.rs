@@ -57,7 +57,8 @@ pub fn ckan_portal(
     Ok(Some(std::sync::Arc::new(portal)))
 }
 
-/// Makes the report and copies its files to `out`; returns the finished report.
+/// Makes the report and copies its files to `out`; returns the finished report. A release
+/// (no territory) is also pushed to `portal` when given.
 pub async fn report(
     data_dir: &Path,
     period: &str,
@@ -65,6 +66,7 @@ pub async fn report(
     threshold: u64,
     regions: Option<&Path>,
     out: &Path,
+    portal: Option<std::sync::Arc<dyn ravis::ports::OpenDataPortal>>,
 ) -> Result<Report> {
     let period = Period::parse(period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
     let territory = match territory {
@@ -105,6 +107,10 @@ pub async fn report(
         open_data.clone(),
         local_settings(threshold),
     );
+    let worker = match portal {
+        Some(portal) => worker.with_portal(portal),
+        None => worker,
+    };
     let report = Report {
         id: ReportId::from_uuid(app.ids.new_id()),
         period: period.to_string(),
