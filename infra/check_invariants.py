@@ -147,6 +147,9 @@ FUNCTIONS = {
             "RAVIS_OPEN_DATA_BASE_URL",
             "RAVIS_OPEN_DATA_PUBLISHER",
             "RAVIS_OPEN_DATA_CONTACT",
+            "RAVIS_CKAN_URL",
+            "RAVIS_CKAN_TOKEN",
+            "RAVIS_CKAN_ORGANISATION",
         },
     },
     "IntakeWorkerFunction": {

@@ -61,6 +61,14 @@ pub enum Command {
         /// <data-dir>/outbox/viis/.
         #[arg(long, value_name = "URL")]
         viis_url: Option<String>,
+        /// Push open-data releases to this CKAN portal's site root (https, or http on
+        /// loopback; docs/REPORTS.md, "Pushing to data.gov.lv (CKAN)"), with the API token in
+        /// RAVIS_CKAN_TOKEN; without it nothing is pushed.
+        #[arg(long, value_name = "URL", requires = "ckan_organisation")]
+        ckan_url: Option<String>,
+        /// The CKAN organisation the datasets belong to (with --ckan-url).
+        #[arg(long, value_name = "NAME", requires = "ckan_url")]
+        ckan_organisation: Option<String>,
     },
     /// Score screenings offline: one JSON object per line in, one result per line out.
     Score {
@@ -131,6 +139,13 @@ pub enum Command {
         /// Directory the files are copied to.
         #[arg(long)]
         out: PathBuf,
+        /// Also push the release (all of Latvia) to this CKAN portal's site root (https, or
+        /// http on loopback), with the API token in RAVIS_CKAN_TOKEN.
+        #[arg(long, value_name = "URL", requires = "ckan_organisation")]
+        ckan_url: Option<String>,
+        /// The CKAN organisation the datasets belong to (with --ckan-url).
+        #[arg(long, value_name = "NAME", requires = "ckan_url")]
+        ckan_organisation: Option<String>,
     },
     /// Mint a development bearer token for the local host.
     Token {
@@ -218,6 +233,8 @@ pub fn run(cli: Cli) -> Result<()> {
             no_group_commit,
             fhir_url,
             viis_url,
+            ckan_url,
+            ckan_organisation,
         } => {
             ravis::telemetry::init(
                 &ravis::config::local_log_filter(),
@@ -234,6 +251,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     group_commit: !no_group_commit,
                     fhir_url,
                     viis_url,
+                    ckan_url,
+                    ckan_organisation,
                 },
                 async {
                     let _ = tokio::signal::ctrl_c().await;
@@ -354,10 +373,17 @@ pub fn run(cli: Cli) -> Result<()> {
             threshold,
             regions,
             out,
+            ckan_url,
+            ckan_organisation,
         } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            let portal = report::ckan_portal(
+                ckan_url.as_deref(),
+                ckan_organisation.as_deref(),
+                std::env::var("RAVIS_CKAN_TOKEN").ok(),
+            )?;
             let done = runtime.block_on(report::report(
                 &data_dir,
                 &period,
@@ -365,6 +391,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 threshold,
                 regions.as_deref(),
                 &out,
+                portal,
             ))?;
             println!("{}", serde_json::to_string(&done)?);
             Ok(())

@@ -61,6 +61,10 @@ pub struct ServeOptions {
     pub fhir_url: Option<String>,
     /// VIIS's support-needs interface (`None`: batches go to `<data-dir>/outbox/viis/`).
     pub viis_url: Option<String>,
+    /// The CKAN portal open-data releases are pushed to (`None`: no push).
+    pub ckan_url: Option<String>,
+    /// The CKAN organisation of the datasets (with `ckan_url`).
+    pub ckan_organisation: Option<String>,
 }
 
 /// Runs the local host until `shutdown` resolves.
@@ -93,8 +97,13 @@ pub async fn serve(
     } else {
         app
     };
-    // Built before the server starts, so a bad --fhir-url, --viis-url or key file stops the
-    // start.
+    // Built before the server starts, so a bad --fhir-url, --viis-url, --ckan-url or key
+    // file stops the start.
+    let portal = crate::report::ckan_portal(
+        options.ckan_url.as_deref(),
+        options.ckan_organisation.as_deref(),
+        std::env::var("RAVIS_CKAN_TOKEN").ok(),
+    )?;
     let exports_worker = crate::exports_local::worker(
         &app,
         data_dir,
@@ -203,13 +212,18 @@ pub async fn serve(
     }
     if options.workers {
         // The reports worker (a function on the report queue in AWS): reports asked for
-        // with POST /reports, the lake rewritten first when it is more than a minute old.
-        let worker = Arc::new(app.report_worker(
+        // with POST /reports, the lake rewritten first when it is more than a minute old;
+        // open-data releases pushed to --ckan-url when given.
+        let worker = app.report_worker(
             backend.blobs(ravis::services::lake::LOCAL_ANALYTICS_BUCKET)?,
             report_files.clone(),
             backend.blobs(crate::report::OPEN_DATA_BUCKET)?,
             crate::report::local_settings(3),
-        ));
+        );
+        let worker = Arc::new(match portal.clone() {
+            Some(portal) => worker.with_portal(portal),
+            None => worker,
+        });
         let queue = report_queue.clone();
         let rx = stop_rx.clone();
         tasks.spawn(async move {

@@ -32,7 +32,33 @@ pub fn local_settings(threshold: u64) -> WorkerSettings {
     }
 }
 
-/// Makes the report and copies its files to `out`; returns the finished report.
+/// The open-data portal of `ravis serve --ckan-url URL --ckan-organisation NAME`, with the
+/// API token `token` (from `RAVIS_CKAN_TOKEN`, never on the command line); `None` without
+/// a URL.
+pub fn ckan_portal(
+    url: Option<&str>,
+    organisation: Option<&str>,
+    token: Option<String>,
+) -> Result<Option<std::sync::Arc<dyn ravis::ports::OpenDataPortal>>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let organisation = organisation.context("--ckan-url needs --ckan-organisation")?;
+    let token = token
+        .filter(|t| !t.trim().is_empty())
+        .context("--ckan-url needs the portal's API token in RAVIS_CKAN_TOKEN")?;
+    let settings = ravis::config::CkanSettings {
+        url: url.to_owned(),
+        token,
+        organisation: organisation.to_owned(),
+    };
+    let portal = ravis::app::ckan_portal(&settings, std::time::Duration::from_secs(60))
+        .map_err(|e| anyhow::anyhow!("--ckan-url: {e}"))?;
+    Ok(Some(std::sync::Arc::new(portal)))
+}
+
+/// Makes the report and copies its files to `out`; returns the finished report. A release
+/// (no territory) is also pushed to `portal` when given.
 pub async fn report(
     data_dir: &Path,
     period: &str,
@@ -40,6 +66,7 @@ pub async fn report(
     threshold: u64,
     regions: Option<&Path>,
     out: &Path,
+    portal: Option<std::sync::Arc<dyn ravis::ports::OpenDataPortal>>,
 ) -> Result<Report> {
     let period = Period::parse(period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
     let territory = match territory {
@@ -80,6 +107,10 @@ pub async fn report(
         open_data.clone(),
         local_settings(threshold),
     );
+    let worker = match portal {
+        Some(portal) => worker.with_portal(portal),
+        None => worker,
+    };
     let report = Report {
         id: ReportId::from_uuid(app.ids.new_id()),
         period: period.to_string(),
@@ -136,5 +167,37 @@ async fn copy_out(store: &DirBlobStore, prefix: &str, dir: &Path) -> Result<()> 
             Some(next) => cursor = Some(next),
             None => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ckan_portal;
+
+    fn refusal(url: &str, organisation: Option<&str>, token: Option<&str>) -> String {
+        match ckan_portal(Some(url), organisation, token.map(str::to_owned)) {
+            Ok(_) => panic!("{url} accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_ckan_flags_are_checked_before_the_server_starts() {
+        assert!(ckan_portal(None, None, None).expect("no portal").is_none());
+        assert!(
+            ckan_portal(
+                Some("http://127.0.0.1:9/dati"),
+                Some("ravis"),
+                Some("t".into())
+            )
+            .expect("loopback")
+            .is_some()
+        );
+        let e = refusal("https://data.gov.lv/dati", None, Some("t"));
+        assert!(e.contains("--ckan-organisation"), "{e}");
+        let e = refusal("https://data.gov.lv/dati", Some("ravis"), None);
+        assert!(e.contains("RAVIS_CKAN_TOKEN"), "{e}");
+        let e = refusal("http://data.gov.lv/dati", Some("ravis"), Some("t"));
+        assert!(e.contains("RAVIS_CKAN_URL") && e.contains("https"), "{e}");
     }
 }

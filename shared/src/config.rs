@@ -303,6 +303,48 @@ pub struct ReportSettings {
     pub publisher: String,
     /// The metadata's contact e-mail (`RAVIS_OPEN_DATA_CONTACT`).
     pub contact_email: String,
+    /// The open-data portal every release is pushed to (`RAVIS_CKAN_URL`, with
+    /// `RAVIS_CKAN_TOKEN` and `RAVIS_CKAN_ORGANISATION` then required); `None`: no push.
+    pub ckan: Option<CkanSettings>,
+}
+
+/// The CKAN portal (data.gov.lv) open-data releases are pushed to (`docs/REPORTS.md`,
+/// "Pushing to data.gov.lv (CKAN)"; the token comes from Secrets Manager through the
+/// template's dynamic reference).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CkanSettings {
+    /// The portal's site root (`RAVIS_CKAN_URL`, e.g. `https://data.gov.lv/dati`).
+    pub url: String,
+    /// The API token of an editor of the organisation (`RAVIS_CKAN_TOKEN`).
+    pub token: String,
+    /// The organisation the datasets belong to, its name or id (`RAVIS_CKAN_ORGANISATION`).
+    pub organisation: String,
+}
+
+impl std::fmt::Debug for CkanSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CkanSettings")
+            .field("url", &self.url)
+            .field("organisation", &self.organisation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CKAN portal's settings, when `RAVIS_CKAN_URL` is set (then the token and the
+/// organisation are required).
+fn ckan_settings(vars: &impl Vars) -> Result<Option<CkanSettings>, ConfigError> {
+    let Some(url) = vars.get("RAVIS_CKAN_URL") else {
+        return Ok(None);
+    };
+    Ok(Some(CkanSettings {
+        url,
+        token: vars
+            .get("RAVIS_CKAN_TOKEN")
+            .ok_or(ConfigError::Missing("RAVIS_CKAN_TOKEN"))?,
+        organisation: vars
+            .get("RAVIS_CKAN_ORGANISATION")
+            .ok_or(ConfigError::Missing("RAVIS_CKAN_ORGANISATION"))?,
+    }))
 }
 
 /// Minimum length of HMAC keys and HS256 secrets.
@@ -408,6 +450,7 @@ impl Settings {
             contact_email: vars
                 .get("RAVIS_OPEN_DATA_CONTACT")
                 .unwrap_or_else(|| "dati@example.invalid".into()),
+            ckan: ckan_settings(vars)?,
         };
         let review_months = (
             bounded("RAVIS_REVIEW_MONTHS_UNDER_3", 3, 1, 24, "months")?,
@@ -821,6 +864,23 @@ mod tests {
             ("https://viss.example/token", "ravis-viis")
         );
         assert!(!format!("{s:?}").contains("v1is-secret"));
+        assert_eq!(s.reports.ckan, None, "no CKAN URL: no push");
+        let mut ckan = vars.clone();
+        ckan.insert("RAVIS_CKAN_URL", "https://data.gov.lv/dati");
+        ckan.insert("RAVIS_CKAN_TOKEN", "ckan-t0ken");
+        ckan.insert("RAVIS_CKAN_ORGANISATION", "ravis");
+        let with = Settings::from_vars(&ckan).unwrap();
+        let c = with.reports.ckan.clone().unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.organisation.as_str()),
+            ("https://data.gov.lv/dati", "ravis")
+        );
+        assert!(!format!("{with:?}").contains("ckan-t0ken"));
+        ckan.remove("RAVIS_CKAN_TOKEN");
+        assert_eq!(
+            Settings::from_vars(&ckan).unwrap_err().to_string(),
+            "environment variable RAVIS_CKAN_TOKEN is required but not set"
+        );
         let mut half = vars.clone();
         half.remove("RAVIS_VIIS_CLIENT_SECRET");
         assert_eq!(

@@ -5,6 +5,7 @@ pub mod audit_archive;
 pub mod auth;
 pub mod aws;
 pub mod catalogue;
+pub mod ckan_receiver;
 pub mod contract;
 pub mod embedded;
 pub mod exports;

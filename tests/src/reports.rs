@@ -5,6 +5,7 @@
 //! by the worker, and read back through the API as each role may.
 
 use crate::auth::verifier_and_scoped_token;
+use crate::ckan_receiver::{CkanFault, CkanReceiver, ORGANISATION, TOKEN};
 use crate::pathway::{World, token};
 use bytes::Bytes;
 use chrono::{Days, Months};
@@ -625,4 +626,279 @@ where
     let report: ravis::domain::report::Report =
         serde_json::from_value(stored.data).expect("report");
     assert_eq!(report.state, ReportState::Done);
+}
+
+/// An open-data report of `period` for all of Latvia, asked for now and made at once
+/// (as `ravis report` does; the schedule asks each period once).
+async fn open_data_report<R, Q, B>(
+    w: &World<R, Q>,
+    worker: &ReportWorker<R, B>,
+    period: &str,
+) -> Result<ravis::domain::report::Report, ravis::services::reports::worker::ReportError>
+where
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+    B: BlobStore,
+{
+    use ravis::domain::report::{Report, ReportTrigger};
+    let report = Report {
+        id: ravis::domain::ReportId::from_uuid(w.app.ids.new_id()),
+        period: period.into(),
+        territory: None,
+        state: ReportState::Queued,
+        trigger: ReportTrigger::Request,
+        requested_by: "ckan test".into(),
+        requested_at: w.app.clock.now(),
+        finished_at: None,
+        error: None,
+        files: Vec::new(),
+        open_data: true,
+    };
+    w.app
+        .records
+        .put_new(ravis::services::reports::report_record(&report).expect("record"))
+        .await
+        .expect("put");
+    let made = worker.run(report.id).await?;
+    Ok(made.expect("the report"))
+}
+
+/// The packages' resources on the portal: package → resource names, in order.
+fn portal_resources(portal: &CkanReceiver) -> BTreeMap<String, Vec<(String, usize)>> {
+    portal
+        .packages()
+        .into_iter()
+        .map(|(name, p)| {
+            (
+                name,
+                p.resources
+                    .iter()
+                    .map(|r| (r.name.clone(), r.uploads))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Pushing releases to a CKAN portal (data.gov.lv; `ravis::adapters::ckan_http`): the
+/// scheduled release goes to one package per dataset with one resource per period and the
+/// codelists; a second release of the same period replaces the files (no duplicates); a
+/// 500 or a 429 is retried by the adapter, a longer outage through the queue (the report
+/// stays queued, the release is in the bucket, the next try replaces); a refused token
+/// fails the report with the portal's reason; a package of another organisation is not
+/// taken over.
+pub async fn ckan_push<R, Q, B>(records: R, queue: Q, report_queue: Q, buckets: [B; 3])
+where
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+    B: BlobStore + Clone,
+{
+    use ravis::adapters::ckan_http::{CkanPortal, Retries};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let world = World::with(records, queue, |app| app);
+    let w = &world;
+    seed(w, 3).await;
+    let [lake, reports, open_data] = buckets;
+    lake.put(
+        REGIONS_KEY,
+        Bytes::from_static(REGIONS.as_bytes()),
+        Some("text/csv"),
+    )
+    .await
+    .expect("classifier");
+    let portal = CkanReceiver::start().await;
+    let ckan = |token: &str| {
+        Arc::new(
+            CkanPortal::new(&portal.base, token, ORGANISATION, Duration::from_secs(10))
+                .expect("portal")
+                .with_retries(Retries {
+                    attempts: 3,
+                    max_wait: Duration::from_secs(2),
+                }),
+        )
+    };
+    let worker = w
+        .app
+        .report_worker(lake.clone(), reports.clone(), open_data.clone(), settings())
+        .with_portal(ckan(TOKEN));
+
+    // The schedule's release: three packages, each with the period's CSV and the codelists.
+    let made = w
+        .app
+        .reports(report_queue.clone(), open_data.clone())
+        .schedule()
+        .await
+        .expect("schedule");
+    assert_eq!(made.len(), 1);
+    assert_eq!(work(&report_queue, &worker).await, 1);
+    let expected = |uploads: usize| -> BTreeMap<String, Vec<(String, usize)>> {
+        ["ravis-screening", "ravis-sdq15", "ravis-support"]
+            .into_iter()
+            .map(|p| {
+                (
+                    p.to_owned(),
+                    vec![
+                        ("2026-11".to_owned(), uploads),
+                        ("codelists".to_owned(), uploads),
+                    ],
+                )
+            })
+            .collect()
+    };
+    assert_eq!(portal_resources(&portal), expected(1));
+    let packages = portal.packages();
+    for (id, package) in [
+        ("screening", &packages["ravis-screening"]),
+        ("support", &packages["ravis-support"]),
+        ("sdq15", &packages["ravis-sdq15"]),
+    ] {
+        let f = &package.fields;
+        assert_eq!(f["license_id"], "cc-by-4.0");
+        assert_eq!(f["owner_org"], ORGANISATION);
+        assert!(f["title"].as_str().expect("title").contains(" / "), "{f}");
+        let tags: Vec<&str> = f["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(
+            tags.contains(&"skrīnings") && tags.contains(&"screening"),
+            "{tags:?}"
+        );
+        assert!(
+            f["notes"]
+                .as_str()
+                .expect("notes")
+                .contains("https://open-data.example.invalid/open-data/2026-11/metadata.jsonld"),
+            "{f}"
+        );
+        let csv = &package.resources[0];
+        assert_eq!(
+            (csv.format.as_str(), csv.file_name.as_str()),
+            ("CSV", &*format!("ravis-{id}-2026-11.csv"))
+        );
+        let in_bucket = open_data
+            .get(&format!("open-data/2026-11/{id}.csv"))
+            .await
+            .expect("csv in the bucket");
+        assert_eq!(csv.content, in_bucket.to_vec(), "{id}: the bucket's bytes");
+        let codelists = open_data
+            .get("open-data/2026-11/codelists.json")
+            .await
+            .expect("codelists");
+        assert_eq!(package.resources[1].content, codelists.to_vec());
+    }
+
+    // The same period again: the files replaced, nothing added.
+    let again = open_data_report(w, &worker, "2026-11")
+        .await
+        .expect("again");
+    assert_eq!(again.state, ReportState::Done, "{:?}", again.error);
+    assert_eq!(portal_resources(&portal), expected(2));
+
+    // A 500 and a 429 (Retry-After 1 s) on the way: retried by the adapter.
+    portal.script([CkanFault::ServerError, CkanFault::Throttle(1)]);
+    let calls_before = portal.calls().len();
+    let started = std::time::Instant::now();
+    let retried = open_data_report(w, &worker, "2026-11")
+        .await
+        .expect("retried");
+    assert_eq!(retried.state, ReportState::Done, "{:?}", retried.error);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
+    assert_eq!(
+        portal.calls()[calls_before..calls_before + 3],
+        ["package_show", "package_show", "package_show"]
+    );
+    assert_eq!(portal_resources(&portal), expected(3));
+
+    // A longer outage: the report is retried through the queue, the release is in the bucket.
+    portal.script([CkanFault::ServerError; 3]);
+    let down = open_data_report(w, &worker, "2026-Q4").await;
+    let Err(e) = down else {
+        panic!("an outage is an error to retry, not {down:?}")
+    };
+    assert!(
+        matches!(e, ravis::services::reports::worker::ReportError::Portal(_)),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("500") && text.contains("3 tries"), "{text}");
+    assert!(
+        open_data
+            .head("open-data/2026-Q4/screening.csv")
+            .await
+            .expect("head")
+            .is_some(),
+        "the release is in the bucket"
+    );
+    // What the redelivered message does: the same report made again, pushed once.
+    let redelivered = open_data_report(w, &worker, "2026-Q4")
+        .await
+        .expect("redelivered");
+    assert_eq!(redelivered.state, ReportState::Done);
+    let resources = portal_resources(&portal);
+    assert_eq!(
+        resources["ravis-screening"],
+        [
+            ("2026-11".to_owned(), 3),
+            ("codelists".to_owned(), 4),
+            ("2026-Q4".to_owned(), 1)
+        ]
+    );
+
+    // A refused token: the report fails with the portal's reason; the bucket keeps the files.
+    let refused_worker = w
+        .app
+        .report_worker(lake.clone(), reports.clone(), open_data.clone(), settings())
+        .with_portal(ckan("not-the-token"));
+    let refused = open_data_report(w, &refused_worker, "2026-10")
+        .await
+        .expect("a refusal fails the report, it is not retried");
+    assert_eq!(refused.state, ReportState::Failed);
+    let reason = refused.error.expect("reason");
+    assert!(
+        reason.contains("refused the API token")
+            && reason.contains("403")
+            && reason.contains("RAVIS_CKAN_TOKEN")
+            && reason.contains("Access denied"),
+        "{reason}"
+    );
+    assert!(
+        open_data
+            .head("open-data/2026-10/support.csv")
+            .await
+            .expect("head")
+            .is_some()
+    );
+    assert!(
+        !portal_resources(&portal)["ravis-screening"]
+            .iter()
+            .any(|(name, _)| name == "2026-10")
+    );
+
+    // A package of the same name owned by another organisation is not taken over.
+    let taken = CkanReceiver::start().await;
+    taken.put_foreign("ravis-screening", "someone-else");
+    let other_worker = w
+        .app
+        .report_worker(lake, reports, open_data, settings())
+        .with_portal(Arc::new(
+            CkanPortal::new(&taken.base, TOKEN, ORGANISATION, Duration::from_secs(10))
+                .expect("portal"),
+        ));
+    let refused = open_data_report(w, &other_worker, "2026-11")
+        .await
+        .expect("report");
+    assert_eq!(refused.state, ReportState::Failed);
+    let reason = refused.error.expect("reason");
+    assert!(
+        reason.contains("someone-else") && reason.contains("not taken over"),
+        "{reason}"
+    );
+    assert!(taken.packages()["ravis-screening"].resources.is_empty());
 }

@@ -1,5 +1,6 @@
 //! Lambda `reports`: the report queue's requests (reports and open-data releases;
-//! docs/REPORTS.md) and, on its monthly schedule, the lake rewrite and the open-data reports.
+//! docs/REPORTS.md; a release is pushed to the CKAN portal with `RAVIS_CKAN_URL`) and, on its
+//! monthly schedule, the lake rewrite and the open-data reports.
 
 use ravis::app::AwsApp;
 use ravis::config::Settings;

@@ -1,5 +1,6 @@
-//! The HTTP client both exchange adapters use ([`fhir_http`](super::fhir_http) for the
-//! e-health system, [`viis_http`](super::viis_http) for VIIS): one base URL (https, or http
+//! The HTTP client the exchange adapters use ([`fhir_http`](super::fhir_http) for the
+//! e-health system, [`viis_http`](super::viis_http) for VIIS, [`ckan_http`](super::ckan_http)
+//! for the open-data portal, which sends its own `Authorization` API token): one base URL (https, or http
 //! to loopback), every request and every answer's body bounded by a timeout, answers read up
 //! to 4 MiB, and client authentication as configuration — a bearer token from an OAuth2
 //! client-credentials grant (RFC 6749 §4.4; cached until shortly before it expires), or none

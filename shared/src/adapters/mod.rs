@@ -2,6 +2,8 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "exchange-http")]
+pub mod ckan_http;
 pub mod delivery;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -291,6 +291,10 @@ pub type AwsReportSchedule = (
 #[cfg(feature = "lake")]
 const LAKE_MAX_AGE_HOURS: i64 = 24;
 
+/// How long one request to the open-data portal may take (an upload of a period's CSV).
+#[cfg(all(feature = "lake", feature = "exchange-http"))]
+const CKAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[cfg(feature = "lake")]
 impl AwsApp {
     /// The report queue (poison messages go to its DLQ).
@@ -306,9 +310,10 @@ impl AwsApp {
     /// `reports`: the worker (reads, and when older than a day rewrites, the lake in the
     /// analytics bucket; writes reports to the reports bucket and open-data releases to the
     /// open-data bucket), and the report queue it consumes (malformed messages go to its
-    /// DLQ). Fails naming the first missing variable of `RAVIS_REPORT_QUEUE_URL`,
+    /// DLQ). With `RAVIS_CKAN_URL`, each release is then pushed to that CKAN portal
+    /// (data.gov.lv). Fails naming the first missing variable of `RAVIS_REPORT_QUEUE_URL`,
     /// `RAVIS_REPORT_DLQ_URL`, `RAVIS_REPORTS_BUCKET`, `RAVIS_ANALYTICS_BUCKET`,
-    /// `RAVIS_OPEN_DATA_BUCKET`.
+    /// `RAVIS_OPEN_DATA_BUCKET`, or a bad CKAN setting.
     pub fn report_worker(&self) -> Result<(AwsReportWorker, SqsQueue), AppError> {
         let (_, _, reports_bucket) = self.settings.require_reports()?;
         let (analytics_bucket, open_data_bucket) = self.settings.require_report_buckets()?;
@@ -327,6 +332,21 @@ impl AwsApp {
             bucket(open_data_bucket),
             settings,
         );
+        let worker = match &r.ckan {
+            None => worker,
+            #[cfg(feature = "exchange-http")]
+            Some(ckan) => {
+                worker.with_portal(std::sync::Arc::new(super::ckan_portal(ckan, CKAN_TIMEOUT)?))
+            }
+            #[cfg(not(feature = "exchange-http"))]
+            Some(_) => {
+                return Err(crate::config::ConfigError::Invalid {
+                    name: "RAVIS_CKAN_URL",
+                    reason: "this build has no HTTP client (feature exchange-http)".into(),
+                }
+                .into());
+            }
+        };
         Ok((worker, self.report_queue()?))
     }
 

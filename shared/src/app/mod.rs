@@ -67,6 +67,32 @@ pub type ChildrenRoutes<R, Q, B> = Both<
     Both<RegistryApi<R>, Both<PathwayApi<R>, Both<ExportsApi<R>, ReportsApi<R, Q, B>>>>,
 >;
 
+/// The CKAN portal of the settings (`RAVIS_CKAN_URL`, `RAVIS_CKAN_TOKEN`,
+/// `RAVIS_CKAN_ORGANISATION`; `docs/REPORTS.md`, "Pushing to data.gov.lv (CKAN)"), each
+/// request bounded by `timeout`; a bad setting is refused naming its variable.
+#[cfg(feature = "exchange-http")]
+pub fn ckan_portal(
+    settings: &crate::config::CkanSettings,
+    timeout: std::time::Duration,
+) -> Result<crate::adapters::ckan_http::CkanPortal, ConfigError> {
+    crate::adapters::ckan_http::CkanPortal::new(
+        &settings.url,
+        &settings.token,
+        &settings.organisation,
+        timeout,
+    )
+    .map_err(|reason| ConfigError::Invalid {
+        name: if reason.starts_with("the API token") {
+            "RAVIS_CKAN_TOKEN"
+        } else if reason.starts_with("the organisation") {
+            "RAVIS_CKAN_ORGANISATION"
+        } else {
+            "RAVIS_CKAN_URL"
+        },
+        reason,
+    })
+}
+
 /// What every use case over one record store shares; cheap to clone.
 #[derive(Clone)]
 pub struct App<R> {

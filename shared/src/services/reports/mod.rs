@@ -9,6 +9,8 @@
 //! about a child and none is audited as one; requests are logged with the subject.
 
 #[cfg(feature = "lake")]
+pub mod portal;
+#[cfg(feature = "lake")]
 pub mod worker;
 
 use crate::domain::report::{Report, ReportState, ReportTrigger};

@@ -11,7 +11,8 @@
 //! municipality's report holds the rows of its municipality, its region and Latvia only —
 //! cut from the same protected national release, so two reports never differ in what they
 //! hide. A report with `open_data` also publishes the release under `open-data/<period>/` of
-//! the open-data bucket with its codelists and DCAT-AP metadata.
+//! the open-data bucket with its codelists and DCAT-AP metadata, then pushes it to the
+//! open-data portal when one is configured (`services::reports::portal`).
 //!
 //! At least once: a redelivered message for a report that is already done changes nothing;
 //! files are written before the report is marked done, each under a fixed name, so a crash
@@ -87,6 +88,19 @@ pub enum ReportError {
     /// The message is not a report message.
     #[error("not a report message: {0}")]
     Malformed(String),
+    /// The open-data portal failed for now (retried: the release is in the bucket, the
+    /// push replaces; `services::reports::portal`).
+    #[error("open-data portal: {0}")]
+    Portal(String),
+}
+
+impl From<super::portal::PushFailure> for ReportError {
+    fn from(failure: super::portal::PushFailure) -> Self {
+        match failure {
+            super::portal::PushFailure::Retry(reason) => Self::Portal(reason),
+            super::portal::PushFailure::Refused(reason) => Self::Data(reason),
+        }
+    }
 }
 
 /// Computes reports.
@@ -98,6 +112,7 @@ pub struct ReportWorker<R, B> {
     reports: B,
     open_data: B,
     settings: WorkerSettings,
+    portal: Arc<dyn crate::ports::OpenDataPortal>,
 }
 
 impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
@@ -120,7 +135,15 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
             reports,
             open_data,
             settings,
+            portal: Arc::new(crate::ports::NoPortal),
         }
+    }
+
+    /// Pushes every open-data release to this portal after writing it to the bucket
+    /// (without: no push, logged).
+    pub fn with_portal(mut self, portal: Arc<dyn crate::ports::OpenDataPortal>) -> Self {
+        self.portal = portal;
+        self
     }
 
     /// Handles one message of the report queue: `{"report_id": "…"}`.
@@ -358,22 +381,25 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     async fn publish(&self, release: &Release) -> Result<(), ReportError> {
         let prefix = format!("open-data/{}/", release.period);
         let mut sizes = BTreeMap::new();
+        let mut csvs = Vec::new();
         for dataset in &release.datasets {
-            let bytes = to_csv(dataset).map_err(|e| ReportError::Data(e.to_string()))?;
+            let bytes =
+                bytes::Bytes::from(to_csv(dataset).map_err(|e| ReportError::Data(e.to_string()))?);
             sizes.insert(dataset.id.clone(), bytes.len() as u64);
+            csvs.push((dataset.id.clone(), bytes.clone()));
             self.open_data
                 .put(
                     &format!("{prefix}{}.csv", dataset.id),
-                    bytes.into(),
+                    bytes,
                     Some("text/csv"),
                 )
                 .await?;
         }
-        let codelists = codelists_json(release);
+        let codelists = bytes::Bytes::from(codelists_json(release));
         self.open_data
             .put(
                 &format!("{prefix}codelists.json"),
-                codelists.into(),
+                codelists.clone(),
                 Some("application/json"),
             )
             .await?;
@@ -385,7 +411,19 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 Some("application/ld+json"),
             )
             .await?;
-        Ok(())
+        // Only once every file is in the bucket: a failed push loses nothing.
+        let s = &self.settings;
+        let pushed = super::portal::portal_release(
+            release,
+            &csvs,
+            codelists,
+            (
+                s.open_data_base_url.as_deref(),
+                &s.publisher,
+                &s.contact_email,
+            ),
+        );
+        Ok(super::portal::push(self.portal.as_ref(), &pushed).await?)
     }
 
     /// The published cells of earlier releases of the same year (`open-data/<p>/` for
