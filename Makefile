@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
+.PHONY: checks-python checks-deploy test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -12,7 +12,14 @@ export CARGO_TERM_COLOR ?= never
 ## the independent Python checks of the reports and the analytics lake, the SAM template
 ## linters and the web client in a real browser. The client is built
 ## first, so every build of ravis below embeds it.
-test: fmt-check web clippy test-rust test-faults test-fhir test-reports test-api test-deploy lint-infra test-web
+test: fmt-check web clippy test-rust test-faults test-fhir checks-python checks-deploy test-web
+
+## Independent checks two at a time (the machine has two cores and each of these is mostly
+## one process), each one's output printed whole when it ends; either failing fails make.
+checks-python:
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api
+checks-deploy:
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
