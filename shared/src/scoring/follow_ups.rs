@@ -15,7 +15,7 @@
 //! - undated recommendations have no due date and are not follow-ups to count; two
 //!   recommendations of the same kind in one result count once, at the earliest due date.
 
-use super::risk_profile::{StoredResult, newest_per_screening};
+use super::risk_profile::{StoredResult, per_instrument};
 use super::{Engine, RecommendationKind};
 use crate::domain::ResultId;
 use chrono::NaiveDate;
@@ -41,16 +41,7 @@ pub struct FollowUps {
 
 /// The follow-ups of each current result (newest per screening) of one child, by result id.
 pub fn follow_ups(engine: &Engine, results: &[StoredResult]) -> BTreeMap<ResultId, FollowUps> {
-    let mut per_instrument: BTreeMap<&str, Vec<&StoredResult>> = BTreeMap::new();
-    for r in newest_per_screening(results) {
-        per_instrument
-            .entry(r.result.instrument.as_str())
-            .or_default()
-            .push(r);
-    }
-    for list in per_instrument.values_mut() {
-        list.sort_by_key(|r| (r.result.administered_on, r.result_id));
-    }
+    let per_instrument = per_instrument(results);
     // The days of the results of each instrument's follow-up stage, sorted.
     let mut stage_days: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
     for (&id, list) in &per_instrument {

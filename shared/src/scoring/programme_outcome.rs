@@ -24,14 +24,13 @@
 //! screening older than a year no longer describes the child at the start, and one more
 //! than a year after the end measures more than the programme.
 
-use super::risk_profile::{StoredResult, Trend, newest_per_screening};
+use super::risk_profile::{StoredResult, Trend, per_instrument};
 use super::{Engine, ScoreResult};
 use crate::domain::registry::SupportEpisode;
 use crate::domain::{EpisodeId, ResultId, ScreeningId};
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// How far from an episode a screening may lie to count as its before or after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,16 +143,7 @@ pub fn programme_outcomes(
     results: &[StoredResult],
     windows: OutcomeWindows,
 ) -> Vec<ProgrammeOutcome> {
-    let mut per_instrument: BTreeMap<&str, Vec<&StoredResult>> = BTreeMap::new();
-    for r in newest_per_screening(results) {
-        per_instrument
-            .entry(r.result.instrument.as_str())
-            .or_default()
-            .push(r);
-    }
-    for list in per_instrument.values_mut() {
-        list.sort_by_key(|r| (r.result.administered_on, r.result_id));
-    }
+    let per_instrument = per_instrument(results);
     episodes
         .iter()
         .filter_map(|e| {

@@ -144,18 +144,22 @@ pub fn newest_per_screening(results: &[StoredResult]) -> Vec<&StoredResult> {
     per_screening.into_values().collect()
 }
 
-/// Builds the risk profile of one child from all their stored results (see the module rules).
-pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate) -> RiskProfile {
-    let mut per_instrument: BTreeMap<&str, Vec<&StoredResult>> = BTreeMap::new();
+/// The current results (newest per screening) of each instrument, oldest first (by
+/// `administered_on`, then `result_id`), by instrument id.
+pub fn per_instrument(results: &[StoredResult]) -> BTreeMap<&str, Vec<&StoredResult>> {
+    let mut out: BTreeMap<&str, Vec<&StoredResult>> = BTreeMap::new();
     for r in newest_per_screening(results) {
-        per_instrument
-            .entry(r.result.instrument.as_str())
-            .or_default()
-            .push(r);
+        out.entry(r.result.instrument.as_str()).or_default().push(r);
     }
-    for list in per_instrument.values_mut() {
+    for list in out.values_mut() {
         list.sort_by_key(|r| (r.result.administered_on, r.result_id));
     }
+    out
+}
+
+/// Builds the risk profile of one child from all their stored results (see the module rules).
+pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate) -> RiskProfile {
+    let per_instrument = per_instrument(results);
 
     let mut instruments = Vec::new();
     let mut open = Vec::new();
