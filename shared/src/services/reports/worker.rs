@@ -545,7 +545,8 @@ fn child_age(years: i32) -> Option<u8> {
     u8::try_from(years).ok().filter(|y| *y < 18)
 }
 
-fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
+/// Adds the indicators' facts of a results file's columns (children only: ages under 18).
+pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
@@ -581,7 +582,8 @@ fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
     }
 }
 
-fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
+/// Adds the facts of an episodes file's columns: started episodes of children.
+pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
     for i in 0..c.len() {
         let (Some(on), Some(age_years)) = (
             c.started_on[i],
@@ -601,7 +603,8 @@ fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
     }
 }
 
-fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+/// Adds the facts of a referrals file's columns: referrals of children.
+pub fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
