@@ -37,7 +37,8 @@ use crate::statistics::territory::{LATVIA, Territories};
 use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress};
 use crate::store::keys;
 use crate::store::query::query_all;
-use std::collections::BTreeMap;
+use crate::statistics::columnar::Strings;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The action plan's training targets: specialists certified in assessment instruments
@@ -545,38 +546,76 @@ fn child_age(years: i32) -> Option<u8> {
     u8::try_from(years).ok().filter(|y| *y < 18)
 }
 
+/// Each distinct value of a text column once, shared by the facts of its rows.
+fn shared(column: &Strings) -> Vec<Arc<str>> {
+    (0..column.distinct())
+        .map(|code| Arc::from(column.value(code as u32).unwrap_or_default()))
+        .collect()
+}
+
+/// Row `i`'s shared value of a column (none for a null).
+fn shared_at(values: &[Arc<str>], column: &Strings, i: usize) -> Option<Arc<str>> {
+    let code = *column.codes().get(i)?;
+    values.get(code as usize).cloned()
+}
+
 /// Adds the indicators' facts of a results file's columns (children only: ages under 18).
 pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
+    let instruments = shared(&c.instrument);
+    let risk_levels = shared(&c.risk_level);
+    // Each distinct list of kinds split once.
+    let kinds: Vec<Vec<Arc<str>>> = (0..c.recommendation_kinds.distinct())
+        .map(|code| {
+            c.recommendation_kinds
+                .value(code as u32)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(Arc::from)
+                .collect()
+        })
+        .collect();
+    // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
+    // value parsed once.
+    let mut bands_of: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+    facts.results.reserve(c.len());
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
         };
-        let instrument = c.instrument.get(i).unwrap_or_default().to_string();
-        // Bands are read only where an indicator needs them (the SDQ at 15).
+        let instrument = shared_at(&instruments, &c.instrument, i).unwrap_or_else(|| empty.clone());
         let bands = if instrument.starts_with("sdq") && age_years == 15 {
-            c.bands
-                .get(i)
-                .and_then(|b| serde_json::from_str(b).ok())
-                .unwrap_or_default()
+            let code = c.bands.codes().get(i).copied().unwrap_or(Strings::NULL);
+            bands_of
+                .entry(code)
+                .or_insert_with(|| {
+                    c.bands
+                        .value(code)
+                        .and_then(|b| serde_json::from_str(b).ok())
+                        .unwrap_or_default()
+                })
+                .clone()
         } else {
             BTreeMap::new()
         };
+        let kinds_code = c.recommendation_kinds.codes().get(i).copied();
         facts.results.push(ResultFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
             administered_on: c.administered_on[i],
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
             instrument,
-            risk_level: c.risk_level.get(i).unwrap_or_default().to_string(),
-            recommendation_kinds: c
-                .recommendation_kinds
-                .get(i)
-                .unwrap_or_default()
-                .split(',')
-                .filter(|k| !k.is_empty())
-                .map(str::to_string)
-                .collect(),
+            risk_level: shared_at(&risk_levels, &c.risk_level, i).unwrap_or_else(|| empty.clone()),
+            recommendation_kinds: kinds_code
+                .and_then(|k| kinds.get(k as usize))
+                .cloned()
+                .unwrap_or_default(),
             bands,
         });
     }
@@ -584,6 +623,12 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
 
 /// Adds the facts of an episodes file's columns: started episodes of children.
 pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let programmes = shared(&c.programme);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
     for i in 0..c.len() {
         let (Some(on), Some(age_years)) = (
             c.started_on[i],
@@ -592,31 +637,37 @@ pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
             continue;
         };
         facts.episodes.push(SupportFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
-            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
+            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
             on,
             ended_on: c.ended_on[i],
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
         });
     }
 }
 
 /// Adds the facts of a referrals file's columns: referrals of children.
 pub fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let programmes = shared(&c.programme);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
         };
         facts.referrals.push(SupportFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
-            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
+            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
             on: c.referred_on[i],
             ended_on: None,
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
         });
     }
 }
