@@ -9,7 +9,8 @@
 //!   referrals under `DIR/lake/<table>/year=2026/part-0.parquet`, as the lake writer does,
 //!   and the region classifier `DIR/regions.csv` (43 municipalities in 6 regions).
 //! - `… --bench indicators -- run DIR` reads and decodes the three files (`lake::read_*`),
-//!   builds the facts as the reports worker does (`worker::add_*`), computes the indicators
+//!   (results: only the columns the reports read, `worker::RESULT_COLUMNS_USED`), builds
+//!   the facts as the reports worker does (`worker::add_*`), computes the indicators
 //!   of the year 2026 (`indicators::compute`), and prints the times and the peak resident
 //!   memory (`VmHWM`) as one JSON line. Untimed, it then writes every non-zero count cell and
 //!   the days-to-support cells to `DIR/rust-cells.csv` for the comparison with DuckDB.
@@ -23,7 +24,9 @@
 
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
-use ravis::services::reports::worker::{add_episodes, add_referrals, add_results};
+use ravis::services::reports::worker::{
+    RESULT_COLUMNS_USED, add_episodes, add_referrals, add_results,
+};
 use ravis::statistics::columnar::{self, Values};
 use ravis::statistics::indicators::{Facts, compute};
 use ravis::statistics::lake::{self, Table, age_band};
@@ -414,7 +417,9 @@ fn run(dir: &Path) -> Result<(), Error> {
     // As the reports worker does: a file is read, decoded, turned into facts and dropped.
     {
         let t = Instant::now();
-        let columns = lake::read_results(read(Table::Results)?)?;
+        let columns = lake::read_results_columns(read(Table::Results)?, |c| {
+            RESULT_COLUMNS_USED.contains(&c)
+        })?;
         decode += t.elapsed();
         let t = Instant::now();
         add_results(&mut facts, &columns);

@@ -297,7 +297,10 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 };
                 match table {
                     lake::Table::Results => {
-                        add_results(&mut facts, &lake::read_results(bytes).map_err(bad)?)
+                        let columns = lake::read_results_columns(bytes, |c| {
+                            RESULT_COLUMNS_USED.contains(&c)
+                        });
+                        add_results(&mut facts, &columns.map_err(bad)?)
                     }
                     lake::Table::Episodes => {
                         add_episodes(&mut facts, &lake::read_episodes(bytes).map_err(bad)?)
@@ -559,7 +562,21 @@ fn shared_at(values: &[Arc<str>], column: &Strings, i: usize) -> Option<Arc<str>
     values.get(code as usize).cloned()
 }
 
-/// Adds the indicators' facts of a results file's columns (children only: ages under 18).
+/// The columns of the results table [`add_results`] reads (the reports decode no other).
+pub const RESULT_COLUMNS_USED: [&str; 9] = [
+    "child",
+    "administered_on",
+    "age_years",
+    "sex",
+    "municipality",
+    "instrument",
+    "risk_level",
+    "bands",
+    "recommendation_kinds",
+];
+
+/// Adds the indicators' facts of a results file's columns (children only: ages under 18;
+/// the columns of [`RESULT_COLUMNS_USED`]).
 pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns) {
     let empty: Arc<str> = Arc::from("");
     let unknown: Arc<str> = Arc::from("unknown");
