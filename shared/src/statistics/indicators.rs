@@ -247,18 +247,39 @@ type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct Interner {
     ids: Map<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// The last name asked for and its number: a row's facts ask for the same
+    /// municipality, sex and instrument several times in a row.
+    last: Option<u32>,
 }
+
+/// Up to this many names are found by comparing them, not by hashing.
+const FEW: usize = 8;
 
 impl Interner {
     /// The number of `name`, and whether it is new.
     #[inline]
     fn id(&mut self, name: &str) -> (u32, bool) {
-        if let Some(id) = self.ids.get(name) {
-            return (*id, false);
+        if let Some(last) = self.last
+            && self.names.get(last as usize).is_some_and(|n| **n == *name)
+        {
+            return (last, false);
+        }
+        let found = if self.names.len() <= FEW {
+            self.names
+                .iter()
+                .position(|n| **n == *name)
+                .map(|i| i as u32)
+        } else {
+            self.ids.get(name).copied()
+        };
+        if let Some(id) = found {
+            self.last = Some(id);
+            return (id, false);
         }
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
+        self.last = Some(id);
         (id, true)
     }
 
@@ -318,6 +339,8 @@ struct Tally<'a> {
     territories: &'a Territories,
     /// The period's sub-periods (a leaf's part index is one more than its place here).
     parts: Vec<Period>,
+    /// Their first and last days.
+    part_days: Vec<(NaiveDate, NaiveDate)>,
     indicators: Interner,
     leaves_seen: Interner,
     sexes: Interner,
@@ -332,6 +355,7 @@ impl<'a> Tally<'a> {
             period,
             territories,
             parts: period.parts(),
+            part_days: period.parts().iter().map(|p| (p.start(), p.end())).collect(),
             indicators: Interner::default(),
             leaves_seen: Interner::default(),
             sexes: Interner::default(),
@@ -352,14 +376,12 @@ impl<'a> Tally<'a> {
         sex: &str,
         instrument: Option<&str>,
     ) {
-        let part = match self.period.part_of(on) {
-            Some(p) => self
-                .parts
-                .iter()
-                .position(|q| *q == p)
-                .map_or(0, |i| i as u8 + 1),
-            None => 0,
-        };
+        // `period.part_of(on)`, as an index (0: none) without building dates per call.
+        let part = self
+            .part_days
+            .iter()
+            .position(|(start, end)| *start <= on && on <= *end)
+            .map_or(0, |i| i as u8 + 1);
         let (indicator, new) = self.indicators.id(indicator);
         if new {
             self.breakdowns
