@@ -12,7 +12,8 @@
 # 3. runs scripts/indicators_duckdb.py in .venv-reports (DuckDB, pinned in
 #    scripts/reports-requirements.txt): the same indicators in SQL over the same files, then
 #    compares every non-zero cell with RAVIS's and prints a few totals side by side;
-# 4. prints the times and peak memories side by side. Exits non-zero when the tables differ.
+# 4. prints the times (wall clock, and CPU time of all threads) and peak memories side by
+#    side. Exits non-zero when the tables differ.
 #
 # CARGO overrides the cargo command. Timing is never asserted.
 set -euo pipefail
@@ -42,10 +43,12 @@ python3 - "$RUST" "$DUCK" <<'PY'
 import json, sys
 r, d = (json.loads(a) for a in sys.argv[1:3])
 print(f"rows: {r['results']:,} results, {r['episodes']:,} episodes, {r['referrals']:,} referrals")
-print(f"{'':<8}{'seconds':>10}{'peak MiB':>10}")
-print(f"{'RAVIS':<8}{r['total_s']:>10.2f}{r['peak_rss_mib']:>10.0f}   "
-      f"(decode {r['decode_s']:.2f} + facts {r['facts_s']:.2f} + compute {r['compute_s']:.2f})")
-print(f"{'DuckDB':<8}{d['seconds']:>10.2f}{d['peak_rss_mib']:>10.0f}   "
+print(f"{'':<8}{'wall s':>8}{'CPU s':>8}{'peak MiB':>10}")
+print(f"{'RAVIS':<8}{r['total_s']:>8.2f}{r['cpu_s']:>8.2f}{r['peak_rss_mib']:>10.0f}   "
+      f"(wall/CPU: decode {r['decode_s']:.2f}/{r['decode_cpu_s']:.2f}, "
+      f"facts {r['facts_s']:.2f}/{r['facts_cpu_s']:.2f}, "
+      f"compute {r['compute_s']:.2f}/{r['compute_cpu_s']:.2f})")
+print(f"{'DuckDB':<8}{d['seconds']:>8.2f}{d['cpu_s']:>8.2f}{d['peak_rss_mib']:>10.0f}   "
       f"(duckdb {d['duckdb']}, {d['threads']} threads)")
 print(f"cells compared: {d['cells_compared']:,}, differing: {d['cells_differing']}")
 PY

@@ -404,6 +404,20 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time of this process so far, all threads, user and system, in seconds (Linux; 0
+/// elsewhere): `/proc/self/stat` counts in USER_HZ, 100 per second.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+            // utime and stime are fields 14 and 15, 12 and 13 after the command name.
+            Some((ticks(11)? + ticks(12)?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn run(dir: &Path) -> Result<(), Error> {
     let territories = Territories::from_csv("bench", &std::fs::read_to_string(dir.join("regions.csv"))?)
         .map_err(|e| format!("regions.csv: {e:?}"))?;
@@ -411,44 +425,55 @@ fn run(dir: &Path) -> Result<(), Error> {
         Ok(Bytes::from(std::fs::read(partition(dir, table))?))
     };
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     let mut facts = Facts::default();
     let mut decode = std::time::Duration::ZERO;
     let mut build = std::time::Duration::ZERO;
+    let mut decode_cpu = 0.0;
+    let mut build_cpu = 0.0;
     // As the reports worker does: a file is read, decoded, turned into facts and dropped.
     {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let columns = lake::read_results_columns(read(Table::Results)?, |c| {
             RESULT_COLUMNS_USED.contains(&c)
         })?;
         decode += t.elapsed();
-        let t = Instant::now();
+        decode_cpu += cpu_seconds() - c;
+        let (t, c) = (Instant::now(), cpu_seconds());
         add_results(&mut facts, &columns);
         build += t.elapsed();
+        build_cpu += cpu_seconds() - c;
     }
     {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let columns = lake::read_episodes(read(Table::Episodes)?)?;
         decode += t.elapsed();
-        let t = Instant::now();
+        decode_cpu += cpu_seconds() - c;
+        let (t, c) = (Instant::now(), cpu_seconds());
         add_episodes(&mut facts, &columns);
         build += t.elapsed();
+        build_cpu += cpu_seconds() - c;
     }
     {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_seconds());
         let columns = lake::read_referrals(read(Table::Referrals)?)?;
         decode += t.elapsed();
-        let t = Instant::now();
+        decode_cpu += cpu_seconds() - c;
+        let (t, c) = (Instant::now(), cpu_seconds());
         add_referrals(&mut facts, &columns);
         build += t.elapsed();
+        build_cpu += cpu_seconds() - c;
     }
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_seconds());
     let indicators = compute(&facts, Period::Year(YEAR), &territories, 10);
     let computed = t.elapsed();
+    let compute_cpu = cpu_seconds() - c;
     let total = started.elapsed();
+    let cpu = cpu_seconds() - cpu_started;
     let peak = peak_rss_mib();
     let nonzero = indicators.counts.values().filter(|n| **n > 0).count();
     println!(
-        "{{\"step\":\"run\",\"results\":{},\"episodes\":{},\"referrals\":{},\"decode_s\":{:.3},\"facts_s\":{:.3},\"compute_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.0},\"cells\":{},\"nonzero_cells\":{nonzero},\"derived\":{}}}",
+        "{{\"step\":\"run\",\"results\":{},\"episodes\":{},\"referrals\":{},\"decode_s\":{:.3},\"facts_s\":{:.3},\"compute_s\":{:.3},\"total_s\":{:.3},\"cpu_s\":{cpu:.2},\"decode_cpu_s\":{decode_cpu:.2},\"facts_cpu_s\":{build_cpu:.2},\"compute_cpu_s\":{compute_cpu:.2},\"peak_rss_mib\":{:.0},\"cells\":{},\"nonzero_cells\":{nonzero},\"derived\":{}}}",
         facts.results.len(),
         facts.episodes.len(),
         facts.referrals.len(),

@@ -290,11 +290,11 @@ impl Interner {
 
 /// The index of an age's band in [`AGE_BANDS`].
 fn band_index(years: u8) -> u8 {
-    let band = age_band(years);
+    // As `age_band`: the band whose range holds the age, else the last one.
     AGE_BANDS
         .iter()
-        .position(|(code, _, _)| *code == band)
-        .map_or(5, |i| i as u8)
+        .position(|(_, lo, hi)| (*lo..*hi).contains(&years))
+        .map_or(AGE_BANDS.len() as u8 - 1, |i| i as u8)
 }
 
 /// The leaf a fact counts in, packed: indicator (bits 96–127), territory leaf (64–95),
