@@ -21,17 +21,16 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
 /// Rows per row group: large enough for good compression, small enough that the encoder's
 /// per-group buffers stay bounded.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
-/// Addresses remembered per row group of a text column (a dictionary page's values; past
-/// this, values are looked up by content).
-const SEEN_MAX: usize = 1 << 16;
+/// Slots of the cache of value addresses per row group of a text column (a dictionary
+/// page's values; a power of two).
+const SEEN_SLOTS: usize = 1 << 14;
 
 /// Values read per call of a column reader.
 const READ_BATCH: usize = 64 * 1024;
@@ -389,8 +388,6 @@ impl Hasher for FastHasher {
     }
 }
 
-type BuildFastHasher = BuildHasherDefault<FastHasher>;
-
 fn hash_of(value: &str) -> u64 {
     let mut hasher = FastHasher::default();
     hasher.write(value.as_bytes());
@@ -584,8 +581,10 @@ fn decode_group(
             let (values, defs) = read_column::<ByteArrayType>(reader, field, rows)?;
             // Values of a dictionary-encoded page are slices of its dictionary, so a repeated
             // value has the same address: known addresses skip validation and hashing. The
-            // addresses stay valid while `values` holds the pages.
-            let mut seen: HashMap<(usize, usize), u32, BuildFastHasher> = HashMap::default();
+            // addresses stay valid while `values` holds the pages. The known addresses are a
+            // direct-mapped cache (address, length, code): a collision only costs a lookup by
+            // content.
+            let mut seen = vec![(0usize, 0usize, Strings::NULL); SEEN_SLOTS];
             let mut next = values.iter();
             for row in 0..rows {
                 if !is_present(field, &defs, row) {
@@ -593,17 +592,15 @@ fn decode_group(
                     continue;
                 }
                 let bytes = next.next().ok_or_else(short)?.data();
-                let address = (bytes.as_ptr() as usize, bytes.len());
-                let code = match seen.get(&address) {
-                    Some(code) => *code,
-                    None => {
+                let (address, len) = (bytes.as_ptr() as usize, bytes.len());
+                let slot = ((address >> 3) ^ (address >> 17) ^ len) & (SEEN_SLOTS - 1);
+                let code = match seen[slot] {
+                    (a, l, code) if a == address && l == len && code != Strings::NULL => code,
+                    _ => {
                         let text = simdutf8::basic::from_utf8(bytes)
                             .map_err(|_| schema_error(field.name, "a value is not UTF-8"))?;
                         let code = strings.code_of(text);
-                        // Values of a plain page have an address each: the map stays small.
-                        if seen.len() < SEEN_MAX {
-                            seen.insert(address, code);
-                        }
+                        seen[slot] = (address, len, code);
                         code
                     }
                 };

@@ -247,39 +247,61 @@ type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct Interner {
     ids: Map<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// The last name asked for and its number: a row's facts ask for the same
-    /// municipality, sex and instrument several times in a row.
-    last: Option<u32>,
+    /// Recently asked names by where they were (address and length → number): the facts'
+    /// texts and the indicator names stay put while the indicators are computed, so most
+    /// lookups are one comparison. A hit is always checked against the name itself, so a
+    /// text freed and another allocated at the same address is only a miss.
+    recent: Vec<(usize, usize, u32)>,
 }
 
-/// Up to this many names are found by comparing them, not by hashing.
-const FEW: usize = 8;
+/// Slots of [`Interner::recent`] (a power of two).
+const RECENT: usize = 64;
+
+/// Equal texts, comparing short ones in two 8-byte words.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&s[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
+}
 
 impl Interner {
     /// The number of `name`, and whether it is new.
     #[inline]
     fn id(&mut self, name: &str) -> (u32, bool) {
-        if let Some(last) = self.last
-            && self.names.get(last as usize).is_some_and(|n| **n == *name)
-        {
-            return (last, false);
+        if self.recent.is_empty() {
+            self.recent = vec![(0, 0, u32::MAX); RECENT];
         }
-        let found = if self.names.len() <= FEW {
-            self.names
-                .iter()
-                .position(|n| **n == *name)
-                .map(|i| i as u32)
-        } else {
-            self.ids.get(name).copied()
-        };
-        if let Some(id) = found {
-            self.last = Some(id);
+        let (address, len) = (name.as_ptr() as usize, name.len());
+        let slot = ((address >> 3) ^ (address >> 11) ^ len) & (RECENT - 1);
+        if let (a, l, id) = self.recent[slot]
+            && a == address
+            && l == len
+            && self
+                .names
+                .get(id as usize)
+                .is_some_and(|n| same(n.as_bytes(), name.as_bytes()))
+        {
+            return (id, false);
+        }
+        if let Some(&id) = self.ids.get(name) {
+            self.recent[slot] = (address, len, id);
             return (id, false);
         }
         let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
-        self.last = Some(id);
+        self.recent[slot] = (address, len, id);
         (id, true)
     }
 
