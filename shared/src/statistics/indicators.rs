@@ -338,21 +338,30 @@ fn leaf_key(indicator: u32, leaf: u32, instrument: u32, sex: u32, part: u8, band
 /// once rather than once per row.
 #[derive(Default)]
 struct Names {
-    by_prefix: Map<String, Map<Box<str>, Box<str>>>,
+    /// Per prefix: its values and the names made of them, by the value's number.
+    by_prefix: Vec<(Box<str>, Interner, Vec<Box<str>>)>,
 }
 
 impl Names {
     fn join(&mut self, prefix: &str, value: &str) -> &str {
-        if !self.by_prefix.contains_key(prefix) {
-            self.by_prefix.insert(prefix.to_string(), Map::default());
-        }
-        let Some(values) = self.by_prefix.get_mut(prefix) else {
-            return "";
+        let at = match self
+            .by_prefix
+            .iter()
+            .position(|(p, _, _)| same(p.as_bytes(), prefix.as_bytes()))
+        {
+            Some(at) => at,
+            None => {
+                self.by_prefix
+                    .push((prefix.into(), Interner::default(), Vec::new()));
+                self.by_prefix.len() - 1
+            }
         };
-        if !values.contains_key(value) {
-            values.insert(value.into(), format!("{prefix}{value}").into());
+        let (_, values, names) = &mut self.by_prefix[at];
+        let (id, new) = values.id(value);
+        if new {
+            names.push(format!("{prefix}{value}").into());
         }
-        values.get(value).map_or("", |n| n)
+        names.get(id as usize).map_or("", |n| n)
     }
 }
 
