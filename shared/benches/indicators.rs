@@ -315,8 +315,11 @@ fn write(dir: &Path, n: usize) -> Result<(), Error> {
     let pools = Pools::new(n.div_ceil(3));
     let rows = results(&pools, n);
     let (referrals, episodes) = support(&rows);
-    let bytes = columnar::encode("results", Table::Results.fields(), &rows, |rows, i| {
-        match i {
+    let bytes = columnar::encode(
+        "results",
+        Table::Results.fields(),
+        &rows,
+        |rows, i| match i {
             0 => text(rows, |r| r.child),
             1 => date(rows, |r| Some(r.on)),
             2 => int(rows, |r| r.on.year()),
@@ -331,12 +334,15 @@ fn write(dir: &Path, n: usize) -> Result<(), Error> {
             11 => text(rows, |r| r.scores),
             12 => text(rows, |r| r.bands),
             _ => text(rows, |r| r.kinds),
-        }
-    })?;
+        },
+    )?;
     save(dir, Table::Results, &bytes)?;
     drop(bytes);
-    let bytes = columnar::encode("episodes", Table::Episodes.fields(), &episodes, |rows, i| {
-        match i {
+    let bytes = columnar::encode(
+        "episodes",
+        Table::Episodes.fields(),
+        &episodes,
+        |rows, i| match i {
             0 => text(rows, |r| r.child),
             1 => text(rows, |r| r.programme),
             2 => date(rows, |r| Some(r.referred_on)),
@@ -350,8 +356,8 @@ fn write(dir: &Path, n: usize) -> Result<(), Error> {
             10 => text(rows, |_| lake::ATVK_VERSION),
             11 => optional_text(rows, |r| r.ended_on.map(|_| "goals_met")),
             _ => optional_text(rows, |r| r.ended_on.map(|_| "completed")),
-        }
-    })?;
+        },
+    )?;
     save(dir, Table::Episodes, &bytes)?;
     drop(bytes);
     let bytes = columnar::encode(
@@ -419,8 +425,9 @@ fn cpu_seconds() -> f64 {
 }
 
 fn run(dir: &Path) -> Result<(), Error> {
-    let territories = Territories::from_csv("bench", &std::fs::read_to_string(dir.join("regions.csv"))?)
-        .map_err(|e| format!("regions.csv: {e:?}"))?;
+    let territories =
+        Territories::from_csv("bench", &std::fs::read_to_string(dir.join("regions.csv"))?)
+            .map_err(|e| format!("regions.csv: {e:?}"))?;
     let read = |table: Table| -> Result<Bytes, Error> {
         Ok(Bytes::from(std::fs::read(partition(dir, table))?))
     };

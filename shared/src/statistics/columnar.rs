@@ -525,7 +525,12 @@ pub fn decode_columns(
         for g in 0..reader.num_row_groups() {
             let group = reader.get_row_group(g)?;
             let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
-            decode_group(group.get_column_reader(positions[i])?, field, rows, &mut out)?;
+            decode_group(
+                group.get_column_reader(positions[i])?,
+                field,
+                rows,
+                &mut out,
+            )?;
         }
         if let Decoded::Utf8(strings) = &mut out {
             strings.finish();

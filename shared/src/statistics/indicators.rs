@@ -386,7 +386,11 @@ impl<'a> Tally<'a> {
             period,
             territories,
             parts: period.parts(),
-            part_days: period.parts().iter().map(|p| (p.start(), p.end())).collect(),
+            part_days: period
+                .parts()
+                .iter()
+                .map(|p| (p.start(), p.end()))
+                .collect(),
             indicators: Interner::default(),
             leaves_seen: Interner::default(),
             sexes: Interner::default(),
@@ -866,14 +870,7 @@ fn roll_up(tally: &Tally<'_>) -> Indicators {
                 key(name, period, a, band, TOTAL, TOTAL)
             }
             SEX => key(name, period, a, TOTAL, tally.sexes.name(value), TOTAL),
-            INSTRUMENT => key(
-                name,
-                period,
-                a,
-                TOTAL,
-                TOTAL,
-                tally.instruments.name(value),
-            ),
+            INSTRUMENT => key(name, period, a, TOTAL, TOTAL, tally.instruments.name(value)),
             _ => key(name, period, a, TOTAL, TOTAL, TOTAL),
         };
         *counts.entry(k).or_default() += n;

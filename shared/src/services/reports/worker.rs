@@ -26,6 +26,7 @@ use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, S
 use crate::services::ServiceError;
 use crate::services::lake::LakeWriter;
 use crate::services::registry::listing::decode;
+use crate::statistics::columnar::Strings;
 use crate::statistics::dcat::{self, Publication};
 use crate::statistics::html::{self, Focus, Lang};
 use crate::statistics::indicators::{self, Facts, ResultFact, SupportFact};
@@ -37,7 +38,6 @@ use crate::statistics::territory::{LATVIA, Territories};
 use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress};
 use crate::store::keys;
 use crate::store::query::query_all;
-use crate::statistics::columnar::Strings;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -297,9 +297,8 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                 };
                 match table {
                     lake::Table::Results => {
-                        let columns = lake::read_results_columns(bytes, |c| {
-                            RESULT_COLUMNS_USED.contains(&c)
-                        });
+                        let columns =
+                            lake::read_results_columns(bytes, |c| RESULT_COLUMNS_USED.contains(&c));
                         add_results(&mut facts, &columns.map_err(bad)?)
                     }
                     lake::Table::Episodes => {
