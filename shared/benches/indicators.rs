@@ -184,7 +184,7 @@ fn results<'a>(pools: &'a Pools, n: usize) -> Vec<Row<'a>> {
             // Three days of the year, all different (a child's results never share a day).
             let first = hc % 121;
             let on = day(first + k * 121);
-            let age = if hi % 400 == 0 {
+            let age = if hi.is_multiple_of(400) {
                 35 // a parent's own questionnaire: not a child, left out
             } else {
                 (hc % 18) as i32
@@ -205,7 +205,7 @@ fn results<'a>(pools: &'a Pools, n: usize) -> Vec<Row<'a>> {
                 _ => "urgent",
             };
             let kinds = match risk {
-                "low" if hi % 10 == 0 => "rescreen",
+                "low" if hi.is_multiple_of(10) => "rescreen",
                 "low" => "",
                 "medium" => "follow_up_interview,rescreen",
                 "high" => "referral_in_depth_assessment,referral_programme",
@@ -264,8 +264,8 @@ fn support<'a>(rows: &[Row<'a>]) -> (Vec<Support<'a>>, Vec<Support<'a>>) {
         if (h >> 4) % 10 < 6 {
             let offset = ((h >> 24) % 231) as i64 - 30;
             let start = (r.on + chrono::TimeDelta::days(offset)).clamp(day(0), last);
-            let started = (h >> 32) % 10 != 0;
-            let ended = started && (h >> 36) % 3 == 0;
+            let started = !(h >> 32).is_multiple_of(10);
+            let ended = started && (h >> 36).is_multiple_of(3);
             episodes.push(Support {
                 child: r.child,
                 programme,
