@@ -14,6 +14,8 @@
 //!   of the year 2026 (`indicators::compute`), and prints the times and the peak resident
 //!   memory (`VmHWM`) as one JSON line. Untimed, it then writes every non-zero count cell and
 //!   the days-to-support cells to `DIR/rust-cells.csv` for the comparison with DuckDB.
+//!   With `run DIR suppress` it then times disclosure control of that table
+//!   (`statistics::suppress`, threshold 10, no earlier release), as the worker protects it.
 //!
 //! The mix: a third as many children as results, each with three results in the year on
 //! different days, its municipality (30 % in the largest, 2 % unknown), sex and age fixed;
@@ -33,6 +35,7 @@ use ravis::statistics::lake::{self, Table, age_band};
 use ravis::statistics::period::Period;
 use ravis::statistics::release::TOTAL;
 use ravis::statistics::territory::Territories;
+use ravis::statistics::{AXES, ConfStatus, Hierarchies, suppress};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -424,7 +427,7 @@ fn cpu_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn run(dir: &Path) -> Result<(), Error> {
+fn run(dir: &Path, suppression: bool) -> Result<(), Error> {
     let territories =
         Territories::from_csv("bench", &std::fs::read_to_string(dir.join("regions.csv"))?)
             .map_err(|e| format!("regions.csv: {e:?}"))?;
@@ -512,6 +515,25 @@ fn run(dir: &Path) -> Result<(), Error> {
         }
     }
     std::fs::write(dir.join("rust-cells.csv"), csv)?;
+    if suppression {
+        // Disclosure control of the same table, as the reports worker protects it.
+        let codelists =
+            AXES.map(|axis| indicators.codelists.get(axis).cloned().unwrap_or_default());
+        let hierarchies = Hierarchies::new(codelists);
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let protected = suppress(&indicators.counts, &hierarchies, 10, &[])?;
+        let hidden = protected
+            .status
+            .values()
+            .filter(|s| **s != ConfStatus::F)
+            .count();
+        println!(
+            "{{\"step\":\"suppress\",\"cells\":{},\"hidden\":{hidden},\"seconds\":{:.3},\"cpu_s\":{:.2}}}",
+            indicators.counts.len(),
+            t.elapsed().as_secs_f64(),
+            cpu_seconds() - c
+        );
+    }
     Ok(())
 }
 
@@ -523,7 +545,8 @@ fn main() -> Result<(), Error> {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", dir] => write(Path::new(dir), 10_000_000),
         ["write", dir, rows] => write(Path::new(dir), rows.parse()?),
-        ["run", dir] => run(Path::new(dir)),
-        _ => Err("usage: indicators -- write DIR [ROWS] | run DIR".into()),
+        ["run", dir] => run(Path::new(dir), false),
+        ["run", dir, "suppress"] => run(Path::new(dir), true),
+        _ => Err("usage: indicators -- write DIR [ROWS] | run DIR [suppress]".into()),
     }
 }
