@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: checks-python checks-deploy test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench
+.PHONY: checks-python checks-deploy test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -101,6 +101,12 @@ coldstart:
 ## a table with the same two indexes, side by side (docs/BENCHMARKS.md); ROWS and RUNS change it.
 import-bench:
 	bash scripts/import-bench.sh --rows $(or $(ROWS),100000) --runs $(or $(RUNS),3)
+
+## The indicator table from a 10,000,000-row lake (ROWS overrides), RAVIS against DuckDB on
+## the same Parquet files, every cell compared (scripts/indicators-bench.sh;
+## docs/BENCHMARKS.md).
+indicators-bench:
+	CARGO="$(CARGO)" bash scripts/indicators-bench.sh $(or $(ROWS),10000000)
 
 ## Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 60; the acceptance run is
 ## FUZZ_SECONDS=600 with 0 crashes, docs/FUZZING.md). Needs the nightly toolchain; installs

@@ -21,13 +21,16 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::Arc;
 
 /// Rows per row group: large enough for good compression, small enough that the encoder's
 /// per-group buffers stay bounded.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Slots of the cache of value addresses per row group of a text column (a dictionary
+/// page's values; a power of two).
+const SEEN_SLOTS: usize = 1 << 14;
 
 /// Values read per call of a column reader.
 const READ_BATCH: usize = 64 * 1024;
@@ -244,8 +247,11 @@ pub struct Strings {
     ends: Vec<usize>,
     /// Per row: the index of its value in the dictionary, or [`Strings::NULL`].
     codes: Vec<u32>,
-    /// Content → code, while decoding.
-    lookup: HashMap<Box<str>, u32, BuildFastHasher>,
+    /// Content → code while decoding: an open-addressing table of codes (`NULL`: empty
+    /// slot), probed by the hash of the content; no allocation per distinct value.
+    slots: Vec<u32>,
+    /// The hash of each distinct value, while decoding.
+    hashes: Vec<u64>,
 }
 
 impl Strings {
@@ -296,14 +302,40 @@ impl Strings {
     }
 
     fn code_of(&mut self, value: &str) -> u32 {
-        if let Some(code) = self.lookup.get(value) {
-            return *code;
+        if self.slots.len() < 2 * (self.ends.len() + 1) {
+            self.grow();
         }
-        let code = u32::try_from(self.ends.len()).unwrap_or(Self::NULL - 1);
-        self.text.push_str(value);
-        self.ends.push(self.text.len());
-        self.lookup.insert(value.into(), code);
-        code
+        let hash = hash_of(value);
+        let mask = self.slots.len() - 1;
+        let mut slot = slot_of(hash, self.slots.len());
+        loop {
+            let code = self.slots[slot];
+            if code == Self::NULL {
+                let code = u32::try_from(self.ends.len()).unwrap_or(Self::NULL - 1);
+                self.text.push_str(value);
+                self.ends.push(self.text.len());
+                self.hashes.push(hash);
+                self.slots[slot] = code;
+                return code;
+            }
+            if self.hashes[code as usize] == hash && self.value(code) == Some(value) {
+                return code;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Doubles the table (at least 64 slots) and places every known value again.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(64);
+        self.slots = vec![Self::NULL; size];
+        for (code, hash) in self.hashes.iter().enumerate() {
+            let mut slot = slot_of(*hash, size);
+            while self.slots[slot] != Self::NULL {
+                slot = (slot + 1) & (size - 1);
+            }
+            self.slots[slot] = code as u32;
+        }
     }
 
     fn push(&mut self, value: Option<&str>) {
@@ -316,7 +348,8 @@ impl Strings {
 
     /// Drops the decoding index once the column is complete.
     fn finish(&mut self) {
-        self.lookup = HashMap::default();
+        self.slots = Vec::new();
+        self.hashes = Vec::new();
     }
 }
 
@@ -355,7 +388,18 @@ impl Hasher for FastHasher {
     }
 }
 
-type BuildFastHasher = BuildHasherDefault<FastHasher>;
+fn hash_of(value: &str) -> u64 {
+    let mut hasher = FastHasher::default();
+    hasher.write(value.as_bytes());
+    hasher.finish()
+}
+
+/// The first slot of a hash in a table of `size` (a power of two) slots: the high bits of
+/// a Fibonacci multiple, well spread whatever the hash's low bits.
+fn slot_of(hash: u64, size: usize) -> usize {
+    let bits = size.trailing_zeros();
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
 
 /// One decoded column.
 #[derive(Debug, Clone, PartialEq)]
@@ -440,6 +484,17 @@ fn is_present(field: &Field, defs: &[i16], row: usize) -> bool {
 /// Reads a Parquet file written by [`encode`] (or any file with these columns, by name and
 /// type) into one decoded column per field, in the order of `fields`.
 pub fn decode(bytes: Bytes, fields: &[Field]) -> Result<Vec<Decoded>, ColumnarError> {
+    decode_columns(bytes, fields, |_| true)
+}
+
+/// [`decode`], reading only the columns `wanted` names: every other one is left empty
+/// (checked against the schema all the same). The columns are decoded in parallel, one
+/// thread per core (at most 4), each column whole by one thread.
+pub fn decode_columns(
+    bytes: Bytes,
+    fields: &[Field],
+    wanted: impl Fn(&str) -> bool + Sync,
+) -> Result<Vec<Decoded>, ColumnarError> {
     let reader = SerializedFileReader::new(bytes)?;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
@@ -454,26 +509,67 @@ pub fn decode(bytes: Bytes, fields: &[Field]) -> Result<Vec<Decoded>, ColumnarEr
         positions.push(found);
     }
     let total = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
-    let mut out: Vec<Decoded> = fields
-        .iter()
-        .map(|f| match f.kind {
-            Kind::Utf8 => Decoded::Utf8(Strings::default()),
-            Kind::Date => Decoded::Date(Vec::with_capacity(total)),
-            Kind::Int32 => Decoded::Int32(Vec::with_capacity(total)),
-        })
+    let empty = |f: &Field, capacity: usize| match f.kind {
+        Kind::Utf8 => Decoded::Utf8(Strings::default()),
+        Kind::Date => Decoded::Date(Vec::with_capacity(capacity)),
+        Kind::Int32 => Decoded::Int32(Vec::with_capacity(capacity)),
+    };
+    // Text columns first: they take longest, and the threads share the rest.
+    let mut order: Vec<usize> = (0..fields.len())
+        .filter(|&i| wanted(fields[i].name))
         .collect();
-    for g in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(g)?;
-        let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
-        for ((field, &position), column) in fields.iter().zip(&positions).zip(out.iter_mut()) {
-            let reader = group.get_column_reader(position)?;
-            decode_group(reader, field, rows, column)?;
+    order.sort_by_key(|&i| fields[i].kind != Kind::Utf8);
+    let column = |i: usize| -> Result<Decoded, ColumnarError> {
+        let field = &fields[i];
+        let mut out = empty(field, total);
+        for g in 0..reader.num_row_groups() {
+            let group = reader.get_row_group(g)?;
+            let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
+            decode_group(
+                group.get_column_reader(positions[i])?,
+                field,
+                rows,
+                &mut out,
+            )?;
         }
-    }
-    for column in &mut out {
-        if let Decoded::Utf8(strings) = column {
+        if let Decoded::Utf8(strings) = &mut out {
             strings.finish();
         }
+        Ok(out)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(order.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&i) = order.get(k) else {
+                return done;
+            };
+            done.push((i, column(i)));
+        }
+    };
+    let decoded: Vec<(usize, Result<Decoded, ColumnarError>)> = if threads <= 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for handle in handles {
+                match handle.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        })
+    };
+    let mut out: Vec<Decoded> = fields.iter().map(|f| empty(f, 0)).collect();
+    for (i, column) in decoded {
+        out[i] = column?;
     }
     Ok(out)
 }
@@ -490,8 +586,10 @@ fn decode_group(
             let (values, defs) = read_column::<ByteArrayType>(reader, field, rows)?;
             // Values of a dictionary-encoded page are slices of its dictionary, so a repeated
             // value has the same address: known addresses skip validation and hashing. The
-            // addresses stay valid while `values` holds the pages.
-            let mut seen: HashMap<(usize, usize), u32, BuildFastHasher> = HashMap::default();
+            // addresses stay valid while `values` holds the pages. The known addresses are a
+            // direct-mapped cache (address, length, code): a collision only costs a lookup by
+            // content.
+            let mut seen = vec![(0usize, 0usize, Strings::NULL); SEEN_SLOTS];
             let mut next = values.iter();
             for row in 0..rows {
                 if !is_present(field, &defs, row) {
@@ -499,14 +597,15 @@ fn decode_group(
                     continue;
                 }
                 let bytes = next.next().ok_or_else(short)?.data();
-                let address = (bytes.as_ptr() as usize, bytes.len());
-                let code = match seen.get(&address) {
-                    Some(code) => *code,
-                    None => {
+                let (address, len) = (bytes.as_ptr() as usize, bytes.len());
+                let slot = ((address >> 3) ^ (address >> 17) ^ len) & (SEEN_SLOTS - 1);
+                let code = match seen[slot] {
+                    (a, l, code) if a == address && l == len && code != Strings::NULL => code,
+                    _ => {
                         let text = simdutf8::basic::from_utf8(bytes)
                             .map_err(|_| schema_error(field.name, "a value is not UTF-8"))?;
                         let code = strings.code_of(text);
-                        seen.insert(address, code);
+                        seen[slot] = (address, len, code);
                         code
                     }
                 };

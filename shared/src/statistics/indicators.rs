@@ -42,6 +42,8 @@ use crate::scoring::follow_ups::FollowUps;
 use crate::scoring::programme_outcome::{OutcomeWindows, before_after};
 use chrono::{Datelike, NaiveDate};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// Age bands in completed years: (code, lower inclusive, upper exclusive).
 pub const AGE_BANDS: [(&str, u8, u8); 6] = [
@@ -77,25 +79,26 @@ pub const RECOMMENDATION_KINDS: [&str; 5] = [
     "referral_urgent",
 ];
 
-/// One scored result (a row of the lake's `results` table).
+/// One scored result (a row of the lake's `results` table). Its texts are shared (`Arc<str>`):
+/// the facts of ten million rows hold each distinct value once, not once per row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultFact {
     /// Analytics pseudonym of the child.
-    pub child: String,
+    pub child: Arc<str>,
     /// Day of administration.
     pub administered_on: NaiveDate,
     /// Completed years at administration.
     pub age_years: u8,
     /// `female` / `male`.
-    pub sex: String,
+    pub sex: Arc<str>,
     /// Municipality ATVK, if known.
-    pub municipality: Option<String>,
+    pub municipality: Option<Arc<str>>,
     /// Instrument id.
-    pub instrument: String,
+    pub instrument: Arc<str>,
     /// Overall risk level.
-    pub risk_level: String,
+    pub risk_level: Arc<str>,
     /// Kinds of its recommendations.
-    pub recommendation_kinds: Vec<String>,
+    pub recommendation_kinds: Vec<Arc<str>>,
     /// Band per score.
     pub bands: BTreeMap<String, String>,
     /// The total difficulties score of an SDQ result (none for other instruments, or when
@@ -109,9 +112,9 @@ pub struct ResultFact {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupportFact {
     /// Analytics pseudonym of the child.
-    pub child: String,
+    pub child: Arc<str>,
     /// Catalogue id of the programme.
-    pub programme: String,
+    pub programme: Arc<str>,
     /// Start of the episode, or the day of the referral.
     pub on: NaiveDate,
     /// End of the episode, if it ended (none for referrals).
@@ -119,9 +122,9 @@ pub struct SupportFact {
     /// Completed years on `on`.
     pub age_years: u8,
     /// `female` / `male`.
-    pub sex: String,
+    pub sex: Arc<str>,
     /// Municipality ATVK, if known.
-    pub municipality: Option<String>,
+    pub municipality: Option<Arc<str>>,
 }
 
 /// What the indicators are computed from.
@@ -210,17 +213,227 @@ pub struct Indicators {
     pub codelists: BTreeMap<String, Codelist>,
 }
 
-/// The leaf a fact counts in: (indicator, sub-period, territory leaf, band, sex, instrument).
-type Leaf = (String, Period, String, &'static str, String, Option<String>);
+/// A fast hash of short keys (FxHash's word-at-a-time multiply): the keys are the lake's
+/// own codes and pseudonyms, not an attacker's, so no flooding to defend against.
+#[derive(Debug, Clone, Copy, Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A hash map with [`FxHasher`].
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Distinct strings, each numbered once in order of first appearance.
+#[derive(Default)]
+struct Interner {
+    ids: Map<Box<str>, u32>,
+    names: Vec<Box<str>>,
+    /// Recently asked names by where they were (address and length → number): the facts'
+    /// texts and the indicator names stay put while the indicators are computed, so most
+    /// lookups are one comparison. A hit is always checked against the name itself, so a
+    /// text freed and another allocated at the same address is only a miss.
+    recent: Vec<(usize, usize, u32)>,
+}
+
+/// Slots of [`Interner::recent`] (a power of two).
+const RECENT: usize = 64;
+
+/// Equal texts, comparing short ones in two 8-byte words.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word = |s: &[u8], at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&s[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
+}
+
+impl Interner {
+    /// The number of `name`, and whether it is new.
+    #[inline]
+    fn id(&mut self, name: &str) -> (u32, bool) {
+        if self.recent.is_empty() {
+            self.recent = vec![(0, 0, u32::MAX); RECENT];
+        }
+        let (address, len) = (name.as_ptr() as usize, name.len());
+        let slot = ((address >> 3) ^ (address >> 11) ^ len) & (RECENT - 1);
+        if let (a, l, id) = self.recent[slot]
+            && a == address
+            && l == len
+            && self
+                .names
+                .get(id as usize)
+                .is_some_and(|n| same(n.as_bytes(), name.as_bytes()))
+        {
+            return (id, false);
+        }
+        if let Some(&id) = self.ids.get(name) {
+            self.recent[slot] = (address, len, id);
+            return (id, false);
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        self.recent[slot] = (address, len, id);
+        (id, true)
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+}
+
+/// The index of an age's band in [`AGE_BANDS`].
+fn band_index(years: u8) -> u8 {
+    // As `age_band`: the band whose range holds the age, else the last one.
+    AGE_BANDS
+        .iter()
+        .position(|(_, lo, hi)| (*lo..*hi).contains(&years))
+        .map_or(AGE_BANDS.len() as u8 - 1, |i| i as u8)
+}
+
+/// The leaf a fact counts in, packed: indicator (bits 96–127), territory leaf (64–95),
+/// instrument + 1 (32–63; 0: none), sex (16–31), sub-period index + 1 (8–15; 0: the period
+/// itself), age band index (0–7). The strings behind the numbers are in the [`Tally`]'s
+/// interners.
+type Leaf = u128;
+
+fn leaf_key(indicator: u32, leaf: u32, instrument: u32, sex: u32, part: u8, band: u8) -> Leaf {
+    (u128::from(indicator) << 96)
+        | (u128::from(leaf) << 64)
+        | (u128::from(instrument) << 32)
+        | (u128::from(sex & 0xFFFF) << 16)
+        | (u128::from(part) << 8)
+        | u128::from(band)
+}
+
+/// Indicator names made of a prefix and a value (`screenings_risk_` + `high`), each built
+/// once rather than once per row.
+#[derive(Default)]
+struct Names {
+    /// Per prefix: its values and the names made of them, by the value's number.
+    by_prefix: Vec<(Box<str>, Interner, Vec<Box<str>>)>,
+}
+
+impl Names {
+    fn join(&mut self, prefix: &str, value: &str) -> &str {
+        let at = match self
+            .by_prefix
+            .iter()
+            .position(|(p, _, _)| same(p.as_bytes(), prefix.as_bytes()))
+        {
+            Some(at) => at,
+            None => {
+                self.by_prefix
+                    .push((prefix.into(), Interner::default(), Vec::new()));
+                self.by_prefix.len() - 1
+            }
+        };
+        let (_, values, names) = &mut self.by_prefix[at];
+        let (id, new) = values.id(value);
+        if new {
+            names.push(format!("{prefix}{value}").into());
+        }
+        names.get(id as usize).map_or("", |n| n)
+    }
+}
 
 struct Tally<'a> {
     period: Period,
     territories: &'a Territories,
-    leaves: HashMap<Leaf, u64>,
+    /// The period's sub-periods (a leaf's part index is one more than its place here).
+    parts: Vec<Period>,
+    /// Their first and last days.
+    part_days: Vec<(NaiveDate, NaiveDate)>,
+    indicators: Interner,
+    leaves_seen: Interner,
+    sexes: Interner,
+    instruments: Interner,
+    leaves: Map<Leaf, u64>,
     breakdowns: BTreeMap<String, Breakdowns>,
 }
 
-impl Tally<'_> {
+impl<'a> Tally<'a> {
+    fn new(period: Period, territories: &'a Territories) -> Self {
+        Self {
+            period,
+            territories,
+            parts: period.parts(),
+            part_days: period
+                .parts()
+                .iter()
+                .map(|p| (p.start(), p.end()))
+                .collect(),
+            indicators: Interner::default(),
+            leaves_seen: Interner::default(),
+            sexes: Interner::default(),
+            instruments: Interner::default(),
+            leaves: Map::default(),
+            breakdowns: BTreeMap::new(),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
@@ -232,27 +445,35 @@ impl Tally<'_> {
         sex: &str,
         instrument: Option<&str>,
     ) {
-        let part = self.period.part_of(on).unwrap_or(self.period);
-        let leaf = self.territories.leaf(municipality).to_string();
-        let instrument = if breakdowns.instrument {
-            instrument.map(str::to_string)
-        } else {
-            None
+        // `period.part_of(on)`, as an index (0: none) without building dates per call.
+        let part = self
+            .part_days
+            .iter()
+            .position(|(start, end)| *start <= on && on <= *end)
+            .map_or(0, |i| i as u8 + 1);
+        let (indicator, new) = self.indicators.id(indicator);
+        if new {
+            self.breakdowns
+                .entry(self.indicators.name(indicator).to_string())
+                .or_insert(breakdowns);
+        }
+        let (leaf, _) = self.leaves_seen.id(self.territories.leaf(municipality));
+        let instrument = match instrument {
+            Some(i) if breakdowns.instrument => self.instruments.id(i).0 + 1,
+            _ => 0,
         };
+        let (sex, _) = self.sexes.id(sex);
         *self
             .leaves
-            .entry((
-                indicator.to_string(),
-                part,
+            .entry(leaf_key(
+                indicator,
                 leaf,
-                age_band(age_years),
-                sex.to_string(),
                 instrument,
+                sex,
+                part,
+                band_index(age_years),
             ))
             .or_default() += 1;
-        self.breakdowns
-            .entry(indicator.to_string())
-            .or_insert(breakdowns);
     }
 }
 
@@ -265,12 +486,8 @@ pub fn compute(
     territories: &Territories,
     threshold: u64,
 ) -> Indicators {
-    let mut tally = Tally {
-        period,
-        territories,
-        leaves: HashMap::new(),
-        breakdowns: BTreeMap::new(),
-    };
+    let mut tally = Tally::new(period, territories);
+    let mut names = Names::default();
     let mut indicator_parent: BTreeMap<String, String> = BTreeMap::new();
     let mut child_of = |child: &str, parent: &str| {
         indicator_parent.insert(child.to_string(), parent.to_string());
@@ -302,7 +519,7 @@ pub fn compute(
     // Screenings, risk levels, recommendations.
     for r in &in_period {
         let m = r.municipality.as_deref();
-        let i = Some(r.instrument.as_str());
+        let i = Some(&*r.instrument);
         tally.add(
             "screenings",
             ALL,
@@ -313,7 +530,7 @@ pub fn compute(
             i,
         );
         tally.add(
-            &format!("screenings_risk_{}", r.risk_level),
+            names.join("screenings_risk_", &r.risk_level),
             ALL,
             r.administered_on,
             m,
@@ -332,7 +549,7 @@ pub fn compute(
                 i,
             );
             tally.add(
-                &format!("recommendations_{kind}"),
+                names.join("recommendations_", kind),
                 ALL,
                 r.administered_on,
                 m,
@@ -343,9 +560,9 @@ pub fn compute(
         }
     }
     // Children screened: once, at their first result in the period.
-    let mut first: HashMap<&str, &ResultFact> = HashMap::new();
+    let mut first: Map<&str, &ResultFact> = Map::default();
     for r in &in_period {
-        let slot = first.entry(r.child.as_str()).or_insert(r);
+        let slot = first.entry(&*r.child).or_insert(r);
         if r.administered_on < slot.administered_on {
             *slot = r;
         }
@@ -366,35 +583,36 @@ pub fn compute(
         ("referrals", &facts.referrals),
         ("support_started", &facts.episodes),
     ] {
+        let prefix = format!("{name}:");
         for s in rows.iter().filter(|s| period.contains(s.on)) {
             let m = s.municipality.as_deref();
             tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
-            let detail = format!("{name}:{}", s.programme);
-            indicator_parent
-                .entry(detail.clone())
-                .or_insert_with(|| name.to_string());
-            tally.add(&detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
+            let detail = names.join(&prefix, &s.programme);
+            if !indicator_parent.contains_key(detail) {
+                indicator_parent.insert(detail.to_string(), name.to_string());
+            }
+            tally.add(detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
         }
     }
     // Time from identified risk to support.
-    let mut identified: HashMap<&str, &ResultFact> = HashMap::new();
+    let mut identified: Map<&str, &ResultFact> = Map::default();
     for r in in_period
         .iter()
-        .filter(|r| r.risk_level == "high" || r.risk_level == "urgent")
+        .filter(|r| matches!(&*r.risk_level, "high" | "urgent"))
     {
-        let slot = identified.entry(r.child.as_str()).or_insert(r);
+        let slot = identified.entry(&*r.child).or_insert(r);
         if r.administered_on < slot.administered_on {
             *slot = r;
         }
     }
-    let mut episodes_of: HashMap<&str, Vec<&SupportFact>> = HashMap::new();
+    let mut episodes_of: Map<&str, Vec<&SupportFact>> = Map::default();
     for e in &facts.episodes {
-        episodes_of.entry(e.child.as_str()).or_default().push(e);
+        episodes_of.entry(&*e.child).or_default().push(e);
     }
     let mut days_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
     for r in identified.values() {
         let on = r.administered_on;
-        let days = episodes_of.get(r.child.as_str()).and_then(|eps| {
+        let days = episodes_of.get(&*r.child).and_then(|eps| {
             eps.iter()
                 .filter_map(|e| {
                     if e.on >= on {
@@ -460,12 +678,12 @@ pub fn compute(
         }
     }
     // SDQ at 15: each child's latest SDQ result in the period.
-    let mut latest_sdq: HashMap<&str, &ResultFact> = HashMap::new();
+    let mut latest_sdq: Map<&str, &ResultFact> = Map::default();
     for r in in_period
         .iter()
         .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
     {
-        let slot = latest_sdq.entry(r.child.as_str()).or_insert(r);
+        let slot = latest_sdq.entry(&*r.child).or_insert(r);
         if r.administered_on > slot.administered_on {
             *slot = r;
         }
@@ -525,7 +743,7 @@ pub fn compute(
                 Some(_) => "follow_ups_done_late",
                 None => "follow_ups_overdue",
             };
-            let (m, i) = (r.municipality.as_deref(), Some(r.instrument.as_str()));
+            let (m, i) = (r.municipality.as_deref(), Some(&*r.instrument));
             for name in ["follow_ups_due", outcome] {
                 tally.add(name, ALL, f.due_on, m, r.age_years, &r.sex, i);
             }
@@ -543,9 +761,9 @@ pub fn compute(
     for r in &facts.results {
         if let Some(total) = r.sdq_total {
             sdq_of
-                .entry(r.child.as_str())
+                .entry(&*r.child)
                 .or_default()
-                .entry(r.instrument.as_str())
+                .entry(&*r.instrument)
                 .or_default()
                 .push((r.administered_on, total));
         }
@@ -558,7 +776,7 @@ pub fn compute(
     let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
     for e in &facts.episodes {
         let Some(pair) = sdq_of
-            .get(e.child.as_str())
+            .get(&*e.child)
             .and_then(|per_instrument| sdq_pair(per_instrument, e))
         else {
             continue;
@@ -645,15 +863,19 @@ fn breakdowns_of(indicator: &str) -> Breakdowns {
 fn roll_up(tally: &Tally<'_>) -> Indicators {
     let period = tally.period;
     let t = tally.territories;
-    let mut leaves: BTreeSet<&str> = tally.leaves.keys().map(|k| k.2.as_str()).collect();
+    let mut leaves: BTreeSet<&str> = tally.leaves_seen.names.iter().map(|n| &**n).collect();
     leaves.insert(LATVIA);
     let atvk = t.codelist(leaves.iter().copied());
     let mut territories: Vec<String> = atvk.parent.keys().cloned().collect();
     territories.push(LATVIA.to_string());
     // Instruments with something counted (an instrument nobody used adds only zeros, and
     // an absent cell is an unknown the equations still hold for).
-    let mut instrument_codes: BTreeSet<String> = BTreeSet::new();
-    instrument_codes.extend(tally.leaves.keys().filter_map(|k| k.5.clone()));
+    let instrument_codes: BTreeSet<String> = tally
+        .instruments
+        .names
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     let periods: Vec<Period> = std::iter::once(period).chain(period.parts()).collect();
 
     let key =
@@ -689,30 +911,96 @@ fn roll_up(tally: &Tally<'_>) -> Indicators {
             }
         }
     }
-    for ((indicator, part, leaf, band, sex, instrument), n) in &tally.leaves {
-        let b = tally
-            .breakdowns
-            .get(indicator)
+    // Each territory leaf's chain up to Latvia, as indices into `territories`.
+    let index: HashMap<&str, u32> = territories
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.as_str(), i as u32))
+        .collect();
+    let chains: Vec<Vec<u32>> = tally
+        .leaves_seen
+        .names
+        .iter()
+        .map(|leaf| {
+            let mut chain = Vec::new();
+            let mut a: Option<&str> = Some(leaf);
+            while let Some(code) = a {
+                if let Some(i) = index.get(code) {
+                    chain.push(*i);
+                }
+                a = t.parent(code);
+            }
+            chain
+        })
+        .collect();
+    let breakdowns: Vec<Breakdowns> = tally
+        .indicators
+        .names
+        .iter()
+        .map(|name| {
+            tally
+                .breakdowns
+                .get(&**name)
+                .copied()
+                .unwrap_or(NO_INSTRUMENT)
+        })
+        .collect();
+    // Cells by number first (indicator, territory, then one dimension code: 0 the total,
+    // 1.. a sub-period, band, sex or instrument), as strings once each.
+    const PART: u8 = 1;
+    const BAND: u8 = 2;
+    const SEX: u8 = 3;
+    const INSTRUMENT: u8 = 4;
+    let mut cells: Map<(u32, u32, u8, u32), u64> = Map::default();
+    for (leaf, n) in &tally.leaves {
+        let indicator = (leaf >> 96) as u32;
+        let territory = (leaf >> 64) as u32;
+        let instrument = (leaf >> 32) as u32;
+        let sex = ((leaf >> 16) & 0xFFFF) as u32;
+        let part = ((leaf >> 8) & 0xFF) as u32;
+        let band = (leaf & 0xFF) as u32;
+        let b = breakdowns
+            .get(indicator as usize)
             .copied()
             .unwrap_or(NO_INSTRUMENT);
-        let mut a: Option<&str> = Some(leaf.as_str());
-        while let Some(code) = a {
-            let mut add = |k: CellKey| *counts.entry(k).or_default() += n;
-            add(key(indicator, period, code, TOTAL, TOTAL, TOTAL));
-            if *part != period {
-                add(key(indicator, *part, code, TOTAL, TOTAL, TOTAL));
+        for &code in chains.get(territory as usize).into_iter().flatten() {
+            let mut add = |dimension: u8, value: u32| {
+                *cells
+                    .entry((indicator, code, dimension, value))
+                    .or_default() += n;
+            };
+            add(0, 0);
+            if part != 0 {
+                add(PART, part);
             }
             if b.age {
-                add(key(indicator, period, code, band, TOTAL, TOTAL));
+                add(BAND, band);
             }
             if b.sex {
-                add(key(indicator, period, code, TOTAL, sex, TOTAL));
+                add(SEX, sex);
             }
-            if let (true, Some(i)) = (b.instrument, instrument) {
-                add(key(indicator, period, code, TOTAL, TOTAL, i));
+            if b.instrument && instrument != 0 {
+                add(INSTRUMENT, instrument - 1);
             }
-            a = t.parent(code);
         }
+    }
+    for ((indicator, code, dimension, value), n) in cells {
+        let name = tally.indicators.name(indicator);
+        let a = territories.get(code as usize).map_or("", String::as_str);
+        let k = match dimension {
+            PART => match tally.parts.get(value as usize - 1) {
+                Some(p) => key(name, *p, a, TOTAL, TOTAL, TOTAL),
+                None => continue,
+            },
+            BAND => {
+                let band = AGE_BANDS.get(value as usize).map_or(TOTAL, |b| b.0);
+                key(name, period, a, band, TOTAL, TOTAL)
+            }
+            SEX => key(name, period, a, TOTAL, tally.sexes.name(value), TOTAL),
+            INSTRUMENT => key(name, period, a, TOTAL, TOTAL, tally.instruments.name(value)),
+            _ => key(name, period, a, TOTAL, TOTAL, TOTAL),
+        };
+        *counts.entry(k).or_default() += n;
     }
     let mut codelists = BTreeMap::new();
     codelists.insert(

@@ -514,14 +514,17 @@ pub struct ReferralColumns {
 }
 
 impl ResultColumns {
-    /// Number of rows.
+    /// Number of rows (of the columns read: [`read_results_columns`] may leave some empty).
     pub fn len(&self) -> usize {
-        self.year.len()
+        self.year
+            .len()
+            .max(self.administered_on.len())
+            .max(self.child.len())
     }
 
     /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
-        self.year.is_empty()
+        self.len() == 0
     }
 }
 
@@ -557,8 +560,16 @@ struct Take<'a> {
 
 impl<'a> Take<'a> {
     fn new(bytes: Bytes, fields: &'a [Field]) -> Result<Self, ColumnarError> {
+        Self::some(bytes, fields, |_| true)
+    }
+
+    fn some(
+        bytes: Bytes,
+        fields: &'a [Field],
+        wanted: impl Fn(&str) -> bool + Sync,
+    ) -> Result<Self, ColumnarError> {
         Ok(Self {
-            columns: columnar::decode(bytes, fields)?.into_iter(),
+            columns: columnar::decode_columns(bytes, fields, wanted)?.into_iter(),
             fields: fields.iter(),
         })
     }
@@ -596,7 +607,16 @@ impl<'a> Take<'a> {
 
 /// Reads a results file into its columns.
 pub fn read_results(bytes: Bytes) -> Result<ResultColumns, ColumnarError> {
-    let mut t = Take::new(bytes, RESULT_FIELDS)?;
+    read_results_columns(bytes, |_| true)
+}
+
+/// Reads the columns of a results file that `wanted` names (by column name); the others are
+/// left empty. The reports read only what the indicators count.
+pub fn read_results_columns(
+    bytes: Bytes,
+    wanted: impl Fn(&str) -> bool + Sync,
+) -> Result<ResultColumns, ColumnarError> {
+    let mut t = Take::some(bytes, RESULT_FIELDS, wanted)?;
     Ok(ResultColumns {
         child: t.strings()?,
         administered_on: t.dates()?,

@@ -28,6 +28,7 @@ use crate::scoring::follow_ups::{FollowUp, FollowUps};
 use crate::services::ServiceError;
 use crate::services::lake::LakeWriter;
 use crate::services::registry::listing::decode;
+use crate::statistics::columnar::Strings;
 use crate::statistics::dcat::{self, Publication};
 use crate::statistics::html::{self, Focus, Lang};
 use crate::statistics::indicators::{self, Facts, ResultFact, SupportFact};
@@ -41,7 +42,7 @@ use crate::statistics::{AXES, ConfStatus, Hierarchies, suppress_with};
 use crate::store::keys;
 use crate::store::query::query_all;
 use chrono::{Datelike, NaiveDate};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The action plan's training targets: specialists certified in assessment instruments
@@ -333,11 +334,15 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
                     ReportError::Data(format!("{key}: {e}"))
                 };
                 match table {
-                    lake::Table::Results => add_results(
-                        &mut facts,
-                        &lake::read_results(bytes).map_err(bad)?,
-                        (y < recent).then_some(year),
-                    ),
+                    lake::Table::Results => {
+                        let columns =
+                            lake::read_results_columns(bytes, |c| RESULT_COLUMNS_USED.contains(&c));
+                        add_results(
+                            &mut facts,
+                            &columns.map_err(bad)?,
+                            (y < recent).then_some(year),
+                        )
+                    }
                     lake::Table::Episodes => {
                         add_episodes(&mut facts, &lake::read_episodes(bytes).map_err(bad)?)
                     }
@@ -611,6 +616,19 @@ fn protect(
     .map_err(|e| ReportError::Data(format!("disclosure control: {e}")))
 }
 
+/// The bands of a result's `bands` JSON (`{"scale": "band"}`; a scale without norms or
+/// without a value has `null` and is left out). Unreadable JSON gives no bands.
+fn bands_of_json(json: &str) -> BTreeMap<String, String> {
+    serde_json::from_str::<BTreeMap<String, Option<String>>>(json)
+        .map(|bands| {
+            bands
+                .into_iter()
+                .filter_map(|(scale, band)| Some((scale, band?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// How many years before a release's year the SDQ results and episodes it reads go back.
 pub const HISTORY_YEARS: i32 = 5;
 
@@ -623,20 +641,76 @@ fn child_age(years: i32) -> Option<u8> {
     u8::try_from(years).ok().filter(|y| *y < 18)
 }
 
-/// Adds the rows of a results file. `older: Some(year)`: a file of an older year, read for
-/// the SDQ before a programme and for follow-ups falling due in `year` or later, so only
-/// such rows are kept.
-fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
+/// Each distinct value of a text column once, shared by the facts of its rows.
+fn shared(column: &Strings) -> Vec<Arc<str>> {
+    (0..column.distinct())
+        .map(|code| Arc::from(column.value(code as u32).unwrap_or_default()))
+        .collect()
+}
+
+/// Row `i`'s shared value of a column (none for a null).
+fn shared_at(values: &[Arc<str>], column: &Strings, i: usize) -> Option<Arc<str>> {
+    let code = *column.codes().get(i)?;
+    values.get(code as usize).cloned()
+}
+
+/// The columns of the results table [`add_results`] reads (the reports decode no other).
+pub const RESULT_COLUMNS_USED: [&str; 14] = [
+    "child",
+    "administered_on",
+    "age_years",
+    "sex",
+    "municipality",
+    "instrument",
+    "risk_level",
+    "scores",
+    "bands",
+    "recommendation_kinds",
+    "rescreen_due_on",
+    "rescreen_done_on",
+    "interview_due_on",
+    "interview_done_on",
+];
+
+/// Adds the indicators' facts of a results file's columns (children only: ages under 18;
+/// the columns of [`RESULT_COLUMNS_USED`]). `older: Some(year)`: a file of an older year,
+/// read for the SDQ before a programme and for follow-ups falling due in `year` or later, so
+/// only such rows are kept.
+pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
+    let instruments = shared(&c.instrument);
+    let risk_levels = shared(&c.risk_level);
+    // Each distinct list of kinds split once.
+    let kinds: Vec<Vec<Arc<str>>> = (0..c.recommendation_kinds.distinct())
+        .map(|code| {
+            c.recommendation_kinds
+                .value(code as u32)
+                .unwrap_or_default()
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(Arc::from)
+                .collect()
+        })
+        .collect();
+    // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
+    // value parsed once.
+    let mut bands_of: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+    facts.results.reserve(c.len());
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
         };
-        let instrument = c.instrument.get(i).unwrap_or_default().to_string();
+        let instrument = shared_at(&instruments, &c.instrument, i).unwrap_or_else(|| empty.clone());
         let sdq = instrument.starts_with("sdq");
+        let date = |column: &[Option<NaiveDate>]| column.get(i).copied().flatten();
         let due_from = |year: i32| {
             [&c.rescreen_due_on, &c.interview_due_on]
                 .iter()
-                .any(|due| due[i].is_some_and(|d| d.year() >= year))
+                .any(|due| date(due).is_some_and(|d| d.year() >= year))
         };
         if older.is_some_and(|year| !sdq && !due_from(year)) {
             continue;
@@ -650,40 +724,37 @@ fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
             None
         };
         let follow_up = |due: &[Option<NaiveDate>], done: &[Option<NaiveDate>]| {
-            due[i].map(|due_on| FollowUp {
+            date(due).map(|due_on| FollowUp {
                 due_on,
-                done_on: done[i],
+                done_on: date(done),
             })
         };
         let follow_ups = FollowUps {
             rescreen: follow_up(&c.rescreen_due_on, &c.rescreen_done_on),
             interview: follow_up(&c.interview_due_on, &c.interview_done_on),
         };
-        // Bands are read only where an indicator needs them (the SDQ at 15).
         let bands = if instrument.starts_with("sdq") && age_years == 15 {
-            c.bands
-                .get(i)
-                .and_then(|b| serde_json::from_str(b).ok())
-                .unwrap_or_default()
+            let code = c.bands.codes().get(i).copied().unwrap_or(Strings::NULL);
+            bands_of
+                .entry(code)
+                .or_insert_with(|| c.bands.value(code).map(bands_of_json).unwrap_or_default())
+                .clone()
         } else {
             BTreeMap::new()
         };
+        let kinds_code = c.recommendation_kinds.codes().get(i).copied();
         facts.results.push(ResultFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
             administered_on: c.administered_on[i],
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
             instrument,
-            risk_level: c.risk_level.get(i).unwrap_or_default().to_string(),
-            recommendation_kinds: c
-                .recommendation_kinds
-                .get(i)
-                .unwrap_or_default()
-                .split(',')
-                .filter(|k| !k.is_empty())
-                .map(str::to_string)
-                .collect(),
+            risk_level: shared_at(&risk_levels, &c.risk_level, i).unwrap_or_else(|| empty.clone()),
+            recommendation_kinds: kinds_code
+                .and_then(|k| kinds.get(k as usize))
+                .cloned()
+                .unwrap_or_default(),
             bands,
             sdq_total,
             follow_ups,
@@ -691,7 +762,14 @@ fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
     }
 }
 
-fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
+/// Adds the facts of an episodes file's columns: started episodes of children.
+pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let programmes = shared(&c.programme);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
     for i in 0..c.len() {
         let (Some(on), Some(age_years)) = (
             c.started_on[i],
@@ -700,30 +778,37 @@ fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
             continue;
         };
         facts.episodes.push(SupportFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
-            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
+            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
             on,
             ended_on: c.ended_on[i],
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
         });
     }
 }
 
-fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+/// Adds the facts of a referrals file's columns: referrals of children.
+pub fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+    let empty: Arc<str> = Arc::from("");
+    let unknown: Arc<str> = Arc::from("unknown");
+    let children = shared(&c.child);
+    let programmes = shared(&c.programme);
+    let sexes = shared(&c.sex);
+    let municipalities = shared(&c.municipality);
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
             continue;
         };
         facts.referrals.push(SupportFact {
-            child: c.child.get(i).unwrap_or_default().to_string(),
-            programme: c.programme.get(i).unwrap_or_default().to_string(),
+            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
+            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
             on: c.referred_on[i],
             ended_on: None,
             age_years,
-            sex: c.sex.get(i).unwrap_or("unknown").to_string(),
-            municipality: c.municipality.get(i).map(str::to_string),
+            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
+            municipality: shared_at(&municipalities, &c.municipality, i),
         });
     }
 }
@@ -875,4 +960,15 @@ pub fn published_counts(
         out.push((key, value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bands_without_norms_are_left_out_not_the_whole_result() {
+        let bands = super::bands_of_json(r#"{"emotional":"high","impact":null,"peer":"average"}"#);
+        assert_eq!(bands.len(), 2);
+        assert_eq!(bands["emotional"], "high");
+        assert!(super::bands_of_json("not json").is_empty());
+    }
 }

@@ -24,7 +24,7 @@ fn result(
         administered_on: d(on),
         age_years: age,
         sex: sex.into(),
-        municipality: m.map(str::to_string),
+        municipality: m.map(Into::into),
         instrument: instrument.into(),
         risk_level: risk.into(),
         recommendation_kinds: if risk == "low" {
@@ -46,7 +46,7 @@ fn episode(child: &str, programme: &str, on: &str, m: Option<&str>) -> SupportFa
         ended_on: None,
         age_years: 3,
         sex: "female".into(),
-        municipality: m.map(str::to_string),
+        municipality: m.map(Into::into),
     }
 }
 
