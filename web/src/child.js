@@ -18,7 +18,7 @@ export function resultsByInstrument(profile) {
 
 const W = 480;
 const H = 200;
-const PAD = { left: 44, right: 16, top: 16, bottom: 36 };
+const PAD = { left: 52, right: 48, top: 28, bottom: 36 };
 
 /** One instrument's score over time: inline SVG (title and desc), the values also in a
  * visually hidden table for screen readers. */
