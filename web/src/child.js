@@ -224,7 +224,7 @@ function Steps({ referral: r, etag, organisation, reload }) {
     <h2 id="steps-title">${t('nextSteps')}</h2>
     ${status}
     <${ErrorBox} error=${error} />
-    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${reload}>${t('useLatest')}</button></p>`}
+    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${() => { setError(null); reload(); }}>${t('useLatest')}</button></p>`}
     ${needsAgreement &&
     html`<form class="inline" onSubmit=${(e) => { e.preventDefault(); send('PUT', `/referrals/${r.id}/family-agreement`, { status: agreement }); }}>
       <${Field} id="agreement" label=${t('familyAgreement')}>

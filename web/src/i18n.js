@@ -298,8 +298,8 @@ const STRINGS = {
   },
 };
 
-// The child page's history and a referral's steps (web/src/child.js), both languages in
-// one block; merged into STRINGS below.
+// The child page's history, a referral's steps (web/src/child.js) and un-merge (admin.js),
+// both languages in one block; merged into STRINGS below.
 const CHILD_STRINGS = {
   en: {
     scoresOverTime: 'Scores over time',
@@ -336,6 +336,10 @@ const CHILD_STRINGS = {
     stepDone: 'Done: the referral is now {state}.',
     confirm: 'Confirm',
     cancel: 'Cancel',
+    mergedInto: 'Merged: {child} into {survivor}',
+    unmergeReason: 'Reason to undo the merge',
+    unmerge: 'Undo the merge',
+    unmerged: 'The merge is undone: {child} is a separate record again.',
   },
   lv: {
     scoresOverTime: 'Punkti laika gaitā',
@@ -372,6 +376,10 @@ const CHILD_STRINGS = {
     stepDone: 'Izdarīts: nosūtījums tagad ir — {state}.',
     confirm: 'Apstiprināt',
     cancel: 'Atcelt',
+    mergedInto: 'Apvienots: {child} ar {survivor}',
+    unmergeReason: 'Apvienošanas atcelšanas iemesls',
+    unmerge: 'Atcelt apvienošanu',
+    unmerged: 'Apvienošana atcelta: {child} atkal ir atsevišķs ieraksts.',
   },
 };
 for (const lang of ['en', 'lv']) Object.assign(STRINGS[lang], CHILD_STRINGS[lang]);

@@ -350,6 +350,19 @@ def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_tra
     flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
     flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge")
     flow.screen("merged")
+    # The merge can be undone from the same page (a reason is required); the flag is back.
+    undo = f"unmerge-{second['id']}"
+    assert flow.active().get_attribute("id") == f"{undo}-title"
+    flow.css(f"#{undo}-submit").click()
+    flow.wait(lambda d: "must not be empty" in d.find_element(By.ID, f"{undo}-reason-error").text, "reason refused")
+    flow.css(f"#{undo}-reason").send_keys("Merged by mistake")
+    flow.css(f"#{undo}-submit").click()
+    flow.wait(lambda d: "The merge is undone" in d.find_element(By.ID, "unmerge-done").text, "the un-merge")
+    flow.css(f"#merge-{second['id']}-title")
+    flow.screen("unmerged")
+    flow.css(f"#merge-{second['id']}-reason").send_keys("Registered twice, checked with the family")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge again")
     merged, _ = flow.call_api("GET", f"/children/{first['id']}")
     assert merged["personal_code"] == "32914567012"
 
@@ -424,7 +437,18 @@ def test_child_history_and_referral_steps(browser, server, artifacts, axe_source
     assert "proposed" in flow.css("#referral-state").text
     assert not flow.d.find_elements(By.ID, "step-button-accepted")  # a provider's step
     flow.screen("referral-proposed")
+    # Meanwhile a colleague records that the family was not asked yet: this page's ETag is old.
+    _, headers = flow.call_api("GET", f"/referrals/{referral['id']}")
+    flow.call_api("PUT", f"/referrals/{referral['id']}/family-agreement", {"status": "not_asked"}, {"If-Match": headers["ETag"]})
     Select(flow.css("#agreement")).select_by_value("agreed")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Record the agreement']").click()
+    alert = flow.wait(lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert]"), "the 412 in words")
+    assert "Someone changed this record after you opened it" in alert.text
+    flow.screen("referral-conflict")
+    flow.css("#reload-referral").click()
+    flow.wait(lambda d: d.find_element(By.ID, "family-agreement").text == "not asked", "the newest version")
+    # The choice made before the conflict is kept.
+    assert Select(flow.css("#agreement")).first_selected_option.get_attribute("value") == "agreed"
     flow.d.find_element(By.XPATH, "//button[normalize-space()='Record the agreement']").click()
     flow.wait(lambda d: d.find_element(By.ID, "family-agreement").text == "agreed", "the agreement")
     flow.css("#step-button-sent").click()
