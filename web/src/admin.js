@@ -1,6 +1,6 @@
 // Screens of the registry administrator (possible duplicates, merge), the data protection
 // officer (a child's access report) and editing a child with optimistic concurrency.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, seesGestation, session } from './api.js';
 import { t, formatDate } from './i18n.js';
 import { html, go, Page, ErrorBox, Field, Loader } from './ui.js';
@@ -115,7 +115,19 @@ export function AuditReport({ query }) {
 
 /** Registry administrators: children flagged as possible duplicates, and merging them. */
 export function Duplicates() {
+  // Merges made on this page since it opened, each of which can be undone (the API has no
+  // list of past merges).
+  const [merges, setMerges] = useState([]);
+  const [notice, setNotice] = useState(null);
+  const [round, setRound] = useState(0);
+  const undone = (m) => {
+    setMerges(merges.filter((x) => x !== m));
+    setNotice(t('unmerged', { child: describe(m.duplicate) }));
+    setRound(round + 1);
+  };
   return html`<${Page} title=${t('duplicates')}>
+    ${notice && html`<p class="success" role="status" id="unmerge-done">${notice}</p>`}
+    ${merges.map((m) => html`<${UnmergeCard} key=${m.duplicate.id} merge=${m} onUndone=${() => undone(m)} />`)}
     <${Loader}
       load=${async () => {
         const page = (await api('GET', '/children/duplicates')).body;
@@ -128,11 +140,11 @@ export function Duplicates() {
         }));
         return { items: page.items, children };
       }}
-      deps=${[]}
+      deps=${[round]}
       render=${({ items, children }, reload) =>
         items.length === 0
           ? html`<p>${t('noDuplicates')}</p>`
-          : html`${items.map((d) => html`<${MergeCard} duplicate=${children[d.child_id]} candidates=${d.possible_duplicate_of.map((id) => children[id])} onMerged=${reload} />`)}`}
+          : html`${items.map((d) => html`<${MergeCard} duplicate=${children[d.child_id]} candidates=${d.possible_duplicate_of.map((id) => children[id])} onMerged=${(m) => { setNotice(null); setMerges([...merges, m]); reload(); }} />`)}`}
     />
   <//>`;
 }
@@ -158,7 +170,7 @@ function MergeCard({ duplicate, candidates, onMerged }) {
     setError(null);
     try {
       await api('POST', `/children/${survivor}/merge`, { body: { duplicate: duplicate.id, reason: reason.trim() }, headers: { 'If-Match': target.etag } });
-      onMerged();
+      onMerged({ survivor: target, duplicate });
     } catch (err) {
       setError(err);
     } finally {
@@ -178,6 +190,48 @@ function MergeCard({ duplicate, candidates, onMerged }) {
         ${(a) => html`<textarea ...${a} rows="2" value=${reason} onInput=${(e) => setReason(e.target.value)}></textarea>`}
       <//>
       <button type="submit" disabled=${busy}>${t('merge')}</button>
+    </form>
+  </section>`;
+}
+
+/** Undo a merge made on this page: `POST /children/{survivor}/unmerge` with a reason. The API
+ * refuses (409 changed-since-merge) when a record changed after the merge. */
+function UnmergeCard({ merge, onUndone }) {
+  const { survivor, duplicate } = merge;
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState(null);
+  const [fieldError, setFieldError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const idp = `unmerge-${duplicate.id}`;
+  // The merge card is gone: the focus goes to this one (the next thing to act on).
+  useEffect(() => document.getElementById(`${idp}-title`)?.focus(), []);
+  const submit = async (e) => {
+    e.preventDefault();
+    setFieldError(null);
+    if (!reason.trim()) {
+      setFieldError(t('required'));
+      document.getElementById(`${idp}-reason`)?.focus();
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await api('POST', `/children/${survivor.id}/unmerge`, { body: { duplicate: duplicate.id, reason: reason.trim() } });
+      onUndone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<section class="card" aria-labelledby=${`${idp}-title`}>
+    <h2 id=${`${idp}-title`} tabindex="-1">${t('mergedInto', { child: describe(duplicate), survivor: describe(survivor) })}</h2>
+    <${ErrorBox} error=${error} />
+    <form onSubmit=${submit} class="narrow" novalidate>
+      <${Field} id=${`${idp}-reason`} label=${t('unmergeReason')} error=${fieldError}>
+        ${(a) => html`<textarea ...${a} rows="2" value=${reason} onInput=${(e) => setReason(e.target.value)}></textarea>`}
+      <//>
+      <button type="submit" id=${`${idp}-submit`} disabled=${busy}>${t('unmerge')}</button>
     </form>
   </section>`;
 }

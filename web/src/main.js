@@ -8,6 +8,7 @@ import { html, parseHash, go, Page, ErrorBox, Field, Loader } from './ui.js';
 import { ScreeningForm, ScreeningResult } from './screening.js';
 import { ReferForm } from './refer.js';
 import { AuditReport, Duplicates, EditChild } from './admin.js';
+import { ChildHistory, Episodes, ReferralView } from './child.js';
 
 const has = (s, role) => !!s && s.roles.includes(role);
 /** Roles that read children and worklists (the data protection officer reads the audit only). */
@@ -94,7 +95,7 @@ function Worklist() {
                     <td>${formatDate(i.due_on)}<br /><span class=${i.overdue ? 'badge warn' : 'muted'}>${i.overdue ? t('overdueDays', { n: i.days_overdue }) : t('notOverdue')}</span></td>
                     <td>${t(`kinds.${i.kind}`)}</td>
                     <td>${i.child.given_name ? html`<a href=${`#/children/${i.child.id}`}>${i.child.given_name} ${i.child.family_name}</a> <span class="muted">${formatDate(i.child.birth_date)}</span>` : t('childOnlyId')}</td>
-                    <td>${i.subject || ''}</td>
+                    <td>${i.link && i.link.startsWith('/referrals/') ? html`<a href=${`#${i.link}`}>${i.subject || t('referral')}</a>` : i.subject || ''}</td>
                   </tr>`,
                 )}
               </tbody>
@@ -236,16 +237,21 @@ function ChildPage({ id }) {
   const [instrument, setInstrument] = useState('mchat-r');
   return html`<${Loader}
     load=${async () => {
-      const [child, profile, referrals, instruments] = await Promise.all([
+      const [child, profile, referrals, instruments, episodes] = await Promise.all([
         api('GET', `/children/${id}`).then((r) => r.body),
         api('GET', `/children/${id}/risk-profile`).then((r) => r.body),
         api('GET', '/referrals', { query: { child: id } }).then((r) => r.body),
         api('GET', '/catalogue/instruments').then((r) => r.body.instruments),
+        // Shown only when the role may read them: a refusal leaves the section out.
+        api('GET', '/support-episodes', { query: { child: id } }).then(
+          (r) => r.body.items,
+          (e) => (e.status === 403 ? null : Promise.reject(e)),
+        ),
       ]);
-      return { child, profile, referrals, instruments };
+      return { child, profile, referrals, instruments, episodes };
     }}
     deps=${[id]}
-    render=${({ child, profile, referrals, instruments }) => html`<${Page} title=${`${child.given_name} ${child.family_name}`}>
+    render=${({ child, profile, referrals, instruments, episodes }) => html`<${Page} title=${`${child.given_name} ${child.family_name}`}>
       <h2>${t('details')}</h2>
       <dl class="details">
         <dt>${t('birthDate')}</dt><dd>${formatDate(child.birth_date)}</dd>
@@ -265,6 +271,7 @@ function ChildPage({ id }) {
       html`<h3>${t('latestResults')}</h3><ul>
         ${profile.instruments.map((i) => html`<li>${i.instrument}: ${t(`levels.${i.latest.risk_level}`)}${i.latest.primary_value != null ? ` (${i.latest.primary_value})` : ''}, ${formatDate(i.latest.administered_on)} — <a href=${`#/screenings/${i.latest.screening_id}`}>${t('result')}</a></li>`)}
       </ul>`}
+      <${ChildHistory} profile=${profile} />
       <h3>${t('openRecommendations')}</h3>
       ${profile.open_recommendations.length === 0
         ? html`<p>${t('none')}</p>`
@@ -286,8 +293,9 @@ function ChildPage({ id }) {
         ? html`<p>${t('none')}</p>`
         : html`<table><caption class="visually-hidden">${t('referrals')}</caption>
           <thead><tr><th scope="col">${t('programme')}</th><th scope="col">${t('provider')}</th><th scope="col">${t('state')}</th><th scope="col">${t('dueOn')}</th></tr></thead>
-          <tbody>${referrals.items.map((r) => html`<tr><td>${r.programme}</td><td>${r.provider_org}</td><td>${r.state}</td><td>${formatDate(r.due_on)}</td></tr>`)}</tbody></table>`}
+          <tbody>${referrals.items.map((r) => html`<tr><td><a href=${`#/referrals/${r.id}`}>${r.programme}</a></td><td>${r.provider_org}</td><td>${t(`states.${r.state}`)}</td><td>${formatDate(r.due_on)}</td></tr>`)}</tbody></table>`}
       ${s && html`<p><a class="button" href=${`#/children/${id}/refer`}>${t('refer')}</a></p>`}
+      <${Episodes} episodes=${episodes} />
     <//>`}
   />`;
 }
@@ -323,6 +331,7 @@ function App({ config, bootError }) {
   else if (a === 'children' && c === 'edit') page = html`<${EditChild} id=${b} />`;
   else if (a === 'children' && c === 'refer') page = html`<${ReferForm} childId=${b} query=${route.query} />`;
   else if (a === 'children' && b) page = html`<${ChildPage} id=${b} />`;
+  else if (a === 'referrals' && b) page = html`<${ReferralView} id=${b} />`;
   else if (a === 'screenings' && b) page = html`<${ScreeningResult} id=${b} />`;
   else page = html`<${Worklist} />`;
   return html`

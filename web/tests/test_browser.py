@@ -350,6 +350,19 @@ def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_tra
     flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
     flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge")
     flow.screen("merged")
+    # The merge can be undone from the same page (a reason is required); the flag is back.
+    undo = f"unmerge-{second['id']}"
+    assert flow.active().get_attribute("id") == f"{undo}-title"
+    flow.css(f"#{undo}-submit").click()
+    flow.wait(lambda d: "must not be empty" in d.find_element(By.ID, f"{undo}-reason-error").text, "reason refused")
+    flow.css(f"#{undo}-reason").send_keys("Merged by mistake")
+    flow.css(f"#{undo}-submit").click()
+    flow.wait(lambda d: "The merge is undone" in d.find_element(By.ID, "unmerge-done").text, "the un-merge")
+    flow.css(f"#merge-{second['id']}-title")
+    flow.screen("unmerged")
+    flow.css(f"#merge-{second['id']}-reason").send_keys("Registered twice, checked with the family")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Merge']").click()
+    flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge again")
     merged, _ = flow.call_api("GET", f"/children/{first['id']}")
     assert merged["personal_code"] == "32914567012"
 
@@ -371,3 +384,102 @@ def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_tra
     # reads, writes, refused, break the glass
     assert row.endswith("1 1 0 0"), row
     flow.screen("audit-report")
+
+
+def test_child_history_and_referral_steps(browser, server, artifacts, axe_source):
+    """Two screenings → the score chart has two points and the screenings list two rows;
+    the referring side records the family's agreement and sends the referral, the provider
+    accepts it and starts support, each through the step buttons; the started episode is
+    on the child page."""
+    flow = Flow(browser, server, artifacts, axe_source, "child-history-and-steps")
+    flow.sign_in("health_specialist", "clinic-3")
+    child, _ = flow.call_api(
+        "POST", "/children",
+        {"given_name": "Marta", "family_name": "Liepa", "birth_date": birth_date_months_ago(22).isoformat(), "sex": "female"},
+    )
+    today = datetime.date.today()
+    earlier = dict(ANSWERS)
+    earlier.update({"7": 0, "9": 0})  # two more at risk: total 6
+    screenings = []
+    for administered_on, answers in ((today - datetime.timedelta(days=40), earlier), (today, ANSWERS)):
+        accepted, _ = flow.call_api(
+            "POST", "/screenings",
+            {"child_id": child["id"], "instrument": "mchat-r", "administered_on": administered_on.isoformat(), "answers": answers},
+            {"Idempotency-Key": f"child-history-{administered_on.isoformat()}"},
+        )
+        screenings.append(accepted["id"])
+    for screening in screenings:
+        flow.wait(lambda d: flow.call_api("GET", f"/screenings/{screening}")[0]["status"] == "scored", "scoring")
+    referral, _ = flow.call_api(
+        "POST", "/referrals",
+        {"child_id": child["id"], "programme": "early-intervention-psychomotor", "provider_org": "dev-provider",
+         "basis": {"reason": {"text": "M-CHAT-R medium risk twice"}}},
+    )
+
+    flow.d.get(f"{flow.base}/#/children/{child['id']}")
+    flow.heading("Marta Liepa")
+    chart = flow.css("figure.chart[data-instrument='mchat-r']")
+    assert len(chart.find_elements(By.CSS_SELECTOR, "svg circle")) == 2
+    assert "mchat-r" in chart.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
+    # The values for screen readers, oldest first: totals 6, then 4.
+    hidden = chart.find_elements(By.CSS_SELECTOR, "table.visually-hidden tbody tr td:nth-child(2)")
+    assert [c.get_attribute("textContent") for c in hidden] == ["6", "4"]
+    rows = flow.d.find_elements(By.CSS_SELECTOR, "#child-screenings tbody tr")
+    assert len(rows) == 2
+    assert {r.find_element(By.TAG_NAME, "a").get_attribute("href").split("#/screenings/")[1] for r in rows} == set(screenings)
+    assert [r.find_elements(By.TAG_NAME, "td")[3].text for r in rows] == ["4", "6"]  # newest first
+    assert flow.d.find_elements(By.CSS_SELECTOR, "#child-episodes") == [] or "None" in flow.body_text()
+    flow.screen("child-history")
+
+    # The referring side: the family's agreement, then Send.
+    flow.d.find_element(By.LINK_TEXT, "early-intervention-psychomotor").click()
+    flow.heading("Referral: early-intervention-psychomotor")
+    assert "proposed" in flow.css("#referral-state").text
+    assert not flow.d.find_elements(By.ID, "step-button-accepted")  # a provider's step
+    flow.screen("referral-proposed")
+    # Meanwhile a colleague records that the family was not asked yet: this page's ETag is old.
+    _, headers = flow.call_api("GET", f"/referrals/{referral['id']}")
+    flow.call_api("PUT", f"/referrals/{referral['id']}/family-agreement", {"status": "not_asked"}, {"If-Match": headers["ETag"]})
+    Select(flow.css("#agreement")).select_by_value("agreed")
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Record the agreement']").click()
+    alert = flow.wait(lambda d: d.find_element(By.CSS_SELECTOR, "[role=alert]"), "the 412 in words")
+    assert "Someone changed this record after you opened it" in alert.text
+    flow.screen("referral-conflict")
+    flow.css("#reload-referral").click()
+    flow.wait(lambda d: d.find_element(By.ID, "family-agreement").text == "not asked", "the newest version")
+    # The choice made before the conflict is kept.
+    assert Select(flow.css("#agreement")).first_selected_option.get_attribute("value") == "agreed"
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Record the agreement']").click()
+    flow.wait(lambda d: d.find_element(By.ID, "family-agreement").text == "agreed", "the agreement")
+    flow.css("#step-button-sent").click()
+    flow.wait(lambda d: d.find_element(By.ID, "referral-state").text == "sent", "sent")
+    assert "the referral is now sent" in flow.css("#step-done").text
+    flow.screen("referral-sent")
+
+    # The provider: from its worklist to the referral, Accept, then Start support.
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    Select(flow.css("#role")).select_by_value("programme_provider")
+    org = flow.css("#organisation")
+    org.clear()
+    org.send_keys("dev-provider")
+    flow.d.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    flow.heading("Worklist")
+    flow.wait(lambda d: d.find_element(By.CSS_SELECTOR, f"a[href='#/referrals/{referral['id']}']"), "the referral on the worklist").click()
+    flow.heading("Referral: early-intervention-psychomotor")
+    flow.screen("provider-referral")
+    flow.css("#step-button-accepted").click()
+    flow.wait(lambda d: d.find_element(By.ID, "referral-state").text == "accepted", "accepted")
+    assert flow.active().get_attribute("id") == "step-done"
+    flow.css("#step-button-started").click()
+    # The start form opens with the focus on its first field (the first day, today by default).
+    assert flow.wait(lambda d: flow.active().get_attribute("id") == "step-date", "focus on the date")
+    flow.screen("provider-start")
+    flow.css("#step-confirm").click()
+    flow.wait(lambda d: d.find_element(By.ID, "referral-state").text == "support started", "started")
+    assert flow.d.find_elements(By.ID, "step-button-completed")
+    flow.screen("provider-started")
+    flow.d.find_element(By.LINK_TEXT, "The child's page").click()
+    flow.heading("Marta Liepa")
+    episodes = flow.css("#child-episodes tbody tr")
+    assert "early-intervention-psychomotor" in episodes.text and "dev-provider" in episodes.text
+    flow.screen("provider-child")
