@@ -5,14 +5,14 @@ import { api, session } from './api.js';
 import { t, formatDate } from './i18n.js';
 import { html, Page, ErrorBox, Field, Loader, todayIso } from './ui.js';
 
-/** The results the risk profile gives for each instrument (the latest and the one before),
- * oldest first. Only the clinical view has `instruments`. */
+/** The results the risk profile gives for each instrument (its history: every screening's
+ * current result), oldest first. Only the clinical view has `instruments`. */
 export function resultsByInstrument(profile) {
   return (profile.instruments || []).map((i) => ({
     instrument: i.instrument,
     primaryScore: i.primary_score,
     screenings: i.screenings,
-    results: [i.previous, i.latest].filter(Boolean).sort((a, b) => (a.administered_on < b.administered_on ? -1 : 1)),
+    results: i.history || [i.previous, i.latest].filter(Boolean),
   }));
 }
 
@@ -67,7 +67,6 @@ export function ChildHistory({ profile }) {
   const rows = series
     .flatMap((s) => s.results.map((r) => ({ ...r, instrument: s.instrument })))
     .sort((a, b) => (a.administered_on < b.administered_on ? 1 : a.administered_on > b.administered_on ? -1 : 0));
-  const total = series.reduce((n, s) => n + (s.screenings || 0), 0);
   return html`<h3>${t('scoresOverTime')}</h3>
     <div class="charts">${series.map((s) => html`<${ScoreChart} series=${s} />`)}</div>
     <h3>${t('screenings')}</h3>
@@ -77,8 +76,7 @@ export function ChildHistory({ profile }) {
         (r) => html`<tr><td>${formatDate(r.administered_on)}</td><td>${r.instrument}</td><td>${t(`levels.${r.risk_level}`)}</td><td>${r.primary_value ?? ''}</td>
           <td><a href=${`#/screenings/${r.screening_id}`}>${t('result')}<span class="visually-hidden"> ${r.instrument} ${formatDate(r.administered_on)}</span></a></td></tr>`,
       )}</tbody>
-    </table>
-    ${total > rows.length && html`<p class="muted">${t('screeningsMore', { n: total, shown: rows.length })}</p>`}`;
+    </table>`;
 }
 
 /** The child's support episodes as the API gives them for the role (minimised for some). */

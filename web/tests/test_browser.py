@@ -387,7 +387,7 @@ def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_tra
 
 
 def test_child_history_and_referral_steps(browser, server, artifacts, axe_source):
-    """Two screenings → the score chart has two points and the screenings list two rows;
+    """Three screenings → the score chart has three points and the screenings list three rows;
     the referring side records the family's agreement and sends the referral, the provider
     accepts it and starts support, each through the step buttons; the started episode is
     on the child page."""
@@ -400,8 +400,11 @@ def test_child_history_and_referral_steps(browser, server, artifacts, axe_source
     today = datetime.date.today()
     earlier = dict(ANSWERS)
     earlier.update({"7": 0, "9": 0})  # two more at risk: total 6
+    first = dict(ANSWERS)
+    first.update({"7": 0})  # one more at risk: total 5
     screenings = []
-    for administered_on, answers in ((today - datetime.timedelta(days=40), earlier), (today, ANSWERS)):
+    for administered_on, answers in ((today - datetime.timedelta(days=80), first),
+                                     (today - datetime.timedelta(days=40), earlier), (today, ANSWERS)):
         accepted, _ = flow.call_api(
             "POST", "/screenings",
             {"child_id": child["id"], "instrument": "mchat-r", "administered_on": administered_on.isoformat(), "answers": answers},
@@ -419,15 +422,16 @@ def test_child_history_and_referral_steps(browser, server, artifacts, axe_source
     flow.d.get(f"{flow.base}/#/children/{child['id']}")
     flow.heading("Marta Liepa")
     chart = flow.css("figure.chart[data-instrument='mchat-r']")
-    assert len(chart.find_elements(By.CSS_SELECTOR, "svg circle")) == 2
+    assert len(chart.find_elements(By.CSS_SELECTOR, "svg circle")) == 3
     assert "mchat-r" in chart.find_element(By.CSS_SELECTOR, "svg title").get_attribute("textContent")
-    # The values for screen readers, oldest first: totals 6, then 4.
+    # The values for screen readers, oldest first: totals 5, 6, then 4 (the whole history,
+    # not only the latest two).
     hidden = chart.find_elements(By.CSS_SELECTOR, "table.visually-hidden tbody tr td:nth-child(2)")
-    assert [c.get_attribute("textContent") for c in hidden] == ["6", "4"]
+    assert [c.get_attribute("textContent") for c in hidden] == ["5", "6", "4"]
     rows = flow.d.find_elements(By.CSS_SELECTOR, "#child-screenings tbody tr")
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert {r.find_element(By.TAG_NAME, "a").get_attribute("href").split("#/screenings/")[1] for r in rows} == set(screenings)
-    assert [r.find_elements(By.TAG_NAME, "td")[3].text for r in rows] == ["4", "6"]  # newest first
+    assert [r.find_elements(By.TAG_NAME, "td")[3].text for r in rows] == ["4", "6", "5"]  # newest first
     assert flow.d.find_elements(By.CSS_SELECTOR, "#child-episodes") == [] or "None" in flow.body_text()
     flow.screen("child-history")
 

@@ -4,7 +4,7 @@
 //! - a screening re-scored several times counts once, with its newest result (the greatest
 //!   `result_id`: result ids are UUID v7, so later ids sort later);
 //! - per instrument, results are ordered by `administered_on`, then `result_id`; the last is
-//!   the latest, the one before it the previous;
+//!   the latest, the one before it the previous; all of them, in that order, are its history;
 //! - the trend compares latest with previous by risk level and by the instrument's primary
 //!   score (`improved` / `unchanged` / `worsened`; no total trend without a primary score);
 //! - open recommendations are those of each instrument's latest result (a newer screening of
@@ -95,6 +95,9 @@ pub struct InstrumentSummary {
     pub trend_risk: Option<Trend>,
     /// Latest versus previous, by primary score.
     pub trend_total: Option<Trend>,
+    /// Every result of the instrument (a re-scored screening once, with its newest
+    /// result), oldest first: the scores over time.
+    pub history: Vec<ResultSummary>,
 }
 
 /// A recommendation still open, with its origin and due status.
@@ -201,6 +204,7 @@ pub fn risk_profile(engine: &Engine, results: &[StoredResult], today: NaiveDate)
             previous: previous.map(summary),
             trend_risk,
             trend_total,
+            history: list.iter().map(|r| summary(r)).collect(),
         });
 
         for rec in &latest.result.recommendations {
@@ -500,5 +504,35 @@ mod tests {
         assert_eq!(p.instruments[0].latest.instrument_version, "1.1.0");
         assert_eq!(p.instruments[0].latest.result_id, rescored.result_id);
         assert_eq!(p.instruments[0].previous, None);
+        assert_eq!(
+            p.instruments[0].history,
+            vec![p.instruments[0].latest.clone()]
+        );
+
+        // A later screening: the history holds both, oldest first, beyond latest/previous.
+        let later = scored(
+            &engine,
+            req("mchat-r", mchat_answers(&[1]), "2025-12-10"),
+            11,
+            12,
+        );
+        let earliest = scored(
+            &engine,
+            req("mchat-r", mchat_answers(&[1, 3]), "2025-10-10"),
+            12,
+            13,
+        );
+        let p = risk_profile(
+            &engine,
+            &[later, rescored, first, earliest],
+            d("2025-12-12"),
+        );
+        let days: Vec<String> = p.instruments[0]
+            .history
+            .iter()
+            .map(|r| r.administered_on.to_string())
+            .collect();
+        assert_eq!(days, ["2025-10-10", "2025-11-10", "2025-12-10"]);
+        assert_eq!(p.instruments[0].history[1].instrument_version, "1.1.0");
     }
 }
