@@ -817,6 +817,7 @@ mod tests {
             Route::ListProgrammes,
             Route::GetProgramme,
             Route::ListInstruments,
+            Route::GetWording,
             Route::ListCatalogueEntries,
             Route::CreateCatalogueEntry,
             Route::GetCatalogueEntry,
