@@ -1,6 +1,8 @@
 //! Item wording packs (issue #16): the pack format's checks, and
 //! `GET /catalogue/instruments/{id}/wording/{lang}` over packs in a data directory.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
 use ravis::adapters::wording::DirWordingPacks;
 use ravis::app::App;
