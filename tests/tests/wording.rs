@@ -278,3 +278,40 @@ async fn a_deployment_without_a_pack_store_has_no_pack() {
     .await;
     assert_eq!(response.status, 404);
 }
+
+/// Both pack stores answer alike: the bytes of a stored pack, `None` for a missing one and
+/// for a name that is not a plain file name (never a path outside the packs).
+#[tokio::test]
+async fn both_pack_stores_read_alike() {
+    use ravis::adapters::wording::{BUCKET_PREFIX, BucketWordingPacks};
+    use ravis::ports::BlobStore;
+    use ravis::ports::wording::WordingPacks;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = test_pack("epds", "en").to_string();
+    load(dir.path(), "epds.en.json", &test_pack("epds", "en"));
+    std::fs::write(dir.path().join("secret.json"), "{}").unwrap();
+    let backend = EmbeddedBackend::open(dir.path().join("backend")).unwrap();
+    let bucket = backend.blobs("reports").unwrap();
+    bucket
+        .put(
+            &format!("{BUCKET_PREFIX}epds.en.json"),
+            bytes.clone().into(),
+            Some("application/json"),
+        )
+        .await
+        .unwrap();
+    bucket.put("secret.json", "{}".into(), None).await.unwrap();
+    let stores: [Box<dyn WordingPacks>; 2] = [
+        Box::new(DirWordingPacks::new(dir.path().join("wording"))),
+        Box::new(BucketWordingPacks::new(bucket)),
+    ];
+    for store in &stores {
+        assert_eq!(
+            store.read("epds.en.json").await.unwrap(),
+            Some(bytes.clone().into_bytes())
+        );
+        assert_eq!(store.read("epds.lv.json").await.unwrap(), None);
+        assert_eq!(store.read("../secret.json").await.unwrap(), None);
+        assert_eq!(store.read("").await.unwrap(), None);
+    }
+}
