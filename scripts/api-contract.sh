@@ -129,6 +129,22 @@ request = urllib.request.Request(
 urllib.request.urlopen(request, timeout=10).read()
 PY
 
+# An item wording pack of invented placeholder wording (never licensed text), so the
+# wording route answers 200 for mchat-r in Latvian and its schema is checked too.
+"$VENV/bin/python" - "$DATA_DIR/mchat-r.lv.json" <<'PY'
+import json, sys
+
+d = json.load(open("shared/instruments/mchat-r.json"))
+pack = {
+    "instrument": d["id"], "versions": [d["version"]], "language": "lv",
+    "source": "Invented test wording (API contract run)", "licence": "Test data, no licence needed",
+    "items": {i["id"]: f"Test wording of item {i['id']}" for i in d["items"]},
+    "option_labels": {n: [f"Option {k}" for k in range(len(c["scores"]))] for n, c in d["codings"].items()},
+}
+json.dump(pack, open(sys.argv[1], "w"))
+PY
+"$RAVIS" --data-dir "$DATA_DIR" wording load "$DATA_DIR/mchat-r.lv.json" >/dev/null
+
 code=0
 "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run docs/openapi.json \
   --url "$BASE_URL" "$@" || code=$?

@@ -14,6 +14,7 @@ pub mod report;
 pub mod results_mirror;
 pub mod token;
 pub mod web;
+pub mod wording;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -147,6 +148,14 @@ pub enum Command {
         #[arg(long, value_name = "NAME", requires = "ckan_url")]
         ckan_organisation: Option<String>,
     },
+    /// Licensed item wording packs (docs/SCORING.md, "Item wording"): `ravis wording load
+    /// FILE` checks a pack against the instrument definitions and copies it to
+    /// <data-dir>/wording/; `ravis wording check FILE` only checks it and prints its bucket key.
+    Wording {
+        /// What to do.
+        #[command(subcommand)]
+        command: WordingCommand,
+    },
     /// Mint a development bearer token for the local host.
     Token {
         /// Role (repeat for several): health_specialist, education_specialist, programme_provider,
@@ -188,6 +197,22 @@ pub enum WorklistCommand {
     /// Reconcile every child a change left pending, stamp newly overdue items, and print
     /// the counts as one JSON line (what the scheduled job does; `ravis serve` runs it hourly).
     Sweep,
+}
+
+/// `ravis wording` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WordingCommand {
+    /// Check a pack and copy it to <data-dir>/wording/<instrument>.<language>.json; a bad
+    /// pack is refused with every problem named by its field, and nothing is copied.
+    Load {
+        /// The pack (JSON).
+        file: PathBuf,
+    },
+    /// Check a pack only; prints the object key it takes in the bucket on AWS.
+    Check {
+        /// The pack (JSON).
+        file: PathBuf,
+    },
 }
 
 /// `ravis export` subcommands.
@@ -394,6 +419,24 @@ pub fn run(cli: Cli) -> Result<()> {
                 portal,
             ))?;
             println!("{}", serde_json::to_string(&done)?);
+            Ok(())
+        }
+        Command::Wording {
+            command: WordingCommand::Load { file },
+        } => {
+            let target = wording::load(&data_dir, &file)?;
+            println!("loaded {}", target.display());
+            Ok(())
+        }
+        Command::Wording {
+            command: WordingCommand::Check { file },
+        } => {
+            let pack = wording::check(&file)?;
+            println!(
+                "{} is a usable wording pack; on AWS its object key is {}",
+                file.display(),
+                wording::bucket_key(&pack)
+            );
             Ok(())
         }
         Command::Lake => {

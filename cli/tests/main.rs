@@ -9,6 +9,7 @@ mod same_engine;
 mod serve;
 mod support;
 mod web_host;
+mod wording;
 
 // That every file here is declared above is checked by
 // `tests/tests/main.rs` (`every_file_here_is_a_module_of_this_binary`).

@@ -106,6 +106,9 @@ pub struct Settings {
     /// The exchange bucket (`RAVIS_EXCHANGE_BUCKET`): `outbox/viis/` for VIIS, and
     /// `outbox/health/` for the health Bundles when no FHIR server is configured.
     pub exchange_bucket: Option<String>,
+    /// The bucket holding item wording packs under `wording/` (`RAVIS_WORDING_BUCKET`;
+    /// `docs/DEPLOY.md`, "Item wording packs"); `None`: no pack is loaded.
+    pub wording_bucket: Option<String>,
     /// Base URL of the e-health system's FHIR API (`RAVIS_FHIR_URL`); `None` writes the
     /// Bundles to the exchange bucket instead.
     pub fhir_url: Option<String>,
@@ -492,6 +495,7 @@ impl Settings {
             export_queue_url: vars.get("RAVIS_EXPORT_QUEUE_URL"),
             export_dlq_url: vars.get("RAVIS_EXPORT_DLQ_URL"),
             exchange_bucket: vars.get("RAVIS_EXCHANGE_BUCKET"),
+            wording_bucket: vars.get("RAVIS_WORDING_BUCKET"),
             fhir_url: vars.get("RAVIS_FHIR_URL"),
             fhir_signing_key_id: vars.get("RAVIS_FHIR_SIGNING_KEY_ID"),
             fhir_client: client_settings(vars, FHIR_CLIENT)?,

@@ -16,3 +16,4 @@ pub mod pathway;
 pub mod registry;
 pub mod reports;
 pub mod viis_receiver;
+pub mod wording;

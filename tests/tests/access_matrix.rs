@@ -436,6 +436,24 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
             status: 200,
             fields: fields(&["instruments"]),
         },
+        // Licensed item wording: the roles that administer screenings only.
+        Route::GetWording
+            if matches!(role, HealthSpecialist | EducationSpecialist | PartnerSystem) =>
+        {
+            Outcome {
+                status: 200,
+                fields: fields(&[
+                    "instrument",
+                    "versions",
+                    "language",
+                    "source",
+                    "licence",
+                    "items",
+                    "options",
+                ]),
+            }
+        }
+        Route::GetWording => status(403),
         // The data protection officer, and only they, see who accessed the child's data.
         Route::AuditEntries if role == DataProtectionOfficer => Outcome {
             status: 200,
@@ -727,6 +745,11 @@ fn request(
         Route::ListProgrammes => ("GET", "/catalogue/programmes".to_owned(), None),
         Route::GetProgramme => ("GET", "/catalogue/programmes/cool-kids".to_owned(), None),
         Route::ListInstruments => ("GET", "/catalogue/instruments".to_owned(), None),
+        Route::GetWording => (
+            "GET",
+            "/catalogue/instruments/mchat-r/wording/lv".to_owned(),
+            None,
+        ),
         Route::ListCatalogueEntries => ("GET", "/catalogue/entries".to_owned(), None),
         Route::GetCatalogueEntry => ("GET", "/catalogue/entries/kiva".to_owned(), None),
         Route::CreateCatalogueEntry => (
@@ -935,7 +958,19 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let app = App::new(records.clone(), &[4; 32], &[6; 32]).unwrap();
+    // One wording pack loaded (mchat-r in Latvian), read as `ravis serve` reads them.
+    let wording_dir = dir.path().join("wording");
+    std::fs::create_dir_all(&wording_dir).unwrap();
+    std::fs::write(
+        wording_dir.join("mchat-r.lv.json"),
+        ravis_tests::wording::test_pack("mchat-r", "lv").to_string(),
+    )
+    .unwrap();
+    let app = App::new(records.clone(), &[4; 32], &[6; 32])
+        .unwrap()
+        .with_wording_packs(Arc::new(ravis::adapters::wording::DirWordingPacks::new(
+            wording_dir,
+        )));
     let (clock, ids, engine) = (app.clock.clone(), app.ids.clone(), app.engine.clone());
     // The catalogue is seeded on first use; seed it now so its versions can be read.
     ravis::services::catalogue::seed_catalogue(&records, clock.as_ref())

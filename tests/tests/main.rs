@@ -30,6 +30,7 @@ mod registry;
 mod registry_intake;
 mod reports;
 mod rescore;
+mod wording;
 
 /// With `autotests = false` a new file in a folder of integration tests runs only once it
 /// is a module of that folder's `main.rs`: fail when one is missing, so no suite is

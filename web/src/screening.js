@@ -2,7 +2,7 @@
 // result page that waits for scoring.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { t, formatDate } from './i18n.js';
+import { t, formatDate, currentLang } from './i18n.js';
 import { html, go, Page, ErrorBox, Field, Loader, completedMonths, todayIso, addDaysIso } from './ui.js';
 
 /** The child's age on `date` as the engine computes it: chronological, and corrected for
@@ -42,6 +42,35 @@ export function checkAnswers(instrument, child, administeredOn, answers) {
   return errors;
 }
 
+/** The wording pack of `instrumentId` in `lang` (`GET …/wording/{lang}`), fetched again when
+ * the language changes: {state: 'loading' | 'loaded' | 'none' | 'failed', pack?, error?}. A
+ * 404 means no pack is loaded (the form then words nothing and says why). */
+function useWording(instrumentId, lang) {
+  const [wording, setWording] = useState({ lang, state: 'loading' });
+  useEffect(() => {
+    let stopped = false;
+    setWording({ lang, state: 'loading' });
+    api('GET', `/catalogue/instruments/${encodeURIComponent(instrumentId)}/wording/${lang}`)
+      .then(({ body }) => !stopped && setWording({ lang, state: 'loaded', pack: body }))
+      .catch((error) => !stopped && setWording({ lang, state: error.status === 404 ? 'none' : 'failed', error }));
+    return () => {
+      stopped = true;
+    };
+  }, [instrumentId, lang]);
+  return wording.lang === lang ? wording : { lang, state: 'loading' };
+}
+
+function WordingNotice({ wording }) {
+  if (wording.state === 'loaded') {
+    return html`<p class="notice" id="wording-source">${t('wordingSource', { source: wording.pack.source, licence: wording.pack.licence })}</p>`;
+  }
+  if (wording.state === 'none') return html`<p class="notice" id="wording-notice">${t('noWording')}</p>`;
+  if (wording.state === 'failed') {
+    return html`<p class="notice" id="wording-notice">${t('wordingFailed', { reason: wording.error.message })}</p>`;
+  }
+  return html`<p class="notice" aria-live="polite">${t('wordingLoading')}</p>`;
+}
+
 function draftKey(childId, instrumentId) {
   return `ravis.draft.${childId}.${instrumentId}`;
 }
@@ -77,6 +106,8 @@ function Form({ child, instrument }) {
   const [tried, setTried] = useState(false);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const wording = useWording(instrument.id, currentLang());
+  const pack = wording.state === 'loaded' ? wording.pack : null;
   useEffect(() => {
     sessionStorage.setItem(draftKey(child.id, instrument.id), JSON.stringify({ administered_on: administeredOn, answers, key: idempotencyKey }));
   }, [administeredOn, answers]);
@@ -110,7 +141,7 @@ function Form({ child, instrument }) {
     }
   };
   return html`<${Page} title=${t('screeningOf', { instrument: instrument.name, child: `${child.given_name} ${child.family_name}` })}>
-    <p class="notice" id="wording-notice">${t('noWording')}</p>
+    <${WordingNotice} wording=${wording} />
     <${ErrorBox} error=${error} />
     <form onSubmit=${submit} novalidate>
       <${Field} id="administered_on" label=${t('administeredOn')} error=${shown('administered_on')}
@@ -123,15 +154,16 @@ function Form({ child, instrument }) {
       ${instrument.items.map((item) => {
         const err = shown(`answers.${item.id}`);
         return html`<fieldset class=${`item${err ? ' invalid' : ''}`} aria-describedby=${err ? `item-${item.id}-error` : undefined}>
-          <legend>${t('item', { n: item.id })}</legend>
+          <legend>${t('item', { n: item.id })}${pack?.items[item.id] && html`<span class="wording">${pack.items[item.id]}</span>`}</legend>
           <div class="options">
-            ${item.options.map(
-              (o) => html`<label class="option">
+            ${item.options.map((o) => {
+              const label = pack?.options?.[item.id]?.[o.code] || (o.label && t(o.label));
+              return html`<label class="option">
                 <input type="radio" name=${`item-${item.id}`} value=${o.code} checked=${answers[item.id] === o.code}
                   onChange=${() => setAnswers({ ...answers, [item.id]: o.code })} />
-                ${o.label ? `${t(o.label)} (${o.code})` : String(o.code)}
-              </label>`,
-            )}
+                ${label ? `${label} (${o.code})` : String(o.code)}
+              </label>`;
+            })}
           </div>
           ${err && html`<div class="field-error" id=${`item-${item.id}-error`}>${err}</div>`}
         </fieldset>`;

@@ -36,10 +36,19 @@ def _answers(url):
 
 
 @pytest.fixture(scope="session")
-def server():
+def data_dir():
+    """The data directory of the session's `ravis serve` (removed after the session)."""
+    path = tempfile.mkdtemp(prefix="ravis-web-test.")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(data_dir):
     """Base URL of a fresh `ravis serve` (binary from RAVIS_BIN)."""
     binary = os.environ["RAVIS_BIN"]
-    data_dir = tempfile.mkdtemp(prefix="ravis-web-test.")
     log = open(Path(data_dir) / "server.log", "wb")
     process = None
     try:
@@ -73,7 +82,6 @@ def server():
                 process.kill()
                 process.wait()
         log.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

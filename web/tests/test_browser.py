@@ -6,7 +6,10 @@ screenshotted (artefacts) and checked with axe-core (no serious or critical viol
 
 import datetime
 import json
+import os
+import subprocess
 import urllib.request
+from pathlib import Path
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -15,6 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 WAIT_SECS = 30
+ROOT = Path(__file__).resolve().parents[2]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 # M-CHAT-R: 0 = no, 1 = yes; "no" is at risk except items 2, 5 and 12. Items 1, 3, 4 and 6
 # at risk: total 4, medium risk → the Follow-Up interview within 14 days.
@@ -277,6 +281,78 @@ def run(browser, server, artifacts, axe_source, name, role, org, code, given, fa
     flow.follow_up_on_worklist(given)
     flow.refer(given, family)
     return flow, child_id, result
+
+
+# ---------------------------------------------------------------- item wording packs
+# (issue #16) Kept apart from the flows above: a pack loaded by the operator command into the
+# server's data directory is shown on the form, with its source; the language without a pack
+# says why. Uses the SDQ parent form, so the M-CHAT-R flows above still have no pack.
+
+
+def wording_pack(instrument, language):
+    """A pack of invented placeholder wording (never an instrument's licensed text)."""
+    definition = json.loads((ROOT / "shared" / "instruments" / f"{instrument}.json").read_text())
+    return {
+        "instrument": definition["id"],
+        "versions": [definition["version"]],
+        "language": language,
+        "source": "Invented test wording (RAVIS browser suite)",
+        "licence": "Test data, no licence needed",
+        "items": {item["id"]: f"Test wording of item {item['id']}" for item in definition["items"]},
+        "option_labels": {
+            name: [f"Option {code}" for code in range(len(coding["scores"]))]
+            for name, coding in definition["codings"].items()
+        },
+    }
+
+
+def ravis_wording(data_dir, tmp_path, pack, name):
+    path = tmp_path / name
+    path.write_text(json.dumps(pack))
+    return subprocess.run(
+        [os.environ["RAVIS_BIN"], "--data-dir", data_dir, "wording", "load", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_the_form_shows_a_loaded_wording_pack(browser, server, data_dir, artifacts, axe_source, tmp_path):
+    # A bad pack is refused by the operator command, each problem named by its field.
+    bad = wording_pack("sdq-parent-4-17", "en")
+    bad["language"] = "de"
+    del bad["items"]["7"]
+    refused = ravis_wording(data_dir, tmp_path, bad, "bad.json")
+    assert refused.returncode != 0
+    assert "language: 'de' is not one of lv, en" in refused.stderr
+    assert "items.7: missing" in refused.stderr
+    loaded = ravis_wording(data_dir, tmp_path, wording_pack("sdq-parent-4-17", "en"), "sdq.en.json")
+    assert loaded.returncode == 0, loaded.stderr
+    # A child registered through the API; the form is opened by its address.
+    token = json.loads(urllib.request.urlopen(urllib.request.Request(
+        server + "/dev/token", data=json.dumps({"roles": ["health_specialist"], "organisation": "clinic-w"}).encode(),
+        headers={"Content-Type": "application/json"})).read())["token"]
+    child = json.loads(urllib.request.urlopen(urllib.request.Request(
+        server + "/children", data=json.dumps({
+            "given_name": "Vārds", "family_name": "Teksts", "birth_date": birth_date_months_ago(60).isoformat(),
+            "sex": "male", "atvk": "0001000"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})).read())
+    flow = Flow(browser, server, artifacts, axe_source, "wording")
+    flow.sign_in("health_specialist", "clinic-w")
+    flow.d.get(f"{server}/#/children/{child['id']}/screen/sdq-parent-4-17")
+    flow.css("#wording-source")
+    flow.wait(lambda d: "Test wording of item 7" in flow.body_text(), "the item wording")
+    text = flow.body_text()
+    assert "Invented test wording (RAVIS browser suite)" in text and "Test data, no licence needed" in text
+    assert "Option 2 (2)" in text  # the pack's option labels
+    assert not flow.d.find_elements(By.ID, "wording-notice")
+    legend = flow.d.find_element(By.XPATH, "//fieldset[.//input[@name='item-7']]/legend").text
+    assert "Test wording of item 7" in legend  # the radio group's name carries the wording
+    flow.screen("wording-en")
+    # Latvian has no pack: the form refetches, words nothing and says why.
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Latviski']").click()
+    flow.css("#wording-notice")
+    flow.wait(lambda d: "nav ielādējis tekstu pakotni" in flow.body_text(), "the Latvian notice")
+    assert "Test wording of item 7" not in flow.body_text()
+    flow.screen("wording-lv-none")
 
 
 def test_health_specialist_screens_and_refers(browser, server, artifacts, axe_source):

@@ -15,3 +15,4 @@ pub mod outbox;
 pub mod signing;
 #[cfg(feature = "exchange-http")]
 pub mod viis_http;
+pub mod wording;

@@ -88,7 +88,16 @@ impl AwsApp {
             self.settings.require_scoring_queue()?,
             None,
         );
-        self.audited()?.screenings_routes(queue)
+        let mut app = self.audited()?.clone();
+        if let Some(bucket) = &self.settings.wording_bucket {
+            app = app.with_wording_packs(std::sync::Arc::new(
+                crate::adapters::wording::BucketWordingPacks::new(S3BlobStore::new(
+                    self.clients.s3.clone(),
+                    bucket,
+                )),
+            ));
+        }
+        app.screenings_routes(queue)
     }
 
     /// `scoring-worker`, and the scoring queue it consumes (poison messages go to its DLQ).

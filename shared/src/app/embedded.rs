@@ -2,13 +2,18 @@
 
 use super::{App, AppError};
 use crate::adapters::embedded::{EmbeddedBackend, SqliteRecordStore};
+use crate::adapters::wording::DirWordingPacks;
 use crate::services::audit::ArchiveSink;
 use crate::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use std::sync::Arc;
 
+/// The data directory's folder of item wording packs (`<instrument>.<language>.json`).
+pub const WORDING_DIR: &str = "wording";
+
 impl App<SqliteRecordStore> {
     /// The graph on the local backend, its audit archive in the backend's
-    /// `audit-archive` bucket (audit entries kept, grants of the default length).
+    /// `audit-archive` bucket (audit entries kept, grants of the default length), item
+    /// wording packs read from `<data-dir>/wording/` (`ravis wording load`).
     pub fn embedded(
         backend: &EmbeddedBackend,
         identity_key: &[u8],
@@ -19,6 +24,9 @@ impl App<SqliteRecordStore> {
                 .blobs(LOCAL_ARCHIVE_BUCKET)
                 .map_err(AppError::Blobs)?,
         ));
-        Ok(App::new(backend.records(), identity_key, pseudonym_key)?.with_archive(archive))
+        let wording = Arc::new(DirWordingPacks::new(backend.data_dir().join(WORDING_DIR)));
+        Ok(App::new(backend.records(), identity_key, pseudonym_key)?
+            .with_archive(archive)
+            .with_wording_packs(wording))
     }
 }

@@ -45,6 +45,8 @@ mod embedded;
 
 #[cfg(feature = "aws")]
 pub use aws::AwsApp;
+#[cfg(feature = "embedded")]
+pub use embedded::WORDING_DIR;
 
 /// Why the service graph could not be built (a function stops at cold start with it).
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +115,7 @@ pub struct App<R> {
     referral_grace_days: u32,
     cadence: Cadence,
     export_notify: Option<Arc<dyn ExportNotify>>,
+    wording_packs: Option<Arc<dyn crate::ports::wording::WordingPacks>>,
 }
 
 impl<R: RecordStore + Clone> App<R> {
@@ -135,7 +138,26 @@ impl<R: RecordStore + Clone> App<R> {
             referral_grace_days: crate::domain::referral::DEFAULT_GRACE_DAYS,
             cadence: Cadence::default(),
             export_notify: None,
+            wording_packs: None,
         })
+    }
+
+    /// Reads item wording packs from `packs` (without: no pack is loaded, and the wording
+    /// route answers 404 for every instrument and language).
+    pub fn with_wording_packs(
+        mut self,
+        packs: Arc<dyn crate::ports::wording::WordingPacks>,
+    ) -> Self {
+        self.wording_packs = Some(packs);
+        self
+    }
+
+    /// The wording pack reads (`GET /catalogue/instruments/{id}/wording/{lang}`).
+    pub fn wording(&self) -> crate::services::wording::WordingService {
+        crate::services::wording::WordingService::new(
+            self.wording_packs.clone(),
+            Arc::clone(&self.engine),
+        )
     }
 
     /// Queues export jobs on this queue after their commit (without one, recorded jobs wait
@@ -463,6 +485,7 @@ impl<R: RecordStore + Clone> App<R> {
         Ok(ScreeningsApi::new(
             self.screenings(queue),
             self.catalogue()?,
+            self.wording(),
         ))
     }
 }

@@ -89,6 +89,7 @@ mod tests {
                 "ListProgrammes",
                 "GetProgramme",
                 "ListInstruments",
+                "GetWording",
                 "ListCatalogueEntries",
                 "CreateCatalogueEntry",
                 "GetCatalogueEntry",

@@ -40,6 +40,8 @@ pub enum Route {
     GetProgramme,
     /// `GET /catalogue/instruments`
     ListInstruments,
+    /// `GET /catalogue/instruments/{id}/wording/{lang}` (the licensed item wording pack)
+    GetWording,
     /// `GET /catalogue/entries` (filters, cursor pagination)
     ListCatalogueEntries,
     /// `POST /catalogue/entries` (registry administrator)
@@ -156,6 +158,7 @@ impl Route {
             Route::ListProgrammes
             | Route::GetProgramme
             | Route::ListInstruments
+            | Route::GetWording
             | Route::ListCatalogueEntries
             | Route::CreateCatalogueEntry
             | Route::GetCatalogueEntry
@@ -282,6 +285,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ListInstruments,
         method: Method::GET,
         path: "/catalogue/instruments",
+    },
+    RouteSpec {
+        route: Route::GetWording,
+        method: Method::GET,
+        path: "/catalogue/instruments/{id}/wording/{lang}",
     },
     RouteSpec {
         route: Route::ListCatalogueEntries,
@@ -538,7 +546,11 @@ pub async fn handle<A: Api>(auth: &Authenticator, api: &A, req: ApiRequest) -> A
         let instance = req.path.clone();
         let request_id = req.request_id.clone();
         let response = match dispatch(auth, api, req).await {
-            Ok(reply) => render(reply),
+            // Licensed wording: the user's browser may keep it, shared caches may not.
+            Ok((Route::GetWording, reply)) => {
+                render(reply).with_header("cache-control", "private, max-age=300")
+            }
+            Ok((_, reply)) => render(reply),
             Err(problem) => {
                 if problem.status >= 500 {
                     tracing::error!(status = problem.status, detail = %problem.detail, "request failed");
@@ -559,7 +571,7 @@ async fn dispatch<A: Api>(
     auth: &Authenticator,
     api: &A,
     req: ApiRequest,
-) -> Result<Reply, Problem> {
+) -> Result<(Route, Reply), Problem> {
     let (route, params) = route_for(&req.method, &req.path, |route| api.serves(route))?;
     let principal = auth.authenticate(req.header("authorization")).await?;
     tracing::info!(subject = %principal.subject, org = %principal.organisation, ?route, "authenticated");
@@ -568,7 +580,7 @@ async fn dispatch<A: Api>(
         principal,
         params,
     };
-    api.call(route, &ctx).await
+    Ok((route, api.call(route, &ctx).await?))
 }
 
 /// Finds the route of a request among the served ones, with its path parameters.
@@ -805,6 +817,7 @@ mod tests {
             Route::ListProgrammes,
             Route::GetProgramme,
             Route::ListInstruments,
+            Route::GetWording,
             Route::ListCatalogueEntries,
             Route::CreateCatalogueEntry,
             Route::GetCatalogueEntry,

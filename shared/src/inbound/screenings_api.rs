@@ -8,19 +8,26 @@ use crate::ports::{Queue, RecordStore};
 use crate::services::Reply;
 use crate::services::catalogue::{CatalogueService, ListQuery};
 use crate::services::screenings::ScreeningsService;
+use crate::services::wording::WordingService;
 
 /// Serves the screening routes, the risk profile and the catalogue.
 pub struct ScreeningsApi<R, Q> {
     screenings: ScreeningsService<R, Q>,
     catalogue: CatalogueService<R>,
+    wording: WordingService,
 }
 
 impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
     /// Builds the adapter.
-    pub fn new(screenings: ScreeningsService<R, Q>, catalogue: CatalogueService<R>) -> Self {
+    pub fn new(
+        screenings: ScreeningsService<R, Q>,
+        catalogue: CatalogueService<R>,
+        wording: WordingService,
+    ) -> Self {
         Self {
             screenings,
             catalogue,
+            wording,
         }
     }
 
@@ -50,6 +57,10 @@ impl<R: RecordStore, Q: Queue> ScreeningsApi<R, Q> {
             Route::ListProgrammes => Ok(self.catalogue.programmes().await?),
             Route::GetProgramme => Ok(self.catalogue.programme(path_id(ctx)).await?),
             Route::ListInstruments => Ok(self.catalogue.instruments()),
+            Route::GetWording => {
+                let lang = ctx.params.get(1).map(String::as_str).unwrap_or("");
+                Ok(self.wording.get(&ctx.principal, path_id(ctx), lang).await?)
+            }
             Route::ListCatalogueEntries => {
                 let query = ListQuery::from_params(
                     ctx.req.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -92,6 +103,7 @@ impl<R: RecordStore, Q: Queue> Api for ScreeningsApi<R, Q> {
                 | Route::ListProgrammes
                 | Route::GetProgramme
                 | Route::ListInstruments
+                | Route::GetWording
                 | Route::ListCatalogueEntries
                 | Route::CreateCatalogueEntry
                 | Route::GetCatalogueEntry

@@ -15,6 +15,7 @@ pub mod open_data;
 pub mod queue;
 pub mod records;
 pub mod signer;
+pub mod wording;
 
 pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
 pub use clock::{Clock, SystemClock};

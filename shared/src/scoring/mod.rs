@@ -22,6 +22,7 @@ mod lines;
 mod outcome;
 pub mod programme_outcome;
 pub mod risk_profile;
+pub mod wording;
 
 #[cfg(test)]
 mod tests;

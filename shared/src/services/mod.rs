@@ -21,6 +21,7 @@ pub mod registry;
 pub mod reports;
 pub mod scoring_worker;
 pub mod screenings;
+pub mod wording;
 pub mod worklist;
 
 use crate::domain::{FieldError, Principal, Role};
