@@ -629,6 +629,13 @@ fn bands_of_json(json: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The total difficulties score of an SDQ result's scores (JSON), if present.
+fn sdq_total_of_json(json: &str) -> Option<i64> {
+    serde_json::from_str::<BTreeMap<String, Option<i64>>>(json)
+        .ok()
+        .and_then(|scores| scores.get(SDQ_TOTAL).copied().flatten())
+}
+
 /// How many years before a release's year the SDQ results and episodes it reads go back.
 pub const HISTORY_YEARS: i32 = 5;
 
@@ -699,6 +706,8 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
     // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
     // value parsed once.
     let mut bands_of: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+    // The SDQ total of each distinct scores value, parsed once.
+    let mut totals_of: HashMap<u32, Option<i64>> = HashMap::new();
     facts.results.reserve(c.len());
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
@@ -716,10 +725,10 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
             continue;
         }
         let sdq_total = if sdq {
-            c.scores
-                .get(i)
-                .and_then(|s| serde_json::from_str::<BTreeMap<String, Option<i64>>>(s).ok())
-                .and_then(|scores| scores.get(SDQ_TOTAL).copied().flatten())
+            let code = c.scores.codes().get(i).copied().unwrap_or(Strings::NULL);
+            *totals_of
+                .entry(code)
+                .or_insert_with(|| c.scores.value(code).and_then(sdq_total_of_json))
         } else {
             None
         };
