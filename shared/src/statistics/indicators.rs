@@ -477,6 +477,43 @@ impl<'a> Tally<'a> {
     }
 }
 
+impl Tally<'_> {
+    /// Adds another tally's leaves (its numbers translated into this one's).
+    fn merge(&mut self, other: Tally<'_>) {
+        for (name, b) in other.breakdowns {
+            self.breakdowns.entry(name).or_insert(b);
+        }
+        let translate = |mine: &mut Interner, theirs: &Interner| -> Vec<u32> {
+            theirs.names.iter().map(|n| mine.id(n).0).collect()
+        };
+        let indicators = translate(&mut self.indicators, &other.indicators);
+        let leaves = translate(&mut self.leaves_seen, &other.leaves_seen);
+        let sexes = translate(&mut self.sexes, &other.sexes);
+        let instruments = translate(&mut self.instruments, &other.instruments);
+        for (key, n) in other.leaves {
+            let (Some(&indicator), Some(&leaf), Some(&sex)) = (
+                indicators.get((key >> 96) as usize),
+                leaves.get(((key >> 64) as u32) as usize),
+                sexes.get(((key >> 16) & 0xFFFF) as usize),
+            ) else {
+                continue;
+            };
+            let instrument = match (key >> 32) as u32 {
+                0 => 0,
+                i => match instruments.get(i as usize - 1) {
+                    Some(&i) => i + 1,
+                    None => continue,
+                },
+            };
+            let (part, band) = (((key >> 8) & 0xFF) as u8, (key & 0xFF) as u8);
+            *self
+                .leaves
+                .entry(leaf_key(indicator, leaf, instrument, sex, part, band))
+                .or_default() += n;
+        }
+    }
+}
+
 /// Computes every indicator of `period` from `facts`. An instrument or a programme appears
 /// where something was counted for it (its zeros elsewhere in the tables included); one
 /// nobody used is not published — its cells are unknowns the equations still hold for.
@@ -516,8 +553,296 @@ pub fn compute(
         .iter()
         .filter(|r| period.contains(r.administered_on))
         .collect();
+    // The results' own counts on a second thread, the per-child steps on this one; the
+    // two tallies are merged (the same leaves, whichever thread counted them).
+    let mut days_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
+    let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
+    let results_tally = std::thread::scope(|scope| {
+        let counting = scope.spawn(|| {
+            let mut own = Tally::new(period, territories);
+            count_results(&mut own, facts, &in_period);
+            own
+        });
+        // Children screened: once, at their first result in the period.
+        let mut first: Map<&str, &ResultFact> =
+            Map::with_capacity_and_hasher(in_period.len() / 2, Default::default());
+        for r in &in_period {
+            let slot = first.entry(&*r.child).or_insert(r);
+            if r.administered_on < slot.administered_on {
+                *slot = r;
+            }
+        }
+        for r in first.values() {
+            tally.add(
+                "children_screened",
+                NO_INSTRUMENT,
+                r.administered_on,
+                r.municipality.as_deref(),
+                r.age_years,
+                &r.sex,
+                None,
+            );
+        }
+        // Referrals and support started, by programme.
+        for (name, rows) in [
+            ("referrals", &facts.referrals),
+            ("support_started", &facts.episodes),
+        ] {
+            let prefix = format!("{name}:");
+            for s in rows.iter().filter(|s| period.contains(s.on)) {
+                let m = s.municipality.as_deref();
+                tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
+                let detail = names.join(&prefix, &s.programme);
+                if !indicator_parent.contains_key(detail) {
+                    indicator_parent.insert(detail.to_string(), name.to_string());
+                }
+                tally.add(detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
+            }
+        }
+        // Time from identified risk to support.
+        let mut identified: Map<&str, &ResultFact> = Map::default();
+        for r in in_period
+            .iter()
+            .filter(|r| matches!(&*r.risk_level, "high" | "urgent"))
+        {
+            let slot = identified.entry(&*r.child).or_insert(r);
+            if r.administered_on < slot.administered_on {
+                *slot = r;
+            }
+        }
+        let mut episodes_of: Map<&str, Vec<&SupportFact>> = Map::default();
+        for e in &facts.episodes {
+            episodes_of.entry(&*e.child).or_default().push(e);
+        }
+        for r in identified.values() {
+            let on = r.administered_on;
+            let days = episodes_of.get(&*r.child).and_then(|eps| {
+                eps.iter()
+                    .filter_map(|e| {
+                        if e.on >= on {
+                            Some((e.on - on).num_days())
+                        } else if e.ended_on.is_none_or(|end| end >= on) {
+                            Some(0)
+                        } else {
+                            None
+                        }
+                    })
+                    .min()
+            });
+            let m = r.municipality.as_deref();
+            tally.add(
+                "risk_identified",
+                NO_INSTRUMENT,
+                on,
+                m,
+                r.age_years,
+                &r.sex,
+                None,
+            );
+            match days {
+                None => tally.add(
+                    "risk_identified_waiting",
+                    NO_INSTRUMENT,
+                    on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                ),
+                Some(d) => {
+                    tally.add(
+                        "risk_identified_supported",
+                        NO_INSTRUMENT,
+                        on,
+                        m,
+                        r.age_years,
+                        &r.sex,
+                        None,
+                    );
+                    let band = match d {
+                        ..=30 => "0_30_days",
+                        31..=90 => "31_90_days",
+                        _ => "over_90_days",
+                    };
+                    tally.add(
+                        &format!("risk_identified_supported_{band}"),
+                        NO_INSTRUMENT,
+                        on,
+                        m,
+                        r.age_years,
+                        &r.sex,
+                        None,
+                    );
+                    let part = period.part_of(on).unwrap_or(period);
+                    days_by_leaf
+                        .entry((part, territories.leaf(m).to_string()))
+                        .or_default()
+                        .push(d);
+                }
+            }
+        }
+        // SDQ at 15: each child's latest SDQ result in the period.
+        let mut latest_sdq: Map<&str, &ResultFact> = Map::default();
+        for r in in_period
+            .iter()
+            .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
+        {
+            let slot = latest_sdq.entry(&*r.child).or_insert(r);
+            if r.administered_on > slot.administered_on {
+                *slot = r;
+            }
+        }
+        for r in latest_sdq.values() {
+            let high = |scales: [&str; 2]| {
+                scales.iter().any(|s| {
+                    matches!(
+                        r.bands.get(*s).map(String::as_str),
+                        Some("high" | "very_high")
+                    )
+                })
+            };
+            for (scale, subscales) in [
+                ("internalising", ["emotional", "peer"]),
+                ("externalising", ["conduct", "hyperactivity"]),
+            ] {
+                if subscales.iter().all(|s| !r.bands.contains_key(*s)) {
+                    continue;
+                }
+                let m = r.municipality.as_deref();
+                let kind = if high(subscales) { "high" } else { "other" };
+                tally.add(
+                    &format!("sdq15_{scale}"),
+                    SEX_ONLY,
+                    r.administered_on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
+                tally.add(
+                    &format!("sdq15_{scale}_{kind}"),
+                    SEX_ONLY,
+                    r.administered_on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
+            }
+        }
+        for kind in ["done_on_time", "done_late", "overdue"] {
+            indicator_parent.insert(format!("follow_ups_{kind}"), "follow_ups_due".into());
+        }
+        // SDQ total difficulties before and after support, counted when the after screening
+        // is in the period.
+        for kind in ["improved", "unchanged", "worsened"] {
+            indicator_parent.insert(
+                format!("sdq_programme_{kind}"),
+                "sdq_programme_pairs".into(),
+            );
+        }
+        // The SDQ totals of the children with an episode (no other child's count).
+        let mut sdq_of: Map<&str, SdqScreenings<'_>> = Map::default();
+        for e in &facts.episodes {
+            sdq_of.entry(&*e.child).or_default();
+        }
+        for r in &facts.results {
+            if let Some(total) = r.sdq_total
+                && let Some(list) = sdq_of.get_mut(&*r.child)
+            {
+                list.push((&*r.instrument, r.administered_on, total));
+            }
+        }
+        for list in sdq_of.values_mut() {
+            list.sort_unstable();
+        }
+        for e in &facts.episodes {
+            let Some(pair) = sdq_of.get(&*e.child).and_then(|list| sdq_pair(list, e)) else {
+                continue;
+            };
+            let ((_, before), (after_on, after)) = pair;
+            if !period.contains(after_on) {
+                continue;
+            }
+            let kind = match after.cmp(&before) {
+                std::cmp::Ordering::Less => "sdq_programme_improved",
+                std::cmp::Ordering::Equal => "sdq_programme_unchanged",
+                std::cmp::Ordering::Greater => "sdq_programme_worsened",
+            };
+            let m = e.municipality.as_deref();
+            for name in ["sdq_programme_pairs", kind] {
+                tally.add(name, NO_INSTRUMENT, after_on, m, e.age_years, &e.sex, None);
+            }
+            let detail = format!("{kind}:{}", e.programme);
+            indicator_parent
+                .entry(detail.clone())
+                .or_insert_with(|| kind.to_string());
+            tally.add(&detail, TOTALS_ONLY, after_on, m, e.age_years, &e.sex, None);
+            let part = period.part_of(after_on).unwrap_or(period);
+            change_by_leaf
+                .entry((part, territories.leaf(m).to_string()))
+                .or_default()
+                .push(after - before);
+        }
+        counting.join()
+    });
+    match results_tally {
+        Ok(own) => tally.merge(own),
+        // The thread panicked (it does not): count here instead.
+        Err(_) => count_results(&mut tally, facts, &in_period),
+    }
+    // Every indicator is published, zeros included.
+    for child in indicator_parent.keys().chain(indicator_parent.values()) {
+        let b = tally.breakdowns.get(child).copied();
+        let b = b.unwrap_or_else(|| breakdowns_of(child));
+        tally.breakdowns.insert(child.clone(), b);
+    }
+    tally
+        .breakdowns
+        .entry("children_screened".into())
+        .or_insert(NO_INSTRUMENT);
+
+    let mut indicators = roll_up(&tally);
+    indicators.codelists.insert(
+        "indicator".into(),
+        Codelist {
+            parent: indicator_parent,
+        },
+    );
+    indicators.derived = derive(
+        &indicators.counts,
+        period,
+        territories,
+        &[
+            (
+                "risk_identified_supported",
+                &days_by_leaf,
+                &["risk_to_support_median_days", "risk_to_support_p90_days"],
+            ),
+            (
+                "sdq_programme_pairs",
+                &change_by_leaf,
+                &["sdq_programme_median_change"],
+            ),
+        ],
+        &indicators.codelists,
+        threshold,
+    );
+    indicators
+}
+
+/// The results' own counts: screenings by risk level, their recommendations, and the
+/// follow-ups they asked for that fell due in the period (its own [`Tally`], so that it
+/// can run beside the per-child steps).
+fn count_results(
+    tally: &mut Tally<'_>,
+    facts: &Facts,
+    in_period: &[&ResultFact],
+) {
+    let period = tally.period;
+    let mut names = Names::default();
     // Screenings, risk levels, recommendations.
-    for r in &in_period {
+    for r in in_period {
         let m = r.municipality.as_deref();
         let i = Some(&*r.instrument);
         tally.add(
@@ -559,177 +884,7 @@ pub fn compute(
             );
         }
     }
-    // Children screened: once, at their first result in the period.
-    let mut first: Map<&str, &ResultFact> = Map::default();
-    for r in &in_period {
-        let slot = first.entry(&*r.child).or_insert(r);
-        if r.administered_on < slot.administered_on {
-            *slot = r;
-        }
-    }
-    for r in first.values() {
-        tally.add(
-            "children_screened",
-            NO_INSTRUMENT,
-            r.administered_on,
-            r.municipality.as_deref(),
-            r.age_years,
-            &r.sex,
-            None,
-        );
-    }
-    // Referrals and support started, by programme.
-    for (name, rows) in [
-        ("referrals", &facts.referrals),
-        ("support_started", &facts.episodes),
-    ] {
-        let prefix = format!("{name}:");
-        for s in rows.iter().filter(|s| period.contains(s.on)) {
-            let m = s.municipality.as_deref();
-            tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
-            let detail = names.join(&prefix, &s.programme);
-            if !indicator_parent.contains_key(detail) {
-                indicator_parent.insert(detail.to_string(), name.to_string());
-            }
-            tally.add(detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
-        }
-    }
-    // Time from identified risk to support.
-    let mut identified: Map<&str, &ResultFact> = Map::default();
-    for r in in_period
-        .iter()
-        .filter(|r| matches!(&*r.risk_level, "high" | "urgent"))
-    {
-        let slot = identified.entry(&*r.child).or_insert(r);
-        if r.administered_on < slot.administered_on {
-            *slot = r;
-        }
-    }
-    let mut episodes_of: Map<&str, Vec<&SupportFact>> = Map::default();
-    for e in &facts.episodes {
-        episodes_of.entry(&*e.child).or_default().push(e);
-    }
-    let mut days_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
-    for r in identified.values() {
-        let on = r.administered_on;
-        let days = episodes_of.get(&*r.child).and_then(|eps| {
-            eps.iter()
-                .filter_map(|e| {
-                    if e.on >= on {
-                        Some((e.on - on).num_days())
-                    } else if e.ended_on.is_none_or(|end| end >= on) {
-                        Some(0)
-                    } else {
-                        None
-                    }
-                })
-                .min()
-        });
-        let m = r.municipality.as_deref();
-        tally.add(
-            "risk_identified",
-            NO_INSTRUMENT,
-            on,
-            m,
-            r.age_years,
-            &r.sex,
-            None,
-        );
-        match days {
-            None => tally.add(
-                "risk_identified_waiting",
-                NO_INSTRUMENT,
-                on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            ),
-            Some(d) => {
-                tally.add(
-                    "risk_identified_supported",
-                    NO_INSTRUMENT,
-                    on,
-                    m,
-                    r.age_years,
-                    &r.sex,
-                    None,
-                );
-                let band = match d {
-                    ..=30 => "0_30_days",
-                    31..=90 => "31_90_days",
-                    _ => "over_90_days",
-                };
-                tally.add(
-                    &format!("risk_identified_supported_{band}"),
-                    NO_INSTRUMENT,
-                    on,
-                    m,
-                    r.age_years,
-                    &r.sex,
-                    None,
-                );
-                let part = period.part_of(on).unwrap_or(period);
-                days_by_leaf
-                    .entry((part, territories.leaf(m).to_string()))
-                    .or_default()
-                    .push(d);
-            }
-        }
-    }
-    // SDQ at 15: each child's latest SDQ result in the period.
-    let mut latest_sdq: Map<&str, &ResultFact> = Map::default();
-    for r in in_period
-        .iter()
-        .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
-    {
-        let slot = latest_sdq.entry(&*r.child).or_insert(r);
-        if r.administered_on > slot.administered_on {
-            *slot = r;
-        }
-    }
-    for r in latest_sdq.values() {
-        let high = |scales: [&str; 2]| {
-            scales.iter().any(|s| {
-                matches!(
-                    r.bands.get(*s).map(String::as_str),
-                    Some("high" | "very_high")
-                )
-            })
-        };
-        for (scale, subscales) in [
-            ("internalising", ["emotional", "peer"]),
-            ("externalising", ["conduct", "hyperactivity"]),
-        ] {
-            if subscales.iter().all(|s| !r.bands.contains_key(*s)) {
-                continue;
-            }
-            let m = r.municipality.as_deref();
-            let kind = if high(subscales) { "high" } else { "other" };
-            tally.add(
-                &format!("sdq15_{scale}"),
-                SEX_ONLY,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            );
-            tally.add(
-                &format!("sdq15_{scale}_{kind}"),
-                SEX_ONLY,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            );
-        }
-    }
     // Follow-ups (rescreens, follow-up interviews) that fell due in the period.
-    for kind in ["done_on_time", "done_late", "overdue"] {
-        indicator_parent.insert(format!("follow_ups_{kind}"), "follow_ups_due".into());
-    }
     let not_yet_due = facts.as_of.unwrap_or(NaiveDate::MAX);
     for r in &facts.results {
         let asked = [r.follow_ups.rescreen, r.follow_ups.interview];
@@ -749,100 +904,6 @@ pub fn compute(
             }
         }
     }
-    // SDQ total difficulties before and after support, counted when the after screening
-    // is in the period.
-    for kind in ["improved", "unchanged", "worsened"] {
-        indicator_parent.insert(
-            format!("sdq_programme_{kind}"),
-            "sdq_programme_pairs".into(),
-        );
-    }
-    let mut sdq_of: HashMap<&str, SdqScreenings<'_>> = HashMap::new();
-    for r in &facts.results {
-        if let Some(total) = r.sdq_total {
-            sdq_of
-                .entry(&*r.child)
-                .or_default()
-                .entry(&*r.instrument)
-                .or_default()
-                .push((r.administered_on, total));
-        }
-    }
-    for per_instrument in sdq_of.values_mut() {
-        for list in per_instrument.values_mut() {
-            list.sort_unstable();
-        }
-    }
-    let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
-    for e in &facts.episodes {
-        let Some(pair) = sdq_of
-            .get(&*e.child)
-            .and_then(|per_instrument| sdq_pair(per_instrument, e))
-        else {
-            continue;
-        };
-        let ((_, before), (after_on, after)) = pair;
-        if !period.contains(after_on) {
-            continue;
-        }
-        let kind = match after.cmp(&before) {
-            std::cmp::Ordering::Less => "sdq_programme_improved",
-            std::cmp::Ordering::Equal => "sdq_programme_unchanged",
-            std::cmp::Ordering::Greater => "sdq_programme_worsened",
-        };
-        let m = e.municipality.as_deref();
-        for name in ["sdq_programme_pairs", kind] {
-            tally.add(name, NO_INSTRUMENT, after_on, m, e.age_years, &e.sex, None);
-        }
-        let detail = format!("{kind}:{}", e.programme);
-        indicator_parent
-            .entry(detail.clone())
-            .or_insert_with(|| kind.to_string());
-        tally.add(&detail, TOTALS_ONLY, after_on, m, e.age_years, &e.sex, None);
-        let part = period.part_of(after_on).unwrap_or(period);
-        change_by_leaf
-            .entry((part, territories.leaf(m).to_string()))
-            .or_default()
-            .push(after - before);
-    }
-    // Every indicator is published, zeros included.
-    for child in indicator_parent.keys().chain(indicator_parent.values()) {
-        let b = tally.breakdowns.get(child).copied();
-        let b = b.unwrap_or_else(|| breakdowns_of(child));
-        tally.breakdowns.insert(child.clone(), b);
-    }
-    tally
-        .breakdowns
-        .entry("children_screened".into())
-        .or_insert(NO_INSTRUMENT);
-
-    let mut indicators = roll_up(&tally);
-    indicators.codelists.insert(
-        "indicator".into(),
-        Codelist {
-            parent: indicator_parent,
-        },
-    );
-    indicators.derived = derive(
-        &indicators.counts,
-        period,
-        territories,
-        &[
-            (
-                "risk_identified_supported",
-                &days_by_leaf,
-                &["risk_to_support_median_days", "risk_to_support_p90_days"],
-            ),
-            (
-                "sdq_programme_pairs",
-                &change_by_leaf,
-                &["sdq_programme_median_change"],
-            ),
-        ],
-        &indicators.codelists,
-        threshold,
-    );
-    indicators
 }
 
 /// The tables of an indicator nothing was counted for (by its name).
@@ -1181,14 +1242,17 @@ fn derive(
 /// ((day, total) before, (day, total) after).
 type SdqPair = ((NaiveDate, i64), (NaiveDate, i64));
 
-/// One child's SDQ totals by form (instrument id), (day, total) oldest first.
-type SdqScreenings<'a> = BTreeMap<&'a str, Vec<(NaiveDate, i64)>>;
+/// One child's SDQ totals, (form (instrument id), day, total) sorted: by form, then oldest
+/// first.
+type SdqScreenings<'a> = Vec<(&'a str, NaiveDate, i64)>;
 
-fn sdq_pair(per_instrument: &SdqScreenings<'_>, e: &SupportFact) -> Option<SdqPair> {
-    per_instrument.values().find_map(|list| {
-        let days: Vec<NaiveDate> = list.iter().map(|(d, _)| *d).collect();
+/// The before and after totals of an episode from the first form (by id) that has both.
+fn sdq_pair(screenings: &[(&str, NaiveDate, i64)], e: &SupportFact) -> Option<SdqPair> {
+    screenings.chunk_by(|a, b| a.0 == b.0).find_map(|form| {
+        let days: Vec<NaiveDate> = form.iter().map(|(_, d, _)| *d).collect();
         let (before, after) = before_after(&days, e.on, e.ended_on, OutcomeWindows::POLICY)?;
-        Some((list[before], list[after?]))
+        let (before, after) = (form.get(before)?, form.get(after?)?);
+        Some(((before.1, before.2), (after.1, after.2)))
     })
 }
 
