@@ -97,10 +97,10 @@ pub struct ResultFact {
     pub instrument: Arc<str>,
     /// Overall risk level.
     pub risk_level: Arc<str>,
-    /// Kinds of its recommendations.
-    pub recommendation_kinds: Vec<Arc<str>>,
-    /// Band per score.
-    pub bands: BTreeMap<String, String>,
+    /// Kinds of its recommendations (shared by the results with the same list).
+    pub recommendation_kinds: Arc<[Arc<str>]>,
+    /// Band per score (shared by the results with the same bands).
+    pub bands: Arc<BTreeMap<String, String>>,
     /// The total difficulties score of an SDQ result (none for other instruments, or when
     /// too few answers).
     pub sdq_total: Option<i64>,
@@ -863,7 +863,7 @@ fn count_results(
             &r.sex,
             i,
         );
-        for kind in &r.recommendation_kinds {
+        for kind in r.recommendation_kinds.iter() {
             tally.add(
                 "recommendations",
                 ALL,
