@@ -563,16 +563,71 @@ pub fn compute(
             count_results(&mut own, facts, &in_period);
             own
         });
-        // Children screened: once, at their first result in the period.
-        let mut first: Map<&str, &ResultFact> =
-            Map::with_capacity_and_hasher(in_period.len() / 2, Default::default());
-        for r in &in_period {
-            let slot = first.entry(&*r.child).or_insert(r);
-            if r.administered_on < slot.administered_on {
-                *slot = r;
+        // Each child numbered once (its pseudonym hashed once per row): the children with an
+        // episode first, so that a number below `with_episode` has one. Then, in one pass
+        // over the results, each child's first result, first high or urgent result and latest
+        // SDQ result at 15 in the period (row and day), and the SDQ totals of the children
+        // with an episode.
+        const NONE: u32 = u32::MAX;
+        let mut child_ids: Map<&str, u32> =
+            Map::with_capacity_and_hasher(facts.results.len() / 2, Default::default());
+        let episode_child: Vec<u32> = facts
+            .episodes
+            .iter()
+            .map(|e| {
+                let next = child_ids.len() as u32;
+                *child_ids.entry(&*e.child).or_insert(next)
+            })
+            .collect();
+        let with_episode = child_ids.len();
+        let mut episodes_of: Vec<Vec<&SupportFact>> = vec![Vec::new(); with_episode];
+        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
+            episodes_of[c as usize].push(e);
+        }
+        let mut sdq_of: Vec<SdqScreenings<'_>> = vec![Vec::new(); with_episode];
+        let unset = |on: NaiveDate| vec![(NONE, on); with_episode];
+        let (mut first, mut identified, mut latest_sdq) = (
+            unset(NaiveDate::MAX),
+            unset(NaiveDate::MAX),
+            unset(NaiveDate::MIN),
+        );
+        for (i, r) in facts.results.iter().enumerate() {
+            let next = child_ids.len() as u32;
+            let c = *child_ids.entry(&*r.child).or_insert(next) as usize;
+            if c == first.len() {
+                first.push((NONE, NaiveDate::MAX));
+                identified.push((NONE, NaiveDate::MAX));
+                latest_sdq.push((NONE, NaiveDate::MIN));
+            }
+            if c < with_episode
+                && let Some(total) = r.sdq_total
+            {
+                sdq_of[c].push((&*r.instrument, r.administered_on, total));
+            }
+            let on = r.administered_on;
+            if !period.contains(on) {
+                continue;
+            }
+            let i = i as u32;
+            if on < first[c].1 {
+                first[c] = (i, on);
+            }
+            if matches!(&*r.risk_level, "high" | "urgent") && on < identified[c].1 {
+                identified[c] = (i, on);
+            }
+            if r.instrument.starts_with("sdq") && r.age_years == 15 && on > latest_sdq[c].1 {
+                latest_sdq[c] = (i, on);
             }
         }
-        for r in first.values() {
+        // The results picked per child, with the child's number.
+        let picked = |slots: Vec<(u32, NaiveDate)>| {
+            slots
+                .into_iter()
+                .enumerate()
+                .filter_map(|(c, (i, _))| Some((c, facts.results.get(i as usize)?)))
+        };
+        // Children screened: once, at their first result in the period.
+        for (_, r) in picked(first) {
             tally.add(
                 "children_screened",
                 NO_INSTRUMENT,
@@ -600,23 +655,9 @@ pub fn compute(
             }
         }
         // Time from identified risk to support.
-        let mut identified: Map<&str, &ResultFact> = Map::default();
-        for r in in_period
-            .iter()
-            .filter(|r| matches!(&*r.risk_level, "high" | "urgent"))
-        {
-            let slot = identified.entry(&*r.child).or_insert(r);
-            if r.administered_on < slot.administered_on {
-                *slot = r;
-            }
-        }
-        let mut episodes_of: Map<&str, Vec<&SupportFact>> = Map::default();
-        for e in &facts.episodes {
-            episodes_of.entry(&*e.child).or_default().push(e);
-        }
-        for r in identified.values() {
+        for (c, r) in picked(identified) {
             let on = r.administered_on;
-            let days = episodes_of.get(&*r.child).and_then(|eps| {
+            let days = episodes_of.get(c).and_then(|eps| {
                 eps.iter()
                     .filter_map(|e| {
                         if e.on >= on {
@@ -682,17 +723,7 @@ pub fn compute(
             }
         }
         // SDQ at 15: each child's latest SDQ result in the period.
-        let mut latest_sdq: Map<&str, &ResultFact> = Map::default();
-        for r in in_period
-            .iter()
-            .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
-        {
-            let slot = latest_sdq.entry(&*r.child).or_insert(r);
-            if r.administered_on > slot.administered_on {
-                *slot = r;
-            }
-        }
-        for r in latest_sdq.values() {
+        for (_, r) in picked(latest_sdq) {
             let high = |scales: [&str; 2]| {
                 scales.iter().any(|s| {
                     matches!(
@@ -741,23 +772,11 @@ pub fn compute(
                 "sdq_programme_pairs".into(),
             );
         }
-        // The SDQ totals of the children with an episode (no other child's count).
-        let mut sdq_of: Map<&str, SdqScreenings<'_>> = Map::default();
-        for e in &facts.episodes {
-            sdq_of.entry(&*e.child).or_default();
-        }
-        for r in &facts.results {
-            if let Some(total) = r.sdq_total
-                && let Some(list) = sdq_of.get_mut(&*r.child)
-            {
-                list.push((&*r.instrument, r.administered_on, total));
-            }
-        }
-        for list in sdq_of.values_mut() {
+        for list in &mut sdq_of {
             list.sort_unstable();
         }
-        for e in &facts.episodes {
-            let Some(pair) = sdq_of.get(&*e.child).and_then(|list| sdq_pair(list, e)) else {
+        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
+            let Some(pair) = sdq_of.get(c as usize).and_then(|list| sdq_pair(list, e)) else {
                 continue;
             };
             let ((_, before), (after_on, after)) = pair;
