@@ -548,10 +548,13 @@ pub fn compute(
         child_of(&format!("sdq15_{scale}_other"), &format!("sdq15_{scale}"));
     }
 
+    // `period.contains`, its first and last days computed once.
+    let (first_day, last_day) = (period.start(), period.end());
+    let within = |on: NaiveDate| first_day <= on && on <= last_day;
     let in_period: Vec<&ResultFact> = facts
         .results
         .iter()
-        .filter(|r| period.contains(r.administered_on))
+        .filter(|r| within(r.administered_on))
         .collect();
     // The results' own counts on a second thread, the per-child steps on this one; the
     // two tallies are merged (the same leaves, whichever thread counted them).
@@ -605,7 +608,7 @@ pub fn compute(
                 sdq_of[c].push((&*r.instrument, r.administered_on, total));
             }
             let on = r.administered_on;
-            if !period.contains(on) {
+            if !within(on) {
                 continue;
             }
             let i = i as u32;
@@ -644,7 +647,7 @@ pub fn compute(
             ("support_started", &facts.episodes),
         ] {
             let prefix = format!("{name}:");
-            for s in rows.iter().filter(|s| period.contains(s.on)) {
+            for s in rows.iter().filter(|s| within(s.on)) {
                 let m = s.municipality.as_deref();
                 tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
                 let detail = names.join(&prefix, &s.programme);
@@ -780,7 +783,7 @@ pub fn compute(
                 continue;
             };
             let ((_, before), (after_on, after)) = pair;
-            if !period.contains(after_on) {
+            if !within(after_on) {
                 continue;
             }
             let kind = match after.cmp(&before) {
@@ -858,7 +861,8 @@ fn count_results(
     facts: &Facts,
     in_period: &[&ResultFact],
 ) {
-    let period = tally.period;
+    let (first_day, last_day) = (tally.period.start(), tally.period.end());
+    let within = |on: NaiveDate| first_day <= on && on <= last_day;
     let mut names = Names::default();
     // Screenings, risk levels, recommendations.
     for r in in_period {
@@ -908,7 +912,7 @@ fn count_results(
     for r in &facts.results {
         let asked = [r.follow_ups.rescreen, r.follow_ups.interview];
         for f in asked.into_iter().flatten() {
-            if !period.contains(f.due_on) || f.due_on >= not_yet_due {
+            if !within(f.due_on) || f.due_on >= not_yet_due {
                 continue;
             }
             let month_end = Period::Month(f.due_on.year(), f.due_on.month()).end();
