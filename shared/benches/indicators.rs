@@ -235,9 +235,7 @@ fn results<'a>(pools: &'a Pools, n: usize) -> Vec<Row<'a>> {
                 };
                 (due, done)
             };
-            let rescreen = kinds
-                .contains("rescreen")
-                .then(|| follow_up(150, 0x5EC0));
+            let rescreen = kinds.contains("rescreen").then(|| follow_up(150, 0x5EC0));
             let interview = kinds
                 .contains("follow_up_interview")
                 .then(|| follow_up(20, 0x1E4));

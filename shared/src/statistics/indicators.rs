@@ -445,35 +445,55 @@ impl<'a> Tally<'a> {
         sex: &str,
         instrument: Option<&str>,
     ) {
+        self.add_each(
+            &[indicator],
+            breakdowns,
+            on,
+            municipality,
+            age_years,
+            sex,
+            instrument,
+        );
+    }
+
+    /// [`Tally::add`] of several indicators with the same breakdowns for one fact, its
+    /// sub-period, territory, sex, instrument and age band looked up once.
+    #[allow(clippy::too_many_arguments)]
+    fn add_each(
+        &mut self,
+        indicators: &[&str],
+        breakdowns: Breakdowns,
+        on: NaiveDate,
+        municipality: Option<&str>,
+        age_years: u8,
+        sex: &str,
+        instrument: Option<&str>,
+    ) {
         // `period.part_of(on)`, as an index (0: none) without building dates per call.
         let part = self
             .part_days
             .iter()
             .position(|(start, end)| *start <= on && on <= *end)
             .map_or(0, |i| i as u8 + 1);
-        let (indicator, new) = self.indicators.id(indicator);
-        if new {
-            self.breakdowns
-                .entry(self.indicators.name(indicator).to_string())
-                .or_insert(breakdowns);
-        }
         let (leaf, _) = self.leaves_seen.id(self.territories.leaf(municipality));
         let instrument = match instrument {
             Some(i) if breakdowns.instrument => self.instruments.id(i).0 + 1,
             _ => 0,
         };
         let (sex, _) = self.sexes.id(sex);
-        *self
-            .leaves
-            .entry(leaf_key(
-                indicator,
-                leaf,
-                instrument,
-                sex,
-                part,
-                band_index(age_years),
-            ))
-            .or_default() += 1;
+        let band = band_index(age_years);
+        for name in indicators {
+            let (indicator, new) = self.indicators.id(name);
+            if new {
+                self.breakdowns
+                    .entry(self.indicators.name(indicator).to_string())
+                    .or_insert(breakdowns);
+            }
+            *self
+                .leaves
+                .entry(leaf_key(indicator, leaf, instrument, sex, part, band))
+                .or_default() += 1;
+        }
     }
 }
 
@@ -856,11 +876,7 @@ pub fn compute(
 /// The results' own counts: screenings by risk level, their recommendations, and the
 /// follow-ups they asked for that fell due in the period (its own [`Tally`], so that it
 /// can run beside the per-child steps).
-fn count_results(
-    tally: &mut Tally<'_>,
-    facts: &Facts,
-    in_period: &[&ResultFact],
-) {
+fn count_results(tally: &mut Tally<'_>, facts: &Facts, in_period: &[&ResultFact]) {
     let (first_day, last_day) = (tally.period.start(), tally.period.end());
     let within = |on: NaiveDate| first_day <= on && on <= last_day;
     let mut names = Names::default();
@@ -868,43 +884,12 @@ fn count_results(
     for r in in_period {
         let m = r.municipality.as_deref();
         let i = Some(&*r.instrument);
-        tally.add(
-            "screenings",
-            ALL,
-            r.administered_on,
-            m,
-            r.age_years,
-            &r.sex,
-            i,
-        );
-        tally.add(
-            names.join("screenings_risk_", &r.risk_level),
-            ALL,
-            r.administered_on,
-            m,
-            r.age_years,
-            &r.sex,
-            i,
-        );
+        let (on, age) = (r.administered_on, r.age_years);
+        let risk = names.join("screenings_risk_", &r.risk_level);
+        tally.add_each(&["screenings", risk], ALL, on, m, age, &r.sex, i);
         for kind in r.recommendation_kinds.iter() {
-            tally.add(
-                "recommendations",
-                ALL,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                i,
-            );
-            tally.add(
-                names.join("recommendations_", kind),
-                ALL,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                i,
-            );
+            let kind = names.join("recommendations_", kind);
+            tally.add_each(&["recommendations", kind], ALL, on, m, age, &r.sex, i);
         }
     }
     // Follow-ups (rescreens, follow-up interviews) that fell due in the period.
@@ -922,9 +907,8 @@ fn count_results(
                 None => "follow_ups_overdue",
             };
             let (m, i) = (r.municipality.as_deref(), Some(&*r.instrument));
-            for name in ["follow_ups_due", outcome] {
-                tally.add(name, ALL, f.due_on, m, r.age_years, &r.sex, i);
-            }
+            let names = ["follow_ups_due", outcome];
+            tally.add_each(&names, ALL, f.due_on, m, r.age_years, &r.sex, i);
         }
     }
 }
