@@ -6,8 +6,9 @@
 DIR is what `cargo bench … --bench indicators -- write DIR` wrote (lake/<table>/year=YYYY/
 *.parquet and regions.csv) and `… -- run DIR` completed with rust-cells.csv (every non-zero
 count cell of the release of the year 2026, and the days-to-support cells). The SQL follows
-the definitions of shared/src/statistics/indicators.rs (its module doc) and the facts the
-reports worker builds (children only: ages 0-17; episodes that started). Timed: the SQL
+the definitions of shared/src/statistics/indicators.rs (its module doc; follow-ups due,
+scoring::follow_ups; SDQ change around a programme, scoring::programme_outcome::before_after)
+and the facts the reports worker builds (children only: ages 0-17; episodes that started). Timed: the SQL
 from the Parquet files to every non-zero count cell and the medians / 90th percentiles of the
 days from risk to support (the shares are divisions of published counts, not recomputed).
 Untimed afterwards: the cells are compared with Rust's, all of them, and a few Latvia totals
@@ -129,6 +130,69 @@ support AS (
 waits_ AS (
     SELECT r.d AS d, r.leaf AS leaf, r.age AS age, r.sex AS sex, days FROM waits
 ),
+-- Follow-ups due in the year (of every result read, whatever its day): done on or before
+-- the due date, later within the month it fell due in, or not by the end of that month.
+due AS (
+    SELECT due, done, age, sex, leaf, instrument FROM (
+        SELECT rescreen_due_on AS due, rescreen_done_on AS done, age_years AS age,
+               coalesce(sex, 'unknown') AS sex, coalesce(municipality, 'unassigned') AS leaf,
+               coalesce(instrument, '') AS instrument
+        FROM read_parquet('{d}/lake/results/*/*.parquet')
+        WHERE age_years BETWEEN 0 AND 17
+        UNION ALL
+        SELECT interview_due_on, interview_done_on, age_years, coalesce(sex, 'unknown'),
+               coalesce(municipality, 'unassigned'), coalesce(instrument, '')
+        FROM read_parquet('{d}/lake/results/*/*.parquet')
+        WHERE age_years BETWEEN 0 AND 17
+    ) WHERE due BETWEEN DATE '{YEAR}-01-01' AND DATE '{YEAR}-12-31'
+),
+fu AS (
+    SELECT CASE WHEN done IS NULL OR done > last_day(due) THEN 'follow_ups_overdue'
+                WHEN done <= due THEN 'follow_ups_done_on_time'
+                ELSE 'follow_ups_done_late' END AS outcome,
+           quarter(due) AS q, leaf, {band} AS band, sex, instrument, count(*) AS n
+    FROM due GROUP BY ALL
+),
+-- SDQ total difficulties around an episode (scoring::programme_outcome::before_after): per
+-- form, the latest total within 12 months before the start and the first within 12 months
+-- after the end; the first form by id that has both.
+sdq_totals AS (
+    SELECT child, instrument, administered_on AS d,
+           TRY_CAST(json_extract(scores, '$.total_difficulties') AS BIGINT) AS t
+    FROM read_parquet('{d}/lake/results/*/*.parquet')
+    WHERE age_years BETWEEN 0 AND 17 AND instrument LIKE 'sdq%'
+),
+ep_all AS (
+    SELECT row_number() OVER () AS id, child, programme, started_on AS s, ended_on AS e,
+           age_years AS age, coalesce(sex, 'unknown') AS sex,
+           coalesce(municipality, 'unassigned') AS leaf
+    FROM read_parquet('{d}/lake/episodes/*/*.parquet')
+    WHERE started_on IS NOT NULL AND age_years BETWEEN 0 AND 17
+),
+ep_forms AS (
+    SELECT p.id, p.programme, p.age, p.sex, p.leaf, r.instrument,
+           max({{'d': r.d, 't': r.t}})
+               FILTER (WHERE r.d >= p.s - INTERVAL 12 MONTH AND r.d <= p.s) AS b,
+           min({{'d': r.d, 't': r.t}})
+               FILTER (WHERE p.e IS NOT NULL AND r.d > p.e
+                       AND r.d <= p.e + INTERVAL 12 MONTH) AS a
+    FROM ep_all p JOIN sdq_totals r ON r.child = p.child AND r.t IS NOT NULL
+    GROUP BY ALL
+),
+pairs AS (
+    SELECT programme, age, sex, leaf,
+           arg_min({{'before': b.t, 'd': a.d, 'after': a.t}}, instrument) AS pr
+    FROM ep_forms WHERE b IS NOT NULL AND a IS NOT NULL
+    GROUP BY id, programme, age, sex, leaf
+),
+sdq_change AS (
+    SELECT programme, pr.d AS d, age, sex, leaf,
+           CASE WHEN pr.after < pr.before THEN 'sdq_programme_improved'
+                WHEN pr.after = pr.before THEN 'sdq_programme_unchanged'
+                ELSE 'sdq_programme_worsened' END AS kind,
+           pr.after - pr.before AS change
+    FROM pairs WHERE pr.d BETWEEN DATE '{YEAR}-01-01' AND DATE '{YEAR}-12-31'
+),
 -- (indicator, tables: all / noinst / sex / totals, quarter, leaf, band, sex, instrument, n)
 facts AS (
     SELECT 'screenings' AS indicator, 'all' AS b, q, leaf, band, sex, instrument, n FROM scr
@@ -155,6 +219,13 @@ facts AS (
             CASE WHEN list_has_any(present, ['high', 'very_high']) THEN '_high' ELSE '_other' END,
         'sex', quarter(d), leaf, NULL, sex, NULL, 1
         FROM sdq_scales WHERE len(present) > 0
+    UNION ALL SELECT 'follow_ups_due', 'all', q, leaf, band, sex, instrument, n FROM fu
+    UNION ALL SELECT outcome, 'all', q, leaf, band, sex, instrument, n FROM fu
+    UNION ALL SELECT 'sdq_programme_pairs', 'noinst', quarter(d), leaf, {band}, sex, NULL, 1
+        FROM sdq_change
+    UNION ALL SELECT kind, 'noinst', quarter(d), leaf, {band}, sex, NULL, 1 FROM sdq_change
+    UNION ALL SELECT kind || ':' || programme, 'totals', quarter(d), leaf, {band}, sex, NULL, 1
+        FROM sdq_change
 ),
 leaves AS (
     SELECT indicator, b, q, leaf, band, sex, instrument, sum(n) AS n FROM facts GROUP BY ALL
@@ -261,7 +332,9 @@ def main() -> int:
                                 'referrals', 'support_started', 'risk_identified',
                                 'risk_identified_waiting', 'sdq15_internalising_high',
                                 'sdq15_externalising', 'risk_to_support_median_days',
-                                'risk_to_support_p90_days')
+                                'risk_to_support_p90_days', 'follow_ups_due',
+                                'follow_ups_done_late', 'follow_ups_overdue',
+                                'sdq_programme_pairs', 'sdq_programme_improved')
             ORDER BY indicator"""
     ).fetchall()
     for name, rust, duck in totals:

@@ -20,9 +20,12 @@
 //! The mix: a third as many children as results, each with three results in the year on
 //! different days, its municipality (30 % in the largest, 2 % unknown), sex and age fixed;
 //! instruments by age (SDQ from 4 years, with subscale bands), 70 % low / 18 % medium / 9 %
-//! high / 3 % urgent, recommendations by level, a few adult rows (left out); a referral for
-//! 80 % of the high or urgent results and an episode for 60 % of them, started from 30 days
-//! before to 200 days after (10 % not started, a third of the started ones ended).
+//! high / 3 % urgent, recommendations by level, a few adult rows (left out); SDQ results
+//! carry a total difficulties score; a rescreen asked for falls due 150–179 days later, a
+//! follow-up interview 20–49 days later, each done on time (half), late (a fifth) or not
+//! yet; a referral for 80 % of the high or urgent results and an episode for 60 % of them,
+//! started from 30 days before to 200 days after (10 % not started, a third of the started
+//! ones ended).
 
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
@@ -91,6 +94,8 @@ struct Row<'a> {
     scores: &'a str,
     bands: &'a str,
     kinds: &'static str,
+    rescreen: Option<(NaiveDate, Option<NaiveDate>)>,
+    interview: Option<(NaiveDate, Option<NaiveDate>)>,
 }
 
 struct Support<'a> {
@@ -144,8 +149,10 @@ impl Pools {
                 let _ = write!(scores, "{sep}\"{scale}\":{value}");
                 let _ = write!(bands, "{sep}\"{scale}\":\"{band}\"");
             }
-            let _ = write!(scores, ",\"total\":{}}}", h % 40);
-            bands.push_str(",\"total\":\"typical\"}");
+            // The total difficulties score: the four difficulty subscales' sum.
+            let total: u64 = (0..4).map(|j| (h >> (j * 8)) % 11).sum();
+            let _ = write!(scores, ",\"total_difficulties\":{total}}}");
+            bands.push_str(",\"total_difficulties\":\"typical\"}");
             sdq_scores.push(scores);
             sdq_bands.push(bands);
         }
@@ -216,6 +223,22 @@ fn results<'a>(pools: &'a Pools, n: usize) -> Vec<Row<'a>> {
             };
             let sdq = instrument.starts_with("sdq");
             let pick = (hi >> 20) as usize;
+            // Follow-ups a result asks for: due some weeks later, done on time (half),
+            // late (a fifth: some within the month it fell due in, some after) or not yet.
+            let follow_up = |after: u64, salt: u64| {
+                let h = mix(i as u64 ^ salt);
+                let due = on + chrono::Days::new(after + h % 30);
+                let done = match (h >> 8) % 10 {
+                    0..=4 => Some(due - chrono::Days::new((h >> 12) % 20)),
+                    5..=6 => Some(due + chrono::Days::new(1 + (h >> 12) % 45)),
+                    _ => None,
+                };
+                (due, done)
+            };
+            let rescreen = kinds.contains("rescreen").then(|| follow_up(150, 0x5EC0));
+            let interview = kinds
+                .contains("follow_up_interview")
+                .then(|| follow_up(20, 0x1E4));
             Row {
                 child: pools.child(c),
                 on,
@@ -235,6 +258,8 @@ fn results<'a>(pools: &'a Pools, n: usize) -> Vec<Row<'a>> {
                     "{\"total\":\"typical\"}"
                 },
                 kinds,
+                rescreen,
+                interview,
             }
         })
         .collect()
@@ -336,7 +361,11 @@ fn write(dir: &Path, n: usize) -> Result<(), Error> {
             10 => text(rows, |r| r.risk),
             11 => text(rows, |r| r.scores),
             12 => text(rows, |r| r.bands),
-            _ => text(rows, |r| r.kinds),
+            13 => text(rows, |r| r.kinds),
+            14 => date(rows, |r| r.rescreen.map(|(due, _)| due)),
+            15 => date(rows, |r| r.rescreen.and_then(|(_, done)| done)),
+            16 => date(rows, |r| r.interview.map(|(due, _)| due)),
+            _ => date(rows, |r| r.interview.and_then(|(_, done)| done)),
         },
     )?;
     save(dir, Table::Results, &bytes)?;

@@ -97,10 +97,10 @@ pub struct ResultFact {
     pub instrument: Arc<str>,
     /// Overall risk level.
     pub risk_level: Arc<str>,
-    /// Kinds of its recommendations.
-    pub recommendation_kinds: Vec<Arc<str>>,
-    /// Band per score.
-    pub bands: BTreeMap<String, String>,
+    /// Kinds of its recommendations (shared by the results with the same list).
+    pub recommendation_kinds: Arc<[Arc<str>]>,
+    /// Band per score (shared by the results with the same bands).
+    pub bands: Arc<BTreeMap<String, String>>,
     /// The total difficulties score of an SDQ result (none for other instruments, or when
     /// too few answers).
     pub sdq_total: Option<i64>,
@@ -445,35 +445,92 @@ impl<'a> Tally<'a> {
         sex: &str,
         instrument: Option<&str>,
     ) {
+        self.add_each(
+            &[indicator],
+            breakdowns,
+            on,
+            municipality,
+            age_years,
+            sex,
+            instrument,
+        );
+    }
+
+    /// [`Tally::add`] of several indicators with the same breakdowns for one fact, its
+    /// sub-period, territory, sex, instrument and age band looked up once.
+    #[allow(clippy::too_many_arguments)]
+    fn add_each(
+        &mut self,
+        indicators: &[&str],
+        breakdowns: Breakdowns,
+        on: NaiveDate,
+        municipality: Option<&str>,
+        age_years: u8,
+        sex: &str,
+        instrument: Option<&str>,
+    ) {
         // `period.part_of(on)`, as an index (0: none) without building dates per call.
         let part = self
             .part_days
             .iter()
             .position(|(start, end)| *start <= on && on <= *end)
             .map_or(0, |i| i as u8 + 1);
-        let (indicator, new) = self.indicators.id(indicator);
-        if new {
-            self.breakdowns
-                .entry(self.indicators.name(indicator).to_string())
-                .or_insert(breakdowns);
-        }
         let (leaf, _) = self.leaves_seen.id(self.territories.leaf(municipality));
         let instrument = match instrument {
             Some(i) if breakdowns.instrument => self.instruments.id(i).0 + 1,
             _ => 0,
         };
         let (sex, _) = self.sexes.id(sex);
-        *self
-            .leaves
-            .entry(leaf_key(
-                indicator,
-                leaf,
-                instrument,
-                sex,
-                part,
-                band_index(age_years),
-            ))
-            .or_default() += 1;
+        let band = band_index(age_years);
+        for name in indicators {
+            let (indicator, new) = self.indicators.id(name);
+            if new {
+                self.breakdowns
+                    .entry(self.indicators.name(indicator).to_string())
+                    .or_insert(breakdowns);
+            }
+            *self
+                .leaves
+                .entry(leaf_key(indicator, leaf, instrument, sex, part, band))
+                .or_default() += 1;
+        }
+    }
+}
+
+impl Tally<'_> {
+    /// Adds another tally's leaves (its numbers translated into this one's).
+    fn merge(&mut self, other: Tally<'_>) {
+        for (name, b) in other.breakdowns {
+            self.breakdowns.entry(name).or_insert(b);
+        }
+        let translate = |mine: &mut Interner, theirs: &Interner| -> Vec<u32> {
+            theirs.names.iter().map(|n| mine.id(n).0).collect()
+        };
+        let indicators = translate(&mut self.indicators, &other.indicators);
+        let leaves = translate(&mut self.leaves_seen, &other.leaves_seen);
+        let sexes = translate(&mut self.sexes, &other.sexes);
+        let instruments = translate(&mut self.instruments, &other.instruments);
+        for (key, n) in other.leaves {
+            let (Some(&indicator), Some(&leaf), Some(&sex)) = (
+                indicators.get((key >> 96) as usize),
+                leaves.get(((key >> 64) as u32) as usize),
+                sexes.get(((key >> 16) & 0xFFFF) as usize),
+            ) else {
+                continue;
+            };
+            let instrument = match (key >> 32) as u32 {
+                0 => 0,
+                i => match instruments.get(i as usize - 1) {
+                    Some(&i) => i + 1,
+                    None => continue,
+                },
+            };
+            let (part, band) = (((key >> 8) & 0xFF) as u8, (key & 0xFF) as u8);
+            *self
+                .leaves
+                .entry(leaf_key(indicator, leaf, instrument, sex, part, band))
+                .or_default() += n;
+        }
     }
 }
 
@@ -511,299 +568,270 @@ pub fn compute(
         child_of(&format!("sdq15_{scale}_other"), &format!("sdq15_{scale}"));
     }
 
+    // `period.contains`, its first and last days computed once.
+    let (first_day, last_day) = (period.start(), period.end());
+    let within = |on: NaiveDate| first_day <= on && on <= last_day;
     let in_period: Vec<&ResultFact> = facts
         .results
         .iter()
-        .filter(|r| period.contains(r.administered_on))
+        .filter(|r| within(r.administered_on))
         .collect();
-    // Screenings, risk levels, recommendations.
-    for r in &in_period {
-        let m = r.municipality.as_deref();
-        let i = Some(&*r.instrument);
-        tally.add(
-            "screenings",
-            ALL,
-            r.administered_on,
-            m,
-            r.age_years,
-            &r.sex,
-            i,
-        );
-        tally.add(
-            names.join("screenings_risk_", &r.risk_level),
-            ALL,
-            r.administered_on,
-            m,
-            r.age_years,
-            &r.sex,
-            i,
-        );
-        for kind in &r.recommendation_kinds {
-            tally.add(
-                "recommendations",
-                ALL,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                i,
-            );
-            tally.add(
-                names.join("recommendations_", kind),
-                ALL,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                i,
-            );
-        }
-    }
-    // Children screened: once, at their first result in the period.
-    let mut first: Map<&str, &ResultFact> = Map::default();
-    for r in &in_period {
-        let slot = first.entry(&*r.child).or_insert(r);
-        if r.administered_on < slot.administered_on {
-            *slot = r;
-        }
-    }
-    for r in first.values() {
-        tally.add(
-            "children_screened",
-            NO_INSTRUMENT,
-            r.administered_on,
-            r.municipality.as_deref(),
-            r.age_years,
-            &r.sex,
-            None,
-        );
-    }
-    // Referrals and support started, by programme.
-    for (name, rows) in [
-        ("referrals", &facts.referrals),
-        ("support_started", &facts.episodes),
-    ] {
-        let prefix = format!("{name}:");
-        for s in rows.iter().filter(|s| period.contains(s.on)) {
-            let m = s.municipality.as_deref();
-            tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
-            let detail = names.join(&prefix, &s.programme);
-            if !indicator_parent.contains_key(detail) {
-                indicator_parent.insert(detail.to_string(), name.to_string());
-            }
-            tally.add(detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
-        }
-    }
-    // Time from identified risk to support.
-    let mut identified: Map<&str, &ResultFact> = Map::default();
-    for r in in_period
-        .iter()
-        .filter(|r| matches!(&*r.risk_level, "high" | "urgent"))
-    {
-        let slot = identified.entry(&*r.child).or_insert(r);
-        if r.administered_on < slot.administered_on {
-            *slot = r;
-        }
-    }
-    let mut episodes_of: Map<&str, Vec<&SupportFact>> = Map::default();
-    for e in &facts.episodes {
-        episodes_of.entry(&*e.child).or_default().push(e);
-    }
+    // The results' own counts on a second thread, the per-child steps on this one; the
+    // two tallies are merged (the same leaves, whichever thread counted them).
     let mut days_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
-    for r in identified.values() {
-        let on = r.administered_on;
-        let days = episodes_of.get(&*r.child).and_then(|eps| {
-            eps.iter()
-                .filter_map(|e| {
-                    if e.on >= on {
-                        Some((e.on - on).num_days())
-                    } else if e.ended_on.is_none_or(|end| end >= on) {
-                        Some(0)
-                    } else {
-                        None
-                    }
-                })
-                .min()
+    let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
+    let results_tally = std::thread::scope(|scope| {
+        let counting = scope.spawn(|| {
+            let mut own = Tally::new(period, territories);
+            count_results(&mut own, facts, &in_period);
+            own
         });
-        let m = r.municipality.as_deref();
-        tally.add(
-            "risk_identified",
-            NO_INSTRUMENT,
-            on,
-            m,
-            r.age_years,
-            &r.sex,
-            None,
+        // Each child numbered once (its pseudonym hashed once per row): the children with an
+        // episode first, so that a number below `with_episode` has one. Then, in one pass
+        // over the results, each child's first result, first high or urgent result and latest
+        // SDQ result at 15 in the period (row and day), and the SDQ totals of the children
+        // with an episode.
+        const NONE: u32 = u32::MAX;
+        let mut child_ids: Map<&str, u32> =
+            Map::with_capacity_and_hasher(facts.results.len() / 2, Default::default());
+        let episode_child: Vec<u32> = facts
+            .episodes
+            .iter()
+            .map(|e| {
+                let next = child_ids.len() as u32;
+                *child_ids.entry(&*e.child).or_insert(next)
+            })
+            .collect();
+        let with_episode = child_ids.len();
+        let mut episodes_of: Vec<Vec<&SupportFact>> = vec![Vec::new(); with_episode];
+        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
+            episodes_of[c as usize].push(e);
+        }
+        let mut sdq_of: Vec<SdqScreenings<'_>> = vec![Vec::new(); with_episode];
+        let unset = |on: NaiveDate| vec![(NONE, on); with_episode];
+        let (mut first, mut identified, mut latest_sdq) = (
+            unset(NaiveDate::MAX),
+            unset(NaiveDate::MAX),
+            unset(NaiveDate::MIN),
         );
-        match days {
-            None => tally.add(
-                "risk_identified_waiting",
+        for (i, r) in facts.results.iter().enumerate() {
+            let next = child_ids.len() as u32;
+            let c = *child_ids.entry(&*r.child).or_insert(next) as usize;
+            if c == first.len() {
+                first.push((NONE, NaiveDate::MAX));
+                identified.push((NONE, NaiveDate::MAX));
+                latest_sdq.push((NONE, NaiveDate::MIN));
+            }
+            if c < with_episode
+                && let Some(total) = r.sdq_total
+            {
+                sdq_of[c].push((&*r.instrument, r.administered_on, total));
+            }
+            let on = r.administered_on;
+            if !within(on) {
+                continue;
+            }
+            let i = i as u32;
+            if on < first[c].1 {
+                first[c] = (i, on);
+            }
+            if matches!(&*r.risk_level, "high" | "urgent") && on < identified[c].1 {
+                identified[c] = (i, on);
+            }
+            if r.instrument.starts_with("sdq") && r.age_years == 15 && on > latest_sdq[c].1 {
+                latest_sdq[c] = (i, on);
+            }
+        }
+        // The results picked per child, with the child's number.
+        let picked = |slots: Vec<(u32, NaiveDate)>| {
+            slots
+                .into_iter()
+                .enumerate()
+                .filter_map(|(c, (i, _))| Some((c, facts.results.get(i as usize)?)))
+        };
+        // Children screened: once, at their first result in the period.
+        for (_, r) in picked(first) {
+            tally.add(
+                "children_screened",
+                NO_INSTRUMENT,
+                r.administered_on,
+                r.municipality.as_deref(),
+                r.age_years,
+                &r.sex,
+                None,
+            );
+        }
+        // Referrals and support started, by programme.
+        for (name, rows) in [
+            ("referrals", &facts.referrals),
+            ("support_started", &facts.episodes),
+        ] {
+            let prefix = format!("{name}:");
+            for s in rows.iter().filter(|s| within(s.on)) {
+                let m = s.municipality.as_deref();
+                tally.add(name, NO_INSTRUMENT, s.on, m, s.age_years, &s.sex, None);
+                let detail = names.join(&prefix, &s.programme);
+                if !indicator_parent.contains_key(detail) {
+                    indicator_parent.insert(detail.to_string(), name.to_string());
+                }
+                tally.add(detail, TOTALS_ONLY, s.on, m, s.age_years, &s.sex, None);
+            }
+        }
+        // Time from identified risk to support.
+        for (c, r) in picked(identified) {
+            let on = r.administered_on;
+            let days = episodes_of.get(c).and_then(|eps| {
+                eps.iter()
+                    .filter_map(|e| {
+                        if e.on >= on {
+                            Some((e.on - on).num_days())
+                        } else if e.ended_on.is_none_or(|end| end >= on) {
+                            Some(0)
+                        } else {
+                            None
+                        }
+                    })
+                    .min()
+            });
+            let m = r.municipality.as_deref();
+            tally.add(
+                "risk_identified",
                 NO_INSTRUMENT,
                 on,
                 m,
                 r.age_years,
                 &r.sex,
                 None,
-            ),
-            Some(d) => {
-                tally.add(
-                    "risk_identified_supported",
+            );
+            match days {
+                None => tally.add(
+                    "risk_identified_waiting",
                     NO_INSTRUMENT,
                     on,
                     m,
                     r.age_years,
                     &r.sex,
                     None,
-                );
-                let band = match d {
-                    ..=30 => "0_30_days",
-                    31..=90 => "31_90_days",
-                    _ => "over_90_days",
-                };
-                tally.add(
-                    &format!("risk_identified_supported_{band}"),
-                    NO_INSTRUMENT,
-                    on,
-                    m,
-                    r.age_years,
-                    &r.sex,
-                    None,
-                );
-                let part = period.part_of(on).unwrap_or(period);
-                days_by_leaf
-                    .entry((part, territories.leaf(m).to_string()))
-                    .or_default()
-                    .push(d);
+                ),
+                Some(d) => {
+                    tally.add(
+                        "risk_identified_supported",
+                        NO_INSTRUMENT,
+                        on,
+                        m,
+                        r.age_years,
+                        &r.sex,
+                        None,
+                    );
+                    let band = match d {
+                        ..=30 => "0_30_days",
+                        31..=90 => "31_90_days",
+                        _ => "over_90_days",
+                    };
+                    tally.add(
+                        &format!("risk_identified_supported_{band}"),
+                        NO_INSTRUMENT,
+                        on,
+                        m,
+                        r.age_years,
+                        &r.sex,
+                        None,
+                    );
+                    let part = period.part_of(on).unwrap_or(period);
+                    days_by_leaf
+                        .entry((part, territories.leaf(m).to_string()))
+                        .or_default()
+                        .push(d);
+                }
             }
         }
-    }
-    // SDQ at 15: each child's latest SDQ result in the period.
-    let mut latest_sdq: Map<&str, &ResultFact> = Map::default();
-    for r in in_period
-        .iter()
-        .filter(|r| r.instrument.starts_with("sdq") && r.age_years == 15)
-    {
-        let slot = latest_sdq.entry(&*r.child).or_insert(r);
-        if r.administered_on > slot.administered_on {
-            *slot = r;
-        }
-    }
-    for r in latest_sdq.values() {
-        let high = |scales: [&str; 2]| {
-            scales.iter().any(|s| {
-                matches!(
-                    r.bands.get(*s).map(String::as_str),
-                    Some("high" | "very_high")
-                )
-            })
-        };
-        for (scale, subscales) in [
-            ("internalising", ["emotional", "peer"]),
-            ("externalising", ["conduct", "hyperactivity"]),
-        ] {
-            if subscales.iter().all(|s| !r.bands.contains_key(*s)) {
-                continue;
-            }
-            let m = r.municipality.as_deref();
-            let kind = if high(subscales) { "high" } else { "other" };
-            tally.add(
-                &format!("sdq15_{scale}"),
-                SEX_ONLY,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            );
-            tally.add(
-                &format!("sdq15_{scale}_{kind}"),
-                SEX_ONLY,
-                r.administered_on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            );
-        }
-    }
-    // Follow-ups (rescreens, follow-up interviews) that fell due in the period.
-    for kind in ["done_on_time", "done_late", "overdue"] {
-        indicator_parent.insert(format!("follow_ups_{kind}"), "follow_ups_due".into());
-    }
-    let not_yet_due = facts.as_of.unwrap_or(NaiveDate::MAX);
-    for r in &facts.results {
-        let asked = [r.follow_ups.rescreen, r.follow_ups.interview];
-        for f in asked.into_iter().flatten() {
-            if !period.contains(f.due_on) || f.due_on >= not_yet_due {
-                continue;
-            }
-            let month_end = Period::Month(f.due_on.year(), f.due_on.month()).end();
-            let outcome = match f.done_on.filter(|d| *d <= month_end) {
-                Some(done) if done <= f.due_on => "follow_ups_done_on_time",
-                Some(_) => "follow_ups_done_late",
-                None => "follow_ups_overdue",
+        // SDQ at 15: each child's latest SDQ result in the period.
+        for (_, r) in picked(latest_sdq) {
+            let high = |scales: [&str; 2]| {
+                scales.iter().any(|s| {
+                    matches!(
+                        r.bands.get(*s).map(String::as_str),
+                        Some("high" | "very_high")
+                    )
+                })
             };
-            let (m, i) = (r.municipality.as_deref(), Some(&*r.instrument));
-            for name in ["follow_ups_due", outcome] {
-                tally.add(name, ALL, f.due_on, m, r.age_years, &r.sex, i);
+            for (scale, subscales) in [
+                ("internalising", ["emotional", "peer"]),
+                ("externalising", ["conduct", "hyperactivity"]),
+            ] {
+                if subscales.iter().all(|s| !r.bands.contains_key(*s)) {
+                    continue;
+                }
+                let m = r.municipality.as_deref();
+                let kind = if high(subscales) { "high" } else { "other" };
+                tally.add(
+                    &format!("sdq15_{scale}"),
+                    SEX_ONLY,
+                    r.administered_on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
+                tally.add(
+                    &format!("sdq15_{scale}_{kind}"),
+                    SEX_ONLY,
+                    r.administered_on,
+                    m,
+                    r.age_years,
+                    &r.sex,
+                    None,
+                );
             }
         }
-    }
-    // SDQ total difficulties before and after support, counted when the after screening
-    // is in the period.
-    for kind in ["improved", "unchanged", "worsened"] {
-        indicator_parent.insert(
-            format!("sdq_programme_{kind}"),
-            "sdq_programme_pairs".into(),
-        );
-    }
-    let mut sdq_of: HashMap<&str, SdqScreenings<'_>> = HashMap::new();
-    for r in &facts.results {
-        if let Some(total) = r.sdq_total {
-            sdq_of
-                .entry(&*r.child)
-                .or_default()
-                .entry(&*r.instrument)
-                .or_default()
-                .push((r.administered_on, total));
+        for kind in ["done_on_time", "done_late", "overdue"] {
+            indicator_parent.insert(format!("follow_ups_{kind}"), "follow_ups_due".into());
         }
-    }
-    for per_instrument in sdq_of.values_mut() {
-        for list in per_instrument.values_mut() {
+        // SDQ total difficulties before and after support, counted when the after screening
+        // is in the period.
+        for kind in ["improved", "unchanged", "worsened"] {
+            indicator_parent.insert(
+                format!("sdq_programme_{kind}"),
+                "sdq_programme_pairs".into(),
+            );
+        }
+        for list in &mut sdq_of {
             list.sort_unstable();
         }
-    }
-    let mut change_by_leaf: HashMap<(Period, String), Vec<i64>> = HashMap::new();
-    for e in &facts.episodes {
-        let Some(pair) = sdq_of
-            .get(&*e.child)
-            .and_then(|per_instrument| sdq_pair(per_instrument, e))
-        else {
-            continue;
-        };
-        let ((_, before), (after_on, after)) = pair;
-        if !period.contains(after_on) {
-            continue;
+        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
+            let Some(pair) = sdq_of.get(c as usize).and_then(|list| sdq_pair(list, e)) else {
+                continue;
+            };
+            let ((_, before), (after_on, after)) = pair;
+            if !within(after_on) {
+                continue;
+            }
+            let kind = match after.cmp(&before) {
+                std::cmp::Ordering::Less => "sdq_programme_improved",
+                std::cmp::Ordering::Equal => "sdq_programme_unchanged",
+                std::cmp::Ordering::Greater => "sdq_programme_worsened",
+            };
+            let m = e.municipality.as_deref();
+            for name in ["sdq_programme_pairs", kind] {
+                tally.add(name, NO_INSTRUMENT, after_on, m, e.age_years, &e.sex, None);
+            }
+            let detail = format!("{kind}:{}", e.programme);
+            indicator_parent
+                .entry(detail.clone())
+                .or_insert_with(|| kind.to_string());
+            tally.add(&detail, TOTALS_ONLY, after_on, m, e.age_years, &e.sex, None);
+            let part = period.part_of(after_on).unwrap_or(period);
+            change_by_leaf
+                .entry((part, territories.leaf(m).to_string()))
+                .or_default()
+                .push(after - before);
         }
-        let kind = match after.cmp(&before) {
-            std::cmp::Ordering::Less => "sdq_programme_improved",
-            std::cmp::Ordering::Equal => "sdq_programme_unchanged",
-            std::cmp::Ordering::Greater => "sdq_programme_worsened",
-        };
-        let m = e.municipality.as_deref();
-        for name in ["sdq_programme_pairs", kind] {
-            tally.add(name, NO_INSTRUMENT, after_on, m, e.age_years, &e.sex, None);
-        }
-        let detail = format!("{kind}:{}", e.programme);
-        indicator_parent
-            .entry(detail.clone())
-            .or_insert_with(|| kind.to_string());
-        tally.add(&detail, TOTALS_ONLY, after_on, m, e.age_years, &e.sex, None);
-        let part = period.part_of(after_on).unwrap_or(period);
-        change_by_leaf
-            .entry((part, territories.leaf(m).to_string()))
-            .or_default()
-            .push(after - before);
+        counting.join()
+    });
+    match results_tally {
+        Ok(own) => tally.merge(own),
+        // The thread panicked (it does not): count here instead.
+        Err(_) => count_results(&mut tally, facts, &in_period),
     }
     // Every indicator is published, zeros included.
     for child in indicator_parent.keys().chain(indicator_parent.values()) {
@@ -843,6 +871,46 @@ pub fn compute(
         threshold,
     );
     indicators
+}
+
+/// The results' own counts: screenings by risk level, their recommendations, and the
+/// follow-ups they asked for that fell due in the period (its own [`Tally`], so that it
+/// can run beside the per-child steps).
+fn count_results(tally: &mut Tally<'_>, facts: &Facts, in_period: &[&ResultFact]) {
+    let (first_day, last_day) = (tally.period.start(), tally.period.end());
+    let within = |on: NaiveDate| first_day <= on && on <= last_day;
+    let mut names = Names::default();
+    // Screenings, risk levels, recommendations.
+    for r in in_period {
+        let m = r.municipality.as_deref();
+        let i = Some(&*r.instrument);
+        let (on, age) = (r.administered_on, r.age_years);
+        let risk = names.join("screenings_risk_", &r.risk_level);
+        tally.add_each(&["screenings", risk], ALL, on, m, age, &r.sex, i);
+        for kind in r.recommendation_kinds.iter() {
+            let kind = names.join("recommendations_", kind);
+            tally.add_each(&["recommendations", kind], ALL, on, m, age, &r.sex, i);
+        }
+    }
+    // Follow-ups (rescreens, follow-up interviews) that fell due in the period.
+    let not_yet_due = facts.as_of.unwrap_or(NaiveDate::MAX);
+    for r in &facts.results {
+        let asked = [r.follow_ups.rescreen, r.follow_ups.interview];
+        for f in asked.into_iter().flatten() {
+            if !within(f.due_on) || f.due_on >= not_yet_due {
+                continue;
+            }
+            let month_end = Period::Month(f.due_on.year(), f.due_on.month()).end();
+            let outcome = match f.done_on.filter(|d| *d <= month_end) {
+                Some(done) if done <= f.due_on => "follow_ups_done_on_time",
+                Some(_) => "follow_ups_done_late",
+                None => "follow_ups_overdue",
+            };
+            let (m, i) = (r.municipality.as_deref(), Some(&*r.instrument));
+            let names = ["follow_ups_due", outcome];
+            tally.add_each(&names, ALL, f.due_on, m, r.age_years, &r.sex, i);
+        }
+    }
 }
 
 /// The tables of an indicator nothing was counted for (by its name).
@@ -1181,14 +1249,17 @@ fn derive(
 /// ((day, total) before, (day, total) after).
 type SdqPair = ((NaiveDate, i64), (NaiveDate, i64));
 
-/// One child's SDQ totals by form (instrument id), (day, total) oldest first.
-type SdqScreenings<'a> = BTreeMap<&'a str, Vec<(NaiveDate, i64)>>;
+/// One child's SDQ totals, (form (instrument id), day, total) sorted: by form, then oldest
+/// first.
+type SdqScreenings<'a> = Vec<(&'a str, NaiveDate, i64)>;
 
-fn sdq_pair(per_instrument: &SdqScreenings<'_>, e: &SupportFact) -> Option<SdqPair> {
-    per_instrument.values().find_map(|list| {
-        let days: Vec<NaiveDate> = list.iter().map(|(d, _)| *d).collect();
+/// The before and after totals of an episode from the first form (by id) that has both.
+fn sdq_pair(screenings: &[(&str, NaiveDate, i64)], e: &SupportFact) -> Option<SdqPair> {
+    screenings.chunk_by(|a, b| a.0 == b.0).find_map(|form| {
+        let days: Vec<NaiveDate> = form.iter().map(|(_, d, _)| *d).collect();
         let (before, after) = before_after(&days, e.on, e.ended_on, OutcomeWindows::POLICY)?;
-        Some((list[before], list[after?]))
+        let (before, after) = (form.get(before)?, form.get(after?)?);
+        Some(((before.1, before.2), (after.1, after.2)))
     })
 }
 

@@ -629,6 +629,13 @@ fn bands_of_json(json: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The total difficulties score of an SDQ result's scores (JSON), if present.
+fn sdq_total_of_json(json: &str) -> Option<i64> {
+    serde_json::from_str::<BTreeMap<String, Option<i64>>>(json)
+        .ok()
+        .and_then(|scores| scores.get(SDQ_TOTAL).copied().flatten())
+}
+
 /// How many years before a release's year the SDQ results and episodes it reads go back.
 pub const HISTORY_YEARS: i32 = 5;
 
@@ -685,7 +692,7 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
     let instruments = shared(&c.instrument);
     let risk_levels = shared(&c.risk_level);
     // Each distinct list of kinds split once.
-    let kinds: Vec<Vec<Arc<str>>> = (0..c.recommendation_kinds.distinct())
+    let kinds: Vec<Arc<[Arc<str>]>> = (0..c.recommendation_kinds.distinct())
         .map(|code| {
             c.recommendation_kinds
                 .value(code as u32)
@@ -698,7 +705,11 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
         .collect();
     // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
     // value parsed once.
-    let mut bands_of: HashMap<u32, BTreeMap<String, String>> = HashMap::new();
+    let mut bands_of: HashMap<u32, Arc<BTreeMap<String, String>>> = HashMap::new();
+    let no_bands: Arc<BTreeMap<String, String>> = Arc::default();
+    let no_kinds: Arc<[Arc<str>]> = Arc::from([]);
+    // The SDQ total of each distinct scores value, parsed once.
+    let mut totals_of: HashMap<u32, Option<i64>> = HashMap::new();
     facts.results.reserve(c.len());
     for i in 0..c.len() {
         let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
@@ -716,10 +727,10 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
             continue;
         }
         let sdq_total = if sdq {
-            c.scores
-                .get(i)
-                .and_then(|s| serde_json::from_str::<BTreeMap<String, Option<i64>>>(s).ok())
-                .and_then(|scores| scores.get(SDQ_TOTAL).copied().flatten())
+            let code = c.scores.codes().get(i).copied().unwrap_or(Strings::NULL);
+            *totals_of
+                .entry(code)
+                .or_insert_with(|| c.scores.value(code).and_then(sdq_total_of_json))
         } else {
             None
         };
@@ -737,10 +748,12 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
             let code = c.bands.codes().get(i).copied().unwrap_or(Strings::NULL);
             bands_of
                 .entry(code)
-                .or_insert_with(|| c.bands.value(code).map(bands_of_json).unwrap_or_default())
+                .or_insert_with(|| {
+                    Arc::new(c.bands.value(code).map(bands_of_json).unwrap_or_default())
+                })
                 .clone()
         } else {
-            BTreeMap::new()
+            no_bands.clone()
         };
         let kinds_code = c.recommendation_kinds.codes().get(i).copied();
         facts.results.push(ResultFact {
@@ -754,7 +767,7 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
             recommendation_kinds: kinds_code
                 .and_then(|k| kinds.get(k as usize))
                 .cloned()
-                .unwrap_or_default(),
+                .unwrap_or_else(|| no_kinds.clone()),
             bands,
             sdq_total,
             follow_ups,

@@ -5,6 +5,7 @@ use crate::statistics::release::{CellKey, TOTAL};
 use crate::statistics::territory::{LATVIA, Territories, UNASSIGNED};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -28,11 +29,11 @@ fn result(
         instrument: instrument.into(),
         risk_level: risk.into(),
         recommendation_kinds: if risk == "low" {
-            vec![]
+            Arc::from([])
         } else {
-            vec!["rescreen".into()]
+            Arc::from(["rescreen".into()])
         },
-        bands: BTreeMap::new(),
+        bands: Arc::default(),
         sdq_total: None,
         follow_ups: FollowUps::default(),
     }
@@ -400,12 +401,13 @@ fn sdq_at_fifteen_counts_the_latest_result_and_the_broader_scales() {
         ("hyperactivity", "slightly_raised"),
     ]
     .map(|(a, b)| (a.to_string(), b.to_string()))
+    .into_iter()
+    .collect::<BTreeMap<_, _>>()
     .into();
     let mut r2 = r1.clone();
     r2.administered_on = d("2026-06-01");
-    r2.bands
-        .insert("emotional".into(), "close_to_average".into());
-    r2.bands.insert("hyperactivity".into(), "very_high".into());
+    Arc::make_mut(&mut r2.bands).insert("emotional".into(), "close_to_average".into());
+    Arc::make_mut(&mut r2.bands).insert("hyperactivity".into(), "very_high".into());
     let mut r3 = r1.clone();
     r3.child = "b".into();
     r3.age_years = 14;
@@ -663,8 +665,8 @@ fn every_derived_indicator_is_declared_decimal() {
             "sdq-parent-4-17",
             risk,
         );
-        r.bands.insert("emotional".into(), "high".into());
-        r.bands.insert("conduct".into(), "average".into());
+        Arc::make_mut(&mut r.bands).insert("emotional".into(), "high".into());
+        Arc::make_mut(&mut r.bands).insert("conduct".into(), "average".into());
         r.follow_ups.rescreen = Some(FollowUp {
             due_on: d("2026-02-01"),
             done_on: None,
