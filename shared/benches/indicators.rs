@@ -32,7 +32,7 @@ use chrono::{Datelike, NaiveDate};
 use ravis::services::reports::worker::{
     RESULT_COLUMNS_USED, add_episodes, add_referrals, add_results,
 };
-use ravis::statistics::columnar::{self, Values};
+use ravis::statistics::columnar::{self, date, int, optional_text, text};
 use ravis::statistics::indicators::{Facts, compute};
 use ravis::statistics::lake::{self, Table, age_band};
 use ravis::statistics::period::Period;
@@ -307,22 +307,6 @@ fn support<'a>(rows: &[Row<'a>]) -> (Vec<Support<'a>>, Vec<Support<'a>>) {
         }
     }
     (referrals, episodes)
-}
-
-fn text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> Values<'a> {
-    Values::Utf8(rows.iter().map(|r| Some(f(r))).collect())
-}
-
-fn optional_text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> Values<'a> {
-    Values::Utf8(rows.iter().map(f).collect())
-}
-
-fn date<R>(rows: &[R], f: impl Fn(&R) -> Option<NaiveDate>) -> Values<'_> {
-    Values::Date(rows.iter().map(f).collect())
-}
-
-fn int<R>(rows: &[R], f: impl Fn(&R) -> i32) -> Values<'_> {
-    Values::Int32(rows.iter().map(f).collect())
 }
 
 fn partition(dir: &Path, table: Table) -> PathBuf {

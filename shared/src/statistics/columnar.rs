@@ -88,6 +88,26 @@ pub enum Values<'a> {
     Int32(Vec<i32>),
 }
 
+/// A text column of `rows`, one value per row.
+pub fn text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> Values<'a> {
+    Values::Utf8(rows.iter().map(|r| Some(f(r))).collect())
+}
+
+/// A nullable text column of `rows`.
+pub fn optional_text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> Values<'a> {
+    Values::Utf8(rows.iter().map(f).collect())
+}
+
+/// A (nullable) date column of `rows`.
+pub fn date<R>(rows: &[R], f: impl Fn(&R) -> Option<NaiveDate>) -> Values<'_> {
+    Values::Date(rows.iter().map(f).collect())
+}
+
+/// An integer column of `rows`.
+pub fn int<R>(rows: &[R], f: impl Fn(&R) -> i32) -> Values<'_> {
+    Values::Int32(rows.iter().map(f).collect())
+}
+
 /// Why encoding or decoding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ColumnarError {

@@ -9,7 +9,9 @@
 //! rows from the records is `services::lake`; the schema and the retention of each table
 //! are documented in `docs/REPORTS.md`, "Analytics lake".
 
-use super::columnar::{self, ColumnarError, Decoded, Field, Kind, Strings, Values};
+use super::columnar::{
+    self, ColumnarError, Decoded, Field, Kind, Strings, Values, date, int, optional_text, text,
+};
 use crate::domain::Sex;
 use crate::domain::referral::{Referral, ReferralState};
 use crate::domain::registry::SupportEpisode;
@@ -374,22 +376,6 @@ const REFERRAL_FIELDS: &[Field] = &[
     Field::nullable("municipality", Kind::Utf8),
     Field::required("atvk_version", Kind::Utf8),
 ];
-
-fn text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> Values<'a> {
-    Values::Utf8(rows.iter().map(|r| Some(f(r))).collect())
-}
-
-fn optional_text<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> Values<'a> {
-    Values::Utf8(rows.iter().map(f).collect())
-}
-
-fn date<R>(rows: &[R], f: impl Fn(&R) -> Option<NaiveDate>) -> Values<'_> {
-    Values::Date(rows.iter().map(f).collect())
-}
-
-fn int<R>(rows: &[R], f: impl Fn(&R) -> i32) -> Values<'_> {
-    Values::Int32(rows.iter().map(f).collect())
-}
 
 fn atvk_version<R>(rows: &[R]) -> Values<'_> {
     Values::Utf8(vec![Some(ATVK_VERSION); rows.len()])

@@ -777,53 +777,49 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
 
 /// Adds the facts of an episodes file's columns: started episodes of children.
 pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
-    let empty: Arc<str> = Arc::from("");
-    let unknown: Arc<str> = Arc::from("unknown");
-    let children = shared(&c.child);
-    let programmes = shared(&c.programme);
-    let sexes = shared(&c.sex);
-    let municipalities = shared(&c.municipality);
-    for i in 0..c.len() {
-        let (Some(on), Some(age_years)) = (
-            c.started_on[i],
-            c.age_years.get(i).copied().and_then(child_age),
-        ) else {
-            continue;
-        };
-        facts.episodes.push(SupportFact {
-            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
-            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
-            on,
-            ended_on: c.ended_on[i],
-            age_years,
-            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
-            municipality: shared_at(&municipalities, &c.municipality, i),
-        });
-    }
+    let columns = [&c.child, &c.programme, &c.sex, &c.municipality];
+    let days = (0..c.len()).map(|i| c.started_on[i].map(|on| (on, c.ended_on[i])));
+    facts
+        .episodes
+        .extend(support_facts(columns, &c.age_years, days));
 }
 
 /// Adds the facts of a referrals file's columns: referrals of children.
 pub fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
+    let columns = [&c.child, &c.programme, &c.sex, &c.municipality];
+    let days = c.referred_on.iter().map(|on| Some((*on, None)));
+    facts
+        .referrals
+        .extend(support_facts(columns, &c.age_years, days));
+}
+
+/// Support facts of the rows of a file's `[child, programme, sex, municipality]` columns
+/// whose `days` (start or referral day, end) are known and whose age is a child's; each
+/// distinct text shared by its rows.
+fn support_facts(
+    [child, programme, sex, municipality]: [&Strings; 4],
+    age_years: &[i32],
+    days: impl Iterator<Item = Option<(NaiveDate, Option<NaiveDate>)>>,
+) -> Vec<SupportFact> {
     let empty: Arc<str> = Arc::from("");
     let unknown: Arc<str> = Arc::from("unknown");
-    let children = shared(&c.child);
-    let programmes = shared(&c.programme);
-    let sexes = shared(&c.sex);
-    let municipalities = shared(&c.municipality);
-    for i in 0..c.len() {
-        let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
-            continue;
-        };
-        facts.referrals.push(SupportFact {
-            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
-            programme: shared_at(&programmes, &c.programme, i).unwrap_or_else(|| empty.clone()),
-            on: c.referred_on[i],
-            ended_on: None,
-            age_years,
-            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
-            municipality: shared_at(&municipalities, &c.municipality, i),
-        });
-    }
+    let [children, programmes, sexes, municipalities] =
+        [child, programme, sex, municipality].map(shared);
+    days.enumerate()
+        .filter_map(|(i, days)| {
+            let (on, ended_on) = days?;
+            let age_years = age_years.get(i).copied().and_then(child_age)?;
+            Some(SupportFact {
+                child: shared_at(&children, child, i).unwrap_or_else(|| empty.clone()),
+                programme: shared_at(&programmes, programme, i).unwrap_or_else(|| empty.clone()),
+                on,
+                ended_on,
+                age_years,
+                sex: shared_at(&sexes, sex, i).unwrap_or_else(|| unknown.clone()),
+                municipality: shared_at(&municipalities, municipality, i),
+            })
+        })
+        .collect()
 }
 
 /// The HTML report of a release in a language, charting children screened.
