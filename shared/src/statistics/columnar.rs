@@ -9,6 +9,7 @@
 //! per row ([`Strings`]), so ten million rows are a few allocations per column, not one per
 //! value, and aggregation groups by integer codes.
 
+use super::dictionary::Dictionary;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use parquet::basic::Compression;
@@ -21,8 +22,9 @@ use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
-use std::hash::Hasher;
 use std::sync::Arc;
+
+mod pages;
 
 /// Rows per row group: large enough for good compression, small enough that the encoder's
 /// per-group buffers stay bounded.
@@ -195,17 +197,27 @@ pub fn encode<R>(
     rows: &[R],
     column: impl Fn(&[R], usize) -> Values<'_>,
 ) -> Result<Vec<u8>, ColumnarError> {
+    let properties = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::SNAPPY)
+        .set_created_by("ravis analytics lake".into())
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    encode_with(table, fields, rows, column, properties, ROW_GROUP_ROWS)
+}
+
+/// [`encode`] with other writer properties and row groups of `group_rows` rows.
+fn encode_with<R>(
+    table: &str,
+    fields: &[Field],
+    rows: &[R],
+    column: impl Fn(&[R], usize) -> Values<'_>,
+    properties: WriterProperties,
+    group_rows: usize,
+) -> Result<Vec<u8>, ColumnarError> {
     let schema = Arc::new(parse_message_type(&message_type(table, fields))?);
-    let properties = Arc::new(
-        WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_1_0)
-            .set_compression(Compression::SNAPPY)
-            .set_created_by("ravis analytics lake".into())
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build(),
-    );
-    let mut writer = SerializedFileWriter::new(Vec::new(), schema, properties)?;
-    for chunk in rows.chunks(ROW_GROUP_ROWS) {
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, Arc::new(properties))?;
+    for chunk in rows.chunks(group_rows.max(1)) {
         let mut group = writer.next_row_group()?;
         for (i, field) in fields.iter().enumerate() {
             let Some(mut out) = group.next_column()? else {
@@ -261,22 +273,15 @@ pub fn encode<R>(
 /// index of its value (or [`Strings::NULL`]). Grouping and counting run on the codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Strings {
-    /// The distinct values, in order of first appearance, one after another.
-    text: String,
-    /// End offset in `text` of each distinct value.
-    ends: Vec<usize>,
+    /// The distinct values, numbered in order of first appearance.
+    dictionary: Dictionary,
     /// Per row: the index of its value in the dictionary, or [`Strings::NULL`].
     codes: Vec<u32>,
-    /// Content → code while decoding: an open-addressing table of codes (`NULL`: empty
-    /// slot), probed by the hash of the content; no allocation per distinct value.
-    slots: Vec<u32>,
-    /// The hash of each distinct value, while decoding.
-    hashes: Vec<u64>,
 }
 
 impl Strings {
     /// The code of a null.
-    pub const NULL: u32 = u32::MAX;
+    pub const NULL: u32 = Dictionary::NONE;
 
     /// Number of rows.
     pub fn len(&self) -> usize {
@@ -295,10 +300,7 @@ impl Strings {
 
     /// The value of a dictionary code; `None` for [`Strings::NULL`].
     pub fn value(&self, code: u32) -> Option<&str> {
-        let code = usize::try_from(code).ok()?;
-        let end = *self.ends.get(code)?;
-        let start = if code == 0 { 0 } else { self.ends[code - 1] };
-        self.text.get(start..end)
+        self.dictionary.value(code)
     }
 
     /// Per row, the dictionary code of its value ([`Strings::NULL`] for a null).
@@ -308,7 +310,7 @@ impl Strings {
 
     /// Number of distinct values.
     pub fn distinct(&self) -> usize {
-        self.ends.len()
+        self.dictionary.len()
     }
 
     /// Every value in row order (`None` for nulls).
@@ -322,40 +324,7 @@ impl Strings {
     }
 
     fn code_of(&mut self, value: &str) -> u32 {
-        if self.slots.len() < 2 * (self.ends.len() + 1) {
-            self.grow();
-        }
-        let hash = hash_of(value);
-        let mask = self.slots.len() - 1;
-        let mut slot = slot_of(hash, self.slots.len());
-        loop {
-            let code = self.slots[slot];
-            if code == Self::NULL {
-                let code = u32::try_from(self.ends.len()).unwrap_or(Self::NULL - 1);
-                self.text.push_str(value);
-                self.ends.push(self.text.len());
-                self.hashes.push(hash);
-                self.slots[slot] = code;
-                return code;
-            }
-            if self.hashes[code as usize] == hash && self.value(code) == Some(value) {
-                return code;
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    /// Doubles the table (at least 64 slots) and places every known value again.
-    fn grow(&mut self) {
-        let size = (self.slots.len() * 2).max(64);
-        self.slots = vec![Self::NULL; size];
-        for (code, hash) in self.hashes.iter().enumerate() {
-            let mut slot = slot_of(*hash, size);
-            while self.slots[slot] != Self::NULL {
-                slot = (slot + 1) & (size - 1);
-            }
-            self.slots[slot] = code as u32;
-        }
+        self.dictionary.number(value)
     }
 
     fn push(&mut self, value: Option<&str>) {
@@ -368,8 +337,7 @@ impl Strings {
 
     /// Drops the decoding index once the column is complete.
     fn finish(&mut self) {
-        self.slots = Vec::new();
-        self.hashes = Vec::new();
+        self.dictionary.finish();
     }
 }
 
@@ -382,43 +350,6 @@ impl<'a> FromIterator<Option<&'a str>> for Strings {
         out.finish();
         out
     }
-}
-
-/// FNV-1a over 8-byte words: hashing the short values of a column is most of decoding, and
-/// they come from our own files (no flooding to defend against).
-#[derive(Debug, Clone, Copy, Default)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x0000_0100_0000_01B3);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
-        }
-        self.0 ^= self.0 >> 29;
-    }
-}
-
-fn hash_of(value: &str) -> u64 {
-    let mut hasher = FastHasher::default();
-    hasher.write(value.as_bytes());
-    hasher.finish()
-}
-
-/// The first slot of a hash in a table of `size` (a power of two) slots: the high bits of
-/// a Fibonacci multiple, well spread whatever the hash's low bits.
-fn slot_of(hash: u64, size: usize) -> usize {
-    let bits = size.trailing_zeros();
-    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
 }
 
 /// One decoded column.
@@ -545,12 +476,21 @@ pub fn decode_columns(
         for g in 0..reader.num_row_groups() {
             let group = reader.get_row_group(g)?;
             let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
-            decode_group(
-                group.get_column_reader(positions[i])?,
-                field,
-                rows,
-                &mut out,
-            )?;
+            let chunk = group.metadata().column(positions[i]);
+            match &mut out {
+                Decoded::Utf8(strings) if pages::supported(chunk) => pages::decode_text(
+                    group.get_column_page_reader(positions[i])?,
+                    field,
+                    rows,
+                    strings,
+                )?,
+                _ => decode_group(
+                    group.get_column_reader(positions[i])?,
+                    field,
+                    rows,
+                    &mut out,
+                )?,
+            }
         }
         if let Decoded::Utf8(strings) = &mut out {
             strings.finish();
@@ -604,6 +544,7 @@ fn decode_group(
     match column {
         Decoded::Utf8(strings) => {
             let (values, defs) = read_column::<ByteArrayType>(reader, field, rows)?;
+            // The column reader's way, for chunks of encodings `pages` does not decode.
             // Values of a dictionary-encoded page are slices of its dictionary, so a repeated
             // value has the same address: known addresses skip validation and hashing. The
             // addresses stay valid while `values` holds the pages. The known addresses are a
@@ -656,3 +597,6 @@ fn decode_group(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,6 +35,7 @@
 //! define the scales, not bands), so RAVIS counts a child high when either subscale of the
 //! broader scale is high or very high.
 
+use super::dictionary::Dictionary;
 use super::period::Period;
 use super::release::{CellKey, Codelist, TOTAL};
 use super::territory::{LATVIA, Territories};
@@ -79,12 +80,23 @@ pub const RECOMMENDATION_KINDS: [&str; 5] = [
     "referral_urgent",
 ];
 
+/// A child of the facts: the number of its analytics pseudonym in [`Facts::children`]
+/// (the per-child steps index arrays by it instead of hashing pseudonyms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChildNo(pub u32);
+
+impl ChildNo {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// One scored result (a row of the lake's `results` table). Its texts are shared (`Arc<str>`):
 /// the facts of ten million rows hold each distinct value once, not once per row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultFact {
-    /// Analytics pseudonym of the child.
-    pub child: Arc<str>,
+    /// The child.
+    pub child: ChildNo,
     /// Day of administration.
     pub administered_on: NaiveDate,
     /// Completed years at administration.
@@ -111,8 +123,8 @@ pub struct ResultFact {
 /// One support episode, or one referral (rows of the lake's `episodes` / `referrals`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupportFact {
-    /// Analytics pseudonym of the child.
-    pub child: Arc<str>,
+    /// The child.
+    pub child: ChildNo,
     /// Catalogue id of the programme.
     pub programme: Arc<str>,
     /// Start of the episode, or the day of the referral.
@@ -139,6 +151,15 @@ pub struct Facts {
     /// The day the facts describe (the lake's snapshot): follow-ups due on or after it are
     /// not due yet. None: every day of the period has passed.
     pub as_of: Option<NaiveDate>,
+    /// The children's analytics pseudonyms, numbered ([`ChildNo`]) across every file read.
+    pub children: Dictionary,
+}
+
+impl Facts {
+    /// The number of a child's analytics pseudonym (numbered when first seen).
+    pub fn child(&mut self, pseudonym: &str) -> ChildNo {
+        ChildNo(self.children.number(pseudonym))
+    }
 }
 
 /// The decimal indicators [`compute`] derives from counts (every other indicator is a
@@ -586,46 +607,44 @@ pub fn compute(
             count_results(&mut own, facts, &in_period);
             own
         });
-        // Each child numbered once (its pseudonym hashed once per row): the children with an
-        // episode first, so that a number below `with_episode` has one. Then, in one pass
-        // over the results, each child's first result, first high or urgent result and latest
-        // SDQ result at 15 in the period (row and day), and the SDQ totals of the children
-        // with an episode.
+        // The children with an episode get a slot each (in order of their first episode),
+        // for their episodes and SDQ totals. Then, in one pass over the results, each child's
+        // first result, first high or urgent result and latest SDQ result at 15 in the period
+        // (row and day), and the SDQ totals of the children with an episode.
         const NONE: u32 = u32::MAX;
-        let mut child_ids: Map<&str, u32> =
-            Map::with_capacity_and_hasher(facts.results.len() / 2, Default::default());
-        let episode_child: Vec<u32> = facts
-            .episodes
+        let children = facts
+            .results
             .iter()
-            .map(|e| {
-                let next = child_ids.len() as u32;
-                *child_ids.entry(&*e.child).or_insert(next)
-            })
-            .collect();
-        let with_episode = child_ids.len();
+            .map(|r| r.child.index() + 1)
+            .chain(facts.episodes.iter().map(|e| e.child.index() + 1))
+            .max()
+            .unwrap_or(0);
+        let mut slot_of = vec![NONE; children];
+        let mut with_episode = 0usize;
+        for e in &facts.episodes {
+            let slot = &mut slot_of[e.child.index()];
+            if *slot == NONE {
+                *slot = with_episode as u32;
+                with_episode += 1;
+            }
+        }
         let mut episodes_of: Vec<Vec<&SupportFact>> = vec![Vec::new(); with_episode];
-        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
-            episodes_of[c as usize].push(e);
+        for e in &facts.episodes {
+            episodes_of[slot_of[e.child.index()] as usize].push(e);
         }
         let mut sdq_of: Vec<SdqScreenings<'_>> = vec![Vec::new(); with_episode];
-        let unset = |on: NaiveDate| vec![(NONE, on); with_episode];
+        let unset = |on: NaiveDate| vec![(NONE, on); children];
         let (mut first, mut identified, mut latest_sdq) = (
             unset(NaiveDate::MAX),
             unset(NaiveDate::MAX),
             unset(NaiveDate::MIN),
         );
         for (i, r) in facts.results.iter().enumerate() {
-            let next = child_ids.len() as u32;
-            let c = *child_ids.entry(&*r.child).or_insert(next) as usize;
-            if c == first.len() {
-                first.push((NONE, NaiveDate::MAX));
-                identified.push((NONE, NaiveDate::MAX));
-                latest_sdq.push((NONE, NaiveDate::MIN));
-            }
-            if c < with_episode
-                && let Some(total) = r.sdq_total
+            let c = r.child.index();
+            if let Some(total) = r.sdq_total
+                && let Some(list) = sdq_of.get_mut(slot_of[c] as usize)
             {
-                sdq_of[c].push((&*r.instrument, r.administered_on, total));
+                list.push((&*r.instrument, r.administered_on, total));
             }
             let on = r.administered_on;
             if !within(on) {
@@ -680,7 +699,7 @@ pub fn compute(
         // Time from identified risk to support.
         for (c, r) in picked(identified) {
             let on = r.administered_on;
-            let days = episodes_of.get(c).and_then(|eps| {
+            let days = episodes_of.get(slot_of[c] as usize).and_then(|eps| {
                 eps.iter()
                     .filter_map(|e| {
                         if e.on >= on {
@@ -798,8 +817,9 @@ pub fn compute(
         for list in &mut sdq_of {
             list.sort_unstable();
         }
-        for (e, &c) in facts.episodes.iter().zip(&episode_child) {
-            let Some(pair) = sdq_of.get(c as usize).and_then(|list| sdq_pair(list, e)) else {
+        for e in &facts.episodes {
+            let slot = slot_of[e.child.index()] as usize;
+            let Some(pair) = sdq_of.get(slot).and_then(|list| sdq_pair(list, e)) else {
                 continue;
             };
             let ((_, before), (after_on, after)) = pair;

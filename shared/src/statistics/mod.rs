@@ -12,6 +12,8 @@
 //!   still tell an attacker, and which small changes must be hidden.
 //! - `lake.rs` (feature `lake`) — the analytics lake's rows and tables, their Parquet
 //!   schema, encode and the columnar decode; `columnar.rs` the Parquet columns under them.
+//! - `dictionary.rs` — distinct texts numbered once each (a lake column's dictionary, the
+//!   children of a report's facts).
 //! - `dcat.rs` — a release's open-data metadata: DCAT-AP 3.0.1 as JSON-LD.
 //! - `html.rs` — a release as a self-contained HTML report for people (no script, strict
 //!   CSP), in Latvian or English; `svg.rs` draws its charts as inline SVG.
@@ -20,6 +22,7 @@ pub mod audit;
 #[cfg(feature = "lake")]
 pub mod columnar;
 pub mod dcat;
+pub mod dictionary;
 pub mod html;
 #[cfg(test)]
 mod html_tests;

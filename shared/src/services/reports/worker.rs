@@ -31,7 +31,7 @@ use crate::services::registry::listing::decode;
 use crate::statistics::columnar::Strings;
 use crate::statistics::dcat::{self, Publication};
 use crate::statistics::html::{self, Focus, Lang};
-use crate::statistics::indicators::{self, Facts, ResultFact, SupportFact};
+use crate::statistics::indicators::{self, ChildNo, Facts, ResultFact, SupportFact};
 use crate::statistics::lake;
 use crate::statistics::open_data::{assemble, to_csv};
 use crate::statistics::period::Period;
@@ -655,6 +655,20 @@ fn shared(column: &Strings) -> Vec<Arc<str>> {
         .collect()
 }
 
+/// The number of each distinct pseudonym of a `child` column among the facts' children.
+fn numbered(facts: &mut Facts, column: &Strings) -> Vec<ChildNo> {
+    (0..column.distinct())
+        .map(|code| facts.child(column.value(code as u32).unwrap_or_default()))
+        .collect()
+}
+
+/// Row `i`'s child (a required column: a null, which the decoder refuses, would be the
+/// child numbered 0).
+fn child_at(numbers: &[ChildNo], column: &Strings, i: usize) -> ChildNo {
+    let code = column.codes().get(i).copied().unwrap_or(Strings::NULL);
+    numbers.get(code as usize).copied().unwrap_or(ChildNo(0))
+}
+
 /// Row `i`'s shared value of a column (none for a null).
 fn shared_at(values: &[Arc<str>], column: &Strings, i: usize) -> Option<Arc<str>> {
     let code = *column.codes().get(i)?;
@@ -684,94 +698,128 @@ pub const RESULT_COLUMNS_USED: [&str; 14] = [
 /// read for the SDQ before a programme and for follow-ups falling due in `year` or later, so
 /// only such rows are kept.
 pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32>) {
-    let empty: Arc<str> = Arc::from("");
-    let unknown: Arc<str> = Arc::from("unknown");
-    let children = shared(&c.child);
-    let sexes = shared(&c.sex);
-    let municipalities = shared(&c.municipality);
-    let instruments = shared(&c.instrument);
-    let risk_levels = shared(&c.risk_level);
-    // Each distinct list of kinds split once.
-    let kinds: Vec<Arc<[Arc<str>]>> = (0..c.recommendation_kinds.distinct())
-        .map(|code| {
-            c.recommendation_kinds
-                .value(code as u32)
-                .unwrap_or_default()
-                .split(',')
-                .filter(|k| !k.is_empty())
-                .map(Arc::from)
-                .collect()
-        })
-        .collect();
-    // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
-    // value parsed once.
-    let mut bands_of: HashMap<u32, Arc<BTreeMap<String, String>>> = HashMap::new();
-    let no_bands: Arc<BTreeMap<String, String>> = Arc::default();
-    let no_kinds: Arc<[Arc<str>]> = Arc::from([]);
-    // The SDQ total of each distinct scores value, parsed once.
-    let mut totals_of: HashMap<u32, Option<i64>> = HashMap::new();
-    facts.results.reserve(c.len());
-    for i in 0..c.len() {
-        let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
-            continue;
-        };
-        let instrument = shared_at(&instruments, &c.instrument, i).unwrap_or_else(|| empty.clone());
-        let sdq = instrument.starts_with("sdq");
-        let date = |column: &[Option<NaiveDate>]| column.get(i).copied().flatten();
-        let due_from = |year: i32| {
-            [&c.rescreen_due_on, &c.interview_due_on]
-                .iter()
-                .any(|due| date(due).is_some_and(|d| d.year() >= year))
-        };
-        if older.is_some_and(|year| !sdq && !due_from(year)) {
-            continue;
-        }
-        let sdq_total = if sdq {
-            let code = c.scores.codes().get(i).copied().unwrap_or(Strings::NULL);
-            *totals_of
-                .entry(code)
-                .or_insert_with(|| c.scores.value(code).and_then(sdq_total_of_json))
-        } else {
-            None
-        };
-        let follow_up = |due: &[Option<NaiveDate>], done: &[Option<NaiveDate>]| {
-            date(due).map(|due_on| FollowUp {
-                due_on,
-                done_on: date(done),
-            })
-        };
-        let follow_ups = FollowUps {
-            rescreen: follow_up(&c.rescreen_due_on, &c.rescreen_done_on),
-            interview: follow_up(&c.interview_due_on, &c.interview_done_on),
-        };
-        let bands = if instrument.starts_with("sdq") && age_years == 15 {
-            let code = c.bands.codes().get(i).copied().unwrap_or(Strings::NULL);
-            bands_of
-                .entry(code)
-                .or_insert_with(|| {
-                    Arc::new(c.bands.value(code).map(bands_of_json).unwrap_or_default())
+    let children = numbered(facts, &c.child);
+    ResultRows::new(&children, c, older).push_to(&mut facts.results);
+}
+
+/// What [`add_results`] needs of a results file, each distinct value prepared once.
+struct ResultRows<'a> {
+    c: &'a lake::ResultColumns,
+    older: Option<i32>,
+    empty: Arc<str>,
+    unknown: Arc<str>,
+    children: &'a [ChildNo],
+    sexes: Vec<Arc<str>>,
+    municipalities: Vec<Arc<str>>,
+    instruments: Vec<Arc<str>>,
+    risk_levels: Vec<Arc<str>>,
+    /// Each distinct list of recommendation kinds, split once.
+    kinds: Vec<Arc<[Arc<str>]>>,
+    no_kinds: Arc<[Arc<str>]>,
+    no_bands: Arc<BTreeMap<String, String>>,
+}
+
+impl<'a> ResultRows<'a> {
+    fn new(children: &'a [ChildNo], c: &'a lake::ResultColumns, older: Option<i32>) -> Self {
+        Self {
+            c,
+            older,
+            empty: Arc::from(""),
+            unknown: Arc::from("unknown"),
+            children,
+            sexes: shared(&c.sex),
+            municipalities: shared(&c.municipality),
+            instruments: shared(&c.instrument),
+            risk_levels: shared(&c.risk_level),
+            kinds: (0..c.recommendation_kinds.distinct())
+                .map(|code| {
+                    c.recommendation_kinds
+                        .value(code as u32)
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(Arc::from)
+                        .collect()
                 })
-                .clone()
-        } else {
-            no_bands.clone()
-        };
-        let kinds_code = c.recommendation_kinds.codes().get(i).copied();
-        facts.results.push(ResultFact {
-            child: shared_at(&children, &c.child, i).unwrap_or_else(|| empty.clone()),
-            administered_on: c.administered_on[i],
-            age_years,
-            sex: shared_at(&sexes, &c.sex, i).unwrap_or_else(|| unknown.clone()),
-            municipality: shared_at(&municipalities, &c.municipality, i),
-            instrument,
-            risk_level: shared_at(&risk_levels, &c.risk_level, i).unwrap_or_else(|| empty.clone()),
-            recommendation_kinds: kinds_code
-                .and_then(|k| kinds.get(k as usize))
-                .cloned()
-                .unwrap_or_else(|| no_kinds.clone()),
-            bands,
-            sdq_total,
-            follow_ups,
-        });
+                .collect(),
+            no_kinds: Arc::from([]),
+            no_bands: Arc::default(),
+        }
+    }
+
+    /// Appends the facts of the rows, in order, to `out`.
+    fn push_to(&self, out: &mut Vec<ResultFact>) {
+        let c = self.c;
+        // Bands are read only where an indicator needs them (the SDQ at 15), each distinct
+        // value parsed once.
+        let mut bands_of: HashMap<u32, Arc<BTreeMap<String, String>>> = HashMap::new();
+        // The SDQ total of each distinct scores value, parsed once.
+        let mut totals_of: HashMap<u32, Option<i64>> = HashMap::new();
+        out.reserve(c.len());
+        for i in 0..c.len() {
+            let Some(age_years) = c.age_years.get(i).copied().and_then(child_age) else {
+                continue;
+            };
+            let instrument = shared_at(&self.instruments, &c.instrument, i)
+                .unwrap_or_else(|| self.empty.clone());
+            let sdq = instrument.starts_with("sdq");
+            let date = |column: &[Option<NaiveDate>]| column.get(i).copied().flatten();
+            let due_from = |year: i32| {
+                [&c.rescreen_due_on, &c.interview_due_on]
+                    .iter()
+                    .any(|due| date(due).is_some_and(|d| d.year() >= year))
+            };
+            if self.older.is_some_and(|year| !sdq && !due_from(year)) {
+                continue;
+            }
+            let sdq_total = if sdq {
+                let code = c.scores.codes().get(i).copied().unwrap_or(Strings::NULL);
+                *totals_of
+                    .entry(code)
+                    .or_insert_with(|| c.scores.value(code).and_then(sdq_total_of_json))
+            } else {
+                None
+            };
+            let follow_up = |due: &[Option<NaiveDate>], done: &[Option<NaiveDate>]| {
+                date(due).map(|due_on| FollowUp {
+                    due_on,
+                    done_on: date(done),
+                })
+            };
+            let follow_ups = FollowUps {
+                rescreen: follow_up(&c.rescreen_due_on, &c.rescreen_done_on),
+                interview: follow_up(&c.interview_due_on, &c.interview_done_on),
+            };
+            let bands = if sdq && age_years == 15 {
+                let code = c.bands.codes().get(i).copied().unwrap_or(Strings::NULL);
+                bands_of
+                    .entry(code)
+                    .or_insert_with(|| {
+                        Arc::new(c.bands.value(code).map(bands_of_json).unwrap_or_default())
+                    })
+                    .clone()
+            } else {
+                self.no_bands.clone()
+            };
+            let kinds_code = c.recommendation_kinds.codes().get(i).copied();
+            out.push(ResultFact {
+                child: child_at(self.children, &c.child, i),
+                administered_on: c.administered_on[i],
+                age_years,
+                sex: shared_at(&self.sexes, &c.sex, i).unwrap_or_else(|| self.unknown.clone()),
+                municipality: shared_at(&self.municipalities, &c.municipality, i),
+                instrument,
+                risk_level: shared_at(&self.risk_levels, &c.risk_level, i)
+                    .unwrap_or_else(|| self.empty.clone()),
+                recommendation_kinds: kinds_code
+                    .and_then(|k| self.kinds.get(k as usize))
+                    .cloned()
+                    .unwrap_or_else(|| self.no_kinds.clone()),
+                bands,
+                sdq_total,
+                follow_ups,
+            });
+        }
     }
 }
 
@@ -779,38 +827,37 @@ pub fn add_results(facts: &mut Facts, c: &lake::ResultColumns, older: Option<i32
 pub fn add_episodes(facts: &mut Facts, c: &lake::EpisodeColumns) {
     let columns = [&c.child, &c.programme, &c.sex, &c.municipality];
     let days = (0..c.len()).map(|i| c.started_on[i].map(|on| (on, c.ended_on[i])));
-    facts
-        .episodes
-        .extend(support_facts(columns, &c.age_years, days));
+    let episodes = support_facts(facts, columns, &c.age_years, days);
+    facts.episodes.extend(episodes);
 }
 
 /// Adds the facts of a referrals file's columns: referrals of children.
 pub fn add_referrals(facts: &mut Facts, c: &lake::ReferralColumns) {
     let columns = [&c.child, &c.programme, &c.sex, &c.municipality];
     let days = c.referred_on.iter().map(|on| Some((*on, None)));
-    facts
-        .referrals
-        .extend(support_facts(columns, &c.age_years, days));
+    let referrals = support_facts(facts, columns, &c.age_years, days);
+    facts.referrals.extend(referrals);
 }
 
 /// Support facts of the rows of a file's `[child, programme, sex, municipality]` columns
 /// whose `days` (start or referral day, end) are known and whose age is a child's; each
 /// distinct text shared by its rows.
 fn support_facts(
+    facts: &mut Facts,
     [child, programme, sex, municipality]: [&Strings; 4],
     age_years: &[i32],
     days: impl Iterator<Item = Option<(NaiveDate, Option<NaiveDate>)>>,
 ) -> Vec<SupportFact> {
     let empty: Arc<str> = Arc::from("");
     let unknown: Arc<str> = Arc::from("unknown");
-    let [children, programmes, sexes, municipalities] =
-        [child, programme, sex, municipality].map(shared);
+    let children = numbered(facts, child);
+    let [programmes, sexes, municipalities] = [programme, sex, municipality].map(shared);
     days.enumerate()
         .filter_map(|(i, days)| {
             let (on, ended_on) = days?;
             let age_years = age_years.get(i).copied().and_then(child_age)?;
             Some(SupportFact {
-                child: shared_at(&children, child, i).unwrap_or_else(|| empty.clone()),
+                child: child_at(&children, child, i),
                 programme: shared_at(&programmes, programme, i).unwrap_or_else(|| empty.clone()),
                 on,
                 ended_on,

@@ -7,6 +7,16 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+thread_local! {
+    static CHILDREN: std::cell::RefCell<crate::statistics::dictionary::Dictionary> =
+        Default::default();
+}
+
+/// A child's number by its name (as `Facts::child` numbers pseudonyms).
+fn child_no(name: &str) -> ChildNo {
+    CHILDREN.with(|c| ChildNo(c.borrow_mut().number(name)))
+}
+
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
@@ -21,7 +31,7 @@ fn result(
     risk: &str,
 ) -> ResultFact {
     ResultFact {
-        child: child.into(),
+        child: child_no(child),
         administered_on: d(on),
         age_years: age,
         sex: sex.into(),
@@ -41,7 +51,7 @@ fn result(
 
 fn episode(child: &str, programme: &str, on: &str, m: Option<&str>) -> SupportFact {
     SupportFact {
-        child: child.into(),
+        child: child_no(child),
         programme: programme.into(),
         on: d(on),
         ended_on: None,
@@ -184,6 +194,7 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
         episodes: vec![episode("a", "kiva", "2026-03-01", Some("0001000"))],
         referrals: vec![episode("a", "kiva", "2026-02-01", Some("0001000"))],
         as_of: None,
+        ..Facts::default()
     };
     let ind = compute(&facts, Period::Year(2026), &regions(), 3);
     assert_additive(&ind);
@@ -409,7 +420,7 @@ fn sdq_at_fifteen_counts_the_latest_result_and_the_broader_scales() {
     Arc::make_mut(&mut r2.bands).insert("emotional".into(), "close_to_average".into());
     Arc::make_mut(&mut r2.bands).insert("hyperactivity".into(), "very_high".into());
     let mut r3 = r1.clone();
-    r3.child = "b".into();
+    r3.child = child_no("b");
     r3.age_years = 14;
     let facts = Facts {
         results: vec![r1, r2, r3],
