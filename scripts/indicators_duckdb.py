@@ -5,12 +5,13 @@
 
 DIR is what `cargo bench … --bench indicators -- write DIR` wrote (lake/<table>/year=YYYY/
 *.parquet and regions.csv) and `… -- run DIR` completed with rust-cells.csv (every non-zero
-count cell of the release of the year 2026, and the days-to-support cells). The SQL follows
+count cell of the release of the year 2026, the days-to-support cells and the median SDQ
+change around a programme). The SQL follows
 the definitions of shared/src/statistics/indicators.rs (its module doc; follow-ups due,
 scoring::follow_ups; SDQ change around a programme, scoring::programme_outcome::before_after)
 and the facts the reports worker builds (children only: ages 0-17; episodes that started). Timed: the SQL
-from the Parquet files to every non-zero count cell and the medians / 90th percentiles of the
-days from risk to support (the shares are divisions of published counts, not recomputed).
+from the Parquet files to every non-zero count cell, the medians / 90th percentiles of the
+days from risk to support and the median SDQ change around a programme (the shares are divisions of published counts, not recomputed).
 Untimed afterwards: the cells are compared with Rust's, all of them, and a few Latvia totals
 are printed side by side. Prints one JSON line of figures; exits 1 when the tables differ.
 """
@@ -56,6 +57,55 @@ SELECT k.child, any_value(k.r) AS r,
                 WHEN e.ended_on IS NULL OR e.ended_on >= k.r.d THEN 0 END) AS days
 FROM risky k LEFT JOIN eps e ON e.child = k.child
 GROUP BY k.child
+"""
+
+
+def sql_sdq_change(d: Path) -> str:
+    """The SDQ total difficulties before and after each episode whose after screening is in
+    the year: the pairs behind sdq_programme_* and their median change."""
+    return f"""
+CREATE TEMP TABLE sdq_change AS
+-- SDQ total difficulties around an episode (scoring::programme_outcome::before_after): per
+-- form, the latest total within 12 months before the start and the first within 12 months
+-- after the end; the first form by id that has both.
+WITH sdq_totals AS (
+    SELECT child, instrument, administered_on AS d,
+           TRY_CAST(json_extract(scores, '$.total_difficulties') AS BIGINT) AS t
+    FROM read_parquet('{d}/lake/results/*/*.parquet')
+    WHERE age_years BETWEEN 0 AND 17 AND instrument LIKE 'sdq%'
+),
+ep_all AS (
+    SELECT row_number() OVER () AS id, child, programme, started_on AS s, ended_on AS e,
+           age_years AS age, coalesce(sex, 'unknown') AS sex,
+           coalesce(municipality, 'unassigned') AS leaf
+    FROM read_parquet('{d}/lake/episodes/*/*.parquet')
+    WHERE started_on IS NOT NULL AND age_years BETWEEN 0 AND 17
+),
+ep_forms AS (
+    SELECT p.id, p.programme, p.age, p.sex, p.leaf, r.instrument,
+           max({{'d': r.d, 't': r.t}})
+               FILTER (WHERE r.d >= p.s - INTERVAL 12 MONTH AND r.d <= p.s) AS b,
+           min({{'d': r.d, 't': r.t}})
+               FILTER (WHERE p.e IS NOT NULL AND r.d > p.e
+                       AND r.d <= p.e + INTERVAL 12 MONTH) AS a
+    FROM ep_all p JOIN sdq_totals r ON r.child = p.child AND r.t IS NOT NULL
+    GROUP BY ALL
+),
+pairs AS (
+    SELECT programme, age, sex, leaf,
+           arg_min({{'before': b.t, 'd': a.d, 'after': a.t}}, instrument) AS pr
+    FROM ep_forms WHERE b IS NOT NULL AND a IS NOT NULL
+    GROUP BY id, programme, age, sex, leaf
+),
+sdq_change_ AS (
+    SELECT programme, pr.d AS d, age, sex, leaf,
+           CASE WHEN pr.after < pr.before THEN 'sdq_programme_improved'
+                WHEN pr.after = pr.before THEN 'sdq_programme_unchanged'
+                ELSE 'sdq_programme_worsened' END AS kind,
+           pr.after - pr.before AS change
+    FROM pairs WHERE pr.d BETWEEN DATE '{YEAR}-01-01' AND DATE '{YEAR}-12-31'
+)
+SELECT * FROM sdq_change_
 """
 
 
@@ -153,46 +203,6 @@ fu AS (
            quarter(due) AS q, leaf, {band} AS band, sex, instrument, count(*) AS n
     FROM due GROUP BY ALL
 ),
--- SDQ total difficulties around an episode (scoring::programme_outcome::before_after): per
--- form, the latest total within 12 months before the start and the first within 12 months
--- after the end; the first form by id that has both.
-sdq_totals AS (
-    SELECT child, instrument, administered_on AS d,
-           TRY_CAST(json_extract(scores, '$.total_difficulties') AS BIGINT) AS t
-    FROM read_parquet('{d}/lake/results/*/*.parquet')
-    WHERE age_years BETWEEN 0 AND 17 AND instrument LIKE 'sdq%'
-),
-ep_all AS (
-    SELECT row_number() OVER () AS id, child, programme, started_on AS s, ended_on AS e,
-           age_years AS age, coalesce(sex, 'unknown') AS sex,
-           coalesce(municipality, 'unassigned') AS leaf
-    FROM read_parquet('{d}/lake/episodes/*/*.parquet')
-    WHERE started_on IS NOT NULL AND age_years BETWEEN 0 AND 17
-),
-ep_forms AS (
-    SELECT p.id, p.programme, p.age, p.sex, p.leaf, r.instrument,
-           max({{'d': r.d, 't': r.t}})
-               FILTER (WHERE r.d >= p.s - INTERVAL 12 MONTH AND r.d <= p.s) AS b,
-           min({{'d': r.d, 't': r.t}})
-               FILTER (WHERE p.e IS NOT NULL AND r.d > p.e
-                       AND r.d <= p.e + INTERVAL 12 MONTH) AS a
-    FROM ep_all p JOIN sdq_totals r ON r.child = p.child AND r.t IS NOT NULL
-    GROUP BY ALL
-),
-pairs AS (
-    SELECT programme, age, sex, leaf,
-           arg_min({{'before': b.t, 'd': a.d, 'after': a.t}}, instrument) AS pr
-    FROM ep_forms WHERE b IS NOT NULL AND a IS NOT NULL
-    GROUP BY id, programme, age, sex, leaf
-),
-sdq_change AS (
-    SELECT programme, pr.d AS d, age, sex, leaf,
-           CASE WHEN pr.after < pr.before THEN 'sdq_programme_improved'
-                WHEN pr.after = pr.before THEN 'sdq_programme_unchanged'
-                ELSE 'sdq_programme_worsened' END AS kind,
-           pr.after - pr.before AS change
-    FROM pairs WHERE pr.d BETWEEN DATE '{YEAR}-01-01' AND DATE '{YEAR}-12-31'
-),
 -- (indicator, tables: all / noinst / sex / totals, quarter, leaf, band, sex, instrument, n)
 facts AS (
     SELECT 'screenings' AS indicator, 'all' AS b, q, leaf, band, sex, instrument, n FROM scr
@@ -254,31 +264,42 @@ FROM up WHERE b = 'all' GROUP BY indicator, instrument, atvk
 
 def sql_days(d: Path) -> str:
     """Median and 90th percentile (nearest rank; the median of an even count is the mean of
-    the two middle values) of the days from risk to support per period × territory, from at
-    least THRESHOLD children."""
+    the two middle values) of the days from risk to support, and the median change in the SDQ
+    total difficulties around a programme, per period × territory, from at least THRESHOLD
+    children."""
     return f"""
 CREATE TEMP TABLE days AS
 WITH regions AS (
     SELECT municipality, region FROM read_csv('{d}/regions.csv', header = true, all_varchar = true)
 ),
+values_ AS (
+    SELECT 'days' AS what, w.r.d AS d, w.r.leaf AS leaf, w.days AS v
+    FROM waits w WHERE w.days IS NOT NULL
+    UNION ALL
+    SELECT 'change', d, leaf, change FROM sdq_change
+),
 up AS (
-    SELECT quarter(w.r.d) AS q, w.days,
-           unnest(list_filter([w.r.leaf, g.region, 'LV'], lambda x: x IS NOT NULL)) AS atvk
-    FROM waits w LEFT JOIN regions g ON g.municipality = w.r.leaf
-    WHERE w.days IS NOT NULL
+    SELECT what, quarter(v.d) AS q, v.v,
+           unnest(list_filter([v.leaf, g.region, 'LV'], lambda x: x IS NOT NULL)) AS atvk
+    FROM values_ v LEFT JOIN regions g ON g.municipality = v.leaf
 ),
 lists AS (
-    SELECT '{YEAR}' AS period, atvk, list_sort(list(days)) AS l FROM up GROUP BY atvk
+    SELECT what, '{YEAR}' AS period, atvk, list_sort(list(v)) AS l FROM up GROUP BY what, atvk
     UNION ALL
-    SELECT '{YEAR}-Q' || q, atvk, list_sort(list(days)) FROM up GROUP BY q, atvk
+    SELECT what, '{YEAR}-Q' || q, atvk, list_sort(list(v)) FROM up GROUP BY what, q, atvk
+),
+medians AS (
+    SELECT what, period, atvk,
+           CASE WHEN len(l) % 2 = 0 THEN (l[len(l) // 2] + l[len(l) // 2 + 1]) / 2.0
+                ELSE l[(len(l) + 1) // 2]::DOUBLE END AS value
+    FROM lists WHERE len(l) >= {THRESHOLD}
 )
-SELECT 'risk_to_support_median_days' AS indicator, period, atvk,
-       CASE WHEN len(l) % 2 = 0 THEN (l[len(l) // 2] + l[len(l) // 2 + 1]) / 2.0
-            ELSE l[(len(l) + 1) // 2]::DOUBLE END AS value
-FROM lists WHERE len(l) >= {THRESHOLD}
+SELECT CASE what WHEN 'days' THEN 'risk_to_support_median_days'
+                 ELSE 'sdq_programme_median_change' END AS indicator, period, atvk, value
+FROM medians
 UNION ALL
 SELECT 'risk_to_support_p90_days', period, atvk, l[greatest((90 * len(l) + 99) // 100, 1)]::DOUBLE
-FROM lists WHERE len(l) >= {THRESHOLD}
+FROM lists WHERE what = 'days' AND len(l) >= {THRESHOLD}
 """
 
 
@@ -292,6 +313,7 @@ def main() -> int:
     started = time.perf_counter()
     cpu_started = time.process_time()
     con.execute(sql_waits(d))
+    con.execute(sql_sdq_change(d))
     con.execute(sql_cells(d))
     con.execute(sql_days(d))
     cells = con.execute("SELECT count(*) FROM cells").fetchone()[0]
@@ -334,7 +356,8 @@ def main() -> int:
                                 'sdq15_externalising', 'risk_to_support_median_days',
                                 'risk_to_support_p90_days', 'follow_ups_due',
                                 'follow_ups_done_late', 'follow_ups_overdue',
-                                'sdq_programme_pairs', 'sdq_programme_improved')
+                                'sdq_programme_pairs', 'sdq_programme_improved',
+                                'sdq_programme_median_change')
             ORDER BY indicator"""
     ).fetchall()
     for name, rust, duck in totals:

@@ -519,7 +519,9 @@ fn run(dir: &Path, suppression: bool) -> Result<(), Error> {
     }
     for d in &indicators.derived {
         let k = &d.key;
-        if k.indicator.starts_with("risk_to_support") {
+        if k.indicator.starts_with("risk_to_support")
+            || k.indicator == "sdq_programme_median_change"
+        {
             let _ = writeln!(
                 csv,
                 "{},{},{},{TOTAL},{TOTAL},{TOTAL},{}",
