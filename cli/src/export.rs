@@ -91,7 +91,6 @@ mod tests {
     use super::*;
     use base64::Engine as _;
     use ravis::adapters::signing::KeyFileSigner;
-    use ravis::ports::JwsSigner;
 
     /// The DER SubjectPublicKeyInfo header of an uncompressed P-256 point (id-ecPublicKey,
     /// prime256v1), as KMS returns it before the point.
@@ -102,7 +101,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let signer = KeyFileSigner::generate(&dir.path().join("k.pem")).unwrap();
         let mut der = hex::decode(P256_SPKI_HEADER).unwrap();
-        der.extend_from_slice(signer.public_key());
+        der.extend_from_slice(signer.point());
         let text = base64::engine::general_purpose::STANDARD.encode(&der) + "\n";
         let jwks = jwks_from_public_keys(&[
             ("a.der".into(), der.clone()),

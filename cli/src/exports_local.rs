@@ -13,7 +13,6 @@ use ravis::adapters::signing::KeyFileSigner;
 use ravis::adapters::viis_http::ViisHttpReceiver;
 use ravis::app::App;
 use ravis::fhir::{FhirSettings, PublicJwk, jwks};
-use ravis::ports::JwsSigner;
 use ravis::services::exports::worker::ExportsWorker;
 use std::path::Path;
 use std::sync::Arc;
@@ -46,7 +45,7 @@ pub fn worker(
         .context("the X-Provenance signing key")?;
     let keys = jwks(&[PublicJwk {
         key_id: signer.key_id().to_owned(),
-        point: signer.public_key().to_vec(),
+        point: signer.point().to_vec(),
     }])
     .context("publishing the signing key")?;
     let outbox_dir = data_dir.join("outbox");

@@ -13,7 +13,8 @@
 //!   the facts as the reports worker does (`worker::add_*`), computes the indicators
 //!   of the year 2026 (`indicators::compute`), and prints the times and the peak resident
 //!   memory (`VmHWM`) as one JSON line. Untimed, it then writes every non-zero count cell and
-//!   the days-to-support cells to `DIR/rust-cells.csv` for the comparison with DuckDB.
+//!   the days-to-support and median SDQ change cells to `DIR/rust-cells.csv` for the
+//!   comparison with DuckDB.
 //!   With `run DIR suppress` it then times disclosure control of that table
 //!   (`statistics::suppress`, threshold 10, no earlier release), as the worker protects it.
 //!

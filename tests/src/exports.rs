@@ -15,7 +15,7 @@ use ravis::adapters::viis_http::ViisHttpReceiver;
 use ravis::domain::Role;
 use ravis::domain::export::{RetryPolicy, VIIS_FIELDS};
 use ravis::fhir::FhirSettings;
-use ravis::ports::{BlobStore, Clock, JwsSigner, Queue, RecordStore};
+use ravis::ports::{BlobStore, Clock, Queue, RecordStore};
 use ravis::services::audit::{ArchiveFuture, ArchiveSink, AuditAction, AuditEntry};
 use ravis::services::exports::QueueNotify;
 use ravis::services::exports::sweep::sweep;
@@ -96,7 +96,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone, B: BlobStore + Clone> Exports<R, 
         };
         let key_dir = tempfile::tempdir().expect("tempdir");
         let signer = KeyFileSigner::generate(&key_dir.path().join("k.pem")).expect("key");
-        receiver.trust(signer.public_key());
+        receiver.trust(signer.point());
         let worker = world
             .app
             .exports_worker(

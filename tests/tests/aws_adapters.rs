@@ -427,6 +427,8 @@ async fn the_kms_signer_signs_jws_that_verify_with_the_keys_public_key() {
     let signer = KmsSigner::connect(kms.clone(), &key)
         .await
         .expect("connect");
+    let public = signer.public_key().await.expect("public key");
+    let (key_id, public_point) = (public.key_id.as_str(), public.point.as_slice());
     // The public key is the one KMS hands out, and the kid its RFC 7638 thumbprint.
     let spki = kms
         .get_public_key()
@@ -437,8 +439,8 @@ async fn the_kms_signer_signs_jws_that_verify_with_the_keys_public_key() {
         .public_key
         .expect("public key");
     let point = spki_p256_point(spki.as_ref()).expect("P-256 point");
-    assert_eq!(signer.public_key(), point.as_slice());
-    assert_eq!(signer.key_id(), jwk_thumbprint(&point).expect("thumbprint"));
+    assert_eq!(public_point, point.as_slice());
+    assert_eq!(key_id, jwk_thumbprint(&point).expect("thumbprint"));
     assert_eq!(signer.algorithm(), "ES256");
 
     // A short body (the signing input is sent whole) and a Bundle-sized one (sent as its
@@ -449,20 +451,20 @@ async fn the_kms_signer_signs_jws_that_verify_with_the_keys_public_key() {
         vec![r#"{"fullUrl":"urn:uuid:5b0c8c2e-7a4f-5d1e-9a0b-1c2d3e4f5a6b"}"#; 120].join(",")
     )
     .into_bytes();
-    assert!(jws_signing_input(signer.key_id(), "ES256", &short).len() <= MAX_RAW_MESSAGE);
-    assert!(jws_signing_input(signer.key_id(), "ES256", &long).len() > MAX_RAW_MESSAGE);
+    assert!(jws_signing_input(key_id, "ES256", &short).len() <= MAX_RAW_MESSAGE);
+    assert!(jws_signing_input(key_id, "ES256", &long).len() > MAX_RAW_MESSAGE);
     for body in [&short, &long] {
-        let input = jws_signing_input(signer.key_id(), "ES256", body);
+        let input = jws_signing_input(key_id, "ES256", body);
         let signature = signer.sign(&input).await.expect("sign");
         assert_eq!(signature.len(), 64, "raw r ‖ s, not DER");
-        let jws = detached_jws(signer.key_id(), "ES256", &signature);
-        let header = verify_detached_jws(&jws, body, signer.public_key())
+        let jws = detached_jws(key_id, "ES256", &signature);
+        let header = verify_detached_jws(&jws, body, public_point)
             .unwrap_or_else(|e| panic!("the JWS over {} bytes does not verify: {e}", body.len()));
-        assert_eq!(header["kid"], signer.key_id());
+        assert_eq!(header["kid"], key_id);
         // Over other bytes it does not.
         let mut changed = body.clone();
         changed[0] = b' ';
-        assert!(verify_detached_jws(&jws, &changed, signer.public_key()).is_err());
+        assert!(verify_detached_jws(&jws, &changed, public_point).is_err());
     }
 }
 
@@ -483,8 +485,38 @@ async fn the_kms_signer_refuses_a_key_that_cannot_sign_es256_and_a_missing_key()
         .await
         .expect_err("a P-384 key is not ES256");
     assert!(matches!(err, SignError::Invalid(_)), "{err}");
-    let err = KmsSigner::connect(kms, "00000000-0000-4000-8000-00000000dead")
+    let err = KmsSigner::connect(kms.clone(), "00000000-0000-4000-8000-00000000dead")
         .await
         .expect_err("no such key");
     assert!(matches!(err, SignError::Unavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("00000000-0000-4000-8000-00000000dead"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_kms_signer_reads_its_key_on_first_use_and_tries_again_after_a_failure() {
+    use ravis::adapters::aws::KmsSigner;
+    use ravis::ports::JwsSigner;
+    use ravis::ports::signer::SignError;
+    // Made without a request; a key that does not exist yet fails its first use, and the
+    // failure is not kept: once the key exists (here: the alias is made), the next use reads it.
+    let (kms, key) = fresh_signing_key(aws_sdk_kms::types::KeySpec::EccNistP256).await;
+    let alias = format!("alias/ravis-lazy-{}", uuid::Uuid::new_v4().simple());
+    let signer = KmsSigner::new(kms.clone(), &alias);
+    let err = signer.public_key().await.expect_err("no such alias yet");
+    assert!(matches!(err, SignError::Unavailable(_)), "{err}");
+    assert!(err.to_string().contains(&alias), "{err}");
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(&key)
+        .send()
+        .await
+        .expect("create alias");
+    let public = signer.public_key().await.expect("the key, now");
+    assert_eq!(public.point.len(), 65);
+    // Kept: the clone shares it.
+    assert_eq!(signer.clone().public_key().await.expect("kept"), public);
 }

@@ -1,7 +1,7 @@
 //! The local [`JwsSigner`]: an ES256 (ECDSA P-256) key in a PKCS#8 PEM file, e.g.
 //! `<data-dir>/keys/fhir-signing.pem`. In AWS the same port is backed by KMS `Sign`.
 
-use crate::ports::signer::{JwsSigner, SignError, jwk_thumbprint};
+use crate::ports::signer::{JwsSigner, PublicKey, SignError, jwk_thumbprint};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
@@ -128,17 +128,28 @@ impl KeyFileSigner {
     }
 }
 
-impl JwsSigner for KeyFileSigner {
-    fn key_id(&self) -> &str {
+impl KeyFileSigner {
+    /// The JWS `kid`: the RFC 7638 thumbprint of the public key.
+    pub fn key_id(&self) -> &str {
         &self.key_id
     }
 
+    /// The public key as an uncompressed SEC1 point (`0x04 ‖ x ‖ y`).
+    pub fn point(&self) -> &[u8] {
+        &self.public_key
+    }
+}
+
+impl JwsSigner for KeyFileSigner {
     fn algorithm(&self) -> &str {
         "ES256"
     }
 
-    fn public_key(&self) -> &[u8] {
-        &self.public_key
+    async fn public_key(&self) -> Result<PublicKey, SignError> {
+        Ok(PublicKey {
+            key_id: self.key_id.clone(),
+            point: self.public_key.clone(),
+        })
     }
 
     async fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, SignError> {
@@ -169,12 +180,17 @@ mod tests {
         }
         let loaded = KeyFileSigner::load(&path).unwrap();
         assert_eq!(made.key_id(), loaded.key_id());
-        assert_eq!(made.public_key(), loaded.public_key());
+        assert_eq!(made.point(), loaded.point());
+        let public = loaded.public_key().await.unwrap();
+        assert_eq!(
+            (public.key_id.as_str(), &public.point[..]),
+            (made.key_id(), made.point())
+        );
         assert_eq!(loaded.algorithm(), "ES256");
 
         let sig = loaded.sign(b"header.payload").await.unwrap();
         assert_eq!(sig.len(), 64);
-        let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, made.public_key());
+        let public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, made.point());
         public.verify(b"header.payload", &sig).unwrap();
         assert!(public.verify(b"header.payloae", &sig).is_err());
 

@@ -201,15 +201,14 @@ impl AwsApp {
     /// bucket's `outbox/health/` without `RAVIS_FHIR_URL`; VIIS batches to VIIS, or to
     /// `outbox/viis/` without `RAVIS_VIIS_URL`;
     /// signed with the KMS key), and the export queue it consumes (poison messages and jobs
-    /// whose attempts ran out go to its DLQ). Reads the signing key's public key from KMS
-    /// once, here, at cold start (`KmsSigner::connect`): a missing or unusable key fails the
-    /// start naming `RAVIS_FHIR_SIGNING_KEY_ID`.
+    /// whose attempts ran out go to its DLQ). No request at cold start: the signing key's
+    /// public key is read from KMS by the first export that signs (`KmsSigner::new`); a
+    /// missing or unusable key makes those exports retry with the key named in their reason.
     pub async fn exports_worker(&self) -> Result<(AwsExportsWorker, SqsQueue), AppError> {
         use crate::adapters::delivery::Delivery;
         use crate::adapters::fhir_http::FhirHttpReceiver;
         use crate::adapters::outbox::BlobOutbox;
         use crate::adapters::viis_http::ViisHttpReceiver;
-        use crate::config::ConfigError;
         let (queue_url, dlq_url, bucket, key) = self.settings.require_exports()?;
         let outbox =
             || BlobOutbox::new(S3BlobStore::new(self.clients.s3.clone(), bucket), "outbox/");
@@ -235,12 +234,7 @@ impl AwsApp {
                 .map_err(bad_url("RAVIS_VIIS_URL", "RAVIS_VIIS_TOKEN_URL"))?,
             ),
         };
-        let signer = crate::adapters::aws::KmsSigner::connect(self.clients.kms.clone(), key)
-            .await
-            .map_err(|e| ConfigError::Invalid {
-                name: "RAVIS_FHIR_SIGNING_KEY_ID",
-                reason: format!("the signing key {key}: {}", error_chain(&e)),
-            })?;
+        let signer = crate::adapters::aws::KmsSigner::new(self.clients.kms.clone(), key);
         let worker = self.app.exports_worker(
             health,
             education,
@@ -267,19 +261,6 @@ impl AwsApp {
             ),
         ))
     }
-}
-
-/// An error with its sources, on one line.
-#[cfg(feature = "exchange-http")]
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// The `reports` function's worker.

@@ -589,7 +589,6 @@ fn full_urls_are_uuid_v5() {
 mod provenance_rules {
     use super::*;
     use crate::adapters::signing::KeyFileSigner;
-    use crate::ports::signer::JwsSigner;
     use crate::services::fhir_signing::signed_x_provenance;
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -683,7 +682,7 @@ mod provenance_rules {
         // Verified with aws-lc-rs directly, as a receiver would from the JWKS.
         let jwks = jwks(&[PublicJwk {
             key_id: signer.key_id().to_owned(),
-            point: signer.public_key().to_vec(),
+            point: signer.point().to_vec(),
         }])
         .unwrap();
         let key = &jwks["keys"][0];
@@ -779,7 +778,7 @@ mod provenance_rules {
         }
         let jwks = jwks(&[PublicJwk {
             key_id: signer.key_id().to_owned(),
-            point: signer.public_key().to_vec(),
+            point: signer.point().to_vec(),
         }])
         .unwrap();
         std::fs::write(dir.join("jwks.json"), jwks.to_string()).unwrap();

@@ -28,4 +28,4 @@ pub use queue::{Queue, QueueError, ReceivedMessage};
 pub use records::{
     IndexKey, Key, Page, Record, RecordStore, SortKeyCondition, StoreError, WriteOp,
 };
-pub use signer::{JwsSigner, SignError};
+pub use signer::{JwsSigner, PublicKey, SignError};

@@ -8,24 +8,31 @@ use std::future::Future;
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
     /// The key service could not be reached or failed; the operation may be retried.
-    #[error("signing key unavailable")]
+    #[error("signing key unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The key service answered with something that is not a signature of this algorithm.
     #[error("invalid signature from the key service: {0}")]
     Invalid(String),
 }
 
+/// A signing key's public half: what the receiver's JWKS publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// The JWS `kid`: the RFC 7638 thumbprint of the key ([`jwk_thumbprint`]).
+    pub key_id: String,
+    /// The uncompressed SEC1 point (`0x04 ‖ x ‖ y`, 65 bytes for P-256).
+    pub point: Vec<u8>,
+}
+
 /// A JWS signing key.
 pub trait JwsSigner: Send + Sync + 'static {
-    /// The JWS `kid`: the RFC 7638 thumbprint of the public key ([`jwk_thumbprint`]).
-    fn key_id(&self) -> &str;
-
     /// The JWS `alg`, `ES256` (ECDSA P-256 with SHA-256).
     fn algorithm(&self) -> &str;
 
-    /// The public key as an uncompressed SEC1 point (`0x04 ‖ x ‖ y`, 65 bytes for P-256), for
-    /// the JWKS the receiver verifies with.
-    fn public_key(&self) -> &[u8];
+    /// The public key and its `kid` (needed before the first signature: the `kid` is in the
+    /// header being signed). An adapter whose key lives in a key service reads it on the
+    /// first call and keeps it; a failed read is tried again on the next call.
+    fn public_key(&self) -> impl Future<Output = Result<PublicKey, SignError>> + Send;
 
     /// Signs `signing_input` (the JWS `BASE64URL(header) . BASE64URL(payload)`): for ES256
     /// the raw `r ‖ s`, 64 bytes (RFC 7518 §3.4), never DER.

@@ -18,7 +18,8 @@ pub async fn signed_x_provenance<S: JwsSigner + ?Sized>(
     agent: &ProvenanceAgent,
     settings: &FhirSettings,
 ) -> Result<String, SignError> {
-    let (kid, alg) = (signer.key_id(), signer.algorithm());
+    let key = signer.public_key().await?;
+    let (kid, alg) = (key.key_id.as_str(), signer.algorithm());
     let signature = signer.sign(&jws_signing_input(kid, alg, body)).await?;
     let jws = detached_jws(kid, alg, &signature);
     Ok(x_provenance_header(&provenance(

@@ -1,23 +1,26 @@
 //! The [`JwsSigner`] of AWS: an asymmetric KMS key (`ECC_NIST_P256`, `SIGN_VERIFY`) signs the
 //! `X-Provenance` JWS with `ECDSA_SHA_256`; the private key never leaves KMS.
 //!
-//! **The public key is fetched once, when the signer is built** ([`KmsSigner::connect`],
-//! one `GetPublicKey`), because the port's `key_id()` and `public_key()` are synchronous and
-//! the `kid` is needed before the first signature (it is in the JWS header being signed). A
-//! lazy fetch on first sign would leave `key_id()` without an answer before it. The cost is
-//! one KMS request at the exports worker's cold start (tens of milliseconds in the region,
-//! plus the TLS trust store the first AWS request of a process loads anyway); an unreachable
-//! or wrong key fails the start with the key named, so a bad `RAVIS_FHIR_SIGNING_KEY_ID`
-//! shows at once instead of at the first export. Rotating the key means a new key (KMS does
-//! not rotate asymmetric keys) and a new deployment, which starts new execution environments.
+//! **The public key is read once, on first use** (one `GetPublicKey`, by the first
+//! [`JwsSigner::public_key`], which the first signature needs for its `kid`), so that the
+//! exports worker makes no network request at its cold start (issue #15: init within 1.5×
+//! a hello-world function). A failed read is not kept: the next use tries again. An
+//! unreachable or wrong key therefore shows at the first export, as a retry of the job whose
+//! reason names the key (`GET /exports/{id}`, the worker's log naming
+//! `RAVIS_FHIR_SIGNING_KEY_ID`), and the jobs wait — they are not lost — until the key is
+//! fixed. [`KmsSigner::connect`] reads it at once, for callers that want the check up front.
+//! Rotating the key means a new key (KMS does not rotate asymmetric keys) and a new
+//! deployment, which starts new execution environments.
 
 use super::opaque;
 use crate::ports::signer::{
-    JwsSigner, SignError, der_ecdsa_to_raw_p256, jwk_thumbprint, spki_p256_point,
+    JwsSigner, PublicKey, SignError, der_ecdsa_to_raw_p256, jwk_thumbprint, spki_p256_point,
 };
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 /// The longest message KMS `Sign` accepts whole (`MessageType::Raw`).
 pub const MAX_RAW_MESSAGE: usize = 4096;
@@ -27,25 +30,52 @@ pub const MAX_RAW_MESSAGE: usize = 4096;
 pub struct KmsSigner {
     client: super::Lazy<Client>,
     key: String,
-    public_key: Vec<u8>,
-    key_id: String,
+    /// The public key, read on first use and kept (shared by the clones).
+    public: Arc<OnceCell<PublicKey>>,
 }
 
 impl KmsSigner {
-    /// The signer of `key` (a key id, key ARN or alias): reads its public key once
-    /// (`GetPublicKey`) and checks that it is a P-256 signing key allowing `ECDSA_SHA_256`.
+    /// The signer of `key` (a key id, key ARN or alias). Makes no request: the public key is
+    /// read on first use.
+    pub fn new(client: impl Into<super::Lazy<Client>>, key: impl Into<String>) -> Self {
+        Self {
+            client: client.into(),
+            key: key.into(),
+            public: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// [`KmsSigner::new`], reading the public key at once (`GetPublicKey`) and checking that
+    /// it is a P-256 signing key allowing `ECDSA_SHA_256`.
     pub async fn connect(
         client: impl Into<super::Lazy<Client>>,
         key: impl Into<String>,
     ) -> Result<Self, SignError> {
-        let client = client.into();
-        let key = key.into();
-        let answer = client
+        let signer = Self::new(client, key);
+        signer.public_key().await?;
+        Ok(signer)
+    }
+
+    /// The KMS key this signer uses (as configured).
+    pub fn kms_key(&self) -> &str {
+        &self.key
+    }
+
+    /// `GetPublicKey`, checked.
+    async fn read_public_key(&self) -> Result<PublicKey, SignError> {
+        let key = &self.key;
+        let answer = self
+            .client
             .get_public_key()
-            .key_id(&key)
+            .key_id(key)
             .send()
             .await
-            .map_err(|e| SignError::Unavailable(opaque(e)))?;
+            .map_err(|e| {
+                SignError::Unavailable(Box::new(std::io::Error::other(format!(
+                    "KMS key {key}: GetPublicKey: {}",
+                    aws_sdk_kms::error::DisplayErrorContext(&e)
+                ))))
+            })?;
         // A spec or usage KMS names must be the right one; the point's shape is checked below
         // in any case (an emulator may leave the spec out; another curve has a longer point).
         if answer
@@ -76,33 +106,25 @@ impl KmsSigner {
         let point = spki_p256_point(spki.as_ref()).map_err(|e| {
             SignError::Invalid(format!("KMS key {key} is not an ECC_NIST_P256 key: {e}"))
         })?;
-        Ok(Self {
-            client,
-            key,
+        Ok(PublicKey {
             key_id: jwk_thumbprint(&point)?,
-            public_key: point.to_vec(),
+            point: point.to_vec(),
         })
-    }
-
-    /// The KMS key this signer uses (as configured).
-    pub fn kms_key(&self) -> &str {
-        &self.key
     }
 }
 
 impl JwsSigner for KmsSigner {
-    /// The RFC 7638 thumbprint of the KMS key's public key (not the KMS key id: the receiver
-    /// finds the key in the JWKS by it).
-    fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
     fn algorithm(&self) -> &str {
         "ES256"
     }
 
-    fn public_key(&self) -> &[u8] {
-        &self.public_key
+    /// The KMS key's public key; its `kid` is the RFC 7638 thumbprint (not the KMS key id:
+    /// the receiver finds the key in the JWKS by it). Read on the first call.
+    async fn public_key(&self) -> Result<PublicKey, SignError> {
+        self.public
+            .get_or_try_init(|| self.read_public_key())
+            .await
+            .cloned()
     }
 
     /// KMS `Sign` with `ECDSA_SHA_256`; the DER answer becomes `r ‖ s`. A signing input of
