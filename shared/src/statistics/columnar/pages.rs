@@ -42,7 +42,10 @@ pub(super) fn decode_text(
     let mut levels: Vec<u32> = Vec::new();
     let mut indices: Vec<u32> = Vec::new();
     for page in pages {
-        match page? {
+        let page = page?;
+        // A data page's definition levels (RLE / bit-packing hybrid, none for a required
+        // column), its values and its number of entries (values and nulls).
+        let (levels_encoded, data, entries, encoding) = match &page {
             Page::DictionaryPage {
                 buf,
                 num_values,
@@ -53,11 +56,12 @@ pub(super) fn decode_text(
                     return Err(bad("a dictionary page of an unexpected encoding"));
                 }
                 dictionary.clear();
-                let mut values = Plain { data: &buf, at: 0 };
-                for _ in 0..num_values {
+                let mut values = Plain { data: buf, at: 0 };
+                for _ in 0..*num_values {
                     let value = values.next(field)?;
                     dictionary.push(strings.code_of(value));
                 }
+                continue;
             }
             Page::DataPage {
                 buf,
@@ -66,31 +70,22 @@ pub(super) fn decode_text(
                 def_level_encoding,
                 ..
             } => {
-                let entries = num_values as usize;
-                let mut data: &[u8] = &buf;
-                if field.nullable {
-                    if def_level_encoding != Encoding::RLE {
+                if !field.nullable {
+                    (&buf[..0], &buf[..], *num_values, *encoding)
+                } else {
+                    // v1: the levels prefixed with their length.
+                    if *def_level_encoding != Encoding::RLE {
                         return Err(bad("definition levels of an unexpected encoding"));
                     }
-                    let length = data
+                    let length = buf
                         .get(..4)
                         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
                         .ok_or_else(|| bad("a truncated page"))?;
-                    let encoded = data
+                    let levels = buf
                         .get(4..4 + length)
                         .ok_or_else(|| bad("a truncated page"))?;
-                    levels.clear();
-                    hybrid(encoded, 1, entries, &mut levels).map_err(bad)?;
-                    data = &data[4 + length..];
+                    (levels, &buf[4 + length..], *num_values, *encoding)
                 }
-                let present = field.nullable.then_some(levels.as_slice());
-                values(
-                    strings,
-                    (data, encoding, entries, present),
-                    &dictionary,
-                    &mut indices,
-                    field,
-                )?;
             }
             Page::DataPageV2 {
                 buf,
@@ -100,29 +95,28 @@ pub(super) fn decode_text(
                 rep_levels_byte_len,
                 ..
             } => {
-                if rep_levels_byte_len != 0 {
+                // v2: the levels first, their lengths in the page header.
+                if *rep_levels_byte_len != 0 {
                     return Err(bad("repetition levels in a flat column"));
                 }
-                let entries = num_values as usize;
-                let def_length = def_levels_byte_len as usize;
-                let encoded = buf
-                    .get(..def_length)
-                    .ok_or_else(|| bad("a truncated page"))?;
-                if field.nullable {
-                    levels.clear();
-                    hybrid(encoded, 1, entries, &mut levels).map_err(bad)?;
-                }
-                let present = field.nullable.then_some(levels.as_slice());
-                let data = &buf[def_length..];
-                values(
-                    strings,
-                    (data, encoding, entries, present),
-                    &dictionary,
-                    &mut indices,
-                    field,
-                )?;
+                let length = *def_levels_byte_len as usize;
+                let levels = buf.get(..length).ok_or_else(|| bad("a truncated page"))?;
+                (levels, &buf[length..], *num_values, *encoding)
             }
+        };
+        let entries = entries as usize;
+        if field.nullable {
+            levels.clear();
+            hybrid(levels_encoded, 1, entries, &mut levels).map_err(bad)?;
         }
+        let present = field.nullable.then_some(levels.as_slice());
+        values(
+            strings,
+            (data, encoding, entries, present),
+            &dictionary,
+            &mut indices,
+            field,
+        )?;
     }
     if strings.codes.len() - start != rows {
         return Err(bad("another number of values than rows"));
