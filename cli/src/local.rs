@@ -65,6 +65,23 @@ pub struct ServeOptions {
     pub ckan_url: Option<String>,
     /// The CKAN organisation of the datasets (with `ckan_url`).
     pub ckan_organisation: Option<String>,
+    /// An OpenID Connect issuer whose tokens are accepted beside the development tokens.
+    pub issuer: Option<TrustedIssuer>,
+    /// The web client's `app/config.json` (`--web-config`).
+    pub web_config: Option<PathBuf>,
+}
+
+/// An identity provider `ravis serve` trusts (`--jwt-issuer`, `--jwt-jwks-url`,
+/// `--jwt-audience`): its RS256 tokens are verified with its key set, as the deployed
+/// API's authorizer verifies them.
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    /// The tokens' `iss`.
+    pub issuer: String,
+    /// The key set's URL (https, or http on loopback).
+    pub jwks_url: String,
+    /// Accepted `aud` values.
+    pub audience: Vec<String>,
 }
 
 /// Runs the local host until `shutdown` resolves.
@@ -121,6 +138,30 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
+    let auth = match &options.issuer {
+        Some(trusted) => {
+            tracing::warn!(issuer = %trusted.issuer, "local host: also accepting the tokens of this issuer");
+            auth.also_trust(Authenticator::new(&AuthSettings {
+                issuer: trusted.issuer.clone(),
+                audience: trusted.audience.clone(),
+                algorithms: vec![jsonwebtoken::Algorithm::RS256],
+                key: JwtKey::JwksUrl(trusted.jwks_url.clone()),
+                leeway_seconds: 30,
+            })?)?
+        }
+        None => auth,
+    };
+    let web_config = match &options.web_config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                crate::web::WebConfig::parse(&bytes)
+                    .map_err(|e| anyhow::anyhow!("--web-config {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let api = app.all_routes(
         scoring_queue.clone(),
         report_queue.clone(),
@@ -289,6 +330,7 @@ pub async fn serve(
     let web = crate::web::WebHost {
         // Development sign-in only where no one else can reach it.
         dev_sign_in: addr.ip().is_loopback().then(|| data_dir.to_path_buf()),
+        config: web_config,
     };
     let state = Arc::new(HttpState { auth, api, web });
     axum::serve(listener, router(state))
