@@ -198,6 +198,8 @@ pub async fn serve(
     println!("RAVIS is running at http://{addr}");
     if !crate::web::is_built() {
         println!("Web client: not built into this binary (run `make web`, then build ravis again)");
+    } else if options.web_config.is_some() {
+        println!("Web client: open http://{addr}/ and sign in at the issuer of --web-config");
     } else if addr.ip().is_loopback() {
         println!("Web client: open http://{addr}/ and sign in as a development user");
     } else {
