@@ -26,7 +26,8 @@ export function setSession(s) {
 
 /** Why the last session ended by itself ('expired'), shown on the sign-in page; null. */
 export const NOTICE_KEY = 'ravis.signin.notice';
-const RETURN_KEY = 'ravis.returnTo';
+/** The hash route to return to after signing in again (kept when a session ends by itself). */
+export const RETURN_KEY = 'ravis.returnTo';
 
 /** Ends a session that ran out (not a sign-out): the sign-in page says so, and signing in
  * again returns to the page the user was on. */

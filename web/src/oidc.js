@@ -1,11 +1,11 @@
 // OpenID Connect sign-in for a deployed client: authorisation code with PKCE (S256) at the
 // issuer the API's JWT authorizer trusts. The configuration is `app/config.json` beside
-// the build (the stack output WebClientConfig, docs/DEPLOY.md); without it (ravis serve)
-// the client uses the development sign-in.
+// the build (the stack output WebClientConfig, docs/DEPLOY.md, or `ravis serve --web-config`);
+// without it the client uses the development sign-in.
+
+import { RETURN_KEY } from './api.js';
 
 const PENDING_KEY = 'ravis.oidc.pending';
-/** The hash route to return to after signing in again (kept when a session ends by itself). */
-export const RETURN_KEY = 'ravis.returnTo';
 
 /** base64url without padding. */
 export function base64url(bytes) {
