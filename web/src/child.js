@@ -1,6 +1,6 @@
 // The child page's history (scores over time, screenings, support episodes) and a
 // referral's steps. Everything shown comes from the API's responses for the caller's role.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, session } from './api.js';
 import { t, formatDate } from './i18n.js';
 import { html, Page, ErrorBox, Field, Loader, todayIso } from './ui.js';
@@ -172,9 +172,13 @@ function Steps({ referral: r, etag, organisation, reload }) {
   // Open episodes of the child at this provider without a referral, which a start may link.
   const [linkable, setLinkable] = useState([]);
   const [episodeId, setEpisodeId] = useState('');
+  // Loaded with the page; the start form opens once it is in, so it opens complete.
+  const linkableLoad = useRef(Promise.resolve([]));
   useEffect(() => {
     let live = true;
-    if (steps.includes('started')) linkableEpisodes(r).then((items) => live && setLinkable(items), () => live && setLinkable([]));
+    const load = steps.includes('started') ? linkableEpisodes(r).catch(() => []) : Promise.resolve([]);
+    linkableLoad.current = load;
+    load.then((items) => live && setLinkable(items));
     return () => {
       live = false;
     };
@@ -212,14 +216,13 @@ function Steps({ referral: r, etag, organisation, reload }) {
       }
     return send('POST', `/referrals/${r.id}/transitions`, body);
   };
-  const choose = (to) => {
+  const choose = async (to) => {
     setError(null);
-    if (NEEDS[to].length === 0) take(to);
-    else {
-      setOpen(to);
-      const first = to === 'started' && linkable.length > 0 ? 'episode_id' : NEEDS[to][0];
-      setTimeout(() => document.getElementById(`step-${first}`)?.focus(), 0);
-    }
+    if (NEEDS[to].length === 0) return take(to);
+    const items = to === 'started' ? await linkableLoad.current : [];
+    setOpen(to);
+    const first = items.length > 0 ? 'episode_id' : NEEDS[to][0];
+    setTimeout(() => document.getElementById(`step-${first}`)?.focus(), 0);
   };
   const errors = error ? error.fields() : {};
   const set = (k) => (e) => setV({ ...v, [k]: e.target.value });
