@@ -90,8 +90,8 @@ class Provider:
 
     `user` is who signs in (the authorize endpoint asks nothing: it redirects back with a
     code at once); `token_lifetime` the access tokens' seconds; `refresh_allowed` False makes
-    the token endpoint refuse refresh tokens (as after a revocation); `grants` records every
-    token request as (grant_type, accepted)."""
+    the token endpoint refuse refresh tokens (as after a revocation); `issue_refresh` False
+    makes it give none; `grants` records every token request as (grant_type, accepted)."""
 
     def __init__(self, client_id, redirect_uri, audience, user):
         self.client_id = client_id
@@ -100,6 +100,7 @@ class Provider:
         self.user = dict(user)
         self.token_lifetime = 300
         self.refresh_allowed = True
+        self.issue_refresh = True
         self.grants = []
         self.key = RsaKey()
         self.kid = "web-test-" + secrets.token_hex(4)
@@ -223,17 +224,14 @@ class Provider:
         return 400, {"error": "unsupported_grant_type"}
 
     def _tokens(self):
-        refresh = secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh[refresh] = True
             lifetime = self.token_lifetime
-        return {
-            "access_token": self.access_token(lifetime),
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "refresh_token": refresh,
-            "scope": "openid",
-        }
+            tokens = {"access_token": self.access_token(lifetime), "token_type": "Bearer", "expires_in": lifetime,
+                      "scope": "openid"}
+            if self.issue_refresh:
+                tokens["refresh_token"] = secrets.token_urlsafe(32)
+                self._refresh[tokens["refresh_token"]] = True
+        return tokens
 
     def access_token(self, lifetime):
         now = int(time.time())

@@ -3,8 +3,9 @@ client an app/config.json naming the test provider (oidc_provider.py), and trust
 provider's RS256 tokens through its JWKS (--jwt-issuer, --jwt-jwks-url, --jwt-audience).
 The user signs in by authorisation code with PKCE, reaches the page asked for, and the API
 answers the provider's token; the token is renewed with the refresh token before it expires
-and once after a 401; when renewal is refused the session ends, the sign-in page says so,
-and signing in again returns to the same page."""
+and once after a 401; when renewal is refused, or there is no refresh token and the token
+expires, the session ends, the sign-in page says so, and signing in again returns to the
+same page."""
 
 import base64
 import json
@@ -157,3 +158,20 @@ def test_sign_in_with_pkce_refresh_and_return_to_the_page(browser, oidc, artifac
     flow.heading("Inese Vītola")
     assert flow.d.current_url.endswith(f"/#/children/{child['id']}")
     assert not flow.d.find_elements(By.ID, "signin-notice")
+
+    # Without a refresh token, the session ends when the access token expires: the user is
+    # told, and signing in again comes back to the same page.
+    provider.issue_refresh, provider.token_lifetime = False, 2
+    grants = len(provider.grants)
+    flow.d.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    flow.heading("Sign in")
+    assert not flow.d.find_elements(By.ID, "signin-notice")  # a sign-out is no expiry
+    flow.d.get(f"{base}/#/children/{child['id']}")
+    flow.heading("Sign in")
+    flow.d.find_element(By.XPATH, "//main//button[normalize-space()='Sign in']").click()
+    assert "Your sign-in has expired" in flow.css("#signin-notice").text
+    assert provider.grants[grants:] == [("authorization_code", True)]  # nothing renewed
+    assert flow.d.current_url.endswith(f"/#/children/{child['id']}")
+    provider.token_lifetime = 300
+    flow.d.find_element(By.XPATH, "//main//button[normalize-space()='Sign in']").click()
+    flow.heading("Inese Vītola")
