@@ -110,7 +110,11 @@ function Worklist() {
                     <td>${formatDate(i.due_on)}<br /><span class=${i.overdue ? 'badge warn' : 'muted'}>${i.overdue ? t('overdueDays', { n: i.days_overdue }) : t('notOverdue')}</span></td>
                     <td>${t(`kinds.${i.kind}`)}</td>
                     <td>${i.child.given_name ? html`<a href=${`#/children/${i.child.id}`}>${i.child.given_name} ${i.child.family_name}</a> <span class="muted">${formatDate(i.child.birth_date)}</span>` : t('childOnlyId')}</td>
-                    <td>${i.link && i.link.startsWith('/referrals/') ? html`<a href=${`#${i.link}`}>${i.subject || t('referral')}</a>` : i.subject || ''}</td>
+                    <td>${i.link && i.link.startsWith('/referrals/')
+                      ? html`<a href=${`#${i.link}`}>${i.subject || t('referral')}</a>`
+                      : i.link && i.link.startsWith('/support-episodes/')
+                        ? html`<a href=${`#${i.link}/edit`}>${i.subject || t('editEpisode')}</a>`
+                        : i.subject || ''}</td>
                   </tr>`,
                 )}
               </tbody>

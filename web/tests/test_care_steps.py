@@ -137,6 +137,11 @@ def test_withdraw_decline_start_with_an_episode_complete_end_and_edit_the_episod
     # Changing the episode: a value outside the API's rules is refused before sending, in its
     # words; a colleague's change meanwhile is a 412, after which the typed review date stays
     # and the colleague's planned end is taken in.
+    # The episode's review is on the provider's worklist, linked to the episode's page.
+    flow.d.find_element(By.LINK_TEXT, "Worklist").click()
+    flow.heading("Worklist")
+    review = flow.css(f"a[href='#/support-episodes/{episode['id']}/edit']")
+    assert "Support review" in review.find_element(By.XPATH, "./ancestor::tr").text
     flow.d.get(f"{server}/#/children/{child['id']}")
     flow.heading("Roberts Krūmiņš")
     row = flow.css(f"#episode-{episode['id']}")
