@@ -141,13 +141,15 @@ pub async fn serve(
     let auth = match &options.issuer {
         Some(trusted) => {
             tracing::warn!(issuer = %trusted.issuer, "local host: also accepting the tokens of this issuer");
-            auth.also_trust(Authenticator::new(&AuthSettings {
+            Authenticator::new(&AuthSettings {
                 issuer: trusted.issuer.clone(),
                 audience: trusted.audience.clone(),
                 algorithms: vec![jsonwebtoken::Algorithm::RS256],
                 key: JwtKey::JwksUrl(trusted.jwks_url.clone()),
                 leeway_seconds: 30,
-            })?)?
+            })
+            .and_then(|issuer| auth.also_trust(issuer))
+            .map_err(option_error)?
         }
         None => auth,
     };
@@ -342,6 +344,21 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A setting of the trusted issuer refused, named by its `ravis serve` option.
+fn option_error(e: ravis::config::ConfigError) -> anyhow::Error {
+    match e {
+        ravis::config::ConfigError::Invalid { name, reason } => {
+            let option = match name {
+                "RAVIS_JWT_JWKS_URL" => "--jwt-jwks-url",
+                "RAVIS_JWT_AUDIENCE" => "--jwt-audience",
+                _ => "--jwt-issuer",
+            };
+            anyhow::anyhow!("{option}: {reason}")
+        }
+        other => other.into(),
+    }
 }
 
 /// How often `ravis serve` queues due export jobs.

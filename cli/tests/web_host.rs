@@ -235,4 +235,31 @@ fn a_bad_web_config_stops_the_start_naming_the_field() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--jwt-jwks-url"));
+    // A key set over plain HTTP off loopback is refused, named by its option.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--no-workers",
+            "--jwt-issuer",
+            "https://idp.example.lv",
+        ])
+        .args([
+            "--jwt-jwks-url",
+            "http://idp.example.lv/jwks",
+            "--jwt-audience",
+            "ravis-web",
+        ])
+        .env("RAVIS_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--jwt-jwks-url: the JWKS URL must be an https URL"),
+        "{stderr}"
+    );
 }
