@@ -136,7 +136,7 @@ export function ReferralView({ id }) {
   return html`<${Loader}
     load=${() => api('GET', `/referrals/${id}`).then((r) => ({ referral: r.body, etag: r.headers.get('ETag') }))}
     deps=${[id]}
-    render=${(data, reload) => html`<${ReferralPage} ...${data} reload=${reload} />`}
+    render=${(data, reload) => html`<${ReferralPage} key=${data.referral.id} ...${data} reload=${reload} />`}
   />`;
 }
 

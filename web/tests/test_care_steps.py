@@ -124,7 +124,9 @@ def test_withdraw_decline_start_with_an_episode_complete_end_and_edit_the_episod
     assert "No places this term" in flow.css("#referral-details").text
 
     open_referral(flow, refs["complete"]["id"])
-    flow.css("#step-button-started").click()
+    start = flow.css("#step-button-started")
+    assert not flow.d.find_elements(By.ID, "step-done")  # the other referral's step is not this one's
+    start.click()
     # The open episode without a referral is offered, and the form starts there.
     assert flow.wait(lambda d: flow.active().get_attribute("id") == "step-episode_id", "focus on the episode")
     Select(flow.css("#step-episode_id")).select_by_value(episode["id"])
