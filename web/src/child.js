@@ -186,6 +186,16 @@ function Steps({ referral: r, etag, organisation, reload }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(null);
+  // Set once the newest version is in after a 412 (the typed input is kept).
+  const [fresh, setFresh] = useState(false);
+  const useLatest = async () => {
+    setError(null);
+    setFresh(false);
+    setBusy(true);
+    await reload();
+    setBusy(false);
+    setFresh(true);
+  };
   const needsAgreement = r.state === 'proposed' && organisation === r.referring_org && r.family_agreement;
   const status = done && html`<p class="success" role="status" id="step-done" tabindex="-1">${done}</p>`;
   if (steps.length === 0 && !needsAgreement) return html`${status}<p class="muted" id="no-steps">${t('noSteps')}</p>`;
@@ -193,6 +203,7 @@ function Steps({ referral: r, etag, organisation, reload }) {
     setBusy(true);
     setError(null);
     setDone(null);
+    setFresh(false);
     try {
       const { body: changed } = await api(method, path, { body, headers: { 'If-Match': etag } });
       setOpen(null);
@@ -245,7 +256,8 @@ function Steps({ referral: r, etag, organisation, reload }) {
     <h2 id="steps-title">${t('nextSteps')}</h2>
     ${status}
     <${ErrorBox} error=${error} />
-    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${() => { setError(null); reload(); }}>${t('useLatest')}</button></p>`}
+    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${useLatest}>${t('useLatest')}</button></p>`}
+    ${fresh && html`<p class="notice" role="status" id="referral-latest">${t('latestReferral')}</p>`}
     ${needsAgreement &&
     html`<form class="inline" onSubmit=${(e) => { e.preventDefault(); send('PUT', `/referrals/${r.id}/family-agreement`, { status: agreement }); }}>
       <${Field} id="agreement" label=${t('familyAgreement')}>
