@@ -70,6 +70,22 @@ pub enum Command {
         /// The CKAN organisation the datasets belong to (with --ckan-url).
         #[arg(long, value_name = "NAME", requires = "ckan_url")]
         ckan_organisation: Option<String>,
+        /// Also accept the access tokens of this OpenID Connect issuer (their `iss`), besides
+        /// the development tokens: verified with the keys of --jwt-jwks-url (RS256) and
+        /// the audience of --jwt-audience, as the deployed API's authorizer does.
+        #[arg(long, value_name = "URL", requires_all = ["jwt_jwks_url", "jwt_audience"])]
+        jwt_issuer: Option<String>,
+        /// The issuer's key set (https, or http on loopback), fetched on first use.
+        #[arg(long, value_name = "URL", requires = "jwt_issuer")]
+        jwt_jwks_url: Option<String>,
+        /// An audience accepted in the issuer's tokens (repeat for several).
+        #[arg(long, value_name = "AUD", requires = "jwt_issuer")]
+        jwt_audience: Vec<String>,
+        /// Serve this file as the web client's app/config.json: the client then signs in at
+        /// the OpenID Connect issuer it names (docs/WEB.md, "Sign-in") instead of the
+        /// development sign-in, and may connect to that issuer.
+        #[arg(long, value_name = "FILE")]
+        web_config: Option<PathBuf>,
     },
     /// Score screenings offline: one JSON object per line in, one result per line out.
     Score {
@@ -260,6 +276,10 @@ pub fn run(cli: Cli) -> Result<()> {
             viis_url,
             ckan_url,
             ckan_organisation,
+            jwt_issuer,
+            jwt_jwks_url,
+            jwt_audience,
+            web_config,
         } => {
             ravis::telemetry::init(
                 &ravis::config::local_log_filter(),
@@ -278,6 +298,14 @@ pub fn run(cli: Cli) -> Result<()> {
                     viis_url,
                     ckan_url,
                     ckan_organisation,
+                    issuer: jwt_issuer.zip(jwt_jwks_url).map(|(issuer, jwks_url)| {
+                        local::TrustedIssuer {
+                            issuer,
+                            jwks_url,
+                            audience: jwt_audience,
+                        }
+                    }),
+                    web_config,
                 },
                 async {
                     let _ = tokio::signal::ctrl_c().await;

@@ -65,6 +65,23 @@ pub struct ServeOptions {
     pub ckan_url: Option<String>,
     /// The CKAN organisation of the datasets (with `ckan_url`).
     pub ckan_organisation: Option<String>,
+    /// An OpenID Connect issuer whose tokens are accepted beside the development tokens.
+    pub issuer: Option<TrustedIssuer>,
+    /// The web client's `app/config.json` (`--web-config`).
+    pub web_config: Option<PathBuf>,
+}
+
+/// An identity provider `ravis serve` trusts (`--jwt-issuer`, `--jwt-jwks-url`,
+/// `--jwt-audience`): its RS256 tokens are verified with its key set, as the deployed
+/// API's authorizer verifies them.
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    /// The tokens' `iss`.
+    pub issuer: String,
+    /// The key set's URL (https, or http on loopback).
+    pub jwks_url: String,
+    /// Accepted `aud` values.
+    pub audience: Vec<String>,
 }
 
 /// Runs the local host until `shutdown` resolves.
@@ -121,6 +138,32 @@ pub async fn serve(
         key: JwtKey::Hs256Secret(keys.jwt_secret.clone()),
         leeway_seconds: 30,
     })?;
+    let auth = match &options.issuer {
+        Some(trusted) => {
+            tracing::warn!(issuer = %trusted.issuer, "local host: also accepting the tokens of this issuer");
+            Authenticator::new(&AuthSettings {
+                issuer: trusted.issuer.clone(),
+                audience: trusted.audience.clone(),
+                algorithms: vec![jsonwebtoken::Algorithm::RS256],
+                key: JwtKey::JwksUrl(trusted.jwks_url.clone()),
+                leeway_seconds: 30,
+            })
+            .and_then(|issuer| auth.also_trust(issuer))
+            .map_err(option_error)?
+        }
+        None => auth,
+    };
+    let web_config = match &options.web_config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                crate::web::WebConfig::parse(&bytes)
+                    .map_err(|e| anyhow::anyhow!("--web-config {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let api = app.all_routes(
         scoring_queue.clone(),
         report_queue.clone(),
@@ -157,6 +200,8 @@ pub async fn serve(
     println!("RAVIS is running at http://{addr}");
     if !crate::web::is_built() {
         println!("Web client: not built into this binary (run `make web`, then build ravis again)");
+    } else if options.web_config.is_some() {
+        println!("Web client: open http://{addr}/ and sign in at the issuer of --web-config");
     } else if addr.ip().is_loopback() {
         println!("Web client: open http://{addr}/ and sign in as a development user");
     } else {
@@ -289,6 +334,7 @@ pub async fn serve(
     let web = crate::web::WebHost {
         // Development sign-in only where no one else can reach it.
         dev_sign_in: addr.ip().is_loopback().then(|| data_dir.to_path_buf()),
+        config: web_config,
     };
     let state = Arc::new(HttpState { auth, api, web });
     axum::serve(listener, router(state))
@@ -298,6 +344,21 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A setting of the trusted issuer refused, named by its `ravis serve` option.
+fn option_error(e: ravis::config::ConfigError) -> anyhow::Error {
+    match e {
+        ravis::config::ConfigError::Invalid { name, reason } => {
+            let option = match name {
+                "RAVIS_JWT_JWKS_URL" => "--jwt-jwks-url",
+                "RAVIS_JWT_AUDIENCE" => "--jwt-audience",
+                _ => "--jwt-issuer",
+            };
+            anyhow::anyhow!("{option}: {reason}")
+        }
+        other => other.into(),
+    }
 }
 
 /// How often `ravis serve` queues due export jobs.

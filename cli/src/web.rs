@@ -34,11 +34,61 @@ pub fn is_built() -> bool {
     ASSETS.iter().any(|(path, _)| *path == "/index.html")
 }
 
+/// Where the client reads its sign-in configuration (`ravis serve --web-config`).
+pub const CONFIG_PATH: &str = "/app/config.json";
+
 /// The web client part of the local host.
 #[derive(Debug, Clone, Default)]
 pub struct WebHost {
     /// The data directory whose key signs development tokens; `None`: no dev sign-in.
     pub dev_sign_in: Option<PathBuf>,
+    /// The client's `app/config.json` (`--web-config`): sign-in at an OpenID Connect issuer.
+    pub config: Option<WebConfig>,
+}
+
+/// A checked `app/config.json` (docs/WEB.md, "Sign-in"): `oidc.issuer` (https, or http on
+/// loopback), `oidc.client_id`, `oidc.redirect_uri`, and optionally `api` (the API's URL;
+/// absent: this host). The client's Content-Security-Policy then also allows connections to
+/// the issuer's origin (discovery, token endpoint) and to the API's.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    body: bytes::Bytes,
+    csp: HeaderValue,
+}
+
+impl WebConfig {
+    /// Checks the file's content; the error names the field.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
+        let url = |pointer: &str, field: &str| -> Result<String, String> {
+            let raw = text(pointer)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("{field}: required"))?;
+            let uri = ravis::domain::remote_url::https_or_loopback(raw)
+                .map_err(|e| format!("{field}: {e}"))?;
+            let scheme = uri.scheme_str().unwrap_or("https");
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+            Ok(format!("{scheme}://{authority}"))
+        };
+        let mut origins = vec![url("/oidc/issuer", "oidc.issuer")?];
+        url("/oidc/redirect_uri", "oidc.redirect_uri")?;
+        if text("/oidc/client_id").is_none_or(|c| c.trim().is_empty()) {
+            return Err("oidc.client_id: required".into());
+        }
+        if text("/api").is_some_and(|a| !a.trim().is_empty()) {
+            origins.push(url("/api", "api")?);
+        }
+        origins.dedup();
+        let csp = CONTENT_SECURITY_POLICY.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {}", origins.join(" ")),
+        );
+        Ok(Self {
+            body: bytes::Bytes::copy_from_slice(bytes),
+            csp: HeaderValue::from_str(&csp).map_err(|e| format!("oidc.issuer: {e}"))?,
+        })
+    }
 }
 
 /// Whether a request is the web client's rather than the API's.
@@ -55,21 +105,30 @@ impl WebHost {
         let found = ASSETS
             .iter()
             .find(|(p, _)| path != "/index.html" && *p == file);
-        let (status, content_type, body): (StatusCode, &str, &[u8]) = match found {
-            Some((p, bytes)) => (StatusCode::OK, content_type(p), bytes),
-            None if !is_built() => (
+        let config = self
+            .config
+            .as_ref()
+            .filter(|_| path == CONFIG_PATH)
+            .map(|c| &c.body[..]);
+        let (status, content_type, body): (StatusCode, &str, &[u8]) = match (config, found) {
+            (Some(bytes), _) => (StatusCode::OK, "application/json", bytes),
+            (None, Some((p, bytes))) => (StatusCode::OK, content_type(p), bytes),
+            (None, None) if !is_built() => (
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
                 b"The web client is not built into this ravis binary: run `make web`, then build and start ravis again.\n",
             ),
-            None => (StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"Not found\n"),
+            (None, None) => (StatusCode::NOT_FOUND, "text/plain; charset=utf-8", b"Not found\n"),
         };
         let mut headers = security_headers();
+        if let Some(config) = &self.config {
+            headers.insert("content-security-policy", config.csp.clone());
+        }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let body = if *method == Method::HEAD {
             bytes::Bytes::new()
         } else {
-            bytes::Bytes::from_static(body)
+            bytes::Bytes::copy_from_slice(body)
         };
         ApiResponse {
             status,
@@ -394,5 +453,64 @@ mod tests {
             CONTENT_SECURITY_POLICY
         );
         assert_eq!(root.status == StatusCode::OK, is_built());
+    }
+
+    #[test]
+    fn a_web_config_is_served_and_opens_connections_to_the_issuer_only() {
+        let file = br#"{"oidc":{"issuer":"http://127.0.0.1:9000/realm","client_id":"ravis-web","redirect_uri":"http://127.0.0.1:8080/"}}"#;
+        let host = WebHost {
+            dev_sign_in: None,
+            config: Some(WebConfig::parse(file).expect("valid")),
+        };
+        let r = host.static_file(&Method::GET, CONFIG_PATH);
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(&r.body[..], &file[..]);
+        assert_eq!(r.headers[CONTENT_TYPE], "application/json");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:9000;"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        let with_api = WebConfig::parse(
+            br#"{"api":"https://api.example.lv","oidc":{"issuer":"https://idp.example.lv","client_id":"c","redirect_uri":"https://ravis.example.lv/"}}"#,
+        )
+        .expect("valid");
+        assert!(
+            with_api
+                .csp
+                .to_str()
+                .unwrap()
+                .contains("connect-src 'self' https://idp.example.lv https://api.example.lv;")
+        );
+        // Without --web-config there is no config.json (the client signs in locally).
+        let plain = WebHost::default().static_file(&Method::GET, CONFIG_PATH);
+        assert_eq!(plain.status, StatusCode::NOT_FOUND);
+        for (bad, field) in [
+            (
+                r#"{"oidc":{"client_id":"c","redirect_uri":"https://r.lv/"}}"#,
+                "oidc.issuer: required",
+            ),
+            (
+                r#"{"oidc":{"issuer":"http://idp.example.lv","client_id":"c","redirect_uri":"https://r.lv/"}}"#,
+                "oidc.issuer: must be",
+            ),
+            (
+                r#"{"oidc":{"issuer":"https://idp.lv","redirect_uri":"https://r.lv/"}}"#,
+                "oidc.client_id: required",
+            ),
+            (
+                r#"{"oidc":{"issuer":"https://idp.lv","client_id":"c"}}"#,
+                "oidc.redirect_uri: required",
+            ),
+            (
+                r#"{"api":"ftp://x","oidc":{"issuer":"https://idp.lv","client_id":"c","redirect_uri":"https://r.lv/"}}"#,
+                "api: must be",
+            ),
+            ("[", "not JSON"),
+        ] {
+            let err = WebConfig::parse(bad.as_bytes()).unwrap_err();
+            assert!(err.starts_with(field), "{bad}: {err}");
+        }
     }
 }

@@ -101,3 +101,165 @@ fn the_development_sign_in_mints_a_token_the_api_accepts() {
     assert_eq!(r.status, 422);
     assert!(r.body.contains("unknown role"), "{}", r.body);
 }
+
+#[test]
+fn a_web_config_is_served_and_an_issuer_is_trusted_beside_the_development_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the issuer's port: its key set cannot be fetched.
+    let issuer = "http://127.0.0.1:9";
+    let config = json!({"oidc": {"issuer": issuer, "client_id": "ravis-web",
+        "redirect_uri": "http://127.0.0.1:8080/"}})
+    .to_string();
+    let path = dir.path().join("web-config.json");
+    std::fs::write(&path, &config).unwrap();
+    let jwks = format!("{issuer}/jwks");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        false,
+        &[
+            "--web-config",
+            path.to_str().unwrap(),
+            "--jwt-issuer",
+            issuer,
+            "--jwt-jwks-url",
+            &jwks,
+            "--jwt-audience",
+            "ravis-web",
+        ],
+        &[],
+    );
+    let served = request(&server.addr, "GET", "/app/config.json", &[], None).unwrap();
+    assert_eq!(served.status, 200);
+    assert_eq!(served.body, config);
+    assert_eq!(served.header("content-type"), Some("application/json"));
+    // The page may connect to the issuer (discovery, token endpoint), and nowhere else new.
+    for path in ["/", "/app/config.json"] {
+        let r = request(&server.addr, "GET", path, &[], None).unwrap();
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains(&format!("connect-src 'self' {issuer};")),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+    // Development tokens still count.
+    let dev = format!("Bearer {}", server.token);
+    let r = request(
+        &server.addr,
+        "GET",
+        "/worklist",
+        &[("Authorization", &dev)],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A token naming the issuer goes to the issuer's keys (unreachable here: 503, not the
+    // development key's 401), and one naming another issuer to the development key.
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let forged = |iss: &str, alg: &str| {
+        format!(
+            "Bearer {}.{}.c2ln",
+            b64(json!({"alg": alg, "kid": "k1", "typ": "JWT"})),
+            b64(
+                json!({"iss": iss, "sub": "x", "aud": "ravis-web", "exp": 4_000_000_000u64,
+                "ravis:role": "health_specialist", "ravis:org": "clinic-1"})
+            )
+        )
+    };
+    let r = request(
+        &server.addr,
+        "GET",
+        "/worklist",
+        &[("Authorization", &forged(issuer, "RS256"))],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("identity provider"), "{}", r.body);
+    // The development key's algorithm does not verify the issuer's tokens.
+    let r = request(
+        &server.addr,
+        "GET",
+        "/worklist",
+        &[("Authorization", &forged(issuer, "HS256"))],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("algorithm"), "{}", r.body);
+    let r = request(
+        &server.addr,
+        "GET",
+        "/worklist",
+        &[("Authorization", &forged("https://evil.example", "RS256"))],
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[test]
+fn a_bad_web_config_stops_the_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web-config.json");
+    std::fs::write(&path, r#"{"oidc": {"issuer": "http://idp.example.lv", "client_id": "c", "redirect_uri": "https://r.example.lv/"}}"#).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--port", "0", "--no-workers", "--web-config"])
+        .arg(&path)
+        .env("RAVIS_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("oidc.issuer: must be an https URL"),
+        "{stderr}"
+    );
+    // The issuer's key set and audience are required with it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--jwt-issuer",
+            "https://idp.example.lv",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--jwt-jwks-url"));
+    // A key set over plain HTTP off loopback is refused, named by its option.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ravis"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--no-workers",
+            "--jwt-issuer",
+            "https://idp.example.lv",
+        ])
+        .args([
+            "--jwt-jwks-url",
+            "http://idp.example.lv/jwks",
+            "--jwt-audience",
+            "ravis-web",
+        ])
+        .env("RAVIS_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--jwt-jwks-url: the JWKS URL must be an https URL"),
+        "{stderr}"
+    );
+}

@@ -21,6 +21,55 @@ export function session() {
 export function setSession(s) {
   if (s) sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
   else sessionStorage.removeItem(SESSION_KEY);
+  window.dispatchEvent(new Event('ravis:session'));
+}
+
+/** Why the last session ended by itself ('expired'), shown on the sign-in page; null. */
+export const NOTICE_KEY = 'ravis.signin.notice';
+/** The hash route to return to after signing in again (kept when a session ends by itself). */
+export const RETURN_KEY = 'ravis.returnTo';
+
+/** Ends a session that ran out (not a sign-out): the sign-in page says so, and signing in
+ * again returns to the page the user was on. */
+export function endSession() {
+  sessionStorage.setItem(NOTICE_KEY, 'expired');
+  sessionStorage.setItem(RETURN_KEY, location.hash || '#/');
+  setSession(null);
+}
+
+/** The page to return to after signing in again (taken once), or null. */
+export function takeReturnRoute() {
+  const to = sessionStorage.getItem(RETURN_KEY);
+  sessionStorage.removeItem(RETURN_KEY);
+  sessionStorage.removeItem(NOTICE_KEY);
+  return to;
+}
+
+// How a refused token is renewed (an OpenID Connect refresh token); null: it cannot be.
+let renewer = null;
+let renewing = null;
+export function setRenewer(fn) {
+  renewer = fn;
+}
+
+/** Renews the session once for everyone waiting (concurrent 401s share one refresh, so a
+ * rotated refresh token is used once); resolves the new session or null. */
+export function renewSession(s) {
+  if (!renewer || !s || !s.refresh_token) return Promise.resolve(null);
+  if (!renewing) {
+    renewing = renewer(s)
+      .then(
+        (renewed) => {
+          setSession(renewed);
+          return renewed;
+        },
+        () => null,
+      )
+      .finally(() => {
+        renewing = null;
+      });
+  }
+  return renewing;
 }
 
 /** An API error: status, the problem body (title, detail, errors[{field, reason}]). */
@@ -38,8 +87,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the API; resolves {status, body, headers} or throws ApiError. */
-export async function api(method, path, { body, headers = {}, query } = {}) {
+/** Calls the API; resolves {status, body, headers} or throws ApiError. A 401 renews the
+ * session once (refresh token) and repeats the call; else the session ends. */
+export async function api(method, path, options = {}, retried = false) {
+  const { body, headers = {}, query } = options;
   const s = session();
   const h = { Accept: 'application/json', ...headers };
   if (s) h.Authorization = `Bearer ${s.token}`;
@@ -67,7 +118,14 @@ export async function api(method, path, { body, headers = {}, query } = {}) {
     }
   }
   if (!response.ok) {
-    if (response.status === 401 && s) setSession(null);
+    if (response.status === 401 && s) {
+      const current = session();
+      // Another call may have renewed the session meanwhile.
+      if (!retried && current && current.token !== s.token) return api(method, path, options, true);
+      const renewed = retried ? null : await renewSession(current);
+      if (renewed) return api(method, path, options, true);
+      if (session()) endSession();
+    }
     throw new ApiError(response.status, parsed);
   }
   return { status: response.status, body: parsed, headers: response.headers };

@@ -1,9 +1,10 @@
 // The child page's history (scores over time, screenings, support episodes) and a
 // referral's steps. Everything shown comes from the API's responses for the caller's role.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, session } from './api.js';
 import { t, formatDate } from './i18n.js';
 import { html, Page, ErrorBox, Field, Loader, todayIso } from './ui.js';
+import { linkableEpisodes, mayEditEpisode } from './episode.js';
 
 /** The results the risk profile gives for each instrument (its history: every screening's
  * current result), oldest first. Only the clinical view has `instruments`. */
@@ -79,18 +80,23 @@ export function ChildHistory({ profile }) {
     </table>`;
 }
 
-/** The child's support episodes as the API gives them for the role (minimised for some). */
+/** The child's support episodes as the API gives them for the role (minimised for some);
+ * an episode the caller's role may change links to its edit page. */
 export function Episodes({ episodes }) {
   if (!episodes) return null;
+  const s = session();
+  const editable = episodes.some((e) => mayEditEpisode(s, e));
   return html`<h2>${t('supportEpisodes')}</h2>
     ${episodes.length === 0
       ? html`<p>${t('none')}</p>`
       : html`<table id="child-episodes"><caption class="visually-hidden">${t('supportEpisodes')}</caption>
-        <thead><tr><th scope="col">${t('programme')}</th><th scope="col">${t('provider')}</th><th scope="col">${t('startDate')}</th><th scope="col">${t('endDate')}</th><th scope="col">${t('outcome')}</th></tr></thead>
+        <thead><tr><th scope="col">${t('programme')}</th><th scope="col">${t('provider')}</th><th scope="col">${t('startDate')}</th><th scope="col">${t('plannedEnd')}</th><th scope="col">${t('lastReview')}</th><th scope="col">${t('endDate')}</th><th scope="col">${t('outcome')}</th>${editable && html`<th scope="col"><span class="visually-hidden">${t('editEpisode')}</span></th>`}</tr></thead>
         <tbody>${episodes.map(
-          (e) => html`<tr><td>${e.programme}</td><td>${e.provider_org}</td><td>${e.start_date ? formatDate(e.start_date) : t('notStarted')}</td>
+          (e) => html`<tr id=${`episode-${e.id}`}><td>${e.programme}</td><td>${e.provider_org}</td><td>${e.start_date ? formatDate(e.start_date) : t('notStarted')}</td>
+            <td>${formatDate(e.planned_end_date)}</td><td>${formatDate(e.last_review_on)}</td>
             <td>${e.end_date ? formatDate(e.end_date) : e.open ? t('open') : ''}</td>
-            <td>${e.outcome ? t(`outcomes.${e.outcome}`) : ''}${e.end_reason ? html` <span class="muted">(${t(`endReasons.${e.end_reason}`)})</span>` : ''}</td></tr>`,
+            <td>${e.outcome ? t(`outcomes.${e.outcome}`) : ''}${e.end_reason ? html` <span class="muted">(${t(`endReasons.${e.end_reason}`)})</span>` : ''}</td>
+            ${editable && html`<td>${mayEditEpisode(s, e) && html`<a href=${`#/support-episodes/${e.id}/edit`}>${t('editEpisode')}<span class="visually-hidden"> ${e.programme}, ${e.provider_org}</span></a>`}</td>`}</tr>`,
         )}</tbody></table>`}`;
 }
 
@@ -130,7 +136,7 @@ export function ReferralView({ id }) {
   return html`<${Loader}
     load=${() => api('GET', `/referrals/${id}`).then((r) => ({ referral: r.body, etag: r.headers.get('ETag') }))}
     deps=${[id]}
-    render=${(data, reload) => html`<${ReferralPage} ...${data} reload=${reload} />`}
+    render=${(data, reload) => html`<${ReferralPage} key=${data.referral.id} ...${data} reload=${reload} />`}
   />`;
 }
 
@@ -163,9 +169,33 @@ function Steps({ referral: r, etag, organisation, reload }) {
   const [open, setOpen] = useState(null);
   const [v, setV] = useState({ reason: '', end_reason: '', outcome: '', date: todayIso(), planned_end_date: '' });
   const [agreement, setAgreement] = useState('agreed');
+  // Open episodes of the child at this provider without a referral, which a start may link.
+  const [linkable, setLinkable] = useState([]);
+  const [episodeId, setEpisodeId] = useState('');
+  // Loaded with the page; the start form opens once it is in, so it opens complete.
+  const linkableLoad = useRef(Promise.resolve([]));
+  useEffect(() => {
+    let live = true;
+    const load = steps.includes('started') ? linkableEpisodes(r).catch(() => []) : Promise.resolve([]);
+    linkableLoad.current = load;
+    load.then((items) => live && setLinkable(items));
+    return () => {
+      live = false;
+    };
+  }, [r.id, r.state]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(null);
+  // Set once the newest version is in after a 412 (the typed input is kept).
+  const [fresh, setFresh] = useState(false);
+  const useLatest = async () => {
+    setError(null);
+    setFresh(false);
+    setBusy(true);
+    await reload();
+    setBusy(false);
+    setFresh(true);
+  };
   const needsAgreement = r.state === 'proposed' && organisation === r.referring_org && r.family_agreement;
   const status = done && html`<p class="success" role="status" id="step-done" tabindex="-1">${done}</p>`;
   if (steps.length === 0 && !needsAgreement) return html`${status}<p class="muted" id="no-steps">${t('noSteps')}</p>`;
@@ -173,6 +203,7 @@ function Steps({ referral: r, etag, organisation, reload }) {
     setBusy(true);
     setError(null);
     setDone(null);
+    setFresh(false);
     try {
       const { body: changed } = await api(method, path, { body, headers: { 'If-Match': etag } });
       setOpen(null);
@@ -185,21 +216,24 @@ function Steps({ referral: r, etag, organisation, reload }) {
       setBusy(false);
     }
   };
+  const linking = (to) => to === 'started' && episodeId !== '';
   const take = (to) => {
     const body = { to };
-    for (const k of NEEDS[to]) {
-      const val = v[k].trim();
-      if (val) body[k] = val;
-    }
+    if (linking(to)) body.episode_id = episodeId;
+    else
+      for (const k of NEEDS[to]) {
+        const val = v[k].trim();
+        if (val) body[k] = val;
+      }
     return send('POST', `/referrals/${r.id}/transitions`, body);
   };
-  const choose = (to) => {
+  const choose = async (to) => {
     setError(null);
-    if (NEEDS[to].length === 0) take(to);
-    else {
-      setOpen(to);
-      setTimeout(() => document.getElementById(`step-${NEEDS[to][0]}`)?.focus(), 0);
-    }
+    if (NEEDS[to].length === 0) return take(to);
+    const items = to === 'started' ? await linkableLoad.current : [];
+    setOpen(to);
+    const first = items.length > 0 ? 'episode_id' : NEEDS[to][0];
+    setTimeout(() => document.getElementById(`step-${first}`)?.focus(), 0);
   };
   const errors = error ? error.fields() : {};
   const set = (k) => (e) => setV({ ...v, [k]: e.target.value });
@@ -222,7 +256,8 @@ function Steps({ referral: r, etag, organisation, reload }) {
     <h2 id="steps-title">${t('nextSteps')}</h2>
     ${status}
     <${ErrorBox} error=${error} />
-    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${() => { setError(null); reload(); }}>${t('useLatest')}</button></p>`}
+    ${error && error.status === 412 && html`<p><button type="button" id="reload-referral" onClick=${useLatest}>${t('useLatest')}</button></p>`}
+    ${fresh && html`<p class="notice" role="status" id="referral-latest">${t('latestReferral')}</p>`}
     ${needsAgreement &&
     html`<form class="inline" onSubmit=${(e) => { e.preventDefault(); send('PUT', `/referrals/${r.id}/family-agreement`, { status: agreement }); }}>
       <${Field} id="agreement" label=${t('familyAgreement')}>
@@ -236,7 +271,14 @@ function Steps({ referral: r, etag, organisation, reload }) {
     ${open && steps.includes(open) &&
     html`<form class="narrow step-form" onSubmit=${(e) => { e.preventDefault(); take(open); }} novalidate>
       <fieldset><legend>${t(`steps.${open}`)}</legend>
-        ${NEEDS[open].map(field)}
+        ${open === 'started' && linkable.length > 0 &&
+        html`<${Field} id="step-episode_id" label=${t('linkEpisode')} error=${errors.episode_id}>
+          ${(a) => html`<select ...${a} value=${episodeId} onChange=${(e) => setEpisodeId(e.target.value)}>
+            <option value="">${t('newEpisode')}</option>
+            ${linkable.map((e) => html`<option value=${e.id}>${t('existingEpisode', { date: formatDate(e.start_date || e.referral_date), programme: e.programme })}</option>`)}
+          </select>`}
+        <//>`}
+        ${linking(open) ? null : NEEDS[open].map(field)}
         <button type="submit" id="step-confirm" disabled=${busy}>${t('confirm')}: ${t(`steps.${open}`)}</button>
         <button type="button" class="link" onClick=${() => setOpen(null)}>${t('cancel')}</button>
       </fieldset>

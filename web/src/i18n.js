@@ -390,6 +390,50 @@ const CHILD_STRINGS = {
 };
 for (const lang of ['en', 'lv']) Object.assign(STRINGS[lang], CHILD_STRINGS[lang]);
 
+// Editing a support episode (web/src/episode.js), linking one when support starts, and a
+// session that ended by itself (web/src/main.js); both languages in one block.
+const EPISODE_STRINGS = {
+  en: {
+    sessionExpired: 'Your sign-in has expired. Sign in again to continue on the page you were on.',
+    editEpisode: 'Change the episode',
+    editEpisodeOf: 'Support episode: {programme} at {provider}',
+    referralDate: 'Referred on',
+    lastReview: 'Last review',
+    lastReviewHint: 'The next review is due from this day (it never moves back).',
+    endHint: 'To close the episode give the last day, the outcome and why it ended.',
+    latestReferral: 'The newest version of the referral is shown above; your choices are kept.',
+    linkEpisode: 'Support episode',
+    newEpisode: 'Create a new episode',
+    existingEpisode: 'Link the open episode of {date} ({programme})',
+    notBeforeReferral: 'must not be before referral_date',
+    notBeforeStart: 'must not be before start_date',
+    requiresStart: 'requires start_date',
+    requiredOnceEnd: 'is required once end_date is set',
+    onlyWithEnd: 'is only given with end_date',
+    episodeFields: { start_date: 'First day of support', planned_end_date: 'Planned end of support', last_review_on: 'Last review', end_date: 'Last day of support', outcome: 'Outcome', end_reason: 'Why support ended' },
+  },
+  lv: {
+    sessionExpired: 'Jūsu pieteikšanās ir beigusies. Piesakieties vēlreiz, lai turpinātu tajā pašā lapā.',
+    editEpisode: 'Mainīt epizodi',
+    editEpisodeOf: 'Atbalsta epizode: {programme}, {provider}',
+    referralDate: 'Nosūtīts',
+    lastReview: 'Pēdējā pārskatīšana',
+    lastReviewHint: 'Nākamā pārskatīšana tiek skaitīta no šīs dienas (tā nekad netiek pārcelta atpakaļ).',
+    endHint: 'Lai slēgtu epizodi, norādiet pēdējo dienu, iznākumu un beigu iemeslu.',
+    latestReferral: 'Augstāk redzama nosūtījuma jaunākā versija; jūsu izvēles ir saglabātas.',
+    linkEpisode: 'Atbalsta epizode',
+    newEpisode: 'Izveidot jaunu epizodi',
+    existingEpisode: 'Piesaistīt atvērto epizodi no {date} ({programme})',
+    notBeforeReferral: 'nedrīkst būt pirms nosūtīšanas datuma',
+    notBeforeStart: 'nedrīkst būt pirms pirmās atbalsta dienas',
+    requiresStart: 'vajadzīga pirmā atbalsta diena',
+    requiredOnceEnd: 'jānorāda, ja norādīta pēdējā diena',
+    onlyWithEnd: 'norāda tikai kopā ar pēdējo dienu',
+    episodeFields: { start_date: 'Pirmā atbalsta diena', planned_end_date: 'Plānotās atbalsta beigas', last_review_on: 'Pēdējā pārskatīšana', end_date: 'Pēdējā atbalsta diena', outcome: 'Iznākums', end_reason: 'Kāpēc atbalsts beidzās' },
+  },
+};
+for (const lang of ['en', 'lv']) Object.assign(STRINGS[lang], EPISODE_STRINGS[lang]);
+
 const LANG_KEY = 'ravis.lang';
 
 export function currentLang() {

@@ -1,14 +1,15 @@
 // RAVIS web client: Preact + htm, hash routes, the public API only.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, session, setApiBase, setSession, seesPersonalCode, seesGestation } from './api.js';
-import { completeSignIn, loadConfig, startSignIn } from './oidc.js';
+import { api, endSession, NOTICE_KEY, renewSession, session, setApiBase, setRenewer, setSession, seesPersonalCode, seesGestation, takeReturnRoute } from './api.js';
+import { completeSignIn, loadConfig, refreshDelay, refreshSession, startSignIn } from './oidc.js';
 import { currentLang, setLang, t, formatDate } from './i18n.js';
 import { html, parseHash, go, Page, ErrorBox, Field, Loader } from './ui.js';
 import { ScreeningForm, ScreeningResult } from './screening.js';
 import { ReferForm } from './refer.js';
 import { AuditReport, Duplicates, EditChild } from './admin.js';
 import { ChildHistory, Episodes, ReferralView } from './child.js';
+import { EditEpisode } from './episode.js';
 
 const has = (s, role) => !!s && s.roles.includes(role);
 /** Roles that read children and worklists (the data protection officer reads the audit only). */
@@ -23,6 +24,11 @@ const ROLES = [
   'data_protection_officer',
 ];
 
+/** Said on the sign-in page when the last session ran out by itself. */
+function ExpiredNotice() {
+  return sessionStorage.getItem(NOTICE_KEY) === 'expired' ? html`<p class="notice" role="alert" id="signin-notice">${t('sessionExpired')}</p>` : null;
+}
+
 /** Sign-in at the identity provider (a deployed client with app/config.json). */
 function OidcSignIn({ config, error: bootError }) {
   const [error, setError] = useState(bootError || null);
@@ -35,6 +41,7 @@ function OidcSignIn({ config, error: bootError }) {
     }
   };
   return html`<${Page} title=${t('signIn')}>
+    <${ExpiredNotice} />
     <p>${t('oidcNote', { issuer: config.oidc.issuer })}</p>
     ${error && html`<p class="error" role="alert">${t('error')}: ${String(error.message || error)}</p>`}
     <button type="button" onClick=${start}>${t('signIn')}</button>
@@ -52,9 +59,16 @@ function SignIn({ onSignedIn }) {
     setError(null);
     try {
       const { body } = await api('POST', '/dev/token', { body: { roles: [role], organisation: org.trim() } });
-      setSession({ token: body.token, roles: body.roles, organisation: body.organisation, subject: body.subject });
+      const lifetime = Number(body.expires_in) || null;
+      setSession({
+        token: body.token,
+        roles: body.roles,
+        organisation: body.organisation,
+        subject: body.subject,
+        ...(lifetime ? { expires_at: Date.now() + lifetime * 1000, lifetime } : {}),
+      });
       onSignedIn();
-      go('/');
+      go(takeReturnRoute() || '/');
     } catch (err) {
       setError(err);
     } finally {
@@ -62,6 +76,7 @@ function SignIn({ onSignedIn }) {
     }
   };
   return html`<${Page} title=${t('devSignIn')}>
+    <${ExpiredNotice} />
     <p>${t('devSignInNote')}</p>
     ${error && error.status === 404 ? html`<p class="error" role="alert">${t('devSignInOff')}</p>` : html`<${ErrorBox} error=${error} />`}
     <form onSubmit=${submit} class="narrow">
@@ -95,7 +110,11 @@ function Worklist() {
                     <td>${formatDate(i.due_on)}<br /><span class=${i.overdue ? 'badge warn' : 'muted'}>${i.overdue ? t('overdueDays', { n: i.days_overdue }) : t('notOverdue')}</span></td>
                     <td>${t(`kinds.${i.kind}`)}</td>
                     <td>${i.child.given_name ? html`<a href=${`#/children/${i.child.id}`}>${i.child.given_name} ${i.child.family_name}</a> <span class="muted">${formatDate(i.child.birth_date)}</span>` : t('childOnlyId')}</td>
-                    <td>${i.link && i.link.startsWith('/referrals/') ? html`<a href=${`#${i.link}`}>${i.subject || t('referral')}</a>` : i.subject || ''}</td>
+                    <td>${i.link && i.link.startsWith('/referrals/')
+                      ? html`<a href=${`#${i.link}`}>${i.subject || t('referral')}</a>`
+                      : i.link && i.link.startsWith('/support-episodes/')
+                        ? html`<a href=${`#${i.link}/edit`}>${i.subject || t('editEpisode')}</a>`
+                        : i.subject || ''}</td>
                   </tr>`,
                 )}
               </tbody>
@@ -309,8 +328,13 @@ function App({ config, bootError }) {
       setRoute(parseHash());
       setSignedIn(!!session());
     };
+    const onSession = () => setSignedIn(!!session());
     window.addEventListener('hashchange', onHash);
-    return () => window.removeEventListener('hashchange', onHash);
+    window.addEventListener('ravis:session', onSession);
+    return () => {
+      window.removeEventListener('hashchange', onHash);
+      window.removeEventListener('ravis:session', onSession);
+    };
   }, []);
   const toggleLang = () => {
     const next = currentLang() === 'lv' ? 'en' : 'lv';
@@ -332,6 +356,7 @@ function App({ config, bootError }) {
   else if (a === 'children' && c === 'refer') page = html`<${ReferForm} childId=${b} query=${route.query} />`;
   else if (a === 'children' && b) page = html`<${ChildPage} id=${b} />`;
   else if (a === 'referrals' && b) page = html`<${ReferralView} id=${b} />`;
+  else if (a === 'support-episodes' && b && c === 'edit') page = html`<${EditEpisode} id=${b} />`;
   else if (a === 'screenings' && b) page = html`<${ScreeningResult} id=${b} />`;
   else page = html`<${Worklist} />`;
   return html`
@@ -353,20 +378,45 @@ function App({ config, bootError }) {
     <main id="main">${page}</main>`;
 }
 
+// Renews the session before its access token expires (with a refresh token), or ends it
+// when it expires (the sign-in page then says so and brings the user back to this page).
+let renewTimer = null;
+function scheduleRenewal() {
+  clearTimeout(renewTimer);
+  const s = session();
+  const delay = refreshDelay(s, Date.now());
+  if (delay == null) return;
+  if (s.refresh_token) {
+    renewTimer = setTimeout(async () => {
+      const renewed = await renewSession(session());
+      if (!renewed && session()) endSession();
+    }, delay);
+  } else {
+    renewTimer = setTimeout(() => session() && endSession(), Math.max(0, s.expires_at - Date.now()));
+  }
+}
+
 setLang(currentLang());
 (async () => {
-  // A deployed client signs in at its identity provider; ravis serve has no config.json.
+  // A deployed client signs in at its identity provider; ravis serve has no config.json
+  // unless started with --web-config.
   const config = await loadConfig();
   let bootError = null;
   if (config) {
     setApiBase(config.api);
+    setRenewer((s) => refreshSession(s, config));
     try {
       const signedIn = await completeSignIn(config);
-      if (signedIn) setSession(signedIn);
+      if (signedIn) {
+        takeReturnRoute();
+        setSession(signedIn);
+      }
     } catch (e) {
       bootError = e;
     }
   }
+  window.addEventListener('ravis:session', scheduleRenewal);
+  scheduleRenewal();
   const root = document.getElementById('root');
   root.textContent = '';
   render(html`<${App} config=${config} bootError=${bootError} />`, root);

@@ -58,17 +58,20 @@ export function Field({ id, label, error, hint, children, optional }) {
   </div>`;
 }
 
-/** Loads data with `load()` and renders `render(data, reload)`, with loading and errors shown. */
+/** Loads data with `load()` and renders `render(data, reload)`, with loading and errors
+ * shown; `reload()` resolves once the new data (or error) is set. */
 export function Loader({ load, deps, render }) {
   const [state, setState] = useState({ loading: true });
   const reload = () => {
     setState((s) => ({ ...s, loading: true }));
-    load().then(
+    return load().then(
       (data) => setState({ data }),
       (error) => setState({ error }),
     );
   };
-  useEffect(reload, deps);
+  useEffect(() => {
+    reload();
+  }, deps);
   if (state.error) return html`<${ErrorBox} error=${state.error} />`;
   if (state.loading && state.data === undefined) return html`<p aria-live="polite">${t('loading')}</p>`;
   return render(state.data, reload);

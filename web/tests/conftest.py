@@ -2,6 +2,7 @@
 data directory, and headless Chromium (Debian's, driven by its chromedriver) with a fresh
 profile. Nothing here downloads anything."""
 
+import json
 import os
 import shutil
 import socket
@@ -45,43 +46,84 @@ def data_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _start_ravis(data_dir, extra_args=lambda url: []):
+    """A `ravis serve` (binary from RAVIS_BIN) on a free loopback port: (process, url, log).
+    `extra_args(url)` gives options that depend on the URL (written before the start)."""
+    binary = os.environ["RAVIS_BIN"]
+    log = open(Path(data_dir) / "server.log", "wb")
+    for _attempt in range(3):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(
+            [binary, "--data-dir", data_dir, "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args(url)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RAVIS_LOG": "warn"},
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECS
+        while time.monotonic() < deadline and process.poll() is None:
+            if _answers(url):
+                break
+            time.sleep(0.25)
+        if process.poll() is None and _answers(url):
+            return process, url, log
+        process.kill()
+        process.wait()
+    log.close()
+    raise AssertionError("ravis serve did not start: " + (Path(data_dir) / "server.log").read_text())
+
+
+def _stop_ravis(process, log):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
 @pytest.fixture(scope="session")
 def server(data_dir):
     """Base URL of a fresh `ravis serve` (binary from RAVIS_BIN)."""
-    binary = os.environ["RAVIS_BIN"]
-    log = open(Path(data_dir) / "server.log", "wb")
-    process = None
+    process, url, log = _start_ravis(data_dir)
     try:
-        for _attempt in range(3):
-            port = _free_port()
-            process = subprocess.Popen(
-                [binary, "--data-dir", data_dir, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "RAVIS_LOG": "warn"},
-            )
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + START_TIMEOUT_SECS
-            while time.monotonic() < deadline and process.poll() is None:
-                if _answers(url):
-                    break
-                time.sleep(0.25)
-            if process.poll() is None and _answers(url):
-                break
-            process.kill()
-            process.wait()
-            process = None
-        assert process is not None, "ravis serve did not start: " + (Path(data_dir) / "server.log").read_text()
         yield url
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+        _stop_ravis(process, log)
+
+
+OIDC_CLIENT_ID = "ravis-web"
+OIDC_AUDIENCE = "ravis-web-test"
+
+
+@pytest.fixture(scope="module")
+def oidc():
+    """A test OpenID Connect provider (web/tests/oidc_provider.py) and a second `ravis serve`
+    that trusts it (--jwt-issuer, --jwt-jwks-url, --jwt-audience) and gives the client an
+    app/config.json naming it (--web-config): (provider, server URL, data directory)."""
+    from oidc_provider import Provider
+
+    data_dir = tempfile.mkdtemp(prefix="ravis-web-oidc.")
+    user = {"sub": "dr-liepa", "ravis:role": "health_specialist", "ravis:org": "clinic-oidc"}
+    provider = Provider(OIDC_CLIENT_ID, None, OIDC_AUDIENCE, user)
+
+    def options(url):
+        provider.redirect_uri = url + "/"
+        config = Path(data_dir) / "web-config.json"
+        config.write_text(json.dumps({
+            "oidc": {"issuer": provider.issuer, "client_id": OIDC_CLIENT_ID, "redirect_uri": url + "/", "scope": "openid"},
+        }))
+        return ["--jwt-issuer", provider.issuer, "--jwt-jwks-url", provider.issuer + "/jwks",
+                "--jwt-audience", OIDC_AUDIENCE, "--web-config", str(config)]
+
+    process, url, log = _start_ravis(data_dir, options)
+    try:
+        yield provider, url, data_dir
+    finally:
+        _stop_ravis(process, log)
+        provider.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

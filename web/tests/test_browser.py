@@ -526,6 +526,8 @@ def test_child_history_and_referral_steps(browser, server, artifacts, axe_source
     assert "Someone changed this record after you opened it" in alert.text
     flow.screen("referral-conflict")
     flow.css("#reload-referral").click()
+    # (The agreement was "not asked" before the colleague's change too: wait for the reload.)
+    flow.css("#referral-latest")
     flow.wait(lambda d: d.find_element(By.ID, "family-agreement").text == "not asked", "the newest version")
     # The choice made before the conflict is kept.
     assert Select(flow.css("#agreement")).first_selected_option.get_attribute("value") == "agreed"

@@ -70,6 +70,11 @@ enum Keys {
 pub struct Authenticator {
     keys: Keys,
     validation: Validation,
+    /// The issuer this verifier's keys and rules are for.
+    issuer: String,
+    /// Further trusted issuers ([`Authenticator::also_trust`]), each with its own keys and
+    /// rules; a token goes to the verifier of the issuer it names.
+    others: Vec<Authenticator>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -127,6 +132,8 @@ impl Authenticator {
         Ok(Self {
             keys: Keys::Jwks(std::sync::Arc::new(JwksCache::new(fetcher))),
             validation: validation(settings),
+            issuer: settings.issuer.clone(),
+            others: Vec::new(),
         })
     }
 
@@ -168,7 +175,67 @@ impl Authenticator {
         Ok(Self {
             keys: Keys::Static(key),
             validation: validation(settings),
+            issuer: settings.issuer.clone(),
+            others: Vec::new(),
         })
+    }
+
+    /// Also accepts the tokens of `other`'s issuer, each verified by `other`'s keys and
+    /// rules (audience, algorithms, leeway): the token's unverified `iss` only picks the
+    /// verifier, which then checks everything, the issuer included. So one issuer's
+    /// algorithm never verifies another's tokens (e.g. `ravis serve` trusting an identity
+    /// provider's RS256 keys beside its own HS256 development key). Refuses an issuer
+    /// that is already trusted.
+    pub fn also_trust(mut self, other: Authenticator) -> Result<Self, ConfigError> {
+        let mut incoming = vec![other.issuer.clone()];
+        incoming.extend(other.others.iter().map(|o| o.issuer.clone()));
+        for issuer in &incoming {
+            if *issuer == self.issuer || self.others.iter().any(|o| o.issuer == *issuer) {
+                return Err(ConfigError::Invalid {
+                    name: "RAVIS_JWT_ISSUER",
+                    reason: format!("the issuer '{issuer}' is already trusted"),
+                });
+            }
+        }
+        let Authenticator {
+            keys,
+            validation,
+            issuer,
+            others,
+        } = other;
+        self.others.push(Authenticator {
+            keys,
+            validation,
+            issuer,
+            others: Vec::new(),
+        });
+        self.others.extend(others);
+        Ok(self)
+    }
+
+    /// The verifier of the issuer a token names (unverified: it only chooses the keys).
+    fn verifier_for(&self, token: &str) -> &Authenticator {
+        if self.others.is_empty() {
+            return self;
+        }
+        #[derive(Deserialize)]
+        struct Issuer {
+            iss: Option<String>,
+        }
+        use base64::Engine as _;
+        let named = token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<Issuer>(&b).ok())
+            .and_then(|c| c.iss);
+        named
+            .and_then(|iss| self.others.iter().find(|o| o.issuer == iss))
+            .unwrap_or(self)
     }
 
     /// Verifies the `Authorization: Bearer` header value and returns the principal.
@@ -185,6 +252,11 @@ impl Authenticator {
             .ok_or_else(|| {
                 Problem::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?;
+        self.verifier_for(token).verify(token).await
+    }
+
+    /// Verifies a token with this verifier's keys and rules.
+    async fn verify(&self, token: &str) -> Result<Principal, Problem> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Problem::unauthorized(describe(e.kind())))?;
         if !self.validation.algorithms.contains(&header.alg) {
@@ -502,5 +574,78 @@ mod tests {
         let mut s = settings();
         s.algorithms = vec![Algorithm::HS256, Algorithm::RS256];
         assert!(Authenticator::new(&s).is_err());
+    }
+    #[tokio::test]
+    async fn a_second_issuer_is_verified_with_its_own_key_only() {
+        const OTHER: &[u8] = b"another-secret-another-secret-32";
+        let other = AuthSettings {
+            issuer: "https://idp.example".into(),
+            audience: vec!["ravis-web".into()],
+            key: JwtKey::Hs256Secret(OTHER.to_vec()),
+            ..settings()
+        };
+        let both = Authenticator::new(&settings())
+            .unwrap()
+            .also_trust(Authenticator::new(&other).unwrap())
+            .unwrap();
+        let mint = |secret: &[u8], issuer: &str, audience: &str| {
+            mint_dev_token(
+                secret,
+                &DevTokenRequest {
+                    issuer,
+                    audience,
+                    subject: "dr-ozola",
+                    roles: &[Role::HealthSpecialist],
+                    organisation: "clinic-1",
+                    territory: None,
+                    purpose: None,
+                    issued_at: now() - 10,
+                    lifetime_seconds: 3600,
+                },
+            )
+            .unwrap()
+        };
+        let bearer = |t: String| format!("Bearer {t}");
+        // Each issuer's tokens verify with that issuer's key and audience.
+        let p = both
+            .authenticate(Some(&bearer(mint(
+                OTHER,
+                "https://idp.example",
+                "ravis-web",
+            ))))
+            .await
+            .unwrap();
+        assert_eq!(p.subject, "dr-ozola");
+        assert!(
+            both.authenticate(Some(&bearer(mint(SECRET, "ravis-local", "ravis"))))
+                .await
+                .is_ok()
+        );
+        // Naming the other issuer does not make the first one's key count, nor its audience.
+        let p = both
+            .authenticate(Some(&bearer(mint(
+                SECRET,
+                "https://idp.example",
+                "ravis-web",
+            ))))
+            .await
+            .unwrap_err();
+        assert!(p.detail.contains("signature"), "{}", p.detail);
+        let p = both
+            .authenticate(Some(&bearer(mint(OTHER, "https://idp.example", "ravis"))))
+            .await
+            .unwrap_err();
+        assert!(p.detail.contains("audience"), "{}", p.detail);
+        // An issuer trusted by neither is refused by the first verifier's issuer check.
+        let p = both
+            .authenticate(Some(&bearer(mint(SECRET, "https://evil.example", "ravis"))))
+            .await
+            .unwrap_err();
+        assert!(p.detail.contains("issuer"), "{}", p.detail);
+        // The same issuer cannot be trusted twice.
+        assert!(
+            both.also_trust(Authenticator::new(&settings()).unwrap())
+                .is_err()
+        );
     }
 }
