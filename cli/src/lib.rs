@@ -104,6 +104,13 @@ pub enum Command {
         #[command(subcommand)]
         command: WorklistCommand,
     },
+    /// One-off data migrations: `ravis migrate merges` indexes merges made before the
+    /// merge list (`GET /children/merges`) existed.
+    Migrate {
+        /// What to migrate.
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
     /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines);
     /// the JWKS of the FHIR signing keys: `ravis export jwks --public-key-der FILE`.
     Export {
@@ -197,6 +204,14 @@ pub enum WorklistCommand {
     /// Reconcile every child a change left pending, stamp newly overdue items, and print
     /// the counts as one JSON line (what the scheduled job does; `ravis serve` runs it hourly).
     Sweep,
+}
+
+/// `ravis migrate` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Index the merge records written before `GET /children/merges` existed, so every
+    /// merge in effect is listed (idempotent); prints `{"indexed": N}`.
+    Merges,
 }
 
 /// `ravis wording` subcommands.
@@ -358,6 +373,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 )
             })?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Migrate {
+            command: MigrateCommand::Merges,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let indexed = runtime.block_on(async {
+                let backend = ravis::adapters::embedded::EmbeddedBackend::open(&data_dir)
+                    .with_context(|| {
+                        format!("opening the data directory {}", data_dir.display())
+                    })?;
+                anyhow::Ok(
+                    ravis::services::merge_list::backfill_merge_index(&backend.records())
+                        .await
+                        .context("indexing the merges")?,
+                )
+            })?;
+            println!("{}", serde_json::json!({ "indexed": indexed }));
             Ok(())
         }
         Command::Export {
