@@ -1,7 +1,8 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
 //! (`serve`), mints development tokens (`token`), scores screenings offline (`score`),
 //! imports partner files (`import`), verifies the audit trail (`audit verify`), writes
-//! pseudonymised analytics exports (`export analytics`) and the analytics lake (`lake`).
+//! pseudonymised analytics exports (`export analytics`) and the analytics lake (`lake`),
+//! and runs one-off data migrations (`migrate merges`).
 
 pub mod audit;
 pub mod export;
