@@ -11,6 +11,7 @@ pub mod http_bridge;
 pub mod import;
 pub mod keys;
 pub mod local;
+pub mod migrate;
 pub mod report;
 pub mod results_mirror;
 pub mod token;
@@ -382,17 +383,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let indexed = runtime.block_on(async {
-                let backend = ravis::adapters::embedded::EmbeddedBackend::open(&data_dir)
-                    .with_context(|| {
-                        format!("opening the data directory {}", data_dir.display())
-                    })?;
-                anyhow::Ok(
-                    ravis::services::merge_list::backfill_merge_index(&backend.records())
-                        .await
-                        .context("indexing the merges")?,
-                )
-            })?;
+            let indexed = runtime.block_on(migrate::merges(&data_dir))?;
             println!("{}", serde_json::json!({ "indexed": indexed }));
             Ok(())
         }
