@@ -68,8 +68,13 @@ FUNCTIONS = {
             ("GET", "/reports"),
             ("GET", "/reports/{id}"),
             ("GET", "/reports/{id}/files/{name}"),
+            ("GET", "/children/merges"),
+            ("GET", "/intake/jobs"),
+            ("GET", "/intake/jobs/{id}"),
+            ("GET", "/intake/jobs/{id}/errors"),
         },
         "env": {
+            "RAVIS_PARTNER_BUCKET",
             "RAVIS_EXPORT_QUEUE_URL",
             "RAVIS_REPORT_QUEUE_URL",
             "RAVIS_REPORT_DLQ_URL",

@@ -1,7 +1,8 @@
 //! The `ravis` command: runs the whole system locally on the embedded backend
 //! (`serve`), mints development tokens (`token`), scores screenings offline (`score`),
 //! imports partner files (`import`), verifies the audit trail (`audit verify`), writes
-//! pseudonymised analytics exports (`export analytics`) and the analytics lake (`lake`).
+//! pseudonymised analytics exports (`export analytics`) and the analytics lake (`lake`),
+//! and runs one-off data migrations (`migrate merges`).
 
 pub mod audit;
 pub mod export;
@@ -10,6 +11,7 @@ pub mod http_bridge;
 pub mod import;
 pub mod keys;
 pub mod local;
+pub mod migrate;
 pub mod report;
 pub mod results_mirror;
 pub mod token;
@@ -120,6 +122,13 @@ pub enum Command {
         #[command(subcommand)]
         command: WorklistCommand,
     },
+    /// One-off data migrations: `ravis migrate merges` indexes merges made before the
+    /// merge list (`GET /children/merges`) existed.
+    Migrate {
+        /// What to migrate.
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
     /// Exports for analytics: `ravis export analytics --out FILE` (pseudonymised JSON Lines);
     /// the JWKS of the FHIR signing keys: `ravis export jwks --public-key-der FILE`.
     Export {
@@ -213,6 +222,14 @@ pub enum WorklistCommand {
     /// Reconcile every child a change left pending, stamp newly overdue items, and print
     /// the counts as one JSON line (what the scheduled job does; `ravis serve` runs it hourly).
     Sweep,
+}
+
+/// `ravis migrate` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Index the merge records written before `GET /children/merges` existed, so every
+    /// merge in effect is listed (idempotent); prints `{"indexed": N}`.
+    Merges,
 }
 
 /// `ravis wording` subcommands.
@@ -386,6 +403,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 )
             })?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Migrate {
+            command: MigrateCommand::Merges,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let indexed = runtime.block_on(migrate::merges(&data_dir))?;
+            println!("{}", serde_json::json!({ "indexed": indexed }));
             Ok(())
         }
         Command::Export {

@@ -168,6 +168,8 @@ pub async fn serve(
         scoring_queue.clone(),
         report_queue.clone(),
         report_files.clone(),
+        // GET /intake/jobs/{id}/errors reads the row reports the intake worker wrote.
+        backend.blobs(PARTNER_BUCKET)?,
     )?;
     // The catalogue's built-in entries are in the store from the start (never overwriting edits).
     ravis::services::catalogue::seed_catalogue(&records, app.clock.as_ref())

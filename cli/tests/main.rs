@@ -5,6 +5,7 @@ mod audit_verify;
 mod export_analytics;
 mod exports_kill;
 mod import;
+mod migrate;
 mod same_engine;
 mod serve;
 mod support;

@@ -381,6 +381,8 @@ def test_registry_listings_read_the_index(stack, tokens):
     # read from the table's index (gsi1) whatever it holds.
     status, _, body = stack.http(CHILDREN, "GET", "/children/duplicates", tokens["clinic"], query="limit=10")
     assert status == 200 and "items" in body, body
+    status, _, body = stack.http(CHILDREN, "GET", "/children/merges", tokens["clinic"], query="limit=10")
+    assert status == 200 and "items" in body, body
     status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}/representatives", tokens["clinic"])
     assert status == 200, body
 
@@ -412,6 +414,14 @@ def test_a_partner_file_reaches_the_intake_worker_through_the_buckets_notificati
     ), summary
     report = _results(stack, "results/children/kids.csv.report.jsonl").decode().splitlines()
     assert [json.loads(line)["field"] for line in report] == ["birth_date"]
+    # A registry administrator reads the job from the table and its row error from the
+    # partner bucket's results/ through children-api.
+    status, _, body = stack.http(CHILDREN, "GET", "/intake/jobs", tokens["clinic"], query="kind=children")
+    assert status == 200, body
+    job = next(j for j in body["items"] if j["file"] == "inbox/children/kids.csv")
+    assert (job["status"], job["rejected"]) == ("completed_with_rejections", 1), job
+    status, _, body = stack.http(CHILDREN, "GET", f"/intake/jobs/{job['id']}/errors", tokens["clinic"])
+    assert status == 200 and [e["field"] for e in body["items"]] == ["birth_date"], body
     status, _, body = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
     assert body["family_name"] == "Ozola", body
 

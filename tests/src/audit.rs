@@ -182,8 +182,10 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue + Clone>(records: 
     let reports_dir = tempfile::tempdir().expect("reports dir");
     let reports = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "reports")
         .expect("reports bucket");
+    let partner = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "partner")
+        .expect("partner bucket");
     let api = app
-        .all_routes(queue.clone(), queue, reports)
+        .all_routes(queue.clone(), queue, reports, partner)
         .expect("routes");
     let audit = app.audit();
     let auth = authenticator();
@@ -1028,6 +1030,22 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue + Clone>(records: 
         )
         .await;
         assert_eq!(r.status, 200, "{:?}", json_of(&r));
+        // GET /children/merges lists the merge: a read in both children's chains.
+        let (r, _) = call_audited(
+            &auth,
+            &api,
+            &audit,
+            Some(survivor),
+            request("GET", "/children/merges", &[], &admin, None, None),
+            &Expect {
+                entity_id: None,
+                ..merge_expect(Route::ListMerges)
+            },
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", json_of(&r));
+        assert_eq!(json_of(&r)["items"][0]["duplicate"], json!(duplicate));
+        assert_eq!(json_of(&r)["items"][0]["reason"], "registered twice");
         let (r, _) = call_audited(
             &auth,
             &api,
@@ -1048,14 +1066,16 @@ pub async fn end_to_end_walk<R: RecordStore + Clone, Q: Queue + Clone>(records: 
         for (child, reads) in [(survivor, 0), (duplicate, 1)] {
             let entries = audit.entries(child).await.expect("entries");
             let reasons: Vec<Option<&str>> = entries.iter().map(|e| e.body.reason.as_deref()).collect();
+            // Registered, (listed as a duplicate,) merged, listed among the merges, un-merged.
             let mut expected = vec![None; 1 + reads];
-            expected.extend([Some("registered twice"); 2]);
+            expected.extend([Some("registered twice"), None, Some("registered twice")]);
             assert_eq!(reasons, expected);
         }
     })
     .await;
     covered.extend([
         Route::ListDuplicates,
+        Route::ListMerges,
         Route::MergeChild,
         Route::UnmergeChild,
     ]);

@@ -88,8 +88,10 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
         let reports_dir = tempfile::tempdir().expect("reports dir");
         let reports = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "reports")
             .expect("reports bucket");
+        let partner = ravis::adapters::embedded::DirBlobStore::open(reports_dir.path(), "partner")
+            .expect("partner bucket");
         let api = app
-            .all_routes(queue.clone(), queue.clone(), reports)
+            .all_routes(queue.clone(), queue.clone(), reports, partner)
             .expect("routes");
         let (auth, _) = verifier_and_scoped_token(Role::RegistryAdministrator, "x", None);
         Self {

@@ -251,6 +251,24 @@ const REPRESENTATIVE_FIELDS: &[&str] = &[
 ];
 
 /// An export id no job has.
+const INTAKE_JOB_FIELDS: &[&str] = &[
+    "id",
+    "file",
+    "kind",
+    "format",
+    "strict",
+    "status",
+    "reason",
+    "rows_read",
+    "inserted",
+    "updated",
+    "unchanged",
+    "rejected",
+    "possible_duplicates",
+    "started_at",
+    "finished_at",
+    "errors",
+];
 const UNKNOWN_EXPORT: &str = "0190f3c4-6d1e-7a3b-8c2d-123456789abc";
 
 /// The registry records the matrix reads and changes, with their current versions.
@@ -263,6 +281,8 @@ struct Registry {
     versions: [u64; 5],
     /// A second, code-less child in Rīga: the duplicate the merge routes merge and split.
     duplicate: String,
+    /// A finished partner-file import with one row error.
+    intake_job: String,
 }
 
 fn fields(list: &[&str]) -> Option<BTreeSet<String>> {
@@ -474,6 +494,25 @@ fn expected(route: Route, role: Role, scope: Scope, org: Org, glass: Glass) -> O
         Route::ListDuplicates => Outcome {
             status: 200,
             fields: fields(&["items", "next"]),
+        },
+        Route::ListMerges if role != RegistryAdministrator => status(403),
+        Route::ListMerges => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        // Registry administrators without a territory scope: a partner file spans territories.
+        Route::ListIntakeJobs | Route::GetIntakeJob | Route::ListIntakeJobErrors
+            if role != RegistryAdministrator || scope != Scope::National =>
+        {
+            status(403)
+        }
+        Route::ListIntakeJobs | Route::ListIntakeJobErrors => Outcome {
+            status: 200,
+            fields: fields(&["items", "next"]),
+        },
+        Route::GetIntakeJob => Outcome {
+            status: 200,
+            fields: fields(INTAKE_JOB_FIELDS),
         },
         Route::MergeChild | Route::UnmergeChild if role != RegistryAdministrator => status(403),
         Route::MergeChild | Route::UnmergeChild if !visible => status(404),
@@ -775,6 +814,14 @@ fn request(
         Route::AuditReport => ("GET", "/audit/report".to_owned(), None),
         Route::AuditBreakGlass => ("GET", "/audit/break-the-glass".to_owned(), None),
         Route::ListDuplicates => ("GET", "/children/duplicates".to_owned(), None),
+        Route::ListMerges => ("GET", "/children/merges".to_owned(), None),
+        Route::ListIntakeJobs => ("GET", "/intake/jobs".to_owned(), None),
+        Route::GetIntakeJob => ("GET", format!("/intake/jobs/{}", registry.intake_job), None),
+        Route::ListIntakeJobErrors => (
+            "GET",
+            format!("/intake/jobs/{}/errors", registry.intake_job),
+            None,
+        ),
         Route::MergeChild => (
             "POST",
             format!("/children/{child}/merge"),
@@ -977,9 +1024,47 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
         .await
         .unwrap();
     let reports = backend.blobs("reports").unwrap();
+    let partner = backend.blobs("partner").unwrap();
     let api = app
-        .all_routes(queue.clone(), queue.clone(), reports)
+        .all_routes(queue.clone(), queue.clone(), reports, partner.clone())
         .unwrap();
+    // A finished partner-file import with one refused row, as the intake worker leaves it.
+    let intake_job = "ab".repeat(32);
+    let now = chrono::Utc::now();
+    ravis::ports::BlobStore::put(
+        &partner,
+        "results/children/kids.csv.report.jsonl",
+        bytes::Bytes::from_static(
+            b"{\"row\":2,\"field\":\"birth_date\",\"reason\":\"not a date\"}\n",
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    let summary = ravis::intake::Summary {
+        status: ravis::intake::service::Status::CompletedWithRejections,
+        reason: None,
+        rows_read: 2,
+        inserted: 1,
+        rejected: 1,
+        ..ravis::intake::Summary::rejected_file(
+            "inbox/children/kids.csv",
+            "children",
+            Some(ravis::intake::Format::Csv),
+            false,
+            String::new(),
+            now,
+            now,
+        )
+    };
+    ravis::intake::jobs::record_job(
+        &records,
+        &intake_job,
+        &summary,
+        "results/children/kids.csv.report.jsonl",
+    )
+    .await
+    .unwrap();
     // One scored screening of one child in Rīga, made by a national health specialist.
     let nurse = Principal {
         subject: "n".into(),
@@ -1202,6 +1287,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
             referral: referral.clone(),
             versions,
             duplicate: duplicate.to_string(),
+            intake_job: intake_job.clone(),
         };
         if glass == Glass::With {
             let granted = handle(

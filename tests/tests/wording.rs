@@ -112,7 +112,12 @@ fn api(dir: &Path) -> Api {
         .with_wording_packs(Arc::new(DirWordingPacks::new(dir.join("wording"))));
     Api {
         api: app
-            .all_routes(queue.clone(), queue, backend.blobs("reports").unwrap())
+            .all_routes(
+                queue.clone(),
+                queue,
+                backend.blobs("reports").unwrap(),
+                backend.blobs("partner").unwrap(),
+            )
             .unwrap(),
     }
 }
@@ -266,7 +271,12 @@ async fn a_deployment_without_a_pack_store_has_no_pack() {
     let app = App::new(backend.records(), &[4; 32], &[6; 32]).unwrap();
     let api = Api {
         api: app
-            .all_routes(queue.clone(), queue, backend.blobs("reports").unwrap())
+            .all_routes(
+                queue.clone(),
+                queue,
+                backend.blobs("reports").unwrap(),
+                backend.blobs("partner").unwrap(),
+            )
             .unwrap(),
     };
     let response = get(

@@ -1,9 +1,11 @@
-// Screens of the registry administrator (possible duplicates, merge), the data protection
-// officer (a child's access report) and editing a child with optimistic concurrency.
+// Screens of the registry administrator (possible duplicates, merge, past merges and
+// un-merge), the data protection officer (a child's access report) and editing a child
+// with optimistic concurrency.
 import { useEffect, useState } from 'preact/hooks';
 import { api, seesGestation, session } from './api.js';
 import { t, formatDate } from './i18n.js';
 import { html, go, Page, ErrorBox, Field, Loader } from './ui.js';
+import { usePages, More } from './intake.js';
 
 /** `PUT /children/{id}` with `If-Match`: a 412 keeps every typed value and offers to
  * continue from the newest version. */
@@ -113,21 +115,21 @@ export function AuditReport({ query }) {
   <//>`;
 }
 
-/** Registry administrators: children flagged as possible duplicates, and merging them. */
+/** Registry administrators: children flagged as possible duplicates, and merging them; and
+ * every merge still in effect (GET /children/merges, newest first), each of which can be
+ * undone with a reason, whenever it was made. */
 export function Duplicates() {
-  // Merges made on this page since it opened, each of which can be undone (the API has no
-  // list of past merges).
-  const [merges, setMerges] = useState([]);
   const [notice, setNotice] = useState(null);
   const [round, setRound] = useState(0);
+  // The duplicate merged on this page last: its merge takes the focus when listed.
+  const [justMerged, setJustMerged] = useState(null);
   const undone = (m) => {
-    setMerges(merges.filter((x) => x !== m));
-    setNotice(t('unmerged', { child: describe(m.duplicate) }));
+    setJustMerged(null);
+    setNotice(t('unmerged', { child: m.duplicate }));
     setRound(round + 1);
   };
   return html`<${Page} title=${t('duplicates')}>
     ${notice && html`<p class="success" role="status" id="unmerge-done">${notice}</p>`}
-    ${merges.map((m) => html`<${UnmergeCard} key=${m.duplicate.id} merge=${m} onUndone=${() => undone(m)} />`)}
     <${Loader}
       load=${async () => {
         const page = (await api('GET', '/children/duplicates')).body;
@@ -141,12 +143,30 @@ export function Duplicates() {
         return { items: page.items, children };
       }}
       deps=${[round]}
-      render=${({ items, children }, reload) =>
+      render=${({ items, children }) =>
         items.length === 0
           ? html`<p>${t('noDuplicates')}</p>`
-          : html`${items.map((d) => html`<${MergeCard} duplicate=${children[d.child_id]} candidates=${d.possible_duplicate_of.map((id) => children[id])} onMerged=${(m) => { setNotice(null); setMerges([...merges, m]); reload(); }} />`)}`}
+          : html`${items.map((d) => html`<${MergeCard} duplicate=${children[d.child_id]} candidates=${d.possible_duplicate_of.map((id) => children[id])} onMerged=${(m) => { setNotice(null); setJustMerged(m.duplicate.id); setRound(round + 1); }} />`)}`}
     />
+    <h2>${t('pastMerges')}</h2>
+    <${Merges} key=${round} focus=${justMerged} onUndone=${undone} />
   <//>`;
+}
+
+/** The merges in effect, newest first, page by page; each with its un-merge form. */
+function Merges({ focus, onUndone }) {
+  const pages = usePages('/children/merges', {});
+  const [survivors, setSurvivors] = useState({});
+  useEffect(() => {
+    const missing = [...new Set(pages.items.map((m) => m.survivor))].filter((id) => !(id in survivors));
+    if (!missing.length) return;
+    Promise.all(missing.map((id) => api('GET', `/children/${id}`).then((r) => [id, r.body], () => [id, null]))).then((found) =>
+      setSurvivors((known) => ({ ...known, ...Object.fromEntries(found) })),
+    );
+  }, [pages.items]);
+  return html`${!pages.loading && !pages.error && pages.items.length === 0 && html`<p id="no-merges">${t('noMerges')}</p>`}
+    ${pages.items.map((m) => html`<${UnmergeCard} key=${m.duplicate} merge=${m} survivor=${survivors[m.survivor]} focus=${focus === m.duplicate} onUndone=${() => onUndone(m)} />`)}
+    <${More} pages=${pages} id="merges-more" />`;
 }
 
 const describe = (c) => `${c.given_name} ${c.family_name}, ${formatDate(c.birth_date)}${c.personal_code ? `, ${c.personal_code}` : ''} (${c.registered_by_org}, ${c.id.slice(0, 8)}…)`;
@@ -186,7 +206,7 @@ function MergeCard({ duplicate, candidates, onMerged }) {
           ${candidates.map((c) => html`<option value=${c.id}>${describe(c)}</option>`)}
         </select>`}
       <//>
-      <${Field} id=${`${idp}-reason`} label=${t('reason')} error=${fieldError}>
+      <${Field} id=${`${idp}-reason`} label=${t('whyCol')} error=${fieldError}>
         ${(a) => html`<textarea ...${a} rows="2" value=${reason} onInput=${(e) => setReason(e.target.value)}></textarea>`}
       <//>
       <button type="submit" disabled=${busy}>${t('merge')}</button>
@@ -194,17 +214,19 @@ function MergeCard({ duplicate, candidates, onMerged }) {
   </section>`;
 }
 
-/** Undo a merge made on this page: `POST /children/{survivor}/unmerge` with a reason. The API
- * refuses (409 changed-since-merge) when a record changed after the merge. */
-function UnmergeCard({ merge, onUndone }) {
-  const { survivor, duplicate } = merge;
+/** Undo a merge: `POST /children/{survivor}/unmerge` with a reason. The API refuses (409
+ * changed-since-merge) when a record changed after the merge. The merged child answers 410,
+ * so it is named by its id. */
+function UnmergeCard({ merge, survivor, focus, onUndone }) {
   const [reason, setReason] = useState('');
   const [error, setError] = useState(null);
   const [fieldError, setFieldError] = useState(null);
   const [busy, setBusy] = useState(false);
-  const idp = `unmerge-${duplicate.id}`;
-  // The merge card is gone: the focus goes to this one (the next thing to act on).
-  useEffect(() => document.getElementById(`${idp}-title`)?.focus(), []);
+  const idp = `unmerge-${merge.duplicate}`;
+  // A merge just made on this page takes the focus (the next thing to act on).
+  useEffect(() => {
+    if (focus) document.getElementById(`${idp}-title`)?.focus();
+  }, [focus]);
   const submit = async (e) => {
     e.preventDefault();
     setFieldError(null);
@@ -216,7 +238,7 @@ function UnmergeCard({ merge, onUndone }) {
     setBusy(true);
     setError(null);
     try {
-      await api('POST', `/children/${survivor.id}/unmerge`, { body: { duplicate: duplicate.id, reason: reason.trim() } });
+      await api('POST', `/children/${merge.survivor}/unmerge`, { body: { duplicate: merge.duplicate, reason: reason.trim() } });
       onUndone();
     } catch (err) {
       setError(err);
@@ -225,7 +247,8 @@ function UnmergeCard({ merge, onUndone }) {
     }
   };
   return html`<section class="card" aria-labelledby=${`${idp}-title`}>
-    <h2 id=${`${idp}-title`} tabindex="-1">${t('mergedInto', { child: describe(duplicate), survivor: describe(survivor) })}</h2>
+    <h3 id=${`${idp}-title`} tabindex="-1">${t('mergedInto', { child: merge.duplicate, survivor: survivor ? describe(survivor) : merge.survivor })}</h3>
+    <p class="muted">${t('mergedWhen', { when: formatDate(merge.merged_at), who: merge.merged_by.subject, org: merge.merged_by.organisation })} ${t('whyCol')}: ${merge.reason}</p>
     <${ErrorBox} error=${error} />
     <form onSubmit=${submit} class="narrow" novalidate>
       <${Field} id=${`${idp}-reason`} label=${t('unmergeReason')} error=${fieldError}>

@@ -10,6 +10,8 @@ import { ReferForm } from './refer.js';
 import { AuditReport, Duplicates, EditChild } from './admin.js';
 import { ChildHistory, Episodes, ReferralView } from './child.js';
 import { EditEpisode } from './episode.js';
+import { IntakeJob, IntakeJobs } from './intake.js';
+import { AuditEntries, BreakGlassReport } from './dpo.js';
 
 const has = (s, role) => !!s && s.roles.includes(role);
 /** Roles that read children and worklists (the data protection officer reads the audit only). */
@@ -346,8 +348,12 @@ function App({ config, bootError }) {
   let page;
   if (!s && config) page = html`<${OidcSignIn} config=${config} error=${bootError} />`;
   else if (!s) page = html`<${SignIn} onSignedIn=${() => setSignedIn(true)} />`;
+  else if ((a === 'audit' || !readsChildren(s)) && b === 'entries') page = html`<${AuditEntries} key=${route.query.toString()} query=${route.query} />`;
+  else if ((a === 'audit' || !readsChildren(s)) && b === 'break-the-glass') page = html`<${BreakGlassReport} key=${route.query.toString()} query=${route.query} />`;
   else if (a === 'audit' || !readsChildren(s)) page = html`<${AuditReport} query=${route.query} />`;
   else if (a === 'duplicates') page = html`<${Duplicates} />`;
+  else if (a === 'intake' && b) page = html`<${IntakeJob} id=${b} />`;
+  else if (a === 'intake') page = html`<${IntakeJobs} key=${route.query.toString()} query=${route.query} />`;
   else if (!a) page = html`<${Worklist} />`;
   else if (a === 'children' && !b) page = html`<${Children} />`;
   else if (a === 'children' && b === 'new') page = html`<${RegisterChild} />`;
@@ -366,8 +372,11 @@ function App({ config, bootError }) {
       ${signedIn && s && html`<nav aria-label=${t('nav')}>
         ${readsChildren(s) && html`<a href="#/" aria-current=${!a ? 'page' : undefined}>${t('worklist')}</a>
           <a href="#/children" aria-current=${a === 'children' ? 'page' : undefined}>${t('children')}</a>`}
-        ${has(s, 'registry_administrator') && html`<a href="#/duplicates" aria-current=${a === 'duplicates' ? 'page' : undefined}>${t('duplicates')}</a>`}
-        ${has(s, 'data_protection_officer') && html`<a href="#/audit" aria-current=${a === 'audit' || !readsChildren(s) ? 'page' : undefined}>${t('auditReport')}</a>`}
+        ${has(s, 'registry_administrator') && html`<a href="#/duplicates" aria-current=${a === 'duplicates' ? 'page' : undefined}>${t('duplicates')}</a>
+          <a href="#/intake" aria-current=${a === 'intake' ? 'page' : undefined}>${t('intakeJobs')}</a>`}
+        ${has(s, 'data_protection_officer') && html`<a href="#/audit" aria-current=${(a === 'audit' || !readsChildren(s)) && !b ? 'page' : undefined}>${t('auditReport')}</a>
+          <a href="#/audit/entries" aria-current=${b === 'entries' ? 'page' : undefined}>${t('auditEntries')}</a>
+          <a href="#/audit/break-the-glass" aria-current=${b === 'break-the-glass' ? 'page' : undefined}>${t('breakGlassReport')}</a>`}
       </nav>`}
       <div class="who">
         ${s && html`<span>${t('signedInAs', { role: s.roles.map((r) => t(`roles.${r}`)).join(', '), org: s.organisation })}</span>

@@ -427,8 +427,9 @@ def test_registry_administrator_merges_a_duplicate_and_the_officer_reads_the_tra
     flow.wait(lambda d: "No child is flagged as a possible duplicate." in flow.body_text(), "the merge")
     flow.screen("merged")
     # The merge can be undone from the same page (a reason is required); the flag is back.
+    # Listed among the merges in effect, it takes the focus.
     undo = f"unmerge-{second['id']}"
-    assert flow.active().get_attribute("id") == f"{undo}-title"
+    flow.wait(lambda d: flow.active().get_attribute("id") == f"{undo}-title", "focus on the merge")
     flow.css(f"#{undo}-submit").click()
     flow.wait(lambda d: "must not be empty" in d.find_element(By.ID, f"{undo}-reason-error").text, "reason refused")
     flow.css(f"#{undo}-reason").send_keys("Merged by mistake")

@@ -234,7 +234,8 @@ async fn main() -> Result<()> {
     )?;
     let queue = backend.queue("scoring", QueueOptions::default())?;
     let reports = backend.blobs("reports")?;
-    let api = app.all_routes(queue.clone(), queue, reports)?;
+    let partner = backend.blobs("partner")?;
+    let api = app.all_routes(queue.clone(), queue, reports, partner)?;
     for (path, query) in [
         ("/worklist", vec![]),
         ("/worklist", vec![("overdue".to_owned(), "true".to_owned())]),

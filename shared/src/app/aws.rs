@@ -68,15 +68,19 @@ impl AwsApp {
     }
 
     /// `children-api`: children, audit views, the registry, referrals, exports' operator
-    /// views and reports (requests go to the report queue; files come from the reports
-    /// bucket).
+    /// views, reports (requests go to the report queue; files come from the reports
+    /// bucket) and intake jobs (row reports from the partner bucket's `results/`).
     pub fn children_routes(
         &self,
     ) -> Result<super::ChildrenRoutes<DynamoRecordStore, SqsQueue, S3BlobStore>, AppError> {
         let (queue_url, _, bucket) = self.settings.require_reports()?;
         let queue = SqsQueue::new(self.clients.sqs.clone(), queue_url, None);
         let files = S3BlobStore::new(self.clients.s3.clone(), bucket);
-        Ok(self.audited()?.children_routes(queue, files))
+        let partner = S3BlobStore::new(
+            self.clients.s3.clone(),
+            self.settings.require_partner_bucket()?,
+        );
+        Ok(self.audited()?.children_routes(queue, files, partner))
     }
 
     /// `screenings-api`: screenings, risk profiles and the catalogue.

@@ -11,6 +11,7 @@ use crate::fhir::FhirSettings;
 use crate::inbound::all_routes::AllRoutes;
 use crate::inbound::children_api::ChildrenApi;
 use crate::inbound::exports_api::ExportsApi;
+use crate::inbound::intake_api::IntakeApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::registry_api::{Both, RegistryApi};
 use crate::inbound::reports_api::ReportsApi;
@@ -63,10 +64,14 @@ pub enum AppError {
 }
 
 /// What `children-api` serves: children, the registry, referrals and worklists, exports'
-/// operator views, reports (`Q` the report queue, `B` the reports bucket).
+/// operator views, reports and intake jobs (`Q` the report queue, `B` the blob store of the
+/// reports bucket and the partner bucket).
 pub type ChildrenRoutes<R, Q, B> = Both<
     ChildrenApi<R>,
-    Both<RegistryApi<R>, Both<PathwayApi<R>, Both<ExportsApi<R>, ReportsApi<R, Q, B>>>>,
+    Both<
+        RegistryApi<R>,
+        Both<PathwayApi<R>, Both<ExportsApi<R>, Both<ReportsApi<R, Q, B>, IntakeApi<R, B>>>>,
+    >,
 >;
 
 /// The CKAN portal of the settings (`RAVIS_CKAN_URL`, `RAVIS_CKAN_TOKEN`,
@@ -421,11 +426,13 @@ impl<R: RecordStore + Clone> App<R> {
     }
 
     /// Every HTTP route but the screenings' (what `children-api` serves); report requests
-    /// go to `report_queue`, report files are read from `report_files`.
+    /// go to `report_queue`, report files are read from `report_files`, intake jobs' row
+    /// reports from `partner_files` (the partner bucket).
     pub fn children_routes<Q: Queue, B: BlobStore>(
         &self,
         report_queue: Q,
         report_files: B,
+        partner_files: B,
     ) -> ChildrenRoutes<R, Q, B> {
         Both(
             ChildrenApi(self.children()),
@@ -435,20 +442,33 @@ impl<R: RecordStore + Clone> App<R> {
                     self.pathway_routes(),
                     Both(
                         ExportsApi(self.exports_admin()),
-                        ReportsApi(self.reports(report_queue, report_files)),
+                        Both(
+                            ReportsApi(self.reports(report_queue, report_files)),
+                            self.intake_routes(partner_files),
+                        ),
                     ),
                 ),
             ),
         )
     }
 
+    /// The intake jobs' routes, their row reports read from `partner_files`.
+    pub fn intake_routes<B: BlobStore>(&self, partner_files: B) -> IntakeApi<R, B> {
+        IntakeApi(crate::intake::jobs::IntakeJobs::new(
+            self.records.clone(),
+            partner_files,
+        ))
+    }
+
     /// Every route in one API (the local host, and suites that call any route): screenings
-    /// queue on `queue`, report requests on `report_queue`, report files in `report_files`.
+    /// queue on `queue`, report requests on `report_queue`, report files in `report_files`,
+    /// intake jobs' row reports in `partner_files`.
     pub fn all_routes<Q: Queue, B: BlobStore>(
         &self,
         queue: Q,
         report_queue: Q,
         report_files: B,
+        partner_files: B,
     ) -> Result<AllRoutes<R, Q, B>, AppError> {
         Ok(AllRoutes {
             children: ChildrenApi(self.children()),
@@ -457,6 +477,7 @@ impl<R: RecordStore + Clone> App<R> {
             pathway: self.pathway_routes(),
             exports: ExportsApi(self.exports_admin()),
             reports: ReportsApi(self.reports(report_queue, report_files)),
+            intake: self.intake_routes(partner_files),
         })
     }
 

@@ -3,6 +3,7 @@
 
 use crate::inbound::children_api::ChildrenApi;
 use crate::inbound::exports_api::ExportsApi;
+use crate::inbound::intake_api::IntakeApi;
 use crate::inbound::pathway_api::PathwayApi;
 use crate::inbound::problem::Problem;
 use crate::inbound::registry_api::RegistryApi;
@@ -12,8 +13,8 @@ use crate::inbound::screenings_api::ScreeningsApi;
 use crate::ports::{BlobStore, Queue, RecordStore};
 use crate::services::Reply;
 
-/// The children, screenings and registry adapters behind one [`Api`]; `B` is the reports
-/// bucket's blob store.
+/// The children, screenings and registry adapters behind one [`Api`]; `B` is the blob store
+/// of the reports bucket and of the partner bucket.
 pub struct AllRoutes<R, Q, B> {
     /// Children, search and the audit views.
     pub children: ChildrenApi<R>,
@@ -27,6 +28,8 @@ pub struct AllRoutes<R, Q, B> {
     pub exports: ExportsApi<R>,
     /// Reports (their queue is the report queue, of the same kind as the scoring queue).
     pub reports: ReportsApi<R, Q, B>,
+    /// Partner-file import results (the partner bucket's row reports).
+    pub intake: IntakeApi<R, B>,
 }
 
 impl<R: RecordStore + Clone, Q: Queue, B: BlobStore> Api for AllRoutes<R, Q, B> {
@@ -37,6 +40,7 @@ impl<R: RecordStore + Clone, Q: Queue, B: BlobStore> Api for AllRoutes<R, Q, B> 
             || self.pathway.serves(route)
             || self.exports.serves(route)
             || self.reports.serves(route)
+            || self.intake.serves(route)
     }
 
     async fn call(&self, route: Route, ctx: &Ctx) -> Result<Reply, Problem> {
@@ -52,6 +56,8 @@ impl<R: RecordStore + Clone, Q: Queue, B: BlobStore> Api for AllRoutes<R, Q, B> 
             Box::pin(self.exports.call(route, ctx)).await
         } else if self.reports.serves(route) {
             Box::pin(self.reports.call(route, ctx)).await
+        } else if self.intake.serves(route) {
+            Box::pin(self.intake.call(route, ctx)).await
         } else {
             Box::pin(self.screenings.dispatch(route, ctx)).await
         }
@@ -77,6 +83,7 @@ mod tests {
             "MergeChild",
             "UnmergeChild",
             "ListDuplicates",
+            "ListMerges",
         ];
         for spec in ROUTES {
             let name = format!("{:?}", spec.route);
@@ -99,7 +106,8 @@ mod tests {
             let by_registry = crate::inbound::registry_api::REGISTRY_ROUTES.contains(&spec.route)
                 || crate::inbound::pathway_api::PATHWAY_ROUTES.contains(&spec.route)
                 || crate::inbound::exports_api::EXPORTS_ROUTES.contains(&spec.route)
-                || crate::inbound::reports_api::REPORTS_ROUTES.contains(&spec.route);
+                || crate::inbound::reports_api::REPORTS_ROUTES.contains(&spec.route)
+                || crate::inbound::intake_api::INTAKE_ROUTES.contains(&spec.route);
             let by_screenings = screenings.contains(&name.as_str());
             assert_eq!(
                 [by_children, by_screenings, by_registry]

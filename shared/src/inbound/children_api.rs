@@ -118,6 +118,10 @@ impl<R: RecordStore> ChildrenApi<R> {
                 .0
                 .list_duplicates(&ctx.principal, &ctx.req.request_id, &ctx.req.query)
                 .await?),
+            Route::ListMerges => Ok(self
+                .0
+                .list_merges(&ctx.principal, &ctx.req.request_id, &ctx.req.query)
+                .await?),
             Route::UnmergeChild => Ok(self
                 .0
                 .unmerge(
@@ -147,6 +151,7 @@ impl<R: RecordStore> Api for ChildrenApi<R> {
                 | Route::MergeChild
                 | Route::UnmergeChild
                 | Route::ListDuplicates
+                | Route::ListMerges
         )
     }
 

@@ -144,6 +144,7 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
                 })?,
             })
         };
+        let job_id = import_id(&[&object.bucket, &object.key, &meta.etag]);
         let outcome = match (Kind::parse(kind_name), format) {
             (None, _) => refuse(format!(
                 "unknown kind '{kind_name}': files go under inbox/<kind>/, where kind is one of: {}",
@@ -154,7 +155,7 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
             ))?,
             (Some(kind), Some(format)) => {
                 let request = ImportRequest {
-                    import_id: import_id(&[&object.bucket, &object.key, &meta.etag]),
+                    import_id: job_id.clone(),
                     file: object.key.clone(),
                     kind,
                     format,
@@ -194,6 +195,14 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
         self.bucket
             .put(&summary_key, Bytes::from(summary), Some("application/json"))
             .await?;
+        // Then the job, which the API lists (`GET /intake/jobs`): its report is complete.
+        crate::intake::jobs::record_job(
+            self.intake.records(),
+            &job_id,
+            &outcome.summary,
+            &report_key,
+        )
+        .await?;
         tracing::info!(key = %object.key, status = ?outcome.summary.status,
             rows = outcome.summary.rows_read, rejected = outcome.summary.rejected, "partner file imported");
         Ok(Some(outcome.summary))

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod children_api;
 pub mod exports_api;
 pub mod http;
+pub mod intake_api;
 pub mod intake_worker;
 pub mod jwks;
 pub mod lambda;

@@ -102,6 +102,14 @@ pub enum Route {
     UnmergeChild,
     /// `GET /children/duplicates` (registry administrator: open possible-duplicate flags)
     ListDuplicates,
+    /// `GET /children/merges` (registry administrator: the merges in effect, newest first)
+    ListMerges,
+    /// `GET /intake/jobs` (registry administrator: partner-file imports, newest first)
+    ListIntakeJobs,
+    /// `GET /intake/jobs/{id}` (registry administrator: one import's summary)
+    GetIntakeJob,
+    /// `GET /intake/jobs/{id}/errors` (registry administrator: its row report, paged)
+    ListIntakeJobErrors,
     /// `POST /referrals`
     CreateReferral,
     /// `GET /referrals`
@@ -154,6 +162,13 @@ impl Route {
             }
             // One read entry per listed child.
             Route::ListDuplicates => Some((AuditEntity::Child, AuditAction::Read)),
+            // One read entry in both children's chains per listed merge.
+            Route::ListMerges => Some((AuditEntity::Child, AuditAction::Read)),
+            // Partner files' import results: counts, and the refused rows by number, column
+            // and reason. A refused row was never stored, so it is no registered child's
+            // record; a reason may quote the refused cell, so only registry administrators
+            // read them (docs/INTAKE.md, "Results in the API").
+            Route::ListIntakeJobs | Route::GetIntakeJob | Route::ListIntakeJobErrors => None,
             // The catalogue holds no personal data.
             Route::ListProgrammes
             | Route::GetProgramme
@@ -245,6 +260,11 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::ListDuplicates,
         method: Method::GET,
         path: "/children/duplicates",
+    },
+    RouteSpec {
+        route: Route::ListMerges,
+        method: Method::GET,
+        path: "/children/merges",
     },
     RouteSpec {
         route: Route::GetChild,
@@ -505,6 +525,21 @@ pub const ROUTES: &[RouteSpec] = &[
         route: Route::GetReportFile,
         method: Method::GET,
         path: "/reports/{id}/files/{name}",
+    },
+    RouteSpec {
+        route: Route::ListIntakeJobs,
+        method: Method::GET,
+        path: "/intake/jobs",
+    },
+    RouteSpec {
+        route: Route::GetIntakeJob,
+        method: Method::GET,
+        path: "/intake/jobs/{id}",
+    },
+    RouteSpec {
+        route: Route::ListIntakeJobErrors,
+        method: Method::GET,
+        path: "/intake/jobs/{id}/errors",
     },
 ];
 
@@ -848,6 +883,10 @@ mod tests {
             Route::MergeChild,
             Route::UnmergeChild,
             Route::ListDuplicates,
+            Route::ListMerges,
+            Route::ListIntakeJobs,
+            Route::GetIntakeJob,
+            Route::ListIntakeJobErrors,
             Route::CreateReferral,
             Route::ListReferrals,
             Route::GetReferral,

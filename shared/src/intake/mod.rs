@@ -9,6 +9,7 @@ pub mod children;
 pub mod children_fast_path;
 pub mod dry_run;
 pub mod import;
+pub mod jobs;
 pub mod organisations;
 pub mod population_register;
 pub mod reader;

@@ -21,6 +21,10 @@
 //! restoring would silently lose that change. Merges undone in reverse order restore the
 //! state before the first. Versions keep increasing (a client's old `ETag` stays stale).
 //!
+//! Past merges: each merge record is indexed under `MERGES` (`gsi1`, newest first) in the
+//! merge's own write; `GET /children/merges` pages through it (`merge_list.rs`), and an
+//! un-merge, which deletes the record, takes it out.
+//!
 //! Listing: a child flagged `possible_duplicate_of` is indexed under `DUPFLAGS` (`gsi1`) from
 //! its registration (API or file); `GET /children/duplicates` pages through that index, and
 //! a merge takes the merged child (and the survivor, when no flag is left) out of it.
@@ -488,10 +492,11 @@ impl<R: RecordStore> ChildrenService<R> {
             "merged_by": {"subject": principal.subject, "organisation": principal.organisation},
             "restore": restores.iter().map(restore_json).collect::<Vec<_>>(),
         });
-        ops.push(WriteOp::PutNew(Record::new(
-            keys::merge(duplicate),
-            merge_record,
-        )));
+        // Indexed with the merge itself (one write), so `GET /children/merges` lists it.
+        ops.push(WriteOp::PutNew(
+            Record::new(keys::merge(duplicate), merge_record)
+                .with_index(keys::MERGES_INDEX, keys::merge_index(now, duplicate)),
+        ));
         let (entries, audit_ops) = self
             .merge_audit_ops(principal, request_id, survivor.id, duplicate, reason)
             .await?;

@@ -15,6 +15,7 @@ pub mod idempotency;
 #[cfg(feature = "lake")]
 pub mod lake;
 pub mod merge;
+pub mod merge_list;
 pub mod minimisation;
 pub mod referrals;
 pub mod registry;

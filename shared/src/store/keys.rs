@@ -103,6 +103,38 @@ pub fn merge(duplicate: ChildId) -> Key {
     Key::new(format!("MERGE#{duplicate}"), "MERGE")
 }
 
+/// Index partition of every merge still in effect (`gsi1pk` of each merge record; the
+/// sort key is [`merge_index`], newest first): `GET /children/merges` reads it.
+pub const MERGES_INDEX: &str = "MERGES";
+
+/// Index sort key of a merge record: newest first in ascending order (see
+/// [`newest_first`]), then the merged child's id.
+pub fn merge_index(merged_at: chrono::DateTime<chrono::Utc>, duplicate: ChildId) -> String {
+    format!("{}#{duplicate}", newest_first(merged_at))
+}
+
+/// A time as a fixed-width key that sorts the newest first in ascending (byte-wise) order:
+/// the milliseconds left until the year 9999, zero-padded. Lists that answer newest first
+/// page through their index in the store's ascending order with it.
+pub fn newest_first(at: chrono::DateTime<chrono::Utc>) -> String {
+    const END_MILLIS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    format!("{:015}", (END_MILLIS - at.timestamp_millis()).max(0))
+}
+
+/// The record of one finished partner-file import (an intake job): its summary and where
+/// its row report is in the partner bucket (`intake/jobs.rs`).
+pub fn intake_job(id: &str) -> Key {
+    Key::new(format!("INTAKEJOB#{id}"), "JOB")
+}
+
+/// Index partition of every intake job (`gsi1pk`; the sort key is [`intake_job_index`]).
+pub const INTAKE_JOBS_INDEX: &str = "INTAKEJOBS";
+
+/// Index sort key of an intake job: newest finished first, then its id.
+pub fn intake_job_index(finished_at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
+    format!("{}#{id}", newest_first(finished_at))
+}
+
 /// Partition of one child's audit chain (by pseudonym, never by child id).
 pub fn audit_partition(child: &Pseudonym) -> String {
     format!("AUDIT#{child}")
