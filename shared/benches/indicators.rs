@@ -9,8 +9,8 @@
 //!   referrals under `DIR/lake/<table>/year=2026/part-0.parquet`, as the lake writer does,
 //!   and the region classifier `DIR/regions.csv` (43 municipalities in 6 regions).
 //! - `… --bench indicators -- run DIR` reads and decodes the three files (`lake::read_*`),
-//!   (results: only the columns the reports read, `worker::RESULT_COLUMNS_USED`), builds
-//!   the facts as the reports worker does (`worker::add_*`), computes the indicators
+//!   (results: only the columns the reports read, `facts::RESULT_COLUMNS_USED`), builds
+//!   the facts as the reports worker does (`facts::add_*`), computes the indicators
 //!   of the year 2026 (`indicators::compute`), and prints the times and the peak resident
 //!   memory (`VmHWM`) as one JSON line. Untimed, it then writes every non-zero count cell and
 //!   the days-to-support and median SDQ change cells to `DIR/rust-cells.csv` for the
@@ -30,7 +30,7 @@
 
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
-use ravis::services::reports::worker::{
+use ravis::services::reports::facts::{
     RESULT_COLUMNS_USED, add_episodes, add_referrals, add_results,
 };
 use ravis::statistics::columnar::{self, date, int, optional_text, text};

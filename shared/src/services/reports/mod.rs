@@ -1,6 +1,7 @@
 //! Reports (issue #13): `POST /reports` (202 + `Location`), `GET /reports/{id}` (state and
 //! links), `GET /reports` (the caller's reports, oldest first), `GET /reports/{id}/files/{name}`
-//! (a file of a finished report), and the worker that computes them (`worker.rs`).
+//! (a file of a finished report), and the worker that computes them (`worker.rs`, from the
+//! lake's facts: `facts.rs`; the files it writes beside the CSVs: `files.rs`).
 //!
 //! Who: `ministry_analyst` asks for and reads reports of all of Latvia or of any
 //! municipality; `municipality_social_service` only of the municipality its territory scope
@@ -8,6 +9,10 @@
 //! report). Reports hold aggregates after disclosure control, never a child, so no read is
 //! about a child and none is audited as one; requests are logged with the subject.
 
+#[cfg(feature = "lake")]
+pub mod facts;
+#[cfg(feature = "lake")]
+pub mod files;
 #[cfg(feature = "lake")]
 pub mod portal;
 #[cfg(feature = "lake")]
