@@ -15,5 +15,6 @@ pub mod lake;
 pub mod pathway;
 pub mod registry;
 pub mod reports;
+pub mod support;
 pub mod viis_receiver;
 pub mod wording;

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use ravis::domain::{Atvk, Principal, Role};
+use ravis::domain::{Principal, Role};
 use ravis::inbound::intake_worker::{IntakeWorker, result_keys};
 use ravis::inbound::sqs::MessageHandler;
 use ravis::intake::IntakeService;
@@ -14,6 +14,7 @@ use ravis::intake::jobs::IntakeJobs;
 use ravis::ports::{BlobStore, RandomIds, RecordStore, SystemClock};
 use ravis::services::ServiceError;
 use ravis_tests::intake::drop_file;
+use ravis_tests::support::{self, field_of, query};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -21,31 +22,11 @@ const HEADER: &str =
     "personal_code,given_name,family_name,birth_date,sex,gestational_age_weeks,atvk\n";
 
 fn principal(role: Role, territory: Option<&str>) -> Principal {
-    Principal {
-        subject: "someone".into(),
-        roles: vec![role],
-        organisation: "registry".into(),
-        territory: territory.map(|t| Atvk::parse(t).unwrap()),
-        purpose: None,
-    }
+    support::principal(role, "registry", territory)
 }
 
 fn admin() -> Principal {
     principal(Role::RegistryAdministrator, None)
-}
-
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
-}
-
-fn field_of(e: ServiceError) -> String {
-    match e {
-        ServiceError::Validation(errors) => errors[0].field.clone(),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
 }
 
 fn files(page: &Value) -> Vec<&str> {
@@ -140,25 +121,25 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
 
     // Filters, and paging one job at a time.
     let children = jobs
-        .list(&admin(), &q(&[("kind", "children")]))
+        .list(&admin(), &query(&[("kind", "children")]))
         .await
         .unwrap()
         .body;
     assert_eq!(files(&children).len(), 2);
     let rejected = jobs
-        .list(&admin(), &q(&[("status", "rejected")]))
+        .list(&admin(), &query(&[("status", "rejected")]))
         .await
         .unwrap()
         .body;
     assert_eq!(files(&rejected), ["inbox/pets/cats.csv"]);
     let first = jobs
-        .list(&admin(), &q(&[("limit", "1")]))
+        .list(&admin(), &query(&[("limit", "1")]))
         .await
         .unwrap()
         .body;
     let cursor = first["next"].as_str().unwrap().to_owned();
     let second = jobs
-        .list(&admin(), &q(&[("limit", "1"), ("cursor", &cursor)]))
+        .list(&admin(), &query(&[("limit", "1"), ("cursor", &cursor)]))
         .await
         .unwrap()
         .body;
@@ -166,9 +147,12 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
     // A cursor issued without a filter is not one of the filtered list.
     assert_eq!(
         field_of(
-            jobs.list(&admin(), &q(&[("kind", "children"), ("cursor", &cursor)]))
-                .await
-                .unwrap_err()
+            jobs.list(
+                &admin(),
+                &query(&[("kind", "children"), ("cursor", &cursor)])
+            )
+            .await
+            .unwrap_err()
         ),
         "cursor"
     );
@@ -179,7 +163,11 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
         ("colour", "red"),
     ] {
         assert_eq!(
-            field_of(jobs.list(&admin(), &q(&[(name, value)])).await.unwrap_err()),
+            field_of(
+                jobs.list(&admin(), &query(&[(name, value)]))
+                    .await
+                    .unwrap_err()
+            ),
             name
         );
     }
@@ -188,7 +176,7 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
     let one = jobs.get(&admin(), id).await.unwrap().body;
     assert_eq!(one, bad_job);
     let page = jobs
-        .errors(&admin(), id, &q(&[("limit", "3")]))
+        .errors(&admin(), id, &query(&[("limit", "3")]))
         .await
         .unwrap()
         .body;
@@ -204,7 +192,7 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
     );
     let cursor = page["next"].as_str().unwrap().to_owned();
     let rest = jobs
-        .errors(&admin(), id, &q(&[("limit", "3"), ("cursor", &cursor)]))
+        .errors(&admin(), id, &query(&[("limit", "3"), ("cursor", &cursor)]))
         .await
         .unwrap()
         .body;
@@ -214,7 +202,7 @@ async fn jobs_and_their_row_errors<R: RecordStore + Clone, B: BlobStore + Clone>
     let clean_id = page_id(&jobs, "inbox/children/clean.csv").await;
     assert_eq!(
         field_of(
-            jobs.errors(&admin(), &clean_id, &q(&[("cursor", &cursor)]))
+            jobs.errors(&admin(), &clean_id, &query(&[("cursor", &cursor)]))
                 .await
                 .unwrap_err()
         ),

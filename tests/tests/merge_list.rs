@@ -8,41 +8,22 @@
 
 use ravis::adapters::embedded::EmbeddedBackend;
 use ravis::app::App;
-use ravis::domain::{Atvk, ChildId, Principal, Role};
+use ravis::domain::{ChildId, Principal, Role};
 use ravis::ports::{Record, RecordStore};
 use ravis::services::ServiceError;
 use ravis::services::merge::MergeInput;
 use ravis::services::merge_list::backfill_merge_index;
 use ravis::store::keys;
 use ravis_tests::aws::fresh_record_store;
+use ravis_tests::support::{self, field_of, query};
 use serde_json::{Value, json};
 
 fn principal(role: Role, territory: Option<&str>) -> Principal {
-    Principal {
-        subject: format!("{role}"),
-        roles: vec![role],
-        organisation: "ravis".into(),
-        territory: territory.map(|t| Atvk::parse(t).unwrap()),
-        purpose: None,
-    }
+    support::principal(role, "ravis", territory)
 }
 
 fn admin() -> Principal {
     principal(Role::RegistryAdministrator, None)
-}
-
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect()
-}
-
-fn field_of(e: ServiceError) -> String {
-    match e {
-        ServiceError::Validation(errors) => errors[0].field.clone(),
-        other => panic!("expected a validation error, got {other:?}"),
-    }
 }
 
 fn duplicates(page: &Value) -> Vec<String> {
@@ -122,14 +103,14 @@ async fn merges_are_listed_newest_first<R: RecordStore + Clone>(records: R) {
 
     // Paged one at a time; a bad cursor, limit or parameter is refused naming it.
     let first = children
-        .list_merges(&admin(), "l", &q(&[("limit", "1")]))
+        .list_merges(&admin(), "l", &query(&[("limit", "1")]))
         .await
         .unwrap()
         .body;
     assert_eq!(duplicates(&first), [d.to_string()]);
     let cursor = first["next"].as_str().unwrap();
     let second = children
-        .list_merges(&admin(), "l", &q(&[("limit", "1"), ("cursor", cursor)]))
+        .list_merges(&admin(), "l", &query(&[("limit", "1"), ("cursor", cursor)]))
         .await
         .unwrap()
         .body;
@@ -138,7 +119,7 @@ async fn merges_are_listed_newest_first<R: RecordStore + Clone>(records: R) {
         assert_eq!(
             field_of(
                 children
-                    .list_merges(&admin(), "l", &q(&[(name, value)]))
+                    .list_merges(&admin(), "l", &query(&[(name, value)]))
                     .await
                     .unwrap_err()
             ),
