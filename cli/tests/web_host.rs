@@ -169,35 +169,24 @@ fn a_web_config_is_served_and_an_issuer_is_trusted_beside_the_development_tokens
             )
         )
     };
-    let r = request(
-        &server.addr,
-        "GET",
-        "/worklist",
-        &[("Authorization", &forged(issuer, "RS256"))],
-        None,
-    )
-    .unwrap();
+    let worklist = |authorization: &str| {
+        request(
+            &server.addr,
+            "GET",
+            "/worklist",
+            &[("Authorization", authorization)],
+            None,
+        )
+        .unwrap()
+    };
+    let r = worklist(&forged(issuer, "RS256"));
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("identity provider"), "{}", r.body);
     // The development key's algorithm does not verify the issuer's tokens.
-    let r = request(
-        &server.addr,
-        "GET",
-        "/worklist",
-        &[("Authorization", &forged(issuer, "HS256"))],
-        None,
-    )
-    .unwrap();
+    let r = worklist(&forged(issuer, "HS256"));
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.body.contains("algorithm"), "{}", r.body);
-    let r = request(
-        &server.addr,
-        "GET",
-        "/worklist",
-        &[("Authorization", &forged("https://evil.example", "RS256"))],
-        None,
-    )
-    .unwrap();
+    let r = worklist(&forged("https://evil.example", "RS256"));
     assert_eq!(r.status, 401, "{}", r.body);
 }
 

@@ -297,11 +297,11 @@ impl Hasher for FxHasher {
 /// A hash map with [`FxHasher`].
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// Distinct strings, each numbered once in order of first appearance.
+/// Distinct strings, each numbered once in order of first appearance (a [`Dictionary`]
+/// with a cache of recent lookups by address).
 #[derive(Default)]
 struct Interner {
-    ids: Map<Box<str>, u32>,
-    names: Vec<Box<str>>,
+    names: Dictionary,
     /// Recently asked names by where they were (address and length → number): the facts'
     /// texts and the indicator names stay put while the indicators are computed, so most
     /// lookups are one comparison. A hit is always checked against the name itself, so a
@@ -344,24 +344,24 @@ impl Interner {
             && l == len
             && self
                 .names
-                .get(id as usize)
+                .value(id)
                 .is_some_and(|n| same(n.as_bytes(), name.as_bytes()))
         {
             return (id, false);
         }
-        if let Some(&id) = self.ids.get(name) {
-            self.recent[slot] = (address, len, id);
-            return (id, false);
-        }
-        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(name.into());
-        self.ids.insert(name.into(), id);
+        let known = self.names.len();
+        let id = self.names.number(name);
         self.recent[slot] = (address, len, id);
-        (id, true)
+        (id, self.names.len() > known)
     }
 
     fn name(&self, id: u32) -> &str {
-        self.names.get(id as usize).map_or("", |n| n)
+        self.names.value(id).unwrap_or("")
+    }
+
+    /// Every name, in order of its number.
+    fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.names.len() as u32).filter_map(|id| self.names.value(id))
     }
 }
 
@@ -525,7 +525,7 @@ impl Tally<'_> {
             self.breakdowns.entry(name).or_insert(b);
         }
         let translate = |mine: &mut Interner, theirs: &Interner| -> Vec<u32> {
-            theirs.names.iter().map(|n| mine.id(n).0).collect()
+            theirs.names().map(|n| mine.id(n).0).collect()
         };
         let indicators = translate(&mut self.indicators, &other.indicators);
         let leaves = translate(&mut self.leaves_seen, &other.leaves_seen);
@@ -951,19 +951,15 @@ fn breakdowns_of(indicator: &str) -> Breakdowns {
 fn roll_up(tally: &Tally<'_>) -> Indicators {
     let period = tally.period;
     let t = tally.territories;
-    let mut leaves: BTreeSet<&str> = tally.leaves_seen.names.iter().map(|n| &**n).collect();
+    let mut leaves: BTreeSet<&str> = tally.leaves_seen.names().collect();
     leaves.insert(LATVIA);
     let atvk = t.codelist(leaves.iter().copied());
     let mut territories: Vec<String> = atvk.parent.keys().cloned().collect();
     territories.push(LATVIA.to_string());
     // Instruments with something counted (an instrument nobody used adds only zeros, and
     // an absent cell is an unknown the equations still hold for).
-    let instrument_codes: BTreeSet<String> = tally
-        .instruments
-        .names
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
+    let instrument_codes: BTreeSet<String> =
+        tally.instruments.names().map(|n| n.to_string()).collect();
     let periods: Vec<Period> = std::iter::once(period).chain(period.parts()).collect();
 
     let key =
@@ -1007,8 +1003,7 @@ fn roll_up(tally: &Tally<'_>) -> Indicators {
         .collect();
     let chains: Vec<Vec<u32>> = tally
         .leaves_seen
-        .names
-        .iter()
+        .names()
         .map(|leaf| {
             let mut chain = Vec::new();
             let mut a: Option<&str> = Some(leaf);
@@ -1023,15 +1018,8 @@ fn roll_up(tally: &Tally<'_>) -> Indicators {
         .collect();
     let breakdowns: Vec<Breakdowns> = tally
         .indicators
-        .names
-        .iter()
-        .map(|name| {
-            tally
-                .breakdowns
-                .get(&**name)
-                .copied()
-                .unwrap_or(NO_INSTRUMENT)
-        })
+        .names()
+        .map(|name| tally.breakdowns.get(name).copied().unwrap_or(NO_INSTRUMENT))
         .collect();
     // Cells by number first (indicator, territory, then one dimension code: 0 the total,
     // 1.. a sub-period, band, sex or instrument), as strings once each.
