@@ -55,6 +55,11 @@ pub enum Command {
         /// scripts/load-bench.sh --compare).
         #[arg(long)]
         no_group_commit: bool,
+        /// Copy every audit entry to the write-once archive before its request is answered,
+        /// instead of leaving the copy to the archive drain that runs beside the server
+        /// (for comparisons: scripts/load-bench.sh --compare).
+        #[arg(long)]
+        inline_archive: bool,
         /// Send results to this FHIR server (https, or http on loopback) instead of writing
         /// them to <data-dir>/outbox/health/.
         #[arg(long, value_name = "URL")]
@@ -289,6 +294,7 @@ pub fn run(cli: Cli) -> Result<()> {
             port,
             no_workers,
             no_group_commit,
+            inline_archive,
             fhir_url,
             viis_url,
             ckan_url,
@@ -311,6 +317,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     addr: std::net::SocketAddr::new(host, port),
                     workers: !no_workers,
                     group_commit: !no_group_commit,
+                    deferred_archive: !inline_archive,
                     fhir_url,
                     viis_url,
                     ckan_url,

@@ -14,6 +14,7 @@ use ravis::inbound::auth::Authenticator;
 use ravis::inbound::intake_worker::IntakeWorker;
 use ravis::inbound::sqs::{ConsumerOptions, run_consumer};
 use ravis::ports::BlobStore;
+use ravis::services::audit::ArchiveDrain;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub struct ServeOptions {
     pub workers: bool,
     /// Whether concurrent requests share their audit writes (`App::with_group_commit`).
     pub group_commit: bool,
+    /// Whether the audit archive is fed by a drain off the request path
+    /// (`App::with_deferred_archive`) rather than by each request.
+    pub deferred_archive: bool,
     /// The e-health system's FHIR base URL (`None`: Bundles go to `<data-dir>/outbox/health/`).
     pub fhir_url: Option<String>,
     /// VIIS's support-needs interface (`None`: batches go to `<data-dir>/outbox/viis/`).
@@ -109,11 +113,21 @@ pub async fn serve(
     // writes through the group commit).
     let app = App::embedded(&backend, &keys.identity_hmac_key, &keys.pseudonym_key)?
         .with_export_queue(export_queue.clone());
+    let app = if options.deferred_archive {
+        app.with_deferred_archive()
+    } else {
+        app
+    };
     let app = if options.group_commit {
         app.with_group_commit()
     } else {
         app
     };
+    // The archive drain: first what a previous run left pending, then each entry shortly
+    // after its request (a quiet server checks every 200 ms).
+    let archive_drain = options
+        .deferred_archive
+        .then(|| ArchiveDrain::start(app.audit(), Duration::from_millis(200)));
     // Built before the server starts, so a bad --fhir-url, --viis-url, --ckan-url or key
     // file stops the start.
     let portal = crate::report::ckan_portal(
@@ -345,6 +359,9 @@ pub async fn serve(
         .context("HTTP server failed")?;
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    if let Some(drain) = archive_drain {
+        drain.stop().await;
+    }
     Ok(())
 }
 

@@ -4,9 +4,11 @@
 //! is idempotent, an overwrite with other bytes is refused, and a store entry rewritten with
 //! a recomputed hash chain is caught by comparing with the archive.
 
-use ravis::domain::{ChildId, Principal, Role};
-use ravis::ports::{BlobStore, Clock, RecordStore, SystemClock, WriteOp};
-use ravis::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditTrail};
+use ravis::domain::{ChildId, Principal, Pseudonym, Role};
+use ravis::ports::{BlobStore, Clock, RecordStore, SortKeyCondition, SystemClock, WriteOp};
+use ravis::services::audit::{
+    ArchiveDrain, AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditTrail,
+};
 use ravis::services::audit_archive::{
     ArchiveError, ArchiveWrite, AuditArchive, entry_bytes, entry_key, verify_all, verify_child,
 };
@@ -227,6 +229,134 @@ where
         all.iter().all(|v| v.intact == (v.child == dpo_chain)),
         "{all:?}"
     );
+}
+
+/// The deferred archive (`services/audit/outbox.rs`): appends only write the store, each
+/// entry pending in the index until the drain archives it; verification archives a chain's
+/// pending entries first; a drain interrupted between the archive put and the clearing
+/// finishes on the next run; an entry changed in the store after it was archived stays
+/// pending, is refused by the archive and is reported, while the others are archived.
+pub async fn deferred_archive_drains_the_pending_entries<R, B>(records: R, blobs: B)
+where
+    R: RecordStore + Clone,
+    B: BlobStore + Clone,
+{
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let archive = AuditArchive::new(blobs.clone());
+    let trail = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None)
+        .with_archive(Arc::new(archive.clone()))
+        .with_deferred_archive();
+    let pending = || async {
+        let mut all = Vec::new();
+        for shard in 0..keys::AUDIT_PENDING_SHARDS {
+            let page = records
+                .query_index(
+                    &keys::audit_pending_shard(shard),
+                    &SortKeyCondition::All,
+                    1000,
+                    false,
+                    None,
+                )
+                .await
+                .expect("pending");
+            all.extend(page.records.into_iter().map(|r| r.key));
+        }
+        all
+    };
+    let archived = |pseudonym: Pseudonym| {
+        let archive = archive.clone();
+        async move { archive.objects(&pseudonym).await.expect("objects").len() }
+    };
+
+    // Appends (one by one, and a page of several children at once) write the store only.
+    let (a, b, c) = (new_child(), new_child(), new_child());
+    append(&trail, a, 3).await;
+    trail
+        .record_many(
+            &principal(),
+            "req-page",
+            vec![
+                AuditEvent::all(b, AuditEntity::Child, AuditAction::Read),
+                AuditEvent::all(c, AuditEntity::Child, AuditAction::Read),
+                AuditEvent::all(b, AuditEntity::Child, AuditAction::Read),
+            ],
+        )
+        .await
+        .expect("page");
+    let (pa, pb, pc) = (trail.pseudonym(a), trail.pseudonym(b), trail.pseudonym(c));
+    assert_eq!(pending().await.len(), 6);
+    assert_eq!(
+        archived(pa.clone()).await,
+        0,
+        "nothing archived on the request path"
+    );
+    assert_eq!(trail.entries(a).await.expect("entries").len(), 3);
+
+    // Verifying a chain archives its pending entries first: intact, and no longer pending.
+    let v = verify_child(&trail, &archive, &pa).await.expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!((v.stored, v.archived), (3, 3));
+    assert_eq!(
+        pending().await.len(),
+        3,
+        "b's two entries and c's one are still pending"
+    );
+    let dpo_view = trail.verify_with_archive(b).await.expect("verify b");
+    assert!(dpo_view.intact, "{dpo_view:?}");
+    assert_eq!(archived(pb.clone()).await, 2);
+
+    // A drain interrupted after the put (the object is there, the entry still pending)
+    // finishes: the put is a no-op of the write-once archive, and the entry is cleared.
+    let stored_c = trail.stored_entries(&pc).await.expect("entries");
+    assert_eq!(
+        archive.put(&stored_c[0]).await.expect("put"),
+        ArchiveWrite::Written
+    );
+    assert_eq!(trail.drain_archive().await.expect("drain"), 1);
+    assert!(pending().await.is_empty());
+    assert_eq!(trail.drain_archive().await.expect("drain"), 0);
+    assert_eq!(archived(pc.clone()).await, 1);
+    let all = verify_all(&trail, &archive).await.expect("verify all");
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|v| v.intact), "{all:?}");
+
+    // An entry changed in the store after it was archived, and marked pending again, is
+    // refused by the archive and stays pending; a good entry in the same round is archived;
+    // verification reports the change.
+    let key = keys::audit_entry(&pa, 2);
+    let mut record = records.get(&key).await.expect("get").expect("entry");
+    record.data["actor"]["organisation"] = serde_json::json!("innocent-clinic");
+    record = record.with_index(
+        keys::audit_pending_index(&pa),
+        keys::audit_pending_sort(&pa, 2),
+    );
+    let version = record.version;
+    records
+        .put_versioned(record, version)
+        .await
+        .expect("tamper");
+    append(&trail, c, 1).await;
+    assert_eq!(trail.drain_archive().await.expect("drain"), 1);
+    assert_eq!(pending().await, vec![key]);
+    assert_eq!(archived(pc).await, 2);
+    let v = verify_child(&trail, &archive, &pa).await.expect("verify");
+    assert!(!v.intact);
+    assert_eq!(v.differences.len(), 1, "{v:?}");
+    assert_eq!(v.differences[0].seq, 2);
+    assert!(v.differences[0].problem.contains("modified"), "{v:?}");
+
+    // The background drain archives what is appended while it runs, and its stop drains
+    // what is left.
+    let d = new_child();
+    let drain = ArchiveDrain::start(trail.clone(), std::time::Duration::from_millis(20));
+    append(&trail, d, 5).await;
+    drain.stop().await;
+    assert_eq!(archived(trail.pseudonym(d)).await, 5);
+    assert_eq!(pending().await.len(), 1, "only the refused entry is left");
+}
+
+fn new_child() -> ChildId {
+    ChildId::from_uuid(uuid::Uuid::now_v7())
 }
 
 /// Every read of an audit trail by a data protection officer is itself recorded, in the

@@ -19,3 +19,11 @@ async fn dpo_reads_are_recorded_in_their_own_chain_on_the_embedded_backend() {
     let blobs = DirBlobStore::open(dir.path().join("blobs"), LOCAL_ARCHIVE_BUCKET).expect("blobs");
     audit_archive::dpo_reads_are_chained(records, blobs).await;
 }
+
+#[tokio::test]
+async fn the_deferred_archive_is_drained_on_the_embedded_backend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = SqliteRecordStore::open(dir.path().join("records.db")).expect("records");
+    let blobs = DirBlobStore::open(dir.path().join("blobs"), LOCAL_ARCHIVE_BUCKET).expect("blobs");
+    audit_archive::deferred_archive_drains_the_pending_entries(records, blobs).await;
+}

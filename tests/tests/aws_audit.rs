@@ -34,6 +34,15 @@ async fn the_archive_anchors_the_chain_on_dynamodb_and_an_object_lock_bucket() {
 }
 
 #[tokio::test]
+async fn the_deferred_archive_is_drained_on_dynamodb_and_an_object_lock_bucket() {
+    ravis_tests::audit_archive::deferred_archive_drains_the_pending_entries(
+        fresh_record_store().await,
+        ravis_tests::aws::fresh_object_lock_store().await,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn dpo_reads_are_recorded_in_their_own_chain_on_dynamodb() {
     ravis_tests::audit_archive::dpo_reads_are_chained(
         fresh_record_store().await,

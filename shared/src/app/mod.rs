@@ -116,6 +116,7 @@ pub struct App<R> {
     retention_days: Option<u32>,
     break_glass_minutes: Option<u32>,
     archive: Option<Arc<dyn ArchiveSink>>,
+    deferred_archive: bool,
     group_commit: Option<crate::services::audit::GroupCommit>,
     referral_grace_days: u32,
     cadence: Cadence,
@@ -139,6 +140,7 @@ impl<R: RecordStore + Clone> App<R> {
             retention_days: None,
             break_glass_minutes: None,
             archive: None,
+            deferred_archive: false,
             group_commit: None,
             referral_grace_days: crate::domain::referral::DEFAULT_GRACE_DAYS,
             cadence: Cadence::default(),
@@ -325,6 +327,14 @@ impl<R: RecordStore + Clone> App<R> {
         self
     }
 
+    /// Leaves the archive copy of every audit entry to a drain off the request path
+    /// (`services::audit::ArchiveDrain`; `ravis serve` runs it): an append is one atomic
+    /// write of the record store. Call before [`Self::with_group_commit`].
+    pub fn with_deferred_archive(mut self) -> Self {
+        self.deferred_archive = true;
+        self
+    }
+
     /// Appends single audit entries through one committing task, so concurrent requests
     /// share their durable writes (`services::audit::GroupCommit`; `ravis serve`). Starts
     /// the task on the current Tokio runtime.
@@ -342,6 +352,9 @@ impl<R: RecordStore + Clone> App<R> {
             self.retention_days,
         );
         let trail = match &self.archive {
+            Some(archive) if self.deferred_archive => trail
+                .with_archive(Arc::clone(archive))
+                .with_deferred_archive(),
             Some(archive) => trail.with_archive(Arc::clone(archive)),
             None => trail,
         };

@@ -151,6 +151,33 @@ pub fn audit_entry(child: &Pseudonym, seq: u64) -> Key {
     )
 }
 
+/// How many index partitions hold the audit entries not yet archived (so that no one index
+/// partition takes every append: a DynamoDB index partition takes about 1,000 writes a
+/// second).
+pub const AUDIT_PENDING_SHARDS: u32 = 16;
+
+/// Index partition (`gsi1pk`) of the audit entries of `child` that wait for the archive (the
+/// deferred archive, `services/audit/outbox.rs`): one of [`AUDIT_PENDING_SHARDS`], chosen by
+/// the pseudonym, so a child's pending entries stay in one partition in chain order.
+pub fn audit_pending_index(child: &Pseudonym) -> String {
+    let shard = child
+        .as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % AUDIT_PENDING_SHARDS;
+    audit_pending_shard(shard)
+}
+
+/// The index partition of one shard of the pending audit entries.
+pub fn audit_pending_shard(shard: u32) -> String {
+    format!("AUDITPENDING#{shard:02}")
+}
+
+/// Index sort key (`gsi1sk`) of a pending audit entry: its chain, then its sequence number.
+pub fn audit_pending_sort(child: &Pseudonym, seq: u64) -> String {
+    format!("{child}#{seq:020}")
+}
+
 /// The head of a child's audit chain: the last sequence number and hash (versioned).
 pub fn audit_head(child: &Pseudonym) -> Key {
     Key::new(audit_partition(child), "HEAD")

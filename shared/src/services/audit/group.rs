@@ -146,7 +146,7 @@ async fn commit<R: RecordStore + Clone>(trail: &AuditTrail<R>, group: Vec<Pendin
     }
     match trail.records.transact(ops).await {
         Ok(()) => {
-            let archived = match &trail.archive {
+            let archived = match trail.archive_inline() {
                 Some(archive) => archive.archive_many(&entries).await,
                 None => Ok(()),
             };

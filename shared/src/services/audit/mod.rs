@@ -26,10 +26,12 @@ use std::sync::Arc;
 
 mod entry;
 mod group;
+mod outbox;
 mod verify;
 
 pub use entry::*;
 pub use group::{GroupCommit, MAX_GROUP};
+pub use outbox::{ArchiveDrain, DRAIN_PAGE};
 use verify::parse_head;
 pub use verify::*;
 
@@ -73,6 +75,8 @@ pub struct AuditTrail<R> {
     clock: Arc<dyn Clock>,
     retention_days: Option<u32>,
     archive: Option<Arc<dyn ArchiveSink>>,
+    /// Whether the archive copy is left to the drain (`outbox.rs`).
+    deferred: bool,
     group: Option<GroupCommit>,
 }
 
@@ -96,6 +100,7 @@ impl<R: RecordStore> AuditTrail<R> {
             clock,
             retention_days,
             archive: None,
+            deferred: false,
             group: None,
         }
     }
@@ -109,6 +114,7 @@ impl<R: RecordStore> AuditTrail<R> {
             clock: self.clock.clone(),
             retention_days: self.retention_days,
             archive: None,
+            deferred: false,
             group: None,
         }
     }
@@ -231,7 +237,7 @@ impl<R: RecordStore> AuditTrail<R> {
             }
             match self.records.transact(ops).await {
                 Ok(()) => {
-                    if let Some(archive) = &self.archive {
+                    if let Some(archive) = self.archive_inline() {
                         archive.archive_many(&entries).await?;
                     }
                 }
@@ -251,9 +257,11 @@ impl<R: RecordStore> AuditTrail<R> {
 
     /// Copies a committed entry to the write-once archive, if this trail has one (see
     /// `services/audit_archive.rs`); idempotent. [`Self::record`] calls it itself; a caller
-    /// of [`Self::append_ops`] calls it once its own transaction has committed.
+    /// of [`Self::append_ops`] calls it once its own transaction has committed. With the
+    /// deferred archive ([`Self::with_deferred_archive`]) it does nothing: the entry was
+    /// written pending, and the drain archives it.
     pub async fn archive(&self, entry: &AuditEntry) -> Result<(), ServiceError> {
-        match &self.archive {
+        match self.archive_inline() {
             Some(archive) => archive.archive(entry).await,
             None => Ok(()),
         }
@@ -335,7 +343,10 @@ impl<R: RecordStore> AuditTrail<R> {
             body,
         };
         let data = serde_json::to_value(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut record = Record::new(keys::audit_entry(&child, entry.body.seq), data);
+        let mut record = self.mark_pending(
+            Record::new(keys::audit_entry(&child, entry.body.seq), data),
+            &entry,
+        );
         if let Some(days) = self.retention_days {
             record = record.with_expiry(now.timestamp() + i64::from(days) * 86_400);
         }
@@ -420,6 +431,8 @@ impl<R: RecordStore> AuditTrail<R> {
         let mut verification = self.verify(child).await?;
         if let Some(archive) = &self.archive {
             let pseudonym = self.pseudonyms.child(child);
+            self.archive_pending_of(&pseudonym, archive.as_ref())
+                .await?;
             let stored = self.stored_entries(&pseudonym).await?;
             let differences = archive
                 .differences(
