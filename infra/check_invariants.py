@@ -115,6 +115,11 @@ FUNCTIONS = {
             "RAVIS_REVIEW_MONTHS_FROM_3",
         },
     },
+    "AuditArchiverFunction": {
+        "binary": "audit-archiver",
+        "routes": set(),
+        "env": set(),
+    },
     "WorklistSweepFunction": {
         "binary": "worklist-sweep",
         "routes": set(),

@@ -4,8 +4,11 @@
 # fixed time on the audited `GET /children/{id}` (scripts/wrk/children.lua) and on
 # `POST /screenings` (scripts/wrk/screenings.lua), both against the same server, one after
 # the other. The server listens on loopback only; each run is bounded by --duration.
-# --compare runs everything twice, side by side: `ravis serve --no-group-commit` (one durable
-# audit write per request) first, then the default (concurrent requests share their writes).
+# --compare runs everything three times, side by side: `ravis serve --no-group-commit
+# --inline-archive` (one durable audit write and one archive copy per request), then
+# `--inline-archive` (concurrent requests share their writes and their archive copy, on the
+# request path), then the default (shared writes; the archive copy made by the drain
+# beside the server, off the request path).
 #
 #   scripts/load-bench.sh [--duration 10s] [--children 1000] [--connections 16] [--compare]
 set -euo pipefail
@@ -14,7 +17,7 @@ CARGO=${CARGO:-cargo}
 DURATION=10s CHILDREN=1000 CONNECTIONS=16 MODES=("")
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --compare) MODES=("--no-group-commit" ""); shift ;;
+    --compare) MODES=("--no-group-commit --inline-archive" "--inline-archive" ""); shift ;;
     --duration) DURATION=$2; shift 2 ;;
     --children) CHILDREN=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
@@ -38,7 +41,7 @@ export RAVIS_LOAD_TOKEN RAVIS_LOAD_IDS="$WORK/ids" RAVIS_LOAD_DATE
 RAVIS_LOAD_DATE=$(date -u +%F)
 
 run() {  # run MODE: a fresh data directory and server, seeded, then both loads
-  local mode=$1 data="$WORK/data-${1:-default}"
+  local mode=$1 data="$WORK/data-$(echo "${1:-default}" | tr -c 'a-z\n' '-')"
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   # shellcheck disable=SC2086
@@ -50,7 +53,7 @@ run() {  # run MODE: a fresh data directory and server, seeded, then both loads
   done
   RAVIS_LOAD_TOKEN=$("$RAVIS" --data-dir "$data" token --role health_specialist --org load-clinic)
   python3 scripts/load_seed.py "$port" "$RAVIS_LOAD_TOKEN" "$CHILDREN" >"$RAVIS_LOAD_IDS"
-  echo "load-bench: ravis serve ${mode:-(default: group commit)}; $(wc -l <"$RAVIS_LOAD_IDS") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load-bench: ravis serve ${mode:-(default: group commit, deferred archive)}; $(wc -l <"$RAVIS_LOAD_IDS") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== audited GET /children/{id}"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/children.lua "http://127.0.0.1:$port"
   echo "== POST /screenings"

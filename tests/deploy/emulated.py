@@ -411,6 +411,8 @@ def first_invocations(stack: EmulatedStack) -> dict[str, dict]:
         },
         # The hourly schedule: one sweep (markers, organisations, overdue items).
         "WorklistSweepFunction": json.loads((ROOT / "events" / "worklist-sweep" / "schedule.json").read_text()),
+        # The one-minute schedule: one drain of the pending audit entries (none yet).
+        "AuditArchiverFunction": json.loads((ROOT / "events" / "audit-archiver" / "schedule.json").read_text()),
         # The one-minute schedule: one exports sweep (the due jobs of each target and state).
         "ExportsWorkerFunction": json.loads((ROOT / "events" / "exports-worker" / "schedule.json").read_text()),
         # A report message for a report that was never stored (dropped after one read).
@@ -440,6 +442,8 @@ def answered_well(logical: str, answer) -> bool:
         return answer.get("statusCode") == 200
     if logical == "WorklistSweepFunction":
         return isinstance(answer, dict) and "overdue" in answer and "reconciled" in answer
+    if logical == "AuditArchiverFunction":
+        return isinstance(answer, dict) and answer.get("more") is False and "archived" in answer
     if logical == "ExportsWorkerFunction":
         return isinstance(answer, dict) and "queued" in answer and "failed" in answer
     return isinstance(answer, dict) and not answer.get("batchItemFailures")

@@ -361,16 +361,49 @@ def test_break_the_glass_and_the_data_protection_officers_views(stack, tokens):
     period = f"from={today}&to={today + datetime.timedelta(days=1)}"
     status, _, body = stack.http(CHILDREN, "GET", "/audit/break-the-glass", tokens["dpo"], query=period)
     assert status == 200, body
-    state["audit_entries"] = len(stack.s3.list_objects_v2(Bucket=stack.bucket("AuditArchiveBucket"))["Contents"])
+    state["audit_entries"] = _drain_audit_archive(stack)
     assert state["audit_entries"] >= 5
 
 
-def test_an_audited_read_makes_one_s3_request_for_its_archive_entry(stack, tokens):
-    key = next(k for k, f in stack.keys.items() if f == CHILDREN)
+def _pending_audit_entries(stack) -> int:
+    table = stack.stack.physical_name("RavisTable")
+    return sum(
+        stack.dynamodb.query(
+            TableName=table, IndexName="gsi1", Select="COUNT",
+            KeyConditionExpression="gsi1pk = :p", ExpressionAttributeValues={":p": {"S": f"AUDITPENDING#{n:02}"}},
+        )["Count"]
+        for n in range(16)
+    )
+
+
+def _drain_audit_archive(stack) -> int:
+    """One scheduled run of the audit archiver: every pending entry archived; returns how
+    many objects the archive holds."""
+    ok, answer = stack.functions["AuditArchiverFunction"].invoke(
+        json.loads((ROOT / "events" / "audit-archiver" / "schedule.json").read_text())
+    )
+    assert ok and answer["more"] is False, answer
+    assert _pending_audit_entries(stack) == 0
+    return len(stack.s3.list_objects_v2(Bucket=stack.bucket("AuditArchiveBucket"))["Contents"])
+
+
+def test_an_audited_read_is_one_table_write_and_the_archiver_copies_its_entry(stack, tokens):
+    children_key = next(k for k, f in stack.keys.items() if f == CHILDREN)
+    archiver_key = next(k for k, f in stack.keys.items() if f == "AuditArchiverFunction")
     before = len(iam.read_calls(stack.call_log))
     status, _, _ = stack.http(CHILDREN, "GET", f"/children/{state['child']}", tokens["clinic"])
     assert status == 200
-    calls = [c for c in iam.read_calls(stack.call_log)[before:] if c["access_key"] == key]
+    calls = [c for c in iam.read_calls(stack.call_log)[before:] if c["access_key"] == children_key]
+    # No request to the archive on the request path; the entry is written pending.
+    assert [c for c in calls if c["service"] == "s3"] == [], calls
+    assert [c.get("operation") for c in calls if c["service"] == "dynamodb"].count("TransactWriteItems") == 1, calls
+    assert _pending_audit_entries(stack) == 1
+    # The next scheduled run of the archiver copies it: one conditional PutObject.
+    before = len(iam.read_calls(stack.call_log))
+    archived = _drain_audit_archive(stack)
+    assert archived == state["audit_entries"] + 1
+    state["audit_entries"] = archived
+    calls = [c for c in iam.read_calls(stack.call_log)[before:] if c["access_key"] == archiver_key]
     s3 = [c for c in calls if c["service"] == "s3"]
     assert [(c["method"], c.get("if-none-match"), c["status"]) for c in s3] == [("PUT", "*", 200)], s3
     assert s3[0]["key"].startswith("audit/")
@@ -443,8 +476,7 @@ def test_a_partner_file_reaches_the_intake_worker_through_the_buckets_notificati
     assert (summary["updated"], summary["rejected"]) == (1, 1), summary
     report = _results(stack, "results/population-register/moves.csv.report.jsonl").decode().splitlines()
     assert [json.loads(line)["reason"] for line in report] == ["no child with this personal code"]
-    archived = len(stack.s3.list_objects_v2(Bucket=stack.bucket("AuditArchiveBucket"))["Contents"])
-    assert archived > state["audit_entries"]
+    assert _drain_audit_archive(stack) > state["audit_entries"]
 
 
 def test_a_message_that_is_not_an_s3_notification_goes_to_the_dlq_at_once(stack):

@@ -140,3 +140,42 @@ def test_a_partner_file_is_imported_whole_through_faults(faulty):
     _until("the intake queue to drain", lambda: _queue_drained(faulty, "IntakeQueue"), faulty)
     dead = faulty.sqs.get_queue_attributes(QueueUrl=faulty.queue_url("IntakeDLQ"), AttributeNames=["ApproximateNumberOfMessages"])
     assert dead["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_every_audit_entry_reaches_the_archive_through_faults(faulty):
+    """The audit entries the runs above appended (registrations, submissions, reads) are
+    pending in the table; the audit archiver's scheduled runs copy each to the archive
+    exactly once through the same faults. A failed run is what the next minute's schedule
+    repeats."""
+    table = faulty.stack.physical_name("RavisTable")
+    event = json.loads((Path(__file__).parents[2] / "events" / "audit-archiver" / "schedule.json").read_text())
+    answers = []
+    for _run in range(10):
+        ok, answer = faulty.functions["AuditArchiverFunction"].invoke(event)
+        answers.append(answer)
+        if ok and answer["more"] is False and answer["archived"] == 0:
+            break
+    else:
+        raise AssertionError(f"the archiver never finished: {answers}")
+    expected = set()
+    page = {"TableName": table, "FilterExpression": "begins_with(pk, :a) AND begins_with(sk, :e)",
+            "ExpressionAttributeValues": {":a": {"S": "AUDIT#"}, ":e": {"S": "ENTRY#"}}}
+    while True:
+        answer = faulty.dynamodb.scan(**page)
+        for item in answer["Items"]:
+            assert "gsi1pk" not in item, f"still pending: {item['pk']['S']} {item['sk']['S']}"
+            expected.add(f"audit/{item['pk']['S'][len('AUDIT#'):]}/{item['sk']['S'][len('ENTRY#'):]}.json")
+        if "LastEvaluatedKey" not in answer:
+            break
+        page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    archived = set()
+    listing = {"Bucket": faulty.bucket("AuditArchiveBucket"), "Prefix": "audit/"}
+    while True:
+        answer = faulty.s3.list_objects_v2(**listing)
+        archived |= {o["Key"] for o in answer.get("Contents", [])}
+        if not answer.get("IsTruncated"):
+            break
+        listing["ContinuationToken"] = answer["NextContinuationToken"]
+    assert len(expected) >= CHILDREN + SCREENINGS, len(expected)
+    assert archived == expected, (sorted(expected - archived)[:5], sorted(archived - expected)[:5])
+    print(f"\naudit entries archived: {len(archived)} in {len(answers)} runs: {answers}")

@@ -345,6 +345,54 @@ async fn the_schedule_sample_runs_one_worklist_sweep() {
     );
 }
 
+/// The audit archiver's schedule sample, then its drain: the entries a deferred trail
+/// appended are archived and counted in the metrics line; a run whose time is up stops
+/// after one round and says there is more.
+#[tokio::test]
+async fn the_schedule_sample_runs_one_audit_archive_drain() {
+    use ravis::inbound::lambda::drain_archive_once;
+    use ravis::services::audit::{AuditAction, AuditEntity, AuditEvent};
+    let event: serde_json::Value =
+        serde_json::from_str(&load("audit-archiver/schedule.json")).unwrap();
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = EmbeddedBackend::open(dir.path()).unwrap();
+    let app = App::embedded(&backend, &[4; 32], &[6; 32])
+        .unwrap()
+        .with_deferred_archive();
+    let trail = app.audit();
+    let principal =
+        ravis_tests::support::principal(ravis::domain::Role::HealthSpecialist, "org-1", None);
+    let append = |n: usize| {
+        let trail = trail.clone();
+        let principal = principal.clone();
+        async move {
+            for _ in 0..n {
+                let child = ravis::domain::ChildId::from_uuid(uuid::Uuid::now_v7());
+                let event = AuditEvent::all(child, AuditEntity::Child, AuditAction::Read);
+                trail.record(&principal, "req", event).await.unwrap();
+            }
+        }
+    };
+    append(3).await;
+    let (report, line) = drain_archive_once(&trail, "dev", i64::MAX).await.unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({"archived": 3, "rounds": 2, "more": false})
+    );
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["AuditEntriesArchived"], 3);
+    assert_eq!(line["Environment"], "dev");
+    append(2).await;
+    let (report, _) = drain_archive_once(&trail, "dev", 0).await.unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({"archived": 2, "rounds": 1, "more": true})
+    );
+    let (report, _) = drain_archive_once(&trail, "dev", i64::MAX).await.unwrap();
+    assert_eq!(report["archived"], 0);
+}
+
 /// The exports function's two samples through its one handler: the SQS batch (a job that is
 /// not in the store: nothing to do, no failure) and the schedule (one exports sweep and its
 /// metrics line); the function tells them apart by the `Records` array.

@@ -43,11 +43,15 @@ impl AwsApp {
             ));
         }
         if let Some(bucket) = &settings.audit_archive_bucket {
-            // Every audit entry is also copied to the write-once archive (S3 Object Lock).
-            app = app.with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
-                clients.s3.clone(),
-                bucket,
-            ))));
+            // Every audit entry is also copied to the write-once archive (S3 Object Lock), by
+            // the audit-archiver function's drain: a request appends with one conditional
+            // write of the table, its entry pending in the index until the drain copies it.
+            app = app
+                .with_archive(Arc::new(AuditArchive::new(S3BlobStore::new(
+                    clients.s3.clone(),
+                    bucket,
+                ))))
+                .with_deferred_archive();
         }
         Ok(Self {
             settings,
@@ -112,6 +116,13 @@ impl AwsApp {
             Some(self.settings.require_scoring_dlq()?.to_owned()),
         );
         Ok((self.app.scoring_worker(), queue))
+    }
+
+    /// `audit-archiver`: the scheduled drain of the pending audit entries into the archive.
+    pub fn audit_archiver(
+        &self,
+    ) -> Result<crate::services::audit::AuditTrail<DynamoRecordStore>, AppError> {
+        Ok(self.audited()?.audit())
     }
 
     /// `worklist-sweep`: the scheduled sweep of the worklists (`services/worklist/`).

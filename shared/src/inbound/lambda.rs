@@ -1,6 +1,7 @@
 //! Lambda hosting written once: HTTP functions (API Gateway HTTP API, payload v2) and SQS
 //! consumers and scheduled jobs. Binaries call [`serve_http`], [`serve_sqs`],
-//! [`serve_worklist_sweep`], [`serve_exports`] or [`serve_reports`] and nothing else.
+//! [`serve_worklist_sweep`], [`serve_audit_archiver`], [`serve_exports`] or [`serve_reports`]
+//! and nothing else.
 
 use crate::inbound::auth::Authenticator;
 use crate::inbound::http::{ApiRequest, ApiResponse, parse_query};
@@ -84,6 +85,12 @@ pub async fn serve_sqs<H: MessageHandler, Q: Queue>(
     .await
 }
 
+/// A scheduled job's run, boxed (its future is too deep to inline into the runtime's): its
+/// report and its Embedded Metric Format line.
+type Reported<'a, E = crate::services::ServiceError> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(serde_json::Value, String), E>> + Send + 'a>,
+>;
+
 /// The CloudWatch namespace of RAVIS's own metrics.
 pub const METRICS_NAMESPACE: &str = "RAVIS";
 
@@ -125,19 +132,8 @@ pub async fn serve_worklist_sweep<R: crate::ports::RecordStore>(
             let worklist = Arc::clone(&worklist);
             let environment = Arc::clone(&environment);
             async move {
-                type Sweep<'a> = std::pin::Pin<
-                    Box<
-                        dyn std::future::Future<
-                                Output = Result<
-                                    (serde_json::Value, String),
-                                    crate::services::ServiceError,
-                                >,
-                            > + Send
-                            + 'a,
-                    >,
-                >;
                 // Boxed: the sweep's future is too deep to inline into the runtime's.
-                let sweep: Sweep<'_> = Box::pin(sweep_once(
+                let sweep: Reported<'_> = Box::pin(sweep_once(
                     &worklist,
                     &environment,
                     chrono::Utc::now().timestamp_millis(),
@@ -145,6 +141,69 @@ pub async fn serve_worklist_sweep<R: crate::ports::RecordStore>(
                 let (report, line) = sweep.await?;
                 println!("{line}");
                 tracing::info!(%report, "worklist sweep");
+                Ok::<serde_json::Value, lambda_runtime::Error>(report)
+            }
+        },
+    ))
+    .await
+}
+
+/// How long before its deadline an archive drain invocation stops starting rounds.
+const DRAIN_MARGIN_MS: i64 = 15_000;
+
+/// What one scheduled audit archive drain answers and logs: rounds of
+/// [`AuditTrail::drain_archive`](crate::services::audit::AuditTrail::drain_archive) until
+/// one finds nothing pending or `deadline_ms` (Unix milliseconds) is near; its report
+/// (`archived`, `rounds`, `more`: whether it stopped with work left for the next run) and
+/// the Embedded Metric Format line with `AuditEntriesArchived`.
+pub async fn drain_archive_once<R: crate::ports::RecordStore>(
+    trail: &crate::services::audit::AuditTrail<R>,
+    environment: &str,
+    deadline_ms: i64,
+) -> Result<(serde_json::Value, String), crate::services::ServiceError> {
+    let (mut archived, mut rounds, mut more) = (0usize, 0u32, false);
+    loop {
+        let n = trail.drain_archive().await?;
+        archived += n;
+        rounds += 1;
+        if n == 0 {
+            break;
+        }
+        if chrono::Utc::now().timestamp_millis() + DRAIN_MARGIN_MS >= deadline_ms {
+            more = true;
+            break;
+        }
+    }
+    let line = crate::inbound::metrics::emf_line(
+        METRICS_NAMESPACE,
+        environment,
+        chrono::Utc::now().timestamp_millis(),
+        &[("AuditEntriesArchived", archived as u64)],
+    );
+    let report = serde_json::json!({"archived": archived, "rounds": rounds, "more": more});
+    Ok((report, line))
+}
+
+/// Runs the scheduled audit archive drain: each invocation (an EventBridge schedule event,
+/// whose content is not needed) drains until nothing is pending or its time is nearly up,
+/// prints the metrics line and answers the report; a failure fails the invocation, and the
+/// next schedule drains again (the entries stay pending until they are archived).
+pub async fn serve_audit_archiver<R: crate::ports::RecordStore + Clone>(
+    trail: crate::services::audit::AuditTrail<R>,
+    environment: String,
+) -> Result<(), lambda_runtime::Error> {
+    let state = Arc::new((trail, environment));
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let state = Arc::clone(&state);
+            async move {
+                let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+                // Boxed: the drain's future is too deep to inline into the runtime's.
+                let drain: Reported<'_> =
+                    Box::pin(drain_archive_once(&state.0, &state.1, deadline));
+                let (report, line) = drain.await?;
+                println!("{line}");
+                tracing::info!(%report, "audit archive drain");
                 Ok::<serde_json::Value, lambda_runtime::Error>(report)
             }
         },
@@ -204,16 +263,9 @@ where
         let response = handle_event_with_dead_letters(worker, queue, sqs).await;
         return Ok((serde_json::to_value(response)?, None));
     }
-    type Sweep<'a> = std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<(serde_json::Value, String), crate::ports::StoreError>,
-                > + Send
-                + 'a,
-        >,
-    >;
     // Boxed: the sweep's future is too deep to inline into the runtime's.
-    let sweep: Sweep<'_> = Box::pin(exports_sweep_once(records, notify, environment, now));
+    let sweep: Reported<'_, crate::ports::StoreError> =
+        Box::pin(exports_sweep_once(records, notify, environment, now));
     let (report, line) = sweep.await?;
     Ok((report, Some(line)))
 }
