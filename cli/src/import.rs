@@ -5,7 +5,7 @@ use crate::keys::LocalKeys;
 use anyhow::{Context, Result, bail};
 use ravis::adapters::embedded::EmbeddedBackend;
 use ravis::app::App;
-use ravis::intake::service::{Status, import_id};
+use ravis::intake::summary::{Status, import_id};
 use ravis::intake::{Format, ImportOutcome, ImportRequest, IntakeError, Kind};
 use ravis::ports::BlobReader;
 use sha2::{Digest, Sha256};

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ravis::intake::Kind;
-use ravis::intake::children::{check_child_row, child_from_row};
+use ravis::intake::kinds::children::{check_child_row, child_from_row};
 use ravis::intake::reader::{Format, RowRef, open_rows};
 use std::io::Read;
 

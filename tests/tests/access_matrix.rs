@@ -1042,7 +1042,7 @@ async fn every_route_role_and_scope_gets_exactly_the_expected_answer() {
     .await
     .unwrap();
     let summary = ravis::intake::Summary {
-        status: ravis::intake::service::Status::CompletedWithRejections,
+        status: ravis::intake::summary::Status::CompletedWithRejections,
         reason: None,
         rows_read: 2,
         inserted: 1,

@@ -186,7 +186,7 @@ async fn merge_and_unmerge<R: RecordStore + Clone, Q: Queue + Clone>(records: R,
     assert_eq!(w.instruments_in_profile(survivor).await, 0);
 
     let name_key = keys::child_name_index(
-        &KeyedHasher::new(IDENTITY_KEY, ravis::intake::service::NAME_INDEX_DOMAIN).hash(
+        &KeyedHasher::new(IDENTITY_KEY, ravis::store::identity::NAME_INDEX_DOMAIN).hash(
             &name_index_key("Anna", "Liepa", "2025-01-02".parse().unwrap()),
         ),
     );

@@ -9,7 +9,7 @@
 use ravis::domain::{ChildId, KeyedHasher, Principal, Role};
 use ravis::inbound::intake_worker::IntakeWorker;
 use ravis::inbound::intake_worker::result_keys;
-use ravis::intake::service::Status;
+use ravis::intake::summary::Status;
 use ravis::intake::{IntakeService, Summary};
 use ravis::ports::{BlobStore, Clock, RandomIds, RecordStore, SystemClock};
 use ravis::services::ServiceError;

@@ -7,7 +7,7 @@
 
 use ravis::adapters::embedded::SqliteRecordStore;
 use ravis::domain::{Principal, Role};
-use ravis::intake::service::{ImportRequest, import_id};
+use ravis::intake::summary::{ImportRequest, import_id};
 use ravis::intake::{Format, IntakeError, IntakeService, Kind};
 use ravis::ports::{BlobReader, Clock, RandomIds, RecordStore, SystemClock};
 use ravis::services::audit::AuditTrail;

@@ -11,7 +11,7 @@ use ravis::domain::registry::{Profession, RegistryStatus, Specialist};
 use ravis::domain::{ChildId, KeyedHasher, Role, ScreeningId, SpecialistId};
 use ravis::inbound::intake_worker::IntakeWorker;
 use ravis::inbound::intake_worker::PARTNER_ORGANISATION;
-use ravis::intake::service::Status;
+use ravis::intake::summary::Status;
 use ravis::intake::{IntakeService, Summary};
 use ravis::ports::{
     BlobStore, Clock, RandomIds, Record, RecordStore, SortKeyCondition, SystemClock,

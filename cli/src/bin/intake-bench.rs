@@ -15,10 +15,10 @@
 
 use anyhow::{Context, Result};
 use ravis::adapters::embedded::EmbeddedBackend;
-use ravis::intake::children::{COLUMNS, check_child_row, child_from_row};
+use ravis::intake::kinds::children::{COLUMNS, check_child_row, child_from_row};
 use ravis::intake::reader::Fields;
 use ravis::intake::reader::{RowRef, open_rows};
-use ravis::intake::service::import_id;
+use ravis::intake::summary::import_id;
 use ravis::intake::{Format, ImportRequest, IntakeError, IntakeService, Kind};
 use ravis::ports::{BlobReader, RandomIds, SystemClock};
 use std::io::{BufWriter, Write};

@@ -4,10 +4,9 @@
 //! consumer inside `ravis serve`.
 
 use crate::inbound::s3::{self, NotAnS3Event, ObjectCreated};
-use crate::intake::service::{
-    ImportOutcome, ImportRequest, IntakeError, IntakeService, Summary, import_id,
-};
+use crate::intake::summary::import_id;
 use crate::intake::{Format, Kind, Report, strict_from_name};
+use crate::intake::{ImportOutcome, ImportRequest, IntakeError, IntakeService, Summary};
 use crate::ports::{BlobError, BlobStore, RecordStore, StoreError};
 use bytes::Bytes;
 

@@ -1,15 +1,16 @@
-//! Picks a file's kind and runs the shared pipeline (`service.rs`) with that kind's rules
-//! (`children.rs`, `population_register.rs`, …): the one module that knows every kind, so
-//! the pipeline and the kinds need not know each other.
+//! Picks a file's kind and runs the shared pipeline (`pipeline.rs`) with that kind's rules
+//! (`kinds/children.rs`, `kinds/population_register.rs`, …): the one module that knows
+//! every kind, so the pipeline and the kinds need not know each other.
 
 use crate::intake::Kind;
-use crate::intake::certifications::CertificationsKind;
-use crate::intake::children::ChildrenKind;
-use crate::intake::organisations::OrganisationsKind;
-use crate::intake::population_register::PopulationRegisterKind;
-use crate::intake::service::{ImportOutcome, ImportRequest, IntakeError, IntakeService};
-use crate::intake::specialists::SpecialistsKind;
-use crate::intake::support_episodes::SupportEpisodesKind;
+use crate::intake::kinds::certifications::CertificationsKind;
+use crate::intake::kinds::children::ChildrenKind;
+use crate::intake::kinds::organisations::OrganisationsKind;
+use crate::intake::kinds::population_register::PopulationRegisterKind;
+use crate::intake::kinds::specialists::SpecialistsKind;
+use crate::intake::kinds::support_episodes::SupportEpisodesKind;
+use crate::intake::pipeline::IntakeService;
+use crate::intake::summary::{ImportOutcome, ImportRequest, IntakeError};
 use crate::ports::{BlobReader, RecordStore};
 use std::future::Future;
 
@@ -27,7 +28,7 @@ impl<R: RecordStore> IntakeService<R> {
         match request.kind {
             Kind::Children => self.import_kind(ChildrenKind, request, open).await,
             Kind::PopulationRegister => {
-                if self.audit.is_none() {
+                if self.ctx.audit.is_none() {
                     return Err(IntakeError::NoAuditTrail(
                         "population-register imports record every change in the audit trail, and none is configured".into(),
                     ));
@@ -39,7 +40,7 @@ impl<R: RecordStore> IntakeService<R> {
             Kind::Specialists => self.import_kind(SpecialistsKind, request, open).await,
             Kind::Certifications => self.import_kind(CertificationsKind, request, open).await,
             Kind::SupportEpisodes => {
-                if self.audit.is_none() {
+                if self.ctx.audit.is_none() {
                     return Err(IntakeError::NoAuditTrail(
                         "support-episodes imports record every episode in the child's audit trail, and none is configured".into(),
                     ));

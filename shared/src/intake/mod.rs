@@ -4,26 +4,21 @@
 //! Documented in `docs/INTAKE.md`.
 
 pub mod cells;
-pub mod certifications;
-pub mod children;
-pub mod children_fast_path;
 pub mod dry_run;
 pub mod import;
 pub mod jobs;
-pub mod organisations;
-pub mod population_register;
+pub mod kind;
+pub mod kinds;
+pub mod pipeline;
 pub mod reader;
 pub mod report;
-pub mod service;
-pub mod specialists;
-pub mod support_episodes;
+pub mod summary;
 
+pub use kind::{Batch, IntakeContext, IntakeKind, Planned};
+pub use pipeline::IntakeService;
 pub use reader::Format;
-pub use report::Report;
-pub use service::{
-    Batch, ImportOutcome, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-    Rejection, Summary,
-};
+pub use report::{Rejection, Report};
+pub use summary::{ImportOutcome, ImportRequest, IntakeError, Summary};
 
 /// The kinds of partner file this version imports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,12 +81,12 @@ impl Kind {
     /// The columns of this kind's files.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
-            Self::Children => children::COLUMNS,
-            Self::PopulationRegister => population_register::COLUMNS,
-            Self::Organisations => organisations::COLUMNS,
-            Self::SupportEpisodes => support_episodes::COLUMNS,
-            Self::Specialists => specialists::COLUMNS,
-            Self::Certifications => certifications::COLUMNS,
+            Self::Children => kinds::children::COLUMNS,
+            Self::PopulationRegister => kinds::population_register::COLUMNS,
+            Self::Organisations => kinds::organisations::COLUMNS,
+            Self::SupportEpisodes => kinds::support_episodes::COLUMNS,
+            Self::Specialists => kinds::specialists::COLUMNS,
+            Self::Certifications => kinds::certifications::COLUMNS,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! it is found, never held in memory, so a file of any size is reported whole: the
 //! validation pass writes its refusals to one spool; the rows the stored state refused
 //! while committing are kept in the record store with each batch (they must survive a crash
-//! and a redelivery, see `service::commit`) and are merged in by row at the end.
+//! and a redelivery, see `pipeline.rs`, `commit`) and are merged in by row at the end.
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;

@@ -7,14 +7,12 @@ use crate::domain::registry::{
 };
 use crate::domain::{Atvk, FieldError};
 use crate::intake::cells::{naming, or_default, parse_cells, required};
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
-use crate::ports::{Record, RecordStore, WriteOp};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, Upsert, stored};
+use crate::intake::summary::{ImportRequest, IntakeError};
+use crate::ports::{Record, RecordStore};
 use crate::services::registry::{check_organisation_fields, parse_kind};
-use crate::store::codec::{from_data, to_data};
+use crate::store::codec::to_data;
 use crate::store::keys;
-use chrono::NaiveDate;
 
 /// Columns of an organisations file (a CSV header may list them in any order).
 pub const COLUMNS: &[&str] = &[
@@ -88,18 +86,11 @@ impl IntakeKind for OrganisationsKind {
 
     const COLUMNS: &'static [&'static str] = COLUMNS;
     const MAX_OPS_PER_ROW: usize = 1;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        _today: NaiveDate,
-    ) -> Result<OrganisationRow, Vec<FieldError>> {
-        organisation_from_row(values)
-    }
+    const RULES: RowRules<OrganisationRow> = |values, _today| organisation_from_row(values);
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         _request: &ImportRequest,
         _row: u64,
         row: &OrganisationRow,
@@ -109,41 +100,32 @@ impl IntakeKind for OrganisationsKind {
         if batch.touches(&key) {
             return Ok(Planned::CommitFirst);
         }
-        match ctx.records.get(&key).await? {
-            None => {
-                let org = Organisation {
-                    id: row.id.clone(),
-                    kind: row.kind,
-                    name: row.name.clone(),
-                    atvk: row.atvk.clone(),
-                    registration_number: row.registration_number.clone(),
-                    status: row.status,
-                    created_at: ctx.clock.now(),
-                };
-                batch.push(WriteOp::PutNew(Record::new(key, to_data(&org)?)));
-                batch.counts().inserted += 1;
-            }
-            Some(stored) => {
-                let existing: Organisation = from_data(&stored)?;
-                let updated = Organisation {
-                    kind: row.kind,
-                    name: row.name.clone(),
-                    atvk: row.atvk.clone(),
-                    registration_number: row.registration_number.clone(),
-                    status: row.status,
-                    ..existing.clone()
-                };
-                if updated == existing {
-                    batch.counts().unchanged += 1;
-                } else {
-                    batch.push(WriteOp::PutVersioned {
-                        record: Record::new(key, stored.data_with(&updated)?),
-                        expected: stored.version,
-                    });
-                    batch.counts().updated += 1;
-                }
-            }
-        }
+        let upsert = Upsert::of(
+            stored(&ctx.records, &key).await?,
+            || Organisation {
+                id: row.id.clone(),
+                kind: row.kind,
+                name: row.name.clone(),
+                atvk: row.atvk.clone(),
+                registration_number: row.registration_number.clone(),
+                status: row.status,
+                created_at: ctx.clock.now(),
+            },
+            |existing| Organisation {
+                kind: row.kind,
+                name: row.name.clone(),
+                atvk: row.atvk.clone(),
+                registration_number: row.registration_number.clone(),
+                status: row.status,
+                ..existing.clone()
+            },
+        );
+        // An update keeps the stored fields the type does not model.
+        batch.upsert(
+            upsert,
+            |org| Ok(vec![Record::new(key, to_data(&org)?)]),
+            |stored, org| Ok(Record::new(stored.key.clone(), stored.data_with(&org)?)),
+        )?;
         Ok(Planned::Added)
     }
 }

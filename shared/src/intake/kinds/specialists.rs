@@ -9,18 +9,15 @@ use crate::domain::registry::{
 };
 use crate::domain::{FieldError, SpecialistId};
 use crate::intake::cells::{external_id, naming, or_default, parse_cells, required};
-use crate::intake::service::service_error;
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
-use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, Upsert, indexed};
+use crate::intake::summary::{ImportRequest, IntakeError, service_error};
+use crate::ports::{Record, RecordStore};
 use crate::services::registry::{
     NewSpecialistInput, check_organisations_exist, check_specialist_fields,
 };
-use crate::store::codec::{from_data, to_data};
+use crate::store::codec::to_data;
 use crate::store::keys;
-use chrono::NaiveDate;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Columns of a specialists file (a CSV header may list them in any order).
 pub const COLUMNS: &[&str] = &[
@@ -96,18 +93,11 @@ impl IntakeKind for SpecialistsKind {
     const COLUMNS: &'static [&'static str] = COLUMNS;
     // The specialist and its external-id index entry.
     const MAX_OPS_PER_ROW: usize = 2;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        _today: NaiveDate,
-    ) -> Result<SpecialistRow, Vec<FieldError>> {
-        specialist_from_row(values)
-    }
+    const RULES: RowRules<SpecialistRow> = |values, _today| specialist_from_row(values);
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         request: &ImportRequest,
         row: u64,
         value: &SpecialistRow,
@@ -138,82 +128,42 @@ impl IntakeKind for SpecialistsKind {
             return Ok(Planned::Added);
         }
         let input = &value.input;
-        match stored_specialist(ctx, &external_key).await? {
-            None => {
-                let specialist = Specialist {
-                    id: SpecialistId::from_uuid(ctx.ids.new_id()),
-                    given_name: input.given_name.clone(),
-                    family_name: input.family_name.clone(),
-                    profession: input.profession,
-                    organisations: input.organisations.clone(),
-                    status: input.status,
-                    certifications: Vec::new(),
-                    created_at: ctx.clock.now(),
-                };
-                batch.push(WriteOp::PutNew(Record::new(
-                    keys::specialist(specialist.id),
-                    to_data(&specialist)?,
-                )));
-                batch.push(WriteOp::PutNew(Record::new(
-                    external_key,
-                    json!({"specialist_id": specialist.id}),
-                )));
-                batch.counts().inserted += 1;
-            }
-            Some((record, existing)) => {
-                let updated = Specialist {
-                    given_name: input.given_name.clone(),
-                    family_name: input.family_name.clone(),
-                    profession: input.profession,
-                    organisations: input.organisations.clone(),
-                    status: input.status,
-                    ..existing.clone()
-                };
-                batch.touch(external_key);
-                if updated == existing {
-                    batch.counts().unchanged += 1;
-                } else {
-                    batch.push(WriteOp::PutVersioned {
-                        record: Record::new(record.key.clone(), to_data(&updated)?),
-                        expected: record.version,
-                    });
-                    batch.counts().updated += 1;
-                }
-            }
-        }
+        let stored = indexed(&ctx.records, &external_key, "specialist", keys::specialist).await?;
+        // Later rows of the same specialist commit first, whatever this one writes.
+        batch.touch(external_key.clone());
+        let upsert = Upsert::of(
+            stored,
+            || Specialist {
+                id: SpecialistId::from_uuid(ctx.ids.new_id()),
+                given_name: input.given_name.clone(),
+                family_name: input.family_name.clone(),
+                profession: input.profession,
+                organisations: input.organisations.clone(),
+                status: input.status,
+                certifications: Vec::new(),
+                created_at: ctx.clock.now(),
+            },
+            |existing: &Specialist| Specialist {
+                given_name: input.given_name.clone(),
+                family_name: input.family_name.clone(),
+                profession: input.profession,
+                organisations: input.organisations.clone(),
+                status: input.status,
+                ..existing.clone()
+            },
+        );
+        batch.upsert(
+            upsert,
+            |specialist| {
+                Ok(vec![
+                    Record::new(keys::specialist(specialist.id), to_data(&specialist)?),
+                    Record::new(external_key, json!({"specialist_id": specialist.id})),
+                ])
+            },
+            |stored, specialist| Ok(Record::new(stored.key.clone(), to_data(&specialist)?)),
+        )?;
         Ok(Planned::Added)
     }
-}
-
-/// The specialist recorded under an external-id index entry, if there is one.
-pub(crate) async fn stored_specialist<R: RecordStore>(
-    ctx: &IntakeService<R>,
-    external_key: &crate::ports::Key,
-) -> Result<Option<(Record, Specialist)>, IntakeError> {
-    let Some(index) = ctx.records.get(external_key).await? else {
-        return Ok(None);
-    };
-    let id: SpecialistId = index
-        .data
-        .get("specialist_id")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| StoreError::Corrupt {
-            pk: index.key.pk.clone(),
-            sk: index.key.sk.clone(),
-            reason: "no valid specialist_id".into(),
-        })?;
-    let record = ctx
-        .records
-        .get(&keys::specialist(id))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt {
-            pk: index.key.pk.clone(),
-            sk: index.key.sk.clone(),
-            reason: format!("indexes specialist {id}, which does not exist"),
-        })?;
-    let specialist = from_data(&record)?;
-    Ok(Some((record, specialist)))
 }
 
 #[cfg(test)]

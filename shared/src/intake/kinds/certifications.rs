@@ -6,14 +6,10 @@
 //! `docs/INTAKE.md`, "certifications".
 
 use crate::domain::FieldError;
-use crate::domain::registry::Certification;
-use crate::intake::cells::external_id;
-use crate::intake::cells::{iso_date, optional, parse_cells};
-use crate::intake::service::service_error;
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
-use crate::intake::specialists::stored_specialist;
+use crate::domain::registry::{Certification, Specialist};
+use crate::intake::cells::{external_id, iso_date, optional, parse_cells};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, Upsert, indexed};
+use crate::intake::summary::{ImportRequest, IntakeError, service_error};
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::registry::{
     NewCertificationInput, check_certification, check_certification_shape,
@@ -79,18 +75,11 @@ impl IntakeKind for CertificationsKind {
 
     const COLUMNS: &'static [&'static str] = COLUMNS;
     const MAX_OPS_PER_ROW: usize = 1;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        _today: NaiveDate,
-    ) -> Result<CertificationRow, Vec<FieldError>> {
-        certification_from_row(values)
-    }
+    const RULES: RowRules<CertificationRow> = |values, _today| certification_from_row(values);
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         request: &ImportRequest,
         row: u64,
         value: &CertificationRow,
@@ -98,7 +87,9 @@ impl IntakeKind for CertificationsKind {
     ) -> Result<Planned, IntakeError> {
         let external_key =
             keys::specialist_external(&request.organisation, &value.specialist_external_id);
-        let Some((record, mut specialist)) = stored_specialist(ctx, &external_key).await? else {
+        let stored: Option<(Record, Specialist)> =
+            indexed(&ctx.records, &external_key, "specialist", keys::specialist).await?;
+        let Some((record, mut specialist)) = stored else {
             batch.reject(
                 row,
                 FieldError::new(
@@ -118,35 +109,38 @@ impl IntakeKind for CertificationsKind {
             batch.reject_all(row, errors);
             return Ok(Planned::Added);
         }
+        // The keyed upsert of one element of the specialist's certifications.
         let input = &value.input;
-        let same = |c: &Certification| {
+        let known = specialist.certifications.iter().position(|c| {
             c.instrument == input.instrument
                 && c.programme == input.programme
                 && c.issued_by == input.issued_by
                 && c.valid_from == input.valid_from
-        };
-        match specialist.certifications.iter_mut().find(|c| same(c)) {
-            Some(c) if c.valid_to == input.valid_to => {
-                batch.touch(record.key.clone());
-                batch.counts().unchanged += 1;
+        });
+        let upsert = Upsert::of(
+            known.map(|i| (i, specialist.certifications[i].clone())),
+            || Certification {
+                id: ctx.ids.new_id().to_string(),
+                instrument: input.instrument.clone(),
+                programme: input.programme.clone(),
+                issued_by: input.issued_by.clone(),
+                valid_from: input.valid_from,
+                valid_to: input.valid_to,
+                recorded_at: ctx.clock.now(),
+            },
+            |c| Certification {
+                valid_to: input.valid_to,
+                ..c.clone()
+            },
+        );
+        upsert.count(batch.counts());
+        match upsert {
+            Upsert::Unchanged => {
+                batch.touch(record.key);
                 return Ok(Planned::Added);
             }
-            Some(c) => {
-                c.valid_to = input.valid_to;
-                batch.counts().updated += 1;
-            }
-            None => {
-                specialist.certifications.push(Certification {
-                    id: ctx.ids.new_id().to_string(),
-                    instrument: input.instrument.clone(),
-                    programme: input.programme.clone(),
-                    issued_by: input.issued_by.clone(),
-                    valid_from: input.valid_from,
-                    valid_to: input.valid_to,
-                    recorded_at: ctx.clock.now(),
-                });
-                batch.counts().inserted += 1;
-            }
+            Upsert::Update(i, certification) => specialist.certifications[i] = certification,
+            Upsert::Insert(certification) => specialist.certifications.push(certification),
         }
         batch.push(WriteOp::PutVersioned {
             record: Record::new(record.key.clone(), to_data(&specialist)?),

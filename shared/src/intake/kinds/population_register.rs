@@ -7,9 +7,8 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode};
 use crate::intake::cells::{Cells, clip, iso_date, required};
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
+use crate::intake::summary::{ImportRequest, IntakeError};
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::store::codec::{child_id_of, from_data};
@@ -179,18 +178,11 @@ impl IntakeKind for PopulationRegisterKind {
     // The child, a new code's index entry, the register entry moved (two), the audit entry
     // and its chain head.
     const MAX_OPS_PER_ROW: usize = 10;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        today: NaiveDate,
-    ) -> Result<RegisterEvent, Vec<FieldError>> {
-        event_from_row(values, today)
-    }
+    const RULES: RowRules<RegisterEvent> = event_from_row;
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         request: &ImportRequest,
         row: u64,
         event: &RegisterEvent,

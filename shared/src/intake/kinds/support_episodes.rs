@@ -11,15 +11,13 @@ use crate::domain::registry::{
 };
 use crate::domain::{ChildId, EpisodeId, FieldError, PersonalCode, ScreeningId, SpecialistId};
 use crate::intake::cells::{iso_date, naming, optional, parse_cells};
-use crate::intake::service::service_error;
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, Upsert, indexed};
+use crate::intake::summary::{ImportRequest, IntakeError, service_error};
 use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
 use crate::services::registry::{EpisodeUpdateInput, check_episode_references};
-use crate::store::codec::{child_id_of, from_data, to_data};
+use crate::store::codec::{child_id_of, to_data};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
@@ -252,18 +250,11 @@ impl IntakeKind for SupportEpisodesKind {
     // The episode, its external-id index entry, the audit entry with its head, and the
     // provider's and the referrer's care links.
     const MAX_OPS_PER_ROW: usize = 7;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        today: NaiveDate,
-    ) -> Result<EpisodeRow, Vec<FieldError>> {
-        episode_from_row(values, today)
-    }
+    const RULES: RowRules<EpisodeRow> = episode_from_row;
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         request: &ImportRequest,
         row: u64,
         value: &EpisodeRow,
@@ -314,30 +305,8 @@ impl IntakeKind for SupportEpisodesKind {
             return Ok(Planned::CommitFirst);
         }
         // The episode recorded earlier under this external id, if any.
-        let stored = match ctx.records.get(&external_key).await? {
-            None => None,
-            Some(index) => {
-                let id: EpisodeId = index
-                    .data
-                    .get("episode_id")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| StoreError::Corrupt {
-                        pk: index.key.pk.clone(),
-                        sk: index.key.sk.clone(),
-                        reason: "no valid episode_id".into(),
-                    })?;
-                let record = ctx.records.get(&keys::episode(id)).await?.ok_or_else(|| {
-                    StoreError::Corrupt {
-                        pk: index.key.pk.clone(),
-                        sk: index.key.sk.clone(),
-                        reason: format!("indexes episode {id}, which does not exist"),
-                    }
-                })?;
-                let episode: SupportEpisode = from_data(&record)?;
-                Some((record, episode))
-            }
-        };
+        let stored: Option<(Record, SupportEpisode)> =
+            indexed(&ctx.records, &external_key, "episode", keys::episode).await?;
         if let Some((_, episode)) = &stored
             && episode.child_id != child
         {
@@ -371,19 +340,18 @@ impl IntakeKind for SupportEpisodesKind {
         }
 
         let now = ctx.clock.now();
-        let input = value.input.clone();
-        let (episode, action, expected) = match &stored {
-            None => (
-                SupportEpisode::new(EpisodeId::from_uuid(ctx.ids.new_id()), child, input, now),
-                AuditAction::Create,
-                None,
-            ),
-            Some((record, existing)) => {
+        let upsert = Upsert::of(
+            stored,
+            || {
+                let id = EpisodeId::from_uuid(ctx.ids.new_id());
+                SupportEpisode::new(id, child, value.input.clone(), now)
+            },
+            |existing| {
                 let mut updated = existing.clone();
-                updated.apply(input);
-                (updated, AuditAction::Update, Some(record.version))
-            }
-        };
+                updated.apply(value.input.clone());
+                updated
+            },
+        );
         // The care links the episode gives; a link recorded before is extended, never
         // replaced, and one already holding its basis is left alone.
         let mut link_ops = Vec::new();
@@ -431,15 +399,18 @@ impl IntakeKind for SupportEpisodesKind {
                 }
             }
         }
-        let unchanged = stored.as_ref().is_some_and(|(_, e)| *e == episode);
         for op in link_ops {
             batch.push(op);
         }
         batch.touch(external_key.clone());
-        if unchanged {
-            batch.counts().unchanged += 1;
-            return Ok(Planned::Added);
-        }
+        let (episode, action) = match &upsert {
+            Upsert::Insert(episode) => (episode, AuditAction::Create),
+            Upsert::Update(_, episode) => (episode, AuditAction::Update),
+            Upsert::Unchanged => {
+                batch.counts().unchanged += 1;
+                return Ok(Planned::Added);
+            }
+        };
         let event = AuditEvent::all(child, AuditEntity::SupportEpisode, action).of(episode.id);
         let (entry, audit_ops) = ctx
             .audit_row(
@@ -450,24 +421,24 @@ impl IntakeKind for SupportEpisodesKind {
                 &event,
             )
             .await?;
-        let record = Record::new(keys::episode(episode.id), to_data(&episode)?).with_index(
-            keys::child_index(child),
-            keys::child_episode_index(episode.id),
-        );
-        match expected {
-            None => {
-                batch.push(WriteOp::PutNew(record));
-                batch.push(WriteOp::PutNew(Record::new(
-                    external_key,
-                    json!({"episode_id": episode.id}),
-                )));
-                batch.counts().inserted += 1;
-            }
-            Some(expected) => {
-                batch.push(WriteOp::PutVersioned { record, expected });
-                batch.counts().updated += 1;
-            }
-        }
+        let episode_record = |episode: &SupportEpisode| -> Result<Record, StoreError> {
+            Ok(
+                Record::new(keys::episode(episode.id), to_data(episode)?).with_index(
+                    keys::child_index(child),
+                    keys::child_episode_index(episode.id),
+                ),
+            )
+        };
+        batch.upsert(
+            upsert,
+            |episode| {
+                Ok(vec![
+                    episode_record(&episode)?,
+                    Record::new(external_key, json!({"episode_id": episode.id})),
+                ])
+            },
+            |_, episode| episode_record(&episode),
+        )?;
         batch.push_audited(entry, audit_ops);
         // The child's worklist (follow-up cadence, outcome due) is reconciled by the sweep.
         batch.push(crate::services::worklist::pending_marker(

@@ -5,12 +5,11 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
 use crate::intake::cells::{clip, in_column_order, iso_date, naming, optional, required};
-use crate::intake::children_fast_path;
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
+use crate::intake::kinds::children_fast_path;
 use crate::intake::reader::Fields;
-use crate::intake::service::{
-    Batch, ImportRequest, IntakeError, IntakeKind, IntakeService, Planned,
-};
-use crate::ports::{Record, RecordStore, StoreError, WriteOp};
+use crate::intake::summary::{ImportRequest, IntakeError};
+use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
     NewChildRef, ValidNewChild, check_new_child_ref, validate_new_child_ref,
@@ -134,14 +133,8 @@ impl IntakeKind for ChildrenKind {
     // New child with a code: child, code, names, care link, register entry; a changed
     // child: names leave and join, the child, its register entry moved (two).
     const MAX_OPS_PER_ROW: usize = 5;
-
-    fn parse_row(
-        &self,
-        values: Vec<Option<String>>,
-        today: NaiveDate,
-    ) -> Result<ValidNewChild, Vec<FieldError>> {
-        child_from_row(Fields::from_values(&values), today)
-    }
+    const RULES: RowRules<ValidNewChild> =
+        |values, today| child_from_row(Fields::from_values(&values), today);
 
     fn parse_fields(
         &self,
@@ -160,7 +153,7 @@ impl IntakeKind for ChildrenKind {
     /// then the children those entries name.
     async fn read_ahead<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         rows: &[(u64, ValidNewChild)],
         batch: &mut Batch,
     ) -> Result<(), IntakeError> {
@@ -192,7 +185,7 @@ impl IntakeKind for ChildrenKind {
 
     async fn plan<R: RecordStore>(
         &self,
-        ctx: &IntakeService<R>,
+        ctx: &IntakeContext<R>,
         request: &ImportRequest,
         _row: u64,
         valid: &ValidNewChild,
@@ -231,22 +224,8 @@ impl IntakeKind for ChildrenKind {
                     lookup_key,
                     json!({"child_id": child.id}),
                 )));
-                let names_record = Record::new(name_key, json!({"child_ids": ids}));
-                batch.push(match names {
-                    None => WriteOp::PutNew(names_record),
-                    Some(r) => WriteOp::PutVersioned {
-                        record: names_record,
-                        expected: r.version,
-                    },
-                });
-                batch.push(WriteOp::PutNew(care::new_link_record(
-                    child.id,
-                    &request.organisation,
-                    CareBasis::Registered,
-                    now,
-                )));
-                batch.push(register::new_entry(&child));
-                batch.counts().inserted += 1;
+                let names_version = names.map(|r| r.version);
+                push_new_child_entries(batch, &child, name_key, ids, names_version, request, now);
                 return Ok(Planned::Added);
             };
             let id = child_id_of(&index, "child_id")?;
@@ -337,28 +316,43 @@ impl IntakeKind for ChildrenKind {
         batch.push(WriteOp::PutNew(record));
         let mut all = candidates;
         all.push(child.id);
-        let index = Record::new(lookup_key, json!({"child_ids": all}));
-        batch.push(match index_version {
-            None => WriteOp::PutNew(index),
-            Some(expected) => WriteOp::PutVersioned {
-                record: index,
-                expected,
-            },
-        });
-        batch.push(WriteOp::PutNew(care::new_link_record(
-            child.id,
-            &request.organisation,
-            CareBasis::Registered,
-            now,
-        )));
-        batch.push(register::new_entry(&child));
-        batch.counts().inserted += 1;
+        push_new_child_entries(batch, &child, lookup_key, all, index_version, request, now);
         Ok(Planned::Added)
     }
 }
 
+/// The writes every new child ends with, after the child itself: its names-and-birth-date
+/// index entry at `names_key` listing `ids` (new, or over the stored entry's `version`),
+/// the file's organisation's care link and the child's register entry; counted inserted.
+fn push_new_child_entries(
+    batch: &mut Batch,
+    child: &Child,
+    names_key: Key,
+    ids: Vec<ChildId>,
+    version: Option<u64>,
+    request: &ImportRequest,
+    now: DateTime<Utc>,
+) {
+    let names = Record::new(names_key, json!({"child_ids": ids}));
+    batch.push(match version {
+        None => WriteOp::PutNew(names),
+        Some(expected) => WriteOp::PutVersioned {
+            record: names,
+            expected,
+        },
+    });
+    batch.push(WriteOp::PutNew(care::new_link_record(
+        child.id,
+        &request.organisation,
+        CareBasis::Registered,
+        now,
+    )));
+    batch.push(register::new_entry(child));
+    batch.counts().inserted += 1;
+}
+
 /// The names-and-birth-date index entry of a row's child.
-fn name_entry<R>(ctx: &IntakeService<R>, valid: &ValidNewChild) -> crate::ports::Key {
+fn name_entry<R>(ctx: &IntakeContext<R>, valid: &ValidNewChild) -> Key {
     name_index_entry(
         &ctx.name_index,
         &valid.given_name,
@@ -500,7 +494,7 @@ mod tests {
             ["", "A", "B", "2024-02-30", "male", "", ""],
         ] {
             assert_eq!(
-                ChildrenKind.parse_row(row(v), today()),
+                (ChildrenKind::RULES)(row(v), today()),
                 ChildrenKind.parse_fields(Fields::from_values(&row(v)), today())
             );
         }

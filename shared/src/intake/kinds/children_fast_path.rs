@@ -3,7 +3,7 @@
 //!
 //! It restates no rule of its own: every condition below is one of the rules of a new child
 //! (`domain::child::check_new_child`, `domain::personal_code`, `domain::atvk`, the row
-//! parsing in `intake::children`), narrowed to the plain case — no surrounding white space
+//! parsing in `intake::kinds::children`), narrowed to the plain case — no surrounding white space
 //! to trim, no character that needs decoding, a child born in the last 17 calendar years.
 //! A row it is not sure of is not "invalid": [`check_child_row`](super::children::check_child_row)
 //! then runs the full rules, which stay the only source of verdicts and messages. The
@@ -158,7 +158,7 @@ fn code_agrees(raw: &[u8], birth: DateKey) -> bool {
 mod tests {
     use super::*;
     use crate::intake::cells::parse_iso_date;
-    use crate::intake::children::{COLUMNS, check_child_row_full_rules};
+    use crate::intake::kinds::children::{COLUMNS, check_child_row_full_rules};
     use crate::intake::reader::{Format, RowRef, open_rows};
 
     fn day(s: &str) -> NaiveDate {
