@@ -96,7 +96,7 @@ fn boundaries_2_3_and_7_8() {
     assert_eq!(high.risk_level, RiskLevel::High);
     assert_eq!(
         recs(&high),
-        vec![IN_DEPTH, programme("early-intervention-psychomotor"),]
+        vec![IN_DEPTH, programme("early-intervention-psychomotor")]
     );
     let all: Vec<u8> = (1..=20).collect();
     let r = score(&mchat(&all, "2026-05-10"));
@@ -207,7 +207,7 @@ fn follow_up_two_or_more_failing_items_is_positive() {
     assert_eq!(r.risk_level, RiskLevel::High);
     assert_eq!(
         recs(&r),
-        vec![IN_DEPTH, programme("early-intervention-psychomotor"),]
+        vec![IN_DEPTH, programme("early-intervention-psychomotor")]
     );
     // Nothing failing: 0, negative.
     let none = follow_up(

@@ -543,7 +543,7 @@ fn parent_2_4_bands_at_three_years() {
     assert_eq!(band(&r, "total_difficulties"), Some(V));
     assert_eq!(
         recs(&r),
-        vec![IN_DEPTH, programme("incredible-years-parents"),]
+        vec![IN_DEPTH, programme("incredible-years-parents")]
     );
 }
 

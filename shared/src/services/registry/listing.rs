@@ -92,6 +92,14 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Value, ServiceError> {
     serde_json::to_value(value).map_err(|e| StoreError::Invalid(e.to_string()).into())
 }
 
+/// `record` with its data replaced by `value` (key, index and expiry kept), to write back.
+pub fn reencoded<T: Serialize>(record: Record, value: &T) -> Result<Record, ServiceError> {
+    Ok(Record {
+        data: encode(value)?,
+        ..record
+    })
+}
+
 /// The query parameters of a list request, checked against the list's filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
