@@ -421,6 +421,11 @@ mod tests {
     }
 
     fn token(f: impl FnOnce(&mut DevTokenRequest<'_>)) -> String {
+        signed_token(SECRET, f)
+    }
+
+    /// A token of nurse-1 signed with `secret`, changed by `f` first.
+    fn signed_token<'a>(secret: &[u8], f: impl FnOnce(&mut DevTokenRequest<'a>)) -> String {
         let mut req = DevTokenRequest {
             issuer: "ravis-local",
             audience: "ravis",
@@ -433,7 +438,7 @@ mod tests {
             lifetime_seconds: 3600,
         };
         f(&mut req);
-        mint_dev_token(SECRET, &req).unwrap()
+        mint_dev_token(secret, &req).unwrap()
     }
 
     async fn auth(t: &str) -> Result<Principal, Problem> {
@@ -569,22 +574,12 @@ mod tests {
             .unwrap()
             .also_trust(Authenticator::new(&other).unwrap())
             .unwrap();
-        let mint = |secret: &[u8], issuer: &str, audience: &str| {
-            mint_dev_token(
-                secret,
-                &DevTokenRequest {
-                    issuer,
-                    audience,
-                    subject: "dr-ozola",
-                    roles: &[Role::HealthSpecialist],
-                    organisation: "clinic-1",
-                    territory: None,
-                    purpose: None,
-                    issued_at: now() - 10,
-                    lifetime_seconds: 3600,
-                },
-            )
-            .unwrap()
+        let mint = |secret: &[u8], issuer: &'static str, audience: &'static str| {
+            signed_token(secret, |r| {
+                r.issuer = issuer;
+                r.audience = audience;
+                r.subject = "dr-ozola";
+            })
         };
         let bearer = |t: String| format!("Bearer {t}");
         // Each issuer's tokens verify with that issuer's key and audience.

@@ -100,17 +100,9 @@ fn total(period: &str, indicator: &str) -> CellKey {
 /// Every cell whose code has children on a dimension equals the sum of the children cells
 /// that are published — and when all of them are, exactly.
 fn assert_additive(ind: &Indicators) {
-    let dims = [
-        "period",
-        "atvk",
-        "age_band",
-        "sex",
-        "instrument",
-        "indicator",
-    ];
     let mut checked = 0;
     for (cell, value) in &ind.counts {
-        for (i, dim) in dims.iter().enumerate() {
+        for (i, dim) in crate::statistics::model::AXES.iter().enumerate() {
             let children = ind.codelists[*dim].children(cell.code(i));
             if children.is_empty() {
                 continue;
