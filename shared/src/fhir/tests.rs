@@ -539,30 +539,15 @@ fn bundles_are_deterministic() {
         assert_eq!(id.get_version_num(), 5);
     }
     // UUID v5 of the business identifier, known value (changes only if the scheme does).
-    assert_eq!(
+    let observation = |id: &str| {
         full_url(
             "Observation",
             "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-    );
-    assert_ne!(
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-2/total"
-        ),
-    );
+            id,
+        )
+    };
+    assert_eq!(observation("s-1/total"), observation("s-1/total"));
+    assert_ne!(observation("s-1/total"), observation("s-2/total"));
 }
 
 #[test]
