@@ -375,30 +375,13 @@ impl Settings {
             (Some(url), _, _) => JwtKey::JwksUrl(url),
             (None, Some(pem), _) => JwtKey::PublicKeyPem(pem),
             (None, None, Some(secret)) => {
-                if secret.len() < MIN_KEY_BYTES {
-                    return Err(ConfigError::Invalid {
-                        name: "RAVIS_JWT_HS256_SECRET",
-                        reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
-                    });
-                }
-                JwtKey::Hs256Secret(secret.into_bytes())
+                JwtKey::Hs256Secret(key_bytes("RAVIS_JWT_HS256_SECRET", secret)?)
             }
             (None, None, None) => return Err(ConfigError::Missing("RAVIS_JWT_JWKS_URL")),
         };
-        let identity_hmac_key = required("RAVIS_IDENTITY_HMAC_KEY")?.into_bytes();
-        if identity_hmac_key.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "RAVIS_IDENTITY_HMAC_KEY",
-                reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
-            });
-        }
-        let pseudonym_key = required("RAVIS_PSEUDONYM_KEY")?.into_bytes();
-        if pseudonym_key.len() < MIN_KEY_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "RAVIS_PSEUDONYM_KEY",
-                reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
-            });
-        }
+        let key_var = |name: &'static str| key_bytes(name, required(name)?);
+        let identity_hmac_key = key_var("RAVIS_IDENTITY_HMAC_KEY")?;
+        let pseudonym_key = key_var("RAVIS_PSEUDONYM_KEY")?;
         let audit_retention_days = match vars.get("RAVIS_AUDIT_RETENTION_DAYS") {
             None => None,
             Some(v) => Some(v.parse::<u32>().ok().filter(|d| *d > 0).ok_or(
@@ -407,17 +390,6 @@ impl Settings {
                     reason: "must be a positive whole number of days".into(),
                 },
             )?),
-        };
-        let break_glass_minutes = match vars.get("RAVIS_BREAK_GLASS_MINUTES") {
-            None => crate::domain::break_glass::DEFAULT_TTL_MINUTES,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|m| (1..=24 * 60).contains(m))
-                .ok_or(ConfigError::Invalid {
-                    name: "RAVIS_BREAK_GLASS_MINUTES",
-                    reason: "must be a whole number of minutes from 1 to 1440".into(),
-                })?,
         };
         let bounded = |name: &'static str, default: u32, min: u32, max: u32, unit: &str| match vars
             .get(name)
@@ -432,6 +404,13 @@ impl Settings {
                     reason: format!("must be a whole number of {unit} from {min} to {max}"),
                 }),
         };
+        let break_glass_minutes = bounded(
+            "RAVIS_BREAK_GLASS_MINUTES",
+            crate::domain::break_glass::DEFAULT_TTL_MINUTES,
+            1,
+            24 * 60,
+            "minutes",
+        )?;
         let referral_grace_days = bounded(
             "RAVIS_REFERRAL_GRACE_DAYS",
             crate::domain::referral::DEFAULT_GRACE_DAYS,
@@ -512,15 +491,9 @@ impl Settings {
     pub fn require_reports(&self) -> Result<(&str, &str, &str), ConfigError> {
         let r = &self.reports;
         Ok((
-            r.queue_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_REPORT_QUEUE_URL"))?,
-            r.dlq_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_REPORT_DLQ_URL"))?,
-            r.bucket
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_REPORTS_BUCKET"))?,
+            require(&r.queue_url, "RAVIS_REPORT_QUEUE_URL")?,
+            require(&r.dlq_url, "RAVIS_REPORT_DLQ_URL")?,
+            require(&r.bucket, "RAVIS_REPORTS_BUCKET")?,
         ))
     }
 
@@ -528,73 +501,65 @@ impl Settings {
     pub fn require_report_buckets(&self) -> Result<(&str, &str), ConfigError> {
         let r = &self.reports;
         Ok((
-            r.analytics_bucket
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_ANALYTICS_BUCKET"))?,
-            r.open_data_bucket
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_OPEN_DATA_BUCKET"))?,
+            require(&r.analytics_bucket, "RAVIS_ANALYTICS_BUCKET")?,
+            require(&r.open_data_bucket, "RAVIS_OPEN_DATA_BUCKET")?,
         ))
     }
 
     /// The scoring queue URL, required by functions that use the queue.
     pub fn require_scoring_queue(&self) -> Result<&str, ConfigError> {
-        self.scoring_queue_url
-            .as_deref()
-            .ok_or(ConfigError::Missing("RAVIS_SCORING_QUEUE_URL"))
+        require(&self.scoring_queue_url, "RAVIS_SCORING_QUEUE_URL")
     }
 
     /// The scoring dead-letter queue URL, required by the scoring worker.
     pub fn require_scoring_dlq(&self) -> Result<&str, ConfigError> {
-        self.scoring_dlq_url
-            .as_deref()
-            .ok_or(ConfigError::Missing("RAVIS_SCORING_DLQ_URL"))
+        require(&self.scoring_dlq_url, "RAVIS_SCORING_DLQ_URL")
     }
 
     /// The intake queue and its dead-letter queue URLs, required by the intake worker.
     pub fn require_intake_queues(&self) -> Result<(&str, &str), ConfigError> {
         Ok((
-            self.intake_queue_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_INTAKE_QUEUE_URL"))?,
-            self.intake_dlq_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_INTAKE_DLQ_URL"))?,
+            require(&self.intake_queue_url, "RAVIS_INTAKE_QUEUE_URL")?,
+            require(&self.intake_dlq_url, "RAVIS_INTAKE_DLQ_URL")?,
         ))
     }
 
     /// The audit archive bucket, required by every function that appends audit entries.
     pub fn require_audit_archive_bucket(&self) -> Result<&str, ConfigError> {
-        self.audit_archive_bucket
-            .as_deref()
-            .ok_or(ConfigError::Missing("RAVIS_AUDIT_ARCHIVE_BUCKET"))
+        require(&self.audit_archive_bucket, "RAVIS_AUDIT_ARCHIVE_BUCKET")
     }
 
     /// The export queue and its dead-letter queue URLs, the exchange bucket and the signing
     /// key, required by the exports worker.
     pub fn require_exports(&self) -> Result<(&str, &str, &str, &str), ConfigError> {
         Ok((
-            self.export_queue_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_EXPORT_QUEUE_URL"))?,
-            self.export_dlq_url
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_EXPORT_DLQ_URL"))?,
-            self.exchange_bucket
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_EXCHANGE_BUCKET"))?,
-            self.fhir_signing_key_id
-                .as_deref()
-                .ok_or(ConfigError::Missing("RAVIS_FHIR_SIGNING_KEY_ID"))?,
+            require(&self.export_queue_url, "RAVIS_EXPORT_QUEUE_URL")?,
+            require(&self.export_dlq_url, "RAVIS_EXPORT_DLQ_URL")?,
+            require(&self.exchange_bucket, "RAVIS_EXCHANGE_BUCKET")?,
+            require(&self.fhir_signing_key_id, "RAVIS_FHIR_SIGNING_KEY_ID")?,
         ))
     }
 
     /// The partner bucket name, required by the intake worker.
     pub fn require_partner_bucket(&self) -> Result<&str, ConfigError> {
-        self.partner_bucket
-            .as_deref()
-            .ok_or(ConfigError::Missing("RAVIS_PARTNER_BUCKET"))
+        require(&self.partner_bucket, "RAVIS_PARTNER_BUCKET")
     }
+}
+
+/// An optional setting that the caller needs: its value, or `Missing(name)`.
+fn require<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, ConfigError> {
+    value.as_deref().ok_or(ConfigError::Missing(name))
+}
+
+/// A key read from `name`: at least [`MIN_KEY_BYTES`] long.
+fn key_bytes(name: &'static str, value: String) -> Result<Vec<u8>, ConfigError> {
+    if value.len() < MIN_KEY_BYTES {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("must be at least {MIN_KEY_BYTES} bytes"),
+        });
+    }
+    Ok(value.into_bytes())
 }
 
 fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
@@ -673,6 +638,22 @@ mod tests {
         assert_eq!(s.audit_retention_days, None);
     }
 
+    /// The base environment with `name` set to `value`.
+    fn base_with(name: &'static str, value: &'static str) -> HashMap<&'static str, &'static str> {
+        let mut vars = base();
+        vars.insert(name, value);
+        vars
+    }
+
+    /// `name=bad` is refused as invalid, the error naming `name`.
+    fn assert_invalid(name: &'static str, bad: &'static str) {
+        let err = Settings::from_vars(&base_with(name, bad)).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+            "{name}={bad}: {err}"
+        );
+    }
+
     #[test]
     fn pseudonym_key_and_audit_retention() {
         let mut vars = base();
@@ -681,66 +662,30 @@ mod tests {
             Settings::from_vars(&vars),
             Err(ConfigError::Missing("RAVIS_PSEUDONYM_KEY"))
         ));
-        let mut vars = base();
-        vars.insert("RAVIS_PSEUDONYM_KEY", "short");
-        assert!(matches!(
-            Settings::from_vars(&vars),
-            Err(ConfigError::Invalid {
-                name: "RAVIS_PSEUDONYM_KEY",
-                ..
-            })
-        ));
-        let mut vars = base();
-        vars.insert("RAVIS_AUDIT_RETENTION_DAYS", "3650");
+        assert_invalid("RAVIS_PSEUDONYM_KEY", "short");
+        let vars = base_with("RAVIS_AUDIT_RETENTION_DAYS", "3650");
         assert_eq!(
             Settings::from_vars(&vars).unwrap().audit_retention_days,
             Some(3650)
         );
-        assert_eq!(
-            Settings::from_vars(&base()).unwrap().break_glass_minutes,
-            240
-        );
-        let mut vars = base();
-        assert_eq!(
-            Settings::from_vars(&base()).unwrap().referral_grace_days,
-            30
-        );
-        assert_eq!(Settings::from_vars(&base()).unwrap().review_months, (3, 6));
+        let s = Settings::from_vars(&base()).unwrap();
+        assert_eq!(s.break_glass_minutes, 240);
+        assert_eq!(s.referral_grace_days, 30);
+        assert_eq!(s.review_months, (3, 6));
+        let vars = base_with("RAVIS_BREAK_GLASS_MINUTES", "30");
+        assert_eq!(Settings::from_vars(&vars).unwrap().break_glass_minutes, 30);
         for (name, bad) in [
             ("RAVIS_REFERRAL_GRACE_DAYS", "366"),
             ("RAVIS_REVIEW_MONTHS_UNDER_3", "0"),
             ("RAVIS_REVIEW_MONTHS_FROM_3", "six"),
+            ("RAVIS_BREAK_GLASS_MINUTES", "0"),
+            ("RAVIS_BREAK_GLASS_MINUTES", "1441"),
+            ("RAVIS_BREAK_GLASS_MINUTES", "an hour"),
+            ("RAVIS_AUDIT_RETENTION_DAYS", "0"),
+            ("RAVIS_AUDIT_RETENTION_DAYS", "-1"),
+            ("RAVIS_AUDIT_RETENTION_DAYS", "ten"),
         ] {
-            let mut v = base();
-            v.insert(name, bad);
-            assert!(
-                matches!(Settings::from_vars(&v), Err(ConfigError::Invalid { name: n, .. }) if n == name),
-                "{name}={bad}"
-            );
-        }
-        vars.insert("RAVIS_BREAK_GLASS_MINUTES", "30");
-        assert_eq!(Settings::from_vars(&vars).unwrap().break_glass_minutes, 30);
-        for bad in ["0", "1441", "an hour"] {
-            let mut vars = base();
-            vars.insert("RAVIS_BREAK_GLASS_MINUTES", bad);
-            assert!(matches!(
-                Settings::from_vars(&vars),
-                Err(ConfigError::Invalid {
-                    name: "RAVIS_BREAK_GLASS_MINUTES",
-                    ..
-                })
-            ));
-        }
-        for bad in ["0", "-1", "ten"] {
-            let mut vars = base();
-            vars.insert("RAVIS_AUDIT_RETENTION_DAYS", bad);
-            assert!(matches!(
-                Settings::from_vars(&vars),
-                Err(ConfigError::Invalid {
-                    name: "RAVIS_AUDIT_RETENTION_DAYS",
-                    ..
-                })
-            ));
+            assert_invalid(name, bad);
         }
     }
 
@@ -781,12 +726,14 @@ mod tests {
                 .to_string()
                 .contains("'none'")
         );
+        assert_invalid("RAVIS_IDENTITY_HMAC_KEY", "short");
         let mut vars = base();
-        vars.insert("RAVIS_IDENTITY_HMAC_KEY", "short");
+        vars.remove("RAVIS_JWT_PUBLIC_KEY_PEM");
+        vars.insert("RAVIS_JWT_HS256_SECRET", "short");
         assert!(matches!(
             Settings::from_vars(&vars),
             Err(ConfigError::Invalid {
-                name: "RAVIS_IDENTITY_HMAC_KEY",
+                name: "RAVIS_JWT_HS256_SECRET",
                 ..
             })
         ));
@@ -898,16 +845,9 @@ mod tests {
             ("RAVIS_FHIR_PROFILES", r#"{"patient": []}"#),
             ("RAVIS_FHIR_PROFILES", "not json"),
         ] {
-            let mut v = base();
-            v.insert(name, bad);
-            let err = Settings::from_vars(&v).unwrap_err();
-            assert!(
-                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
-                "{name}={bad}: {err}"
-            );
+            assert_invalid(name, bad);
         }
-        let mut v = base();
-        v.insert("RAVIS_FHIR_TOKEN_URL", "https://idp.example/token");
+        let v = base_with("RAVIS_FHIR_TOKEN_URL", "https://idp.example/token");
         assert_eq!(
             Settings::from_vars(&v).unwrap_err().to_string(),
             "environment variable RAVIS_FHIR_CLIENT_ID is required but not set"

@@ -487,56 +487,34 @@ impl EntryInput {
             });
 
         // Fields that belong to one kind only.
-        fn not_for(errors: &mut Vec<FieldError>, field: &str, present: bool, kind: EntryKind) {
-            if present {
-                errors.push(FieldError::new(
-                    field,
-                    format!("does not apply to a {}", kind.as_str()),
-                ));
+        /// Each field that is `present` is refused: it does not apply to an entry of `kind`.
+        fn not_for(errors: &mut Vec<FieldError>, kind: EntryKind, fields: &[(&str, bool)]) {
+            for (field, present) in fields {
+                if *present {
+                    errors.push(FieldError::new(
+                        *field,
+                        format!("does not apply to a {}", kind.as_str()),
+                    ));
+                }
             }
         }
         let mut evidence_level = evidence_level;
         match kind {
             Some(EntryKind::Instrument) => {
-                let k = EntryKind::Instrument;
-                not_for(&mut errors, "participants", self.participants.is_some(), k);
                 not_for(
                     &mut errors,
-                    "target_needs",
-                    !self.target_needs.is_empty(),
-                    k,
+                    EntryKind::Instrument,
+                    &[
+                        ("participants", self.participants.is_some()),
+                        ("target_needs", !self.target_needs.is_empty()),
+                        ("education_relevant", self.education_relevant.is_some()),
+                        ("evidence_level", self.evidence_level.is_some()),
+                        ("capacity_per_year", self.capacity_per_year.is_some()),
+                        ("annual_target", self.annual_target.is_some()),
+                        ("provider_kind", self.provider_kind.is_some()),
+                        ("territory", self.territory.is_some()),
+                    ],
                 );
-                not_for(
-                    &mut errors,
-                    "education_relevant",
-                    self.education_relevant.is_some(),
-                    k,
-                );
-                not_for(
-                    &mut errors,
-                    "evidence_level",
-                    self.evidence_level.is_some(),
-                    k,
-                );
-                not_for(
-                    &mut errors,
-                    "capacity_per_year",
-                    self.capacity_per_year.is_some(),
-                    k,
-                );
-                not_for(
-                    &mut errors,
-                    "annual_target",
-                    self.annual_target.is_some(),
-                    k,
-                );
-                not_for(
-                    &mut errors,
-                    "provider_kind",
-                    self.provider_kind.is_some(),
-                    k,
-                );
-                not_for(&mut errors, "territory", self.territory.is_some(), k);
                 match self.scoring_definition.as_deref() {
                     None => errors.push(FieldError::new(
                         "scoring_definition",
@@ -569,24 +547,21 @@ impl EntryInput {
             Some(k) => {
                 not_for(
                     &mut errors,
-                    "scoring_definition",
-                    self.scoring_definition.is_some(),
                     k,
-                );
-                not_for(
-                    &mut errors,
-                    "administered_by",
-                    !self.administered_by.is_empty(),
-                    k,
+                    &[
+                        ("scoring_definition", self.scoring_definition.is_some()),
+                        ("administered_by", !self.administered_by.is_empty()),
+                    ],
                 );
                 if k != EntryKind::Service {
                     not_for(
                         &mut errors,
-                        "provider_kind",
-                        self.provider_kind.is_some(),
                         k,
+                        &[
+                            ("provider_kind", self.provider_kind.is_some()),
+                            ("territory", self.territory.is_some()),
+                        ],
                     );
-                    not_for(&mut errors, "territory", self.territory.is_some(), k);
                 }
                 if k == EntryKind::Service && self.provider_kind.is_none() {
                     errors.push(FieldError::new(

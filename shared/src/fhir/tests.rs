@@ -539,30 +539,15 @@ fn bundles_are_deterministic() {
         assert_eq!(id.get_version_num(), 5);
     }
     // UUID v5 of the business identifier, known value (changes only if the scheme does).
-    assert_eq!(
+    let observation = |id: &str| {
         full_url(
             "Observation",
             "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-    );
-    assert_ne!(
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-1/total"
-        ),
-        full_url(
-            "Observation",
-            "https://ravis.example/fhir/sid/observation",
-            "s-2/total"
-        ),
-    );
+            id,
+        )
+    };
+    assert_eq!(observation("s-1/total"), observation("s-1/total"));
+    assert_ne!(observation("s-1/total"), observation("s-2/total"));
 }
 
 #[test]
@@ -600,23 +585,32 @@ mod provenance_rules {
         }
     }
 
-    async fn signed(dir: &std::path::Path) -> (KeyFileSigner, Vec<u8>, Value, String) {
-        let signer = KeyFileSigner::generate(&dir.join("fhir.pem")).unwrap();
-        let settings = FhirSettings::default();
-        let x = export("epds", ExportStatus::Final);
-        let bundle = result_bundle(&x, &settings);
-        let body = result_bundle_json(&x, &settings);
+    /// The bundle of `x` (its JSON body and value) and its signed `X-Provenance` header.
+    async fn bundle_and_header(
+        signer: &KeyFileSigner,
+        x: &ResultExport,
+        settings: &FhirSettings,
+    ) -> (Vec<u8>, Value, String) {
+        let bundle = result_bundle(x, settings);
+        let body = result_bundle_json(x, settings);
         let recorded = Utc.with_ymd_and_hms(2026, 3, 2, 10, 16, 0).unwrap();
         let header = signed_x_provenance(
-            &signer,
+            signer,
             &body,
             &bundle_targets(&bundle),
             recorded,
             &agent(),
-            &settings,
+            settings,
         )
         .await
         .unwrap();
+        (body, bundle, header)
+    }
+
+    async fn signed(dir: &std::path::Path) -> (KeyFileSigner, Vec<u8>, Value, String) {
+        let signer = KeyFileSigner::generate(&dir.join("fhir.pem")).unwrap();
+        let x = export("epds", ExportStatus::Final);
+        let (body, bundle, header) = bundle_and_header(&signer, &x, &FhirSettings::default()).await;
         (signer, body, bundle, header)
     }
 
@@ -750,7 +744,6 @@ mod provenance_rules {
         std::fs::create_dir_all(&dir).unwrap();
         let signer = KeyFileSigner::generate(&temp.path().join("fhir.pem")).unwrap();
         let settings = FhirSettings::default();
-        let recorded = Utc.with_ymd_and_hms(2026, 3, 2, 10, 16, 0).unwrap();
         let mut written = 0;
         for def in definitions() {
             for (status, name) in [
@@ -758,18 +751,7 @@ mod provenance_rules {
                 (ExportStatus::Amended, "amended"),
             ] {
                 let x = export(&def.id, status);
-                let bundle = result_bundle(&x, &settings);
-                let body = result_bundle_json(&x, &settings);
-                let header = signed_x_provenance(
-                    &signer,
-                    &body,
-                    &bundle_targets(&bundle),
-                    recorded,
-                    &agent(),
-                    &settings,
-                )
-                .await
-                .unwrap();
+                let (body, _, header) = bundle_and_header(&signer, &x, &settings).await;
                 let stem = dir.join(format!("{}-{name}", def.id));
                 std::fs::write(stem.with_extension("bundle.json"), &body).unwrap();
                 std::fs::write(stem.with_extension("provenance.json"), &header).unwrap();

@@ -421,6 +421,11 @@ mod tests {
     }
 
     fn token(f: impl FnOnce(&mut DevTokenRequest<'_>)) -> String {
+        signed_token(SECRET, f)
+    }
+
+    /// A token of nurse-1 signed with `secret`, changed by `f` first.
+    fn signed_token<'a>(secret: &[u8], f: impl FnOnce(&mut DevTokenRequest<'a>)) -> String {
         let mut req = DevTokenRequest {
             issuer: "ravis-local",
             audience: "ravis",
@@ -433,7 +438,7 @@ mod tests {
             lifetime_seconds: 3600,
         };
         f(&mut req);
-        mint_dev_token(SECRET, &req).unwrap()
+        mint_dev_token(secret, &req).unwrap()
     }
 
     async fn auth(t: &str) -> Result<Principal, Problem> {
@@ -441,6 +446,11 @@ mod tests {
             .unwrap()
             .authenticate(Some(&format!("Bearer {t}")))
             .await
+    }
+
+    /// Why the token `t` is refused.
+    async fn refusal(t: &str) -> String {
+        auth(t).await.unwrap_err().detail
     }
 
     #[tokio::test]
@@ -454,20 +464,10 @@ mod tests {
     #[tokio::test]
     async fn missing_or_malformed_header() {
         let a = Authenticator::new(&settings()).unwrap();
-        assert!(
-            a.authenticate(None)
-                .await
-                .unwrap_err()
-                .detail
-                .contains("required")
-        );
-        assert!(
-            a.authenticate(Some("Basic abc"))
-                .await
-                .unwrap_err()
-                .detail
-                .contains("Bearer")
-        );
+        for (header, why) in [(None, "required"), (Some("Basic abc"), "Bearer")] {
+            let p = a.authenticate(header).await.unwrap_err();
+            assert!(p.detail.contains(why), "{header:?}: {}", p.detail);
+        }
         assert_eq!(
             a.authenticate(Some("Bearer x.y.z"))
                 .await
@@ -480,34 +480,26 @@ mod tests {
     #[tokio::test]
     async fn wrong_audience_issuer_expired_and_future_tokens_are_refused() {
         assert!(
-            auth(&token(|r| r.audience = "other"))
+            refusal(&token(|r| r.audience = "other"))
                 .await
-                .unwrap_err()
-                .detail
                 .contains("audience")
         );
         assert!(
-            auth(&token(|r| r.issuer = "evil"))
+            refusal(&token(|r| r.issuer = "evil"))
                 .await
-                .unwrap_err()
-                .detail
                 .contains("issuer")
         );
         assert!(
-            auth(&token(|r| {
+            refusal(&token(|r| {
                 r.issued_at = now() - 7200;
                 r.lifetime_seconds = 60;
             }))
             .await
-            .unwrap_err()
-            .detail
             .contains("expired")
         );
         assert!(
-            auth(&token(|r| r.issued_at = now() + 3600))
+            refusal(&token(|r| r.issued_at = now() + 3600))
                 .await
-                .unwrap_err()
-                .detail
                 .contains("not valid yet")
         );
     }
@@ -527,13 +519,7 @@ mod tests {
             lifetime_seconds: 60,
         };
         let forged = mint_dev_token(b"another-secret-another-secret-xx", &req).unwrap();
-        assert!(
-            auth(&forged)
-                .await
-                .unwrap_err()
-                .detail
-                .contains("signature")
-        );
+        assert!(refusal(&forged).await.contains("signature"));
         // Swap the payload of a valid token: the signature no longer matches.
         let parts: Vec<&str> = t.split('.').collect();
         let other: Vec<&str> = forged.split('.').collect();
@@ -588,22 +574,12 @@ mod tests {
             .unwrap()
             .also_trust(Authenticator::new(&other).unwrap())
             .unwrap();
-        let mint = |secret: &[u8], issuer: &str, audience: &str| {
-            mint_dev_token(
-                secret,
-                &DevTokenRequest {
-                    issuer,
-                    audience,
-                    subject: "dr-ozola",
-                    roles: &[Role::HealthSpecialist],
-                    organisation: "clinic-1",
-                    territory: None,
-                    purpose: None,
-                    issued_at: now() - 10,
-                    lifetime_seconds: 3600,
-                },
-            )
-            .unwrap()
+        let mint = |secret: &[u8], issuer: &'static str, audience: &'static str| {
+            signed_token(secret, |r| {
+                r.issuer = issuer;
+                r.audience = audience;
+                r.subject = "dr-ozola";
+            })
         };
         let bearer = |t: String| format!("Bearer {t}");
         // Each issuer's tokens verify with that issuer's key and audience.

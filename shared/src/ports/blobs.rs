@@ -84,6 +84,20 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
 /// The most objects a listing page may ask for (S3's limit).
 pub const MAX_PAGE: usize = 1000;
 
+/// Every object under `prefix`: all the pages of [`BlobStore::list`], in key order.
+pub async fn list_all<B: BlobStore>(blobs: &B, prefix: &str) -> Result<Vec<BlobMeta>, BlobError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = blobs.list(prefix, MAX_PAGE, cursor.as_deref()).await?;
+        out.extend(page.objects);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// Checks a listing's page limit the same way in every adapter (1..=[`MAX_PAGE`]).
 pub fn check_page_limit(limit: usize) -> Result<(), BlobError> {
     if (1..=MAX_PAGE).contains(&limit) {

@@ -325,41 +325,27 @@ impl Engine {
         codes.clear();
         for (pos, item) in def.items.iter().enumerate() {
             let allowed = inst.item_codes[pos].len() as i64;
+            let max = allowed - 1;
             let code = match answers.slots.get(pos).copied().flatten() {
-                None => None,
-                Some(AnswerValue::Int(v)) if (0..allowed).contains(&v) => u8::try_from(v).ok(),
-                Some(AnswerValue::Int(v)) => {
-                    errors.push(ScoringError::new(
-                        format!("{prefix}answers.{}", item.id),
-                        format!(
-                            "answer {v} is not a code of this item: allowed 0–{}",
-                            allowed - 1
-                        ),
-                    ));
-                    None
-                }
-                Some(AnswerValue::HugeInt) => {
-                    errors.push(ScoringError::new(
-                        format!("{prefix}answers.{}", item.id),
-                        format!(
-                            "answer is not a code of this item: allowed 0–{}",
-                            allowed - 1
-                        ),
-                    ));
-                    None
-                }
-                Some(AnswerValue::Other(kind)) => {
-                    errors.push(ScoringError::new(
-                        format!("{prefix}answers.{}", item.id),
-                        format!(
-                            "must be an integer answer code 0–{}, got {kind}",
-                            allowed - 1
-                        ),
-                    ));
-                    None
-                }
+                None => Ok(None),
+                Some(AnswerValue::Int(v)) if (0..allowed).contains(&v) => Ok(u8::try_from(v).ok()),
+                Some(AnswerValue::Int(v)) => Err(format!(
+                    "answer {v} is not a code of this item: allowed 0–{max}"
+                )),
+                Some(AnswerValue::HugeInt) => Err(format!(
+                    "answer is not a code of this item: allowed 0–{max}"
+                )),
+                Some(AnswerValue::Other(kind)) => Err(format!(
+                    "must be an integer answer code 0–{max}, got {kind}"
+                )),
             };
-            codes.push(code);
+            codes.push(code.unwrap_or_else(|reason| {
+                errors.push(ScoringError::new(
+                    format!("{prefix}answers.{}", item.id),
+                    reason,
+                ));
+                None
+            }));
         }
         for key in &answers.unknown {
             errors.push(ScoringError::new(

@@ -309,6 +309,31 @@ mod tests {
         }
     }
 
+    /// Answers by item id.
+    fn answers(pairs: &[(&str, i64)]) -> BTreeMap<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect()
+    }
+
+    /// An M-CHAT-R screening on `on` with `at_risk` items at risk, scored as result `result`
+    /// of screening `screening`.
+    fn mchat(
+        engine: &Engine,
+        at_risk: &[u8],
+        on: &str,
+        result: u128,
+        screening: u128,
+    ) -> StoredResult {
+        scored(
+            engine,
+            req("mchat-r", mchat_answers(at_risk), on),
+            result,
+            screening,
+        )
+    }
+
     fn req(
         instrument: &str,
         answers: BTreeMap<String, serde_json::Value>,
@@ -341,18 +366,8 @@ mod tests {
         // M-CHAT-R at 16 months: total 5 (medium); at 22 months: total 1 (low, rescreen at
         // 24 months = 2026-03-10). Given out of order on purpose.
         let results = vec![
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[1]), "2026-01-10"),
-                2,
-                20,
-            ),
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[1, 3, 4, 6, 7]), "2025-07-10"),
-                1,
-                10,
-            ),
+            mchat(&engine, &[1], "2026-01-10", 2, 20),
+            mchat(&engine, &[1, 3, 4, 6, 7], "2025-07-10", 1, 10),
         ];
         let p = risk_profile(&engine, &results, d("2026-03-15"));
         assert_eq!(p.overall_risk, Some(RiskLevel::Low));
@@ -381,35 +396,15 @@ mod tests {
         assert!(p.rescreens_due.is_empty());
         // Worsened the other way round, unchanged against itself.
         let swapped = vec![
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[1]), "2025-07-10"),
-                1,
-                10,
-            ),
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[1, 3, 4, 6, 7]), "2026-01-10"),
-                2,
-                20,
-            ),
+            mchat(&engine, &[1], "2025-07-10", 1, 10),
+            mchat(&engine, &[1, 3, 4, 6, 7], "2026-01-10", 2, 20),
         ];
         let p = risk_profile(&engine, &swapped, d("2026-01-15"));
         assert_eq!(p.instruments[0].trend_risk, Some(Trend::Worsened));
         assert_eq!(p.instruments[0].trend_total, Some(Trend::Worsened));
         let same = vec![
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[1]), "2025-07-10"),
-                1,
-                10,
-            ),
-            scored(
-                &engine,
-                req("mchat-r", mchat_answers(&[2]), "2026-01-10"),
-                2,
-                20,
-            ),
+            mchat(&engine, &[1], "2025-07-10", 1, 10),
+            mchat(&engine, &[2], "2026-01-10", 2, 20),
         ];
         let p = risk_profile(&engine, &same, d("2026-01-15"));
         assert_eq!(p.instruments[0].trend_total, Some(Trend::Unchanged));
@@ -421,10 +416,7 @@ mod tests {
         let initial = req("mchat-r", mchat_answers(&[1, 3, 4]), "2025-11-10");
         let mut rf = req(
             "mchat-rf",
-            [("1", 1), ("3", 1), ("4", 0)]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
-                .collect(),
+            answers(&[("1", 1), ("3", 1), ("4", 0)]),
             "2025-11-20",
         );
         rf.initial = Some(InitialScreening {
@@ -433,14 +425,7 @@ mod tests {
             answers: initial.answers.clone(),
         });
         // EPDS a week after birth with item 10 at risk (answer 0 scores 3): urgent.
-        let epds = req(
-            "epds",
-            [("10", 0)]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
-                .collect(),
-            "2024-03-17",
-        );
+        let epds = req("epds", answers(&[("10", 0)]), "2024-03-17");
         let only_initial = vec![scored(&engine, initial.clone(), 1, 10)];
         let p = risk_profile(&engine, &only_initial, d("2025-11-12"));
         assert_eq!(
@@ -490,12 +475,7 @@ mod tests {
     #[test]
     fn a_rescored_screening_counts_once_with_its_newest_result() {
         let engine = Engine::builtin().unwrap();
-        let first = scored(
-            &engine,
-            req("mchat-r", mchat_answers(&[1, 3, 4]), "2025-11-10"),
-            5,
-            10,
-        );
+        let first = mchat(&engine, &[1, 3, 4], "2025-11-10", 5, 10);
         let mut rescored = first.clone();
         rescored.result_id = ResultId::from_uuid(Uuid::from_u128(9));
         rescored.result.instrument_version = "1.1.0".into();
@@ -510,18 +490,8 @@ mod tests {
         );
 
         // A later screening: the history holds both, oldest first, beyond latest/previous.
-        let later = scored(
-            &engine,
-            req("mchat-r", mchat_answers(&[1]), "2025-12-10"),
-            11,
-            12,
-        );
-        let earliest = scored(
-            &engine,
-            req("mchat-r", mchat_answers(&[1, 3]), "2025-10-10"),
-            12,
-            13,
-        );
+        let later = mchat(&engine, &[1], "2025-12-10", 11, 12);
+        let earliest = mchat(&engine, &[1, 3], "2025-10-10", 12, 13);
         let p = risk_profile(
             &engine,
             &[later, rescored, first, earliest],

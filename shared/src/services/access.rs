@@ -114,6 +114,19 @@ pub async fn access_to<R: RecordStore>(
         }))
 }
 
+/// How the caller may see child `id` at `now`, if it exists and the caller may see it
+/// ([`visible_child`] without the child).
+pub async fn child_access<R: RecordStore>(
+    records: &R,
+    principal: &Principal,
+    id: ChildId,
+    now: DateTime<Utc>,
+) -> Result<Option<Access>, ServiceError> {
+    Ok(visible_child(records, principal, id, now)
+        .await?
+        .map(|(_, access)| access))
+}
+
 /// The child and how the caller may see it, if it exists and the caller may see it at
 /// `now`; `None` otherwise (the two are indistinguishable to the caller on purpose).
 pub async fn visible_child<R: RecordStore>(

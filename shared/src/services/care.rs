@@ -99,44 +99,54 @@ pub async fn record_link<R: RecordStore>(
     if organisation.trim().is_empty() {
         return Err(StoreError::Invalid("a care link needs an organisation".into()).into());
     }
+    update_link(records, child, organisation, now, |link| {
+        if link.bases.contains_key(&basis) {
+            return false;
+        }
+        link.bases.insert(basis, now);
+        true
+    })
+    .await
+}
+
+/// Reads the link of `child` and `organisation` (a new one, since `now`, when there is
+/// none), lets `change` change it (`false`: it changed nothing) and writes it back;
+/// a stored link that `change` left as it was is not written. Retries a lost race
+/// [`ATTEMPTS`] times. Returns the link as stored afterwards.
+async fn update_link<R: RecordStore>(
+    records: &R,
+    child: ChildId,
+    organisation: &str,
+    now: DateTime<Utc>,
+    mut change: impl FnMut(&mut CareLink) -> bool,
+) -> Result<CareLink, ServiceError> {
     let key = keys::care_link(child, organisation);
     for _ in 0..ATTEMPTS {
-        match records.get(&key).await? {
-            None => {
-                let link = CareLink {
+        let (mut link, version) = match records.get(&key).await? {
+            None => (
+                CareLink {
                     child_id: child,
                     organisation: organisation.to_owned(),
                     since: now,
-                    bases: [(basis, now)].into_iter().collect(),
+                    bases: Default::default(),
                     referrals: Default::default(),
-                };
-                match records
-                    .put_new(link_record(child, organisation, to_data(&link)?))
-                    .await
-                {
-                    Ok(()) => return Ok(link),
-                    Err(StoreError::AlreadyExists { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Some(record) => {
-                let mut link = parse(&record)?;
-                if link.bases.contains_key(&basis) {
-                    return Ok(link);
-                }
-                link.bases.insert(basis, now);
-                match records
-                    .put_versioned(
-                        link_record(child, organisation, to_data(&link)?),
-                        record.version,
-                    )
-                    .await
-                {
-                    Ok(_) => return Ok(link),
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+                },
+                None,
+            ),
+            Some(record) => (parse(&record)?, Some(record.version)),
+        };
+        if !change(&mut link) && version.is_some() {
+            return Ok(link);
+        }
+        let record = link_record(child, organisation, to_data(&link)?);
+        let written = match version {
+            None => records.put_new(record).await.map(|_| ()),
+            Some(v) => records.put_versioned(record, v).await.map(|_| ()),
+        };
+        match written {
+            Ok(()) => return Ok(link),
+            Err(StoreError::AlreadyExists { .. } | StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(StoreError::Conflict {
@@ -158,42 +168,14 @@ pub async fn record_referral<R: RecordStore>(
     until: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<CareLink, ServiceError> {
-    let key = keys::care_link(child, organisation);
-    for _ in 0..ATTEMPTS {
-        let (mut link, version) = match records.get(&key).await? {
-            None => (
-                CareLink {
-                    child_id: child,
-                    organisation: organisation.to_owned(),
-                    since: now,
-                    bases: Default::default(),
-                    referrals: Default::default(),
-                },
-                None,
-            ),
-            Some(record) => (parse(&record)?, Some(record.version)),
-        };
-        if version.is_some() && link.referrals.get(&referral) == Some(&until) {
-            return Ok(link);
+    update_link(records, child, organisation, now, |link| {
+        if link.referrals.get(&referral) == Some(&until) {
+            return false;
         }
         link.referrals.insert(referral, until);
-        let record = link_record(child, organisation, to_data(&link)?);
-        let written = match version {
-            None => records.put_new(record).await.map(|_| ()),
-            Some(v) => records.put_versioned(record, v).await.map(|_| ()),
-        };
-        match written {
-            Ok(()) => return Ok(link),
-            Err(StoreError::AlreadyExists { .. } | StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::Conflict {
-        pk: key.pk,
-        sk: key.sk,
-        expected: 0,
-    }
-    .into())
+        true
+    })
+    .await
 }
 
 /// The link between the child and the organisation, if there is one.

@@ -13,7 +13,7 @@ use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome,
 use crate::services::break_glass::{self, BreakGlassInput};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role, stored};
 pub use crate::store::identity::{
     CODE_INDEX_DOMAIN, NAME_INDEX_DOMAIN, name_index_entry, name_index_key,
 };
@@ -357,11 +357,7 @@ impl<R: RecordStore> ChildrenService<R> {
         id: ChildId,
     ) -> Result<(Record, Child, Access), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
-        let record = self
-            .records
-            .get(&keys::child(id))
-            .await?
-            .ok_or_else(not_found)?;
+        let record = stored(&self.records, &keys::child(id), not_found).await?;
         let child: Child =
             serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
                 pk: record.key.pk.clone(),
@@ -501,11 +497,12 @@ impl<R: RecordStore> ChildrenService<R> {
         let code = PersonalCode::parse(input.personal_code.trim())
             .map_err(|e| ServiceError::invalid("personal_code", e.to_string()))?;
         let not_found = || ServiceError::NotFound("no child with this personal code".into());
-        let index = self
-            .records
-            .get(&keys::personal_code(&self.code_index.hash(code.as_str())))
-            .await?
-            .ok_or_else(not_found)?;
+        let index = stored(
+            &self.records,
+            &keys::personal_code(&self.code_index.hash(code.as_str())),
+            not_found,
+        )
+        .await?;
         let id: ChildId = serde_json::from_value(index.data["child_id"].clone()).map_err(|e| {
             StoreError::Corrupt {
                 pk: index.key.pk.clone(),

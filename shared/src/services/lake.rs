@@ -12,6 +12,7 @@
 
 use crate::domain::referral::Referral;
 use crate::domain::{ChildId, ChildStatus, Pseudonymizer};
+use crate::ports::blobs::list_all;
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition};
 use crate::scoring::Engine;
 use crate::scoring::follow_ups::follow_ups;
@@ -230,27 +231,12 @@ impl<R: RecordStore, B: BlobStore> LakeWriter<R, B> {
                 .await?;
             written.push(key);
         }
-        let mut stale = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .blobs
-                .list(
-                    &table.prefix(),
-                    crate::ports::blobs::MAX_PAGE,
-                    cursor.as_deref(),
-                )
-                .await?;
-            for object in page.objects {
-                if !written.contains(&object.key) {
-                    stale.push(object.key);
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let stale: Vec<String> = list_all(&self.blobs, &table.prefix())
+            .await?
+            .into_iter()
+            .map(|object| object.key)
+            .filter(|key| !written.contains(key))
+            .collect();
         for key in &stale {
             tracing::info!(
                 key = %key,

@@ -72,6 +72,30 @@ struct Restore {
     after: Option<Value>,
 }
 
+/// Records that a merge rewrites `before` as `after` (`None`: deletes it): the versioned
+/// write, and what un-merge restores.
+fn change(
+    restores: &mut Vec<Restore>,
+    ops: &mut Vec<WriteOp>,
+    before: &Record,
+    after: Option<Record>,
+) {
+    restores.push(Restore {
+        before: before.clone(),
+        after: after.as_ref().map(|r| r.data.clone()),
+    });
+    ops.push(match after {
+        Some(record) => WriteOp::PutVersioned {
+            record,
+            expected: before.version,
+        },
+        None => WriteOp::Delete {
+            key: before.key.clone(),
+            expected: before.version,
+        },
+    });
+}
+
 fn checked_input(input: &MergeInput, survivor: ChildId) -> Result<(ChildId, String), ServiceError> {
     let mut errors = Vec::new();
     let duplicate = match input.duplicate.trim().parse::<ChildId>() {
@@ -355,24 +379,18 @@ impl<R: RecordStore> ChildrenService<R> {
             obj.remove("possible_duplicate_of");
         }
         for (record, data) in [(survivor_record, &s_data), (&dup_record, &d_data)] {
-            restores.push(Restore {
-                before: record.clone(),
-                after: Some(data.clone()),
-            });
             // A child without open flags leaves the list of `GET /children/duplicates`.
             let index = if data.get("possible_duplicate_of").is_some() {
                 record.index.clone()
             } else {
                 None
             };
-            ops.push(WriteOp::PutVersioned {
-                record: Record {
-                    data: data.clone(),
-                    index,
-                    ..record.clone()
-                },
-                expected: record.version,
-            });
+            let after = Record {
+                data: data.clone(),
+                index,
+                ..record.clone()
+            };
+            change(&mut restores, &mut ops, record, Some(after));
         }
 
         // Every personal-code index entry of the duplicate points at the survivor.
@@ -405,17 +423,11 @@ impl<R: RecordStore> ChildrenService<R> {
             }
             let mut data = entry.data.clone();
             data["child_id"] = json!(survivor.id);
-            restores.push(Restore {
-                before: entry.clone(),
-                after: Some(data.clone()),
-            });
-            ops.push(WriteOp::PutVersioned {
-                record: Record {
-                    data,
-                    ..entry.clone()
-                },
-                expected: entry.version,
-            });
+            let after = Record {
+                data,
+                ..entry.clone()
+            };
+            change(&mut restores, &mut ops, &entry, Some(after));
         }
 
         // The duplicate leaves its names-and-birth-date index entry.
@@ -425,28 +437,11 @@ impl<R: RecordStore> ChildrenService<R> {
             if ids.contains(&duplicate) {
                 let mut data = entry.data.clone();
                 remove_id(&mut data, "child_ids", duplicate);
-                if data.get("child_ids").is_some() {
-                    restores.push(Restore {
-                        before: entry.clone(),
-                        after: Some(data.clone()),
-                    });
-                    ops.push(WriteOp::PutVersioned {
-                        record: Record {
-                            data,
-                            ..entry.clone()
-                        },
-                        expected: entry.version,
-                    });
-                } else {
-                    restores.push(Restore {
-                        before: entry.clone(),
-                        after: None,
-                    });
-                    ops.push(WriteOp::Delete {
-                        key: name_key,
-                        expected: entry.version,
-                    });
-                }
+                let after = data.get("child_ids").is_some().then(|| Record {
+                    data,
+                    ..entry.clone()
+                });
+                change(&mut restores, &mut ops, &entry, after);
             }
             // Other children flagged as possible duplicates of the duplicate (they share its
             // index entry) are now flagged against the survivor, the same person.
@@ -470,17 +465,11 @@ impl<R: RecordStore> ChildrenService<R> {
                 }
                 let mut data = record.data.clone();
                 data["possible_duplicate_of"] = json!(renamed);
-                restores.push(Restore {
-                    before: record.clone(),
-                    after: Some(data.clone()),
-                });
-                ops.push(WriteOp::PutVersioned {
-                    record: Record {
-                        data,
-                        ..record.clone()
-                    },
-                    expected: record.version,
-                });
+                let after = Record {
+                    data,
+                    ..record.clone()
+                };
+                change(&mut restores, &mut ops, &record, Some(after));
             }
         }
 

@@ -26,7 +26,7 @@ pub mod wording;
 pub mod worklist;
 
 use crate::domain::{FieldError, Principal, Role};
-use crate::ports::{BlobError, QueueError, StoreError};
+use crate::ports::{BlobError, Key, QueueError, Record, RecordStore, StoreError};
 use serde_json::Value;
 
 /// A successful answer of a use case, independent of the transport.
@@ -112,6 +112,15 @@ impl ServiceError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, reason)])
     }
+}
+
+/// The record stored at `key`, or the caller's `not_found` error when there is none.
+pub async fn stored<R: RecordStore>(
+    records: &R,
+    key: &Key,
+    not_found: impl FnOnce() -> ServiceError,
+) -> Result<Record, ServiceError> {
+    records.get(key).await?.ok_or_else(not_found)
 }
 
 /// Refuses the call unless the principal holds one of `roles`.

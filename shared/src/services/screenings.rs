@@ -19,7 +19,8 @@ use crate::services::access::visible_child;
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
-use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role, stored};
+use crate::store::codec::corrupt;
 use crate::store::keys;
 use crate::store::lookups::child_episodes;
 use crate::store::query::{query_all, query_index_all};
@@ -302,23 +303,11 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     ) -> Result<Reply, ServiceError> {
         // The child is known only after reading, so a refusal here has no chain to go to.
         require_role(principal, PERSON_READERS, "read screenings")?;
-        let not_found = || ServiceError::NotFound(format!("no screening with id {id}"));
-        let record = self
-            .records
-            .get(&keys::screening(id))
-            .await?
-            .ok_or_else(not_found)?;
-        let child_id = serde_json::from_value(record.data["child_id"].clone()).map_err(|e| {
-            StoreError::Corrupt {
-                pk: record.key.pk.clone(),
-                sk: record.key.sk.clone(),
-                reason: format!("child_id: {e}"),
-            }
-        })?;
+        let (record, child_id) = screening_record(&self.records, id).await?;
         let Some((_, access)) =
             visible_child(&self.records, principal, child_id, self.clock.now()).await?
         else {
-            return Err(not_found());
+            return Err(screening_not_found(id));
         };
         let mut body = record.data.clone();
         let results = all_results(&self.records, id).await?;
@@ -357,19 +346,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
     ) -> Result<Reply, ServiceError> {
         // The child is known only after reading, so a refusal here has no chain to go to.
         require_role(principal, RESCORERS, "re-score screenings")?;
-        let record = self
-            .records
-            .get(&keys::screening(id))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no screening with id {id}")))?;
-        let child_id: ChildId =
-            serde_json::from_value(record.data["child_id"].clone()).map_err(|e| {
-                StoreError::Corrupt {
-                    pk: record.key.pk.clone(),
-                    sk: record.key.sk.clone(),
-                    reason: format!("child_id: {e}"),
-                }
-            })?;
+        let (_, child_id) = screening_record(&self.records, id).await?;
         let message = serde_json::to_string(&ScoringMessage {
             screening_id: id,
             submitted_at: self.clock.now(),
@@ -431,6 +408,22 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::risk_profile(principal, body)))
     }
+}
+
+/// The answer to a screening that does not exist or that the caller may not see.
+fn screening_not_found(id: ScreeningId) -> ServiceError {
+    ServiceError::NotFound(format!("no screening with id {id}"))
+}
+
+/// A stored submission and its child.
+async fn screening_record<R: RecordStore>(
+    records: &R,
+    id: ScreeningId,
+) -> Result<(Record, ChildId), ServiceError> {
+    let record = stored(records, &keys::screening(id), || screening_not_found(id)).await?;
+    let child_id = serde_json::from_value(record.data["child_id"].clone())
+        .map_err(|e| corrupt(&record, &format!("child_id: {e}")))?;
+    Ok((record, child_id))
 }
 
 /// Every stored score result of a child (all instruments, re-scorings included), read through

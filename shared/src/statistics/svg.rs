@@ -45,6 +45,15 @@ impl Point {
         }
     }
 
+    /// The CSS class of a point drawn as text alone: `gap` (hidden) or `missing`.
+    fn gap_class(&self) -> &'static str {
+        if matches!(self, Point::Hidden(_)) {
+            "gap"
+        } else {
+            "missing"
+        }
+    }
+
     /// The text shown for it: the value, or why there is none.
     pub fn text(&self) -> &str {
         match self {
@@ -127,11 +136,7 @@ pub fn bars(caption: &Caption, rows: &[(String, String, Point)]) -> String {
                 );
             }
             Point::Hidden(text) | Point::Missing(text) => {
-                let class = if matches!(point, Point::Hidden(_)) {
-                    "gap"
-                } else {
-                    "missing"
-                };
+                let class = point.gap_class();
                 let _ = write!(
                     out,
                     "<text class=\"{class}\" data-key=\"{key}\" x=\"{:.1}\" y=\"{middle:.1}\">{}</text>",
@@ -207,11 +212,7 @@ pub fn line(caption: &Caption, points: &[(String, Point)]) -> String {
             Point::Shown(v, _) => run.push((x(i), y(*v))),
             Point::Hidden(text) | Point::Missing(text) => {
                 flush(&mut out, &mut run);
-                let class = if matches!(point, Point::Hidden(_)) {
-                    "gap"
-                } else {
-                    "missing"
-                };
+                let class = point.gap_class();
                 let _ = write!(
                     out,
                     "<text class=\"{class}\" data-key=\"{}\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
@@ -311,11 +312,7 @@ pub fn paired_bars(
                     );
                 }
                 Point::Hidden(text) | Point::Missing(text) => {
-                    let gap = if matches!(point, Point::Hidden(_)) {
-                        "gap"
-                    } else {
-                        "missing"
-                    };
+                    let gap = point.gap_class();
                     let _ = write!(
                         out,
                         "<text class=\"{gap} {class}\" data-key=\"{}\" x=\"{:.1}\" y=\"{middle:.1}\">{}</text>",

@@ -508,6 +508,15 @@ mod tests {
         .expect("open")
     }
 
+    /// Receives the one message `q` holds, hidden for `visibility`.
+    async fn receive_one(q: &SqliteQueue, visibility: Duration, what: &str) -> ReceivedMessage {
+        q.receive(1, visibility, Duration::ZERO)
+            .await
+            .expect("receive")
+            .pop()
+            .expect(what)
+    }
+
     #[tokio::test]
     async fn approximate_counts_track_visible_and_in_flight_messages() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -596,21 +605,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let q = queue(&dir, "q", 5);
         q.send("m").await.expect("send");
-        let first = q
-            .receive(1, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive")
-            .pop()
-            .expect("message");
+        let first = receive_one(&q, Duration::from_secs(30), "message").await;
         q.retry(&first.receipt, Duration::ZERO)
             .await
             .expect("retry");
-        let second = q
-            .receive(1, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive")
-            .pop()
-            .expect("message");
+        let second = receive_one(&q, Duration::from_secs(30), "message").await;
         assert!(matches!(
             q.ack(&first.receipt).await,
             Err(QueueError::StaleReceipt)
@@ -623,12 +622,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let q = queue(&dir, "q", 5);
         q.send("slow handler").await.expect("send");
-        let m = q
-            .receive(1, Duration::ZERO, Duration::ZERO)
-            .await
-            .expect("receive")
-            .pop()
-            .expect("message");
+        let m = receive_one(&q, Duration::ZERO, "message").await;
         // Visible again, not yet redelivered: the late ack still removes it, but it can no
         // longer be handed back (it is not in flight).
         assert!(matches!(
@@ -649,21 +643,11 @@ mod tests {
         let id = {
             let q = queue(&dir, "q", 5);
             q.send("durable").await.expect("send");
-            let m = q
-                .receive(1, Duration::ZERO, Duration::ZERO)
-                .await
-                .expect("receive")
-                .pop()
-                .expect("message");
+            let m = receive_one(&q, Duration::ZERO, "message").await;
             m.id
         };
         let q = queue(&dir, "q", 5);
-        let m = q
-            .receive(1, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive")
-            .pop()
-            .expect("redelivered after reopening");
+        let m = receive_one(&q, Duration::from_secs(30), "redelivered after reopening").await;
         assert_eq!((m.id, m.receive_count), (id, 2));
     }
 
@@ -712,12 +696,7 @@ mod tests {
             Err(QueueError::Invalid(_))
         ));
         q.send("m").await.expect("send");
-        let m = q
-            .receive(1, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive")
-            .pop()
-            .expect("message");
+        let m = receive_one(&q, Duration::from_secs(30), "message").await;
         assert!(matches!(
             q.retry(&m.receipt, long).await,
             Err(QueueError::Invalid(_))

@@ -45,12 +45,8 @@ fn items_3_and_5_to_10_are_reverse_scored() {
         recs(&r),
         vec![
             (RecommendationKind::ReferralUrgent, Some(date(SEEN)), None),
-            (RecommendationKind::ReferralInDepthAssessment, None, None),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("postnatal-depression-support")
-            ),
+            IN_DEPTH,
+            programme("postnatal-depression-support"),
         ]
     );
     // All answers 3: items 1, 2, 4 score 3 each = 9; the others 0.

@@ -68,18 +68,12 @@ fn coding_no_is_at_risk_except_items_2_5_12() {
 fn boundaries_2_3_and_7_8() {
     // At 26 months (2026-05-10), so no under-24 rescreen.
     let low = score(&mchat(&[1, 2], "2026-05-10"));
-    assert_eq!(
-        (value(&low, "total"), band(&low, "total")),
-        (Some(2), Some("low_risk"))
-    );
+    assert_eq!(scored(&low, "total"), (Some(2), Some("low_risk")));
     assert_eq!(low.risk_level, RiskLevel::Low);
     assert!(low.recommendations.is_empty());
 
     let medium = score(&mchat(&[1, 2, 3], "2026-05-10"));
-    assert_eq!(
-        (value(&medium, "total"), band(&medium, "total")),
-        (Some(3), Some("medium_risk"))
-    );
+    assert_eq!(scored(&medium, "total"), (Some(3), Some("medium_risk")));
     assert_eq!(medium.risk_level, RiskLevel::Medium);
     // The Follow-Up is due 14 days after the screening (RAVIS policy, definition 1.1.0).
     assert_eq!(
@@ -98,28 +92,15 @@ fn boundaries_2_3_and_7_8() {
     );
 
     let high = score(&mchat(&[1, 2, 3, 4, 5, 6, 7, 8], "2026-05-10"));
-    assert_eq!(
-        (value(&high, "total"), band(&high, "total")),
-        (Some(8), Some("high_risk"))
-    );
+    assert_eq!(scored(&high, "total"), (Some(8), Some("high_risk")));
     assert_eq!(high.risk_level, RiskLevel::High);
     assert_eq!(
         recs(&high),
-        vec![
-            (RecommendationKind::ReferralInDepthAssessment, None, None),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("early-intervention-psychomotor")
-            ),
-        ]
+        vec![IN_DEPTH, programme("early-intervention-psychomotor")]
     );
     let all: Vec<u8> = (1..=20).collect();
     let r = score(&mchat(&all, "2026-05-10"));
-    assert_eq!(
-        (value(&r, "total"), band(&r, "total")),
-        (Some(20), Some("high_risk"))
-    );
+    assert_eq!(scored(&r, "total"), (Some(20), Some("high_risk")));
 }
 
 #[test]
@@ -201,10 +182,7 @@ fn follow_up_two_or_more_failing_items_is_positive() {
         "2025-11-20",
     );
     let r = score(&one);
-    assert_eq!(
-        (value(&r, "total"), band(&r, "total")),
-        (Some(1), Some("negative"))
-    );
+    assert_eq!(scored(&r, "total"), (Some(1), Some("negative")));
     assert_eq!(r.risk_level, RiskLevel::Low);
     assert!(r.recommendations.is_empty());
     let initial = r
@@ -225,21 +203,11 @@ fn follow_up_two_or_more_failing_items_is_positive() {
         "2025-11-20",
     );
     let r = score(&two);
-    assert_eq!(
-        (value(&r, "total"), band(&r, "total")),
-        (Some(2), Some("positive"))
-    );
+    assert_eq!(scored(&r, "total"), (Some(2), Some("positive")));
     assert_eq!(r.risk_level, RiskLevel::High);
     assert_eq!(
         recs(&r),
-        vec![
-            (RecommendationKind::ReferralInDepthAssessment, None, None),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("early-intervention-psychomotor")
-            ),
-        ]
+        vec![IN_DEPTH, programme("early-intervention-psychomotor")]
     );
     // Nothing failing: 0, negative.
     let none = follow_up(

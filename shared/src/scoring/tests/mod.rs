@@ -84,8 +84,24 @@ fn band<'r>(result: &'r ScoreResult, score: &str) -> Option<&'r str> {
         .as_deref()
 }
 
+/// The value and the band of a score.
+fn scored<'r>(result: &'r ScoreResult, score: &str) -> (Option<i64>, Option<&'r str>) {
+    (value(result, score), band(result, score))
+}
+
+/// A recommendation as [`recs`] gives it.
+type Rec<'r> = (RecommendationKind, Option<NaiveDate>, Option<&'r str>);
+
+/// The referral for an in-depth assessment, as [`recs`] gives it.
+const IN_DEPTH: Rec<'static> = (RecommendationKind::ReferralInDepthAssessment, None, None);
+
+/// The referral to `programme`, as [`recs`] gives it.
+fn programme(programme: &str) -> Rec<'_> {
+    (RecommendationKind::ReferralProgramme, None, Some(programme))
+}
+
 /// `(kind, due_on, programme)` of each recommendation.
-fn recs(result: &ScoreResult) -> Vec<(RecommendationKind, Option<NaiveDate>, Option<&str>)> {
+fn recs(result: &ScoreResult) -> Vec<Rec<'_>> {
     result
         .recommendations
         .iter()

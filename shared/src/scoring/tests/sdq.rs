@@ -132,17 +132,9 @@ fn all_answers_two_scores_the_reversed_items_zero() {
     assert_eq!(
         recs(&r),
         vec![
-            (RecommendationKind::ReferralInDepthAssessment, None, None),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("incredible-years-parents")
-            ),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("cool-kids")
-            ),
+            IN_DEPTH,
+            programme("incredible-years-parents"),
+            programme("cool-kids"),
         ]
     );
     assert_eq!(r.recommendations[0].rule, "sdq-total-high");
@@ -551,14 +543,7 @@ fn parent_2_4_bands_at_three_years() {
     assert_eq!(band(&r, "total_difficulties"), Some(V));
     assert_eq!(
         recs(&r),
-        vec![
-            (RecommendationKind::ReferralInDepthAssessment, None, None),
-            (
-                RecommendationKind::ReferralProgramme,
-                None,
-                Some("incredible-years-parents")
-            ),
-        ]
+        vec![IN_DEPTH, programme("incredible-years-parents")]
     );
 }
 

@@ -104,14 +104,7 @@ fn record_of(entry: &CatalogueEntry) -> Result<Record, ServiceError> {
 }
 
 fn entry_of(record: &Record) -> Result<CatalogueEntry, ServiceError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| {
-        StoreError::Corrupt {
-            pk: record.key.pk.clone(),
-            sk: record.key.sk.clone(),
-            reason: e.to_string(),
-        }
-        .into()
-    })
+    Ok(crate::store::codec::from_data(record)?)
 }
 
 /// Writes one seed entry unless its id is stored already; returns whether it wrote.

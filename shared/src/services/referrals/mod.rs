@@ -35,12 +35,13 @@ use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::episodes::check_episode_references;
 use crate::services::registry::listing::{
-    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, versioned_reply,
+    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, reencoded,
+    versioned_reply,
 };
 use crate::services::screenings::all_results;
 use crate::services::worklist::Worklist;
 use crate::services::{
-    PERSON_READERS, Reply, ServiceError, access, catalogue, minimisation, require_role,
+    PERSON_READERS, Reply, ServiceError, access, catalogue, minimisation, require_role, stored,
 };
 use crate::store::keys;
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -113,11 +114,7 @@ impl<R: RecordStore> ReferralService<R> {
         principal: &Principal,
         child: ChildId,
     ) -> Result<Option<access::Access>, ServiceError> {
-        Ok(
-            access::visible_child(&self.records, principal, child, self.clock.now())
-                .await?
-                .map(|(_, a)| a),
-        )
+        access::child_access(&self.records, principal, child, self.clock.now()).await
     }
 
     /// Records `event`, with the break-the-glass reason of the caller's `access`, if any.
@@ -143,11 +140,7 @@ impl<R: RecordStore> ReferralService<R> {
         id: ReferralId,
     ) -> Result<(Record, Referral, Option<access::Access>), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no referral with id {id}"));
-        let record = self
-            .records
-            .get(&keys::referral(id))
-            .await?
-            .ok_or_else(not_found)?;
+        let record = stored(&self.records, &keys::referral(id), not_found).await?;
         let referral: Referral = decode(&record)?;
         let access = self.access_to_child(principal, referral.child_id).await?;
         if access.is_none() && !party(principal, &referral) {

@@ -90,10 +90,7 @@ impl<R: RecordStore> ReferralService<R> {
             .push(step(to, principal, now, input.reason.clone()));
         let event_id = self.ids.new_id().to_string();
         writes.push(WriteOp::PutVersioned {
-            record: Record {
-                data: encode(&referral)?,
-                ..record
-            },
+            record: reencoded(record, &referral)?,
             expected,
         });
         writes.push(self.worklist.pending_marker(referral.child_id, &event_id));
@@ -137,10 +134,7 @@ impl<R: RecordStore> ReferralService<R> {
                     e.referral_id = Some(referral.id);
                     let version = record.version;
                     let write = WriteOp::PutVersioned {
-                        record: Record {
-                            data: encode(&e)?,
-                            ..record
-                        },
+                        record: reencoded(record, &e)?,
                         expected: version,
                     };
                     Ok((e, write))
@@ -236,10 +230,7 @@ impl<R: RecordStore> ReferralService<R> {
         episode.end_reason = referral.end_reason;
         let version = record.version;
         Ok(Some(WriteOp::PutVersioned {
-            record: Record {
-                data: encode(&episode)?,
-                ..record
-            },
+            record: reencoded(record, &episode)?,
             expected: version,
         }))
     }
@@ -275,13 +266,7 @@ impl<R: RecordStore> ReferralService<R> {
         referral.family_agreement = agreement_record(input.status, principal, self.clock.now());
         let version = self
             .records
-            .put_versioned(
-                Record {
-                    data: encode(&referral)?,
-                    ..record
-                },
-                expected,
-            )
+            .put_versioned(reencoded(record, &referral)?, expected)
             .await
             .map_err(|e| concurrent("referral", e))?;
         self.changed(principal, request_id, &referral, version)

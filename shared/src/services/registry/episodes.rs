@@ -15,9 +15,10 @@ use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome}
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::listing::{
-    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, versioned_reply, view,
+    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, reencoded,
+    versioned_reply, view,
 };
-use crate::services::{PERSON_READERS, Reply, ServiceError, catalogue, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, catalogue, require_role, stored};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -383,11 +384,7 @@ impl<R: RecordStore> RegistryService<R> {
         id: EpisodeId,
     ) -> Result<(Record, SupportEpisode), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no support episode with id {id}"));
-        let record = self
-            .records
-            .get(&keys::episode(id))
-            .await?
-            .ok_or_else(not_found)?;
+        let record = stored(&self.records, &keys::episode(id), not_found).await?;
         let episode: SupportEpisode = decode(&record)?;
         // An episode of a child the caller may not see looks exactly like a missing one.
         if self.sees(principal, episode.child_id).await?.is_none() {
@@ -442,10 +439,7 @@ impl<R: RecordStore> RegistryService<R> {
         .await?;
         episode.apply(input);
         let mut writes = vec![WriteOp::PutVersioned {
-            record: Record {
-                data: encode(&episode)?,
-                ..record
-            },
+            record: reencoded(record, &episode)?,
             expected,
         }];
         let marker = self.work_marker(episode.child_id).map(|(op, event)| {

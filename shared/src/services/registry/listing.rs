@@ -77,19 +77,20 @@ pub fn concurrent(what: &str, error: StoreError) -> ServiceError {
 
 /// Decodes a stored payload, naming the record when it is unreadable.
 pub fn decode<T: serde::de::DeserializeOwned>(record: &Record) -> Result<T, ServiceError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| {
-        StoreError::Corrupt {
-            pk: record.key.pk.clone(),
-            sk: record.key.sk.clone(),
-            reason: e.to_string(),
-        }
-        .into()
-    })
+    Ok(crate::store::codec::from_data(record)?)
 }
 
 /// Encodes a value as a record payload.
 pub fn encode<T: Serialize>(value: &T) -> Result<Value, ServiceError> {
-    serde_json::to_value(value).map_err(|e| StoreError::Invalid(e.to_string()).into())
+    Ok(crate::store::codec::to_data(value)?)
+}
+
+/// `record` with its data replaced by `value` (key, index and expiry kept), to write back.
+pub fn reencoded<T: Serialize>(record: Record, value: &T) -> Result<Record, ServiceError> {
+    Ok(Record {
+        data: encode(value)?,
+        ..record
+    })
 }
 
 /// The query parameters of a list request, checked against the list's filters.

@@ -94,11 +94,7 @@ impl<R: RecordStore> RegistryService<R> {
         principal: &Principal,
         child: ChildId,
     ) -> Result<Option<access::Access>, ServiceError> {
-        Ok(
-            access::visible_child(&self.records, principal, child, self.clock.now())
-                .await?
-                .map(|(_, access)| access),
-        )
+        access::child_access(&self.records, principal, child, self.clock.now()).await
     }
 
     /// Records `event` in its child's audit trail; an access made under a break-the-glass

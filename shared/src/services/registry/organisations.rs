@@ -14,6 +14,21 @@ use crate::services::registry::listing::{
 use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
 
+/// The checked territory and registration number of an organisation's changeable fields
+/// (`POST` and `PUT`), or every violation, after those already in `errors`.
+fn checked_fields(
+    name: &str,
+    atvk: &str,
+    registration_number: Option<&str>,
+    mut errors: Vec<FieldError>,
+) -> Result<(Atvk, Option<String>), ServiceError> {
+    let (atvk, reg) = check_organisation_fields(name, atvk, registration_number, &mut errors);
+    match atvk.filter(|_| errors.is_empty()) {
+        Some(atvk) => Ok((atvk, reg)),
+        None => Err(ServiceError::Validation(errors)),
+    }
+}
+
 impl<R: RecordStore> RegistryService<R> {
     /// Registers an organisation under its code; a code can be registered once.
     pub async fn create_organisation(
@@ -26,15 +41,12 @@ impl<R: RecordStore> RegistryService<R> {
         if let Err(reason) = check_organisation_id(&input.id) {
             errors.push(FieldError::new("id", reason));
         }
-        let (atvk, reg) = check_organisation_fields(
+        let (atvk, reg) = checked_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
-            &mut errors,
-        );
-        let Some(atvk) = atvk.filter(|_| errors.is_empty()) else {
-            return Err(ServiceError::Validation(errors));
-        };
+            errors,
+        )?;
         let org = Organisation {
             id: input.id,
             kind: input.kind,
@@ -116,16 +128,12 @@ impl<R: RecordStore> RegistryService<R> {
         })?;
         check_version("organisation", record.version, expected)?;
         let mut org: Organisation = decode(&record)?;
-        let mut errors = Vec::new();
-        let (atvk, reg) = check_organisation_fields(
+        let (atvk, reg) = checked_fields(
             &input.name,
             &input.atvk,
             input.registration_number.as_deref(),
-            &mut errors,
-        );
-        let Some(atvk) = atvk.filter(|_| errors.is_empty()) else {
-            return Err(ServiceError::Validation(errors));
-        };
+            Vec::new(),
+        )?;
         org.kind = input.kind;
         org.name = input.name.trim().to_owned();
         org.atvk = atvk;

@@ -10,9 +10,10 @@ use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::listing::{
-    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, versioned_reply, view,
+    ListQuery, Listing, Pager, check_version, concurrent, decode, encode, reencoded,
+    versioned_reply, view,
 };
-use crate::services::{PERSON_READERS, Reply, ServiceError, require_role};
+use crate::services::{PERSON_READERS, Reply, ServiceError, require_role, stored};
 use crate::store::keys;
 use serde_json::{Value, json};
 
@@ -269,11 +270,7 @@ impl<R: RecordStore> RegistryService<R> {
         id: RepresentativeId,
     ) -> Result<(Record, Representative, Vec<ChildId>), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no legal representative with id {id}"));
-        let record = self
-            .records
-            .get(&keys::representative(id))
-            .await?
-            .ok_or_else(not_found)?;
+        let record = stored(&self.records, &keys::representative(id), not_found).await?;
         let rep: Representative = decode(&record)?;
         let visible = self.visible_children(principal, &rep).await?;
         // A representative of no child the caller may see looks exactly like a missing one.
@@ -370,10 +367,7 @@ impl<R: RecordStore> RegistryService<R> {
         writes.insert(
             0,
             WriteOp::PutVersioned {
-                record: Record {
-                    data: encode(&rep)?,
-                    ..record
-                },
+                record: reencoded(record, &rep)?,
                 expected,
             },
         );

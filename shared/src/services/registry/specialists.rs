@@ -13,7 +13,8 @@ pub use crate::domain::registry_input::{
 use crate::domain::{FieldError, Principal, SpecialistId};
 use crate::ports::{Record, RecordStore, StoreError};
 use crate::services::registry::listing::{
-    ListQuery, Listing, check_version, concurrent, decode, encode, list_page, versioned_reply, view,
+    ListQuery, Listing, check_version, concurrent, decode, encode, list_page, reencoded,
+    versioned_reply, view,
 };
 use crate::services::{Reply, ServiceError, catalogue, require_role};
 use crate::store::keys;
@@ -213,13 +214,7 @@ impl<R: RecordStore> RegistryService<R> {
         specialist.status = input.status;
         let version = self
             .records
-            .put_versioned(
-                Record {
-                    data: encode(&specialist)?,
-                    ..record
-                },
-                expected,
-            )
+            .put_versioned(reencoded(record, &specialist)?, expected)
             .await
             .map_err(|e| concurrent("specialist", e))?;
         self.specialist_reply(200, &specialist, version)
@@ -255,13 +250,7 @@ impl<R: RecordStore> RegistryService<R> {
             let expected = record.version;
             match self
                 .records
-                .put_versioned(
-                    Record {
-                        data: encode(&specialist)?,
-                        ..record
-                    },
-                    expected,
-                )
+                .put_versioned(reencoded(record, &specialist)?, expected)
                 .await
             {
                 Ok(version) => {

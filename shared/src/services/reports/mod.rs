@@ -23,7 +23,7 @@ use crate::domain::{Atvk, Principal, ReportId, Role};
 use crate::ports::{BlobError, BlobStore, Clock, IdGenerator, Queue, Record, RecordStore};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::registry::listing::{ListQuery, Listing, decode, encode, list_page, view};
-use crate::services::{Reply, ServiceError, require_role};
+use crate::services::{Reply, ServiceError, require_role, stored};
 use crate::statistics::period::Period;
 use crate::store::keys;
 use chrono::Datelike;
@@ -296,11 +296,7 @@ impl<R: RecordStore, Q: Queue, B: BlobStore> Reports<R, Q, B> {
         id: ReportId,
     ) -> Result<(Report, u64), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no report {id} that you may read"));
-        let record = self
-            .records
-            .get(&keys::report(id))
-            .await?
-            .ok_or_else(not_found)?;
+        let record = stored(&self.records, &keys::report(id), not_found).await?;
         let report: Report = decode(&record)?;
         if !may_read(principal, &report) {
             return Err(not_found());

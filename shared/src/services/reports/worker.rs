@@ -25,6 +25,7 @@ use crate::domain::ReportId;
 use crate::domain::catalogue_entry::{CatalogueEntry, EntryStatus};
 use crate::domain::registry::Specialist;
 use crate::domain::report::{Report, ReportState};
+use crate::ports::blobs::list_all;
 use crate::ports::{BlobError, BlobStore, Clock, RecordStore, SortKeyCondition, StoreError};
 use crate::services::ServiceError;
 use crate::services::lake::LakeWriter;
@@ -160,18 +161,11 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     /// (or there is none). Returns whether it did.
     pub async fn refresh_lake(&self) -> Result<bool, ReportError> {
         let prefix = lake::Table::Results.prefix();
-        let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.lake.list(&prefix, 1000, cursor.as_deref()).await?;
-            for o in &page.objects {
-                newest = newest.max(Some(o.last_modified));
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let newest = list_all(&self.lake, &prefix)
+            .await?
+            .iter()
+            .map(|o| o.last_modified)
+            .max();
         if newest.is_some_and(|t| self.clock.now() - t <= self.settings.lake_max_age) {
             return Ok(false);
         }
@@ -303,20 +297,8 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
         let from_year = year - HISTORY_YEARS;
         let mut facts = Facts::default();
         for table in lake::Table::ALL {
-            let mut keys = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = self
-                    .lake
-                    .list(&table.prefix(), 1000, cursor.as_deref())
-                    .await?;
-                keys.extend(page.objects.into_iter().map(|m| m.key));
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-            for key in keys {
+            for object in list_all(&self.lake, &table.prefix()).await? {
+                let key = object.key;
                 let Some(y) = lake::partition_year(table, &key) else {
                     continue;
                 };
@@ -434,21 +416,9 @@ impl<R: RecordStore, B: BlobStore> ReportWorker<R, B> {
     /// already knows.
     async fn earlier_releases(&self, period: Period) -> Result<Vec<EarlierRelease>, ReportError> {
         let mut out: BTreeMap<Period, Vec<(CellKey, Option<u64>)>> = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        let mut keys_seen = Vec::new();
-        loop {
-            let page = self
-                .open_data
-                .list("open-data/", 1000, cursor.as_deref())
-                .await?;
-            keys_seen.extend(page.objects.into_iter().map(|m| m.key));
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let keys_seen = list_all(&self.open_data, "open-data/").await?;
         let mut decimals_of: BTreeMap<Period, Vec<String>> = BTreeMap::new();
-        for key in keys_seen {
+        for key in keys_seen.into_iter().map(|m| m.key) {
             let Some(rest) = key.strip_prefix("open-data/") else {
                 continue;
             };

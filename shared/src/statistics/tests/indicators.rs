@@ -87,20 +87,22 @@ fn key(
     }
 }
 
+/// The cell of `indicator` in `atvk` with every other dimension at its total.
+fn at(period: &str, atvk: &str, indicator: &str) -> CellKey {
+    key(period, atvk, TOTAL, TOTAL, TOTAL, indicator)
+}
+
+/// The cell of `indicator` for the whole of Latvia, every other dimension at its total.
+fn total(period: &str, indicator: &str) -> CellKey {
+    at(period, LATVIA, indicator)
+}
+
 /// Every cell whose code has children on a dimension equals the sum of the children cells
 /// that are published — and when all of them are, exactly.
 fn assert_additive(ind: &Indicators) {
-    let dims = [
-        "period",
-        "atvk",
-        "age_band",
-        "sex",
-        "instrument",
-        "indicator",
-    ];
     let mut checked = 0;
     for (cell, value) in &ind.counts {
-        for (i, dim) in dims.iter().enumerate() {
+        for (i, dim) in crate::statistics::model::AXES.iter().enumerate() {
             let children = ind.codelists[*dim].children(cell.code(i));
             if children.is_empty() {
                 continue;
@@ -198,191 +200,80 @@ fn counts_add_up_along_every_hierarchy_and_children_count_once() {
     };
     let ind = compute(&facts, Period::Year(2026), &regions(), 3);
     assert_additive(&ind);
-    let c = |k: CellKey| ind.counts.get(&k).copied();
-    assert_eq!(
-        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "screenings")),
-        Some(5)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "children_screened"
-        )),
-        Some(4)
-    );
-    assert_eq!(
-        c(key(
-            "2026-Q1",
-            "0001000",
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "children_screened"
-        )),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026-Q2",
-            "0001000",
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "children_screened"
-        )),
-        Some(0)
-    );
-    assert_eq!(
-        c(key("2026", "R1", TOTAL, TOTAL, TOTAL, "screenings")),
-        Some(3)
-    );
-    assert_eq!(
-        c(key("2026", UNASSIGNED, TOTAL, TOTAL, TOTAL, "screenings")),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            "mchat-r",
-            "screenings_risk_high"
-        )),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            "sdq-parent-2-4",
-            "screenings"
-        )),
-        Some(1),
-        "every instrument used is broken down"
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            "epds",
-            "children_screened"
-        )),
-        None,
-        "children are not counted per instrument"
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            "0-1",
-            TOTAL,
-            TOTAL,
-            "screenings_risk_urgent"
-        )),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "recommendations_rescreen"
-        )),
-        Some(3)
-    );
-    assert_eq!(
-        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "referrals:kiva")),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026-Q3",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "referrals:kiva"
-        )),
-        Some(0),
-        "zeros are published"
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "referrals:cool_kids"
-        )),
-        None,
-        "a programme nobody was referred to is not"
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            "female",
-            TOTAL,
-            "referrals:kiva"
-        )),
-        None,
-        "programmes by territory and period only"
-    );
-    // Risk to support: a (identified 10 Jan, support 1 Mar: 50 days), c (urgent, waiting).
-    assert_eq!(
-        c(key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "risk_identified")),
-        Some(2)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "risk_identified_supported_31_90_days"
-        )),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026",
-            LATVIA,
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "risk_identified_waiting"
-        )),
-        Some(1)
-    );
-    assert_eq!(
-        c(key(
-            "2026-Q3",
-            "0021000",
-            TOTAL,
-            TOTAL,
-            TOTAL,
-            "risk_identified_waiting"
-        )),
-        Some(1)
-    );
+    let by_instrument = |instrument: &str, indicator: &str| {
+        key("2026", LATVIA, TOTAL, TOTAL, instrument, indicator)
+    };
+    for (cell, expected, why) in [
+        (total("2026", "screenings"), Some(5), ""),
+        (total("2026", "children_screened"), Some(4), ""),
+        (at("2026-Q1", "0001000", "children_screened"), Some(1), ""),
+        (at("2026-Q2", "0001000", "children_screened"), Some(0), ""),
+        (at("2026", "R1", "screenings"), Some(3), ""),
+        (at("2026", UNASSIGNED, "screenings"), Some(1), ""),
+        (
+            by_instrument("mchat-r", "screenings_risk_high"),
+            Some(1),
+            "",
+        ),
+        (
+            by_instrument("sdq-parent-2-4", "screenings"),
+            Some(1),
+            "every instrument used is broken down",
+        ),
+        (
+            by_instrument("epds", "children_screened"),
+            None,
+            "children are not counted per instrument",
+        ),
+        (
+            key(
+                "2026",
+                LATVIA,
+                "0-1",
+                TOTAL,
+                TOTAL,
+                "screenings_risk_urgent",
+            ),
+            Some(1),
+            "",
+        ),
+        (total("2026", "recommendations_rescreen"), Some(3), ""),
+        (total("2026", "referrals:kiva"), Some(1), ""),
+        (
+            total("2026-Q3", "referrals:kiva"),
+            Some(0),
+            "zeros are published",
+        ),
+        (
+            total("2026", "referrals:cool_kids"),
+            None,
+            "a programme nobody was referred to is not",
+        ),
+        (
+            key("2026", LATVIA, TOTAL, "female", TOTAL, "referrals:kiva"),
+            None,
+            "programmes by territory and period only",
+        ),
+        // Risk to support: a (identified 10 Jan, support 1 Mar: 50 days), c (urgent, waiting).
+        (total("2026", "risk_identified"), Some(2), ""),
+        (
+            total("2026", "risk_identified_supported_31_90_days"),
+            Some(1),
+            "",
+        ),
+        (total("2026", "risk_identified_waiting"), Some(1), ""),
+        (
+            at("2026-Q3", "0021000", "risk_identified_waiting"),
+            Some(1),
+            "",
+        ),
+    ] {
+        assert_eq!(ind.counts.get(&cell).copied(), expected, "{cell:?} {why}");
+    }
     let share = ind
         .derived
         .iter()
-        .find(|x| x.key == key("2026", LATVIA, TOTAL, TOTAL, TOTAL, "share_high_or_urgent"))
+        .find(|x| x.key == total("2026", "share_high_or_urgent"))
         .unwrap();
     assert_eq!(share.value, 2.0 / 5.0);
     assert_eq!(share.inputs.len(), 3);
@@ -433,7 +324,7 @@ fn sdq_at_fifteen_counts_the_latest_result_and_the_broader_scales() {
         3,
     );
     assert_additive(&ind);
-    let c = |i: &str| ind.counts[&key("2026", LATVIA, TOTAL, TOTAL, TOTAL, i)];
+    let c = |i: &str| ind.counts[&total("2026", i)];
     assert_eq!(c("sdq15_internalising"), 1);
     assert_eq!(c("sdq15_internalising_high"), 0, "the latest result counts");
     assert_eq!(c("sdq15_externalising_high"), 1);
@@ -533,7 +424,7 @@ fn follow_ups_count_on_time_late_and_overdue_by_the_month_they_fell_due_in() {
     for period in [Period::Month(2026, 1), Period::Quarter(2026, 1)] {
         let ind = compute(&facts, period, &regions(), 3);
         assert_additive(&ind);
-        let c = |p: &str, i: &str| ind.counts[&key(p, LATVIA, TOTAL, TOTAL, TOTAL, i)];
+        let c = |p: &str, i: &str| ind.counts[&total(p, i)];
         assert_eq!(c("2026-01", "follow_ups_due"), 5, "{period}");
         assert_eq!(c("2026-01", "follow_ups_done_on_time"), 1);
         assert_eq!(c("2026-01", "follow_ups_done_late"), 1);
@@ -554,17 +445,7 @@ fn follow_ups_count_on_time_late_and_overdue_by_the_month_they_fell_due_in() {
         let share = ind
             .derived
             .iter()
-            .find(|c| {
-                c.key
-                    == key(
-                        "2026-01",
-                        LATVIA,
-                        TOTAL,
-                        TOTAL,
-                        TOTAL,
-                        "follow_ups_overdue_share",
-                    )
-            })
+            .find(|c| c.key == total("2026-01", "follow_ups_overdue_share"))
             .unwrap();
         assert_eq!(share.value, 0.6);
     }
@@ -578,10 +459,7 @@ fn follow_ups_count_on_time_late_and_overdue_by_the_month_they_fell_due_in() {
         &regions(),
         3,
     );
-    assert_eq!(
-        feb.counts[&key("2026-02", LATVIA, TOTAL, TOTAL, TOTAL, "follow_ups_overdue")],
-        1
-    );
+    assert_eq!(feb.counts[&total("2026-02", "follow_ups_overdue")], 1);
 }
 
 #[test]
@@ -626,7 +504,7 @@ fn sdq_change_pairs_the_screenings_around_an_episode_in_the_period_of_the_after(
     };
     let ind = compute(&facts, Period::Year(2026), &regions(), 2);
     assert_additive(&ind);
-    let c = |p: &str, i: &str| ind.counts[&key(p, LATVIA, TOTAL, TOTAL, TOTAL, i)];
+    let c = |p: &str, i: &str| ind.counts[&total(p, i)];
     assert_eq!(c("2026", "sdq_programme_pairs"), 2);
     assert_eq!(c("2026", "sdq_programme_improved"), 1);
     assert_eq!(c("2026", "sdq_programme_worsened"), 1);
@@ -641,17 +519,7 @@ fn sdq_change_pairs_the_screenings_around_an_episode_in_the_period_of_the_after(
     let median = ind
         .derived
         .iter()
-        .find(|c| {
-            c.key
-                == key(
-                    "2026",
-                    LATVIA,
-                    TOTAL,
-                    TOTAL,
-                    TOTAL,
-                    "sdq_programme_median_change",
-                )
-        })
+        .find(|c| c.key == total("2026", "sdq_programme_median_change"))
         .unwrap();
     assert_eq!(median.value, -1.0, "the mean of -6 and +4");
     assert!(
