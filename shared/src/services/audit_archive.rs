@@ -135,29 +135,20 @@ impl<B: BlobStore> AuditArchive<B> {
     pub async fn objects(&self, child: &Pseudonym) -> Result<BTreeMap<u64, Bytes>, ArchiveError> {
         let prefix = format!("{ARCHIVE_PREFIX}{child}/");
         let mut out = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .blobs
-                .list(&prefix, crate::ports::blobs::MAX_PAGE, cursor.as_deref())
-                .await?;
-            for meta in page.objects {
-                let seq = meta.key[prefix.len()..]
-                    .strip_suffix(".json")
-                    .and_then(|s| s.parse::<u64>().ok())
-                    // A foreign key name sorts as entry 0, which no chain has: it is reported.
-                    .unwrap_or(0);
-                let body = self.blobs.get(&meta.key).await?;
-                out.insert(seq, body);
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(out),
-            }
+        for meta in crate::ports::blobs::list_all(&self.blobs, &prefix).await? {
+            let seq = meta.key[prefix.len()..]
+                .strip_suffix(".json")
+                .and_then(|s| s.parse::<u64>().ok())
+                // A foreign key name sorts as entry 0, which no chain has: it is reported.
+                .unwrap_or(0);
+            let body = self.blobs.get(&meta.key).await?;
+            out.insert(seq, body);
         }
+        Ok(out)
     }
 
-    /// Every child (by pseudonym) that has at least one archived entry.
+    /// Every child (by pseudonym) that has at least one archived entry (page by page: the
+    /// whole archive's listing is never held).
     pub async fn children(&self) -> Result<Vec<Pseudonym>, ArchiveError> {
         let mut out: Vec<String> = Vec::new();
         let mut cursor: Option<String> = None;
