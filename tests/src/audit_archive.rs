@@ -75,16 +75,25 @@ async fn rewrite_chain<R: RecordStore>(
         .expect("put head");
 }
 
+/// The archive over `blobs`, and a trail over `records` that copies every entry to it.
+fn archived_trail<R: RecordStore + Clone, B: BlobStore + Clone>(
+    records: &R,
+    blobs: &B,
+) -> (AuditArchive<B>, AuditTrail<R>) {
+    let archive = AuditArchive::new(blobs.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let trail = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None)
+        .with_archive(Arc::new(archive.clone()));
+    (archive, trail)
+}
+
 /// The whole archive contract on one record store and one (archive) blob store.
 pub async fn archive_anchors_the_chain<R, B>(records: R, blobs: B)
 where
     R: RecordStore + Clone,
     B: BlobStore + Clone,
 {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let archive = AuditArchive::new(blobs.clone());
-    let trail = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None)
-        .with_archive(Arc::new(archive.clone()));
+    let (archive, trail) = archived_trail(&records, &blobs);
 
     // Every appended entry is archived, byte for byte, under audit/<pseudonym>/<seq>.json.
     let child = ChildId::from_uuid(uuid::Uuid::now_v7());
@@ -241,11 +250,8 @@ where
     R: RecordStore + Clone,
     B: BlobStore + Clone,
 {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let archive = AuditArchive::new(blobs.clone());
-    let trail = AuditTrail::new(records.clone(), PSEUDONYM_KEY, clock, None)
-        .with_archive(Arc::new(archive.clone()))
-        .with_deferred_archive();
+    let (archive, trail) = archived_trail(&records, &blobs);
+    let trail = trail.with_deferred_archive();
     let pending = || async {
         let mut all = Vec::new();
         for shard in 0..keys::AUDIT_PENDING_SHARDS {
@@ -369,10 +375,7 @@ where
 {
     use ravis::services::ServiceError;
     use ravis::services::audit::{AuditEntity, dpo_access_chain};
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let archive = AuditArchive::new(blobs);
-    let trail = AuditTrail::new(records, PSEUDONYM_KEY, clock, None)
-        .with_archive(Arc::new(archive.clone()));
+    let (archive, trail) = archived_trail(&records, &blobs);
     let dpo = Principal {
         subject: "dpo-1".into(),
         roles: vec![Role::DataProtectionOfficer],
