@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: checks-python checks-deploy test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
+.PHONY: checks-python checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR ?= never
 ## the independent Python checks of the reports and the analytics lake, the SAM template
 ## linters and the web client in a real browser. The client is built
 ## first, so every build of ravis below embeds it.
-test: fmt-check web clippy test-rust test-faults test-fhir checks-python checks-deploy test-web
+test: fmt-check web clippy test-rust checks-python checks-beside-faults
 
 ## Independent checks two at a time (the machine has two cores and each of these is mostly
 ## one process), each one's output printed whole when it ends; either failing fails make.
@@ -20,6 +20,19 @@ checks-python:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api
 checks-deploy:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
+
+## The fault run (mostly waiting: on its injected pauses of 0.2-1.5 s and on the emulator)
+## in the background, beside the FHIR validation, the deploy-like run with the template
+## checks and the browser suite, which take the cores meanwhile; its output printed whole
+## when it ends; any of them failing fails make.
+checks-beside-faults:
+	@log=$$(mktemp); \
+	bash scripts/fault-test.sh e2e >"$$log" 2>&1 & faults=$$!; \
+	$(MAKE) --no-print-directory test-fhir checks-deploy test-web; rest=$$?; \
+	wait $$faults; status=$$?; \
+	echo "== make test-faults (run beside the checks above): exit status $$status"; \
+	cat "$$log"; rm -f "$$log"; \
+	[[ $$rest -eq 0 && $$status -eq 0 ]]
 
 ## The quick loop while developing: formatting, clippy and the Rust tests only.
 test-fast: fmt-check clippy test-rust
