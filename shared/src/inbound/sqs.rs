@@ -256,7 +256,8 @@ pub async fn run_consumer<Q: Queue, H: MessageHandler>(
             })
             .collect();
         let response = handle_event_with_dead_letters(handler, queue, event).await;
-        for m in &messages {
+        // All at once: on the local queue, concurrent acks share one commit.
+        futures::future::join_all(messages.iter().map(|m| async {
             let failed = response
                 .batch_item_failures
                 .iter()
@@ -270,7 +271,8 @@ pub async fn run_consumer<Q: Queue, H: MessageHandler>(
                 // The visibility timeout will bring the message back: at-least-once holds.
                 tracing::warn!(consumer = name, message_id = %m.id, error = %e, "ack/retry failed");
             }
-        }
+        }))
+        .await;
     }
     tracing::info!(consumer = name, "queue consumer stopped");
 }

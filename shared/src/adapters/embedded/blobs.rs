@@ -651,13 +651,18 @@ fn put_blocking(
     Ok(Some(meta))
 }
 
-/// Runs `f` over `items` on up to 8 threads (file syncs overlap in the device's queue);
-/// the first error wins.
+/// Runs `f` over `items` on up to 8 threads (file syncs overlap in the device's queue),
+/// at least 4 items to a thread, and on the calling thread when there are no more than
+/// 4 (a thread costs more than it saves there); the first error wins.
 fn in_parallel<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> io::Result<R> + Sync,
 ) -> io::Result<Vec<R>> {
-    let chunk = items.len().div_ceil(8).max(1);
+    const MIN_PER_THREAD: usize = 4;
+    if items.len() <= MIN_PER_THREAD {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(8).max(MIN_PER_THREAD);
     std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks(chunk)

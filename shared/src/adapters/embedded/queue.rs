@@ -11,7 +11,7 @@
 use super::sqlite::Db;
 use crate::ports::queue::{MAX_BATCH, MAX_MESSAGE_BYTES};
 use crate::ports::{Clock, Queue, QueueError, ReceivedMessage, SystemClock};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -210,7 +210,7 @@ struct Delivery {
 /// Delivers up to `max` visible messages of `queue` (live or dead side), dead-lettering
 /// exhausted ones on the way, all in one transaction.
 fn deliver(
-    conn: &mut Connection,
+    tx: &Connection,
     queue: &str,
     dead: bool,
     max: usize,
@@ -218,9 +218,6 @@ fn deliver(
     max_receives: Option<u32>,
     now: i64,
 ) -> Result<Delivery, QueueError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable)?;
     let mut messages = Vec::new();
     loop {
         let wanted = max - messages.len();
@@ -277,7 +274,6 @@ fn deliver(
             |row| row.get(0),
         )
         .map_err(unavailable)?;
-    tx.commit().map_err(unavailable)?;
     Ok(Delivery {
         messages,
         next_visible_at,
@@ -330,10 +326,7 @@ impl SqliteQueue {
         let ids = self
             .db
             .db
-            .call(unavailable, move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(unavailable)?;
+            .write(unavailable, move |tx| {
                 let mut ids = Vec::with_capacity(bodies.len());
                 for body in bodies {
                     let id = Uuid::new_v4().to_string();
@@ -344,7 +337,6 @@ impl SqliteQueue {
                     .map_err(unavailable)?;
                     ids.push(id);
                 }
-                tx.commit().map_err(unavailable)?;
                 Ok(ids)
             })
             .await?;
@@ -364,7 +356,7 @@ impl SqliteQueue {
         let visibility_ms = millis(visibility);
         self.db
             .db
-            .call(unavailable, move |conn| {
+            .write(unavailable, move |conn| {
                 deliver(conn, &name, dead, max, visibility_ms, max_receives, now)
             })
             .await
@@ -443,7 +435,7 @@ impl Queue for SqliteQueue {
         let deleted = self
             .db
             .db
-            .call(unavailable, move |conn| {
+            .write(unavailable, move |conn| {
                 // The current receipt acks even after its visibility ran out, as long as no
                 // newer delivery replaced it (as on SQS); superseded receipts are stale.
                 conn.execute(
@@ -468,7 +460,7 @@ impl Queue for SqliteQueue {
         let changed = self
             .db
             .db
-            .call(unavailable, move |conn| {
+            .write(unavailable, move |conn| {
                 // Only a message still in flight can be given back (SQS: MessageNotInflight).
                 conn.execute(
                     "UPDATE messages SET visible_at = ?3

@@ -464,7 +464,7 @@ fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
 }
 
 /// The version of the live record at `key`, if there is one.
-fn live_version(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<u64>, StoreError> {
+fn live_version(tx: &Connection, key: &Key, now: i64) -> Result<Option<u64>, StoreError> {
     let version: Option<i64> = tx
         .prepare_cached(&format!(
             "SELECT version FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
@@ -490,12 +490,7 @@ fn live_version(tx: &Transaction<'_>, key: &Key, now: i64) -> Result<Option<u64>
 
 /// Writes `record` (its payload as the JSON text `data`) at `version`, replacing whatever
 /// row holds its key (live or expired).
-fn write(
-    tx: &Transaction<'_>,
-    record: &Record,
-    data: &str,
-    version: u64,
-) -> Result<(), StoreError> {
+fn write(tx: &Connection, record: &Record, data: &str, version: u64) -> Result<(), StoreError> {
     let (gsi1pk, gsi1sk) = match &record.index {
         Some(i) => (Some(i.pk.as_str()), Some(i.sk.as_str())),
         None => (None, None),
@@ -522,12 +517,7 @@ fn write(
 /// Creates `record` (its payload as the JSON text `data`) at version 1 unless a live record
 /// holds its key (an expired one is replaced): one statement, no read first. `Ok(false)`
 /// when a live record is there (nothing written).
-fn insert_new(
-    tx: &Transaction<'_>,
-    record: &Record,
-    data: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
+fn insert_new(tx: &Connection, record: &Record, data: &str, now: i64) -> Result<bool, StoreError> {
     let (gsi1pk, gsi1sk) = match &record.index {
         Some(i) => (Some(i.pk.as_str()), Some(i.sk.as_str())),
         None => (None, None),
@@ -554,7 +544,7 @@ fn insert_new(
     Ok(changed == 1)
 }
 
-fn delete(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
+fn delete(tx: &Connection, key: &Key) -> Result<(), StoreError> {
     tx.prepare_cached("DELETE FROM records WHERE pk = ?1 AND sk = ?2")
         .and_then(|mut stmt| stmt.execute(params![key.pk, key.sk]))
         .map_err(unavailable)?;
@@ -563,12 +553,7 @@ fn delete(tx: &Transaction<'_>, key: &Key) -> Result<(), StoreError> {
 
 /// Applies one operation (with the JSON text of the payload it writes, if any) inside a
 /// transaction; `Ok(false)` if its condition failed.
-fn apply(
-    tx: &Transaction<'_>,
-    op: &WriteOp,
-    data: Option<&str>,
-    now: i64,
-) -> Result<bool, StoreError> {
+fn apply(tx: &Connection, op: &WriteOp, data: Option<&str>, now: i64) -> Result<bool, StoreError> {
     let data = data.unwrap_or_default();
     match op {
         WriteOp::PutNew(record) => {
@@ -636,24 +621,20 @@ fn validate_ops(ops: &[WriteOp], max: usize) -> Result<Vec<Option<String>>, Stor
 /// (about 2 KB per operation).
 pub const MAX_BULK_OPS: usize = 20_000;
 
-impl SqliteRecordStore {
-    /// Applies `ops` (at most `max`) all or nothing, in one SQLite transaction.
-    async fn transact_up_to(&self, ops: Vec<WriteOp>, max: usize) -> Result<(), StoreError> {
-        let texts = validate_ops(&ops, max)?;
-        let now = self.now();
-        self.db
-            .call(unavailable, move |conn| {
-                let tx = begin(conn)?;
-                for (index, (op, text)) in ops.iter().zip(&texts).enumerate() {
-                    if !apply(&tx, op, text.as_deref(), now)? {
-                        // Dropping the transaction rolls back the operations already applied.
-                        return Err(StoreError::TransactionCancelled { index });
-                    }
-                }
-                tx.commit().map_err(unavailable)
-            })
-            .await
+/// Applies every operation or fails at the first whose condition fails (the caller rolls
+/// back what was applied: its transaction or savepoint).
+fn apply_all(
+    conn: &Connection,
+    ops: &[WriteOp],
+    texts: &[Option<String>],
+    now: i64,
+) -> Result<(), StoreError> {
+    for (index, (op, text)) in ops.iter().zip(texts).enumerate() {
+        if !apply(conn, op, text.as_deref(), now)? {
+            return Err(StoreError::TransactionCancelled { index });
+        }
     }
+    Ok(())
 }
 
 impl RecordStore for SqliteRecordStore {
@@ -684,15 +665,14 @@ impl RecordStore for SqliteRecordStore {
         let data = check_record(&record)?;
         let now = self.now();
         self.db
-            .call(unavailable, move |conn| {
-                let tx = begin(conn)?;
-                if !insert_new(&tx, &record, &data, now)? {
+            .write(unavailable, move |conn| {
+                if !insert_new(conn, &record, &data, now)? {
                     return Err(StoreError::AlreadyExists {
                         pk: record.key.pk,
                         sk: record.key.sk,
                     });
                 }
-                tx.commit().map_err(unavailable)
+                Ok(())
             })
             .await
     }
@@ -701,17 +681,15 @@ impl RecordStore for SqliteRecordStore {
         let data = check_record(&record)?;
         let now = self.now();
         self.db
-            .call(unavailable, move |conn| {
-                let tx = begin(conn)?;
-                if live_version(&tx, &record.key, now)? != Some(expected) {
+            .write(unavailable, move |conn| {
+                if live_version(conn, &record.key, now)? != Some(expected) {
                     return Err(StoreError::Conflict {
                         pk: record.key.pk,
                         sk: record.key.sk,
                         expected,
                     });
                 }
-                write(&tx, &record, &data, expected + 1)?;
-                tx.commit().map_err(unavailable)?;
+                write(conn, &record, &data, expected + 1)?;
                 Ok(expected + 1)
             })
             .await
@@ -741,8 +719,14 @@ impl RecordStore for SqliteRecordStore {
             .await
     }
 
+    /// Shares one SQLite transaction (one sync) with the atomic writes of other tasks
+    /// waiting at the same time ([`Db::write`]); each is all or nothing on its own.
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.transact_up_to(ops, MAX_TRANSACTION_OPS).await
+        let texts = validate_ops(&ops, MAX_TRANSACTION_OPS)?;
+        let now = self.now();
+        self.db
+            .write(unavailable, move |conn| apply_all(conn, &ops, &texts, now))
+            .await
     }
 
     /// One read of every key: a point lookup each, in one read transaction (one snapshot).
@@ -786,8 +770,18 @@ impl RecordStore for SqliteRecordStore {
         MAX_BULK_OPS
     }
 
+    /// One SQLite transaction of its own: a bulk write is large enough to fill a commit.
     async fn transact_bulk(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.transact_up_to(ops, MAX_BULK_OPS).await
+        let texts = validate_ops(&ops, MAX_BULK_OPS)?;
+        let now = self.now();
+        self.db
+            .call(unavailable, move |conn| {
+                let tx = begin(conn)?;
+                // An error drops the transaction, which rolls back what was applied.
+                apply_all(&tx, &ops, &texts, now)?;
+                tx.commit().map_err(unavailable)
+            })
+            .await
     }
 }
 

@@ -1,14 +1,146 @@
-//! One SQLite connection behind a mutex, used from async code through `spawn_blocking`.
+//! One SQLite connection behind a mutex, used from async code through `spawn_blocking`,
+//! with a group commit for writes ([`Db::write`]).
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::oneshot;
 use tokio::task::JoinError;
 
 /// A durable SQLite database shared by the clones of one adapter.
 #[derive(Clone)]
 pub(crate) struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Writes waiting for the next shared transaction ([`Db::write`]).
+    pending: Arc<Mutex<Waiting>>,
+    /// Shared transactions committed (how the tests see writes grouped).
+    #[cfg(test)]
+    commits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The writes waiting for a shared transaction, and whether a thread is running them.
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<Box<dyn Job>>,
+    running: bool,
+}
+
+/// Clears [`Waiting::running`] when the thread running the writes stops, even by a panic,
+/// so the next write starts another.
+struct Running<'a>(&'a Mutex<Waiting>);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .running = false;
+    }
+}
+
+/// Why a write of a shared transaction ([`Db::write`]) was not applied although its own
+/// work succeeded (or did not run).
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum GroupError {
+    /// SQLite refused to begin, keep a savepoint of, or commit the shared transaction.
+    #[error(transparent)]
+    Sqlite(Arc<rusqlite::Error>),
+    /// SQLite rolled the shared transaction back by itself (after an I/O error, a full
+    /// disk): nothing of it was applied.
+    #[error("SQLite rolled the shared write transaction back")]
+    RolledBack,
+    /// The write's own work panicked; its savepoint was rolled back.
+    #[error("a write panicked and was rolled back: {0}")]
+    Panicked(String),
+    /// The thread running the shared transaction ended without an answer.
+    #[error("the shared write transaction was abandoned")]
+    Abandoned,
+}
+
+/// A write waiting for a shared transaction, its result type erased.
+trait Job: Send {
+    /// Runs the write in a savepoint of `tx`: an error of its own rolls back only its
+    /// savepoint and is answered at once; a success is answered after the commit.
+    fn run(self: Box<Self>, tx: &mut Transaction<'_>) -> Ran;
+    /// Answers `err` without running the write.
+    fn fail(self: Box<Self>, err: GroupError);
+}
+
+/// What running one write in the shared transaction left to do.
+enum Ran {
+    /// Answered (its work failed and its savepoint was rolled back).
+    Answered,
+    /// Applied inside the transaction: answer with the commit's outcome.
+    Applied(Box<dyn FnOnce(Result<(), GroupError>) + Send>),
+    /// The transaction can no longer be trusted: roll it all back.
+    Broken(GroupError, Box<dyn FnOnce(Result<(), GroupError>) + Send>),
+}
+
+struct Pending<T, E, F> {
+    work: F,
+    reply: oneshot::Sender<Result<T, E>>,
+    on_error: fn(GroupError) -> E,
+}
+
+impl<T, E, F> Job for Pending<T, E, F>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &mut Transaction<'_>) -> Ran {
+        let Pending {
+            work,
+            reply,
+            on_error,
+        } = *self;
+        let savepoint = match tx.savepoint() {
+            Ok(savepoint) => savepoint,
+            Err(e) => {
+                let err = GroupError::Sqlite(Arc::new(e));
+                let _ = reply.send(Err(on_error(err.clone())));
+                return Ran::Broken(err, Box::new(|_| {}));
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| work(&savepoint)))
+            .unwrap_or_else(|panic| Err(on_error(GroupError::Panicked(panic_text(&*panic)))));
+        let ok = result.is_ok();
+        let answer = move |outcome: Result<(), GroupError>| {
+            let _ = reply.send(match outcome {
+                Ok(()) => result,
+                Err(err) => Err(on_error(err)),
+            });
+        };
+        // Not `finish` with `DropBehavior::Commit`: it rolls back quietly when RELEASE fails.
+        let ended = if ok {
+            savepoint.commit()
+        } else {
+            // The default drop behaviour: ROLLBACK TO, then RELEASE.
+            savepoint.finish()
+        };
+        match ended {
+            Err(e) => Ran::Broken(GroupError::Sqlite(Arc::new(e)), Box::new(answer)),
+            Ok(()) if ok => Ran::Applied(Box::new(answer)),
+            Ok(()) => {
+                // Its own error, already rolled back: the commit does not change it.
+                answer(Ok(()));
+                Ran::Answered
+            }
+        }
+    }
+
+    fn fail(self: Box<Self>, err: GroupError) {
+        let _ = self.reply.send(Err((self.on_error)(err)));
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 impl Db {
@@ -24,6 +156,9 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            pending: Arc::default(),
+            #[cfg(test)]
+            commits: Arc::default(),
         })
     }
 
@@ -47,6 +182,114 @@ impl Db {
         })
         .await
         .map_err(on_join_error)?
+    }
+
+    /// Runs a write (`work`, all or nothing) in a transaction shared with the writes of
+    /// other tasks waiting at the same time: one commit, so one sync of the WAL, for all
+    /// of them (a group commit). Each write runs in its own savepoint, so one that fails
+    /// (a condition, a constraint) is rolled back alone and answered at once; the others
+    /// are answered after the commit returned, with its outcome — a write is reported
+    /// applied only once it is durable. `work` must not begin or end a transaction.
+    ///
+    /// One blocking thread at a time runs the waiting writes, group after group, while
+    /// there are any; a write that finds none running starts one. Writes that arrive while
+    /// a group commits (or while a read holds the connection) wait for the next group.
+    pub(crate) async fn write<T, E, F>(
+        &self,
+        on_error: fn(GroupError) -> E,
+        work: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work,
+            reply,
+            on_error,
+        });
+        let start = {
+            let mut waiting = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            waiting.jobs.push(job);
+            !std::mem::replace(&mut waiting.running, true)
+        };
+        if start {
+            let db = self.clone();
+            // Not awaited: the answer comes through `answer`; panics in `work` are caught
+            // inside the job, and `Running` clears the flag if anything else panics.
+            drop(tokio::task::spawn_blocking(move || db.run_waiting()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(on_error(GroupError::Abandoned)))
+    }
+
+    /// Runs the waiting writes, a group at a time, until none is waiting.
+    fn run_waiting(&self) {
+        let _running = Running(&self.pending);
+        loop {
+            // The connection first: writes that arrive while waiting for it join the group.
+            let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let jobs = {
+                let mut waiting = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if waiting.jobs.is_empty() {
+                    waiting.running = false;
+                    return;
+                }
+                std::mem::take(&mut waiting.jobs)
+            };
+            self.commit_group(&mut conn, jobs);
+        }
+    }
+
+    /// Runs `jobs` in one IMMEDIATE transaction and commits it.
+    fn commit_group(&self, conn: &mut Connection, jobs: Vec<Box<dyn Job>>) {
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                let err = GroupError::Sqlite(Arc::new(e));
+                jobs.into_iter().for_each(|job| job.fail(err.clone()));
+                return;
+            }
+        };
+        let mut applied = Vec::with_capacity(jobs.len());
+        let mut broken = None;
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            match job.run(&mut tx) {
+                Ran::Answered => {}
+                Ran::Applied(answer) => applied.push(answer),
+                Ran::Broken(err, answer) => {
+                    applied.push(answer);
+                    broken = Some(err);
+                    break;
+                }
+            }
+            if tx.is_autocommit() {
+                // SQLite ended the transaction itself: what ran next would commit alone.
+                broken = Some(GroupError::RolledBack);
+                break;
+            }
+        }
+        let outcome = match broken {
+            // Dropping the transaction rolls back everything the group applied.
+            Some(err) => Err(err),
+            None => tx.commit().map_err(|e| GroupError::Sqlite(Arc::new(e))),
+        };
+        #[cfg(test)]
+        if outcome.is_ok() {
+            self.commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        tracing::trace!(writes = applied.len(), ok = outcome.is_ok(), "group commit");
+        if let Err(err) = &outcome {
+            jobs.for_each(|job| job.fail(err.clone()));
+        }
+        for answer in applied {
+            answer(outcome.clone());
+        }
     }
 
     /// Runs blocking work on the connection on the current thread (for set-up code).
@@ -77,6 +320,147 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    /// A database with `t(id PRIMARY KEY, parent)`, `parent` a deferred foreign key to
+    /// `p(id)` (checked at COMMIT), foreign keys on.
+    fn database(dir: &tempfile::TempDir) -> Db {
+        let db = Db::open(&dir.path().join("t.db")).expect("open");
+        db.call_now(|conn| {
+            conn.execute_batch(
+                "PRAGMA foreign_keys = ON;
+                 CREATE TABLE p (id INTEGER PRIMARY KEY);
+                 INSERT INTO p VALUES (1);
+                 CREATE TABLE t (id INTEGER PRIMARY KEY,
+                     parent INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
+            )
+        })
+        .expect("schema");
+        db
+    }
+
+    fn text(err: GroupError) -> String {
+        format!("group: {err}")
+    }
+
+    /// Starts `writes` (each inserts `(id, parent)`, the id 99 panics after inserting) while
+    /// the connection is held, so they wait together; lets the connection go once all wait.
+    async fn together(db: &Db, writes: &[(i64, i64)]) -> Vec<Result<(), String>> {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let held = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(
+                    |e| e.to_string(),
+                    move |_| hold.recv().map_err(|e| e.to_string()),
+                )
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let tasks: Vec<_> = writes
+            .iter()
+            .map(|&(id, parent)| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(text, move |conn| {
+                        conn.execute("INSERT INTO t VALUES (?1, ?2)", [id, parent])
+                            .map_err(|e| e.to_string())?;
+                        assert_ne!(id, 99, "the write of id 99 panics");
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for _ in 0..500 {
+            if db.pending.lock().unwrap().jobs.len() == writes.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(
+            db.pending.lock().unwrap().jobs.len(),
+            writes.len(),
+            "all wait"
+        );
+        release.send(()).expect("release");
+        held.await.expect("join").expect("held");
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("join"));
+        }
+        results
+    }
+
+    fn ids(db: &Db) -> Vec<i64> {
+        db.call_now(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT id FROM t ORDER BY id")
+                .expect("prepare");
+            stmt.query_map([], |row| row.get(0))
+                .and_then(Iterator::collect)
+                .expect("ids")
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_waiting_together_share_one_commit_and_fail_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database(&dir);
+        // The second write of id 1 breaks the primary key; 99 panics after inserting.
+        let results = together(&db, &[(1, 1), (1, 1), (99, 1), (2, 1)]).await;
+        // Their order in the group is the order they queued in, which is not fixed:
+        // exactly one of the two writes of id 1 is applied.
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            2,
+            "{results:?}"
+        );
+        assert!(
+            results[2].as_ref().is_err_and(|e| e.contains("panicked")),
+            "{results:?}"
+        );
+        assert!(results[3].is_ok(), "{results:?}");
+        assert_eq!(
+            ids(&db),
+            [1, 2],
+            "the failed and the panicked writes left nothing"
+        );
+        assert_eq!(
+            db.commits.load(Ordering::SeqCst),
+            1,
+            "one commit for the group"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_every_write_of_the_group() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database(&dir);
+        // Parent 7 does not exist: the deferred foreign key fails the COMMIT, not the write.
+        let results = together(&db, &[(1, 1), (2, 7), (3, 1)]).await;
+        for result in &results {
+            let err = result.as_ref().expect_err("nothing was committed");
+            assert!(err.contains("FOREIGN KEY"), "{err}");
+        }
+        assert_eq!(
+            ids(&db),
+            Vec::<i64>::new(),
+            "nothing of the group is stored"
+        );
+        assert_eq!(db.commits.load(Ordering::SeqCst), 0);
+        // The connection is usable again: the next write commits alone.
+        db.write(text, |conn| {
+            conn.execute("INSERT INTO t VALUES (4, 1)", [])
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .expect("write");
+        assert_eq!(ids(&db), [4]);
+    }
 
     #[test]
     fn prefix_upper_bound_is_the_next_string_after_every_extension() {

@@ -216,9 +216,12 @@ pub struct ArchiveDrain {
 
 impl ArchiveDrain {
     /// Runs [`AuditTrail::drain_archive`] on the current Tokio runtime: at once (whatever
-    /// a crash left pending), then again as soon as a round found work, or after `idle`
-    /// when it found none. A failed round is logged and retried after a wait that doubles
-    /// from `idle` up to [`MAX_BACKOFF`] while rounds keep failing.
+    /// a crash left pending), then every `idle`, or at once again after a round of at
+    /// least [`DRAIN_PAGE`] entries (a backlog). Waiting between rounds that found a few
+    /// entries lets the entries of many requests share one batch (one archive put, one
+    /// write clearing them) instead of a round per request under load; the entries wait
+    /// in the record store, durable. A failed round is logged and retried after a wait
+    /// that doubles from `idle` up to [`MAX_BACKOFF`] while rounds keep failing.
     pub fn start<R: RecordStore + Clone>(trail: AuditTrail<R>, idle: Duration) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -232,7 +235,11 @@ impl ArchiveDrain {
                     Ok(n) => {
                         tracing::debug!(archived = n, "audit archive drain");
                         backoff = idle;
-                        Duration::ZERO
+                        if n >= DRAIN_PAGE {
+                            Duration::ZERO
+                        } else {
+                            idle
+                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, retry_in = ?backoff, "audit archive drain failed");
