@@ -103,12 +103,7 @@ fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
 }
 
 fn record_of(entry: &CatalogueEntry) -> Result<Record, ServiceError> {
-    let data = serde_json::to_value(entry).map_err(|e| {
-        ServiceError::Store(StoreError::Invalid(format!(
-            "catalogue entry '{}' cannot be encoded: {e}",
-            entry.id
-        )))
-    })?;
+    let data = serde_json::to_value(entry).map_err(StoreError::Encode)?;
     Ok(Record::new(keys::catalogue_entry(&entry.id), data))
 }
 
