@@ -138,5 +138,5 @@ async fn the_viis_adapter_replaces_a_resent_batch_and_names_a_failed_sign_in() {
     let refused = ViisHttpReceiver::new("http://viss.example/viis", Duration::from_secs(2), None)
         .err()
         .expect("plain http off loopback is refused");
-    assert!(refused.contains("https"), "{refused}");
+    assert!(refused.to_string().contains("https"), "{refused}");
 }

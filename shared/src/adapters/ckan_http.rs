@@ -28,7 +28,7 @@
 //! `4xx` (403: the token is refused or may not edit the organisation; 409: invalid metadata)
 //! is rejected with CKAN's error message.
 
-use super::http_client::{AuthorisedClient, Exchanged, retry_later};
+use super::http_client::{AuthorisedClient, ClientSetupError, Exchanged, retry_later};
 use crate::ports::{OpenDataPortal, PortalDataset, PortalRelease, ReceiverAnswer};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -89,6 +89,23 @@ pub struct CkanPortal {
     retries: Retries,
 }
 
+/// Why a portal client cannot be made; the text is the setting's message.
+#[derive(Debug, thiserror::Error)]
+pub enum CkanSetupError {
+    /// No API token.
+    #[error("the API token is empty")]
+    EmptyToken,
+    /// An API token that cannot be sent in a header.
+    #[error("the API token holds a control character")]
+    TokenControlCharacter,
+    /// No organisation.
+    #[error("the organisation is empty")]
+    EmptyOrganisation,
+    /// The site's URL breaks the rule, or no client can be made.
+    #[error(transparent)]
+    Client(#[from] ClientSetupError),
+}
+
 /// What a call ended with when it did not succeed.
 type Failed = ReceiverAnswer;
 
@@ -101,15 +118,15 @@ impl CkanPortal {
         token: &str,
         organisation: &str,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CkanSetupError> {
         if token.trim().is_empty() {
-            return Err("the API token is empty".into());
+            return Err(CkanSetupError::EmptyToken);
         }
         if token.chars().any(|c| c.is_control()) {
-            return Err("the API token holds a control character".into());
+            return Err(CkanSetupError::TokenControlCharacter);
         }
         if organisation.trim().is_empty() {
-            return Err("the organisation is empty".into());
+            return Err(CkanSetupError::EmptyOrganisation);
         }
         Ok(Self {
             client: AuthorisedClient::new(base_url, timeout, None)?,

@@ -14,7 +14,7 @@
 //! OAuth2 client-credentials grant, or none (a receiver on a private network, the test
 //! receiver).
 
-use super::http_client::{AuthorisedClient, retry_later};
+use super::http_client::{AuthorisedClient, ClientSetupError, retry_later};
 use crate::ports::{HealthReceiver, HealthSubmission, ReceiverAnswer};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -35,7 +35,7 @@ impl FhirHttpReceiver {
         base_url: &str,
         timeout: Duration,
         credentials: Option<ClientCredentials>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         Ok(Self {
             client: AuthorisedClient::new(base_url, timeout, credentials)?,
         })

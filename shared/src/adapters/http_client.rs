@@ -6,7 +6,7 @@
 //! client-credentials grant (RFC 6749 §4.4; cached until shortly before it expires), or none
 //! (a receiver on a private network, the test receivers).
 
-use crate::domain::remote_url::https_or_loopback;
+use crate::domain::remote_url::{UrlError, https_or_loopback};
 use crate::ports::ReceiverAnswer;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
@@ -37,6 +37,49 @@ pub struct ClientCredentials {
 /// An answer: its status, headers and body.
 pub type Exchanged = (StatusCode, HeaderMap, Bytes);
 
+/// Why a client cannot be made; the text is the setting's message.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    /// The base URL breaks the rule.
+    #[error(transparent)]
+    BaseUrl(#[from] UrlError),
+    /// The token URL breaks the rule.
+    #[error("token URL {0}")]
+    TokenUrl(#[source] UrlError),
+    /// The system's trust store could not be read.
+    #[error("no TLS root certificates: {0}")]
+    NoRoots(#[source] std::io::Error),
+}
+
+/// Why a call got no answer to read; the text is the reason recorded for the attempt.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    /// The token request could not be built.
+    #[error("{0}")]
+    TokenRequest(#[source] http::Error),
+    /// The token endpoint refused.
+    #[error("the token endpoint answered {0}")]
+    TokenStatus(StatusCode),
+    /// The token endpoint's answer does not parse.
+    #[error("the token endpoint's answer is not JSON: {0}")]
+    TokenNotJson(#[source] serde_json::Error),
+    /// The token endpoint's answer carries no token.
+    #[error("the token endpoint's answer has no access_token")]
+    NoAccessToken,
+    /// No answer within the timeout.
+    #[error("no answer within {} s", .0.as_secs())]
+    Timeout(Duration),
+    /// The connection failed.
+    #[error("connection failed: {0}")]
+    Connection(#[source] hyper_util::client::legacy::Error),
+    /// The answer's body took longer than the timeout.
+    #[error("the answer's body did not arrive in time")]
+    BodyTimeout,
+    /// The answer's body could not be read (or is over the size limit).
+    #[error("reading the answer: {0}")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
 /// A client of one remote system.
 pub struct AuthorisedClient {
     base: Uri,
@@ -53,14 +96,14 @@ impl AuthorisedClient {
         base_url: &str,
         timeout: Duration,
         credentials: Option<ClientCredentials>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         let base = https_or_loopback(base_url)?;
         if let Some(c) = &credentials {
-            https_or_loopback(&c.token_url).map_err(|e| format!("token URL {e}"))?;
+            https_or_loopback(&c.token_url).map_err(ClientSetupError::TokenUrl)?;
         }
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
-            .map_err(|e| format!("no TLS root certificates: {e}"))?
+            .map_err(ClientSetupError::NoRoots)?
             .https_or_http()
             .enable_http1()
             .build();
@@ -99,7 +142,7 @@ impl AuthorisedClient {
     }
 
     /// A bearer token, fetched (or reused while valid).
-    async fn bearer(&self) -> Result<Option<String>, String> {
+    async fn bearer(&self) -> Result<Option<String>, CallError> {
         let Some(c) = &self.credentials else {
             return Ok(None);
         };
@@ -123,16 +166,15 @@ impl AuthorisedClient {
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(Full::new(Bytes::from(form)))
-            .map_err(|e| e.to_string())?;
+            .map_err(CallError::TokenRequest)?;
         let (status, _, body) = self.send(request).await?;
         if !status.is_success() {
-            return Err(format!("the token endpoint answered {status}"));
+            return Err(CallError::TokenStatus(status));
         }
-        let value: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("the token endpoint's answer is not JSON: {e}"))?;
+        let value: Value = serde_json::from_slice(&body).map_err(CallError::TokenNotJson)?;
         let token = value["access_token"]
             .as_str()
-            .ok_or("the token endpoint's answer has no access_token")?
+            .ok_or(CallError::NoAccessToken)?
             .to_owned();
         let lifetime = value["expires_in"].as_u64().unwrap_or(300);
         // Renewed a minute early (or at half its life, for short ones).
@@ -144,11 +186,11 @@ impl AuthorisedClient {
         Ok(Some(token))
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Exchanged, String> {
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Exchanged, CallError> {
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
-            .map_err(|_| format!("no answer within {} s", self.timeout.as_secs()))?
-            .map_err(|e| format!("connection failed: {e}"))?;
+            .map_err(|_| CallError::Timeout(self.timeout))?
+            .map_err(CallError::Connection)?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = tokio::time::timeout(
@@ -156,8 +198,8 @@ impl AuthorisedClient {
             Limited::new(response.into_body(), MAX_BYTES).collect(),
         )
         .await
-        .map_err(|_| "the answer's body did not arrive in time".to_owned())?
-        .map_err(|e| format!("reading the answer: {e}"))?
+        .map_err(|_| CallError::BodyTimeout)?
+        .map_err(CallError::Body)?
         .to_bytes();
         Ok((status, headers, body))
     }
@@ -194,7 +236,7 @@ impl AuthorisedClient {
             .map_err(|reason| ReceiverAnswer::Retry {
                 status: None,
                 after: None,
-                reason,
+                reason: reason.to_string(),
             })
     }
 }
@@ -250,6 +292,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(bad.starts_with("token URL"), "{bad}");
+        assert!(matches!(bad, ClientSetupError::TokenUrl(_)), "{bad}");
+        assert!(bad.to_string().starts_with("token URL"), "{bad}");
     }
 }

@@ -16,7 +16,7 @@
 //! job); `429` or `5xx`, a timeout or a broken connection → retry (honouring `Retry-After`);
 //! any other `4xx` → rejected, with the body (a problem document) kept for the operator.
 
-use super::http_client::{AuthorisedClient, ClientCredentials, retry_later};
+use super::http_client::{AuthorisedClient, ClientCredentials, ClientSetupError, retry_later};
 use super::outbox::viis_batch;
 use crate::domain::export::ViisRecord;
 use crate::ports::{EducationReceiver, ReceiverAnswer};
@@ -42,7 +42,7 @@ impl ViisHttpReceiver {
         base_url: &str,
         timeout: Duration,
         credentials: Option<ClientCredentials>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientSetupError> {
         Ok(Self {
             client: AuthorisedClient::new(base_url, timeout, credentials)?,
         })

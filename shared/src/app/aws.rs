@@ -199,14 +199,14 @@ fn credentials(
 fn bad_url(
     url_var: &'static str,
     token_var: &'static str,
-) -> impl FnOnce(String) -> crate::config::ConfigError {
-    move |reason| crate::config::ConfigError::Invalid {
-        name: if reason.starts_with("token URL") {
-            token_var
-        } else {
-            url_var
+) -> impl FnOnce(crate::adapters::http_client::ClientSetupError) -> crate::config::ConfigError {
+    use crate::adapters::http_client::ClientSetupError;
+    move |e| crate::config::ConfigError::Invalid {
+        name: match e {
+            ClientSetupError::TokenUrl(_) => token_var,
+            _ => url_var,
         },
-        reason,
+        reason: e.to_string(),
     }
 }
 

@@ -88,15 +88,18 @@ pub fn ckan_portal(
         &settings.organisation,
         timeout,
     )
-    .map_err(|reason| ConfigError::Invalid {
-        name: if reason.starts_with("the API token") {
-            "RAVIS_CKAN_TOKEN"
-        } else if reason.starts_with("the organisation") {
-            "RAVIS_CKAN_ORGANISATION"
-        } else {
-            "RAVIS_CKAN_URL"
-        },
-        reason,
+    .map_err(|e| {
+        use crate::adapters::ckan_http::CkanSetupError;
+        ConfigError::Invalid {
+            name: match e {
+                CkanSetupError::EmptyToken | CkanSetupError::TokenControlCharacter => {
+                    "RAVIS_CKAN_TOKEN"
+                }
+                CkanSetupError::EmptyOrganisation => "RAVIS_CKAN_ORGANISATION",
+                CkanSetupError::Client(_) => "RAVIS_CKAN_URL",
+            },
+            reason: e.to_string(),
+        }
     })
 }
 

@@ -22,6 +22,27 @@ impl FieldError {
     }
 }
 
+/// A value that is not one of a fixed set of names (a list filter or a file cell):
+/// "must be one of a, b, c".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of {}", .0.join(", "))]
+pub struct NotOneOf(pub Vec<&'static str>);
+
+/// The name in `names` that `raw` is, if any, else the refusal listing them all.
+pub fn one_of<T: Copy>(
+    raw: &str,
+    names: impl IntoIterator<Item = (&'static str, T)>,
+) -> Result<T, NotOneOf> {
+    let mut seen = Vec::new();
+    for (name, value) in names {
+        if name == raw {
+            return Ok(value);
+        }
+        seen.push(name);
+    }
+    Err(NotOneOf(seen))
+}
+
 /// Parses a required field: an absent one is reported `is required`, one that `parse` refuses
 /// with `parse`'s reason.
 pub fn required<T, E: Display>(

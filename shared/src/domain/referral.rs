@@ -13,6 +13,7 @@
 //! the child's data goes to another organisation; `docs/CARE_PATHWAY.md`). The rules are pure;
 //! `services/referrals/` applies them.
 
+use crate::domain::field_error::{NotOneOf, one_of};
 pub use crate::domain::ids::ReferralId;
 use crate::domain::registry::{EndReason, EpisodeOutcome};
 use crate::domain::{ChildId, EpisodeId, FieldError, ScreeningId, SpecialistId};
@@ -86,16 +87,8 @@ impl ReferralState {
     }
 
     /// Parses a `state` filter value.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                format!(
-                    "must be one of {}",
-                    Self::ALL.map(|s| s.as_str()).join(", ")
-                )
-            })
+    pub fn parse(raw: &str) -> Result<Self, NotOneOf> {
+        one_of(raw, Self::ALL.map(|s| (s.as_str(), s)))
     }
 }
 

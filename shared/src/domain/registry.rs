@@ -52,12 +52,35 @@ pub enum RegistryStatus {
     Inactive,
 }
 
+/// Why a registry value (a list filter, a code, a partner-file cell) is refused; the text is
+/// the field error's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryValueError {
+    /// Not a [`RegistryStatus`].
+    #[error("must be active or inactive")]
+    Status,
+    /// Not an organisation code.
+    #[error("must be 2 to 64 lower-case letters, digits or '-', not starting with '-'")]
+    OrganisationId,
+    /// Not a registration number.
+    #[error("must be exactly 11 digits")]
+    RegistrationNumber,
+    /// Not a [`Profession`].
+    #[error(
+        "must be physician, nurse, psychologist, speech_therapist, special_educator, teacher, social_worker, therapist or other"
+    )]
+    Profession,
+    /// Not a support episode `state` (`open` or `closed`).
+    #[error("must be open or closed")]
+    State,
+}
+
 /// Parses a status filter value.
-pub fn parse_status(raw: &str) -> Result<RegistryStatus, String> {
+pub fn parse_status(raw: &str) -> Result<RegistryStatus, RegistryValueError> {
     match raw {
         "active" => Ok(RegistryStatus::Active),
         "inactive" => Ok(RegistryStatus::Inactive),
-        _ => Err("must be active or inactive".into()),
+        _ => Err(RegistryValueError::Status),
     }
 }
 
@@ -81,7 +104,7 @@ pub struct Organisation {
 }
 
 /// Checks an organisation code (`ravis:org`): `[a-z0-9][a-z0-9-]{1,63}`.
-pub fn check_organisation_id(id: &str) -> Result<(), String> {
+pub fn check_organisation_id(id: &str) -> Result<(), RegistryValueError> {
     let ok = (2..=64).contains(&id.len())
         && id
             .bytes()
@@ -90,17 +113,17 @@ pub fn check_organisation_id(id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("must be 2 to 64 lower-case letters, digits or '-', not starting with '-'".into())
+        Err(RegistryValueError::OrganisationId)
     }
 }
 
 /// Checks a Latvian registration number: exactly 11 digits (the register publishes no
 /// check-digit rule that holds for every kind of entity, so none is applied).
-pub fn check_registration_number(raw: &str) -> Result<(), String> {
+pub fn check_registration_number(raw: &str) -> Result<(), RegistryValueError> {
     if raw.len() == 11 && raw.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err("must be exactly 11 digits".into())
+        Err(RegistryValueError::RegistrationNumber)
     }
 }
 
@@ -151,10 +174,9 @@ pub enum Profession {
 }
 
 /// Parses a profession filter value.
-pub fn parse_profession(raw: &str) -> Result<Profession, String> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
-        "must be physician, nurse, psychologist, speech_therapist, special_educator, teacher, social_worker, therapist or other".into()
-    })
+pub fn parse_profession(raw: &str) -> Result<Profession, RegistryValueError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|_| RegistryValueError::Profession)
 }
 
 /// A certification of a specialist for one instrument or programme.

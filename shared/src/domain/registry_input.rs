@@ -3,10 +3,10 @@
 //! rules that need no store. The use cases (`services/registry/`) add the rules that read
 //! stored state.
 
-use crate::domain::field_error::optional;
+use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
     EndReason, EpisodeOutcome, OrganisationKind, Profession, ReferralSource, RegistryStatus,
-    RepresentedChild, SupportEpisode, check_registration_number, check_text,
+    RegistryValueError, RepresentedChild, SupportEpisode, check_registration_number, check_text,
 };
 use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -162,11 +162,11 @@ impl SupportEpisode {
 }
 
 /// A `state` list filter: `open` or `closed`.
-pub fn parse_open(raw: &str) -> Result<bool, String> {
+pub fn parse_open(raw: &str) -> Result<bool, RegistryValueError> {
     match raw {
         "open" => Ok(true),
         "closed" => Ok(false),
-        _ => Err("must be open or closed".into()),
+        _ => Err(RegistryValueError::State),
     }
 }
 
@@ -208,15 +208,8 @@ pub struct OrganisationUpdateInput {
 }
 
 /// Parses an organisation kind by its wire name (list filter and partner files).
-pub fn parse_kind(raw: &str) -> Result<OrganisationKind, String> {
-    OrganisationKind::ALL
-        .iter()
-        .find(|(name, _)| *name == raw)
-        .map(|(_, k)| *k)
-        .ok_or_else(|| {
-            let names: Vec<&str> = OrganisationKind::ALL.iter().map(|(n, _)| *n).collect();
-            format!("must be one of {}", names.join(", "))
-        })
+pub fn parse_kind(raw: &str) -> Result<OrganisationKind, NotOneOf> {
+    one_of(raw, OrganisationKind::ALL)
 }
 
 /// The field rules of an organisation's changeable fields (`POST`/`PUT /organisations` and
@@ -234,7 +227,7 @@ pub fn check_organisation_fields(
     if let Some(r) = reg
         && let Err(reason) = check_registration_number(r)
     {
-        errors.push(FieldError::new("registration_number", reason));
+        errors.push(FieldError::new("registration_number", reason.to_string()));
     }
     (atvk, reg.map(str::to_owned))
 }

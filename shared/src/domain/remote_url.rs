@@ -2,11 +2,25 @@
 //! the e-health system's FHIR API and its token endpoint): https, or plain http only to
 //! loopback (test servers on this machine). Checked once, where the client is built.
 
+/// Why a URL breaks the rule; the text is the end of the setting's message.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    /// It does not parse.
+    #[error("not a URL: {0}")]
+    NotAUrl(#[source] http::uri::InvalidUri),
+    /// It names no host.
+    #[error("has no host")]
+    NoHost,
+    /// Neither https nor http to loopback.
+    #[error("must be an https URL (http only to loopback)")]
+    NotHttps,
+}
+
 /// Parses `url` and checks the rule; the error says what is wrong, for the setting's message.
-pub fn https_or_loopback(url: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("not a URL: {e}"))?;
+pub fn https_or_loopback(url: &str) -> Result<http::Uri, UrlError> {
+    let uri: http::Uri = url.parse().map_err(UrlError::NotAUrl)?;
     if uri.host().is_none() {
-        return Err("has no host".into());
+        return Err(UrlError::NoHost);
     }
     let loopback = matches!(
         uri.host(),
@@ -15,7 +29,7 @@ pub fn https_or_loopback(url: &str) -> Result<http::Uri, String> {
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if loopback => Ok(uri),
-        _ => Err("must be an https URL (http only to loopback)".into()),
+        _ => Err(UrlError::NotHttps),
     }
 }
 

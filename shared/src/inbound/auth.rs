@@ -96,7 +96,7 @@ impl Authenticator {
                     crate::inbound::jwks::http_fetch::HttpJwks::new(url).map_err(|reason| {
                         ConfigError::Invalid {
                             name: "RAVIS_JWT_JWKS_URL",
-                            reason,
+                            reason: reason.to_string(),
                         }
                     })?;
                 return Self::with_jwks(settings, fetcher);

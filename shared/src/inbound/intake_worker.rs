@@ -188,8 +188,7 @@ impl<R: RecordStore, B: BlobStore> IntakeWorker<R, B> {
                 Some("application/x-ndjson"),
             )
             .await?;
-        let summary = serde_json::to_vec_pretty(&outcome.summary)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let summary = serde_json::to_vec_pretty(&outcome.summary).map_err(StoreError::Encode)?;
         // The summary goes last: its presence means the report is complete.
         self.bucket
             .put(&summary_key, Bytes::from(summary), Some("application/json"))

@@ -110,6 +110,11 @@ pub mod http_fetch {
 
     type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
+    /// A JWKS URL that breaks the rule of [`https_or_loopback`](crate::domain::remote_url::https_or_loopback).
+    #[derive(Debug, thiserror::Error)]
+    #[error("the JWKS URL {0}")]
+    pub struct JwksUrlError(#[source] pub crate::domain::remote_url::UrlError);
+
     /// A JWKS document at a URL.
     pub struct HttpJwks {
         url: http::Uri,
@@ -121,9 +126,8 @@ pub mod http_fetch {
 
     impl HttpJwks {
         /// A fetcher for `url` (https, or http to 127.0.0.1/localhost/[::1]).
-        pub fn new(url: &str) -> Result<Self, String> {
-            let uri = crate::domain::remote_url::https_or_loopback(url)
-                .map_err(|reason| format!("the JWKS URL {reason}"))?;
+        pub fn new(url: &str) -> Result<Self, JwksUrlError> {
+            let uri = crate::domain::remote_url::https_or_loopback(url).map_err(JwksUrlError)?;
             Ok(Self {
                 url: uri,
                 client: tokio::sync::OnceCell::new(),

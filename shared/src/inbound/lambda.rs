@@ -113,8 +113,7 @@ pub async fn sweep_once<R: crate::ports::RecordStore>(
             ("ReconciledChildren", report.reconciled as u64),
         ],
     );
-    let body = serde_json::to_value(&report)
-        .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
+    let body = serde_json::to_value(&report).map_err(crate::ports::StoreError::Encode)?;
     Ok((body, line))
 }
 

@@ -3,7 +3,7 @@
 //! so one bad message never makes the good ones run again. The local host's consumer
 //! feeds the same function from the embedded queue.
 
-use crate::ports::queue::{Queue, backoff};
+use crate::ports::queue::{Queue, QueueError, backoff};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::future::Future;
@@ -102,6 +102,25 @@ pub async fn handle_event<H: MessageHandler>(handler: &H, event: SqsEvent) -> Sq
     .await
 }
 
+/// Why [`handle_event_with_dead_letters`] reports a message failed: its handler's error, or
+/// (a poison message) the dead-letter queue's.
+enum Unhandled<E> {
+    Handler(E),
+    NotDeadLettered { reason: String, queue: QueueError },
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Unhandled<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhandled::Handler(e) => e.fmt(f),
+            Unhandled::NotDeadLettered { reason, queue } => write!(
+                f,
+                "{reason}; putting it on the dead-letter queue failed too: {queue}"
+            ),
+        }
+    }
+}
+
 /// Handles an SQS event with a [`MessageHandler`], reporting the failed messages. A poison
 /// message ([`MessageHandler::is_poison`]) is logged and put on `dead_letters`' dead-letter
 /// queue, and counts as handled (the trigger deletes it); if that put fails, the message
@@ -121,12 +140,10 @@ pub async fn handle_event_with_dead_letters<H: MessageHandler, Q: Queue>(
                             "message can never be handled; sent to the dead-letter queue");
                         Ok(())
                     }
-                    Err(q) => Err(format!(
-                        "{reason}; putting it on the dead-letter queue failed too: {q}"
-                    )),
+                    Err(queue) => Err(Unhandled::NotDeadLettered { reason, queue }),
                 }
             }
-            other => other.map_err(|e| e.to_string()),
+            other => other.map_err(Unhandled::Handler),
         }
     })
     .await

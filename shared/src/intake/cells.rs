@@ -26,8 +26,22 @@ pub(crate) fn clip(s: &str) -> String {
     s.chars().take(50).collect()
 }
 
+/// Why a cell shared by several kinds is refused; the text is the row report's reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    /// Not an `external_id`.
+    #[error("must be 1 to 64 letters, digits, '-', '_', '.', ':' or '/'")]
+    ExternalId,
+    /// Not a `YYYY-MM-DD` date; holds the value (clipped), which the reason names.
+    #[error("'{0}' is not a date in the form YYYY-MM-DD")]
+    Date(String),
+    /// A date after today where only past ones make sense.
+    #[error("must not be in the future")]
+    Future,
+}
+
 /// Checks an `external_id`: 1 to 64 of ASCII letters, digits, `-`, `_`, `.`, `:`, `/`.
-pub fn check_external_id(raw: &str) -> Result<(), String> {
+pub fn check_external_id(raw: &str) -> Result<(), CellError> {
     let ok = (1..=64).contains(&raw.len())
         && raw
             .bytes()
@@ -35,7 +49,7 @@ pub fn check_external_id(raw: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("must be 1 to 64 letters, digits, '-', '_', '.', ':' or '/'".into())
+        Err(CellError::ExternalId)
     }
 }
 
@@ -92,11 +106,11 @@ impl Cells {
 }
 
 /// A reason that names the refused value: `'<value>' <reason>` (the value clipped).
-pub(crate) fn naming(raw: &str, reason: &str) -> String {
+pub(crate) fn naming(raw: &str, reason: impl std::fmt::Display) -> String {
     format!("'{}' {reason}", clip(raw))
 }
 
 /// A `YYYY-MM-DD` cell ([`parse_iso_date`]), refused with a reason naming the value.
-pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, String> {
-    parse_iso_date(raw).ok_or_else(|| naming(raw, "is not a date in the form YYYY-MM-DD"))
+pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, CellError> {
+    parse_iso_date(raw).ok_or_else(|| CellError::Date(clip(raw)))
 }

@@ -56,7 +56,7 @@ pub async fn record_job<R: RecordStore>(
         summary: summary.clone(),
         report_key: report_key.to_owned(),
     };
-    let data = serde_json::to_value(&job).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let data = serde_json::to_value(&job).map_err(StoreError::Encode)?;
     let record = Record::new(keys::intake_job(id), data).with_index(
         keys::INTAKE_JOBS_INDEX,
         keys::intake_job_index(summary.finished_at, id),

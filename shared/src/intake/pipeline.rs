@@ -504,7 +504,7 @@ impl<R: RecordStore> IntakeService<R> {
         }
         let record = Record::new(
             progress.key.clone(),
-            serde_json::to_value(&next).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            serde_json::to_value(&next).map_err(StoreError::Encode)?,
         );
         ops.push(if progress.version == 0 {
             WriteOp::PutNew(record)

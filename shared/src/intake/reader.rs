@@ -176,10 +176,24 @@ pub enum ReadError {
     Io(#[source] std::io::Error),
 }
 
-/// A marker error from [`Guard`] (carried inside `io::Error`).
+/// What [`Guard`] refuses (carried inside `io::Error`); the text is the file's rejection.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Defect(String);
+enum Defect {
+    /// A NUL byte.
+    #[error("binary content (NUL bytes): not a text file")]
+    Binary,
+    /// A line over [`MAX_LINE_BYTES`].
+    #[error("a line is longer than {MAX_LINE_BYTES} bytes: not a row file")]
+    LongLine,
+    /// (CSV) bytes that are not UTF-8, at a 1-based line and a 0-based byte of the file.
+    #[error("line {line} is not valid UTF-8 (byte {byte} of the file)")]
+    NotUtf8 {
+        /// The line.
+        line: u64,
+        /// The byte.
+        byte: u64,
+    },
+}
 
 /// Refuses binary content (NUL bytes), overlong lines and (CSV) bytes that are not UTF-8,
 /// as they stream past.
@@ -196,9 +210,7 @@ impl<R: Read> Read for Guard<R> {
         let n = self.inner.read(buf)?;
         let chunk = &buf[..n];
         if memchr::memchr(0, chunk).is_some() {
-            return Err(std::io::Error::other(Defect(
-                "binary content (NUL bytes): not a text file".into(),
-            )));
+            return Err(std::io::Error::other(Defect::Binary));
         }
         // Chunks are far smaller than the limit, so a longer line spans chunks without a
         // newline: counting from the last newline of each chunk finds it.
@@ -207,9 +219,7 @@ impl<R: Read> Read for Guard<R> {
             None => self.since_newline + n,
         };
         if self.since_newline > MAX_LINE_BYTES {
-            return Err(std::io::Error::other(Defect(format!(
-                "a line is longer than {MAX_LINE_BYTES} bytes: not a row file"
-            ))));
+            return Err(std::io::Error::other(Defect::LongLine));
         }
         if let Some(utf8) = &mut self.utf8 {
             let checked = if n == 0 && !buf.is_empty() {
@@ -217,7 +227,7 @@ impl<R: Read> Read for Guard<R> {
             } else {
                 utf8.check(chunk)
             };
-            checked.map_err(|reason| std::io::Error::other(Defect(reason)))?;
+            checked.map_err(std::io::Error::other)?;
         }
         Ok(n)
     }
@@ -235,7 +245,7 @@ struct Utf8Check {
 }
 
 impl Utf8Check {
-    fn check(&mut self, chunk: &[u8]) -> Result<(), String> {
+    fn check(&mut self, chunk: &[u8]) -> Result<(), Defect> {
         let mut rest = chunk;
         if let Some(&lead) = self.pending.first() {
             // A valid prefix: its lead byte says how long the character is.
@@ -276,7 +286,7 @@ impl Utf8Check {
     }
 
     /// At the end of the stream: a character left incomplete is an error.
-    fn finish(&self) -> Result<(), String> {
+    fn finish(&self) -> Result<(), Defect> {
         if self.pending.is_empty() {
             Ok(())
         } else {
@@ -285,11 +295,11 @@ impl Utf8Check {
         }
     }
 
-    fn error(&self, byte: u64, newlines_before: u64) -> String {
-        format!(
-            "line {} is not valid UTF-8 (byte {byte} of the file)",
-            newlines_before + 1
-        )
+    fn error(&self, byte: u64, newlines_before: u64) -> Defect {
+        Defect::NotUtf8 {
+            line: newlines_before + 1,
+            byte,
+        }
     }
 }
 

@@ -85,8 +85,7 @@ impl Record {
     /// not model all of a record's fields (identifier history, duplicate flags …) keeps them.
     pub fn data_with<T: serde::Serialize>(&self, modelled: &T) -> Result<Value, StoreError> {
         let mut data = self.data.clone();
-        let fields =
-            serde_json::to_value(modelled).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let fields = serde_json::to_value(modelled).map_err(StoreError::Encode)?;
         if let (Some(target), Value::Object(fields)) = (data.as_object_mut(), fields) {
             target.extend(fields);
         }
@@ -182,6 +181,10 @@ pub enum StoreError {
     /// The request was not valid for this store (bad cursor, too many operations, not an object…).
     #[error("invalid request to the record store: {0}")]
     Invalid(String),
+    /// A value could not be encoded as JSON (a record's data, or a body or message made
+    /// next to a write); nothing was written. Not the store's fault, nor the caller's input.
+    #[error("a value could not be encoded as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
     /// A stored item could not be read back (corrupt or written by something else).
     #[error("stored record {pk}/{sk} is unreadable: {reason}")]
     Corrupt {

@@ -99,7 +99,7 @@ pub async fn grant<R: RecordStore>(
         expires_at: now + ttl,
         request_id: request_id.to_owned(),
     };
-    let data = serde_json::to_value(&grant).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let data = serde_json::to_value(&grant).map_err(StoreError::Encode)?;
     let key = keys::break_glass_grant(child_id, &holder_hash(&grant.organisation, &grant.subject));
     let record = Record::new(key.clone(), data.clone()).with_expiry(grant.expires_at.timestamp());
     let op = match records.get(&key).await? {

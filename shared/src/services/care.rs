@@ -205,7 +205,7 @@ pub async fn links_of<R: RecordStore>(
 }
 
 fn to_data(link: &CareLink) -> Result<Value, StoreError> {
-    serde_json::to_value(link).map_err(|e| StoreError::Invalid(e.to_string()))
+    serde_json::to_value(link).map_err(StoreError::Encode)
 }
 
 fn parse(record: &Record) -> Result<CareLink, StoreError> {

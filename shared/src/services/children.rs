@@ -206,8 +206,7 @@ impl<R: RecordStore> ChildrenService<R> {
             created_at: now,
             registered_by_org: principal.organisation.clone(),
         };
-        let mut data =
-            serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut data = serde_json::to_value(&child).map_err(StoreError::Encode)?;
         let code_hash = code.as_ref().map(|c| self.code_index.hash(c.as_str()));
         // Every child joins the index of its names and birth date; one without a code is
         // flagged as a possible duplicate of the children already there (from the API or

@@ -252,7 +252,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             screening_id: id,
             submitted_at: now,
         })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Encode)?;
         self.queue.send(&message).await?;
 
         let record = Record::new(keys::screening(id), data.clone()).with_index(
@@ -351,7 +351,7 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             screening_id: id,
             submitted_at: self.clock.now(),
         })
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Encode)?;
         self.queue.send(&message).await?;
         let event = AuditEvent::all(child_id, AuditEntity::Screening, AuditAction::Update).of(id);
         self.audit.record(principal, request_id, event).await?;
@@ -400,11 +400,9 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             .collect();
         let outcomes =
             programme_outcomes(&self.engine, &episodes, &results, OutcomeWindows::POLICY);
-        let mut body =
-            serde_json::to_value(&profile).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut body = serde_json::to_value(&profile).map_err(StoreError::Encode)?;
         body["child_id"] = json!(child_id);
-        body["programme_outcomes"] =
-            serde_json::to_value(&outcomes).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        body["programme_outcomes"] = serde_json::to_value(&outcomes).map_err(StoreError::Encode)?;
         self.audit.record(principal, request_id, event).await?;
         Ok(Reply::ok(minimisation::risk_profile(principal, body)))
     }

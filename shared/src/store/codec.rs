@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// A value as a record's data.
 pub fn to_data<T: Serialize>(child: &T) -> Result<Value, StoreError> {
-    serde_json::to_value(child).map_err(|e| StoreError::Invalid(e.to_string()))
+    serde_json::to_value(child).map_err(StoreError::Encode)
 }
 
 /// A record's data as a value; a record that does not parse is corrupt.

@@ -625,7 +625,9 @@ impl TryFrom<Item> for Record {
             _ => return Err(corrupt("only half of the index key is present".to_owned())),
         };
         let data = match item.remove(attr::DATA) {
-            Some(value @ AttributeValue::M(_)) => attr_to_json(&value).map_err(corrupt)?,
+            Some(value @ AttributeValue::M(_)) => {
+                attr_to_json(&value).map_err(|e| corrupt(e.to_string()))?
+            }
             _ => return Err(corrupt("missing or non-map data".to_owned())),
         };
         Ok(Record {
@@ -679,17 +681,31 @@ fn versioned_values(expected: u64, now: i64) -> HashMap<String, AttributeValue> 
 // ---------------------------------------------------------------------------
 // JSON <-> AttributeValue
 
+/// Why a value has no DynamoDB counterpart (or an attribute no JSON one).
+#[derive(Debug, thiserror::Error)]
+enum AttrError {
+    /// A float DynamoDB's N cannot hold.
+    #[error("the number {0} is outside DynamoDB's range")]
+    OutOfRange(Number),
+    /// An N that is not a finite number.
+    #[error("'{0}' is not a finite number")]
+    NotFinite(String),
+    /// A set or a binary (never written by this adapter).
+    #[error("unsupported attribute type {0:?}")]
+    Unsupported(AttributeValue),
+}
+
 /// Converts a JSON object to an M attribute.
-fn object_to_attr(object: &Map<String, Value>) -> Result<AttributeValue, String> {
+fn object_to_attr(object: &Map<String, Value>) -> Result<AttributeValue, AttrError> {
     object
         .iter()
         .map(|(k, v)| Ok((k.clone(), json_to_attr(v)?)))
-        .collect::<Result<HashMap<_, _>, String>>()
+        .collect::<Result<HashMap<_, _>, AttrError>>()
         .map(AttributeValue::M)
 }
 
 /// Converts any JSON value to its native DynamoDB counterpart.
-fn json_to_attr(value: &Value) -> Result<AttributeValue, String> {
+fn json_to_attr(value: &Value) -> Result<AttributeValue, AttrError> {
     Ok(match value {
         Value::Null => AttributeValue::Null(true),
         Value::Bool(b) => AttributeValue::Bool(*b),
@@ -706,7 +722,7 @@ fn json_to_attr(value: &Value) -> Result<AttributeValue, String> {
 }
 
 /// Converts a DynamoDB attribute back to JSON; sets and binaries are never written by this adapter.
-fn attr_to_json(value: &AttributeValue) -> Result<Value, String> {
+fn attr_to_json(value: &AttributeValue) -> Result<Value, AttrError> {
     Ok(match value {
         AttributeValue::Null(_) => Value::Null,
         AttributeValue::Bool(b) => Value::Bool(*b),
@@ -721,25 +737,25 @@ fn attr_to_json(value: &AttributeValue) -> Result<Value, String> {
         AttributeValue::M(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), attr_to_json(v)?)))
-                .collect::<Result<Map<_, _>, String>>()?,
+                .collect::<Result<Map<_, _>, AttrError>>()?,
         ),
-        other => return Err(format!("unsupported attribute type {other:?}")),
+        other => return Err(AttrError::Unsupported(other.clone())),
     })
 }
 
 /// The N string for a JSON number: integers exactly, floats in shortest round-trip form.
-fn number_to_attr(n: &Number) -> Result<String, String> {
+fn number_to_attr(n: &Number) -> Result<String, AttrError> {
     if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
         let magnitude = f.abs();
         if magnitude != 0.0 && !(1e-130..1e126).contains(&magnitude) {
-            return Err(format!("the number {n} is outside DynamoDB's range"));
+            return Err(AttrError::OutOfRange(n.clone()));
         }
     }
     Ok(n.to_string())
 }
 
 /// The JSON number for an N string: i64, else u64, else the nearest finite f64.
-fn attr_to_number(n: &str) -> Result<Number, String> {
+fn attr_to_number(n: &str) -> Result<Number, AttrError> {
     if let Ok(i) = n.parse::<i64>() {
         return Ok(i.into());
     }
@@ -749,7 +765,7 @@ fn attr_to_number(n: &str) -> Result<Number, String> {
     n.parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
-        .ok_or_else(|| format!("'{n}' is not a finite number"))
+        .ok_or_else(|| AttrError::NotFinite(n.to_owned()))
 }
 
 // ---------------------------------------------------------------------------

@@ -97,7 +97,7 @@ impl SqsQueue {
 
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<String, QueueError> {
-        validate_body(body).map_err(QueueError::Invalid)?;
+        validate_body(body).map_err(|e| QueueError::Invalid(e.to_string()))?;
         let output = self
             .client
             .send_message()
@@ -112,7 +112,7 @@ impl Queue for SqsQueue {
     }
 
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<String, QueueError> {
-        validate_body(body).map_err(QueueError::Invalid)?;
+        validate_body(body).map_err(|e| QueueError::Invalid(e.to_string()))?;
         let Some(dlq_url) = self.dlq_url.as_deref() else {
             return Err(QueueError::Invalid(format!(
                 "queue {} has no dead-letter queue configured",
@@ -412,21 +412,29 @@ fn received(message: Message) -> Result<ReceivedMessage, QueueError> {
 
 /// Checks a body against SQS's rules: 1..=256 KiB of the characters SQS accepts
 /// (tab, newline, carriage return, and Unicode from U+0020 except surrogates and U+FFFE/U+FFFF).
-fn validate_body(body: &str) -> Result<(), String> {
+fn validate_body(body: &str) -> Result<(), BodyError> {
     if body.is_empty() {
-        return Err("a message body is not empty".to_owned());
+        return Err(BodyError::Empty);
     }
     if body.len() > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "a message body has at most {MAX_MESSAGE_BYTES} bytes, not {}",
-            body.len()
-        ));
+        return Err(BodyError::TooLong(body.len()));
     }
     let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..);
     if let Some(c) = body.chars().find(|c| !allowed(*c)) {
-        return Err(format!("character {c:?} cannot be sent through SQS"));
+        return Err(BodyError::Character(c));
     }
     Ok(())
+}
+
+/// Why SQS would refuse a message body ([`validate_body`]).
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("a message body is not empty")]
+    Empty,
+    #[error("a message body has at most {MAX_MESSAGE_BYTES} bytes, not {0}")]
+    TooLong(usize),
+    #[error("character {0:?} cannot be sent through SQS")]
+    Character(char),
 }
 
 /// Splits a batch into runs of indexes whose bodies fit one SQS request (256 KiB in total).

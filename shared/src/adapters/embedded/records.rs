@@ -424,8 +424,7 @@ fn check_record(record: &Record) -> Result<String, StoreError> {
             record.key.pk, record.key.sk
         )));
     }
-    let text =
-        serde_json::to_string(&record.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let text = serde_json::to_string(&record.data).map_err(StoreError::Encode)?;
     if text.len() > MAX_DATA_BYTES {
         return Err(StoreError::Invalid(format!(
             "the data of {}/{} has {} bytes, over the {MAX_DATA_BYTES}-byte item limit",

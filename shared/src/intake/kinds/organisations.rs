@@ -51,7 +51,7 @@ pub fn organisation_from_row(
             check_organisation_id(id).map(|()| id.to_owned())
         });
         let kind = required("kind", get(1), errors, |raw| {
-            parse_kind(raw).map_err(|reason| naming(raw, &reason))
+            parse_kind(raw).map_err(|reason| naming(raw, reason))
         });
         let (atvk, registration_number) = check_organisation_fields(
             get(2).unwrap_or_default(),

@@ -6,7 +6,7 @@
 
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode};
-use crate::intake::cells::{Cells, clip, iso_date, required};
+use crate::intake::cells::{CellError, Cells, clip, iso_date, required};
 use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
 use crate::intake::summary::{ImportRequest, IntakeError};
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
@@ -114,7 +114,7 @@ pub fn event_from_row(
         }
     };
     let date = required("date", get(4), &mut errors, |raw| match iso_date(raw)? {
-        d if d > today => Err("must not be in the future".to_owned()),
+        d if d > today => Err(CellError::Future),
         d => Ok(d),
     });
     if let (Some(old), Some(new)) = (&personal_code, &new_code)

@@ -47,7 +47,7 @@ pub fn specialist_from_row(values: Vec<Option<String>>) -> Result<SpecialistRow,
         let get = |i: usize| cells.get(i);
         let external_id = external_id("external_id", get(0), errors);
         let profession = required("profession", get(3), errors, |raw| {
-            parse_profession(raw).map_err(|reason| naming(raw, &reason))
+            parse_profession(raw).map_err(|reason| naming(raw, reason))
         });
         let status = or_default(
             "status",

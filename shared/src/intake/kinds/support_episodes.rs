@@ -91,7 +91,7 @@ fn parse_enum<T: DeserializeOwned>(
 ) -> Option<T> {
     optional(field, raw, errors, |raw| {
         serde_json::from_value(Value::String(raw.to_owned()))
-            .map_err(|_| naming(raw, &format!("is not one of: {names}")))
+            .map_err(|_| naming(raw, format!("is not one of: {names}")))
     })
 }
 
@@ -107,7 +107,7 @@ fn parse_id<T: std::str::FromStr>(
 ) -> Option<T> {
     optional(field, raw, errors, |raw| {
         raw.parse()
-            .map_err(|_| naming(raw, &format!("is not {what} (a UUID)")))
+            .map_err(|_| naming(raw, format!("is not {what} (a UUID)")))
     })
 }
 

@@ -342,7 +342,7 @@ impl<R: RecordStore> AuditTrail<R> {
             hash: body.hash(),
             body,
         };
-        let data = serde_json::to_value(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let data = serde_json::to_value(&entry).map_err(StoreError::Encode)?;
         let mut record = self.mark_pending(
             Record::new(keys::audit_entry(&child, entry.body.seq), data),
             &entry,

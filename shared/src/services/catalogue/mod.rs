@@ -65,14 +65,23 @@ pub const CATALOGUE_EDITORS: &[Role] = &[Role::RegistryAdministrator];
 /// Records read per store query while listing.
 const SCAN_PAGE: usize = 200;
 
+/// Why the built-in entries cannot be built (kept once per process, with its cause).
+#[derive(Debug, thiserror::Error)]
+enum SeedError {
+    #[error(transparent)]
+    Catalogue(#[from] crate::domain::catalogue::CatalogueError),
+    #[error(transparent)]
+    Engine(#[from] crate::scoring::DefinitionError),
+}
+
 /// The seed entries (built-in programmes, then the engine's instruments), built once per
 /// process. Their timestamps are replaced by the seeding time when written.
 fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
-    static SEEDS: OnceLock<Result<Vec<CatalogueEntry>, String>> = OnceLock::new();
+    static SEEDS: OnceLock<Result<Vec<CatalogueEntry>, SeedError>> = OnceLock::new();
     let built = SEEDS.get_or_init(|| {
         let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-        let catalogue = Catalogue::builtin().map_err(|e| e.to_string())?;
-        let engine = Engine::builtin().map_err(|e| e.to_string())?;
+        let catalogue = Catalogue::builtin()?;
+        let engine = Engine::builtin()?;
         let mut out: Vec<CatalogueEntry> = catalogue
             .programmes
             .iter()
@@ -94,12 +103,7 @@ fn seeds() -> Result<&'static [CatalogueEntry], ServiceError> {
 }
 
 fn record_of(entry: &CatalogueEntry) -> Result<Record, ServiceError> {
-    let data = serde_json::to_value(entry).map_err(|e| {
-        ServiceError::Store(StoreError::Invalid(format!(
-            "catalogue entry '{}' cannot be encoded: {e}",
-            entry.id
-        )))
-    })?;
+    let data = serde_json::to_value(entry).map_err(StoreError::Encode)?;
     Ok(Record::new(keys::catalogue_entry(&entry.id), data))
 }
 

@@ -136,8 +136,8 @@ impl<R: RecordStore, H: HealthReceiver, S: JwsSigner> HealthExporter<R, H, S> {
                     "type": "transaction",
                     "entry": entries,
                 });
-                let bytes = serde_json::to_vec(&bundle)
-                    .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(&bundle).map_err(crate::ports::StoreError::Encode)?;
                 Ok(Ok((bytes, bundle_targets(&bundle))))
             }
         }

@@ -29,7 +29,7 @@ pub mod worker;
 
 use crate::domain::export::{ExportCause, ExportJob, ExportScope, ExportTarget};
 use crate::domain::{ChildId, ExportId, ScreeningId};
-use crate::ports::{Clock, IdGenerator, Queue, StoreError, WriteOp};
+use crate::ports::{Clock, IdGenerator, Queue, QueueError, StoreError, WriteOp};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -44,30 +44,27 @@ pub struct ExportMessage {
 
 /// Where job ids go after their commit (the export queue), and where a job whose attempts
 /// are exhausted is reported (its dead-letter queue). Type-erased so the use cases that
-/// record jobs do not carry the queue's type.
+/// record jobs do not carry the queue's type; failures are the queue's own errors.
 pub trait ExportNotify: Send + Sync + 'static {
     /// Queues the jobs (at most 10 per call are sent together).
-    fn notify<'a>(&'a self, ids: &'a [ExportId]) -> BoxFuture<'a, Result<(), String>>;
+    fn notify<'a>(&'a self, ids: &'a [ExportId]) -> BoxFuture<'a, Result<(), QueueError>>;
     /// Puts a message on the dead-letter queue with the reason.
     fn dead_letter<'a>(
         &'a self,
         body: &'a str,
         reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>>;
+    ) -> BoxFuture<'a, Result<(), QueueError>>;
 }
 
 /// [`ExportNotify`] over a queue of the [`Queue`] port.
 pub struct QueueNotify<Q>(pub Q);
 
 impl<Q: Queue> ExportNotify for QueueNotify<Q> {
-    fn notify<'a>(&'a self, ids: &'a [ExportId]) -> BoxFuture<'a, Result<(), String>> {
+    fn notify<'a>(&'a self, ids: &'a [ExportId]) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             for chunk in ids.chunks(crate::ports::queue::MAX_BATCH) {
                 let bodies: Vec<String> = chunk.iter().map(|id| message_body(*id)).collect();
-                self.0
-                    .send_batch(&bodies)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.0.send_batch(&bodies).await?;
             }
             Ok(())
         })
@@ -77,14 +74,8 @@ impl<Q: Queue> ExportNotify for QueueNotify<Q> {
         &'a self,
         body: &'a str,
         reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            self.0
-                .dead_letter(body, reason)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move { self.0.dead_letter(body, reason).await.map(|_| ()) })
     }
 }
 

@@ -39,7 +39,7 @@ impl<R: RecordStore> RegistryService<R> {
         require_role(principal, REGISTRY_WRITERS, "register organisations")?;
         let mut errors = Vec::new();
         if let Err(reason) = check_organisation_id(&input.id) {
-            errors.push(FieldError::new("id", reason));
+            errors.push(FieldError::new("id", reason.to_string()));
         }
         let (atvk, reg) = checked_fields(
             &input.name,

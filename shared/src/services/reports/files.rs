@@ -101,15 +101,26 @@ pub fn codelists_json(release: &Release) -> Vec<u8> {
     serde_json::to_vec_pretty(&serde_json::Value::Object(v)).unwrap_or_default()
 }
 
+/// Why a release CSV's counts cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CountsError {
+    /// Not a readable CSV.
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    /// A count shown (`F`) that is not a whole number, on this line of the file.
+    #[error("line {0}: a free count is not a whole number")]
+    FreeCount(usize),
+}
+
 /// The published counts of a release CSV: key and value (`None` when hidden).
 pub fn published_counts(
     bytes: &[u8],
     decimals: &[String],
-) -> Result<Vec<(CellKey, Option<u64>)>, String> {
+) -> Result<Vec<(CellKey, Option<u64>)>, CountsError> {
     let mut reader = csv::Reader::from_reader(bytes);
     let mut out = Vec::new();
     for row in reader.records() {
-        let row = row.map_err(|e| e.to_string())?;
+        let row = row?;
         let get = |i: usize| row.get(i).unwrap_or("").to_string();
         let key = CellKey {
             period: get(0),
@@ -123,9 +134,11 @@ pub fn published_counts(
             continue;
         }
         let value = match row.get(8) {
-            Some("F") => Some(get(7).parse::<u64>().map_err(|_| {
-                format!("line {}: a free count is not a whole number", out.len() + 2)
-            })?),
+            Some("F") => Some(
+                get(7)
+                    .parse::<u64>()
+                    .map_err(|_| CountsError::FreeCount(out.len() + 2))?,
+            ),
             _ => None,
         };
         out.push((key, value));

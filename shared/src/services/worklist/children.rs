@@ -183,8 +183,7 @@ impl<R: RecordStore> Worklist<R> {
                 {
                     continue;
                 }
-                let full =
-                    serde_json::to_value(&child).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let full = serde_json::to_value(&child).map_err(StoreError::Encode)?;
                 let mut item = minimisation::child(principal, full);
                 item["version"] = json!(stored.version);
                 item["overdue_items"] = json!(overdue_items);

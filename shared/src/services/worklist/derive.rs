@@ -18,6 +18,7 @@
 //!
 //! A child who is merged, deceased or moved abroad has no items.
 
+use crate::domain::field_error::{NotOneOf, one_of};
 use crate::domain::referral::{Referral, ReferralState, Urgency};
 use crate::domain::registry::SupportEpisode;
 use crate::domain::{Child, ChildId, ChildStatus};
@@ -75,16 +76,8 @@ impl WorkKind {
     }
 
     /// Parses a `kind` filter value.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == raw)
-            .ok_or_else(|| {
-                format!(
-                    "must be one of {}",
-                    Self::ALL.map(|k| k.as_str()).join(", ")
-                )
-            })
+    pub fn parse(raw: &str) -> Result<Self, NotOneOf> {
+        one_of(raw, Self::ALL.map(|k| (k.as_str(), k)))
     }
 }
 

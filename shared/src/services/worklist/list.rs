@@ -152,8 +152,7 @@ impl<R: RecordStore> Worklist<R> {
         if !self.sees(principal, &child).await? {
             return Ok(Some(json!({"id": child_id})));
         }
-        let full = serde_json::to_value(&child)
-            .map_err(|e| crate::ports::StoreError::Invalid(e.to_string()))?;
+        let full = serde_json::to_value(&child).map_err(crate::ports::StoreError::Encode)?;
         let seen = minimisation::child(principal, full);
         let mut out = Map::new();
         for f in CHILD_FIELDS {

@@ -414,7 +414,7 @@ fn decode_all<T: serde::de::DeserializeOwned>(records: &[Record]) -> Result<Vec<
 pub fn item_record(item: &WorkItem) -> Result<(Key, Record), ServiceError> {
     let id = item.id();
     let key = keys::worklist_item(&item.organisation, item.due_on, item.urgency.rank(), &id);
-    let mut data = serde_json::to_value(item).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut data = serde_json::to_value(item).map_err(StoreError::Encode)?;
     data["id"] = Value::String(id.clone());
     let record = Record::new(key.clone(), data).with_index(
         keys::child_index(item.child_id),
