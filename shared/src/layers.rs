@@ -286,6 +286,12 @@ fn without_test_items(toks: Vec<(Tok, usize)>) -> (Vec<(Tok, usize)>, Vec<String
                     }
                 }
                 Tok::Open => depth += 1,
+                // The close of what encloses the item (an attribute on a field, a
+                // statement at the end of a block): the item ended before it.
+                Tok::Close if depth == 0 => {
+                    j -= 1;
+                    break;
+                }
                 Tok::Close => {
                     depth -= 1;
                     if depth == 0 {
@@ -662,6 +668,9 @@ mod tests {
             #[cfg(test)]
             mod tests { use crate::test_only::Z; fn g() { let _ = '{'; } }
             use self::child::Y;
+            struct S { a: u8, #[cfg(test)] b: u8 }
+            fn k() { #[cfg(test)] if true { crate::test_only::W(); } }
+            fn after() { crate::g::i(); }
         "#;
         let modules: BTreeSet<ModPath> = [
             "x",

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 use tokio::task::JoinError;
@@ -15,8 +16,7 @@ pub(crate) struct Db {
     /// Writes waiting for the next shared transaction ([`Db::write`]).
     pending: Arc<Mutex<Waiting>>,
     /// Shared transactions committed (how the tests see writes grouped).
-    #[cfg(test)]
-    commits: Arc<std::sync::atomic::AtomicUsize>,
+    commits: Arc<AtomicUsize>,
 }
 
 /// The writes waiting for a shared transaction, and whether a thread is running them.
@@ -157,7 +157,6 @@ impl Db {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::default(),
-            #[cfg(test)]
             commits: Arc::default(),
         })
     }
@@ -278,10 +277,8 @@ impl Db {
             Some(err) => Err(err),
             None => tx.commit().map_err(|e| GroupError::Sqlite(Arc::new(e))),
         };
-        #[cfg(test)]
         if outcome.is_ok() {
-            self.commits
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.commits.fetch_add(1, Ordering::Relaxed);
         }
         tracing::trace!(writes = applied.len(), ok = outcome.is_ok(), "group commit");
         if let Err(err) = &outcome {
@@ -320,7 +317,6 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     /// A database with `t(id PRIMARY KEY, parent)`, `parent` a deferred foreign key to
@@ -429,7 +425,7 @@ mod tests {
             "the failed and the panicked writes left nothing"
         );
         assert_eq!(
-            db.commits.load(Ordering::SeqCst),
+            db.commits.load(Ordering::Relaxed),
             1,
             "one commit for the group"
         );
@@ -450,7 +446,7 @@ mod tests {
             Vec::<i64>::new(),
             "nothing of the group is stored"
         );
-        assert_eq!(db.commits.load(Ordering::SeqCst), 0);
+        assert_eq!(db.commits.load(Ordering::Relaxed), 0);
         // The connection is usable again: the next write commits alone.
         db.write(text, |conn| {
             conn.execute("INSERT INTO t VALUES (4, 1)", [])
