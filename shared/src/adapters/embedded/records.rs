@@ -138,7 +138,7 @@ impl SqliteRecordStore {
         check_query(pk, condition)?;
         let after = cursor.map(|c| Cursor::decode(c, target, pk)).transpose()?;
         let plan = QueryPlan::new(target, pk, condition, descending, after, limit, self.now());
-        self.db.call(unavailable, move |conn| plan.run(conn)).await
+        self.db.read(unavailable, move |conn| plan.run(conn))
     }
 }
 
@@ -641,23 +641,21 @@ impl RecordStore for SqliteRecordStore {
         check_key(key)?;
         let key = key.clone();
         let now = self.now();
-        self.db
-            .call(unavailable, move |conn| {
-                let row = conn
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
-                    ))
-                    .and_then(|mut stmt| {
-                        stmt.query_row(
-                            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
-                            StoredRow::from_row,
-                        )
-                        .optional()
-                    })
-                    .map_err(unavailable)?;
-                row.map(StoredRow::into_record).transpose()
-            })
-            .await
+        self.db.read(unavailable, move |conn| {
+            let row = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                        StoredRow::from_row,
+                    )
+                    .optional()
+                })
+                .map_err(unavailable)?;
+            row.map(StoredRow::into_record).transpose()
+        })
     }
 
     async fn put_new(&self, record: Record) -> Result<(), StoreError> {
@@ -738,31 +736,29 @@ impl RecordStore for SqliteRecordStore {
         }
         let keys = keys.to_vec();
         let now = self.now();
-        self.db
-            .call(unavailable, move |conn| {
-                let tx = conn.transaction().map_err(unavailable)?;
-                let mut found = Vec::with_capacity(keys.len());
-                {
-                    let mut stmt = tx
-                        .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
-                        ))
+        self.db.read(unavailable, move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let mut found = Vec::with_capacity(keys.len());
+            {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+                    ))
+                    .map_err(unavailable)?;
+                for key in &keys {
+                    let row = stmt
+                        .query_row(
+                            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                            StoredRow::from_row,
+                        )
+                        .optional()
                         .map_err(unavailable)?;
-                    for key in &keys {
-                        let row = stmt
-                            .query_row(
-                                rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
-                                StoredRow::from_row,
-                            )
-                            .optional()
-                            .map_err(unavailable)?;
-                        found.push(row.map(StoredRow::into_record).transpose()?);
-                    }
+                    found.push(row.map(StoredRow::into_record).transpose()?);
                 }
-                tx.commit().map_err(unavailable)?;
-                Ok(found)
-            })
-            .await
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(found)
+        })
     }
 
     fn max_bulk_ops(&self) -> usize {

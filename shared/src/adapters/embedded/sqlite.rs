@@ -17,7 +17,15 @@ pub(crate) struct Db {
     pending: Arc<Mutex<Waiting>>,
     /// Shared transactions committed (how the tests see writes grouped).
     commits: Arc<AtomicUsize>,
+    /// The file, for the read connections ([`Db::read`]).
+    path: Arc<Path>,
+    /// Idle read connections ([`Db::read`]), at most [`MAX_IDLE_READERS`].
+    readers: Arc<Mutex<Vec<Connection>>>,
 }
+
+/// The most idle read connections kept open: the runtime's worker threads (one per core)
+/// read at the same time, not more.
+const MAX_IDLE_READERS: usize = 8;
 
 /// The writes waiting for a shared transaction, and whether a thread is running them.
 #[derive(Default)]
@@ -158,10 +166,41 @@ impl Db {
             conn: Arc::new(Mutex::new(conn)),
             pending: Arc::default(),
             commits: Arc::default(),
+            path: Arc::from(path),
+            readers: Arc::default(),
         })
     }
 
-    /// Runs blocking work on the connection off the async runtime's worker threads.
+    /// Runs a short read (a few pages: point lookups, a page of a query) on a connection of
+    /// its own, on the calling thread: no hop to a blocking thread and back, and no wait for
+    /// the writer's transaction or its sync (a WAL reader sees the last commit). `work`
+    /// runs on an async runtime's thread, so it must not scan large ranges; tooling that
+    /// walks a whole table uses [`Db::call`].
+    pub(crate) fn read<T, E>(
+        &self,
+        on_error: fn(rusqlite::Error) -> E,
+        work: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path).map_err(on_error)?,
+        };
+        let result = work(&mut conn);
+        // A read that failed rolled its transaction back (if it had one): the connection is
+        // clean either way. One that panicked is dropped with the unwinding.
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    /// Runs blocking work on the writer's connection off the async runtime's worker threads.
     pub(crate) async fn call<T, E, F>(
         &self,
         on_join_error: fn(JoinError) -> E,
@@ -296,6 +335,17 @@ impl Db {
     }
 }
 
+/// A connection for reads of a database [`Db::open`] set up (WAL mode is kept in the file).
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // A WAL reader waits only while another connection recovers the WAL index.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 /// The smallest string greater than every string that starts with `prefix`, if any:
 /// the prefix with its last incrementable character incremented and the rest dropped.
 /// UTF-8 preserves code point order, so this bound is also byte-wise.
@@ -390,15 +440,17 @@ mod tests {
         results
     }
 
+    fn ids_on(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn
+            .prepare("SELECT id FROM t ORDER BY id")
+            .expect("prepare");
+        stmt.query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .expect("ids")
+    }
+
     fn ids(db: &Db) -> Vec<i64> {
-        db.call_now(|conn| {
-            let mut stmt = conn
-                .prepare("SELECT id FROM t ORDER BY id")
-                .expect("prepare");
-            stmt.query_map([], |row| row.get(0))
-                .and_then(Iterator::collect)
-                .expect("ids")
-        })
+        db.call_now(|conn| ids_on(conn))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,6 +481,61 @@ mod tests {
             1,
             "one commit for the group"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_sees_the_last_commit_without_waiting_for_the_writer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database(&dir);
+        db.write(text, |conn| {
+            conn.execute("INSERT INTO t VALUES (1, 1)", [])
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .expect("write");
+        // The writer's connection is held, inside a transaction that wrote row 2 and has
+        // not committed, while the read runs.
+        let (inside, wait_inside) = std::sync::mpsc::channel::<()>();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let writer = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.call(
+                    |e| e.to_string(),
+                    move |conn| {
+                        let tx = conn.transaction().map_err(|e| e.to_string())?;
+                        tx.execute("INSERT INTO t VALUES (2, 1)", [])
+                            .map_err(|e| e.to_string())?;
+                        inside.send(()).map_err(|e| e.to_string())?;
+                        hold.recv().map_err(|e| e.to_string())?;
+                        tx.commit().map_err(|e| e.to_string())
+                    },
+                )
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || wait_inside.recv())
+            .await
+            .expect("join")
+            .expect("the writer is inside its transaction");
+        let read = tokio::task::spawn_blocking({
+            let db = db.clone();
+            move || db.read(|e| e.to_string(), |conn| Ok(ids_on(conn)))
+        });
+        // Bounds a failure (a read queued behind the writer would never return).
+        let seen = tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the read did not wait for the writer")
+            .expect("join")
+            .expect("read");
+        assert_eq!(seen, [1], "the last commit, not the open transaction");
+        release.send(()).expect("release");
+        writer.await.expect("join").expect("writer");
+        let seen = db
+            .read(|e| e.to_string(), |conn| Ok(ids_on(conn)))
+            .expect("read");
+        assert_eq!(seen, [1, 2]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
