@@ -138,7 +138,9 @@ impl SqliteRecordStore {
         check_query(pk, condition)?;
         let after = cursor.map(|c| Cursor::decode(c, target, pk)).transpose()?;
         let plan = QueryPlan::new(target, pk, condition, descending, after, limit, self.now());
-        self.db.read(unavailable, move |conn| plan.run(conn))
+        self.db
+            .read_sized(limit, unavailable, unavailable, move |conn| plan.run(conn))
+            .await
     }
 }
 
@@ -736,29 +738,31 @@ impl RecordStore for SqliteRecordStore {
         }
         let keys = keys.to_vec();
         let now = self.now();
-        self.db.read(unavailable, move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
-            let mut found = Vec::with_capacity(keys.len());
-            {
-                let mut stmt = tx
-                    .prepare_cached(&format!(
-                        "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
-                    ))
-                    .map_err(unavailable)?;
-                for key in &keys {
-                    let row = stmt
+        self.db
+            .read_sized(keys.len(), unavailable, unavailable, move |conn| {
+                let tx = conn.transaction().map_err(unavailable)?;
+                let mut found = Vec::with_capacity(keys.len());
+                {
+                    let mut stmt = tx
+                        .prepare_cached(&format!(
+                            "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
+                        ))
+                        .map_err(unavailable)?;
+                    for key in &keys {
+                        let row = stmt
                         .query_row(
                             rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
                             StoredRow::from_row,
                         )
                         .optional()
                         .map_err(unavailable)?;
-                    found.push(row.map(StoredRow::into_record).transpose()?);
+                        found.push(row.map(StoredRow::into_record).transpose()?);
+                    }
                 }
-            }
-            tx.commit().map_err(unavailable)?;
-            Ok(found)
-        })
+                tx.commit().map_err(unavailable)?;
+                Ok(found)
+            })
+            .await
     }
 
     fn max_bulk_ops(&self) -> usize {

@@ -175,7 +175,7 @@ impl Db {
     /// its own, on the calling thread: no hop to a blocking thread and back, and no wait for
     /// the writer's transaction or its sync (a WAL reader sees the last commit). `work`
     /// runs on an async runtime's thread, so it must not scan large ranges; tooling that
-    /// walks a whole table uses [`Db::call`].
+    /// walks a whole table uses [`Db::call`]; reads of many records, [`Db::read_sized`].
     pub(crate) fn read<T, E>(
         &self,
         on_error: fn(rusqlite::Error) -> E,
@@ -198,6 +198,29 @@ impl Db {
             readers.push(conn);
         }
         result
+    }
+
+    /// [`Db::read`] for a read of about `size` records: on the calling thread up to
+    /// [`INLINE_READ`], on a blocking thread above.
+    pub(crate) async fn read_sized<T, E, F>(
+        &self,
+        size: usize,
+        on_error: fn(rusqlite::Error) -> E,
+        on_join_error: fn(JoinError) -> E,
+        work: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        if size <= INLINE_READ {
+            return self.read(on_error, work);
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read(on_error, work))
+            .await
+            .map_err(on_join_error)?
     }
 
     /// Runs blocking work on the writer's connection off the async runtime's worker threads.
@@ -334,6 +357,11 @@ impl Db {
         f(&mut guard)
     }
 }
+
+/// The most point lookups (or records of a query page) a read runs on the calling thread;
+/// larger ones (an import's read-ahead, a page of 1,000) go to a blocking thread
+/// ([`Db::read_sized`]), so an async runtime's thread is never held for long.
+pub(crate) const INLINE_READ: usize = 64;
 
 /// A connection for reads of a database [`Db::open`] set up (WAL mode is kept in the file).
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
