@@ -117,6 +117,44 @@ pub fn check_organisation_id(id: &str) -> Result<(), RegistryValueError> {
     }
 }
 
+/// An organisation code (`ravis:org`), checked by [`check_organisation_id`]: the only way to
+/// make one. Serialised as the bare code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrganisationId(String);
+
+impl OrganisationId {
+    /// Checks `raw` ([`check_organisation_id`]).
+    pub fn parse(raw: &str) -> Result<Self, RegistryValueError> {
+        check_organisation_id(raw).map(|()| Self(raw.to_owned()))
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for OrganisationId {
+    type Error = RegistryValueError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        check_organisation_id(&raw).map(|()| Self(raw))
+    }
+}
+
+impl From<OrganisationId> for String {
+    fn from(id: OrganisationId) -> Self {
+        id.0
+    }
+}
+
+impl std::fmt::Display for OrganisationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Checks a Latvian registration number: exactly 11 digits (the register publishes no
 /// check-digit rule that holds for every kind of entity, so none is applied).
 pub fn check_registration_number(raw: &str) -> Result<(), RegistryValueError> {
@@ -582,6 +620,17 @@ mod tests {
         ] {
             assert!(check_organisation_id(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            OrganisationId::parse("riga-sd").unwrap().as_str(),
+            "riga-sd"
+        );
+        assert_eq!(
+            OrganisationId::parse("-ab"),
+            Err(RegistryValueError::OrganisationId)
+        );
+        let id: OrganisationId = serde_json::from_str("\"riga-sd\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"riga-sd\"");
+        assert!(serde_json::from_str::<OrganisationId>("\"Riga\"").is_err());
         assert!(check_registration_number("90000012345").is_ok());
         for bad in ["9000001234", "900000123456", "9000001234a", "LV90000012345"] {
             assert!(check_registration_number(bad).is_err(), "{bad}");

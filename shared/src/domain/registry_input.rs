@@ -5,8 +5,9 @@
 
 use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
-    EndReason, EpisodeOutcome, OrganisationKind, Profession, ReferralSource, RegistryStatus,
-    RegistryValueError, RepresentedChild, SupportEpisode, check_registration_number, check_text,
+    EndReason, EpisodeOutcome, Organisation, OrganisationId, OrganisationKind, Profession,
+    ReferralSource, RegistryStatus, RegistryValueError, RepresentedChild, SupportEpisode,
+    check_registration_number, check_text,
 };
 use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -230,6 +231,118 @@ pub fn check_organisation_fields(
         errors.push(FieldError::new("registration_number", reason.to_string()));
     }
     (atvk, reg.map(str::to_owned))
+}
+
+/// A [`NewOrganisationInput`] that passed every field rule: the only input
+/// [`Organisation::new`] takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewOrganisation {
+    id: OrganisationId,
+    fields: ValidOrganisationUpdate,
+}
+
+impl ValidNewOrganisation {
+    /// The code it is registered under.
+    pub fn id(&self) -> &OrganisationId {
+        &self.id
+    }
+}
+
+/// An [`OrganisationUpdateInput`] that passed every field rule (name trimmed, territory
+/// parsed, blank registration number absent): the only input [`Organisation::apply`] takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidOrganisationUpdate {
+    kind: OrganisationKind,
+    name: String,
+    atvk: Atvk,
+    registration_number: Option<String>,
+    status: RegistryStatus,
+}
+
+impl ValidOrganisationUpdate {
+    /// [`check_organisation_fields`] after the violations already in `errors`.
+    fn check(
+        kind: OrganisationKind,
+        name: &str,
+        atvk: &str,
+        registration_number: Option<&str>,
+        status: RegistryStatus,
+        mut errors: Vec<FieldError>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let (atvk, registration_number) =
+            check_organisation_fields(name, atvk, registration_number, &mut errors);
+        match atvk.filter(|_| errors.is_empty()) {
+            Some(atvk) => Ok(Self {
+                kind,
+                name: name.trim().to_owned(),
+                atvk,
+                registration_number,
+                status,
+            }),
+            None => Err(errors),
+        }
+    }
+}
+
+impl NewOrganisationInput {
+    /// Checks the code ([`check_organisation_id`]), then [`check_organisation_fields`];
+    /// returns every violation.
+    pub fn validate(self) -> Result<ValidNewOrganisation, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let id = OrganisationId::parse(&self.id)
+            .map_err(|reason| errors.push(FieldError::new("id", reason.to_string())))
+            .ok();
+        let fields = ValidOrganisationUpdate::check(
+            self.kind,
+            &self.name,
+            &self.atvk,
+            self.registration_number.as_deref(),
+            self.status,
+            errors,
+        )?;
+        // A refused code is in the errors, so `fields` is only checked with a code.
+        let id = id.ok_or_else(Vec::new)?;
+        Ok(ValidNewOrganisation { id, fields })
+    }
+}
+
+impl OrganisationUpdateInput {
+    /// Checks [`check_organisation_fields`]; returns every violation.
+    pub fn validate(self) -> Result<ValidOrganisationUpdate, Vec<FieldError>> {
+        ValidOrganisationUpdate::check(
+            self.kind,
+            &self.name,
+            &self.atvk,
+            self.registration_number.as_deref(),
+            self.status,
+            Vec::new(),
+        )
+    }
+}
+
+impl Organisation {
+    /// A new organisation registered at `created_at`.
+    pub fn new(input: ValidNewOrganisation, created_at: DateTime<Utc>) -> Self {
+        let ValidNewOrganisation { id, fields } = input;
+        Self {
+            id: id.into(),
+            kind: fields.kind,
+            name: fields.name,
+            atvk: fields.atvk,
+            registration_number: fields.registration_number,
+            status: fields.status,
+            created_at,
+        }
+    }
+
+    /// Sets every changeable field from `input` (the code and registration time stay).
+    pub fn apply(&mut self, input: ValidOrganisationUpdate) {
+        self.kind = input.kind;
+        self.name = input.name;
+        self.atvk = input.atvk;
+        self.registration_number = input.registration_number;
+        self.status = input.status;
+    }
 }
 
 /// Parses a territory field, recording a violation under `field`.
