@@ -5,9 +5,9 @@
 
 use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
-    EndReason, EpisodeOutcome, Organisation, OrganisationId, OrganisationKind, Profession,
-    ReferralSource, RegistryStatus, RegistryValueError, RepresentedChild, SupportEpisode,
-    check_registration_number, check_text,
+    Certification, EndReason, EpisodeOutcome, Organisation, OrganisationId, OrganisationKind,
+    Profession, ReferralSource, RegistryStatus, RegistryValueError, RepresentedChild, Specialist,
+    SupportEpisode, check_registration_number, check_text,
 };
 use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -389,6 +389,123 @@ pub struct NewCertificationInput {
     pub valid_to: Option<NaiveDate>,
 }
 
+/// A [`NewSpecialistInput`] that passed the rules that need no store
+/// ([`check_specialist_fields`]): names trimmed, organisation codes without repeats. The use
+/// case still checks that each organisation is registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSpecialist {
+    given_name: String,
+    family_name: String,
+    profession: Profession,
+    organisations: Vec<String>,
+    status: RegistryStatus,
+}
+
+impl NewSpecialistInput {
+    /// The organisation codes without repeats, in their order.
+    pub fn organisation_codes(&self) -> Vec<String> {
+        let mut orgs: Vec<String> = Vec::new();
+        for code in &self.organisations {
+            if !orgs.contains(code) {
+                orgs.push(code.clone());
+            }
+        }
+        orgs
+    }
+
+    /// Checks [`check_specialist_fields`]; returns every violation.
+    pub fn validate(self) -> Result<ValidSpecialist, Vec<FieldError>> {
+        let (organisations, errors) = check_specialist_fields(&self);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ValidSpecialist {
+            given_name: self.given_name.trim().to_owned(),
+            family_name: self.family_name.trim().to_owned(),
+            profession: self.profession,
+            organisations,
+            status: self.status,
+        })
+    }
+}
+
+impl ValidSpecialist {
+    /// The organisation codes (without repeats).
+    pub fn organisations(&self) -> &[String] {
+        &self.organisations
+    }
+}
+
+impl Specialist {
+    /// A new specialist `id` without certifications, registered at `created_at`.
+    pub fn new(id: SpecialistId, input: ValidSpecialist, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            given_name: input.given_name,
+            family_name: input.family_name,
+            profession: input.profession,
+            organisations: input.organisations,
+            status: input.status,
+            certifications: Vec::new(),
+            created_at,
+        }
+    }
+
+    /// Sets every changeable field from `input` (id, certifications and creation time stay).
+    pub fn apply(&mut self, input: ValidSpecialist) {
+        self.given_name = input.given_name;
+        self.family_name = input.family_name;
+        self.profession = input.profession;
+        self.organisations = input.organisations;
+        self.status = input.status;
+    }
+}
+
+/// A [`NewCertificationInput`] that passed the rules that need no store
+/// ([`check_certification_shape`]): exactly one of instrument and programme, trimmed, and the
+/// issuer trimmed. The use case still checks the catalogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCertification {
+    instrument: Option<String>,
+    programme: Option<String>,
+    issued_by: String,
+    valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
+}
+
+impl NewCertificationInput {
+    /// Checks [`check_certification_shape`]; returns every violation.
+    pub fn validate(self) -> Result<ValidCertification, Vec<FieldError>> {
+        let errors = check_certification_shape(&self);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
+        Ok(ValidCertification {
+            instrument: trimmed(self.instrument),
+            programme: trimmed(self.programme),
+            issued_by: self.issued_by.trim().to_owned(),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        })
+    }
+}
+
+impl Certification {
+    /// The certification `id` of `input`, recorded at `recorded_at`.
+    pub fn new(id: String, input: ValidCertification, recorded_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            instrument: input.instrument,
+            programme: input.programme,
+            issued_by: input.issued_by,
+            valid_from: input.valid_from,
+            valid_to: input.valid_to,
+            recorded_at,
+        }
+    }
+}
+
 /// The rules of a specialist's fields that need no store (`POST`/`PUT /specialists` and the
 /// `specialists` partner file): both names, at least one organisation. Returns the
 /// organisation codes without repeats, in their order, and the violations.
@@ -396,12 +513,7 @@ pub fn check_specialist_fields(input: &NewSpecialistInput) -> (Vec<String>, Vec<
     let mut errors = Vec::new();
     check_text("given_name", &input.given_name, &mut errors);
     check_text("family_name", &input.family_name, &mut errors);
-    let mut orgs: Vec<String> = Vec::new();
-    for code in &input.organisations {
-        if !orgs.contains(code) {
-            orgs.push(code.clone());
-        }
-    }
+    let orgs = input.organisation_codes();
     if orgs.is_empty() {
         errors.push(FieldError::new(
             "organisations",
