@@ -5,9 +5,10 @@
 
 use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
-    Certification, EndReason, EpisodeOutcome, Organisation, OrganisationId, OrganisationKind,
-    Profession, ReferralSource, RegistryStatus, RegistryValueError, RepresentedChild, Specialist,
-    SupportEpisode, check_registration_number, check_text,
+    Certification, EndReason, EpisodeOutcome, EpisodeState, Organisation, OrganisationId,
+    OrganisationKind, Profession, ReferralSource, RegistryStatus, RegistryValueError,
+    RepresentedChild, Specialist, SupportEpisode, check_episode_state, check_registration_number,
+    check_text,
 };
 use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -113,14 +114,79 @@ impl From<NewEpisodeInput> for (ChildId, EpisodeUpdateInput) {
     }
 }
 
+/// The rules of an episode's fields that need no store (`POST`/`PUT /support-episodes`, the
+/// `support-episodes` partner file and an episode started from a referral):
+/// [`check_episode_state`], then a planned end and a last review need a start and are not
+/// before it, and a last review is not in the future.
+pub fn check_episode_fields(input: &EpisodeUpdateInput, today: NaiveDate) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    errors.extend(check_episode_state(
+        &EpisodeState {
+            referral_date: input.referral_date,
+            start_date: input.start_date,
+            end_date: input.end_date,
+            outcome: input.outcome,
+            end_reason: input.end_reason,
+            referral_source: &input.referral_source,
+        },
+        today,
+    ));
+    if let Some(planned) = input.planned_end_date {
+        match input.start_date {
+            Some(start) if planned < start => errors.push(FieldError::new(
+                "planned_end_date",
+                "must not be before start_date",
+            )),
+            Some(_) => {}
+            None => errors.push(FieldError::new("planned_end_date", "requires start_date")),
+        }
+    }
+    if let Some(review) = input.last_review_on {
+        match input.start_date {
+            Some(start) if review < start => errors.push(FieldError::new(
+                "last_review_on",
+                "must not be before start_date",
+            )),
+            Some(_) => {}
+            None => errors.push(FieldError::new("last_review_on", "requires start_date")),
+        }
+        if review > today {
+            errors.push(FieldError::new(
+                "last_review_on",
+                "must not be in the future",
+            ));
+        }
+    }
+    errors
+}
+
+/// An [`EpisodeUpdateInput`] that passed [`check_episode_fields`]: the only input
+/// [`SupportEpisode::new`] and [`SupportEpisode::apply`] take. The use cases check the
+/// references to the store (`services::registry::check_episode_references`) before making one.
+#[derive(Debug, Clone)]
+pub struct ValidEpisode(EpisodeUpdateInput);
+
+impl EpisodeUpdateInput {
+    /// Checks [`check_episode_fields`] on `today`; returns every violation.
+    pub fn validate(self, today: NaiveDate) -> Result<ValidEpisode, Vec<FieldError>> {
+        let errors = check_episode_fields(&self, today);
+        if errors.is_empty() {
+            Ok(ValidEpisode(self))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 impl SupportEpisode {
     /// A new episode of `child_id` with the fields of `input`.
     pub fn new(
         id: EpisodeId,
         child_id: ChildId,
-        input: EpisodeUpdateInput,
+        input: ValidEpisode,
         created_at: DateTime<Utc>,
     ) -> Self {
+        let ValidEpisode(input) = input;
         Self {
             id,
             child_id,
@@ -142,7 +208,8 @@ impl SupportEpisode {
     }
 
     /// Sets every changeable field from `input` (the id, child and creation time stay).
-    pub fn apply(&mut self, input: EpisodeUpdateInput) {
+    pub fn apply(&mut self, input: ValidEpisode) {
+        let ValidEpisode(input) = input;
         self.programme = input.programme;
         self.provider_org = input.provider_org;
         self.specialist_id = input.specialist_id;
