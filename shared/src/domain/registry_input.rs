@@ -7,10 +7,12 @@ use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
     Certification, EndReason, EpisodeOutcome, EpisodeState, Organisation, OrganisationId,
     OrganisationKind, Profession, ReferralSource, RegistryStatus, RegistryValueError,
-    RepresentedChild, Specialist, SupportEpisode, check_episode_state, check_registration_number,
-    check_text,
+    Representative, RepresentedChild, Specialist, SupportEpisode, check_contact,
+    check_episode_state, check_registration_number, check_text,
 };
-use crate::domain::{Atvk, ChildId, EpisodeId, FieldError, SpecialistId};
+use crate::domain::{
+    Atvk, ChildId, EpisodeId, FieldError, PersonalCode, RepresentativeId, SpecialistId,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
@@ -648,4 +650,121 @@ pub struct NewRepresentativeInput {
     pub email: Option<String>,
     /// The children represented and how (at least one, each visible to the caller).
     pub children: Vec<RepresentedChild>,
+}
+
+/// A [`RepresentativeUpdateInput`] that passed the rules that need no store (names, contact
+/// details, at least one child): names and contacts trimmed. The use case still checks each
+/// child (not listed twice, visible to the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRepresentative {
+    given_name: String,
+    family_name: String,
+    phone: Option<String>,
+    email: Option<String>,
+    children: Vec<RepresentedChild>,
+}
+
+/// A [`NewRepresentativeInput`] that passed the rules that need no store: the personal code
+/// (blank counts as absent) parsed, and [`ValidRepresentative`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNewRepresentative {
+    personal_code: Option<PersonalCode>,
+    fields: ValidRepresentative,
+}
+
+impl RepresentativeUpdateInput {
+    /// Checks both names, the contact details ([`check_contact`]) and that a child is named;
+    /// returns every violation.
+    pub fn validate(self) -> Result<ValidRepresentative, Vec<FieldError>> {
+        self.check(Vec::new())
+    }
+
+    /// [`Self::validate`] after the violations already in `errors`.
+    fn check(self, mut errors: Vec<FieldError>) -> Result<ValidRepresentative, Vec<FieldError>> {
+        check_text("given_name", &self.given_name, &mut errors);
+        check_text("family_name", &self.family_name, &mut errors);
+        check_contact(self.phone.as_deref(), self.email.as_deref(), &mut errors);
+        if self.children.is_empty() {
+            errors.push(FieldError::new("children", "must name at least one child"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
+        Ok(ValidRepresentative {
+            given_name: self.given_name.trim().to_owned(),
+            family_name: self.family_name.trim().to_owned(),
+            phone: trimmed(self.phone),
+            email: trimmed(self.email),
+            children: self.children,
+        })
+    }
+}
+
+impl NewRepresentativeInput {
+    /// Checks the personal code, then [`RepresentativeUpdateInput::validate`]; returns every
+    /// violation.
+    pub fn validate(self) -> Result<ValidNewRepresentative, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let personal_code = optional(
+            "personal_code",
+            self.personal_code
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty()),
+            &mut errors,
+            PersonalCode::parse,
+        );
+        let fields = RepresentativeUpdateInput {
+            given_name: self.given_name,
+            family_name: self.family_name,
+            phone: self.phone,
+            email: self.email,
+            children: self.children,
+        }
+        .check(errors)?;
+        Ok(ValidNewRepresentative {
+            personal_code,
+            fields,
+        })
+    }
+}
+
+impl Representative {
+    /// A new representative `id` registered at `created_at`.
+    pub fn new(
+        id: RepresentativeId,
+        input: ValidNewRepresentative,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        let ValidNewRepresentative {
+            personal_code,
+            fields,
+        } = input;
+        Self {
+            id,
+            given_name: fields.given_name,
+            family_name: fields.family_name,
+            personal_code,
+            phone: fields.phone,
+            email: fields.email,
+            children: fields.children,
+            created_at,
+        }
+    }
+
+    /// Sets names and contact details from `input`, and the children to `kept` followed by
+    /// those of `input`; returns the children before (the personal code is fixed).
+    pub fn apply(
+        &mut self,
+        input: ValidRepresentative,
+        mut kept: Vec<RepresentedChild>,
+    ) -> Vec<RepresentedChild> {
+        self.given_name = input.given_name;
+        self.family_name = input.family_name;
+        self.phone = input.phone;
+        self.email = input.email;
+        kept.extend(input.children);
+        std::mem::replace(&mut self.children, kept)
+    }
 }
