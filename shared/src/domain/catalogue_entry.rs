@@ -329,6 +329,57 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.contains("--")
 }
 
+/// Why a catalogue id is refused (the field error's reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("1 to 64 lower-case letters, digits and single inner '-'")]
+pub struct InvalidCatalogueId;
+
+/// A catalogue id, checked by [`is_valid_id`]: the only way to make one. Serialised as the
+/// bare id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CatalogueId(String);
+
+impl CatalogueId {
+    /// Checks `raw` ([`is_valid_id`]).
+    pub fn parse(raw: &str) -> Result<Self, InvalidCatalogueId> {
+        if is_valid_id(raw) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidCatalogueId)
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CatalogueId {
+    type Error = InvalidCatalogueId;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        if is_valid_id(&raw) {
+            Ok(Self(raw))
+        } else {
+            Err(InvalidCatalogueId)
+        }
+    }
+}
+
+impl From<CatalogueId> for String {
+    fn from(id: CatalogueId) -> Self {
+        id.0
+    }
+}
+
+impl std::fmt::Display for CatalogueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The validated content of an [`EntryInput`] (everything but id, status and timestamps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryContent {
@@ -717,6 +768,14 @@ mod tests {
             assert!(!is_valid_id(bad), "{bad}");
         }
         assert!(is_valid_id(&"a".repeat(64)));
+        assert_eq!(
+            CatalogueId::parse("cool-kids").unwrap().as_str(),
+            "cool-kids"
+        );
+        assert_eq!(CatalogueId::parse("a--b"), Err(InvalidCatalogueId));
+        let id: CatalogueId = serde_json::from_value(json!("stop-4-7")).unwrap();
+        assert_eq!(serde_json::to_value(&id).unwrap(), json!("stop-4-7"));
+        assert!(serde_json::from_value::<CatalogueId>(json!("Cool")).is_err());
     }
 
     #[test]
