@@ -1,7 +1,8 @@
 //! The registry's inputs as the HTTP API and partner files give them (organisations,
 //! specialists, certifications, support episodes, legal representatives), and the field
-//! rules that need no store. The use cases (`services/registry/`) add the rules that read
-//! stored state.
+//! rules that need no store: each input's `validate` returns its `Valid…` type (the only input
+//! the entity's `new`/`apply` take) or every violation. The use cases (`services/registry/`)
+//! add the rules that read stored state.
 
 use crate::domain::field_error::{NotOneOf, one_of, optional};
 use crate::domain::registry::{
