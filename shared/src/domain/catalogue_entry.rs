@@ -334,49 +334,20 @@ pub fn is_valid_id(id: &str) -> bool {
 #[error("1 to 64 lower-case letters, digits and single inner '-'")]
 pub struct InvalidCatalogueId;
 
-/// A catalogue id, checked by [`is_valid_id`]: the only way to make one. Serialised as the
-/// bare id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CatalogueId(String);
+crate::domain::ids::checked_string_id!(
+    /// A catalogue id, checked by [`is_valid_id`]: the only way to make one. Serialised as
+    /// the bare id.
+    CatalogueId,
+    InvalidCatalogueId,
+    check_catalogue_id
+);
 
-impl CatalogueId {
-    /// Checks `raw` ([`is_valid_id`]).
-    pub fn parse(raw: &str) -> Result<Self, InvalidCatalogueId> {
-        if is_valid_id(raw) {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(InvalidCatalogueId)
-        }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for CatalogueId {
-    type Error = InvalidCatalogueId;
-
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        if is_valid_id(&raw) {
-            Ok(Self(raw))
-        } else {
-            Err(InvalidCatalogueId)
-        }
-    }
-}
-
-impl From<CatalogueId> for String {
-    fn from(id: CatalogueId) -> Self {
-        id.0
-    }
-}
-
-impl std::fmt::Display for CatalogueId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// [`is_valid_id`], as the check of [`CatalogueId`].
+fn check_catalogue_id(raw: &str) -> Result<(), InvalidCatalogueId> {
+    if is_valid_id(raw) {
+        Ok(())
+    } else {
+        Err(InvalidCatalogueId)
     }
 }
 

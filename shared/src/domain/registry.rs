@@ -117,43 +117,13 @@ pub fn check_organisation_id(id: &str) -> Result<(), RegistryValueError> {
     }
 }
 
-/// An organisation code (`ravis:org`), checked by [`check_organisation_id`]: the only way to
-/// make one. Serialised as the bare code.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct OrganisationId(String);
-
-impl OrganisationId {
-    /// Checks `raw` ([`check_organisation_id`]).
-    pub fn parse(raw: &str) -> Result<Self, RegistryValueError> {
-        check_organisation_id(raw).map(|()| Self(raw.to_owned()))
-    }
-
-    /// The code.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for OrganisationId {
-    type Error = RegistryValueError;
-
-    fn try_from(raw: String) -> Result<Self, Self::Error> {
-        check_organisation_id(&raw).map(|()| Self(raw))
-    }
-}
-
-impl From<OrganisationId> for String {
-    fn from(id: OrganisationId) -> Self {
-        id.0
-    }
-}
-
-impl std::fmt::Display for OrganisationId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::domain::ids::checked_string_id!(
+    /// An organisation code (`ravis:org`), checked by [`check_organisation_id`]: the only way
+    /// to make one. Serialised as the bare code.
+    OrganisationId,
+    RegistryValueError,
+    check_organisation_id
+);
 
 /// Checks a Latvian registration number: exactly 11 digits (the register publishes no
 /// check-digit rule that holds for every kind of entity, so none is applied).
