@@ -4,7 +4,7 @@
 
 use super::RegistryService;
 use crate::domain::catalogue_entry::EntryKind;
-use crate::domain::registry::{ReferralSource, Specialist, SupportEpisode, check_organisation_id};
+use crate::domain::registry::{OrganisationId, ReferralSource, Specialist, SupportEpisode};
 pub use crate::domain::registry_input::{
     EpisodeUpdateInput, NewEpisodeInput, ValidEpisode, check_episode_fields, parse_open,
 };
@@ -79,12 +79,15 @@ pub async fn check_episode_references<R: RecordStore>(
 ) -> Result<Result<ValidEpisode, Vec<FieldError>>, ServiceError> {
     let mut errors = Vec::new();
     let organisation_exists = |code: &str| {
-        let code = code.to_owned();
+        let code = OrganisationId::parse(code);
         async move {
-            if check_organisation_id(&code).is_err() {
+            let Ok(code) = code else {
                 return Ok::<bool, ServiceError>(false);
-            }
-            Ok(records.get(&keys::organisation(&code)).await?.is_some())
+            };
+            Ok(records
+                .get(&keys::organisation(code.as_str()))
+                .await?
+                .is_some())
         }
     };
     // A retired programme takes no new episodes, but an existing episode of it can still

@@ -4,7 +4,7 @@
 use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService, checked};
 use crate::domain::catalogue_entry::EntryKind;
 use crate::domain::registry::{
-    Certification, Specialist, check_organisation_id, parse_profession, parse_status,
+    Certification, OrganisationId, Specialist, parse_profession, parse_status,
 };
 pub use crate::domain::registry_input::{
     NewCertificationInput, NewSpecialistInput, SpecialistUpdateInput, ValidCertification,
@@ -28,8 +28,13 @@ pub async fn check_organisations_exist<R: RecordStore>(
     errors: &mut Vec<FieldError>,
 ) -> Result<(), ServiceError> {
     for (i, code) in codes.iter().enumerate() {
-        let known = check_organisation_id(code).is_ok()
-            && records.get(&keys::organisation(code)).await?.is_some();
+        let known = match OrganisationId::parse(code) {
+            Ok(code) => records
+                .get(&keys::organisation(code.as_str()))
+                .await?
+                .is_some(),
+            Err(_) => false,
+        };
         if !known {
             errors.push(FieldError::new(
                 format!("{field}[{i}]"),
