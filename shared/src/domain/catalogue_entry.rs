@@ -329,6 +329,28 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.contains("--")
 }
 
+/// Why a catalogue id is refused (the field error's reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("1 to 64 lower-case letters, digits and single inner '-'")]
+pub struct InvalidCatalogueId;
+
+crate::domain::ids::checked_string_id!(
+    /// A catalogue id, checked by [`is_valid_id`]: the only way to make one. Serialised as
+    /// the bare id.
+    CatalogueId,
+    InvalidCatalogueId,
+    check_catalogue_id
+);
+
+/// [`is_valid_id`], as the check of [`CatalogueId`].
+fn check_catalogue_id(raw: &str) -> Result<(), InvalidCatalogueId> {
+    if is_valid_id(raw) {
+        Ok(())
+    } else {
+        Err(InvalidCatalogueId)
+    }
+}
+
 /// The validated content of an [`EntryInput`] (everything but id, status and timestamps).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryContent {
@@ -717,6 +739,14 @@ mod tests {
             assert!(!is_valid_id(bad), "{bad}");
         }
         assert!(is_valid_id(&"a".repeat(64)));
+        assert_eq!(
+            CatalogueId::parse("cool-kids").unwrap().as_str(),
+            "cool-kids"
+        );
+        assert_eq!(CatalogueId::parse("a--b"), Err(InvalidCatalogueId));
+        let id: CatalogueId = serde_json::from_value(json!("stop-4-7")).unwrap();
+        assert_eq!(serde_json::to_value(&id).unwrap(), json!("stop-4-7"));
+        assert!(serde_json::from_value::<CatalogueId>(json!("Cool")).is_err());
     }
 
     #[test]

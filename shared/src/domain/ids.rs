@@ -50,6 +50,52 @@ macro_rules! uuid_id {
     };
 }
 
+/// Defines a code-like identifier newtype over a `String`, made only by `$check` (which
+/// returns `Result<(), $error>`), serialised as the bare string.
+macro_rules! checked_string_id {
+    ($(#[$meta:meta])* $name:ident, $error:ty, $check:path) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `raw`.
+            pub fn parse(raw: &str) -> Result<Self, $error> {
+                $check(raw).map(|()| Self(raw.to_owned()))
+            }
+
+            /// The identifier.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+
+            fn try_from(raw: String) -> Result<Self, Self::Error> {
+                $check(&raw).map(|()| Self(raw))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use checked_string_id;
+
 /// A string that is not a valid identifier of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{value}' is not a valid {kind} (expected a UUID)")]

@@ -117,6 +117,14 @@ pub fn check_organisation_id(id: &str) -> Result<(), RegistryValueError> {
     }
 }
 
+crate::domain::ids::checked_string_id!(
+    /// An organisation code (`ravis:org`), checked by [`check_organisation_id`]: the only way
+    /// to make one. Serialised as the bare code.
+    OrganisationId,
+    RegistryValueError,
+    check_organisation_id
+);
+
 /// Checks a Latvian registration number: exactly 11 digits (the register publishes no
 /// check-digit rule that holds for every kind of entity, so none is applied).
 pub fn check_registration_number(raw: &str) -> Result<(), RegistryValueError> {
@@ -582,6 +590,20 @@ mod tests {
         ] {
             assert!(check_organisation_id(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            OrganisationId::parse("riga-sd").unwrap().as_str(),
+            "riga-sd"
+        );
+        assert_eq!(
+            OrganisationId::parse("-ab"),
+            Err(RegistryValueError::OrganisationId)
+        );
+        let id: OrganisationId = serde_json::from_value(serde_json::json!("riga-sd")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&id).unwrap(),
+            serde_json::json!("riga-sd")
+        );
+        assert!(serde_json::from_value::<OrganisationId>(serde_json::json!("Riga")).is_err());
         assert!(check_registration_number("90000012345").is_ok());
         for bad in ["9000001234", "900000123456", "9000001234a", "LV90000012345"] {
             assert!(check_registration_number(bad).is_err(), "{bad}");

@@ -319,36 +319,39 @@ impl IntakeKind for SupportEpisodesKind {
             );
             return Ok(Planned::Added);
         }
-        let errors = check_episode_references(
+        let checked = check_episode_references(
             &ctx.records,
             child,
-            &value.input,
+            value.input.clone(),
             stored.as_ref().map(|(_, e)| e.programme.as_str()),
             ctx.clock.now().date_naive(),
         )
         .await
         .map_err(service_error)?;
-        if !errors.is_empty() {
-            batch.reject_all(
-                row,
-                errors
-                    .into_iter()
-                    .map(|e| FieldError::new(column_of(e.field), e.reason))
-                    .collect(),
-            );
-            return Ok(Planned::Added);
-        }
+        let input = match checked {
+            Ok(input) => input,
+            Err(errors) => {
+                batch.reject_all(
+                    row,
+                    errors
+                        .into_iter()
+                        .map(|e| FieldError::new(column_of(e.field), e.reason))
+                        .collect(),
+                );
+                return Ok(Planned::Added);
+            }
+        };
 
         let now = ctx.clock.now();
         let upsert = Upsert::of(
             stored,
             || {
                 let id = EpisodeId::from_uuid(ctx.ids.new_id());
-                SupportEpisode::new(id, child, value.input.clone(), now)
+                SupportEpisode::new(id, child, input.clone(), now)
             },
             |existing| {
                 let mut updated = existing.clone();
-                updated.apply(value.input.clone());
+                updated.apply(input.clone());
                 updated
             },
         );

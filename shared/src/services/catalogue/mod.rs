@@ -14,7 +14,7 @@
 use crate::domain::FieldError;
 use crate::domain::catalogue::{Catalogue, CatalogueError};
 use crate::domain::catalogue_entry::{
-    AgeMonths, CatalogueEntry, EntryInput, EntryKind, EntryStatus, Origin, is_valid_id,
+    AgeMonths, CatalogueEntry, CatalogueId, EntryInput, EntryKind, EntryStatus, Origin,
 };
 use crate::domain::{Principal, Role};
 use crate::ports::{Clock, Record, RecordStore, SortKeyCondition, StoreError};
@@ -175,9 +175,10 @@ pub async fn entry<R: RecordStore>(
     records: &R,
     id: &str,
 ) -> Result<Option<(CatalogueEntry, u64)>, ServiceError> {
-    if !is_valid_id(id) {
+    let Ok(id) = CatalogueId::parse(id) else {
         return Ok(None);
-    }
+    };
+    let id = id.as_str();
     let key = keys::catalogue_entry(id);
     if let Some(record) = records.get(&key).await? {
         return Ok(Some((entry_of(&record)?, record.version)));
@@ -413,19 +414,17 @@ impl<R: RecordStore> CatalogueService<R> {
         require_role(principal, CATALOGUE_EDITORS, "edit the catalogue")?;
         self.ensure_seeded().await?;
         let mut errors = Vec::new();
-        let id = match input.id.clone() {
+        let raw_id = input.id.clone().unwrap_or_default();
+        let id = match input.id.as_deref().map(CatalogueId::parse) {
             None => {
                 errors.push(FieldError::new("id", "is required"));
-                String::new()
+                None
             }
-            Some(id) if !is_valid_id(&id) => {
-                errors.push(FieldError::new(
-                    "id",
-                    "1 to 64 lower-case letters, digits and single inner '-'",
-                ));
-                id
+            Some(Err(reason)) => {
+                errors.push(FieldError::new("id", reason.to_string()));
+                None
             }
-            Some(id) => id,
+            Some(Ok(id)) => Some(id),
         };
         if input.status.is_some() {
             errors.push(FieldError::new(
@@ -435,7 +434,7 @@ impl<R: RecordStore> CatalogueService<R> {
         }
         if input.kind.as_deref() == Some("instrument")
             && input.scoring_definition.is_some()
-            && input.scoring_definition.as_deref() != Some(id.as_str())
+            && input.scoring_definition.as_deref() != Some(raw_id.as_str())
         {
             errors.push(FieldError::new(
                 "id",
@@ -443,15 +442,15 @@ impl<R: RecordStore> CatalogueService<R> {
             ));
         }
         let content = input.validate(self.engine.as_ref());
-        let content = match content {
-            Ok(c) if errors.is_empty() => c,
-            Ok(_) => return Err(ServiceError::Validation(errors)),
-            Err(mut more) => {
+        let (id, content) = match (id, content) {
+            (Some(id), Ok(c)) if errors.is_empty() => (id, c),
+            (_, Ok(_)) => return Err(ServiceError::Validation(errors)),
+            (_, Err(mut more)) => {
                 errors.append(&mut more);
                 return Err(ServiceError::Validation(errors));
             }
         };
-        let entry = CatalogueEntry::new(id, content, Origin::Registry, self.clock.now());
+        let entry = CatalogueEntry::new(id.into(), content, Origin::Registry, self.clock.now());
         match self.records.put_new(record_of(&entry)?).await {
             Ok(()) => Ok(entry_reply(201, &entry, 1)),
             Err(StoreError::AlreadyExists { .. }) => Err(ServiceError::Conflict {

@@ -166,17 +166,17 @@ impl<R: RecordStore> ReferralService<R> {
             planned_end_date: input.planned_end_date,
             last_review_on: None,
         };
-        let errors = check_episode_references(
+        let episode_input = check_episode_references(
             &self.records,
             referral.child_id,
-            &episode_input,
+            episode_input,
             Some(&referral.programme),
             self.today(),
         )
-        .await?;
-        if !errors.is_empty() {
+        .await?
+        .map_err(|errors| {
             // The episode's fields are this step's `date` and `specialist_id`.
-            return Err(ServiceError::Validation(
+            ServiceError::Validation(
                 errors
                     .into_iter()
                     .map(|e| match e.field.as_str() {
@@ -184,8 +184,8 @@ impl<R: RecordStore> ReferralService<R> {
                         _ => e,
                     })
                     .collect(),
-            ));
-        }
+            )
+        })?;
         let mut episode = SupportEpisode::new(
             EpisodeId::from_uuid(self.ids.new_id()),
             referral.child_id,

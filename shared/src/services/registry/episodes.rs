@@ -4,11 +4,10 @@
 
 use super::RegistryService;
 use crate::domain::catalogue_entry::EntryKind;
-use crate::domain::registry::{
-    EpisodeState, ReferralSource, Specialist, SupportEpisode, check_episode_state,
-    check_organisation_id,
+use crate::domain::registry::{OrganisationId, ReferralSource, Specialist, SupportEpisode};
+pub use crate::domain::registry_input::{
+    EpisodeUpdateInput, NewEpisodeInput, ValidEpisode, check_episode_fields, parse_open,
 };
-pub use crate::domain::registry_input::{EpisodeUpdateInput, NewEpisodeInput, parse_open};
 use crate::domain::{ChildId, EpisodeId, FieldError, Principal, Role};
 use crate::ports::{Record, RecordStore, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome};
@@ -54,7 +53,7 @@ pub const EPISODE_SUMMARY_FIELDS: &[&str] = &[
     "version",
 ];
 
-/// Fields the state rules of [`check_episode_state`] report on.
+/// Fields the state rules of [`check_episode_state`](crate::domain::registry::check_episode_state) report on.
 const EPISODE_STATE_FIELDS: &[&str] = &[
     "referral_date",
     "start_date",
@@ -69,22 +68,26 @@ const EPISODE_STATE_FIELDS: &[&str] = &[
 /// is an active programme, therapy or service of the catalogue (unless it is the episode's
 /// `current_programme`: a retired programme's episodes can still be closed), the provider and
 /// referring organisations are registered, a named specialist is registered and works for the
-/// provider, a screening referral is a screening of `child`, and [`check_episode_state`].
+/// provider, a screening referral is a screening of `child`; then the rules that need no store
+/// ([`EpisodeUpdateInput::validate`]). Returns the valid episode or every violation.
 pub async fn check_episode_references<R: RecordStore>(
     records: &R,
     child: ChildId,
-    input: &EpisodeUpdateInput,
+    input: EpisodeUpdateInput,
     current_programme: Option<&str>,
     today: NaiveDate,
-) -> Result<Vec<FieldError>, ServiceError> {
+) -> Result<Result<ValidEpisode, Vec<FieldError>>, ServiceError> {
     let mut errors = Vec::new();
     let organisation_exists = |code: &str| {
-        let code = code.to_owned();
+        let code = OrganisationId::parse(code);
         async move {
-            if check_organisation_id(&code).is_err() {
+            let Ok(code) = code else {
                 return Ok::<bool, ServiceError>(false);
-            }
-            Ok(records.get(&keys::organisation(&code)).await?.is_some())
+            };
+            Ok(records
+                .get(&keys::organisation(code.as_str()))
+                .await?
+                .is_some())
         }
     };
     // A retired programme takes no new episodes, but an existing episode of it can still
@@ -144,44 +147,14 @@ pub async fn check_episode_references<R: RecordStore>(
             ));
         }
     }
-    errors.extend(check_episode_state(
-        &EpisodeState {
-            referral_date: input.referral_date,
-            start_date: input.start_date,
-            end_date: input.end_date,
-            outcome: input.outcome,
-            end_reason: input.end_reason,
-            referral_source: &input.referral_source,
-        },
-        today,
-    ));
-    if let Some(planned) = input.planned_end_date {
-        match input.start_date {
-            Some(start) if planned < start => errors.push(FieldError::new(
-                "planned_end_date",
-                "must not be before start_date",
-            )),
-            Some(_) => {}
-            None => errors.push(FieldError::new("planned_end_date", "requires start_date")),
+    Ok(match input.validate(today) {
+        Ok(valid) if errors.is_empty() => Ok(valid),
+        Ok(_) => Err(errors),
+        Err(own) => {
+            errors.extend(own);
+            Err(errors)
         }
-    }
-    if let Some(review) = input.last_review_on {
-        match input.start_date {
-            Some(start) if review < start => errors.push(FieldError::new(
-                "last_review_on",
-                "must not be before start_date",
-            )),
-            Some(_) => {}
-            None => errors.push(FieldError::new("last_review_on", "requires start_date")),
-        }
-        if review > today {
-            errors.push(FieldError::new(
-                "last_review_on",
-                "must not be in the future",
-            ));
-        }
-    }
-    Ok(errors)
+    })
 }
 
 impl<R: RecordStore> RegistryService<R> {
@@ -191,19 +164,23 @@ impl<R: RecordStore> RegistryService<R> {
         &self,
         principal: &Principal,
         child: ChildId,
-        input: &EpisodeUpdateInput,
+        input: EpisodeUpdateInput,
         current_programme: Option<&str>,
-    ) -> Result<(), ServiceError> {
-        let mut errors =
-            check_episode_references(&self.records, child, input, current_programme, self.today())
-                .await?;
+    ) -> Result<ValidEpisode, ServiceError> {
         // A programme provider (without a wider writer role) records only its own episodes.
-        if !principal.has_any(&[
+        let foreign = !principal.has_any(&[
             Role::RegistryAdministrator,
             Role::PartnerSystem,
             Role::MunicipalitySocialService,
             Role::HealthSpecialist,
-        ]) && input.provider_org != principal.organisation
+        ]) && input.provider_org != principal.organisation;
+        let checked =
+            check_episode_references(&self.records, child, input, current_programme, self.today())
+                .await?;
+        if !foreign {
+            return checked.map_err(ServiceError::Validation);
+        }
+        let mut errors = checked.err().unwrap_or_default();
         {
             // Reported before the screening and state rules, as the API always has.
             let at = errors
@@ -221,11 +198,7 @@ impl<R: RecordStore> RegistryService<R> {
                 ),
             );
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ServiceError::Validation(errors))
-        }
+        Err(ServiceError::Validation(errors))
     }
 
     /// An episode as this caller may see it (full or minimised; see the module doc).
@@ -308,7 +281,7 @@ impl<R: RecordStore> RegistryService<R> {
             .await?;
             return Ok(reply);
         }
-        self.check_episode(principal, child, &input, None).await?;
+        let input = self.check_episode(principal, child, input, None).await?;
         let episode = SupportEpisode::new(
             EpisodeId::from_uuid(self.ids.new_id()),
             child,
@@ -430,13 +403,14 @@ impl<R: RecordStore> RegistryService<R> {
                 "a programme provider changes only its own organisation's episodes".into(),
             ));
         }
-        self.check_episode(
-            principal,
-            episode.child_id,
-            &input,
-            Some(episode.programme.as_str()),
-        )
-        .await?;
+        let input = self
+            .check_episode(
+                principal,
+                episode.child_id,
+                input,
+                Some(episode.programme.as_str()),
+            )
+            .await?;
         episode.apply(input);
         let mut writes = vec![WriteOp::PutVersioned {
             record: reencoded(record, &episode)?,

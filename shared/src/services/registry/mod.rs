@@ -25,7 +25,7 @@ pub use representatives::*;
 pub use specialists::*;
 
 use crate::domain::catalogue_entry::EntryKind;
-use crate::domain::{ChildId, KeyedHasher, Principal, Role};
+use crate::domain::{ChildId, FieldError, KeyedHasher, Principal, Role};
 use crate::ports::{Clock, IdGenerator, RecordStore};
 use crate::services::audit::{AuditEvent, AuditTrail};
 use crate::services::{ServiceError, access, catalogue};
@@ -36,6 +36,22 @@ use std::sync::Arc;
 pub const REGISTRY_WRITERS: &[Role] = &[Role::RegistryAdministrator, Role::PartnerSystem];
 /// Roles that may read organisations and specialists: every role (staff directory data).
 pub const REGISTRY_READERS: &[Role] = &Role::ALL;
+
+/// A validated input, or every violation in the order the API reports them: `before` (rules
+/// that read the store and come first), the input's own rules (`valid`), then `after`.
+fn checked<T>(
+    before: Vec<FieldError>,
+    valid: Result<T, Vec<FieldError>>,
+    after: Vec<FieldError>,
+) -> Result<T, ServiceError> {
+    let mut errors = before;
+    let valid = valid.map_err(|mut own| errors.append(&mut own)).ok();
+    errors.extend(after);
+    match valid {
+        Some(valid) if errors.is_empty() => Ok(valid),
+        _ => Err(ServiceError::Validation(errors)),
+    }
+}
 
 /// The registry use cases.
 pub struct RegistryService<R> {

@@ -2,32 +2,18 @@
 //! systems, keyed by their code (the `ravis:org` of staff tokens). No child's data.
 
 use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService};
-use crate::domain::registry::{Organisation, check_organisation_id, parse_status};
+use crate::domain::registry::{Organisation, OrganisationId, parse_status};
 pub use crate::domain::registry_input::{
-    NewOrganisationInput, OrganisationUpdateInput, check_organisation_fields, parse_kind,
+    NewOrganisationInput, OrganisationUpdateInput, ValidNewOrganisation, ValidOrganisationUpdate,
+    check_organisation_fields, parse_kind,
 };
-use crate::domain::{Atvk, FieldError, Principal};
+use crate::domain::{Atvk, Principal};
 use crate::ports::{Record, RecordStore, StoreError};
 use crate::services::registry::listing::{
     ListQuery, Listing, check_version, concurrent, decode, encode, list_page, versioned_reply, view,
 };
 use crate::services::{Reply, ServiceError, require_role};
 use crate::store::keys;
-
-/// The checked territory and registration number of an organisation's changeable fields
-/// (`POST` and `PUT`), or every violation, after those already in `errors`.
-fn checked_fields(
-    name: &str,
-    atvk: &str,
-    registration_number: Option<&str>,
-    mut errors: Vec<FieldError>,
-) -> Result<(Atvk, Option<String>), ServiceError> {
-    let (atvk, reg) = check_organisation_fields(name, atvk, registration_number, &mut errors);
-    match atvk.filter(|_| errors.is_empty()) {
-        Some(atvk) => Ok((atvk, reg)),
-        None => Err(ServiceError::Validation(errors)),
-    }
-}
 
 impl<R: RecordStore> RegistryService<R> {
     /// Registers an organisation under its code; a code can be registered once.
@@ -37,25 +23,8 @@ impl<R: RecordStore> RegistryService<R> {
         input: NewOrganisationInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REGISTRY_WRITERS, "register organisations")?;
-        let mut errors = Vec::new();
-        if let Err(reason) = check_organisation_id(&input.id) {
-            errors.push(FieldError::new("id", reason.to_string()));
-        }
-        let (atvk, reg) = checked_fields(
-            &input.name,
-            &input.atvk,
-            input.registration_number.as_deref(),
-            errors,
-        )?;
-        let org = Organisation {
-            id: input.id,
-            kind: input.kind,
-            name: input.name.trim().to_owned(),
-            atvk,
-            registration_number: reg,
-            status: input.status,
-            created_at: self.clock.now(),
-        };
+        let input = input.validate().map_err(ServiceError::Validation)?;
+        let org = Organisation::new(input, self.clock.now());
         let data = encode(&org)?;
         match self
             .records
@@ -81,10 +50,10 @@ impl<R: RecordStore> RegistryService<R> {
     }
 
     async fn organisation_record(&self, id: &str) -> Result<Option<Record>, ServiceError> {
-        if check_organisation_id(id).is_err() {
+        let Ok(id) = OrganisationId::parse(id) else {
             return Ok(None);
-        }
-        Ok(self.records.get(&keys::organisation(id)).await?)
+        };
+        Ok(self.records.get(&keys::organisation(id.as_str())).await?)
     }
 
     /// Loads an organisation (for other use cases).
@@ -128,17 +97,7 @@ impl<R: RecordStore> RegistryService<R> {
         })?;
         check_version("organisation", record.version, expected)?;
         let mut org: Organisation = decode(&record)?;
-        let (atvk, reg) = checked_fields(
-            &input.name,
-            &input.atvk,
-            input.registration_number.as_deref(),
-            Vec::new(),
-        )?;
-        org.kind = input.kind;
-        org.name = input.name.trim().to_owned();
-        org.atvk = atvk;
-        org.registration_number = reg;
-        org.status = input.status;
+        org.apply(input.validate().map_err(ServiceError::Validation)?);
         let data = encode(&org)?;
         let version = self
             .records

@@ -1,11 +1,12 @@
 //! Legal representatives of children: names, optional personal code under its own keyed
 //! hash, contacts and the children they represent (visible children only, audited).
 
-use super::RegistryService;
-use crate::domain::field_error::optional;
-use crate::domain::registry::{Representative, RepresentedChild, check_contact, check_text};
-pub use crate::domain::registry_input::{NewRepresentativeInput, RepresentativeUpdateInput};
-use crate::domain::{ChildId, FieldError, PersonalCode, Principal, RepresentativeId, Role};
+use super::{RegistryService, checked};
+use crate::domain::registry::{Representative, RepresentedChild};
+pub use crate::domain::registry_input::{
+    NewRepresentativeInput, RepresentativeUpdateInput, ValidNewRepresentative, ValidRepresentative,
+};
+use crate::domain::{ChildId, FieldError, Principal, RepresentativeId, Role};
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
@@ -30,24 +31,16 @@ pub const REPRESENTATIVE_FULL_VIEW: &[Role] = &[
 ];
 
 impl<R: RecordStore> RegistryService<R> {
-    /// Checks a representative's fields; every linked child must be visible to the caller.
-    async fn check_representative(
+    /// The violations of a representative's children: each is listed once and visible to
+    /// the caller (reported after those of [`RepresentativeUpdateInput::validate`]).
+    async fn check_children(
         &self,
         principal: &Principal,
-        input: &RepresentativeUpdateInput,
-        errors: &mut Vec<FieldError>,
-    ) -> Result<(), ServiceError> {
-        check_text("given_name", &input.given_name, errors);
-        check_text("family_name", &input.family_name, errors);
-        check_contact(input.phone.as_deref(), input.email.as_deref(), errors);
-        if input.children.is_empty() {
-            errors.push(FieldError::new("children", "must name at least one child"));
-        }
-        for (i, link) in input.children.iter().enumerate() {
-            if input.children[..i]
-                .iter()
-                .any(|l| l.child_id == link.child_id)
-            {
+        children: &[RepresentedChild],
+    ) -> Result<Vec<FieldError>, ServiceError> {
+        let mut errors = Vec::new();
+        for (i, link) in children.iter().enumerate() {
+            if children[..i].iter().any(|l| l.child_id == link.child_id) {
                 errors.push(FieldError::new(
                     format!("children[{i}].child_id"),
                     "is listed twice",
@@ -59,7 +52,7 @@ impl<R: RecordStore> RegistryService<R> {
                 ));
             }
         }
-        Ok(())
+        Ok(errors)
     }
 
     /// A representative as this caller may see it: only the links to children it may see,
@@ -150,39 +143,13 @@ impl<R: RecordStore> RegistryService<R> {
             .await?;
             return Ok(reply);
         }
-        let mut errors = Vec::new();
-        let code = optional(
-            "personal_code",
-            input
-                .personal_code
-                .as_deref()
-                .map(str::trim)
-                .filter(|c| !c.is_empty()),
-            &mut errors,
-            PersonalCode::parse,
+        let children = self.check_children(principal, &input.children).await?;
+        let input = checked(Vec::new(), input.validate(), children)?;
+        let rep = Representative::new(
+            RepresentativeId::from_uuid(self.ids.new_id()),
+            input,
+            self.clock.now(),
         );
-        let fields = RepresentativeUpdateInput {
-            given_name: input.given_name,
-            family_name: input.family_name,
-            phone: input.phone,
-            email: input.email,
-            children: input.children,
-        };
-        self.check_representative(principal, &fields, &mut errors)
-            .await?;
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
-        let rep = Representative {
-            id: RepresentativeId::from_uuid(self.ids.new_id()),
-            given_name: fields.given_name.trim().to_owned(),
-            family_name: fields.family_name.trim().to_owned(),
-            personal_code: code,
-            phone: fields.phone.map(|p| p.trim().to_owned()),
-            email: fields.email.map(|e| e.trim().to_owned()),
-            children: fields.children,
-            created_at: self.clock.now(),
-        };
         let mut writes = vec![WriteOp::PutNew(Record::new(
             keys::representative(rep.id),
             encode(&rep)?,
@@ -320,22 +287,18 @@ impl<R: RecordStore> RegistryService<R> {
         )?;
         let (record, mut rep, visible) = self.representative_record(principal, id).await?;
         check_version("legal representative", record.version, expected)?;
-        let mut errors = Vec::new();
-        self.check_representative(principal, &input, &mut errors)
-            .await?;
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
-        let mut links: Vec<RepresentedChild> = rep
+        let children = self.check_children(principal, &input.children).await?;
+        let input = checked(Vec::new(), input.validate(), children)?;
+        let kept: Vec<RepresentedChild> = rep
             .children
             .iter()
             .filter(|l| !visible.contains(&l.child_id))
             .copied()
             .collect();
-        links.extend(input.children.iter().copied());
+        let before = rep.apply(input, kept);
         let mut writes = Vec::new();
-        for old in &rep.children {
-            if !links.iter().any(|l| l.child_id == old.child_id) {
+        for old in &before {
+            if !rep.children.iter().any(|l| l.child_id == old.child_id) {
                 let key = keys::representative_link(id, old.child_id);
                 if let Some(link) = self.records.get(&key).await? {
                     writes.push(WriteOp::Delete {
@@ -345,8 +308,8 @@ impl<R: RecordStore> RegistryService<R> {
                 }
             }
         }
-        for new in &links {
-            if !rep.children.iter().any(|l| l.child_id == new.child_id) {
+        for new in &rep.children {
+            if !before.iter().any(|l| l.child_id == new.child_id) {
                 writes.push(WriteOp::PutNew(
                     Record::new(
                         keys::representative_link(id, new.child_id),
@@ -359,11 +322,6 @@ impl<R: RecordStore> RegistryService<R> {
                 ));
             }
         }
-        rep.given_name = input.given_name.trim().to_owned();
-        rep.family_name = input.family_name.trim().to_owned();
-        rep.phone = input.phone.map(|p| p.trim().to_owned());
-        rep.email = input.email.map(|e| e.trim().to_owned());
-        rep.children = links;
         writes.insert(
             0,
             WriteOp::PutVersioned {

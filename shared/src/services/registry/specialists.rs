@@ -1,14 +1,14 @@
 //! Specialists and their certifications (for an instrument or a programme), checked
 //! against the registered organisations, the scoring definitions and the catalogue.
 
-use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService};
+use super::{REGISTRY_READERS, REGISTRY_WRITERS, RegistryService, checked};
 use crate::domain::catalogue_entry::EntryKind;
 use crate::domain::registry::{
-    Certification, Specialist, check_organisation_id, parse_profession, parse_status,
+    Certification, OrganisationId, Specialist, parse_profession, parse_status,
 };
 pub use crate::domain::registry_input::{
-    NewCertificationInput, NewSpecialistInput, SpecialistUpdateInput, check_certification_shape,
-    check_specialist_fields,
+    NewCertificationInput, NewSpecialistInput, SpecialistUpdateInput, ValidCertification,
+    ValidSpecialist, check_certification_shape, check_specialist_fields,
 };
 use crate::domain::{FieldError, Principal, SpecialistId};
 use crate::ports::{Record, RecordStore, StoreError};
@@ -28,8 +28,13 @@ pub async fn check_organisations_exist<R: RecordStore>(
     errors: &mut Vec<FieldError>,
 ) -> Result<(), ServiceError> {
     for (i, code) in codes.iter().enumerate() {
-        let known = check_organisation_id(code).is_ok()
-            && records.get(&keys::organisation(code)).await?.is_some();
+        let known = match OrganisationId::parse(code) {
+            Ok(code) => records
+                .get(&keys::organisation(code.as_str()))
+                .await?
+                .is_some(),
+            Err(_) => false,
+        };
         if !known {
             errors.push(FieldError::new(
                 format!("{field}[{i}]"),
@@ -43,14 +48,25 @@ pub async fn check_organisations_exist<R: RecordStore>(
     Ok(())
 }
 
-/// Every rule of a certification: [`check_certification_shape`], and the instrument is an
-/// active screening instrument, or the programme an active programme, therapy or service,
-/// of the stored catalogue (`services::catalogue::active_entry`).
+/// Every rule of a certification: the rule of the catalogue
+/// ([`check_certification_subject`]), then [`check_certification_shape`].
 pub async fn check_certification<R: RecordStore>(
     records: &R,
     input: &NewCertificationInput,
 ) -> Result<Vec<FieldError>, ServiceError> {
-    let mut errors = check_certification_shape(input);
+    let mut errors = check_certification_subject(records, input).await?;
+    errors.extend(check_certification_shape(input));
+    Ok(errors)
+}
+
+/// The rule of a certification that reads the store: the instrument is an active screening
+/// instrument, or the programme an active programme, therapy or service, of the stored
+/// catalogue (`services::catalogue::active_entry`).
+pub async fn check_certification_subject<R: RecordStore>(
+    records: &R,
+    input: &NewCertificationInput,
+) -> Result<Vec<FieldError>, ServiceError> {
+    let mut errors = Vec::new();
     let kind = |id: &str| {
         let id = id.to_owned();
         async move {
@@ -61,44 +77,38 @@ pub async fn check_certification<R: RecordStore>(
         input.instrument.as_deref().map(str::trim),
         input.programme.as_deref().map(str::trim),
     ) {
-        (Some(i), None) if kind(i).await? != Some(EntryKind::Instrument) => errors.insert(
-            0,
-            FieldError::new(
+        (Some(i), None) if kind(i).await? != Some(EntryKind::Instrument) => {
+            errors.push(FieldError::new(
                 "instrument",
                 format!(
                     "'{}' is not a screening instrument of the scoring definitions",
                     i.chars().take(64).collect::<String>()
                 ),
-            ),
-        ),
+            ))
+        }
         (None, Some(p)) if !kind(p).await?.is_some_and(|k| k != EntryKind::Instrument) => errors
-            .insert(
-                0,
-                FieldError::new(
-                    "programme",
-                    format!(
-                        "'{}' is not a programme of the catalogue",
-                        p.chars().take(64).collect::<String>()
-                    ),
+            .push(FieldError::new(
+                "programme",
+                format!(
+                    "'{}' is not a programme of the catalogue",
+                    p.chars().take(64).collect::<String>()
                 ),
-            ),
+            )),
         _ => {}
     }
     Ok(errors)
 }
 
 impl<R: RecordStore> RegistryService<R> {
+    /// [`NewSpecialistInput::validate`], then every organisation is registered.
     async fn check_specialist_input(
         &self,
-        input: &NewSpecialistInput,
-    ) -> Result<Vec<String>, ServiceError> {
-        let (orgs, mut errors) = check_specialist_fields(input);
-        check_organisations_exist(&self.records, "organisations", &orgs, &mut errors).await?;
-        if errors.is_empty() {
-            Ok(orgs)
-        } else {
-            Err(ServiceError::Validation(errors))
-        }
+        input: NewSpecialistInput,
+    ) -> Result<ValidSpecialist, ServiceError> {
+        let mut unknown = Vec::new();
+        let codes = input.organisation_codes();
+        check_organisations_exist(&self.records, "organisations", &codes, &mut unknown).await?;
+        checked(Vec::new(), input.validate(), unknown)
     }
 
     /// A specialist as the API shows it: each certification with `valid` (today).
@@ -137,17 +147,12 @@ impl<R: RecordStore> RegistryService<R> {
         input: NewSpecialistInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REGISTRY_WRITERS, "register specialists")?;
-        let organisations = self.check_specialist_input(&input).await?;
-        let specialist = Specialist {
-            id: SpecialistId::from_uuid(self.ids.new_id()),
-            given_name: input.given_name.trim().to_owned(),
-            family_name: input.family_name.trim().to_owned(),
-            profession: input.profession,
-            organisations,
-            status: input.status,
-            certifications: Vec::new(),
-            created_at: self.clock.now(),
-        };
+        let input = self.check_specialist_input(input).await?;
+        let specialist = Specialist::new(
+            SpecialistId::from_uuid(self.ids.new_id()),
+            input,
+            self.clock.now(),
+        );
         self.records
             .put_new(Record::new(
                 keys::specialist(specialist.id),
@@ -207,11 +212,7 @@ impl<R: RecordStore> RegistryService<R> {
         require_role(principal, REGISTRY_WRITERS, "change specialists")?;
         let (record, mut specialist) = self.specialist_record(id).await?;
         check_version("specialist", record.version, expected)?;
-        specialist.organisations = self.check_specialist_input(&input).await?;
-        specialist.given_name = input.given_name.trim().to_owned();
-        specialist.family_name = input.family_name.trim().to_owned();
-        specialist.profession = input.profession;
-        specialist.status = input.status;
+        specialist.apply(self.check_specialist_input(input).await?);
         let version = self
             .records
             .put_versioned(reencoded(record, &specialist)?, expected)
@@ -229,21 +230,10 @@ impl<R: RecordStore> RegistryService<R> {
         input: NewCertificationInput,
     ) -> Result<Reply, ServiceError> {
         require_role(principal, REGISTRY_WRITERS, "certify specialists")?;
-        let errors = check_certification(&self.records, &input).await?;
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
-        let instrument = input.instrument.as_deref().map(str::trim);
-        let programme = input.programme.as_deref().map(str::trim);
-        let certification = Certification {
-            id: self.ids.new_id().to_string(),
-            instrument: instrument.map(str::to_owned),
-            programme: programme.map(str::to_owned),
-            issued_by: input.issued_by.trim().to_owned(),
-            valid_from: input.valid_from,
-            valid_to: input.valid_to,
-            recorded_at: self.clock.now(),
-        };
+        let subject = check_certification_subject(&self.records, &input).await?;
+        let input = checked(subject, input.validate(), Vec::new())?;
+        let certification =
+            Certification::new(self.ids.new_id().to_string(), input, self.clock.now());
         for _ in 0..8 {
             let (record, mut specialist) = self.specialist_record(id).await?;
             specialist.certifications.push(certification.clone());
