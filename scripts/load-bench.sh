@@ -11,6 +11,7 @@
 # beside the server, off the request path).
 #
 #   scripts/load-bench.sh [--duration 10s] [--children 1000] [--connections 16] [--compare]
+#   RAVIS_BIN=path/to/ravis scripts/load-bench.sh ...   # measure that build, do not build
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CARGO=${CARGO:-cargo}
@@ -27,10 +28,14 @@ done
 command -v wrk >/dev/null || {
   echo "load-bench: wrk is missing: run 'apt-get install -y wrk' as root" >&2; exit 1; }
 
-$CARGO build --release --quiet -p ravis --bin ravis
-TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-RAVIS="$TARGET_DIR/release/ravis"
+if [[ -n ${RAVIS_BIN:-} ]]; then
+  RAVIS=$RAVIS_BIN  # a given build (to compare two commits side by side)
+else
+  $CARGO build --release --quiet -p ravis --bin ravis
+  TARGET_DIR=$($CARGO metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  RAVIS="$TARGET_DIR/release/ravis"
+fi
 WORK=$(mktemp -d)
 cleanup() {
   [[ -n ${server:-} ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
