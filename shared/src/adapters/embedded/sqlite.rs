@@ -1,5 +1,6 @@
-//! One SQLite connection behind a mutex, used from async code through `spawn_blocking`,
-//! with a group commit for writes ([`Db::write`]).
+//! A SQLite database for async code: the writer's connection behind a mutex, with a group
+//! commit for writes ([`Db::write`]) and blocking work on it through `spawn_blocking`
+//! ([`Db::call`]); reads on connections of their own ([`Db::read`], [`Db::read_sized`]).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -34,16 +35,50 @@ struct Waiting {
     running: bool,
 }
 
-/// Clears [`Waiting::running`] when the thread running the writes stops, even by a panic,
-/// so the next write starts another.
-struct Running<'a>(&'a Mutex<Waiting>);
+/// The turn to run the waiting writes ([`Waiting::running`] is set while one exists). The
+/// runner gives it back when it finds nothing waiting, in the same critical section as the
+/// look, so a write queued just after sees `running` false and starts the next runner.
+/// Dropped without that — a panic outside the writes' own work, or a runtime shut down
+/// before the blocking task ran — it gives the turn back too, so writes never wait for a
+/// runner that does not exist.
+struct Runner {
+    db: Db,
+    given_back: bool,
+}
 
-impl Drop for Running<'_> {
+impl Drop for Runner {
     fn drop(&mut self) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .running = false;
+        if !self.given_back {
+            self.db
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .running = false;
+        }
+    }
+}
+
+impl Runner {
+    /// Runs the waiting writes, a group at a time, until none is waiting.
+    fn run(mut self) {
+        loop {
+            // The connection first: writes that arrive while waiting for it join the group.
+            let mut conn = self.db.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let jobs = {
+                let mut waiting = self
+                    .db
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if waiting.jobs.is_empty() {
+                    waiting.running = false;
+                    self.given_back = true;
+                    return;
+                }
+                std::mem::take(&mut waiting.jobs)
+            };
+            self.db.commit_group(&mut conn, jobs);
+        }
     }
 }
 
@@ -254,7 +289,7 @@ impl Db {
     ///
     /// One blocking thread at a time runs the waiting writes, group after group, while
     /// there are any; a write that finds none running starts one. Writes that arrive while
-    /// a group commits (or while a read holds the connection) wait for the next group.
+    /// a group commits (or while [`Db::call`] holds the connection) wait for the next group.
     pub(crate) async fn write<T, E, F>(
         &self,
         on_error: fn(GroupError) -> E,
@@ -277,32 +312,17 @@ impl Db {
             !std::mem::replace(&mut waiting.running, true)
         };
         if start {
-            let db = self.clone();
+            let runner = Runner {
+                db: self.clone(),
+                given_back: false,
+            };
             // Not awaited: the answer comes through `answer`; panics in `work` are caught
-            // inside the job, and `Running` clears the flag if anything else panics.
-            drop(tokio::task::spawn_blocking(move || db.run_waiting()));
+            // inside the job.
+            drop(tokio::task::spawn_blocking(move || runner.run()));
         }
         answer
             .await
             .unwrap_or_else(|_| Err(on_error(GroupError::Abandoned)))
-    }
-
-    /// Runs the waiting writes, a group at a time, until none is waiting.
-    fn run_waiting(&self) {
-        let _running = Running(&self.pending);
-        loop {
-            // The connection first: writes that arrive while waiting for it join the group.
-            let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let jobs = {
-                let mut waiting = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-                if waiting.jobs.is_empty() {
-                    waiting.running = false;
-                    return;
-                }
-                std::mem::take(&mut waiting.jobs)
-            };
-            self.commit_group(&mut conn, jobs);
-        }
     }
 
     /// Runs `jobs` in one IMMEDIATE transaction and commits it.
