@@ -6,37 +6,17 @@
 //! follow-up cadence, and the sweep repairing a reconcile lost to a crash.
 
 use crate::auth::verifier_and_scoped_token;
-use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
+use chrono::{Days, Duration, NaiveDate};
 use ravis::app::App;
 use ravis::domain::{ChildId, Role};
 use ravis::inbound::all_routes::AllRoutes;
 use ravis::inbound::auth::Authenticator;
 use ravis::inbound::http::ApiRequest;
 use ravis::inbound::routes::handle;
-use ravis::ports::{Clock, Queue, RecordStore, SortKeyCondition, WriteOp};
+use ravis::ports::{Clock, ManualClock, Queue, RecordStore, SortKeyCondition, WriteOp};
 use ravis::store::keys;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-
-/// A clock the suite moves.
-pub struct MovingClock(Mutex<DateTime<Utc>>);
-
-impl Clock for MovingClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock")
-    }
-}
-
-impl MovingClock {
-    /// A clock at `at`.
-    pub fn at(at: DateTime<Utc>) -> Self {
-        Self(Mutex::new(at))
-    }
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        *self.0.lock().expect("clock") += by;
-    }
-}
+use std::sync::Arc;
 
 /// One HTTP answer.
 #[derive(Debug)]
@@ -56,7 +36,7 @@ pub(crate) struct World<R, Q> {
     pub(crate) api: AllRoutes<R, Q, ravis::adapters::embedded::DirBlobStore>,
     pub(crate) auth: Authenticator,
     pub(crate) queue: Q,
-    pub(crate) clock: Arc<MovingClock>,
+    pub(crate) clock: Arc<ManualClock>,
     _reports_dir: tempfile::TempDir,
 }
 
@@ -76,7 +56,7 @@ impl<R: RecordStore + Clone, Q: Queue + Clone> World<R, Q> {
 
     /// The world with the app adjusted by `adjust` (an export queue, say).
     pub(crate) fn with(records: R, queue: Q, adjust: impl FnOnce(App<R>) -> App<R>) -> Self {
-        let clock = Arc::new(MovingClock::at(
+        let clock = Arc::new(ManualClock::at(
             "2026-12-06T09:00:00Z".parse().expect("time"),
         ));
         let app = adjust(

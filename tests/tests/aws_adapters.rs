@@ -7,37 +7,16 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use ravis::adapters::aws::{create_queue_with_dlq, sqs::RedrivePolicy};
 use ravis::ports::{
-    BlobStore, Clock, Key, Queue, QueueError, Record, RecordStore, SortKeyCondition, StoreError,
-    WriteOp,
+    BlobStore, Key, ManualClock, Queue, QueueError, Record, RecordStore, SortKeyCondition,
+    StoreError, WriteOp,
 };
 use ravis_tests::aws::{emulator, fresh_blob_store, fresh_queue, fresh_record_store, unique_name};
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-
-/// A clock the test moves by hand, so expiry is deterministic.
-#[derive(Debug)]
-struct HandClock(AtomicI64);
-
-impl HandClock {
-    fn at(secs: i64) -> Arc<Self> {
-        Arc::new(Self(AtomicI64::new(secs)))
-    }
-    fn set(&self, secs: i64) {
-        self.0.store(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for HandClock {
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).expect("valid time")
-    }
-}
 
 const T0: i64 = 1_900_000_000;
 
@@ -117,13 +96,13 @@ async fn numbers_survive_the_round_trip() {
 
 #[tokio::test]
 async fn expired_items_are_absent_before_ttl_deletes_them() {
-    let clock = HandClock::at(T0);
+    let clock = Arc::new(ManualClock::at_secs(T0));
     let store = fresh_record_store().await.with_clock(clock.clone());
     let key = Key::new("IDEMPOTENCY#1", "IDEMPOTENCY");
     let record = Record::new(key.clone(), json!({"n": 1})).with_expiry(T0 + 60);
     store.put_new(record.clone()).await.expect("put");
 
-    clock.set(T0 + 60);
+    clock.set_secs(T0 + 60);
     assert!(
         store.get(&key).await.expect("get").is_some(),
         "live up to and including its expiry second"
@@ -133,7 +112,7 @@ async fn expired_items_are_absent_before_ttl_deletes_them() {
         Err(StoreError::AlreadyExists { .. })
     ));
 
-    clock.set(T0 + 61);
+    clock.set_secs(T0 + 61);
     assert_eq!(store.get(&key).await.expect("get"), None);
     assert!(matches!(
         store.put_versioned(record.clone(), 1).await,
@@ -174,7 +153,7 @@ async fn expired_items_are_absent_before_ttl_deletes_them() {
 
 #[tokio::test]
 async fn pages_stay_full_when_expired_items_are_filtered_out() {
-    let clock = HandClock::at(T0);
+    let clock = Arc::new(ManualClock::at_secs(T0));
     let store = fresh_record_store().await.with_clock(clock.clone());
     for i in 0..12 {
         let mut record = Record::new(Key::new("P", format!("S#{i:02}")), json!({"i": i}))
@@ -185,7 +164,7 @@ async fn pages_stay_full_when_expired_items_are_filtered_out() {
         }
         store.put_new(record).await.expect("put");
     }
-    clock.set(T0 + 11);
+    clock.set_secs(T0 + 11);
 
     for on_index in [false, true] {
         let mut seen = Vec::new();

@@ -7,7 +7,7 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use ravis::adapters::embedded::{EmbeddedBackend, QueueOptions};
 use ravis::app::App;
 use ravis::domain::Role;
@@ -16,17 +16,10 @@ use ravis::inbound::children_api::ChildrenApi;
 use ravis::inbound::lambda::{to_api_request, to_lambda_response};
 use ravis::inbound::routes::{Api, handle};
 use ravis::inbound::sqs::handle_event;
-use ravis::ports::{Clock, IdGenerator, RandomIds};
+use ravis::ports::{Clock, IdGenerator, ManualClock, RandomIds};
 use ravis::services::scoring_worker::ScoringWorker;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-struct FixedClock(DateTime<Utc>);
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
 
 /// Hands out the ids the sample events refer to, in order.
 struct PresetIds(Mutex<Vec<Uuid>>);
@@ -75,7 +68,7 @@ async fn the_sample_events_run_through_the_handlers() {
     let backend = EmbeddedBackend::open(dir.path()).unwrap();
     let records = backend.records();
     let queue = backend.queue("scoring", QueueOptions::default()).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock(
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(
         Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
     ));
     let ids: Arc<dyn IdGenerator> = Arc::new(PresetIds(Mutex::new(vec![

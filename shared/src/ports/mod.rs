@@ -18,7 +18,7 @@ pub mod signer;
 pub mod wording;
 
 pub use blobs::{BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use exchange::{
     EducationReceiver, ExchangeError, HealthReceiver, HealthSubmission, ReceiverAnswer,
 };

@@ -787,32 +787,12 @@ impl RecordStore for SqliteRecordStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, TimeZone, Utc};
+    use crate::ports::ManualClock;
     use serde_json::json;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    /// A clock the test moves by hand.
-    #[derive(Default)]
-    struct ManualClock(AtomicI64);
-
-    impl ManualClock {
-        fn set(&self, secs: i64) {
-            self.0.store(secs, Ordering::SeqCst);
-        }
-    }
-
-    impl Clock for ManualClock {
-        fn now(&self) -> DateTime<Utc> {
-            Utc.timestamp_opt(self.0.load(Ordering::SeqCst), 0)
-                .single()
-                .unwrap_or_default()
-        }
-    }
 
     fn store_with_clock() -> (tempfile::TempDir, SqliteRecordStore, Arc<ManualClock>) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let clock = Arc::new(ManualClock::default());
-        clock.set(1_000_000);
+        let clock = Arc::new(ManualClock::at_secs(1_000_000));
         let store =
             SqliteRecordStore::open_with_clock(dir.path().join("records.db"), clock.clone())
                 .expect("open");
@@ -826,9 +806,9 @@ mod tests {
         store.put_new(record).await.expect("put_new");
         assert!(store.get(&Key::new("P", "S")).await.expect("get").is_some());
         // Still live during its expiry second, gone after it.
-        clock.set(1_000_100);
+        clock.set_secs(1_000_100);
         assert!(store.get(&Key::new("P", "S")).await.expect("get").is_some());
-        clock.set(1_000_101);
+        clock.set_secs(1_000_101);
         assert!(store.get(&Key::new("P", "S")).await.expect("get").is_none());
         let page = store
             .query("P", &SortKeyCondition::All, 10, false, None)
@@ -845,7 +825,7 @@ mod tests {
             record.expires_at = expiry;
             store.put_new(record).await.expect("put_new");
         }
-        clock.set(1_000_100);
+        clock.set_secs(1_000_100);
         assert_eq!(store.purge_expired().await.expect("purge"), 1);
         assert_eq!(store.purge_expired().await.expect("purge again"), 0);
         let rows: i64 = store
