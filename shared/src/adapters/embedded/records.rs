@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS records (
@@ -622,6 +622,26 @@ fn validate_ops(ops: &[WriteOp], max: usize) -> Result<Vec<Option<String>>, Stor
 /// (about 2 KB per operation).
 pub const MAX_BULK_OPS: usize = 20_000;
 
+/// The statement of [`lookup`], built once.
+static LOOKUP: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}")
+});
+
+/// The live record at `key`, if any (a cached statement: one lookup of the primary key).
+fn lookup(conn: &Connection, key: &Key, now: i64) -> Result<Option<Record>, StoreError> {
+    let row = conn
+        .prepare_cached(&LOOKUP)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
+                StoredRow::from_row,
+            )
+            .optional()
+        })
+        .map_err(unavailable)?;
+    row.map(StoredRow::into_record).transpose()
+}
+
 /// Applies every operation or fails at the first whose condition fails (the caller rolls
 /// back what was applied: its transaction or savepoint).
 fn apply_all(
@@ -641,23 +661,8 @@ fn apply_all(
 impl RecordStore for SqliteRecordStore {
     async fn get(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         check_key(key)?;
-        let key = key.clone();
         let now = self.now();
-        self.db.read(unavailable, move |conn| {
-            let row = conn
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_row(
-                        rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
-                        StoredRow::from_row,
-                    )
-                    .optional()
-                })
-                .map_err(unavailable)?;
-            row.map(StoredRow::into_record).transpose()
-        })
+        self.db.read(unavailable, |conn| lookup(conn, key, now))
     }
 
     async fn put_new(&self, record: Record) -> Result<(), StoreError> {
@@ -741,24 +746,10 @@ impl RecordStore for SqliteRecordStore {
         self.db
             .read_sized(keys.len(), unavailable, unavailable, move |conn| {
                 let tx = conn.transaction().map_err(unavailable)?;
-                let mut found = Vec::with_capacity(keys.len());
-                {
-                    let mut stmt = tx
-                        .prepare_cached(&format!(
-                            "SELECT {COLUMNS} FROM records WHERE pk = :pk AND sk = :sk AND {LIVE}"
-                        ))
-                        .map_err(unavailable)?;
-                    for key in &keys {
-                        let row = stmt
-                        .query_row(
-                            rusqlite::named_params! { ":pk": key.pk, ":sk": key.sk, ":now": now },
-                            StoredRow::from_row,
-                        )
-                        .optional()
-                        .map_err(unavailable)?;
-                        found.push(row.map(StoredRow::into_record).transpose()?);
-                    }
-                }
+                let found = keys
+                    .iter()
+                    .map(|key| lookup(&tx, key, now))
+                    .collect::<Result<Vec<_>, _>>()?;
                 tx.commit().map_err(unavailable)?;
                 Ok(found)
             })
