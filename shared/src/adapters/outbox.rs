@@ -177,8 +177,10 @@ impl FileOutbox {
         let path = self.dir.join(name);
         let parent = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent)?;
+        // Hidden and ending in `.tmp`, so that nothing watching for `*.json` (a partner,
+        // the end-to-end test) takes a file that is still being written.
         let tmp = parent.join(format!(
-            ".tmp-{}",
+            ".{}.tmp",
             path.file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("outbox")
