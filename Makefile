@@ -2,8 +2,11 @@
 SHELL := bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# Start and end of each check in the log (UTC), so a slow phase of `make test` is seen.
+STARTED = @echo "== make $@: started $$(date -u +%T)"
+ENDED = @echo "== make $@: ended $$(date -u +%T)"
 
-.PHONY: checks-python checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
+.PHONY: checks-python checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package test-package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -17,7 +20,7 @@ test: fmt-check web clippy test-rust checks-python checks-beside-faults
 ## Independent checks two at a time (the machine has two cores and each of these is mostly
 ## one process), each one's output printed whole when it ends; either failing fails make.
 checks-python:
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api test-package
 checks-deploy:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
 
@@ -27,7 +30,8 @@ checks-deploy:
 ## when it ends; any of them failing fails make.
 checks-beside-faults:
 	@log=$$(mktemp); \
-	bash scripts/fault-test.sh e2e >"$$log" 2>&1 & faults=$$!; \
+	{ echo "== make test-faults: started $$(date -u +%T)"; bash scripts/fault-test.sh e2e; \
+	  s=$$?; echo "== make test-faults: ended $$(date -u +%T)"; exit $$s; } >"$$log" 2>&1 & faults=$$!; \
 	$(MAKE) --no-print-directory test-fhir checks-deploy test-web; rest=$$?; \
 	wait $$faults; status=$$?; \
 	echo "== make test-faults (run beside the checks above): exit status $$status"; \
@@ -44,24 +48,32 @@ fmt:
 	$(CARGO) fmt --all
 
 clippy:
+	$(STARTED)
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(ENDED)
 
 ## Starts moto's server on a free loopback port (installing it into .venv-moto when
 ## missing) and runs every Rust test with RAVIS_TEST_AWS_ENDPOINT pointing at it.
 test-rust:
+	$(STARTED)
 	bash scripts/moto.sh run -- $(CARGO) test --workspace --all-features
+	$(ENDED)
 
 ## docs/openapi.json as the contract: schemathesis (pinned, in .venv-api) against a real
 ## `ravis serve` on a free loopback port with a fresh data directory, every check, the
 ## stateful phase on (scripts/api-contract.sh, scripts/schemathesis.toml).
 test-api:
+	$(STARTED)
 	bash scripts/api-contract.sh
+	$(ENDED)
 
 ## Every function's binary run as Lambda runs it (template environment, Runtime API
 ## emulator, own credentials) against moto with its call recorder; every recorded AWS call
 ## checked against the function's IAM policy in infra/template.yaml (tests/deploy/).
 test-deploy:
+	$(STARTED)
 	bash scripts/deploy-test.sh
+	$(ENDED)
 
 ## AWS faults at 10 %: the AWS adapters' contract suites through scripts/fault_proxy.py,
 ## then the deployed functions end to end (1,000 screenings scored once each, a partner file
@@ -74,7 +86,9 @@ test-faults:
 ## invariants bdl-*, qrs-*, obs-*, dom-*, and the receiver's rules) in .venv-fhir
 ## (scripts/fhir-venv.sh, scripts/fhir-validate.py; docs/EXPORTS.md).
 test-fhir:
+	$(STARTED)
 	CARGO="$(CARGO)" bash scripts/fhir-venv.sh samples
+	$(ENDED)
 
 ## The reports and the analytics lake checked independently in Python (pinned PyPI packages
 ## of scripts/reports-requirements.txt in .venv-reports): `ravis lake` on a data directory
@@ -83,28 +97,44 @@ test-fhir:
 ## earlier release), every suppressed cell's interval recomputed by scipy's HiGHS from the
 ## CSV and codelists alone (tests/reports/test_disclosure.py; docs/REPORTS.md).
 test-reports:
+	$(STARTED)
 	CARGO="$(CARGO)" bash scripts/reports-venv.sh test
+	$(ENDED)
 
 lint-infra:
+	$(STARTED)
 	bash scripts/lint-infra.sh
+	$(ENDED)
 
 ## The web client: web/dist/ from web/package-lock.json (npm ci, esbuild); ravis embeds it
 ## when it is built next (cli/build.rs).
 web:
+	$(STARTED)
 	bash scripts/web-build.sh
+	$(ENDED)
 
 ## The web client in headless Chromium (Debian's chromium + chromium-driver, installed with
 ## apt-get when missing; selenium in .venv-web) against a real `ravis serve`: two roles
 ## through sign-in → register → keyboard-only M-CHAT-R → result → worklist → referral,
 ## axe-core on every screen; screenshots in web-artifacts/ (scripts/web-test.sh).
 test-web:
+	$(STARTED)
 	bash scripts/web-test.sh
+	$(ENDED)
 
 ## The deployment artefacts as `sam build` makes them (cargo-lambda + Zig from PyPI), each
 ## checked to be an ELF of the architecture that answers an invocation (x86_64 here: these
 ## machines cannot link for arm64; ARCH=arm64 on one that can).
 package:
-	bash scripts/package.sh $(or $(ARCH),x86_64)
+	bash scripts/package.sh $(or $(ARCH),x86_64) $(or $(MODE),release)
+
+## The same `sam build` and checks in cargo's dev profile (SAM_BUILD_MODE=debug): what
+## `make test` runs, after the API contract run, beside the reports checks (about 4 minutes
+## here; the release build takes about 23).
+test-package:
+	$(STARTED)
+	bash scripts/package.sh x86_64 debug
+	$(ENDED)
 
 ## Cold start of every function vs a hello-world lambda_runtime binary (docs/BENCHMARKS.md).
 coldstart:

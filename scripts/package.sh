@@ -5,7 +5,14 @@
 # ELF of the template's architecture that answers an invocation under the Lambda Runtime
 # API emulator.
 #
-#   scripts/package.sh [ARCHITECTURE]        x86_64 (default here) or arm64
+#   scripts/package.sh [ARCHITECTURE] [MODE]   x86_64 (default here) or arm64;
+#                                               release (default) or debug
+#
+# MODE debug is `SAM_BUILD_MODE=debug sam build`: the same template, cargo-lambda, Zig link
+# and check, with cargo's dev profile instead of the release one (`cargo lambda build` without
+# `--release`). `make test` runs that (about 4 minutes here, against about 23 for the release
+# build, which does not fit CI's 30 minutes beside the rest); `make package` is the release
+# build a deployment makes.
 #
 # These machines have no aarch64 standard library and cannot fetch one, so CI builds and
 # runs the x86_64 artefacts; a deployment machine with `rustup target add
@@ -15,6 +22,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ARCHITECTURE=${1:-x86_64}
+MODE=${2:-release}
+case $MODE in
+  release) unset SAM_BUILD_MODE ;;
+  debug) export SAM_BUILD_MODE=debug ;;
+  *) echo "package: MODE must be release or debug, not '$MODE'" >&2; exit 2 ;;
+esac
 VENV=.venv-package
 PACKAGES=(aws-sam-cli==1.170.0 cargo-lambda==1.9.2 ziglang==0.15.1)
 BUILD_DIR=.aws-sam/build
@@ -39,5 +52,5 @@ rm -rf "$BUILD_DIR"
 started=$SECONDS
 sam build --template-file infra/template.yaml --build-dir "$BUILD_DIR" --no-cached \
   --parameter-overrides "Architecture=$ARCHITECTURE"
-echo "package: sam build took $((SECONDS - started)) s"
+echo "package: sam build ($MODE) took $((SECONDS - started)) s"
 .venv-moto/bin/python tests/deploy/package_check.py --build-dir "$BUILD_DIR" --architecture "$ARCHITECTURE"
