@@ -20,19 +20,19 @@ test: fmt-check web clippy test-rust checks-python checks-beside-faults
 ## Independent checks two at a time (the machine has two cores and each of these is mostly
 ## one process), each one's output printed whole when it ends; either failing fails make.
 checks-python:
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api test-package
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports test-api
 checks-deploy:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
 
 ## The fault run (mostly waiting: on its injected pauses of 0.2-1.5 s and on the emulator)
 ## in the background, beside the FHIR validation, the deploy-like run with the template
-## checks and the browser suite, which take the cores meanwhile; its output printed whole
+## checks, the browser suite and the deployment artefacts, which take the cores meanwhile; its output printed whole
 ## when it ends; any of them failing fails make.
 checks-beside-faults:
 	@log=$$(mktemp); \
 	{ echo "== make test-faults: started $$(date -u +%T)"; bash scripts/fault-test.sh e2e; \
 	  s=$$?; echo "== make test-faults: ended $$(date -u +%T)"; exit $$s; } >"$$log" 2>&1 & faults=$$!; \
-	$(MAKE) --no-print-directory test-fhir checks-deploy test-web; rest=$$?; \
+	$(MAKE) --no-print-directory test-fhir checks-deploy test-web test-package; rest=$$?; \
 	wait $$faults; status=$$?; \
 	echo "== make test-faults (run beside the checks above): exit status $$status"; \
 	cat "$$log"; rm -f "$$log"; \
@@ -129,8 +129,8 @@ package:
 	bash scripts/package.sh $(or $(ARCH),x86_64) $(or $(MODE),release)
 
 ## The same `sam build` and checks in cargo's dev profile (SAM_BUILD_MODE=debug): what
-## `make test` runs, after the API contract run, beside the reports checks (about 4 minutes
-## here; the release build takes about 23).
+## `make test` runs, last beside the fault run (about 4 minutes here; the release build
+## takes about 23).
 test-package:
 	$(STARTED)
 	bash scripts/package.sh x86_64 debug

@@ -55,7 +55,7 @@ samples() {
   SAMPLES_DIR=$dir
   trap 'rm -rf "$SAMPLES_DIR"' EXIT
   # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
-  (cd "$ROOT" && RAVIS_FHIR_SAMPLES_DIR="$dir" $CARGO test -p ravis-shared --lib --quiet \
+  (cd "$ROOT" && RAVIS_FHIR_SAMPLES_DIR="$dir" $CARGO test --workspace --all-features --lib --quiet \
     -- --exact fhir::tests::provenance_rules::writes_samples)
   # And every Bundle the exports suites send through the whole pipeline (first sends,
   # amended merges of several results, resends after faults), as the test receiver got them.

@@ -44,7 +44,9 @@ run_tests() {
   target=$($CARGO metadata --format-version 1 --no-deps |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
   # shellcheck disable=SC2086 # CARGO may carry arguments (e.g. "cargo +stable")
-  $CARGO build --quiet -p ravis --bin ravis -p ravis-tests --bin report-sample --bin release-gen
+  # The workspace's binaries with its test features, as the other checks build them, so
+  # nothing is built twice (a narrower build would compile ravis-shared again).
+  $CARGO build --quiet --workspace --all-features --bins
   if [[ -z "${RAVIS_BIN:-}" ]]; then
     export RAVIS_BIN="$target/debug/ravis"
   fi

@@ -1533,6 +1533,135 @@ pub async fn group_commit_shares_writes<
     );
 }
 
+/// A new submission, its idempotency record and its audit entry are ONE atomic write (the
+/// request path's only durable write after the scoring message is queued): a submission is
+/// never stored unaudited, and when that write fails neither is stored. Concurrent
+/// submissions and reads of one child race for its chain; every one gets its own entry and
+/// the chain stays whole.
+pub async fn submission_and_its_audit_entry_share_one_write<
+    R: RecordStore + Clone,
+    Q: Queue + Clone,
+>(
+    records: R,
+    queue: Q,
+) {
+    let counting = crate::intake::CrashingStore::new(records, 0);
+    let app = App::new(counting.clone(), &[5; 32], PSEUDONYM_KEY).expect("app");
+    let dir = tempfile::tempdir().expect("dir");
+    let bucket = |name: &str| {
+        ravis::adapters::embedded::DirBlobStore::open(dir.path().join(name), name).expect("bucket")
+    };
+    let api = Arc::new(
+        app.all_routes(queue.clone(), queue, bucket("reports"), bucket("partner"))
+            .expect("routes"),
+    );
+    let audit = app.audit();
+    let auth = authenticator();
+    let nurse = token("nurse-1", &[Role::HealthSpecialist], "clinic-1", None);
+    let child_body = json!({"given_name": "Ilze", "family_name": "Kalniņa",
+        "birth_date": "2024-10-01", "sex": "female"});
+    let r = handle(
+        &auth,
+        &*api,
+        request("POST", "/children", &[], &nurse, Some(child_body), None),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", json_of(&r));
+    let child: ChildId = json_of(&r)["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("child id");
+    let answers: serde_json::Map<String, Value> =
+        (1..=20).map(|i| (i.to_string(), json!(0))).collect();
+    let submission = json!({"child_id": child, "instrument": "mchat-r",
+        "administered_on": "2026-11-20", "answers": answers});
+    let submit = |key: Option<&str>| {
+        request(
+            "POST",
+            "/screenings",
+            &[],
+            &nurse,
+            Some(submission.clone()),
+            key,
+        )
+    };
+    // The first submission also links the clinic to the child (a write of its own).
+    let r = handle(&auth, &*api, submit(None)).await;
+    assert_eq!(r.status, 202, "{:?}", json_of(&r));
+
+    let before = (
+        counting.writes(),
+        audit.entries(child).await.expect("entries").len(),
+    );
+    let r = handle(&auth, &*api, submit(Some("one-write"))).await;
+    assert_eq!(r.status, 202, "{:?}", json_of(&r));
+    assert_eq!(
+        counting.writes() - before.0,
+        1,
+        "the submission, its idempotency record and its audit entry in one atomic write"
+    );
+    let id = json_of(&r)["id"].as_str().expect("id").to_owned();
+    one_create(&audit, child, before.1, AuditEntity::Screening, &id).await;
+
+    // The one write fails: no submission, no entry; the client is told to retry.
+    let screenings = |records: crate::intake::CrashingStore<R>| async move {
+        records
+            .query_index(
+                &keys::child_index(child),
+                &ravis::ports::SortKeyCondition::Prefix("SCREENING#".into()),
+                100,
+                false,
+                None,
+            )
+            .await
+            .expect("screenings")
+            .records
+            .len()
+    };
+    let stored = screenings(counting.clone()).await;
+    let entries = audit.entries(child).await.expect("entries").len();
+    counting.fail_next_write();
+    let r = handle(&auth, &*api, submit(None)).await;
+    assert_eq!(r.status, 503, "{:?}", json_of(&r));
+    assert_eq!(
+        screenings(counting.clone()).await,
+        stored,
+        "no submission stored"
+    );
+    assert_eq!(
+        audit.entries(child).await.expect("entries").len(),
+        entries,
+        "no entry appended"
+    );
+
+    // Submissions and reads of the same child at once: each its own entry, one chain.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let req = if i % 2 == 0 {
+            submit(None)
+        } else {
+            request(
+                "GET",
+                &format!("/children/{child}"),
+                &[],
+                &nurse,
+                None,
+                None,
+            )
+        };
+        let (auth, api) = (auth.clone(), Arc::clone(&api));
+        tasks.spawn(async move { handle(&auth, &*api, req).await.status.as_u16() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert!(matches!(status.expect("task"), 200 | 202));
+    }
+    let v = audit.verify(child).await.expect("verify");
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries as usize, entries + 12);
+    assert_eq!(screenings(counting.clone()).await, stored + 6);
+}
+
 /// With a retention setting, entries carry an expiry; expired (absent) leading entries are
 /// reported as expired, not as a break.
 pub async fn retention<R: RecordStore + Clone>(records: R) {

@@ -53,16 +53,16 @@ pub async fn drop_file<B: BlobStore>(
 pub struct CrashingStore<R> {
     inner: R,
     transacts: Arc<AtomicUsize>,
-    fail_at: usize,
+    fail_at: Arc<AtomicUsize>,
 }
 
 impl<R> CrashingStore<R> {
-    /// Wraps `inner`, failing its `fail_at`-th atomic write.
+    /// Wraps `inner`, failing its `fail_at`-th atomic write (0: none).
     pub fn new(inner: R, fail_at: usize) -> Self {
         Self {
             inner,
             transacts: Arc::new(AtomicUsize::new(0)),
-            fail_at,
+            fail_at: Arc::new(AtomicUsize::new(fail_at)),
         }
     }
 }
@@ -72,6 +72,16 @@ impl<R> CrashingStore<R> {
     pub fn writes(&self) -> usize {
         self.transacts.load(Ordering::SeqCst)
     }
+
+    /// Fails the next atomic write (of this store and its clones).
+    pub fn fail_next_write(&self) {
+        self.fail_at.store(self.writes() + 1, Ordering::SeqCst);
+    }
+
+    /// Whether this write (counted now) is the one to fail.
+    fn crashes_now(&self) -> bool {
+        self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at.load(Ordering::SeqCst)
+    }
 }
 
 impl<R: Clone> Clone for CrashingStore<R> {
@@ -79,7 +89,7 @@ impl<R: Clone> Clone for CrashingStore<R> {
         Self {
             inner: self.inner.clone(),
             transacts: Arc::clone(&self.transacts),
-            fail_at: self.fail_at,
+            fail_at: Arc::clone(&self.fail_at),
         }
     }
 }
@@ -115,7 +125,7 @@ impl<R: RecordStore> RecordStore for CrashingStore<R> {
         self.inner.query_index(pk, c, limit, desc, cursor).await
     }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+        if self.crashes_now() {
             return Err(StoreError::Unavailable("simulated crash".into()));
         }
         self.inner.transact(ops).await
@@ -128,7 +138,7 @@ impl<R: RecordStore> RecordStore for CrashingStore<R> {
     }
     /// Counted with [`RecordStore::transact`]: an import commits each batch with it.
     async fn transact_bulk(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        if self.transacts.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+        if self.crashes_now() {
             return Err(StoreError::Unavailable("simulated crash".into()));
         }
         self.inner.transact_bulk(ops).await

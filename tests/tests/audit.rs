@@ -45,3 +45,15 @@ async fn concurrent_appends_share_their_writes_through_the_group_commit() {
             .expect("bucket");
     audit::group_commit_shares_writes(store(&dir), blobs).await;
 }
+
+#[tokio::test]
+async fn a_submission_and_its_audit_entry_share_one_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = SqliteQueue::open(
+        dir.path().join("queue.db"),
+        "scoring",
+        QueueOptions::default(),
+    )
+    .expect("open queue");
+    audit::submission_and_its_audit_entry_share_one_write(store(&dir), queue).await;
+}

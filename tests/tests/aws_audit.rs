@@ -55,3 +55,12 @@ async fn dpo_reads_are_recorded_in_their_own_chain_on_dynamodb() {
 async fn concurrent_appends_share_their_writes_on_dynamodb() {
     audit::group_commit_shares_writes(fresh_record_store().await, fresh_blob_store().await).await;
 }
+
+#[tokio::test]
+async fn a_submission_and_its_audit_entry_share_one_write_on_dynamodb() {
+    audit::submission_and_its_audit_entry_share_one_write(
+        fresh_record_store().await,
+        fresh_queue(5).await,
+    )
+    .await;
+}

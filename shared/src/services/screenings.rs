@@ -5,6 +5,11 @@
 //! commit then fails, the worker finds no submission and drops the message after a grace
 //! period; if the send fails, nothing is committed and the client gets a retryable 503.
 //! Either way an accepted (202) submission always has a message on its way.
+//!
+//! Audit: a new submission's entry in the child's audit chain is committed in the same
+//! atomic write as the submission (and its idempotency record), so the request path has
+//! one durable write after the send, and a submission is never stored unaudited. A replay
+//! or a refusal is recorded in a write of its own.
 
 use crate::domain::registry::SupportEpisode;
 use crate::domain::{ChildId, FieldError, Principal, Role, ScreeningId};
@@ -16,7 +21,9 @@ use crate::scoring::{
     programme_outcomes, risk_profile,
 };
 use crate::services::access::visible_child;
-use crate::services::audit::{AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail};
+use crate::services::audit::{
+    APPEND_ATTEMPTS, AuditAction, AuditEntity, AuditEvent, AuditOutcome, AuditTrail,
+};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role, stored};
@@ -160,8 +167,9 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
                 )),
             )
             .await?;
-        let (reply, break_glass_reason) =
-            self.submit_unaudited(principal, input, idempotency).await?;
+        let (reply, audited) = self
+            .store_submission(principal, request_id, input, idempotency)
+            .await?;
         let parse = |field: &str| {
             reply.body[field]
                 .as_str()
@@ -171,11 +179,6 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
         let child: ChildId = parse("child_id")?
             .parse()
             .map_err(|e| StoreError::Invalid(format!("screening reply child_id: {e}")))?;
-        let outcome = if reply.replayed {
-            AuditOutcome::Replayed
-        } else {
-            AuditOutcome::Success
-        };
         care::record_link(
             &self.records,
             child,
@@ -184,22 +187,27 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             self.clock.now(),
         )
         .await?;
-        let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Create)
-            .of(parse("id")?)
-            .with_outcome(outcome)
-            .with_break_glass_reason(break_glass_reason);
-        self.audit.record(principal, request_id, event).await?;
+        if !audited {
+            let event = AuditEvent::all(child, AuditEntity::Screening, AuditAction::Create)
+                .of(parse("id")?)
+                .with_outcome(AuditOutcome::Replayed);
+            self.audit.record(principal, request_id, event).await?;
+        }
         Ok(reply)
     }
 
-    async fn submit_unaudited(
+    /// Validates, queues and stores a submission with its audit entry; `true` with the
+    /// reply when this request stored it (and its entry), `false` for a replay (not yet
+    /// audited).
+    async fn store_submission(
         &self,
         principal: &Principal,
+        request_id: &str,
         input: NewScreeningInput,
         idempotency: Option<IdempotencyRequest>,
-    ) -> Result<(Reply, Option<String>), ServiceError> {
+    ) -> Result<(Reply, bool), ServiceError> {
         if let Some(reply) = idempotency::replay(&self.records, idempotency.as_ref()).await? {
-            return Ok((reply, None));
+            return Ok((reply, false));
         }
         let now = self.clock.now();
         if input.administered_on > now.date_naive() {
@@ -268,17 +276,41 @@ impl<R: RecordStore, Q: Queue> ScreeningsService<R, Q> {
             replayed: false,
             file: None,
         };
-        match idempotency::commit(
-            &self.records,
-            vec![WriteOp::PutNew(record)],
-            idempotency.as_ref(),
-            reply,
-            now.timestamp(),
-        )
-        .await?
-        {
-            Committed::Applied(r) | Committed::Replayed(r) => Ok((r, access.break_glass_reason())),
+        let event = AuditEvent::all(input.child_id, AuditEntity::Screening, AuditAction::Create)
+            .of(id)
+            .with_break_glass_reason(access.break_glass_reason());
+        for _ in 0..APPEND_ATTEMPTS {
+            let (entry, append) = self.audit.append_ops(principal, request_id, &event).await?;
+            let mut writes = vec![WriteOp::PutNew(record.clone())];
+            writes.extend(append);
+            let audit_ops = 1..writes.len();
+            match idempotency::commit(
+                &self.records,
+                writes,
+                idempotency.as_ref(),
+                reply.clone(),
+                now.timestamp(),
+            )
+            .await
+            {
+                Ok(Committed::Applied(r)) => {
+                    self.audit.archive(&entry).await?;
+                    return Ok((r, true));
+                }
+                Ok(Committed::Replayed(r)) => return Ok((r, false)),
+                // Another append took the chain's next entry first: read the head again.
+                Err(ServiceError::Store(StoreError::TransactionCancelled { index }))
+                    if audit_ops.contains(&index) => {}
+                Err(e) => return Err(e),
+            }
         }
+        Err(ServiceError::Store(StoreError::Unavailable(
+            format!(
+                "the audit chain of child {} is too busy; try again",
+                input.child_id
+            )
+            .into(),
+        )))
     }
 
     /// The initial screening of the same child that a follow-up stage belongs to.

@@ -35,8 +35,9 @@ pub use outbox::{ArchiveDrain, DRAIN_PAGE};
 use verify::parse_head;
 pub use verify::*;
 
-/// How many times an append retries after losing a race for the next sequence number.
-const APPEND_ATTEMPTS: usize = 16;
+/// How many times an append retries after losing a race for the next sequence number (also
+/// a caller that commits [`AuditTrail::append_ops`] with its own writes).
+pub const APPEND_ATTEMPTS: usize = 16;
 
 /// A boxed future of an archive operation.
 pub type ArchiveFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
