@@ -5,11 +5,11 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
 use crate::intake::cells::{clip, in_column_order, iso_date, naming, optional, required};
-use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, dangling};
 use crate::intake::kinds::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::summary::{ImportRequest, IntakeError};
-use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
+use crate::ports::{Key, Record, RecordStore, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
     NewChildRef, ValidNewChild, check_new_child_ref, validate_new_child_ref,
@@ -230,15 +230,10 @@ impl IntakeKind for ChildrenKind {
             };
             let id = child_id_of(&index, "child_id")?;
             let child_key = keys::child(id);
-            let stored =
-                batch
-                    .read(&ctx.records, &child_key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        pk: index.key.pk.clone(),
-                        sk: index.key.sk.clone(),
-                        reason: format!("indexes child {id}, which does not exist"),
-                    })?;
+            let stored = batch
+                .read(&ctx.records, &child_key)
+                .await?
+                .ok_or_else(|| dangling(&index, "child", id))?;
             let existing: Child = from_data(&stored)?;
             let updated = apply(existing.clone(), valid);
             if updated == existing {
