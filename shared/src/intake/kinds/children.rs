@@ -404,12 +404,7 @@ fn same_child(child: &Child, valid: &ValidNewChild) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(v: [&str; 7]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
@@ -427,22 +422,24 @@ mod tests {
         verdict
     }
 
+    /// A row with every column given (the given name with spaces around it).
+    const FULL: [&str; 7] = [
+        "32579461005",
+        " Anna ",
+        "Bērziņa",
+        "2024-10-01",
+        "female",
+        "39",
+        "0001000",
+    ];
+
     fn fields(v: [&str; 7]) -> Vec<String> {
         check(v).unwrap_err().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
     fn a_full_row_and_a_minimal_row_pass() {
-        let c = check([
-            "32579461005",
-            " Anna ",
-            "Bērziņa",
-            "2024-10-01",
-            "female",
-            "39",
-            "0001000",
-        ])
-        .unwrap();
+        let c = check(FULL).unwrap();
         assert_eq!(c.given_name, "Anna");
         assert_eq!(c.gestational_age_weeks, Some(39));
         assert_eq!(c.atvk.unwrap().as_str(), "0001000");
@@ -476,15 +473,7 @@ mod tests {
     #[test]
     fn owned_and_borrowed_rows_get_the_same_verdict() {
         for v in [
-            [
-                "32579461005",
-                " Anna ",
-                "Bērziņa",
-                "2024-10-01",
-                "female",
-                "39",
-                "0001000",
-            ],
+            FULL,
             ["bad", "", "B", "nope", "x", "99", "1"],
             ["", "A", "B", "2024-02-30", "male", "", ""],
         ] {

@@ -405,15 +405,10 @@ fn effect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
-    }
-
-    fn row(v: [&str; 5]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
     }
 
     fn fields(v: [&str; 5]) -> Vec<String> {

@@ -451,6 +451,7 @@ impl IntakeKind for SupportEpisodesKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
@@ -473,12 +474,6 @@ mod tests {
         "",
         "",
     ];
-
-    fn row(v: [&str; 14]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
 
     fn with(changes: &[(usize, &str)]) -> Vec<String> {
         let mut r = OK;
