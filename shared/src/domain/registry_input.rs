@@ -415,6 +415,11 @@ impl Organisation {
     }
 }
 
+/// An optional text without surrounding whitespace.
+fn trimmed(v: Option<String>) -> Option<String> {
+    v.map(|v| v.trim().to_owned())
+}
+
 /// Parses a territory field, recording a violation under `field`.
 pub fn parse_atvk(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Atvk> {
     optional(field, Some(raw), errors, Atvk::parse)
@@ -550,7 +555,6 @@ impl NewCertificationInput {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
         Ok(ValidCertification {
             instrument: trimmed(self.instrument),
             programme: trimmed(self.programme),
@@ -691,7 +695,6 @@ impl RepresentativeUpdateInput {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
         Ok(ValidRepresentative {
             given_name: self.given_name.trim().to_owned(),
             family_name: self.family_name.trim().to_owned(),

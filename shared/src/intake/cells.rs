@@ -114,3 +114,12 @@ pub(crate) fn naming(raw: &str, reason: impl std::fmt::Display) -> String {
 pub(crate) fn iso_date(raw: &str) -> Result<NaiveDate, CellError> {
     parse_iso_date(raw).ok_or_else(|| CellError::Date(clip(raw)))
 }
+
+/// A row's values as the reader gives them, written as text (tests): `""` is an empty cell.
+#[cfg(test)]
+pub(crate) fn row_values<const N: usize>(values: [&str; N]) -> Vec<Option<String>> {
+    values
+        .iter()
+        .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
+        .collect()
+}

@@ -61,41 +61,21 @@ impl<R: RecordStore> DryRun<R> {
     /// Checks one operation against the current state: the record it writes (`None` for a
     /// delete or a check, which write nothing or remove).
     async fn check(&self, op: &WriteOp) -> Result<Option<(Key, Option<Record>)>, StoreError> {
-        let conflict = |key: &Key, expected: u64| StoreError::Conflict {
-            pk: key.pk.clone(),
-            sk: key.sk.clone(),
-            expected,
-        };
-        match op {
-            WriteOp::PutNew(record) => {
-                if self.current(&record.key).await?.is_some() {
-                    return Err(StoreError::AlreadyExists {
-                        pk: record.key.pk.clone(),
-                        sk: record.key.sk.clone(),
-                    });
-                }
-                let mut record = record.clone();
-                record.version = 1;
-                Ok(Some((record.key.clone(), Some(record))))
-            }
-            WriteOp::PutVersioned { record, expected } => {
-                match self.current(&record.key).await? {
-                    Some(stored) if stored.version == *expected => {}
-                    _ => return Err(conflict(&record.key, *expected)),
-                }
-                let mut record = record.clone();
-                record.version = expected + 1;
-                Ok(Some((record.key.clone(), Some(record))))
-            }
-            WriteOp::Delete { key, expected } => match self.current(key).await? {
-                Some(stored) if stored.version == *expected => Ok(Some((key.clone(), None))),
-                _ => Err(conflict(key, *expected)),
-            },
-            WriteOp::Check { key, expected } => match self.current(key).await? {
-                Some(stored) if stored.version == *expected => Ok(None),
-                _ => Err(conflict(key, *expected)),
-            },
+        let live = self.current(op.key()).await?.map(|stored| stored.version);
+        if !op.holds(live) {
+            return Err(op.condition_failed());
         }
+        let written = |record: &Record, version: u64| {
+            let mut record = record.clone();
+            record.version = version;
+            Some((record.key.clone(), Some(record)))
+        };
+        Ok(match op {
+            WriteOp::PutNew(record) => written(record, 1),
+            WriteOp::PutVersioned { record, expected } => written(record, expected + 1),
+            WriteOp::Delete { key, .. } => Some((key.clone(), None)),
+            WriteOp::Check { .. } => None,
+        })
     }
 
     /// A query may not cover records the layer changed: merging pages of the store with the

@@ -10,7 +10,7 @@ use crate::intake::report::Rejection;
 use crate::intake::summary::{Counts, ImportRequest, IntakeError, service_error};
 use crate::ports::{Clock, IdGenerator, Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditEntry, AuditEvent, AuditTrail};
-use crate::store::codec::from_data;
+use crate::store::codec::{corrupt, from_data};
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -293,24 +293,25 @@ where
     let Some(index) = records.get(index_key).await? else {
         return Ok(None);
     };
-    let corrupt = |reason: String| StoreError::Corrupt {
-        pk: index.key.pk.clone(),
-        sk: index.key.sk.clone(),
-        reason,
-    };
     let field = format!("{what}_id");
     let id: I = index
         .data
         .get(&field)
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt(format!("no valid {field}")))?;
+        .ok_or_else(|| corrupt(&index, &format!("no valid {field}")))?;
     let record = records
         .get(&key_of(id))
         .await?
-        .ok_or_else(|| corrupt(format!("indexes {what} {id}, which does not exist")))?;
+        .ok_or_else(|| dangling(&index, what, id))?;
     let value = from_data(&record)?;
     Ok(Some((record, value)))
+}
+
+/// The error of an index entry naming a `what` (`child`, `specialist`) `id` that does not
+/// exist.
+pub fn dangling(index: &Record, what: &str, id: impl Display) -> StoreError {
+    corrupt(index, &format!("indexes {what} {id}, which does not exist"))
 }
 
 /// What a row of a keyed kind does to the one record (or element of one) it is keyed to:

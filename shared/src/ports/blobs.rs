@@ -149,6 +149,12 @@ impl From<Option<BlobMeta>> for PutIfAbsent {
     }
 }
 
+/// What an adapter's unconditional put stored: its put answers `None` only for a conditional
+/// put whose key was taken ([`PutIfAbsent::Exists`]).
+pub fn unconditionally_stored(stored: Option<BlobMeta>) -> BlobMeta {
+    stored.expect("an unconditional put always stores")
+}
+
 /// An object store.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores an object, replacing any previous one, and returns its metadata.

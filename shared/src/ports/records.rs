@@ -149,6 +149,34 @@ impl WriteOp {
             WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => key,
         }
     }
+
+    /// Whether the operation's condition holds when the live record at its key has version
+    /// `live` (`None`: there is no live record): a create needs none, the others the
+    /// expected version.
+    pub fn holds(&self, live: Option<u64>) -> bool {
+        match self {
+            WriteOp::PutNew(_) => live.is_none(),
+            WriteOp::PutVersioned { expected, .. }
+            | WriteOp::Delete { expected, .. }
+            | WriteOp::Check { expected, .. } => live == Some(*expected),
+        }
+    }
+
+    /// The error of the operation written on its own when its condition fails:
+    /// [`StoreError::AlreadyExists`] for a create, else [`StoreError::Conflict`].
+    pub fn condition_failed(&self) -> StoreError {
+        let Key { pk, sk } = self.key().clone();
+        match self {
+            WriteOp::PutNew(_) => StoreError::AlreadyExists { pk, sk },
+            WriteOp::PutVersioned { expected, .. }
+            | WriteOp::Delete { expected, .. }
+            | WriteOp::Check { expected, .. } => StoreError::Conflict {
+                pk,
+                sk,
+                expected: *expected,
+            },
+        }
+    }
 }
 
 /// What went wrong in the record store, in domain terms (no SDK types leak out).

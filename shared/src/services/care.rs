@@ -209,11 +209,8 @@ fn to_data(link: &CareLink) -> Result<Value, StoreError> {
 }
 
 fn parse(record: &Record) -> Result<CareLink, StoreError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: format!("care link: {e}"),
-    })
+    serde_json::from_value(record.data.clone())
+        .map_err(|e| crate::store::codec::corrupt(record, &format!("care link: {e}")))
 }
 
 /// The link record of a child registered in a batch write (partner files), for callers that

@@ -14,6 +14,7 @@ use crate::services::break_glass::{self, BreakGlassInput};
 use crate::services::care::{self, CareBasis};
 use crate::services::idempotency::{self, Committed, IdempotencyRequest};
 use crate::services::{PERSON_READERS, Reply, ServiceError, minimisation, require_role, stored};
+use crate::store::codec::{corrupt, from_data};
 pub use crate::store::identity::{
     CODE_INDEX_DOMAIN, NAME_INDEX_DOMAIN, name_index_entry, name_index_key,
 };
@@ -357,12 +358,7 @@ impl<R: RecordStore> ChildrenService<R> {
     ) -> Result<(Record, Child, Access), ServiceError> {
         let not_found = || ServiceError::NotFound(format!("no child with id {id}"));
         let record = stored(&self.records, &keys::child(id), not_found).await?;
-        let child: Child =
-            serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
-                pk: record.key.pk.clone(),
-                sk: record.key.sk.clone(),
-                reason: e.to_string(),
-            })?;
+        let child: Child = from_data(&record)?;
         match access_to(&self.records, principal, &child, self.clock.now()).await? {
             Some(access) => Ok((record, child, access)),
             None => Err(not_found()),
@@ -502,13 +498,8 @@ impl<R: RecordStore> ChildrenService<R> {
             not_found,
         )
         .await?;
-        let id: ChildId = serde_json::from_value(index.data["child_id"].clone()).map_err(|e| {
-            StoreError::Corrupt {
-                pk: index.key.pk.clone(),
-                sk: index.key.sk.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let id: ChildId = serde_json::from_value(index.data["child_id"].clone())
+            .map_err(|e| corrupt(&index, &e.to_string()))?;
         // The read of the found child is audited by `get`, as one entry.
         match self.get(principal, request_id, id).await {
             Err(ServiceError::NotFound(_)) => Err(not_found()),

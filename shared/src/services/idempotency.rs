@@ -74,10 +74,8 @@ pub async fn replay<R: RecordStore>(
     let Some(record) = records.get(&keys::idempotency(&request.scope_hash)).await? else {
         return Ok(None);
     };
-    let (fingerprint, reply) = stored_reply(&record).ok_or_else(|| StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: "idempotency record lacks fingerprint/status/body".into(),
+    let (fingerprint, reply) = stored_reply(&record).ok_or_else(|| {
+        crate::store::codec::corrupt(&record, "idempotency record lacks fingerprint/status/body")
     })?;
     if fingerprint == request.fingerprint {
         Ok(Some(reply))

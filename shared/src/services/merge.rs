@@ -128,16 +128,11 @@ fn checked_input(input: &MergeInput, survivor: ChildId) -> Result<(ChildId, Stri
 }
 
 fn corrupt(record: &Record, reason: impl Into<String>) -> ServiceError {
-    StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: reason.into(),
-    }
-    .into()
+    crate::store::codec::corrupt(record, &reason.into()).into()
 }
 
 fn child_of(record: &Record) -> Result<crate::domain::Child, ServiceError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| corrupt(record, e.to_string()))
+    Ok(crate::store::codec::from_data(record)?)
 }
 
 /// The ids in a JSON array field of a record's data (empty when absent).

@@ -17,6 +17,7 @@ use crate::services::children::ChildrenService;
 use crate::services::merge::MERGERS;
 use crate::services::registry::listing::{ListQuery, Listing, Pager};
 use crate::services::{Reply, ServiceError, access};
+use crate::store::codec::corrupt;
 use crate::store::keys;
 use serde_json::{Value, json};
 
@@ -24,14 +25,7 @@ fn child_id(record: &Record, field: &str) -> Result<ChildId, ServiceError> {
     record.data[field]
         .as_str()
         .and_then(|raw| raw.parse().ok())
-        .ok_or_else(|| {
-            StoreError::Corrupt {
-                pk: record.key.pk.clone(),
-                sk: record.key.sk.clone(),
-                reason: format!("merge record without a valid {field}"),
-            }
-            .into()
-        })
+        .ok_or_else(|| corrupt(record, &format!("merge record without a valid {field}")).into())
 }
 
 /// The listed form of a merge record.
@@ -117,11 +111,7 @@ pub async fn backfill_merge_index<R: RecordStore>(records: &R) -> Result<u64, Se
                 .as_str()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .ok_or_else(|| StoreError::Corrupt {
-                    pk: record.key.pk.clone(),
-                    sk: record.key.sk.clone(),
-                    reason: "merge record without merged_at".into(),
-                })?;
+                .ok_or_else(|| corrupt(&record, "merge record without merged_at"))?;
             let version = record.version;
             let indexed_record =
                 record.with_index(keys::MERGES_INDEX, keys::merge_index(merged_at, *id));

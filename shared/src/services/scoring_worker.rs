@@ -13,6 +13,7 @@ use crate::services::screenings::{
     ScoringMessage, ScreeningStatus, initial_screening, score_request,
 };
 use crate::services::worklist::Worklist;
+use crate::store::codec::corrupt;
 use crate::store::keys;
 use crate::store::lookups::load_child;
 use serde_json::{Value, json};
@@ -142,14 +143,8 @@ impl<R: RecordStore> ScoringWorker<R> {
             }
             return Err(WorkerError::NotYetStored(id));
         };
-        let child_id =
-            serde_json::from_value(submission.data["child_id"].clone()).map_err(|e| {
-                StoreError::Corrupt {
-                    pk: submission.key.pk.clone(),
-                    sk: submission.key.sk.clone(),
-                    reason: format!("child_id: {e}"),
-                }
-            })?;
+        let child_id = serde_json::from_value(submission.data["child_id"].clone())
+            .map_err(|e| corrupt(&submission, &format!("child_id: {e}")))?;
         let child = load_child(&self.records, child_id)
             .await?
             .ok_or(WorkerError::ChildMissing(id))?;

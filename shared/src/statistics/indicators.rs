@@ -713,48 +713,24 @@ pub fn compute(
                     .min()
             });
             let m = r.municipality.as_deref();
-            tally.add(
-                "risk_identified",
-                NO_INSTRUMENT,
-                on,
-                m,
-                r.age_years,
-                &r.sex,
-                None,
-            );
+            let add = |tally: &mut Tally<'_>, names: &[&str]| {
+                tally.add_each(names, NO_INSTRUMENT, on, m, r.age_years, &r.sex, None);
+            };
             match days {
-                None => tally.add(
-                    "risk_identified_waiting",
-                    NO_INSTRUMENT,
-                    on,
-                    m,
-                    r.age_years,
-                    &r.sex,
-                    None,
-                ),
+                None => add(&mut tally, &["risk_identified", "risk_identified_waiting"]),
                 Some(d) => {
-                    tally.add(
-                        "risk_identified_supported",
-                        NO_INSTRUMENT,
-                        on,
-                        m,
-                        r.age_years,
-                        &r.sex,
-                        None,
-                    );
                     let band = match d {
                         ..=30 => "0_30_days",
                         31..=90 => "31_90_days",
                         _ => "over_90_days",
                     };
-                    tally.add(
-                        &format!("risk_identified_supported_{band}"),
-                        NO_INSTRUMENT,
-                        on,
-                        m,
-                        r.age_years,
-                        &r.sex,
-                        None,
+                    add(
+                        &mut tally,
+                        &[
+                            "risk_identified",
+                            "risk_identified_supported",
+                            &format!("risk_identified_supported_{band}"),
+                        ],
                     );
                     let part = period.part_of(on).unwrap_or(period);
                     days_by_leaf
@@ -783,17 +759,8 @@ pub fn compute(
                 }
                 let m = r.municipality.as_deref();
                 let kind = if high(subscales) { "high" } else { "other" };
-                tally.add(
-                    &format!("sdq15_{scale}"),
-                    SEX_ONLY,
-                    r.administered_on,
-                    m,
-                    r.age_years,
-                    &r.sex,
-                    None,
-                );
-                tally.add(
-                    &format!("sdq15_{scale}_{kind}"),
+                tally.add_each(
+                    &[&format!("sdq15_{scale}"), &format!("sdq15_{scale}_{kind}")],
                     SEX_ONLY,
                     r.administered_on,
                     m,

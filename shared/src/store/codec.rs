@@ -13,11 +13,7 @@ pub fn to_data<T: Serialize>(child: &T) -> Result<Value, StoreError> {
 
 /// A record's data as a value; a record that does not parse is corrupt.
 pub fn from_data<T: serde::de::DeserializeOwned>(record: &Record) -> Result<T, StoreError> {
-    serde_json::from_value(record.data.clone()).map_err(|e| StoreError::Corrupt {
-        pk: record.key.pk.clone(),
-        sk: record.key.sk.clone(),
-        reason: e.to_string(),
-    })
+    serde_json::from_value(record.data.clone()).map_err(|e| corrupt(record, &e.to_string()))
 }
 
 /// The error of a stored record that breaks its layout.

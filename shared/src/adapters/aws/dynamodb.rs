@@ -1038,42 +1038,38 @@ mod tests {
 
     #[test]
     fn foreign_items_are_corrupt() {
-        let mut item = Item::try_from(&sample()).expect("storable");
-        item.insert(attr::VERSION.into(), AttributeValue::S("3".into()));
+        // The sample's item with `damage` done to it, read back.
+        let read_damaged = |damage: fn(&mut Item)| {
+            let mut item = Item::try_from(&sample()).expect("storable");
+            damage(&mut item);
+            Record::try_from(item)
+        };
         assert!(matches!(
-            Record::try_from(item),
+            read_damaged(|item| {
+                item.insert(attr::VERSION.into(), AttributeValue::S("3".into()));
+            }),
             Err(StoreError::Corrupt { pk, sk, .. }) if pk == "CHILD#1" && sk == "PROFILE"
         ));
-
-        let mut item = Item::try_from(&sample()).expect("storable");
-        item.remove(attr::GSI1SK);
-        assert!(matches!(
-            Record::try_from(item),
-            Err(StoreError::Corrupt { .. })
-        ));
-
-        let mut item = Item::try_from(&sample()).expect("storable");
-        item.insert(
-            attr::DATA.into(),
-            AttributeValue::S("{\"json\":\"string\"}".into()),
-        );
-        assert!(matches!(
-            Record::try_from(item),
-            Err(StoreError::Corrupt { .. })
-        ));
-
-        let mut item = Item::try_from(&sample()).expect("storable");
-        item.insert(
-            attr::DATA.into(),
-            AttributeValue::M(HashMap::from([(
-                "set".to_owned(),
-                AttributeValue::Ss(vec!["a".into()]),
-            )])),
-        );
-        assert!(matches!(
-            Record::try_from(item),
-            Err(StoreError::Corrupt { .. })
-        ));
+        let damages: [fn(&mut Item); 3] = [
+            |item| {
+                item.remove(attr::GSI1SK);
+            },
+            |item| {
+                let text = AttributeValue::S("{\"json\":\"string\"}".into());
+                item.insert(attr::DATA.into(), text);
+            },
+            |item| {
+                let set = AttributeValue::Ss(vec!["a".into()]);
+                let map = AttributeValue::M(HashMap::from([("set".to_owned(), set)]));
+                item.insert(attr::DATA.into(), map);
+            },
+        ];
+        for damage in damages {
+            assert!(matches!(
+                read_damaged(damage),
+                Err(StoreError::Corrupt { .. })
+            ));
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 
 use super::opaque;
 use crate::ports::blobs::{
-    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent, file_put_size, validate_key,
+    BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, PutIfAbsent, file_put_size,
+    unconditionally_stored, validate_key,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -65,6 +66,20 @@ impl S3BlobStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    /// [`Self::put_object`] of bytes in memory, after checking the key.
+    async fn put_bytes(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+        if_absent: bool,
+    ) -> Result<Option<BlobMeta>, BlobError> {
+        validate_key(key)?;
+        let size = body.len() as u64;
+        self.put_object(key, ByteStream::from(body), size, content_type, if_absent)
+            .await
     }
 
     /// One PutObject of `size` bytes (with `If-None-Match: *` when `if_absent`); the stored
@@ -141,11 +156,9 @@ impl BlobStore for S3BlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<BlobMeta, BlobError> {
-        validate_key(key)?;
-        let size = body.len() as u64;
-        self.put_object(key, ByteStream::from(body), size, content_type, false)
+        self.put_bytes(key, body, content_type, false)
             .await
-            .map(|meta| meta.expect("an unconditional put always stores"))
+            .map(unconditionally_stored)
     }
 
     async fn put_if_absent(
@@ -154,9 +167,7 @@ impl BlobStore for S3BlobStore {
         body: Bytes,
         content_type: Option<&str>,
     ) -> Result<PutIfAbsent, BlobError> {
-        validate_key(key)?;
-        let size = body.len() as u64;
-        self.put_object(key, ByteStream::from(body), size, content_type, true)
+        self.put_bytes(key, body, content_type, true)
             .await
             .map(PutIfAbsent::from)
     }
@@ -189,7 +200,7 @@ impl BlobStore for S3BlobStore {
             .map_err(|e| BlobError::Invalid(format!("cannot read {}: {e}", path.display())))?;
         self.put_object(key, body, size, content_type, false)
             .await
-            .map(|meta| meta.expect("an unconditional put always stores"))
+            .map(unconditionally_stored)
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

@@ -20,6 +20,7 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -93,22 +94,35 @@ impl SqsQueue {
             .map(received)
             .collect()
     }
-}
 
-impl Queue for SqsQueue {
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
-        validate_body(body).map_err(|e| QueueError::Invalid(e.to_string()))?;
+    /// One SendMessage of `body` to `url`, with the dead-letter `reason` attribute if given;
+    /// the id SQS gave the message.
+    async fn send_to(
+        &self,
+        url: &str,
+        body: &str,
+        reason: Option<MessageAttributeValue>,
+    ) -> Result<String, QueueError> {
+        let attributes = reason.map(|r| HashMap::from([(DEAD_LETTER_REASON.to_owned(), r)]));
         let output = self
             .client
             .send_message()
-            .queue_url(&self.url)
+            .queue_url(url)
             .message_body(body)
+            .set_message_attributes(attributes)
             .send()
             .await
             .map_err(classify)?;
         output
             .message_id
             .ok_or_else(|| QueueError::Unavailable("SQS returned no message id".into()))
+    }
+}
+
+impl Queue for SqsQueue {
+    async fn send(&self, body: &str) -> Result<String, QueueError> {
+        validate_body(body).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        self.send_to(&self.url, body, None).await
     }
 
     async fn dead_letter(&self, body: &str, reason: &str) -> Result<String, QueueError> {
@@ -124,18 +138,7 @@ impl Queue for SqsQueue {
             .string_value(reason.chars().take(1024).collect::<String>())
             .build()
             .map_err(|e| QueueError::Invalid(e.to_string()))?;
-        let output = self
-            .client
-            .send_message()
-            .queue_url(dlq_url)
-            .message_body(body)
-            .message_attributes(DEAD_LETTER_REASON, reason_attribute)
-            .send()
-            .await
-            .map_err(classify)?;
-        output
-            .message_id
-            .ok_or_else(|| QueueError::Unavailable("SQS returned no message id".into()))
+        self.send_to(dlq_url, body, Some(reason_attribute)).await
     }
 
     async fn send_batch(&self, bodies: &[String]) -> Result<Vec<String>, QueueError> {

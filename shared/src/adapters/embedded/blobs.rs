@@ -10,7 +10,7 @@
 
 use super::object_events::{CreatedObject, ObjectEvents, s3_put_event};
 use super::sqlite::{Db, prefix_upper_bound};
-use crate::ports::blobs::{file_put_size, validate_key};
+use crate::ports::blobs::{file_put_size, unconditionally_stored, validate_key};
 use crate::ports::{
     BlobError, BlobMeta, BlobPage, BlobReader, BlobStore, Clock, PutIfAbsent, SystemClock,
 };
@@ -870,7 +870,7 @@ impl BlobStore for DirBlobStore {
     ) -> Result<BlobMeta, BlobError> {
         self.put_body(key, Body::Bytes(body), content_type, false)
             .await
-            .map(|meta| meta.expect("an unconditional put always stores"))
+            .map(unconditionally_stored)
     }
 
     async fn put_if_absent(
@@ -931,7 +931,7 @@ impl BlobStore for DirBlobStore {
     ) -> Result<BlobMeta, BlobError> {
         self.put_body(key, Body::File(path.to_owned()), content_type, false)
             .await
-            .map(|meta| meta.expect("an unconditional put always stores"))
+            .map(unconditionally_stored)
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
@@ -1037,6 +1037,24 @@ mod tests {
         DirBlobStore::open(dir.path().join("uploads"), "ravis-uploads").expect("open")
     }
 
+    /// The queue the object events of the tests go to.
+    fn event_queue(dir: &tempfile::TempDir) -> SqliteQueue {
+        SqliteQueue::open(
+            dir.path().join("queue.db"),
+            "uploads",
+            QueueOptions::default(),
+        )
+        .expect("queue")
+    }
+
+    /// The messages waiting in `queue` (up to 10).
+    async fn received(queue: &SqliteQueue) -> Vec<crate::ports::ReceivedMessage> {
+        queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive")
+    }
+
     #[test]
     fn names_are_safe_and_distinct() {
         assert_eq!(object_path("inbox/2025/a.csv"), "inbox%2F/2025%2F/a.csv");
@@ -1131,12 +1149,7 @@ mod tests {
     #[tokio::test]
     async fn a_put_under_the_prefix_enqueues_an_s3_event() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let queue = SqliteQueue::open(
-            dir.path().join("queue.db"),
-            "uploads",
-            QueueOptions::default(),
-        )
-        .expect("queue");
+        let queue = event_queue(&dir);
         let s = store(&dir).with_events(ObjectEvents::new("inbox-events", "inbox/", queue.clone()));
         let meta = s
             .put(
@@ -1150,10 +1163,7 @@ mod tests {
             .await
             .expect("put outside the prefix");
 
-        let got = queue
-            .receive(10, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive");
+        let got = received(&queue).await;
         assert_eq!(got.len(), 1, "only the put under inbox/ notifies");
         let event: S3Event = serde_json::from_str(&got[0].body).expect("an S3 event");
         let record = &event.records[0];
@@ -1174,12 +1184,7 @@ mod tests {
     #[tokio::test]
     async fn events_wait_in_the_outbox_until_delivered() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let queue = SqliteQueue::open(
-            dir.path().join("queue.db"),
-            "uploads",
-            QueueOptions::default(),
-        )
-        .expect("queue");
+        let queue = event_queue(&dir);
         // A store without the notification configured still records nothing…
         let plain = store(&dir);
         plain
@@ -1204,10 +1209,7 @@ mod tests {
         let s = store(&dir).with_events(ObjectEvents::new("inbox-events", "inbox/", queue.clone()));
         assert_eq!(s.deliver_events().await.expect("deliver"), 1);
         assert_eq!(s.deliver_events().await.expect("nothing left"), 0);
-        let got = queue
-            .receive(10, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive");
+        let got = received(&queue).await;
         assert_eq!(got.len(), 1);
         assert!(got[0].body.contains("inbox/pending.csv"));
     }
@@ -1215,12 +1217,7 @@ mod tests {
     #[tokio::test]
     async fn suffix_filters_events() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let queue = SqliteQueue::open(
-            dir.path().join("queue.db"),
-            "uploads",
-            QueueOptions::default(),
-        )
-        .expect("queue");
+        let queue = event_queue(&dir);
         let s = store(&dir).with_events(
             ObjectEvents::new("csv-only", "inbox/", queue.clone()).with_suffix(".csv"),
         );
@@ -1230,10 +1227,7 @@ mod tests {
         s.put("inbox/a.txt", Bytes::from_static(b"x"), None)
             .await
             .expect("put");
-        let got = queue
-            .receive(10, Duration::from_secs(30), Duration::ZERO)
-            .await
-            .expect("receive");
+        let got = received(&queue).await;
         assert_eq!(got.len(), 1);
         assert!(got[0].body.contains("inbox/a.csv"));
     }

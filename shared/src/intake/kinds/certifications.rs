@@ -153,12 +153,7 @@ impl IntakeKind for CertificationsKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(v: [&str; 6]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
+    use crate::intake::cells::row_values as row;
 
     const OK: [&str; 6] = ["s-1", "mchat-r", "", "VISC", "2025-01-01", "2026-12-31"];
 

@@ -5,11 +5,11 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Child, ChildId, FieldError, PersonalCode, Sex};
 use crate::intake::cells::{clip, in_column_order, iso_date, naming, optional, required};
-use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, dangling};
 use crate::intake::kinds::children_fast_path;
 use crate::intake::reader::Fields;
 use crate::intake::summary::{ImportRequest, IntakeError};
-use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
+use crate::ports::{Key, Record, RecordStore, WriteOp};
 use crate::services::care::{self, CareBasis};
 use crate::services::children::{
     NewChildRef, ValidNewChild, check_new_child_ref, validate_new_child_ref,
@@ -230,15 +230,10 @@ impl IntakeKind for ChildrenKind {
             };
             let id = child_id_of(&index, "child_id")?;
             let child_key = keys::child(id);
-            let stored =
-                batch
-                    .read(&ctx.records, &child_key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        pk: index.key.pk.clone(),
-                        sk: index.key.sk.clone(),
-                        reason: format!("indexes child {id}, which does not exist"),
-                    })?;
+            let stored = batch
+                .read(&ctx.records, &child_key)
+                .await?
+                .ok_or_else(|| dangling(&index, "child", id))?;
             let existing: Child = from_data(&stored)?;
             let updated = apply(existing.clone(), valid);
             if updated == existing {
@@ -409,12 +404,7 @@ fn same_child(child: &Child, valid: &ValidNewChild) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(v: [&str; 7]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
@@ -432,22 +422,24 @@ mod tests {
         verdict
     }
 
+    /// A row with every column given (the given name with spaces around it).
+    const FULL: [&str; 7] = [
+        "32579461005",
+        " Anna ",
+        "Bērziņa",
+        "2024-10-01",
+        "female",
+        "39",
+        "0001000",
+    ];
+
     fn fields(v: [&str; 7]) -> Vec<String> {
         check(v).unwrap_err().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
     fn a_full_row_and_a_minimal_row_pass() {
-        let c = check([
-            "32579461005",
-            " Anna ",
-            "Bērziņa",
-            "2024-10-01",
-            "female",
-            "39",
-            "0001000",
-        ])
-        .unwrap();
+        let c = check(FULL).unwrap();
         assert_eq!(c.given_name, "Anna");
         assert_eq!(c.gestational_age_weeks, Some(39));
         assert_eq!(c.atvk.unwrap().as_str(), "0001000");
@@ -481,15 +473,7 @@ mod tests {
     #[test]
     fn owned_and_borrowed_rows_get_the_same_verdict() {
         for v in [
-            [
-                "32579461005",
-                " Anna ",
-                "Bērziņa",
-                "2024-10-01",
-                "female",
-                "39",
-                "0001000",
-            ],
+            FULL,
             ["bad", "", "B", "nope", "x", "99", "1"],
             ["", "A", "B", "2024-02-30", "male", "", ""],
         ] {

@@ -133,12 +133,7 @@ impl IntakeKind for OrganisationsKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(v: [&str; 6]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
+    use crate::intake::cells::row_values as row;
 
     fn fields(v: [&str; 6]) -> Vec<String> {
         organisation_from_row(row(v))

@@ -7,7 +7,7 @@
 use crate::domain::child::ChildStatus;
 use crate::domain::{Atvk, Child, FieldError, PersonalCode};
 use crate::intake::cells::{CellError, Cells, clip, iso_date, required};
-use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules};
+use crate::intake::kind::{Batch, IntakeContext, IntakeKind, Planned, RowRules, dangling};
 use crate::intake::summary::{ImportRequest, IntakeError};
 use crate::ports::{Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
@@ -215,11 +215,7 @@ impl IntakeKind for PopulationRegisterKind {
             .records
             .get(&child_key)
             .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                pk: index.key.pk.clone(),
-                sk: index.key.sk.clone(),
-                reason: format!("indexes child {id}, which does not exist"),
-            })?;
+            .ok_or_else(|| dangling(&index, "child", id))?;
         let child: Child = from_data(&stored)?;
         let new_index_owner = match &new_key {
             Some(k) => match ctx.records.get(k).await? {
@@ -409,15 +405,10 @@ fn effect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
-    }
-
-    fn row(v: [&str; 5]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
     }
 
     fn fields(v: [&str; 5]) -> Vec<String> {

@@ -17,7 +17,7 @@ use crate::ports::{Key, Record, RecordStore, StoreError, WriteOp};
 use crate::services::audit::{AuditAction, AuditEntity, AuditEvent};
 use crate::services::care::{self, CareBasis};
 use crate::services::registry::{EpisodeUpdateInput, check_episode_references};
-use crate::store::codec::{child_id_of, to_data};
+use crate::store::codec::{child_id_of, corrupt, to_data};
 use crate::store::keys;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
@@ -379,12 +379,7 @@ impl IntakeKind for SupportEpisodesKind {
                 Some(link) => {
                     let mut data = link.data.clone();
                     let Some(held) = data.get_mut("bases").and_then(Value::as_object_mut) else {
-                        return Err(StoreError::Corrupt {
-                            pk: link.key.pk.clone(),
-                            sk: link.key.sk.clone(),
-                            reason: "care link: no bases".into(),
-                        }
-                        .into());
+                        return Err(corrupt(&link, "care link: no bases").into());
                     };
                     let mut added = false;
                     for basis in &bases {
@@ -456,6 +451,7 @@ impl IntakeKind for SupportEpisodesKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intake::cells::row_values as row;
 
     fn today() -> NaiveDate {
         "2026-11-23".parse().unwrap()
@@ -478,12 +474,6 @@ mod tests {
         "",
         "",
     ];
-
-    fn row(v: [&str; 14]) -> Vec<Option<String>> {
-        v.iter()
-            .map(|s| Some((*s).to_owned()).filter(|s| !s.is_empty()))
-            .collect()
-    }
 
     fn with(changes: &[(usize, &str)]) -> Vec<String> {
         let mut r = OK;

@@ -15,6 +15,7 @@ use crate::services::registry::listing::{
     versioned_reply, view,
 };
 use crate::services::{PERSON_READERS, Reply, ServiceError, require_role, stored};
+use crate::store::codec::corrupt;
 use crate::store::keys;
 use serde_json::{Value, json};
 
@@ -374,14 +375,9 @@ impl<R: RecordStore> RegistryService<R> {
         let mut items = Vec::new();
         while let Some(batch) = pager.next_batch(q.limit - items.len()).await? {
             for link in &batch {
-                let rep_id: RepresentativeId = serde_json::from_value(
-                    link.data["representative_id"].clone(),
-                )
-                .map_err(|e| StoreError::Corrupt {
-                    pk: link.key.pk.clone(),
-                    sk: link.key.sk.clone(),
-                    reason: e.to_string(),
-                })?;
+                let rep_id: RepresentativeId =
+                    serde_json::from_value(link.data["representative_id"].clone())
+                        .map_err(|e| corrupt(link, &e.to_string()))?;
                 let Some(record) = self.records.get(&keys::representative(rep_id)).await? else {
                     continue;
                 };
