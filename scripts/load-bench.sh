@@ -5,12 +5,14 @@
 # `POST /screenings` (scripts/wrk/screenings.lua), both against the same server, one after
 # the other. The server listens on loopback only; each run is bounded by --duration.
 # --compare runs everything three times, side by side: `ravis serve --no-group-commit
-# --inline-archive` (one durable audit write and one archive copy per request), then
-# `--inline-archive` (concurrent requests share their writes and their archive copy, on the
-# request path), then the default (shared writes; the archive copy made by the drain
-# beside the server, off the request path).
+# --inline-archive` (one audit write, committed with whatever other writes wait beside it,
+# and one archive copy per request), then `--inline-archive` (the audit group commit:
+# concurrent requests share one audit write and one archive copy, on the request path), then
+# the default (one audit write per request, commits shared by the record store; the archive
+# copy made by the drain beside the server, off the request path).
 #
 #   scripts/load-bench.sh [--duration 10s] [--children 1000] [--connections 16] [--compare]
+#   scripts/load-bench.sh --serve-flags "--no-group-commit"   # one run with these serve flags
 #   RAVIS_BIN=path/to/ravis scripts/load-bench.sh ...   # measure that build, do not build
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,6 +21,7 @@ DURATION=10s CHILDREN=1000 CONNECTIONS=16 MODES=("")
 while [[ $# -gt 0 ]]; do
   case $1 in
     --compare) MODES=("--no-group-commit --inline-archive" "--inline-archive" ""); shift ;;
+    --serve-flags) MODES=("$2"); shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --children) CHILDREN=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
@@ -58,7 +61,7 @@ run() {  # run MODE: a fresh data directory and server, seeded, then both loads
   done
   RAVIS_LOAD_TOKEN=$("$RAVIS" --data-dir "$data" token --role health_specialist --org load-clinic)
   python3 scripts/load_seed.py "$port" "$RAVIS_LOAD_TOKEN" "$CHILDREN" >"$RAVIS_LOAD_IDS"
-  echo "load-bench: ravis serve ${mode:-(default: group commit, deferred archive)}; $(wc -l <"$RAVIS_LOAD_IDS") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load-bench: ravis serve ${mode:-(default: deferred archive)}; $(wc -l <"$RAVIS_LOAD_IDS") children; $CONNECTIONS connections, $DURATION each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== audited GET /children/{id}"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s scripts/wrk/children.lua "http://127.0.0.1:$port"
   echo "== POST /screenings"

@@ -50,9 +50,11 @@ pub enum Command {
         /// Do not run the queue consumers (API only; queued work waits).
         #[arg(long)]
         no_workers: bool,
-        /// Append every audit entry in its own durable write instead of sharing writes
-        /// between concurrent requests (the group commit; for comparisons:
-        /// scripts/load-bench.sh --compare).
+        /// With --inline-archive: append every audit entry and copy it to the archive on its
+        /// own, instead of through the audit group commit, which shares one write and one
+        /// archive copy among concurrent requests (for comparisons: scripts/load-bench.sh
+        /// --compare). Without --inline-archive there is no audit group commit: each append is
+        /// one write, shared with the writes waiting beside it by the record store itself.
         #[arg(long)]
         no_group_commit: bool,
         /// Copy every audit entry to the write-once archive before its request is answered,
