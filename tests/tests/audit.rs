@@ -7,16 +7,19 @@ fn store(dir: &tempfile::TempDir) -> SqliteRecordStore {
     SqliteRecordStore::open(dir.path().join("records.db")).expect("open records")
 }
 
-#[tokio::test]
-async fn every_personal_data_access_is_audited_once_end_to_end() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let queue = SqliteQueue::open(
+fn queue(dir: &tempfile::TempDir) -> SqliteQueue {
+    SqliteQueue::open(
         dir.path().join("queue.db"),
         "scoring",
         QueueOptions::default(),
     )
-    .expect("open queue");
-    audit::end_to_end_walk(store(&dir), queue).await;
+    .expect("open queue")
+}
+
+#[tokio::test]
+async fn every_personal_data_access_is_audited_once_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    audit::end_to_end_walk(store(&dir), queue(&dir)).await;
 }
 
 #[tokio::test]
@@ -49,11 +52,5 @@ async fn concurrent_appends_share_their_writes_through_the_group_commit() {
 #[tokio::test]
 async fn a_submission_and_its_audit_entry_share_one_write() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let queue = SqliteQueue::open(
-        dir.path().join("queue.db"),
-        "scoring",
-        QueueOptions::default(),
-    )
-    .expect("open queue");
-    audit::submission_and_its_audit_entry_share_one_write(store(&dir), queue).await;
+    audit::submission_and_its_audit_entry_share_one_write(store(&dir), queue(&dir)).await;
 }
