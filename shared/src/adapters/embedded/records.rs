@@ -556,29 +556,17 @@ fn delete(tx: &Connection, key: &Key) -> Result<(), StoreError> {
 /// transaction; `Ok(false)` if its condition failed.
 fn apply(tx: &Connection, op: &WriteOp, data: Option<&str>, now: i64) -> Result<bool, StoreError> {
     let data = data.unwrap_or_default();
+    // A create is one conditional insert; the others read the live version first.
+    if let WriteOp::PutNew(record) = op {
+        return insert_new(tx, record, data, now);
+    }
+    if !op.holds(live_version(tx, op.key(), now)?) {
+        return Ok(false);
+    }
     match op {
-        WriteOp::PutNew(record) => {
-            if !insert_new(tx, record, data, now)? {
-                return Ok(false);
-            }
-        }
-        WriteOp::PutVersioned { record, expected } => {
-            if live_version(tx, &record.key, now)? != Some(*expected) {
-                return Ok(false);
-            }
-            write(tx, record, data, expected + 1)?;
-        }
-        WriteOp::Delete { key, expected } => {
-            if live_version(tx, key, now)? != Some(*expected) {
-                return Ok(false);
-            }
-            delete(tx, key)?;
-        }
-        WriteOp::Check { key, expected } => {
-            if live_version(tx, key, now)? != Some(*expected) {
-                return Ok(false);
-            }
-        }
+        WriteOp::PutVersioned { record, expected } => write(tx, record, data, expected + 1)?,
+        WriteOp::Delete { key, .. } => delete(tx, key)?,
+        WriteOp::PutNew(_) | WriteOp::Check { .. } => {}
     }
     Ok(true)
 }
