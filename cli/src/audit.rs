@@ -4,11 +4,9 @@
 use crate::keys::LocalKeys;
 use anyhow::{Context, Result};
 use ravis::adapters::embedded::EmbeddedBackend;
-use ravis::app::App;
+use ravis::app::{App, local_archive};
 use ravis::domain::ChildId;
-use ravis::services::audit_archive::{
-    ArchiveVerification, AuditArchive, LOCAL_ARCHIVE_BUCKET, verify_all, verify_child,
-};
+use ravis::services::audit_archive::{ArchiveVerification, verify_all, verify_child};
 use std::path::Path;
 
 /// Verifies one child's chain (`child`) or every archived chain; returns the reports.
@@ -23,7 +21,7 @@ pub async fn verify(data_dir: &Path, child: Option<ChildId>) -> Result<Vec<Archi
         &keys.pseudonym_key,
     )?
     .audit();
-    let archive = AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET)?);
+    let archive = local_archive(&backend)?;
     Ok(match child {
         Some(id) => vec![
             verify_child(&trail, &archive, &trail.pseudonym(id))

@@ -5,7 +5,6 @@ use ravis::adapters::embedded::EmbeddedBackend;
 use ravis::domain::{ChildId, Principal, Role};
 use ravis::ports::{Clock, RecordStore, SystemClock};
 use ravis::services::audit::{AuditAction, AuditEntity, AuditEntry, AuditEvent, AuditTrail};
-use ravis::services::audit_archive::{AuditArchive, LOCAL_ARCHIVE_BUCKET};
 use ravis::store::keys;
 use ravis_cli::keys::LocalKeys;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ async fn verify_reports_a_rewritten_last_entry_and_passes_intact_chains() {
     let backend = EmbeddedBackend::open(dir.path()).expect("backend");
     let records = backend.records();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let archive = AuditArchive::new(backend.blobs(LOCAL_ARCHIVE_BUCKET).expect("bucket"));
+    let archive = ravis::app::local_archive(&backend).expect("archive");
     let trail = AuditTrail::new(records.clone(), &keys_.pseudonym_key, clock, None)
         .with_archive(Arc::new(archive));
     let principal = Principal {
@@ -48,6 +47,17 @@ async fn verify_reports_a_rewritten_last_entry_and_passes_intact_chains() {
     assert_eq!(reports.len(), 2);
     assert!(reports.iter().all(|r| r.intact), "{reports:?}");
     assert!(ravis_cli::audit::report(&reports).is_ok());
+    // The local archive is packed: its three entries live in the bucket's index, no file
+    // (nor directory) per entry.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("blobs/audit-archive"))
+        .expect("archive bucket")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.starts_with(".index.db")),
+        "{names:?}"
+    );
+    assert_eq!(reports.iter().map(|r| r.archived).sum::<u64>(), 3);
 
     // Rewrite child a's last entry and its head with a consistent hash.
     let p = trail.pseudonym(a);

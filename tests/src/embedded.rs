@@ -1,7 +1,9 @@
 //! Fixtures for the embedded adapters: every store lives in its own temporary directory.
 
 use crate::contract::{BlobStoreFixture, QueueFixture, RecordStoreFixture};
-use ravis::adapters::embedded::{DirBlobStore, QueueOptions, SqliteQueue, SqliteRecordStore};
+use ravis::adapters::embedded::{
+    DirBlobStore, Layout, QueueOptions, SqliteQueue, SqliteRecordStore,
+};
 use tempfile::TempDir;
 
 /// Fresh SQLite record stores, each in its own file under a directory this fixture owns.
@@ -73,10 +75,12 @@ impl QueueFixture for SqliteQueueFixture {
     }
 }
 
-/// Fresh directory blob stores, each in its own directory under one this fixture owns.
+/// Fresh directory blob stores, each in its own directory under one this fixture owns,
+/// all of one [`Layout`].
 #[derive(Debug)]
 pub struct DirBlobsFixture {
     dir: TempDir,
+    layout: Layout,
 }
 
 impl DirBlobsFixture {
@@ -84,6 +88,15 @@ impl DirBlobsFixture {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temporary directory"),
+            layout: Layout::Files,
+        }
+    }
+
+    /// The same for packed buckets (small objects in the index, as the local audit archive).
+    pub fn packed() -> Self {
+        Self {
+            layout: Layout::Packed,
+            ..Self::new()
         }
     }
 }
@@ -99,7 +112,9 @@ impl BlobStoreFixture for DirBlobsFixture {
 
     async fn fresh(&self) -> DirBlobStore {
         let bucket = format!("bucket-{}", uuid::Uuid::new_v4().simple());
-        DirBlobStore::open(self.dir.path().join(&bucket), &bucket)
-            .expect("open directory blob store")
+        let store = DirBlobStore::open(self.dir.path().join(&bucket), &bucket)
+            .expect("open directory blob store");
+        store.set_layout(self.layout).expect("bucket layout");
+        store
     }
 }

@@ -9,6 +9,8 @@ use ravis_tests::embedded::{DirBlobsFixture, SqliteQueueFixture, SqliteRecordsFi
 ravis_tests::record_store_contract!(embedded_records, SqliteRecordsFixture::new());
 ravis_tests::queue_contract!(embedded_queue, SqliteQueueFixture::new());
 ravis_tests::blob_store_contract!(embedded_blobs, DirBlobsFixture::new());
+// A packed bucket (the local audit archive's layout): small objects in the index.
+ravis_tests::blob_store_contract!(embedded_packed_blobs, DirBlobsFixture::packed());
 
 // AWS adapters against the moto emulator (`scripts/moto.sh run -- ...`): a fresh
 // table, bucket or queue per case.

@@ -47,7 +47,7 @@ mod embedded;
 #[cfg(feature = "aws")]
 pub use aws::AwsApp;
 #[cfg(feature = "embedded")]
-pub use embedded::WORDING_DIR;
+pub use embedded::{WORDING_DIR, local_archive};
 
 /// Why the service graph could not be built (a function stops at cold start with it).
 #[derive(Debug, thiserror::Error)]

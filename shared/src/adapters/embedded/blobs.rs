@@ -7,6 +7,14 @@
 //! recorded in the index together with a journal entry, then renamed into place and the
 //! directory fsynced; on open, the journal finishes (or discards) whatever a crash
 //! interrupted. One process owns a store directory at a time.
+//!
+//! A bucket of many small objects (the local audit archive) can be **packed**
+//! ([`Layout::Packed`], kept in the index with the bucket): an object of up to
+//! [`PACKED_MAX`] bytes put from memory is then stored in its index row itself, committed
+//! in the same transaction as its metadata — no file, no temporary file, no directory sync —
+//! and larger objects still go to files. The layout only decides where new objects go:
+//! every object is read from wherever it was stored, so a bucket can change layout with
+//! objects of both kinds in it.
 
 use super::object_events::{CreatedObject, ObjectEvents, s3_put_event};
 use super::sqlite::{Db, prefix_upper_bound};
@@ -39,7 +47,12 @@ CREATE TABLE IF NOT EXISTS objects (
     size          INTEGER NOT NULL,
     etag          TEXT    NOT NULL,
     content_type  TEXT,
-    last_modified INTEGER NOT NULL
+    last_modified INTEGER NOT NULL,
+    body          BLOB
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal (
     id     INTEGER PRIMARY KEY,
@@ -56,6 +69,42 @@ CREATE TABLE IF NOT EXISTS events (
     event_time    INTEGER NOT NULL
 );
 ";
+
+/// The largest object a packed bucket keeps in its index (larger ones are files).
+pub const PACKED_MAX: usize = 64 * 1024;
+
+/// Where a bucket puts new objects (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One file per object, at a path derived from its key: an operator can browse it.
+    Files,
+    /// Objects of up to [`PACKED_MAX`] bytes put from memory in the index, larger ones in
+    /// files: one transaction per put (or per batch), for buckets of many small objects.
+    Packed,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Files => "files",
+            Layout::Packed => "packed",
+        }
+    }
+}
+
+/// Adds what later versions added to an index created before them: the `body` column of
+/// packed objects.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_body: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('objects') WHERE name = 'body'",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_body == 0 {
+        conn.execute_batch("ALTER TABLE objects ADD COLUMN body BLOB")?;
+    }
+    Ok(())
+}
 
 fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> BlobError {
     BlobError::Unavailable(Box::new(err))
@@ -187,6 +236,8 @@ struct Shared {
     bucket: String,
     index: Db,
     clock: Arc<dyn Clock>,
+    /// Whether new small objects go into the index ([`Layout::Packed`]).
+    packed: std::sync::atomic::AtomicBool,
     /// Serialises file-system changes, and the open of a file with them, so a reader never
     /// sees a file that does not match the index.
     files: Mutex<()>,
@@ -239,13 +290,25 @@ impl DirBlobStore {
         let root = root.as_ref().to_path_buf();
         fs::create_dir_all(&root).map_err(unavailable)?;
         let index = Db::open(&root.join(INDEX_FILE)).map_err(unavailable)?;
-        index
-            .call_now(|conn| conn.execute_batch(SCHEMA))
+        let packed = index
+            .call_now(|conn| -> rusqlite::Result<bool> {
+                conn.execute_batch(SCHEMA)?;
+                migrate(conn)?;
+                let layout: Option<String> = conn
+                    .query_row(
+                        "SELECT value FROM settings WHERE name = 'layout'",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                Ok(layout.as_deref() == Some(Layout::Packed.name()))
+            })
             .map_err(unavailable)?;
         let shared = Shared {
             root,
             bucket: bucket.to_owned(),
             index,
+            packed: packed.into(),
             clock,
             files: Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
@@ -255,6 +318,43 @@ impl DirBlobStore {
         Ok(Self {
             shared: Arc::new(shared),
         })
+    }
+
+    /// The bucket's layout: where new objects go.
+    pub fn layout(&self) -> Layout {
+        if self
+            .shared
+            .packed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            Layout::Packed
+        } else {
+            Layout::Files
+        }
+    }
+
+    /// Sets the bucket's layout (kept in its index: every later open of the bucket uses it).
+    /// Objects already stored stay where they are and are read as before.
+    pub fn set_layout(&self, layout: Layout) -> Result<(), BlobError> {
+        let _files = self
+            .shared
+            .files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shared
+            .index
+            .call_now(|conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO settings (name, value) VALUES ('layout', ?1)",
+                    params![layout.name()],
+                )
+            })
+            .map_err(unavailable)?;
+        self.shared.packed.store(
+            layout == Layout::Packed,
+            std::sync::atomic::Ordering::Release,
+        );
+        Ok(())
     }
 
     /// Configures an S3-style event notification on the bucket (every handle of this store
@@ -411,24 +511,29 @@ impl DirBlobStore {
         Ok(meta)
     }
 
-    /// Opens the file of `key` as the index describes it now; `NotFound` if absent.
-    async fn open_file(&self, key: &str) -> Result<File, BlobError> {
+    /// The bytes of `key` as the index describes it now (its file opened, or its packed
+    /// body); `NotFound` if absent.
+    async fn stored(&self, key: &str) -> Result<Stored, BlobError> {
         validate_key(key)?;
         let key = key.to_owned();
         self.with_files(move |shared| {
-            let path: Option<String> = shared
+            let row: Option<(String, Option<Vec<u8>>)> = shared
                 .index
                 .call_now(|conn| {
                     conn.query_row(
-                        "SELECT path FROM objects WHERE key = ?1",
+                        "SELECT path, body FROM objects WHERE key = ?1",
                         params![key],
-                        |row| row.get(0),
+                        |row| Ok((row.get(0)?, row.get(1)?)),
                     )
                     .optional()
                 })
                 .map_err(unavailable)?;
-            let path = path.ok_or_else(|| BlobError::NotFound(key.clone()))?;
-            File::open(shared.root.join(path)).map_err(unavailable)
+            match row.ok_or_else(|| BlobError::NotFound(key.clone()))? {
+                (_, Some(body)) => Ok(Stored::Packed(Bytes::from(body))),
+                (path, None) => File::open(shared.root.join(path))
+                    .map(Stored::File)
+                    .map_err(unavailable),
+            }
         })
         .await
     }
@@ -479,6 +584,22 @@ enum Body {
     File(PathBuf),
 }
 
+/// Where a stored object's bytes are: its file, or its index row (a packed object).
+enum Stored {
+    File(File),
+    Packed(Bytes),
+}
+
+/// The ETag of `bytes`: their SHA-256, hex (as for a file, [`write_durably`]).
+fn etag_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether `shared` keeps a put of `body` in its index ([`Layout::Packed`]).
+fn packs(shared: &Shared, body: &Bytes) -> bool {
+    body.len() <= PACKED_MAX && shared.packed.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Writes the body to `tmp` and syncs it; its SHA-256 (the ETag) and size.
 fn write_durably(tmp: &Path, body: &Body) -> io::Result<(String, u64)> {
     let mut file = fs::OpenOptions::new()
@@ -514,16 +635,18 @@ fn write_durably(tmp: &Path, body: &Body) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
-/// Records a stored object's metadata and the events of the configurations it matches.
+/// Records a stored object's metadata (and, packed, its bytes: `rel` is then empty) and
+/// the events of the configurations it matches.
 fn record_object(
     tx: &rusqlite::Transaction<'_>,
     meta: &BlobMeta,
     rel: &str,
+    body: Option<&[u8]>,
     configurations: &[String],
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified)
-         VALUES (:key, :path, :size, :etag, :ct, :lm)",
+        "INSERT OR REPLACE INTO objects (key, path, size, etag, content_type, last_modified, body)
+         VALUES (:key, :path, :size, :etag, :ct, :lm, :body)",
         named_params! {
             ":key": meta.key,
             ":path": rel,
@@ -531,6 +654,7 @@ fn record_object(
             ":etag": meta.etag,
             ":ct": meta.content_type,
             ":lm": to_millis(meta.last_modified),
+            ":body": body,
         },
     )?;
     for configuration in configurations {
@@ -560,6 +684,17 @@ fn put_blocking(
     configurations: &[String],
     if_absent: bool,
 ) -> Result<Option<BlobMeta>, BlobError> {
+    if let Body::Bytes(bytes) = body
+        && packs(shared, bytes)
+    {
+        let mut stored = put_packed_blocking(
+            shared,
+            &[(key, bytes, configurations)],
+            content_type,
+            if_absent,
+        )?;
+        return Ok(stored.pop().flatten());
+    }
     let rel = object_path(key);
     let rel_path = Path::new(&rel);
     let rel_dir = rel_path.parent().unwrap_or(Path::new(""));
@@ -620,7 +755,7 @@ fn put_blocking(
                     return Ok(false);
                 }
             }
-            record_object(&tx, &meta, &rel, configurations)?;
+            record_object(&tx, &meta, &rel, None, configurations)?;
             tx.execute(
                 "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
                 params![journal_id, rel],
@@ -649,6 +784,117 @@ fn put_blocking(
         .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
         .map_err(unavailable)?;
     Ok(Some(meta))
+}
+
+/// Puts of objects a packed bucket keeps in its index ([`Layout::Packed`]): each recorded
+/// with its bytes and its events, all in one transaction (with `if_absent` only where the key
+/// is free, `None` otherwise). An object replacing one stored as a file has that file
+/// unlinked after the commit, journalled like a delete, so a crash in between is finished by
+/// `recover`.
+fn put_packed_blocking(
+    shared: &Shared,
+    objects: &[(&str, &Bytes, &[String])],
+    content_type: Option<&str>,
+    if_absent: bool,
+) -> Result<Vec<Option<BlobMeta>>, BlobError> {
+    let now = shared.clock.now();
+    let (stored, unlinks) = shared
+        .index
+        .call_now(|conn| -> rusqlite::Result<_> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut stored = Vec::with_capacity(objects.len());
+            let mut unlinks = Vec::new();
+            for (key, body, configurations) in objects {
+                let old: Option<(String, bool)> = tx
+                    .query_row(
+                        "SELECT path, body IS NOT NULL FROM objects WHERE key = ?1",
+                        params![key],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()?;
+                if if_absent && old.is_some() {
+                    stored.push(None);
+                    continue;
+                }
+                if let Some((path, false)) = old {
+                    tx.execute(
+                        "INSERT INTO journal (op, target) VALUES ('unlink', ?1)",
+                        params![path],
+                    )?;
+                    unlinks.push((tx.last_insert_rowid(), path));
+                }
+                let meta = BlobMeta {
+                    key: (*key).to_owned(),
+                    size: body.len() as u64,
+                    etag: etag_of(body),
+                    last_modified: now,
+                    content_type: content_type.map(str::to_owned),
+                };
+                record_object(&tx, &meta, "", Some(body), configurations)?;
+                stored.push(Some(meta));
+            }
+            tx.commit()?;
+            Ok((stored, unlinks))
+        })
+        .map_err(unavailable)?;
+    for (journal_id, rel) in unlinks {
+        unlink_file(shared, journal_id, &rel)?;
+    }
+    Ok(stored)
+}
+
+/// Removes the file of an object the index no longer describes (journalled as `unlink` with
+/// `journal_id`), syncs its directory, prunes the empty ones, then clears the journal entry.
+fn unlink_file(shared: &Shared, journal_id: i64, rel: &str) -> Result<(), BlobError> {
+    let target = shared.root.join(rel);
+    remove_if_present(&target).map_err(unavailable)?;
+    if let Some(dir) = target.parent() {
+        fsync_dir(dir).map_err(unavailable)?;
+    }
+    prune_dirs(&shared.root, &target);
+    shared
+        .index
+        .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Conditional puts of several objects: those a packed bucket keeps in its index in one
+/// transaction ([`put_packed_blocking`]), the others as files ([`put_files_blocking`]); the
+/// outcomes in the order of `objects`.
+fn put_many_blocking(
+    shared: &Shared,
+    objects: &[(String, Bytes, Vec<String>)],
+    content_type: Option<&str>,
+) -> Result<Vec<Option<BlobMeta>>, BlobError> {
+    let (packed, files): (Vec<usize>, Vec<usize>) =
+        (0..objects.len()).partition(|&i| packs(shared, &objects[i].1));
+    let mut out: Vec<Option<BlobMeta>> = (0..objects.len()).map(|_| None).collect();
+    if !packed.is_empty() {
+        let batch: Vec<(&str, &Bytes, &[String])> = packed
+            .iter()
+            .map(|&i| {
+                (
+                    objects[i].0.as_str(),
+                    &objects[i].1,
+                    objects[i].2.as_slice(),
+                )
+            })
+            .collect();
+        let stored = put_packed_blocking(shared, &batch, content_type, true)?;
+        for (&i, meta) in packed.iter().zip(stored) {
+            out[i] = meta;
+        }
+    }
+    if !files.is_empty() {
+        let batch: Vec<(String, Bytes, Vec<String>)> =
+            files.iter().map(|&i| objects[i].clone()).collect();
+        let stored = put_files_blocking(shared, &batch, content_type)?;
+        for (&i, meta) in files.iter().zip(stored) {
+            out[i] = meta;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `f` over `items` on up to 8 threads (file syncs overlap in the device's queue),
@@ -686,7 +932,7 @@ fn in_parallel<T: Sync, R: Send>(
 /// events and its pending rename), the renames, each directory synced once, one transaction
 /// clearing the journal. A crash at any point is finished (or undone) per object by
 /// `recover`, exactly as for a single put.
-fn put_many_blocking(
+fn put_files_blocking(
     shared: &Shared,
     objects: &[(String, Bytes, Vec<String>)],
     content_type: Option<&str>,
@@ -776,7 +1022,7 @@ fn put_many_blocking(
                     stored.push(false);
                     continue;
                 }
-                record_object(&tx, meta, &plan.rel, configurations)?;
+                record_object(&tx, meta, &plan.rel, None, configurations)?;
                 tx.execute(
                     "UPDATE journal SET op = 'rename', target = ?2 WHERE id = ?1",
                     params![journal_id, plan.rel],
@@ -824,41 +1070,36 @@ fn delete_blocking(shared: &Shared, key: &str) -> Result<(), BlobError> {
         .index
         .call_now(|conn| -> rusqlite::Result<Option<(i64, String)>> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let path: Option<String> = tx
+            let old: Option<(String, bool)> = tx
                 .query_row(
-                    "SELECT path FROM objects WHERE key = ?1",
+                    "SELECT path, body IS NOT NULL FROM objects WHERE key = ?1",
                     params![key],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()?;
-            let Some(path) = path else {
+            let Some((path, packed)) = old else {
                 return Ok(None);
             };
             tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
-            tx.execute(
-                "INSERT INTO journal (op, target) VALUES ('unlink', ?1)",
-                params![path],
-            )?;
-            let id = tx.last_insert_rowid();
+            let unlink = if packed {
+                // Its bytes went with its row: no file to remove.
+                None
+            } else {
+                tx.execute(
+                    "INSERT INTO journal (op, target) VALUES ('unlink', ?1)",
+                    params![path],
+                )?;
+                Some((tx.last_insert_rowid(), path))
+            };
             tx.commit()?;
-            Ok(Some((id, path)))
+            Ok(unlink)
         })
         .map_err(unavailable)?;
-    let Some((journal_id, rel)) = journal_id else {
+    match journal_id {
+        Some((journal_id, rel)) => unlink_file(shared, journal_id, &rel),
         // Deleting an absent object succeeds, as on S3.
-        return Ok(());
-    };
-    let target = shared.root.join(rel);
-    remove_if_present(&target).map_err(unavailable)?;
-    if let Some(dir) = target.parent() {
-        fsync_dir(dir).map_err(unavailable)?;
+        None => Ok(()),
     }
-    prune_dirs(&shared.root, &target);
-    shared
-        .index
-        .call_now(|conn| conn.execute("DELETE FROM journal WHERE id = ?1", params![journal_id]))
-        .map_err(unavailable)?;
-    Ok(())
 }
 
 impl BlobStore for DirBlobStore {
@@ -935,7 +1176,10 @@ impl BlobStore for DirBlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
-        let mut file = self.open_file(key).await?;
+        let mut file = match self.stored(key).await? {
+            Stored::Packed(bytes) => return Ok(bytes),
+            Stored::File(file) => file,
+        };
         tokio::task::spawn_blocking(move || {
             let mut buf = Vec::new();
             file.read_to_end(&mut buf).map(|_| Bytes::from(buf))
@@ -946,8 +1190,10 @@ impl BlobStore for DirBlobStore {
     }
 
     async fn open(&self, key: &str) -> Result<BlobReader, BlobError> {
-        let file = self.open_file(key).await?;
-        Ok(Box::pin(tokio::fs::File::from_std(file)))
+        Ok(match self.stored(key).await? {
+            Stored::File(file) => Box::pin(tokio::fs::File::from_std(file)),
+            Stored::Packed(bytes) => Box::pin(std::io::Cursor::new(bytes)),
+        })
     }
 
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, BlobError> {
@@ -1230,5 +1476,169 @@ mod tests {
         let got = received(&queue).await;
         assert_eq!(got.len(), 1);
         assert!(got[0].body.contains("inbox/a.csv"));
+    }
+
+    /// The names under `root`, recursively, except the index's files.
+    fn files_under(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(root).expect("dir").filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() {
+                out.extend(files_under(&entry.path()));
+            } else if !name.starts_with(INDEX_FILE) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_packed_bucket_keeps_small_objects_in_its_index_and_large_ones_in_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("uploads");
+        let s = store(&dir);
+        assert_eq!(s.layout(), Layout::Files);
+        s.set_layout(Layout::Packed).expect("layout");
+        let small = Bytes::from_static(b"{\"seq\":1}");
+        let meta = s
+            .put("audit/p/1.json", small.clone(), Some("application/json"))
+            .await
+            .expect("put");
+        assert_eq!(meta.etag, etag_of(&small));
+        let outcomes = s
+            .put_many_if_absent(
+                vec![
+                    ("audit/p/2.json".into(), Bytes::from_static(b"two")),
+                    ("audit/p/1.json".into(), Bytes::from_static(b"other")),
+                    ("big".into(), Bytes::from(vec![7u8; PACKED_MAX + 1])),
+                ],
+                None,
+            )
+            .await
+            .expect("put many");
+        assert!(matches!(outcomes[0], PutIfAbsent::Created(_)));
+        assert_eq!(outcomes[1], PutIfAbsent::Exists, "the first object stays");
+        assert!(matches!(outcomes[2], PutIfAbsent::Created(_)));
+        assert_eq!(
+            files_under(&root),
+            vec!["big".to_owned()],
+            "only the object over PACKED_MAX is a file"
+        );
+        assert_eq!(s.get("audit/p/1.json").await.expect("get"), small);
+        let mut read = String::new();
+        tokio::io::AsyncReadExt::read_to_string(
+            &mut s.open("audit/p/2.json").await.expect("open"),
+            &mut read,
+        )
+        .await
+        .expect("read");
+        assert_eq!(read, "two");
+        let head = s
+            .head("audit/p/1.json")
+            .await
+            .expect("head")
+            .expect("listed");
+        assert_eq!((head.size, &head.etag), (meta.size, &meta.etag));
+        assert_eq!(head.content_type.as_deref(), Some("application/json"));
+        s.delete("audit/p/1.json").await.expect("delete");
+        assert!(matches!(
+            s.get("audit/p/1.json").await,
+            Err(BlobError::NotFound(_))
+        ));
+        // The layout is the bucket's: a later open packs too.
+        drop(s);
+        let again = store(&dir);
+        assert_eq!(again.layout(), Layout::Packed);
+        again
+            .put("audit/p/3.json", Bytes::from_static(b"3"), None)
+            .await
+            .expect("put");
+        assert_eq!(files_under(&root), vec!["big".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_bucket_changing_layout_reads_both_kinds_and_leaves_no_stale_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("uploads");
+        let s = store(&dir);
+        s.put("a/x", Bytes::from_static(b"file"), None)
+            .await
+            .expect("put");
+        s.put("a/y", Bytes::from_static(b"file too"), None)
+            .await
+            .expect("put");
+        s.set_layout(Layout::Packed).expect("layout");
+        assert_eq!(s.get("a/y").await.expect("a file object"), "file too");
+        // Replacing a file object by a packed one removes its file (journalled).
+        s.put("a/x", Bytes::from_static(b"packed"), None)
+            .await
+            .expect("replace");
+        assert_eq!(s.get("a/x").await.expect("get"), "packed");
+        assert_eq!(files_under(&root), vec!["y".to_owned()]);
+        s.set_layout(Layout::Files).expect("layout");
+        // And a file put replaces a packed object.
+        s.put("a/x", Bytes::from_static(b"a file again"), None)
+            .await
+            .expect("replace");
+        assert_eq!(s.get("a/x").await.expect("get"), "a file again");
+        let mut names = files_under(&root);
+        names.sort();
+        assert_eq!(names, vec!["x".to_owned(), "y".to_owned()]);
+        let keys: Vec<String> = s
+            .list("", 10, None)
+            .await
+            .expect("list")
+            .objects
+            .into_iter()
+            .map(|m| m.key)
+            .collect();
+        assert_eq!(keys, vec!["a/x", "a/y"]);
+    }
+
+    #[tokio::test]
+    async fn a_packed_put_notifies_like_a_file_put() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = event_queue(&dir);
+        let s = store(&dir).with_events(ObjectEvents::new("inbox-events", "inbox/", queue.clone()));
+        s.set_layout(Layout::Packed).expect("layout");
+        let meta = s
+            .put(
+                "inbox/a.csv",
+                Bytes::from_static(b"id\n1\n"),
+                Some("text/csv"),
+            )
+            .await
+            .expect("put");
+        let got = received(&queue).await;
+        assert_eq!(got.len(), 1);
+        let event: S3Event = serde_json::from_str(&got[0].body).expect("an S3 event");
+        assert_eq!(event.records[0].s3.object.size, Some(5));
+        assert_eq!(
+            event.records[0].s3.object.e_tag.as_deref(),
+            Some(meta.etag.as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_index_from_before_packing_gains_its_body_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("uploads");
+        fs::create_dir_all(&root).expect("root");
+        let db = Db::open(&root.join(INDEX_FILE)).expect("index");
+        db.call_now(|c| {
+            c.execute_batch(
+                "CREATE TABLE objects (key TEXT PRIMARY KEY, path TEXT NOT NULL,
+                     size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,
+                     last_modified INTEGER NOT NULL) WITHOUT ROWID;",
+            )
+        })
+        .expect("old schema");
+        drop(db);
+        let s = store(&dir);
+        s.set_layout(Layout::Packed).expect("layout");
+        s.put("k", Bytes::from_static(b"v"), None)
+            .await
+            .expect("put");
+        assert_eq!(s.get("k").await.expect("get"), "v");
     }
 }

@@ -10,7 +10,7 @@ pub mod records;
 mod sqlite;
 
 pub use backend::{EmbeddedBackend, EmbeddedError};
-pub use blobs::DirBlobStore;
+pub use blobs::{DirBlobStore, Layout, PACKED_MAX};
 pub use object_events::{ObjectEvents, s3_event_key};
 pub use queue::{QueueOptions, SqliteQueue, SqliteQueueDb};
 pub use records::SqliteRecordStore;
