@@ -1641,4 +1641,40 @@ mod tests {
             .expect("put");
         assert_eq!(s.get("k").await.expect("get"), "v");
     }
+
+    #[tokio::test]
+    async fn recovery_removes_the_file_a_packed_put_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("uploads");
+        {
+            let s = store(&dir);
+            s.put("a/x", Bytes::from_static(b"file"), None)
+                .await
+                .expect("put");
+        }
+        // A crash after a packed put of `a/x` committed (its row now holds the bytes, the
+        // old file is journalled for removal) but before the file was removed.
+        let db = Db::open(&root.join(INDEX_FILE)).expect("index");
+        db.call_now(|c| {
+            c.execute_batch(
+                "UPDATE objects SET path = '', body = X'7061636b6564', size = 6 WHERE key = 'a/x';
+                 INSERT INTO journal (op, target) VALUES ('unlink', 'a%2F/x');",
+            )
+        })
+        .expect("journal");
+        drop(db);
+        assert!(root.join("a%2F/x").exists());
+        let s = store(&dir);
+        assert_eq!(s.get("a/x").await.expect("get"), "packed");
+        assert!(
+            !root.join("a%2F").exists(),
+            "the file and its directory are gone"
+        );
+        let journal: i64 = s
+            .shared
+            .index
+            .call_now(|c| c.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0)))
+            .expect("journal");
+        assert_eq!(journal, 0);
+    }
 }
