@@ -1362,30 +1362,42 @@ mod tests {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
+    /// The test bucket with `key` put as `body` and closed, then its index changed by `sql`
+    /// as a crash would have left it; the bucket's root.
+    async fn crashed_after(
+        dir: &tempfile::TempDir,
+        key: &str,
+        body: &'static [u8],
+        sql: &str,
+    ) -> PathBuf {
+        store(dir)
+            .put(key, Bytes::from_static(body), None)
+            .await
+            .expect("put");
+        let root = dir.path().join("uploads");
+        Db::open(&root.join(INDEX_FILE))
+            .expect("index")
+            .call_now(|c| c.execute_batch(sql))
+            .expect("crash state");
+        root
+    }
+
     #[tokio::test]
     async fn recovery_finishes_an_interrupted_put_and_drops_a_partial_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("uploads");
-        {
-            let s = store(&dir);
-            s.put("doc", Bytes::from_static(b"old"), None)
-                .await
-                .expect("put");
-        }
         // Simulate two crashes: one after the index committed a new version of `doc` but
         // before the rename, one while a temporary file was being written.
-        let db = Db::open(&root.join(INDEX_FILE)).expect("index");
+        let root = crashed_after(
+            &dir,
+            "doc",
+            b"old",
+            "UPDATE objects SET size = 3, etag = 'e' WHERE key = 'doc';
+             INSERT INTO journal (op, tmp, target) VALUES ('rename', '.tmp-committed', 'doc');
+             INSERT INTO journal (op, tmp) VALUES ('discard', '.tmp-partial');",
+        )
+        .await;
         fs::write(root.join(".tmp-committed"), b"new").expect("tmp");
         fs::write(root.join(".tmp-partial"), b"ne").expect("tmp");
-        db.call_now(|c| {
-            c.execute_batch(
-                "UPDATE objects SET size = 3, etag = 'e' WHERE key = 'doc';
-                 INSERT INTO journal (op, tmp, target) VALUES ('rename', '.tmp-committed', 'doc');
-                 INSERT INTO journal (op, tmp) VALUES ('discard', '.tmp-partial');",
-            )
-        })
-        .expect("journal");
-        drop(db);
         let s = store(&dir);
         assert_eq!(s.get("doc").await.expect("get"), Bytes::from_static(b"new"));
         assert!(!root.join(".tmp-committed").exists());
@@ -1645,24 +1657,16 @@ mod tests {
     #[tokio::test]
     async fn recovery_removes_the_file_a_packed_put_replaced() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("uploads");
-        {
-            let s = store(&dir);
-            s.put("a/x", Bytes::from_static(b"file"), None)
-                .await
-                .expect("put");
-        }
         // A crash after a packed put of `a/x` committed (its row now holds the bytes, the
         // old file is journalled for removal) but before the file was removed.
-        let db = Db::open(&root.join(INDEX_FILE)).expect("index");
-        db.call_now(|c| {
-            c.execute_batch(
-                "UPDATE objects SET path = '', body = X'7061636b6564', size = 6 WHERE key = 'a/x';
-                 INSERT INTO journal (op, target) VALUES ('unlink', 'a%2F/x');",
-            )
-        })
-        .expect("journal");
-        drop(db);
+        let root = crashed_after(
+            &dir,
+            "a/x",
+            b"file",
+            "UPDATE objects SET path = '', body = X'7061636b6564', size = 6 WHERE key = 'a/x';
+             INSERT INTO journal (op, target) VALUES ('unlink', 'a%2F/x');",
+        )
+        .await;
         assert!(root.join("a%2F/x").exists());
         let s = store(&dir);
         assert_eq!(s.get("a/x").await.expect("get"), "packed");
