@@ -3,7 +3,7 @@
 Runs the `release-gen` binary (RELEASE_GEN, built by scripts/reports-venv.sh) for several
 seeds, reads only what a user of the open data reads — release.csv and codelists.json —
 rebuilds the hierarchy equations from the codelists and, for every suppressed cell, solves
-with scipy's HiGHS the smallest and the largest value the cell can take given everything
+with HiGHS (PyPI `highspy`) the smallest and the largest value the cell can take given everything
 published (published values fixed, suppressed and unpublished cells free and >= 0, every
 parent the sum of its children on each dimension). Each interval must be at least the
 threshold wide, no published count may be below it (other than 0), and the published
@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
+import highspy
 
 THRESHOLD = 3
 DIMENSIONS = ["period", "atvk", "age_band", "sex", "instrument", "indicator"]
@@ -154,7 +153,9 @@ class Audit:
         return list(groups.values())
 
     def intervals(self):
-        """The LP [min, max] of every suppressed cell."""
+        """The LP [min, max] of every suppressed cell: one HiGHS model per connected group of
+        unknowns, solved twice per cell with only the objective changed, so each solve starts
+        from the last one's optimal basis."""
         names = {v: k for k, v in self.unknown.items()}
         by_var = defaultdict(list)
         for i, (terms, _) in enumerate(self.rows_eq):
@@ -167,47 +168,73 @@ class Audit:
         for group in self.components():
             local = {v: j for j, v in enumerate(group)}
             rows = sorted({r for v in group for r in by_var[v]})
-            a_eq, b_eq, a_ub, b_ub = [], [], [], []
+            matrix, lower, upper = [], [], []
             for kind, i in rows:
                 terms, rhs = (self.rows_eq if kind == "eq" else self.rows_ub)[i]
-                row = {local[v]: c for v, c in terms.items()}
-                if kind == "eq":
-                    a_eq.append(row)
-                    b_eq.append(rhs)
-                else:
-                    # parent − Σ children − slack = 0 with slack >= 0:
-                    # Σ (coefficient · unknown) >= rhs, i.e. −Σ (…) <= −rhs.
-                    a_ub.append({j: -c for j, c in row.items()})
-                    b_ub.append(-rhs)
-            n = len(group)
-            matrices = {
-                "A_eq": sparse(a_eq, n) if a_eq else None,
-                "b_eq": np.array(b_eq) if b_eq else None,
-                "A_ub": sparse(a_ub, n) if a_ub else None,
-                "b_ub": np.array(b_ub) if b_ub else None,
-            }
-            for v in group:
-                key = names[v]
-                if key not in self.cells:
-                    continue
-                c = np.zeros(n)
-                c[local[v]] = 1.0
-                low = linprog(c, bounds=(0, None), method="highs", **matrices)
-                assert low.status == 0, (key, low.message)
-                high = linprog(-c, bounds=(0, None), method="highs", **matrices)
-                assert high.status in (0, 3), (key, high.message)
-                result[key] = (low.fun, np.inf if high.status == 3 else -high.fun)
+                matrix.append({local[v]: c for v, c in terms.items()})
+                lower.append(rhs)
+                # parent − Σ children − slack = 0 with slack >= 0: Σ (coefficient · unknown)
+                # >= rhs.
+                upper.append(rhs if kind == "eq" else highspy.kHighsInf)
+            targets = [(names[v], local[v]) for v in group if names[v] in self.cells]
+            if targets:
+                result.update(solve_each(len(group), matrix, lower, upper, targets))
         return result
 
 
-def sparse(rows, n):
-    data, indices, indptr = [], [], [0]
-    for row in rows:
+def solve_each(n, matrix, lower, upper, targets):
+    """{key: (min, max)} of each target column of `lower <= matrix · x <= upper`, x >= 0
+    (max infinite when unbounded)."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    # Without presolve HiGHS keeps the last optimal basis between runs; only the objective
+    # changes, so that basis stays primal feasible and the primal simplex (strategy 4) goes
+    # on from it: a median of 16 iterations a solve on a 1,924-unknown release, against
+    # about 670 when each solve starts over (10x faster; the same intervals to 1e-11).
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("simplex_strategy", 4)
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = len(matrix)
+    lp.col_cost_ = np.zeros(n)
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = np.full(n, highspy.kHighsInf)
+    lp.row_lower_ = np.array(lower, dtype=float)
+    lp.row_upper_ = np.array(upper, dtype=float)
+    start, index, value = [0], [], []
+    for row in matrix:
         for j, c in sorted(row.items()):
-            indices.append(j)
-            data.append(c)
-        indptr.append(len(indices))
-    return csr_matrix((data, indices, indptr), shape=(len(rows), n))
+            index.append(j)
+            value.append(c)
+        start.append(len(index))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = n
+    lp.a_matrix_.num_row_ = len(matrix)
+    lp.a_matrix_.start_ = np.array(start, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(value, dtype=float)
+    assert h.passModel(lp) == highspy.HighsStatus.kOk
+    optimal = highspy.HighsModelStatus.kOptimal
+    unbounded = (highspy.HighsModelStatus.kUnbounded,
+                 highspy.HighsModelStatus.kUnboundedOrInfeasible)
+    result = {}
+    for key, j in targets:
+        h.changeColCost(j, 1.0)
+        h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        h.run()
+        assert h.getModelStatus() == optimal, (key, h.modelStatusToString(h.getModelStatus()))
+        low = h.getInfo().objective_function_value
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.run()
+        status = h.getModelStatus()
+        if status in unbounded:
+            high = np.inf
+        else:
+            assert status == optimal, (key, h.modelStatusToString(status))
+            high = h.getInfo().objective_function_value
+        h.changeColCost(j, 0.0)
+        result[key] = (low, high)
+    return result
 
 
 def check(cells, codelists):

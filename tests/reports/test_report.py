@@ -7,7 +7,7 @@ worker, some at risk referred and started in support. Stops the server, runs
 
 - the report (one CSV per dataset, indicators.json, targets.csv, the HTML report in both
   languages) and the open-data release (the datasets, codelists.json, metadata.jsonld);
-- the release as published, with scipy's `linprog` (the audit of `test_disclosure.py`):
+- the release as published, with HiGHS (the audit of `test_disclosure.py`):
   every count of all datasets together, every hierarchy equation rebuilt from the
   published codelists, every hidden cell's interval at least the threshold wide, no free
   count of 1 or 2, decimals hidden whenever a count they come from is;
