@@ -33,7 +33,7 @@ DIMENSIONS = ["period", "atvk", "age_band", "sex", "instrument", "indicator"]
 SEEDS = [int(s) for s in os.environ.get("RAVIS_DISCLOSURE_SEEDS", "1,2,4").split(",")]
 TOLERANCE = 1e-6
 # 2–3 municipalities per region keep a seed (generation in a debug build and the audit of
-# every suppressed cell) to about 20 s; release-gen's default is 4–8.
+# every suppressed cell) to about 8 s; release-gen's default is 4–8.
 MUNICIPALITIES = "2-3"
 
 
