@@ -6,7 +6,7 @@ export CARGO_TERM_COLOR ?= never
 STARTED = @echo "== make $@: started $$(date -u +%T)"
 ENDED = @echo "== make $@: ended $$(date -u +%T)"
 
-.PHONY: checks-python api-then-fhir checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package test-package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
+.PHONY: checks-python reports-then-fhir checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package test-package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -19,12 +19,12 @@ test: fmt-check web clippy test-rust checks-python checks-beside-faults
 
 ## Independent checks two at a time (the machine has two cores and each of these is mostly
 ## one process), each one's output printed whole when it ends; either failing fails make.
-## The API contract run takes about half as long as the reports check: the FHIR validation
-## follows it on the same core, while the reports check still runs on the other.
+## The reports check and the FHIR validation after it take about as long as the API
+## contract run beside them.
 checks-python:
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports api-then-fhir
-api-then-fhir:
-	@$(MAKE) --no-print-directory test-api
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-api reports-then-fhir
+reports-then-fhir:
+	@$(MAKE) --no-print-directory test-reports
 	@$(MAKE) --no-print-directory test-fhir
 checks-deploy:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
