@@ -6,7 +6,7 @@ export CARGO_TERM_COLOR ?= never
 STARTED = @echo "== make $@: started $$(date -u +%T)"
 ENDED = @echo "== make $@: ended $$(date -u +%T)"
 
-.PHONY: checks-python reports-then-fhir checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package test-package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
+.PHONY: checks-python api-then-fhir checks-deploy checks-beside-faults test test-fast fmt-check clippy test-rust test-api test-deploy test-faults test-fhir test-reports lint-infra package test-package coldstart fuzz serve bench fmt web test-web import-bench indicators-bench
 
 ## Everything CI checks: formatting, clippy, all Rust tests (contract suites on the
 ## embedded backend and on the moto emulator, end-to-end), the deploy-like run of every
@@ -15,29 +15,30 @@ ENDED = @echo "== make $@: ended $$(date -u +%T)"
 ## the independent Python checks of the reports and the analytics lake, the SAM template
 ## linters and the web client in a real browser. The client is built
 ## first, so every build of ravis below embeds it.
-test: fmt-check web clippy test-rust checks-python checks-beside-faults
+test: fmt-check web clippy test-rust checks-beside-faults
 
 ## Independent checks two at a time (the machine has two cores and each of these is mostly
 ## one process), each one's output printed whole when it ends; either failing fails make.
-## The reports check and the FHIR validation after it take about as long as the API
-## contract run beside them.
+## The API contract run and the FHIR validation after it take about as long as the reports
+## check beside them (with its package installs).
 checks-python:
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-api reports-then-fhir
-reports-then-fhir:
-	@$(MAKE) --no-print-directory test-reports
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-reports api-then-fhir
+api-then-fhir:
+	@$(MAKE) --no-print-directory test-api
 	@$(MAKE) --no-print-directory test-fhir
 checks-deploy:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-deploy lint-infra
 
-## The fault run (mostly waiting: on its injected pauses of 0.2-1.5 s and on the emulator)
-## in the background, beside the deploy-like run with the template checks, the browser
-## suite and the deployment artefacts, which take the cores meanwhile; its output printed
-## whole when it ends; any of them failing fails make.
+## The fault run (mostly waiting: on its injected pauses of 0.2-1.5 s and on the emulator;
+## about 10 minutes) in the background, beside every other check after the Rust tests (the
+## Python checks, the deploy-like run with the template checks, the browser suite and the
+## deployment artefacts), which take the cores meanwhile; its output printed whole when it
+## ends; any of them failing fails make.
 checks-beside-faults:
 	@log=$$(mktemp); \
 	{ echo "== make test-faults: started $$(date -u +%T)"; bash scripts/fault-test.sh e2e; \
 	  s=$$?; echo "== make test-faults: ended $$(date -u +%T)"; exit $$s; } >"$$log" 2>&1 & faults=$$!; \
-	$(MAKE) --no-print-directory checks-deploy test-web test-package; rest=$$?; \
+	$(MAKE) --no-print-directory checks-python checks-deploy test-web test-package; rest=$$?; \
 	wait $$faults; status=$$?; \
 	echo "== make test-faults (run beside the checks above): exit status $$status"; \
 	cat "$$log"; rm -f "$$log"; \
