@@ -805,13 +805,7 @@ fn put_packed_blocking(
             let mut stored = Vec::with_capacity(objects.len());
             let mut unlinks = Vec::new();
             for (key, body, configurations) in objects {
-                let old: Option<(String, bool)> = tx
-                    .query_row(
-                        "SELECT path, body IS NOT NULL FROM objects WHERE key = ?1",
-                        params![key],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
-                    )
-                    .optional()?;
+                let old = stored_where(&tx, key)?;
                 if if_absent && old.is_some() {
                     stored.push(None);
                     continue;
@@ -841,6 +835,17 @@ fn put_packed_blocking(
         unlink_file(shared, journal_id, &rel)?;
     }
     Ok(stored)
+}
+
+/// Where the index says `key` is stored: its file's path and whether it is packed (its
+/// bytes in its row); `None` if absent.
+fn stored_where(conn: &Connection, key: &str) -> rusqlite::Result<Option<(String, bool)>> {
+    conn.query_row(
+        "SELECT path, body IS NOT NULL FROM objects WHERE key = ?1",
+        params![key],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
 }
 
 /// Removes the file of an object the index no longer describes (journalled as `unlink` with
@@ -1070,14 +1075,7 @@ fn delete_blocking(shared: &Shared, key: &str) -> Result<(), BlobError> {
         .index
         .call_now(|conn| -> rusqlite::Result<Option<(i64, String)>> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let old: Option<(String, bool)> = tx
-                .query_row(
-                    "SELECT path, body IS NOT NULL FROM objects WHERE key = ?1",
-                    params![key],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
-            let Some((path, packed)) = old else {
+            let Some((path, packed)) = stored_where(&tx, key)? else {
                 return Ok(None);
             };
             tx.execute("DELETE FROM objects WHERE key = ?1", params![key])?;
